@@ -1,0 +1,50 @@
+"""tensorgrad: tensor automatic differentiation on NumPy and CuPy.
+
+>>> import tensorgrad as tg
+>>> x = tg.tensor([1.0, 2.0], requires_grad=True)
+>>> y = (x ** 2).sum()
+>>> y.backward()
+>>> x.grad
+tensor([2., 4.])
+"""
+
+from . import ops  # noqa: F401  (binds the Tensor operators and methods)
+from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .backend.device import Device, cuda_available
+from .creation import (
+    arange, empty, empty_like, eye, from_numpy, full, full_like, linspace, manual_seed, ones,
+    ones_like, rand, randint, randn, tensor, zeros, zeros_like,
+)
+from .ops import concatenate, stack
+from .ops.registry import defjvp, defvjp, primitive
+from .tensor import Tensor, is_tensor
+
+float32 = "float32"
+float64 = "float64"
+float16 = "float16"
+int32 = "int32"
+int64 = "int64"
+bool_ = "bool"
+complex64 = "complex64"
+complex128 = "complex128"
+cat = concatenate
+
+
+def device(spec):
+    return Device(spec)
+
+
+class cuda:
+    @staticmethod
+    def is_available():
+        return cuda_available()
+
+
+__version__ = "0.1.0"
+__all__ = [
+    "Tensor", "tensor", "is_tensor", "no_grad", "enable_grad", "set_grad_enabled",
+    "is_grad_enabled", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand",
+    "randn", "randint", "zeros_like", "ones_like", "full_like", "empty_like", "from_numpy",
+    "manual_seed", "primitive", "defvjp", "defjvp", "device", "Device", "cuda", "concatenate",
+    "stack", "cat",
+]

@@ -1,0 +1,93 @@
+"""Thread-local switch that says whether ops are recorded on the tape."""
+
+import functools
+import threading
+
+
+class _State(threading.local):
+    enabled = True
+
+
+_state = _State()
+
+
+def is_grad_enabled():
+    return _state.enabled
+
+
+class set_grad_enabled:
+    """Turn recording on or off; a context manager and a decorator.
+
+    >>> import tensorgrad as tg
+    >>> with tg.set_grad_enabled(False):
+    ...     y = tg.ones(2, requires_grad=True) * 2
+    >>> y.requires_grad
+    False
+    """
+
+    def __init__(self, mode=True):
+        self.prev = _state.enabled
+        self.mode = bool(mode)
+        _state.enabled = self.mode
+
+    def __enter__(self):
+        _state.enabled = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        _state.enabled = self.prev
+        return False
+
+    def __call__(self, fn):
+        mode = self.mode
+        _state.enabled = self.prev  # a decorator must not change the mode at definition time
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class _Mode:
+    mode = True
+
+    def __enter__(self):
+        self.prev = _state.enabled
+        _state.enabled = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        _state.enabled = self.prev
+        return False
+
+    def __call__(self, fn):
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_Mode):
+    """Ops inside run without recording. Context manager or decorator.
+
+    >>> import tensorgrad as tg
+    >>> x = tg.ones(3, requires_grad=True)
+    >>> with tg.no_grad():
+    ...     y = x * 2
+    >>> y.requires_grad
+    False
+    """
+
+    mode = False
+
+
+class enable_grad(_Mode):
+    """Recording on again inside a ``no_grad`` block. Context manager or decorator."""
+
+    mode = True

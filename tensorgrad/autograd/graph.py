@@ -1,0 +1,208 @@
+"""The tape: one Node per recorded op, and the reverse pass over it.
+
+A vertex of the graph is either a Node (the op that made a non-leaf tensor) or a leaf Tensor
+that requires grad. Nodes keep raw arrays (never their output Tensor), so a graph is freed by
+reference counting alone, without the cyclic collector.
+"""
+
+from .grad_mode import _state
+
+
+class Node:
+    """One recorded application of a primitive.
+
+    ``parents[i]`` is the vertex of argument ``i`` (None when it needs no gradient); ``args`` are
+    the raw arguments, ``ans`` the raw answer; ``vcs``/``vsum`` stamp the version counters of the
+    tensors whose values the rules read.
+    """
+
+    __slots__ = ("prim", "parents", "args", "kw", "ans", "vcs", "vsum", "hooks", "retain",
+                 "__weakref__")
+
+    def __init__(self, prim, parents, args, kw, ans, vcs, vsum):
+        self.prim = prim
+        self.parents = parents
+        self.args = args
+        self.kw = kw
+        self.ans = ans
+        self.vcs = vcs
+        self.vsum = vsum
+        self.hooks = None
+        self.retain = None
+
+    def name(self):
+        return self.prim.name
+
+    def __repr__(self):
+        return f"<{self.prim.name}Backward>"
+
+
+def _freed(node):
+    return RuntimeError(
+        f"backward: the graph through '{node.prim.name}' was already freed by an earlier "
+        "backward(); pass retain_graph=True to the first backward() to go through it again"
+    )
+
+
+def _modified(node):
+    return RuntimeError(
+        f"backward: a tensor saved by '{node.prim.name}' for the backward pass was modified in "
+        "place after it was saved; use an out-of-place op (x = x + y, or x.clone()) instead"
+    )
+
+
+def unbroadcast(g, arg):
+    """Sum a cotangent back to the shape of ``arg`` and give it ``arg``'s dtype."""
+    shape = arg.shape if hasattr(arg, "shape") else ()
+    if g.shape != shape:
+        lead = g.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1
+        )
+        if axes:
+            g = g.sum(axis=axes, keepdims=True)
+        if lead or g.shape != shape:
+            g = g.reshape(shape)
+    dtype = getattr(arg, "dtype", None)
+    if dtype is not None and g.dtype != dtype:
+        if g.dtype.kind == "c" and dtype.kind != "c":
+            g = g.real
+        g = g.astype(dtype)
+    return g
+
+
+def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=None):
+    """Walk the graph from ``roots`` (vertices) with cotangents ``seeds``.
+
+    With ``targets`` (a list of vertices) the gradients of those are returned in order and no
+    ``.grad`` changes; without, gradients accumulate into the ``.grad`` of leaves.
+    """
+    from ..tensor import Tensor, _lift  # the tape and the Tensor need each other
+
+    # Count the consumers of each node, iteratively (a 10,000-op chain is no recursion problem).
+    counts = {}
+    stack = [r for r in roots if type(r) is Node]
+    for r in stack:
+        counts[r] = 0
+    while stack:
+        n = stack.pop()
+        for p in n.parents:
+            if type(p) is Node:
+                c = counts.get(p)
+                if c is None:
+                    counts[p] = 1
+                    stack.append(p)
+                else:
+                    counts[p] = c + 1
+
+    grads = {}
+    private = set()  # vertices whose accumulated buffer we allocated ourselves
+
+    def accumulate(v, g):
+        old = grads.get(v)
+        if old is None:
+            grads[v] = g  # first contribution: kept as is, no copy
+        elif create_graph or v not in private or isinstance(old, Tensor):
+            grads[v] = old + g
+            private.add(v)
+        else:
+            old += g
+
+    for r, s in zip(roots, seeds):
+        accumulate(r, s)
+    target_set = set(targets) if targets is not None else None
+    captured = {}
+
+    prev_mode = _state.enabled
+    _state.enabled = create_graph
+    try:
+        ready = [r for r in roots if type(r) is Node and counts[r] == 0]
+        while ready:
+            n = ready.pop()
+            g = grads.pop(n)
+            if n.hooks is not None or n.retain is not None:
+                g = _node_hooks(n, g, Tensor)
+            if target_set is not None and n in target_set:
+                captured[n] = g
+            args = n.args
+            if args is None:
+                raise _freed(n)
+            if n.vcs is not None and sum(vc[0] for vc in n.vcs) != n.vsum:
+                raise _modified(n)
+            ans = n.ans
+            if create_graph:
+                # Rules see Tensors tied to the graph, so the pass records itself.
+                if not isinstance(g, Tensor):
+                    g = Tensor._wrap(g)
+                ans = Tensor._wrap(ans, n)
+                args = tuple(a if p is None else _lift(a, p) for a, p in zip(args, n.parents))
+            vjps = n.prim.vjps
+            kw = n.kw
+            for i, p in enumerate(n.parents):
+                if p is None:
+                    continue
+                gi = vjps[i](g, ans, *args, **kw) if kw else vjps[i](g, ans, *args)
+                gi = unbroadcast(gi, n.args[i])
+                accumulate(p, gi)
+                if type(p) is Node:
+                    c = counts[p] - 1
+                    counts[p] = c
+                    if c == 0:
+                        ready.append(p)
+            if not retain_graph:
+                n.args = None
+                n.ans = None
+        if targets is not None:
+            out = []
+            for t in targets:
+                out.append(captured.get(t) if type(t) is Node else grads.get(t))
+            return out
+        handed = {id(s) for s in seeds}  # buffers a .grad must not share with another
+        for leaf, g in grads.items():
+            if type(leaf) is not Node:
+                if not isinstance(g, Tensor):
+                    key = id(g if g.base is None else g.base)
+                    if key in handed:
+                        g = g.copy()
+                    handed.add(key)
+                _accumulate_leaf(leaf, g, Tensor, create_graph)
+    finally:
+        _state.enabled = prev_mode
+    return None
+
+
+def _run_hooks(hooks, g, Tensor):
+    gt = g if isinstance(g, Tensor) else Tensor._wrap(g)
+    for h in hooks:
+        r = h(gt)
+        if r is not None:
+            gt = r if isinstance(r, Tensor) else Tensor._wrap(r)
+    return gt if isinstance(g, Tensor) else gt.data
+
+
+def _node_hooks(n, g, Tensor):
+    if n.hooks:
+        g = _run_hooks(n.hooks, g, Tensor)
+    if n.retain is not None:
+        t = n.retain()
+        if t is not None:
+            t.grad = _sum_grad(t.grad, g, Tensor)
+    return g
+
+
+def _sum_grad(old, g, Tensor):
+    if not isinstance(g, Tensor):
+        g = Tensor._wrap(g)
+    if old is None:
+        return g
+    return old + g if (g._rg or old._rg) else Tensor._wrap(old.data + g.data)
+
+
+def _accumulate_leaf(leaf, g, Tensor, create_graph):
+    hooks = leaf._hooks
+    if hooks:
+        g = _run_hooks(hooks, g, Tensor)
+    if leaf.grad is None and not isinstance(g, Tensor) and not create_graph:
+        leaf.grad = Tensor._wrap(g)
+    else:
+        leaf.grad = _sum_grad(leaf.grad, g, Tensor)

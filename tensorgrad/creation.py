@@ -1,0 +1,155 @@
+"""Factories: tensors made from nothing but a shape (or another tensor)."""
+
+import numpy as np
+
+from .backend.device import as_device
+from .tensor import Tensor, _as_array, _check_grad_dtype, _new_tensor
+
+_rng = {"cpu": np.random.default_rng()}
+
+
+def _shape(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        return tuple(size[0])
+    return tuple(int(s) for s in size)
+
+
+def _finish(arr, requires_grad):
+    t = _new_tensor(arr, None, False)
+    if requires_grad:
+        _check_grad_dtype(arr.dtype, "factory")
+        t._rg = True
+    return t
+
+
+def _make(fill, size, dtype, device, requires_grad, default=np.float32):
+    dev = as_device(device)
+    xp = dev.xp
+    dtype = np.dtype(default if dtype is None else dtype)
+    if dev.type == "cpu":
+        arr = fill(xp, _shape(size), dtype)
+    else:  # pragma: no cover - CuPy
+        with xp.cuda.Device(dev.index):
+            arr = fill(xp, _shape(size), dtype)
+    return _finish(arr, requires_grad)
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """A new tensor holding ``data`` (a number, nested lists, a NumPy/CuPy array or a Tensor).
+
+    Python floats become float32; NumPy arrays keep their dtype.
+
+    >>> import tensorgrad as tg
+    >>> tg.tensor([1.5, 2.0]).dtype
+    dtype('float32')
+    """
+    arr = _as_array(data, dtype, device)
+    if isinstance(data, Tensor) or arr is data:
+        arr = arr.copy()
+    return _finish(arr, requires_grad)
+
+
+def from_numpy(array):
+    """A tensor sharing memory with the NumPy array ``array``."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return _new_tensor(array, None, False)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    return _make(lambda xp, s, d: xp.zeros(s, d), size, dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    return _make(lambda xp, s, d: xp.ones(s, d), size, dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    return _make(lambda xp, s, d: xp.empty(s, d), size, dtype, device, requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    size = (size,) if isinstance(size, int) else tuple(size)
+    default = np.float32 if isinstance(fill_value, float) else (
+        np.bool_ if isinstance(fill_value, bool) else np.int64)
+    return _make(lambda xp, s, d: xp.full(s, fill_value, d), (size,), dtype, device,
+                 requires_grad, default)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    return _make(lambda xp, s, d: xp.eye(n, m, dtype=d), (), dtype, device, requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    floats = any(isinstance(v, float) for v in (start, end, step))
+    return _make(lambda xp, s, d: xp.arange(start, end, step, dtype=d), (), dtype, device,
+                 requires_grad, np.float32 if floats else np.int64)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    return _make(lambda xp, s, d: xp.linspace(start, end, steps, dtype=d), (), dtype, device,
+                 requires_grad)
+
+
+def _like(fn, x, dtype, device, requires_grad):
+    dtype = x.dtype if dtype is None else dtype
+    return fn(x.shape, dtype=dtype, device=device or x.device, requires_grad=requires_grad)
+
+
+def zeros_like(x, dtype=None, device=None, requires_grad=False):
+    return _like(zeros, x, dtype, device, requires_grad)
+
+
+def ones_like(x, dtype=None, device=None, requires_grad=False):
+    return _like(ones, x, dtype, device, requires_grad)
+
+
+def empty_like(x, dtype=None, device=None, requires_grad=False):
+    return _like(empty, x, dtype, device, requires_grad)
+
+
+def full_like(x, fill_value, dtype=None, device=None, requires_grad=False):
+    dtype = x.dtype if dtype is None else dtype
+    return full(x.shape, fill_value, dtype=dtype, device=device or x.device,
+                requires_grad=requires_grad)
+
+
+def manual_seed(seed):
+    """Seed the generators behind rand/randn/randint (cpu, and cuda when present)."""
+    _rng.clear()
+    _rng["cpu"] = np.random.default_rng(seed)
+    _rng["seed"] = seed
+
+
+def _generator(dev):
+    if dev.type == "cpu":
+        return _rng["cpu"]
+    key = str(dev)
+    if key not in _rng:  # pragma: no cover - CuPy
+        seed = _rng.get("seed")
+        _rng[key] = dev.xp.random.default_rng(seed)
+    return _rng[key]
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False):
+    """Uniform samples in [0, 1)."""
+    dev = as_device(device)
+    return _make(lambda xp, s, d: _generator(dev).random(s, dtype=d), size, dtype, dev,
+                 requires_grad)
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False):
+    """Standard normal samples."""
+    dev = as_device(device)
+    return _make(lambda xp, s, d: _generator(dev).standard_normal(s, dtype=d), size, dtype, dev,
+                 requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None):
+    if high is None:
+        low, high = 0, low
+    dev = as_device(device)
+    return _make(lambda xp, s, d: _generator(dev).integers(low, high, s).astype(d), (size,),
+                 dtype, dev, False, np.int64)

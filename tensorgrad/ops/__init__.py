@@ -1,0 +1,301 @@
+"""All primitives, and the Tensor operators and methods that call them."""
+
+import numpy as np
+
+from ..backend.device import xp_of
+from ..tensor import MinMax, Tensor, _axis_args, _norm_axis, _raw
+from . import elementwise, index, linalg, nondiff, reduce, shape
+from .elementwise import (
+    abs, add, astype, clip, conjugate, copy, cos, exp, expm1, imag, log, log1p, maximum, minimum,
+    multiply, negative, power, real, relu, remainder, sigmoid, sin, sqrt, square, subtract, tan,
+    tanh, true_divide, where,
+)
+from .index import getitem, untake, zero_at
+from .linalg import dot, matmul
+from .nondiff import (
+    argmax, argmin, equal, floor_divide, greater, greater_equal, less, less_equal, not_equal,
+    ones_like, sign, zeros_like,
+)
+from .reduce import logsumexp, mean, std, var
+from .registry import Primitive, apply, apply1, apply2, defjvp, defvjp, op_error, primitive
+from .shape import (
+    broadcast_to, concatenate_, expand_dims, reshape, squeeze, stack_, swapaxes, to_device,
+    transpose,
+)
+
+__all__ = [
+    "Primitive", "apply", "defjvp", "defvjp", "op_error", "primitive", "elementwise", "index",
+    "linalg", "nondiff", "reduce", "shape", "dot", "mean", "std", "var", "logsumexp", "where",
+]
+
+
+def ones_like_raw(a):
+    return xp_of(a).ones_like(a)
+
+
+def concatenate(xs, axis=0):
+    xs = list(xs)
+    if not xs:
+        raise ValueError("concatenate: need at least one array")
+    return concatenate_(_norm_axis(axis, xs[0].ndim, "concatenate"), *xs)
+
+
+def stack(xs, axis=0):
+    xs = list(xs)
+    if not xs:
+        raise ValueError("stack: need at least one array")
+    shapes = {tuple(x.shape) for x in xs}
+    if len(shapes) > 1:
+        raise ValueError(f"stack: all inputs must have the same shape, got {sorted(shapes)}")
+    return stack_(_norm_axis(axis, xs[0].ndim + 1, "stack"), *xs)
+
+
+# ---- reductions with NumPy's and PyTorch's argument names ------------------------------
+def _reducer(prim, name):
+    def method(self, axis=None, keepdims=False, dim=None, keepdim=None, dtype=None, out=None):
+        if isinstance(axis, (list, tuple)) and not axis:
+            axis = None
+        ax, kd = _axis_args(name, self.ndim, axis, dim, keepdims, keepdim)
+        x = self if dtype is None else self.to(dtype)
+        return prim(x, ax, kd)
+
+    method.__name__ = name
+    method.__doc__ = (f"{name} over ``axis`` (or PyTorch's ``dim``); ``keepdims``/``keepdim`` "
+                      "keeps reduced axes as size 1.")
+    return method
+
+
+def _minmax(prim, argprim, name):
+    def method(self, axis=None, keepdims=False, dim=None, keepdim=None):
+        if isinstance(axis, Tensor):  # PyTorch's t.max(other): the elementwise max
+            return (maximum if name == "max" else minimum)(self, axis)
+        torch_style = dim is not None or (axis is not None and not isinstance(axis, tuple)
+                                          and keepdim is not None)
+        if isinstance(axis, int) and not isinstance(axis, bool) and dim is None:
+            torch_style = True  # t.max(1) returns (values, indices), as in PyTorch
+            dim, axis = axis, None
+        ax, kd = _axis_args(name, self.ndim, axis, dim, keepdims, keepdim)
+        values = prim(self, ax, kd)
+        if torch_style:
+            return MinMax(values, argprim(self, ax, kd))
+        return values
+
+    method.__name__ = name
+    method.__doc__ = (f"{name} over ``axis``; with a PyTorch ``dim`` (``t.{name}(1)`` or "
+                      f"``dim=1``) a named tuple (values, indices), as PyTorch gives.")
+    return method
+
+
+def _var_like(fn, name):
+    def method(self, axis=None, keepdims=False, dim=None, keepdim=None, ddof=None,
+               correction=None, unbiased=None):
+        ax, kd = _axis_args(name, self.ndim, axis, dim, keepdims, keepdim)
+        if ddof is None:
+            # Tensor methods follow PyTorch (unbiased by default); tnp follows NumPy (ddof=0)
+            ddof = correction if correction is not None else (
+                0 if unbiased is False else 1)
+        return fn(self, ax, kd, ddof)
+
+    method.__name__ = name
+    return method
+
+
+def _mean(self, axis=None, keepdims=False, dim=None, keepdim=None, dtype=None):
+    ax, kd = _axis_args("mean", self.ndim, axis, dim, keepdims, keepdim)
+    return mean(self if dtype is None else self.to(dtype), ax, kd)
+
+
+def _arg(prim, name):
+    def method(self, axis=None, keepdims=False, dim=None, keepdim=None):
+        ax, kd = _axis_args(name, self.ndim, axis, dim, keepdims, keepdim)
+        return prim(self, ax, kd)
+
+    method.__name__ = name
+    return method
+
+
+# ---- shape methods ----------------------------------------------------------------------
+def _shape_arg(args):
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(int(a) for a in args)
+
+
+def _reshape(self, *shape):
+    shape = _shape_arg(shape)
+    if shape == self.shape:
+        return self
+    return reshape(self, shape)
+
+
+def _transpose(self, *axes):
+    if len(axes) == 2 and all(isinstance(a, int) for a in axes):
+        return swapaxes(self, *(_norm_axis(a, self.ndim, "transpose") for a in axes))
+    axes = _shape_arg(axes) if axes else None
+    if axes is not None:
+        axes = tuple(_norm_axis(a, self.ndim, "transpose") for a in axes)
+        if sorted(axes) != list(range(self.ndim)):
+            raise ValueError(f"transpose: axes {axes} are not a permutation of the "
+                             f"{self.ndim} dimensions of a tensor of shape {tuple(self.shape)}")
+    return transpose(self, axes)
+
+
+def _permute(self, *dims):
+    return _transpose(self, _shape_arg(dims)) if len(dims) != 2 or not all(
+        isinstance(d, int) for d in dims) else transpose(self, tuple(
+            _norm_axis(d, self.ndim, "permute") for d in dims))
+
+
+def _flatten(self, start_dim=0, end_dim=-1):
+    if self.ndim == 0:
+        return reshape(self, (1,))
+    s = _norm_axis(start_dim, self.ndim, "flatten")
+    e = _norm_axis(end_dim, self.ndim, "flatten")
+    shape = self.shape
+    n = 1
+    for d in shape[s:e + 1]:
+        n *= d
+    return _reshape(self, shape[:s] + (n,) + shape[e + 1:])
+
+
+def _squeeze(self, axis=None, dim=None):
+    if dim is not None:
+        axis = dim
+    if axis is None:
+        return squeeze(self, None)
+    ax = _norm_axis(axis, self.ndim, "squeeze")
+    ax = ax if isinstance(ax, tuple) else (ax,)
+    ax = tuple(a for a in ax if self.shape[a] == 1)  # PyTorch: squeezing a non-1 dim is a no-op
+    return squeeze(self, ax) if ax else self
+
+
+def _unsqueeze(self, dim):
+    return expand_dims(self, _norm_axis(dim, self.ndim + 1, "unsqueeze"))
+
+
+def _expand(self, *sizes):
+    sizes = _shape_arg(sizes)
+    lead = len(sizes) - self.ndim
+    shape = tuple(self.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+    return broadcast_to(self, shape)
+
+
+def _broadcast_to(self, shape):
+    return broadcast_to(self, tuple(shape))
+
+
+# ---- operators ---------------------------------------------------------------------------
+_ADD, _SUB, _MUL, _DIV, _POW = add.prim, subtract.prim, multiply.prim, true_divide.prim, power.prim
+_MATMUL = matmul.prim
+
+
+def _rop(prim):
+    return lambda self, o: apply(prim, (o, self), {})
+
+
+def _cmp(fn):
+    def op(self, o):
+        if o is None:
+            return False
+        return fn(self, o)
+
+    return op
+
+
+def _setmethods():
+    T = Tensor
+    T.__add__ = lambda self, o: apply2(_ADD, self, o)
+    T.__radd__ = lambda self, o: apply2(_ADD, self, o)
+    T.__sub__ = lambda self, o: apply2(_SUB, self, o)
+    T.__rsub__ = _rop(_SUB)
+    T.__mul__ = lambda self, o: apply2(_MUL, self, o)
+    T.__rmul__ = lambda self, o: apply2(_MUL, self, o)
+    T.__truediv__ = lambda self, o: apply2(_DIV, self, o)
+    T.__rtruediv__ = _rop(_DIV)
+    T.__pow__ = lambda self, o: apply2(_POW, self, o)
+    T.__rpow__ = _rop(_POW)
+    T.__matmul__ = lambda self, o: apply2(_MATMUL, self, o)
+    T.__rmatmul__ = _rop(_MATMUL)
+    T.__floordiv__ = lambda self, o: floor_divide(self, o)
+    T.__rfloordiv__ = lambda self, o: floor_divide(o, self)
+    T.__mod__ = lambda self, o: remainder(self, o)
+    T.__rmod__ = lambda self, o: remainder(o, self)
+    T.__neg__ = lambda self: apply1(negative.prim, self)
+    T.__pos__ = lambda self: self
+    T.__abs__ = lambda self: apply1(abs.prim, self)
+    T.__lt__ = _cmp(less)
+    T.__le__ = _cmp(less_equal)
+    T.__gt__ = _cmp(greater)
+    T.__ge__ = _cmp(greater_equal)
+    T.__eq__ = _cmp(equal)
+    T.__ne__ = lambda self, o: True if o is None else not_equal(self, o)
+    T.__and__ = lambda self, o: nondiff.bitwise_and(self, o)
+    T.__or__ = lambda self, o: nondiff.bitwise_or(self, o)
+    T.__xor__ = lambda self, o: nondiff.bitwise_xor(self, o)
+    T.__invert__ = lambda self: nondiff.invert(self)
+    T.__getitem__ = lambda self, idx: getitem(self, index.raw_index(idx))
+
+    for name in ("exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid",
+                 "relu", "square", "conjugate"):
+        prim = getattr(elementwise, name).prim
+        setattr(T, name, (lambda p: lambda self: apply1(p, self))(prim))
+    T.abs = T.__abs__
+    T.neg = T.__neg__
+    T.negative = T.__neg__
+    T.conj = T.conjugate
+    for name in ("sign", "floor", "ceil", "isnan", "isinf", "isfinite", "logical_not"):
+        setattr(T, name, (lambda f: lambda self: f(self))(getattr(nondiff, name)))
+    T.round = lambda self, decimals=0: nondiff.rint(self) if decimals == 0 else nondiff.rint(
+        self * 10.0 ** decimals) / 10.0 ** decimals
+    T.add = T.__add__
+    T.sub = T.__sub__
+    T.subtract = T.__sub__
+    T.mul = T.__mul__
+    T.multiply = T.__mul__
+    T.div = T.__truediv__
+    T.divide = T.__truediv__
+    T.pow = T.__pow__
+    T.matmul = T.__matmul__
+    T.dot = lambda self, o: dot(self, o)
+    T.maximum = lambda self, o: maximum(self, o)
+    T.minimum = lambda self, o: minimum(self, o)
+    T.clip = lambda self, min=None, max=None: clip(self, _raw(min), _raw(max))
+    T.clamp = T.clip
+    T.where = lambda self, cond, other: where(cond, self, other)
+    T.lt, T.le, T.gt, T.ge, T.eq, T.ne = (T.__lt__, T.__le__, T.__gt__, T.__ge__, T.__eq__,
+                                          T.__ne__)
+
+    T.sum = _reducer(reduce.sum, "sum")
+    T.prod = _reducer(reduce.prod, "prod")
+    T.logsumexp = _reducer(reduce.logsumexp, "logsumexp")
+    T.mean = _mean
+    T.max = _minmax(reduce.max, argmax, "max")
+    T.min = _minmax(reduce.min, argmin, "min")
+    T.amax = _reducer(reduce.max, "amax")
+    T.amin = _reducer(reduce.min, "amin")
+    T.var = _var_like(var, "var")
+    T.std = _var_like(std, "std")
+    T.argmax = _arg(argmax, "argmax")
+    T.argmin = _arg(argmin, "argmin")
+    T.any = _arg(nondiff.any, "any")
+    T.all = _arg(nondiff.all, "all")
+
+    T.reshape = _reshape
+    T.view = _reshape
+    T.view_as = lambda self, o: _reshape(self, o.shape)
+    T.reshape_as = T.view_as
+    T.transpose = _transpose
+    T.permute = _permute
+    T.swapaxes = lambda self, a, b: swapaxes(self, a, b)
+    T.flatten = _flatten
+    T.ravel = lambda self: _reshape(self, (-1,))
+    T.squeeze = _squeeze
+    T.unsqueeze = _unsqueeze
+    T.expand_dims = _unsqueeze
+    T.expand = _expand
+    T.expand_as = lambda self, o: broadcast_to(self, tuple(o.shape))
+    T.broadcast_to = _broadcast_to
+
+
+_setmethods()
+np_ = np  # re-exported for modules that build on this one

@@ -1,0 +1,215 @@
+"""Elementwise primitives. NumPy ufuncs dispatch to CuPy through ``__array_ufunc__``, so one
+kernel table serves both backends; non-ufunc kernels ask ``xp_of`` for the array module."""
+
+import numpy as np
+
+from ..backend.device import xp_of
+from .registry import defjvp, defvjp, primitive
+
+
+def _ufunc_prim(ufunc, name=None, saves=True):
+    fwd = ufunc
+    # a ufunc has no __name__ that functools.wraps can use as ours, so wrap it thinly
+    prim = primitive(lambda *a: fwd(*a), name=name or ufunc.__name__, saves=saves)
+    prim.__name__ = name or ufunc.__name__
+    prim.prim.fwd = fwd  # the ufunc itself is the kernel: no extra Python frame
+    return prim
+
+
+add = _ufunc_prim(np.add, saves=False)
+subtract = _ufunc_prim(np.subtract, saves=False)
+multiply = _ufunc_prim(np.multiply)
+true_divide = _ufunc_prim(np.true_divide)
+negative = _ufunc_prim(np.negative, saves=False)
+power = _ufunc_prim(np.power)
+exp = _ufunc_prim(np.exp)
+log = _ufunc_prim(np.log)
+log1p = _ufunc_prim(np.log1p)
+expm1 = _ufunc_prim(np.expm1)
+sqrt = _ufunc_prim(np.sqrt)
+sin = _ufunc_prim(np.sin)
+cos = _ufunc_prim(np.cos)
+tan = _ufunc_prim(np.tan)
+tanh = _ufunc_prim(np.tanh)
+abs = _ufunc_prim(np.absolute, name="abs")
+maximum = _ufunc_prim(np.maximum)
+minimum = _ufunc_prim(np.minimum)
+square = _ufunc_prim(np.square)
+conjugate = _ufunc_prim(np.conjugate, saves=False)
+remainder = _ufunc_prim(np.remainder)
+
+
+@primitive
+def sigmoid(x):
+    # 0.5 * (tanh(x / 2) + 1): no overflow warnings for large |x|, unlike 1 / (1 + exp(-x))
+    return (xp_of(x).tanh(x * 0.5) + 1) * 0.5
+
+
+@primitive
+def relu(x):
+    return xp_of(x).maximum(x, 0)
+
+
+@primitive
+def clip(x, a_min, a_max):
+    return xp_of(x).clip(x, a_min, a_max)
+
+
+@primitive
+def where(cond, x, y):
+    for a in (x, y, cond):
+        if hasattr(a, "dtype") and hasattr(a, "ndim"):
+            return xp_of(a).where(cond, x, y)
+    return np.where(cond, x, y)
+
+
+@primitive(saves=False)
+def real(x):
+    return x.real
+
+
+@primitive(saves=False)
+def imag(x):
+    return x.imag
+
+
+@primitive(saves=False)
+def copy(x):
+    return x.copy()
+
+
+@primitive(saves=False)
+def astype(x, dtype):
+    return x.astype(dtype)
+
+
+def _mask_dtype(mask, like):
+    return mask.astype(like.dtype) if hasattr(mask, "astype") else mask
+
+
+def _balanced_eq(x, z, y):
+    # 1 where x alone attains the max/min, 1/2 on a tie: the gradient is split evenly
+    return _mask_dtype(x == z, z) / (1.0 + _mask_dtype(x == y, z))
+
+
+def _sign(x):
+    # differentiable code may call this on Tensors; sign itself has zero derivative
+    from .nondiff import sign
+
+    return sign(x)
+
+
+defvjp(add, lambda g, ans, x, y: g, lambda g, ans, x, y: g)
+defjvp(add, lambda t, ans, x, y: t, lambda t, ans, x, y: t)
+defvjp(subtract, lambda g, ans, x, y: g, lambda g, ans, x, y: -g)
+defjvp(subtract, lambda t, ans, x, y: t, lambda t, ans, x, y: -t)
+defvjp(multiply, lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x)
+defjvp(multiply, lambda t, ans, x, y: t * y, lambda t, ans, x, y: x * t)
+defvjp(true_divide, lambda g, ans, x, y: g / y, lambda g, ans, x, y: -g * ans / y)
+defjvp(true_divide, lambda t, ans, x, y: t / y, lambda t, ans, x, y: -t * ans / y)
+defvjp(negative, lambda g, ans, x: -g)
+defjvp(negative, lambda t, ans, x: -t)
+
+
+def _pow_dx(g, ans, x, y):
+    return g * y * x ** (y - 1) if not isinstance(y, (int, float)) or y != 0 else g * 0
+
+
+def _pow_dy(g, ans, x, y):
+    # log(x) is only real for x > 0; where x <= 0 the y-derivative is taken as 0 (autograd's
+    # convention) instead of nan
+    safe = where(x > 0, x, 1) if _is_real(x) else x
+    return g * log(safe) * ans
+
+
+def _is_real(x):
+    return x.dtype.kind != "c"
+
+
+defvjp(power, _pow_dx, _pow_dy)
+defjvp(power, _pow_dx, _pow_dy)
+defvjp(exp, lambda g, ans, x: g * ans)
+defjvp(exp, lambda t, ans, x: t * ans)
+defvjp(log, lambda g, ans, x: g / x)
+defjvp(log, lambda t, ans, x: t / x)
+defvjp(log1p, lambda g, ans, x: g / (x + 1))
+defjvp(log1p, lambda t, ans, x: t / (x + 1))
+defvjp(expm1, lambda g, ans, x: g * (ans + 1))
+defjvp(expm1, lambda t, ans, x: t * (ans + 1))
+defvjp(sqrt, lambda g, ans, x: g * 0.5 / ans)
+defjvp(sqrt, lambda t, ans, x: t * 0.5 / ans)
+defvjp(sin, lambda g, ans, x: g * cos(x))
+defjvp(sin, lambda t, ans, x: t * cos(x))
+defvjp(cos, lambda g, ans, x: -g * sin(x))
+defjvp(cos, lambda t, ans, x: -t * sin(x))
+defvjp(tan, lambda g, ans, x: g * (1 + ans * ans))
+defjvp(tan, lambda t, ans, x: t * (1 + ans * ans))
+defvjp(tanh, lambda g, ans, x: g * (1 - ans * ans))
+defjvp(tanh, lambda t, ans, x: t * (1 - ans * ans))
+defvjp(sigmoid, lambda g, ans, x: g * ans * (1 - ans))
+defjvp(sigmoid, lambda t, ans, x: t * ans * (1 - ans))
+defvjp(square, lambda g, ans, x: g * 2 * x)
+defjvp(square, lambda t, ans, x: t * 2 * x)
+defvjp(conjugate, lambda g, ans, x: conjugate(g))
+defjvp(conjugate, lambda t, ans, x: conjugate(t))
+
+
+def _abs_vjp(g, ans, x):
+    if x.dtype.kind == "c":
+        # autograd's convention for |z|: the real cotangent times conj(z) / |z|, 0 at z = 0
+        return g * conjugate(x) / where(ans == 0, 1, ans)
+    return g * _sign(x)
+
+
+def _abs_jvp(t, ans, x):
+    if x.dtype.kind == "c":
+        return real(conjugate(x) * t) / where(ans == 0, 1, ans)
+    return t * _sign(x)
+
+
+defvjp(abs, _abs_vjp)
+defjvp(abs, _abs_jvp)
+defvjp(relu, lambda g, ans, x: g * _mask_dtype(x > 0, x))
+defjvp(relu, lambda t, ans, x: t * _mask_dtype(x > 0, x))
+defvjp(maximum, lambda g, ans, x, y: g * _balanced_eq(x, ans, y),
+       lambda g, ans, x, y: g * _balanced_eq(y, ans, x))
+defjvp(maximum, lambda t, ans, x, y: t * _balanced_eq(x, ans, y),
+       lambda t, ans, x, y: t * _balanced_eq(y, ans, x))
+defvjp(minimum, lambda g, ans, x, y: g * _balanced_eq(x, ans, y),
+       lambda g, ans, x, y: g * _balanced_eq(y, ans, x))
+defjvp(minimum, lambda t, ans, x, y: t * _balanced_eq(x, ans, y),
+       lambda t, ans, x, y: t * _balanced_eq(y, ans, x))
+
+
+def _clip_mask(x, a_min, a_max):
+    inside = x == x
+    if a_min is not None:
+        inside = inside & (x >= a_min)
+    if a_max is not None:
+        inside = inside & (x <= a_max)
+    return _mask_dtype(inside, x)
+
+
+defvjp(clip, lambda g, ans, x, lo, hi: g * _clip_mask(x, lo, hi))
+defjvp(clip, lambda t, ans, x, lo, hi: t * _clip_mask(x, lo, hi))
+defvjp(where, None, lambda g, ans, c, x, y: where(c, g, 0), lambda g, ans, c, x, y: where(c, 0, g))
+defjvp(where, None, lambda t, ans, c, x, y: where(c, t, 0), lambda t, ans, c, x, y: where(c, 0, t))
+defvjp(real, lambda g, ans, x: astype(g, x.dtype) if x.dtype.kind == "c" else g)
+defjvp(real, lambda t, ans, x: real(t))
+defvjp(imag, lambda g, ans, x: astype(g, x.dtype) * -1j)
+defjvp(imag, lambda t, ans, x: imag(t))
+defvjp(copy, lambda g, ans, x: g)
+defjvp(copy, lambda t, ans, x: t)
+defvjp(astype, lambda g, ans, x, dtype: astype(g, x.dtype) if x.dtype.kind == "c" or g.dtype.kind
+       != "c" else astype(real(g), x.dtype))
+defjvp(astype, lambda t, ans, x, dtype: astype(t, dtype))
+
+
+def _floor(x):
+    from .nondiff import floor
+
+    return floor(x)
+
+
+defvjp(remainder, lambda g, ans, x, y: g, lambda g, ans, x, y: -g * _floor(x / y))
+defjvp(remainder, lambda t, ans, x, y: t, lambda t, ans, x, y: -t * _floor(x / y))

@@ -1,0 +1,98 @@
+"""Indexing: getitem, its adjoint (scatter-add of a cotangent), and setitem on the tape."""
+
+from ..autograd.graph import Node
+from ..autograd.grad_mode import _state
+from ..backend.device import xp_of
+from ..tensor import Tensor, _raw
+from .registry import Primitive, defjvp, defvjp, op_error, primitive
+
+
+def raw_index(idx):
+    """An index with every Tensor in it replaced by its array."""
+    if isinstance(idx, Tensor):
+        return idx.data
+    if isinstance(idx, tuple):
+        return tuple(raw_index(i) for i in idx)
+    if isinstance(idx, list) and any(isinstance(i, Tensor) for i in idx):
+        return [raw_index(i) for i in idx]
+    return idx
+
+
+def _is_basic(idx):
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    for p in parts:
+        if not (p is None or p is Ellipsis or isinstance(p, (int, slice))):
+            return False
+    return True
+
+
+@primitive(saves=False, view=True)
+def getitem(x, idx):
+    return x[idx]
+
+
+@primitive(saves=False)
+def untake(g, idx, shape):
+    """Zeros of ``shape`` with ``g`` added at ``idx`` (repeated indices add up)."""
+    xp = xp_of(g)
+    out = xp.zeros(shape, dtype=g.dtype)
+    if _is_basic(idx):
+        out[idx] = g
+    elif xp.__name__ == "numpy":
+        xp.add.at(out, idx, g)
+    else:  # pragma: no cover - CuPy
+        import cupyx
+
+        cupyx.scatter_add(out, idx, g)
+    return out
+
+
+@primitive(saves=False)
+def zero_at(g, idx):
+    """``g`` with the elements at ``idx`` set to zero (a copy)."""
+    out = g.copy()
+    out[idx] = 0
+    return out
+
+
+defvjp(getitem, lambda g, ans, x, idx: untake(g, idx, x.shape))
+defjvp(getitem, lambda t, ans, x, idx: getitem(t, idx))
+defvjp(untake, lambda g, ans, gin, idx, shape: getitem(g, idx))
+defjvp(untake, lambda t, ans, gin, idx, shape: untake(t, idx, shape))
+defvjp(zero_at, lambda g, ans, x, idx: zero_at(g, idx))
+defjvp(zero_at, lambda t, ans, x, idx: zero_at(t, idx))
+
+
+def _setitem_fwd(x, idx, v):  # never called: setitem writes in place, see below
+    raise AssertionError
+
+
+SETITEM = Primitive(_setitem_fwd, "setitem", saves=False)
+SETITEM.vjps = (lambda g, ans, x, idx, v: zero_at(g, idx), None,
+                lambda g, ans, x, idx, v: getitem(g, idx))
+SETITEM.jvps = None
+
+
+def setitem(t, idx, value):
+    """``t[idx] = value``, in place; on the tape the old ``t`` and ``value`` both get gradients."""
+    ridx = raw_index(idx)
+    vrg = isinstance(value, Tensor) and value._rg
+    recording = _state.enabled and (t._rg or vrg)
+    t._check_inplace("setitem", recording)
+    if t._level or (isinstance(value, Tensor) and value._level):
+        from ..autograd.forward import setitem_at_level
+
+        return setitem_at_level(t, ridx, value)
+    v = _raw(value)
+    if recording and hasattr(v, "dtype") and v.dtype.kind == "c" and t.dtype.kind != "c":
+        raise TypeError("setitem: cannot write complex values into a real tensor")
+    try:
+        t.data[ridx] = v
+    except Exception as e:
+        raise op_error(SETITEM, (t, value), e) from e
+    t._vc[0] += 1
+    if recording:
+        old = (t._node or t) if t._rg else None
+        parents = (old, None, (value._node or value) if vrg else None)
+        t._node = Node(SETITEM, parents, (t.data, ridx, v), None, None, None, None)
+        t._rg = True

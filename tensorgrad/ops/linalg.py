@@ -1,0 +1,48 @@
+"""matmul (1-D, 2-D, batched, broadcasting) and dot. VJPs pass transposed views to matmul."""
+
+from .registry import defjvp, defvjp, primitive
+from .shape import expand_dims, squeeze, swapaxes
+
+
+def _matmul_fwd(x, y):
+    return x @ y
+
+
+matmul = primitive(_matmul_fwd, name="matmul")
+
+
+def _mm_dx(g, ans, x, y):
+    if y.ndim == 1:
+        if x.ndim == 1:
+            return g * y
+        return expand_dims(g, -1) * y  # (..., n, 1) * (k,) -> (..., n, k)
+    if x.ndim == 1:
+        # x (k,), y (..., k, m), g (..., m): sum over batches is done by the engine
+        return squeeze(matmul(y, expand_dims(g, -1)), -1)
+    return matmul(g, swapaxes(y, -1, -2))
+
+
+def _mm_dy(g, ans, x, y):
+    if x.ndim == 1:
+        if y.ndim == 1:
+            return g * x
+        return expand_dims(x, -1) * expand_dims(g, -2)  # (k, 1) * (..., 1, m)
+    if y.ndim == 1:
+        return squeeze(matmul(swapaxes(x, -1, -2), expand_dims(g, -1)), -1)
+    return matmul(swapaxes(x, -1, -2), g)
+
+
+defvjp(matmul, _mm_dx, _mm_dy)
+defjvp(matmul, lambda t, ans, x, y: matmul(t, y), lambda t, ans, x, y: matmul(x, t))
+
+
+def dot(a, b):
+    """NumPy's dot: a product for scalars, matmul for 1-D and 2-D, a sum over the last axis of
+    ``a`` and the second-to-last of ``b`` beyond."""
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    if b.ndim <= 2 and a.ndim <= 2 or b.ndim == 1:
+        return matmul(a, b)
+    from .. import numpy as tnp
+
+    return tnp.tensordot(a, b, axes=([-1], [-2]))

@@ -1,0 +1,137 @@
+"""Reductions. Arguments are normalised by the callers: ``axis`` is None or a tuple of
+non-negative ints, ``keepdims`` a bool."""
+
+import math
+
+from ..backend.device import xp_of
+from .registry import defjvp, defvjp, primitive
+from .shape import broadcast_to, reshape
+
+
+def _keep_shape(shape, axis):
+    if axis is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axis else n for i, n in enumerate(shape))
+
+
+def _expand(g, x, axis, keepdims):
+    """Broadcast a reduced cotangent back to the shape of ``x``."""
+    if not keepdims:
+        g = reshape(g, _keep_shape(x.shape, axis))
+    return broadcast_to(g, x.shape)
+
+
+def _count(x, axis):
+    shape = x.shape
+    return math.prod(shape) if axis is None else math.prod(shape[a] for a in axis)
+
+
+@primitive(saves=False)
+def sum(x, axis=None, keepdims=False):
+    return x.sum(axis=axis, keepdims=keepdims)
+
+
+@primitive
+def max(x, axis=None, keepdims=False):
+    return x.max(axis=axis, keepdims=keepdims)
+
+
+@primitive
+def min(x, axis=None, keepdims=False):
+    return x.min(axis=axis, keepdims=keepdims)
+
+
+@primitive
+def prod(x, axis=None, keepdims=False):
+    return x.prod(axis=axis, keepdims=keepdims)
+
+
+@primitive
+def logsumexp(x, axis=None, keepdims=False):
+    xp = xp_of(x)
+    m = x.max(axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)
+    out = xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True)) + m
+    return out if keepdims else out.reshape([n for i, n in enumerate(out.shape)
+                                             if not (axis is None or i in axis)])
+
+
+def _minmax_vjp(g, ans, x, axis=None, keepdims=False):
+    # ties share the gradient evenly (PyTorch's and autograd's convention)
+    a = _expand(ans, x, axis, keepdims)
+    mask = x == a
+    mask = mask.astype(x.dtype) if hasattr(mask, "astype") else mask
+    return _expand(g, x, axis, keepdims) * mask / sum(mask, axis, True)
+
+
+def _prod_vjp(g, ans, x, axis=None, keepdims=False):
+    from .nondiff import any
+
+    if not any(x == 0):
+        return _expand(g, x, axis, keepdims) * _expand(ans, x, axis, keepdims) / x
+    return _expand(g, x, axis, keepdims) * _prod_others(x, axis)
+
+
+@primitive
+def _prod_others(x, axis):
+    """The product of all other elements along ``axis`` (exact where x has zeros)."""
+    xp = xp_of(x)
+    axes = tuple(range(x.ndim)) if axis is None else axis
+    flat = xp.moveaxis(x, axes, tuple(range(len(axes)))).reshape((-1,) + tuple(
+        n for i, n in enumerate(x.shape) if i not in axes))
+    ones = xp.ones((1,) + flat.shape[1:], dtype=x.dtype)
+    before = xp.cumprod(xp.concatenate([ones, flat[:-1]]), axis=0)
+    after = xp.cumprod(xp.concatenate([ones, flat[::-1][:-1]]), axis=0)[::-1]
+    out = (before * after).reshape(tuple(x.shape[a] for a in axes) + flat.shape[1:])
+    return xp.moveaxis(out, tuple(range(len(axes))), axes)
+
+
+defvjp(sum, lambda g, ans, x, axis=None, keepdims=False: _expand(g, x, axis, keepdims))
+defjvp(sum, lambda t, ans, x, axis=None, keepdims=False: sum(t, axis, keepdims))
+defvjp(max, _minmax_vjp)
+defjvp(max, lambda t, ans, x, axis=None, keepdims=False:
+       sum(t * _tie_weights(ans, x, axis, keepdims), axis, keepdims))
+defvjp(min, _minmax_vjp)
+defjvp(min, lambda t, ans, x, axis=None, keepdims=False:
+       sum(t * _tie_weights(ans, x, axis, keepdims), axis, keepdims))
+defvjp(prod, _prod_vjp)
+defjvp(prod, lambda t, ans, x, axis=None, keepdims=False:
+       sum(t * _prod_vjp(1.0, ans, x, axis, True), axis, keepdims))
+defvjp(logsumexp, lambda g, ans, x, axis=None, keepdims=False:
+       _expand(g, x, axis, keepdims) * _exp(x - _expand(ans, x, axis, keepdims)))
+defjvp(logsumexp, lambda t, ans, x, axis=None, keepdims=False:
+       sum(t * _exp(x - _expand(ans, x, axis, keepdims)), axis, keepdims))
+
+
+def _tie_weights(ans, x, axis, keepdims):
+    mask = x == _expand(ans, x, axis, keepdims)
+    mask = mask.astype(x.dtype) if hasattr(mask, "astype") else mask
+    return mask / sum(mask, axis, True)
+
+
+def _exp(x):
+    from .elementwise import exp
+
+    return exp(x)
+
+
+def mean(x, axis=None, keepdims=False):
+    return sum(x, axis, keepdims) / _count(x, axis)
+
+
+def var(x, axis=None, keepdims=False, ddof=0):
+    n = _count(x, axis)
+    d = x - mean(x, axis, True)
+    if d.dtype.kind == "c":
+        from .elementwise import conjugate, real
+
+        sq = real(d * conjugate(d))
+    else:
+        sq = d * d
+    return sum(sq, axis, keepdims) / (n - ddof)
+
+
+def std(x, axis=None, keepdims=False, ddof=0):
+    from .elementwise import sqrt
+
+    return sqrt(var(x, axis, keepdims, ddof))

@@ -1,0 +1,219 @@
+"""One registry of primitives: forward on raw arrays, one VJP per input, one JVP per input.
+
+A primitive is a plain function of raw arrays wrapped by :func:`primitive`. Called with raw
+arrays it costs one type check per argument; called with any Tensor it goes through
+:func:`apply`, which unwraps, runs the forward kernel and records a Node when a gradient is
+needed. Rules take ``(g, ans, *args, **kwargs)`` (VJP) or ``(t, ans, *args, **kwargs)`` (JVP) and
+are written with tensorgrad's own functions and operators, so the same rule runs on raw arrays
+(first derivatives, fast) and on Tensors (``create_graph=True``, higher order).
+"""
+
+import functools
+
+import numpy as np
+
+from ..autograd.graph import Node
+from ..autograd.grad_mode import _state
+from ..backend.device import _CUPY_ARRAY, device_of
+from ..tensor import Tensor, _new_tensor
+
+_generic = np.generic
+
+
+class Primitive:
+    __slots__ = ("name", "fwd", "vjps", "jvps", "saves", "view", "__weakref__")
+
+    def __init__(self, fwd, name=None, saves=True, view=False):
+        self.fwd = fwd
+        self.name = name or fwd.__name__
+        self.vjps = None  # tuple: one rule (or None) per positional argument
+        self.jvps = None
+        self.saves = saves  # do the rules read saved values (then versions are checked)?
+        self.view = view  # does the answer share memory with argument 0?
+
+    def __repr__(self):
+        return f"<primitive {self.name}>"
+
+
+def primitive(fwd=None, *, name=None, saves=True, view=False):
+    """Make ``fwd`` (a function of raw arrays) a differentiable primitive.
+
+    >>> import numpy as np, tensorgrad as tg
+    >>> @tg.primitive
+    ... def cube(x):
+    ...     return x ** 3
+    >>> tg.defvjp(cube, lambda g, ans, x: 3 * x ** 2 * g)
+    >>> tg.grad(cube)(2.0)
+    12.0
+    """
+    if fwd is None:
+        return functools.partial(primitive, name=name, saves=saves, view=view)
+    p = Primitive(fwd, name, saves, view)
+
+    @functools.wraps(fwd)
+    def wrapper(*args, **kw):
+        for a in args:
+            if isinstance(a, Tensor):
+                return apply(p, args, kw)
+        return fwd(*args, **kw)
+
+    wrapper.prim = p
+    return wrapper
+
+
+def _prim_of(fn):
+    p = getattr(fn, "prim", fn)
+    if not isinstance(p, Primitive):
+        raise TypeError(f"defvjp/defjvp: {fn!r} is not a primitive; decorate it with @primitive")
+    return p
+
+
+def defvjp(fn, *rules, argnums=None):
+    """Declare the VJP of primitive ``fn``: one rule ``(g, ans, *args, **kw) -> cotangent``
+    per positional argument (None for an argument without a gradient)."""
+    p = _prim_of(fn)
+    if argnums is not None:
+        full = list(p.vjps or ())
+        for i, r in zip(argnums, rules):
+            full.extend([None] * (i + 1 - len(full)))
+            full[i] = r
+        rules = full
+    p.vjps = tuple(rules)
+
+
+def defjvp(fn, *rules, argnums=None):
+    """Declare the JVP of primitive ``fn``: one rule ``(t, ans, *args, **kw) -> tangent`` per
+    positional argument (None for an argument without a derivative)."""
+    p = _prim_of(fn)
+    if argnums is not None:
+        full = list(p.jvps or ())
+        for i, r in zip(argnums, rules):
+            full.extend([None] * (i + 1 - len(full)))
+            full[i] = r
+        rules = full
+    p.jvps = tuple(rules)
+
+
+def _weak(a):
+    # NumPy scalars become Python scalars so that they do not promote float32 arrays.
+    return a.item() if isinstance(a, _generic) else a
+
+
+def apply(p, args, kw):
+    """Run primitive ``p`` on arguments that include Tensors, recording a Node if needed."""
+    level = 0
+    for a in args:
+        if isinstance(a, Tensor) and a._level > level:
+            level = a._level
+    if level:
+        from ..autograd.forward import apply_at_level
+
+        return apply_at_level(p, args, kw, level)
+    raw = []
+    parents = []
+    need = False
+    vjps = p.vjps
+    for i, a in enumerate(args):
+        if isinstance(a, Tensor):
+            raw.append(a.data)
+            if a._rg and vjps is not None and i < len(vjps) and vjps[i] is not None:
+                need = True
+                parents.append(a._node or a)
+            else:
+                parents.append(None)
+        else:
+            raw.append(_weak(a))
+            parents.append(None)
+    try:
+        out = p.fwd(*raw, **kw)
+    except Exception as e:
+        raise op_error(p, args, e) from e
+    if need and _state.enabled and out.dtype.kind in "fc":
+        vcs = vsum = None
+        if p.saves:
+            vcs = tuple(a._vc for a in args if isinstance(a, Tensor))
+            vsum = sum(vc[0] for vc in vcs)
+        node = Node(p, tuple(parents), tuple(raw), kw, out, vcs, vsum)
+        t = _new_tensor(out, node, True)
+    else:
+        t = _new_tensor(out, None, False)
+    if p.view:
+        t._vc = args[0]._vc if isinstance(args[0], Tensor) else t._vc
+    return t
+
+
+def apply2(p, x, y):
+    """``apply`` for the binary operators (the hottest path: no kwargs, no generic loops)."""
+    if isinstance(y, Tensor):
+        if x._level or y._level:
+            return apply(p, (x, y), {})
+        xd = x.data
+        yd = y.data
+        px = (x._node or x) if x._rg else None
+        py = (y._node or y) if y._rg else None
+    else:
+        if x._level:
+            return apply(p, (x, y), {})
+        xd = x.data
+        yd = y.item() if isinstance(y, _generic) else y
+        px = (x._node or x) if x._rg else None
+        py = None
+    try:
+        out = p.fwd(xd, yd)
+    except Exception as e:
+        raise op_error(p, (x, y), e) from e
+    if (px is not None or py is not None) and _state.enabled:
+        if p.saves:
+            if py is None and not isinstance(y, Tensor):
+                vcs = (x._vc,)
+                vsum = x._vc[0]
+            else:
+                vcs = (x._vc, y._vc)
+                vsum = x._vc[0] + y._vc[0]
+        else:
+            vcs = vsum = None
+        return _new_tensor(out, Node(p, (px, py), (xd, yd), None, out, vcs, vsum), True)
+    return _new_tensor(out, None, False)
+
+
+def apply1(p, x):
+    """``apply`` for unary primitives called on a Tensor."""
+    if x._level:
+        return apply(p, (x,), {})
+    xd = x.data
+    try:
+        out = p.fwd(xd)
+    except Exception as e:
+        raise op_error(p, (x,), e) from e
+    if x._rg and _state.enabled and p.vjps is not None:
+        vcs = (x._vc,) if p.saves else None
+        node = Node(p, ((x._node or x),), (xd,), None, out, vcs, x._vc[0] if p.saves else None)
+        t = _new_tensor(out, node, True)
+    else:
+        t = _new_tensor(out, None, False)
+    if p.view:
+        t._vc = x._vc
+    return t
+
+
+def _describe(a):
+    if isinstance(a, Tensor):
+        return f"Tensor{tuple(a.shape)} {a.dtype} on {a.device}"
+    if isinstance(a, (np.ndarray, _CUPY_ARRAY)):
+        return f"array{tuple(a.shape)} {a.dtype} on {device_of(a)}"
+    return type(a).__name__
+
+
+def op_error(p, args, e):
+    """Turn an error from deep inside an array library into one that names the op and shapes."""
+    arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+    devices = {str(device_of(a)) for a in arrays if isinstance(a, (np.ndarray, _CUPY_ARRAY))}
+    described = ", ".join(_describe(a) for a in args)
+    if len(devices) > 1:
+        return RuntimeError(
+            f"{p.name}: expected all arguments on the same device, got {described}; "
+            "move them with .to(device) first"
+        )
+    if isinstance(e, (ValueError, IndexError, TypeError)):
+        return type(e)(f"{p.name}: {e} (arguments: {described})")
+    return e

@@ -1,0 +1,128 @@
+"""Shape primitives: views where the array module gives views, each undone by its VJP."""
+
+from ..backend.device import Device, device_of, xp_of
+from .registry import defjvp, defvjp, primitive
+
+
+@primitive(saves=False, view=True)
+def reshape(x, shape):
+    return x.reshape(shape)
+
+
+@primitive(saves=False, view=True)
+def transpose(x, axes=None):
+    return x.transpose(axes)
+
+
+@primitive(saves=False, view=True)
+def swapaxes(x, a, b):
+    return x.swapaxes(a, b)
+
+
+@primitive(saves=False, view=True)
+def expand_dims(x, axis):
+    return xp_of(x).expand_dims(x, axis)
+
+
+@primitive(saves=False, view=True)
+def squeeze(x, axis=None):
+    return x.squeeze(axis)
+
+
+@primitive(saves=False, view=True)
+def broadcast_to(x, shape):
+    return xp_of(x).broadcast_to(x, shape)
+
+
+@primitive(saves=False)
+def concatenate_(axis, *xs):
+    return xp_of(xs[0]).concatenate(xs, axis=axis)
+
+
+@primitive(saves=False)
+def stack_(axis, *xs):
+    return xp_of(xs[0]).stack(xs, axis=axis)
+
+
+@primitive(saves=False)
+def to_device(x, device):
+    return Device(device).put(x)
+
+
+def _inverse_perm(axes, ndim):
+    if axes is None:
+        return None
+    inv = [0] * ndim
+    for i, a in enumerate(axes):
+        inv[a % ndim] = i
+    return tuple(inv)
+
+
+defvjp(reshape, lambda g, ans, x, shape: reshape(g, x.shape))
+defjvp(reshape, lambda t, ans, x, shape: reshape(t, shape))
+defvjp(transpose, lambda g, ans, x, axes=None: transpose(g, _inverse_perm(axes, x.ndim)))
+defjvp(transpose, lambda t, ans, x, axes=None: transpose(t, axes))
+defvjp(swapaxes, lambda g, ans, x, a, b: swapaxes(g, a, b))
+defjvp(swapaxes, lambda t, ans, x, a, b: swapaxes(t, a, b))
+defvjp(expand_dims, lambda g, ans, x, axis: reshape(g, x.shape))
+defjvp(expand_dims, lambda t, ans, x, axis: expand_dims(t, axis))
+defvjp(squeeze, lambda g, ans, x, axis=None: reshape(g, x.shape))
+defjvp(squeeze, lambda t, ans, x, axis=None: squeeze(t, axis))
+# broadcasting is undone by the engine: the cotangent is summed back to x's shape centrally
+defvjp(broadcast_to, lambda g, ans, x, shape: g)
+defjvp(broadcast_to, lambda t, ans, x, shape: broadcast_to(t, shape))
+defvjp(to_device, lambda g, ans, x, device: to_device(g, device_of(x)))
+defjvp(to_device, lambda t, ans, x, device: to_device(t, device))
+
+
+class _EveryArg:
+    """Rules for a variadic primitive: ``rules[i]`` is made on demand for argument ``i``."""
+
+    def __init__(self, make, first=1):
+        self.make, self.first, self.cache = make, first, {}
+
+    def __len__(self):
+        return 1 << 30
+
+    def __getitem__(self, i):
+        if i < self.first:
+            return None
+        r = self.cache.get(i)
+        if r is None:
+            r = self.cache[i] = self.make(i)
+        return r
+
+
+def _concat_part(g, axis, xs, i):
+    from .index import getitem
+
+    start = sum(x.shape[axis] for x in xs[:i])
+    idx = (slice(None),) * axis + (slice(start, start + xs[i].shape[axis]),)
+    return getitem(g, idx)
+
+
+def _stack_part(g, axis, i):
+    from .index import getitem
+
+    return getitem(g, (slice(None),) * axis + (i,))
+
+
+concatenate_.prim.vjps = _EveryArg(
+    lambda i: lambda g, ans, axis, *xs: _concat_part(g, axis, xs, i - 1))
+concatenate_.prim.jvps = _EveryArg(
+    lambda i: lambda t, ans, axis, *xs: _one_hot_concat(t, ans, axis, xs, i - 1))
+stack_.prim.vjps = _EveryArg(lambda i: lambda g, ans, axis, *xs: _stack_part(g, axis, i - 1))
+stack_.prim.jvps = _EveryArg(
+    lambda i: lambda t, ans, axis, *xs: stack_(axis, *[t if j == i - 1 else _zeros_of(x, t)
+                                                       for j, x in enumerate(xs)]))
+
+
+def _zeros_of(x, like):
+    from .nondiff import zeros_like
+
+    z = zeros_like(x.data if hasattr(x, "_rg") else x, dtype=like.dtype)
+    return z
+
+
+def _one_hot_concat(t, ans, axis, xs, i):
+    return concatenate_(axis, *[t if j == i else _zeros_of(x, t) for j, x in enumerate(xs)])

@@ -1,0 +1,555 @@
+"""Tensor: an array (numpy or cupy) plus its place on the tape."""
+
+import numbers
+import weakref
+from collections import namedtuple
+
+import numpy as np
+
+from .autograd.grad_mode import _state
+from .backend.device import _CUPY_ARRAY, Device, as_device, cupy, device_of
+
+_ndarray = np.ndarray
+_new = object.__new__
+
+MinMax = namedtuple("MinMax", ["values", "indices"])
+
+
+def _new_tensor(data, node, rg):
+    if type(data) is not _ndarray and type(data) is not _CUPY_ARRAY:
+        data = np.asarray(data)
+    t = _new(Tensor)
+    t.data = data
+    t._node = node
+    t._rg = rg
+    t.grad = None
+    t._vc = [0]
+    return t
+
+
+def _lift(raw, vertex):
+    """A Tensor for a saved raw array, tied to the graph at ``vertex`` (for create_graph)."""
+    if type(vertex) is not _node_type:
+        return vertex  # a leaf: the leaf itself
+    return _new_tensor(raw, vertex, True)
+
+
+def _raw(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _default_dtype(data):
+    """PyTorch's defaults: Python floats (and lists of them) become float32."""
+    if isinstance(data, bool):
+        return np.bool_
+    if isinstance(data, numbers.Integral):
+        return np.int64
+    if isinstance(data, numbers.Real):
+        return np.float32
+    if isinstance(data, numbers.Complex):
+        return np.complex64
+    return None
+
+
+def _as_array(data, dtype=None, device=None):
+    dev = as_device(device) if device is not None else None
+    if isinstance(data, Tensor):
+        arr = data.data
+        if dtype is not None:
+            arr = arr.astype(dtype)
+        return dev.put(arr) if dev is not None else arr
+    if isinstance(data, (_ndarray, _CUPY_ARRAY)):
+        arr = data if dtype is None else data.astype(dtype)
+        return dev.put(arr) if dev is not None else arr
+    if isinstance(data, np.generic):
+        arr = np.asarray(data, dtype=dtype)
+    elif dtype is None and not isinstance(data, (list, tuple)):
+        arr = np.asarray(data, dtype=_default_dtype(data))
+    else:
+        arr = np.asarray(_unwrap_nested(data), dtype=dtype)
+        if dtype is None and arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+        elif dtype is None and arr.dtype == np.complex128:
+            arr = arr.astype(np.complex64)
+    return dev.put(arr) if dev is not None else arr
+
+
+def _unwrap_nested(data):
+    if isinstance(data, Tensor):
+        return data.data.get() if type(data.data) is _CUPY_ARRAY else data.data
+    if isinstance(data, (list, tuple)):
+        return [_unwrap_nested(d) for d in data]
+    return data
+
+
+def _check_grad_dtype(dtype, where):
+    if np.dtype(dtype).kind not in "fc":
+        raise RuntimeError(
+            f"{where}: only floating-point and complex tensors can require gradients, got "
+            f"{np.dtype(dtype)}; convert with .float() or .double() first"
+        )
+
+
+def _norm_axis(axis, ndim, op="reduce"):
+    if axis is None:
+        return None
+    if isinstance(axis, (list, tuple)):
+        out = tuple(_norm_axis(a, ndim, op) for a in axis)
+        if len(set(out)) != len(out):
+            raise ValueError(f"{op}: repeated axis in {axis}")
+        return tuple(sorted(out))
+    a = int(axis)
+    if not -max(ndim, 1) <= a < max(ndim, 1):
+        raise IndexError(f"{op}: axis {axis} is out of range for a tensor of {ndim} dimensions")
+    return a % max(ndim, 1) if ndim else 0
+
+
+def _axis_args(op, ndim, axis, dim, keepdims, keepdim):
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{op}: give axis= or dim=, not both")
+        axis = dim
+    if keepdim is not None:
+        keepdims = keepdim
+    return _norm_axis(axis, ndim, op), bool(keepdims)
+
+
+class Tensor:
+    """An n-dimensional array on a device, recorded on the tape when it requires grad.
+
+    >>> import tensorgrad as tg
+    >>> x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad.tolist()
+    [2.0, 4.0, 6.0]
+    """
+
+    __slots__ = ("data", "_node", "_rg", "grad", "_vc", "__weakref__")
+    __array_ufunc__ = None  # ndarray <op> Tensor falls back to Tensor's reflected operator
+    __array_priority__ = 1000
+    _level = 0  # forward-mode and functional-transform boxes override this (autograd/forward.py)
+
+    def __init__(self, data, dtype=None, device=None, requires_grad=False):
+        self.data = _as_array(data, dtype, device)
+        self._node = None
+        self._rg = False
+        self.grad = None
+        self._vc = [0]
+        if requires_grad:
+            self.requires_grad = True
+
+    @staticmethod
+    def _wrap(data, node=None):
+        if data is None:
+            return None
+        return _new_tensor(data, node, node is not None)
+
+    # ---- attributes -------------------------------------------------------------------
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self):
+        return device_of(self.data)
+
+    @property
+    def requires_grad(self):
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        if flag:
+            _check_grad_dtype(self.data.dtype, "requires_grad")
+        elif self._node is not None:
+            raise RuntimeError(
+                "requires_grad: you can only change requires_grad of leaf tensors; "
+                "use .detach() to get a tensor without history"
+            )
+        self._rg = bool(flag)
+
+    @property
+    def grad_fn(self):
+        return self._node
+
+    @property
+    def is_leaf(self):
+        return self._node is None
+
+    @property
+    def _hooks(self):
+        return _LEAF_HOOKS.get(self)
+
+    @property
+    def _version(self):
+        return self._vc[0]
+
+    @property
+    def T(self):
+        return self.transpose()
+
+    @property
+    def mT(self):
+        return _ops().swapaxes(self, -1, -2)
+
+    @property
+    def real(self):
+        return _ops().real(self)
+
+    @property
+    def imag(self):
+        return _ops().imag(self)
+
+    @property
+    def itemsize(self):
+        return self.data.itemsize
+
+    @property
+    def size_(self):
+        return self.data.size
+
+    def size(self, dim=None):
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def numel(self):
+        return int(self.data.size)
+
+    def dim(self):
+        return self.data.ndim
+
+    def __len__(self):
+        if not self.data.ndim:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __hash__(self):
+        return id(self)
+
+    # ---- the tape ----------------------------------------------------------------------
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into the ``.grad`` of every leaf that requires grad.
+
+        ``gradient`` is required when ``self`` is not a scalar. The graph is freed afterwards
+        unless ``retain_graph`` (default: ``create_graph``).
+        """
+        from .autograd.graph import run_backward
+
+        if not self._rg:
+            raise RuntimeError(
+                "backward: this tensor does not require grad and has no grad_fn; set "
+                "requires_grad=True on the inputs you want gradients for (and not under no_grad)"
+            )
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward: grad can be implicitly created only for scalar outputs, but this "
+                    f"tensor has shape {tuple(self.shape)}; pass gradient= (a tensor of that shape)"
+                )
+            seed = self.data.dtype.type(1) * _ops().ones_like_raw(self.data)
+        else:
+            seed = _raw(gradient)
+            if not hasattr(seed, "shape"):
+                seed = np.asarray(seed, dtype=self.data.dtype)
+            if seed.shape != self.data.shape:
+                raise RuntimeError(
+                    f"backward: gradient has shape {tuple(seed.shape)} but the tensor has shape "
+                    f"{tuple(self.shape)}; they must match"
+                )
+            if create_graph and isinstance(gradient, Tensor):
+                seed = gradient
+        if retain_graph is None:
+            retain_graph = create_graph
+        if inputs is not None:
+            from .autograd.functional import _grad_into_inputs
+
+            return _grad_into_inputs(self, seed, inputs, retain_graph, create_graph)
+        run_backward([self._node or self], [seed], retain_graph, create_graph)
+
+    def retain_grad(self):
+        """Keep the gradient of this non-leaf tensor in ``.grad`` after backward."""
+        if not self._rg:
+            raise RuntimeError("retain_grad: this tensor does not require grad")
+        if self._node is not None:
+            self._node.retain = weakref.ref(self)
+
+    def register_hook(self, fn):
+        """Call ``fn(grad)`` when this tensor's gradient is computed; a non-None return replaces
+        the gradient. Returns a handle whose ``remove()`` takes the hook away."""
+        if not self._rg:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not "
+                               "require grad")
+        if self._node is not None:
+            if self._node.hooks is None:
+                self._node.hooks = []
+            hooks = self._node.hooks
+        else:
+            hooks = _LEAF_HOOKS.setdefault(self, [])
+        hooks.append(fn)
+        return _HookHandle(hooks, fn)
+
+    def detach(self):
+        """The same data (shared, not copied) without history."""
+        t = _new_tensor(self.data, None, False)
+        t._vc = self._vc
+        return t
+
+    def detach_(self):
+        if self._level:
+            raise RuntimeError("detach_: not allowed on a tensor inside a function transform")
+        self._node = None
+        self._rg = False
+        return self
+
+    def requires_grad_(self, requires_grad=True):
+        self.requires_grad = requires_grad
+        return self
+
+    def zero_grad_(self):
+        self.grad = None
+        return self
+
+    # ---- conversion --------------------------------------------------------------------
+    def numpy(self):
+        if self._rg and _state.enabled and self._node is not None:
+            pass  # allowed: like .data, it gives the values without history
+        d = self.data
+        return d.get() if type(d) is _CUPY_ARRAY else d
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item: only a one-element tensor converts to a Python scalar, "
+                             f"got shape {tuple(self.shape)}")
+        return self.data.item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __complex__(self):
+        return complex(self.item())
+
+    def __index__(self):
+        if self.data.dtype.kind not in "iu":
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"bool: the truth value of a tensor with shape "
+                               f"{tuple(self.shape)} is ambiguous; use .any() or .all()")
+        return bool(self.data.item())
+
+    def to(self, *args, dtype=None, device=None, copy=False):
+        """``.to(device)``, ``.to(dtype)`` or both; differentiable."""
+        for a in args:
+            if isinstance(a, (str, Device)) and not _is_dtype_name(a):
+                device = a
+            else:
+                dtype = a
+        out = self
+        if dtype is not None and np.dtype(dtype) != self.data.dtype:
+            out = _ops().astype(out, np.dtype(dtype))
+        if device is not None and as_device(device) != self.device:
+            out = _ops().to_device(out, as_device(device))
+        if copy and out is self:
+            out = self.clone()
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to(Device("cuda", device) if isinstance(device, int) else device or "cuda")
+
+    def type(self, dtype):
+        return self.to(dtype)
+
+    def astype(self, dtype):
+        return self.to(dtype)
+
+    def float(self):
+        return self.to(np.float32)
+
+    def double(self):
+        return self.to(np.float64)
+
+    def half(self):
+        return self.to(np.float16)
+
+    def long(self):
+        return self.to(np.int64)
+
+    def int(self):
+        return self.to(np.int32)
+
+    def bool(self):
+        return self.to(np.bool_)
+
+    def clone(self):
+        return _ops().copy(self)
+
+    def contiguous(self):
+        return self
+
+    def __repr__(self):
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        extra = ""
+        if self.data.dtype not in (np.float32, np.int64, np.bool_):
+            extra += f", dtype={self.data.dtype}"
+        if self.device.type != "cpu":
+            extra += f", device='{self.device}'"
+        if self._node is not None:
+            extra += f", grad_fn={self._node!r}"
+        elif self._rg:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    def __iter__(self):
+        if not self.data.ndim:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.data.shape[0]))
+
+    # ---- in-place writes ---------------------------------------------------------------
+    def _check_inplace(self, op, recording):
+        if recording and self._node is None and self._rg:
+            raise RuntimeError(
+                f"{op}: a leaf tensor that requires grad is used in an in-place operation; "
+                "do it under tg.no_grad() (as optimizers do) or work on a clone()"
+            )
+        if recording and self._node is not None and self._node.prim.view:
+            raise RuntimeError(
+                f"{op}: in-place write into a view (made by '{self._node.prim.name}') of a "
+                "tensor that requires grad is not supported while recording; clone() it first"
+            )
+
+    def __setitem__(self, idx, value):
+        from .ops import index as _index
+
+        _index.setitem(self, idx, value)
+
+    def _inplace(self, prim, other, opname):
+        other_rg = isinstance(other, Tensor) and other._rg
+        recording = _state.enabled and (self._rg or other_rg)
+        self._check_inplace(opname, recording)
+        if recording or self._level or (isinstance(other, Tensor) and other._level):
+            # Out-of-place on the tape, then this tensor takes the result: values saved for
+            # backward stay intact, and the version counter still tells that it changed.
+            r = prim(self, other)
+            if r.data.dtype != self.data.dtype:
+                r = r.to(self.data.dtype)
+            if r.shape != self.shape:
+                raise ValueError(f"{opname}: result shape {tuple(r.shape)} does not match the "
+                                 f"tensor's shape {tuple(self.shape)} for an in-place op")
+            self.data = r.data
+            self._node = r._node
+            self._rg = r._rg
+            self._vc[0] += 1
+            return self
+        o = _raw(other)
+        out = self.data
+        try:
+            _INPLACE_UFUNC[prim.prim.name](out, o, out=out, casting="same_kind")
+        except Exception as e:
+            from .ops.registry import op_error
+
+            raise op_error(prim.prim, (self, other), e) from e
+        self._vc[0] += 1
+        return self
+
+    def __iadd__(self, o):
+        return self._inplace(_ops().add, o, "add_")
+
+    def __isub__(self, o):
+        return self._inplace(_ops().subtract, o, "sub_")
+
+    def __imul__(self, o):
+        return self._inplace(_ops().multiply, o, "mul_")
+
+    def __itruediv__(self, o):
+        return self._inplace(_ops().true_divide, o, "div_")
+
+    def __ipow__(self, o):
+        return self._inplace(_ops().power, o, "pow_")
+
+    def add_(self, o, alpha=1):
+        return self.__iadd__(o if alpha == 1 else o * alpha)
+
+    def sub_(self, o, alpha=1):
+        return self.__isub__(o if alpha == 1 else o * alpha)
+
+    def mul_(self, o):
+        return self.__imul__(o)
+
+    def div_(self, o):
+        return self.__itruediv__(o)
+
+    def pow_(self, o):
+        return self.__ipow__(o)
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def fill_(self, value):
+        self[...] = value
+        return self
+
+    def copy_(self, src):
+        self[...] = src
+        return self
+
+
+class _HookHandle:
+    def __init__(self, hooks, fn):
+        self.hooks, self.fn = hooks, fn
+
+    def remove(self):
+        if self.fn in self.hooks:
+            self.hooks.remove(self.fn)
+
+
+_LEAF_HOOKS = weakref.WeakKeyDictionary()
+
+_INPLACE_UFUNC = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply,
+                  "true_divide": np.true_divide, "power": np.power}
+
+
+def _is_dtype_name(a):
+    if isinstance(a, Device):
+        return False
+    try:
+        np.dtype(a)
+    except TypeError:
+        return False
+    return a not in ("cpu", "cuda") and not str(a).startswith("cuda")
+
+
+def _ops():
+    from . import ops
+
+    return ops
+
+
+def is_tensor(x):
+    return isinstance(x, Tensor)
+
+
+from .autograd.graph import Node as _node_type  # noqa: E402  (graph.py imports Tensor lazily)
+
+__all__ = ["Tensor", "MinMax", "is_tensor", "cupy"]
