@@ -111,7 +111,10 @@ def _axis_args(op, ndim, axis, dim, keepdims, keepdim):
         axis = dim
     if keepdim is not None:
         keepdims = keepdim
-    return _norm_axis(axis, ndim, op), bool(keepdims)
+    axis = _norm_axis(axis, ndim, op)
+    if isinstance(axis, int):
+        axis = (axis,)
+    return axis, bool(keepdims)
 
 
 class Tensor:
@@ -460,7 +463,7 @@ class Tensor:
             self.data = r.data
             self._node = r._node
             self._rg = r._rg
-            self._vc[0] += 1
+            bump_version(self._vc)
             return self
         o = _raw(other)
         out = self.data
@@ -470,7 +473,7 @@ class Tensor:
             from .ops.registry import op_error
 
             raise op_error(prim.prim, (self, other), e) from e
-        self._vc[0] += 1
+        bump_version(self._vc)
         return self
 
     def __iadd__(self, o):
@@ -551,5 +554,6 @@ def is_tensor(x):
 
 
 from .autograd.graph import Node as _node_type  # noqa: E402  (graph.py imports Tensor lazily)
+from .autograd.graph import bump_version  # noqa: E402
 
 __all__ = ["Tensor", "MinMax", "is_tensor", "cupy"]

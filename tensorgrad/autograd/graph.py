@@ -7,26 +7,43 @@ reference counting alone, without the cyclic collector.
 
 from .grad_mode import _state
 
+# Bumped by every in-place write to a tensor (its own counter is bumped too).
+_EPOCH = [0]
+
+
+def bump_version(vc):
+    vc[0] += 1
+    _EPOCH[0] += 1
+
+
+def _versions_changed(vcs):
+    for i in range(0, len(vcs), 2):
+        if vcs[i][0] != vcs[i + 1]:
+            return True
+    return False
+
 
 class Node:
     """One recorded application of a primitive.
 
     ``parents[i]`` is the vertex of argument ``i`` (None when it needs no gradient); ``args`` are
-    the raw arguments, ``ans`` the raw answer; ``vcs``/``vsum`` stamp the version counters of the
-    tensors whose values the rules read.
+    the raw arguments, ``ans`` the raw answer. ``vcs`` is None when the rules read no saved value,
+    else the flat tuple (counter, version, counter, version, ...) of the tensors they read;
+    ``epoch`` is the global count of in-place writes when the node was made, so that backward
+    looks at the counters only if some in-place write happened since.
     """
 
-    __slots__ = ("prim", "parents", "args", "kw", "ans", "vcs", "vsum", "hooks", "retain",
+    __slots__ = ("prim", "parents", "args", "kw", "ans", "vcs", "epoch", "hooks", "retain",
                  "__weakref__")
 
-    def __init__(self, prim, parents, args, kw, ans, vcs, vsum):
+    def __init__(self, prim, parents, args, kw, ans, vcs, epoch):
         self.prim = prim
         self.parents = parents
         self.args = args
         self.kw = kw
         self.ans = ans
         self.vcs = vcs
-        self.vsum = vsum
+        self.epoch = epoch
         self.hooks = None
         self.retain = None
 
@@ -97,21 +114,12 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
 
     grads = {}
     private = set()  # vertices whose accumulated buffer we allocated ourselves
-
-    def accumulate(v, g):
-        old = grads.get(v)
-        if old is None:
-            grads[v] = g  # first contribution: kept as is, no copy
-        elif create_graph or v not in private or isinstance(old, Tensor):
-            grads[v] = old + g
-            private.add(v)
-        else:
-            old += g
-
-    for r, s in zip(roots, seeds):
-        accumulate(r, s)
-    target_set = set(targets) if targets is not None else None
+    for r, sd in zip(roots, seeds):
+        old = grads.get(r)
+        grads[r] = sd if old is None else old + sd
     captured = {}
+    target_set = set(targets) if targets is not None else ()
+    epoch = _EPOCH[0]
 
     prev_mode = _state.enabled
     _state.enabled = create_graph
@@ -122,12 +130,13 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
             g = grads.pop(n)
             if n.hooks is not None or n.retain is not None:
                 g = _node_hooks(n, g, Tensor)
-            if target_set is not None and n in target_set:
+            if n in target_set:
                 captured[n] = g
-            args = n.args
+            args = raw_args = n.args
             if args is None:
                 raise _freed(n)
-            if n.vcs is not None and sum(vc[0] for vc in n.vcs) != n.vsum:
+            vcs = n.vcs
+            if vcs is not None and n.epoch != epoch and _versions_changed(vcs):
                 raise _modified(n)
             ans = n.ans
             if create_graph:
@@ -138,12 +147,23 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
                 args = tuple(a if p is None else _lift(a, p) for a, p in zip(args, n.parents))
             vjps = n.prim.vjps
             kw = n.kw
-            for i, p in enumerate(n.parents):
+            i = -1
+            for p in n.parents:
+                i += 1
                 if p is None:
                     continue
                 gi = vjps[i](g, ans, *args, **kw) if kw else vjps[i](g, ans, *args)
-                gi = unbroadcast(gi, n.args[i])
-                accumulate(p, gi)
+                a = raw_args[i]
+                if gi.shape != a.shape or gi.dtype != a.dtype:
+                    gi = unbroadcast(gi, a)
+                old = grads.get(p)
+                if old is None:
+                    grads[p] = gi  # the first contribution is kept as it is: no copy
+                elif create_graph or p not in private or isinstance(old, Tensor):
+                    grads[p] = old + gi
+                    private.add(p)
+                else:
+                    old += gi  # a buffer we allocated ourselves: safe to add in place
                 if type(p) is Node:
                     c = counts[p] - 1
                     counts[p] = c
@@ -153,16 +173,13 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
                 n.args = None
                 n.ans = None
         if targets is not None:
-            out = []
-            for t in targets:
-                out.append(captured.get(t) if type(t) is Node else grads.get(t))
-            return out
-        handed = {id(s) for s in seeds}  # buffers a .grad must not share with another
+            return [captured.get(t) if type(t) is Node else grads.get(t) for t in targets]
+        handed = {id(sd) for sd in seeds}  # buffers a .grad must not share with another
         for leaf, g in grads.items():
             if type(leaf) is not Node:
                 if not isinstance(g, Tensor):
                     key = id(g if g.base is None else g.base)
-                    if key in handed:
+                    if key in handed or not getattr(g.flags, "writeable", True):
                         g = g.copy()
                     handed.add(key)
                 _accumulate_leaf(leaf, g, Tensor, create_graph)

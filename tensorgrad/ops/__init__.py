@@ -17,7 +17,7 @@ from .nondiff import (
     ones_like, sign, zeros_like,
 )
 from .reduce import logsumexp, mean, std, var
-from .registry import Primitive, apply, apply1, apply2, defjvp, defvjp, op_error, primitive
+from .registry import Primitive, apply, binary, defjvp, defvjp, op_error, primitive, unary
 from .shape import (
     broadcast_to, concatenate_, expand_dims, reshape, squeeze, stack_, swapaxes, to_device,
     transpose,
@@ -66,23 +66,23 @@ def _reducer(prim, name):
 
 
 def _minmax(prim, argprim, name):
-    def method(self, axis=None, keepdims=False, dim=None, keepdim=None):
-        if isinstance(axis, Tensor):  # PyTorch's t.max(other): the elementwise max
-            return (maximum if name == "max" else minimum)(self, axis)
-        torch_style = dim is not None or (axis is not None and not isinstance(axis, tuple)
-                                          and keepdim is not None)
-        if isinstance(axis, int) and not isinstance(axis, bool) and dim is None:
-            torch_style = True  # t.max(1) returns (values, indices), as in PyTorch
-            dim, axis = axis, None
+    def method(self, *args, axis=None, keepdims=False, dim=None, keepdim=None):
+        if args and isinstance(args[0], Tensor):  # PyTorch's t.max(other): elementwise
+            return (maximum if name == "max" else minimum)(self, args[0])
+        if args:  # t.max(1) or t.max(1, True): PyTorch's positional dim
+            dim = args[0]
+            if len(args) > 1:
+                keepdim = args[1]
+        torch_style = dim is not None
         ax, kd = _axis_args(name, self.ndim, axis, dim, keepdims, keepdim)
         values = prim(self, ax, kd)
         if torch_style:
-            return MinMax(values, argprim(self, ax, kd))
+            return MinMax(values, argprim(self, ax[0], kd))
         return values
 
     method.__name__ = name
-    method.__doc__ = (f"{name} over ``axis``; with a PyTorch ``dim`` (``t.{name}(1)`` or "
-                      f"``dim=1``) a named tuple (values, indices), as PyTorch gives.")
+    method.__doc__ = (f"{name} over ``axis`` (NumPy's keyword: values only); with PyTorch's "
+                      f"``dim`` (``t.{name}(1)`` or ``dim=1``) a named tuple (values, indices).")
     return method
 
 
@@ -105,9 +105,13 @@ def _mean(self, axis=None, keepdims=False, dim=None, keepdim=None, dtype=None):
     return mean(self if dtype is None else self.to(dtype), ax, kd)
 
 
-def _arg(prim, name):
+def _arg(prim, name, single=True):
     def method(self, axis=None, keepdims=False, dim=None, keepdim=None):
         ax, kd = _axis_args(name, self.ndim, axis, dim, keepdims, keepdim)
+        if single and ax is not None:
+            if len(ax) != 1:
+                raise ValueError(f"{name}: takes a single axis, got {ax}")
+            ax = ax[0]
         return prim(self, ax, kd)
 
     method.__name__ = name
@@ -204,25 +208,23 @@ def _cmp(fn):
 
 def _setmethods():
     T = Tensor
-    T.__add__ = lambda self, o: apply2(_ADD, self, o)
-    T.__radd__ = lambda self, o: apply2(_ADD, self, o)
-    T.__sub__ = lambda self, o: apply2(_SUB, self, o)
+    T.__add__ = T.__radd__ = binary(_ADD)
+    T.__sub__ = binary(_SUB)
     T.__rsub__ = _rop(_SUB)
-    T.__mul__ = lambda self, o: apply2(_MUL, self, o)
-    T.__rmul__ = lambda self, o: apply2(_MUL, self, o)
-    T.__truediv__ = lambda self, o: apply2(_DIV, self, o)
+    T.__mul__ = T.__rmul__ = binary(_MUL)
+    T.__truediv__ = binary(_DIV)
     T.__rtruediv__ = _rop(_DIV)
-    T.__pow__ = lambda self, o: apply2(_POW, self, o)
+    T.__pow__ = binary(_POW)
     T.__rpow__ = _rop(_POW)
-    T.__matmul__ = lambda self, o: apply2(_MATMUL, self, o)
+    T.__matmul__ = binary(_MATMUL)
     T.__rmatmul__ = _rop(_MATMUL)
     T.__floordiv__ = lambda self, o: floor_divide(self, o)
     T.__rfloordiv__ = lambda self, o: floor_divide(o, self)
     T.__mod__ = lambda self, o: remainder(self, o)
     T.__rmod__ = lambda self, o: remainder(o, self)
-    T.__neg__ = lambda self: apply1(negative.prim, self)
+    T.__neg__ = unary(negative.prim)
     T.__pos__ = lambda self: self
-    T.__abs__ = lambda self: apply1(abs.prim, self)
+    T.__abs__ = unary(abs.prim)
     T.__lt__ = _cmp(less)
     T.__le__ = _cmp(less_equal)
     T.__gt__ = _cmp(greater)
@@ -238,7 +240,7 @@ def _setmethods():
     for name in ("exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid",
                  "relu", "square", "conjugate"):
         prim = getattr(elementwise, name).prim
-        setattr(T, name, (lambda p: lambda self: apply1(p, self))(prim))
+        setattr(T, name, unary(prim))
     T.abs = T.__abs__
     T.neg = T.__neg__
     T.negative = T.__neg__
@@ -277,8 +279,8 @@ def _setmethods():
     T.std = _var_like(std, "std")
     T.argmax = _arg(argmax, "argmax")
     T.argmin = _arg(argmin, "argmin")
-    T.any = _arg(nondiff.any, "any")
-    T.all = _arg(nondiff.all, "all")
+    T.any = _arg(nondiff.any, "any", single=False)
+    T.all = _arg(nondiff.all, "all", single=False)
 
     T.reshape = _reshape
     T.view = _reshape

@@ -118,12 +118,10 @@ def _pow_dx(g, ans, x, y):
 def _pow_dy(g, ans, x, y):
     # log(x) is only real for x > 0; where x <= 0 the y-derivative is taken as 0 (autograd's
     # convention) instead of nan
-    safe = where(x > 0, x, 1) if _is_real(x) else x
+    if not hasattr(x, "dtype"):  # a Python number
+        return g * np.log(x if x > 0 else 1) * ans
+    safe = where(x > 0, x, 1) if x.dtype.kind != "c" else x
     return g * log(safe) * ans
-
-
-def _is_real(x):
-    return x.dtype.kind != "c"
 
 
 defvjp(power, _pow_dx, _pow_dy)

@@ -1,6 +1,6 @@
 """Indexing: getitem, its adjoint (scatter-add of a cotangent), and setitem on the tape."""
 
-from ..autograd.graph import Node
+from ..autograd.graph import Node, bump_version
 from ..autograd.grad_mode import _state
 from ..backend.device import xp_of
 from ..tensor import Tensor, _raw
@@ -90,7 +90,7 @@ def setitem(t, idx, value):
         t.data[ridx] = v
     except Exception as e:
         raise op_error(SETITEM, (t, value), e) from e
-    t._vc[0] += 1
+    bump_version(t._vc)
     if recording:
         old = (t._node or t) if t._rg else None
         parents = (old, None, (value._node or value) if vrg else None)

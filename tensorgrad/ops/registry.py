@@ -12,10 +12,14 @@ import functools
 
 import numpy as np
 
-from ..autograd.graph import Node
+from ..autograd.graph import _EPOCH, Node
 from ..autograd.grad_mode import _state
 from ..backend.device import _CUPY_ARRAY, device_of
 from ..tensor import Tensor, _new_tensor
+
+_new = object.__new__
+_ndarray = np.ndarray
+_asarray = np.asarray
 
 _generic = np.generic
 
@@ -129,11 +133,15 @@ def apply(p, args, kw):
     except Exception as e:
         raise op_error(p, args, e) from e
     if need and _state.enabled and out.dtype.kind in "fc":
-        vcs = vsum = None
+        vcs = None
         if p.saves:
-            vcs = tuple(a._vc for a in args if isinstance(a, Tensor))
-            vsum = sum(vc[0] for vc in vcs)
-        node = Node(p, tuple(parents), tuple(raw), kw, out, vcs, vsum)
+            vcs = []
+            for a in args:
+                if isinstance(a, Tensor):
+                    vcs.append(a._vc)
+                    vcs.append(a._vc[0])
+            vcs = tuple(vcs)
+        node = Node(p, tuple(parents), tuple(raw), kw, out, vcs, _EPOCH[0])
         t = _new_tensor(out, node, True)
     else:
         t = _new_tensor(out, None, False)
@@ -142,58 +150,85 @@ def apply(p, args, kw):
     return t
 
 
-def apply2(p, x, y):
-    """``apply`` for the binary operators (the hottest path: no kwargs, no generic loops)."""
-    if isinstance(y, Tensor):
-        if x._level or y._level:
-            return apply(p, (x, y), {})
-        xd = x.data
-        yd = y.data
-        px = (x._node or x) if x._rg else None
-        py = (y._node or y) if y._rg else None
-    else:
-        if x._level:
-            return apply(p, (x, y), {})
-        xd = x.data
-        yd = y.item() if isinstance(y, _generic) else y
-        px = (x._node or x) if x._rg else None
-        py = None
-    try:
-        out = p.fwd(xd, yd)
-    except Exception as e:
-        raise op_error(p, (x, y), e) from e
-    if (px is not None or py is not None) and _state.enabled:
-        if p.saves:
-            if py is None and not isinstance(y, Tensor):
-                vcs = (x._vc,)
-                vsum = x._vc[0]
-            else:
-                vcs = (x._vc, y._vc)
-                vsum = x._vc[0] + y._vc[0]
+def binary(p):
+    """The operator ``x <op> y`` for a Tensor ``x``: the hottest path, so no generic loops,
+    no kwargs and one Python frame."""
+    fwd = p.fwd
+    saves = p.saves
+
+    def op(x, y):
+        if isinstance(y, Tensor):
+            if x._level or y._level:
+                return apply(p, (x, y), {})
+            yd = y.data
+            py = (y._node or y) if y._rg else None
         else:
-            vcs = vsum = None
-        return _new_tensor(out, Node(p, (px, py), (xd, yd), None, out, vcs, vsum), True)
-    return _new_tensor(out, None, False)
+            if x._level:
+                return apply(p, (x, y), {})
+            yd = y.item() if isinstance(y, _generic) else y
+            py = None
+        xd = x.data
+        try:
+            out = fwd(xd, yd)
+        except Exception as e:
+            raise op_error(p, (x, y), e) from e
+        if type(out) is not _ndarray and type(out) is not _CUPY_ARRAY:
+            out = _asarray(out)
+        t = _new(Tensor)
+        t.data = out
+        t.grad = None
+        t._vc = [0]
+        if (x._rg or py is not None) and _state.enabled:
+            if saves:
+                if py is None:
+                    vcs = (x._vc, x._vc[0])
+                else:
+                    vcs = (x._vc, x._vc[0], y._vc, y._vc[0])
+            else:
+                vcs = None
+            t._node = Node(p, ((x._node or x) if x._rg else None, py), (xd, yd), None, out, vcs,
+                           _EPOCH[0])
+            t._rg = True
+        else:
+            t._node = None
+            t._rg = False
+        return t
+
+    op.__name__ = p.name
+    return op
 
 
-def apply1(p, x):
-    """``apply`` for unary primitives called on a Tensor."""
-    if x._level:
-        return apply(p, (x,), {})
-    xd = x.data
-    try:
-        out = p.fwd(xd)
-    except Exception as e:
-        raise op_error(p, (x,), e) from e
-    if x._rg and _state.enabled and p.vjps is not None:
-        vcs = (x._vc,) if p.saves else None
-        node = Node(p, ((x._node or x),), (xd,), None, out, vcs, x._vc[0] if p.saves else None)
-        t = _new_tensor(out, node, True)
-    else:
-        t = _new_tensor(out, None, False)
-    if p.view:
-        t._vc = x._vc
-    return t
+def unary(p):
+    """The method ``x.<op>()`` for a unary primitive, in one Python frame."""
+    fwd = p.fwd
+    saves = p.saves
+    differentiable = p.vjps is not None
+
+    def op(x):
+        if x._level:
+            return apply(p, (x,), {})
+        xd = x.data
+        try:
+            out = fwd(xd)
+        except Exception as e:
+            raise op_error(p, (x,), e) from e
+        if type(out) is not _ndarray and type(out) is not _CUPY_ARRAY:
+            out = _asarray(out)
+        t = _new(Tensor)
+        t.data = out
+        t.grad = None
+        t._vc = [0]
+        if x._rg and differentiable and _state.enabled:
+            t._node = Node(p, ((x._node or x),), (xd,), None, out,
+                           (x._vc, x._vc[0]) if saves else None, _EPOCH[0])
+            t._rg = True
+        else:
+            t._node = None
+            t._rg = False
+        return t
+
+    op.__name__ = p.name
+    return op
 
 
 def _describe(a):
