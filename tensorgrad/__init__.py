@@ -9,6 +9,11 @@ tensor([2., 4.])
 """
 
 from . import ops  # noqa: F401  (binds the Tensor operators and methods)
+from .autograd.functional import (
+    checkpoint, deriv, elementwise_grad, grad, grad_and_aux, hessian, hessian_tensor_product,
+    hessian_vector_product, holomorphic_grad, jacobian, jvp, make_hvp, make_jvp, make_vjp,
+    tensor_jacobian_product, value_and_grad, vector_jacobian_product, vjp,
+)
 from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend.device import Device, cuda_available
 from .creation import (
@@ -18,6 +23,7 @@ from .creation import (
 from .ops import concatenate, stack
 from .ops.registry import defjvp, defvjp, primitive
 from .tensor import Tensor, is_tensor
+from .testing import check_grads, gradcheck
 
 float32 = "float32"
 float64 = "float64"
@@ -46,5 +52,8 @@ __all__ = [
     "is_grad_enabled", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand",
     "randn", "randint", "zeros_like", "ones_like", "full_like", "empty_like", "from_numpy",
     "manual_seed", "primitive", "defvjp", "defjvp", "device", "Device", "cuda", "concatenate",
-    "stack", "cat",
+    "stack", "cat", "grad", "value_and_grad", "grad_and_aux", "elementwise_grad", "jacobian",
+    "hessian", "make_vjp", "make_jvp", "make_hvp", "hessian_tensor_product",
+    "hessian_vector_product", "tensor_jacobian_product", "vector_jacobian_product", "deriv",
+    "holomorphic_grad", "checkpoint", "vjp", "jvp", "check_grads", "gradcheck",
 ]

@@ -127,10 +127,12 @@ class Tensor:
     [2.0, 4.0, 6.0]
     """
 
-    __slots__ = ("data", "_node", "_rg", "grad", "_vc", "__weakref__")
+    # _primal, _tangent and _lev are set only on forward-mode duals (autograd/forward.py)
+    __slots__ = ("data", "_node", "_rg", "grad", "_vc", "_primal", "_tangent", "_lev",
+                 "__weakref__")
     __array_ufunc__ = None  # ndarray <op> Tensor falls back to Tensor's reflected operator
     __array_priority__ = 1000
-    _level = 0  # forward-mode and functional-transform boxes override this (autograd/forward.py)
+    _level = 0  # a dual's forward-mode level; plain tensors read this class attribute
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
         self.data = _as_array(data, dtype, device)

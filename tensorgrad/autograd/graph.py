@@ -88,12 +88,16 @@ def unbroadcast(g, arg):
     return g
 
 
-def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=None):
+def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=None,
+                 prune=False):
     """Walk the graph from ``roots`` (vertices) with cotangents ``seeds``.
 
     With ``targets`` (a list of vertices) the gradients of those are returned in order and no
-    ``.grad`` changes; without, gradients accumulate into the ``.grad`` of leaves.
+    ``.grad`` changes; without, gradients accumulate into the ``.grad`` of leaves. ``prune``
+    stops the walk at the targets (the function transforms' variables, which never depend on
+    one another): what lies behind them belongs to an outer computation.
     """
+    stop = set(targets) if prune else ()
     from ..tensor import Tensor, _lift  # the tape and the Tensor need each other
 
     # Count the consumers of each node, iteratively (a 10,000-op chain is no recursion problem).
@@ -103,6 +107,8 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
         counts[r] = 0
     while stack:
         n = stack.pop()
+        if n in stop:
+            continue
         for p in n.parents:
             if type(p) is Node:
                 c = counts.get(p)
@@ -132,6 +138,8 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
                 g = _node_hooks(n, g, Tensor)
             if n in target_set:
                 captured[n] = g
+                if n in stop:
+                    continue
             args = raw_args = n.args
             if args is None:
                 raise _freed(n)

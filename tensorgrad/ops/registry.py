@@ -25,7 +25,7 @@ _generic = np.generic
 
 
 class Primitive:
-    __slots__ = ("name", "fwd", "vjps", "jvps", "saves", "view", "__weakref__")
+    __slots__ = ("name", "fwd", "vjps", "jvps", "saves", "view", "wrapper", "__weakref__")
 
     def __init__(self, fwd, name=None, saves=True, view=False):
         self.fwd = fwd
@@ -34,6 +34,7 @@ class Primitive:
         self.jvps = None
         self.saves = saves  # do the rules read saved values (then versions are checked)?
         self.view = view  # does the answer share memory with argument 0?
+        self.wrapper = None  # the public function: raw arrays in, raw out; Tensors in, Tensor out
 
     def __repr__(self):
         return f"<primitive {self.name}>"
@@ -62,7 +63,12 @@ def primitive(fwd=None, *, name=None, saves=True, view=False):
         return fwd(*args, **kw)
 
     wrapper.prim = p
+    p.wrapper = wrapper
     return wrapper
+
+
+def _wrapper_of(p):
+    return p.wrapper
 
 
 def _prim_of(fn):

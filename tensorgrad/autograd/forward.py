@@ -1,0 +1,112 @@
+"""Forward mode: duals that carry a tangent through every primitive.
+
+Each ``jvp`` gets a fresh level; a dual at level L holds ``_primal`` (the value with everything
+below level L: a raw array, a tape Tensor or a dual of a lower level) and ``_tangent`` (of the
+same kind). A primitive applied to duals strips the highest level, computes on the primals (which
+handles lower levels and the tape recursively) and combines the JVP rules of the inputs at that
+level. Levels keep nested transforms from confusing their perturbations.
+"""
+
+import itertools
+
+from ..tensor import Tensor, _new_tensor
+
+_levels = itertools.count(1)
+
+
+def new_level():
+    return next(_levels)
+
+
+class Dual(Tensor):
+    __slots__ = ()
+
+    @property
+    def _level(self):
+        return self._lev
+
+    def __repr__(self):
+        return f"Dual(level={self._lev}, primal={self._primal!r}, tangent={self._tangent!r})"
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def make_dual(primal, level, tangent):
+    d = _new_tensor(_data(primal), None, False)
+    d.__class__ = Dual
+    d._lev = level
+    d._primal = primal
+    d._tangent = tangent
+    return d
+
+
+def split(x, level):
+    """(primal, tangent) of ``x`` at ``level``; tangent None when ``x`` has no part there."""
+    if isinstance(x, Tensor) and x._level == level:
+        return x._primal, x._tangent
+    return x, None
+
+
+def level_of(x):
+    return x._level if isinstance(x, Tensor) else 0
+
+
+def apply_at_level(p, args, kw, level):
+    from ..ops.registry import _wrapper_of
+
+    primals = [a._primal if isinstance(a, Tensor) and a._level == level else a for a in args]
+    call = _wrapper_of(p)
+    out = call(*primals, **kw)
+    jvps = p.jvps
+    if jvps is None:
+        if p.vjps is not None:
+            raise NotImplementedError(f"{p.name}: no JVP rule is defined, so forward mode cannot "
+                                      "go through it; declare one with tg.defjvp")
+        return out  # not differentiable: the tangent is cut
+    tangent = None
+    for i, a in enumerate(args):
+        if isinstance(a, Tensor) and a._level == level:
+            rule = jvps[i] if i < len(jvps) else None
+            if rule is None:
+                raise NotImplementedError(f"{p.name}: no JVP rule for argument {i}")
+            ti = rule(a._tangent, out, *primals, **kw)
+            if ti.shape != out.shape:
+                from ..ops.shape import broadcast_to
+
+                ti = broadcast_to(ti, out.shape)
+            tangent = ti if tangent is None else tangent + ti
+    if _data(out).dtype.kind not in "fc":
+        return out
+    return make_dual(out, level, tangent)
+
+
+def setitem_at_level(t, idx, value):
+    """``t[idx] = value`` when a dual is involved: primal and tangent are written alike."""
+    from ..ops import copy as _copy
+    from ..ops.index import setitem
+    from ..ops.nondiff import zeros_like
+
+    level = max(level_of(t), level_of(value))
+    vp, vt = split(value, level)
+    if t._level == level:
+        tp, tt = t._primal, _copy(t._tangent)  # the tangent may be shared: write into a copy
+    else:
+        if type(t) is not Tensor:
+            raise TypeError("setitem: cannot write a dual into a tensor subclass")
+        tp = _new_tensor(t.data, t._node, t._rg)
+        tp._vc = t._vc
+        tt = zeros_like(t.data)
+        t.__class__ = Dual
+        t._lev = level
+    tp = _writable(tp)
+    tp[idx] = vp
+    tt = _writable(tt)
+    tt[idx] = 0 if vt is None else vt
+    t._primal, t._tangent = tp, tt
+    t.data = _data(tp)
+
+
+def _writable(x):
+    return x if isinstance(x, Tensor) else _new_tensor(x, None, False)

@@ -1,0 +1,512 @@
+"""autograd-style function transforms: grad, jvp, hessian, ... with autograd's signatures.
+
+Reverse mode runs on the same tape as ``Tensor.backward``: the argument becomes a fresh vertex and
+the backward pass is aimed at it alone, so a transform nested in another never mixes up the two
+variables. Forward mode uses duals with a level per ``jvp`` (see forward.py). Reverse mode applied
+to duals is the transpose of the dual expansion: the tangent of a gradient is the gradient of the
+tangent, computed on the same tape.
+"""
+
+import functools
+import numbers
+
+import numpy as np
+
+from ..backend.device import _CUPY_ARRAY
+from ..tensor import Tensor, _new_tensor
+from .forward import Dual, level_of, make_dual, new_level, split
+from .grad_mode import _state
+from .graph import Node, run_backward
+
+_rev_depth = [0]  # reverse transforms whose function is being evaluated right now
+
+
+# ---- what the caller gave, and giving the same kind back --------------------------------
+def _kind(x):
+    if isinstance(x, Tensor):
+        return "tensor"
+    if isinstance(x, (np.ndarray, _CUPY_ARRAY)):
+        return "array"
+    if isinstance(x, np.generic):
+        return "scalar"
+    if isinstance(x, numbers.Number):
+        return "complex" if isinstance(x, complex) else "float"
+    return "array"
+
+
+def _as_float_array(x):
+    if isinstance(x, (np.ndarray, _CUPY_ARRAY)):
+        return x if x.dtype.kind in "fc" else x.astype(np.float64)
+    a = np.asarray(x)
+    return a if a.dtype.kind in "fc" else a.astype(np.float64)
+
+
+def _give_back(value, kind):
+    """Raw values for raw callers, unless the value still carries a derivative for an outer
+    transform (then it must stay a Tensor)."""
+    if not isinstance(value, Tensor):
+        if kind == "float" and getattr(value, "size", 0) == 1:
+            return float(value) if value.dtype.kind != "c" else complex(value)
+        return value
+    if kind == "tensor" or value._level or value._rg:
+        return value
+    data = value.data
+    if kind == "float":
+        return float(data) if data.dtype.kind != "c" else complex(data)
+    if kind == "complex":
+        return complex(data)
+    if kind == "scalar":
+        return data[()]
+    return data
+
+
+def _zeros_like_raw(x):
+    d = x.data if isinstance(x, Tensor) else x
+    return d * 0 if hasattr(d, "dtype") else np.zeros_like(_as_float_array(d))
+
+
+# ---- the variable of a reverse transform ------------------------------------------------
+def _bottom(x):
+    while isinstance(x, Tensor) and x._level:
+        x = x._primal
+    return x
+
+
+def _replace_bottom(x, new):
+    if isinstance(x, Tensor) and x._level:
+        return make_dual(_replace_bottom(x._primal, new), x._lev, x._tangent)
+    return new
+
+
+def _make_variable(x):
+    """A tensor that stands for ``x`` and whose gradient the backward pass can aim at."""
+    b = _bottom(x)
+    if isinstance(b, Tensor):
+        if b._rg and _state.enabled:
+            v = _alias(b)  # a new vertex tied to x's history, so outer transforms see through it
+        else:
+            data = b.data if b.data.dtype.kind in "fc" else b.data.astype(np.float64)
+            v = _new_tensor(data, None, True)
+            v._vc = b._vc
+    else:
+        v = _new_tensor(_as_float_array(b), None, True)
+    return _replace_bottom(x, v), v
+
+
+def _alias(t):
+    from ..ops.registry import apply
+    from ..ops.shape import reshape
+
+    return apply(reshape.prim, (t, t.shape), {})
+
+
+def _vertex(t):
+    return t._node if t._node is not None else t
+
+
+def _reverse(out, seed, variables, create_graph):
+    """d<seed, out>/d(variables), expanded over the dual levels that ``out`` or ``seed`` carry."""
+    level = max(level_of(out), level_of(seed))
+    if level == 0:
+        return _reverse_tape(out, seed, variables, create_graph)
+    op, ot = split(out, level)
+    sp, st = split(seed, level)
+    primal = _reverse(op, sp, variables, create_graph)
+    tangents = []
+    if ot is not None:
+        tangents.append(_reverse(ot, sp, variables, create_graph))
+    if st is not None:
+        tangents.append(_reverse(op, st, variables, create_graph))
+    out_list = []
+    for k, p in enumerate(primal):
+        parts = [t[k] for t in tangents]
+        tan = parts[0] if parts else _zeros_like_raw(p)
+        for more in parts[1:]:
+            tan = tan + more
+        out_list.append(make_dual(p, level, tan))
+    return out_list
+
+
+def _reverse_tape(out, seed, variables, create_graph):
+    zeros = [_zeros_like_raw(v) for v in variables]
+    if not isinstance(out, Tensor) or not out._rg:
+        return zeros
+    if not create_graph and isinstance(seed, Tensor):
+        seed = seed.data
+    elif create_graph and not isinstance(seed, Tensor):
+        seed = _new_tensor(seed, None, False)
+    if not hasattr(seed, "shape"):
+        seed = np.asarray(seed, dtype=out.data.dtype)
+    res = run_backward([_vertex(out)], [seed], retain_graph=True, create_graph=create_graph,
+                       targets=[_vertex(v) for v in variables], prune=True)
+    return [z if g is None else g for g, z in zip(res, zeros)]
+
+
+def _argnums(argnum):
+    return (argnum, True) if isinstance(argnum, (tuple, list)) else ((argnum,), False)
+
+
+def _vjp_maker(fun, argnum, has_aux=False):
+    nums, many = _argnums(argnum)
+
+    def maker(*args, **kwargs):
+        args = list(args)
+        variables = []
+        kinds = []
+        create_graph = _rev_depth[0] > 0 and _state.enabled
+        for i in nums:
+            x = args[i]
+            kinds.append(_kind(x))
+            b = _bottom(x)
+            if isinstance(b, Tensor) and b._rg and _state.enabled:
+                create_graph = True
+            args[i], v = _make_variable(x)
+            variables.append(v)
+        _rev_depth[0] += 1
+        prev = _state.enabled
+        _state.enabled = True  # like torch.func.grad: an outer no_grad does not stop the transform
+        try:
+            res = fun(*args, **kwargs)
+        finally:
+            _rev_depth[0] -= 1
+            _state.enabled = prev
+        out, aux = res if has_aux else (res, None)
+        out_kind = kinds[0] if kinds[0] != "tensor" or isinstance(out, Tensor) else _kind(out)
+
+        def vjp(g):
+            cg = create_graph or (isinstance(g, Tensor) and (g._rg or g._level)) or \
+                (_rev_depth[0] > 0 and _state.enabled)
+            grads = _reverse(out, g, variables, cg)
+            grads = [_give_back(gr, k) for gr, k in zip(grads, kinds)]
+            return tuple(grads) if many else grads[0]
+
+        value = _give_back(out, out_kind)
+        return (vjp, value, aux) if has_aux else (vjp, value)
+
+    return maker
+
+
+def _ones_like(out):
+    d = out.data if isinstance(out, Tensor) else np.asarray(out)
+    return d * 0 + 1
+
+
+def _check_scalar(out, who):
+    size = out.data.size if isinstance(out, Tensor) else np.size(out)
+    if size != 1:
+        shape = out.shape if hasattr(out, "shape") else ()
+        raise TypeError(f"{who}: the function must return a scalar, got shape {tuple(shape)}; "
+                        "use elementwise_grad, jacobian or make_vjp for non-scalar outputs")
+
+
+def make_vjp(fun, argnum=0):
+    """``make_vjp(f, argnum)(*args)`` returns ``(vjp_fn, value)``: ``vjp_fn(g)`` is g^T J.
+
+    >>> import tensorgrad as tg, tensorgrad.numpy as tnp
+    >>> vjp_fn, value = tg.make_vjp(tnp.sin)(0.0)
+    >>> vjp_fn(2.0)
+    2.0
+    """
+    return _vjp_maker(fun, argnum)
+
+
+def value_and_grad(fun, argnum=0):
+    """``(f(x), df/dx)`` for scalar-valued ``f``, in one pass."""
+
+    @functools.wraps(fun)
+    def wrapped(*args, **kwargs):
+        vjp, value = _vjp_maker(fun, argnum)(*args, **kwargs)
+        _check_scalar(value, "grad")
+        return value, vjp(_ones_like(value))
+
+    return wrapped
+
+
+def grad(fun, argnum=0):
+    """The gradient of a scalar-valued ``fun`` with respect to argument ``argnum`` (an int or a
+    tuple). Arrays in, arrays out; floats in, floats out; Tensors in, Tensors out.
+
+    >>> import tensorgrad as tg, tensorgrad.numpy as tnp
+    >>> tg.grad(lambda x: tnp.sum(x ** 2))(tnp.array([1.0, 2.0]))
+    array([2., 4.])
+    """
+
+    @functools.wraps(fun)
+    def gradfun(*args, **kwargs):
+        return value_and_grad(fun, argnum)(*args, **kwargs)[1]
+
+    return gradfun
+
+
+def grad_and_aux(fun, argnum=0):
+    """For ``fun`` returning ``(scalar, aux)``: ``(gradient, aux)``."""
+
+    @functools.wraps(fun)
+    def wrapped(*args, **kwargs):
+        vjp, value, aux = _vjp_maker(fun, argnum, has_aux=True)(*args, **kwargs)
+        _check_scalar(value, "grad_and_aux")
+        return vjp(_ones_like(value)), aux
+
+    return wrapped
+
+
+def elementwise_grad(fun, argnum=0):
+    """The sum of the Jacobian's rows: the derivative of each output with respect to the
+    matching input when ``fun`` acts elementwise."""
+
+    @functools.wraps(fun)
+    def wrapped(*args, **kwargs):
+        vjp, value = _vjp_maker(fun, argnum)(*args, **kwargs)
+        return vjp(_ones_like(value))
+
+    return wrapped
+
+
+def _shape_of(x):
+    return tuple(x.shape) if hasattr(x, "shape") else ()
+
+
+def _stack(rows, shape):
+    from .. import numpy as tnp
+
+    if any(isinstance(r, Tensor) for r in rows):
+        return tnp.reshape(tnp.stack([tnp.asarray_keep(r) for r in rows]), shape)
+    return np.reshape(np.stack([np.asarray(r) for r in rows]), shape)
+
+
+def jacobian(fun, argnum=0):
+    """The Jacobian, shaped ``out.shape + x.shape`` (reverse mode, one VJP per output)."""
+
+    @functools.wraps(fun)
+    def wrapped(*args, **kwargs):
+        vjp, value = _vjp_maker(fun, argnum)(*args, **kwargs)
+        x = args[argnum]
+        out_shape = _shape_of(value)
+        raw = value.data if isinstance(value, Tensor) else np.asarray(value)
+        rows = []
+        for k in range(int(np.prod(out_shape))):
+            basis = np.zeros(raw.size, dtype=raw.dtype if raw.dtype.kind in "fc" else np.float64)
+            basis[k] = 1
+            rows.append(vjp(basis.reshape(out_shape)))
+        return _stack(rows, out_shape + _shape_of(x))
+
+    return wrapped
+
+
+# ---- forward mode -----------------------------------------------------------------------
+def _jvp_core(fun, args, kwargs, nums, tangents):
+    level = new_level()
+    args = list(args)
+    kinds = []
+    for i, t in zip(nums, tangents):
+        x = args[i]
+        kinds.append(_kind(x))
+        xv = x if isinstance(x, Tensor) else _as_float_array(x)
+        tv = t if isinstance(t, Tensor) else _as_float_array(t)
+        if _shape_of(tv) != _shape_of(xv):
+            raise ValueError(f"jvp: tangent shape {_shape_of(tv)} does not match the argument's "
+                             f"shape {_shape_of(xv)}")
+        args[i] = make_dual(xv, level, tv)
+    out = fun(*args, **kwargs)
+    primal, tangent = split(out, level)
+    if tangent is None:
+        tangent = _zeros_like_raw(primal)
+    kind = kinds[0] if kinds else "array"
+    if kind == "tensor" and not isinstance(primal, Tensor):
+        primal = _new_tensor(primal, None, False)
+    if kind == "tensor" and not isinstance(tangent, Tensor):
+        tangent = _new_tensor(tangent, None, False)
+    return _give_back(primal, kind), _give_back(tangent, kind)
+
+
+def make_jvp(fun, argnum=0):
+    """``make_jvp(f, argnum)(*args)`` returns ``v -> (f(x), J v)`` (true forward mode).
+
+    >>> import tensorgrad as tg, tensorgrad.numpy as tnp
+    >>> tg.make_jvp(tnp.sin)(0.0)(3.0)
+    (0.0, 3.0)
+    """
+    nums, many = _argnums(argnum)
+
+    def maker(*args, **kwargs):
+        def at(v):
+            return _jvp_core(fun, args, kwargs, nums, tuple(v) if many else (v,))
+
+        return at
+
+    return maker
+
+
+def jvp(fun, primals, tangents):
+    """JAX's form: ``jvp(f, (x, ...), (v, ...))`` returns ``(f(x, ...), J v)``."""
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    return _jvp_core(fun, primals, {}, tuple(range(len(primals))), tangents)
+
+
+def vjp(fun, *primals):
+    """JAX's form: ``vjp(f, x, ...)`` returns ``(f(x, ...), vjp_fn)`` with ``vjp_fn(g)`` a tuple
+    of one cotangent per primal."""
+    fn, value = _vjp_maker(fun, tuple(range(len(primals))))(*primals)
+    return value, fn
+
+
+def deriv(fun, argnum=0):
+    """The directional derivative along ones (forward mode): ``f'(x)`` for scalar ``x``."""
+
+    @functools.wraps(fun)
+    def wrapped(*args, **kwargs):
+        x = args[argnum]
+        ones = _as_float_array(x) * 0 + 1 if not isinstance(x, Tensor) else x.data * 0 + 1
+        return make_jvp(fun, argnum)(*args, **kwargs)(ones)[1]
+
+    return wrapped
+
+
+def hessian(fun, argnum=0):
+    """The Hessian of a scalar function, shaped ``x.shape + x.shape``: forward mode over
+    reverse mode, one JVP of the gradient per input element."""
+    gradfun = grad(fun, argnum)
+
+    @functools.wraps(fun)
+    def wrapped(*args, **kwargs):
+        x = args[argnum]
+        xs = _shape_of(x)
+        raw = x.data if isinstance(x, Tensor) else _as_float_array(x)
+        cols = []
+        for k in range(int(np.prod(xs))):
+            e = np.zeros(raw.size, dtype=raw.dtype)
+            e[k] = 1
+            cols.append(make_jvp(gradfun, argnum)(*args, **kwargs)(e.reshape(xs))[1])
+        return _stack(cols, xs + xs)
+
+    return wrapped
+
+
+def make_hvp(fun, argnum=0):
+    """``make_hvp(f)(x)`` returns ``(hvp_fn, grad_value)``; ``hvp_fn(v)`` is H v."""
+    return make_vjp(grad(fun, argnum), argnum)
+
+
+def hessian_tensor_product(fun, argnum=0):
+    """``hessian_tensor_product(f)(x, v)`` is the Hessian of ``f`` at ``x`` contracted with
+    ``v`` over all of ``v``'s axes."""
+    from .. import numpy as tnp
+
+    fun_grad = grad(fun, argnum)
+
+    def vector_dot_grad(*args, **kwargs):
+        args, vector = args[:-1], args[-1]
+        return tnp.tensordot(fun_grad(*args, **kwargs), vector, np.ndim(_raw_of(vector)))
+
+    return grad(vector_dot_grad, argnum)
+
+
+hessian_vector_product = hessian_tensor_product
+
+
+def tensor_jacobian_product(fun, argnum=0):
+    """``tensor_jacobian_product(f)(x, v)`` is ``v`` contracted with the Jacobian of ``f``."""
+    from .. import numpy as tnp
+
+    def vector_dot_fun(*args, **kwargs):
+        args, vector = args[:-1], args[-1]
+        return tnp.tensordot(vector, fun(*args, **kwargs), axes=np.ndim(_raw_of(vector)))
+
+    return jacobian(vector_dot_fun, argnum)
+
+
+vector_jacobian_product = tensor_jacobian_product
+
+
+def _raw_of(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def holomorphic_grad(fun, argnum=0):
+    """f'(z) for a holomorphic ``f`` of a complex argument (autograd's convention)."""
+    from .. import numpy as tnp
+
+    def real_part(*args, **kwargs):
+        return tnp.real(fun(*args, **kwargs))
+
+    g = grad(real_part, argnum)
+
+    @functools.wraps(fun)
+    def wrapped(*args, **kwargs):
+        return tnp.conj(g(*args, **kwargs))
+
+    return wrapped
+
+
+def checkpoint(fun):
+    """``fun`` whose intermediate values are not kept for the backward pass but recomputed
+    then: memory for time. ``fun`` takes and returns arrays."""
+    from ..ops.registry import defjvp, defvjp, primitive
+
+    prim = primitive(lambda *args: _plain(fun(*args)), name=f"checkpoint({_name(fun)})")
+    n_max = 32
+    defvjp(prim, *[(lambda i: lambda g, ans, *args: make_vjp(fun, i)(*args)[0](g))(i)
+                   for i in range(n_max)])
+    defjvp(prim, *[(lambda i: lambda t, ans, *args: make_jvp(fun, i)(*args)(t)[1])(i)
+                   for i in range(n_max)])
+    return functools.wraps(fun)(prim)
+
+
+def _plain(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _name(f):
+    return getattr(f, "__name__", "f")
+
+
+def _grad_into_inputs(out, seed, inputs, retain_graph, create_graph):
+    """``out.backward(inputs=[...])``: accumulate only into the given tensors' ``.grad``."""
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    res = run_backward([_vertex(out)], [seed], retain_graph, create_graph,
+                       targets=[_vertex(t) for t in inputs])
+    for t, g in zip(inputs, res):
+        if g is None:
+            continue
+        g = g if isinstance(g, Tensor) else _new_tensor(g.copy(), None, False)
+        t.grad = g if t.grad is None else t.grad + g
+
+
+def autograd_grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+                  allow_unused=False):
+    """PyTorch's ``torch.autograd.grad``: gradients of ``outputs`` with respect to ``inputs``,
+    returned (not accumulated into ``.grad``)."""
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    seeds = []
+    for o, g in zip(outputs, grad_outputs):
+        if g is None:
+            if o.data.size != 1:
+                raise RuntimeError(f"grad: grad_outputs is required for an output of shape "
+                                   f"{tuple(o.shape)}; pass a tensor of that shape")
+            g = o.data * 0 + 1
+        seeds.append(g if create_graph and isinstance(g, Tensor) else _raw_of(g))
+    if retain_graph is None:
+        retain_graph = create_graph
+    res = run_backward([_vertex(o) for o in outputs], seeds, retain_graph, create_graph,
+                       targets=[_vertex(t) for t in inputs])
+    out = []
+    for t, g in zip(inputs, res):
+        if g is None and not allow_unused:
+            raise RuntimeError("grad: one of the inputs was not used to compute the outputs; "
+                               "pass allow_unused=True to get None for it")
+        out.append(g if g is None or isinstance(g, Tensor) else _new_tensor(g, None, False))
+    return tuple(out)
+
+
+__all__ = ["grad", "value_and_grad", "grad_and_aux", "elementwise_grad", "jacobian", "hessian",
+           "make_vjp", "make_jvp", "make_hvp", "hessian_tensor_product", "hessian_vector_product",
+           "tensor_jacobian_product", "vector_jacobian_product", "deriv", "holomorphic_grad",
+           "checkpoint", "vjp", "jvp", "autograd_grad", "Dual", "Node"]

@@ -1,0 +1,1 @@
+"""``tensorgrad.numpy.fft``: differentiable FFTs (filled in by ops/spectral.py)."""

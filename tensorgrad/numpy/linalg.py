@@ -1,0 +1,1 @@
+"""``tensorgrad.numpy.linalg``: differentiable linear algebra (filled in by ops/decomp.py)."""

@@ -1,0 +1,1 @@
+"""More primitives for tensorgrad.numpy."""

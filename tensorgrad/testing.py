@@ -1,0 +1,198 @@
+"""Finite-difference checks: autograd's ``check_grads`` and PyTorch's ``gradcheck``."""
+
+import numpy as np
+
+from .tensor import Tensor
+
+EPS = 1e-6
+RTOL = 1e-5
+ATOL = 1e-6
+
+
+class GradcheckError(RuntimeError):
+    """A derivative that disagrees with central finite differences."""
+
+
+def _raw(x):
+    while isinstance(x, Tensor) and x._level:
+        x = x._primal
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _is_complex(x):
+    return np.iscomplexobj(_raw(x))
+
+
+def _randn_like(x, rng):
+    a = _raw(x)
+    shape = np.shape(a)
+    v = rng.standard_normal(shape)
+    if np.iscomplexobj(a):
+        v = v + 1j * rng.standard_normal(shape)
+    return v
+
+
+def _inner(a, b):
+    """The real inner product autograd uses: Re(sum(conj(a) * b))."""
+    return float(np.real(np.vdot(np.asarray(_raw(a)).ravel(), np.asarray(_raw(b)).ravel())))
+
+
+def _name(f):
+    return getattr(f, "__name__", repr(f))
+
+
+def _flat_output(f):
+    """``f`` whose (possibly tuple) output becomes one flat array, so that any output can be
+    checked with one cotangent."""
+    from . import numpy as tnp
+
+    def g(*args):
+        out = f(*args)
+        if isinstance(out, (tuple, list)):
+            return tnp.concatenate([tnp.ravel(o) for o in out])
+        return out
+
+    g.__name__ = _name(f)
+    return g
+
+
+def _check_jvp(f, args, rng, eps):
+    from .autograd.functional import jvp
+
+    dirs = [_randn_like(a, rng) for a in args]
+    _, exact = jvp(f, tuple(args), tuple(dirs))
+    plus = f(*[_raw(a) + eps * d for a, d in zip(args, dirs)])
+    minus = f(*[_raw(a) - eps * d for a, d in zip(args, dirs)])
+    numeric = (_raw(plus) - _raw(minus)) / (2 * eps)
+    if not np.allclose(_raw(exact), numeric, rtol=RTOL, atol=ATOL):
+        raise AssertionError(
+            f"check_grads: forward mode of {_name(f)} disagrees with finite differences:\n"
+            f"  jvp     {np.asarray(_raw(exact)).ravel()[:6]}\n"
+            f"  numeric {np.asarray(numeric).ravel()[:6]}")
+
+
+def _check_vjp(f, args, rng, eps):
+    from .autograd.functional import vjp
+
+    value, vjp_fn = vjp(f, *args)
+    w = _randn_like(value, rng)
+    cot = vjp_fn(np.conj(w) if np.iscomplexobj(w) else w)
+    dirs = [_randn_like(a, rng) for a in args]
+    plus = f(*[_raw(a) + eps * d for a, d in zip(args, dirs)])
+    minus = f(*[_raw(a) - eps * d for a, d in zip(args, dirs)])
+    numeric = _inner(w, (_raw(plus) - _raw(minus)) / (2 * eps))
+    exact = sum(_inner(d, np.conj(_raw(c)) if np.iscomplexobj(_raw(c)) else c)
+                for d, c in zip(dirs, cot))
+    if not np.isclose(exact, numeric, rtol=RTOL, atol=ATOL):
+        raise AssertionError(
+            f"check_grads: reverse mode of {_name(f)} disagrees with finite differences: "
+            f"<v, J^T w> = {exact!r} but the numeric value is {numeric!r}")
+
+
+def check_grads(f, modes=("fwd", "rev"), order=2, eps=EPS, seed=0):
+    """``check_grads(f, modes=("fwd", "rev"), order=2)(*args)`` checks ``f``'s derivatives
+    with respect to all its arguments against central finite differences, in random
+    directions, and recursively the derivatives of those derivatives up to ``order``.
+
+    >>> import tensorgrad as tg, tensorgrad.numpy as tnp
+    >>> tg.check_grads(tnp.sin, order=2)(tnp.array([0.1, 0.2]))
+    """
+    for m in modes:
+        if m not in ("fwd", "rev"):
+            raise ValueError(f"check_grads: unknown mode {m!r}; use 'fwd' and/or 'rev'")
+
+    def checker(*args):
+        rng = np.random.default_rng(seed)
+        g = _flat_output(f)
+        args = [a if isinstance(a, Tensor) else np.asarray(a, dtype=np.result_type(
+            np.asarray(a).dtype, np.float64)) for a in args]
+        _check_recursive(g, args, modes, order, rng, eps, _name(f), order)
+
+    return checker
+
+
+def _check_recursive(f, args, modes, order, rng, eps, name, top):
+    from .autograd.functional import jvp, vjp
+
+    level = top - order + 1
+    if "fwd" in modes:
+        try:
+            _check_jvp(f, args, rng, eps)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n  (function {name}, mode fwd, order {level})") from None
+        if order > 1:
+            dirs = [_randn_like(a, rng) for a in args]
+            n = len(args)
+
+            def jvp_f(*xs_vs):
+                return jvp(f, tuple(xs_vs[:n]), tuple(xs_vs[n:]))[1]
+
+            jvp_f.__name__ = f"jvp_{name}"
+            _check_recursive(jvp_f, list(args) + dirs, modes, order - 1, rng, eps, name, top)
+    if "rev" in modes:
+        try:
+            _check_vjp(f, args, rng, eps)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n  (function {name}, mode rev, order {level})") from None
+        if order > 1:
+            w = _randn_like(f(*args), rng)
+
+            def vjp_f(*xs_w):
+                return vjp(f, *xs_w[:-1])[1](xs_w[-1])
+
+            vjp_f.__name__ = f"vjp_{name}"
+            _check_recursive(_flat_output(vjp_f), list(args) + [w], modes, order - 1, rng, eps,
+                             name, top)
+
+
+def gradcheck(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
+    """PyTorch's gradcheck: the Jacobian from the backward pass against central differences
+    for every input tensor that requires grad. Returns True, or raises GradcheckError.
+
+    >>> import tensorgrad as tg
+    >>> x = tg.tensor([1.0, 2.0], dtype="float64", requires_grad=True)
+    >>> tg.gradcheck(lambda x: (x * x).sum(), (x,))
+    True
+    """
+    from .autograd.functional import autograd_grad
+    from .autograd.grad_mode import no_grad
+
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    wrt = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+
+    def outputs(args):
+        out = func(*args)
+        return list(out) if isinstance(out, (tuple, list)) else [out]
+
+    outs = outputs(inputs)
+    for oi, out in enumerate(outs):
+        for i in wrt:
+            x = inputs[i]
+            analytic = np.zeros((out.data.size, x.data.size), dtype=np.result_type(
+                out.data.dtype, x.data.dtype))
+            for k in range(out.data.size):
+                seed = np.zeros(out.data.size, dtype=out.data.dtype)
+                seed[k] = 1
+                fresh = outputs(inputs)[oi]
+                g, = autograd_grad(fresh, [x], grad_outputs=Tensor(seed.reshape(out.shape)),
+                                   allow_unused=True)
+                if g is not None:
+                    analytic[k] = np.asarray(g.data).ravel()
+            numeric = np.zeros_like(analytic)
+            flat = x.data.reshape(-1)
+            with no_grad():
+                for j in range(flat.size):
+                    old = flat[j]
+                    flat[j] = old + eps
+                    plus = np.asarray(outputs(inputs)[oi].data, dtype=analytic.dtype).ravel()
+                    flat[j] = old - eps
+                    minus = np.asarray(outputs(inputs)[oi].data, dtype=analytic.dtype).ravel()
+                    flat[j] = old
+                    numeric[:, j] = (plus - minus) / (2 * eps)
+            if not np.allclose(analytic, numeric, rtol=rtol, atol=atol):
+                if not raise_exception:
+                    return False
+                raise GradcheckError(
+                    f"gradcheck: Jacobian mismatch for output {oi} with respect to input {i} "
+                    f"of {_name(func)}:\nanalytic:\n{analytic}\nnumeric:\n{numeric}")
+    return True

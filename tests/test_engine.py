@@ -1,0 +1,484 @@
+"""The tape's behaviour a user relies on: accumulation, retain_graph, create_graph, hooks,
+grad modes, deep graphs, freeing, gradient shapes and dtypes, version counters."""
+
+import gc
+import threading
+import weakref
+
+import numpy as np
+import pytest
+
+import tensorgrad as tg
+
+
+def vec(values, requires_grad=True, dtype=np.float32):
+    return tg.tensor(np.asarray(values, dtype=dtype), requires_grad=requires_grad)
+
+
+# ---- accumulation, retain_graph, create_graph -------------------------------------------
+def test_gradients_accumulate_across_two_backward_calls():
+    x = vec([1.0, 2.0, 3.0])
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0, 6.0])
+    (x * 3.0).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [5.0, 7.0, 9.0])
+
+
+def test_zeroing_grad_starts_accumulation_afresh():
+    x = vec([1.0, 2.0])
+    (x * 2.0).sum().backward()
+    x.grad = None
+    (x * 5.0).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [5.0, 5.0])
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = vec([1.0, 2.0])
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [4.0, 8.0])
+
+
+def test_second_backward_without_retain_graph_raises_and_says_retain_graph():
+    x = vec([1.0, 2.0])
+    y = (x.exp() * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        y.backward()
+
+
+def test_create_graph_records_the_backward_pass_second_derivative_of_cube():
+    x = vec([1.0, 2.0, -3.0])
+    (x ** 3).sum().backward(create_graph=True)
+    first = x.grad
+    np.testing.assert_allclose(first.numpy(), [3.0, 12.0, 27.0])
+    assert first.requires_grad and first.grad_fn is not None
+    x.grad = None
+    first.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [6.0, 12.0, -18.0])
+
+
+def test_without_create_graph_the_gradient_has_no_history():
+    x = vec([1.0, 2.0])
+    (x ** 3).sum().backward()
+    assert not x.grad.requires_grad
+    assert x.grad.grad_fn is None
+
+
+# ---- hooks and retain_grad ---------------------------------------------------------------
+def test_leaf_hook_sees_the_new_gradient_before_accumulation_and_replaces_it():
+    x = vec([1.0, 2.0])
+    (x * 2.0).sum().backward()  # x.grad = [2, 2]
+    seen = []
+
+    def hook(g):
+        seen.append(g.tolist())
+        return g * 10.0
+
+    x.register_hook(hook)
+    (x * 3.0).sum().backward()
+    assert seen == [[3.0, 3.0]]  # the incoming gradient, not the accumulated one
+    np.testing.assert_allclose(x.grad.numpy(), [32.0, 32.0])
+
+
+def test_leaf_hook_is_called_once_with_the_sum_of_all_paths():
+    x = vec([1.0, 2.0])
+    calls = []
+    x.register_hook(lambda g: calls.append(g.tolist()))
+    (x * 2.0 + x * 3.0).sum().backward()
+    assert calls == [[5.0, 5.0]]
+    np.testing.assert_allclose(x.grad.numpy(), [5.0, 5.0])
+
+
+def test_several_hooks_on_one_leaf_run_in_order():
+    x = vec([1.0, 2.0])
+    x.register_hook(lambda g: g + 1.0)
+    x.register_hook(lambda g: g * 2.0)
+    x.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [4.0, 4.0])
+
+
+def test_hook_returning_none_keeps_the_gradient():
+    x = vec([1.0, 2.0])
+    x.register_hook(lambda g: None)
+    (x * 4.0).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [4.0, 4.0])
+
+
+def test_non_leaf_hook_replaces_the_gradient_flowing_to_its_inputs():
+    x = vec([1.0, 2.0])
+    y = x * 2.0
+    seen = []
+
+    def hook(g):
+        seen.append(g.tolist())
+        return tg.ones(2) * 7.0
+
+    y.register_hook(hook)
+    (y * y).sum().backward()
+    assert seen == [[4.0, 8.0]]  # d(y*y)/dy = 2y
+    np.testing.assert_allclose(x.grad.numpy(), [14.0, 14.0])
+
+
+def test_hook_handle_remove_takes_the_hook_away():
+    x = vec([1.0, 2.0])
+    handle = x.register_hook(lambda g: g * 100.0)
+    handle.remove()
+    (x * 3.0).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
+
+    y = x * 1.0
+    handle = y.register_hook(lambda g: g * 100.0)
+    handle.remove()
+    x.grad = None
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, 1.0])
+
+
+def test_non_leaf_grad_is_none_unless_retain_grad():
+    x = vec([1.0, 2.0])
+    y = x * 3.0
+    z = x * 4.0
+    y.retain_grad()
+    (y * z).sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), z.numpy())
+    assert z.grad is None
+    np.testing.assert_allclose(x.grad.numpy(), [24.0, 48.0])
+
+
+def test_retain_grad_accumulates_over_two_backward_calls():
+    x = vec([1.0, 2.0])
+    y = x * 3.0
+    y.retain_grad()
+    loss = (y * 2.0).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    np.testing.assert_allclose(y.grad.numpy(), [4.0, 4.0])
+
+
+# ---- grad modes ---------------------------------------------------------------------------
+def test_no_grad_context_stops_recording_and_restores_the_mode():
+    x = vec([1.0, 2.0])
+    with tg.no_grad():
+        assert not tg.is_grad_enabled()
+        y = x * 2.0
+    assert tg.is_grad_enabled()
+    assert not y.requires_grad
+    assert y.grad_fn is None
+
+
+def test_no_grad_restores_the_mode_after_an_exception():
+    with pytest.raises(KeyError):
+        with tg.no_grad():
+            raise KeyError("boom")
+    assert tg.is_grad_enabled()
+
+
+def test_enable_grad_inside_no_grad_records():
+    x = vec([1.0, 2.0])
+    with tg.no_grad():
+        with tg.enable_grad():
+            y = x * 2.0
+        z = x * 2.0
+    assert y.requires_grad and y.grad_fn is not None
+    assert not z.requires_grad
+
+
+def test_set_grad_enabled_as_context_manager_and_as_a_plain_call():
+    x = vec([1.0, 2.0])
+    with tg.set_grad_enabled(False):
+        assert not (x * 2.0).requires_grad
+    assert tg.is_grad_enabled()
+    with tg.set_grad_enabled(True):
+        assert (x * 2.0).requires_grad
+    try:
+        tg.set_grad_enabled(False)  # PyTorch: a plain call switches the mode
+        assert not tg.is_grad_enabled()
+    finally:
+        tg.set_grad_enabled(True)
+    assert tg.is_grad_enabled()
+
+
+def test_no_grad_as_decorator_with_and_without_parentheses():
+    x = vec([1.0, 2.0])
+
+    @tg.no_grad()
+    def called(t):
+        return t * 2.0
+
+    @tg.no_grad
+    def bare(t):
+        return t * 2.0
+
+    assert tg.is_grad_enabled()  # decorating changes nothing
+    assert not called(x).requires_grad
+    assert not bare(x).requires_grad
+    assert tg.is_grad_enabled()
+    assert called.__name__ == "called"
+
+
+def test_enable_grad_as_decorator_records_inside_no_grad():
+    x = vec([1.0, 2.0])
+
+    @tg.enable_grad()
+    def called(t):
+        return t * 2.0
+
+    @tg.enable_grad
+    def bare(t):
+        return t * 2.0
+
+    with tg.no_grad():
+        assert called(x).requires_grad
+        assert bare(x).requires_grad
+        assert not tg.is_grad_enabled()
+
+
+def test_set_grad_enabled_as_decorator_does_not_change_the_mode_at_definition():
+    x = vec([1.0, 2.0])
+
+    @tg.set_grad_enabled(False)
+    def off(t):
+        return t * 2.0
+
+    assert tg.is_grad_enabled()
+    assert not off(x).requires_grad
+    assert tg.is_grad_enabled()
+
+
+def test_grad_mode_is_thread_local():
+    x = vec([1.0, 2.0])
+    entered = threading.Event()
+    release = threading.Event()
+    seen = {}
+
+    def worker():
+        with tg.no_grad():
+            entered.set()
+            release.wait(5)
+            seen["worker"] = (x * 2.0).requires_grad
+
+    th = threading.Thread(target=worker)
+    th.start()
+    try:
+        assert entered.wait(5)
+        # the worker sits inside no_grad; this thread still records
+        assert tg.is_grad_enabled()
+        assert (x * 2.0).requires_grad
+    finally:
+        release.set()
+        th.join(5)
+    assert seen["worker"] is False
+
+
+def test_new_thread_records_even_when_the_starting_thread_is_in_no_grad():
+    x = vec([1.0, 2.0])
+    seen = {}
+
+    def worker():
+        seen["enabled"] = tg.is_grad_enabled()
+        seen["records"] = (x * 2.0).requires_grad
+
+    with tg.no_grad():
+        th = threading.Thread(target=worker)
+        th.start()
+        th.join(5)
+    assert seen == {"enabled": True, "records": True}
+
+
+# ---- deep graphs and freeing --------------------------------------------------------------
+def test_ten_thousand_op_chain_backpropagates_without_recursion_error():
+    x = vec([1.0], dtype=np.float64)
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001 + 0.01
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0001 ** 10_000], rtol=1e-9)
+
+
+def test_a_training_step_leaves_no_garbage_cycles():
+    rng = np.random.default_rng(0)
+    w = tg.tensor(rng.standard_normal((4, 3)).astype(np.float32), requires_grad=True)
+    b = tg.zeros(3, requires_grad=True)
+    data = tg.tensor(rng.standard_normal((8, 4)).astype(np.float32))
+
+    def step():
+        h = (data @ w + b).tanh()
+        loss = (h * h).mean() + h[0].sum() + h.max(dim=1).values.sum()
+        loss.backward()
+        node = weakref.ref(loss.grad_fn)
+        with tg.no_grad():
+            w -= 0.1 * w.grad
+            b -= 0.1 * b.grad
+        w.grad = None
+        b.grad = None
+        return node
+
+    step()  # warm up: first-use imports and caches are not the step's garbage
+    gc.collect()
+    gc.disable()
+    try:
+        node = step()
+        assert node() is None, "the graph should be freed by reference counting alone"
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        found = gc.collect()
+        garbage = [type(o).__name__ for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert found == 0, f"reference cycles after a step: {garbage[:20]}"
+
+
+def test_graph_is_freed_by_refcount_after_backward_without_collector():
+    x = vec([1.0, 2.0])
+    gc.disable()
+    try:
+        y = (x.exp() * x).sum()
+        ref = weakref.ref(y.grad_fn)
+        y.backward()
+        del y
+        assert ref() is None
+    finally:
+        gc.enable()
+
+
+# ---- gradient shapes, dtypes, buffers -------------------------------------------------------
+def test_leaf_gradient_has_the_leaf_shape_when_broadcasting():
+    x = tg.ones(3, 1, requires_grad=True)
+    (x + tg.ones(3, 4)).sum().backward()
+    assert x.grad.shape == (3, 1)
+    np.testing.assert_allclose(x.grad.numpy(), np.full((3, 1), 4.0))
+
+    s = tg.tensor(2.0, requires_grad=True)
+    (s * tg.ones(2, 3)).sum().backward()
+    assert s.grad.shape == ()
+    assert s.grad.item() == 6.0
+
+
+def test_float32_leaf_gets_float32_gradient_even_with_float64_operands():
+    x = vec([1.0, 2.0])
+    y = x * np.float64(0.5) + x * np.ones(2, dtype=np.float64)
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad.numpy(), [1.5, 1.5])
+
+
+def test_float32_graph_stays_float32_with_python_scalars():
+    x = vec([1.0, 2.0])
+    y = (x * 0.5 + 1.0) / 3.0 - 2.0 ** x
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
+
+
+def test_float64_leaf_gets_float64_gradient():
+    x = vec([1.0, 2.0], dtype=np.float64)
+    (x * 2.0).sum().backward()
+    assert x.grad.dtype == np.float64
+
+
+def test_two_leaves_with_the_same_upstream_gradient_do_not_share_a_buffer():
+    x = vec([1.0, 2.0])
+    y = vec([3.0, 4.0])
+    (x + y).sum().backward()
+    x.grad.data[0] = 100.0
+    np.testing.assert_allclose(y.grad.numpy(), [1.0, 1.0])
+
+
+def test_leaf_grad_does_not_share_the_seed_gradient_buffer():
+    x = vec([1.0, 2.0])
+    y = vec([3.0, 4.0])
+    seed = tg.ones(2)
+    (x + y).backward(seed)
+    x.grad.data[:] = 100.0
+    np.testing.assert_allclose(seed.numpy(), [1.0, 1.0])
+    np.testing.assert_allclose(y.grad.numpy(), [1.0, 1.0])
+
+
+def test_backward_of_a_leaf_itself_does_not_alias_the_seed():
+    x = vec([1.0, 2.0])
+    seed = tg.ones(2)
+    x.backward(seed)
+    x.grad.data[:] = 5.0
+    np.testing.assert_allclose(seed.numpy(), [1.0, 1.0])
+
+
+# ---- version counter, detach, leaves ----------------------------------------------------------
+def test_version_counter_increases_on_setitem():
+    x = tg.zeros(3)
+    v0 = x._version
+    x[0] = 1.0
+    assert x._version == v0 + 1
+    x[1:] = tg.ones(2)
+    assert x._version == v0 + 2
+
+
+def test_version_counter_increases_on_in_place_operators_under_no_grad():
+    p = tg.ones(3, requires_grad=True)
+    v0 = p._version
+    with tg.no_grad():
+        p += 1.0
+        p -= 0.5
+        p *= 2.0
+        p /= 4.0
+    assert p._version == v0 + 4
+    np.testing.assert_allclose(p.numpy(), [0.75, 0.75, 0.75])
+
+
+def test_out_of_place_ops_do_not_change_the_version():
+    x = vec([1.0, 2.0])
+    v0 = x._version
+    _ = x * 2.0 + x
+    assert x._version == v0
+
+
+def test_detach_shares_data_and_has_no_history():
+    x = vec([1.0, 2.0])
+    y = x * 2.0
+    d = y.detach()
+    assert not d.requires_grad
+    assert d.grad_fn is None
+    assert d.is_leaf
+    assert np.shares_memory(d.data, y.data)
+    d.data[0] = 50.0
+    assert y.numpy()[0] == 50.0
+
+
+def test_detach_shares_the_version_counter():
+    x = vec([1.0, 2.0])
+    d = x.detach()
+    d[0] = 3.0
+    assert x._version == 1
+    assert x.numpy()[0] == 3.0
+
+
+def test_is_leaf_and_grad_fn():
+    x = vec([1.0, 2.0])
+    c = tg.ones(2)
+    assert x.is_leaf and x.grad_fn is None
+    assert c.is_leaf and c.grad_fn is None
+    y = x * 2.0
+    assert not y.is_leaf and y.grad_fn is not None
+    z = c * 2.0  # nothing requires grad: no history
+    assert z.is_leaf and z.grad_fn is None and not z.requires_grad
+
+
+def test_requires_grad_underscore_makes_a_leaf_track_gradients():
+    x = tg.tensor([1.0, 2.0])
+    assert not x.requires_grad
+    assert x.requires_grad_() is x
+    assert x.requires_grad and x.is_leaf
+    (x * 3.0).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
+    x.requires_grad_(False)
+    assert not (x * 3.0).requires_grad
+
+
+def test_backward_only_reaches_leaves_that_require_grad():
+    x = vec([1.0, 2.0])
+    c = tg.tensor([3.0, 4.0])
+    (x * c).sum().backward()
+    assert c.grad is None
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 4.0])

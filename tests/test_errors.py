@@ -1,0 +1,302 @@
+"""Errors a user meets: each test checks the exception type and that the message names the op,
+the shapes, or what to do instead."""
+
+import numpy as np
+import pytest
+
+import tensorgrad as tg
+import tensorgrad.ops.registry as registry
+import tensorgrad.tensor as tensor_module
+from tensorgrad.backend.device import CPU, Device
+
+
+# ---- the tape -------------------------------------------------------------------------------
+def test_second_backward_through_a_freed_graph():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match=r"freed.*retain_graph=True"):
+        y.backward()
+
+
+def test_backward_through_a_shared_subgraph_freed_by_another_backward():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    h = x.exp()
+    h.sum().backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        (h * 2.0).sum().backward()
+
+
+def test_backward_of_a_non_scalar_without_gradient():
+    x = tg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    y = x * 2.0
+    with pytest.raises(RuntimeError, match=r"scalar.*\(2, 2\).*gradient="):
+        y.backward()
+    y.backward(tg.ones(2, 2))  # the fix the message gives works
+    np.testing.assert_allclose(x.grad.numpy(), np.full((2, 2), 2.0))
+
+
+def test_backward_with_a_gradient_of_the_wrong_shape_names_both_shapes():
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 2.0
+    with pytest.raises(RuntimeError, match=r"\(2,\).*\(3,\)"):
+        y.backward(tg.ones(2))
+
+
+def test_backward_of_a_tensor_without_grad():
+    with pytest.raises(RuntimeError, match="requires_grad=True"):
+        (tg.ones(2) * 2.0).sum().backward()
+
+
+def test_in_place_change_of_a_tensor_saved_for_backward():
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    a = x * 2.0
+    b = a * a  # saves a
+    a += 1.0
+    with pytest.raises(RuntimeError, match=r"multiply.*modified in place.*clone\(\)"):
+        b.sum().backward()
+
+
+def test_setitem_on_a_tensor_saved_for_backward():
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    a = x * 2.0
+    b = a.exp() * a
+    a[0] = 0.0
+    with pytest.raises(RuntimeError, match="modified in place"):
+        b.sum().backward()
+
+
+def test_in_place_change_under_no_grad_of_a_saved_input():
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    a = x * 2.0
+    b = a.tanh()  # saves a
+    with tg.no_grad():
+        a.mul_(3.0)
+    with pytest.raises(RuntimeError, match="tanh.*modified in place"):
+        b.sum().backward()
+
+
+def test_in_place_change_through_detach_of_a_saved_tensor():
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    a = x * 2.0
+    b = a * a
+    a.detach()[0] = 7.0  # shares data and version counter
+    with pytest.raises(RuntimeError, match="modified in place"):
+        b.sum().backward()
+
+
+@pytest.mark.parametrize("write", ["setitem", "mul_", "iadd"])
+def test_in_place_change_under_no_grad_of_a_saved_output(write):
+    # exp's rule reads its own output: changing that output must not give a wrong gradient
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x.exp()
+    with tg.no_grad():
+        if write == "setitem":
+            y[0] = 0.0
+        elif write == "mul_":
+            y.mul_(2.0)
+        else:
+            y += 1.0
+    with pytest.raises(RuntimeError, match="exp.*modified in place"):
+        y.sum().backward()
+
+
+def test_in_place_change_of_a_saved_output_through_a_view():
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x.tanh()
+    view = y[:2]
+    with tg.no_grad():
+        view.mul_(0.0)
+    with pytest.raises(RuntimeError, match="tanh.*modified in place"):
+        y.sum().backward()
+
+
+def test_in_place_change_of_an_output_no_rule_reads_is_allowed():
+    # multiply's rules read its inputs, not its answer: PyTorch allows this, and so do we
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    w = tg.tensor([4.0, 5.0, 6.0], requires_grad=True)
+    h = x * w
+    h += 1.0
+    with tg.no_grad():
+        h.mul_(1.0)
+    h.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [4.0, 5.0, 6.0])
+    np.testing.assert_allclose(w.grad.numpy(), [1.0, 2.0, 3.0])
+
+
+def test_requires_grad_on_an_integer_tensor():
+    with pytest.raises(RuntimeError, match=r"floating-point.*int64.*\.float\(\)"):
+        tg.tensor([1, 2], requires_grad=True)
+    t = tg.tensor([1, 2])
+    with pytest.raises(RuntimeError, match=r"floating-point.*\.float\(\)"):
+        t.requires_grad_()
+    with pytest.raises(RuntimeError, match="floating-point"):
+        t.requires_grad = True
+    assert not t.requires_grad
+
+
+def test_requires_grad_false_on_a_non_leaf():
+    y = tg.tensor([1.0], requires_grad=True) * 2.0
+    with pytest.raises(RuntimeError, match=r"leaf.*detach\(\)"):
+        y.requires_grad_(False)
+
+
+@pytest.mark.parametrize("write", ["iadd", "isub", "imul", "itruediv", "setitem", "add_", "zero_"])
+def test_in_place_op_on_a_leaf_that_requires_grad(write):
+    p = tg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"leaf.*in-place.*no_grad\(\)"):
+        if write == "iadd":
+            p += 1.0
+        elif write == "isub":
+            p -= 1.0
+        elif write == "imul":
+            p *= 2.0
+        elif write == "itruediv":
+            p /= 2.0
+        elif write == "setitem":
+            p[0] = 5.0
+        elif write == "add_":
+            p.add_(tg.ones(2))
+        else:
+            p.zero_()
+    assert p.tolist() == [1.0, 2.0]  # untouched
+    assert p.is_leaf and p._version == 0
+
+
+def test_retain_grad_and_hooks_on_a_tensor_without_grad():
+    t = tg.ones(2)
+    with pytest.raises(RuntimeError, match="require"):
+        t.retain_grad()
+    with pytest.raises(RuntimeError, match="require"):
+        t.register_hook(lambda g: g)
+
+
+# ---- shapes -------------------------------------------------------------------------------
+def test_matmul_shape_mismatch_names_the_op_and_both_shapes():
+    a = tg.ones(2, 3)
+    b = tg.ones(4, 5)
+    with pytest.raises(ValueError) as info:
+        a @ b
+    msg = str(info.value)
+    assert "matmul" in msg
+    assert "(2, 3)" in msg and "(4, 5)" in msg
+
+
+def test_matmul_shape_mismatch_with_grad_and_numpy_operand():
+    a = tg.ones(2, 3, requires_grad=True)
+    with pytest.raises(ValueError) as info:
+        a @ np.ones((2, 2), dtype=np.float32)
+    msg = str(info.value)
+    assert "matmul" in msg and "(2, 3)" in msg and "(2, 2)" in msg
+
+
+def test_broadcast_mismatch_in_add_names_the_op_and_both_shapes():
+    with pytest.raises(ValueError) as info:
+        tg.ones(2, 3) + tg.ones(4, 5)
+    msg = str(info.value)
+    assert "add" in msg
+    assert "(2, 3)" in msg and "(4, 5)" in msg
+
+
+@pytest.mark.parametrize("op", ["sub", "mul", "div", "rsub"])
+def test_broadcast_mismatch_in_other_binary_ops_names_both_shapes(op):
+    a = tg.ones(3, requires_grad=True)
+    b = tg.ones(4)
+    with pytest.raises(ValueError) as info:
+        if op == "sub":
+            a - b
+        elif op == "mul":
+            a * b
+        elif op == "div":
+            a / b
+        else:
+            np.ones(4, dtype=np.float32) - a
+    msg = str(info.value)
+    assert "(3,)" in msg and "(4,)" in msg
+
+
+def test_in_place_broadcast_mismatch_under_no_grad_names_the_op_and_shapes():
+    p = tg.ones(3, requires_grad=True)
+    with pytest.raises(ValueError) as info:
+        with tg.no_grad():
+            p += tg.ones(4)
+    msg = str(info.value)
+    assert "add" in msg and "(3,)" in msg and "(4,)" in msg
+
+
+def test_setitem_shape_mismatch_names_the_shapes():
+    t = tg.zeros(3)
+    with pytest.raises(ValueError) as info:
+        t[:2] = tg.ones(3)
+    msg = str(info.value)
+    assert "setitem" in msg and "(3,)" in msg
+
+
+# ---- devices ------------------------------------------------------------------------------
+class _FakeCudaArray(np.ndarray):
+    """Stands in for a CuPy array: lives on 'cuda:0' and, like CuPy, refuses NumPy operands."""
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        raise TypeError(f"Unsupported type {np.ndarray}")
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """Make ``device_of`` report cuda:0 for _FakeCudaArray, where the library asks it."""
+    cuda0 = Device("cuda:0")
+
+    def device_of(a):
+        return cuda0 if isinstance(a, _FakeCudaArray) else CPU
+
+    monkeypatch.setattr(registry, "device_of", device_of)
+    monkeypatch.setattr(tensor_module, "device_of", device_of)
+
+    def on_cuda(t):
+        t.data = t.data.view(_FakeCudaArray)
+        return t
+
+    return on_cuda
+
+
+@pytest.mark.parametrize("op", ["add", "mul", "matmul", "radd"])
+def test_mixing_devices_in_an_operator_says_to_move_them(fake_cuda, op):
+    a = tg.ones(3, requires_grad=True)
+    b = fake_cuda(tg.ones(3))
+    assert b.device == "cuda:0"
+    with pytest.raises(RuntimeError) as info:
+        if op == "add":
+            a + b
+        elif op == "mul":
+            a * b
+        elif op == "matmul":
+            a @ b
+        else:
+            b + a
+    msg = str(info.value)
+    name = "add" if op == "radd" else ("multiply" if op == "mul" else op)
+    assert msg.startswith(name)
+    assert "same device" in msg
+    assert "cpu" in msg and "cuda:0" in msg
+    assert ".to(device)" in msg
+
+
+def test_mixing_devices_in_a_function_primitive(fake_cuda):
+    from tensorgrad.ops import maximum
+
+    a = tg.ones(3)
+    b = fake_cuda(tg.ones(3))
+    with pytest.raises(RuntimeError, match=r"maximum: expected all arguments on the same device"):
+        maximum(a, b)
+
+
+def test_mixing_devices_in_an_in_place_update(fake_cuda):
+    p = tg.ones(3, requires_grad=True)
+    g = fake_cuda(tg.ones(3))
+    with pytest.raises(RuntimeError, match=r"same device.*cuda:0.*\.to\(device\)"):
+        with tg.no_grad():
+            p -= g
+
+
+def test_unknown_device_name():
+    with pytest.raises(ValueError, match="cpu.*cuda"):
+        tg.device("tpu")

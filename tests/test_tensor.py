@@ -1,0 +1,423 @@
+"""Tensor as a user sees it: attributes, conversions, dtype defaults, mixing with NumPy and
+Python scalars, comparisons, indexing, factories, reductions, in-place updates."""
+
+import numpy as np
+import pytest
+
+import tensorgrad as tg
+
+
+# ---- attributes and conversions -------------------------------------------------------------
+def test_attributes_of_a_leaf_and_of_a_result():
+    x = tg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+    assert isinstance(x.data, np.ndarray)
+    assert x.shape == (2, 3)
+    assert x.ndim == 2
+    assert x.dtype == np.float32
+    assert x.device == tg.device("cpu")
+    assert str(x.device) == "cpu"
+    assert x.requires_grad is True
+    assert x.grad is None
+    assert x.grad_fn is None
+    assert x.is_leaf is True
+    y = x * 2.0
+    assert y.requires_grad is True
+    assert y.grad_fn is not None
+    assert y.is_leaf is False
+    assert y.shape == (2, 3)
+
+
+def test_numpy_item_tolist():
+    x = tg.tensor([[1.0, 2.0], [3.0, 4.0]])
+    a = x.numpy()
+    assert isinstance(a, np.ndarray)
+    np.testing.assert_array_equal(a, [[1.0, 2.0], [3.0, 4.0]])
+    assert np.shares_memory(a, x.data)
+    assert x.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert isinstance(x.tolist()[0][0], float)
+    s = x.sum()
+    assert s.item() == 10.0
+    assert isinstance(s.item(), float)
+    assert isinstance(tg.tensor([7]).item(), int)
+    assert float(s) == 10.0
+
+
+def test_item_of_a_multi_element_tensor_raises():
+    with pytest.raises(ValueError, match=r"\(2,\)"):
+        tg.tensor([1.0, 2.0]).item()
+
+
+def test_numpy_of_a_tensor_that_requires_grad_gives_values():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    np.testing.assert_array_equal((x * 2.0).numpy(), [2.0, 4.0])
+
+
+def test_to_dtype_converts_and_is_differentiable():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    for spec in (np.float64, "float64", tg.float64):
+        y = x.to(spec)
+        assert y.dtype == np.float64
+    y = x.to(np.float64)
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
+    assert x.to(np.float32) is x  # nothing to do
+    assert tg.tensor([1.5, 2.5]).to("int64").tolist() == [1, 2]
+
+
+def test_cpu_and_to_cpu_keep_a_cpu_tensor():
+    x = tg.tensor([1.0, 2.0])
+    assert x.cpu().device == "cpu"
+    np.testing.assert_array_equal(x.cpu().numpy(), x.numpy())
+    assert x.to("cpu").device.type == "cpu"
+
+
+# ---- dtype defaults -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "data, dtype",
+    [
+        (1.5, np.float32),
+        ([1.0, 2.0], np.float32),
+        ([[1.0], [2.0]], np.float32),
+        ([1, 2.5], np.float32),
+        (3, np.int64),
+        ([1, 2], np.int64),
+        (True, np.bool_),
+        ([True, False], np.bool_),
+        (np.arange(3, dtype=np.int16), np.int16),
+        (np.ones(2, dtype=np.float64), np.float64),
+        (np.ones(2, dtype=np.float32), np.float32),
+        (np.float64(2.0), np.float64),
+    ],
+)
+def test_dtype_defaults(data, dtype):
+    assert tg.tensor(data).dtype == dtype
+
+
+def test_explicit_dtype_wins():
+    assert tg.tensor([1, 2], dtype=np.float64).dtype == np.float64
+    assert tg.tensor([1.0, 2.0], dtype="float16").dtype == np.float16
+
+
+def test_tensor_copies_its_numpy_input():
+    a = np.zeros(3, dtype=np.float32)
+    t = tg.tensor(a)
+    a[0] = 9.0
+    assert t.numpy()[0] == 0.0
+
+
+# ---- mixing with NumPy arrays and Python scalars ----------------------------------------------
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda a, b: a + b,
+        lambda a, b: a - b,
+        lambda a, b: a * b,
+        lambda a, b: a / b,
+        lambda a, b: a ** b,
+        lambda a, b: a @ b,
+    ],
+    ids=["add", "sub", "mul", "div", "pow", "matmul"],
+)
+def test_numpy_array_on_either_side_gives_a_tensor(op):
+    a = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    t = tg.tensor([4.0, 5.0, 6.0])
+    left = op(a, t)
+    right = op(t, a)
+    assert isinstance(left, tg.Tensor), type(left)
+    assert isinstance(right, tg.Tensor), type(right)
+    assert left.dtype != object and right.dtype != object
+    np.testing.assert_allclose(left.numpy(), op(a, t.numpy()), rtol=1e-6)
+    np.testing.assert_allclose(right.numpy(), op(t.numpy(), a), rtol=1e-6)
+
+
+def test_numpy_on_the_left_keeps_the_graph():
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = np.ones(3) * x
+    assert isinstance(y, tg.Tensor)
+    assert y.requires_grad
+    (np.array([1.0, 2.0, 3.0], dtype=np.float32) * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize(
+    "op, expected",
+    [
+        (lambda t: t + 1, [2.0, 3.0]),
+        (lambda t: 1 + t, [2.0, 3.0]),
+        (lambda t: t - 1, [0.0, 1.0]),
+        (lambda t: 1 - t, [0.0, -1.0]),
+        (lambda t: t * 2, [2.0, 4.0]),
+        (lambda t: 2 * t, [2.0, 4.0]),
+        (lambda t: t / 2, [0.5, 1.0]),
+        (lambda t: 2 / t, [2.0, 1.0]),
+        (lambda t: t ** 2, [1.0, 4.0]),
+        (lambda t: 2 ** t, [2.0, 4.0]),
+        (lambda t: -t, [-1.0, -2.0]),
+        (lambda t: abs(-t), [1.0, 2.0]),
+        (lambda t: t * 0.5, [0.5, 1.0]),
+        (lambda t: np.float64(0.5) * t, [0.5, 1.0]),
+        (lambda t: t * np.float64(0.5), [0.5, 1.0]),
+    ],
+)
+def test_python_and_numpy_scalars_keep_float32(op, expected):
+    t = tg.tensor([1.0, 2.0])
+    r = op(t)
+    assert isinstance(r, tg.Tensor)
+    assert r.dtype == np.float32
+    np.testing.assert_allclose(r.numpy(), expected)
+
+
+# ---- comparisons ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "op, expected",
+    [
+        (lambda a, b: a < b, [True, False, False]),
+        (lambda a, b: a <= b, [True, True, False]),
+        (lambda a, b: a > b, [False, False, True]),
+        (lambda a, b: a >= b, [False, True, True]),
+        (lambda a, b: a == b, [False, True, False]),
+        (lambda a, b: a != b, [True, False, True]),
+    ],
+    ids=["lt", "le", "gt", "ge", "eq", "ne"],
+)
+def test_comparisons_give_bool_tensors_without_grad(op, expected):
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    for other in (tg.tensor([2.0, 2.0, 2.0]), 2.0, np.array([2.0, 2.0, 2.0])):
+        r = op(x, other)
+        assert isinstance(r, tg.Tensor)
+        assert r.dtype == np.bool_
+        assert not r.requires_grad
+        assert r.grad_fn is None
+        assert r.tolist() == expected
+
+
+def test_comparison_with_none():
+    t = tg.tensor([1.0])
+    assert (t == None) is False  # noqa: E711
+    assert (t != None) is True  # noqa: E711
+
+
+# ---- indexing ---------------------------------------------------------------------------
+def test_getitem_values_and_gradients():
+    x = tg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+    assert x[1].tolist() == [4.0, 5.0, 6.0]
+    assert x[:, 1:].tolist() == [[2.0, 3.0], [5.0, 6.0]]
+    assert x[1, 2].item() == 6.0
+    (x[0, 1:] * 2.0).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0.0, 2.0, 2.0], [0.0, 0.0, 0.0]])
+
+
+def test_getitem_repeated_indices_add_up_gradients():
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    x[[0, 0, 2]].sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 0.0, 1.0])
+
+
+def test_getitem_with_tensor_and_mask_indices():
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    idx = tg.tensor([2, 0])
+    assert x[idx].tolist() == [3.0, 1.0]
+    y = x[x > 1.5]
+    assert y.tolist() == [2.0, 3.0]
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0.0, 1.0, 1.0])
+
+
+def test_setitem_writes_values():
+    t = tg.zeros(2, 3)
+    t[0] = 1.0
+    t[1, 1:] = tg.tensor([5.0, 6.0])
+    t[:, 0] = np.array([7.0, 8.0])
+    assert t.tolist() == [[7.0, 1.0, 1.0], [8.0, 5.0, 6.0]]
+
+
+def test_setitem_on_the_tape_gives_gradients_to_old_value_and_written_value():
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    v = tg.tensor([10.0, 20.0], requires_grad=True)
+    w = tg.tensor([1.0, 2.0, 3.0])
+    t = x * 1.0
+    t[1:] = v * 2.0
+    assert t.tolist() == [1.0, 20.0, 40.0]
+    assert t.requires_grad and t.grad_fn is not None
+    (t * w).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(v.grad.numpy(), [4.0, 6.0])
+
+
+def test_setitem_of_a_grad_value_into_a_plain_tensor_records():
+    v = tg.tensor(3.0, requires_grad=True)
+    t = tg.zeros(3)
+    t[1] = v
+    assert t.requires_grad
+    (t * tg.tensor([1.0, 5.0, 1.0])).sum().backward()
+    assert v.grad.item() == 5.0
+
+
+# ---- factories ---------------------------------------------------------------------------------
+def test_zeros_ones_full_empty():
+    z = tg.zeros(2, 3)
+    assert z.shape == (2, 3) and z.dtype == np.float32 and not z.numpy().any()
+    assert tg.zeros((2, 3)).shape == (2, 3)
+    o = tg.ones(4, dtype=np.float64, requires_grad=True)
+    assert o.dtype == np.float64 and o.requires_grad and o.numpy().sum() == 4.0
+    f = tg.full((2, 2), 7.0)
+    assert f.dtype == np.float32 and f.tolist() == [[7.0, 7.0], [7.0, 7.0]]
+    assert tg.full((2,), 3).dtype == np.int64
+    e = tg.empty(3, 2)
+    assert e.shape == (3, 2) and e.dtype == np.float32
+
+
+def test_arange_linspace_eye():
+    assert tg.arange(4).tolist() == [0, 1, 2, 3]
+    assert tg.arange(4).dtype == np.int64
+    assert tg.arange(1, 7, 2).tolist() == [1, 3, 5]
+    a = tg.arange(0.0, 1.0, 0.25)
+    assert a.dtype == np.float32 and a.tolist() == [0.0, 0.25, 0.5, 0.75]
+    s = tg.linspace(0, 1, 5)
+    assert s.dtype == np.float32 and s.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
+    i = tg.eye(3)
+    assert i.dtype == np.float32
+    np.testing.assert_array_equal(i.numpy(), np.eye(3))
+    assert tg.eye(2, 3).shape == (2, 3)
+
+
+def test_rand_randn_and_manual_seed_reproducibility():
+    tg.manual_seed(123)
+    r1, n1 = tg.rand(3, 4), tg.randn(5)
+    tg.manual_seed(123)
+    r2, n2 = tg.rand(3, 4), tg.randn(5)
+    np.testing.assert_array_equal(r1.numpy(), r2.numpy())
+    np.testing.assert_array_equal(n1.numpy(), n2.numpy())
+    assert r1.dtype == np.float32 and n1.dtype == np.float32
+    assert ((r1.numpy() >= 0) & (r1.numpy() < 1)).all()
+    tg.manual_seed(124)
+    assert not np.array_equal(tg.rand(3, 4).numpy(), r1.numpy())
+    assert tg.randn(2, 2, requires_grad=True).requires_grad
+
+
+def test_zeros_like_ones_like_keep_shape_and_dtype():
+    x = tg.tensor(np.arange(6.0).reshape(2, 3))  # float64
+    z = tg.zeros_like(x)
+    o = tg.ones_like(x)
+    assert z.shape == (2, 3) and z.dtype == np.float64 and not z.numpy().any()
+    assert o.shape == (2, 3) and o.dtype == np.float64 and (o.numpy() == 1).all()
+    assert tg.zeros_like(x, dtype=np.float32).dtype == np.float32
+    assert not tg.zeros_like(tg.ones(2, requires_grad=True)).requires_grad
+
+
+def test_from_numpy_shares_memory_and_keeps_dtype():
+    a = np.zeros(3, dtype=np.float64)
+    t = tg.from_numpy(a)
+    assert t.dtype == np.float64
+    a[0] = 5.0
+    assert t.numpy()[0] == 5.0
+    t[1] = 7.0
+    assert a[1] == 7.0
+    with pytest.raises(TypeError):
+        tg.from_numpy([1.0, 2.0])
+
+
+def test_factories_refuse_requires_grad_for_integers():
+    with pytest.raises(RuntimeError):
+        tg.zeros(2, dtype=np.int64, requires_grad=True)
+    with pytest.raises(RuntimeError):
+        tg.arange(3, requires_grad=True)
+
+
+# ---- reductions ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["sum", "mean", "prod", "amax", "amin", "var", "std"])
+def test_reductions_accept_numpy_and_pytorch_argument_names(name):
+    x = tg.tensor([[1.0, 5.0, 2.0], [3.0, 2.0, 4.0]])
+    numpy_style = getattr(x, name)(axis=1, keepdims=True)
+    torch_style = getattr(x, name)(dim=1, keepdim=True)
+    assert numpy_style.shape == torch_style.shape == (2, 1)
+    np.testing.assert_allclose(numpy_style.numpy(), torch_style.numpy())
+    flat = getattr(x, name)(axis=0)
+    assert flat.shape == (3,)
+    np.testing.assert_allclose(getattr(x, name)(dim=0).numpy(), flat.numpy())
+
+
+def test_reduction_values():
+    x = tg.tensor([[1.0, 5.0, 2.0], [3.0, 2.0, 4.0]])
+    np.testing.assert_allclose(x.sum(axis=0).numpy(), [4.0, 7.0, 6.0])
+    np.testing.assert_allclose(x.mean(dim=1).numpy(), [8.0 / 3.0, 3.0])
+    assert x.sum().item() == 17.0
+    np.testing.assert_allclose(x.sum(axis=(0, 1)).numpy(), 17.0)
+    assert x.sum(axis=-1, keepdims=True).shape == (2, 1)
+
+
+def test_giving_both_axis_and_dim_is_an_error():
+    with pytest.raises(TypeError, match="dim"):
+        tg.ones(2, 2).sum(axis=0, dim=0)
+
+
+def test_max_with_dim_returns_values_and_indices():
+    x = tg.tensor([[1.0, 5.0, 2.0], [3.0, 2.0, 4.0]], requires_grad=True)
+    values, indices = x.max(dim=1)
+    assert values.tolist() == [5.0, 4.0]
+    assert indices.tolist() == [1, 2]
+    assert indices.dtype == np.int64
+    out = x.max(1)
+    assert out.values.tolist() == [5.0, 4.0] and out.indices.tolist() == [1, 2]
+    mins = x.min(dim=0)
+    assert mins.values.tolist() == [1.0, 2.0, 2.0] and mins.indices.tolist() == [0, 1, 0]
+    values.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+def test_max_with_axis_or_without_arguments_returns_values_only():
+    x = tg.tensor([[1.0, 5.0, 2.0], [3.0, 2.0, 4.0]])
+    assert isinstance(x.max(), tg.Tensor) and x.max().item() == 5.0
+    m = x.max(axis=1)
+    assert isinstance(m, tg.Tensor) and m.tolist() == [5.0, 4.0]
+
+
+# ---- in-place updates ------------------------------------------------------------------------
+def test_optimizer_style_in_place_update_under_no_grad():
+    p = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (p * p).sum().backward()
+    buffer = p.data
+    with tg.no_grad():
+        p -= 0.1 * p.grad
+    np.testing.assert_allclose(p.numpy(), [0.8, 1.6, 2.4], rtol=1e-6)
+    assert p.data is buffer  # modified in place, not rebound
+    assert p.is_leaf and p.grad_fn is None and p.requires_grad
+    assert p.dtype == np.float32
+    p.grad = None
+    (p * 2.0).sum().backward()  # still a working leaf
+    np.testing.assert_allclose(p.grad.numpy(), [2.0, 2.0, 2.0])
+
+
+def test_in_place_methods_under_no_grad():
+    p = tg.ones(3, requires_grad=True)
+    buffer = p.data
+    with tg.no_grad():
+        p.add_(tg.ones(3), alpha=2.0)
+        p.mul_(2.0)
+        p.sub_(1.0)
+        p.div_(5.0)
+    assert p.data is buffer
+    np.testing.assert_allclose(p.numpy(), [1.0, 1.0, 1.0])
+    assert p.is_leaf and p.requires_grad
+    p.zero_()
+    assert p.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_in_place_operator_on_a_plain_tensor_modifies_in_place():
+    t = tg.tensor([1.0, 2.0])
+    buffer = t.data
+    t += 1.0
+    t *= tg.tensor([2.0, 3.0])
+    assert t.data is buffer
+    assert t.tolist() == [4.0, 9.0]
+    assert not t.requires_grad
+
+
+def test_in_place_on_a_non_leaf_while_recording_stays_differentiable():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3.0
+    y += x
+    assert y.tolist() == [4.0, 8.0]
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [4.0, 4.0])
