@@ -15,7 +15,7 @@ $(STAMP_RUN): pyproject.toml | $(BIN)/python
 	touch $@
 
 $(STAMP_DEV): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev,oracle]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,oracle,examples]"
 	touch $(STAMP_RUN) $@
 
 demo: $(STAMP_RUN)

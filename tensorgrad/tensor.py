@@ -191,7 +191,7 @@ class Tensor:
 
     @property
     def _hooks(self):
-        return _LEAF_HOOKS.get(self)
+        return _LEAF_HOOKS.get(id(self))
 
     @property
     def _version(self):
@@ -296,7 +296,10 @@ class Tensor:
                 self._node.hooks = []
             hooks = self._node.hooks
         else:
-            hooks = _LEAF_HOOKS.setdefault(self, [])
+            hooks = _LEAF_HOOKS.get(id(self))
+            if hooks is None:
+                hooks = _LEAF_HOOKS[id(self)] = []
+                weakref.finalize(self, _LEAF_HOOKS.pop, id(self), None)
         hooks.append(fn)
         return _HookHandle(hooks, fn)
 
@@ -466,6 +469,8 @@ class Tensor:
             self._node = r._node
             self._rg = r._rg
             bump_version(self._vc)
+            if self._node is not None and self._node.out_vc is not None:
+                self._node.out_vc = (self._vc, self._vc[0])  # its answer now lives in self
             return self
         o = _raw(other)
         out = self.data
@@ -529,10 +534,12 @@ class _HookHandle:
             self.hooks.remove(self.fn)
 
 
-_LEAF_HOOKS = weakref.WeakKeyDictionary()
+# Keyed by id, dropped when the tensor dies: a WeakKeyDictionary compares keys with ==, which
+# for Tensors is elementwise and has no truth value.
+_LEAF_HOOKS = {}
 
 _INPLACE_UFUNC = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply,
-                  "true_divide": np.true_divide, "power": np.power}
+                  "true_divide": np.true_divide, "divide": np.true_divide, "power": np.power}
 
 
 def _is_dtype_name(a):

@@ -124,9 +124,16 @@ def each(*gens):
     def gen(rng, shapes):
         return [gens[min(i, len(gens) - 1)](rng, s) for i, s in enumerate(shapes)]
 
+    return joint(gen)
+
+
+def joint(gen):
+    """Mark ``gen`` as taking all shapes at once: ``gen(rng, shapes) -> [array, ...]``."""
+    gen.joint = True
     return gen
 
 
+@joint
 def remainder_inputs(rng, shapes):
     """x % y away from the jumps: x / y is at least 0.2 from an integer. x has the full shape."""
     xs, ys = shapes
@@ -160,18 +167,14 @@ class Case:
 CASES = []
 
 
-def add(op, name, fn, shape_sets, gen=normal, torch_fn=None):
-    """Rows of ``op`` for every entry of ``shape_sets`` (each: one shape per input)."""
-    joint = gen if getattr(gen, "joint", False) else None
+def rows(op, name, fn, shape_sets, gen=normal, torch_fn=None):
+    """Rows of ``op`` for every entry of ``shape_sets`` (each: one shape per input). ``gen`` is a
+    per-input generator (used for every input) or a joint one (see :func:`joint`)."""
+    if not getattr(gen, "joint", False):
+        gen = each(gen)
     for shapes in shape_sets:
         shapes = tuple(tuple(s) for s in shapes)
-        g = joint or each(gen)
-        CASES.append(Case(op, name, fn, shapes, g, torch_fn))
-
-
-def joint(gen):
-    gen.joint = True
-    return gen
+        CASES.append(Case(op, name, fn, shapes, gen, torch_fn))
 
 
 def _is_torch(t):
@@ -202,31 +205,31 @@ BINARY = [
 ]
 
 # -- elementwise arithmetic
-add("add", "add", lambda x, y: x + y, BINARY)
-add("add", "add_scalar", lambda x: x + 2.0, UNARY)
-add("add", "radd_scalar", lambda x: 2.0 + x, [(M,)])
-add("sub", "sub", lambda x, y: x - y, BINARY)
-add("sub", "rsub_scalar", lambda x: 2.0 - x, UNARY)
-add("mul", "mul", lambda x, y: x * y, BINARY)
-add("mul", "mul_self", lambda x: x * x, UNARY)
-add("mul", "rmul_scalar", lambda x: 0.5 * x, [(M,)])
-add("div", "div", lambda x, y: x / y, BINARY, gen=each(normal, nonzero))
-add("div", "rdiv_scalar", lambda x: 3.0 / x, UNARY, gen=nonzero)
-add("div", "div_scalar", lambda x: x / 4.0, [(M,)])
-add("pow", "pow", lambda x, y: x ** y, BINARY, gen=each(positive, normal))
-add("pow", "pow_int", lambda x: x ** 3, UNARY)
-add("pow", "pow_half", lambda x: x ** 0.5, UNARY, gen=positive)
-add("pow", "pow_neg", lambda x: x ** -2.0, [(M,)], gen=nonzero)
-add("pow", "rpow", lambda x: 2.0 ** x, UNARY)
-add("neg", "neg", lambda x: -x, UNARY)
-add("neg", "neg_method", lambda x: x.neg(), [(M,)])
-add("abs", "abs", lambda x: abs(x), UNARY, gen=nonzero)
-add("abs", "abs_method", lambda x: x.abs() * x, [(M,)], gen=nonzero)
-add("mod", "mod", lambda x, y: x % y, [(S, S), (M, M), (M, (3,)), ((3,), S)],
-    gen=joint(remainder_inputs))
-add("mod", "mod_scalar", lambda x: x % 1.5, UNARY,
+rows("add", "add", lambda x, y: x + y, BINARY)
+rows("add", "add_scalar", lambda x: x + 2.0, UNARY)
+rows("add", "radd_scalar", lambda x: 2.0 + x, [(M,)])
+rows("sub", "sub", lambda x, y: x - y, BINARY)
+rows("sub", "rsub_scalar", lambda x: 2.0 - x, UNARY)
+rows("mul", "mul", lambda x, y: x * y, BINARY)
+rows("mul", "mul_self", lambda x: x * x, UNARY)
+rows("mul", "rmul_scalar", lambda x: 0.5 * x, [(M,)])
+rows("div", "div", lambda x, y: x / y, BINARY, gen=each(normal, nonzero))
+rows("div", "rdiv_scalar", lambda x: 3.0 / x, UNARY, gen=nonzero)
+rows("div", "div_scalar", lambda x: x / 4.0, [(M,)])
+rows("pow", "pow", lambda x, y: x ** y, BINARY, gen=each(positive, normal))
+rows("pow", "pow_int", lambda x: x ** 3, UNARY)
+rows("pow", "pow_half", lambda x: x ** 0.5, UNARY, gen=positive)
+rows("pow", "pow_neg", lambda x: x ** -2.0, [(M,)], gen=nonzero)
+rows("pow", "rpow", lambda x: 2.0 ** x, UNARY)
+rows("neg", "neg", lambda x: -x, UNARY)
+rows("neg", "neg_method", lambda x: x.neg(), [(M,)])
+rows("abs", "abs", lambda x: abs(x), UNARY, gen=nonzero)
+rows("abs", "abs_method", lambda x: x.abs() * x, [(M,)], gen=nonzero)
+rows("mod", "mod", lambda x, y: x % y, [(S, S), (M, M), (M, (3,)), ((3,), S)],
+    gen=remainder_inputs)
+rows("mod", "mod_scalar", lambda x: x % 1.5, UNARY,
     gen=resample(within(-4, 4), lambda x: _frac_ok(x / 1.5)))
-add("mod", "rmod_scalar", lambda y: 2.5 % y, UNARY,
+rows("mod", "rmod_scalar", lambda y: 2.5 % y, UNARY,
     gen=resample(nonzero, lambda y: _frac_ok(2.5 / y)))
 
 # -- elementwise functions
@@ -243,21 +246,20 @@ for _name, _fn, _gen in [
     ("sigmoid", lambda x: x.sigmoid(), normal),
     ("relu", lambda x: x.relu(), nonzero),
 ]:
-    add(_name, _name, _fn, UNARY, gen=_gen)
-add("exp", "exp_chain", lambda x: (x * 0.5).exp().sin(), [(M,)])
-add("relu", "relu_times_x", lambda x: x.relu() * x, [(M,)], gen=nonzero)
-add("maximum", "maximum", lambda x, y: x.maximum(y), BINARY, gen=each(grid_even, grid_odd))
-add("maximum", "maximum_scalar", lambda x: x.maximum(tg.tensor(0.25, dtype=x.dtype)) * x,
-    [(M,)], gen=grid_even,
+    rows(_name, _name, _fn, UNARY, gen=_gen)
+rows("exp", "exp_chain", lambda x: (x * 0.5).exp().sin(), [(M,)])
+rows("relu", "relu_times_x", lambda x: x.relu() * x, [(M,)], gen=nonzero)
+rows("maximum", "maximum", lambda x, y: x.maximum(y), BINARY, gen=each(grid_even, grid_odd))
+rows("maximum", "maximum_scalar", lambda x: x.maximum(0.25) * x, [(M,)], gen=grid_even,
     torch_fn=lambda x: x.maximum(_torch().tensor(0.25, dtype=x.dtype)) * x)
-add("minimum", "minimum", lambda x, y: x.minimum(y), BINARY, gen=each(grid_odd, grid_even))
-add("clip", "clip", lambda x: x.clip(-0.5, 0.5), UNARY, gen=away_from(-0.5, 0.5))
-add("clip", "clip_times_x", lambda x: x.clip(-0.5, 0.5) * x, [(M,)], gen=away_from(-0.5, 0.5))
-add("clip", "clip_min", lambda x: x.clip(min=0.2), UNARY, gen=away_from(0.2))
-add("clip", "clip_max", lambda x: x.clip(max=-0.1), [(M,)], gen=away_from(-0.1))
-add("where", "where", lambda x, y: where(x > 0, x * y, y.exp()), BINARY,
+rows("minimum", "minimum", lambda x, y: x.minimum(y), BINARY, gen=each(grid_odd, grid_even))
+rows("clip", "clip", lambda x: x.clip(-0.5, 0.5), UNARY, gen=away_from(-0.5, 0.5))
+rows("clip", "clip_times_x", lambda x: x.clip(-0.5, 0.5) * x, [(M,)], gen=away_from(-0.5, 0.5))
+rows("clip", "clip_min", lambda x: x.clip(min=0.2), UNARY, gen=away_from(0.2))
+rows("clip", "clip_max", lambda x: x.clip(max=-0.1), [(M,)], gen=away_from(-0.1))
+rows("where", "where", lambda x, y: where(x > 0, x * y, y.exp()), BINARY,
     gen=each(nonzero, normal))
-add("where", "where_scalar_branch", lambda x: where(x < 0, x.sin(), 0.5), UNARY, gen=nonzero)
+rows("where", "where_scalar_branch", lambda x: where(x < 0, x.sin(), 0.5), UNARY, gen=nonzero)
 
 # -- reductions: axis None / int / tuple, keepdims both
 _RED_AXES = [
@@ -281,12 +283,13 @@ def _torch_dims(axis, ndim):
 
 
 def _torch_prod(x, axis, keepdims):
+    # torch.prod takes one dim at a time
+    dims = sorted({d % x.ndim for d in _torch_dims(axis, x.ndim)}, reverse=True)
     out = x
-    for d in sorted((d % max(x.ndim, 1) for d in _torch_dims(axis, x.ndim)), reverse=True):
+    for d in dims:
         out = out.prod(d, keepdim=True)
     if not keepdims:
-        out = out.reshape([n for i, n in enumerate(x.shape)
-                           if i not in {d % max(x.ndim, 1) for d in _torch_dims(axis, x.ndim)}])
+        out = out.reshape([n for i, n in enumerate(x.shape) if i not in dims])
     return out
 
 
@@ -294,9 +297,6 @@ def _torch_reduce(op, axis, kd, ddof):
     def fn(x):
         torch = _torch()
         dims = _torch_dims(axis, x.ndim)
-        if x.ndim == 0:
-            out = {"sum": x, "mean": x, "max": x, "min": x, "logsumexp": x}[op]
-            return out * 1.0
         if op == "prod":
             return _torch_prod(x, axis, kd)
         if op in ("var", "std"):
@@ -326,67 +326,67 @@ for _op, _gen, _ddofs in [
             for _kd in (False, True):
                 _name = f"{_op}_{_axis_name(_axis)}" + ("_keep" if _kd else "") + (
                     f"_ddof{_ddof}" if _ddof is not None else "")
-                add(_op, _name, _tg_reduce(_op, _axis, _kd, _ddof), [(_shape,)], gen=_gen,
+                rows(_op, _name, _tg_reduce(_op, _axis, _kd, _ddof), [(_shape,)], gen=_gen,
                     torch_fn=_torch_reduce(_op, _axis, _kd, _ddof))
 
 # PyTorch's spellings: dim=/keepdim=, t.max(1) -> (values, indices)
-add("sum", "sum_dim_keepdim", lambda x: x.sum(dim=1, keepdim=True), [((3, 4),)])
-add("mean", "mean_dim_tuple", lambda x: x.mean(dim=(0, 2)), [((2, 3, 4),)])
-add("max", "max_dim_pos", lambda x: x.max(1).values, [((3, 4),)], gen=distinct)
-add("max", "max_dim_kw", lambda x: x.max(dim=0, keepdim=True)[0], [((3, 4),)], gen=distinct)
-add("min", "min_dim_pos", lambda x: x.min(-1)[0], [((3, 4),)], gen=distinct)
-add("var", "var_dim_default", lambda x: x.var(dim=1), [((3, 4),)])
-add("std", "std_default", lambda x: x.std(), [((3, 4),)])
-add("prod", "prod_one_zero", lambda x: x.prod(axis=1), [((3, 4),)], gen=with_zero(1),
+rows("sum", "sum_dim_keepdim", lambda x: x.sum(dim=1, keepdim=True), [((3, 4),)])
+rows("mean", "mean_dim_tuple", lambda x: x.mean(dim=(0, 2)), [((2, 3, 4),)])
+rows("max", "max_dim_pos", lambda x: x.max(1).values, [((3, 4),)], gen=distinct)
+rows("max", "max_dim_kw", lambda x: x.max(dim=0, keepdim=True)[0], [((3, 4),)], gen=distinct)
+rows("min", "min_dim_pos", lambda x: x.min(-1)[0], [((3, 4),)], gen=distinct)
+rows("var", "var_dim_default", lambda x: x.var(dim=1), [((3, 4),)])
+rows("std", "std_default", lambda x: x.std(), [((3, 4),)])
+rows("prod", "prod_one_zero", lambda x: x.prod(axis=1), [((3, 4),)], gen=with_zero(1),
     torch_fn=lambda x: x.prod(1))
-add("prod", "prod_one_zero_all", lambda x: x.prod(), [((5,),), ((2, 3),)], gen=with_zero(1))
-add("prod", "prod_two_zeros_all", lambda x: x.prod(), [((2, 3),)], gen=with_zero(2))
-add("logsumexp", "logsumexp_large", lambda x: (x * 300.0).logsumexp(axis=1), [((3, 4),)],
+rows("prod", "prod_one_zero_all", lambda x: x.prod(), [((5,),), ((2, 3),)], gen=with_zero(1))
+rows("prod", "prod_two_zeros_all", lambda x: x.prod(), [((2, 3),)], gen=with_zero(2))
+rows("logsumexp", "logsumexp_large", lambda x: (x * 300.0).logsumexp(axis=1), [((3, 4),)],
     gen=distinct, torch_fn=lambda x: (x * 300.0).logsumexp(1))
 
 # -- matmul and dot
-add("matmul", "matmul", lambda x, y: x @ y, [
+rows("matmul", "matmul", lambda x, y: x @ y, [
     ((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)), ((2, 1, 3, 4), (5, 4, 2)),
     ((2, 3, 4), (4,)), ((4,), (2, 4, 3)), ((2, 3, 4), (2, 4, 5)), ((2, 3, 4), (4, 2)),
 ])
-add("matmul", "matmul_method", lambda x, y: x.matmul(y).tanh(), [((2, 3), (3, 4))])
+rows("matmul", "matmul_method", lambda x, y: x.matmul(y).tanh(), [((2, 3), (3, 4))])
 
 
 def _torch_dot(a, b):
     return a * b if a.ndim == 0 or b.ndim == 0 else a @ b
 
 
-add("dot", "dot", lambda x, y: tg.ops.dot(x, y),
+rows("dot", "dot", lambda x, y: tg.ops.dot(x, y),
     [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 2)), ((2, 3), (3, 4)), (S, (3,))],
     torch_fn=_torch_dot)
-add("dot", "dot_method", lambda x, y: x.dot(y), [((4,), (4,))])
+rows("dot", "dot_method", lambda x, y: x.dot(y), [((4,), (4,))])
 
 # -- shape ops
-add("reshape", "reshape", lambda x: x.reshape(3, 2), [(M,)])
-add("reshape", "reshape_infer", lambda x: x.reshape(-1, 2) * x.reshape(-1, 2), [((2, 3, 2),)])
-add("reshape", "reshape_tuple", lambda x: x.reshape((2, 3)), [((6,),)])
-add("reshape", "reshape_scalar", lambda x: x.reshape(1, 1), [(S,)])
-add("reshape", "view", lambda x: x.view(4, 3), [((2, 6),)])
-add("transpose", "T", lambda x: x.T, [(M,)])
-add("transpose", "transpose_pair", lambda x: x.transpose(0, 2), [((2, 3, 4),)])
-add("transpose", "transpose_perm", lambda x: x.transpose((2, 0, 1)), [((2, 3, 4),)],
+rows("reshape", "reshape", lambda x: x.reshape(3, 2), [(M,)])
+rows("reshape", "reshape_infer", lambda x: x.reshape(-1, 2) * x.reshape(-1, 2), [((2, 3, 2),)])
+rows("reshape", "reshape_tuple", lambda x: x.reshape((2, 3)), [((6,),)])
+rows("reshape", "reshape_scalar", lambda x: x.reshape(1, 1), [(S,)])
+rows("reshape", "view", lambda x: x.view(4, 3), [((2, 6),)])
+rows("transpose", "T", lambda x: x.T, [(M,)])
+rows("transpose", "transpose_pair", lambda x: x.transpose(0, 2), [((2, 3, 4),)])
+rows("transpose", "transpose_perm", lambda x: x.transpose((2, 0, 1)), [((2, 3, 4),)],
     torch_fn=lambda x: x.permute(2, 0, 1))
-add("transpose", "permute", lambda x: x.permute(1, 2, 0), [((2, 3, 4),)])
-add("transpose", "permute_tuple", lambda x: x.permute((2, 1, 0)) * 2.0, [((2, 3, 4),)])
-add("transpose", "mT", lambda x: x.mT, [((2, 3, 4),)])
-add("unsqueeze", "unsqueeze0", lambda x: x.unsqueeze(0), [(V,), (M,)])
-add("unsqueeze", "unsqueeze_neg", lambda x: x.unsqueeze(-1), [(S,), (M,)])
-add("unsqueeze", "expand_dims", lambda x: x.expand_dims(1), [(M,)],
+rows("transpose", "permute", lambda x: x.permute(1, 2, 0), [((2, 3, 4),)])
+rows("transpose", "permute_tuple", lambda x: x.permute((2, 1, 0)) * 2.0, [((2, 3, 4),)])
+rows("transpose", "mT", lambda x: x.mT, [((2, 3, 4),)])
+rows("unsqueeze", "unsqueeze0", lambda x: x.unsqueeze(0), [(V,), (M,)])
+rows("unsqueeze", "unsqueeze_neg", lambda x: x.unsqueeze(-1), [(S,), (M,)])
+rows("unsqueeze", "expand_dims", lambda x: x.expand_dims(1), [(M,)],
     torch_fn=lambda x: x.unsqueeze(1))
-add("squeeze", "squeeze_all", lambda x: x.squeeze(), [((1, 3, 1),), ((1,),)])
-add("squeeze", "squeeze0", lambda x: x.squeeze(0), [((1, 3, 1),)])
-add("squeeze", "squeeze_neg", lambda x: x.squeeze(-1), [((1, 3, 1),)])
-add("squeeze", "squeeze_dim", lambda x: x.squeeze(dim=2), [((2, 3, 1),)])
-add("squeeze", "squeeze_noop", lambda x: x.squeeze(0) * 1.0, [(M,)])
-add("broadcast_to", "broadcast_to", lambda x: x.broadcast_to((2, 4, 3)), [((3,),), ((4, 1),),
+rows("squeeze", "squeeze_all", lambda x: x.squeeze(), [((1, 3, 1),), ((1,),)])
+rows("squeeze", "squeeze0", lambda x: x.squeeze(0), [((1, 3, 1),)])
+rows("squeeze", "squeeze_neg", lambda x: x.squeeze(-1), [((1, 3, 1),)])
+rows("squeeze", "squeeze_dim", lambda x: x.squeeze(dim=2), [((2, 3, 1),)])
+rows("squeeze", "squeeze_noop", lambda x: x.squeeze(0) * 1.0, [(M,)])
+rows("broadcast_to", "broadcast_to", lambda x: x.broadcast_to((2, 4, 3)), [((3,),), ((4, 1),),
                                                                            (S,)])
-add("broadcast_to", "expand", lambda x: x.expand(4, 3), [((1, 3),)])
-add("broadcast_to", "expand_keep", lambda x: x.expand(2, -1, 3), [((5, 1),)])
+rows("broadcast_to", "expand", lambda x: x.expand(4, 3), [((1, 3),)])
+rows("broadcast_to", "expand_keep", lambda x: x.expand(2, -1, 3), [((5, 1),)])
 
 
 def _tg_or_torch(name, torch_name):
@@ -400,20 +400,20 @@ def _tg_or_torch(name, torch_name):
 
 _cat = _tg_or_torch("concatenate", "cat")
 _stack = _tg_or_torch("stack", "stack")
-add("concatenate", "concat_ax0", lambda x, y: _cat(x, y, axis=0), [((2, 3), (4, 3)),
+rows("concatenate", "concat_ax0", lambda x, y: _cat(x, y, axis=0), [((2, 3), (4, 3)),
                                                                    ((3,), (2,))])
-add("concatenate", "concat_ax1", lambda x, y: _cat(x, y, axis=1), [((2, 3), (2, 1))])
-add("concatenate", "concat_axm1", lambda x, y: _cat(x, y, axis=-1), [((2, 2, 3), (2, 2, 2))])
-add("concatenate", "concat_three", lambda x, y, z: _cat(x, y, z, axis=0) * _cat(z, x, y, axis=0),
+rows("concatenate", "concat_ax1", lambda x, y: _cat(x, y, axis=1), [((2, 3), (2, 1))])
+rows("concatenate", "concat_axm1", lambda x, y: _cat(x, y, axis=-1), [((2, 2, 3), (2, 2, 2))])
+rows("concatenate", "concat_three", lambda x, y, z: _cat(x, y, z, axis=0) * _cat(z, x, y, axis=0),
     [((2,), (3,), (2,))])
-add("concatenate", "cat_same_twice", lambda x: tg.cat([x, x], axis=1), [(M,)],
+rows("concatenate", "cat_same_twice", lambda x: tg.cat([x, x], axis=1), [(M,)],
     torch_fn=lambda x: _torch().cat([x, x], dim=1))
-add("stack", "stack_ax0", lambda x, y: _stack(x, y, axis=0), [(S, S), (M, M)])
-add("stack", "stack_ax1", lambda x, y: _stack(x, y, axis=1), [(M, M)])
-add("stack", "stack_axm1", lambda x, y, z: _stack(x, y, z, axis=-1), [((3,), (3,), (3,))])
-add("flatten", "flatten", lambda x: x.flatten(), [(S,), (M,), ((2, 3, 4),)])
-add("flatten", "flatten_from1", lambda x: x.flatten(1), [((2, 3, 4),)])
-add("flatten", "flatten_01", lambda x: x.flatten(0, 1), [((2, 3, 4),)])
+rows("stack", "stack_ax0", lambda x, y: _stack(x, y, axis=0), [(S, S), (M, M)])
+rows("stack", "stack_ax1", lambda x, y: _stack(x, y, axis=1), [(M, M)])
+rows("stack", "stack_axm1", lambda x, y, z: _stack(x, y, z, axis=-1), [((3,), (3,), (3,))])
+rows("flatten", "flatten", lambda x: x.flatten(), [(S,), (M,), ((2, 3, 4),)])
+rows("flatten", "flatten_from1", lambda x: x.flatten(1), [((2, 3, 4),)])
+rows("flatten", "flatten_01", lambda x: x.flatten(0, 1), [((2, 3, 4),)])
 
 # -- getitem
 _MASK = np.array([[True, False, True, False, True],
@@ -442,9 +442,9 @@ _GETITEM = [
     ("mask_cols", (slice(None), _MASK[0]), (4, 5)),
 ]
 for _name, _idx, _shape in _GETITEM:
-    add("getitem", f"getitem_{_name}", (lambda idx: lambda x: x[index_for(idx, x)])(_idx),
+    rows("getitem", f"getitem_{_name}", (lambda idx: lambda x: x[index_for(idx, x)])(_idx),
         [(_shape,)])
-add("getitem", "getitem_twice_sum", lambda x: x[1:] * x[:-1], [((5,),)])
+rows("getitem", "getitem_twice_sum", lambda x: x[1:] * x[:-1], [((5,),)])
 
 
 # -- setitem: the old value (where not overwritten) and the written value both get gradients
@@ -469,8 +469,8 @@ _SETITEM = [
     ("mask_scalar", _MASK, (4, 5), ()),
 ]
 for _name, _idx, _xs, _vs in _SETITEM:
-    add("setitem", f"setitem_{_name}", _setitem(_idx), [(_xs, _vs)])
-add("setitem", "setitem_linear", _setitem((slice(None), 0), square=False), [((3, 4), (3,))])
+    rows("setitem", f"setitem_{_name}", _setitem(_idx), [(_xs, _vs)])
+rows("setitem", "setitem_linear", _setitem((slice(None), 0), square=False), [((3, 4), (3,))])
 
 
 def _setitem_const(x):
@@ -486,8 +486,8 @@ def _setitem_twice(x, v):
     return y.sin()
 
 
-add("setitem", "setitem_const", _setitem_const, [((3, 4),)])
-add("setitem", "setitem_twice", _setitem_twice, [((4, 3), (3,))])
+rows("setitem", "setitem_const", _setitem_const, [((3, 4),)])
+rows("setitem", "setitem_twice", _setitem_twice, [((4, 3), (3,))])
 
 IDS = [c.id for c in CASES]
 assert len(set(IDS)) == len(IDS), "op table: two rows have the same id"

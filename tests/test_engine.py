@@ -304,6 +304,7 @@ def test_a_training_step_leaves_no_garbage_cycles():
     data = tg.tensor(rng.standard_normal((8, 4)).astype(np.float32))
 
     def step():
+        nonlocal w, b
         h = (data @ w + b).tanh()
         loss = (h * h).mean() + h[0].sum() + h.max(dim=1).values.sum()
         loss.backward()

@@ -400,8 +400,10 @@ def test_in_place_methods_under_no_grad():
     assert p.data is buffer
     np.testing.assert_allclose(p.numpy(), [1.0, 1.0, 1.0])
     assert p.is_leaf and p.requires_grad
-    p.zero_()
+    with tg.no_grad():
+        p.zero_()
     assert p.tolist() == [0.0, 0.0, 0.0]
+    assert p.data is buffer
 
 
 def test_in_place_operator_on_a_plain_tensor_modifies_in_place():

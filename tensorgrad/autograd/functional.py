@@ -41,14 +41,16 @@ def _as_float_array(x):
     return a if a.dtype.kind in "fc" else a.astype(np.float64)
 
 
-def _give_back(value, kind):
+def _give_back(value, kind, keep=True):
     """Raw values for raw callers, unless the value still carries a derivative for an outer
-    transform (then it must stay a Tensor)."""
+    transform (then it must stay a Tensor). ``keep``: whether being on the tape counts."""
     if not isinstance(value, Tensor):
+        if kind == "tensor" and hasattr(value, "dtype"):
+            return _new_tensor(value, None, False)
         if kind == "float" and getattr(value, "size", 0) == 1:
             return float(value) if value.dtype.kind != "c" else complex(value)
         return value
-    if kind == "tensor" or value._level or value._rg:
+    if kind == "tensor" or value._level or (keep and value._rg):
         return value
     data = value.data
     if kind == "float":
@@ -177,10 +179,10 @@ def _vjp_maker(fun, argnum, has_aux=False):
             cg = create_graph or (isinstance(g, Tensor) and (g._rg or g._level)) or \
                 (_rev_depth[0] > 0 and _state.enabled)
             grads = _reverse(out, g, variables, cg)
-            grads = [_give_back(gr, k) for gr, k in zip(grads, kinds)]
+            grads = [_give_back(gr, k, cg) for gr, k in zip(grads, kinds)]
             return tuple(grads) if many else grads[0]
 
-        value = _give_back(out, out_kind)
+        value = _give_back(out, out_kind, create_graph)
         return (vjp, value, aux) if has_aux else (vjp, value)
 
     return maker
@@ -431,13 +433,9 @@ def holomorphic_grad(fun, argnum=0):
     def real_part(*args, **kwargs):
         return tnp.real(fun(*args, **kwargs))
 
-    g = grad(real_part, argnum)
-
-    @functools.wraps(fun)
-    def wrapped(*args, **kwargs):
-        return tnp.conj(g(*args, **kwargs))
-
-    return wrapped
+    # Rules follow autograd's complex convention (the VJP of a holomorphic op is g * f'(z), no
+    # conjugate), so the gradient of Re f is f'(z) itself.
+    return functools.wraps(fun)(grad(real_part, argnum))
 
 
 def checkpoint(fun):
@@ -502,6 +500,8 @@ def autograd_grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_
         if g is None and not allow_unused:
             raise RuntimeError("grad: one of the inputs was not used to compute the outputs; "
                                "pass allow_unused=True to get None for it")
+        if g is not None and g.dtype.kind == "c":
+            g = g.conj()  # PyTorch's convention, as for .grad
         out.append(g if g is None or isinstance(g, Tensor) else _new_tensor(g, None, False))
     return tuple(out)
 

@@ -53,6 +53,11 @@ class set_grad_enabled:
 class _Mode:
     mode = True
 
+    def __new__(cls, fn=None):
+        # PyTorch accepts the bare decorator too: @no_grad as well as @no_grad()
+        self = super().__new__(cls)
+        return self if fn is None else self(fn)
+
     def __enter__(self):
         self.prev = _state.enabled
         _state.enabled = self.mode

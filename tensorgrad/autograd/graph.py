@@ -30,13 +30,16 @@ class Node:
     the raw arguments, ``ans`` the raw answer. ``vcs`` is None when the rules read no saved value,
     else the flat tuple (counter, version, counter, version, ...) of the tensors they read;
     ``epoch`` is the global count of in-place writes when the node was made, so that backward
-    looks at the counters only if some in-place write happened since.
+    looks at the counters only if some in-place write happened since. ``out_vc`` is the
+    (counter, version) of the answer's tensor, or None: an answer written in place since is
+    handed to the rules as a stand-in that raises only if a rule reads it (exp's does,
+    multiply's does not), as PyTorch does for the outputs it saves.
     """
 
     __slots__ = ("prim", "parents", "args", "kw", "ans", "vcs", "epoch", "hooks", "retain",
-                 "__weakref__")
+                 "out_vc", "__weakref__")
 
-    def __init__(self, prim, parents, args, kw, ans, vcs, epoch):
+    def __init__(self, prim, parents, args, kw, ans, vcs, epoch, out_vc=None):
         self.prim = prim
         self.parents = parents
         self.args = args
@@ -46,6 +49,7 @@ class Node:
         self.epoch = epoch
         self.hooks = None
         self.retain = None
+        self.out_vc = out_vc
 
     def name(self):
         return self.prim.name
@@ -66,6 +70,28 @@ def _modified(node):
         f"backward: a tensor saved by '{node.prim.name}' for the backward pass was modified in "
         "place after it was saved; use an out-of-place op (x = x + y, or x.clone()) instead"
     )
+
+
+class _Overwritten:
+    """The saved answer of ``node`` after an in-place write to it: any use raises."""
+
+    __slots__ = ("node",)
+
+    def __init__(self, node):
+        self.node = node
+
+    def _fail(self, *args, **kwargs):
+        raise _modified(self.node)
+
+    def __getattr__(self, name):
+        raise _modified(self.node)
+
+    __array_ufunc__ = __array_function__ = __array__ = __getitem__ = __len__ = __iter__ = _fail
+    __bool__ = __float__ = __int__ = __index__ = __neg__ = __pos__ = __abs__ = _fail
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _fail
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _fail
+    __truediv__ = __rtruediv__ = __pow__ = __rpow__ = __matmul__ = __rmatmul__ = _fail
+    __hash__ = object.__hash__
 
 
 def unbroadcast(g, arg):
@@ -147,11 +173,15 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
             if vcs is not None and n.epoch != epoch and _versions_changed(vcs):
                 raise _modified(n)
             ans = n.ans
+            ov = n.out_vc
+            if ov is not None and n.epoch != epoch and ov[0][0] != ov[1]:
+                ans = _Overwritten(n)
             if create_graph:
                 # Rules see Tensors tied to the graph, so the pass records itself.
                 if not isinstance(g, Tensor):
                     g = Tensor._wrap(g)
-                ans = Tensor._wrap(ans, n)
+                if type(ans) is not _Overwritten:
+                    ans = Tensor._wrap(ans, n)
                 args = tuple(a if p is None else _lift(a, p) for a, p in zip(args, n.parents))
             vjps = n.prim.vjps
             kw = n.kw
@@ -172,6 +202,7 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
                     private.add(p)
                 else:
                     old += gi  # a buffer we allocated ourselves: safe to add in place
+                    grads[p] = old  # (a 0-d result is a NumPy scalar: += made a new object)
                 if type(p) is Node:
                     c = counts[p] - 1
                     counts[p] = c
@@ -224,6 +255,10 @@ def _sum_grad(old, g, Tensor):
 
 
 def _accumulate_leaf(leaf, g, Tensor, create_graph):
+    if g.dtype.kind == "c":
+        # Rules follow autograd's convention (no conjugate); .grad follows PyTorch's, which is
+        # the conjugate: for a real loss L, z.grad = dL/dRe(z) + i dL/dIm(z).
+        g = g.conj()
     hooks = leaf._hooks
     if hooks:
         g = _run_hooks(hooks, g, Tensor)

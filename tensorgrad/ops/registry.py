@@ -150,9 +150,12 @@ def apply(p, args, kw):
         node = Node(p, tuple(parents), tuple(raw), kw, out, vcs, _EPOCH[0])
         t = _new_tensor(out, node, True)
     else:
+        node = None
         t = _new_tensor(out, None, False)
     if p.view:
         t._vc = args[0]._vc if isinstance(args[0], Tensor) else t._vc
+    if node is not None and p.saves:
+        node.out_vc = (t._vc, t._vc[0])  # the rules may read the answer
     return t
 
 
@@ -193,7 +196,7 @@ def binary(p):
             else:
                 vcs = None
             t._node = Node(p, ((x._node or x) if x._rg else None, py), (xd, yd), None, out, vcs,
-                           _EPOCH[0])
+                           _EPOCH[0], (t._vc, 0) if saves else None)
             t._rg = True
         else:
             t._node = None
@@ -226,7 +229,8 @@ def unary(p):
         t._vc = [0]
         if x._rg and differentiable and _state.enabled:
             t._node = Node(p, ((x._node or x),), (xd,), None, out,
-                           (x._vc, x._vc[0]) if saves else None, _EPOCH[0])
+                           (x._vc, x._vc[0]) if saves else None, _EPOCH[0],
+                           (t._vc, 0) if saves else None)
             t._rg = True
         else:
             t._node = None

@@ -1,0 +1,240 @@
+"""The autograd-style function transforms: signatures, kinds of values, nesting."""
+
+import math
+
+import numpy as onp
+import pytest
+
+import tensorgrad as tg
+import tensorgrad.numpy as np
+from tensorgrad import (
+    checkpoint, deriv, elementwise_grad, grad, grad_and_aux, hessian, hessian_tensor_product,
+    hessian_vector_product, holomorphic_grad, jacobian, jvp, make_hvp, make_jvp, make_vjp,
+    tensor_jacobian_product, value_and_grad, vector_jacobian_product, vjp,
+)
+
+
+def numeric_jacobian(f, x, eps=1e-6):
+    x = onp.asarray(x, dtype=float)
+    y0 = onp.asarray(f(x))
+    jac = onp.zeros(y0.shape + x.shape)
+    for idx in onp.ndindex(x.shape):
+        d = onp.zeros_like(x)
+        d[idx] = eps
+        jac[(...,) + idx] = (onp.asarray(f(x + d)) - onp.asarray(f(x - d))) / (2 * eps)
+    return jac
+
+
+def test_perturbation_confusion_reverse():
+    assert grad(lambda x: x * grad(lambda y: x + y)(1.0))(2.0) == 1.0
+
+
+def test_perturbation_confusion_forward():
+    f = lambda x: x * jvp(lambda y: x + y, (1.0,), (1.0,))[1]
+    assert jvp(f, (2.0,), (1.0,))[1] == 1.0
+
+
+def test_perturbation_confusion_mixed():
+    # reverse outside, forward inside, and the other way round
+    assert grad(lambda x: x * jvp(lambda y: x + y, (1.0,), (1.0,))[1])(2.0) == 1.0
+    assert jvp(lambda x: x * grad(lambda y: x + y)(1.0), (2.0,), (1.0,))[1] == 1.0
+
+
+def test_grad_returns_the_kind_it_was_given():
+    f = lambda x: np.sum(np.sin(x))
+    assert isinstance(grad(f)(0.5), float)
+    g = grad(f)(onp.array([0.5, 1.0]))
+    assert type(g) is onp.ndarray and g.dtype == onp.float64
+    t = grad(f)(tg.tensor([0.5, 1.0]))
+    assert isinstance(t, tg.Tensor) and t.dtype == onp.float32
+    onp.testing.assert_allclose(t.numpy(), onp.cos([0.5, 1.0]), rtol=1e-6)
+
+
+def test_tnp_on_arrays_returns_arrays_and_on_tensors_tensors():
+    a = onp.array([1.0, 2.0])
+    assert type(np.exp(a)) is onp.ndarray
+    assert type(np.sum(a)) is onp.float64
+    assert isinstance(np.exp(tg.tensor(a)), tg.Tensor)
+
+
+def test_all_orders_of_nesting_agree():
+    f = lambda x: np.sin(x) * np.exp(x)
+    x = 0.7
+    # exact second derivative: d2/dx2 sin(x) e^x = 2 cos(x) e^x
+    want = 2 * math.cos(x) * math.exp(x)
+    rr = grad(grad(f))(x)
+    fr = jvp(grad(f), (x,), (1.0,))[1]
+    rf = grad(lambda x: jvp(f, (x,), (1.0,))[1])(x)
+    ff = jvp(lambda x: jvp(f, (x,), (1.0,))[1], (x,), (1.0,))[1]
+    for got in (rr, fr, rf, ff):
+        assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_sixth_derivative_of_tanh_by_nesting():
+    d = np.tanh
+    for _ in range(6):
+        d = elementwise_grad(d)
+    x = onp.linspace(-2, 2, 9)
+    # compare with finite differences of the fifth derivative
+    d5 = np.tanh
+    for _ in range(5):
+        d5 = elementwise_grad(d5)
+    eps = 1e-5
+    onp.testing.assert_allclose(d(x), (d5(x + eps) - d5(x - eps)) / (2 * eps), rtol=1e-4,
+                                atol=1e-4)
+
+
+def test_elementwise_grad_of_tanh_closed_form():
+    x = onp.linspace(-3, 3, 13)
+    onp.testing.assert_allclose(elementwise_grad(np.tanh)(x), 1 - onp.tanh(x) ** 2, rtol=1e-12)
+    onp.testing.assert_allclose(elementwise_grad(elementwise_grad(np.tanh))(x),
+                                -2 * onp.tanh(x) * (1 - onp.tanh(x) ** 2), rtol=1e-10)
+
+
+def test_hessian_of_quadratic_form():
+    rng = onp.random.default_rng(0)
+    H = rng.standard_normal((5, 5))
+    x = rng.standard_normal(5)
+    hess = hessian(lambda x: np.dot(x, np.dot(H, x)))(x)
+    onp.testing.assert_allclose(hess, H + H.T, rtol=1e-12, atol=1e-12)
+
+
+def test_jacobian_against_finite_differences():
+    f = lambda x: np.tanh(np.outer(x, x[:2]) * 0.3).ravel()
+    x = onp.array([0.1, -0.4, 0.8])
+    onp.testing.assert_allclose(jacobian(f)(x), numeric_jacobian(f, x), rtol=1e-6, atol=1e-8)
+
+
+def test_value_and_grad_and_grad_and_aux():
+    f = lambda x: np.sum(x ** 3)
+    v, g = value_and_grad(f)(onp.array([1.0, 2.0]))
+    assert v == 9.0
+    onp.testing.assert_allclose(g, [3.0, 12.0])
+    g2, aux = grad_and_aux(lambda x: (np.sum(x ** 2), "aux"))(onp.array([3.0]))
+    assert aux == "aux"
+    onp.testing.assert_allclose(g2, [6.0])
+
+
+def test_argnum_int_and_tuple():
+    f = lambda x, y: np.sum(x * y ** 2)
+    x, y = onp.array([1.0, 2.0]), onp.array([3.0, 4.0])
+    onp.testing.assert_allclose(grad(f, 1)(x, y), 2 * x * y)
+    gx, gy = grad(f, (0, 1))(x, y)
+    onp.testing.assert_allclose(gx, y ** 2)
+    onp.testing.assert_allclose(gy, 2 * x * y)
+
+
+def test_make_vjp_and_make_jvp_forms():
+    vjp_fn, value = make_vjp(np.sin)(0.5)
+    assert value == pytest.approx(math.sin(0.5))
+    assert vjp_fn(2.0) == pytest.approx(2 * math.cos(0.5))
+    val, tan = make_jvp(np.sin)(0.5)(3.0)
+    assert val == pytest.approx(math.sin(0.5))
+    assert tan == pytest.approx(3 * math.cos(0.5))
+
+
+def test_jax_style_vjp_and_jvp():
+    f = lambda x, y: x * np.sin(y)
+    out, fn = vjp(f, 2.0, 0.5)
+    assert out == pytest.approx(2 * math.sin(0.5))
+    gx, gy = fn(1.0)
+    assert gx == pytest.approx(math.sin(0.5))
+    assert gy == pytest.approx(2 * math.cos(0.5))
+    out, tan = jvp(f, (2.0, 0.5), (1.0, 1.0))
+    assert tan == pytest.approx(math.sin(0.5) + 2 * math.cos(0.5))
+
+
+def test_hvp_forms_agree_with_hessian():
+    rng = onp.random.default_rng(1)
+    x, v = rng.standard_normal(4), rng.standard_normal(4)
+    f = lambda x: np.sum(np.tanh(x) ** 2) + np.prod(x)
+    H = hessian(f)(x)
+    onp.testing.assert_allclose(hessian_tensor_product(f)(x, v), H @ v, rtol=1e-10)
+    onp.testing.assert_allclose(hessian_vector_product(f)(x, v), H @ v, rtol=1e-10)
+    hvp_fn, g = make_hvp(f)(x)
+    onp.testing.assert_allclose(hvp_fn(v), H @ v, rtol=1e-10)
+    onp.testing.assert_allclose(g, grad(f)(x), rtol=1e-12)
+
+
+def test_tensor_jacobian_product():
+    f = lambda x: np.sin(x) * x[0]
+    x, v = onp.array([0.3, 0.9]), onp.array([1.5, -2.0])
+    J = jacobian(f)(x)
+    onp.testing.assert_allclose(tensor_jacobian_product(f)(x, v), v @ J, rtol=1e-12)
+    onp.testing.assert_allclose(vector_jacobian_product(f)(x, v), v @ J, rtol=1e-12)
+
+
+def test_deriv_is_forward_mode_derivative():
+    assert deriv(np.sin)(0.3) == pytest.approx(math.cos(0.3))
+
+
+def test_holomorphic_grad():
+    z = 0.3 + 0.7j
+    assert holomorphic_grad(lambda z: z ** 3)(z) == pytest.approx(3 * z ** 2)
+    assert holomorphic_grad(np.exp)(z) == pytest.approx(onp.exp(z))
+
+
+def test_checkpoint_gives_the_same_gradients():
+    f = lambda x: np.sum(np.tanh(np.sin(x) * 3.0))
+    x = onp.linspace(-1, 1, 5)
+    ck = checkpoint(lambda x: np.tanh(np.sin(x) * 3.0))
+    onp.testing.assert_allclose(grad(lambda x: np.sum(ck(x)))(x), grad(f)(x), rtol=1e-12)
+    tg.check_grads(lambda x: np.sum(ck(x)), order=2)(x)
+
+
+def test_grad_of_tensor_function_is_differentiable_on_the_tape():
+    x = tg.tensor([0.5, 1.5], dtype="float64", requires_grad=True)
+    g = grad(lambda x: np.sum(x ** 3))(x)  # 3x^2, still tied to x
+    g.sum().backward()
+    onp.testing.assert_allclose(x.grad.numpy(), 6 * x.numpy())
+
+
+def test_grad_ignores_outer_no_grad():
+    with tg.no_grad():
+        assert grad(lambda x: x * x)(3.0) == 6.0
+
+
+def test_grad_of_non_scalar_is_an_error():
+    with pytest.raises(TypeError, match="scalar"):
+        grad(lambda x: x * 2)(onp.ones(3))
+
+
+def test_user_defined_primitive_lecture_convention():
+    @tg.primitive
+    def logsumexp(x):
+        m = onp.max(x)
+        return m + onp.log(onp.sum(onp.exp(x - m)))
+
+    tg.defvjp(logsumexp, lambda g, ans, x: g * np.exp(x - ans))
+    tg.defjvp(logsumexp, lambda t, ans, x: np.sum(t * np.exp(x - ans)))
+    x = onp.array([0.5, -1.0, 2.0])
+    onp.testing.assert_allclose(grad(logsumexp)(x), onp.exp(x) / onp.exp(x).sum())
+    tg.check_grads(logsumexp, modes=("fwd", "rev"), order=2)(x)
+
+
+def test_check_grads_reports_function_mode_and_order():
+    @tg.primitive
+    def square(x):
+        return x * x
+
+    tg.defvjp(square, lambda g, ans, x: g * x)  # wrong on purpose: misses the factor 2
+    tg.defjvp(square, lambda t, ans, x: 2 * t * x)
+    with pytest.raises(AssertionError, match=r"square.*mode rev, order 1"):
+        tg.check_grads(square, modes=("fwd", "rev"))(onp.array([0.3, 0.4]))
+
+
+def test_gradcheck_pytorch_form():
+    x = tg.tensor([0.3, -0.2, 0.9], dtype="float64", requires_grad=True)
+    w = tg.tensor([[1.0, 2.0, 0.5]], dtype="float64", requires_grad=True)
+    assert tg.gradcheck(lambda x, w: (w @ x).tanh(), (x, w))
+    bad = tg.primitive(lambda x: x ** 2)
+    tg.defvjp(bad, lambda g, ans, x: g * x)
+    with pytest.raises(RuntimeError, match="Jacobian mismatch"):
+        tg.gradcheck(bad, (x,))
+
+
+def test_transforms_run_on_tensors_of_any_device(device):
+    x = tg.tensor([0.1, 0.2, 0.3], dtype="float64", device=device)
+    g = grad(lambda x: np.sum(np.exp(x)))(x)
+    assert g.device == x.device
+    onp.testing.assert_allclose(g.numpy(), onp.exp([0.1, 0.2, 0.3]), rtol=1e-12)
