@@ -16,8 +16,8 @@ device and torch.
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -230,7 +230,8 @@ rows("mod", "mod", lambda x, y: x % y, [(S, S), (M, M), (M, (3,)), ((3,), S)],
 rows("mod", "mod_scalar", lambda x: x % 1.5, UNARY,
     gen=resample(within(-4, 4), lambda x: _frac_ok(x / 1.5)))
 rows("mod", "rmod_scalar", lambda y: 2.5 % y, UNARY,
-    gen=resample(nonzero, lambda y: _frac_ok(2.5 / y)))
+    gen=resample(nonzero, lambda y: _frac_ok(2.5 / y)),
+    torch_fn=lambda y: _torch().full_like(y, 2.5) % y)  # torch has no grad for Scalar % Tensor
 
 # -- elementwise functions
 for _name, _fn, _gen in [
@@ -321,8 +322,10 @@ for _op, _gen, _ddofs in [
 ]:
     for _shape, _axis in _RED_AXES:
         for _ddof in _ddofs:
-            if _ddof == 1 and math.prod(_shape) == 1:
-                continue  # the unbiased estimate of one sample divides by zero
+            if math.prod(_shape) == 1 and (_ddof == 1 or _op == "std"):
+                # one sample: the unbiased estimate divides by zero, and std = sqrt(0) has no
+                # derivative (autodiff and torch give nan, finite differences 0)
+                continue
             for _kd in (False, True):
                 _name = f"{_op}_{_axis_name(_axis)}" + ("_keep" if _kd else "") + (
                     f"_ddof{_ddof}" if _ddof is not None else "")

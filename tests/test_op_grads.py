@@ -54,7 +54,7 @@ def test_vjp_matches_finite_differences(case, device, rng):
     assert out.requires_grad
     v = rng.standard_normal(out.shape)
     out.backward(gradient=tg.tensor(v, device=device))
-    for i, (x, t) in enumerate(zip(xs, ts)):
+    for i, (x, t) in enumerate(zip(xs, ts, strict=True)):
         assert t.grad is not None, f"no gradient reached input {i}"
         assert t.grad.shape == x.shape and t.grad.dtype == np.float64
         u = rng.standard_normal(x.shape)
@@ -72,13 +72,13 @@ def test_second_order_matches_finite_differences(case, device, rng):
 
     ts, gs = _grads(case, xs, v, device, create_graph=True)
     _, plain = _grads(case, xs, v, device)
-    for i, (g, p) in enumerate(zip(gs, plain)):
+    for i, (g, p) in enumerate(zip(gs, plain, strict=True)):
         assert g is not None, f"no gradient reached input {i}"
         np.testing.assert_allclose(_np(g), _np(p), rtol=1e-12, atol=1e-12,
                                    err_msg=f"create_graph changed the gradient of input {i}")
     # s(x) = sum_i <w_i, g_i(x)>; its gradient is the VJP of g with cotangent w
     s = None
-    for g, w in zip(gs, ws):
+    for g, w in zip(gs, ws, strict=True):
         term = (g * tg.tensor(w, device=device)).sum()
         s = term if s is None else s + term
     for t in ts:
@@ -89,9 +89,9 @@ def test_second_order_matches_finite_differences(case, device, rng):
 
     def s_at(arrays):
         _, g_e = _grads(case, arrays, v, device)
-        return sum(float(np.sum(w * _np(g))) for g, w in zip(g_e, ws))
+        return sum(float(np.sum(w * _np(g))) for g, w in zip(g_e, ws, strict=True))
 
-    for i, (x, t) in enumerate(zip(xs, ts)):
+    for i, (x, t) in enumerate(zip(xs, ts, strict=True)):
         hv = np.zeros_like(x) if t.grad is None else _np(t.grad)
         assert hv.shape == x.shape
         u = rng.standard_normal(x.shape)
@@ -111,7 +111,7 @@ def test_float32_stays_float32(case, device, rng):
 
     ts64, g64 = _grads(case, xs, v, device)
     np.testing.assert_allclose(_np(out), _value(case, xs, device), rtol=1e-4, atol=1e-4)
-    for i, (a, b) in enumerate(zip(g32, g64)):
+    for i, (a, b) in enumerate(zip(g32, g64, strict=True)):
         assert a.dtype == np.float32, f"gradient of input {i} is {a.dtype}"
         np.testing.assert_allclose(_np(a), _np(b), rtol=1e-3, atol=1e-3)
 

@@ -25,7 +25,7 @@ def test_matches_torch(case, device, rng):
     v = rng.standard_normal(out.shape)
     out.backward(gradient=tg.tensor(v, device=device))
     tout.backward(gradient=torch.tensor(v, dtype=torch.float64))
-    for i, (t, tx) in enumerate(zip(ts, txs)):
+    for i, (t, tx) in enumerate(zip(ts, txs, strict=True)):
         expected = np.zeros(xs[i].shape) if tx.grad is None else tx.grad.numpy()
         assert t.grad is not None, f"no gradient reached input {i}"
         assert t.grad.shape == tuple(tx.shape)

@@ -4,6 +4,7 @@ non-negative ints, ``keepdims`` a bool."""
 import math
 
 from ..backend.device import xp_of
+from ..tensor import Tensor
 from .registry import defjvp, defvjp, primitive
 from .shape import broadcast_to, reshape
 
@@ -69,7 +70,25 @@ def _prod_vjp(g, ans, x, axis=None, keepdims=False):
 
     if not any(x == 0):
         return _expand(g, x, axis, keepdims) * _expand(ans, x, axis, keepdims) / x
+    if isinstance(x, Tensor):  # create_graph: _prod_others has no rule, so differentiate a
+        return _expand(g, x, axis, keepdims) * _prod_others_graph(x, axis)  # composite
     return _expand(g, x, axis, keepdims) * _prod_others(x, axis)
+
+
+def _prod_others_graph(x, axis):
+    """``_prod_others`` from differentiable ops, for higher derivatives: row i of an (n, n) grid
+    holds the n reduced elements with element i replaced by 1, and prod reduces each row."""
+    from .elementwise import where
+    from .shape import expand_dims, transpose
+
+    axes = tuple(range(x.ndim)) if axis is None else tuple(axis)
+    perm = axes + tuple(i for i in range(x.ndim) if i not in axes)
+    n = math.prod(x.shape[a] for a in axes)
+    moved = tuple(x.shape[a] for a in perm)
+    flat = reshape(transpose(x, perm), (n,) + moved[len(axes):])
+    eye = xp_of(x.data).eye(n, dtype=bool).reshape((n, n) + (1,) * (x.ndim - len(axes)))
+    others = prod(where(eye, 1, expand_dims(flat, 0)), (1,), False)
+    return transpose(reshape(others, moved), tuple(perm.index(i) for i in range(x.ndim)))
 
 
 @primitive

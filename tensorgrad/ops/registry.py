@@ -166,6 +166,7 @@ def binary(p):
     saves = p.saves
 
     def op(x, y):
+        xd = x.data
         if isinstance(y, Tensor):
             if x._level or y._level:
                 return apply(p, (x, y), {})
@@ -174,9 +175,12 @@ def binary(p):
         else:
             if x._level:
                 return apply(p, (x, y), {})
-            yd = y.item() if isinstance(y, _generic) else y
+            t = type(y)
+            if t is float or t is int:
+                yd = _scalar_as(y, xd.dtype)
+            else:
+                yd = y.item() if isinstance(y, _generic) else y
             py = None
-        xd = x.data
         try:
             out = fwd(xd, yd)
         except Exception as e:
@@ -205,6 +209,27 @@ def binary(p):
 
     op.__name__ = p.name
     return op
+
+
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_SCALARS = {_F32: {}, _F64: {}}
+
+
+def _scalar_as(y, dtype):
+    """A Python number as a cached 0-d array of a float array's dtype. NumPy takes a 0-d array
+    of the same dtype about twice as fast as a Python float (no weak-scalar promotion step),
+    and so does every backward rule that multiplies by it."""
+    cache = _SCALARS.get(dtype)
+    if cache is None:
+        return y
+    a = cache.get(y)
+    if a is None:
+        if len(cache) > 4096:
+            cache.clear()
+        a = cache[y] = np.array(y, dtype)
+        a.flags.writeable = False
+    return a
 
 
 def unary(p):
