@@ -39,14 +39,14 @@ def test_chain_numpy_forward(benchmark, record):
     benchmark.group = "chain"
     out = benchmark(numpy_chain, _start())
     assert out.dtype == np.float32
-    record("chain", "numpy fwd", N_OPS)
+    record("chain", "numpy fwd", N_OPS, fn=numpy_chain, args=(_start(),))
 
 
 def test_chain_tensorgrad(benchmark, record):
     benchmark.group = "chain"
     grad = benchmark(tensorgrad_chain, _start())
     assert grad.dtype == np.float32 and grad.shape == (SIZE,)
-    record("chain", "tensorgrad fwd+bwd", N_OPS)
+    record("chain", "tensorgrad fwd+bwd", N_OPS, fn=tensorgrad_chain, args=(_start(),))
 
 
 def test_chain_torch(benchmark, record):
@@ -63,4 +63,4 @@ def test_chain_torch(benchmark, record):
     benchmark.group = "chain"
     grad = benchmark(torch_chain, _start())
     np.testing.assert_allclose(grad.numpy(), tensorgrad_chain(_start()).numpy(), rtol=1e-5)
-    record("chain", "torch fwd+bwd", N_OPS)
+    record("chain", "torch fwd+bwd", N_OPS, fn=torch_chain, args=(_start(),))

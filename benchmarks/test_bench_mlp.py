@@ -139,7 +139,7 @@ def test_mlp_numpy(benchmark, record):
     x, y = numpy_mlp.make_batch()
     benchmark.group = "mlp"
     benchmark(numpy_mlp.train_step, params, x, y)
-    record("mlp", "numpy step")
+    record("mlp", "numpy step", fn=numpy_mlp.train_step, args=(params, x, y))
 
 
 def test_mlp_tensorgrad(benchmark, record):
@@ -149,7 +149,7 @@ def test_mlp_tensorgrad(benchmark, record):
     benchmark.group = "mlp"
     loss = benchmark(tensorgrad_step, params, tg.tensor(x), y)
     assert np.isfinite(loss.item())
-    record("mlp", "tensorgrad step")
+    record("mlp", "tensorgrad step", fn=tensorgrad_step, args=(params, tg.tensor(x), y))
 
 
 def test_mlp_torch(benchmark, record):
@@ -158,4 +158,4 @@ def test_mlp_torch(benchmark, record):
     benchmark.group = "mlp"
     loss = benchmark(torch_step, torch, params, x, y)
     assert np.isfinite(loss.item())
-    record("mlp", "torch step")
+    record("mlp", "torch step", fn=torch_step, args=(torch, params, x, y))

@@ -10,15 +10,45 @@ tensor([2., 4.])
 
 from . import ops  # noqa: F401  (binds the Tensor operators and methods)
 from .autograd.functional import (
-    checkpoint, deriv, elementwise_grad, grad, grad_and_aux, hessian, hessian_tensor_product,
-    hessian_vector_product, holomorphic_grad, jacobian, jvp, make_hvp, make_jvp, make_vjp,
-    tensor_jacobian_product, value_and_grad, vector_jacobian_product, vjp,
+    checkpoint,
+    deriv,
+    elementwise_grad,
+    grad,
+    grad_and_aux,
+    hessian,
+    hessian_tensor_product,
+    hessian_vector_product,
+    holomorphic_grad,
+    jacobian,
+    jvp,
+    make_hvp,
+    make_jvp,
+    make_vjp,
+    tensor_jacobian_product,
+    value_and_grad,
+    vector_jacobian_product,
+    vjp,
 )
 from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend.device import Device, cuda_available
 from .creation import (
-    arange, empty, empty_like, eye, from_numpy, full, full_like, linspace, manual_seed, ones,
-    ones_like, rand, randint, randn, tensor, zeros, zeros_like,
+    arange,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    randint,
+    randn,
+    tensor,
+    zeros,
+    zeros_like,
 )
 from .ops import concatenate, stack
 from .ops.registry import defjvp, defvjp, primitive

@@ -8,9 +8,24 @@ import pytest
 import tensorgrad as tg
 import tensorgrad.numpy as np
 from tensorgrad import (
-    checkpoint, deriv, elementwise_grad, grad, grad_and_aux, hessian, hessian_tensor_product,
-    hessian_vector_product, holomorphic_grad, jacobian, jvp, make_hvp, make_jvp, make_vjp,
-    tensor_jacobian_product, value_and_grad, vector_jacobian_product, vjp,
+    checkpoint,
+    deriv,
+    elementwise_grad,
+    grad,
+    grad_and_aux,
+    hessian,
+    hessian_tensor_product,
+    hessian_vector_product,
+    holomorphic_grad,
+    jacobian,
+    jvp,
+    make_hvp,
+    make_jvp,
+    make_vjp,
+    tensor_jacobian_product,
+    value_and_grad,
+    vector_jacobian_product,
+    vjp,
 )
 
 

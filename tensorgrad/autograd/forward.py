@@ -85,7 +85,6 @@ def apply_at_level(p, args, kw, level):
 def setitem_at_level(t, idx, value):
     """``t[idx] = value`` when a dual is involved: primal and tangent are written alike."""
     from ..ops import copy as _copy
-    from ..ops.index import setitem
     from ..ops.nondiff import zeros_like
 
     level = max(level_of(t), level_of(value))

@@ -496,7 +496,7 @@ def autograd_grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_
     res = run_backward([_vertex(o) for o in outputs], seeds, retain_graph, create_graph,
                        targets=[_vertex(t) for t in inputs])
     out = []
-    for t, g in zip(inputs, res):
+    for g in res:
         if g is None and not allow_unused:
             raise RuntimeError("grad: one of the inputs was not used to compute the outputs; "
                                "pass allow_unused=True to get None for it")

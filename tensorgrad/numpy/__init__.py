@@ -14,6 +14,31 @@ import math
 
 import numpy as _np
 
+# constants and dtypes pass through
+from numpy import (  # noqa: F401  (re-exported)
+    bool_,
+    complex64,
+    complex128,
+    e,
+    euler_gamma,
+    finfo,
+    float16,
+    float32,
+    float64,
+    iinfo,
+    inf,
+    int8,
+    int16,
+    int32,
+    int64,
+    integer,
+    nan,
+    ndarray,
+    newaxis,
+    pi,
+    uint8,
+)
+
 from ..backend.device import _CUPY_ARRAY, xp_of
 from ..ops import elementwise as _ew
 from ..ops import nondiff as _nd
@@ -21,16 +46,11 @@ from ..ops import reduce as _red
 from ..ops import shape as _sh
 from ..ops.index import getitem as _getitem
 from ..ops.linalg import dot, matmul
-from ..tensor import Tensor, _axis_args, _norm_axis, _new_tensor
+from ..tensor import Tensor, _axis_args, _new_tensor, _norm_axis
 from . import fft, linalg, random  # noqa: F401
 
-# constants and dtypes pass through
-from numpy import (  # noqa: F401  (re-exported)
-    bool_, complex64, complex128, dtype, e, euler_gamma, finfo, float16, float32, float64, iinfo,
-    inf, int8, int16, int32, int64, integer, nan, ndarray, newaxis, pi, uint8,
-)
-
 float_ = _np.float64
+dtype = _np.dtype
 complex_ = _np.complex128
 
 

@@ -6,20 +6,63 @@ from ..backend.device import xp_of
 from ..tensor import MinMax, Tensor, _axis_args, _norm_axis, _raw
 from . import elementwise, index, linalg, nondiff, reduce, shape
 from .elementwise import (
-    abs, add, astype, clip, conjugate, copy, cos, exp, expm1, imag, log, log1p, maximum, minimum,
-    multiply, negative, power, real, relu, remainder, sigmoid, sin, sqrt, square, subtract, tan,
-    tanh, true_divide, where,
+    abs,
+    add,
+    astype,
+    clip,
+    conjugate,
+    copy,
+    cos,
+    exp,
+    expm1,
+    imag,
+    log,
+    log1p,
+    maximum,
+    minimum,
+    multiply,
+    negative,
+    power,
+    real,
+    relu,
+    remainder,
+    sigmoid,
+    sin,
+    sqrt,
+    square,
+    subtract,
+    tan,
+    tanh,
+    true_divide,
+    where,
 )
 from .index import getitem, untake, zero_at
 from .linalg import dot, matmul
 from .nondiff import (
-    argmax, argmin, equal, floor_divide, greater, greater_equal, less, less_equal, not_equal,
-    ones_like, sign, zeros_like,
+    argmax,
+    argmin,
+    equal,
+    floor_divide,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    not_equal,
+    ones_like,
+    sign,
+    zeros_like,
 )
 from .reduce import logsumexp, mean, std, var
 from .registry import Primitive, apply, binary, defjvp, defvjp, op_error, primitive, unary
 from .shape import (
-    broadcast_to, concatenate_, expand_dims, reshape, squeeze, stack_, swapaxes, to_device,
+    broadcast_to,
+    concatenate_,
+    expand_dims,
+    reshape,
+    squeeze,
+    stack_,
+    swapaxes,
+    to_device,
     transpose,
 )
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..backend.device import xp_of
 from ..tensor import Tensor, _norm_axis
-from .elementwise import _ufunc_prim, cos, exp, log, sin, sqrt, where
+from .elementwise import _ufunc_prim, cos, exp, sqrt, where
 from .index import getitem, untake
 from .reduce import sum as _sum
 from .registry import defjvp, defvjp, primitive
@@ -239,8 +239,6 @@ _binary(logaddexp2, lambda x, y, ans: exp((x - ans) * _LN2),
 # arctan2(y, x): the first argument is y
 _binary(arctan2, lambda y, x, ans: x / (x * x + y * y), lambda y, x, ans: -y / (x * x + y * y))
 _binary(hypot, lambda x, y, ans: x / ans, lambda x, y, ans: y / ans)
-
-del _ufunc_prim, log, sin
 
 
 # ---- composites built from differentiable indexing ----------------------------------------

@@ -1,7 +1,7 @@
 """Indexing: getitem, its adjoint (scatter-add of a cotangent), and setitem on the tape."""
 
-from ..autograd.graph import Node, bump_version
 from ..autograd.grad_mode import _state
+from ..autograd.graph import Node, bump_version
 from ..backend.device import xp_of
 from ..tensor import Tensor, _raw
 from .registry import Primitive, defjvp, defvjp, op_error, primitive

@@ -12,8 +12,8 @@ import functools
 
 import numpy as np
 
-from ..autograd.graph import _EPOCH, Node
 from ..autograd.grad_mode import _state
+from ..autograd.graph import _EPOCH, Node
 from ..backend.device import _CUPY_ARRAY, device_of
 from ..tensor import Tensor, _new_tensor
 
