@@ -18,6 +18,33 @@ _REEXEC_MARK = "TENSORGRAD_BENCH_REEXEC"
 
 import pytest  # noqa: E402  (after the pop on purpose, though pytest does not import NumPy)
 
+# ---- malloc: keep freed memory instead of giving it back to the OS -------------------------
+# glibc returns the top of its heap to the OS once more than M_TRIM_THRESHOLD is free, and
+# serves large blocks by mmap; either way the next step faults the pages in again (~750 page
+# faults, 1-2 ms per MLP step on this VM). Whether a run does so depends on the heap's history,
+# so the same NumPy step measured 2 ms or 4 ms. The benchmarks therefore set both thresholds
+# high, for every implementation alike; TENSORGRAD_BENCH_MALLOC=default keeps glibc's defaults.
+# The summary prints page faults per call either way.
+_MALLOC_NOTE = "glibc defaults"
+
+
+def _tune_malloc():
+    global _MALLOC_NOTE
+    if os.environ.get("TENSORGRAD_BENCH_MALLOC", "") == "default" or sys.platform != "linux":
+        return
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    if mallopt(m_trim_threshold, 1 << 30) and mallopt(m_mmap_threshold, 32 << 20):
+        _MALLOC_NOTE = "no heap trimming, mmap above 32 MiB (TENSORGRAD_BENCH_MALLOC=default: off)"
+
+
+_tune_malloc()
+
 # ---- the OpenBLAS check ------------------------------------------------------------------
 
 
@@ -87,7 +114,8 @@ def _blas_line():
     core = "unknown" if info is None else f"{info[0]}, {info[1]} threads"
     env = ", ".join(f"{k}={v}" for k, v in _POPPED.items()) or "none were set"
     late = " (TOO LATE: NumPy was imported first)" if _TOO_LATE else ""
-    return f"OpenBLAS core: {core}; removed from the environment: {env}{late}"
+    return (f"OpenBLAS core: {core}; removed from the environment: {env}{late}\n"
+            f"malloc: {_MALLOC_NOTE}")
 
 
 def pytest_report_header(config):
@@ -146,7 +174,8 @@ def pytest_terminal_summary(terminalreporter):
         return
     tr = terminalreporter
     tr.section("tensorgrad benchmark summary (medians; min in brackets)")
-    tr.write_line(_blas_line())
+    for line in _blas_line().splitlines():
+        tr.write_line(line)
     groups = sorted({g for g, _ in _RESULTS})
     for group in groups:
         tr.write_line("")

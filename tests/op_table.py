@@ -344,6 +344,8 @@ rows("prod", "prod_one_zero", lambda x: x.prod(axis=1), [((3, 4),)], gen=with_ze
     torch_fn=lambda x: x.prod(1))
 rows("prod", "prod_one_zero_all", lambda x: x.prod(), [((5,),), ((2, 3),)], gen=with_zero(1))
 rows("prod", "prod_two_zeros_all", lambda x: x.prod(), [((2, 3),)], gen=with_zero(2))
+rows("prod", "prod_zeros_ax02_keep", lambda x: x.prod(axis=(0, 2), keepdims=True),
+    [((2, 3, 4),)], gen=with_zero(3), torch_fn=lambda x: _torch_prod(x, (0, 2), True))
 rows("logsumexp", "logsumexp_large", lambda x: (x * 300.0).logsumexp(axis=1), [((3, 4),)],
     gen=distinct, torch_fn=lambda x: (x * 300.0).logsumexp(1))
 
@@ -448,6 +450,8 @@ for _name, _idx, _shape in _GETITEM:
     rows("getitem", f"getitem_{_name}", (lambda idx: lambda x: x[index_for(idx, x)])(_idx),
         [(_shape,)])
 rows("getitem", "getitem_twice_sum", lambda x: x[1:] * x[:-1], [((5,),)])
+rows("getitem", "getitem_reversed", lambda x: x[::-1, 1], [((4, 5),)],
+    torch_fn=lambda x: x.flip(0)[:, 1])  # torch has no negative steps
 
 
 # -- setitem: the old value (where not overwritten) and the written value both get gradients

@@ -142,10 +142,19 @@ defvjp(cos, lambda g, ans, x: -g * sin(x))
 defjvp(cos, lambda t, ans, x: -t * sin(x))
 defvjp(tan, lambda g, ans, x: g * (1 + ans * ans))
 defjvp(tan, lambda t, ans, x: t * (1 + ans * ans))
-defvjp(tanh, lambda g, ans, x: g * (1 - ans * ans))
-defjvp(tanh, lambda t, ans, x: t * (1 - ans * ans))
-defvjp(sigmoid, lambda g, ans, x: g * ans * (1 - ans))
-defjvp(sigmoid, lambda t, ans, x: t * ans * (1 - ans))
+# g - (g * ans) * ans rather than g * (1 - ans * ans): three array ops and no Python scalar,
+# which NumPy handles about twice as slowly as an array on small inputs
+defvjp(tanh, lambda g, ans, x: g - (g * ans) * ans)
+defjvp(tanh, lambda t, ans, x: t - (t * ans) * ans)
+
+
+def _sigmoid_d(g, ans, x):
+    ga = g * ans
+    return ga - ga * ans
+
+
+defvjp(sigmoid, _sigmoid_d)
+defjvp(sigmoid, _sigmoid_d)
 defvjp(square, lambda g, ans, x: g * 2 * x)
 defjvp(square, lambda t, ans, x: t * 2 * x)
 defvjp(conjugate, lambda g, ans, x: conjugate(g))
@@ -167,8 +176,9 @@ def _abs_jvp(t, ans, x):
 
 defvjp(abs, _abs_vjp)
 defjvp(abs, _abs_jvp)
-defvjp(relu, lambda g, ans, x: g * _mask_dtype(x > 0, x))
-defjvp(relu, lambda t, ans, x: t * _mask_dtype(x > 0, x))
+# multiplying by the boolean mask keeps g's dtype: one pass fewer than casting the mask first
+defvjp(relu, lambda g, ans, x: g * (x > 0))
+defjvp(relu, lambda t, ans, x: t * (x > 0))
 defvjp(maximum, lambda g, ans, x, y: g * _balanced_eq(x, ans, y),
        lambda g, ans, x, y: g * _balanced_eq(y, ans, x))
 defjvp(maximum, lambda t, ans, x, y: t * _balanced_eq(x, ans, y),
