@@ -115,7 +115,7 @@ defjvp(min, lambda t, ans, x, axis=None, keepdims=False:
        sum(t * _tie_weights(ans, x, axis, keepdims), axis, keepdims))
 defvjp(prod, _prod_vjp)
 defjvp(prod, lambda t, ans, x, axis=None, keepdims=False:
-       sum(t * _prod_vjp(1.0, ans, x, axis, True), axis, keepdims))
+       sum(t * _prod_vjp(ans * 0 + 1, ans, x, axis, keepdims), axis, keepdims))
 defvjp(logsumexp, lambda g, ans, x, axis=None, keepdims=False:
        _expand(g, x, axis, keepdims) * _exp(x - _expand(ans, x, axis, keepdims)))
 defjvp(logsumexp, lambda t, ans, x, axis=None, keepdims=False:
