@@ -253,3 +253,15 @@ def test_transforms_run_on_tensors_of_any_device(device):
     g = grad(lambda x: np.sum(np.exp(x)))(x)
     assert g.device == x.device
     onp.testing.assert_allclose(g.numpy(), onp.exp([0.1, 0.2, 0.3]), rtol=1e-12)
+
+
+def test_user_defined_primitive_autograd_curried_convention():
+    @tg.primitive
+    def cube(x):
+        return x ** 3
+
+    tg.defvjp(cube, lambda ans, x: lambda g: 3 * x ** 2 * g)  # HIPS autograd's form
+    tg.defjvp(cube, lambda t, ans, x: 3 * x ** 2 * t)
+    assert grad(cube)(2.0) == 12.0
+    assert grad(grad(cube))(2.0) == 12.0
+    tg.check_grads(cube, modes=("fwd", "rev"), order=2)(onp.array([0.5, -1.5]))

@@ -5,7 +5,7 @@ type check); given any Tensor it returns a Tensor. Programs written for HIPS aut
 ``import tensorgrad.numpy as np`` and ``from tensorgrad import grad``.
 
 >>> import tensorgrad.numpy as tnp
->>> tnp.sum(tnp.array([1.0, 2.0]) ** 2)
+>>> float(tnp.sum(tnp.array([1.0, 2.0]) ** 2))
 5.0
 """
 
@@ -529,3 +529,46 @@ def __getattr__(name):
     return passthrough
 
 
+
+
+# ==== BEGIN: ops/extra.py names (elementwise, sort, repeat, tile, roll, pad, ...) ========
+# Appended as one block; owned by the extra/linalg/fft work. NumPy's names and signatures.
+from ..ops import extra as _extra  # noqa: E402
+
+arcsin = _extra.arcsin
+arccos = _extra.arccos
+arctan = _extra.arctan
+sinh = _extra.sinh
+cosh = _extra.cosh
+arcsinh = _extra.arcsinh
+arccosh = _extra.arccosh
+arctanh = _extra.arctanh
+log2 = _extra.log2
+log10 = _extra.log10
+exp2 = _extra.exp2
+reciprocal = _extra.reciprocal
+logaddexp = _extra.logaddexp
+logaddexp2 = _extra.logaddexp2
+arctan2 = _extra.arctan2
+hypot = _extra.hypot
+cbrt = _extra.cbrt
+deg2rad = radians = _extra.deg2rad
+rad2deg = degrees = _extra.rad2deg
+sinc = _extra.sinc
+take_along_axis = _extra.take_along_axis
+repeat = _extra.repeat
+tile = _extra.tile
+roll = _extra.roll
+pad = _extra.pad
+diff = _extra.diff
+trapezoid = _extra.trapezoid
+
+
+def sort(a, axis=-1, kind=None, order=None):
+    """NumPy's sort; the gradient follows the sorting permutation."""
+    if order is not None:
+        raise NotImplementedError("sort: order= (structured arrays) is not supported")
+    if not isinstance(a, Tensor):
+        return xp_of(a).sort(a, axis=axis, kind=kind)
+    return _extra.sort(a, axis)
+# ==== END: ops/extra.py names =============================================================

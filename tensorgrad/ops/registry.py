@@ -9,6 +9,7 @@ are written with tensorgrad's own functions and operators, so the same rule runs
 """
 
 import functools
+import inspect
 
 import numpy as np
 
@@ -78,10 +79,53 @@ def _prim_of(fn):
     return p
 
 
+def _positional_count(f):
+    if isinstance(f, np.ufunc):
+        return f.nin
+    try:
+        params = inspect.signature(f).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(q.kind is q.VAR_POSITIONAL for q in params):
+        return None
+    return sum(q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD) for q in params)
+
+
+def _adapt_vjp(p, rule):
+    """Accept HIPS autograd's curried rules, ``lambda ans, x: lambda g: ...``, beside the
+    lecture's ``lambda g, ans, x: ...``: told apart by the number of parameters."""
+    if rule is None:
+        return None
+    n_args = _positional_count(p.fwd)
+    n_rule = _positional_count(rule)
+    if n_args is None or n_rule != n_args + 1:
+        return rule
+
+    def uncurried(g, ans, *args, **kw):
+        return rule(ans, *args, **kw)(g)
+
+    return uncurried
+
+
 def defvjp(fn, *rules, argnums=None):
-    """Declare the VJP of primitive ``fn``: one rule ``(g, ans, *args, **kw) -> cotangent``
-    per positional argument (None for an argument without a gradient)."""
+    """Declare the VJP of primitive ``fn``: one rule per positional argument (None for an
+    argument without a gradient).
+
+    A rule is ``lambda g, ans, *args, **kwargs: cotangent`` (the lecture's convention: output
+    gradient, answer, arguments), or autograd's curried ``lambda ans, *args: lambda g: ...``.
+    Write it with tensorgrad's functions (``tensorgrad.numpy``, operators) so that it is itself
+    differentiable: higher derivatives then need nothing more.
+
+    >>> import numpy as np, tensorgrad as tg
+    >>> @tg.primitive
+    ... def log1pexp(x):
+    ...     return np.logaddexp(0, x)
+    >>> tg.defvjp(log1pexp, lambda g, ans, x: g * tg.numpy.exp(x - ans))
+    >>> round(tg.grad(log1pexp)(0.0), 6)
+    0.5
+    """
     p = _prim_of(fn)
+    rules = tuple(_adapt_vjp(p, r) for r in rules)
     if argnums is not None:
         full = list(p.vjps or ())
         for i, r in zip(argnums, rules):
