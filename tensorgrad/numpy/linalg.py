@@ -147,26 +147,14 @@ def _vector_norm(x, ord, axes, keepdims):
         from ..ops import nondiff
 
         nz = nondiff.not_equal(x, 0)
-        return _red.sum(_ew.astype(nz, _ew.real(x).dtype if x.dtype.kind == "c" else x.dtype),
-                        axes, keepdims)
+        dtype = x.dtype if x.dtype.kind != "c" else _np.empty(0, x.dtype).real.dtype
+        return _red.sum(_ew.astype(nz, dtype), axes, keepdims)
     if ord == 1:
         return _red.sum(_ew.abs(x), axes, keepdims)
     if isinstance(ord, str):
         raise ValueError(f"norm: invalid norm order {ord!r} for vectors")
     p = float(ord)
     return _ew.power(_red.sum(_ew.power(_ew.abs(x), p), axes, keepdims), 1.0 / p)
-
-
-def _keep(x, axes, keepdims):
-    if not keepdims:
-        return x
-    from ..ops.shape import reshape
-
-    return reshape(x, tuple(1 if i in axes else n for i, n in enumerate(x_shape_of(x, axes))))
-
-
-def x_shape_of(x, axes):  # pragma: no cover - replaced below
-    raise AssertionError
 
 
 def _matrix_norm(x, ord, axes, keepdims):
@@ -182,11 +170,14 @@ def _matrix_norm(x, ord, axes, keepdims):
         row = _red.sum(_ew.abs(x), (c,), True)
         out = red(row, (r,), True)
     elif ord in (2, -2, "nuc"):
-        moved = _move_last_two(x, r, c)
-        gram = _matmul(_ew.conjugate(_swapaxes(moved, -1, -2)), moved)
         if x.dtype.kind == "c":
             raise NotImplementedError("norm: spectral and nuclear norms of complex matrices are "
                                       "not differentiable here")
+        moved = _move_last_two(x, r, c)
+        ht = _ew.conjugate(_swapaxes(moved, -1, -2))
+        # the smaller Gram matrix: no zero eigenvalue whose sqrt would have no derivative
+        wide = moved.shape[-2] < moved.shape[-1]
+        gram = _matmul(moved, ht) if wide else _matmul(ht, moved)
         s = _ew.sqrt(_ew.maximum(eigvalsh(gram), 0.0))  # singular values, ascending
         if ord == 2:
             out = getitem_last(s, -1)

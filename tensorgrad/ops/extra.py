@@ -405,7 +405,9 @@ def diff(a, n=1, axis=-1):
 def trapezoid(y, x=None, dx=1.0, axis=-1):
     """NumPy's trapezoid rule, differentiable in ``y`` (and ``x`` when given as an array)."""
     if not _any_tensor((y, x)):
-        return np.trapezoid(y, x=x, dx=dx, axis=axis)
+        xp = xp_of(y)
+        rule = getattr(xp, "trapezoid", None) or xp.trapz  # CuPy has only the old name
+        return rule(y, x=x, dx=dx, axis=axis)
     axis = _norm_axis(axis, y.ndim, "trapezoid")
     lead = (slice(None),) * axis
     mid = (getitem(y, lead + (slice(1, None),)) + getitem(y, lead + (slice(None, -1),))) * 0.5

@@ -26,7 +26,7 @@ def _is_basic(idx):
     return True
 
 
-@primitive(saves=False, view=True)
+@primitive(saves=False, view=lambda raw: _is_basic(raw[1]))  # advanced indexing copies
 def getitem(x, idx):
     return x[idx]
 

@@ -34,7 +34,8 @@ class Primitive:
         self.vjps = None  # tuple: one rule (or None) per positional argument
         self.jvps = None
         self.saves = saves  # do the rules read saved values (then versions are checked)?
-        self.view = view  # does the answer share memory with argument 0?
+        # does the answer share memory with argument 0? (True, or a test of the raw arguments)
+        self.view = view
         self.wrapper = None  # the public function: raw arrays in, raw out; Tensors in, Tensor out
 
     def __repr__(self):
@@ -196,8 +197,8 @@ def apply(p, args, kw):
     else:
         node = None
         t = _new_tensor(out, None, False)
-    if p.view:
-        t._vc = args[0]._vc if isinstance(args[0], Tensor) else t._vc
+    if p.view and (p.view is True or p.view(raw)) and isinstance(args[0], Tensor):
+        t._vc = args[0]._vc  # a view shares its base's version counter
     if node is not None and p.saves:
         node.out_vc = (t._vc, t._vc[0])  # the rules may read the answer
     return t

@@ -1,0 +1,248 @@
+"""ops/extra.py through tnp: cumsum, einsum, more elementwise functions, sort, repeat, tile, roll,
+pad, diff, take_along_axis, trapezoid. Derivatives against finite differences (both modes, second
+order, float64), values against NumPy, gradients against PyTorch where it is installed."""
+
+import numpy as np
+import pytest
+
+import tensorgrad as tg
+import tensorgrad.numpy as tnp
+
+
+def check(f, *args):
+    tg.check_grads(f, modes=("fwd", "rev"), order=2)(*args)
+
+
+def same_values(f, np_f, *args):
+    """``f`` on arrays gives arrays equal to NumPy's; on Tensors, Tensors with the same values."""
+    raw = f(*args)
+    assert not isinstance(raw, tg.Tensor)
+    expected = np_f(*args)
+    np.testing.assert_allclose(raw, expected, rtol=1e-12, atol=1e-12)
+    out = f(*[tg.tensor(a) for a in args])
+    assert isinstance(out, tg.Tensor)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+# ---- elementwise ---------------------------------------------------------------------------
+def _in(lo, hi):
+    return lambda rng, shape: rng.uniform(lo, hi, shape)
+
+
+UNARY = [
+    ("arcsin", _in(-0.8, 0.8)), ("arccos", _in(-0.8, 0.8)), ("arctan", _in(-2, 2)),
+    ("sinh", _in(-2, 2)), ("cosh", _in(-2, 2)), ("arcsinh", _in(-2, 2)),
+    ("arccosh", _in(1.2, 3)), ("arctanh", _in(-0.8, 0.8)), ("log2", _in(0.5, 2)),
+    ("log10", _in(0.5, 2)), ("exp2", _in(-2, 2)), ("reciprocal", _in(0.5, 2)),
+    ("cbrt", _in(0.5, 2)), ("sinc", _in(-2, 2)), ("deg2rad", _in(-90, 90)),
+    ("rad2deg", _in(-2, 2)),
+]
+BINARY = [("logaddexp", _in(-2, 2)), ("logaddexp2", _in(-2, 2)), ("arctan2", _in(0.3, 2)),
+          ("hypot", _in(0.3, 2))]
+COMPLEX_OK = {"arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh", "arctanh", "log2",
+              "log10", "exp2", "reciprocal", "sinc"}
+
+
+@pytest.mark.parametrize("name,gen", UNARY, ids=[u[0] for u in UNARY])
+def test_unary(name, gen, rng):
+    x = gen(rng, (2, 3))
+    f = getattr(tnp, name)
+    same_values(f, getattr(np, name), x)
+    check(f, x)
+    if name in COMPLEX_OK:
+        check(f, 0.4 + 0.3 * rng.standard_normal(3) + 0.3j * rng.standard_normal(3))
+
+
+@pytest.mark.parametrize("name,gen", BINARY, ids=[b[0] for b in BINARY])
+def test_binary(name, gen, rng):
+    x, y = gen(rng, (2, 3)), gen(rng, (3,)) * rng.choice([-1, 1], 3)
+    f = getattr(tnp, name)
+    same_values(f, getattr(np, name), x, y)
+    check(f, x, y)  # y broadcasts
+
+
+def test_sinc_at_zero():
+    assert tg.grad(tnp.sinc)(0.0) == 0.0
+    np.testing.assert_allclose(tg.grad(tnp.sinc)(0.5), (np.cos(np.pi / 2) - np.sinc(0.5)) / 0.5)
+
+
+def test_elementwise_against_torch(rng):
+    torch = pytest.importorskip("torch")
+    x = rng.uniform(-0.8, 0.8, 5)
+    y = rng.uniform(0.3, 2, 5)
+    pairs = [("arcsin", torch.asin), ("arccos", torch.acos), ("arctan", torch.atan),
+             ("sinh", torch.sinh), ("cosh", torch.cosh), ("arcsinh", torch.asinh),
+             ("arctanh", torch.atanh), ("exp2", torch.exp2), ("sinc", torch.sinc)]
+    for name, tf in pairs:
+        g = tg.grad(lambda a: tnp.sum(getattr(tnp, name)(a) * y))(x)
+        tx = torch.tensor(x, requires_grad=True)
+        (tf(tx) * torch.tensor(y)).sum().backward()
+        np.testing.assert_allclose(g, tx.grad.numpy(), rtol=1e-10, err_msg=name)
+    for name, tf in [("logaddexp", torch.logaddexp), ("arctan2", torch.atan2),
+                     ("hypot", torch.hypot)]:
+        gx, gy = tg.grad(lambda a, b: tnp.sum(getattr(tnp, name)(a, b) ** 2), (0, 1))(x, y)
+        tx, ty = torch.tensor(x, requires_grad=True), torch.tensor(y, requires_grad=True)
+        (tf(tx, ty) ** 2).sum().backward()
+        np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=1e-10, err_msg=name)
+        np.testing.assert_allclose(gy, ty.grad.numpy(), rtol=1e-10, err_msg=name)
+
+
+# ---- cumsum --------------------------------------------------------------------------------
+@pytest.mark.parametrize("axis", [0, 1, -1, None])
+def test_cumsum(axis, rng):
+    x = rng.standard_normal((3, 4))
+    same_values(lambda a: tnp.cumsum(a, axis=axis), lambda a: np.cumsum(a, axis=axis), x)
+    check(lambda a: tnp.cumsum(a, axis=axis), x)
+
+
+def test_cumsum_complex(rng):
+    check(lambda a: tnp.cumsum(a, axis=0), rng.standard_normal(4) + 1j * rng.standard_normal(4))
+
+
+# ---- einsum --------------------------------------------------------------------------------
+EINSUM = [
+    ("ij,jk->ik", [(3, 4), (4, 2)]),
+    ("ij,jk", [(3, 4), (4, 2)]),             # implicit output
+    ("ij->ji", [(3, 4)]),
+    ("ij->", [(3, 4)]),
+    ("ij->j", [(3, 4)]),
+    ("ii->i", [(3, 3)]),                     # diagonal
+    ("ii", [(3, 3)]),                        # trace
+    ("i,i", [(4,), (4,)]),
+    ("i,j->ij", [(3,), (2,)]),
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 2)]),
+    ("...ij,...jk->...ik", [(2, 3, 4), (4, 2)]),
+    ("...i,...i", [(2, 3), (3,)]),
+    ("ij,jk,k->i", [(3, 4), (4, 2), (2,)]),  # three operands
+    ("iij,j->i", [(2, 2, 3), (3,)]),         # a repeated index beside a summed one
+    ("ij,ij->ij", [(1, 3), (2, 3)]),         # a size-1 dimension broadcast
+]
+
+
+@pytest.mark.parametrize("subs,shapes", EINSUM, ids=[e[0] for e in EINSUM])
+def test_einsum(subs, shapes, rng):
+    ops = [rng.standard_normal(s) for s in shapes]
+    f = lambda *xs: tnp.einsum(subs, *xs)
+    same_values(f, lambda *xs: np.einsum(subs, *xs), *ops)
+    check(f, *ops)
+
+
+def test_einsum_complex(rng):
+    a = rng.standard_normal((2, 3)) + 1j * rng.standard_normal((2, 3))
+    b = rng.standard_normal((3,)) + 1j * rng.standard_normal((3,))
+    check(lambda x, y: tnp.einsum("ij,j->i", x, y), a, b)
+    check(lambda x, y: tnp.einsum("ij,j->i", x, y), a, b.real)
+
+
+def test_einsum_against_torch(rng):
+    torch = pytest.importorskip("torch")
+    a, b, c = rng.standard_normal((2, 3, 4)), rng.standard_normal((4, 5)), rng.standard_normal(5)
+    subs = "bij,jk,k->bi"
+    w = rng.standard_normal((2, 3))
+    grads = tg.grad(lambda x, y, z: tnp.sum(tnp.einsum(subs, x, y, z) * w), (0, 1, 2))(a, b, c)
+    ts = [torch.tensor(v, requires_grad=True) for v in (a, b, c)]
+    (torch.einsum(subs, *ts) * torch.tensor(w)).sum().backward()
+    for g, t in zip(grads, ts):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-10)
+
+
+def test_einsum_tape_float32():
+    x = tg.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    y = tnp.einsum("ij,ij->i", x, x)
+    y.sum().backward()
+    assert y.dtype == np.float32 and x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.ones((2, 3)))
+
+
+# ---- sort, take_along_axis, repeat, tile, roll, pad, diff, trapezoid -------------------------
+def _distinct(rng, shape):
+    n = int(np.prod(shape))
+    return (rng.permutation(n) + rng.uniform(-0.2, 0.2, n)).reshape(shape)
+
+
+@pytest.mark.parametrize("axis", [0, -1, None])
+def test_sort(axis, rng):
+    x = _distinct(rng, (3, 4))
+    same_values(lambda a: tnp.sort(a, axis=axis), lambda a: np.sort(a, axis=axis), x)
+    check(lambda a: tnp.sort(a, axis=axis), x)
+
+
+def test_sort_gradient_follows_permutation():
+    x = np.array([3.0, 1.0, 2.0])
+    w = np.array([10.0, 20.0, 30.0])
+    g = tg.grad(lambda a: tnp.sum(tnp.sort(a) * w))(x)
+    np.testing.assert_allclose(g, [30.0, 10.0, 20.0])
+
+
+def test_take_along_axis(rng):
+    x = rng.standard_normal((3, 4))
+    idx = np.array([[0, 0, 3], [1, 2, 2], [3, 1, 0]])
+    same_values(lambda a: tnp.take_along_axis(a, idx, 1),
+                lambda a: np.take_along_axis(a, idx, 1), x)
+    check(lambda a: tnp.take_along_axis(a, idx, 1), x)  # repeated indices add up
+
+
+@pytest.mark.parametrize("repeats,axis", [(2, None), ([1, 0, 2], 0), (3, 1)])
+def test_repeat(repeats, axis, rng):
+    x = rng.standard_normal((3, 2))
+    same_values(lambda a: tnp.repeat(a, repeats, axis), lambda a: np.repeat(a, repeats, axis),
+                x)
+    check(lambda a: tnp.repeat(a, repeats, axis), x)
+
+
+@pytest.mark.parametrize("reps", [2, (2, 1), (2, 1, 3)])
+def test_tile(reps, rng):
+    x = rng.standard_normal((2, 3))
+    same_values(lambda a: tnp.tile(a, reps), lambda a: np.tile(a, reps), x)
+    check(lambda a: tnp.tile(a, reps), x)
+
+
+@pytest.mark.parametrize("shift,axis", [(1, None), (-2, 1), ((1, 2), (0, 1)), (5, 0)])
+def test_roll(shift, axis, rng):
+    x = rng.standard_normal((3, 4))
+    same_values(lambda a: tnp.roll(a, shift, axis), lambda a: np.roll(a, shift, axis), x)
+    check(lambda a: tnp.roll(a, shift, axis), x)
+
+
+@pytest.mark.parametrize("mode", ["constant", "edge", "reflect", "symmetric", "wrap"])
+def test_pad(mode, rng):
+    x = rng.standard_normal((3, 4))
+    width = ((1, 2), (2, 1))
+    same_values(lambda a: tnp.pad(a, width, mode), lambda a: np.pad(a, width, mode), x)
+    check(lambda a: tnp.pad(a, width, mode), x)
+
+
+def test_pad_constant_value(rng):
+    x = rng.standard_normal(3)
+    same_values(lambda a: tnp.pad(a, 2, constant_values=1.5),
+                lambda a: np.pad(a, 2, constant_values=1.5), x)
+    check(lambda a: tnp.pad(a, (0, 2), constant_values=1.5), x)
+
+
+def test_diff_and_trapezoid(rng):
+    x = rng.standard_normal((3, 5))
+    same_values(lambda a: tnp.diff(a, 2, axis=1), lambda a: np.diff(a, 2, axis=1), x)
+    check(lambda a: tnp.diff(a, 2, axis=1), x)
+    t = np.sort(rng.standard_normal(5))
+    same_values(lambda a, b: tnp.trapezoid(a, b), lambda a, b: np.trapezoid(a, b), x, t)
+    check(lambda a, b: tnp.trapezoid(a, b), x, t)
+    check(lambda a: tnp.trapezoid(a, dx=0.5, axis=0), x)
+
+
+def test_on_device(device, rng):
+    """Values and gradients on every available device match the CPU."""
+    x = _distinct(rng, (3, 4))
+
+    def f(a):
+        s = tnp.sort(tnp.roll(a, 1, 0), axis=1)
+        e = tnp.einsum("ij,kj->ik", tnp.arctan(s), tnp.tile(a, (1, 1)))
+        return tnp.sum(tnp.cumsum(tnp.pad(e, 1, "reflect"), axis=0) ** 2)
+
+    t = tg.tensor(x, device=device, requires_grad=True)
+    out = f(t)
+    out.backward()
+    ref = tg.tensor(x, requires_grad=True)
+    expected = f(ref)
+    expected.backward()
+    np.testing.assert_allclose(float(out.item()), float(expected.item()), rtol=1e-12)
+    np.testing.assert_allclose(t.grad.cpu().numpy(), ref.grad.numpy(), rtol=1e-10)
