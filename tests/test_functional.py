@@ -265,3 +265,21 @@ def test_user_defined_primitive_autograd_curried_convention():
     assert grad(cube)(2.0) == 12.0
     assert grad(grad(cube))(2.0) == 12.0
     tg.check_grads(cube, modes=("fwd", "rev"), order=2)(onp.array([0.5, -1.5]))
+
+
+def test_hessian_fast_path_and_nested_path_agree():
+    rng = onp.random.default_rng(5)
+    A = rng.standard_normal((4, 4))
+
+    def f(x):
+        y = np.tanh(np.dot(A, x))
+        z = tg.zeros(4, dtype="float64")
+        z[1:3] = y[:2] * x[2:]  # setitem on the tape: forward sweeps need its JVP too
+        return np.sum(y ** 2) + np.sum(z * x) + np.prod(x[:2])
+
+    x = rng.standard_normal(4)
+    fast = hessian(f)(x)
+    nested = hessian(f)(tg.tensor(x, requires_grad=True))  # per-column jvp of grad
+    onp.testing.assert_allclose(fast, nested.detach().numpy(), rtol=1e-10, atol=1e-12)
+    onp.testing.assert_allclose(fast, jacobian(grad(f))(x), rtol=1e-10, atol=1e-12)
+    onp.testing.assert_allclose(fast, numeric_jacobian(grad(f), x), rtol=1e-6, atol=1e-6)

@@ -16,7 +16,7 @@ from ..backend.device import _CUPY_ARRAY
 from ..tensor import Tensor, _new_tensor
 from .forward import Dual, level_of, make_dual, new_level, split
 from .grad_mode import _state
-from .graph import Node, run_backward
+from .graph import Node, forward_sweep, run_backward, tape_order
 
 _rev_depth = [0]  # reverse transforms whose function is being evaluated right now
 
@@ -368,7 +368,17 @@ def deriv(fun, argnum=0):
 
 def hessian(fun, argnum=0):
     """The Hessian of a scalar function, shaped ``x.shape + x.shape``: forward mode over
-    reverse mode, one JVP of the gradient per input element."""
+    reverse mode, one JVP of the gradient per input element.
+
+    When ``x`` carries no derivative of an outer transform, the gradient is recorded on the
+    tape once and each column is a forward sweep of JVP rules over that recording (no new
+    graph per column); otherwise each column is a nested ``jvp`` of ``grad``.
+
+    >>> import tensorgrad as tg, tensorgrad.numpy as tnp
+    >>> tg.hessian(lambda x: tnp.sum(x ** 3))(tnp.array([1.0, 2.0]))
+    array([[ 6.,  0.],
+           [ 0., 12.]])
+    """
     gradfun = grad(fun, argnum)
 
     @functools.wraps(fun)
@@ -376,14 +386,50 @@ def hessian(fun, argnum=0):
         x = args[argnum]
         xs = _shape_of(x)
         raw = x.data if isinstance(x, Tensor) else _as_float_array(x)
-        cols = []
-        for k in range(int(np.prod(xs))):
-            e = np.zeros(raw.size, dtype=raw.dtype)
-            e[k] = 1
-            cols.append(make_jvp(gradfun, argnum)(*args, **kwargs)(e.reshape(xs))[1])
-        return _stack(cols, xs + xs)
+        basis = np.eye(raw.size, dtype=raw.dtype if raw.dtype.kind in "fc" else np.float64)
+        nested = isinstance(x, Tensor) and (x._level or x._rg) or _rev_depth[0] > 0
+        if nested or not isinstance(raw, np.ndarray):
+            cols = [make_jvp(gradfun, argnum)(*args, **kwargs)(e.reshape(xs))[1] for e in basis]
+            return _stack(cols, xs + xs)
+        variable, g = _recorded_grad(fun, argnum, args, kwargs)
+        if not isinstance(g, Tensor) or not g._rg:
+            cols = [np.zeros(xs, dtype=basis.dtype) for _ in basis]
+        else:
+            order = tape_order(_vertex(g), variable)
+            cols = []
+            for e in basis:
+                c = forward_sweep(order, variable, e.reshape(xs))
+                cols.append(np.zeros(xs, basis.dtype) if c is None else c)
+        H = np.stack([np.asarray(c) for c in cols]).reshape(xs + xs)
+        # columns are d(grad)/dx_k; for a smooth f the Hessian is symmetric, and its layout is
+        # H[i, j] = d2f / dx_i dx_j
+        H = np.moveaxis(H.reshape(raw.size, raw.size), 0, 1).reshape(xs + xs)
+        return _give_back(_new_tensor(H, None, False), _kind(x), False)
 
     return wrapped
+
+
+def _recorded_grad(fun, argnum, args, kwargs):
+    """(variable, gradient): the gradient of ``fun`` at ``args[argnum]`` recorded on the tape
+    as a function of ``variable``."""
+    args = list(args)
+    variable = _new_tensor(_as_float_array(args[argnum]), None, True)
+    args[argnum] = variable
+    _rev_depth[0] += 1
+    prev = _state.enabled
+    _state.enabled = True
+    try:
+        out = fun(*args, **kwargs)
+        _check_scalar(out, "hessian")
+        if not isinstance(out, Tensor) or not out._rg:
+            return variable, None
+        seed = _new_tensor(_ones_like(out), None, False)
+        g, = run_backward([_vertex(out)], [seed], retain_graph=True, create_graph=True,
+                          targets=[variable], prune=True)
+    finally:
+        _rev_depth[0] -= 1
+        _state.enabled = prev
+    return variable, g
 
 
 def make_hvp(fun, argnum=0):

@@ -266,3 +266,57 @@ def _accumulate_leaf(leaf, g, Tensor, create_graph):
         leaf.grad = Tensor._wrap(g)
     else:
         leaf.grad = _sum_grad(leaf.grad, g, Tensor)
+
+
+def tape_order(root, stop=None):
+    """The nodes behind ``root``, each after all of its parents (iteratively, no recursion);
+    the walk does not go past the vertex ``stop``."""
+    order = []
+    visited = set()
+    stack = [(root, False)]
+    while stack:
+        n, done = stack.pop()
+        if done:
+            order.append(n)
+            continue
+        if n in visited:
+            continue
+        visited.add(n)
+        stack.append((n, True))
+        if n is stop:
+            continue
+        for p in n.parents:
+            if type(p) is Node and p not in visited:
+                stack.append((p, False))
+    return order
+
+
+def forward_sweep(order, source, tangent):
+    """Forward mode over a recorded tape: push ``tangent`` (the tangent of the vertex
+    ``source``) through the nodes of ``order`` with their JVP rules on the saved raw values.
+    Returns the tangent of the last node (None where it does not depend on ``source``)."""
+    tangents = {source: tangent}
+    for n in order:
+        if n.args is None:
+            raise _freed(n)
+        acc = None
+        jvps = n.prim.jvps
+        kw = n.kw
+        i = -1
+        for p in n.parents:
+            i += 1
+            if p is None:
+                continue
+            tp = tangents.get(p)
+            if tp is None:
+                continue
+            r = jvps[i](tp, n.ans, *n.args, **kw) if kw else jvps[i](tp, n.ans, *n.args)
+            acc = r if acc is None else acc + r
+        if acc is not None:
+            shape = n.ans.shape if n.ans is not None else n.args[0].shape
+            if acc.shape != shape:
+                from ..backend.device import xp_of
+
+                acc = xp_of(acc).broadcast_to(acc, shape)
+            tangents[n] = acc
+    return tangents.get(order[-1]) if order else None

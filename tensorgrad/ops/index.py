@@ -70,7 +70,14 @@ def _setitem_fwd(x, idx, v):  # never called: setitem writes in place, see below
 SETITEM = Primitive(_setitem_fwd, "setitem", saves=False)
 SETITEM.vjps = (lambda g, ans, x, idx, v: zero_at(g, idx), None,
                 lambda g, ans, x, idx, v: getitem(g, idx))
-SETITEM.jvps = None
+SETITEM.jvps = (lambda t, ans, x, idx, v: zero_at(t, idx), None,
+                lambda t, ans, x, idx, v: untake(_broadcast_to(t, x[idx].shape), idx, x.shape))
+
+
+def _broadcast_to(t, shape):
+    from .shape import broadcast_to
+
+    return t if t.shape == shape else broadcast_to(t, shape)
 
 
 def setitem(t, idx, value):
