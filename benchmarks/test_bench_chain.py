@@ -3,6 +3,10 @@
 The arrays are tiny, so the time is almost all framework overhead: building the tape on the
 way forward and walking it back. N_OPS counts the primitives: 200 mul, 200 add, 200 tanh and
 the final sum. NumPy runs the forward pass only (it has no backward); it is the floor.
+
+The chain settles at the fixed point y = 0.61, where each step scales the gradient by about
+0.63, so the gradient ends subnormal (~1e-39). That costs nothing extra on the CPU measured
+(checked), and it is the same for every framework.
 """
 
 import numpy as np
@@ -49,7 +53,7 @@ def test_chain_tensorgrad(benchmark, record):
     record("chain", "tensorgrad fwd+bwd", N_OPS, fn=tensorgrad_chain, args=(_start(),))
 
 
-def test_chain_torch(benchmark, record):
+def test_chain_torch(benchmark, record, paired):
     torch = pytest.importorskip("torch")
 
     def torch_chain(x0):
@@ -62,5 +66,10 @@ def test_chain_torch(benchmark, record):
 
     benchmark.group = "chain"
     grad = benchmark(torch_chain, _start())
-    np.testing.assert_allclose(grad.numpy(), tensorgrad_chain(_start()).numpy(), rtol=1e-5)
+    # the gradient is subnormal (about 0.63 ** 200): compare it relative to its largest entry
+    ours = tensorgrad_chain(_start()).numpy()
+    np.testing.assert_allclose(grad.numpy(), ours, rtol=1e-4, atol=1e-4 * np.abs(ours).max())
     record("chain", "torch fwd+bwd", N_OPS, fn=torch_chain, args=(_start(),))
+    x0 = _start()
+    paired("chain", "tensorgrad fwd+bwd", lambda: tensorgrad_chain(x0),
+           "torch fwd+bwd", lambda: torch_chain(x0))

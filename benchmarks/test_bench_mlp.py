@@ -142,20 +142,28 @@ def test_mlp_numpy(benchmark, record):
     record("mlp", "numpy step", fn=numpy_mlp.train_step, args=(params, x, y))
 
 
-def test_mlp_tensorgrad(benchmark, record):
+def test_mlp_tensorgrad(benchmark, record, paired):
     check_against_numpy()  # a wrong fast answer is no result, also under --benchmark-only
     params = tensorgrad_params(numpy_mlp.init_params())
     x, y = numpy_mlp.make_batch()
+    tx = tg.tensor(x)
     benchmark.group = "mlp"
-    loss = benchmark(tensorgrad_step, params, tg.tensor(x), y)
+    loss = benchmark(tensorgrad_step, params, tx, y)
     assert np.isfinite(loss.item())
-    record("mlp", "tensorgrad step", fn=tensorgrad_step, args=(params, tg.tensor(x), y))
+    record("mlp", "tensorgrad step", fn=tensorgrad_step, args=(params, tx, y))
+    np_params = numpy_mlp.init_params()
+    paired("mlp", "tensorgrad step", lambda: tensorgrad_step(params, tx, y),
+           "numpy step", lambda: numpy_mlp.train_step(np_params, x, y))
 
 
-def test_mlp_torch(benchmark, record):
+def test_mlp_torch(benchmark, record, paired):
     torch = pytest.importorskip("torch")
     params, x, y = torch_setup(torch, numpy_mlp.init_params(), *numpy_mlp.make_batch())
     benchmark.group = "mlp"
     loss = benchmark(torch_step, torch, params, x, y)
     assert np.isfinite(loss.item())
     record("mlp", "torch step", fn=torch_step, args=(torch, params, x, y))
+    tg_params = tensorgrad_params(numpy_mlp.init_params())
+    tx, ty = tg.tensor(x.numpy()), y.numpy()
+    paired("mlp", "tensorgrad step", lambda: tensorgrad_step(tg_params, tx, ty),
+           "torch step", lambda: torch_step(torch, params, x, y))
