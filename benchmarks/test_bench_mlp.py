@@ -39,6 +39,16 @@ def tensorgrad_step(params, x, y, lr=LR):
     return loss
 
 
+def optim_step(params, opt, x, y):
+    """The same step with ``tg.optim.SGD``: the update reuses a buffer per parameter instead
+    of allocating ``lr * p.grad`` (as the hand-written NumPy update overwrites its gradients)."""
+    opt.zero_grad()
+    loss = tensorgrad_loss(params, x, y)
+    loss.backward()
+    opt.step()
+    return loss
+
+
 def torch_setup(torch, np_params, x, y):
     params = [torch.tensor(p, requires_grad=True) for p in np_params]
     return params, torch.from_numpy(x), torch.from_numpy(y)
@@ -167,3 +177,29 @@ def test_mlp_torch(benchmark, record, paired):
     tx, ty = tg.tensor(x.numpy()), y.numpy()
     paired("mlp", "tensorgrad step", lambda: tensorgrad_step(tg_params, tx, ty),
            "torch step", lambda: torch_step(torch, params, x, y))
+
+
+def test_mlp_tensorgrad_optim(benchmark, record, paired):
+    params = tensorgrad_params(numpy_mlp.init_params())
+    opt = tg.optim.SGD(params, lr=LR)
+    x, y = numpy_mlp.make_batch()
+    tx = tg.tensor(x)
+    benchmark.group = "mlp"
+    loss = benchmark(optim_step, params, opt, tx, y)
+    assert np.isfinite(loss.item())
+    record("mlp", "tensorgrad+optim.SGD", fn=optim_step, args=(params, opt, tx, y))
+    np_params = numpy_mlp.init_params()
+    paired("mlp", "tensorgrad+optim.SGD", lambda: optim_step(params, opt, tx, y),
+           "numpy step", lambda: numpy_mlp.train_step(np_params, x, y))
+
+
+def test_optim_step_matches_numpy_update():
+    """One optim.SGD step gives the hand-written NumPy update's parameters."""
+    np_params = numpy_mlp.init_params()
+    x, y = numpy_mlp.make_batch()
+    params = tensorgrad_params(np_params)
+    opt = tg.optim.SGD(params, lr=LR)
+    optim_step(params, opt, tg.tensor(x), y)
+    numpy_mlp.train_step(np_params, x, y)
+    for p, q in zip(params, np_params, strict=True):
+        np.testing.assert_allclose(p.numpy(), q, **_tolerances())

@@ -97,14 +97,16 @@ class _Overwritten:
 def unbroadcast(g, arg):
     """Sum a cotangent back to the shape of ``arg`` and give it ``arg``'s dtype."""
     shape = arg.shape if hasattr(arg, "shape") else ()
-    if g.shape != shape:
-        lead = g.ndim - len(shape)
-        axes = tuple(range(lead)) + tuple(
-            lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1
-        )
-        if axes:
-            g = g.sum(axis=axes, keepdims=True)
-        if lead or g.shape != shape:
+    gshape = g.shape
+    if gshape != shape:
+        lead = len(gshape) - len(shape)
+        inner = [lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1]
+        if inner:
+            g = g.sum(axis=tuple(range(lead)) + tuple(inner), keepdims=True)
+            g = g.reshape(shape)
+        elif lead:
+            g = g.sum(axis=tuple(range(lead)) if lead > 1 else 0)  # already of shape ``shape``
+        else:
             g = g.reshape(shape)
     dtype = getattr(arg, "dtype", None)
     if dtype is not None and g.dtype != dtype:
@@ -124,7 +126,7 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
     one another): what lies behind them belongs to an outer computation.
     """
     stop = set(targets) if prune else ()
-    from ..tensor import Tensor, _lift  # the tape and the Tensor need each other
+    Tensor, _lift = _tensor_names()
 
     # Count the consumers of each node, iteratively (a 10,000-op chain is no recursion problem).
     counts = {}
@@ -169,13 +171,13 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
             args = raw_args = n.args
             if args is None:
                 raise _freed(n)
-            vcs = n.vcs
-            if vcs is not None and n.epoch != epoch and _versions_changed(vcs):
-                raise _modified(n)
             ans = n.ans
-            ov = n.out_vc
-            if ov is not None and n.epoch != epoch and ov[0][0] != ov[1]:
-                ans = _Overwritten(n)
+            if n.epoch != epoch:  # some in-place write happened since this node was made
+                if n.vcs is not None and _versions_changed(n.vcs):
+                    raise _modified(n)
+                ov = n.out_vc
+                if ov is not None and ov[0][0] != ov[1]:
+                    ans = _Overwritten(n)
             if create_graph:
                 # Rules see Tensors tied to the graph, so the pass records itself.
                 if not isinstance(g, Tensor):
@@ -225,6 +227,18 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
     finally:
         _state.enabled = prev_mode
     return None
+
+
+_TENSOR_NAMES = []
+
+
+def _tensor_names():
+    # tensor.py imports this module, so its names are looked up on first use
+    if not _TENSOR_NAMES:
+        from ..tensor import Tensor, _lift
+
+        _TENSOR_NAMES.extend((Tensor, _lift))
+    return _TENSOR_NAMES
 
 
 def _run_hooks(hooks, g, Tensor):

@@ -51,10 +51,15 @@ def prod(x, axis=None, keepdims=False):
 def logsumexp(x, axis=None, keepdims=False):
     xp = xp_of(x)
     m = x.max(axis=axis, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, 0)
-    out = xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True)) + m
-    return out if keepdims else out.reshape([n for i, n in enumerate(out.shape)
-                                             if not (axis is None or i in axis)])
+    if not xp.isfinite(m).all():  # rows of -inf (or inf): shift by 0 there instead
+        m = xp.where(xp.isfinite(m), m, 0)
+    e = xp.exp(x - m)
+    out = xp.log(e.sum(axis=axis, keepdims=True))
+    out += m
+    if keepdims:
+        return out
+    return out.reshape(() if axis is None else
+                       tuple(n for i, n in enumerate(out.shape) if i not in axis))
 
 
 def _minmax_vjp(g, ans, x, axis=None, keepdims=False):

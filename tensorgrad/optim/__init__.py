@@ -1,0 +1,9 @@
+"""Optimizers: update parameters in place from their ``.grad``, without recording.
+
+The updates write into the parameters' arrays (and reuse per-parameter buffers) so that a step
+allocates nothing: the same memory traffic as a hand-written NumPy update.
+"""
+
+from .optimizer import SGD, Adam, AdamW, Optimizer
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
