@@ -15,48 +15,16 @@ def is_grad_enabled():
     return _state.enabled
 
 
-class set_grad_enabled:
-    """Turn recording on or off; a context manager and a decorator.
-
-    >>> import tensorgrad as tg
-    >>> with tg.set_grad_enabled(False):
-    ...     y = tg.ones(2, requires_grad=True) * 2
-    >>> y.requires_grad
-    False
-    """
-
-    def __init__(self, mode=True):
-        self.prev = _state.enabled
-        self.mode = bool(mode)
-        _state.enabled = self.mode
-
-    def __enter__(self):
-        _state.enabled = self.mode
-        return self
-
-    def __exit__(self, *exc):
-        _state.enabled = self.prev
-        return False
-
-    def __call__(self, fn):
-        mode = self.mode
-        _state.enabled = self.prev  # a decorator must not change the mode at definition time
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-
 class _Mode:
+    """Sets the mode on ``__enter__`` and restores the previous one on ``__exit__``; as a
+    decorator, runs the function in the mode."""
+
     mode = True
 
     def __new__(cls, fn=None):
         # PyTorch accepts the bare decorator too: @no_grad as well as @no_grad()
         self = super().__new__(cls)
-        return self if fn is None else self(fn)
+        return self if fn is None or not callable(fn) else self(fn)
 
     def __enter__(self):
         self.prev = _state.enabled
@@ -96,3 +64,27 @@ class enable_grad(_Mode):
     """Recording on again inside a ``no_grad`` block. Context manager or decorator."""
 
     mode = True
+
+
+class set_grad_enabled(_Mode):
+    """Turn recording on or off: as a call (it takes effect at once, as in PyTorch), a
+    context manager or a decorator.
+
+    >>> import tensorgrad as tg
+    >>> with tg.set_grad_enabled(False):
+    ...     y = tg.ones(2, requires_grad=True) * 2
+    >>> y.requires_grad
+    False
+    """
+
+    def __new__(cls, mode=True):
+        return object.__new__(cls)
+
+    def __init__(self, mode=True):
+        self.prev = _state.enabled
+        self.mode = bool(mode)
+        _state.enabled = self.mode
+
+    def __call__(self, fn):
+        _state.enabled = self.prev  # a decorator must not change the mode at definition time
+        return super().__call__(fn)

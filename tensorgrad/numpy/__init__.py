@@ -48,6 +48,7 @@ from ..ops.index import getitem as _getitem
 from ..ops.linalg import dot, matmul
 from ..tensor import Tensor, _axis_args, _new_tensor, _norm_axis
 from . import fft, linalg, random  # noqa: F401
+from ._passthrough import module_getattr as _module_getattr
 
 float_ = _np.float64
 dtype = _np.dtype
@@ -505,28 +506,8 @@ def getitem(a, idx):
     return _getitem(a, idx)
 
 
-# ---- anything else NumPy has: no derivative, so refuse to silently drop one -------------
-def __getattr__(name):
-    target = getattr(_np, name)  # AttributeError for names NumPy lacks, as NumPy gives
-    if not callable(target) or isinstance(target, type):
-        return target
-
-    def passthrough(*args, **kwargs):
-        for a in builtins.list(args) + builtins.list(kwargs.values()):
-            if isinstance(a, Tensor) and (a._rg or a._level):
-                raise NotImplementedError(
-                    f"tensorgrad.numpy.{name}: no derivative is defined, so it cannot take a "
-                    "tensor that carries one; use differentiable functions, or .detach()")
-        tensors = _any_tensor(args) or _any_tensor(kwargs.values())
-        args = [_raw(a) for a in args]
-        kwargs = {k: _raw(v) for k, v in kwargs.items()}
-        out = target(*args, **kwargs)
-        if tensors and isinstance(out, (_np.ndarray, _CUPY_ARRAY, _np.generic)):
-            return _new_tensor(out, None, False)
-        return out
-
-    passthrough.__name__ = name
-    return passthrough
+# anything else NumPy has: no derivative, so refuse to silently drop one
+__getattr__ = _module_getattr("tensorgrad.numpy", None)
 
 
 

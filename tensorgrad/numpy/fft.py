@@ -10,15 +10,14 @@ autograd's convention (see tensorgrad.ops.spectral).
 array([1., 1., 1., 1.])
 """
 
-import builtins
 
-import numpy as _np
 
-from ..backend.device import _CUPY_ARRAY, xp_of
+from ..backend.device import xp_of
 from ..ops import elementwise as _ew
 from ..ops import extra as _extra
 from ..ops import spectral as _sp
-from ..tensor import Tensor, _new_tensor, _norm_axis
+from ..tensor import Tensor, _norm_axis
+from ._passthrough import module_getattr as _module_getattr
 
 _NORMS = (None, "backward", "ortho", "forward")
 
@@ -199,26 +198,5 @@ def ifftshift(x, axes=None):
     return _shift(x, axes, -1, "ifftshift")
 
 
-# ---- anything else (fftfreq, rfftfreq): no derivative ---------------------------------
-def __getattr__(name):
-    target = getattr(_np.fft, name)  # AttributeError for names NumPy lacks
-    if not callable(target) or isinstance(target, type):
-        return target
-
-    def passthrough(*args, **kwargs):
-        values = builtins.list(args) + builtins.list(kwargs.values())
-        for a in values:
-            if isinstance(a, Tensor) and (a._rg or a._level):
-                raise NotImplementedError(
-                    f"tensorgrad.numpy.fft.{name}: no derivative is defined, so it cannot take "
-                    "a tensor that carries one; use differentiable functions, or .detach()")
-        tensors = builtins.any(isinstance(a, Tensor) for a in values)
-        args = [a.data if isinstance(a, Tensor) else a for a in args]
-        kwargs = {k: v.data if isinstance(v, Tensor) else v for k, v in kwargs.items()}
-        out = target(*args, **kwargs)
-        if tensors and isinstance(out, (_np.ndarray, _CUPY_ARRAY, _np.generic)):
-            return _new_tensor(out, None, False)
-        return out
-
-    passthrough.__name__ = name
-    return passthrough
+# anything else NumPy has: no derivative, so refuse to silently drop one
+__getattr__ = _module_getattr("tensorgrad.numpy.fft", "fft")

@@ -11,7 +11,6 @@ array([[1., 0.],
        [0., 1.]])
 """
 
-import builtins
 
 import numpy as _np
 
@@ -22,6 +21,7 @@ from ..ops import reduce as _red
 from ..ops.linalg import matmul as _matmul
 from ..ops.shape import swapaxes as _swapaxes
 from ..tensor import Tensor, _new_tensor, _norm_axis
+from ._passthrough import module_getattr as _module_getattr
 
 SlogdetResult = _dc.SlogdetResult
 EighResult = _dc.EighResult
@@ -260,40 +260,7 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):
     return _matrix_norm(x, ord, (x.ndim - 2, x.ndim - 1), keepdims)
 
 
-# ---- anything else NumPy's linalg has: no derivative, so refuse to silently drop one ------
-def __getattr__(name):
-    target = getattr(_np.linalg, name)  # AttributeError for names NumPy lacks
-    if not callable(target) or isinstance(target, type):
-        return target
-
-    def passthrough(*args, **kwargs):
-        values = builtins.list(args) + builtins.list(kwargs.values())
-        for a in values:
-            if isinstance(a, Tensor) and (a._rg or a._level):
-                raise NotImplementedError(
-                    f"tensorgrad.numpy.linalg.{name}: no derivative is defined, so it cannot "
-                    "take a tensor that carries one; use differentiable functions, or .detach()")
-        tensors = _is_tensor(*values)
-        args = [a.data if isinstance(a, Tensor) else a for a in args]
-        kwargs = {k: v.data if isinstance(v, Tensor) else v for k, v in kwargs.items()}
-        fn = target
-        for a in args:
-            if isinstance(a, _CUPY_ARRAY):  # pragma: no cover - CuPy
-                fn = getattr(xp_of(a).linalg, name)
-                break
-        out = fn(*args, **kwargs)
-        if not tensors:
-            return out
-        return _wrap_out(out)
-
-    passthrough.__name__ = name
-    return passthrough
+# anything else NumPy has: no derivative, so refuse to silently drop one
+__getattr__ = _module_getattr("tensorgrad.numpy.linalg", "linalg")
 
 
-def _wrap_out(out):
-    if isinstance(out, (_np.ndarray, _CUPY_ARRAY, _np.generic)):
-        return _new_tensor(out, None, False)
-    if isinstance(out, tuple):
-        parts = [_wrap_out(o) for o in out]
-        return type(out)(*parts) if hasattr(out, "_fields") else tuple(parts)
-    return out
