@@ -85,6 +85,10 @@ class set_grad_enabled(_Mode):
         self.mode = bool(mode)
         _state.enabled = self.mode
 
+    def __enter__(self):
+        _state.enabled = self.mode  # ``prev`` was taken when the call switched the mode
+        return self
+
     def __call__(self, fn):
         _state.enabled = self.prev  # a decorator must not change the mode at definition time
         return super().__call__(fn)
