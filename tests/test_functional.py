@@ -283,3 +283,41 @@ def test_hessian_fast_path_and_nested_path_agree():
     onp.testing.assert_allclose(fast, nested.detach().numpy(), rtol=1e-10, atol=1e-12)
     onp.testing.assert_allclose(fast, jacobian(grad(f))(x), rtol=1e-10, atol=1e-12)
     onp.testing.assert_allclose(fast, numeric_jacobian(grad(f), x), rtol=1e-6, atol=1e-6)
+
+
+def test_grad_with_respect_to_containers():
+    params = [(onp.array([[1.0, 2.0], [3.0, 4.0]]), onp.array([0.5, -0.5])),
+              {"w": onp.array([1.0, -1.0]), "scale": 2.0}]
+
+    def loss(params, x):
+        (W, b), head = params
+        h = np.tanh(np.dot(x, W) + b)
+        return head["scale"] * np.sum(h * head["w"]) ** 2
+
+    x = onp.array([[0.1, 0.2], [0.3, -0.4]])
+    g = grad(loss)(params, x)
+    assert isinstance(g, list) and isinstance(g[0], tuple) and set(g[1]) == {"w", "scale"}
+    assert isinstance(g[1]["scale"], float)
+    # each leaf against finite differences
+    eps = 1e-6
+    W = params[0][0]
+    for idx in onp.ndindex(W.shape):
+        d = onp.zeros_like(W)
+        d[idx] = eps
+        up = [(W + d, params[0][1]), params[1]]
+        down = [(W - d, params[0][1]), params[1]]
+        assert g[0][0][idx] == pytest.approx((loss(up, x) - loss(down, x)) / (2 * eps), rel=1e-6)
+    s = params[1]["scale"]
+    up = [params[0], {"w": params[1]["w"], "scale": s + eps}]
+    down = [params[0], {"w": params[1]["w"], "scale": s - eps}]
+    assert g[1]["scale"] == pytest.approx((loss(up, x) - loss(down, x)) / (2 * eps), rel=1e-6)
+
+
+def test_jvp_and_vjp_of_containers():
+    f = lambda p: {"sum": p[0] * p[1], "diff": p[0] - np.sin(p[1])}
+    primal, tangent = jvp(f, ((2.0, 0.5),), ((1.0, 0.0),))
+    assert tangent == {"sum": 0.5, "diff": 1.0}
+    out, fn = vjp(f, (2.0, 0.5))
+    (g,) = fn({"sum": 1.0, "diff": 0.0})
+    assert g == (0.5, 2.0)
+    assert primal["sum"] == out["sum"] == 1.0

@@ -16,6 +16,7 @@ from ..backend.device import _CUPY_ARRAY
 from ..tensor import Tensor, _new_tensor
 from .forward import Dual, level_of, make_dual, new_level, split
 from .grad_mode import _state
+from .tree import flatten
 from .graph import Node, forward_sweep, run_backward, tape_order
 
 _rev_depth = [0]  # reverse transforms whose function is being evaluated right now
@@ -106,19 +107,25 @@ def _vertex(t):
     return t._node if t._node is not None else t
 
 
-def _reverse(out, seed, variables, create_graph):
-    """d<seed, out>/d(variables), expanded over the dual levels that ``out`` or ``seed`` carry."""
-    level = max(level_of(out), level_of(seed))
+def _reverse(outs, seeds, variables, create_graph):
+    """d(sum_k <seeds[k], outs[k]>)/d(variables), expanded over the dual levels that the
+    outputs or the seeds carry."""
+    level = max(max(level_of(o) for o in outs), max(level_of(s) for s in seeds))
     if level == 0:
-        return _reverse_tape(out, seed, variables, create_graph)
-    op, ot = split(out, level)
-    sp, st = split(seed, level)
-    primal = _reverse(op, sp, variables, create_graph)
+        return _reverse_tape(outs, seeds, variables, create_graph)
+    ops_, ots = zip(*(split(o, level) for o in outs))
+    sps, sts = zip(*(split(s, level) for s in seeds))
+    primal = _reverse(ops_, sps, variables, create_graph)
     tangents = []
-    if ot is not None:
-        tangents.append(_reverse(ot, sp, variables, create_graph))
-    if st is not None:
-        tangents.append(_reverse(op, st, variables, create_graph))
+    # the tangent of a gradient: the gradient of the tangent, plus the seed's own tangent
+    pairs = [(ot, sp) for ot, sp in zip(ots, sps) if ot is not None]
+    if pairs:
+        tangents.append(_reverse([p[0] for p in pairs], [p[1] for p in pairs], variables,
+                                 create_graph))
+    pairs = [(op, st) for op, st in zip(ops_, sts) if st is not None]
+    if pairs:
+        tangents.append(_reverse([p[0] for p in pairs], [p[1] for p in pairs], variables,
+                                 create_graph))
     out_list = []
     for k, p in enumerate(primal):
         parts = [t[k] for t in tangents]
@@ -129,17 +136,27 @@ def _reverse(out, seed, variables, create_graph):
     return out_list
 
 
-def _reverse_tape(out, seed, variables, create_graph):
+def _reverse_tape(outs, seeds, variables, create_graph):
     zeros = [_zeros_like_raw(v) for v in variables]
-    if not isinstance(out, Tensor) or not out._rg:
+    roots, root_seeds = [], []
+    for out, seed in zip(outs, seeds):
+        if not isinstance(out, Tensor) or not out._rg:
+            continue  # this output does not depend on the variables
+        if not create_graph and isinstance(seed, Tensor):
+            seed = seed.data
+        elif create_graph and not isinstance(seed, Tensor):
+            seed = _new_tensor(np.asarray(seed, dtype=out.data.dtype) if not hasattr(
+                seed, "shape") else seed, None, False)
+        if not hasattr(seed, "shape"):
+            seed = np.asarray(seed, dtype=out.data.dtype)
+        if tuple(seed.shape) != tuple(out.shape):
+            raise ValueError(f"vjp: the cotangent has shape {tuple(seed.shape)} but the output "
+                             f"has shape {tuple(out.shape)}")
+        roots.append(_vertex(out))
+        root_seeds.append(seed)
+    if not roots:
         return zeros
-    if not create_graph and isinstance(seed, Tensor):
-        seed = seed.data
-    elif create_graph and not isinstance(seed, Tensor):
-        seed = _new_tensor(seed, None, False)
-    if not hasattr(seed, "shape"):
-        seed = np.asarray(seed, dtype=out.data.dtype)
-    res = run_backward([_vertex(out)], [seed], retain_graph=True, create_graph=create_graph,
+    res = run_backward(roots, root_seeds, retain_graph=True, create_graph=create_graph,
                        targets=[_vertex(v) for v in variables], prune=True)
     return [z if g is None else g for g, z in zip(res, zeros)]
 
@@ -155,15 +172,21 @@ def _vjp_maker(fun, argnum, has_aux=False):
         args = list(args)
         variables = []
         kinds = []
+        rebuilds = []  # per argnum: (first leaf, number of leaves, rebuild)
         create_graph = _rev_depth[0] > 0 and _state.enabled
         for i in nums:
-            x = args[i]
-            kinds.append(_kind(x))
-            b = _bottom(x)
-            if isinstance(b, Tensor) and b._rg and _state.enabled:
-                create_graph = True
-            args[i], v = _make_variable(x)
-            variables.append(v)
+            leaves, rebuild = flatten(args[i])
+            rebuilds.append((len(variables), len(leaves), rebuild))
+            new_leaves = []
+            for x in leaves:
+                kinds.append(_kind(x))
+                b = _bottom(x)
+                if isinstance(b, Tensor) and b._rg and _state.enabled:
+                    create_graph = True
+                xv, v = _make_variable(x)
+                new_leaves.append(xv)
+                variables.append(v)
+            args[i] = rebuild(new_leaves)
         _rev_depth[0] += 1
         prev = _state.enabled
         _state.enabled = True  # like torch.func.grad: an outer no_grad does not stop the transform
@@ -173,27 +196,38 @@ def _vjp_maker(fun, argnum, has_aux=False):
             _rev_depth[0] -= 1
             _state.enabled = prev
         out, aux = res if has_aux else (res, None)
-        out_kind = kinds[0] if kinds[0] != "tensor" or isinstance(out, Tensor) else _kind(out)
+        outs, rebuild_out = flatten(out)
+        out_kinds = [kinds[0] if kinds[0] != "tensor" or isinstance(o, Tensor) else _kind(o)
+                     for o in outs]
 
         def vjp(g):
-            cg = create_graph or (isinstance(g, Tensor) and (g._rg or g._level)) or \
-                (_rev_depth[0] > 0 and _state.enabled)
-            grads = _reverse(out, g, variables, cg)
+            seeds, _ = flatten(g)
+            if len(seeds) != len(outs):
+                raise ValueError(f"vjp: the cotangent has {len(seeds)} parts but the output "
+                                 f"has {len(outs)}")
+            cg = create_graph or any(isinstance(s, Tensor) and (s._rg or s._level)
+                                     for s in seeds) or (_rev_depth[0] > 0 and _state.enabled)
+            grads = _reverse(outs, seeds, variables, cg)
             grads = [_give_back(gr, k, cg) for gr, k in zip(grads, kinds)]
-            return tuple(grads) if many else grads[0]
+            parts = [rb(grads[start:start + n]) for start, n, rb in rebuilds]
+            return tuple(parts) if many else parts[0]
 
-        value = _give_back(out, out_kind, create_graph)
+        value = rebuild_out([_give_back(o, k, create_graph) for o, k in zip(outs, out_kinds)])
         return (vjp, value, aux) if has_aux else (vjp, value)
 
     return maker
 
 
 def _ones_like(out):
-    d = out.data if isinstance(out, Tensor) else np.asarray(out)
-    return d * 0 + 1
+    leaves, rebuild = flatten(out)
+    return rebuild([(o.data if isinstance(o, Tensor) else np.asarray(o)) * 0 + 1
+                    for o in leaves])
 
 
 def _check_scalar(out, who):
+    if isinstance(out, (list, tuple, dict)):
+        raise TypeError(f"{who}: the function must return a scalar, got a "
+                        f"{type(out).__name__}")
     size = out.data.size if isinstance(out, Tensor) else np.size(out)
     if size != 1:
         shape = out.shape if hasattr(out, "shape") else ()
@@ -301,24 +335,36 @@ def _jvp_core(fun, args, kwargs, nums, tangents):
     args = list(args)
     kinds = []
     for i, t in zip(nums, tangents):
-        x = args[i]
-        kinds.append(_kind(x))
-        xv = x if isinstance(x, Tensor) else _as_float_array(x)
-        tv = t if isinstance(t, Tensor) else _as_float_array(t)
-        if _shape_of(tv) != _shape_of(xv):
-            raise ValueError(f"jvp: tangent shape {_shape_of(tv)} does not match the argument's "
-                             f"shape {_shape_of(xv)}")
-        args[i] = make_dual(xv, level, tv)
+        leaves, rebuild = flatten(args[i])
+        tleaves, _ = flatten(t)
+        if len(tleaves) != len(leaves):
+            raise ValueError(f"jvp: the tangent has {len(tleaves)} parts but the argument has "
+                             f"{len(leaves)}")
+        duals = []
+        for x, t_leaf in zip(leaves, tleaves):
+            kinds.append(_kind(x))
+            xv = x if isinstance(x, Tensor) else _as_float_array(x)
+            tv = t_leaf if isinstance(t_leaf, Tensor) else _as_float_array(t_leaf)
+            if _shape_of(tv) != _shape_of(xv):
+                raise ValueError(f"jvp: tangent shape {_shape_of(tv)} does not match the "
+                                 f"argument's shape {_shape_of(xv)}")
+            duals.append(make_dual(xv, level, tv))
+        args[i] = rebuild(duals)
     out = fun(*args, **kwargs)
-    primal, tangent = split(out, level)
-    if tangent is None:
-        tangent = _zeros_like_raw(primal)
     kind = kinds[0] if kinds else "array"
-    if kind == "tensor" and not isinstance(primal, Tensor):
-        primal = _new_tensor(primal, None, False)
-    if kind == "tensor" and not isinstance(tangent, Tensor):
-        tangent = _new_tensor(tangent, None, False)
-    return _give_back(primal, kind), _give_back(tangent, kind)
+    outs, rebuild_out = flatten(out)
+    primals, tangents_out = [], []
+    for o in outs:
+        primal, tangent = split(o, level)
+        if tangent is None:
+            tangent = _zeros_like_raw(primal)
+        if kind == "tensor" and not isinstance(primal, Tensor):
+            primal = _new_tensor(primal, None, False)
+        if kind == "tensor" and not isinstance(tangent, Tensor):
+            tangent = _new_tensor(tangent, None, False)
+        primals.append(_give_back(primal, kind))
+        tangents_out.append(_give_back(tangent, kind))
+    return rebuild_out(primals), rebuild_out(tangents_out)
 
 
 def make_jvp(fun, argnum=0):
