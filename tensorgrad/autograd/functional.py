@@ -16,8 +16,8 @@ from ..backend.device import _CUPY_ARRAY
 from ..tensor import Tensor, _new_tensor
 from .forward import Dual, level_of, make_dual, new_level, split
 from .grad_mode import _state
-from .tree import flatten
 from .graph import Node, forward_sweep, run_backward, tape_order
+from .tree import flatten
 
 _rev_depth = [0]  # reverse transforms whose function is being evaluated right now
 
