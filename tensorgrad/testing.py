@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .autograd.tree import flatten
 from .tensor import Tensor
 
 EPS = 1e-6
@@ -48,8 +49,9 @@ def _flat_output(f):
 
     def g(*args):
         out = f(*args)
-        if isinstance(out, (tuple, list)):
-            return tnp.concatenate([tnp.ravel(o) for o in out])
+        if isinstance(out, (tuple, list, dict)):
+            leaves, _ = flatten(out)
+            return tnp.concatenate([tnp.ravel(tnp.asarray(o)) for o in leaves])
         return out
 
     g.__name__ = _name(f)
@@ -103,10 +105,16 @@ def check_grads(f, modes=("fwd", "rev"), order=2, eps=EPS, seed=0):
 
     def checker(*args):
         rng = np.random.default_rng(seed)
-        g = _flat_output(f)
-        args = [a if isinstance(a, Tensor) else np.asarray(a, dtype=np.result_type(
-            np.asarray(a).dtype, np.float64)) for a in args]
-        _check_recursive(g, args, modes, order, rng, eps, _name(f), order)
+        leaves, rebuild = flatten(list(args))  # containers are checked leaf by leaf
+
+        def on_leaves(*xs):
+            return f(*rebuild(list(xs)))
+
+        on_leaves.__name__ = _name(f)
+        g = _flat_output(on_leaves)
+        leaves = [a if isinstance(a, Tensor) else np.asarray(a, dtype=np.result_type(
+            np.asarray(a).dtype, np.float64)) for a in leaves]
+        _check_recursive(g, leaves, modes, order, rng, eps, _name(f), order)
 
     return checker
 

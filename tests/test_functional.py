@@ -321,3 +321,13 @@ def test_jvp_and_vjp_of_containers():
     (g,) = fn({"sum": 1.0, "diff": 0.0})
     assert g == (0.5, 2.0)
     assert primal["sum"] == out["sum"] == 1.0
+
+
+def test_check_grads_on_containers():
+    def f(params, x):
+        W, b = params["layer"]
+        return np.tanh(np.dot(x, W) + b) * params["gain"]
+
+    params = {"layer": (onp.array([[0.3, -0.2], [0.1, 0.5]]), onp.array([0.1, 0.0])),
+              "gain": onp.array(1.5)}
+    tg.check_grads(f, modes=("fwd", "rev"), order=2)(params, onp.array([[1.0, -1.0]]))
