@@ -12,6 +12,7 @@ import numpy_mlp
 import pytest
 
 import tensorgrad as tg
+import tensorgrad.nn.functional as F
 
 LR = numpy_mlp.LR
 
@@ -21,6 +22,15 @@ def tensorgrad_params(np_params):
 
 
 def tensorgrad_loss(params, x, y):
+    w1, b1, w2, b2, w3, b3 = params
+    h = (x @ w1 + b1).relu()
+    h = (h @ w2 + b2).relu()
+    z = h @ w3 + b3
+    return F.cross_entropy(z, y)  # what a PyTorch user writes; one fused node
+
+
+def tensorgrad_loss_composed(params, x, y):
+    """The same loss composed from primitives: log-softmax by logsumexp, integer indexing."""
     w1, b1, w2, b2, w3, b3 = params
     h = (x @ w1 + b1).relu()
     h = (h @ w2 + b2).relu()
@@ -59,8 +69,7 @@ def torch_loss(torch, params, x, y):
     h = (x @ w1 + b1).relu()
     h = (h @ w2 + b2).relu()
     z = h @ w3 + b3
-    logp = z - z.logsumexp(dim=1, keepdim=True)
-    return -logp[torch.arange(len(y)), y].mean()
+    return torch.nn.functional.cross_entropy(z, y)
 
 
 def torch_step(torch, params, x, y, lr=LR):
@@ -203,3 +212,39 @@ def test_optim_step_matches_numpy_update():
     numpy_mlp.train_step(np_params, x, y)
     for p, q in zip(params, np_params, strict=True):
         np.testing.assert_allclose(p.numpy(), q, **_tolerances())
+
+
+def composed_step(params, x, y, lr=LR):
+    loss = tensorgrad_loss_composed(params, x, y)
+    loss.backward()
+    with tg.no_grad():
+        for p in params:
+            p -= lr * p.grad
+            p.grad = None
+    return loss
+
+
+def test_composed_loss_matches_fused():
+    np_params = numpy_mlp.init_params()
+    x, y = numpy_mlp.make_batch()
+    a, b = tensorgrad_params(np_params), tensorgrad_params(np_params)
+    la = tensorgrad_loss(a, tg.tensor(x), y)
+    lb = tensorgrad_loss_composed(b, tg.tensor(x), y)
+    la.backward()
+    lb.backward()
+    np.testing.assert_allclose(la.item(), lb.item(), **_tolerances())
+    for p, q in zip(a, b, strict=True):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), **_tolerances())
+
+
+def test_mlp_tensorgrad_composed(benchmark, record, paired):
+    params = tensorgrad_params(numpy_mlp.init_params())
+    x, y = numpy_mlp.make_batch()
+    tx = tg.tensor(x)
+    benchmark.group = "mlp"
+    loss = benchmark(composed_step, params, tx, y)
+    assert np.isfinite(loss.item())
+    record("mlp", "tensorgrad composed CE", fn=composed_step, args=(params, tx, y))
+    np_params = numpy_mlp.init_params()
+    paired("mlp", "tensorgrad composed CE", lambda: composed_step(params, tx, y),
+           "numpy step", lambda: numpy_mlp.train_step(np_params, x, y))

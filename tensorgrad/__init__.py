@@ -8,7 +8,7 @@
 tensor([2., 4.])
 """
 
-from . import ops, optim  # ops binds the Tensor operators and methods
+from . import nn, ops, optim  # ops binds the Tensor operators and methods
 from .autograd.functional import (
     checkpoint,
     deriv,
@@ -82,7 +82,7 @@ __all__ = [
     "is_grad_enabled", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand",
     "randn", "randint", "zeros_like", "ones_like", "full_like", "empty_like", "from_numpy",
     "manual_seed", "primitive", "defvjp", "defjvp", "device", "Device", "cuda", "concatenate",
-    "stack", "cat", "optim", "grad", "value_and_grad", "grad_and_aux", "elementwise_grad",
+    "stack", "cat", "nn", "optim", "grad", "value_and_grad", "grad_and_aux", "elementwise_grad",
     "jacobian", "hessian", "make_vjp", "make_jvp", "make_hvp", "hessian_tensor_product",
     "hessian_vector_product", "tensor_jacobian_product", "vector_jacobian_product", "deriv",
     "holomorphic_grad", "checkpoint", "vjp", "jvp", "check_grads", "gradcheck",
