@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from ..backend.device import _CUPY_ARRAY
+from ..backend.device import _CUPY_ARRAY, xp_of
 from ..tensor import Tensor, _new_tensor
 from .forward import Dual, level_of, make_dual, new_level, split
 from .grad_mode import _state
@@ -321,7 +321,8 @@ def jacobian(fun, argnum=0):
         raw = value.data if isinstance(value, Tensor) else np.asarray(value)
         rows = []
         for k in range(int(np.prod(out_shape))):
-            basis = np.zeros(raw.size, dtype=raw.dtype if raw.dtype.kind in "fc" else np.float64)
+            basis = xp_of(raw).zeros(raw.size, dtype=raw.dtype if raw.dtype.kind in "fc"
+                                     else np.float64)
             basis[k] = 1
             rows.append(vjp(basis.reshape(out_shape)))
         return _stack(rows, out_shape + _shape_of(x))

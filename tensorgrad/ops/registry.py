@@ -221,7 +221,7 @@ def binary(p):
             if x._level:
                 return apply(p, (x, y), {})
             t = type(y)
-            if t is float or t is int:
+            if (t is float or t is int) and type(xd) is _ndarray:  # CuPy takes no NumPy arrays
                 yd = _scalar_as(y, xd.dtype)
             else:
                 yd = y.item() if isinstance(y, _generic) else y
