@@ -455,22 +455,10 @@ class Tensor:
         other_rg = isinstance(other, Tensor) and other._rg
         recording = _state.enabled and (self._rg or other_rg)
         self._check_inplace(opname, recording)
-        if recording or self._level or (isinstance(other, Tensor) and other._level):
-            # Out-of-place on the tape, then this tensor takes the result: values saved for
-            # backward stay intact, and the version counter still tells that it changed.
-            r = prim(self, other)
-            if r.data.dtype != self.data.dtype:
-                r = r.to(self.data.dtype)
-            if r.shape != self.shape:
-                raise ValueError(f"{opname}: result shape {tuple(r.shape)} does not match the "
-                                 f"tensor's shape {tuple(self.shape)} for an in-place op")
-            self.data = r.data
-            self._node = r._node
-            self._rg = r._rg
-            bump_version(self._vc)
-            if self._node is not None and self._node.out_vc is not None:
-                self._node.out_vc = (self._vc, self._vc[0])  # its answer now lives in self
-            return self
+        if self._level or (isinstance(other, Tensor) and other._level):
+            return self._inplace_dual(prim, other, opname)
+        if recording:
+            return self._inplace_recorded(prim, other, opname)
         o = _raw(other)
         out = self.data
         try:
@@ -480,6 +468,52 @@ class Tensor:
 
             raise op_error(prim.prim, (self, other), e) from e
         bump_version(self._vc)
+        return self
+
+    def _inplace_result(self, prim, first, other, opname):
+        r = prim(first, other)
+        if r.data.dtype != self.data.dtype:
+            r = r.to(self.data.dtype)
+        if r.shape != self.shape:
+            raise ValueError(f"{opname}: result shape {tuple(r.shape)} does not match the "
+                             f"tensor's shape {tuple(self.shape)} for an in-place op")
+        return r
+
+    def _inplace_recorded(self, prim, other, opname):
+        """An in-place op on the tape, as PyTorch does it: the array is written in place (views
+        see it, and anything that saved the old values is told by the version counter), while
+        the op's own rules get a copy of the old values when they need them."""
+        first = self
+        if prim.prim.saves:
+            first = _new_tensor(self.data.copy(), self._node, self._rg)
+        r = self._inplace_result(prim, first, other, opname)
+        self.data[...] = r.data
+        self._node = r._node
+        self._rg = r._rg
+        bump_version(self._vc)
+        node = self._node
+        if node is not None:
+            # r's buffer is private to the node now (nobody can write to it): rules that read
+            # the answer keep it; the others need none
+            node.out_vc = None
+            if not prim.prim.saves:
+                node.ans = None
+        return self
+
+    def _inplace_dual(self, prim, other, opname):
+        """An in-place op on a forward-mode dual: the tensor takes the new primal and tangent
+        (nothing is written into the old arrays, which other duals may share)."""
+        r = self._inplace_result(prim, self, other, opname)
+        if r._level:
+            if type(self) is not Tensor and not self._level:
+                raise TypeError(f"{opname}: cannot make a {type(self).__name__} carry a "
+                                "forward-mode tangent in place; use an out-of-place op")
+            self.__class__ = type(r)
+            self._lev, self._primal, self._tangent = r._lev, r._primal, r._tangent
+        self.data = r.data
+        self._node = r._node
+        self._rg = r._rg
+        self._vc = [self._vc[0] + 1]
         return self
 
     def __iadd__(self, o):
