@@ -1,8 +1,8 @@
 """Train a small MLP with tensorgrad to tell apart three interleaved 2-D spirals.
 
-Everything is made here: the data set (numpy), the model (three weight matrices), the loss
-(softmax cross-entropy written with logsumexp) and the optimiser (plain gradient descent with
-momentum, updated under ``tg.no_grad()``). Run it with ``make demo``; it takes a few seconds.
+Everything is made here: the data set (numpy) and the model (three weight matrices); the loss
+is ``tg.nn.functional.cross_entropy`` and the optimiser ``tg.optim.SGD`` with momentum. Run it
+with ``make demo``; it takes a few seconds.
 """
 
 import time
@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 import tensorgrad as tg
+import tensorgrad.nn.functional as F
 
 CLASSES = 3
 POINTS = 200  # per class
@@ -44,11 +45,6 @@ def forward(params, x):
     return h @ w3 + b3  # logits, one column per class
 
 
-def cross_entropy(logits, labels):
-    logp = logits - logits.logsumexp(axis=1, keepdims=True)  # log-softmax
-    return -logp[np.arange(len(labels)), labels].mean()
-
-
 def main():
     rng = np.random.default_rng(0)
     tg.manual_seed(0)
@@ -56,18 +52,14 @@ def main():
     x = tg.tensor(x_np)
     x_test, labels_test = spirals(rng)  # a fresh draw of the noise, never trained on
     params = [*layer(2, HIDDEN), *layer(HIDDEN, HIDDEN), *layer(HIDDEN, CLASSES)]
-    velocity = [tg.zeros_like(p) for p in params]
+    opt = tg.optim.SGD(params, lr=LR, momentum=MOMENTUM)
 
     start = time.perf_counter()
     for step in range(STEPS + 1):
-        loss = cross_entropy(forward(params, x), labels)
+        opt.zero_grad()
+        loss = F.cross_entropy(forward(params, x), labels)
         loss.backward()
-        with tg.no_grad():
-            for p, v in zip(params, velocity, strict=True):
-                v *= MOMENTUM
-                v += p.grad
-                p -= LR * v
-                p.grad = None
+        opt.step()
         if step % 50 == 0:
             print(f"step {step:4d}   loss {loss.item():.4f}")
     seconds = time.perf_counter() - start
