@@ -325,8 +325,8 @@ class Tensor:
 
     # ---- conversion --------------------------------------------------------------------
     def numpy(self):
-        if self._rg and _state.enabled and self._node is not None:
-            pass  # allowed: like .data, it gives the values without history
+        """The values as a NumPy array (copied from the GPU for CUDA tensors). Like ``.data``,
+        it carries no history: gradients do not flow through what is done with it."""
         d = self.data
         return d.get() if type(d) is _CUPY_ARRAY else d
 
