@@ -79,3 +79,9 @@ def test_reductions_take_numpy_signatures():
 def test_tnp_functions_check_grads(f):
     x = onp.random.default_rng(3).standard_normal((3, 4))
     tg.check_grads(f, modes=("fwd", "rev"), order=2)(x)
+
+
+def test_reductions_of_python_sequences_of_tensors_keep_derivatives():
+    assert tg.grad(lambda x: np.sum([x, x * x]))(3.0) == 7.0
+    assert tg.grad(lambda x: np.max([x, 2 * x]))(3.0) == 2.0
+    assert tg.grad(lambda x: np.mean((x, 3 * x)))(1.0) == 2.0

@@ -160,7 +160,16 @@ def _tensorish(a):
     return _np.asarray(a)
 
 
+def _lift_sequence(a):
+    """A list or tuple holding tensors becomes one stacked tensor (else NumPy would turn the
+    tensors into plain numbers and drop their derivatives)."""
+    if isinstance(a, (list, tuple)) and _contains_tensor(a):
+        return array(a)
+    return a
+
+
 def sum(a, axis=None, dtype=None, out=None, keepdims=False):
+    a = _lift_sequence(a)
     if not isinstance(a, Tensor):
         return xp_of(a).sum(a, axis=axis, dtype=dtype, keepdims=keepdims)
     ax, kd = _reduce_args(a, axis, keepdims, "sum")
@@ -168,6 +177,7 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=False):
 
 
 def mean(a, axis=None, dtype=None, out=None, keepdims=False):
+    a = _lift_sequence(a)
     if not isinstance(a, Tensor):
         return xp_of(a).mean(a, axis=axis, dtype=dtype, keepdims=keepdims)
     ax, kd = _reduce_args(a, axis, keepdims, "mean")
@@ -176,6 +186,7 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False):
 
 def _simple_reduction(prim, name):
     def fn(a, axis=None, out=None, keepdims=False):
+        a = _lift_sequence(a)
         if not isinstance(a, Tensor):
             return getattr(xp_of(a), name)(a, axis=axis, keepdims=keepdims)
         ax, kd = _reduce_args(a, axis, keepdims, name)
@@ -192,6 +203,7 @@ prod = _simple_reduction(_red.prod, "prod")
 
 
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    a = _lift_sequence(a)
     if not isinstance(a, Tensor):
         return xp_of(a).var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
     ax, kd = _reduce_args(a, axis, keepdims, "var")
@@ -199,6 +211,7 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
 
 
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    a = _lift_sequence(a)
     if not isinstance(a, Tensor):
         return xp_of(a).std(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
     ax, kd = _reduce_args(a, axis, keepdims, "std")
