@@ -99,7 +99,7 @@ def einsum_(subscripts, *operands):
 def _letter_sizes(ins, operands):
     sizes = {}
     for s, op in zip(ins, operands):
-        for c, n in zip(s, op.shape):
+        for c, n in zip(s, np.shape(op)):  # a 0-d operand may arrive as a Python float
             sizes[c] = max(sizes.get(c, 1), n)
     return sizes
 

@@ -212,12 +212,11 @@ def block_diag(*arrs):
     if not arrs:
         return np.zeros((1, 0))
     mats = [tnp.atleast_2d(_as_array(m)) for m in arrs]
-    rows = [np.shape(_raw(m))[0] for m in mats]
     cols = [np.shape(_raw(m))[1] for m in mats]
     total = sum(cols)
     out_rows = []
     start = 0
-    for m, r, c in zip(mats, rows, cols):
+    for m, c in zip(mats, cols):
         out_rows.append(tnp.pad(m, ((0, 0), (start, total - start - c))))
         start += c
     return tnp.concatenate(out_rows, axis=0)

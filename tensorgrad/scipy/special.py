@@ -26,6 +26,7 @@ from ..backend.device import _CUPY_ARRAY, xp_of
 from ..ops.registry import defjvp, defvjp, primitive
 from ..tensor import Tensor
 
+_AxisError = getattr(getattr(np, "exceptions", np), "AxisError", ValueError)  # NumPy < 1.25
 _SQRT_PI = math.sqrt(math.pi)
 _SQRT_2PI = math.sqrt(2 * math.pi)
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -50,11 +51,34 @@ def _special_module(args, name):
     return scipy_special
 
 
+_LOW = (np.dtype(np.float32), np.dtype(np.float16))
+
+
+def _low_precision(args):
+    """float32 (or float16) when the array arguments are all of that dtype, else None."""
+    low = None
+    for a in args:
+        dt = getattr(a, "dtype", None)
+        if dt is None or dt.kind in "iub":
+            continue
+        if dt not in _LOW or (low is not None and dt != low):
+            return None
+        low = dt
+    return low
+
+
 def _scipy_prim(name, doc, saves=True):
     """A primitive whose forward is ``scipy.special.<name>`` (or CuPy's) on raw arrays."""
 
     def fwd(*args):
-        return getattr(_special_module(args, name), name)(*args)
+        low = _low_precision(args)
+        if low is None:
+            return getattr(_special_module(args, name), name)(*args)
+        # SciPy's kernels do not all treat a Python number as weak: make it float32 here, and
+        # bring a float64 answer of float32 arrays back to float32
+        args = tuple(low.type(a) if type(a) is float else a for a in args)
+        out = getattr(_special_module(args, name), name)(*args)
+        return out.astype(low) if out.dtype == np.float64 else out
 
     fwd.__name__ = fwd.__qualname__ = name
     fwd.__doc__ = doc
@@ -237,6 +261,31 @@ _with_order(kve, "kve", "the order v",
             lambda v, x, ans: ans - (kve(v - 1, x) + kve(v + 1, x)) / 2)
 
 
+# ---- distribution functions with a derivative in the continuous argument ---------------
+stdtr = _scipy_prim("stdtr", "stdtr(df, t): the CDF of Student's t distribution (differentiable "
+                             "in t).")
+pdtr = _scipy_prim("pdtr", "pdtr(k, m): the Poisson CDF, P(K <= k) for mean m (differentiable "
+                           "in m).")
+
+
+def _t_density(t, df):
+    half = (df + 1) / 2
+    return tnp.exp(gammaln(half) - gammaln(df / 2) - 0.5 * tnp.log(df * math.pi)
+                   - half * tnp.log1p(tnp.square(t) / df))
+
+
+def _pdtr_dm(k, m):
+    # d/dm P(K <= k) = -P(K = floor(k))
+    kf = tnp.floor(k)
+    return -tnp.exp(xlogy(kf, m) - m - gammaln(kf + 1))
+
+
+defvjp(stdtr, _no_derivative("stdtr", "df"), lambda g, ans, df, t: g * _t_density(t, df))
+defjvp(stdtr, _no_derivative("stdtr", "df"), lambda t_, ans, df, t: t_ * _t_density(t, df))
+defvjp(pdtr, None, lambda g, ans, k, m: g * _pdtr_dm(k, m))
+defjvp(pdtr, None, lambda t, ans, k, m: t * _pdtr_dm(k, m))
+
+
 # ---- information theory -------------------------------------------------------------------
 xlogy = _scipy_prim("xlogy", "x * log(y), and 0 where x == 0.")
 xlog1py = _scipy_prim("xlog1py", "x * log1p(y), and 0 where x == 0.")
@@ -288,7 +337,7 @@ def _axes(axis, ndim):
     for a in axes:
         a = int(a)
         if not -ndim <= a < ndim:
-            raise np.exceptions.AxisError(f"logsumexp: axis {a} is out of bounds for an array "
+            raise _AxisError(f"logsumexp: axis {a} is out of bounds for an array "
                                           f"of dimension {ndim}")
         out.append(a % ndim)
     return tuple(sorted(set(out)))
@@ -371,7 +420,8 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     """
     a = _as_array(a)
     if b is None and not return_sign:
-        return tnp.logsumexp(a, axis=axis, keepdims=keepdims)
+        with np.errstate(divide="ignore"):  # all -inf gives -inf, as SciPy's does, silently
+            return tnp.logsumexp(a, axis=axis, keepdims=keepdims)
     b = 1.0 if b is None else _as_array(b)
     ndim = len(np.broadcast_shapes(np.shape(_raw(a)), np.shape(_raw(b))))
     axes = _axes(axis, ndim)
@@ -403,6 +453,6 @@ __all__ = [
     "beta", "betaln", "gammainc", "gammaincc", "betainc", "erf", "erfc", "erfcx", "erfinv",
     "erfcinv", "ndtr", "log_ndtr", "ndtri", "dawsn", "expi", "exp1", "j0", "j1", "y0", "y1",
     "jv", "yv", "jn", "yn", "i0", "i1", "i0e", "i1e", "iv", "ive", "k0", "k1", "kv", "kve",
-    "xlogy", "xlog1py", "entr", "rel_entr", "expit", "logit", "log_expit", "logsumexp",
-    "softmax", "log_softmax",
+    "stdtr", "pdtr", "xlogy", "xlog1py", "entr", "rel_entr", "expit", "logit", "log_expit",
+    "logsumexp", "softmax", "log_softmax",
 ]

@@ -1,0 +1,296 @@
+"""Programs written in HIPS autograd's style run on tensorgrad with only their imports changed.
+
+Each program below is written once against a namespace ``L`` holding what its imports would
+bind (``L.np`` for ``autograd.numpy``, ``L.grad``, ``L.norm`` for ``autograd.scipy.stats.norm``,
+...). It runs on tensorgrad; its gradients are checked against central finite differences
+and, where autograd is installed, against autograd running the very same program.
+"""
+
+import importlib
+from types import SimpleNamespace
+
+import numpy as onp
+import pytest
+
+import tensorgrad as tg
+
+pytest.importorskip("scipy")
+
+
+def _namespace(root):
+    """What ``import <root>.numpy as np``, ``from <root> import grad`` etc. would bind."""
+    mod = importlib.import_module
+
+    def sub(name):
+        return mod(f"{root}.{name}")
+
+    return SimpleNamespace(
+        name=root,
+        np=sub("numpy"),
+        npr=sub("numpy.random"),
+        grad=mod(root).grad,
+        value_and_grad=mod(root).value_and_grad,
+        hessian=mod(root).hessian,
+        hessian_vector_product=mod(root).hessian_vector_product,
+        elementwise_grad=mod(root).elementwise_grad,
+        logsumexp=sub("scipy.special").logsumexp,
+        special=sub("scipy.special"),
+        norm=sub("scipy.stats.norm"),
+        mvn=sub("scipy.stats.multivariate_normal"),
+        t=sub("scipy.stats.t"),
+        solve_triangular=sub("scipy.linalg").solve_triangular,
+        flatten=sub("misc.flatten").flatten,
+        adam=sub("misc.optimizers").adam,
+        sgd=sub("misc.optimizers").sgd,
+    )
+
+
+TG = _namespace("tensorgrad")
+
+
+def _autograd():
+    pytest.importorskip("autograd")
+    return _namespace("autograd")
+
+
+def _numeric_grad(f, x, eps=1e-6):
+    x = onp.asarray(x, dtype=float)
+    g = onp.zeros_like(x)
+    for i in onp.ndindex(x.shape):
+        d = onp.zeros_like(x)
+        d[i] = eps
+        g[i] = (f(x + d) - f(x - d)) / (2 * eps)
+    return g
+
+
+def _check_against_numeric(L, objective, params, rtol=1e-5, atol=1e-7):
+    """grad(objective) at a container ``params`` against finite differences of its flat form."""
+    flat, unflatten = L.flatten(params)
+    exact = L.flatten(L.grad(objective)(params))[0]
+    numeric = _numeric_grad(lambda v: float(objective(unflatten(v))), flat)
+    onp.testing.assert_allclose(exact, numeric, rtol=rtol, atol=atol)
+    return exact
+
+
+# ---- 1. a neural net on a list of (W, b) tuples, trained with adam ----------------------
+def neural_net_program(L):
+    np, npr = L.np, L.npr
+
+    def init_random_params(scale, layer_sizes, rs):
+        return [(scale * rs.randn(m, n), scale * rs.randn(n))
+                for m, n in zip(layer_sizes[:-1], layer_sizes[1:])]
+
+    def predict(params, inputs):
+        for W, b in params:
+            outputs = np.dot(inputs, W) + b
+            inputs = np.tanh(outputs)
+        return outputs - L.logsumexp(outputs, axis=1, keepdims=True)
+
+    def l2_norm(params):
+        flattened, _ = L.flatten(params)
+        return np.dot(flattened, flattened)
+
+    rs = npr.RandomState(0)
+    inputs = rs.randn(40, 5)
+    labels = onp.argmax(inputs @ rs.randn(5, 3), axis=1)  # learnable classes
+    targets = onp.array(labels[:, None] == onp.arange(3)[None, :], dtype=float)
+
+    def objective(params, i=0):
+        batch = slice((i % 4) * 10, (i % 4 + 1) * 10)
+        log_lik = np.sum(predict(params, inputs[batch]) * targets[batch])
+        return 0.01 * l2_norm(params) - log_lik
+
+    init = init_random_params(0.3, [5, 8, 3], rs)
+    trace = []
+
+    def callback(params, i, g):
+        trace.append(float(objective(params, i)))
+
+    trained = L.adam(L.grad(objective), init, step_size=0.05, num_iters=60, callback=callback)
+    return objective, init, trained, trace
+
+
+def test_neural_net_on_containers_trains_and_matches():
+    objective, init, trained, trace = neural_net_program(TG)
+    assert isinstance(trained, list) and isinstance(trained[0], tuple)
+    assert trained[0][0].shape == (5, 8) and trained[1][1].shape == (3,)
+    assert onp.mean(trace[-8:]) < 0.5 * onp.mean(trace[:8])
+    _check_against_numeric(TG, objective, init)
+    AG = _autograd()
+    _, _, trained_ag, trace_ag = neural_net_program(AG)
+    onp.testing.assert_allclose(trace, trace_ag, rtol=1e-9)
+    onp.testing.assert_allclose(TG.flatten(trained)[0], AG.flatten(trained_ag)[0], rtol=1e-8,
+                                atol=1e-10)
+
+
+# ---- 2. a Gaussian process: marginal likelihood through cholesky and solve_triangular ------
+def gp_program(L):
+    np, npr = L.np, L.npr
+    rs = npr.RandomState(1)
+    x = rs.uniform(-2, 2, size=(12, 1))
+    y = onp.sin(2 * x[:, 0]) + 0.1 * rs.randn(12)
+
+    def rbf(params, a, b):
+        scale, lengthscale = np.exp(params[0]), np.exp(params[1])
+        diffs = np.expand_dims(a / lengthscale, 1) - np.expand_dims(b / lengthscale, 0)
+        return scale * np.exp(-0.5 * np.sum(diffs ** 2, axis=2))
+
+    def log_marginal_likelihood(params):
+        noise = np.exp(params[2]) + 1e-4
+        K = rbf(params, x, x) + noise * np.eye(len(y))
+        L_ = np.linalg.cholesky(K)
+        alpha = L.solve_triangular(L_, y, lower=True)
+        by_hand = (-0.5 * np.dot(alpha, alpha) - np.sum(np.log(np.diag(L_)))
+                   - 0.5 * len(y) * np.log(2 * np.pi))
+        return by_hand, L.mvn.logpdf(y, np.zeros(len(y)), K)
+
+    return log_marginal_likelihood
+
+
+def test_gaussian_process_marginal_likelihood():
+    lml = gp_program(TG)
+    params = onp.array([0.1, -0.3, -1.0])
+    by_hand, via_mvn = lml(params)
+    assert abs(by_hand - via_mvn) < 1e-10
+    g_hand = TG.grad(lambda p: lml(p)[0])(params)
+    g_mvn = TG.grad(lambda p: lml(p)[1])(params)
+    onp.testing.assert_allclose(g_hand, g_mvn, rtol=1e-8)
+    onp.testing.assert_allclose(g_hand, _numeric_grad(lambda p: lml(p)[0], params), rtol=1e-6)
+    H = TG.hessian(lambda p: lml(p)[0])(params)
+    onp.testing.assert_allclose(H, H.T, rtol=1e-6, atol=1e-8)
+    AG = _autograd()
+    lml_ag = gp_program(AG)
+    onp.testing.assert_allclose(g_hand, AG.grad(lambda p: lml_ag(p)[0])(params), rtol=1e-9)
+    onp.testing.assert_allclose(g_mvn, AG.grad(lambda p: lml_ag(p)[1])(params), rtol=1e-9)
+    onp.testing.assert_allclose(H, AG.hessian(lambda p: lml_ag(p)[0])(params), rtol=1e-7,
+                                atol=1e-9)
+
+
+# ---- 3. black-box variational inference with scipy.stats.norm -------------------------------
+def bbvi_program(L, num_samples=200, fixed_noise=False):
+    """autograd's black-box SVI example; ``fixed_noise`` draws the same samples at every call,
+    which makes the objective a deterministic function to compare derivatives on."""
+    np, npr = L.np, L.npr
+    D = 2
+
+    def log_posterior(x, t):
+        mu, log_sigma = x[:, 0], x[:, 1]
+        return L.norm.logpdf(log_sigma, 0, 1.35) + L.norm.logpdf(mu, 0, np.exp(log_sigma))
+
+    shared_rs = npr.RandomState(0)
+
+    def variational_objective(params, t):
+        rs = npr.RandomState(0) if fixed_noise else shared_rs
+        mean, log_std = params[:D], params[D:]
+        samples = rs.randn(num_samples, D) * np.exp(log_std) + mean
+        entropy = 0.5 * D * (1.0 + np.log(2 * np.pi)) + np.sum(log_std)
+        return -(entropy + np.mean(log_posterior(samples, t)))
+
+    return variational_objective
+
+
+def test_black_box_variational_inference():
+    objective = bbvi_program(TG)
+    init = onp.array([-1.0, -1.0, -3.0, -3.0])
+    params = TG.adam(TG.grad(objective), init, step_size=0.1, num_iters=150)
+    assert objective(params, 0) < objective(init, 0) - 1.0
+    fixed = bbvi_program(TG, fixed_noise=True)
+    x0 = onp.array([0.2, -0.4, -1.0, -0.5])
+    g_tg = TG.grad(fixed)(x0, 0)
+    onp.testing.assert_allclose(g_tg, _numeric_grad(lambda p: fixed(p, 0), x0), rtol=1e-6,
+                                atol=1e-8)
+    TG_check = tg.check_grads(lambda p: fixed(p, 0), modes=("fwd", "rev"), order=2)
+    TG_check(x0)
+    AG = _autograd()
+    fixed_ag = bbvi_program(AG, fixed_noise=True)
+    onp.testing.assert_allclose(g_tg, AG.grad(fixed_ag)(x0, 0), rtol=1e-10)
+
+
+# ---- 4. a Gaussian mixture: logsumexp, multivariate_normal, dict parameters, hvp -----------
+def gmm_program(L):
+    np, npr = L.np, L.npr
+    rs = npr.RandomState(2)
+    data = onp.concatenate([rs.randn(15, 2) * 0.4 + [1, 1], rs.randn(15, 2) * 0.3 - [1, 0]])
+    params = {"log proportions": rs.randn(3) * 0.1,
+              "means": rs.randn(3, 2) * 0.5,
+              "lower triangles": onp.zeros((3, 2, 2)) + onp.eye(2)}
+
+    def log_likelihood(params):
+        log_props = params["log proportions"] - L.logsumexp(params["log proportions"])
+        cluster_lls = []
+        for log_proportion, mean, cov_sqrt in zip(log_props, params["means"],
+                                                  params["lower triangles"]):
+            cov = np.dot(cov_sqrt.T, cov_sqrt)
+            cluster_lls.append(log_proportion + L.mvn.logpdf(data, mean, cov))
+        return np.sum(L.logsumexp(np.vstack(cluster_lls), axis=0))
+
+    return log_likelihood, params
+
+
+def test_gaussian_mixture_with_dict_parameters():
+    ll, params = gmm_program(TG)
+    g = TG.grad(ll)(params)
+    assert set(g) == set(params) and g["means"].shape == (3, 2)
+    _check_against_numeric(TG, ll, params, rtol=1e-5, atol=1e-6)
+    flat, unflatten = TG.flatten(params)
+
+    def flat_ll(v):
+        return ll(unflatten(v))
+
+    v = onp.random.default_rng(0).normal(size=flat.shape)
+    hvp = TG.hessian_vector_product(flat_ll)(flat, v)
+    eps = 1e-5
+    numeric = (TG.grad(flat_ll)(flat + eps * v) - TG.grad(flat_ll)(flat - eps * v)) / (2 * eps)
+    onp.testing.assert_allclose(hvp, numeric, rtol=1e-4, atol=1e-5)
+    AG = _autograd()
+    ll_ag, params_ag = gmm_program(AG)
+    g_ag = AG.grad(ll_ag)(params_ag)
+    for k in params:
+        onp.testing.assert_allclose(g[k], g_ag[k], rtol=1e-9, atol=1e-12)
+
+
+# ---- 5. special functions, Student t and higher derivatives ---------------------------------
+def special_program(L):
+    np = L.np
+
+    def negbin_loglike(r, p, x):
+        return (L.special.gammaln(r + x) - L.special.gammaln(r) - L.special.gammaln(x + 1)
+                + x * np.log(p) + r * np.log(1 - p))
+
+    def robust(w, x, y):
+        return np.sum(L.t.logpdf(y, 2.4, np.dot(x, w), 0.7))
+
+    return negbin_loglike, robust
+
+
+def test_special_functions_and_higher_derivatives():
+    negbin, robust = special_program(TG)
+    x = onp.array([0.0, 3.0, 7.0, 2.0])
+    def loglike(r):
+        return TG.np.sum(negbin(r, 0.4, x))
+
+    d2 = TG.grad(TG.grad(loglike))(2.5)
+    numeric = _numeric_grad(lambda r: TG.grad(loglike)(float(r)), onp.array(2.5))
+    assert abs(d2 - numeric) < 1e-6
+    rs = onp.random.RandomState(3)
+    X, w = rs.randn(10, 3), rs.randn(3)
+    y = X @ w + rs.standard_t(2.4, size=10)
+    g = TG.grad(robust)(w, X, y)
+    onp.testing.assert_allclose(g, _numeric_grad(lambda v: robust(v, X, y), w), rtol=1e-6)
+    AG = _autograd()
+    negbin_ag, robust_ag = special_program(AG)
+    d2_ag = AG.grad(AG.grad(lambda r: AG.np.sum(negbin_ag(r, 0.4, x))))(2.5)
+    assert abs(d2 - d2_ag) < 1e-9
+    onp.testing.assert_allclose(g, AG.grad(robust_ag)(w, X, y), rtol=1e-9)
+    elementwise = TG.elementwise_grad(TG.special.erf)(onp.linspace(-1, 1, 5))
+    onp.testing.assert_allclose(elementwise, AG.elementwise_grad(AG.special.erf)(
+        onp.linspace(-1, 1, 5)), rtol=1e-12)
+
+
+def test_tensor_inputs_work_like_arrays():
+    """The same program given Tensors returns Tensors with the same values."""
+    ll, params = gmm_program(TG)
+    as_tensors = {k: tg.tensor(v) for k, v in params.items()}
+    out = ll(as_tensors)
+    assert isinstance(out, tg.Tensor)
+    onp.testing.assert_allclose(out.item(), ll(params))
