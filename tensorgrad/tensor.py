@@ -454,9 +454,12 @@ class Tensor:
     def _inplace(self, prim, other, opname):
         other_rg = isinstance(other, Tensor) and other._rg
         recording = _state.enabled and (self._rg or other_rg)
+        if self._level or (isinstance(other, Tensor) and other._level) or (
+                recording and _in_transform() and self._node is not None):
+            # Inside grad/jvp (autograd's world, where ``x -= y`` makes a new value) the
+            # tensor takes the result and no array is written.
+            return self._inplace_rebind(prim, other, opname)
         self._check_inplace(opname, recording)
-        if self._level or (isinstance(other, Tensor) and other._level):
-            return self._inplace_dual(prim, other, opname)
         if recording:
             return self._inplace_recorded(prim, other, opname)
         o = _raw(other)
@@ -500,9 +503,10 @@ class Tensor:
                 node.ans = None
         return self
 
-    def _inplace_dual(self, prim, other, opname):
-        """An in-place op on a forward-mode dual: the tensor takes the new primal and tangent
-        (nothing is written into the old arrays, which other duals may share)."""
+    def _inplace_rebind(self, prim, other, opname):
+        """An in-place op that the tensor takes as a new value: a forward-mode dual gets the
+        new primal and tangent; nothing is written into the old arrays, which others may
+        share (and which values saved for backward may be)."""
         r = self._inplace_result(prim, self, other, opname)
         if r._level:
             if type(self) is not Tensor and not self._level:
@@ -583,6 +587,12 @@ def _is_dtype_name(a):
     except TypeError:
         return False
     return a not in ("cpu", "cuda") and not str(a).startswith("cuda")
+
+
+def _in_transform():
+    from .autograd.functional import _rev_depth
+
+    return _rev_depth[0] > 0
 
 
 def _ops():

@@ -331,3 +331,31 @@ def test_check_grads_on_containers():
     params = {"layer": (onp.array([[0.3, -0.2], [0.1, 0.5]]), onp.array([0.1, 0.0])),
               "gain": onp.array(1.5)}
     tg.check_grads(f, modes=("fwd", "rev"), order=2)(params, onp.array([[1.0, -1.0]]))
+
+
+def test_autograd_extend_and_test_util_names():
+    from tensorgrad.extend import def_linear, defjvp_argnum, defvjp_argnum, notrace_primitive
+    from tensorgrad.extend import defvjp as ext_defvjp
+    from tensorgrad.extend import primitive as ext_primitive
+    from tensorgrad.test_util import check_grads as ag_check_grads
+
+    @ext_primitive
+    def scale(x, c):
+        return x * c
+
+    defvjp_argnum(scale, lambda argnum, ans, args, kwargs:
+                  (lambda g: g * args[1]) if argnum == 0 else (lambda g: np.sum(g * args[0])))
+    defjvp_argnum(scale, lambda argnum, t, ans, args, kwargs:
+                  t * args[1] if argnum == 0 else args[0] * t)
+    x = onp.array([1.0, 2.0])
+    ag_check_grads(scale, 0, ["fwd", "rev"], order=2)(x, 3.0)
+    ag_check_grads(scale, 1, ["fwd", "rev"], order=2)(x, 3.0)
+
+    @ext_primitive
+    def double(x):
+        return 2 * x
+
+    def_linear(double)
+    ext_defvjp(double, lambda ans, x: lambda g: 2 * g)
+    tg.check_grads(double, order=2)(x)
+    assert notrace_primitive(lambda a: a.sum())(tg.tensor([1.0, 2.0], requires_grad=True)) == 3.0

@@ -65,7 +65,9 @@ def _give_back(value, kind, keep=True):
 
 def _zeros_like_raw(x):
     d = x.data if isinstance(x, Tensor) else x
-    return d * 0 if hasattr(d, "dtype") else np.zeros_like(_as_float_array(d))
+    if hasattr(d, "dtype"):
+        return xp_of(d).zeros_like(d)  # not d * 0: an inf in d would give nan
+    return np.zeros_like(_as_float_array(d))
 
 
 # ---- the variable of a reverse transform ------------------------------------------------

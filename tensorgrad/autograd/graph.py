@@ -127,24 +127,13 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
     """
     stop = set(targets) if prune else ()
     Tensor, _lift = _tensor_names()
-
-    # Count the consumers of each node, iteratively (a 10,000-op chain is no recursion problem).
-    counts = {}
-    stack = [r for r in roots if type(r) is Node]
-    for r in stack:
-        counts[r] = 0
-    while stack:
-        n = stack.pop()
-        if n in stop:
-            continue
-        for p in n.parents:
-            if type(p) is Node:
-                c = counts.get(p)
-                if c is None:
-                    counts[p] = 1
-                    stack.append(p)
-                else:
-                    counts[p] = c + 1
+    if targets is not None:
+        target_set = set(targets)
+        counts, needed = _counts_toward(roots, target_set, stop)
+    else:
+        target_set = ()
+        needed = None
+        counts = _counts(roots)
 
     grads = {}
     private = set()  # vertices whose accumulated buffer we allocated ourselves
@@ -152,13 +141,12 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
         old = grads.get(r)
         grads[r] = sd if old is None else old + sd
     captured = {}
-    target_set = set(targets) if targets is not None else ()
     epoch = _EPOCH[0]
 
     prev_mode = _state.enabled
     _state.enabled = create_graph
     try:
-        ready = [r for r in roots if type(r) is Node and counts[r] == 0]
+        ready = [r for r in roots if type(r) is Node and counts.get(r) == 0]
         while ready:
             n = ready.pop()
             g = grads.pop(n)
@@ -190,7 +178,7 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
             i = -1
             for p in n.parents:
                 i += 1
-                if p is None:
+                if p is None or (needed is not None and p not in needed):
                     continue
                 gi = vjps[i](g, ans, *args, **kw) if kw else vjps[i](g, ans, *args)
                 a = raw_args[i]
@@ -227,6 +215,68 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
     finally:
         _state.enabled = prev_mode
     return None
+
+
+def _counts(roots):
+    """The number of consumers of each node behind ``roots`` (iteratively: a 10,000-op chain
+    is no recursion problem)."""
+    counts = {}
+    stack = [r for r in roots if type(r) is Node]
+    for r in stack:
+        counts[r] = 0
+    while stack:
+        n = stack.pop()
+        for p in n.parents:
+            if type(p) is Node:
+                c = counts.get(p)
+                if c is None:
+                    counts[p] = 1
+                    stack.append(p)
+                else:
+                    counts[p] = c + 1
+    return counts
+
+
+def _counts_toward(roots, targets, stop):
+    """Consumer counts over the vertices from which a target can be reached (the only ones a
+    gradient aimed at the targets passes through), and that set. The walk does not go past
+    the vertices in ``stop``."""
+    order = []  # nodes, each after all of its parents
+    seen = set()
+    stack = [(r, False) for r in roots if type(r) is Node]
+    while stack:
+        n, done = stack.pop()
+        if done:
+            order.append(n)
+            continue
+        if n in seen:
+            continue
+        seen.add(n)
+        stack.append((n, True))
+        if n in stop:
+            continue
+        for p in n.parents:
+            if type(p) is Node and p not in seen:
+                stack.append((p, False))
+    needed = set(t for t in targets if type(t) is not Node)  # leaf targets
+    for n in order:
+        if n in targets:
+            needed.add(n)
+        elif n not in stop:
+            for p in n.parents:
+                if p is not None and p in needed:
+                    needed.add(n)
+                    break
+    counts = {}
+    for r in roots:
+        if type(r) is Node and r in needed:
+            counts[r] = 0
+    for n in order:
+        if n in needed and n not in stop:
+            for p in n.parents:
+                if type(p) is Node and p in needed:
+                    counts[p] = counts.get(p, 0) + 1
+    return counts, needed
 
 
 _TENSOR_NAMES = []

@@ -199,7 +199,33 @@ def _simple_reduction(prim, name):
 
 max = amax = _simple_reduction(_red.max, "max")
 min = amin = _simple_reduction(_red.min, "min")
-prod = _simple_reduction(_red.prod, "prod")
+
+
+def prod(a, axis=None, dtype=None, out=None, keepdims=False):
+    """NumPy's prod, differentiable."""
+    a = _lift_sequence(a)
+    if not isinstance(a, Tensor):
+        return xp_of(a).prod(a, axis=axis, dtype=dtype, keepdims=keepdims)
+    ax, kd = _reduce_args(a, axis, keepdims, "prod")
+    return _red.prod(a if dtype is None else a.to(dtype), ax, kd)
+
+
+def full(shape, fill_value, dtype=None, order="C"):
+    """NumPy's full; differentiable in ``fill_value`` when that is a tensor."""
+    if not isinstance(fill_value, Tensor):
+        return _np.full(shape, fill_value, dtype=dtype, order=order)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    value = fill_value if dtype is None else fill_value.to(dtype)
+    return _ew.copy(_sh.broadcast_to(value, shape))
+
+
+def full_like(a, fill_value, dtype=None):
+    """NumPy's full_like; differentiable in ``fill_value`` when that is a tensor."""
+    raw = _raw(a)
+    if not isinstance(fill_value, Tensor):
+        out = xp_of(raw).full_like(raw, fill_value, dtype=dtype)
+        return _new_tensor(out, None, False) if isinstance(a, Tensor) else out
+    return full(raw.shape, fill_value, dtype=dtype or raw.dtype)
 
 
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):

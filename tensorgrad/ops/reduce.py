@@ -3,6 +3,8 @@ non-negative ints, ``keepdims`` a bool."""
 
 import math
 
+import numpy as np
+
 from ..backend.device import xp_of
 from ..tensor import Tensor
 from .registry import defjvp, defvjp, primitive
@@ -54,7 +56,12 @@ def logsumexp(x, axis=None, keepdims=False):
     if not xp.isfinite(m).all():  # rows of -inf (or inf): shift by 0 there instead
         m = xp.where(xp.isfinite(m), m, 0)
     e = xp.exp(x - m)
-    out = xp.log(e.sum(axis=axis, keepdims=True))
+    s = e.sum(axis=axis, keepdims=True)
+    if xp is np:
+        with np.errstate(divide="ignore"):  # a row of -inf gives -inf, quietly
+            out = np.log(s)
+    else:
+        out = xp.log(s)
     out += m
     if keepdims:
         return out
