@@ -1,7 +1,7 @@
 """matmul (1-D, 2-D, batched, broadcasting) and dot. VJPs pass transposed views to matmul."""
 
 from .registry import defjvp, defvjp, primitive
-from .shape import expand_dims, squeeze, swapaxes
+from .shape import expand_dims, squeeze
 
 
 def _matmul_fwd(x, y):
@@ -11,6 +11,9 @@ def _matmul_fwd(x, y):
 matmul = primitive(_matmul_fwd, name="matmul")
 
 
+# The rules use methods and operators (x.swapaxes, @), which arrays and Tensors share: on raw
+# arrays that is one NumPy call each, with no wrapper in between. Transposes are views, so BLAS
+# reads the operands in place.
 def _mm_dx(g, ans, x, y):
     if y.ndim == 1:
         if x.ndim == 1:
@@ -18,8 +21,8 @@ def _mm_dx(g, ans, x, y):
         return expand_dims(g, -1) * y  # (..., n, 1) * (k,) -> (..., n, k)
     if x.ndim == 1:
         # x (k,), y (..., k, m), g (..., m): sum over batches is done by the engine
-        return squeeze(matmul(y, expand_dims(g, -1)), -1)
-    return matmul(g, swapaxes(y, -1, -2))
+        return squeeze(y @ expand_dims(g, -1), -1)
+    return g @ y.swapaxes(-1, -2)
 
 
 def _mm_dy(g, ans, x, y):
@@ -28,8 +31,8 @@ def _mm_dy(g, ans, x, y):
             return g * x
         return expand_dims(x, -1) * expand_dims(g, -2)  # (k, 1) * (..., 1, m)
     if y.ndim == 1:
-        return squeeze(matmul(swapaxes(x, -1, -2), expand_dims(g, -1)), -1)
-    return matmul(swapaxes(x, -1, -2), g)
+        return squeeze(x.swapaxes(-1, -2) @ expand_dims(g, -1), -1)
+    return x.swapaxes(-1, -2) @ g
 
 
 defvjp(matmul, _mm_dx, _mm_dy)

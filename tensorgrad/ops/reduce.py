@@ -146,8 +146,15 @@ def _exp(x):
     return exp(x)
 
 
+@primitive(saves=False)
 def mean(x, axis=None, keepdims=False):
-    return sum(x, axis, keepdims) / _count(x, axis)
+    # a primitive rather than sum / n: one node instead of two on the hottest reduction
+    return x.mean(axis=axis, keepdims=keepdims)
+
+
+defvjp(mean, lambda g, ans, x, axis=None, keepdims=False:
+       _expand(g, x, axis, keepdims) / _count(x, axis))
+defjvp(mean, lambda t, ans, x, axis=None, keepdims=False: mean(t, axis, keepdims))
 
 
 def var(x, axis=None, keepdims=False, ddof=0):
