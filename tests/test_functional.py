@@ -359,3 +359,17 @@ def test_autograd_extend_and_test_util_names():
     ext_defvjp(double, lambda ans, x: lambda g: 2 * g)
     tg.check_grads(double, order=2)(x)
     assert notrace_primitive(lambda a: a.sum())(tg.tensor([1.0, 2.0], requires_grad=True)) == 3.0
+
+
+def test_nested_backward_walks_only_toward_its_variables():
+    # a VJP rule that runs its own make_vjp over a closure on the node's answer: the inner
+    # backward must not wander into the outer graph (it used to recurse forever)
+    @tg.primitive
+    def sq(x):
+        return x ** 2
+
+    tg.defvjp(sq, lambda g, ans, x:
+              tg.make_vjp(lambda a: a * ans / x)(x)[0](g) * 2 * x / (ans / x))
+    tg.defjvp(sq, lambda t, ans, x: 2 * x * t)
+    assert grad(sq)(3.0) == pytest.approx(6.0)
+    assert grad(grad(sq))(3.0) == pytest.approx(2.0)

@@ -158,8 +158,11 @@ def _reverse_tape(outs, seeds, variables, create_graph):
         root_seeds.append(seed)
     if not roots:
         return zeros
+    # Nested in another transform (or with a variable on the user's tape) the graph holds outer
+    # computations: walk only toward the variables. At the top level it holds nothing else.
+    prune = create_graph or _rev_depth[0] > 0
     res = run_backward(roots, root_seeds, retain_graph=True, create_graph=create_graph,
-                       targets=[_vertex(v) for v in variables], prune=True)
+                       targets=[_vertex(v) for v in variables], prune=prune)
     return [z if g is None else g for g, z in zip(res, zeros)]
 
 

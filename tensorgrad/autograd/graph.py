@@ -123,15 +123,15 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
     With ``targets`` (a list of vertices) the gradients of those are returned in order and no
     ``.grad`` changes; without, gradients accumulate into the ``.grad`` of leaves. ``prune``
     stops the walk at the targets (the function transforms' variables, which never depend on
-    one another): what lies behind them belongs to an outer computation.
+    one another): what lies behind them belongs to an outer computation, and only the nodes
+    from which a target can be reached are visited.
     """
     stop = set(targets) if prune else ()
     Tensor, _lift = _tensor_names()
-    if targets is not None:
-        target_set = set(targets)
+    target_set = set(targets) if targets is not None else ()
+    if prune:
         counts, needed = _counts_toward(roots, target_set, stop)
     else:
-        target_set = ()
         needed = None
         counts = _counts(roots)
 
