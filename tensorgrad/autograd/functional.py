@@ -272,9 +272,11 @@ def grad(fun, argnum=0):
     array([2., 4.])
     """
 
+    vg = value_and_grad(fun, argnum)
+
     @functools.wraps(fun)
     def gradfun(*args, **kwargs):
-        return value_and_grad(fun, argnum)(*args, **kwargs)[1]
+        return vg(*args, **kwargs)[1]
 
     return gradfun
 

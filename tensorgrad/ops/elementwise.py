@@ -4,15 +4,39 @@ kernel table serves both backends; non-ufunc kernels ask ``xp_of`` for the array
 import numpy as np
 
 from ..backend.device import xp_of
-from .registry import defjvp, defvjp, primitive
+from ..tensor import Tensor
+from .registry import apply, binary, defjvp, defvjp, primitive, unary
 
 
 def _ufunc_prim(ufunc, name=None, saves=True):
-    fwd = ufunc
-    # a ufunc has no __name__ that functools.wraps can use as ours, so wrap it thinly
-    prim = primitive(lambda *a: fwd(*a), name=name or ufunc.__name__, saves=saves)
-    prim.__name__ = name or ufunc.__name__
-    prim.prim.fwd = fwd  # the ufunc itself is the kernel: no extra Python frame
+    """A primitive whose kernel is the ufunc itself. Its public function (what tnp.exp and the
+    rules call) goes straight to the ufunc for arrays and to the operators' one-frame paths
+    for a tensor first argument."""
+    generic = primitive(lambda *a: ufunc(*a), name=name or ufunc.__name__, saves=saves)
+    p = generic.prim
+    p.fwd = ufunc
+    fast = []  # (unary, binary), made on first use: the rules are declared after this
+
+    def prim(*args, **kw):
+        if kw:
+            return generic(*args, **kw)
+        if isinstance(args[0], Tensor):
+            if not fast:
+                fast.extend((unary(p), binary(p)))
+            n = len(args)
+            if n == 2:
+                return fast[1](args[0], args[1])
+            if n == 1:
+                return fast[0](args[0])
+            return generic(*args)
+        if len(args) == 2 and isinstance(args[1], Tensor):
+            return apply(p, args, {})
+        return ufunc(*args)
+
+    prim.__name__ = prim.__qualname__ = name or ufunc.__name__
+    prim.__doc__ = f"NumPy's {ufunc.__name__}, differentiable."
+    prim.prim = p
+    p.wrapper = prim
     return prim
 
 
