@@ -39,6 +39,7 @@ from numpy import (  # noqa: F401  (re-exported)
     uint8,
 )
 
+from .._passthrough import module_getattr as _module_getattr
 from ..backend.device import _CUPY_ARRAY, xp_of
 from ..ops import elementwise as _ew
 from ..ops import nondiff as _nd
@@ -48,7 +49,6 @@ from ..ops.index import getitem as _getitem
 from ..ops.linalg import dot, matmul
 from ..tensor import Tensor, _axis_args, _new_tensor, _norm_axis
 from . import fft, linalg, random  # noqa: F401
-from ._passthrough import module_getattr as _module_getattr
 
 float_ = _np.float64
 dtype = _np.dtype
@@ -546,7 +546,7 @@ def getitem(a, idx):
 
 
 # anything else NumPy has: no derivative, so refuse to silently drop one
-__getattr__ = _module_getattr("tensorgrad.numpy", None)
+__getattr__ = _module_getattr("tensorgrad.numpy", "")
 
 
 

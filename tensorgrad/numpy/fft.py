@@ -12,12 +12,12 @@ array([1., 1., 1., 1.])
 
 
 
+from .._passthrough import module_getattr as _module_getattr
 from ..backend.device import xp_of
 from ..ops import elementwise as _ew
 from ..ops import extra as _extra
 from ..ops import spectral as _sp
 from ..tensor import Tensor, _norm_axis
-from ._passthrough import module_getattr as _module_getattr
 
 _NORMS = (None, "backward", "ortho", "forward")
 

@@ -14,6 +14,7 @@ array([[1., 0.],
 
 import numpy as _np
 
+from .._passthrough import module_getattr as _module_getattr
 from ..backend.device import _CUPY_ARRAY, xp_of
 from ..ops import decomp as _dc
 from ..ops import elementwise as _ew
@@ -21,7 +22,6 @@ from ..ops import reduce as _red
 from ..ops.linalg import matmul as _matmul
 from ..ops.shape import swapaxes as _swapaxes
 from ..tensor import Tensor, _new_tensor, _norm_axis
-from ._passthrough import module_getattr as _module_getattr
 
 SlogdetResult = _dc.SlogdetResult
 EighResult = _dc.EighResult

@@ -16,10 +16,10 @@ array([1., 1.])
 import numpy as np
 
 from .. import numpy as tnp
+from .._passthrough import module_getattr as _module_getattr
 from ..backend.device import _CUPY_ARRAY, xp_of
 from ..ops.registry import defjvp, defvjp, primitive
 from ..tensor import Tensor
-from ._passthrough import module_getattr as _module_getattr
 
 
 def _raw(x):
@@ -283,7 +283,7 @@ def expm(A):
     return _expm(_as_array(A))
 
 
-__getattr__ = _module_getattr("tensorgrad.scipy.linalg", "scipy.linalg")
+__getattr__ = _module_getattr("tensorgrad.scipy.linalg", "scipy.linalg", base=None)
 
 __all__ = ["solve_triangular", "cholesky", "cho_factor", "cho_solve", "inv", "det", "solve",
            "eigh", "block_diag", "solve_sylvester", "sqrtm", "expm"]

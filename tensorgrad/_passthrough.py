@@ -1,0 +1,71 @@
+"""Library functions tensorgrad has no derivative for (NumPy's, SciPy's): usable on plain values
+and on tensors that carry no derivative, refused (never silently cut) on tensors that do."""
+
+import importlib
+
+import numpy as _np
+
+from .backend.device import _CUPY_ARRAY, cupy
+from .tensor import Tensor, _new_tensor
+
+
+def _wrap_out(out):
+    if isinstance(out, (_np.ndarray, _CUPY_ARRAY, _np.generic)):
+        return _new_tensor(out, None, False)
+    if isinstance(out, tuple):
+        parts = [_wrap_out(o) for o in out]
+        return type(out)(*parts) if hasattr(out, "_fields") else tuple(parts)
+    return out
+
+
+def _module(path, base):
+    """``base`` (the numpy or cupy module) followed by the dotted ``path``, or the module named
+    ``path`` itself when ``base`` is None."""
+    if base is None:
+        return importlib.import_module(path)
+    mod = base
+    for part in path.split(".") if path else ():
+        mod = getattr(mod, part)
+    return mod
+
+
+def module_getattr(public, path, base=_np):
+    """A module ``__getattr__`` for ``tensorgrad.<public>``: names it does not define come from
+    ``numpy.<path>`` (CuPy's counterpart for CuPy arrays), or, with ``base=None``, from the
+    module named ``path`` (``"scipy.linalg"``)."""
+
+    def __getattr__(name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            module = _module(path, base)
+        except ImportError as e:
+            raise AttributeError(f"{public}.{name}: needs {path} ({e})") from None
+        target = getattr(module, name)  # AttributeError for names the library lacks
+        if not callable(target) or isinstance(target, type):
+            return target
+
+        def passthrough(*args, **kwargs):
+            tensors = False
+            fn = target
+            for a in list(args) + list(kwargs.values()):
+                if isinstance(a, Tensor):
+                    if a._rg or a._level:
+                        raise NotImplementedError(
+                            f"{public}.{name}: no derivative is defined, so it cannot take a "
+                            "tensor that carries one; use differentiable functions, or "
+                            ".detach()")
+                    tensors = True
+                    a = a.data
+                if base is _np and isinstance(a, _CUPY_ARRAY):  # pragma: no cover - CuPy
+                    fn = getattr(_module(path, cupy), name)
+            args = [a.data if isinstance(a, Tensor) else a for a in args]
+            kwargs = {k: v.data if isinstance(v, Tensor) else v for k, v in kwargs.items()}
+            out = fn(*args, **kwargs)
+            return _wrap_out(out) if tensors else out
+
+        passthrough.__name__ = name
+        passthrough.__doc__ = f"{getattr(module, '__name__', path)}.{name}, without a derivative."
+        return passthrough
+
+    return __getattr__
