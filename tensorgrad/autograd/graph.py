@@ -5,10 +5,14 @@ that requires grad. Nodes keep raw arrays (never their output Tensor), so a grap
 reference counting alone, without the cyclic collector.
 """
 
+import heapq
+import itertools
+
 from .grad_mode import _state
 
 # Bumped by every in-place write to a tensor (its own counter is bumped too).
 _EPOCH = [0]
+_next_seq = itertools.count().__next__
 
 
 def bump_version(vc):
@@ -37,9 +41,10 @@ class Node:
     """
 
     __slots__ = ("prim", "parents", "args", "kw", "ans", "vcs", "epoch", "hooks", "retain",
-                 "out_vc", "__weakref__")
+                 "out_vc", "seq", "__weakref__")
 
     def __init__(self, prim, parents, args, kw, ans, vcs, epoch, out_vc=None):
+        self.seq = _next_seq()  # creation order: a node comes after all of its parents
         self.prim = prim
         self.parents = parents
         self.args = args
@@ -129,26 +134,32 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
     stop = set(targets) if prune else ()
     Tensor, _lift = _tensor_names()
     target_set = set(targets) if targets is not None else ()
-    if prune:
-        counts, needed = _counts_toward(roots, target_set, stop)
-    else:
-        needed = None
-        counts = _counts(roots)
+    needed = _toward(roots, target_set, stop) if prune else None
 
+    # Nodes are taken latest-made first: every consumer of a node was made after it, so by the
+    # time a node comes off the heap all the gradient it will get has arrived. No counting pass
+    # over the graph is needed, and the walk is iterative (no recursion limit).
     grads = {}
     private = set()  # vertices whose accumulated buffer we allocated ourselves
+    heap = []
     for r, sd in zip(roots, seeds):
         old = grads.get(r)
-        grads[r] = sd if old is None else old + sd
+        if old is None:
+            grads[r] = sd
+            if type(r) is Node:
+                heapq.heappush(heap, (-r.seq, r))
+        else:
+            grads[r] = old + sd
     captured = {}
     epoch = _EPOCH[0]
+    push = heapq.heappush
+    pop = heapq.heappop
 
     prev_mode = _state.enabled
     _state.enabled = create_graph
     try:
-        ready = [r for r in roots if type(r) is Node and counts.get(r) == 0]
-        while ready:
-            n = ready.pop()
+        while heap:
+            n = pop(heap)[1]
             g = grads.pop(n)
             if n.hooks is not None or n.retain is not None:
                 g = _node_hooks(n, g, Tensor)
@@ -187,17 +198,14 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
                 old = grads.get(p)
                 if old is None:
                     grads[p] = gi  # the first contribution is kept as it is: no copy
+                    if type(p) is Node:
+                        push(heap, (-p.seq, p))
                 elif create_graph or p not in private or isinstance(old, Tensor):
                     grads[p] = old + gi
                     private.add(p)
                 else:
                     old += gi  # a buffer we allocated ourselves: safe to add in place
                     grads[p] = old  # (a 0-d result is a NumPy scalar: += made a new object)
-                if type(p) is Node:
-                    c = counts[p] - 1
-                    counts[p] = c
-                    if c == 0:
-                        ready.append(p)
             if not retain_graph:
                 n.args = None
                 n.ans = None
@@ -217,30 +225,9 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
     return None
 
 
-def _counts(roots):
-    """The number of consumers of each node behind ``roots`` (iteratively: a 10,000-op chain
-    is no recursion problem)."""
-    counts = {}
-    stack = [r for r in roots if type(r) is Node]
-    for r in stack:
-        counts[r] = 0
-    while stack:
-        n = stack.pop()
-        for p in n.parents:
-            if type(p) is Node:
-                c = counts.get(p)
-                if c is None:
-                    counts[p] = 1
-                    stack.append(p)
-                else:
-                    counts[p] = c + 1
-    return counts
-
-
-def _counts_toward(roots, targets, stop):
-    """Consumer counts over the vertices from which a target can be reached (the only ones a
-    gradient aimed at the targets passes through), and that set. The walk does not go past
-    the vertices in ``stop``."""
+def _toward(roots, targets, stop):
+    """The vertices from which a target can be reached: the only ones a gradient aimed at the
+    targets passes through. The walk does not go past the vertices in ``stop``."""
     order = []  # nodes, each after all of its parents
     seen = set()
     stack = [(r, False) for r in roots if type(r) is Node]
@@ -267,16 +254,7 @@ def _counts_toward(roots, targets, stop):
                 if p is not None and p in needed:
                     needed.add(n)
                     break
-    counts = {}
-    for r in roots:
-        if type(r) is Node and r in needed:
-            counts[r] = 0
-    for n in order:
-        if n in needed and n not in stop:
-            for p in n.parents:
-                if type(p) is Node and p in needed:
-                    counts[p] = counts.get(p, 0) + 1
-    return counts, needed
+    return needed
 
 
 _TENSOR_NAMES = []
