@@ -50,6 +50,7 @@ from .creation import (
     zeros,
     zeros_like,
 )
+from .io import load, save
 from .ops import concatenate, stack
 from .ops.registry import defjvp, defvjp, primitive
 from .tensor import Tensor, is_tensor
@@ -82,8 +83,9 @@ __all__ = [
     "is_grad_enabled", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand",
     "randn", "randint", "zeros_like", "ones_like", "full_like", "empty_like", "from_numpy",
     "manual_seed", "primitive", "defvjp", "defjvp", "device", "Device", "cuda", "concatenate",
-    "stack", "cat", "nn", "optim", "grad", "value_and_grad", "grad_and_aux", "elementwise_grad",
-    "jacobian", "hessian", "make_vjp", "make_jvp", "make_hvp", "hessian_tensor_product",
-    "hessian_vector_product", "tensor_jacobian_product", "vector_jacobian_product", "deriv",
-    "holomorphic_grad", "checkpoint", "vjp", "jvp", "check_grads", "gradcheck",
+    "stack", "cat", "nn", "optim", "save", "load", "grad", "value_and_grad", "grad_and_aux",
+    "elementwise_grad", "jacobian", "hessian", "make_vjp", "make_jvp", "make_hvp",
+    "hessian_tensor_product", "hessian_vector_product", "tensor_jacobian_product",
+    "vector_jacobian_product", "deriv", "holomorphic_grad", "checkpoint", "vjp", "jvp",
+    "check_grads", "gradcheck",
 ]

@@ -1,0 +1,119 @@
+"""``tg.save`` / ``tg.load``: tensors, arrays and plain Python values in a zip of ``.npy``
+files plus a JSON description. Never pickle: loading runs no code from the file.
+
+>>> import os, tempfile, tensorgrad as tg
+>>> path = os.path.join(tempfile.mkdtemp(), "ckpt.tg")
+>>> tg.save({"w": tg.ones(2), "step": 3}, path)
+>>> tg.load(path)["w"].tolist(), tg.load(path)["step"]
+([1.0, 1.0], 3)
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .backend.device import _CUPY_ARRAY, as_device
+from .tensor import Tensor, _new_tensor
+
+FORMAT = "tensorgrad-save-1"
+
+
+def _encode(obj, arrays):
+    if isinstance(obj, Tensor):
+        arrays.append(obj.numpy())
+        return {"tensor": len(arrays) - 1, "requires_grad": bool(obj.requires_grad),
+                "parameter": type(obj).__name__ == "Parameter"}
+    if isinstance(obj, (np.ndarray, _CUPY_ARRAY)):
+        arrays.append(obj.get() if isinstance(obj, _CUPY_ARRAY) else obj)
+        return {"array": len(arrays) - 1}
+    if isinstance(obj, np.generic):
+        arrays.append(np.asarray(obj))
+        return {"scalar": len(arrays) - 1}
+    if obj is None or isinstance(obj, (bool, str)):
+        return {"value": obj}
+    if isinstance(obj, (int, float)):
+        if isinstance(obj, float) and not np.isfinite(obj):
+            return {"float": repr(obj)}
+        return {"value": obj}
+    if isinstance(obj, (list, tuple)):
+        return {"list" if isinstance(obj, list) else "tuple": [_encode(v, arrays) for v in obj]}
+    if isinstance(obj, dict):
+        return {"dict": [[_encode(k, arrays), _encode(v, arrays)] for k, v in obj.items()]}
+    raise TypeError(f"save: cannot store a {type(obj).__name__}; tensors, arrays, numbers, "
+                    "strings, None and lists, tuples and dicts of them can be saved")
+
+
+def save(obj, path):
+    """Write ``obj`` to ``path`` atomically: a crash leaves the old file or none, never half of
+    the new one."""
+    arrays = []
+    structure = {"format": FORMAT, "root": _encode(obj, arrays)}  # fails before any write
+    for a in arrays:
+        if a.dtype.hasobject:
+            raise TypeError("save: object arrays cannot be stored without pickle")
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".tg", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
+            z.writestr("structure.json", json.dumps(structure))
+            for i, a in enumerate(arrays):
+                with z.open(f"{i}.npy", "w", force_zip64=True) as entry:
+                    np.lib.format.write_array(entry, np.ascontiguousarray(a),
+                                              allow_pickle=False)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _decode(node, arrays, device):
+    from .nn.modules import Parameter
+
+    if "tensor" in node:
+        arr = arrays(node["tensor"])
+        if device is not None:
+            arr = as_device(device).put(arr)
+        if node.get("parameter"):
+            p = Parameter(arr, requires_grad=node["requires_grad"])
+            return p
+        t = _new_tensor(arr, None, False)
+        if node["requires_grad"]:
+            t.requires_grad_()
+        return t
+    if "array" in node:
+        return arrays(node["array"])
+    if "scalar" in node:
+        return arrays(node["scalar"])[()]
+    if "value" in node:
+        return node["value"]
+    if "float" in node:
+        return float(node["float"])
+    if "list" in node:
+        return [_decode(v, arrays, device) for v in node["list"]]
+    if "tuple" in node:
+        return tuple(_decode(v, arrays, device) for v in node["tuple"])
+    if "dict" in node:
+        return {_decode(k, arrays, device): _decode(v, arrays, device) for k, v in node["dict"]}
+    raise ValueError(f"load: unknown entry {sorted(node)} in the file")
+
+
+def load(path, map_location=None):
+    """Read what ``save`` wrote. ``map_location`` puts tensors on that device."""
+    with zipfile.ZipFile(path, "r") as z:
+        try:
+            structure = json.loads(z.read("structure.json"))
+        except KeyError:
+            raise ValueError(f"load: {path} is not a tensorgrad save file") from None
+        if structure.get("format") != FORMAT:
+            raise ValueError(f"load: {path} has format {structure.get('format')!r}, expected "
+                             f"{FORMAT!r}")
+
+        def arrays(i):
+            with z.open(f"{i}.npy") as entry:
+                return np.lib.format.read_array(entry, allow_pickle=False)
+
+        return _decode(structure["root"], arrays, map_location)
