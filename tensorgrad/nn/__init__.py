@@ -4,11 +4,14 @@ for the stateless functions."""
 from . import functional
 from . import functional as F
 from .modules import (
+    AvgPool2d,
+    Conv2d,
     CrossEntropyLoss,
     Dropout,
     Flatten,
     Identity,
     Linear,
+    MaxPool2d,
     Module,
     ModuleList,
     MSELoss,
@@ -23,4 +26,4 @@ from .modules import (
 
 __all__ = ["functional", "F", "Module", "Parameter", "Linear", "Sequential", "ModuleList",
            "ReLU", "Tanh", "Sigmoid", "SiLU", "Softplus", "Identity", "Flatten", "Dropout",
-           "CrossEntropyLoss", "MSELoss"]
+           "CrossEntropyLoss", "MSELoss", "Conv2d", "MaxPool2d", "AvgPool2d"]

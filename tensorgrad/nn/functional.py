@@ -248,3 +248,75 @@ def linear(input, weight, bias=None):
 
     out = matmul(input, swapaxes(weight, -1, -2))
     return out if bias is None else out + bias
+
+
+# ---- convolution and pooling ---------------------------------------------------------------
+def _pair(v, name, op):
+    if isinstance(v, int):
+        return (v, v)
+    v = tuple(int(a) for a in v)
+    if len(v) != 2:
+        raise ValueError(f"{op}: {name} must be an int or a pair, got {v}")
+    return v
+
+
+def _check_4d(input, op):
+    if input.ndim != 4:
+        raise ValueError(f"{op}: input must be (N, C, H, W), got shape {tuple(input.shape)}")
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation as PyTorch's: input (N, C, H, W), weight (OC, C/groups, kh, kw).
+
+    An unfold (im2col) and one matmul; both have rules, so derivatives of any order work.
+    """
+    from ..ops.conv import unfold
+    from ..ops.linalg import matmul
+    from ..ops.shape import concatenate_, reshape
+
+    _check_4d(input, "conv2d")
+    n, c, h, w = input.shape
+    oc, cg, kh, kw = weight.shape
+    if c != cg * groups or oc % groups:
+        raise ValueError(f"conv2d: input has {c} channels but weight {tuple(weight.shape)} "
+                         f"with groups={groups} expects {cg * groups}")
+    stride, padding, dilation = (_pair(stride, "stride", "conv2d"),
+                                 _pair(padding, "padding", "conv2d"),
+                                 _pair(dilation, "dilation", "conv2d"))
+    cols = unfold(input, (kh, kw), stride, padding, dilation, 0.0)
+    oh, ow = cols.shape[4], cols.shape[5]
+    outs = []
+    for gi in range(groups):
+        cg_cols = cols if groups == 1 else cols[:, gi * cg:(gi + 1) * cg]
+        wg = weight if groups == 1 else weight[gi * (oc // groups):(gi + 1) * (oc // groups)]
+        outs.append(matmul(reshape(wg, (wg.shape[0], cg * kh * kw)),
+                           reshape(cg_cols, (n, cg * kh * kw, oh * ow))))
+    out = outs[0] if groups == 1 else concatenate_(1, *outs)
+    out = reshape(out, (n, oc, oh, ow))
+    if bias is not None:
+        out = out + reshape(bias, (1, oc, 1, 1))
+    return out
+
+
+def _pool(input, kernel_size, stride, padding, pad_value, reduce, op):
+    from ..ops.conv import unfold
+
+    _check_4d(input, op)
+    kernel = _pair(kernel_size, "kernel_size", op)
+    stride = kernel if stride is None else _pair(stride, "stride", op)
+    padding = _pair(padding, "padding", op)
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(f"{op}: padding {padding} must be at most half the kernel {kernel}")
+    cols = unfold(input, kernel, stride, padding, (1, 1), pad_value)
+    return reduce(cols, (2, 3), False)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0):
+    """Max over each window (padding counts as -inf). Where a window has ties the gradient is
+    split evenly between them (PyTorch sends it to one)."""
+    return _pool(input, kernel_size, stride, padding, float("-inf"), _red.max, "max_pool2d")
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0):
+    """Mean over each window; padding counts as zeros (PyTorch's count_include_pad=True)."""
+    return _pool(input, kernel_size, stride, padding, 0.0, _red.mean, "avg_pool2d")
