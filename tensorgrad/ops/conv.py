@@ -23,8 +23,9 @@ def unfold(x, kernel, stride, padding, dilation, pad_value=0.0):
     oh = (h - dh * (kh - 1) - 1) // sh + 1
     ow = (w - dw * (kw - 1) - 1) // sw + 1
     s0, s1, s2, s3 = x.strides
+    # a strided view (CuPy's as_strided takes no ``writeable``), copied at once: nothing writes
     view = xp.lib.stride_tricks.as_strided(
-        x, (n, c, kh, kw, oh, ow), (s0, s1, s2 * dh, s3 * dw, s2 * sh, s3 * sw), writeable=False)
+        x, (n, c, kh, kw, oh, ow), (s0, s1, s2 * dh, s3 * dw, s2 * sh, s3 * sw))
     return view.copy()
 
 
