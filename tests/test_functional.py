@@ -373,3 +373,11 @@ def test_nested_backward_walks_only_toward_its_variables():
     tg.defjvp(sq, lambda t, ans, x: 2 * x * t)
     assert grad(sq)(3.0) == pytest.approx(6.0)
     assert grad(grad(sq))(3.0) == pytest.approx(2.0)
+
+
+def test_where_differentiates_both_branches_and_the_masking_idiom_avoids_nan():
+    x = onp.array([0.0, 4.0])
+    naive = grad(lambda x: np.sum(np.where(x > 0, np.sqrt(x), 0.0)))(x)
+    assert onp.isnan(naive[0])  # documented: 0 * inf from the branch not taken
+    safe = grad(lambda x: np.sum(np.where(x > 0, np.sqrt(np.where(x > 0, x, 1.0)), 0.0)))(x)
+    onp.testing.assert_allclose(safe, [0.0, 0.25])
