@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from ..backend.device import _CUPY_ARRAY, xp_of
-from ..tensor import Tensor, _new_tensor
+from ..tensor import Tensor, _new_tensor, _raw
 from .forward import Dual, level_of, make_dual, new_level, split
 from .grad_mode import _state
 from .graph import Node, forward_sweep, run_backward, tape_order
@@ -500,7 +500,7 @@ def hessian_tensor_product(fun, argnum=0):
 
     def vector_dot_grad(*args, **kwargs):
         args, vector = args[:-1], args[-1]
-        return tnp.tensordot(fun_grad(*args, **kwargs), vector, np.ndim(_raw_of(vector)))
+        return tnp.tensordot(fun_grad(*args, **kwargs), vector, np.ndim(_raw(vector)))
 
     return grad(vector_dot_grad, argnum)
 
@@ -514,16 +514,12 @@ def tensor_jacobian_product(fun, argnum=0):
 
     def vector_dot_fun(*args, **kwargs):
         args, vector = args[:-1], args[-1]
-        return tnp.tensordot(vector, fun(*args, **kwargs), axes=np.ndim(_raw_of(vector)))
+        return tnp.tensordot(vector, fun(*args, **kwargs), axes=np.ndim(_raw(vector)))
 
     return jacobian(vector_dot_fun, argnum)
 
 
 vector_jacobian_product = tensor_jacobian_product
-
-
-def _raw_of(x):
-    return x.data if isinstance(x, Tensor) else x
 
 
 def holomorphic_grad(fun, argnum=0):
@@ -590,7 +586,7 @@ def autograd_grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_
                 raise RuntimeError(f"grad: grad_outputs is required for an output of shape "
                                    f"{tuple(o.shape)}; pass a tensor of that shape")
             g = o.data * 0 + 1
-        seeds.append(g if create_graph and isinstance(g, Tensor) else _raw_of(g))
+        seeds.append(g if create_graph and isinstance(g, Tensor) else _raw(g))
     if retain_graph is None:
         retain_graph = create_graph
     res = run_backward([_vertex(o) for o in outputs], seeds, retain_graph, create_graph,

@@ -12,15 +12,11 @@ from ..backend.device import xp_of
 from ..ops import elementwise as _ew
 from ..ops import reduce as _red
 from ..ops.registry import defjvp, defvjp, primitive
-from ..tensor import Tensor, _norm_axis
+from ..tensor import Tensor, _norm_axis, _raw
 
 
 def _axis(x, dim):
     return _norm_axis(dim, x.ndim, "softmax")
-
-
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
 
 
 # ---- softmax family ------------------------------------------------------------------------

@@ -47,7 +47,7 @@ from ..ops import reduce as _red
 from ..ops import shape as _sh
 from ..ops.index import getitem as _getitem
 from ..ops.linalg import dot, matmul
-from ..tensor import Tensor, _axis_args, _new_tensor, _norm_axis
+from ..tensor import Tensor, _axis_args, _new_tensor, _norm_axis, _raw
 from . import fft, linalg, random  # noqa: F401
 
 float_ = _np.float64
@@ -91,10 +91,6 @@ where = _ew.where
 
 def clip(a, a_min=None, a_max=None):
     return _ew.clip(a, _raw(a_min), _raw(a_max))
-
-
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
 
 
 # non-differentiable: on Tensors they give Tensors without history

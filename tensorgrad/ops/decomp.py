@@ -10,7 +10,7 @@ symmetric inputs, as the function ``A -> f((A + A.T) / 2)``: their gradients are
 from collections import namedtuple
 
 from ..backend.device import xp_of
-from ..tensor import Tensor
+from ..tensor import Tensor, _raw
 from .elementwise import real
 from .index import getitem
 from .linalg import matmul
@@ -20,10 +20,6 @@ from .shape import concatenate_, expand_dims, reshape, squeeze, swapaxes
 
 SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
 EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
-
-
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
 
 
 def _mT(x):

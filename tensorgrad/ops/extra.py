@@ -11,16 +11,12 @@ import string
 import numpy as np
 
 from ..backend.device import xp_of
-from ..tensor import Tensor, _norm_axis
+from ..tensor import Tensor, _norm_axis, _raw
 from .elementwise import _ufunc_prim, cos, exp, sqrt, where
 from .index import getitem, untake
 from .reduce import sum as _sum
 from .registry import defjvp, defvjp, primitive
 from .shape import _EveryArg, broadcast_to, reshape
-
-
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
 
 
 def _xp(x):

@@ -7,14 +7,10 @@ Complex numbers follow HIPS autograd's convention: the VJP of a linear map is it
 """
 
 from ..backend.device import xp_of
-from ..tensor import Tensor
+from ..tensor import _raw
 from .elementwise import real
 from .index import getitem, untake
 from .registry import defjvp, defvjp, primitive
-
-
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
 
 
 def _like(c, x):

@@ -19,11 +19,7 @@ from .. import numpy as tnp
 from .._passthrough import module_getattr as _module_getattr
 from ..backend.device import _CUPY_ARRAY, xp_of
 from ..ops.registry import defjvp, defvjp, primitive
-from ..tensor import Tensor
-
-
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
+from ..tensor import Tensor, _raw
 
 
 def _scipy_linalg(args, name):

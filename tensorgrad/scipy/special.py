@@ -24,16 +24,12 @@ import numpy as np
 from .. import numpy as tnp
 from ..backend.device import _CUPY_ARRAY, xp_of
 from ..ops.registry import defjvp, defvjp, primitive
-from ..tensor import Tensor
+from ..tensor import Tensor, _raw
 
 _AxisError = getattr(getattr(np, "exceptions", np), "AxisError", ValueError)  # NumPy < 1.25
 _SQRT_PI = math.sqrt(math.pi)
 _SQRT_2PI = math.sqrt(2 * math.pi)
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
-
-
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
 
 
 def _special_module(args, name):
