@@ -20,20 +20,11 @@ from .._passthrough import module_getattr as _module_getattr
 from ..backend.device import _CUPY_ARRAY, xp_of
 from ..ops.registry import defjvp, defvjp, primitive
 from ..tensor import Tensor, _raw
+from ._module import scipy_module
 
 
 def _scipy_linalg(args, name):
-    for a in args:
-        if isinstance(a, _CUPY_ARRAY):  # pragma: no cover - needs CuPy
-            import cupyx.scipy.linalg as cupy_linalg
-
-            return cupy_linalg
-    try:
-        import scipy.linalg as scipy_linalg
-    except ImportError as e:  # pragma: no cover - SciPy is installed in the test environment
-        raise ImportError(f"tensorgrad.scipy.linalg.{name} needs SciPy; install it with "
-                          "pip install 'tensorgrad[scipy]'") from e
-    return scipy_linalg
+    return scipy_module("linalg", args, name)
 
 
 def _mT(x):

@@ -25,6 +25,7 @@ from .. import numpy as tnp
 from ..backend.device import _CUPY_ARRAY, xp_of
 from ..ops.registry import defjvp, defvjp, primitive
 from ..tensor import Tensor, _raw
+from ._module import scipy_module
 
 _AxisError = getattr(getattr(np, "exceptions", np), "AxisError", ValueError)  # NumPy < 1.25
 _SQRT_PI = math.sqrt(math.pi)
@@ -33,18 +34,7 @@ _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 def _special_module(args, name):
-    """scipy.special, or cupyx.scipy.special when an argument is a CuPy array."""
-    for a in args:
-        if isinstance(a, _CUPY_ARRAY):  # pragma: no cover - needs CuPy
-            import cupyx.scipy.special as cupy_special
-
-            return cupy_special
-    try:
-        import scipy.special as scipy_special
-    except ImportError as e:  # pragma: no cover - SciPy is installed in the test environment
-        raise ImportError(f"tensorgrad.scipy.special.{name} needs SciPy; install it with "
-                          "pip install 'tensorgrad[scipy]'") from e
-    return scipy_special
+    return scipy_module("special", args, name)
 
 
 _LOW = (np.dtype(np.float32), np.dtype(np.float16))
