@@ -228,23 +228,7 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
 def _toward(roots, targets, stop):
     """The vertices from which a target can be reached: the only ones a gradient aimed at the
     targets passes through. The walk does not go past the vertices in ``stop``."""
-    order = []  # nodes, each after all of its parents
-    seen = set()
-    stack = [(r, False) for r in roots if type(r) is Node]
-    while stack:
-        n, done = stack.pop()
-        if done:
-            order.append(n)
-            continue
-        if n in seen:
-            continue
-        seen.add(n)
-        stack.append((n, True))
-        if n in stop:
-            continue
-        for p in n.parents:
-            if type(p) is Node and p not in seen:
-                stack.append((p, False))
+    order = _postorder(roots, stop)
     needed = set(t for t in targets if type(t) is not Node)  # leaf targets
     for n in order:
         if n in targets:
@@ -310,27 +294,32 @@ def _accumulate_leaf(leaf, g, Tensor, create_graph):
         leaf.grad = _sum_grad(leaf.grad, g, Tensor)
 
 
-def tape_order(root, stop=None):
-    """The nodes behind ``root``, each after all of its parents (iteratively, no recursion);
-    the walk does not go past the vertex ``stop``."""
+def _postorder(roots, stop=()):
+    """The nodes behind ``roots``, each after all of its parents (iteratively, no recursion);
+    the walk does not go past the vertices in ``stop``."""
     order = []
-    visited = set()
-    stack = [(root, False)]
+    seen = set()
+    stack = [(r, False) for r in roots if type(r) is Node]
     while stack:
         n, done = stack.pop()
         if done:
             order.append(n)
             continue
-        if n in visited:
+        if n in seen:
             continue
-        visited.add(n)
+        seen.add(n)
         stack.append((n, True))
-        if n is stop:
+        if n in stop:
             continue
         for p in n.parents:
-            if type(p) is Node and p not in visited:
+            if type(p) is Node and p not in seen:
                 stack.append((p, False))
     return order
+
+
+def tape_order(root, stop=None):
+    """The nodes behind ``root``, each after all of its parents; not past the vertex ``stop``."""
+    return _postorder([root], () if stop is None else (stop,))
 
 
 def forward_sweep(order, source, tangent):
