@@ -319,7 +319,7 @@ def _postorder(roots, stop=()):
 
 def tape_order(root, stop=None):
     """The nodes behind ``root``, each after all of its parents; not past the vertex ``stop``."""
-    return _postorder([root], () if stop is None else (stop,))
+    return _postorder([root], set() if stop is None else {stop})
 
 
 def forward_sweep(order, source, tangent):
