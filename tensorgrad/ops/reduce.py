@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..backend.device import xp_of
-from ..tensor import Tensor
+from ..tensor import _raw
 from .registry import defjvp, defvjp, primitive
 from .shape import broadcast_to, reshape
 
@@ -82,14 +82,13 @@ def _prod_vjp(g, ans, x, axis=None, keepdims=False):
 
     if not any(x == 0):
         return _expand(g, x, axis, keepdims) * _expand(ans, x, axis, keepdims) / x
-    if isinstance(x, Tensor):  # create_graph: _prod_others has no rule, so differentiate a
-        return _expand(g, x, axis, keepdims) * _prod_others_graph(x, axis)  # composite
     return _expand(g, x, axis, keepdims) * _prod_others(x, axis)
 
 
 def _prod_others_graph(x, axis):
-    """``_prod_others`` from differentiable ops, for higher derivatives: row i of an (n, n) grid
-    holds the n reduced elements with element i replaced by 1, and prod reduces each row."""
+    """``_prod_others`` from differentiable ops, to differentiate it (O(n^2), only reached for
+    higher derivatives of prod at zeros): row i of an (n, n) grid holds the n reduced elements
+    with element i replaced by 1, and prod reduces each row."""
     from .elementwise import where
     from .shape import expand_dims, transpose
 
@@ -98,7 +97,7 @@ def _prod_others_graph(x, axis):
     n = math.prod(x.shape[a] for a in axes)
     moved = tuple(x.shape[a] for a in perm)
     flat = reshape(transpose(x, perm), (n,) + moved[len(axes):])
-    eye = xp_of(x.data).eye(n, dtype=bool).reshape((n, n) + (1,) * (x.ndim - len(axes)))
+    eye = xp_of(_raw(x)).eye(n, dtype=bool).reshape((n, n) + (1,) * (x.ndim - len(axes)))
     others = prod(where(eye, 1, expand_dims(flat, 0)), (1,), False)
     return transpose(reshape(others, moved), tuple(perm.index(i) for i in range(x.ndim)))
 
@@ -117,6 +116,21 @@ def _prod_others(x, axis):
     return xp.moveaxis(out, tuple(range(len(axes))), axes)
 
 
+def _prod_others_vjp(g, ans, x, axis):
+    from ..autograd.functional import make_vjp
+
+    return make_vjp(lambda v: _prod_others_graph(v, axis))(x)[0](g)
+
+
+def _prod_others_jvp(t, ans, x, axis):
+    from ..autograd.functional import make_jvp
+
+    return make_jvp(lambda v: _prod_others_graph(v, axis))(x)(t)[1]
+
+
+# the O(n) cumprod forward for first derivatives; its own derivatives through the composite
+defvjp(_prod_others, _prod_others_vjp, None)
+defjvp(_prod_others, _prod_others_jvp, None)
 defvjp(sum, lambda g, ans, x, axis=None, keepdims=False: _expand(g, x, axis, keepdims))
 defjvp(sum, lambda t, ans, x, axis=None, keepdims=False: sum(t, axis, keepdims))
 defvjp(max, _minmax_vjp)
