@@ -8,7 +8,7 @@
 tensor([2., 4.])
 """
 
-from . import nn, ops, optim  # ops binds the Tensor operators and methods
+from . import cuda, nn, ops, optim  # ops binds the Tensor operators and methods
 from .autograd.functional import (
     checkpoint,
     deriv,
@@ -30,12 +30,13 @@ from .autograd.functional import (
     vjp,
 )
 from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .backend.device import Device, cuda_available
+from .backend.device import Device
 from .creation import (
     arange,
     empty,
     empty_like,
     eye,
+    from_dlpack,
     from_numpy,
     full,
     full_like,
@@ -67,14 +68,9 @@ complex128 = "complex128"
 cat = concatenate
 
 
-def device(spec):
-    return Device(spec)
-
-
-class cuda:
-    @staticmethod
-    def is_available():
-        return cuda_available()
+def device(spec, index=None):
+    """``tg.device("cuda:0")``, ``tg.device("cuda", 1)``, ``tg.device("cpu")``."""
+    return Device(spec, index)
 
 
 __version__ = "0.1.0"
@@ -82,6 +78,7 @@ __all__ = [
     "Tensor", "tensor", "is_tensor", "no_grad", "enable_grad", "set_grad_enabled",
     "is_grad_enabled", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand",
     "randn", "randint", "zeros_like", "ones_like", "full_like", "empty_like", "from_numpy",
+    "from_dlpack",
     "manual_seed", "primitive", "defvjp", "defjvp", "device", "Device", "cuda", "concatenate",
     "stack", "cat", "nn", "optim", "save", "load", "grad", "value_and_grad", "grad_and_aux",
     "elementwise_grad", "jacobian", "hessian", "make_vjp", "make_jvp", "make_hvp",

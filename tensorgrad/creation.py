@@ -118,8 +118,14 @@ def full_like(x, fill_value, dtype=None, device=None, requires_grad=False):
 
 def manual_seed(seed):
     """Seed the generators behind rand/randn/randint (cpu, and cuda when present)."""
-    _rng.clear()
+    _seed_devices(seed)
     _rng["cpu"] = np.random.default_rng(seed)
+
+
+def _seed_devices(seed):
+    """Forget the cuda generators: each is made again from ``seed`` when next used."""
+    for key in [k for k in _rng if k != "cpu"]:
+        del _rng[key]
     _rng["seed"] = seed
 
 
@@ -153,3 +159,30 @@ def randint(low, high=None, size=(), dtype=None, device=None):
     dev = as_device(device)
     return _make(lambda xp, s, d: _generator(dev).integers(low, high, s).astype(d), (size,),
                  dtype, dev, False, np.int64)
+
+
+_DLPACK_CPU, _DLPACK_CUDA = 1, 2  # DLDeviceType codes
+
+
+def from_dlpack(x):
+    """A tensor sharing memory with ``x``, any object that speaks DLPack (a PyTorch, CuPy or
+    JAX array, a NumPy array): CPU data stays on the CPU, CUDA data on its GPU; nothing is
+    copied."""
+    from .backend.device import require_cuda
+
+    if isinstance(x, Tensor):
+        return _new_tensor(x.data, None, False)
+    try:
+        kind, index = x.__dlpack_device__()
+    except AttributeError:
+        raise TypeError(f"from_dlpack: expected an object with __dlpack__ and "
+                        f"__dlpack_device__, got {type(x).__name__}") from None
+    if kind == _DLPACK_CPU:
+        return _new_tensor(np.from_dlpack(x), None, False)
+    if kind == _DLPACK_CUDA:
+        require_cuda("from_dlpack")
+        dev = as_device(f"cuda:{index}")
+        with dev.xp.cuda.Device(index):
+            return _new_tensor(dev.xp.from_dlpack(x), None, False)
+    raise TypeError(f"from_dlpack: data on DLPack device type {kind} (index {index}); "
+                    "tensorgrad takes CPU (1) and CUDA (2) data")

@@ -15,7 +15,7 @@ import zipfile
 
 import numpy as np
 
-from .backend.device import _CUPY_ARRAY, as_device
+from .backend.device import _CUPY_ARRAY, Device, as_device, cuda_available, device_of
 from .tensor import Tensor, _new_tensor
 
 FORMAT = "tensorgrad-save-1"
@@ -25,9 +25,12 @@ def _encode(obj, arrays):
     if isinstance(obj, Tensor):
         arrays.append(obj.numpy())
         return {"tensor": len(arrays) - 1, "requires_grad": bool(obj.requires_grad),
-                "parameter": type(obj).__name__ == "Parameter"}
-    if isinstance(obj, (np.ndarray, _CUPY_ARRAY)):
-        arrays.append(obj.get() if isinstance(obj, _CUPY_ARRAY) else obj)
+                "parameter": type(obj).__name__ == "Parameter", "device": str(obj.device)}
+    if isinstance(obj, _CUPY_ARRAY):
+        arrays.append(obj.get())
+        return {"array": len(arrays) - 1, "device": str(device_of(obj))}
+    if isinstance(obj, np.ndarray):
+        arrays.append(obj)
         return {"array": len(arrays) - 1}
     if isinstance(obj, np.generic):
         arrays.append(np.asarray(obj))
@@ -70,13 +73,43 @@ def save(obj, path):
         raise
 
 
-def _decode(node, arrays, device):
+def _placer(map_location):
+    """``saved device string -> Device``, as PyTorch's ``map_location``: None (where it was
+    saved), a device or its name (everything there), a dict from saved names to names, or a
+    function of the saved name."""
+    if map_location is None:
+        return Device
+    if isinstance(map_location, (str, Device)):
+        target = as_device(map_location)
+        return lambda saved: target
+    if isinstance(map_location, dict):
+        table = {str(Device(k)): as_device(v) for k, v in map_location.items()}
+        return lambda saved: table.get(saved, Device(saved))
+    if callable(map_location):
+        return lambda saved: as_device(map_location(saved))
+    raise TypeError(f"load: map_location must be None, a device, a dict or a function, got "
+                    f"{type(map_location).__name__}")
+
+
+def _check_devices(node, place, path):
+    """Refuse, before anything is built, a file whose tensors would land on a missing GPU."""
+    if "device" in node and place(node["device"]).type == "cuda" and not cuda_available():
+        raise RuntimeError(f"load: {path} holds tensors saved on {node['device']}, and CUDA is "
+                           "not available here; pass map_location='cpu' to load them on the CPU")
+    for key in ("list", "tuple"):
+        for v in node.get(key, ()):
+            _check_devices(v, place, path)
+    for k, v in node.get("dict", ()):
+        _check_devices(k, place, path)
+        _check_devices(v, place, path)
+
+
+def _decode(node, arrays, place):
     from .nn.modules import Parameter
 
+    device = place(node.get("device", "cpu"))
     if "tensor" in node:
-        arr = arrays(node["tensor"])
-        if device is not None:
-            arr = as_device(device).put(arr)
+        arr = device.put(arrays(node["tensor"]))
         if node.get("parameter"):
             p = Parameter(arr, requires_grad=node["requires_grad"])
             return p
@@ -85,7 +118,7 @@ def _decode(node, arrays, device):
             t.requires_grad_()
         return t
     if "array" in node:
-        return arrays(node["array"])
+        return device.put(arrays(node["array"]))
     if "scalar" in node:
         return arrays(node["scalar"])[()]
     if "value" in node:
@@ -93,16 +126,19 @@ def _decode(node, arrays, device):
     if "float" in node:
         return float(node["float"])
     if "list" in node:
-        return [_decode(v, arrays, device) for v in node["list"]]
+        return [_decode(v, arrays, place) for v in node["list"]]
     if "tuple" in node:
-        return tuple(_decode(v, arrays, device) for v in node["tuple"])
+        return tuple(_decode(v, arrays, place) for v in node["tuple"])
     if "dict" in node:
-        return {_decode(k, arrays, device): _decode(v, arrays, device) for k, v in node["dict"]}
+        return {_decode(k, arrays, place): _decode(v, arrays, place) for k, v in node["dict"]}
     raise ValueError(f"load: unknown entry {sorted(node)} in the file")
 
 
 def load(path, map_location=None):
-    """Read what ``save`` wrote. ``map_location`` puts tensors on that device."""
+    """Read what ``save`` wrote. Tensors return to the device they were saved from, unless
+    ``map_location`` (a device, a dict from saved device names to devices, or a function of
+    the saved name, as PyTorch's) says otherwise."""
+    place = _placer(map_location)
     with zipfile.ZipFile(path, "r") as z:
         try:
             structure = json.loads(z.read("structure.json"))
@@ -116,4 +152,5 @@ def load(path, map_location=None):
             with z.open(f"{i}.npy") as entry:
                 return np.lib.format.read_array(entry, allow_pickle=False)
 
-        return _decode(structure["root"], arrays, map_location)
+        _check_devices(structure["root"], place, path)
+        return _decode(structure["root"], arrays, place)

@@ -334,6 +334,27 @@ class Tensor:
         a = self.numpy()
         return a if dtype is None else a.astype(dtype)
 
+    # ---- zero-copy exchange (DLPack, CUDA array interface) -------------------------------
+    def _export(self, what):
+        if self._rg:
+            raise RuntimeError(f"{what}: can't export a tensor that requires grad (the other "
+                               "library would not see its history); use tensor.detach()")
+        return self.data
+
+    def __dlpack__(self, *args, **kwargs):
+        """The DLPack capsule of the data, shared without a copy (CPU: NumPy's, cuda: CuPy's)."""
+        return self._export("__dlpack__").__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
+
+    @property
+    def __cuda_array_interface__(self):
+        if type(self.data) is not _CUPY_ARRAY:
+            raise AttributeError(f"__cuda_array_interface__: the tensor is on {self.device}, "
+                                 "not on a cuda device")
+        return self._export("__cuda_array_interface__").__cuda_array_interface__
+
     def item(self):
         if self.data.size != 1:
             raise ValueError(f"item: only a one-element tensor converts to a Python scalar, "

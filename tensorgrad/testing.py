@@ -3,6 +3,7 @@
 import numpy as np
 
 from .autograd.tree import flatten
+from .backend.device import _CUPY_ARRAY, to_host, xp_of
 from .tensor import Tensor
 
 EPS = 1e-6
@@ -17,25 +18,28 @@ class GradcheckError(RuntimeError):
 def _raw(x):
     while isinstance(x, Tensor) and x._level:
         x = x._primal
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
-
-
-def _is_complex(x):
-    return np.iscomplexobj(_raw(x))
+    if isinstance(x, Tensor):
+        return x.data
+    return x if isinstance(x, (np.ndarray, _CUPY_ARRAY)) else np.asarray(x)
 
 
 def _randn_like(x, rng):
+    """A random direction shaped like ``x``, on ``x``'s device (drawn on the host, so that
+    every device sees the same numbers)."""
     a = _raw(x)
-    shape = np.shape(a)
-    v = rng.standard_normal(shape)
-    if np.iscomplexobj(a):
-        v = v + 1j * rng.standard_normal(shape)
-    return v
+    v = rng.standard_normal(a.shape)
+    if a.dtype.kind == "c":
+        v = v + 1j * rng.standard_normal(a.shape)
+    return xp_of(a).asarray(v)
+
+
+def _conj(a):
+    return a.conj() if a.dtype.kind == "c" else a
 
 
 def _inner(a, b):
-    """The real inner product autograd uses: Re(sum(conj(a) * b))."""
-    return float(np.real(np.vdot(np.asarray(_raw(a)).ravel(), np.asarray(_raw(b)).ravel())))
+    """The real inner product autograd uses: Re(sum(conj(a) * b)), computed on the host."""
+    return float(np.real(np.vdot(to_host(_raw(a)).ravel(), to_host(_raw(b)).ravel())))
 
 
 def _name(f):
@@ -66,11 +70,12 @@ def _check_jvp(f, args, rng, eps):
     plus = f(*[_raw(a) + eps * d for a, d in zip(args, dirs)])
     minus = f(*[_raw(a) - eps * d for a, d in zip(args, dirs)])
     numeric = (_raw(plus) - _raw(minus)) / (2 * eps)
-    if not np.allclose(_raw(exact), numeric, rtol=RTOL, atol=ATOL):
+    exact, numeric = to_host(_raw(exact)), to_host(numeric)
+    if not np.allclose(exact, numeric, rtol=RTOL, atol=ATOL):
         raise AssertionError(
             f"check_grads: forward mode of {_name(f)} disagrees with finite differences:\n"
-            f"  jvp     {np.asarray(_raw(exact)).ravel()[:6]}\n"
-            f"  numeric {np.asarray(numeric).ravel()[:6]}")
+            f"  jvp     {exact.ravel()[:6]}\n"
+            f"  numeric {numeric.ravel()[:6]}")
 
 
 def _check_vjp(f, args, rng, eps):
@@ -78,13 +83,12 @@ def _check_vjp(f, args, rng, eps):
 
     value, vjp_fn = vjp(f, *args)
     w = _randn_like(value, rng)
-    cot = vjp_fn(np.conj(w) if np.iscomplexobj(w) else w)
+    cot = vjp_fn(_conj(w))
     dirs = [_randn_like(a, rng) for a in args]
     plus = f(*[_raw(a) + eps * d for a, d in zip(args, dirs)])
     minus = f(*[_raw(a) - eps * d for a, d in zip(args, dirs)])
     numeric = _inner(w, (_raw(plus) - _raw(minus)) / (2 * eps))
-    exact = sum(_inner(d, np.conj(_raw(c)) if np.iscomplexobj(_raw(c)) else c)
-                for d, c in zip(dirs, cot))
+    exact = sum(_inner(d, _conj(_raw(c))) for d, c in zip(dirs, cot))
     if not np.isclose(exact, numeric, rtol=RTOL, atol=ATOL):
         raise AssertionError(
             f"check_grads: reverse mode of {_name(f)} disagrees with finite differences: "
@@ -119,11 +123,15 @@ def check_grads(f, modes=("fwd", "rev"), order=2, eps=EPS, seed=0, argnum=None):
 
         on_leaves.__name__ = _name(f)
         g = _flat_output(on_leaves)
-        leaves = [a if isinstance(a, Tensor) else np.asarray(a, dtype=np.result_type(
-            np.asarray(a).dtype, np.float64)) for a in leaves]
+        leaves = [a if isinstance(a, Tensor) else _float64(_raw(a)) for a in leaves]
         _check_recursive(g, leaves, modes, order, rng, eps, _name(f), order)
 
     return checker
+
+
+def _float64(a):
+    """``a`` on its device, in at least double precision (finite differences need it)."""
+    return a.astype(np.result_type(a.dtype, np.float64), copy=False)
 
 
 def _check_recursive(f, args, modes, order, rng, eps, name, top):
@@ -183,25 +191,27 @@ def gradcheck(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True
     for oi, out in enumerate(outs):
         for i in wrt:
             x = inputs[i]
+            # the Jacobians are assembled on the host; seeds and steps stay on x's device
+            xp = xp_of(out.data)
             analytic = np.zeros((out.data.size, x.data.size), dtype=np.result_type(
                 out.data.dtype, x.data.dtype))
             for k in range(out.data.size):
-                seed = np.zeros(out.data.size, dtype=out.data.dtype)
+                seed = xp.zeros(out.data.size, dtype=out.data.dtype)
                 seed[k] = 1
                 fresh = outputs(inputs)[oi]
                 g, = autograd_grad(fresh, [x], grad_outputs=Tensor(seed.reshape(out.shape)),
                                    allow_unused=True)
                 if g is not None:
-                    analytic[k] = np.asarray(g.data).ravel()
+                    analytic[k] = to_host(g.data).ravel()
             numeric = np.zeros_like(analytic)
             flat = x.data.reshape(-1)
             with no_grad():
                 for j in range(flat.size):
-                    old = flat[j]
+                    old = flat[j].copy()  # a CuPy 0-d index is a view, not a scalar
                     flat[j] = old + eps
-                    plus = np.asarray(outputs(inputs)[oi].data, dtype=analytic.dtype).ravel()
+                    plus = to_host(outputs(inputs)[oi].data).astype(analytic.dtype).ravel()
                     flat[j] = old - eps
-                    minus = np.asarray(outputs(inputs)[oi].data, dtype=analytic.dtype).ravel()
+                    minus = to_host(outputs(inputs)[oi].data).astype(analytic.dtype).ravel()
                     flat[j] = old
                     numeric[:, j] = (plus - minus) / (2 * eps)
             if not np.allclose(analytic, numeric, rtol=rtol, atol=atol):

@@ -35,10 +35,16 @@ def _kind(x):
     return "array"
 
 
+def _as_array(x):
+    """``x`` as an array where it lives: device arrays stay on their device, numbers become
+    NumPy arrays."""
+    if isinstance(x, Tensor):
+        return x.data
+    return x if isinstance(x, (np.ndarray, _CUPY_ARRAY)) else np.asarray(x)
+
+
 def _as_float_array(x):
-    if isinstance(x, (np.ndarray, _CUPY_ARRAY)):
-        return x if x.dtype.kind in "fc" else x.astype(np.float64)
-    a = np.asarray(x)
+    a = _as_array(x)
     return a if a.dtype.kind in "fc" else a.astype(np.float64)
 
 
@@ -67,7 +73,7 @@ def _zeros_like_raw(x):
     d = x.data if isinstance(x, Tensor) else x
     if hasattr(d, "dtype"):
         return xp_of(d).zeros_like(d)  # not d * 0: an inf in d would give nan
-    return np.zeros_like(_as_float_array(d))
+    return xp_of(d).zeros_like(_as_float_array(d))
 
 
 # ---- the variable of a reverse transform ------------------------------------------------
@@ -138,6 +144,11 @@ def _reverse(outs, seeds, variables, create_graph):
     return out_list
 
 
+def _seed_array(seed, out):
+    """A number given as a cotangent, as an array of ``out``'s dtype on ``out``'s device."""
+    return xp_of(out.data).asarray(seed, dtype=out.data.dtype)
+
+
 def _reverse_tape(outs, seeds, variables, create_graph):
     zeros = [_zeros_like_raw(v) for v in variables]
     roots, root_seeds = [], []
@@ -147,10 +158,10 @@ def _reverse_tape(outs, seeds, variables, create_graph):
         if not create_graph and isinstance(seed, Tensor):
             seed = seed.data
         elif create_graph and not isinstance(seed, Tensor):
-            seed = _new_tensor(np.asarray(seed, dtype=out.data.dtype) if not hasattr(
-                seed, "shape") else seed, None, False)
+            seed = _new_tensor(_seed_array(seed, out) if not hasattr(seed, "shape") else seed,
+                               None, False)
         if not hasattr(seed, "shape"):
-            seed = np.asarray(seed, dtype=out.data.dtype)
+            seed = _seed_array(seed, out)
         if tuple(seed.shape) != tuple(out.shape):
             raise ValueError(f"vjp: the cotangent has shape {tuple(seed.shape)} but the output "
                              f"has shape {tuple(out.shape)}")
@@ -225,15 +236,14 @@ def _vjp_maker(fun, argnum, has_aux=False):
 
 def _ones_like(out):
     leaves, rebuild = flatten(out)
-    return rebuild([(o.data if isinstance(o, Tensor) else np.asarray(o)) * 0 + 1
-                    for o in leaves])
+    return rebuild([_as_array(o) * 0 + 1 for o in leaves])
 
 
 def _check_scalar(out, who):
     if isinstance(out, (list, tuple, dict)):
         raise TypeError(f"{who}: the function must return a scalar, got a "
                         f"{type(out).__name__}")
-    size = out.data.size if isinstance(out, Tensor) else np.size(out)
+    size = _as_array(out).size
     if size != 1:
         shape = out.shape if hasattr(out, "shape") else ()
         raise TypeError(f"{who}: the function must return a scalar, got shape {tuple(shape)}; "
@@ -314,7 +324,8 @@ def _stack(rows, shape):
 
     if any(isinstance(r, Tensor) for r in rows):
         return tnp.reshape(tnp.stack([tnp.asarray_keep(r) for r in rows]), shape)
-    return np.reshape(np.stack([np.asarray(r) for r in rows]), shape)
+    rows = [_as_array(r) for r in rows]
+    return xp_of(rows[0]).stack(rows).reshape(shape)
 
 
 def jacobian(fun, argnum=0):
@@ -325,7 +336,7 @@ def jacobian(fun, argnum=0):
         vjp, value = _vjp_maker(fun, argnum)(*args, **kwargs)
         x = args[argnum]
         out_shape = _shape_of(value)
-        raw = value.data if isinstance(value, Tensor) else np.asarray(value)
+        raw = _as_array(value)
         rows = []
         for k in range(int(np.prod(out_shape))):
             basis = xp_of(raw).zeros(raw.size, dtype=raw.dtype if raw.dtype.kind in "fc"
@@ -414,7 +425,7 @@ def deriv(fun, argnum=0):
     @functools.wraps(fun)
     def wrapped(*args, **kwargs):
         x = args[argnum]
-        ones = _as_float_array(x) * 0 + 1 if not isinstance(x, Tensor) else x.data * 0 + 1
+        ones = _as_float_array(x) * 0 + 1
         return make_jvp(fun, argnum)(*args, **kwargs)(ones)[1]
 
     return wrapped
@@ -439,25 +450,27 @@ def hessian(fun, argnum=0):
     def wrapped(*args, **kwargs):
         x = args[argnum]
         xs = _shape_of(x)
-        raw = x.data if isinstance(x, Tensor) else _as_float_array(x)
-        basis = np.eye(raw.size, dtype=raw.dtype if raw.dtype.kind in "fc" else np.float64)
+        raw = _as_float_array(_bottom(x))
+        xp = xp_of(raw)
+        basis = xp.eye(raw.size, dtype=raw.dtype)  # on the argument's device
         nested = isinstance(x, Tensor) and (x._level or x._rg) or _rev_depth[0] > 0
-        if nested or not isinstance(raw, np.ndarray):
-            cols = [make_jvp(gradfun, argnum)(*args, **kwargs)(e.reshape(xs))[1] for e in basis]
+        if nested:
+            cols = [make_jvp(gradfun, argnum)(*args, **kwargs)(e.reshape(xs))[1]
+                    for e in basis]
             return _stack(cols, xs + xs)
         variable, g = _recorded_grad(fun, argnum, args, kwargs)
         if not isinstance(g, Tensor) or not g._rg:
-            cols = [np.zeros(xs, dtype=basis.dtype) for _ in basis]
+            cols = [xp.zeros(xs, dtype=basis.dtype) for _ in basis]
         else:
             order = tape_order(_vertex(g), variable)
             cols = []
             for e in basis:
                 c = forward_sweep(order, variable, e.reshape(xs))
-                cols.append(np.zeros(xs, basis.dtype) if c is None else c)
-        H = np.stack([np.asarray(c) for c in cols]).reshape(xs + xs)
+                cols.append(xp.zeros(xs, basis.dtype) if c is None else _as_array(c))
+        H = xp.stack(cols).reshape(xs + xs)
         # columns are d(grad)/dx_k; for a smooth f the Hessian is symmetric, and its layout is
         # H[i, j] = d2f / dx_i dx_j
-        H = np.moveaxis(H.reshape(raw.size, raw.size), 0, 1).reshape(xs + xs)
+        H = xp.moveaxis(H.reshape(raw.size, raw.size), 0, 1).reshape(xs + xs)
         return _give_back(_new_tensor(H, None, False), _kind(x), False)
 
     return wrapped

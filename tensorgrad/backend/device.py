@@ -25,13 +25,39 @@ def xp_of(x):
 get_array_module = xp_of
 
 
+_CUDA = {}  # memoised answers: whether CuPy sees a GPU, how many, and why not
+
+
+def _probe():
+    if not _CUDA:
+        if cupy is None:
+            _CUDA.update(count=0, why="CuPy is not installed; install tensorgrad[cuda] "
+                                      "(cupy-cuda12x or cupy-cuda13x) on a machine with an "
+                                      "NVIDIA GPU, or use device='cpu'")
+        else:
+            try:
+                n = int(cupy.cuda.runtime.getDeviceCount())
+                why = "CuPy sees no CUDA GPU on this machine; use device='cpu'"
+            except Exception as e:  # a CuPy that cannot find its driver or libraries
+                n, why = 0, (f"CuPy is installed but cannot reach a GPU ({type(e).__name__}: "
+                             f"{e}); check the NVIDIA driver, or use device='cpu'")
+            _CUDA.update(count=n, why=why)
+    return _CUDA
+
+
 def cuda_available():
-    if cupy is None:
-        return False
-    try:
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:
-        return False
+    return _probe()["count"] > 0
+
+
+def cuda_device_count():
+    return _probe()["count"]
+
+
+def require_cuda(what):
+    """Raise a RuntimeError saying what to install when ``what`` needs a GPU and none is
+    usable."""
+    if not cuda_available():
+        raise RuntimeError(f"{what}: {_probe()['why']}")
 
 
 class Device:
@@ -60,11 +86,7 @@ class Device:
     def xp(self):
         if self.type == "cpu":
             return np
-        if cupy is None:
-            raise RuntimeError(
-                f"device {self}: CuPy is not installed; install tensorgrad[cuda] on a machine "
-                "with an NVIDIA GPU, or use device='cpu'"
-            )
+        require_cuda(f"device {self}")
         return cupy
 
     def __eq__(self, other):
@@ -100,6 +122,14 @@ def as_device(spec):
     if spec is None:
         return CPU
     return spec if isinstance(spec, Device) else Device(spec)
+
+
+def to_host(x):
+    """``x`` (an array of either device, or a number) as a NumPy array: the one explicit copy
+    from a GPU to the host."""
+    if type(x) is _CUPY_ARRAY:
+        return x.get()
+    return np.asarray(x)
 
 
 def device_of(x):

@@ -152,6 +152,8 @@ class Module:
                         if moved is not t:
                             t.data = moved.data
                             t._vc = [t._vc[0] + 1]
+                        if t.grad is not None:  # gradients go along, as in PyTorch
+                            t.grad = t.grad.to(*args, **kwargs)
         return self
 
     def cpu(self):
