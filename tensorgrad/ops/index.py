@@ -1,5 +1,7 @@
 """Indexing: getitem, its adjoint (scatter-add of a cotangent), and setitem on the tape."""
 
+import numpy as np
+
 from ..autograd.grad_mode import _state
 from ..autograd.graph import Node, bump_version
 from ..backend.device import xp_of
@@ -35,15 +37,15 @@ def getitem(x, idx):
 def untake(g, idx, shape):
     """Zeros of ``shape`` with ``g`` added at ``idx`` (repeated indices add up)."""
     xp = xp_of(g)
-    out = xp.zeros(shape, dtype=g.dtype)
     if _is_basic(idx):
+        out = xp.zeros(shape, dtype=g.dtype)
         out[idx] = g
-    elif xp.__name__ == "numpy":
+    elif g.dtype.kind == "c" and xp is not np:
+        # CuPy's add.at takes real dtypes only (int32/64, uint32/64, float16/32/64)
+        return untake(g.real, idx, shape) + 1j * untake(g.imag, idx, shape)
+    else:
+        out = xp.zeros(shape, dtype=g.dtype)
         xp.add.at(out, idx, g)
-    else:  # pragma: no cover - CuPy
-        import cupyx
-
-        cupyx.scatter_add(out, idx, g)
     return out
 
 
