@@ -38,6 +38,14 @@ def _raw(x):
     return x.data if isinstance(x, Tensor) else x
 
 
+def keep_array(x):
+    """Tensors and arrays of either device as they are; anything else (numbers, lists) as a
+    NumPy array."""
+    if isinstance(x, (Tensor, _ndarray, _CUPY_ARRAY)):
+        return x
+    return np.asarray(x)
+
+
 def _default_dtype(data):
     """PyTorch's defaults: Python floats (and lists of them) become float32."""
     if isinstance(data, bool):

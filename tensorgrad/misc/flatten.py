@@ -19,8 +19,8 @@ import math
 import numpy as np
 
 from .. import numpy as tnp
-from ..backend.device import _CUPY_ARRAY
 from ..tensor import Tensor
+from ..tensor import keep_array as _as_array
 
 
 def _sorted_keys(d):
@@ -91,12 +91,6 @@ def flatten(value):
         return _rebuild(spec, vector, 0)[0]
 
     return flat, unflatten
-
-
-def _as_array(x):
-    if isinstance(x, (Tensor, np.ndarray, _CUPY_ARRAY)):
-        return x
-    return np.asarray(x)
 
 
 def flatten_func(func, example):

@@ -17,9 +17,10 @@ import numpy as np
 
 from .. import numpy as tnp
 from .._passthrough import module_getattr as _module_getattr
-from ..backend.device import _CUPY_ARRAY, xp_of
+from ..backend.device import xp_of
 from ..ops.registry import defjvp, defvjp, primitive
-from ..tensor import Tensor, _raw
+from ..tensor import _raw
+from ..tensor import keep_array as _as_array
 from ._module import scipy_module
 
 
@@ -29,12 +30,6 @@ def _scipy_linalg(args, name):
 
 def _mT(x):
     return tnp.swapaxes(x, -1, -2)
-
-
-def _as_array(x):
-    if isinstance(x, (Tensor, np.ndarray, _CUPY_ARRAY)):
-        return x
-    return np.asarray(x)
 
 
 # ---- solve_triangular --------------------------------------------------------------------

@@ -20,14 +20,7 @@ import string
 import numpy as np
 
 from .. import numpy as tnp
-from ..backend.device import _CUPY_ARRAY
-from ..tensor import Tensor
-
-
-def _as_array(x):
-    if isinstance(x, (Tensor, np.ndarray, _CUPY_ARRAY)):
-        return x
-    return np.asarray(x)
+from ..tensor import keep_array as _as_array
 
 
 def _out_range(na, nb, mode):

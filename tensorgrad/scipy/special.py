@@ -22,9 +22,10 @@ import math
 import numpy as np
 
 from .. import numpy as tnp
-from ..backend.device import _CUPY_ARRAY, xp_of
+from ..backend.device import xp_of
 from ..ops.registry import defjvp, defvjp, primitive
-from ..tensor import Tensor, _raw
+from ..tensor import _raw
+from ..tensor import keep_array as _as_array
 from ._module import scipy_module
 
 _AxisError = getattr(getattr(np, "exceptions", np), "AxisError", ValueError)  # NumPy < 1.25
@@ -387,12 +388,6 @@ defjvp(_logsumexp_b,
        tnp.sum(t * b * _lse_weights(ans, a, b, axes, keepdims), axis=axes, keepdims=keepdims),
        lambda t, ans, a, b, axes, keepdims:
        tnp.sum(t * _lse_weights(ans, a, b, axes, keepdims), axis=axes, keepdims=keepdims))
-
-
-def _as_array(x):
-    if isinstance(x, (Tensor, np.ndarray, _CUPY_ARRAY)):
-        return x
-    return np.asarray(x)
 
 
 def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
