@@ -1,0 +1,45 @@
+"""Moving test data to the device a test runs on, and back for comparison.
+
+Tests take the ``device`` fixture ("cpu", and "cuda" on real CuPy or on the strict stand-in),
+build their inputs with NumPy as always, ``put`` them on the device, and compare ``host``
+copies of the results with NumPy's or PyTorch's answers.
+"""
+
+import numpy as np
+
+import tensorgrad as tg
+from tensorgrad.backend.device import Device, to_host, xp_of
+
+
+def put(x, device):
+    """``x`` (a NumPy array, a Tensor, or a list/tuple/dict of them; numbers stay numbers) on
+    ``device``."""
+    if isinstance(x, tg.Tensor):
+        return x.to(device)
+    if isinstance(x, np.ndarray):
+        return Device(device).put(x)
+    if isinstance(x, (list, tuple)):
+        return type(x)(put(v, device) for v in x)
+    if isinstance(x, dict):
+        return {k: put(v, device) for k, v in x.items()}
+    return x
+
+
+def host(x):
+    """``x`` (a Tensor, an array of either device, a number, or containers of them) as NumPy
+    values: the explicit copy from the device, for comparisons."""
+    if isinstance(x, tg.Tensor):
+        return x.numpy()
+    if isinstance(x, (list, tuple)):
+        return type(x)(host(v) for v in x)
+    if isinstance(x, dict):
+        return {k: host(v) for k, v in x.items()}
+    if hasattr(x, "dtype") and hasattr(x, "shape"):
+        return to_host(x)
+    return x
+
+
+def on(x, device):
+    """Whether ``x`` (a Tensor or an array) lives on ``device``'s array module."""
+    data = x.data if isinstance(x, tg.Tensor) else x
+    return xp_of(data) is Device(device).xp
