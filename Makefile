@@ -30,13 +30,45 @@ bench: $(STAMP_DEV)
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check tensorgrad tests benchmarks examples
 
-# On a machine with CuPy and a GPU, with that machine's python3 (run from source). The GPU
-# benchmarks need pytest-benchmark; where it is missing they are skipped with a message.
+# On a machine with an NVIDIA GPU, CuPy, PyTorch, pytest and pytest-benchmark, and no network:
+# installs nothing, runs from source with that machine's python3. Three steps, each run even
+# when an earlier one fails: (1) the `cuda`-marked tests on real CuPy, tests/test_kernels_gpu.py
+# (every kernel against its NumPy reference) among them; (2) the GPU benchmarks
+# (benchmarks/test_bench_gpu.py), one pytest process per workload, so that a GPU fault in one
+# cannot take the others down; (3) the report, written to gpu-report.md (and to
+# $OUT/gpu-report.md when OUT is set, with the raw results in $OUT/gpu-check/) and printed.
+# Time limits per step keep the whole under 8 minutes (normally about 4). Raw results (junit
+# XML, benchmark JSON, logs) stay in build/gpu-check/. Exits non-zero at the end if any step
+# failed.
 gpu-check:
-	PYTHONPATH=. python3 -m pytest tests -m cuda -q -p no:cacheprovider
-	if PYTHONPATH=. python3 -c "import pytest_benchmark" 2>/dev/null; then \
-		cd benchmarks && PYTHONPATH=.. python3 -m pytest test_bench_gpu.py -q -p no:cacheprovider; \
-	else echo "gpu-check: pytest-benchmark is not installed; GPU benchmarks skipped"; fi
+	@d=build/gpu-check; mkdir -p $$d; rm -f $$d/*; export PYTHONPATH=. TENSORGRAD_CUPY_STANDIN=0; \
+	limit() { s=$$1; shift; \
+		if command -v timeout >/dev/null 2>&1; then timeout -s INT -k 20 $$s "$$@"; \
+		else "$$@"; fi; }; \
+	start=$$(date +%s); status=0; steps=""; jsons=""; \
+	echo "== gpu-check 1/3: cuda tests on real CuPy (limit 240 s)"; \
+	{ limit 240 python3 -m pytest tests -m cuda -q -p no:cacheprovider -o addopts="" \
+		--junitxml=$$d/tests.xml 2>&1; echo $$? > $$d/tests.rc; } | tee $$d/tests.log; \
+	rc=$$(cat $$d/tests.rc); [ "$$rc" = 0 ] || status=1; steps="--step cuda-tests=$$rc"; \
+	for w in mlp chain xent adam; do \
+		left=$$((start + 450 - $$(date +%s))); [ $$left -le 100 ] || left=100; \
+		if [ $$left -lt 20 ]; then echo "== gpu-check: no time left for benchmark $$w"; \
+			status=1; steps="$$steps --step bench-$$w=not-run"; continue; fi; \
+		echo "== gpu-check 2/3: GPU benchmark $$w (limit $$left s)"; \
+		{ limit $$left python3 -m pytest benchmarks/test_bench_gpu.py -k gpu_$$w -q -rs \
+			-p no:cacheprovider -o addopts="" --junitxml=$$d/bench-$$w.xml \
+			--benchmark-json=$$d/bench-$$w.json --benchmark-columns=min,median,rounds 2>&1; \
+			echo $$? > $$d/bench-$$w.rc; } | tee -a $$d/bench.log; \
+		rc=$$(cat $$d/bench-$$w.rc); [ "$$rc" = 0 ] || status=1; \
+		steps="$$steps --step bench-$$w=$$rc"; jsons="$$jsons $$d/bench-$$w.json"; \
+	done; \
+	echo "== gpu-check 3/3: report"; \
+	limit 60 python3 benchmarks/gpu_report.py gpu-report.md --tests-junit $$d/tests.xml \
+		--tests-log $$d/tests.log --bench-json $$jsons \
+		--bench-junit $$d/bench-*.xml $$steps || status=1; \
+	if [ -n "$$OUT" ]; then mkdir -p "$$OUT/gpu-check" && cp gpu-report.md "$$OUT/" && \
+		cp $$d/* "$$OUT/gpu-check/" || status=1; fi; \
+	exit $$status
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks build *.egg-info

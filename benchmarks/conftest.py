@@ -154,6 +154,11 @@ _RESULTS = {}  # (group, implementation) -> {"median": s, "min": s, "n_ops": n, 
 _NOTES = {  # printed after the ratio tensorgrad / <implementation> of a group
     ("chain", "numpy fwd"): "  (numpy runs forward only)",
     ("mlp", "numpy step"): "  (target <= 1.10)",
+    # the GPU benchmarks (test_bench_gpu.py); only on a machine with CuPy and a GPU
+    ("gpu mlp", "cupy floor"): "  (target <= 1.15)",
+    ("gpu mlp", "torch"): "  (target <= 1.00)",
+    ("gpu xent", "cupy chain"): "  (target <= 0.50: fused kernels)",
+    ("gpu adam", "cupy chain"): "  (target <= 0.50: fused kernels)",
 }
 
 

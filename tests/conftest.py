@@ -1,11 +1,44 @@
-"""Shared fixtures: a ``device`` to run on (cpu, and cuda where CuPy sees a GPU) and seeded RNGs."""
+"""Shared fixtures: a ``device`` to run on (cpu, and cuda where CuPy sees a GPU, or on the strict
+CuPy stand-in of ``tests/cupy_standin``) and seeded RNGs.
 
-import zlib
+The stand-in replaces ``cupy``/``cupyx`` before tensorgrad is imported, unless real CuPy sees a
+GPU. ``TENSORGRAD_CUPY_STANDIN=0`` switches it off, ``=1`` forces it even where a GPU is.
+"""
 
-import numpy as np
-import pytest
+import os
+import sys
 
-import tensorgrad as tg
+
+def _use_cupy_standin():
+    flag = os.environ.get("TENSORGRAD_CUPY_STANDIN", "").strip()
+    if flag == "0":
+        return False
+    if flag == "1":
+        return True
+    try:
+        import cupy
+
+        return not cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no CuPy, no driver, no GPU: test the cuda paths on the stand-in
+        return True
+
+
+CUPY_STANDIN = _use_cupy_standin()
+if CUPY_STANDIN:
+    if "tensorgrad" in sys.modules:
+        raise RuntimeError("tests/conftest.py: tensorgrad was imported before the CuPy stand-in "
+                           "could be installed")
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import cupy_standin
+
+    cupy_standin.install()
+
+import zlib  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import tensorgrad as tg  # noqa: E402
 
 
 def _device_params():
@@ -20,12 +53,43 @@ def _device_params():
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "cuda: needs CuPy and a CUDA GPU")
+    config.addinivalue_line("markers", "cuda: needs CuPy and a CUDA GPU (or the CuPy stand-in)")
+    config.addinivalue_line("markers", "real_gpu: needs real CuPy and a GPU; skipped on the "
+                                       "CuPy stand-in")
+
+
+def pytest_report_header(config):
+    if CUPY_STANDIN:
+        return "cuda: strict CuPy stand-in on the CPU (tests/cupy_standin; "\
+               "TENSORGRAD_CUPY_STANDIN=0 to switch it off)"
+    return None
+
+
+# The kernel-against-reference tests need real CuPy: on the stand-in a launch runs the very
+# reference it would be compared with.
+collect_ignore = ["test_kernels_gpu.py"] if CUPY_STANDIN else []
+
+
+def pytest_collection_modifyitems(config, items):
+    if not CUPY_STANDIN:
+        return
+    skip = pytest.mark.skip(reason="needs real CuPy and a GPU, not the CuPy stand-in")
+    for item in items:
+        if "real_gpu" in item.keywords:
+            item.add_marker(skip)
 
 
 def _seed_of(request):
     # stable across runs and processes (unlike hash()), different for every test
     return zlib.crc32(request.node.nodeid.encode())
+
+
+@pytest.fixture(params=[p for p in _device_params() if p.values[0] != "cpu"] or [
+    pytest.param(None, marks=pytest.mark.skip(reason="no cuda device: no GPU and the CuPy "
+                                                    "stand-in is switched off"))])
+def cuda_device(request):
+    """"cuda", for tests of what only a second kind of device has (mixing, indices)."""
+    return request.param
 
 
 @pytest.fixture(params=_device_params())

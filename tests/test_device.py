@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import tensorgrad as tg
-from tensorgrad.backend import Device, device as dev, xp_of
+from tensorgrad.backend import Device, xp_of
+from tensorgrad.backend import device as dev
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -121,18 +122,17 @@ def test_every_factory_takes_device(make, device):
     assert t.device == device and xp_of(t.data) is tg.device(device).xp
 
 
-def test_mixing_devices_names_both(device):
-    if device == "cpu":
-        pytest.skip("needs a second device")  # the cuda run of this test checks it
+def test_mixing_devices_names_both(cuda_device):
+    device = cuda_device
     with pytest.raises(RuntimeError, match=r"add: .*on cpu.*on cuda:0"):
         tg.ones(2) + tg.ones(2, device=device)
     with pytest.raises(RuntimeError, match=r"matmul: .*cuda:0.*cpu"):
         tg.ones(2, 2, device=device) @ tg.ones(2, 2)
 
 
-def test_second_gpu_index_is_kept(device):
-    if device == "cpu" or tg.cuda.device_count() < 2:
-        pytest.skip("needs two GPUs")
+def test_second_gpu_index_is_kept(cuda_device):
+    if tg.cuda.device_count() < 2:
+        pytest.skip("needs two GPUs (the CuPy stand-in has two)")
     x = tg.ones(2, device="cuda:1")
     assert x.device == "cuda:1" and x.data.device.id == 1
     with tg.cuda.device(1):
@@ -141,6 +141,14 @@ def test_second_gpu_index_is_kept(device):
         tg.ones(2, device="cuda:0") + x
     y = x.to("cuda:0")
     assert y.device == "cuda:0"
+    with pytest.raises(RuntimeError, match=r"on cuda:1 but the current CUDA device is cuda:0.*"
+                                           r"tg.cuda.device\(1\)"):
+        x * 2
+    with tg.cuda.device(1):
+        w = tg.randn(3, device="cuda:1", requires_grad=True)
+        (w * w).sum().backward()
+        np.testing.assert_allclose(w.grad.numpy(), 2 * w.numpy(), rtol=1e-6)
+        assert w.grad.device == "cuda:1"
 
 
 def test_module_to_moves_parameters_buffers_and_grads(device):

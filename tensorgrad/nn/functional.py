@@ -4,11 +4,19 @@ Most are compositions of primitives. ``log_softmax``, ``softmax``, ``softplus`` 
 ``cross_entropy`` are primitives of their own: their fused rules are more stable (no
 ``log(exp(.))`` round trips, no ``0 * inf``) and faster (one node instead of five) than the
 compositions.
+
+On CuPy float32/float64 arrays the softmax family, cross-entropy and the activations run fused
+CUDA kernels (``kernels/``, launched through ``tensorgrad.backend.cuda``): one launch per
+forward and one per backward instead of a chain of CuPy calls. Only the first-order numeric
+path uses them; when a rule is given Tensors (``create_graph=True``, higher derivatives,
+forward mode) it runs its composed form, which is differentiable. NumPy arrays never reach a
+kernel.
 """
 
 import numpy as np
 
-from ..backend.device import xp_of
+from ..backend import cuda as _cuda
+from ..backend.device import _CUPY_ARRAY, xp_of
 from ..ops import elementwise as _ew
 from ..ops import reduce as _red
 from ..ops.registry import defjvp, defvjp, primitive
@@ -22,6 +30,8 @@ def _axis(x, dim):
 # ---- softmax family ------------------------------------------------------------------------
 @primitive
 def _log_softmax(x, axis):
+    if type(x) is _CUPY_ARRAY and axis == x.ndim - 1 and _cuda.fusable(x):
+        return _cuda.log_softmax_lastdim(x)
     xp = xp_of(x)
     m = x.max(axis=axis, keepdims=True)
     if not xp.isfinite(m).all():
@@ -33,6 +43,8 @@ def _log_softmax(x, axis):
 
 @primitive
 def _softmax(x, axis):
+    if type(x) is _CUPY_ARRAY and axis == x.ndim - 1 and _cuda.fusable(x):
+        return _cuda.softmax_lastdim(x)
     xp = xp_of(x)
     e = xp.exp(x - x.max(axis=axis, keepdims=True))
     e /= e.sum(axis=axis, keepdims=True)
@@ -43,9 +55,27 @@ def _sum_keep(x, axis):
     return _red.sum(x, (axis,), True)
 
 
-defvjp(_log_softmax, lambda g, ans, x, axis: g - _ew.exp(ans) * _sum_keep(g, axis))
+def _fused_rows(g, ans, axis):
+    # raw CuPy cotangent and answer (not Tensors: no graph is being built), last axis
+    return (type(g) is _CUPY_ARRAY and type(ans) is _CUPY_ARRAY and axis == ans.ndim - 1
+            and g.shape == ans.shape and _cuda.fusable(ans))
+
+
+def _log_softmax_vjp(g, ans, x, axis):
+    if _fused_rows(g, ans, axis):
+        return _cuda.log_softmax_lastdim_backward(g, ans)
+    return g - _ew.exp(ans) * _sum_keep(g, axis)
+
+
+def _softmax_vjp(g, ans, x, axis):
+    if _fused_rows(g, ans, axis):
+        return _cuda.softmax_lastdim_backward(g, ans)
+    return ans * (g - _sum_keep(g * ans, axis))
+
+
+defvjp(_log_softmax, _log_softmax_vjp)
 defjvp(_log_softmax, lambda t, ans, x, axis: t - _sum_keep(_ew.exp(ans) * t, axis))
-defvjp(_softmax, lambda g, ans, x, axis: ans * (g - _sum_keep(g * ans, axis)))
+defvjp(_softmax, _softmax_vjp)
 defjvp(_softmax, lambda t, ans, x, axis: ans * (t - _sum_keep(ans * t, axis)))
 
 
@@ -72,6 +102,11 @@ def _rows(n, like):
 @primitive
 def _cross_entropy_rows(x, target):
     """Per-row -log softmax(x)[target] for a (N, C) ``x`` and (N,) integer ``target``."""
+    if type(x) is _CUPY_ARRAY and type(target) is _CUPY_ARRAY and x.ndim == 2 and \
+            _cuda.fusable(x):
+        # the answer is row 0 of a (3, N) buffer whose rows 1 and 2 keep each row's max and
+        # log-sum for the backward kernel (see _fused_saved)
+        return _cuda.cross_entropy_rows(x, target)
     xp = xp_of(x)
     m = x.max(axis=1, keepdims=True)
     lse = xp.log(xp.exp(x - m).sum(axis=1)) + m[:, 0]
@@ -95,8 +130,25 @@ def _onehot(target, like):
     return out
 
 
+def _fused_saved(g, ans, x):
+    """The forward kernel's (3, N) buffer (loss, row max, row log-sum), the base of the
+    answer, when this is the raw first-order path on CuPy and the answer came from that
+    kernel; else None. Keeping it as the answer's base ties its life to the node's."""
+    if type(g) is not _CUPY_ARRAY or type(ans) is not _CUPY_ARRAY or type(x) is not _CUPY_ARRAY:
+        return None
+    base = ans.base
+    if type(base) is _CUPY_ARRAY and base.shape == (3, x.shape[0]) and base.dtype == x.dtype \
+            and g.shape == ans.shape and _cuda.fusable(x):
+        return base
+    return None
+
+
 def _ce_vjp(g, ans, x, target):
     from ..ops.shape import reshape
+
+    saved = _fused_saved(g, ans, x)
+    if saved is not None:
+        return _cuda.cross_entropy_rows_backward(g, x, target, saved)
 
     return reshape(g, (-1, 1)) * (_ce_probs(ans, x, target) - _onehot(target, x))
 
@@ -137,8 +189,10 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0):
         if t.shape != (input.shape[0],):
             raise ValueError(f"cross_entropy: class-index target must have shape "
                              f"({input.shape[0]},), got {tuple(t.shape)}")
-        # a class >= C is caught by the indexing itself; a negative one would silently wrap
-        if t.size and int(t.min()) < 0:
+        # On the CPU a class >= C is caught by the indexing itself and a negative one here. On a
+        # GPU that check would stall the host every step (as PyTorch, it is not made there): the
+        # fused kernel gives a NaN loss for such a row instead of reading out of bounds.
+        if t.size and xp_of(t) is np and int(t.min()) < 0:
             raise IndexError(f"cross_entropy: target classes must lie in [0, {input.shape[1]}), "
                              f"got {int(t.min())}")
         if label_smoothing:
@@ -203,15 +257,28 @@ def softplus(input, beta=1.0, threshold=20.0):
     return _softplus(input * beta) / beta
 
 
+# On CuPy the activations below are one fused kernel forward and one backward (_bias_act);
+# elsewhere they are the compositions, unchanged.
+def _fused_act_arg(input):
+    x = input.data if isinstance(input, Tensor) else input
+    return type(x) is _CUPY_ARRAY and x.ndim > 0 and _cuda.fusable(x)
+
+
 def relu(input):
+    if _fused_act_arg(input):
+        return _bias_act(input, None, "relu")
     return _ew.relu(input)
 
 
 def sigmoid(input):
+    if _fused_act_arg(input):
+        return _bias_act(input, None, "sigmoid")
     return _ew.sigmoid(input)
 
 
 def tanh(input):
+    if _fused_act_arg(input):
+        return _bias_act(input, None, "tanh")
     return _ew.tanh(input)
 
 
@@ -224,17 +291,139 @@ def elu(input, alpha=1.0):
 
 
 def silu(input):
+    if _fused_act_arg(input):
+        return _bias_act(input, None, "silu")
     return input * _ew.sigmoid(input)
+
+
+_GELU_C = float(np.sqrt(2 / np.pi))
+_SQRT2 = float(np.sqrt(2))
+_INV_SQRT_2PI = float(1 / np.sqrt(2 * np.pi))
 
 
 def gelu(input, approximate="none"):
     """x * Phi(x); ``approximate="tanh"`` gives the tanh formula."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    if _fused_act_arg(input):
+        return _bias_act(input, None, "gelu_tanh" if approximate == "tanh" else "gelu")
     if approximate == "tanh":
-        c = float(np.sqrt(2 / np.pi))
+        c = _GELU_C
         return 0.5 * input * (1 + _ew.tanh(c * (input + 0.044715 * input * input * input)))
     from ..scipy.special import erf
 
-    return 0.5 * input * (1 + erf(input / float(np.sqrt(2))))
+    return 0.5 * input * (1 + erf(input / _SQRT2))
+
+
+_ACTIVATIONS = {
+    "identity": lambda z: z,
+    "relu": relu,
+    "gelu": gelu,
+    "gelu_tanh": lambda z: gelu(z, approximate="tanh"),
+    "silu": silu,
+    "tanh": tanh,
+    "sigmoid": sigmoid,
+}
+
+
+def bias_act(input, bias=None, activation="relu"):
+    """``activation(input + bias)``, the bias broadcast along the last dimension: a tensorgrad
+    extension (PyTorch has no such function) for the layer pattern ``act(x @ W.T + b)``.
+
+    ``activation`` is one of ``"relu"``, ``"gelu"`` (exact), ``"gelu_tanh"`` (PyTorch's
+    ``approximate="tanh"``), ``"silu"``, ``"tanh"``, ``"sigmoid"`` or ``"identity"``. On a CuPy
+    float32/float64 tensor it is one fused kernel forward and one backward (the pre-activation
+    is recomputed, never stored); elsewhere it is the same composition as
+    ``F.relu(input + bias)``, with the same values and derivatives of any order.
+
+    >>> import tensorgrad as tg
+    >>> F = tg.nn.functional
+    >>> F.bias_act(tg.tensor([[-1.0, 1.0]]), tg.tensor([0.5, 0.5]), "relu").tolist()
+    [[0.0, 1.5]]
+    """
+    act = _ACTIVATIONS.get(activation)
+    if act is None:
+        raise ValueError(f"bias_act: activation must be one of {sorted(_ACTIVATIONS)}, got "
+                         f"{activation!r}")
+    if _fused_act_arg(input):
+        x = _raw(input)
+        b = _raw(bias)
+        if b is None or (type(b) is _CUPY_ARRAY and b.dtype == x.dtype
+                         and b.shape == (x.shape[-1],)):
+            return _bias_act(input, bias, activation)
+    return act(input if bias is None else input + bias)
+
+
+# The fused primitive behind bias_act and the activations on CuPy: forward act(x + b) in one
+# kernel, backward g * act'(x + b) in one kernel that recomputes x + b. Its rules on Tensors
+# (create_graph, higher order) and its JVPs are the composed formulas below, written with
+# tensorgrad's ops, so derivatives of any order stay right.
+@primitive
+def _bias_act(x, b, activation):
+    _DZ_CACHE.clear()  # a new forward: drop any cotangent left from the last backward
+    return _cuda.bias_act(x, b, activation)
+
+
+def _act_grad(z, activation):
+    """act'(z), composed of differentiable tensorgrad ops."""
+    if activation == "relu":
+        return _raw(z) > 0
+    if activation == "gelu":
+        from ..scipy.special import erf
+
+        return 0.5 * (1 + erf(z / _SQRT2)) + z * _ew.exp(-0.5 * z * z) * _INV_SQRT_2PI
+    if activation == "gelu_tanh":
+        t = _ew.tanh(_GELU_C * (z + 0.044715 * z * z * z))
+        return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * (_GELU_C * (1 + 3 * 0.044715 * z * z))
+    if activation == "silu":
+        s = _ew.sigmoid(z)
+        return s * (1 + z * (1 - s))
+    if activation == "tanh":
+        t = _ew.tanh(z)
+        return 1 - t * t
+    if activation == "sigmoid":
+        s = _ew.sigmoid(z)
+        return s * (1 - s)
+    return 1.0
+
+
+def _preact(x, b):
+    return x if b is None else x + b
+
+
+# The backward kernel gives dz = g * act'(x + b), the cotangent of x and (summed over the
+# leading axes, which the engine does) of b. The engine asks for x's cotangent first and then
+# for b's with the same g, so x's rule leaves dz here for b's rule: one kernel for both.
+# Holds at most one array, dropped by b's rule or by the next forward.
+_DZ_CACHE = []
+
+
+def _bias_act_vjp_x(g, ans, x, b, activation):
+    if type(g) is _CUPY_ARRAY and type(x) is _CUPY_ARRAY and g.shape == x.shape:
+        dz = _cuda.bias_act_backward(g, x, b, activation)
+        _DZ_CACHE.clear()
+        if b is not None:
+            _DZ_CACHE.extend((g, x, dz))
+        return dz
+    return g * _act_grad(_preact(x, b), activation)
+
+
+def _bias_act_vjp_b(g, ans, x, b, activation):
+    if type(g) is _CUPY_ARRAY and type(x) is _CUPY_ARRAY and g.shape == x.shape:
+        if _DZ_CACHE and _DZ_CACHE[0] is g and _DZ_CACHE[1] is x:
+            dz = _DZ_CACHE[2]
+            _DZ_CACHE.clear()
+            return dz
+        return _cuda.bias_act_backward(g, x, b, activation)
+    return g * _act_grad(_preact(x, b), activation)
+
+
+def _bias_act_jvp(t, ans, x, b, activation):
+    return t * _act_grad(_preact(x, b), activation)
+
+
+defvjp(_bias_act, _bias_act_vjp_x, _bias_act_vjp_b, None)
+defjvp(_bias_act, _bias_act_jvp, _bias_act_jvp, None)
 
 
 def linear(input, weight, bias=None):

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..autograd.grad_mode import _state
 from ..autograd.graph import _EPOCH, Node
-from ..backend.device import _CUPY_ARRAY, device_of
+from ..backend.device import _CUPY_ARRAY, cupy, device_of
 from ..tensor import Tensor, _new_tensor
 
 _new = object.__new__
@@ -329,6 +329,14 @@ def op_error(p, args, e):
             f"{p.name}: expected all arguments on the same device, got {described}; "
             "move them with .to(device) first"
         )
+    if devices and devices != {"cpu"}:
+        here = f"cuda:{cupy.cuda.runtime.getDevice()}"
+        there, = devices
+        if there != here:  # CuPy computes on the current GPU only
+            return RuntimeError(
+                f"{p.name}: the arguments are on {there} but the current CUDA device is {here}; "
+                f"compute inside `with tg.cuda.device({there.split(':')[1]}):` or call "
+                f"tg.cuda.set_device({there.split(':')[1]}) ({described})")
     if isinstance(e, (ValueError, IndexError, TypeError)):
         return type(e)(f"{p.name}: {e} (arguments: {described})")
     return e

@@ -1,10 +1,121 @@
-"""SGD, Adam and AdamW with PyTorch's names, defaults and update formulas."""
+"""SGD, Adam and AdamW with PyTorch's names, defaults and update formulas.
+
+On CuPy a group's step is one fused kernel launch (``kernels/optim.cu``) over the whole group:
+see ``_FlatGroup``. Elsewhere, and whenever the group does not fit the fused step, each
+parameter is updated with a few array operations.
+"""
 
 import math
 
 from ..autograd.graph import bump_version
-from ..backend.device import xp_of
+from ..backend import cuda as _cuda
+from ..backend.device import _CUPY_ARRAY, xp_of
 from ..tensor import Tensor
+
+
+class _FlatGroup:
+    """A parameter group laid out for the one-launch step on CuPy.
+
+    Every parameter's ``.data`` is a view into one flat contiguous buffer ``flat`` (the
+    Parameters stay separate Tensors; only their storage moved), and so is each state buffer
+    named in ``bufs`` (``bufs[name]`` is (flat buffer, views), or None while the buffer does
+    not exist yet: before the first step). The gradients come out of backward as separate
+    arrays, so each step gathers them into ``grad`` with one ``concatenate`` (one launch,
+    2 x N x itemsize bytes) and runs the update kernel once (reads p, g and the state, writes p
+    and the state): two launches per group whatever its number of tensors, where the
+    per-parameter path costs about ten launches per tensor. Gathering costs 2N bytes of memory
+    traffic over an ideal multi-tensor kernel that would read each gradient in place through a
+    table of pointers, and buys a kernel whose every argument is an ordinary array (so the
+    launch is checked on the CuPy stand-in too).
+
+    The layout is checked by identity at every step: a parameter whose ``.data`` was replaced
+    (``load_state_dict`` of a module, ``Module.to``), or a state buffer replaced
+    (``Optimizer.load_state_dict``), makes the optimizer build the layout again, copying the
+    current values in.
+    """
+
+    __slots__ = ("params", "views", "flat", "grad", "grads", "bufs")
+
+    def valid(self, params, state, names):
+        if len(params) != len(self.params) or any(n not in self.bufs for n in names):
+            return False
+        for p, q, v in zip(params, self.params, self.views):
+            if p is not q or p.data is not v:
+                return False
+        for name, entry in self.bufs.items():
+            if entry is None:
+                for p in params:
+                    if name in state.get(id(p), ()):
+                        return False
+            else:
+                for p, v in zip(params, entry[1]):
+                    if state.get(id(p), {}).get(name) is not v:
+                        return False
+        return True
+
+    def gather_grads(self, xp):
+        xp.concatenate([p.grad.data.reshape(-1) for p in self.params], out=self.grad)
+
+    def new_buffer(self, name, state, xp):
+        flat = xp.zeros_like(self.flat)
+        views = _views(flat, self.params)
+        for p, v in zip(self.params, views):
+            state.setdefault(id(p), {})[name] = v
+        self.bufs[name] = (flat, views)
+        return flat
+
+
+def _views(flat, params):
+    views = []
+    offset = 0
+    for p in params:
+        n = p.data.size
+        views.append(flat[offset:offset + n].reshape(p.data.shape))
+        offset += n
+    return views
+
+
+def _build_flat(params, state, names):
+    """Lay ``params`` (CuPy arrays of one float dtype, on one GPU) and their state buffers
+    ``names`` out in flat buffers, or None where they do not fit (mixed dtypes or devices,
+    a buffer that some parameters have and others lack)."""
+    p0 = params[0].data
+    if len({id(p) for p in params}) != len(params):
+        return None
+    for p in params:
+        d = p.data
+        if type(d) is not _CUPY_ARRAY or d.dtype != p0.dtype or d.device.id != p0.device.id:
+            return None
+        st = state.get(id(p), {})
+        for name in names:
+            b = st.get(name)
+            if b is not None and (type(b) is not _CUPY_ARRAY or b.dtype != d.dtype
+                                  or b.shape != d.shape or b.device.id != d.device.id):
+                return None
+    have = {name: sum(name in state.get(id(p), ()) for p in params) for name in names}
+    if any(0 < k < len(params) for k in have.values()):
+        return None  # the per-parameter path creates the missing ones; flatten next step
+    xp = xp_of(p0)
+    with p0.device:
+        total = sum(p.data.size for p in params)
+        lay = _FlatGroup()
+        lay.params = list(params)
+        lay.flat = xp.concatenate([p.data.reshape(-1) for p in params])
+        lay.views = _views(lay.flat, params)
+        lay.grad = xp.empty(total, p0.dtype)
+        lay.bufs = {}
+        for name in names:
+            if have[name]:
+                flat = xp.concatenate([state[id(p)][name].reshape(-1) for p in params])
+                views = _views(flat, params)
+                for p, v in zip(params, views):
+                    state[id(p)][name] = v
+                lay.bufs[name] = (flat, views)
+            else:
+                lay.bufs[name] = None
+    for p, v in zip(params, lay.views):
+        p.data = v  # same values: saved graphs and the version counter stay valid
+    return lay
 
 
 class Optimizer:
@@ -30,6 +141,32 @@ class Optimizer:
                     raise ValueError(f"{type(self).__name__}: can't optimize a non-leaf Tensor")
             self.param_groups.append(group)
         self.state = {}
+        self._flat = {}  # id(group) -> (group, _FlatGroup) for the fused CuPy step
+
+    def _flat_group(self, group, names):
+        """The group's flat layout if this step can be one fused launch, else None: every
+        parameter a CuPy float32/float64 array of one dtype and GPU, every one with a gradient
+        of its own dtype and shape. Costs one type check for a CPU group."""
+        params = group["params"]
+        if type(params[0].data) is not _CUPY_ARRAY:
+            return None
+        dtype = params[0].data.dtype
+        if dtype not in _cuda.SUFFIX:
+            return None
+        for p in params:
+            g = p.grad
+            if g is None or type(g.data) is not _CUPY_ARRAY or g.data.dtype != dtype or \
+                    g.data.shape != p.data.shape:
+                return None
+        entry = self._flat.get(id(group))
+        if entry is not None and entry[0] is group and entry[1].valid(params, self.state, names):
+            return entry[1]
+        lay = _build_flat(params, self.state, names)
+        if lay is None:
+            self._flat.pop(id(group), None)
+            return None
+        self._flat[id(group)] = (group, lay)
+        return lay
 
     def zero_grad(self, set_to_none=True):
         for group in self.param_groups:
@@ -119,12 +256,17 @@ class SGD(Optimizer):
 
     def step(self):
         for group in self.param_groups:
+            if self._fused_step(group):
+                continue
             lr, mom, wd = group["lr"], group["momentum"], group["weight_decay"]
             for p, g in self._params_with_grad(group):
                 xp = xp_of(p.data)
-                if wd or mom:
+                if wd or mom or group["maximize"]:
                     d = self._buffer(p, "scratch")
-                    xp.copyto(d, g)
+                    if group["maximize"]:  # PyTorch negates the gradient first
+                        xp.negative(g, out=d)
+                    else:
+                        xp.copyto(d, g)
                     if wd:
                         d += wd * p.data
                     if mom:
@@ -141,9 +283,31 @@ class SGD(Optimizer):
                             xp.copyto(d, buf)
                     g = d
                 step = self._buffer(p, "scratch")
-                xp.multiply(g, lr if group["maximize"] else -lr, out=step)
+                xp.multiply(g, -lr, out=step)
                 p.data += step
                 bump_version(p._vc)
+
+    def _fused_step(self, group):
+        """The whole group in one kernel launch (CuPy), or False to take the per-parameter
+        path."""
+        mom = group["momentum"]
+        lay = self._flat_group(group, ("momentum_buffer",) if mom else ())
+        if lay is None:
+            return False
+        xp = xp_of(lay.flat)
+        buf = None
+        first = False
+        with lay.flat.device:
+            if mom:
+                entry = lay.bufs["momentum_buffer"]
+                first = entry is None
+                buf = lay.new_buffer("momentum_buffer", self.state, xp) if first else entry[0]
+            lay.gather_grads(xp)
+            _cuda.sgd_flat(lay.flat, lay.grad, buf, group["lr"], mom, group["dampening"],
+                           group["weight_decay"], group["nesterov"], group["maximize"], first)
+        for p in lay.params:
+            bump_version(p._vc)
+        return True
 
 
 class Adam(Optimizer):
@@ -162,6 +326,8 @@ class Adam(Optimizer):
 
     def step(self):
         for group in self.param_groups:
+            if self._fused_step(group):
+                continue
             lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group[
                 "weight_decay"]
             for p, g in self._params_with_grad(group):
@@ -198,6 +364,32 @@ class Adam(Optimizer):
                 d *= -lr / bias1
                 p.data += d
                 bump_version(p._vc)
+
+    def _fused_step(self, group):
+        """The whole group in one kernel launch (CuPy), or False to take the per-parameter
+        path (also when the parameters' step counts differ)."""
+        names = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
+        lay = self._flat_group(group, names)
+        if lay is None:
+            return False
+        steps = {self.state.get(id(p), {}).get("step", 0) for p in lay.params}
+        if len(steps) != 1:
+            return False
+        t = steps.pop() + 1
+        xp = xp_of(lay.flat)
+        with lay.flat.device:
+            bufs = [lay.bufs[n][0] if lay.bufs[n] is not None else
+                    lay.new_buffer(n, self.state, xp) for n in names]
+            lay.gather_grads(xp)
+            b1, b2 = group["betas"]
+            _cuda.adam_flat(lay.flat, lay.grad, bufs[0], bufs[1],
+                            bufs[2] if group["amsgrad"] else None, t, group["lr"], b1, b2,
+                            group["eps"], group["weight_decay"], self.decoupled,
+                            group["maximize"])
+        for p in lay.params:
+            self.state[id(p)]["step"] = t
+            bump_version(p._vc)
+        return True
 
 
 class AdamW(Adam):

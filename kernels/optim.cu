@@ -1,0 +1,117 @@
+// Optimizer updates over all parameters of a group in one launch.
+//
+// tensorgrad.optim keeps each group's parameters (and their optimizer state) as views into one
+// flat contiguous buffer per group, and gathers the gradients into one flat buffer, so a step
+// is a single grid-stride pass over n elements, whatever the number of tensors.
+//
+// Launch: any grid, block = (threads, 1, 1); every thread strides over [0, n). The
+// hyper-parameters and their derived coefficients (1 - dampening, 1 - beta, the bias
+// corrections) come from the host in the array's precision, so the arithmetic is the same,
+// operation for operation, as the per-parameter NumPy/CuPy path of tensorgrad.optim (PyTorch's
+// formulas). NumPy references: reference.py.
+
+// SGD (PyTorch): d = (maximize ? -g : g) + weight_decay * p; with momentum,
+// buf = first ? d : momentum * buf + (1 - dampening) * d and d = nesterov ? d + momentum * buf
+// : buf; then p -= lr * d. ``buf`` is not touched when momentum is 0.
+template <typename T>
+__device__ void tg_sgd(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ buf,
+                       long long n, T lr, T momentum, T one_minus_dampening, T weight_decay,
+                       int nesterov, int maximize, int first) {
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        T d = maximize ? -g[i] : g[i];
+        const T pi = p[i];
+        if (weight_decay != T(0)) {
+            d += weight_decay * pi;
+        }
+        if (momentum != T(0)) {
+            T b;
+            if (first) {
+                b = d;
+            } else {
+                b = buf[i] * momentum;
+                b += one_minus_dampening * d;
+            }
+            buf[i] = b;
+            if (nesterov) {
+                d += momentum * b;
+            } else {
+                d = b;
+            }
+        }
+        p[i] = pi + d * (-lr);
+    }
+}
+
+// Adam / AdamW (PyTorch): d = maximize ? -g : g; AdamW decays p *= 1 - lr * weight_decay
+// (``decay``), Adam adds weight_decay * p to d; m = beta1 * m + (1 - beta1) * d;
+// v = beta2 * v + (1 - beta2) * d * d; with amsgrad vmax = max(vmax, v) is the denominator's
+// source; p += (m / (sqrt(v) / sqrt(1 - beta2^t) + eps)) * (-lr / (1 - beta1^t)).
+// ``vmax`` is not touched without amsgrad.
+template <typename T>
+__device__ void tg_adam(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ m,
+                        T* __restrict__ v, T* __restrict__ vmax, long long n, T beta1,
+                        T one_minus_beta1, T beta2, T one_minus_beta2, T eps, T weight_decay,
+                        T decay, T bias2_sqrt, T neg_step_size, int decoupled, int amsgrad,
+                        int maximize) {
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        T d = maximize ? -g[i] : g[i];
+        T pi = p[i];
+        if (decoupled) {
+            pi *= decay;
+        } else if (weight_decay != T(0)) {
+            d += weight_decay * pi;
+        }
+        T mi = m[i] * beta1;
+        mi += one_minus_beta1 * d;
+        T vi = v[i] * beta2;
+        vi += one_minus_beta2 * (d * d);
+        m[i] = mi;
+        v[i] = vi;
+        T src = vi;
+        if (amsgrad) {
+            const T old = vmax[i];
+            src = old > vi ? old : vi;
+            vmax[i] = src;
+        }
+        T denom = sqrt(src) / bias2_sqrt;
+        denom += eps;
+        p[i] = pi + (mi / denom) * neg_step_size;
+    }
+}
+
+extern "C" __global__ void tg_sgd_f32(float* p, const float* g, float* buf, long long n,
+                                      float lr, float momentum, float one_minus_dampening,
+                                      float weight_decay, int nesterov, int maximize,
+                                      int first) {
+    tg_sgd<float>(p, g, buf, n, lr, momentum, one_minus_dampening, weight_decay, nesterov,
+                  maximize, first);
+}
+extern "C" __global__ void tg_sgd_f64(double* p, const double* g, double* buf, long long n,
+                                      double lr, double momentum, double one_minus_dampening,
+                                      double weight_decay, int nesterov, int maximize,
+                                      int first) {
+    tg_sgd<double>(p, g, buf, n, lr, momentum, one_minus_dampening, weight_decay, nesterov,
+                   maximize, first);
+}
+extern "C" __global__ void tg_adam_f32(float* p, const float* g, float* m, float* v,
+                                       float* vmax, long long n, float beta1,
+                                       float one_minus_beta1, float beta2,
+                                       float one_minus_beta2, float eps, float weight_decay,
+                                       float decay, float bias2_sqrt, float neg_step_size,
+                                       int decoupled, int amsgrad, int maximize) {
+    tg_adam<float>(p, g, m, v, vmax, n, beta1, one_minus_beta1, beta2, one_minus_beta2, eps,
+                   weight_decay, decay, bias2_sqrt, neg_step_size, decoupled, amsgrad,
+                   maximize);
+}
+extern "C" __global__ void tg_adam_f64(double* p, const double* g, double* m, double* v,
+                                       double* vmax, long long n, double beta1,
+                                       double one_minus_beta1, double beta2,
+                                       double one_minus_beta2, double eps, double weight_decay,
+                                       double decay, double bias2_sqrt, double neg_step_size,
+                                       int decoupled, int amsgrad, int maximize) {
+    tg_adam<double>(p, g, m, v, vmax, n, beta1, one_minus_beta1, beta2, one_minus_beta2, eps,
+                    weight_decay, decay, bias2_sqrt, neg_step_size, decoupled, amsgrad,
+                    maximize);
+}

@@ -1,0 +1,396 @@
+"""NumPy references for the CUDA kernels in this directory, one per ``extern "C"`` entry point.
+
+Each reference is called as a launch is: ``name(grid, block, shared_mem, *args)``, with the
+kernel's arguments in the C signature's order, arrays as C-contiguous NumPy arrays (outputs are
+written in place) and scalars as NumPy scalars of the C type (``int`` is ``np.int32``,
+``long long`` is ``np.int64``, ``float``/``double`` the array's dtype). Before computing, a
+reference checks what the CUDA code assumes of the launch (one block per row, a block size the
+warp reductions can handle, ...) and of its arguments, and raises ``LaunchError`` where a real
+launch would compute garbage or read out of bounds. The tests compare these references against
+plain NumPy formulas and PyTorch, and on a GPU against the kernels themselves; the strict CuPy
+stand-in of the test suite runs them in place of the kernels.
+
+>>> import numpy as np
+>>> x = np.array([[0.0, 0.0]], np.float32)
+>>> y = np.empty_like(x)
+>>> tg_softmax_fwd_f32((1,), (32,), 0, x, y, np.int32(2))
+>>> y.tolist()
+[[0.5, 0.5]]
+"""
+
+import math
+
+import numpy as np
+
+try:
+    from scipy.special import erf as _erf
+except ImportError:  # pragma: no cover - scipy is a dev dependency
+    _erf = np.vectorize(math.erf, otypes=[np.float64])
+
+_DTYPES = {"f32": np.dtype(np.float32), "f64": np.dtype(np.float64)}
+MAX_THREADS = 1024
+
+
+class LaunchError(ValueError):
+    """A launch that the CUDA code does not support (bad grid, block, dtype or size)."""
+
+
+# ---- launch and argument checks -------------------------------------------------------------
+def _dims(v, what, name):
+    if not isinstance(v, tuple) or not 1 <= len(v) <= 3 or not all(
+            type(d) is int and d >= 1 for d in v):
+        raise LaunchError(f"{name}: {what} must be a tuple of 1 to 3 positive ints, got {v!r}")
+    return v + (1,) * (3 - len(v))
+
+
+def _block_1d(block, name, warps):
+    b = _dims(block, "block", name)
+    if b[1] != 1 or b[2] != 1 or b[0] > MAX_THREADS:
+        raise LaunchError(f"{name}: block must be (threads,) with threads <= {MAX_THREADS}, "
+                          f"got {block}")
+    if warps and b[0] % 32:
+        raise LaunchError(f"{name}: the block reductions need whole warps, got {b[0]} threads")
+    return b[0]
+
+
+def _no_shared(shared_mem, name):
+    if type(shared_mem) is not int or shared_mem != 0:
+        raise LaunchError(f"{name}: takes no dynamic shared memory, got {shared_mem!r}")
+
+
+def _row_launch(grid, block, shared_mem, name):
+    """One block per row: the row count is grid[0]."""
+    g = _dims(grid, "grid", name)
+    if g[1] != 1 or g[2] != 1:
+        raise LaunchError(f"{name}: grid must be (rows,), got {grid}")
+    _block_1d(block, name, warps=True)
+    _no_shared(shared_mem, name)
+    return g[0]
+
+
+def _stride_launch(grid, block, shared_mem, name):
+    """A grid-stride loop: any grid and block size cover the data."""
+    _dims(grid, "grid", name)
+    _block_1d(block, name, warps=False)
+    _no_shared(shared_mem, name)
+
+
+def _array(a, dtype, size, name, what):
+    if type(a) is not np.ndarray:
+        raise LaunchError(f"{name}: {what} must be a device array, got {type(a).__name__}")
+    if a.dtype != dtype:
+        raise LaunchError(f"{name}: {what} must be {dtype}, got {a.dtype}")
+    if not a.flags.c_contiguous:
+        raise LaunchError(f"{name}: {what} must be C-contiguous")
+    if a.size != size:
+        raise LaunchError(f"{name}: {what} must have {size} elements, got {a.size}")
+    return a.reshape(-1)
+
+
+def _scalar(v, ctype, name, what):
+    if type(v) is not ctype:
+        raise LaunchError(f"{name}: {what} must be {np.dtype(ctype).name}, "
+                          f"got {type(v).__name__}")
+    return v
+
+
+def _cols(cols, name):
+    c = int(_scalar(cols, np.int32, name, "cols"))
+    if c < 1:
+        raise LaunchError(f"{name}: cols must be >= 1, got {c}")
+    return c
+
+
+def _row_view(a, rows, cols):
+    return a.reshape(rows, cols)
+
+
+# ---- softmax_xent.cu ------------------------------------------------------------------------
+def _lse_parts(x):
+    """(max, sum of exp(x - max)) per row, with -inf entries contributing 0 (an all -inf row
+    has max -inf and sum 0), as the kernels' online reduction gives."""
+    m = x.max(axis=1, keepdims=True)
+    e = np.where(x == -np.inf, 0, np.exp(x - m))
+    return m, e.sum(axis=1, keepdims=True, dtype=x.dtype)
+
+
+def _log_softmax_fwd(T, name, grid, block, shared_mem, x, y, cols):
+    rows = _row_launch(grid, block, shared_mem, name)
+    c = _cols(cols, name)
+    xv = _row_view(_array(x, T, rows * c, name, "x"), rows, c)
+    yv = _row_view(_array(y, T, rows * c, name, "y"), rows, c)
+    with np.errstate(all="ignore"):
+        m, s = _lse_parts(xv)
+        yv[...] = (xv - m) - np.log(s)
+
+
+def _softmax_fwd(T, name, grid, block, shared_mem, x, y, cols):
+    rows = _row_launch(grid, block, shared_mem, name)
+    c = _cols(cols, name)
+    xv = _row_view(_array(x, T, rows * c, name, "x"), rows, c)
+    yv = _row_view(_array(y, T, rows * c, name, "y"), rows, c)
+    with np.errstate(all="ignore"):
+        m, s = _lse_parts(xv)
+        yv[...] = np.exp(xv - m) / s
+
+
+def _log_softmax_bwd(T, name, grid, block, shared_mem, g, y, dx, cols):
+    rows = _row_launch(grid, block, shared_mem, name)
+    c = _cols(cols, name)
+    gv = _row_view(_array(g, T, rows * c, name, "g"), rows, c)
+    yv = _row_view(_array(y, T, rows * c, name, "y"), rows, c)
+    dv = _row_view(_array(dx, T, rows * c, name, "dx"), rows, c)
+    with np.errstate(all="ignore"):
+        dv[...] = gv - np.exp(yv) * gv.sum(axis=1, keepdims=True)
+
+
+def _softmax_bwd(T, name, grid, block, shared_mem, g, y, dx, cols):
+    rows = _row_launch(grid, block, shared_mem, name)
+    c = _cols(cols, name)
+    gv = _row_view(_array(g, T, rows * c, name, "g"), rows, c)
+    yv = _row_view(_array(y, T, rows * c, name, "y"), rows, c)
+    dv = _row_view(_array(dx, T, rows * c, name, "dx"), rows, c)
+    with np.errstate(all="ignore"):
+        dv[...] = yv * (gv - (gv * yv).sum(axis=1, keepdims=True))
+
+
+def _targets(target, rows, cols, name):
+    t = _array(target, np.dtype(np.int64), rows, name, "target")
+    valid = (t >= 0) & (t < cols)
+    return t, valid, np.where(valid, t, 0)
+
+
+def _xent_fwd(T, name, grid, block, shared_mem, x, target, loss, rowmax, logsum, cols):
+    rows = _row_launch(grid, block, shared_mem, name)
+    c = _cols(cols, name)
+    xv = _row_view(_array(x, T, rows * c, name, "x"), rows, c)
+    _, valid, safe = _targets(target, rows, c, name)
+    lv = _array(loss, T, rows, name, "loss")
+    mv = _array(rowmax, T, rows, name, "rowmax")
+    sv = _array(logsum, T, rows, name, "logsum")
+    with np.errstate(all="ignore"):
+        m, s = _lse_parts(xv)
+        ls = np.log(s[:, 0])
+        picked = xv[np.arange(rows), safe]
+        lv[...] = np.where(valid, (m[:, 0] - picked) + ls, np.nan)
+        mv[...] = m[:, 0]
+        sv[...] = ls
+
+
+def _xent_bwd(T, name, grid, block, shared_mem, g, x, target, rowmax, logsum, dx, cols):
+    rows = _row_launch(grid, block, shared_mem, name)
+    c = _cols(cols, name)
+    gv = _array(g, T, rows, name, "g")
+    xv = _row_view(_array(x, T, rows * c, name, "x"), rows, c)
+    t, valid, safe = _targets(target, rows, c, name)
+    mv = _array(rowmax, T, rows, name, "rowmax")
+    sv = _array(logsum, T, rows, name, "logsum")
+    dv = _row_view(_array(dx, T, rows * c, name, "dx"), rows, c)
+    onehot = np.zeros((rows, c), T)
+    onehot[np.arange(rows)[valid], t[valid]] = 1
+    with np.errstate(all="ignore"):
+        dv[...] = gv[:, None] * (np.exp((xv - mv[:, None]) - sv[:, None]) - onehot)
+
+
+# ---- optim.cu -------------------------------------------------------------------------------
+def _flags(name, **flags):
+    for what, v in flags.items():
+        _scalar(v, np.int32, name, what)
+    return {k: bool(v) for k, v in flags.items()}
+
+
+def _sgd(T, name, grid, block, shared_mem, p, g, buf, n, lr, momentum, one_minus_dampening,
+         weight_decay, nesterov, maximize, first):
+    _stride_launch(grid, block, shared_mem, name)
+    size = int(_scalar(n, np.int64, name, "n"))
+    ctype = T.type
+    for what, v in (("lr", lr), ("momentum", momentum),
+                    ("one_minus_dampening", one_minus_dampening),
+                    ("weight_decay", weight_decay)):
+        _scalar(v, ctype, name, what)
+    f = _flags(name, nesterov=nesterov, maximize=maximize, first=first)
+    pv = _array(p, T, size, name, "p")
+    gv = _array(g, T, size, name, "g")
+    # buf is read and written only with momentum (callers pass a placeholder otherwise)
+    bv = _array(buf, T, buf.size, name, "buf")
+    d = -gv if f["maximize"] else gv.copy()
+    if weight_decay != 0:
+        d += weight_decay * pv
+    if momentum != 0:
+        bv = _array(buf, T, size, name, "buf")
+        if f["first"]:
+            b = d.copy()
+        else:
+            b = bv * momentum
+            b += one_minus_dampening * d
+        bv[...] = b
+        if f["nesterov"]:
+            d += momentum * b
+        else:
+            d = b
+    pv += d * -lr
+
+
+def _adam(T, name, grid, block, shared_mem, p, g, m, v, vmax, n, beta1, one_minus_beta1, beta2,
+          one_minus_beta2, eps, weight_decay, decay, bias2_sqrt, neg_step_size, decoupled,
+          amsgrad, maximize):
+    _stride_launch(grid, block, shared_mem, name)
+    size = int(_scalar(n, np.int64, name, "n"))
+    ctype = T.type
+    for what, val in (("beta1", beta1), ("one_minus_beta1", one_minus_beta1), ("beta2", beta2),
+                      ("one_minus_beta2", one_minus_beta2), ("eps", eps),
+                      ("weight_decay", weight_decay), ("decay", decay),
+                      ("bias2_sqrt", bias2_sqrt), ("neg_step_size", neg_step_size)):
+        _scalar(val, ctype, name, what)
+    f = _flags(name, decoupled=decoupled, amsgrad=amsgrad, maximize=maximize)
+    pv = _array(p, T, size, name, "p")
+    gv = _array(g, T, size, name, "g")
+    mv = _array(m, T, size, name, "m")
+    vv = _array(v, T, size, name, "v")
+    d = -gv if f["maximize"] else gv.copy()
+    if f["decoupled"]:
+        pv *= decay
+    elif weight_decay != 0:
+        d += weight_decay * pv
+    mv *= beta1
+    mv += one_minus_beta1 * d
+    vv *= beta2
+    vv += one_minus_beta2 * (d * d)
+    src = vv
+    if f["amsgrad"]:
+        xv = _array(vmax, T, size, name, "vmax")
+        np.maximum(xv, vv, out=xv)
+        src = xv
+    denom = np.sqrt(src) / bias2_sqrt
+    denom += eps
+    pv += (mv / denom) * neg_step_size
+
+
+# ---- bias_act.cu ----------------------------------------------------------------------------
+ACTIVATIONS = {"identity": 0, "relu": 1, "gelu": 2, "gelu_tanh": 3, "silu": 4, "tanh": 5,
+               "sigmoid": 6}
+_SQRT2 = math.sqrt(2.0)
+_K = math.sqrt(2.0 / math.pi)
+_A = 0.044715
+
+
+def _sigmoid(z):
+    return (np.tanh(z * z.dtype.type(0.5)) + 1) * z.dtype.type(0.5)
+
+
+def act_forward(code, z):
+    """act(z) for activation ``code`` (see ACTIVATIONS), in z's dtype."""
+    T = z.dtype.type
+    if code == 1:
+        return np.maximum(z, T(0))
+    if code == 2:
+        return T(0.5) * z * (1 + _erf(z / T(_SQRT2)).astype(z.dtype))
+    if code == 3:
+        return T(0.5) * z * (1 + np.tanh(T(_K) * (z + T(_A) * z * z * z)))
+    if code == 4:
+        return z * _sigmoid(z)
+    if code == 5:
+        return np.tanh(z)
+    if code == 6:
+        return _sigmoid(z)
+    return z.copy()
+
+
+def act_backward(code, g, z):
+    """g * act'(z) for activation ``code``, in z's dtype."""
+    T = z.dtype.type
+    if code == 1:
+        return g * (z > 0)
+    if code == 2:
+        cdf = T(0.5) * (1 + _erf(z / T(_SQRT2)).astype(z.dtype))
+        pdf = np.exp(T(-0.5) * z * z) * T(1 / math.sqrt(2 * math.pi))
+        return g * (cdf + z * pdf)
+    if code == 3:
+        t = np.tanh(T(_K) * (z + T(_A) * z * z * z))
+        du = T(_K) * (1 + T(3 * _A) * z * z)
+        return g * (T(0.5) * (1 + t) + T(0.5) * z * (1 - t * t) * du)
+    if code == 4:
+        s = _sigmoid(z)
+        return g * (s * (1 + z * (1 - s)))
+    if code == 5:
+        t = np.tanh(z)
+        return g - (g * t) * t
+    if code == 6:
+        s = _sigmoid(z)
+        gs = g * s
+        return gs - gs * s
+    return g.copy()
+
+
+def _preact(T, name, x, b, size, cols, has_bias):
+    xv = _array(x, T, size, name, "x")
+    if not has_bias:
+        return xv
+    c = int(cols)
+    if c < 1 or size % c:
+        raise LaunchError(f"{name}: {size} elements are not rows of cols={c}")
+    bv = _array(b, T, c, name, "b")
+    return (xv.reshape(-1, c) + bv).reshape(-1)
+
+
+def _act_code(act, name):
+    code = int(_scalar(act, np.int32, name, "act"))
+    if code not in ACTIVATIONS.values():
+        raise LaunchError(f"{name}: unknown activation code {code}")
+    return code
+
+
+def _bias_act_fwd(T, name, grid, block, shared_mem, x, b, y, n, cols, act, has_bias):
+    _stride_launch(grid, block, shared_mem, name)
+    size = int(_scalar(n, np.int64, name, "n"))
+    _scalar(cols, np.int64, name, "cols")
+    code = _act_code(act, name)
+    hb = _flags(name, has_bias=has_bias)["has_bias"]
+    yv = _array(y, T, size, name, "y")
+    with np.errstate(all="ignore"):
+        yv[...] = act_forward(code, _preact(T, name, x, b, size, cols, hb))
+
+
+def _bias_act_bwd(T, name, grid, block, shared_mem, g, x, b, dz, n, cols, act, has_bias):
+    _stride_launch(grid, block, shared_mem, name)
+    size = int(_scalar(n, np.int64, name, "n"))
+    _scalar(cols, np.int64, name, "cols")
+    code = _act_code(act, name)
+    hb = _flags(name, has_bias=has_bias)["has_bias"]
+    gv = _array(g, T, size, name, "g")
+    dv = _array(dz, T, size, name, "dz")
+    with np.errstate(all="ignore"):
+        dv[...] = act_backward(code, gv, _preact(T, name, x, b, size, cols, hb))
+
+
+# ---- one reference per entry point ----------------------------------------------------------
+_GENERIC = {
+    "tg_log_softmax_fwd": _log_softmax_fwd,
+    "tg_softmax_fwd": _softmax_fwd,
+    "tg_log_softmax_bwd": _log_softmax_bwd,
+    "tg_softmax_bwd": _softmax_bwd,
+    "tg_xent_fwd": _xent_fwd,
+    "tg_xent_bwd": _xent_bwd,
+    "tg_sgd": _sgd,
+    "tg_adam": _adam,
+    "tg_bias_act_fwd": _bias_act_fwd,
+    "tg_bias_act_bwd": _bias_act_bwd,
+}
+
+
+def _entry(generic, T, name):
+    def ref(grid, block, shared_mem, *args):
+        return generic(T, name, grid, block, shared_mem, *args)
+
+    ref.__name__ = ref.__qualname__ = name
+    ref.__doc__ = f"NumPy reference of the kernel ``{name}``."
+    return ref
+
+
+ENTRY_POINTS = []
+for _base, _generic in _GENERIC.items():
+    for _sfx, _T in _DTYPES.items():
+        _name = f"{_base}_{_sfx}"
+        globals()[_name] = _entry(_generic, _T, _name)
+        ENTRY_POINTS.append(_name)
+del _base, _generic, _sfx, _T, _name

@@ -1,0 +1,277 @@
+"""Fused CUDA kernels: finding their sources, compiling them with CuPy, launching them.
+
+The kernels are CUDA C in the repository's top-level ``kernels/`` directory, installed as the
+package ``tensorgrad.kernels`` (see that package). They are compiled with ``cupy.RawModule``
+on first use, once per (source file, GPU), and are only ever used for CuPy arrays: the CPU path
+never imports this module's CuPy side, and CuPy comes from ``tensorgrad.backend.device`` (the
+one guarded import), so this module imports where CuPy is missing.
+
+The launch wrappers below marshal arguments exactly as the C signatures in the ``.cu`` files
+declare them (``int`` as ``np.int32``, ``long long`` as ``np.int64``, ``float``/``double`` as
+the array's dtype); ``KERNELS`` lists every entry point they use, and the tests check each one
+against its source and its NumPy reference (``tensorgrad.kernels.reference``).
+"""
+
+import math
+import os
+
+import numpy as np
+
+from . import device as _device
+
+OPTIONS = ("-std=c++14",)
+SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+
+# source file -> the kernels (without their dtype suffix) that the dispatch code launches
+KERNELS = {
+    "softmax_xent.cu": ("tg_log_softmax_fwd", "tg_softmax_fwd", "tg_log_softmax_bwd",
+                        "tg_softmax_bwd", "tg_xent_fwd", "tg_xent_bwd"),
+    "optim.cu": ("tg_sgd", "tg_adam"),
+    "bias_act.cu": ("tg_bias_act_fwd", "tg_bias_act_bwd"),
+}
+ACTIVATIONS = {"identity": 0, "relu": 1, "gelu": 2, "gelu_tanh": 3, "silu": 4, "tanh": 5,
+               "sigmoid": 6}
+
+STRIDE_BLOCK = 256  # threads per block of the grid-stride kernels
+MAX_STRIDE_BLOCKS = 65535  # enough blocks to fill any GPU; more elements loop in each thread
+
+_modules = {}  # (file, device id) -> cupy.RawModule
+_functions = {}  # (file, name, device id) -> kernel function
+_sources = {}  # file -> source text
+
+
+# ---- finding and compiling the sources ------------------------------------------------------
+def kernel_dirs():
+    """The directories searched for ``*.cu`` sources: those of the package
+    ``tensorgrad.kernels`` (a wheel's install, or the source checkout's ``kernels/``), then the
+    checkout's ``kernels/`` next to this package, for a source tree without that package."""
+    dirs = []
+    try:
+        import tensorgrad.kernels as pkg
+
+        dirs.extend(os.path.abspath(d) for d in pkg.__path__)
+    except ImportError:  # pragma: no cover - only a broken install lacks the package
+        pass
+    here = os.path.dirname(os.path.abspath(__file__))
+    dirs.append(os.path.normpath(os.path.join(here, os.pardir, os.pardir, "kernels")))
+    seen = []
+    for d in dirs:
+        if d not in seen:
+            seen.append(d)
+    return seen
+
+
+def kernel_source(name):
+    """The path of the kernel source ``name`` (e.g. ``"optim.cu"``).
+
+    >>> os.path.basename(kernel_source("optim.cu"))
+    'optim.cu'
+    """
+    for d in kernel_dirs():
+        path = os.path.join(d, name)
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(f"tensorgrad kernel source {name!r} not found in {kernel_dirs()}; "
+                            "reinstall tensorgrad (the wheel ships kernels/*.cu)")
+
+
+def source_text(name):
+    text = _sources.get(name)
+    if text is None:
+        with open(kernel_source(name), encoding="utf-8") as f:
+            text = _sources[name] = f.read()
+    return text
+
+
+def _cupy():
+    cp = _device.cupy
+    if cp is None:
+        raise RuntimeError("tensorgrad's CUDA kernels need CuPy; install tensorgrad[cuda] on a "
+                           "machine with an NVIDIA GPU")
+    return cp
+
+
+def get_function(file, name, device_id):
+    """The kernel ``name`` of source ``file`` compiled for GPU ``device_id`` (memoised)."""
+    key = (file, name, device_id)
+    fn = _functions.get(key)
+    if fn is None:
+        mkey = (file, device_id)
+        module = _modules.get(mkey)
+        cp = _cupy()
+        with cp.cuda.Device(device_id):
+            if module is None:
+                module = _modules[mkey] = cp.RawModule(code=source_text(file), options=OPTIONS)
+            fn = _functions[key] = module.get_function(name)
+    return fn
+
+
+def kernel_name(base, dtype):
+    return f"{base}_{SUFFIX[np.dtype(dtype)]}"
+
+
+def fusable(x):
+    """Whether the raw array ``x`` can go to a fused kernel: a non-empty CuPy float32/float64
+    array. NumPy arrays never do."""
+    return type(x) is _device._CUPY_ARRAY and x.dtype in SUFFIX and x.size > 0
+
+
+# ---- launch geometry ------------------------------------------------------------------------
+def row_block(cols):
+    """Threads per block for the one-block-per-row kernels: whole warps, about eight elements
+    per thread, at most 1024 (the warp reductions need a multiple of 32).
+
+    >>> row_block(10), row_block(1000), row_block(32000)
+    (32, 128, 1024)
+    """
+    want = max(1, -(-cols // 8))
+    threads = 32
+    while threads < want and threads < 1024:
+        threads *= 2
+    return threads
+
+
+def stride_grid(n, block=STRIDE_BLOCK):
+    """Blocks for a grid-stride kernel over ``n`` elements.
+
+    >>> stride_grid(1000), stride_grid(10 ** 9)
+    (4, 65535)
+    """
+    return max(1, min(MAX_STRIDE_BLOCKS, -(-n // block)))
+
+
+def _launch(file, base, dtype, device_id, grid, block, args):
+    fn = get_function(file, kernel_name(base, dtype), device_id)
+    cp = _device.cupy
+    with cp.cuda.Device(device_id):
+        fn((int(grid),), (int(block),), args, shared_mem=0)
+
+
+def _contig(a):
+    return a if a.flags.c_contiguous else _device.cupy.ascontiguousarray(a)
+
+
+def _rows_cols(x):
+    cols = x.shape[-1]
+    return x.size // cols, cols
+
+
+# ---- softmax_xent.cu ------------------------------------------------------------------------
+def _row_fwd(base, x):
+    x = _contig(x)
+    rows, cols = _rows_cols(x)
+    y = _device.cupy.empty_like(x)
+    _launch("softmax_xent.cu", base, x.dtype, x.device.id, rows, row_block(cols),
+            (x, y, np.int32(cols)))
+    return y
+
+
+def log_softmax_lastdim(x):
+    """log_softmax over the last axis of a fusable CuPy array."""
+    return _row_fwd("tg_log_softmax_fwd", x)
+
+
+def softmax_lastdim(x):
+    """softmax over the last axis of a fusable CuPy array."""
+    return _row_fwd("tg_softmax_fwd", x)
+
+
+def _row_bwd(base, g, y):
+    g = _contig(g.astype(y.dtype, copy=False))
+    y = _contig(y)
+    rows, cols = _rows_cols(y)
+    dx = _device.cupy.empty_like(y)
+    _launch("softmax_xent.cu", base, y.dtype, y.device.id, rows, row_block(cols),
+            (g, y, dx, np.int32(cols)))
+    return dx
+
+
+def log_softmax_lastdim_backward(g, y):
+    """The cotangent of x for y = log_softmax(x) (last axis): g - exp(y) * sum(g)."""
+    return _row_bwd("tg_log_softmax_bwd", g, y)
+
+
+def softmax_lastdim_backward(g, y):
+    """The cotangent of x for y = softmax(x) (last axis): y * (g - sum(g * y))."""
+    return _row_bwd("tg_softmax_bwd", g, y)
+
+
+def cross_entropy_rows(x, target):
+    """Per-row -log softmax(x)[target] of a (N, C) CuPy array, as row 0 of a (3, N) buffer
+    whose rows 1 and 2 keep each row's max and log-sum (logsumexp = max + log-sum) for the
+    backward kernel (``buffer = loss.base``). A target outside [0, C) gives a NaN loss."""
+    cp = _device.cupy
+    x = _contig(x)
+    rows, cols = x.shape
+    t = _contig(target.astype(cp.int64, copy=False))
+    buf = cp.empty((3, rows), x.dtype)
+    _launch("softmax_xent.cu", "tg_xent_fwd", x.dtype, x.device.id, rows, row_block(cols),
+            (x, t, buf[0], buf[1], buf[2], np.int32(cols)))
+    return buf[0]
+
+
+def cross_entropy_rows_backward(g, x, target, buf):
+    """g[r] * (softmax(x[r]) - onehot(target[r])) for per-row cotangents ``g`` (N,), with
+    ``buf`` the forward's (3, N) buffer."""
+    cp = _device.cupy
+    x = _contig(x)
+    rows, cols = x.shape
+    g = _contig(g.astype(x.dtype, copy=False))
+    t = _contig(target.astype(cp.int64, copy=False))
+    dx = cp.empty_like(x)
+    _launch("softmax_xent.cu", "tg_xent_bwd", x.dtype, x.device.id, rows, row_block(cols),
+            (g, x, t, buf[1], buf[2], dx, np.int32(cols)))
+    return dx
+
+
+# ---- optim.cu -------------------------------------------------------------------------------
+def sgd_flat(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
+    """One SGD step over the flat buffers ``p`` (parameters), ``g`` (gradients) and ``buf``
+    (momentum; unused when momentum is 0), all contiguous CuPy arrays of one dtype."""
+    T = p.dtype.type
+    n = p.size
+    _launch("optim.cu", "tg_sgd", p.dtype, p.device.id, stride_grid(n), STRIDE_BLOCK,
+            (p, g, g if buf is None else buf, np.int64(n), T(lr), T(momentum),
+             T(1 - dampening), T(weight_decay), np.int32(bool(nesterov)),
+             np.int32(bool(maximize)), np.int32(bool(first))))
+
+
+def adam_flat(p, g, m, v, vmax, step, lr, beta1, beta2, eps, weight_decay, decoupled, maximize):
+    """One Adam/AdamW step (step number ``step``, from 1) over flat contiguous CuPy buffers;
+    ``vmax`` is None without amsgrad."""
+    T = p.dtype.type
+    n = p.size
+    bias1 = 1 - beta1 ** step
+    bias2 = 1 - beta2 ** step
+    decay = 1 - lr * weight_decay if decoupled and weight_decay else 1.0
+    _launch("optim.cu", "tg_adam", p.dtype, p.device.id, stride_grid(n), STRIDE_BLOCK,
+            (p, g, m, v, v if vmax is None else vmax, np.int64(n), T(beta1), T(1 - beta1),
+             T(beta2), T(1 - beta2), T(eps), T(weight_decay), T(decay), T(math.sqrt(bias2)),
+             T(-lr / bias1), np.int32(bool(decoupled)), np.int32(vmax is not None),
+             np.int32(bool(maximize))))
+
+
+# ---- bias_act.cu ----------------------------------------------------------------------------
+def bias_act(x, b, activation):
+    """act(x + b) (b along the last axis; None for no bias) of fusable CuPy arrays."""
+    x = _contig(x)
+    y = _device.cupy.empty_like(x)
+    cols = x.shape[-1] if x.ndim else 1
+    _launch("bias_act.cu", "tg_bias_act_fwd", x.dtype, x.device.id, stride_grid(x.size),
+            STRIDE_BLOCK, (x, x if b is None else _contig(b), y, np.int64(x.size),
+                           np.int64(cols), np.int32(ACTIVATIONS[activation]),
+                           np.int32(b is not None)))
+    return y
+
+
+def bias_act_backward(g, x, b, activation):
+    """g * act'(x + b): the cotangent of x (and, summed over the leading axes, of b)."""
+    x = _contig(x)
+    g = _contig(g.astype(x.dtype, copy=False))
+    dz = _device.cupy.empty_like(x)
+    cols = x.shape[-1] if x.ndim else 1
+    _launch("bias_act.cu", "tg_bias_act_bwd", x.dtype, x.device.id, stride_grid(x.size),
+            STRIDE_BLOCK, (g, x, x if b is None else _contig(b), dz, np.int64(x.size),
+                           np.int64(cols), np.int32(ACTIVATIONS[activation]),
+                           np.int32(b is not None)))
+    return dz

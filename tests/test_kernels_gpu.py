@@ -1,0 +1,122 @@
+"""Every fused kernel on a real GPU against its NumPy reference (kernels/reference.py) run on
+host copies of the same data. Marked ``cuda``: skipped without CuPy and a GPU, and on the
+CuPy stand-in of the test suite (which runs the references themselves)."""
+
+import numpy as np
+import pytest
+
+from tensorgrad.backend import cuda as kcuda
+from tensorgrad.backend import device as _device
+
+pytestmark = pytest.mark.cuda
+
+
+def _real_cupy():
+    cp = _device.cupy
+    if cp is None:
+        pytest.skip("CuPy is not installed")
+    try:
+        if cp.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA GPU")
+        name = cp.cuda.runtime.getDeviceProperties(0)["name"]
+    except Exception as e:  # no driver, no device
+        pytest.skip(f"no usable CUDA GPU: {e}")
+    if b"StandIn" in (name if isinstance(name, bytes) else str(name).encode()):
+        pytest.skip("the CuPy stand-in runs the references themselves")
+    return cp
+
+
+DTYPES = [np.float32, np.float64]
+TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
+
+
+def _compare(cp, base, dtype, grid, block, args, outputs):
+    """Launch ``base`` on the device and its reference on host copies; compare ``outputs``
+    (indices into args)."""
+    name = kcuda.kernel_name(base, dtype)
+    import tensorgrad.kernels.reference as ref
+
+    file = next(f for f, names in kcuda.KERNELS.items() if base in names)
+    host = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    dev = [cp.asarray(a) if isinstance(a, np.ndarray) else a for a in args]
+    kcuda.get_function(file, name, 0)(grid, block, tuple(dev), shared_mem=0)
+    cp.cuda.Device(0).synchronize()
+    getattr(ref, name)(grid, block, 0, *host)
+    for i in outputs:
+        np.testing.assert_allclose(cp.asnumpy(dev[i]), host[i], **TOL[dtype],
+                                   err_msg=f"{name} output {i}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (64, 1000), (16, 32000), (3, 4097)])
+def test_softmax_family_on_the_gpu(shape, dtype):
+    cp = _real_cupy()
+    rng = np.random.default_rng(0)
+    rows, cols = shape
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    x[0, 0] = -np.inf
+    if rows > 1:
+        x[1] -= 1e4
+    g = rng.standard_normal(shape).astype(dtype)
+    y = np.zeros_like(x)
+    grid, block = (rows,), (kcuda.row_block(cols),)
+    c = np.int32(cols)
+    for kind in ("log_softmax", "softmax"):
+        _compare(cp, f"tg_{kind}_fwd", dtype, grid, block, (x, y, c), [1])
+        yv = np.empty_like(x)
+        getattr(__import__("tensorgrad.kernels.reference", fromlist=["x"]),
+                kcuda.kernel_name(f"tg_{kind}_fwd", dtype))(grid, block, 0, x, yv, c)
+        yv = np.nan_to_num(yv, neginf=-50.0)
+        _compare(cp, f"tg_{kind}_bwd", dtype, grid, block, (g, yv, np.zeros_like(x), c), [2])
+    target = rng.integers(0, cols, rows).astype(np.int64)
+    target[0] = min(1, cols - 1)
+    loss, rmax, lsum = np.zeros((3, rows), dtype)
+    _compare(cp, "tg_xent_fwd", dtype, grid, block, (x, target, loss, rmax, lsum, c), [2, 3, 4])
+    xr = np.where(np.isinf(x), dtype(-50), x)
+    import tensorgrad.kernels.reference as ref
+
+    getattr(ref, kcuda.kernel_name("tg_xent_fwd", dtype))(grid, block, 0, xr, target, loss,
+                                                         rmax, lsum, c)
+    gr = rng.standard_normal(rows).astype(dtype)
+    _compare(cp, "tg_xent_bwd", dtype, grid, block,
+             (gr, xr, target, rmax, lsum, np.zeros_like(x), c), [5])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", sorted(kcuda.ACTIVATIONS))
+def test_bias_act_on_the_gpu(act, dtype):
+    cp = _real_cupy()
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((513, 129)) * 3).astype(dtype)
+    b = rng.standard_normal(129).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    n = np.int64(x.size)
+    for has_bias in (1, 0):
+        tail = (n, np.int64(129), np.int32(kcuda.ACTIVATIONS[act]), np.int32(has_bias))
+        grid = (kcuda.stride_grid(x.size),)
+        _compare(cp, "tg_bias_act_fwd", dtype, grid, (256,), (x, b, np.zeros_like(x)) + tail,
+                 [2])
+        _compare(cp, "tg_bias_act_bwd", dtype, (7,), (256,),
+                 (g, x, b, np.zeros_like(x)) + tail, [3])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_optimizer_kernels_on_the_gpu(dtype):
+    cp = _real_cupy()
+    rng = np.random.default_rng(2)
+    n = 100_003
+    T = np.dtype(dtype).type
+    p, g, buf, m, v, vmax = (rng.standard_normal(n).astype(dtype) for _ in range(6))
+    v, vmax = np.abs(v), np.abs(vmax)
+    for first in (0, 1):
+        for nesterov, damp in ((0, 0.3), (1, 0.0)):
+            _compare(cp, "tg_sgd", dtype, (kcuda.stride_grid(n),), (256,),
+                     (p, g, buf, np.int64(n), T(0.1), T(0.9), T(1 - damp), T(0.01),
+                      np.int32(nesterov), np.int32(0), np.int32(first)), [0, 2])
+    for decoupled, amsgrad, maximize in ((0, 0, 0), (1, 1, 0), (0, 1, 1)):
+        step = 3
+        _compare(cp, "tg_adam", dtype, (40,), (256,),
+                 (p, g, m, v, vmax, np.int64(n), T(0.9), T(0.1), T(0.999), T(0.001), T(1e-8),
+                  T(0.01), T(1 - 1e-3 * 0.01 if decoupled else 1.0),
+                  T(np.sqrt(1 - 0.999 ** step)), T(-1e-3 / (1 - 0.9 ** step)),
+                  np.int32(decoupled), np.int32(amsgrad), np.int32(maximize)), [0, 2, 3, 4])
