@@ -1,20 +1,41 @@
 """The examples run as printed."""
 
 import os
+import re
 import subprocess
 import sys
 
 import pytest
+from conftest import CUPY_STANDIN
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = os.path.join(ROOT, "tests")
+
+# Runs an example in a fresh process with the CuPy stand-in in place of CuPy, as this test
+# session has it (the example itself is unchanged).
+_WITH_STANDIN = (
+    "import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); import cupy_standin; "
+    "cupy_standin.install(); sys.argv.pop(0); runpy.run_path(sys.argv[0], run_name='__main__')"
+)
 
 
-def run_example(name, *args):
+def run_example(name, *args, standin=False):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    res = subprocess.run([sys.executable, os.path.join(ROOT, "examples", name), *args],
-                         capture_output=True, text=True, env=env, timeout=300)
+    path = os.path.join(ROOT, "examples", name)
+    cmd = [sys.executable, "-c", _WITH_STANDIN, TESTS, path] if standin else [
+        sys.executable, path]
+    res = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stderr
     return res.stdout
+
+
+def test_mlp_demo_trains_on_every_device(device):
+    out = run_example("mlp_demo.py", "--device", device, "--steps", "60",
+                      standin=CUPY_STANDIN and device != "cpu")
+    losses = [float(v) for v in re.findall(r"loss (\d+\.\d+)", out)]
+    assert len(losses) == 2 and losses[1] < 0.5 * losses[0], out
+    acc = re.search(r"train accuracy (\d+\.\d)%", out)
+    assert acc and float(acc.group(1)) > 80.0, out
 
 
 def test_logistic_regression_prints_autograds_numbers():
