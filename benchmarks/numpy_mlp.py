@@ -34,25 +34,26 @@ def make_batch(seed=1, batch=BATCH, sizes=SIZES):
     return x, y
 
 
-def loss_and_grads(params, x, y):
-    """The mean softmax cross-entropy and its gradients ``[dW1, db1, dW2, db2, dW3, db3]``."""
+def loss_and_grads(params, x, y, xp=np):
+    """The mean softmax cross-entropy and its gradients ``[dW1, db1, dW2, db2, dW3, db3]``.
+    ``xp``: the array module of the arrays (CuPy for the GPU floor, ``cupy_mlp``)."""
     w1, b1, w2, b2, w3, b3 = params
     n = x.shape[0]
-    rows = np.arange(n)
+    rows = xp.arange(n)
 
     # forward; each ReLU runs in place: h > 0 exactly where the pre-activation is > 0
     h1 = x @ w1
     h1 += b1
-    np.maximum(h1, 0, out=h1)
+    xp.maximum(h1, 0, out=h1)
     h2 = h1 @ w2
     h2 += b2
-    np.maximum(h2, 0, out=h2)
+    xp.maximum(h2, 0, out=h2)
     z = h2 @ w3
     z += b3
     z -= z.max(axis=1, keepdims=True)  # log-softmax(z) = z - log(sum(exp(z))), shifted
-    e = np.exp(z)
+    e = xp.exp(z)
     s = e.sum(axis=1, keepdims=True)
-    loss = np.log(s).mean() - z[rows, y].mean()
+    loss = xp.log(s).mean() - z[rows, y].mean()
 
     # backward: dloss/dz = (softmax(z) - onehot(y)) / n, built in e's buffer
     s *= n
