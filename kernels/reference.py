@@ -363,6 +363,172 @@ def _bias_act_bwd(T, name, grid, block, shared_mem, g, x, b, dz, n, cols, act, h
         dv[...] = act_backward(code, gv, _preact(T, name, x, b, size, cols, hb))
 
 
+# ---- layer_norm.cu --------------------------------------------------------------------------
+WB_TILE = 32  # columns per block of tg_layer_norm_bwd_wb
+
+
+def _placeholder(a, T, name, what):
+    """A pointer argument that the kernel does not read (a flag is off): still a device array
+    of the kernel's type, as the C signature says."""
+    return _array(a, T, a.size if type(a) is np.ndarray else -1, name, what)
+
+
+def _ln_rows(T, name, x, rows, cols):
+    return _row_view(_array(x, T, rows * cols, name, "x"), rows, cols)
+
+
+def _ln_affine(T, name, a, flag, what, cols):
+    if flag:
+        return _array(a, T, cols, name, what)
+    _placeholder(a, T, name, what)
+    return None
+
+
+def _layer_norm_fwd(T, name, grid, block, shared_mem, x, w, b, y, mean, rstd, cols, eps,
+                    has_weight, has_bias):
+    rows = _row_launch(grid, block, shared_mem, name)
+    c = _cols(cols, name)
+    e = _scalar(eps, T.type, name, "eps")
+    f = _flags(name, has_weight=has_weight, has_bias=has_bias)
+    xv = _ln_rows(T, name, x, rows, c)
+    wv = _ln_affine(T, name, w, f["has_weight"], "w", c)
+    bv = _ln_affine(T, name, b, f["has_bias"], "b", c)
+    yv = _row_view(_array(y, T, rows * c, name, "y"), rows, c)
+    mv = _array(mean, T, rows, name, "mean")
+    rv = _array(rstd, T, rows, name, "rstd")
+    with np.errstate(all="ignore"):
+        mu = xv.mean(axis=1, dtype=T)
+        xc = xv - mu[:, None]
+        var = (xc * xc).mean(axis=1, dtype=T)
+        rs = T.type(1) / np.sqrt(var + e)
+        out = xc * rs[:, None]
+        if wv is not None:
+            out = out * wv
+        if bv is not None:
+            out = out + bv
+    mv[...] = mu
+    rv[...] = rs
+    yv[...] = out
+
+
+def _layer_norm_bwd_dx(T, name, grid, block, shared_mem, g, x, w, mean, rstd, dx, cols,
+                       has_weight):
+    rows = _row_launch(grid, block, shared_mem, name)
+    c = _cols(cols, name)
+    f = _flags(name, has_weight=has_weight)
+    gv = _ln_rows(T, name, g, rows, c)
+    xv = _ln_rows(T, name, x, rows, c)
+    wv = _ln_affine(T, name, w, f["has_weight"], "w", c)
+    mv = _array(mean, T, rows, name, "mean")[:, None]
+    rv = _array(rstd, T, rows, name, "rstd")[:, None]
+    dv = _row_view(_array(dx, T, rows * c, name, "dx"), rows, c)
+    with np.errstate(all="ignore"):
+        gw = gv * wv if wv is not None else gv
+        xh = (xv - mv) * rv
+        dv[...] = rv * ((gw - gw.mean(axis=1, keepdims=True, dtype=T))
+                        - xh * (gw * xh).mean(axis=1, keepdims=True, dtype=T))
+
+
+def _layer_norm_bwd_wb(T, name, grid, block, shared_mem, g, x, mean, rstd, part, rows, cols,
+                       rows_per_chunk):
+    gx, chunks, gz = _dims(grid, "grid", name)
+    _block_1d(block, name, warps=True)  # whole warps: a warp per row lane of the tile
+    _no_shared(shared_mem, name)
+    r = int(_scalar(rows, np.int32, name, "rows"))
+    c = _cols(cols, name)
+    per = int(_scalar(rows_per_chunk, np.int32, name, "rows_per_chunk"))
+    if r < 1 or per < 1:
+        raise LaunchError(f"{name}: rows and rows_per_chunk must be >= 1, got {r}, {per}")
+    if gz != 1 or gx * WB_TILE < c or (gx - 1) * WB_TILE >= c:
+        raise LaunchError(f"{name}: grid must be (ceil(cols / {WB_TILE}), chunks), got {grid} "
+                          f"for cols={c}")
+    if chunks > 65535 or chunks * per < r or (chunks - 1) * per >= r:
+        raise LaunchError(f"{name}: grid[1] = {chunks} chunks of {per} rows do not cover "
+                          f"{r} rows exactly")
+    gv = _ln_rows(T, name, g, r, c)
+    xv = _ln_rows(T, name, x, r, c)
+    mv = _array(mean, T, r, name, "mean")[:, None]
+    rv = _array(rstd, T, r, name, "rstd")[:, None]
+    pv = _array(part, T, 2 * chunks * c, name, "part").reshape(2, chunks, c)
+    with np.errstate(all="ignore"):
+        gxh = gv * ((xv - mv) * rv)
+        for k in range(chunks):
+            sl = slice(k * per, min(r, (k + 1) * per))
+            pv[0, k] = gxh[sl].sum(axis=0, dtype=T)
+            pv[1, k] = gv[sl].sum(axis=0, dtype=T)
+
+
+# ---- im2col.cu ------------------------------------------------------------------------------
+_GEOMETRY = ("H", "W", "KH", "KW", "OH", "OW", "SH", "SW", "PH", "PW", "DH", "DW")
+
+
+def _geometry(name, values):
+    geo = {}
+    for what, v in zip(_GEOMETRY, values):
+        geo[what] = int(_scalar(v, np.int32, name, what))
+    for what, v in geo.items():
+        if v < (0 if what in ("PH", "PW") else 1):
+            raise LaunchError(f"{name}: {what} = {v} is out of range")
+    return geo
+
+
+def _im2col(T, name, grid, block, shared_mem, x, cols, total, *rest):
+    _stride_launch(grid, block, shared_mem, name)
+    if len(rest) != len(_GEOMETRY) + 1:
+        raise LaunchError(f"{name}: expected {len(_GEOMETRY) + 4} arguments")
+    size = int(_scalar(total, np.int64, name, "total"))
+    geo = _geometry(name, rest[:-1])
+    pad = _scalar(rest[-1], T.type, name, "pad")
+    H, W, KH, KW, OH, OW = (geo[k] for k in _GEOMETRY[:6])
+    window = KH * KW * OH * OW
+    if size < 1 or size % window:
+        raise LaunchError(f"{name}: total={size} is not NC * {KH}*{KW}*{OH}*{OW}")
+    nc = size // window
+    xv = _array(x, T, nc * H * W, name, "x").reshape(nc, H, W)
+    cv = _array(cols, T, size, name, "cols").reshape(nc, KH, KW, OH, OW)
+    # the kernel's index arithmetic, for all output elements at once
+    i = np.arange(KH)[:, None, None, None]
+    j = np.arange(KW)[None, :, None, None]
+    oh = np.arange(OH)[None, None, :, None]
+    ow = np.arange(OW)[None, None, None, :]
+    h = oh * geo["SH"] - geo["PH"] + i * geo["DH"]
+    w = ow * geo["SW"] - geo["PW"] + j * geo["DW"]
+    h, w = np.broadcast_arrays(h, w)
+    valid = (h >= 0) & (h < H) & (w >= 0) & (w < W)
+    vals = xv[:, np.clip(h, 0, H - 1), np.clip(w, 0, W - 1)]
+    cv[...] = np.where(valid, vals, pad)
+
+
+def _col2im(T, name, grid, block, shared_mem, cols, out, total, *rest):
+    _stride_launch(grid, block, shared_mem, name)
+    if len(rest) != len(_GEOMETRY):
+        raise LaunchError(f"{name}: expected {len(_GEOMETRY) + 3} arguments")
+    size = int(_scalar(total, np.int64, name, "total"))
+    geo = _geometry(name, rest)
+    H, W, KH, KW, OH, OW = (geo[k] for k in _GEOMETRY[:6])
+    if size < 1 or size % (H * W):
+        raise LaunchError(f"{name}: total={size} is not NC * {H}*{W}")
+    nc = size // (H * W)
+    cv = _array(cols, T, nc * KH * KW * OH * OW, name, "cols").reshape(nc, KH, KW, OH, OW)
+    ov = _array(out, T, size, name, "out").reshape(nc, H, W)
+    hp = np.arange(H)[:, None] + geo["PH"]
+    wp = np.arange(W)[None, :] + geo["PW"]
+    acc = np.zeros((nc, H, W), T)
+    # each output pixel gathers its contributions in (i, j) order, as the kernel does
+    for i in range(KH):
+        th = hp - i * geo["DH"]
+        vh = (th >= 0) & (th % geo["SH"] == 0) & (th // geo["SH"] < OH)
+        oh = np.where(vh, th // geo["SH"], 0)
+        for j in range(KW):
+            tw = wp - j * geo["DW"]
+            vw = (tw >= 0) & (tw % geo["SW"] == 0) & (tw // geo["SW"] < OW)
+            ow = np.where(vw, tw // geo["SW"], 0)
+            mask = vh & vw
+            oh_b, ow_b = np.broadcast_arrays(oh, ow)
+            acc += np.where(mask, cv[:, i, j, oh_b, ow_b], T.type(0))
+    ov[...] = acc
+
+
 # ---- one reference per entry point ----------------------------------------------------------
 _GENERIC = {
     "tg_log_softmax_fwd": _log_softmax_fwd,
@@ -375,6 +541,11 @@ _GENERIC = {
     "tg_adam": _adam,
     "tg_bias_act_fwd": _bias_act_fwd,
     "tg_bias_act_bwd": _bias_act_bwd,
+    "tg_layer_norm_fwd": _layer_norm_fwd,
+    "tg_layer_norm_bwd_dx": _layer_norm_bwd_dx,
+    "tg_layer_norm_bwd_wb": _layer_norm_bwd_wb,
+    "tg_im2col": _im2col,
+    "tg_col2im": _col2im,
 }
 
 

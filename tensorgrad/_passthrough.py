@@ -29,6 +29,24 @@ def _module(path, base):
     return mod
 
 
+def _cupy_counterpart(public, path, base, name, array):
+    """CuPy's function for ``numpy.<path>.<name>`` or ``scipy.<...>.<name>``; a name CuPy
+    lacks is an error naming the function and the device, not NumPy refusing a CuPy array."""
+    if base is None:
+        if not path.startswith("scipy"):
+            return getattr(importlib.import_module(path), name)
+        path = "cupyx." + path
+    try:
+        mod = _module(path, cupy) if base is not None else importlib.import_module(path)
+        return getattr(mod, name)
+    except (AttributeError, ImportError):
+        where = f"cupy.{path}" if base is not None else path
+        raise NotImplementedError(
+            f"{public}.{name}: not available on the cuda device (cuda:{array.device.id}): "
+            f"{where.rstrip('.')} has no {name}. Compute it on the cpu (cupy.asnumpy(x), or "
+            "tensor.cpu()) and move the result back") from None
+
+
 def module_getattr(public, path, base=_np):
     """A module ``__getattr__`` for ``tensorgrad.<public>``: names it does not define come from
     ``numpy.<path>`` (CuPy's counterpart for CuPy arrays), or, with ``base=None``, from the
@@ -57,8 +75,8 @@ def module_getattr(public, path, base=_np):
                             ".detach()")
                     tensors = True
                     a = a.data
-                if base is _np and isinstance(a, _CUPY_ARRAY):  # pragma: no cover - CuPy
-                    fn = getattr(_module(path, cupy), name)
+                if isinstance(a, _CUPY_ARRAY) and fn is target:
+                    fn = _cupy_counterpart(public, path, base, name, a)
             args = [a.data if isinstance(a, Tensor) else a for a in args]
             kwargs = {k: v.data if isinstance(v, Tensor) else v for k, v in kwargs.items()}
             out = fn(*args, **kwargs)

@@ -82,6 +82,14 @@ def _as_array(data, dtype=None, device=None):
     return dev.put(arr) if dev is not None else arr
 
 
+def _seed_like(value, data):
+    """``value`` (a number or nested list) as an array of ``data``'s dtype on its device."""
+    if type(data) is _CUPY_ARRAY:
+        with data.device:
+            return cupy.asarray(value, dtype=data.dtype)
+    return np.asarray(value, dtype=data.dtype)
+
+
 def _unwrap_nested(data):
     if isinstance(data, Tensor):
         return data.data.get() if type(data.data) is _CUPY_ARRAY else data.data
@@ -268,8 +276,14 @@ class Tensor:
             seed = self.data.dtype.type(1) * _ops().ones_like_raw(self.data)
         else:
             seed = _raw(gradient)
-            if not hasattr(seed, "shape"):
-                seed = np.asarray(seed, dtype=self.data.dtype)
+            if not hasattr(seed, "shape") or isinstance(seed, np.generic):
+                seed = _seed_like(seed, self.data)  # a number or a list: on the tensor's device
+            elif (type(seed) is _CUPY_ARRAY) is not (type(self.data) is _CUPY_ARRAY) or (
+                    type(seed) is _CUPY_ARRAY and seed.device.id != self.data.device.id):
+                raise RuntimeError(
+                    f"backward: gradient is on {device_of(seed)} but the tensor is on "
+                    f"{self.device}; move the gradient with .to({str(self.device)!r}) first"
+                )
             if seed.shape != self.data.shape:
                 raise RuntimeError(
                     f"backward: gradient has shape {tuple(seed.shape)} but the tensor has shape "
@@ -339,7 +353,12 @@ class Tensor:
         return d.get() if type(d) is _CUPY_ARRAY else d
 
     def __array__(self, dtype=None, copy=None):
-        a = self.numpy()
+        # As PyTorch and CuPy: no implicit copy from a GPU (np.asarray(t) on a device path is a
+        # bug that the CPU would hide); .numpy() and .cpu() are the explicit ways.
+        a = self.data
+        if type(a) is _CUPY_ARRAY:
+            raise TypeError(f"can't convert a tensor on {self.device} to a NumPy array "
+                            "implicitly; use .numpy() or .cpu() to copy it to the host first")
         return a if dtype is None else a.astype(dtype)
 
     # ---- zero-copy exchange (DLPack, CUDA array interface) -------------------------------

@@ -123,10 +123,27 @@ def check_grads(f, modes=("fwd", "rev"), order=2, eps=EPS, seed=0, argnum=None):
 
         on_leaves.__name__ = _name(f)
         g = _flat_output(on_leaves)
-        leaves = [a if isinstance(a, Tensor) else _float64(_raw(a)) for a in leaves]
+        home = None
+        for k, a in enumerate(leaves):
+            if isinstance(a, Tensor):
+                continue
+            if not hasattr(a, "shape"):  # a number: an array where the other arguments live
+                home = _home_xp(args) if home is None else home
+                a = home.asarray(a)
+            leaves[k] = _float64(_raw(a))
         _check_recursive(g, leaves, modes, order, rng, eps, _name(f), order)
 
     return checker
+
+
+def _home_xp(args):
+    """The array module of the first device array among ``args`` (NumPy if none)."""
+    leaves, _ = flatten(list(args))
+    for a in leaves:
+        r = _raw(a) if isinstance(a, Tensor) or hasattr(a, "shape") else None
+        if type(r) is _CUPY_ARRAY:
+            return xp_of(r)
+    return np
 
 
 def _float64(a):

@@ -3,7 +3,9 @@
 Each program below is written once against a namespace ``L`` holding what its imports would
 bind (``L.np`` for ``autograd.numpy``, ``L.grad``, ``L.norm`` for ``autograd.scipy.stats.norm``,
 ...). It runs on tensorgrad; its gradients are checked against central finite differences
-and, where autograd is installed, against autograd running the very same program.
+and, where autograd is installed, against autograd running the very same program. On tensorgrad
+the program's data lives on the test's device (``L.put``: its arrays onto the GPU, as a CuPy
+user would write it); autograd runs it on the host.
 """
 
 import importlib
@@ -11,6 +13,7 @@ from types import SimpleNamespace
 
 import numpy as onp
 import pytest
+from devices import host, on, put
 
 import tensorgrad as tg
 
@@ -42,10 +45,16 @@ def _namespace(root):
         flatten=sub("misc.flatten").flatten,
         adam=sub("misc.optimizers").adam,
         sgd=sub("misc.optimizers").sgd,
+        put=lambda x: x,
     )
 
 
 TG = _namespace("tensorgrad")
+
+
+def _tg(device):
+    """tensorgrad's namespace with the programs' data on ``device``."""
+    return SimpleNamespace(**{**vars(TG), "put": lambda x: put(x, device)})
 
 
 def _autograd():
@@ -64,10 +73,11 @@ def _numeric_grad(f, x, eps=1e-6):
 
 
 def _check_against_numeric(L, objective, params, rtol=1e-5, atol=1e-7):
-    """grad(objective) at a container ``params`` against finite differences of its flat form."""
+    """grad(objective) at a container ``params`` against finite differences of its flat form
+    (taken on the host, each value computed where the program's data lives)."""
     flat, unflatten = L.flatten(params)
-    exact = L.flatten(L.grad(objective)(params))[0]
-    numeric = _numeric_grad(lambda v: float(objective(unflatten(v))), flat)
+    exact = host(L.flatten(L.grad(objective)(params))[0])
+    numeric = _numeric_grad(lambda v: float(host(objective(unflatten(L.put(v))))), host(flat))
     onp.testing.assert_allclose(exact, numeric, rtol=rtol, atol=atol)
     return exact
 
@@ -93,34 +103,37 @@ def neural_net_program(L):
     rs = npr.RandomState(0)
     inputs = rs.randn(40, 5)
     labels = onp.argmax(inputs @ rs.randn(5, 3), axis=1)  # learnable classes
-    targets = onp.array(labels[:, None] == onp.arange(3)[None, :], dtype=float)
+    targets = L.put(onp.array(labels[:, None] == onp.arange(3)[None, :], dtype=float))
+    inputs = L.put(inputs)
 
     def objective(params, i=0):
         batch = slice((i % 4) * 10, (i % 4 + 1) * 10)
         log_lik = np.sum(predict(params, inputs[batch]) * targets[batch])
         return 0.01 * l2_norm(params) - log_lik
 
-    init = init_random_params(0.3, [5, 8, 3], rs)
+    init = L.put(init_random_params(0.3, [5, 8, 3], rs))
     trace = []
 
     def callback(params, i, g):
-        trace.append(float(objective(params, i)))
+        trace.append(float(host(objective(params, i))))
 
     trained = L.adam(L.grad(objective), init, step_size=0.05, num_iters=60, callback=callback)
     return objective, init, trained, trace
 
 
-def test_neural_net_on_containers_trains_and_matches():
-    objective, init, trained, trace = neural_net_program(TG)
+def test_neural_net_on_containers_trains_and_matches(device):
+    L = _tg(device)
+    objective, init, trained, trace = neural_net_program(L)
     assert isinstance(trained, list) and isinstance(trained[0], tuple)
     assert trained[0][0].shape == (5, 8) and trained[1][1].shape == (3,)
+    assert on(trained[0][0], device) and on(trained[1][1], device)
     assert onp.mean(trace[-8:]) < 0.5 * onp.mean(trace[:8])
-    _check_against_numeric(TG, objective, init)
+    _check_against_numeric(L, objective, init)
     AG = _autograd()
     _, _, trained_ag, trace_ag = neural_net_program(AG)
     onp.testing.assert_allclose(trace, trace_ag, rtol=1e-9)
-    onp.testing.assert_allclose(TG.flatten(trained)[0], AG.flatten(trained_ag)[0], rtol=1e-8,
-                                atol=1e-10)
+    onp.testing.assert_allclose(host(L.flatten(trained)[0]), AG.flatten(trained_ag)[0],
+                                rtol=1e-8, atol=1e-10)
 
 
 # ---- 2. a Gaussian process: marginal likelihood through cholesky and solve_triangular ------
@@ -129,6 +142,7 @@ def gp_program(L):
     rs = npr.RandomState(1)
     x = rs.uniform(-2, 2, size=(12, 1))
     y = onp.sin(2 * x[:, 0]) + 0.1 * rs.randn(12)
+    x, y, eye, zeros = L.put([x, y, onp.eye(len(y)), onp.zeros(len(y))])
 
     def rbf(params, a, b):
         scale, lengthscale = np.exp(params[0]), np.exp(params[1])
@@ -137,26 +151,32 @@ def gp_program(L):
 
     def log_marginal_likelihood(params):
         noise = np.exp(params[2]) + 1e-4
-        K = rbf(params, x, x) + noise * np.eye(len(y))
+        K = rbf(params, x, x) + noise * eye
         L_ = np.linalg.cholesky(K)
         alpha = L.solve_triangular(L_, y, lower=True)
         by_hand = (-0.5 * np.dot(alpha, alpha) - np.sum(np.log(np.diag(L_)))
                    - 0.5 * len(y) * np.log(2 * np.pi))
-        return by_hand, L.mvn.logpdf(y, np.zeros(len(y)), K)
+        return by_hand, L.mvn.logpdf(y, zeros, K)
 
     return log_marginal_likelihood
 
 
-def test_gaussian_process_marginal_likelihood():
-    lml = gp_program(TG)
+def test_gaussian_process_marginal_likelihood(device):
+    L = _tg(device)
+    lml = gp_program(L)
     params = onp.array([0.1, -0.3, -1.0])
-    by_hand, via_mvn = lml(params)
-    assert abs(by_hand - via_mvn) < 1e-10
-    g_hand = TG.grad(lambda p: lml(p)[0])(params)
-    g_mvn = TG.grad(lambda p: lml(p)[1])(params)
+    pd = L.put(params)
+    by_hand, via_mvn = lml(pd)
+    assert on(by_hand, device) and on(via_mvn, device)
+    assert abs(host(by_hand) - host(via_mvn)) < 1e-10
+    g_hand = L.grad(lambda p: lml(p)[0])(pd)
+    g_mvn = L.grad(lambda p: lml(p)[1])(pd)
+    H = L.hessian(lambda p: lml(p)[0])(pd)
+    assert on(g_hand, device) and on(g_mvn, device) and on(H, device)
+    g_hand, g_mvn, H = host([g_hand, g_mvn, H])
     onp.testing.assert_allclose(g_hand, g_mvn, rtol=1e-8)
-    onp.testing.assert_allclose(g_hand, _numeric_grad(lambda p: lml(p)[0], params), rtol=1e-6)
-    H = TG.hessian(lambda p: lml(p)[0])(params)
+    onp.testing.assert_allclose(g_hand, _numeric_grad(lambda p: host(lml(L.put(p))[0]), params),
+                                rtol=1e-6)
     onp.testing.assert_allclose(H, H.T, rtol=1e-6, atol=1e-8)
     AG = _autograd()
     lml_ag = gp_program(AG)
@@ -182,25 +202,29 @@ def bbvi_program(L, num_samples=200, fixed_noise=False):
     def variational_objective(params, t):
         rs = npr.RandomState(0) if fixed_noise else shared_rs
         mean, log_std = params[:D], params[D:]
-        samples = rs.randn(num_samples, D) * np.exp(log_std) + mean
+        samples = L.put(rs.randn(num_samples, D)) * np.exp(log_std) + mean
         entropy = 0.5 * D * (1.0 + np.log(2 * np.pi)) + np.sum(log_std)
         return -(entropy + np.mean(log_posterior(samples, t)))
 
     return variational_objective
 
 
-def test_black_box_variational_inference():
-    objective = bbvi_program(TG)
-    init = onp.array([-1.0, -1.0, -3.0, -3.0])
-    params = TG.adam(TG.grad(objective), init, step_size=0.1, num_iters=150)
-    assert objective(params, 0) < objective(init, 0) - 1.0
-    fixed = bbvi_program(TG, fixed_noise=True)
+def test_black_box_variational_inference(device):
+    L = _tg(device)
+    objective = bbvi_program(L)
+    init = L.put(onp.array([-1.0, -1.0, -3.0, -3.0]))
+    params = L.adam(L.grad(objective), init, step_size=0.1, num_iters=150)
+    assert on(params, device)
+    assert host(objective(params, 0)) < host(objective(init, 0)) - 1.0
+    fixed = bbvi_program(L, fixed_noise=True)
     x0 = onp.array([0.2, -0.4, -1.0, -0.5])
-    g_tg = TG.grad(fixed)(x0, 0)
-    onp.testing.assert_allclose(g_tg, _numeric_grad(lambda p: fixed(p, 0), x0), rtol=1e-6,
-                                atol=1e-8)
+    g_tg = L.grad(fixed)(L.put(x0), 0)
+    assert on(g_tg, device)
+    g_tg = host(g_tg)
+    onp.testing.assert_allclose(g_tg, _numeric_grad(lambda p: host(fixed(L.put(p), 0)), x0),
+                                rtol=1e-6, atol=1e-8)
     TG_check = tg.check_grads(lambda p: fixed(p, 0), modes=("fwd", "rev"), order=2)
-    TG_check(x0)
+    TG_check(L.put(x0))
     AG = _autograd()
     fixed_ag = bbvi_program(AG, fixed_noise=True)
     onp.testing.assert_allclose(g_tg, AG.grad(fixed_ag)(x0, 0), rtol=1e-10)
@@ -214,6 +238,7 @@ def gmm_program(L):
     params = {"log proportions": rs.randn(3) * 0.1,
               "means": rs.randn(3, 2) * 0.5,
               "lower triangles": onp.zeros((3, 2, 2)) + onp.eye(2)}
+    data, params = L.put([data, params])
 
     def log_likelihood(params):
         log_props = params["log proportions"] - L.logsumexp(params["log proportions"])
@@ -227,26 +252,28 @@ def gmm_program(L):
     return log_likelihood, params
 
 
-def test_gaussian_mixture_with_dict_parameters():
-    ll, params = gmm_program(TG)
-    g = TG.grad(ll)(params)
-    assert set(g) == set(params) and g["means"].shape == (3, 2)
-    _check_against_numeric(TG, ll, params, rtol=1e-5, atol=1e-6)
-    flat, unflatten = TG.flatten(params)
+def test_gaussian_mixture_with_dict_parameters(device):
+    L = _tg(device)
+    ll, params = gmm_program(L)
+    g = L.grad(ll)(params)
+    assert set(g) == set(params) and g["means"].shape == (3, 2) and on(g["means"], device)
+    _check_against_numeric(L, ll, params, rtol=1e-5, atol=1e-6)
+    flat, unflatten = L.flatten(params)
 
     def flat_ll(v):
         return ll(unflatten(v))
 
-    v = onp.random.default_rng(0).normal(size=flat.shape)
-    hvp = TG.hessian_vector_product(flat_ll)(flat, v)
+    v = L.put(onp.random.default_rng(0).normal(size=flat.shape))
+    hvp = L.hessian_vector_product(flat_ll)(flat, v)
+    assert on(hvp, device)
     eps = 1e-5
-    numeric = (TG.grad(flat_ll)(flat + eps * v) - TG.grad(flat_ll)(flat - eps * v)) / (2 * eps)
-    onp.testing.assert_allclose(hvp, numeric, rtol=1e-4, atol=1e-5)
+    numeric = (L.grad(flat_ll)(flat + eps * v) - L.grad(flat_ll)(flat - eps * v)) / (2 * eps)
+    onp.testing.assert_allclose(host(hvp), host(numeric), rtol=1e-4, atol=1e-5)
     AG = _autograd()
     ll_ag, params_ag = gmm_program(AG)
     g_ag = AG.grad(ll_ag)(params_ag)
     for k in params:
-        onp.testing.assert_allclose(g[k], g_ag[k], rtol=1e-9, atol=1e-12)
+        onp.testing.assert_allclose(host(g[k]), g_ag[k], rtol=1e-9, atol=1e-12)
 
 
 # ---- 5. special functions, Student t and higher derivatives ---------------------------------
@@ -263,34 +290,44 @@ def special_program(L):
     return negbin_loglike, robust
 
 
-def test_special_functions_and_higher_derivatives():
-    negbin, robust = special_program(TG)
-    x = onp.array([0.0, 3.0, 7.0, 2.0])
-    def loglike(r):
-        return TG.np.sum(negbin(r, 0.4, x))
+def test_special_functions_and_higher_derivatives(device):
+    L = _tg(device)
+    negbin, robust = special_program(L)
+    x = L.put(onp.array([0.0, 3.0, 7.0, 2.0]))
 
-    d2 = TG.grad(TG.grad(loglike))(2.5)
-    numeric = _numeric_grad(lambda r: TG.grad(loglike)(float(r)), onp.array(2.5))
+    def loglike(r):
+        return L.np.sum(negbin(r, 0.4, x))
+
+    r = L.put(onp.array(2.5))  # a 0-d array on the device
+    d2 = L.grad(L.grad(loglike))(r)
+    assert on(d2, device)
+    d2 = float(host(d2))
+    numeric = _numeric_grad(lambda r: host(L.grad(loglike)(L.put(onp.asarray(r)))),
+                            onp.array(2.5))
     assert abs(d2 - numeric) < 1e-6
     rs = onp.random.RandomState(3)
     X, w = rs.randn(10, 3), rs.randn(3)
     y = X @ w + rs.standard_t(2.4, size=10)
-    g = TG.grad(robust)(w, X, y)
-    onp.testing.assert_allclose(g, _numeric_grad(lambda v: robust(v, X, y), w), rtol=1e-6)
+    g = L.grad(robust)(*L.put([w, X, y]))
+    assert on(g, device)
+    g = host(g)
+    onp.testing.assert_allclose(g, _numeric_grad(lambda v: host(robust(*L.put([v, X, y]))), w),
+                                rtol=1e-6)
     AG = _autograd()
     negbin_ag, robust_ag = special_program(AG)
-    d2_ag = AG.grad(AG.grad(lambda r: AG.np.sum(negbin_ag(r, 0.4, x))))(2.5)
+    d2_ag = AG.grad(AG.grad(lambda r: AG.np.sum(negbin_ag(r, 0.4, host(x)))))(2.5)
     assert abs(d2 - d2_ag) < 1e-9
     onp.testing.assert_allclose(g, AG.grad(robust_ag)(w, X, y), rtol=1e-9)
-    elementwise = TG.elementwise_grad(TG.special.erf)(onp.linspace(-1, 1, 5))
-    onp.testing.assert_allclose(elementwise, AG.elementwise_grad(AG.special.erf)(
+    elementwise = L.elementwise_grad(L.special.erf)(L.put(onp.linspace(-1, 1, 5)))
+    assert on(elementwise, device)
+    onp.testing.assert_allclose(host(elementwise), AG.elementwise_grad(AG.special.erf)(
         onp.linspace(-1, 1, 5)), rtol=1e-12)
 
 
-def test_tensor_inputs_work_like_arrays():
+def test_tensor_inputs_work_like_arrays(device):
     """The same program given Tensors returns Tensors with the same values."""
-    ll, params = gmm_program(TG)
+    ll, params = gmm_program(_tg(device))
     as_tensors = {k: tg.tensor(v) for k, v in params.items()}
     out = ll(as_tensors)
-    assert isinstance(out, tg.Tensor)
-    onp.testing.assert_allclose(out.item(), ll(params))
+    assert isinstance(out, tg.Tensor) and on(out, device)
+    onp.testing.assert_allclose(out.item(), host(ll(params)))

@@ -7,72 +7,75 @@ import weakref
 
 import numpy as np
 import pytest
+from devices import host, on, put
 
 import tensorgrad as tg
 
 
-def vec(values, requires_grad=True, dtype=np.float32):
-    return tg.tensor(np.asarray(values, dtype=dtype), requires_grad=requires_grad)
+def vec(values, requires_grad=True, dtype=np.float32, device="cpu"):
+    return tg.tensor(put(np.asarray(values, dtype=dtype), device), requires_grad=requires_grad)
 
 
 # ---- accumulation, retain_graph, create_graph -------------------------------------------
-def test_gradients_accumulate_across_two_backward_calls():
-    x = vec([1.0, 2.0, 3.0])
+def test_gradients_accumulate_across_two_backward_calls(device):
+    x = vec([1.0, 2.0, 3.0], device=device)
     (x * x).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0, 6.0])
     (x * 3.0).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [5.0, 7.0, 9.0])
+    assert on(x.grad, device) and x.grad.dtype == np.float32
 
 
-def test_zeroing_grad_starts_accumulation_afresh():
-    x = vec([1.0, 2.0])
+def test_zeroing_grad_starts_accumulation_afresh(device):
+    x = vec([1.0, 2.0], device=device)
     (x * 2.0).sum().backward()
     x.grad = None
     (x * 5.0).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [5.0, 5.0])
 
 
-def test_retain_graph_allows_a_second_backward():
-    x = vec([1.0, 2.0])
+def test_retain_graph_allows_a_second_backward(device):
+    x = vec([1.0, 2.0], device=device)
     y = (x * x).sum()
     y.backward(retain_graph=True)
     y.backward()
     np.testing.assert_allclose(x.grad.numpy(), [4.0, 8.0])
 
 
-def test_second_backward_without_retain_graph_raises_and_says_retain_graph():
-    x = vec([1.0, 2.0])
+def test_second_backward_without_retain_graph_raises_and_says_retain_graph(device):
+    x = vec([1.0, 2.0], device=device)
     y = (x.exp() * x).sum()
     y.backward()
     with pytest.raises(RuntimeError, match="retain_graph=True"):
         y.backward()
 
 
-def test_create_graph_records_the_backward_pass_second_derivative_of_cube():
-    x = vec([1.0, 2.0, -3.0])
+def test_create_graph_records_the_backward_pass_second_derivative_of_cube(device):
+    x = vec([1.0, 2.0, -3.0], device=device)
     (x ** 3).sum().backward(create_graph=True)
     first = x.grad
     np.testing.assert_allclose(first.numpy(), [3.0, 12.0, 27.0])
-    assert first.requires_grad and first.grad_fn is not None
+    assert first.requires_grad and first.grad_fn is not None and on(first, device)
     x.grad = None
     first.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [6.0, 12.0, -18.0])
 
 
-def test_without_create_graph_the_gradient_has_no_history():
-    x = vec([1.0, 2.0])
+def test_without_create_graph_the_gradient_has_no_history(device):
+    x = vec([1.0, 2.0], device=device)
     (x ** 3).sum().backward()
     assert not x.grad.requires_grad
     assert x.grad.grad_fn is None
 
 
 # ---- hooks and retain_grad ---------------------------------------------------------------
-def test_leaf_hook_sees_the_new_gradient_before_accumulation_and_replaces_it():
-    x = vec([1.0, 2.0])
+def test_leaf_hook_sees_the_new_gradient_before_accumulation_and_replaces_it(device):
+    x = vec([1.0, 2.0], device=device)
     (x * 2.0).sum().backward()  # x.grad = [2, 2]
     seen = []
 
     def hook(g):
+        assert on(g, device)
         seen.append(g.tolist())
         return g * 10.0
 
@@ -82,8 +85,8 @@ def test_leaf_hook_sees_the_new_gradient_before_accumulation_and_replaces_it():
     np.testing.assert_allclose(x.grad.numpy(), [32.0, 32.0])
 
 
-def test_leaf_hook_is_called_once_with_the_sum_of_all_paths():
-    x = vec([1.0, 2.0])
+def test_leaf_hook_is_called_once_with_the_sum_of_all_paths(device):
+    x = vec([1.0, 2.0], device=device)
     calls = []
     x.register_hook(lambda g: calls.append(g.tolist()))
     (x * 2.0 + x * 3.0).sum().backward()
@@ -91,29 +94,29 @@ def test_leaf_hook_is_called_once_with_the_sum_of_all_paths():
     np.testing.assert_allclose(x.grad.numpy(), [5.0, 5.0])
 
 
-def test_several_hooks_on_one_leaf_run_in_order():
-    x = vec([1.0, 2.0])
+def test_several_hooks_on_one_leaf_run_in_order(device):
+    x = vec([1.0, 2.0], device=device)
     x.register_hook(lambda g: g + 1.0)
     x.register_hook(lambda g: g * 2.0)
     x.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [4.0, 4.0])
 
 
-def test_hook_returning_none_keeps_the_gradient():
-    x = vec([1.0, 2.0])
+def test_hook_returning_none_keeps_the_gradient(device):
+    x = vec([1.0, 2.0], device=device)
     x.register_hook(lambda g: None)
     (x * 4.0).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [4.0, 4.0])
 
 
-def test_non_leaf_hook_replaces_the_gradient_flowing_to_its_inputs():
-    x = vec([1.0, 2.0])
+def test_non_leaf_hook_replaces_the_gradient_flowing_to_its_inputs(device):
+    x = vec([1.0, 2.0], device=device)
     y = x * 2.0
     seen = []
 
     def hook(g):
         seen.append(g.tolist())
-        return tg.ones(2) * 7.0
+        return tg.ones(2, device=device) * 7.0
 
     y.register_hook(hook)
     (y * y).sum().backward()
@@ -121,8 +124,8 @@ def test_non_leaf_hook_replaces_the_gradient_flowing_to_its_inputs():
     np.testing.assert_allclose(x.grad.numpy(), [14.0, 14.0])
 
 
-def test_hook_handle_remove_takes_the_hook_away():
-    x = vec([1.0, 2.0])
+def test_hook_handle_remove_takes_the_hook_away(device):
+    x = vec([1.0, 2.0], device=device)
     handle = x.register_hook(lambda g: g * 100.0)
     handle.remove()
     (x * 3.0).sum().backward()
@@ -136,19 +139,19 @@ def test_hook_handle_remove_takes_the_hook_away():
     np.testing.assert_allclose(x.grad.numpy(), [1.0, 1.0])
 
 
-def test_non_leaf_grad_is_none_unless_retain_grad():
-    x = vec([1.0, 2.0])
+def test_non_leaf_grad_is_none_unless_retain_grad(device):
+    x = vec([1.0, 2.0], device=device)
     y = x * 3.0
     z = x * 4.0
     y.retain_grad()
     (y * z).sum().backward()
-    np.testing.assert_allclose(y.grad.numpy(), z.numpy())
-    assert z.grad is None
+    np.testing.assert_allclose(host(y.grad), host(z))
+    assert on(y.grad, device) and z.grad is None
     np.testing.assert_allclose(x.grad.numpy(), [24.0, 48.0])
 
 
-def test_retain_grad_accumulates_over_two_backward_calls():
-    x = vec([1.0, 2.0])
+def test_retain_grad_accumulates_over_two_backward_calls(device):
+    x = vec([1.0, 2.0], device=device)
     y = x * 3.0
     y.retain_grad()
     loss = (y * 2.0).sum()
@@ -158,8 +161,8 @@ def test_retain_grad_accumulates_over_two_backward_calls():
 
 
 # ---- grad modes ---------------------------------------------------------------------------
-def test_no_grad_context_stops_recording_and_restores_the_mode():
-    x = vec([1.0, 2.0])
+def test_no_grad_context_stops_recording_and_restores_the_mode(device):
+    x = vec([1.0, 2.0], device=device)
     with tg.no_grad():
         assert not tg.is_grad_enabled()
         y = x * 2.0
@@ -175,8 +178,8 @@ def test_no_grad_restores_the_mode_after_an_exception():
     assert tg.is_grad_enabled()
 
 
-def test_enable_grad_inside_no_grad_records():
-    x = vec([1.0, 2.0])
+def test_enable_grad_inside_no_grad_records(device):
+    x = vec([1.0, 2.0], device=device)
     with tg.no_grad():
         with tg.enable_grad():
             y = x * 2.0
@@ -288,20 +291,22 @@ def test_new_thread_records_even_when_the_starting_thread_is_in_no_grad():
 
 
 # ---- deep graphs and freeing --------------------------------------------------------------
-def test_ten_thousand_op_chain_backpropagates_without_recursion_error():
-    x = vec([1.0], dtype=np.float64)
+def test_ten_thousand_op_chain_backpropagates_without_recursion_error(device):
+    x = vec([1.0], dtype=np.float64, device=device)
     y = x
     for _ in range(10_000):
         y = y * 1.0001 + 0.01
     y.sum().backward()
+    assert on(x.grad, device)
     np.testing.assert_allclose(x.grad.numpy(), [1.0001 ** 10_000], rtol=1e-9)
 
 
-def test_a_training_step_leaves_no_garbage_cycles():
+def test_a_training_step_leaves_no_garbage_cycles(device):
     rng = np.random.default_rng(0)
-    w = tg.tensor(rng.standard_normal((4, 3)).astype(np.float32), requires_grad=True)
-    b = tg.zeros(3, requires_grad=True)
-    data = tg.tensor(rng.standard_normal((8, 4)).astype(np.float32))
+    w = tg.tensor(put(rng.standard_normal((4, 3)).astype(np.float32), device),
+                  requires_grad=True)
+    b = tg.zeros(3, requires_grad=True, device=device)
+    data = tg.tensor(put(rng.standard_normal((8, 4)).astype(np.float32), device))
 
     def step():
         nonlocal w, b
@@ -332,8 +337,8 @@ def test_a_training_step_leaves_no_garbage_cycles():
     assert found == 0, f"reference cycles after a step: {garbage[:20]}"
 
 
-def test_graph_is_freed_by_refcount_after_backward_without_collector():
-    x = vec([1.0, 2.0])
+def test_graph_is_freed_by_refcount_after_backward_without_collector(device):
+    x = vec([1.0, 2.0], device=device)
     gc.disable()
     try:
         y = (x.exp() * x).sum()
@@ -346,78 +351,93 @@ def test_graph_is_freed_by_refcount_after_backward_without_collector():
 
 
 # ---- gradient shapes, dtypes, buffers -------------------------------------------------------
-def test_leaf_gradient_has_the_leaf_shape_when_broadcasting():
-    x = tg.ones(3, 1, requires_grad=True)
-    (x + tg.ones(3, 4)).sum().backward()
-    assert x.grad.shape == (3, 1)
+def test_leaf_gradient_has_the_leaf_shape_when_broadcasting(device):
+    x = tg.ones(3, 1, requires_grad=True, device=device)
+    (x + tg.ones(3, 4, device=device)).sum().backward()
+    assert x.grad.shape == (3, 1) and on(x.grad, device)
     np.testing.assert_allclose(x.grad.numpy(), np.full((3, 1), 4.0))
 
-    s = tg.tensor(2.0, requires_grad=True)
-    (s * tg.ones(2, 3)).sum().backward()
-    assert s.grad.shape == ()
+    s = tg.tensor(2.0, requires_grad=True, device=device)
+    (s * tg.ones(2, 3, device=device)).sum().backward()
+    assert s.grad.shape == () and on(s.grad, device)
     assert s.grad.item() == 6.0
 
 
-def test_float32_leaf_gets_float32_gradient_even_with_float64_operands():
-    x = vec([1.0, 2.0])
-    y = x * np.float64(0.5) + x * np.ones(2, dtype=np.float64)
+def test_float32_leaf_gets_float32_gradient_even_with_float64_operands(device):
+    x = vec([1.0, 2.0], device=device)
+    y = x * np.float64(0.5) + x * put(np.ones(2, dtype=np.float64), device)
     y.sum().backward()
-    assert x.grad.dtype == np.float32
+    assert x.grad.dtype == np.float32 and on(x.grad, device)
     np.testing.assert_allclose(x.grad.numpy(), [1.5, 1.5])
 
 
-def test_float32_graph_stays_float32_with_python_scalars():
-    x = vec([1.0, 2.0])
+def test_float32_graph_stays_float32_with_python_scalars(device):
+    x = vec([1.0, 2.0], device=device)
     y = (x * 0.5 + 1.0) / 3.0 - 2.0 ** x
-    assert y.dtype == np.float32
+    assert y.dtype == np.float32 and on(y, device)
     y.sum().backward()
     assert x.grad.dtype == np.float32
 
 
-def test_float64_leaf_gets_float64_gradient():
-    x = vec([1.0, 2.0], dtype=np.float64)
+def test_float64_leaf_gets_float64_gradient(device):
+    x = vec([1.0, 2.0], dtype=np.float64, device=device)
     (x * 2.0).sum().backward()
-    assert x.grad.dtype == np.float64
+    assert x.grad.dtype == np.float64 and on(x.grad, device)
 
 
-def test_two_leaves_with_the_same_upstream_gradient_do_not_share_a_buffer():
-    x = vec([1.0, 2.0])
-    y = vec([3.0, 4.0])
+def test_two_leaves_with_the_same_upstream_gradient_do_not_share_a_buffer(device):
+    x = vec([1.0, 2.0], device=device)
+    y = vec([3.0, 4.0], device=device)
     (x + y).sum().backward()
     x.grad.data[0] = 100.0
     np.testing.assert_allclose(y.grad.numpy(), [1.0, 1.0])
 
 
-def test_leaf_grad_does_not_share_the_seed_gradient_buffer():
-    x = vec([1.0, 2.0])
-    y = vec([3.0, 4.0])
-    seed = tg.ones(2)
+def test_leaf_grad_does_not_share_the_seed_gradient_buffer(device):
+    x = vec([1.0, 2.0], device=device)
+    y = vec([3.0, 4.0], device=device)
+    seed = tg.ones(2, device=device)
     (x + y).backward(seed)
     x.grad.data[:] = 100.0
     np.testing.assert_allclose(seed.numpy(), [1.0, 1.0])
     np.testing.assert_allclose(y.grad.numpy(), [1.0, 1.0])
 
 
-def test_backward_of_a_leaf_itself_does_not_alias_the_seed():
-    x = vec([1.0, 2.0])
-    seed = tg.ones(2)
+def test_backward_of_a_leaf_itself_does_not_alias_the_seed(device):
+    x = vec([1.0, 2.0], device=device)
+    seed = tg.ones(2, device=device)
     x.backward(seed)
     x.grad.data[:] = 5.0
     np.testing.assert_allclose(seed.numpy(), [1.0, 1.0])
 
 
+def test_backward_gradient_numbers_land_on_the_device_and_other_devices_are_refused(device):
+    x = vec([1.0, 2.0], device=device)
+    (x * 2.0).sum().backward(np.float64(3.0))  # a number: the tensor's dtype and device
+    (x * 2.0).backward([1.0, 0.5])
+    assert on(x.grad, device) and x.grad.dtype == np.float32
+    np.testing.assert_allclose(host(x.grad), [8.0, 7.0])
+    if device != "cpu":
+        for wrong in (np.ones(2, dtype=np.float32), tg.ones(2)):
+            with pytest.raises(RuntimeError, match=r"backward: gradient is on cpu but the tensor "
+                                                   r"is on cuda:0"):
+                (x * 2.0).backward(wrong)
+        with pytest.raises(RuntimeError, match=r"gradient is on cuda:0 but the tensor is on cpu"):
+            (x.cpu() * 2.0).backward(tg.ones(2, device=device))
+
+
 # ---- version counter, detach, leaves ----------------------------------------------------------
-def test_version_counter_increases_on_setitem():
-    x = tg.zeros(3)
+def test_version_counter_increases_on_setitem(device):
+    x = tg.zeros(3, device=device)
     v0 = x._version
     x[0] = 1.0
     assert x._version == v0 + 1
-    x[1:] = tg.ones(2)
+    x[1:] = tg.ones(2, device=device)
     assert x._version == v0 + 2
 
 
-def test_version_counter_increases_on_in_place_operators_under_no_grad():
-    p = tg.ones(3, requires_grad=True)
+def test_version_counter_increases_on_in_place_operators_under_no_grad(device):
+    p = tg.ones(3, requires_grad=True, device=device)
     v0 = p._version
     with tg.no_grad():
         p += 1.0
@@ -435,20 +455,20 @@ def test_out_of_place_ops_do_not_change_the_version():
     assert x._version == v0
 
 
-def test_detach_shares_data_and_has_no_history():
-    x = vec([1.0, 2.0])
+def test_detach_shares_data_and_has_no_history(device):
+    x = vec([1.0, 2.0], device=device)
     y = x * 2.0
     d = y.detach()
     assert not d.requires_grad
     assert d.grad_fn is None
     assert d.is_leaf
-    assert np.shares_memory(d.data, y.data)
+    assert d.data is y.data
     d.data[0] = 50.0
     assert y.numpy()[0] == 50.0
 
 
-def test_detach_shares_the_version_counter():
-    x = vec([1.0, 2.0])
+def test_detach_shares_the_version_counter(device):
+    x = vec([1.0, 2.0], device=device)
     d = x.detach()
     d[0] = 3.0
     assert x._version == 1
@@ -466,8 +486,8 @@ def test_is_leaf_and_grad_fn():
     assert z.is_leaf and z.grad_fn is None and not z.requires_grad
 
 
-def test_requires_grad_underscore_makes_a_leaf_track_gradients():
-    x = tg.tensor([1.0, 2.0])
+def test_requires_grad_underscore_makes_a_leaf_track_gradients(device):
+    x = tg.tensor([1.0, 2.0], device=device)
     assert not x.requires_grad
     assert x.requires_grad_() is x
     assert x.requires_grad and x.is_leaf
@@ -477,9 +497,9 @@ def test_requires_grad_underscore_makes_a_leaf_track_gradients():
     assert not (x * 3.0).requires_grad
 
 
-def test_backward_only_reaches_leaves_that_require_grad():
-    x = vec([1.0, 2.0])
-    c = tg.tensor([3.0, 4.0])
+def test_backward_only_reaches_leaves_that_require_grad(device):
+    x = vec([1.0, 2.0], device=device)
+    c = tg.tensor([3.0, 4.0], device=device)
     (x * c).sum().backward()
     assert c.grad is None
     np.testing.assert_allclose(x.grad.numpy(), [3.0, 4.0])

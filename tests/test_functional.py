@@ -4,6 +4,7 @@ import math
 
 import numpy as onp
 import pytest
+from devices import host, on, put
 
 import tensorgrad as tg
 import tensorgrad.numpy as np
@@ -55,100 +56,130 @@ def test_perturbation_confusion_mixed():
     assert jvp(lambda x: x * grad(lambda y: x + y)(1.0), (2.0,), (1.0,))[1] == 1.0
 
 
-def test_grad_returns_the_kind_it_was_given():
+def test_grad_returns_the_kind_it_was_given(device):
     f = lambda x: np.sum(np.sin(x))
     assert isinstance(grad(f)(0.5), float)
-    g = grad(f)(onp.array([0.5, 1.0]))
-    assert type(g) is onp.ndarray and g.dtype == onp.float64
-    t = grad(f)(tg.tensor([0.5, 1.0]))
-    assert isinstance(t, tg.Tensor) and t.dtype == onp.float32
-    onp.testing.assert_allclose(t.numpy(), onp.cos([0.5, 1.0]), rtol=1e-6)
+    x = put(onp.array([0.5, 1.0]), device)
+    g = grad(f)(x)
+    assert type(g) is type(x) and on(g, device) and g.dtype == onp.float64
+    onp.testing.assert_allclose(host(g), onp.cos([0.5, 1.0]), rtol=1e-12)
+    t = grad(f)(tg.tensor([0.5, 1.0], device=device))
+    assert isinstance(t, tg.Tensor) and t.dtype == onp.float32 and on(t, device)
+    onp.testing.assert_allclose(host(t), onp.cos([0.5, 1.0]), rtol=1e-6)
 
 
-def test_tnp_on_arrays_returns_arrays_and_on_tensors_tensors():
-    a = onp.array([1.0, 2.0])
-    assert type(np.exp(a)) is onp.ndarray
-    assert type(np.sum(a)) is onp.float64
-    assert isinstance(np.exp(tg.tensor(a)), tg.Tensor)
+def test_tnp_on_arrays_returns_arrays_and_on_tensors_tensors(device):
+    a = put(onp.array([1.0, 2.0]), device)
+    assert type(np.exp(a)) is type(a)
+    s = np.sum(a)
+    assert type(s) is (onp.float64 if device == "cpu" else type(a))  # CuPy: a 0-d array
+    assert host(s) == 3.0
+    t = np.exp(tg.tensor(a))
+    assert isinstance(t, tg.Tensor) and on(t, device)
 
 
-def test_all_orders_of_nesting_agree():
+def test_all_orders_of_nesting_agree(device):
     f = lambda x: np.sin(x) * np.exp(x)
-    x = 0.7
     # exact second derivative: d2/dx2 sin(x) e^x = 2 cos(x) e^x
-    want = 2 * math.cos(x) * math.exp(x)
-    rr = grad(grad(f))(x)
-    fr = jvp(grad(f), (x,), (1.0,))[1]
-    rf = grad(lambda x: jvp(f, (x,), (1.0,))[1])(x)
-    ff = jvp(lambda x: jvp(f, (x,), (1.0,))[1], (x,), (1.0,))[1]
-    for got in (rr, fr, rf, ff):
-        assert got == pytest.approx(want, rel=1e-12)
+    want = 2 * math.cos(0.7) * math.exp(0.7)
+    # a Python float, and an array on the device (elementwise_grad for its derivatives)
+    for x, one, g in [(0.7, 1.0, grad),
+                      (put(onp.array([0.7]), device), put(onp.ones(1), device), elementwise_grad)]:
+        rr = g(g(f))(x)
+        fr = jvp(g(f), (x,), (one,))[1]
+        rf = g(lambda x: jvp(f, (x,), (one,))[1])(x)
+        ff = jvp(lambda x: jvp(f, (x,), (one,))[1], (x,), (one,))[1]
+        for got in (rr, fr, rf, ff):
+            assert isinstance(got, float) if g is grad else on(got, device)
+            assert host(got) == pytest.approx(want, rel=1e-12)
 
 
-def test_sixth_derivative_of_tanh_by_nesting():
+def test_sixth_derivative_of_tanh_by_nesting(device):
     d = np.tanh
     for _ in range(6):
         d = elementwise_grad(d)
-    x = onp.linspace(-2, 2, 9)
+    x = put(onp.linspace(-2, 2, 9), device)
     # compare with finite differences of the fifth derivative
     d5 = np.tanh
     for _ in range(5):
         d5 = elementwise_grad(d5)
     eps = 1e-5
-    onp.testing.assert_allclose(d(x), (d5(x + eps) - d5(x - eps)) / (2 * eps), rtol=1e-4,
-                                atol=1e-4)
+    got = d(x)
+    assert on(got, device)
+    onp.testing.assert_allclose(host(got), host((d5(x + eps) - d5(x - eps)) / (2 * eps)),
+                                rtol=1e-4, atol=1e-4)
 
 
-def test_elementwise_grad_of_tanh_closed_form():
+def test_elementwise_grad_of_tanh_closed_form(device):
     x = onp.linspace(-3, 3, 13)
-    onp.testing.assert_allclose(elementwise_grad(np.tanh)(x), 1 - onp.tanh(x) ** 2, rtol=1e-12)
-    onp.testing.assert_allclose(elementwise_grad(elementwise_grad(np.tanh))(x),
-                                -2 * onp.tanh(x) * (1 - onp.tanh(x) ** 2), rtol=1e-10)
+    d1 = elementwise_grad(np.tanh)(put(x, device))
+    d2 = elementwise_grad(elementwise_grad(np.tanh))(put(x, device))
+    assert on(d1, device) and on(d2, device)
+    onp.testing.assert_allclose(host(d1), 1 - onp.tanh(x) ** 2, rtol=1e-12)
+    onp.testing.assert_allclose(host(d2), -2 * onp.tanh(x) * (1 - onp.tanh(x) ** 2), rtol=1e-10)
 
 
-def test_hessian_of_quadratic_form():
+def test_hessian_of_quadratic_form(device):
     rng = onp.random.default_rng(0)
     H = rng.standard_normal((5, 5))
     x = rng.standard_normal(5)
-    hess = hessian(lambda x: np.dot(x, np.dot(H, x)))(x)
-    onp.testing.assert_allclose(hess, H + H.T, rtol=1e-12, atol=1e-12)
+    Hd = put(H, device)
+    hess = hessian(lambda x: np.dot(x, np.dot(Hd, x)))(put(x, device))
+    assert on(hess, device)
+    onp.testing.assert_allclose(host(hess), H + H.T, rtol=1e-12, atol=1e-12)
 
 
-def test_jacobian_against_finite_differences():
+def test_jacobian_against_finite_differences(device):
     f = lambda x: np.tanh(np.outer(x, x[:2]) * 0.3).ravel()
     x = onp.array([0.1, -0.4, 0.8])
-    onp.testing.assert_allclose(jacobian(f)(x), numeric_jacobian(f, x), rtol=1e-6, atol=1e-8)
+    J = jacobian(f)(put(x, device))
+    assert on(J, device)
+    onp.testing.assert_allclose(host(J), numeric_jacobian(f, x), rtol=1e-6, atol=1e-8)
 
 
-def test_value_and_grad_and_grad_and_aux():
+def test_value_and_grad_and_grad_and_aux(device):
     f = lambda x: np.sum(x ** 3)
-    v, g = value_and_grad(f)(onp.array([1.0, 2.0]))
-    assert v == 9.0
-    onp.testing.assert_allclose(g, [3.0, 12.0])
-    g2, aux = grad_and_aux(lambda x: (np.sum(x ** 2), "aux"))(onp.array([3.0]))
-    assert aux == "aux"
-    onp.testing.assert_allclose(g2, [6.0])
+    v, g = value_and_grad(f)(put(onp.array([1.0, 2.0]), device))
+    assert host(v) == 9.0 and on(g, device)
+    onp.testing.assert_allclose(host(g), [3.0, 12.0])
+    g2, aux = grad_and_aux(lambda x: (np.sum(x ** 2), "aux"))(put(onp.array([3.0]), device))
+    assert aux == "aux" and on(g2, device)
+    onp.testing.assert_allclose(host(g2), [6.0])
 
 
-def test_argnum_int_and_tuple():
+def test_argnum_int_and_tuple(device):
     f = lambda x, y: np.sum(x * y ** 2)
     x, y = onp.array([1.0, 2.0]), onp.array([3.0, 4.0])
-    onp.testing.assert_allclose(grad(f, 1)(x, y), 2 * x * y)
-    gx, gy = grad(f, (0, 1))(x, y)
-    onp.testing.assert_allclose(gx, y ** 2)
-    onp.testing.assert_allclose(gy, 2 * x * y)
+    xd, yd = put(x, device), put(y, device)
+    gy = grad(f, 1)(xd, yd)
+    assert on(gy, device)
+    onp.testing.assert_allclose(host(gy), 2 * x * y)
+    gx, gy = grad(f, (0, 1))(xd, yd)
+    assert on(gx, device) and on(gy, device)
+    onp.testing.assert_allclose(host(gx), y ** 2)
+    onp.testing.assert_allclose(host(gy), 2 * x * y)
 
 
-def test_make_vjp_and_make_jvp_forms():
+def test_make_vjp_and_make_jvp_forms(device):
     vjp_fn, value = make_vjp(np.sin)(0.5)
     assert value == pytest.approx(math.sin(0.5))
     assert vjp_fn(2.0) == pytest.approx(2 * math.cos(0.5))
     val, tan = make_jvp(np.sin)(0.5)(3.0)
     assert val == pytest.approx(math.sin(0.5))
     assert tan == pytest.approx(3 * math.cos(0.5))
+    # arrays on the device: values, cotangents and tangents stay there
+    x = onp.array([0.5, -1.0])
+    vjp_fn, value = make_vjp(np.sin)(put(x, device))
+    ct = vjp_fn(put(onp.array([2.0, 3.0]), device))
+    assert on(value, device) and on(ct, device)
+    onp.testing.assert_allclose(host(value), onp.sin(x))
+    onp.testing.assert_allclose(host(ct), [2.0, 3.0] * onp.cos(x))
+    val, tan = make_jvp(np.sin)(put(x, device))(put(onp.array([3.0, 1.0]), device))
+    assert on(val, device) and on(tan, device)
+    onp.testing.assert_allclose(host(tan), [3.0, 1.0] * onp.cos(x))
 
 
-def test_jax_style_vjp_and_jvp():
+def test_jax_style_vjp_and_jvp(device):
     f = lambda x, y: x * np.sin(y)
     out, fn = vjp(f, 2.0, 0.5)
     assert out == pytest.approx(2 * math.sin(0.5))
@@ -157,50 +188,79 @@ def test_jax_style_vjp_and_jvp():
     assert gy == pytest.approx(2 * math.cos(0.5))
     out, tan = jvp(f, (2.0, 0.5), (1.0, 1.0))
     assert tan == pytest.approx(math.sin(0.5) + 2 * math.cos(0.5))
+    x, y = put(onp.array([2.0, 1.0]), device), put(onp.array([0.5, 0.25]), device)
+    out, fn = vjp(f, x, y)
+    gx, gy = fn(put(onp.ones(2), device))
+    assert on(out, device) and on(gx, device) and on(gy, device)
+    onp.testing.assert_allclose(host(gx), onp.sin([0.5, 0.25]))
+    onp.testing.assert_allclose(host(gy), [2.0, 1.0] * onp.cos([0.5, 0.25]))
+    out, tan = jvp(f, (x, y), (put(onp.ones(2), device), put(onp.ones(2), device)))
+    assert on(out, device) and on(tan, device)
+    onp.testing.assert_allclose(host(tan), onp.sin([0.5, 0.25]) + [2.0, 1.0] * onp.cos(
+        [0.5, 0.25]))
 
 
-def test_hvp_forms_agree_with_hessian():
+def test_hvp_forms_agree_with_hessian(device):
     rng = onp.random.default_rng(1)
     x, v = rng.standard_normal(4), rng.standard_normal(4)
     f = lambda x: np.sum(np.tanh(x) ** 2) + np.prod(x)
-    H = hessian(f)(x)
-    onp.testing.assert_allclose(hessian_tensor_product(f)(x, v), H @ v, rtol=1e-10)
-    onp.testing.assert_allclose(hessian_vector_product(f)(x, v), H @ v, rtol=1e-10)
-    hvp_fn, g = make_hvp(f)(x)
-    onp.testing.assert_allclose(hvp_fn(v), H @ v, rtol=1e-10)
-    onp.testing.assert_allclose(g, grad(f)(x), rtol=1e-12)
+    H = host(hessian(f)(put(x, device)))
+    xd, vd = put(x, device), put(v, device)
+    for got in (hessian_tensor_product(f)(xd, vd), hessian_vector_product(f)(xd, vd)):
+        assert on(got, device)
+        onp.testing.assert_allclose(host(got), H @ v, rtol=1e-10)
+    hvp_fn, g = make_hvp(f)(xd)
+    hv = hvp_fn(vd)
+    assert on(hv, device) and on(g, device)
+    onp.testing.assert_allclose(host(hv), H @ v, rtol=1e-10)
+    onp.testing.assert_allclose(host(g), grad(f)(x), rtol=1e-12)
+    onp.testing.assert_allclose(H, hessian(f)(x), rtol=1e-12)
 
 
-def test_tensor_jacobian_product():
+def test_tensor_jacobian_product(device):
     f = lambda x: np.sin(x) * x[0]
     x, v = onp.array([0.3, 0.9]), onp.array([1.5, -2.0])
-    J = jacobian(f)(x)
-    onp.testing.assert_allclose(tensor_jacobian_product(f)(x, v), v @ J, rtol=1e-12)
-    onp.testing.assert_allclose(vector_jacobian_product(f)(x, v), v @ J, rtol=1e-12)
+    xd, vd = put(x, device), put(v, device)
+    J = host(jacobian(f)(xd))
+    for got in (tensor_jacobian_product(f)(xd, vd), vector_jacobian_product(f)(xd, vd)):
+        assert on(got, device)
+        onp.testing.assert_allclose(host(got), v @ J, rtol=1e-12)
 
 
-def test_deriv_is_forward_mode_derivative():
+def test_deriv_is_forward_mode_derivative(device):
     assert deriv(np.sin)(0.3) == pytest.approx(math.cos(0.3))
+    d = deriv(np.sin)(put(onp.array([0.3, 0.6]), device))
+    assert on(d, device)
+    onp.testing.assert_allclose(host(d), onp.cos([0.3, 0.6]))
 
 
-def test_holomorphic_grad():
+def test_holomorphic_grad(device):
     z = 0.3 + 0.7j
     assert holomorphic_grad(lambda z: z ** 3)(z) == pytest.approx(3 * z ** 2)
     assert holomorphic_grad(np.exp)(z) == pytest.approx(onp.exp(z))
+    zs = onp.array([0.3 + 0.7j, -0.2 + 0.1j])
+    g = holomorphic_grad(lambda z: np.sum(z ** 3))(put(zs, device))
+    assert on(g, device)
+    onp.testing.assert_allclose(host(g), 3 * zs ** 2)
 
 
-def test_checkpoint_gives_the_same_gradients():
+def test_checkpoint_gives_the_same_gradients(device):
     f = lambda x: np.sum(np.tanh(np.sin(x) * 3.0))
     x = onp.linspace(-1, 1, 5)
     ck = checkpoint(lambda x: np.tanh(np.sin(x) * 3.0))
-    onp.testing.assert_allclose(grad(lambda x: np.sum(ck(x)))(x), grad(f)(x), rtol=1e-12)
-    tg.check_grads(lambda x: np.sum(ck(x)), order=2)(x)
+    xd = put(x, device)
+    got = grad(lambda x: np.sum(ck(x)))(xd)
+    assert on(got, device) and on(ck(xd), device)
+    onp.testing.assert_allclose(host(got), grad(f)(x), rtol=1e-12)
+    tg.check_grads(lambda x: np.sum(ck(x)), order=2)(xd)
 
 
-def test_grad_of_tensor_function_is_differentiable_on_the_tape():
-    x = tg.tensor([0.5, 1.5], dtype="float64", requires_grad=True)
+def test_grad_of_tensor_function_is_differentiable_on_the_tape(device):
+    x = tg.tensor([0.5, 1.5], dtype="float64", requires_grad=True, device=device)
     g = grad(lambda x: np.sum(x ** 3))(x)  # 3x^2, still tied to x
+    assert on(g, device)
     g.sum().backward()
+    assert on(x.grad, device)
     onp.testing.assert_allclose(x.grad.numpy(), 6 * x.numpy())
 
 
@@ -209,12 +269,12 @@ def test_grad_ignores_outer_no_grad():
         assert grad(lambda x: x * x)(3.0) == 6.0
 
 
-def test_grad_of_non_scalar_is_an_error():
+def test_grad_of_non_scalar_is_an_error(device):
     with pytest.raises(TypeError, match="scalar"):
-        grad(lambda x: x * 2)(onp.ones(3))
+        grad(lambda x: x * 2)(put(onp.ones(3), device))
 
 
-def test_user_defined_primitive_lecture_convention():
+def test_user_defined_primitive_lecture_convention(device):
     @tg.primitive
     def logsumexp(x):
         m = onp.max(x)
@@ -223,11 +283,13 @@ def test_user_defined_primitive_lecture_convention():
     tg.defvjp(logsumexp, lambda g, ans, x: g * np.exp(x - ans))
     tg.defjvp(logsumexp, lambda t, ans, x: np.sum(t * np.exp(x - ans)))
     x = onp.array([0.5, -1.0, 2.0])
-    onp.testing.assert_allclose(grad(logsumexp)(x), onp.exp(x) / onp.exp(x).sum())
-    tg.check_grads(logsumexp, modes=("fwd", "rev"), order=2)(x)
+    g = grad(logsumexp)(put(x, device))
+    assert on(g, device)
+    onp.testing.assert_allclose(host(g), onp.exp(x) / onp.exp(x).sum())
+    tg.check_grads(logsumexp, modes=("fwd", "rev"), order=2)(put(x, device))
 
 
-def test_check_grads_reports_function_mode_and_order():
+def test_check_grads_reports_function_mode_and_order(device):
     @tg.primitive
     def square(x):
         return x * x
@@ -235,12 +297,16 @@ def test_check_grads_reports_function_mode_and_order():
     tg.defvjp(square, lambda g, ans, x: g * x)  # wrong on purpose: misses the factor 2
     tg.defjvp(square, lambda t, ans, x: 2 * t * x)
     with pytest.raises(AssertionError, match=r"square.*mode rev, order 1"):
-        tg.check_grads(square, modes=("fwd", "rev"))(onp.array([0.3, 0.4]))
+        tg.check_grads(square, modes=("fwd", "rev"))(put(onp.array([0.3, 0.4]), device))
+    tg.defvjp(square, lambda g, ans, x: 2 * g * x)
+    tg.defjvp(square, lambda t, ans, x: t * x)  # now forward mode is wrong
+    with pytest.raises(AssertionError, match=r"square.*mode fwd, order 1"):
+        tg.check_grads(square, modes=("fwd", "rev"))(put(onp.array([0.3, 0.4]), device))
 
 
-def test_gradcheck_pytorch_form():
-    x = tg.tensor([0.3, -0.2, 0.9], dtype="float64", requires_grad=True)
-    w = tg.tensor([[1.0, 2.0, 0.5]], dtype="float64", requires_grad=True)
+def test_gradcheck_pytorch_form(device):
+    x = tg.tensor([0.3, -0.2, 0.9], dtype="float64", requires_grad=True, device=device)
+    w = tg.tensor([[1.0, 2.0, 0.5]], dtype="float64", requires_grad=True, device=device)
     assert tg.gradcheck(lambda x, w: (w @ x).tanh(), (x, w))
     bad = tg.primitive(lambda x: x ** 2)
     tg.defvjp(bad, lambda g, ans, x: g * x)
@@ -255,7 +321,7 @@ def test_transforms_run_on_tensors_of_any_device(device):
     onp.testing.assert_allclose(g.numpy(), onp.exp([0.1, 0.2, 0.3]), rtol=1e-12)
 
 
-def test_user_defined_primitive_autograd_curried_convention():
+def test_user_defined_primitive_autograd_curried_convention(device):
     @tg.primitive
     def cube(x):
         return x ** 3
@@ -264,53 +330,66 @@ def test_user_defined_primitive_autograd_curried_convention():
     tg.defjvp(cube, lambda t, ans, x: 3 * x ** 2 * t)
     assert grad(cube)(2.0) == 12.0
     assert grad(grad(cube))(2.0) == 12.0
-    tg.check_grads(cube, modes=("fwd", "rev"), order=2)(onp.array([0.5, -1.5]))
+    tg.check_grads(cube, modes=("fwd", "rev"), order=2)(put(onp.array([0.5, -1.5]), device))
+    g = grad(lambda x: np.sum(cube(x)))(put(onp.array([0.5, -1.5]), device))
+    assert on(g, device)
+    onp.testing.assert_allclose(host(g), 3 * onp.array([0.5, -1.5]) ** 2)
 
 
-def test_hessian_fast_path_and_nested_path_agree():
+def test_hessian_fast_path_and_nested_path_agree(device):
     rng = onp.random.default_rng(5)
-    A = rng.standard_normal((4, 4))
+    A = put(rng.standard_normal((4, 4)), device)
 
     def f(x):
         y = np.tanh(np.dot(A, x))
-        z = tg.zeros(4, dtype="float64")
+        z = tg.zeros(4, dtype="float64", device=device)
         z[1:3] = y[:2] * x[2:]  # setitem on the tape: forward sweeps need its JVP too
         return np.sum(y ** 2) + np.sum(z * x) + np.prod(x[:2])
 
     x = rng.standard_normal(4)
-    fast = hessian(f)(x)
-    nested = hessian(f)(tg.tensor(x, requires_grad=True))  # per-column jvp of grad
+    xd = put(x, device)
+    fast = hessian(f)(xd)
+    nested = hessian(f)(tg.tensor(xd, requires_grad=True))  # per-column jvp of grad
+    jac = jacobian(grad(f))(xd)
+    assert on(fast, device) and on(nested, device) and on(jac, device)
+    fast = host(fast)
     onp.testing.assert_allclose(fast, nested.detach().numpy(), rtol=1e-10, atol=1e-12)
-    onp.testing.assert_allclose(fast, jacobian(grad(f))(x), rtol=1e-10, atol=1e-12)
-    onp.testing.assert_allclose(fast, numeric_jacobian(grad(f), x), rtol=1e-6, atol=1e-6)
+    onp.testing.assert_allclose(fast, host(jac), rtol=1e-10, atol=1e-12)
+    onp.testing.assert_allclose(fast, numeric_jacobian(lambda v: host(grad(f)(put(v, device))),
+                                                       x), rtol=1e-6, atol=1e-6)
 
 
-def test_grad_with_respect_to_containers():
-    params = [(onp.array([[1.0, 2.0], [3.0, 4.0]]), onp.array([0.5, -0.5])),
-              {"w": onp.array([1.0, -1.0]), "scale": 2.0}]
+def test_grad_with_respect_to_containers(device):
+    params = put([(onp.array([[1.0, 2.0], [3.0, 4.0]]), onp.array([0.5, -0.5])),
+                  {"w": onp.array([1.0, -1.0]), "scale": 2.0}], device)
 
     def loss(params, x):
         (W, b), head = params
         h = np.tanh(np.dot(x, W) + b)
         return head["scale"] * np.sum(h * head["w"]) ** 2
 
-    x = onp.array([[0.1, 0.2], [0.3, -0.4]])
+    x = put(onp.array([[0.1, 0.2], [0.3, -0.4]]), device)
     g = grad(loss)(params, x)
     assert isinstance(g, list) and isinstance(g[0], tuple) and set(g[1]) == {"w", "scale"}
     assert isinstance(g[1]["scale"], float)
+    assert on(g[0][0], device) and on(g[0][1], device) and on(g[1]["w"], device)
+    loss_h = lambda p, x: float(host(loss(p, x)))
+    gW = host(g[0][0])
     # each leaf against finite differences
     eps = 1e-6
     W = params[0][0]
     for idx in onp.ndindex(W.shape):
-        d = onp.zeros_like(W)
+        d = onp.zeros(W.shape)
         d[idx] = eps
+        d = put(d, device)
         up = [(W + d, params[0][1]), params[1]]
         down = [(W - d, params[0][1]), params[1]]
-        assert g[0][0][idx] == pytest.approx((loss(up, x) - loss(down, x)) / (2 * eps), rel=1e-6)
+        assert gW[idx] == pytest.approx((loss_h(up, x) - loss_h(down, x)) / (2 * eps), rel=1e-6)
     s = params[1]["scale"]
     up = [params[0], {"w": params[1]["w"], "scale": s + eps}]
     down = [params[0], {"w": params[1]["w"], "scale": s - eps}]
-    assert g[1]["scale"] == pytest.approx((loss(up, x) - loss(down, x)) / (2 * eps), rel=1e-6)
+    assert g[1]["scale"] == pytest.approx((loss_h(up, x) - loss_h(down, x)) / (2 * eps),
+                                          rel=1e-6)
 
 
 def test_jvp_and_vjp_of_containers():
@@ -323,17 +402,18 @@ def test_jvp_and_vjp_of_containers():
     assert primal["sum"] == out["sum"] == 1.0
 
 
-def test_check_grads_on_containers():
+def test_check_grads_on_containers(device):
     def f(params, x):
         W, b = params["layer"]
         return np.tanh(np.dot(x, W) + b) * params["gain"]
 
     params = {"layer": (onp.array([[0.3, -0.2], [0.1, 0.5]]), onp.array([0.1, 0.0])),
               "gain": onp.array(1.5)}
-    tg.check_grads(f, modes=("fwd", "rev"), order=2)(params, onp.array([[1.0, -1.0]]))
+    tg.check_grads(f, modes=("fwd", "rev"), order=2)(put(params, device),
+                                                      put(onp.array([[1.0, -1.0]]), device))
 
 
-def test_autograd_extend_and_test_util_names():
+def test_autograd_extend_and_test_util_names(device):
     from tensorgrad.extend import def_linear, defjvp_argnum, defvjp_argnum, notrace_primitive
     from tensorgrad.extend import defvjp as ext_defvjp
     from tensorgrad.extend import primitive as ext_primitive
@@ -347,7 +427,7 @@ def test_autograd_extend_and_test_util_names():
                   (lambda g: g * args[1]) if argnum == 0 else (lambda g: np.sum(g * args[0])))
     defjvp_argnum(scale, lambda argnum, t, ans, args, kwargs:
                   t * args[1] if argnum == 0 else args[0] * t)
-    x = onp.array([1.0, 2.0])
+    x = put(onp.array([1.0, 2.0]), device)
     ag_check_grads(scale, 0, ["fwd", "rev"], order=2)(x, 3.0)
     ag_check_grads(scale, 1, ["fwd", "rev"], order=2)(x, 3.0)
 
@@ -358,7 +438,15 @@ def test_autograd_extend_and_test_util_names():
     def_linear(double)
     ext_defvjp(double, lambda ans, x: lambda g: 2 * g)
     tg.check_grads(double, order=2)(x)
-    assert notrace_primitive(lambda a: a.sum())(tg.tensor([1.0, 2.0], requires_grad=True)) == 3.0
+    g = tg.grad(lambda x: np.sum(double(x) * scale(x, 3.0)))(x)
+    assert on(g, device)
+    onp.testing.assert_allclose(host(g), 12 * host(x))
+    out = notrace_primitive(lambda a: a.sum())(tg.tensor([1.0, 2.0], requires_grad=True,
+                                                         device=device))
+    assert on(out, device) and host(out) == 3.0
+    ext_defvjp(double, lambda ans, x: lambda g: 3 * g)  # wrong: caught on the device too
+    with pytest.raises(AssertionError, match="mode rev"):
+        tg.check_grads(double, order=1)(x)
 
 
 def test_nested_backward_walks_only_toward_its_variables():
@@ -375,10 +463,11 @@ def test_nested_backward_walks_only_toward_its_variables():
     assert grad(grad(sq))(3.0) == pytest.approx(2.0)
 
 
-def test_where_differentiates_both_branches_and_the_masking_idiom_avoids_nan():
-    x = onp.array([0.0, 4.0])
+def test_where_differentiates_both_branches_and_the_masking_idiom_avoids_nan(device):
+    x = put(onp.array([0.0, 4.0]), device)
     with onp.errstate(divide="ignore", invalid="ignore"):
         naive = grad(lambda x: np.sum(np.where(x > 0, np.sqrt(x), 0.0)))(x)
-    assert onp.isnan(naive[0])  # documented: 0 * inf from the branch not taken
+    assert onp.isnan(host(naive)[0])  # documented: 0 * inf from the branch not taken
     safe = grad(lambda x: np.sum(np.where(x > 0, np.sqrt(np.where(x > 0, x, 1.0)), 0.0)))(x)
-    onp.testing.assert_allclose(safe, [0.0, 0.25])
+    assert on(safe, device)
+    onp.testing.assert_allclose(host(safe), [0.0, 0.25])

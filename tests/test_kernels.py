@@ -614,3 +614,340 @@ def test_kernels_are_found_from_a_source_checkout(tmp_path):
     assert lines[0] == os.path.join(REPO, "tensorgrad")
     for path in lines[1:-1]:
         assert path.startswith(os.path.join(REPO, "kernels")), path
+
+
+# ---- layer_norm.cu and im2col.cu ------------------------------------------------------------
+LN_CASES = {  # (rows, cols), a mean offset per row
+    "C1": ((3, 1), 0.0),
+    "small": ((7, 5), 0.0),
+    "offset": ((4, 33), 50.0),
+    "wide": ((3, 4097), 0.0),
+    "many_rows": ((300, 9), 1.0),
+}
+
+
+def _ln_data(case, dtype, seed=5):
+    rng = np.random.default_rng(seed)
+    (rows, cols), offset = LN_CASES[case]
+    x = (rng.standard_normal((rows, cols)) * 2 + offset).astype(dtype)
+    w = rng.standard_normal(cols).astype(dtype)
+    b = rng.standard_normal(cols).astype(dtype)
+    g = rng.standard_normal((rows, cols)).astype(dtype)
+    return x, w, b, g
+
+
+def _ln_ref_forward(x, w, b, eps=1e-5):
+    rows, cols = x.shape
+    sfx = kcuda.SUFFIX[x.dtype]
+    y = np.empty_like(x)
+    mean, rstd = np.empty((2, rows), x.dtype)
+    getattr(ref, f"tg_layer_norm_fwd_{sfx}")(
+        (rows,), (kcuda.row_block(cols),), 0, x, x if w is None else w, x if b is None else b,
+        y, mean, rstd, np.int32(cols), x.dtype.type(eps), np.int32(w is not None),
+        np.int32(b is not None))
+    return y, mean, rstd
+
+
+def _ln_ref_wb(g, x, mean, rstd, chunks_per=None):
+    rows, cols = x.shape
+    chunks, per = kcuda.wb_chunks(rows, cols) if chunks_per is None else chunks_per
+    part = np.full((2, chunks, cols), np.nan, x.dtype)
+    getattr(ref, f"tg_layer_norm_bwd_wb_{kcuda.SUFFIX[x.dtype]}")(
+        (-(-cols // 32), chunks), (256,), 0, g, x, mean, rstd, part, np.int32(rows),
+        np.int32(cols), np.int32(per))
+    return part
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("affine", ["wb", "w", "none"])
+@pytest.mark.parametrize("case", sorted(LN_CASES))
+def test_layer_norm_references_follow_torch(case, affine, dtype):
+    torch = _torch()
+    x, w, b, g = _ln_data(case, dtype)
+    w = w if affine != "none" else None
+    b = b if affine == "wb" else None
+    rows, cols = x.shape
+    y, mean, rstd = _ln_ref_forward(x, w, b)
+    xt = torch.from_numpy(x.copy()).requires_grad_()
+    wt = None if w is None else torch.from_numpy(w.copy()).requires_grad_()
+    bt = None if b is None else torch.from_numpy(b.copy()).requires_grad_()
+    yt, mt, rt = torch.native_layer_norm(xt, (cols,), wt, bt, 1e-5)
+    (yt * torch.from_numpy(g)).sum().backward()
+    tol = dict(rtol=2e-5, atol=2e-5) if dtype == np.float32 else TOL[dtype]
+    np.testing.assert_allclose(y, yt.detach().numpy(), **tol)
+    np.testing.assert_allclose(mean, mt.detach().numpy().reshape(-1), **tol)
+    np.testing.assert_allclose(rstd, rt.detach().numpy().reshape(-1), **tol)
+    # the plain formula in float64
+    x64 = x.astype(np.float64)
+    xh = (x64 - x64.mean(1, keepdims=True)) / np.sqrt(x64.var(1, keepdims=True) + 1e-5)
+    want = xh * (1 if w is None else w) + (0 if b is None else b)
+    np.testing.assert_allclose(y, want, **tol)
+    dx = np.empty_like(x)
+    getattr(ref, f"tg_layer_norm_bwd_dx_{kcuda.SUFFIX[np.dtype(dtype)]}")(
+        (rows,), (kcuda.row_block(cols),), 0, g, x, x if w is None else w, mean, rstd, dx,
+        np.int32(cols), np.int32(w is not None))
+    np.testing.assert_allclose(dx, xt.grad.numpy(), **tol)
+    for chunks_per in (None, (-(-rows // 2), 2), (1, rows)):
+        part = _ln_ref_wb(g, x, mean, rstd, chunks_per)
+        assert not np.isnan(part).any()  # every chunk and column written
+        dw, db = part.sum(axis=1)
+        if wt is not None:
+            np.testing.assert_allclose(dw, wt.grad.numpy(), **tol)
+        if bt is not None:
+            np.testing.assert_allclose(db, bt.grad.numpy(), **tol)
+        np.testing.assert_allclose(db, g.astype(np.float64).sum(0), **tol)
+
+
+def test_layer_norm_references_check_their_launches():
+    x, w, b, g = _ln_data("small", np.float32)
+    rows, cols = x.shape
+    y = np.empty_like(x)
+    mean, rstd = np.empty((2, rows), np.float32)
+    fwd = ref.tg_layer_norm_fwd_f32
+    good = [x, w, b, y, mean, rstd, np.int32(cols), np.float32(1e-5), np.int32(1), np.int32(1)]
+    fwd((rows,), (32,), 0, *good)
+    bad = [
+        ((rows + 1,), (32,), 0, good),  # one block per row
+        ((rows,), (40,), 0, good),  # whole warps
+        ((rows,), (32,), 0, good[:7] + [1e-5] + good[8:]),  # a Python float for a float
+        ((rows,), (32,), 0, good[:7] + [np.float64(1e-5)] + good[8:]),  # a double
+        ((rows,), (32,), 0, [x, w[:3]] + good[2:]),  # a weight of the wrong size
+        ((rows,), (32,), 0, [x, w.astype(np.float64), b] + good[3:8] + [np.int32(0),
+                                                                           np.int32(1)]),
+        ((rows,), (32,), 0, good[:4] + [mean[:2]] + good[5:]),  # mean too short
+    ]
+    for grid, block, sm, args in bad:
+        with pytest.raises(ref.LaunchError):
+            fwd(grid, block, sm, *args)
+    wb = ref.tg_layer_norm_bwd_wb_f32
+    part = np.empty((2, 1, cols), np.float32)
+    args = (g, x, mean, rstd, part, np.int32(rows), np.int32(cols), np.int32(rows))
+    wb((1, 1), (256,), 0, *args)
+    for grid, block, a in [
+        ((2, 1), (256,), args),  # a column tile beyond the columns
+        ((1, 2), (256,), args),  # chunks not matching the partials / the rows
+        ((1, 1), (100,), args),  # whole warps
+        ((1, 1), (256,), args[:7] + (np.int32(rows - 1),)),  # chunk does not cover the rows
+        ((1, 1), (256,), args[:5] + (rows,) + args[6:]),  # a Python int
+    ]:
+        with pytest.raises(ref.LaunchError):
+            wb(grid, block, 0, *a)
+
+
+def test_wb_chunks_cover_the_rows_exactly():
+    for rows in (1, 7, 64, 65, 1000, 32768, 10 ** 6):
+        for cols in (1, 31, 33, 768, 50000):
+            chunks, per = kcuda.wb_chunks(rows, cols)
+            assert 1 <= chunks <= 65535 and per >= 1
+            assert (chunks - 1) * per < rows <= chunks * per
+
+
+CONV_GEOMETRY = [  # (N, C, H, W), kernel, stride, padding, dilation, pad value
+    ((2, 3, 7, 6), (3, 3), (1, 1), (1, 1), (1, 1), 0.0),
+    ((1, 2, 9, 8), (3, 2), (2, 1), (1, 2), (2, 1), 0.0),
+    ((2, 1, 5, 5), (2, 2), (2, 2), (0, 0), (1, 1), 0.0),
+    ((1, 3, 6, 7), (3, 3), (2, 2), (1, 1), (1, 1), float("-inf")),  # max pooling
+    ((1, 1, 4, 4), (1, 1), (3, 3), (0, 0), (1, 1), 0.0),  # gaps: pixels in no window
+    ((1, 2, 3, 3), (3, 3), (1, 1), (2, 2), (2, 2), 0.0),  # windows mostly in the padding
+    ((1, 1, 1, 1), (1, 1), (1, 1), (0, 0), (1, 1), 0.0),
+]
+CONV_IDS = [f"g{i}" for i in range(len(CONV_GEOMETRY))]
+
+
+def _im2col_ref(x, kernel, stride, padding, dilation, pad):
+    from tensorgrad.ops.conv import out_size
+
+    n, c, h, w = x.shape
+    oh = out_size(h, kernel[0], stride[0], padding[0], dilation[0])
+    ow = out_size(w, kernel[1], stride[1], padding[1], dilation[1])
+    cols = np.full((n, c) + tuple(kernel) + (oh, ow), np.nan, x.dtype)
+    geo = kcuda._geometry_args(h, w, kernel, stride, padding, dilation, oh, ow)
+    getattr(ref, f"tg_im2col_{kcuda.SUFFIX[x.dtype]}")(
+        (kcuda.stride_grid(cols.size),), (256,), 0, x, cols, np.int64(cols.size), *geo,
+        x.dtype.type(pad))
+    return cols
+
+
+def _col2im_ref(cols, size, kernel, stride, padding, dilation, grid=None):
+    n, c, _, _, oh, ow = cols.shape
+    out = np.full((n, c) + tuple(size), np.nan, cols.dtype)
+    geo = kcuda._geometry_args(size[0], size[1], kernel, stride, padding, dilation, oh, ow)
+    grid = (kcuda.stride_grid(out.size),) if grid is None else grid
+    getattr(ref, f"tg_col2im_{kcuda.SUFFIX[cols.dtype]}")(grid, (64,), 0, cols, out,
+                                                           np.int64(out.size), *geo)
+    return out
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,kernel,stride,padding,dilation,pad", CONV_GEOMETRY,
+                         ids=CONV_IDS)
+def test_im2col_references_match_unfold_fold_and_torch(shape, kernel, stride, padding,
+                                                       dilation, pad, dtype):
+    from tensorgrad.ops.conv import fold, unfold
+
+    torch = _torch()
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal(shape).astype(dtype)
+    cols = _im2col_ref(x, kernel, stride, padding, dilation, pad)
+    want = unfold(x, kernel, stride, padding, dilation, pad)
+    assert cols.shape == want.shape and cols.dtype == want.dtype
+    np.testing.assert_array_equal(cols, want)  # a copy: exact
+    gc = rng.standard_normal(cols.shape).astype(dtype)
+    back = _col2im_ref(gc, shape[2:], kernel, stride, padding, dilation)
+    np.testing.assert_array_equal(back, fold(gc, shape[2:], kernel, stride, padding, dilation))
+    back_one_block = _col2im_ref(gc, shape[2:], kernel, stride, padding, dilation, grid=(1,))
+    np.testing.assert_array_equal(back_one_block, back)
+    if pad == 0.0:
+        # adjointness: <unfold(x), c> = <x, fold(c)>
+        np.testing.assert_allclose((cols.astype(np.float64) * gc).sum(),
+                                   (x.astype(np.float64) * back).sum(), rtol=1e-5, atol=1e-5)
+        tf = torch.nn.functional
+        n, c = shape[:2]
+        kw = dict(kernel_size=kernel, dilation=dilation, padding=padding, stride=stride)
+        tcols = tf.unfold(torch.from_numpy(x), **kw).numpy()
+        np.testing.assert_array_equal(cols.reshape(n, -1, cols.shape[4] * cols.shape[5]), tcols)
+        tback = tf.fold(torch.from_numpy(gc.reshape(tcols.shape)), output_size=shape[2:], **kw)
+        np.testing.assert_allclose(back, tback.numpy(), **TOL[dtype])
+
+
+def test_im2col_references_check_their_launches():
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    cols = np.zeros((1, 1, 2, 2, 3, 3), np.float32)
+    geo = kcuda._geometry_args(4, 4, (2, 2), (1, 1), (0, 0), (1, 1), 3, 3)
+    f = ref.tg_im2col_f32
+    f((1,), (256,), 0, x, cols, np.int64(cols.size), *geo, np.float32(0))
+    for args in [
+        (x, cols, np.int64(cols.size), *geo, 0.0),  # a Python float
+        (x, cols, np.int64(cols.size), *geo, np.float64(0)),  # a double for a float
+        (x, cols, np.int32(cols.size), *geo, np.float32(0)),  # total is a long long
+        (x, cols, np.int64(cols.size - 1), *geo, np.float32(0)),  # not a whole number of NC
+        (x[..., :3].copy(), cols, np.int64(cols.size), *geo, np.float32(0)),  # x too small
+        (x, cols, np.int64(cols.size), *geo[:6], np.int32(0), *geo[7:], np.float32(0)),
+    ]:
+        with pytest.raises(ref.LaunchError):
+            f((1,), (256,), 0, *args)
+    with pytest.raises(ref.LaunchError):  # block too large
+        f((1,), (2048,), 0, x, cols, np.int64(cols.size), *geo, np.float32(0))
+    with pytest.raises(ref.LaunchError):  # fold: out of another dtype
+        ref.tg_col2im_f32((1,), (256,), 0, cols, x.astype(np.float64), np.int64(x.size), *geo)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("affine", ["wb", "w", "b", "none"])
+def test_layer_norm_dispatch(device, launches, affine, dtype, rng):
+    x = (rng.standard_normal((4, 3, 6)) + 2).astype(dtype)
+    w = rng.standard_normal((3, 6)).astype(dtype)
+    b = rng.standard_normal((3, 6)).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    outs = []
+    for dev in ("cpu", device):
+        xt = tg.tensor(x, device=dev, requires_grad=True)
+        wt = tg.tensor(w, device=dev, requires_grad=True) if "w" in affine else None
+        bt = tg.tensor(b, device=dev, requires_grad=True) if "b" in affine else None
+        y = F.layer_norm(xt, (3, 6), wt, bt, eps=1e-4)
+        (y * tg.tensor(g, device=dev)).sum().backward()
+        outs.append([_host(y), _host(xt.grad)] + [_host(p.grad) for p in (wt, bt) if p is not None])
+    expected = ["tg_layer_norm_fwd", "tg_layer_norm_bwd_dx"]
+    if affine != "none":
+        expected.append("tg_layer_norm_bwd_wb")
+    _expect_kernels(device, launches, *expected)
+    if device != "cpu":  # dweight and dbias from one launch
+        assert launches.count("tg_layer_norm_bwd_wb") == (1 if affine != "none" else 0)
+    for a, c in zip(*outs):
+        assert c.dtype == dtype and c.shape == a.shape
+        np.testing.assert_allclose(c, a, **TOL[dtype])
+
+
+def test_layer_norm_fused_rules_stay_right_to_second_order_and_in_forward_mode(device, rng):
+    x = rng.standard_normal((3, 2, 5))
+    w = rng.standard_normal(5)
+    b = rng.standard_normal(5)
+    v = rng.standard_normal(x.shape)
+
+    def f(z, dev):
+        y = F.layer_norm(z, 5, tg.tensor(w, device=dev), tg.tensor(b, device=dev))
+        return (F.gelu(y) * y).sum()
+
+    results = []
+    for dev in ("cpu", device):
+        xt = tg.tensor(x, device=dev, requires_grad=True)
+        (gx,) = tg.autograd.grad(f(xt, dev), [xt], create_graph=True)
+        (hv,) = tg.autograd.grad((gx * tg.tensor(v, device=dev)).sum(), [xt])
+        _, tangent = tg.jvp(lambda z, dev=dev: f(z, dev), (tg.tensor(x, device=dev),),
+                            (tg.tensor(v, device=dev),))
+        results.append([_host(gx.detach()), _host(hv), float(_host(tangent))])
+    for a, c in zip(*results):
+        np.testing.assert_allclose(c, a, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("geometry", CONV_GEOMETRY[:4], ids=CONV_IDS[:4])
+def test_conv_and_pool_dispatch(device, launches, geometry, dtype, rng):
+    shape, kernel, stride, padding, dilation, _ = geometry
+    x = rng.standard_normal(shape).astype(dtype)
+    wgt = rng.standard_normal((4, shape[1]) + kernel).astype(dtype)
+    outs = []
+    for dev in ("cpu", device):
+        xt = tg.tensor(x, device=dev, requires_grad=True)
+        wt = tg.tensor(wgt, device=dev, requires_grad=True)
+        y = F.conv2d(xt, wt, stride=stride, padding=padding, dilation=dilation)
+        m = F.max_pool2d(xt, 2, 1, 1)
+        a = F.avg_pool2d(xt, 3, 2, 1)
+        loss = (y * y).sum() + (m * m).sum() + a.sum()
+        loss.backward()
+        outs.append([_host(y), _host(m), _host(a), _host(xt.grad), _host(wt.grad)])
+    _expect_kernels(device, launches, "tg_im2col", "tg_col2im")
+    if device != "cpu":
+        assert launches.count("tg_im2col") == 3 and launches.count("tg_col2im") == 3
+    for a, c in zip(*outs):
+        assert c.dtype == dtype and c.shape == a.shape
+        np.testing.assert_allclose(c, a, **TOL[dtype])
+
+
+def test_unfold_fold_kernels_agree_with_the_cpu_path_exactly(device, rng):
+    from devices import host, put
+
+    from tensorgrad.ops.conv import fold, unfold
+
+    for shape, kernel, stride, padding, dilation, pad in CONV_GEOMETRY:
+        x = rng.standard_normal(shape).astype(np.float32)
+        cols = unfold(x, kernel, stride, padding, dilation, pad)
+        dcols = unfold(put(x, device), kernel, stride, padding, dilation, pad)
+        np.testing.assert_array_equal(host(dcols), cols)
+        back = fold(cols, shape[2:], kernel, stride, padding, dilation)
+        # a non-contiguous cotangent, as a backward pass may hand over
+        wide = np.zeros(cols.shape[:-1] + (2 * cols.shape[-1],), cols.dtype)
+        wide[..., ::2] = cols
+        dback = fold(put(wide, device)[..., ::2], shape[2:], kernel, stride, padding, dilation)
+        np.testing.assert_array_equal(host(dback), back)
+    # higher order through unfold/fold on the device: conv's second derivative
+    x = rng.standard_normal((1, 2, 5, 5))
+    wgt = rng.standard_normal((3, 2, 3, 3))
+    tg.check_grads(lambda z: (F.conv2d(z, tg.tensor(wgt, device=device), padding=1) ** 2).sum(),
+                   modes=("fwd", "rev"), order=2)(tg.tensor(x, device=device))
+
+
+def test_cpu_layer_norm_and_conv_never_touch_the_kernels(launches, rng):
+    x = tg.tensor(rng.standard_normal((2, 3, 5, 5)).astype(np.float32), requires_grad=True)
+    w = tg.tensor(rng.standard_normal((2, 3, 3, 3)).astype(np.float32), requires_grad=True)
+    y = F.layer_norm(F.conv2d(x, w, padding=1), (5,), tg.ones(5), tg.zeros(5))
+    F.max_pool2d(y, 2).sum().backward()
+    assert launches == []
+
+
+def test_layer_norm_shared_cotangent_between_two_fused_nodes(device, launches, rng):
+    # the add node hands the same cotangent to both layer norms; the later one (its backward
+    # runs first) has a bias that needs no gradient, so its dbias, computed with its dweight,
+    # must not be taken for the other's
+    x = rng.standard_normal((2, 3, 4))
+    outs = []
+    for dev in ("cpu", device):
+        xt = tg.tensor(x, device=dev, requires_grad=True)
+        w1 = tg.tensor(np.full((3, 4), 2.0), device=dev, requires_grad=True)
+        b1 = tg.tensor(np.ones((3, 4)), device=dev)
+        b2 = tg.tensor(np.zeros(4), device=dev, requires_grad=True)
+        z = F.layer_norm(xt, 4, None, b2) + F.layer_norm(xt, (3, 4), w1, b1)
+        (z * tg.tensor(x, device=dev)).sum().backward()
+        outs.append([_host(t.grad) for t in (xt, w1, b2)])
+    for a, c in zip(*outs):
+        np.testing.assert_allclose(c, a, rtol=1e-12, atol=1e-12)

@@ -30,9 +30,9 @@ DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
 
 
-def _compare(cp, base, dtype, grid, block, args, outputs):
+def _compare(cp, base, dtype, grid, block, args, outputs, tol=None):
     """Launch ``base`` on the device and its reference on host copies; compare ``outputs``
-    (indices into args)."""
+    (indices into args), to ``tol`` (default TOL[dtype])."""
     name = kcuda.kernel_name(base, dtype)
     import tensorgrad.kernels.reference as ref
 
@@ -43,7 +43,7 @@ def _compare(cp, base, dtype, grid, block, args, outputs):
     cp.cuda.Device(0).synchronize()
     getattr(ref, name)(grid, block, 0, *host)
     for i in outputs:
-        np.testing.assert_allclose(cp.asnumpy(dev[i]), host[i], **TOL[dtype],
+        np.testing.assert_allclose(cp.asnumpy(dev[i]), host[i], **(tol or TOL[dtype]),
                                    err_msg=f"{name} output {i}")
 
 
@@ -120,3 +120,93 @@ def test_optimizer_kernels_on_the_gpu(dtype):
                   T(0.01), T(1 - 1e-3 * 0.01 if decoupled else 1.0),
                   T(np.sqrt(1 - 0.999 ** step)), T(-1e-3 / (1 - 0.9 ** step)),
                   np.int32(decoupled), np.int32(amsgrad), np.int32(maximize)), [0, 2, 3, 4])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (64, 1000), (5, 4097), (3000, 65)])
+def test_layer_norm_kernels_on_the_gpu(shape, dtype):
+    cp = _real_cupy()
+    import tensorgrad.kernels.reference as ref
+
+    rng = np.random.default_rng(3)
+    rows, cols = shape
+    # a mean offset small enough that the reference's two-pass mean and the kernel's Welford
+    # mean agree to the tolerance (each rounds at the offset's scale)
+    x = (rng.standard_normal(shape) * 2 + (3 if dtype == np.float32 else 100)).astype(dtype)
+    w = rng.standard_normal(cols).astype(dtype)
+    b = rng.standard_normal(cols).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    T = np.dtype(dtype).type
+    grid, block = (rows,), (kcuda.row_block(cols),)
+    c = np.int32(cols)
+    for hw, hb in ((1, 1), (0, 1), (0, 0)):
+        _compare(cp, "tg_layer_norm_fwd", dtype, grid, block,
+                 (x, w, b, np.zeros_like(x), np.zeros(rows, dtype), np.zeros(rows, dtype), c,
+                  T(1e-5), np.int32(hw), np.int32(hb)), [3, 4, 5])
+    y, mean, rstd = np.empty_like(x), np.empty(rows, dtype), np.empty(rows, dtype)
+    getattr(ref, kcuda.kernel_name("tg_layer_norm_fwd", dtype))(
+        grid, block, 0, x, w, b, y, mean, rstd, c, T(1e-5), np.int32(1), np.int32(1))
+    for hw in (1, 0):
+        _compare(cp, "tg_layer_norm_bwd_dx", dtype, grid, block,
+                 (g, x, w, mean, rstd, np.zeros_like(x), c, np.int32(hw)), [5])
+    for chunks, per in (kcuda.wb_chunks(rows, cols), (1, rows), (-(-rows // 7), 7)):
+        # column sums of `per` terms of size ~1, added in another order than NumPy's
+        tol = (dict(rtol=1e-4, atol=1e-5 + 2e-6 * per) if dtype == np.float32 else
+               dict(rtol=1e-10, atol=1e-12 + 1e-14 * per))
+        for threads in (kcuda.WB_BLOCK, 32, 1024):
+            _compare(cp, "tg_layer_norm_bwd_wb", dtype, (-(-cols // kcuda.WB_TILE), chunks),
+                     (threads,), (g, x, mean, rstd, np.zeros((2, chunks, cols), dtype),
+                                  np.int32(rows), c, np.int32(per)), [4], tol)
+
+
+def test_layer_norm_float32_keeps_its_digits_on_the_gpu():
+    """Welford's one-read statistics against the two-pass float64 formula, on rows whose mean
+    is large against their spread."""
+    cp = _real_cupy()
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((16, 4096)) + 300).astype(np.float32)
+    y = kcuda.layer_norm(cp.asarray(x), None, None, 4096, 1e-5)
+    x64 = x.astype(np.float64)
+    want = (x64 - x64.mean(1, keepdims=True)) / np.sqrt(x64.var(1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(cp.asnumpy(y), want, rtol=0, atol=5e-4)
+
+
+CONV_GEOMETRY = [  # (N, C, H, W), kernel, stride, padding, dilation, pad value
+    ((2, 3, 7, 6), (3, 3), (1, 1), (1, 1), (1, 1), 0.0),
+    ((1, 2, 9, 8), (3, 2), (2, 1), (1, 2), (2, 1), 0.0),
+    ((1, 3, 6, 7), (3, 3), (2, 2), (1, 1), (1, 1), float("-inf")),
+    ((1, 1, 4, 4), (1, 1), (3, 3), (0, 0), (1, 1), 0.0),
+    ((8, 64, 56, 56), (3, 3), (1, 1), (1, 1), (1, 1), 0.0),
+    ((4, 16, 33, 31), (5, 3), (2, 3), (2, 0), (1, 2), 0.0),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("geometry", CONV_GEOMETRY, ids=[f"g{i}" for i in range(6)])
+def test_im2col_kernels_on_the_gpu(geometry, dtype):
+    cp = _real_cupy()
+    from tensorgrad.ops.conv import fold, out_size, unfold
+
+    shape, kernel, stride, padding, dilation, pad = geometry
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape).astype(dtype)
+    n, c, h, w = shape
+    oh = out_size(h, kernel[0], stride[0], padding[0], dilation[0])
+    ow = out_size(w, kernel[1], stride[1], padding[1], dilation[1])
+    geo = kcuda._geometry_args(h, w, kernel, stride, padding, dilation, oh, ow)
+    cols = np.zeros((n, c) + tuple(kernel) + (oh, ow), dtype)
+    for grid in ((kcuda.stride_grid(cols.size),), (3,)):  # a short grid strides further
+        _compare(cp, "tg_im2col", dtype, grid, (256,),
+                 (x, cols, np.int64(cols.size)) + geo + (np.dtype(dtype).type(pad),), [1])
+    gc = rng.standard_normal(cols.shape).astype(dtype)
+    for grid in ((kcuda.stride_grid(x.size),), (5,)):
+        _compare(cp, "tg_col2im", dtype, grid, (128,),
+                 (gc, np.zeros_like(x), np.int64(x.size)) + geo, [1])
+    # the dispatch: the same values as the CPU path, bit for bit (a copy, and sums in the
+    # CPU loop's order)
+    np.testing.assert_array_equal(
+        cp.asnumpy(unfold(cp.asarray(x), kernel, stride, padding, dilation, pad)),
+        unfold(x, kernel, stride, padding, dilation, pad))
+    np.testing.assert_array_equal(
+        cp.asnumpy(fold(cp.asarray(gc), (h, w), kernel, stride, padding, dilation)),
+        fold(gc, (h, w), kernel, stride, padding, dilation))

@@ -2,6 +2,7 @@
 the function API (duals and variables instead of tensors that require grad)."""
 
 import pytest
+from devices import put
 from op_table import CASES, IDS
 
 import tensorgrad as tg
@@ -16,5 +17,6 @@ def _as_tensor_fn(case):
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_check_grads_fwd_and_rev_to_second_order(case, rng):
-    tg.check_grads(_as_tensor_fn(case), modes=("fwd", "rev"), order=2)(*case.inputs(rng))
+def test_check_grads_fwd_and_rev_to_second_order(case, rng, device):
+    tg.check_grads(_as_tensor_fn(case), modes=("fwd", "rev"), order=2)(
+        *put(list(case.inputs(rng)), device))

@@ -3,19 +3,20 @@ Python scalars, comparisons, indexing, factories, reductions, in-place updates."
 
 import numpy as np
 import pytest
+from devices import host, on, put
 
 import tensorgrad as tg
 
 
 # ---- attributes and conversions -------------------------------------------------------------
-def test_attributes_of_a_leaf_and_of_a_result():
-    x = tg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
-    assert isinstance(x.data, np.ndarray)
+def test_attributes_of_a_leaf_and_of_a_result(device):
+    x = tg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], device=device, requires_grad=True)
+    assert isinstance(x.data, tg.device(device).xp.ndarray)
     assert x.shape == (2, 3)
     assert x.ndim == 2
     assert x.dtype == np.float32
-    assert x.device == tg.device("cpu")
-    assert str(x.device) == "cpu"
+    assert x.device == tg.device(device)
+    assert str(x.device) == ("cpu" if device == "cpu" else "cuda:0")
     assert x.requires_grad is True
     assert x.grad is None
     assert x.grad_fn is None
@@ -25,20 +26,35 @@ def test_attributes_of_a_leaf_and_of_a_result():
     assert y.grad_fn is not None
     assert y.is_leaf is False
     assert y.shape == (2, 3)
+    assert y.device == x.device
 
 
-def test_numpy_item_tolist():
-    x = tg.tensor([[1.0, 2.0], [3.0, 4.0]])
+def test_repr(device):
+    x = tg.tensor([1.0, 2.0], device=device, requires_grad=True)
+    where = "" if device == "cpu" else ", device='cuda:0'"
+    assert repr(x) == f"tensor([1., 2.]{where}, requires_grad=True)"
+    assert repr(tg.tensor([1, 2], dtype="int32", device=device)) == \
+        f"tensor([1, 2], dtype=int32{where})"
+    assert repr(x * 2).startswith(f"tensor([2., 4.]{where}, grad_fn=")
+    assert repr(tg.nn.Parameter(tg.zeros(1, device=device))) == \
+        f"Parameter containing:\ntensor([0.]{where}, requires_grad=True)"
+
+
+def test_numpy_item_tolist(device):
+    x = tg.tensor([[1.0, 2.0], [3.0, 4.0]], device=device)
     a = x.numpy()
     assert isinstance(a, np.ndarray)
     np.testing.assert_array_equal(a, [[1.0, 2.0], [3.0, 4.0]])
-    assert np.shares_memory(a, x.data)
+    assert np.shares_memory(a, x.data) if device == "cpu" else on(x, device)  # a copy on cuda
+    if device != "cpu":  # as PyTorch and CuPy: no implicit copy from the GPU
+        with pytest.raises(TypeError, match=r"on cuda:0 .*\.numpy\(\) or \.cpu\(\)"):
+            np.asarray(x)
     assert x.tolist() == [[1.0, 2.0], [3.0, 4.0]]
     assert isinstance(x.tolist()[0][0], float)
     s = x.sum()
     assert s.item() == 10.0
     assert isinstance(s.item(), float)
-    assert isinstance(tg.tensor([7]).item(), int)
+    assert isinstance(tg.tensor([7], device=device).item(), int)
     assert float(s) == 10.0
 
 
@@ -47,29 +63,39 @@ def test_item_of_a_multi_element_tensor_raises():
         tg.tensor([1.0, 2.0]).item()
 
 
-def test_numpy_of_a_tensor_that_requires_grad_gives_values():
-    x = tg.tensor([1.0, 2.0], requires_grad=True)
+def test_numpy_of_a_tensor_that_requires_grad_gives_values(device):
+    x = tg.tensor([1.0, 2.0], device=device, requires_grad=True)
     np.testing.assert_array_equal((x * 2.0).numpy(), [2.0, 4.0])
 
 
-def test_to_dtype_converts_and_is_differentiable():
-    x = tg.tensor([1.0, 2.0], requires_grad=True)
+def test_to_dtype_converts_and_is_differentiable(device):
+    x = tg.tensor([1.0, 2.0], device=device, requires_grad=True)
     for spec in (np.float64, "float64", tg.float64):
         y = x.to(spec)
-        assert y.dtype == np.float64
+        assert y.dtype == np.float64 and on(y, device)
     y = x.to(np.float64)
     (y * y).sum().backward()
-    assert x.grad.dtype == np.float32
-    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
+    assert x.grad.dtype == np.float32 and on(x.grad, device)
+    np.testing.assert_allclose(host(x.grad), [2.0, 4.0])
     assert x.to(np.float32) is x  # nothing to do
-    assert tg.tensor([1.5, 2.5]).to("int64").tolist() == [1, 2]
+    assert x.to(device) is x and x.to(device, np.float32) is x
+    z = x.to(device, dtype="float64")
+    assert z.dtype == np.float64 and on(z, device)
+    for cast in (x.double(), x.half(), x.float(), x.long(), x.int(), x.bool()):
+        assert on(cast, device)
+    i = tg.tensor([1.5, 2.5], device=device).to("int64")
+    assert i.tolist() == [1, 2] and on(i, device)
 
 
-def test_cpu_and_to_cpu_keep_a_cpu_tensor():
-    x = tg.tensor([1.0, 2.0])
-    assert x.cpu().device == "cpu"
+def test_cpu_and_to_cpu_keep_a_cpu_tensor(device):
+    x = tg.tensor([1.0, 2.0], device=device, requires_grad=True)
+    assert x.cpu().device == "cpu" and on(x.cpu(), "cpu")
     np.testing.assert_array_equal(x.cpu().numpy(), x.numpy())
     assert x.to("cpu").device.type == "cpu"
+    assert (x.cpu() is x) == (device == "cpu")
+    x.cpu().sum().backward()  # the move is differentiable, the gradient comes back
+    assert on(x.grad, device)
+    np.testing.assert_allclose(host(x.grad), [1.0, 1.0])
 
 
 # ---- dtype defaults -----------------------------------------------------------------------
@@ -99,11 +125,11 @@ def test_explicit_dtype_wins():
     assert tg.tensor([1.0, 2.0], dtype="float16").dtype == np.float16
 
 
-def test_tensor_copies_its_numpy_input():
+def test_tensor_copies_its_numpy_input(device):
     a = np.zeros(3, dtype=np.float32)
-    t = tg.tensor(a)
+    t = tg.tensor(a, device=device)
     a[0] = 9.0
-    assert t.numpy()[0] == 0.0
+    assert t.numpy()[0] == 0.0 and on(t, device)
 
 
 # ---- mixing with NumPy arrays and Python scalars ----------------------------------------------
@@ -119,16 +145,19 @@ def test_tensor_copies_its_numpy_input():
     ],
     ids=["add", "sub", "mul", "div", "pow", "matmul"],
 )
-def test_numpy_array_on_either_side_gives_a_tensor(op):
-    a = np.array([1.0, 2.0, 3.0], dtype=np.float32)
-    t = tg.tensor([4.0, 5.0, 6.0])
+def test_numpy_array_on_either_side_gives_a_tensor(op, device):
+    # the device's own array type (NumPy's, CuPy's) on either side of a Tensor
+    h = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    a = put(h, device)
+    t = tg.tensor([4.0, 5.0, 6.0], device=device)
     left = op(a, t)
     right = op(t, a)
     assert isinstance(left, tg.Tensor), type(left)
     assert isinstance(right, tg.Tensor), type(right)
     assert left.dtype != object and right.dtype != object
-    np.testing.assert_allclose(left.numpy(), op(a, t.numpy()), rtol=1e-6)
-    np.testing.assert_allclose(right.numpy(), op(t.numpy(), a), rtol=1e-6)
+    assert on(left, device) and on(right, device)
+    np.testing.assert_allclose(left.numpy(), op(h, t.numpy()), rtol=1e-6)
+    np.testing.assert_allclose(right.numpy(), op(t.numpy(), h), rtol=1e-6)
 
 
 def test_numpy_on_the_left_keeps_the_graph():
@@ -160,11 +189,11 @@ def test_numpy_on_the_left_keeps_the_graph():
         (lambda t: t * np.float64(0.5), [0.5, 1.0]),
     ],
 )
-def test_python_and_numpy_scalars_keep_float32(op, expected):
-    t = tg.tensor([1.0, 2.0])
+def test_python_and_numpy_scalars_keep_float32(op, expected, device):
+    t = tg.tensor([1.0, 2.0], device=device)
     r = op(t)
     assert isinstance(r, tg.Tensor)
-    assert r.dtype == np.float32
+    assert r.dtype == np.float32 and on(r, device)
     np.testing.assert_allclose(r.numpy(), expected)
 
 
@@ -181,12 +210,13 @@ def test_python_and_numpy_scalars_keep_float32(op, expected):
     ],
     ids=["lt", "le", "gt", "ge", "eq", "ne"],
 )
-def test_comparisons_give_bool_tensors_without_grad(op, expected):
-    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    for other in (tg.tensor([2.0, 2.0, 2.0]), 2.0, np.array([2.0, 2.0, 2.0])):
+def test_comparisons_give_bool_tensors_without_grad(op, expected, device):
+    x = tg.tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
+    for other in (tg.tensor([2.0, 2.0, 2.0], device=device), 2.0,
+                  put(np.array([2.0, 2.0, 2.0]), device)):
         r = op(x, other)
         assert isinstance(r, tg.Tensor)
-        assert r.dtype == np.bool_
+        assert r.dtype == np.bool_ and on(r, device)
         assert not r.requires_grad
         assert r.grad_fn is None
         assert r.tolist() == expected
@@ -199,59 +229,76 @@ def test_comparison_with_none():
 
 
 # ---- indexing ---------------------------------------------------------------------------
-def test_getitem_values_and_gradients():
-    x = tg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+def test_getitem_values_and_gradients(device):
+    x = tg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], device=device, requires_grad=True)
     assert x[1].tolist() == [4.0, 5.0, 6.0]
     assert x[:, 1:].tolist() == [[2.0, 3.0], [5.0, 6.0]]
     assert x[1, 2].item() == 6.0
     (x[0, 1:] * 2.0).sum().backward()
+    assert on(x.grad, device)
     np.testing.assert_allclose(x.grad.numpy(), [[0.0, 2.0, 2.0], [0.0, 0.0, 0.0]])
+    x.grad = None
+    (x[:, ::-2] * x.T[::2]).sum().backward()  # views of views: a step, a transpose
+    np.testing.assert_allclose(x.grad.numpy(), [[7.0, 0.0, 7.0], [7.0, 0.0, 7.0]])
 
 
-def test_getitem_repeated_indices_add_up_gradients():
-    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+def test_getitem_repeated_indices_add_up_gradients(device):
+    x = tg.tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
     x[[0, 0, 2]].sum().backward()
+    assert on(x.grad, device)
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 0.0, 1.0])
+    m = tg.tensor(np.arange(6.0).reshape(2, 3), device=device, requires_grad=True)
+    rows = put(np.array([1, 1, 0]), device)
+    (m[rows, tg.tensor([2, 2, 0], device=device)] * tg.tensor([1.0, 2.0, 3.0], dtype="float64",
+                                                               device=device)).sum().backward()
+    assert on(m.grad, device) and m.grad.dtype == np.float64
+    np.testing.assert_allclose(m.grad.numpy(), [[3.0, 0.0, 0.0], [0.0, 0.0, 3.0]])
 
 
-def test_getitem_with_tensor_and_mask_indices():
-    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    idx = tg.tensor([2, 0])
+def test_getitem_with_tensor_and_mask_indices(device):
+    x = tg.tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
+    idx = tg.tensor([2, 0], device=device)
     assert x[idx].tolist() == [3.0, 1.0]
     y = x[x > 1.5]
-    assert y.tolist() == [2.0, 3.0]
-    y.sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), [0.0, 1.0, 1.0])
+    assert y.tolist() == [2.0, 3.0] and on(y, device)
+    (y * 2.0).sum().backward()
+    x[idx].sum().backward()
+    assert on(x.grad, device)
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, 2.0, 3.0])
 
 
-def test_setitem_writes_values():
-    t = tg.zeros(2, 3)
+def test_setitem_writes_values(device):
+    t = tg.zeros(2, 3, device=device)
     t[0] = 1.0
-    t[1, 1:] = tg.tensor([5.0, 6.0])
-    t[:, 0] = np.array([7.0, 8.0])
-    assert t.tolist() == [[7.0, 1.0, 1.0], [8.0, 5.0, 6.0]]
+    t[1, 1:] = tg.tensor([5.0, 6.0], device=device)
+    t[:, 0] = put(np.array([7.0, 8.0]), device)
+    assert t.tolist() == [[7.0, 1.0, 1.0], [8.0, 5.0, 6.0]] and on(t, device)
+    t[tg.tensor([0, 1], device=device), tg.tensor([2, 2], device=device)] = 9.0
+    t[t == 1.0] = 3.0
+    assert t.tolist() == [[7.0, 3.0, 9.0], [8.0, 5.0, 9.0]] and on(t, device)
 
 
-def test_setitem_on_the_tape_gives_gradients_to_old_value_and_written_value():
-    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    v = tg.tensor([10.0, 20.0], requires_grad=True)
-    w = tg.tensor([1.0, 2.0, 3.0])
+def test_setitem_on_the_tape_gives_gradients_to_old_value_and_written_value(device):
+    x = tg.tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
+    v = tg.tensor([10.0, 20.0], device=device, requires_grad=True)
+    w = tg.tensor([1.0, 2.0, 3.0], device=device)
     t = x * 1.0
     t[1:] = v * 2.0
     assert t.tolist() == [1.0, 20.0, 40.0]
     assert t.requires_grad and t.grad_fn is not None
     (t * w).sum().backward()
+    assert on(x.grad, device) and on(v.grad, device)
     np.testing.assert_allclose(x.grad.numpy(), [1.0, 0.0, 0.0])
     np.testing.assert_allclose(v.grad.numpy(), [4.0, 6.0])
 
 
-def test_setitem_of_a_grad_value_into_a_plain_tensor_records():
-    v = tg.tensor(3.0, requires_grad=True)
-    t = tg.zeros(3)
+def test_setitem_of_a_grad_value_into_a_plain_tensor_records(device):
+    v = tg.tensor(3.0, device=device, requires_grad=True)
+    t = tg.zeros(3, device=device)
     t[1] = v
     assert t.requires_grad
-    (t * tg.tensor([1.0, 5.0, 1.0])).sum().backward()
-    assert v.grad.item() == 5.0
+    (t * tg.tensor([1.0, 5.0, 1.0], device=device)).sum().backward()
+    assert v.grad.item() == 5.0 and on(v.grad, device)
 
 
 # ---- factories ---------------------------------------------------------------------------------
@@ -352,9 +399,10 @@ def test_giving_both_axis_and_dim_is_an_error():
         tg.ones(2, 2).sum(axis=0, dim=0)
 
 
-def test_max_with_dim_returns_values_and_indices():
-    x = tg.tensor([[1.0, 5.0, 2.0], [3.0, 2.0, 4.0]], requires_grad=True)
+def test_max_with_dim_returns_values_and_indices(device):
+    x = tg.tensor([[1.0, 5.0, 2.0], [3.0, 2.0, 4.0]], device=device, requires_grad=True)
     values, indices = x.max(dim=1)
+    assert on(values, device) and on(indices, device)
     assert values.tolist() == [5.0, 4.0]
     assert indices.tolist() == [1, 2]
     assert indices.dtype == np.int64
@@ -363,6 +411,7 @@ def test_max_with_dim_returns_values_and_indices():
     mins = x.min(dim=0)
     assert mins.values.tolist() == [1.0, 2.0, 2.0] and mins.indices.tolist() == [0, 1, 0]
     values.sum().backward()
+    assert on(x.grad, device)
     np.testing.assert_allclose(x.grad.numpy(), [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
 
 
@@ -374,8 +423,8 @@ def test_max_with_axis_or_without_arguments_returns_values_only():
 
 
 # ---- in-place updates ------------------------------------------------------------------------
-def test_optimizer_style_in_place_update_under_no_grad():
-    p = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+def test_optimizer_style_in_place_update_under_no_grad(device):
+    p = tg.tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
     (p * p).sum().backward()
     buffer = p.data
     with tg.no_grad():
@@ -386,14 +435,15 @@ def test_optimizer_style_in_place_update_under_no_grad():
     assert p.dtype == np.float32
     p.grad = None
     (p * 2.0).sum().backward()  # still a working leaf
+    assert on(p.grad, device)
     np.testing.assert_allclose(p.grad.numpy(), [2.0, 2.0, 2.0])
 
 
-def test_in_place_methods_under_no_grad():
-    p = tg.ones(3, requires_grad=True)
+def test_in_place_methods_under_no_grad(device):
+    p = tg.ones(3, device=device, requires_grad=True)
     buffer = p.data
     with tg.no_grad():
-        p.add_(tg.ones(3), alpha=2.0)
+        p.add_(tg.ones(3, device=device), alpha=2.0)
         p.mul_(2.0)
         p.sub_(1.0)
         p.div_(5.0)
@@ -406,20 +456,23 @@ def test_in_place_methods_under_no_grad():
     assert p.data is buffer
 
 
-def test_in_place_operator_on_a_plain_tensor_modifies_in_place():
-    t = tg.tensor([1.0, 2.0])
+def test_in_place_operator_on_a_plain_tensor_modifies_in_place(device):
+    t = tg.tensor([1.0, 2.0], device=device)
     buffer = t.data
     t += 1.0
-    t *= tg.tensor([2.0, 3.0])
+    t *= tg.tensor([2.0, 3.0], device=device)
+    t -= put(np.zeros(2, dtype=np.float64), device)  # casts into float32 in place
+    t /= np.float64(1.0)
     assert t.data is buffer
-    assert t.tolist() == [4.0, 9.0]
+    assert t.tolist() == [4.0, 9.0] and t.dtype == np.float32
     assert not t.requires_grad
 
 
-def test_in_place_on_a_non_leaf_while_recording_stays_differentiable():
-    x = tg.tensor([1.0, 2.0], requires_grad=True)
+def test_in_place_on_a_non_leaf_while_recording_stays_differentiable(device):
+    x = tg.tensor([1.0, 2.0], device=device, requires_grad=True)
     y = x * 3.0
     y += x
     assert y.tolist() == [4.0, 8.0]
     y.sum().backward()
+    assert on(x.grad, device)
     np.testing.assert_allclose(x.grad.numpy(), [4.0, 4.0])

@@ -2,6 +2,7 @@
 
 import numpy as onp
 import pytest
+from devices import host, on, put
 
 import tensorgrad as tg
 import tensorgrad.numpy as np
@@ -19,38 +20,43 @@ def test_random_is_plain_numpy():
     assert type(a) is onp.ndarray
 
 
-def test_array_of_tensors_stacks_and_keeps_the_graph():
-    x = tg.tensor(2.0, dtype="float64", requires_grad=True)
+def test_array_of_tensors_stacks_and_keeps_the_graph(device):
+    x = tg.tensor(2.0, dtype="float64", requires_grad=True, device=device)
     v = np.array([x, x * 3, 1.0])
-    assert isinstance(v, tg.Tensor) and v.shape == (3,)
+    assert isinstance(v, tg.Tensor) and v.shape == (3,) and on(v, device)
     v.sum().backward()
-    assert x.grad.item() == 4.0
+    assert x.grad.item() == 4.0 and on(x.grad, device)
 
 
-def test_non_differentiable_functions_cut_the_graph():
-    x = tg.tensor([0.5, -1.5], requires_grad=True)
+def test_non_differentiable_functions_cut_the_graph(device):
+    x = tg.tensor([0.5, -1.5], requires_grad=True, device=device)
     for f in (np.floor, np.sign, np.ceil, lambda t: np.argmax(t), lambda t: t > 0,
               np.zeros_like, np.isnan):
         y = f(x)
-        assert isinstance(y, tg.Tensor) and not y.requires_grad
+        assert isinstance(y, tg.Tensor) and not y.requires_grad and on(y, device)
 
 
-def test_function_without_derivative_refuses_a_tensor_that_carries_one():
-    x = tg.tensor([0.5, 1.5], requires_grad=True)
+def test_function_without_derivative_refuses_a_tensor_that_carries_one(device):
+    x = tg.tensor([0.5, 1.5], requires_grad=True, device=device)
     with pytest.raises(NotImplementedError, match="percentile"):
         np.percentile(x, 50)
-    assert np.percentile(onp.array([1.0, 2.0, 3.0]), 50) == 2.0
-    assert np.percentile(tg.tensor([1.0, 2.0, 3.0]), 50).item() == 2.0
+    out = np.percentile(put(onp.array([1.0, 2.0, 3.0]), device), 50)
+    assert on(out, device) and host(out) == 2.0
+    out = np.percentile(tg.tensor([1.0, 2.0, 3.0], device=device), 50)
+    assert on(out, device) and out.item() == 2.0
 
 
-def test_reductions_take_numpy_signatures():
+def test_reductions_take_numpy_signatures(device):
     a = onp.arange(12.0).reshape(3, 4)
-    t = tg.tensor(a)
+    t = tg.tensor(a, device=device)
+    ad = put(a, device)
     for name in ("sum", "mean", "max", "min", "prod", "var", "std"):
         for kw in ({}, {"axis": 1}, {"axis": (0, 1)}, {"axis": 0, "keepdims": True}):
             want = getattr(onp, name)(a, **kw)
-            onp.testing.assert_allclose(getattr(np, name)(t, **kw).numpy(), want, rtol=1e-6)
-            onp.testing.assert_allclose(getattr(np, name)(a, **kw), want)
+            got_t, got_a = getattr(np, name)(t, **kw), getattr(np, name)(ad, **kw)
+            assert on(got_t, device) and on(got_a, device)
+            onp.testing.assert_allclose(host(got_t), want, rtol=1e-6)
+            onp.testing.assert_allclose(host(got_a), want)
 
 
 @pytest.mark.parametrize("f", [
@@ -76,8 +82,9 @@ def test_reductions_take_numpy_signatures():
 ], ids=["tensordot", "outer", "trace", "diag", "diagonal", "triu", "concat", "stack", "hvstack",
         "moveaxis", "flip", "split", "take", "logsumexp", "where", "dot2", "dot1", "inner",
         "clipmax"])
-def test_tnp_functions_check_grads(f):
-    x = onp.random.default_rng(3).standard_normal((3, 4))
+def test_tnp_functions_check_grads(f, device):
+    x = put(onp.random.default_rng(3).standard_normal((3, 4)), device)
+    assert on(f(x), device)
     tg.check_grads(f, modes=("fwd", "rev"), order=2)(x)
 
 

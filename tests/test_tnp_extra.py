@@ -4,23 +4,27 @@ order, float64), values against NumPy, gradients against PyTorch where it is ins
 
 import numpy as np
 import pytest
+from devices import host, on, put
 
 import tensorgrad as tg
 import tensorgrad.numpy as tnp
 
 
-def check(f, *args):
-    tg.check_grads(f, modes=("fwd", "rev"), order=2)(*args)
+def check(device, f, *args):
+    """``f``'s derivatives against finite differences, with ``args`` on ``device``."""
+    tg.check_grads(f, modes=("fwd", "rev"), order=2)(*put(list(args), device))
 
 
-def same_values(f, np_f, *args):
-    """``f`` on arrays gives arrays equal to NumPy's; on Tensors, Tensors with the same values."""
-    raw = f(*args)
-    assert not isinstance(raw, tg.Tensor)
+def same_values(device, f, np_f, *args):
+    """``f`` on arrays on ``device`` gives arrays there equal to NumPy's (on the host
+    arguments); on Tensors, Tensors there with the same values."""
     expected = np_f(*args)
-    np.testing.assert_allclose(raw, expected, rtol=1e-12, atol=1e-12)
+    args = put(list(args), device)
+    raw = f(*args)
+    assert not isinstance(raw, tg.Tensor) and on(raw, device)
+    np.testing.assert_allclose(host(raw), expected, rtol=1e-12, atol=1e-12)
     out = f(*[tg.tensor(a) for a in args])
-    assert isinstance(out, tg.Tensor)
+    assert isinstance(out, tg.Tensor) and on(out, device)
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
 
 
@@ -44,21 +48,21 @@ COMPLEX_OK = {"arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh", "arctanh"
 
 
 @pytest.mark.parametrize("name,gen", UNARY, ids=[u[0] for u in UNARY])
-def test_unary(name, gen, rng):
+def test_unary(name, gen, rng, device):
     x = gen(rng, (2, 3))
     f = getattr(tnp, name)
-    same_values(f, getattr(np, name), x)
-    check(f, x)
+    same_values(device, f, getattr(np, name), x)
+    check(device, f, x)
     if name in COMPLEX_OK:
-        check(f, 0.4 + 0.3 * rng.standard_normal(3) + 0.3j * rng.standard_normal(3))
+        check(device, f, 0.4 + 0.3 * rng.standard_normal(3) + 0.3j * rng.standard_normal(3))
 
 
 @pytest.mark.parametrize("name,gen", BINARY, ids=[b[0] for b in BINARY])
-def test_binary(name, gen, rng):
+def test_binary(name, gen, rng, device):
     x, y = gen(rng, (2, 3)), gen(rng, (3,)) * rng.choice([-1, 1], 3)
     f = getattr(tnp, name)
-    same_values(f, getattr(np, name), x, y)
-    check(f, x, y)  # y broadcasts
+    same_values(device, f, getattr(np, name), x, y)
+    check(device, f, x, y)  # y broadcasts
 
 
 def test_sinc_at_zero():
@@ -66,37 +70,41 @@ def test_sinc_at_zero():
     np.testing.assert_allclose(tg.grad(tnp.sinc)(0.5), (np.cos(np.pi / 2) - np.sinc(0.5)) / 0.5)
 
 
-def test_elementwise_against_torch(rng):
+def test_elementwise_against_torch(rng, device):
     torch = pytest.importorskip("torch")
     x = rng.uniform(-0.8, 0.8, 5)
     y = rng.uniform(0.3, 2, 5)
+    xd, yd = put(x, device), put(y, device)
     pairs = [("arcsin", torch.asin), ("arccos", torch.acos), ("arctan", torch.atan),
              ("sinh", torch.sinh), ("cosh", torch.cosh), ("arcsinh", torch.asinh),
              ("arctanh", torch.atanh), ("exp2", torch.exp2), ("sinc", torch.sinc)]
     for name, tf in pairs:
-        g = tg.grad(lambda a: tnp.sum(getattr(tnp, name)(a) * y))(x)
+        g = tg.grad(lambda a: tnp.sum(getattr(tnp, name)(a) * yd))(xd)
+        assert on(g, device)
         tx = torch.tensor(x, requires_grad=True)
         (tf(tx) * torch.tensor(y)).sum().backward()
-        np.testing.assert_allclose(g, tx.grad.numpy(), rtol=1e-10, err_msg=name)
+        np.testing.assert_allclose(host(g), tx.grad.numpy(), rtol=1e-10, err_msg=name)
     for name, tf in [("logaddexp", torch.logaddexp), ("arctan2", torch.atan2),
                      ("hypot", torch.hypot)]:
-        gx, gy = tg.grad(lambda a, b: tnp.sum(getattr(tnp, name)(a, b) ** 2), (0, 1))(x, y)
+        gx, gy = tg.grad(lambda a, b: tnp.sum(getattr(tnp, name)(a, b) ** 2), (0, 1))(xd, yd)
+        assert on(gx, device) and on(gy, device)
         tx, ty = torch.tensor(x, requires_grad=True), torch.tensor(y, requires_grad=True)
         (tf(tx, ty) ** 2).sum().backward()
-        np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=1e-10, err_msg=name)
-        np.testing.assert_allclose(gy, ty.grad.numpy(), rtol=1e-10, err_msg=name)
+        np.testing.assert_allclose(host(gx), tx.grad.numpy(), rtol=1e-10, err_msg=name)
+        np.testing.assert_allclose(host(gy), ty.grad.numpy(), rtol=1e-10, err_msg=name)
 
 
 # ---- cumsum --------------------------------------------------------------------------------
 @pytest.mark.parametrize("axis", [0, 1, -1, None])
-def test_cumsum(axis, rng):
+def test_cumsum(axis, rng, device):
     x = rng.standard_normal((3, 4))
-    same_values(lambda a: tnp.cumsum(a, axis=axis), lambda a: np.cumsum(a, axis=axis), x)
-    check(lambda a: tnp.cumsum(a, axis=axis), x)
+    same_values(device, lambda a: tnp.cumsum(a, axis=axis), lambda a: np.cumsum(a, axis=axis), x)
+    check(device, lambda a: tnp.cumsum(a, axis=axis), x)
 
 
-def test_cumsum_complex(rng):
-    check(lambda a: tnp.cumsum(a, axis=0), rng.standard_normal(4) + 1j * rng.standard_normal(4))
+def test_cumsum_complex(rng, device):
+    check(device, lambda a: tnp.cumsum(a, axis=0),
+          rng.standard_normal(4) + 1j * rng.standard_normal(4))
 
 
 # ---- einsum --------------------------------------------------------------------------------
@@ -120,37 +128,40 @@ EINSUM = [
 
 
 @pytest.mark.parametrize("subs,shapes", EINSUM, ids=[e[0] for e in EINSUM])
-def test_einsum(subs, shapes, rng):
+def test_einsum(subs, shapes, rng, device):
     ops = [rng.standard_normal(s) for s in shapes]
     f = lambda *xs: tnp.einsum(subs, *xs)
-    same_values(f, lambda *xs: np.einsum(subs, *xs), *ops)
-    check(f, *ops)
+    same_values(device, f, lambda *xs: np.einsum(subs, *xs), *ops)
+    check(device, f, *ops)
 
 
-def test_einsum_complex(rng):
+def test_einsum_complex(rng, device):
     a = rng.standard_normal((2, 3)) + 1j * rng.standard_normal((2, 3))
     b = rng.standard_normal((3,)) + 1j * rng.standard_normal((3,))
-    check(lambda x, y: tnp.einsum("ij,j->i", x, y), a, b)
-    check(lambda x, y: tnp.einsum("ij,j->i", x, y), a, b.real)
+    check(device, lambda x, y: tnp.einsum("ij,j->i", x, y), a, b)
+    check(device, lambda x, y: tnp.einsum("ij,j->i", x, y), a, b.real)
 
 
-def test_einsum_against_torch(rng):
+def test_einsum_against_torch(rng, device):
     torch = pytest.importorskip("torch")
     a, b, c = rng.standard_normal((2, 3, 4)), rng.standard_normal((4, 5)), rng.standard_normal(5)
     subs = "bij,jk,k->bi"
     w = rng.standard_normal((2, 3))
-    grads = tg.grad(lambda x, y, z: tnp.sum(tnp.einsum(subs, x, y, z) * w), (0, 1, 2))(a, b, c)
+    wd = put(w, device)
+    grads = tg.grad(lambda x, y, z: tnp.sum(tnp.einsum(subs, x, y, z) * wd), (0, 1, 2))(
+        *put([a, b, c], device))
     ts = [torch.tensor(v, requires_grad=True) for v in (a, b, c)]
     (torch.einsum(subs, *ts) * torch.tensor(w)).sum().backward()
     for g, t in zip(grads, ts):
-        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-10)
+        assert on(g, device)
+        np.testing.assert_allclose(host(g), t.grad.numpy(), rtol=1e-10)
 
 
-def test_einsum_tape_float32():
-    x = tg.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+def test_einsum_tape_float32(device):
+    x = tg.tensor(np.ones((2, 3), np.float32), requires_grad=True, device=device)
     y = tnp.einsum("ij,ij->i", x, x)
     y.sum().backward()
-    assert y.dtype == np.float32 and x.grad.dtype == np.float32
+    assert y.dtype == np.float32 and x.grad.dtype == np.float32 and on(x.grad, device)
     np.testing.assert_allclose(x.grad.numpy(), 2 * np.ones((2, 3)))
 
 
@@ -161,72 +172,74 @@ def _distinct(rng, shape):
 
 
 @pytest.mark.parametrize("axis", [0, -1, None])
-def test_sort(axis, rng):
+def test_sort(axis, rng, device):
     x = _distinct(rng, (3, 4))
-    same_values(lambda a: tnp.sort(a, axis=axis), lambda a: np.sort(a, axis=axis), x)
-    check(lambda a: tnp.sort(a, axis=axis), x)
+    same_values(device, lambda a: tnp.sort(a, axis=axis), lambda a: np.sort(a, axis=axis), x)
+    check(device, lambda a: tnp.sort(a, axis=axis), x)
 
 
-def test_sort_gradient_follows_permutation():
-    x = np.array([3.0, 1.0, 2.0])
-    w = np.array([10.0, 20.0, 30.0])
+def test_sort_gradient_follows_permutation(device):
+    x = put(np.array([3.0, 1.0, 2.0]), device)
+    w = put(np.array([10.0, 20.0, 30.0]), device)
     g = tg.grad(lambda a: tnp.sum(tnp.sort(a) * w))(x)
-    np.testing.assert_allclose(g, [30.0, 10.0, 20.0])
+    assert on(g, device)
+    np.testing.assert_allclose(host(g), [30.0, 10.0, 20.0])
 
 
-def test_take_along_axis(rng):
+def test_take_along_axis(rng, device):
     x = rng.standard_normal((3, 4))
     idx = np.array([[0, 0, 3], [1, 2, 2], [3, 1, 0]])
-    same_values(lambda a: tnp.take_along_axis(a, idx, 1),
+    idx_d = put(idx, device)  # the indices live with the data
+    same_values(device, lambda a: tnp.take_along_axis(a, idx_d, 1),
                 lambda a: np.take_along_axis(a, idx, 1), x)
-    check(lambda a: tnp.take_along_axis(a, idx, 1), x)  # repeated indices add up
+    check(device, lambda a: tnp.take_along_axis(a, idx_d, 1), x)  # repeated indices add up
 
 
 @pytest.mark.parametrize("repeats,axis", [(2, None), ([1, 0, 2], 0), (3, 1)])
-def test_repeat(repeats, axis, rng):
+def test_repeat(repeats, axis, rng, device):
     x = rng.standard_normal((3, 2))
-    same_values(lambda a: tnp.repeat(a, repeats, axis), lambda a: np.repeat(a, repeats, axis),
-                x)
-    check(lambda a: tnp.repeat(a, repeats, axis), x)
+    same_values(device, lambda a: tnp.repeat(a, repeats, axis),
+                lambda a: np.repeat(a, repeats, axis), x)
+    check(device, lambda a: tnp.repeat(a, repeats, axis), x)
 
 
 @pytest.mark.parametrize("reps", [2, (2, 1), (2, 1, 3)])
-def test_tile(reps, rng):
+def test_tile(reps, rng, device):
     x = rng.standard_normal((2, 3))
-    same_values(lambda a: tnp.tile(a, reps), lambda a: np.tile(a, reps), x)
-    check(lambda a: tnp.tile(a, reps), x)
+    same_values(device, lambda a: tnp.tile(a, reps), lambda a: np.tile(a, reps), x)
+    check(device, lambda a: tnp.tile(a, reps), x)
 
 
 @pytest.mark.parametrize("shift,axis", [(1, None), (-2, 1), ((1, 2), (0, 1)), (5, 0)])
-def test_roll(shift, axis, rng):
+def test_roll(shift, axis, rng, device):
     x = rng.standard_normal((3, 4))
-    same_values(lambda a: tnp.roll(a, shift, axis), lambda a: np.roll(a, shift, axis), x)
-    check(lambda a: tnp.roll(a, shift, axis), x)
+    same_values(device, lambda a: tnp.roll(a, shift, axis), lambda a: np.roll(a, shift, axis), x)
+    check(device, lambda a: tnp.roll(a, shift, axis), x)
 
 
 @pytest.mark.parametrize("mode", ["constant", "edge", "reflect", "symmetric", "wrap"])
-def test_pad(mode, rng):
+def test_pad(mode, rng, device):
     x = rng.standard_normal((3, 4))
     width = ((1, 2), (2, 1))
-    same_values(lambda a: tnp.pad(a, width, mode), lambda a: np.pad(a, width, mode), x)
-    check(lambda a: tnp.pad(a, width, mode), x)
+    same_values(device, lambda a: tnp.pad(a, width, mode), lambda a: np.pad(a, width, mode), x)
+    check(device, lambda a: tnp.pad(a, width, mode), x)
 
 
-def test_pad_constant_value(rng):
+def test_pad_constant_value(rng, device):
     x = rng.standard_normal(3)
-    same_values(lambda a: tnp.pad(a, 2, constant_values=1.5),
+    same_values(device, lambda a: tnp.pad(a, 2, constant_values=1.5),
                 lambda a: np.pad(a, 2, constant_values=1.5), x)
-    check(lambda a: tnp.pad(a, (0, 2), constant_values=1.5), x)
+    check(device, lambda a: tnp.pad(a, (0, 2), constant_values=1.5), x)
 
 
-def test_diff_and_trapezoid(rng):
+def test_diff_and_trapezoid(rng, device):
     x = rng.standard_normal((3, 5))
-    same_values(lambda a: tnp.diff(a, 2, axis=1), lambda a: np.diff(a, 2, axis=1), x)
-    check(lambda a: tnp.diff(a, 2, axis=1), x)
+    same_values(device, lambda a: tnp.diff(a, 2, axis=1), lambda a: np.diff(a, 2, axis=1), x)
+    check(device, lambda a: tnp.diff(a, 2, axis=1), x)
     t = np.sort(rng.standard_normal(5))
-    same_values(lambda a, b: tnp.trapezoid(a, b), lambda a, b: np.trapezoid(a, b), x, t)
-    check(lambda a, b: tnp.trapezoid(a, b), x, t)
-    check(lambda a: tnp.trapezoid(a, dx=0.5, axis=0), x)
+    same_values(device, lambda a, b: tnp.trapezoid(a, b), lambda a, b: np.trapezoid(a, b), x, t)
+    check(device, lambda a, b: tnp.trapezoid(a, b), x, t)
+    check(device, lambda a: tnp.trapezoid(a, dx=0.5, axis=0), x)
 
 
 def test_on_device(device, rng):

@@ -35,17 +35,35 @@ def _kind(x):
     return "array"
 
 
-def _as_array(x):
+def _as_array(x, xp=np):
     """``x`` as an array where it lives: device arrays stay on their device, numbers become
-    NumPy arrays."""
+    arrays of ``xp`` (NumPy unless the caller found where the other arguments live)."""
     if isinstance(x, Tensor):
         return x.data
-    return x if isinstance(x, (np.ndarray, _CUPY_ARRAY)) else np.asarray(x)
+    return x if isinstance(x, (np.ndarray, _CUPY_ARRAY)) else xp.asarray(x)
 
 
-def _as_float_array(x):
-    a = _as_array(x)
+def _as_float_array(x, xp=np):
+    a = _as_array(x, xp)
     return a if a.dtype.kind in "fc" else a.astype(np.float64)
+
+
+def _home_xp(*values):
+    """The array module of the first device array among ``values`` (containers, Tensors and
+    duals included), else NumPy: where a Python number that becomes a variable or a tangent
+    must live to meet the other arguments (a host 0-d array cannot mix with CuPy arrays).
+    Called only when there is such a number."""
+    leaves, _ = flatten(list(values))
+    for v in leaves:
+        b = _bottom(v)
+        d = b.data if isinstance(b, Tensor) else b
+        if type(d) is _CUPY_ARRAY:
+            return xp_of(d)
+    return np
+
+
+def _is_number(x):
+    return not isinstance(x, Tensor) and not hasattr(x, "shape")
 
 
 def _give_back(value, kind, keep=True):
@@ -89,8 +107,9 @@ def _replace_bottom(x, new):
     return new
 
 
-def _make_variable(x):
-    """A tensor that stands for ``x`` and whose gradient the backward pass can aim at."""
+def _make_variable(x, home=lambda: np):
+    """A tensor that stands for ``x`` and whose gradient the backward pass can aim at;
+    ``home()`` gives the array module for a number."""
     b = _bottom(x)
     if isinstance(b, Tensor):
         if b._rg and _state.enabled:
@@ -100,7 +119,7 @@ def _make_variable(x):
             v = _new_tensor(data, None, True)
             v._vc = b._vc
     else:
-        v = _new_tensor(_as_float_array(b), None, True)
+        v = _new_tensor(_as_float_array(b, home() if _is_number(b) else np), None, True)
     return _replace_bottom(x, v), v
 
 
@@ -190,6 +209,7 @@ def _vjp_maker(fun, argnum, has_aux=False):
         kinds = []
         rebuilds = []  # per argnum: (first leaf, number of leaves, rebuild)
         create_graph = _rev_depth[0] > 0 and _state.enabled
+        home = functools.partial(_home_xp, args, kwargs)
         for i in nums:
             leaves, rebuild = flatten(args[i])
             rebuilds.append((len(variables), len(leaves), rebuild))
@@ -199,7 +219,7 @@ def _vjp_maker(fun, argnum, has_aux=False):
                 b = _bottom(x)
                 if isinstance(b, Tensor) and b._rg and _state.enabled:
                     create_graph = True
-                xv, v = _make_variable(x)
+                xv, v = _make_variable(x, home)
                 new_leaves.append(xv)
                 variables.append(v)
             args[i] = rebuild(new_leaves)
@@ -235,8 +255,16 @@ def _vjp_maker(fun, argnum, has_aux=False):
 
 
 def _ones_like(out):
+    """Seeds of ones, on each output's device (``ones_like``, not ``o * 0 + 1``: an infinite
+    output would give a NaN seed)."""
     leaves, rebuild = flatten(out)
-    return rebuild([_as_array(o) * 0 + 1 for o in leaves])
+    # a value given back as a number (a float argument's kind) seeds with a number, which
+    # the backward pass puts on the output's own device
+    return rebuild([1.0 if _is_number(o) else _ones_of(_as_array(o)) for o in leaves])
+
+
+def _ones_of(a):
+    return xp_of(a).ones_like(a)
 
 
 def _check_scalar(out, who):
@@ -351,6 +379,7 @@ def jacobian(fun, argnum=0):
 # ---- forward mode -----------------------------------------------------------------------
 def _jvp_core(fun, args, kwargs, nums, tangents):
     level = new_level()
+    home = functools.partial(_home_xp, args, kwargs)
     args = list(args)
     kinds = []
     for i, t in zip(nums, tangents):
@@ -362,8 +391,11 @@ def _jvp_core(fun, args, kwargs, nums, tangents):
         duals = []
         for x, t_leaf in zip(leaves, tleaves):
             kinds.append(_kind(x))
-            xv = x if isinstance(x, Tensor) else _as_float_array(x)
-            tv = t_leaf if isinstance(t_leaf, Tensor) else _as_float_array(t_leaf)
+            xv = x if isinstance(x, Tensor) else _as_float_array(
+                x, home() if _is_number(x) else np)
+            # a number given as a tangent lives where its primal does
+            tv = t_leaf if isinstance(t_leaf, Tensor) else _as_float_array(
+                t_leaf, xp_of(_raw(_bottom(xv))) if _is_number(t_leaf) else np)
             if _shape_of(tv) != _shape_of(xv):
                 raise ValueError(f"jvp: tangent shape {_shape_of(tv)} does not match the "
                                  f"argument's shape {_shape_of(xv)}")
@@ -425,7 +457,8 @@ def deriv(fun, argnum=0):
     @functools.wraps(fun)
     def wrapped(*args, **kwargs):
         x = args[argnum]
-        ones = _as_float_array(x) * 0 + 1
+        xp = _home_xp(args, kwargs) if _is_number(x) else np
+        ones = _ones_of(_as_float_array(_bottom(x), xp))
         return make_jvp(fun, argnum)(*args, **kwargs)(ones)[1]
 
     return wrapped
@@ -450,7 +483,7 @@ def hessian(fun, argnum=0):
     def wrapped(*args, **kwargs):
         x = args[argnum]
         xs = _shape_of(x)
-        raw = _as_float_array(_bottom(x))
+        raw = _as_float_array(_bottom(x), _home_xp(args, kwargs) if _is_number(x) else np)
         xp = xp_of(raw)
         basis = xp.eye(raw.size, dtype=raw.dtype)  # on the argument's device
         nested = isinstance(x, Tensor) and (x._level or x._rg) or _rev_depth[0] > 0
@@ -479,8 +512,10 @@ def hessian(fun, argnum=0):
 def _recorded_grad(fun, argnum, args, kwargs):
     """(variable, gradient): the gradient of ``fun`` at ``args[argnum]`` recorded on the tape
     as a function of ``variable``."""
+    x = args[argnum]
+    variable = _new_tensor(_as_float_array(x, _home_xp(args, kwargs) if _is_number(x) else np),
+                           None, True)
     args = list(args)
-    variable = _new_tensor(_as_float_array(args[argnum]), None, True)
     args[argnum] = variable
     _rev_depth[0] += 1
     prev = _state.enabled
@@ -513,12 +548,17 @@ def hessian_tensor_product(fun, argnum=0):
 
     def vector_dot_grad(*args, **kwargs):
         args, vector = args[:-1], args[-1]
-        return tnp.tensordot(fun_grad(*args, **kwargs), vector, np.ndim(_raw(vector)))
+        return tnp.tensordot(fun_grad(*args, **kwargs), vector, _ndim(vector))
 
     return grad(vector_dot_grad, argnum)
 
 
 hessian_vector_product = hessian_tensor_product
+
+
+def _ndim(x):
+    x = _raw(x)
+    return x.ndim if hasattr(x, "ndim") else np.ndim(x)
 
 
 def tensor_jacobian_product(fun, argnum=0):
@@ -527,7 +567,7 @@ def tensor_jacobian_product(fun, argnum=0):
 
     def vector_dot_fun(*args, **kwargs):
         args, vector = args[:-1], args[-1]
-        return tnp.tensordot(vector, fun(*args, **kwargs), axes=np.ndim(_raw(vector)))
+        return tnp.tensordot(vector, fun(*args, **kwargs), axes=_ndim(vector))
 
     return jacobian(vector_dot_fun, argnum)
 
@@ -598,7 +638,7 @@ def autograd_grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_
             if o.data.size != 1:
                 raise RuntimeError(f"grad: grad_outputs is required for an output of shape "
                                    f"{tuple(o.shape)}; pass a tensor of that shape")
-            g = o.data * 0 + 1
+            g = _ones_of(o.data)
         seeds.append(g if create_graph and isinstance(g, Tensor) else _raw(g))
     if retain_graph is None:
         retain_graph = create_graph

@@ -28,6 +28,8 @@ KERNELS = {
                         "tg_softmax_bwd", "tg_xent_fwd", "tg_xent_bwd"),
     "optim.cu": ("tg_sgd", "tg_adam"),
     "bias_act.cu": ("tg_bias_act_fwd", "tg_bias_act_bwd"),
+    "layer_norm.cu": ("tg_layer_norm_fwd", "tg_layer_norm_bwd_dx", "tg_layer_norm_bwd_wb"),
+    "im2col.cu": ("tg_im2col", "tg_col2im"),
 }
 ACTIVATIONS = {"identity": 0, "relu": 1, "gelu": 2, "gelu_tanh": 3, "silu": 4, "tanh": 5,
                "sigmoid": 6}
@@ -141,10 +143,13 @@ def stride_grid(n, block=STRIDE_BLOCK):
 
 
 def _launch(file, base, dtype, device_id, grid, block, args):
+    """Launch ``base`` for ``dtype`` on GPU ``device_id``; ``grid`` is a block count or a tuple
+    of them (x, y), ``block`` a thread count."""
     fn = get_function(file, kernel_name(base, dtype), device_id)
     cp = _device.cupy
+    grid = tuple(int(g) for g in grid) if isinstance(grid, tuple) else (int(grid),)
     with cp.cuda.Device(device_id):
-        fn((int(grid),), (int(block),), args, shared_mem=0)
+        fn(grid, (int(block),), args, shared_mem=0)
 
 
 def _contig(a):
@@ -275,3 +280,118 @@ def bias_act_backward(g, x, b, activation):
                            np.int64(cols), np.int32(ACTIVATIONS[activation]),
                            np.int32(b is not None)))
     return dz
+
+
+# ---- layer_norm.cu --------------------------------------------------------------------------
+WB_TILE = 32  # columns per block of tg_layer_norm_bwd_wb
+WB_BLOCK = 256  # threads (8 row lanes of 32 columns) per block of tg_layer_norm_bwd_wb
+WB_TARGET_BLOCKS = 1024  # enough blocks to fill a GPU several times over
+WB_MIN_ROWS = 64  # fewest rows a chunk is given (8 per warp)
+
+
+def layer_norm_saved_size(x, cols):
+    """Elements of the buffer behind a fused layer_norm answer: y, then mean and rstd per row."""
+    return x.size + 2 * (x.size // cols)
+
+
+def layer_norm(x, w, b, cols, eps):
+    """layer_norm of a fusable CuPy array over its trailing ``cols`` elements (w, b: CuPy
+    arrays of ``cols`` elements of x's dtype, or None). The answer is the leading part of one
+    buffer (``answer.base``) that keeps each row's mean and rstd after it for the backward
+    kernels (``layer_norm_stats``)."""
+    cp = _device.cupy
+    x = _contig(x)
+    n = x.size
+    rows = n // cols
+    buf = cp.empty(n + 2 * rows, x.dtype)
+    y = buf[:n].reshape(x.shape)
+    mean, rstd = buf[n:n + rows], buf[n + rows:]
+    T = x.dtype.type
+    _launch("layer_norm.cu", "tg_layer_norm_fwd", x.dtype, x.device.id, rows, row_block(cols),
+            (x, x if w is None else _contig(w), x if b is None else _contig(b), y, mean, rstd,
+             np.int32(cols), T(eps), np.int32(w is not None), np.int32(b is not None)))
+    return y
+
+
+def layer_norm_stats(buf, x, cols):
+    """(mean, rstd) per row from the forward's buffer."""
+    n = x.size
+    rows = n // cols
+    return buf[n:n + rows], buf[n + rows:]
+
+
+def layer_norm_backward_x(g, x, w, buf, cols):
+    """The cotangent of x: rstd * (g w - mean(g w) - xhat * mean(g w xhat)) per row."""
+    x = _contig(x)
+    g = _contig(g.astype(x.dtype, copy=False))
+    mean, rstd = layer_norm_stats(buf, x, cols)
+    dx = _device.cupy.empty_like(x)
+    _launch("layer_norm.cu", "tg_layer_norm_bwd_dx", x.dtype, x.device.id, x.size // cols,
+            row_block(cols), (g, x, x if w is None else _contig(w), mean, rstd, dx,
+                              np.int32(cols), np.int32(w is not None)))
+    return dx
+
+
+def wb_chunks(rows, cols):
+    """(chunks, rows_per_chunk) of the column reduction: enough blocks to fill the GPU, at least
+    WB_MIN_ROWS rows each, the chunks covering the rows exactly (the last may be short).
+
+    >>> wb_chunks(8, 4), wb_chunks(32768, 768), wb_chunks(100000, 32)
+    ((1, 8), (43, 763), (1021, 98))
+    """
+    tiles = -(-cols // WB_TILE)
+    chunks = max(1, min(-(-rows // WB_MIN_ROWS), -(-WB_TARGET_BLOCKS // tiles), 65535))
+    per = -(-rows // chunks)
+    return -(-rows // per), per
+
+
+def layer_norm_backward_wb(g, x, buf, cols):
+    """(dw, db), each (cols,): the sums over rows of g * xhat and of g, as per-chunk partials
+    from one kernel and one small CuPy reduction over the chunks."""
+    cp = _device.cupy
+    x = _contig(x)
+    g = _contig(g.astype(x.dtype, copy=False))
+    mean, rstd = layer_norm_stats(buf, x, cols)
+    rows = x.size // cols
+    chunks, per = wb_chunks(rows, cols)
+    part = cp.empty((2, chunks, cols), x.dtype)
+    _launch("layer_norm.cu", "tg_layer_norm_bwd_wb", x.dtype, x.device.id,
+            (-(-cols // WB_TILE), chunks), WB_BLOCK,
+            (g, x, mean, rstd, part, np.int32(rows), np.int32(cols), np.int32(per)))
+    out = part[:, 0] if chunks == 1 else part.sum(axis=1)
+    return out[0], out[1]
+
+
+# ---- im2col.cu ------------------------------------------------------------------------------
+def _geometry_args(h, w, kernel, stride, padding, dilation, oh, ow):
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    return tuple(np.int32(v) for v in (h, w, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw))
+
+
+def im2col(x, kernel, stride, padding, dilation, pad_value, oh, ow):
+    """ops.conv.unfold of a fusable (N, C, H, W) CuPy array: (N, C, kh, kw, OH, OW) windows,
+    ``pad_value`` outside the image."""
+    x = _contig(x)
+    n, c, h, w = x.shape
+    (kh, kw) = kernel
+    cols = _device.cupy.empty((n, c, kh, kw, oh, ow), x.dtype)
+    total = cols.size
+    _launch("im2col.cu", "tg_im2col", x.dtype, x.device.id, stride_grid(total), STRIDE_BLOCK,
+            (x, cols, np.int64(total))
+            + _geometry_args(h, w, kernel, stride, padding, dilation, oh, ow)
+            + (x.dtype.type(pad_value),))
+    return cols
+
+
+def col2im(cols, size, kernel, stride, padding, dilation):
+    """ops.conv.fold of a fusable (N, C, kh, kw, OH, OW) CuPy array: each (N, C, H, W) pixel
+    the sum of the window entries read from it (a gather: deterministic, no atomics)."""
+    cols = _contig(cols)
+    n, c, _, _, oh, ow = cols.shape
+    h, w = size
+    out = _device.cupy.empty((n, c, h, w), cols.dtype)
+    total = out.size
+    _launch("im2col.cu", "tg_col2im", cols.dtype, cols.device.id, stride_grid(total),
+            STRIDE_BLOCK, (cols, out, np.int64(total))
+            + _geometry_args(h, w, kernel, stride, padding, dilation, oh, ow))
+    return out

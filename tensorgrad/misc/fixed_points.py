@@ -27,19 +27,27 @@ def _zeros_like(x):
     return xp_of(raw).zeros_like(raw)
 
 
+def _plain(x):
+    # a step may answer with a Tensor (the VJP and JVP steps, run inside an outer transform):
+    # a primitive's forward works on raw arrays, and a Tensor wrapped as data would pass for a
+    # host array
+    return x.data if isinstance(x, Tensor) else x
+
+
 @primitive
 def _fixed_point(a, f, x0, distance, tol):
     step = f(a)
-    x, x_prev = step(x0), x0
+    x, x_prev = _plain(step(x0)), x0
     while distance(x, x_prev) > tol:
-        x, x_prev = step(x), x
+        x, x_prev = _plain(step(x)), x
     return x
 
 
-def _as_array(x):
-    import numpy as np
-
-    return x if hasattr(x, "shape") else np.asarray(x, dtype=float)
+def _as_array(x, x0):
+    """``x`` as an array; a number lives where the starting point ``x0`` does."""
+    if hasattr(x, "shape"):
+        return x
+    return xp_of(_plain(x0)).asarray(x, dtype=float)
 
 
 def _pullback(f, a, x, w):
@@ -80,7 +88,7 @@ defjvp(_fixed_point, _jvp)
 def fixed_point(f, a, x0, distance, tol):
     """The fixed point of ``f(a)`` reached from ``x0`` (see the module); differentiable in
     ``a`` (an array, scalar or Tensor), not in ``x0``."""
-    return _fixed_point(_as_array(a) if not isinstance(a, Tensor) else a, f, x0, distance,
+    return _fixed_point(_as_array(a, x0) if not isinstance(a, Tensor) else a, f, x0, distance,
                         tol)
 
 

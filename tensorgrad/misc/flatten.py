@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from .. import numpy as tnp
+from ..backend.device import _CUPY_ARRAY, xp_of
 from ..tensor import Tensor
 from ..tensor import keep_array as _as_array
 
@@ -73,13 +74,35 @@ def _rebuild(spec, vector, pos):
     return (out if kind is dict else kind(out)), pos
 
 
+def _arrays(leaves):
+    """The leaves as arrays; numbers (and lists) join the first device array among them, so
+    that a Python float beside CuPy arrays does not become a host array they cannot mix with."""
+    home = None
+    out = []
+    for leaf in leaves:
+        if not isinstance(leaf, Tensor) and not hasattr(leaf, "shape"):
+            if home is None:
+                home = _home_xp(leaves)
+            leaf = home.asarray(leaf)
+        out.append(_as_array(leaf))
+    return out
+
+
+def _home_xp(leaves):
+    for leaf in leaves:
+        raw = leaf.data if isinstance(leaf, Tensor) else leaf
+        if type(raw) is _CUPY_ARRAY:
+            return xp_of(raw)
+    return np
+
+
 def flatten(value):
     """``(flat_vector, unflatten)`` for a nesting of lists, tuples and dicts of arrays or
     scalars (dict keys in sorted order). Mixed dtypes are promoted to one."""
     leaves = []
     spec = _collect(value, leaves)
     if leaves:
-        flat = tnp.concatenate([tnp.ravel(_as_array(leaf)) for leaf in leaves])
+        flat = tnp.concatenate([tnp.ravel(leaf) for leaf in _arrays(leaves)])
     else:
         flat = np.zeros(0)
     size = int(np.shape(flat.data if isinstance(flat, Tensor) else flat)[0])

@@ -23,7 +23,8 @@ from .modules import (
     Softplus,
     Tanh,
 )
+from .normalization import LayerNorm
 
 __all__ = ["functional", "F", "Module", "Parameter", "Linear", "Sequential", "ModuleList",
            "ReLU", "Tanh", "Sigmoid", "SiLU", "Softplus", "Identity", "Flatten", "Dropout",
-           "CrossEntropyLoss", "MSELoss", "Conv2d", "MaxPool2d", "AvgPool2d"]
+           "CrossEntropyLoss", "MSELoss", "Conv2d", "MaxPool2d", "AvgPool2d", "LayerNorm"]

@@ -195,15 +195,16 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0):
         if t.size and xp_of(t) is np and int(t.min()) < 0:
             raise IndexError(f"cross_entropy: target classes must lie in [0, {input.shape[1]}), "
                              f"got {int(t.min())}")
-        if label_smoothing:
-            t = _onehot(t, input) * (1 - label_smoothing) + label_smoothing / input.shape[1]
-        else:
+        if not label_smoothing:
             return _reduce(_cross_entropy_rows(input, t), reduction, "cross_entropy")
-    if tuple(t.shape) != tuple(input.shape):
+        # the smoothed one-hot rows replace the class indices, Tensor or array alike
+        target = t = _onehot(t, input)
+    elif tuple(t.shape) != tuple(input.shape):
         raise ValueError(f"cross_entropy: probability target must have the input's shape "
                          f"{tuple(input.shape)}, got {tuple(t.shape)}")
-    loss = -_red.sum(log_softmax(input, 1) * target if isinstance(target, Tensor) else
-                     log_softmax(input, 1) * t, (1,), False)
+    if label_smoothing:  # as PyTorch, for class indices and probabilities alike
+        target = target * (1 - label_smoothing) + label_smoothing / input.shape[1]
+    loss = -_red.sum(log_softmax(input, 1) * target, (1,), False)
     return _reduce(loss, reduction, "cross_entropy")
 
 
@@ -237,6 +238,29 @@ def binary_cross_entropy(input, target, reduction="mean"):
     logp = _ew.maximum(_ew.log(input), -100.0)
     log1mp = _ew.maximum(_ew.log1p(-input), -100.0)
     return _reduce(-(target * logp + (1 - target) * log1mp), reduction, "binary_cross_entropy")
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p) while
+    ``training``; ``input`` itself otherwise (PyTorch's ``F.dropout``). The mask is drawn on
+    the input's device; ``inplace`` is accepted for PyTorch's signature and ignored.
+
+    >>> import tensorgrad as tg
+    >>> x = tg.ones(4)
+    >>> tg.nn.functional.dropout(x, 0.5, training=False) is x
+    True
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return input
+    from .. import creation
+
+    raw = _raw(input)
+    if p == 1:
+        return input * xp_of(raw).zeros((), dtype=raw.dtype)
+    keep = creation.rand(*raw.shape, device=input.device).data >= p
+    return input * (keep.astype(raw.dtype) / raw.dtype.type(1 - p))
 
 
 # ---- activations ----------------------------------------------------------------------------
@@ -424,6 +448,184 @@ def _bias_act_jvp(t, ans, x, b, activation):
 
 defvjp(_bias_act, _bias_act_vjp_x, _bias_act_vjp_b, None)
 defjvp(_bias_act, _bias_act_jvp, _bias_act_jvp, None)
+
+
+# ---- normalisation ----------------------------------------------------------------------------
+def _norm_shape(normalized_shape):
+    if isinstance(normalized_shape, (int, np.integer)):
+        return (int(normalized_shape),)
+    try:
+        shape = tuple(int(s) for s in normalized_shape)
+    except TypeError:
+        raise TypeError(f"layer_norm: normalized_shape must be an int or a sequence of ints, got "
+                        f"{normalized_shape!r}") from None
+    return shape
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalisation over the trailing ``normalized_shape`` dimensions, as PyTorch's:
+    ``(x - mean) / sqrt(var + eps) * weight + bias`` with the biased variance.
+
+    One primitive with its own rules for input, weight and bias and a JVP (derivatives of every
+    order, both modes). On CuPy float32/float64 arrays the forward is one fused kernel (mean
+    and rstd per row in one read, kept for the backward) and the backward two (dx per row;
+    dweight and dbias as one column reduction); see ``kernels/layer_norm.cu``.
+
+    >>> import tensorgrad as tg
+    >>> y = tg.nn.functional.layer_norm(tg.tensor([[1.0, 3.0]]), (2,))
+    >>> [round(v, 4) for v in y.tolist()[0]]
+    [-1.0, 1.0]
+    """
+    shape = _norm_shape(normalized_shape)
+    k = len(shape)
+    in_shape = tuple(input.shape)
+    if k == 0:
+        raise ValueError("layer_norm: normalized_shape must have at least one dimension, got ()")
+    if len(in_shape) < k or in_shape[len(in_shape) - k:] != shape:
+        raise ValueError(f"layer_norm: normalized_shape={shape} must match the trailing "
+                         f"dimensions of the input, but the input has shape {in_shape}")
+    for what, a in (("weight", weight), ("bias", bias)):
+        if a is not None and tuple(a.shape) != shape:
+            raise ValueError(f"layer_norm: {what} must have normalized_shape {shape}, got shape "
+                             f"{tuple(a.shape)} (input shape {in_shape})")
+    return _layer_norm(input, weight, bias, k, float(eps))
+
+
+def _ln_fusable(x, w, b, cols):
+    if type(x) is not _CUPY_ARRAY or not _cuda.fusable(x) or cols >= 2 ** 31 or \
+            x.size // cols >= 2 ** 31:
+        return False
+    for a in (w, b):
+        if a is not None and (type(a) is not _CUPY_ARRAY or a.dtype != x.dtype):
+            return False
+    return True
+
+
+def _ln_cols(x, ndim):
+    cols = 1
+    for s in x.shape[x.ndim - ndim:]:
+        cols *= s
+    return cols
+
+
+# Saved between the rules of one backward step: the weight's rule computes dweight and dbias in
+# one kernel and leaves dbias here, keyed by (g, x, ndim), for the bias's rule. Dropped by the
+# bias rule, the next weight rule or the next fused forward; holds at most one entry.
+_LN_DB_CACHE = []
+
+
+@primitive
+def _layer_norm(x, weight, bias, ndim, eps):
+    """y = (x - mean) * rstd * weight + bias over the last ``ndim`` axes."""
+    cols = _ln_cols(x, ndim)
+    if _ln_fusable(x, weight, bias, cols):
+        _LN_DB_CACHE.clear()
+        return _cuda.layer_norm(x, weight, bias, cols, eps)
+    xp = xp_of(x)
+    axes = tuple(range(x.ndim - ndim, x.ndim))
+    xc = x - x.mean(axis=axes, keepdims=True)
+    var = (xc * xc).mean(axis=axes, keepdims=True)
+    y = xc * (1 / xp.sqrt(var + eps))
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def _ln_stats(x, ndim, eps):
+    """(xhat, rstd) of the normalised axes, with tensorgrad's ops: differentiable."""
+    axes = tuple(range(x.ndim - ndim, x.ndim))
+    xc = x - _red.mean(x, axes, True)
+    rstd = 1 / _ew.sqrt(_red.mean(xc * xc, axes, True) + eps)
+    return xc * rstd, rstd, axes
+
+
+def _ln_lead(x, ndim):
+    return tuple(range(x.ndim - ndim))
+
+
+def _ln_vjp_x(g, ans, x, weight, bias, ndim, eps):
+    saved = _ln_fused_saved(g, ans, x, weight, ndim)
+    if saved is not None:
+        return _cuda.layer_norm_backward_x(g, x, weight, saved, _ln_cols(x, ndim))
+    xhat, rstd, axes = _ln_stats(x, ndim, eps)
+    gw = g if weight is None else g * weight
+    return rstd * ((gw - _red.mean(gw, axes, True)) - xhat * _red.mean(gw * xhat, axes, True))
+
+
+def _ln_fused_wb(g, ans, x, weight, ndim):
+    saved = _ln_fused_saved(g, ans, x, weight, ndim)
+    if saved is None:
+        return None
+    return _cuda.layer_norm_backward_wb(g, x, saved, _ln_cols(x, ndim))
+
+
+def _ln_vjp_w(g, ans, x, weight, bias, ndim, eps):
+    from ..ops.shape import reshape
+
+    fused = _ln_fused_wb(g, ans, x, weight, ndim)
+    if fused is not None:
+        dw, db = fused
+        _LN_DB_CACHE.clear()
+        if bias is not None:
+            _LN_DB_CACHE.extend((g, x, ndim, db))
+        return dw.reshape(weight.shape)
+    xhat = _ln_stats(x, ndim, eps)[0]
+    lead = _ln_lead(x, ndim)
+    dw = g * xhat
+    return reshape(_red.sum(dw, lead, False), weight.shape) if lead else dw
+
+
+def _ln_vjp_b(g, ans, x, weight, bias, ndim, eps):
+    from ..ops.shape import reshape
+
+    # db is the sum of g over the leading axes: the same g, x and ndim give the same db
+    if _LN_DB_CACHE and type(g) is _CUPY_ARRAY and _LN_DB_CACHE[0] is g and \
+            _LN_DB_CACHE[1] is x and _LN_DB_CACHE[2] == ndim:
+        db = _LN_DB_CACHE[3]
+        _LN_DB_CACHE.clear()
+        return db.reshape(bias.shape)
+    fused = _ln_fused_wb(g, ans, x, weight, ndim)
+    if fused is not None:
+        return fused[1].reshape(bias.shape)
+    lead = _ln_lead(x, ndim)
+    return reshape(_red.sum(g, lead, False), bias.shape) if lead else g
+
+
+def _ln_fused_saved(g, ans, x, weight, ndim):
+    """The fused forward's buffer (y, then mean and rstd per row), the base of the answer, when
+    this is the raw first-order path on CuPy and the answer came from that kernel; else None
+    (Tensors for create_graph, NumPy, or an answer overwritten in place)."""
+    if type(g) is not _CUPY_ARRAY or type(ans) is not _CUPY_ARRAY or \
+            type(x) is not _CUPY_ARRAY or g.shape != x.shape or ans.shape != x.shape:
+        return None
+    if weight is not None and type(weight) is not _CUPY_ARRAY:
+        return None
+    base = ans.base
+    cols = _ln_cols(x, ndim)
+    if type(base) is _CUPY_ARRAY and base.dtype == x.dtype and _cuda.fusable(x) and \
+            base.shape == (_cuda.layer_norm_saved_size(x, cols),):
+        return base
+    return None
+
+
+def _ln_jvp_x(t, ans, x, weight, bias, ndim, eps):
+    xhat, rstd, axes = _ln_stats(x, ndim, eps)
+    dxhat = rstd * ((t - _red.mean(t, axes, True)) - xhat * _red.mean(xhat * t, axes, True))
+    return dxhat if weight is None else dxhat * weight
+
+
+def _ln_jvp_w(t, ans, x, weight, bias, ndim, eps):
+    return _ln_stats(x, ndim, eps)[0] * t
+
+
+def _ln_jvp_b(t, ans, x, weight, bias, ndim, eps):
+    return t
+
+
+defvjp(_layer_norm, _ln_vjp_x, _ln_vjp_w, _ln_vjp_b, None, None)
+defjvp(_layer_norm, _ln_jvp_x, _ln_jvp_w, _ln_jvp_b, None, None)
 
 
 def linear(input, weight, bias=None):

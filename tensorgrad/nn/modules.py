@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import creation
 from ..autograd.grad_mode import no_grad
-from ..tensor import Tensor, _new_tensor
+from ..tensor import Tensor, _new_tensor, keep_array
 from . import functional as F
 
 
@@ -24,7 +24,7 @@ class Parameter(Tensor):
 
     def __init__(self, data=None, requires_grad=True):
         src = data if data is not None else creation.empty(0)
-        arr = src.data if isinstance(src, Tensor) else np.asarray(src)
+        arr = src.data if isinstance(src, Tensor) else keep_array(src)  # a CuPy array stays
         Tensor.__init__(self, arr, requires_grad=requires_grad)
 
     def __repr__(self):
@@ -149,6 +149,8 @@ class Module:
                         if t is None:
                             continue
                         moved = t.to(*args, **kwargs)
+                        if moved.dtype != t.dtype and t.dtype.kind not in "fc":
+                            moved = t.to(moved.device)  # as PyTorch: casts are for floats
                         if moved is not t:
                             t.data = moved.data
                             t._vc = [t._vc[0] + 1]
@@ -193,7 +195,7 @@ class Module:
             if name not in state_dict:
                 continue
             value = state_dict[name]
-            arr = value.data if isinstance(value, Tensor) else np.asarray(value)
+            arr = value.data if isinstance(value, Tensor) else keep_array(value)
             if tuple(arr.shape) != tuple(t.shape):
                 raise RuntimeError(f"load_state_dict: '{name}' has shape {tuple(arr.shape)} in "
                                    f"the state dict but {tuple(t.shape)} in the model")
@@ -221,8 +223,9 @@ class Module:
         return lines[0] + ")" if len(lines) == 1 else "\n".join(lines) + "\n)"
 
 
-def _uniform(shape, bound, dtype):
-    return Parameter(creation.rand(*shape, dtype=dtype) * (2 * bound) - bound)
+def _uniform(shape, bound, dtype, device):
+    # drawn where the parameter lives: no host-to-device copy for a model built on a GPU
+    return Parameter(creation.rand(*shape, dtype=dtype, device=device) * (2 * bound) - bound)
 
 
 class Linear(Module):
@@ -234,13 +237,13 @@ class Linear(Module):
     (4, 2)
     """
 
-    def __init__(self, in_features, out_features, bias=True, dtype=None):
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         bound = 1 / math.sqrt(in_features) if in_features else 0.0
         dtype = dtype or np.float32
-        self.weight = _uniform((out_features, in_features), bound, dtype)
-        self.bias = _uniform((out_features,), bound, dtype) if bias else None
+        self.weight = _uniform((out_features, in_features), bound, dtype, device)
+        self.bias = _uniform((out_features,), bound, dtype, device) if bias else None
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
@@ -325,15 +328,12 @@ class Dropout(Module):
 
     def __init__(self, p=0.5):
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        if not 0 <= p <= 1:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
         self.p = p
 
     def forward(self, x):
-        if not self.training or self.p == 0:
-            return x
-        keep = creation.rand(*x.shape, device=x.device).data >= self.p
-        return x * (keep.astype(x.dtype) / (1 - self.p))
+        return F.dropout(x, self.p, self.training)
 
 
 class CrossEntropyLoss(Module):
@@ -359,7 +359,7 @@ class Conv2d(Module):
     +-1/sqrt(in_channels / groups * kh * kw))."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, dtype=None):
+                 groups=1, bias=True, device=None, dtype=None):
         super().__init__()
         kh, kw = F._pair(kernel_size, "kernel_size", "Conv2d")
         if in_channels % groups or out_channels % groups:
@@ -371,8 +371,9 @@ class Conv2d(Module):
         fan_in = in_channels // groups * kh * kw
         bound = 1 / math.sqrt(fan_in)
         dtype = dtype or np.float32
-        self.weight = _uniform((out_channels, in_channels // groups, kh, kw), bound, dtype)
-        self.bias = _uniform((out_channels,), bound, dtype) if bias else None
+        self.weight = _uniform((out_channels, in_channels // groups, kh, kw), bound, dtype,
+                               device)
+        self.bias = _uniform((out_channels,), bound, dtype, device) if bias else None
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,

@@ -254,13 +254,24 @@ def array(obj, dtype=None, copy=True, ndmin=0):
         out = obj if dtype is None else obj.to(dtype)
         return _ew.copy(out) if copy and out is obj else out
     if isinstance(obj, (list, tuple)) and _contains_tensor(obj):
-        return stack([array(o) if isinstance(o, (list, tuple)) else _scalar_tensor(o)
+        xp = xp_of(_first_tensor(obj).data)  # numbers join the tensors on their device
+        return stack([array(o) if _contains_tensor(o) else _scalar_tensor(o, xp)
                       for o in obj])
-    return _np.array(obj, dtype=dtype, copy=copy, ndmin=ndmin)
+    return xp_of(obj).array(obj, dtype=dtype, copy=copy, ndmin=ndmin)
 
 
-def _scalar_tensor(o):
-    return o if isinstance(o, Tensor) else _np.asarray(o)
+def _scalar_tensor(o, xp=_np):
+    return o if isinstance(o, Tensor) else xp.asarray(o)
+
+
+def _first_tensor(obj):
+    if isinstance(obj, Tensor):
+        return obj
+    for o in obj if isinstance(obj, (list, tuple)) else ():
+        t = _first_tensor(o)
+        if t is not None:
+            return t
+    return None
 
 
 def _contains_tensor(obj):
@@ -280,7 +291,7 @@ def asarray(a, dtype=None):
 
 
 def asarray_keep(a):
-    return a if isinstance(a, Tensor) else _np.asarray(a)
+    return a if isinstance(a, (Tensor, _np.ndarray, _CUPY_ARRAY)) else _np.asarray(a)
 
 
 def reshape(a, newshape, order="C"):
@@ -447,13 +458,15 @@ def diag(v, k=0):
 
 def triu(m, k=0):
     m = _tensorish(m)
-    mask = _np.triu(_np.ones(m.shape[-2:], dtype=bool), k)
+    xp = xp_of(_raw(m))  # the mask lives on m's device
+    mask = xp.triu(xp.ones(m.shape[-2:], dtype=bool), k)
     return where(mask, m, 0)
 
 
 def tril(m, k=0):
     m = _tensorish(m)
-    mask = _np.tril(_np.ones(m.shape[-2:], dtype=bool), k)
+    xp = xp_of(_raw(m))  # the mask lives on m's device
+    mask = xp.tril(xp.ones(m.shape[-2:], dtype=bool), k)
     return where(mask, m, 0)
 
 
@@ -534,7 +547,7 @@ def size(a, axis=None):
 
 
 def copy(a):
-    return _ew.copy(a) if isinstance(a, Tensor) else _np.array(a, copy=True)
+    return _ew.copy(a) if isinstance(a, Tensor) else xp_of(a).array(a, copy=True)
 
 
 def getitem(a, idx):

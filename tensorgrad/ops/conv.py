@@ -3,9 +3,16 @@
 ``unfold(x, kernel, stride, padding, dilation, pad_value)`` takes (N, C, H, W) to
 (N, C, kh, kw, OH, OW): window (i, j) of output position (oh, ow). Both are linear, each the
 other's VJP, so convolutions and pools built from them get derivatives of every order.
+
+On CuPy float32/float64 arrays both run a CUDA kernel (``kernels/im2col.cu``: one launch that
+writes the windows, and for ``fold`` a gather in which each pixel adds up its window entries,
+deterministic and without atomics) instead of a pad, a strided copy and kh * kw strided adds.
+The kernels are these primitives' forward functions, so the rules, and derivatives of every
+order, are the same on every device. NumPy arrays keep the code below.
 """
 
-from ..backend.device import xp_of
+from ..backend import cuda as _cuda
+from ..backend.device import _CUPY_ARRAY, xp_of
 from .registry import defjvp, defvjp, primitive
 
 
@@ -15,8 +22,13 @@ def out_size(size, k, stride, padding, dilation):
 
 @primitive(saves=False)
 def unfold(x, kernel, stride, padding, dilation, pad_value=0.0):
-    xp = xp_of(x)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    if type(x) is _CUPY_ARRAY and x.ndim == 4 and _cuda.fusable(x):
+        oh = out_size(x.shape[2], kh, sh, ph, dh)
+        ow = out_size(x.shape[3], kw, sw, pw, dw)
+        if oh > 0 and ow > 0:
+            return _cuda.im2col(x, kernel, stride, padding, dilation, pad_value, oh, ow)
+    xp = xp_of(x)
     if ph or pw:
         x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value)
     n, c, h, w = x.shape
@@ -33,6 +45,8 @@ def unfold(x, kernel, stride, padding, dilation, pad_value=0.0):
 def fold(cols, size, kernel, stride, padding, dilation):
     """The adjoint of ``unfold``: window values added back to the (N, C, H, W) positions they
     came from (overlaps add up); ``size`` is (H, W) before padding."""
+    if type(cols) is _CUPY_ARRAY and cols.ndim == 6 and _cuda.fusable(cols) and min(size) > 0:
+        return _cuda.col2im(cols, size, kernel, stride, padding, dilation)
     xp = xp_of(cols)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
     n, c, _, _, oh, ow = cols.shape

@@ -7,6 +7,8 @@ parameter is updated with a few array operations.
 
 import math
 
+import numpy as np
+
 from ..autograd.graph import bump_version
 from ..backend import cuda as _cuda
 from ..backend.device import _CUPY_ARRAY, xp_of
@@ -118,6 +120,24 @@ def _build_flat(params, state, names):
     return lay
 
 
+def _placed(value, like):
+    """A copy of a loaded state value for the parameter whose array is ``like``, as PyTorch
+    loads optimizer state: arrays (NumPy, CuPy, or a Tensor's) move to the parameter's device,
+    and floating ones take its dtype; anything else (step counts) stays as it is."""
+    if isinstance(value, Tensor):
+        value = value.data
+    if type(value) is not np.ndarray and type(value) is not _CUPY_ARRAY:
+        return value.copy() if hasattr(value, "copy") else value
+    if value.dtype.kind in "fc" and value.dtype.kind == like.dtype.kind:
+        value = value.astype(like.dtype, copy=False)
+    if type(like) is _CUPY_ARRAY:
+        with like.device:
+            return xp_of(like).array(value)  # a copy, from the host or from another GPU
+    if type(value) is _CUPY_ARRAY:
+        return value.get()
+    return value.copy()
+
+
 class Optimizer:
     """Base class: ``param_groups`` (a list of dicts holding ``params`` and hyper-parameters),
     ``state`` (per-parameter buffers), ``zero_grad()``, ``step()``, ``state_dict()``."""
@@ -141,6 +161,9 @@ class Optimizer:
                     raise ValueError(f"{type(self).__name__}: can't optimize a non-leaf Tensor")
             self.param_groups.append(group)
         self.state = {}
+        # id(param) -> a work array of the parameter's shape, dtype and device: not state (not
+        # saved, not loaded), remade when the parameter moves or is cast
+        self._scratch = {}
         self._flat = {}  # id(group) -> (group, _FlatGroup) for the fused CuPy step
 
     def _flat_group(self, group, names):
@@ -188,6 +211,14 @@ class Optimizer:
             buf = st[name] = xp_of(p.data).zeros_like(p.data)
         return buf
 
+    def _scratch_for(self, p):
+        d = p.data
+        buf = self._scratch.get(id(p))
+        if buf is None or type(buf) is not type(d) or buf.dtype != d.dtype or \
+                buf.shape != d.shape:
+            buf = self._scratch[id(p)] = xp_of(d).empty_like(d)
+        return buf
+
     def state_dict(self):
         groups = []
         for group in self.param_groups:
@@ -213,10 +244,11 @@ class Optimizer:
                 if hasattr(v, "shape") and v.shape != p.shape:
                     raise ValueError(f"load_state_dict: buffer {name!r} of parameter {idx} has "
                                      f"shape {tuple(v.shape)}, the parameter {tuple(p.shape)}")
-            new_state[id(p)] = {n: (v.copy() if hasattr(v, "copy") else v) for n, v in st.items()}
+            new_state[id(p)] = {n: _placed(v, p.data) for n, v in st.items()}
         for g, saved in zip(self.param_groups, groups):
             g.update({k: v for k, v in saved.items() if k != "params"})
         self.state = new_state  # replaced whole: a bad state dict changes nothing
+        self._scratch.clear()
 
     def _index(self, p):
         return next(i for i, q in enumerate(q for g in self.param_groups for q in g["params"])
@@ -262,7 +294,7 @@ class SGD(Optimizer):
             for p, g in self._params_with_grad(group):
                 xp = xp_of(p.data)
                 if wd or mom or group["maximize"]:
-                    d = self._buffer(p, "scratch")
+                    d = self._scratch_for(p)
                     if group["maximize"]:  # PyTorch negates the gradient first
                         xp.negative(g, out=d)
                     else:
@@ -282,7 +314,7 @@ class SGD(Optimizer):
                         else:
                             xp.copyto(d, buf)
                     g = d
-                step = self._buffer(p, "scratch")
+                step = self._scratch_for(p)
                 xp.multiply(g, -lr, out=step)
                 p.data += step
                 bump_version(p._vc)
@@ -335,7 +367,7 @@ class Adam(Optimizer):
                 st = self.state.setdefault(id(p), {})
                 st["step"] = st.get("step", 0) + 1
                 t = st["step"]
-                d = self._buffer(p, "scratch")
+                d = self._scratch_for(p)
                 xp.copyto(d, g)
                 if group["maximize"]:
                     d *= -1

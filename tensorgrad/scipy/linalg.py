@@ -41,8 +41,8 @@ def _tri_mask(m, lower, unit):
     it is taken to be ones."""
     m = tnp.tril(m) if lower else tnp.triu(m)
     if unit:
-        n = np.shape(_raw(m))[-1]
-        m = m * (1 - np.eye(n, dtype=_raw(m).dtype))
+        r = _raw(m)
+        m = m * (1 - xp_of(r).eye(r.shape[-1], dtype=r.dtype))  # on m's device
     return m
 
 
@@ -250,7 +250,7 @@ def _frechet(a, e):
     """The Frechet derivative of expm at ``a`` in direction ``e``: the upper right block of
     expm([[a, e], [0, a]]), itself differentiable since expm is."""
     n = np.shape(_raw(a))[-1]
-    zero = np.zeros((n, n), dtype=np.result_type(_raw(a).dtype, _raw(e).dtype))
+    zero = xp_of(_raw(a)).zeros((n, n), dtype=np.result_type(_raw(a).dtype, _raw(e).dtype))
     big = tnp.concatenate([tnp.concatenate([a, e], axis=1),
                            tnp.concatenate([zero, a], axis=1)], axis=0)
     return _expm(big)[:n, n:]

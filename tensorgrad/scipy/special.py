@@ -123,7 +123,7 @@ defjvp(multigammaln, lambda t, ans, a, d: t * _multidigamma(a, d), None)
 
 def _multidigamma(a, d):
     # d/da log Gamma_d(a) = sum_j digamma(a - j / 2), j = 0 .. d-1
-    half_steps = np.arange(d) / 2.0
+    half_steps = xp_of(_raw(a)).arange(d) / 2.0  # on a's device
     return tnp.sum(digamma(tnp.expand_dims(a, -1) - half_steps), axis=-1)
 
 
@@ -226,23 +226,32 @@ def _sign(x):
     return tnp.sign(x)  # no derivative: piecewise constant
 
 
+def _over_x(f, x, at_zero):
+    """f(x) / x, and ``at_zero`` at x == 0 (the limit), with no 0/0 to leak into derivatives.
+    The first-order rules below are written with the order-0 and order-1 functions only
+    (j1' = j0 - j1/x rather than (j0 - jv(2, x))/2): CuPy has those, not jv, iv or kv."""
+    zero = x == 0
+    safe = tnp.where(zero, 1.0, x)
+    return tnp.where(zero, at_zero, f(safe) / safe)
+
+
 _unary(j0, lambda x, ans: -j1(x))
-_unary(j1, lambda x, ans: (j0(x) - jv(2, x)) / 2)
+_unary(j1, lambda x, ans: j0(x) - _over_x(j1, x, 0.5))
 _unary(y0, lambda x, ans: -y1(x))
-_unary(y1, lambda x, ans: (y0(x) - yv(2, x)) / 2)
+_unary(y1, lambda x, ans: y0(x) - y1(x) / x)
 _with_order(jv, "jv", "the order v", lambda v, x, ans: (jv(v - 1, x) - jv(v + 1, x)) / 2)
 _with_order(yv, "yv", "the order v", lambda v, x, ans: (yv(v - 1, x) - yv(v + 1, x)) / 2)
 _with_order(jn, "jn", "the order n", lambda v, x, ans: (jv(v - 1, x) - jv(v + 1, x)) / 2)
 _with_order(yn, "yn", "the order n", lambda n, x, ans: (yn(n - 1, x) - yn(n + 1, x)) / 2)
 _unary(i0, lambda x, ans: i1(x))
-_unary(i1, lambda x, ans: (i0(x) + iv(2, x)) / 2)
+_unary(i1, lambda x, ans: i0(x) - _over_x(i1, x, 0.5))
 _unary(i0e, lambda x, ans: i1e(x) - _sign(x) * ans)
-_unary(i1e, lambda x, ans: (i0e(x) + ive(2, x)) / 2 - _sign(x) * ans)
+_unary(i1e, lambda x, ans: i0e(x) - _over_x(i1e, x, 0.5) - _sign(x) * ans)
 _with_order(iv, "iv", "the order v", lambda v, x, ans: (iv(v - 1, x) + iv(v + 1, x)) / 2)
 _with_order(ive, "ive", "the order v",
             lambda v, x, ans: (ive(v - 1, x) + ive(v + 1, x)) / 2 - _sign(x) * ans)
 _unary(k0, lambda x, ans: -k1(x))
-_unary(k1, lambda x, ans: -(k0(x) + kv(2, x)) / 2)
+_unary(k1, lambda x, ans: -k0(x) - k1(x) / x)
 _with_order(kv, "kv", "the order v", lambda v, x, ans: -(kv(v - 1, x) + kv(v + 1, x)) / 2)
 _with_order(kve, "kve", "the order v",
             lambda v, x, ans: ans - (kve(v - 1, x) + kve(v + 1, x)) / 2)

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from ... import numpy as tnp
+from ...backend.device import xp_of
 from ..linalg import solve_triangular
 from ._common import as_array, raw
 
@@ -30,11 +31,18 @@ def _dim(mean, cov):
     return 1
 
 
-def _cov_matrix(cov, d):
+def _cov_matrix(cov, d, *like):
+    """The covariance as a (d, d) matrix; a number times the identity lives where the first
+    array among ``cov`` and ``like`` (the points, the mean) does."""
     cov = as_array(cov)
     nd = np.ndim(raw(cov))
     if nd == 0:
-        return cov * np.eye(d)
+        xp = np
+        for v in (cov,) + like:
+            if hasattr(raw(v), "shape") and xp_of(raw(v)) is not np:
+                xp = xp_of(raw(v))
+                break
+        return cov * xp.eye(d)
     if nd == 1:
         return tnp.diag(cov)
     return cov
@@ -56,7 +64,7 @@ def logpdf(x, mean=None, cov=1, allow_singular=False):
     d = _dim(mean, cov)
     x = _points(x, d)
     diff = x if mean is None else x - as_array(mean)
-    low = tnp.linalg.cholesky(_cov_matrix(cov, d))
+    low = tnp.linalg.cholesky(_cov_matrix(cov, d, x, mean))
     flat = tnp.reshape(diff, (-1, d))
     z = solve_triangular(low, tnp.transpose(flat), lower=True)  # (d, n)
     maha = tnp.sum(tnp.square(z), axis=0)
@@ -72,5 +80,5 @@ def pdf(x, mean=None, cov=1, allow_singular=False):
 
 def entropy(mean=None, cov=1):
     d = _dim(mean, cov)
-    low = tnp.linalg.cholesky(_cov_matrix(cov, d))
+    low = tnp.linalg.cholesky(_cov_matrix(cov, d, mean))
     return 0.5 * d * (1 + _LOG_2PI) + tnp.sum(tnp.log(tnp.diagonal(low)))
