@@ -221,15 +221,15 @@ def gradcheck(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True
                 if g is not None:
                     analytic[k] = to_host(g.data).ravel()
             numeric = np.zeros_like(analytic)
-            flat = x.data.reshape(-1)
+            data = x.data  # perturbed in place, element by element (a view may be strided)
             with no_grad():
-                for j in range(flat.size):
-                    old = flat[j].copy()  # a CuPy 0-d index is a view, not a scalar
-                    flat[j] = old + eps
+                for j, at in enumerate(np.ndindex(*data.shape)):
+                    old = data[at].copy()  # a CuPy 0-d index is a view, not a scalar
+                    data[at] = old + eps
                     plus = to_host(outputs(inputs)[oi].data).astype(analytic.dtype).ravel()
-                    flat[j] = old - eps
+                    data[at] = old - eps
                     minus = to_host(outputs(inputs)[oi].data).astype(analytic.dtype).ravel()
-                    flat[j] = old
+                    data[at] = old
                     numeric[:, j] = (plus - minus) / (2 * eps)
             if not np.allclose(analytic, numeric, rtol=rtol, atol=atol):
                 if not raise_exception:

@@ -314,6 +314,18 @@ def test_gradcheck_pytorch_form(device):
         tg.gradcheck(bad, (x,))
 
 
+def test_gradcheck_of_a_strided_input(device):
+    """A transposed (non-contiguous) leaf: the finite differences must move its elements."""
+    base = tg.tensor([[0.3, -0.2], [0.9, 0.4], [0.1, 0.7]], dtype="float64", device=device)
+    x = base.T.detach().requires_grad_()
+    assert not x.data.flags.c_contiguous
+    assert tg.gradcheck(lambda x: (x * x).sum(axis=1), (x,))
+    bad = tg.primitive(lambda x: x ** 3)
+    tg.defvjp(bad, lambda g, ans, x: 2 * g * x)
+    with pytest.raises(RuntimeError, match="Jacobian mismatch"):
+        tg.gradcheck(bad, (x,))
+
+
 def test_transforms_run_on_tensors_of_any_device(device):
     x = tg.tensor([0.1, 0.2, 0.3], dtype="float64", device=device)
     g = grad(lambda x: np.sum(np.exp(x)))(x)
