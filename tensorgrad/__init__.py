@@ -8,7 +8,7 @@
 tensor([2., 4.])
 """
 
-from . import cuda, nn, ops, optim  # ops binds the Tensor operators and methods
+from . import cuda, nn, ops, optim, utils  # ops binds the Tensor operators and methods
 from .autograd.functional import (
     checkpoint,
     deriv,

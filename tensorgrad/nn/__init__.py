@@ -1,8 +1,11 @@
 """Neural-network building blocks: Modules with PyTorch's names, and ``functional`` (``F``)
 for the stateless functions."""
 
-from . import functional
+from . import attention, conv, functional, init, layers, normalization, utils
 from . import functional as F
+from .attention import *  # noqa: F403
+from .conv import *  # noqa: F403
+from .layers import *  # noqa: F403
 from .modules import (
     AvgPool2d,
     Conv2d,
@@ -23,8 +26,9 @@ from .modules import (
     Softplus,
     Tanh,
 )
-from .normalization import LayerNorm
+from .normalization import *  # noqa: F403
 
 __all__ = ["functional", "F", "Module", "Parameter", "Linear", "Sequential", "ModuleList",
            "ReLU", "Tanh", "Sigmoid", "SiLU", "Softplus", "Identity", "Flatten", "Dropout",
-           "CrossEntropyLoss", "MSELoss", "Conv2d", "MaxPool2d", "AvgPool2d", "LayerNorm"]
+           "CrossEntropyLoss", "MSELoss", "Conv2d", "MaxPool2d", "AvgPool2d", "init", "utils"]
+__all__ += attention.__all__ + conv.__all__ + layers.__all__ + normalization.__all__

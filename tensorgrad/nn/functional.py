@@ -707,3 +707,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0):
 def avg_pool2d(input, kernel_size, stride=None, padding=0):
     """Mean over each window; padding counts as zeros (PyTorch's count_include_pad=True)."""
     return _pool(input, kernel_size, stride, padding, 0.0, _red.mean, "avg_pool2d")
+
+
+# convolutions beyond conv2d, adaptive pooling and attention live in their own file
+from ._functional_conv_attn import *  # noqa: E402, F403

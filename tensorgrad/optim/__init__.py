@@ -4,6 +4,7 @@ The updates write into the parameters' arrays (and reuse per-parameter buffers) 
 allocates nothing: the same memory traffic as a hand-written NumPy update.
 """
 
+from . import lr_scheduler
 from .optimizer import SGD, Adam, AdamW, Optimizer
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler"]
