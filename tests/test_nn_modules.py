@@ -117,19 +117,24 @@ def test_modules_match_torch(name, dtype, device):
         np.testing.assert_allclose(host(p.grad), tp.grad.numpy(), err_msg=n, **tol)
 
 
+CLASS_WEIGHT = np.array([0.5, 2.0, 1.0, 3.0])
 LOSSES = [
-    pytest.param(lambda r: nn.CrossEntropyLoss(r),
+    pytest.param(lambda r: nn.CrossEntropyLoss(reduction=r),
                  lambda t, r: t.nn.CrossEntropyLoss(reduction=r), "classes", id="ce"),
-    pytest.param(lambda r: nn.CrossEntropyLoss(r, label_smoothing=0.2),
+    pytest.param(lambda r: nn.CrossEntropyLoss(reduction=r, label_smoothing=0.2),
                  lambda t, r: t.nn.CrossEntropyLoss(reduction=r, label_smoothing=0.2), "classes",
                  id="ce_smooth"),
-    pytest.param(lambda r: nn.CrossEntropyLoss(r),
+    pytest.param(lambda r: nn.CrossEntropyLoss(reduction=r),
                  lambda t, r: t.nn.CrossEntropyLoss(reduction=r), "probs", id="ce_probs"),
-    pytest.param(lambda r: nn.CrossEntropyLoss(r, label_smoothing=0.2),
+    pytest.param(lambda r: nn.CrossEntropyLoss(reduction=r, label_smoothing=0.2),
                  lambda t, r: t.nn.CrossEntropyLoss(reduction=r, label_smoothing=0.2), "probs",
                  id="ce_probs_smooth"),
-    pytest.param(lambda r: nn.MSELoss(r), lambda t, r: t.nn.MSELoss(reduction=r), "values",
-                 id="mse"),
+    pytest.param(lambda r: nn.MSELoss(reduction=r), lambda t, r: t.nn.MSELoss(reduction=r),
+                 "values", id="mse"),
+    # PyTorch's positional order: weight first, then ignore_index (class 1 occurs in the targets)
+    pytest.param(lambda r: nn.CrossEntropyLoss(tg.tensor(CLASS_WEIGHT), None, 1, reduction=r),
+                 lambda t, r: t.nn.CrossEntropyLoss(t.tensor(CLASS_WEIGHT), None, 1, reduction=r),
+                 "classes", id="ce_weight_ignore"),
 ]
 
 
@@ -141,7 +146,7 @@ def test_loss_modules_match_torch(make, make_theirs, kind, reduction, device):
     x = rng.standard_normal((6, 4))
     target = {"classes": rng.integers(0, 4, 6), "probs": rng.dirichlet(np.ones(4), size=6),
               "values": rng.standard_normal((6, 4))}[kind]
-    ours, theirs = make(reduction), make_theirs(torch, reduction)
+    ours, theirs = make(reduction).to(device), make_theirs(torch, reduction)
     xt = tg.tensor(put(x, device), requires_grad=True)
     xr = torch.tensor(x, requires_grad=True)
     out = ours(xt, tg.tensor(put(target, device)))

@@ -476,3 +476,25 @@ def test_in_place_on_a_non_leaf_while_recording_stays_differentiable(device):
     y.sum().backward()
     assert on(x.grad, device)
     np.testing.assert_allclose(x.grad.numpy(), [4.0, 4.0])
+
+
+def test_cat_and_stack_take_dim_and_negative_axes(device):
+    a = np.arange(6.0).reshape(2, 3)
+    b = np.arange(4.0).reshape(2, 2)
+    x = tg.tensor(put(a, device), requires_grad=True)
+    y = tg.tensor(put(b, device), requires_grad=True)
+    w = tg.tensor(put(np.arange(5.0), device))
+    (tg.cat([x, y], dim=-1) * w).sum().backward()
+    np.testing.assert_array_equal(host(x.grad), np.tile([0.0, 1.0, 2.0], (2, 1)))
+    np.testing.assert_array_equal(host(y.grad), np.tile([3.0, 4.0], (2, 1)))
+    x.grad = None
+    s = tg.stack([x, 2 * x], dim=-1)
+    assert s.shape == (2, 3, 2)
+    (s * tg.tensor(put(np.array([1.0, 3.0]), device))).sum().backward()
+    np.testing.assert_array_equal(host(x.grad), np.full((2, 3), 7.0))
+    # the raw primitives, as tnp and the layers call them, count negative axes from the end
+    import tensorgrad.numpy as tnp
+    g = tg.grad(lambda a, b: tnp.sum(tnp.concatenate([a, b], axis=-1) ** 2), (0, 1))(
+        put(a, device), put(b, device))
+    np.testing.assert_array_equal(host(g[0]), 2 * a)
+    np.testing.assert_array_equal(host(g[1]), 2 * b)

@@ -9,16 +9,17 @@ from .layers import *  # noqa: F403
 from .modules import (
     AvgPool2d,
     Conv2d,
-    CrossEntropyLoss,
     Dropout,
     Flatten,
     Identity,
     Linear,
     MaxPool2d,
     Module,
+    ModuleDict,
     ModuleList,
-    MSELoss,
     Parameter,
+    ParameterDict,
+    ParameterList,
     ReLU,
     Sequential,
     Sigmoid,
@@ -29,6 +30,7 @@ from .modules import (
 from .normalization import *  # noqa: F403
 
 __all__ = ["functional", "F", "Module", "Parameter", "Linear", "Sequential", "ModuleList",
+           "ModuleDict", "ParameterList", "ParameterDict",
            "ReLU", "Tanh", "Sigmoid", "SiLU", "Softplus", "Identity", "Flatten", "Dropout",
-           "CrossEntropyLoss", "MSELoss", "Conv2d", "MaxPool2d", "AvgPool2d", "init", "utils"]
+           "Conv2d", "MaxPool2d", "AvgPool2d", "init", "utils"]
 __all__ += attention.__all__ + conv.__all__ + layers.__all__ + normalization.__all__

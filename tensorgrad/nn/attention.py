@@ -1,3 +1,353 @@
-"""(being written)"""
+"""``MultiheadAttention``, ``TransformerEncoderLayer`` and ``TransformerEncoder`` with PyTorch's
+arguments, parameter names and layout, default initialisation and numerics."""
 
-__all__ = []
+import copy
+from collections import OrderedDict
+
+import numpy as np
+
+from .. import creation
+from ..backend.device import xp_of
+from ..ops import reduce as _red
+from ..ops.shape import expand_dims, reshape, squeeze, swapaxes, transpose
+from ..tensor import _raw
+from . import functional as F
+from . import init
+from ._functional_conv_attn import _attend
+from .modules import Dropout, Linear, Module, ModuleList, Parameter
+from .normalization import LayerNorm
+
+
+class NonDynamicallyQuantizableLinear(Linear):
+    """``Linear`` under the name PyTorch gives ``MultiheadAttention.out_proj`` (for its repr)."""
+
+
+def _additive(mask, like, what):
+    """A bool mask (True = masked out, PyTorch's convention for MultiheadAttention) as a float
+    mask of -inf and 0 in ``like``'s dtype; a float mask as it is."""
+    raw = _raw(mask)
+    raw_like = _raw(like)
+    if xp_of(raw) is not xp_of(raw_like):
+        raise RuntimeError(f"MultiheadAttention: {what} is on another device than the query; "
+                           "move it with .to(query.device)")
+    if raw.dtype == np.bool_:
+        return xp_of(raw).where(raw, -np.inf, 0).astype(raw_like.dtype)
+    if raw.dtype.kind != "f":
+        raise TypeError(f"MultiheadAttention: {what} must be bool or floating point, got "
+                        f"{raw.dtype}")
+    return mask
+
+
+class MultiheadAttention(Module):
+    """Multi-head attention (PyTorch's ``nn.MultiheadAttention``).
+
+    Parameters as PyTorch names and lays them out: ``in_proj_weight`` (3E, E) holding the
+    query, key and value projections (or ``q_proj_weight``, ``k_proj_weight``,
+    ``v_proj_weight`` when ``kdim``/``vdim`` differ from E), ``in_proj_bias`` (3E), and
+    ``out_proj`` a Linear; xavier_uniform_ projections and zero biases.
+
+    ``forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+    average_attn_weights=True, is_causal=False)`` returns ``(output, weights)``, weights
+    None unless ``need_weights`` (averaged over heads unless ``average_attn_weights``).
+    Inputs are (L, N, E), (N, L, E) with ``batch_first``, or unbatched (L, E). Bool masks
+    mark the positions to leave out (True = masked), float masks are added to the scores;
+    ``attn_mask`` is (L, S) or (N * num_heads, L, S), ``key_padding_mask`` (N, S).
+    ``is_causal`` is a hint that ``attn_mask`` is the causal mask, which must be given, as in
+    PyTorch. Attention dropout acts in training mode only.
+
+    >>> import tensorgrad as tg
+    >>> mha = tg.nn.MultiheadAttention(8, 2, batch_first=True)
+    >>> x = tg.randn(3, 5, 8)
+    >>> out, w = mha(x, x, x)
+    >>> out.shape, w.shape
+    ((3, 5, 8), (3, 5, 5))
+    """
+
+    def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, batch_first=False,
+                 kdim=None, vdim=None, device=None, dtype=None):
+        super().__init__()
+        if embed_dim <= 0 or num_heads <= 0:
+            raise ValueError(f"MultiheadAttention: embed_dim and num_heads must be positive, "
+                             f"got {embed_dim} and {num_heads}")
+        if embed_dim % num_heads:
+            raise ValueError(f"MultiheadAttention: embed_dim={embed_dim} must be divisible by "
+                             f"num_heads={num_heads}")
+        if not 0 <= dropout <= 1:
+            raise ValueError(f"MultiheadAttention: dropout must be in [0, 1], got {dropout}")
+        self.embed_dim = embed_dim
+        self.kdim = kdim if kdim is not None else embed_dim
+        self.vdim = vdim if vdim is not None else embed_dim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.batch_first = batch_first
+        self.head_dim = embed_dim // num_heads
+
+        def empty(*shape):
+            return Parameter(creation.empty(*shape, dtype=dtype, device=device))
+
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = empty(3 * embed_dim, embed_dim)
+            self.register_parameter("q_proj_weight", None)
+            self.register_parameter("k_proj_weight", None)
+            self.register_parameter("v_proj_weight", None)
+        else:
+            self.register_parameter("in_proj_weight", None)
+            self.q_proj_weight = empty(embed_dim, embed_dim)
+            self.k_proj_weight = empty(embed_dim, self.kdim)
+            self.v_proj_weight = empty(embed_dim, self.vdim)
+        if bias:
+            self.in_proj_bias = empty(3 * embed_dim)
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias,
+                                                        device=device, dtype=dtype)
+        self._reset_parameters()
+
+    def _reset_parameters(self):
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            init.xavier_uniform_(self.q_proj_weight)
+            init.xavier_uniform_(self.k_proj_weight)
+            init.xavier_uniform_(self.v_proj_weight)
+        if self.in_proj_bias is not None:
+            init.zeros_(self.in_proj_bias)
+            init.zeros_(self.out_proj.bias)
+
+    # ---- projections --------------------------------------------------------------------------
+    def _split_heads(self, x):
+        """(N, L, E) -> (N, H, L, head_dim)."""
+        n, length = x.shape[0], x.shape[1]
+        return swapaxes(reshape(x, (n, length, self.num_heads, self.head_dim)), 1, 2)
+
+    def _project(self, query, key, value):
+        E = self.embed_dim
+        b = self.in_proj_bias
+        bq, bk, bv = (None, None, None) if b is None else (b[:E], b[E:2 * E], b[2 * E:])
+        if self._qkv_same_embed_dim and query is key and key is value:
+            # self-attention: one (3E, E) product, then the heads of q, k and v as views
+            n, length = query.shape[0], query.shape[1]
+            qkv = F.linear(query, self.in_proj_weight, b)
+            qkv = transpose(reshape(qkv, (n, length, 3, self.num_heads, self.head_dim)),
+                            (2, 0, 3, 1, 4))
+            return qkv[0], qkv[1], qkv[2]
+        if self._qkv_same_embed_dim:
+            w = self.in_proj_weight
+            wq, wk, wv = w[:E], w[E:2 * E], w[2 * E:]
+        else:
+            wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
+        return (self._split_heads(F.linear(query, wq, bq)),
+                self._split_heads(F.linear(key, wk, bk)),
+                self._split_heads(F.linear(value, wv, bv)))
+
+    # ---- forward ------------------------------------------------------------------------------
+    def _check(self, query, key, value, key_padding_mask, attn_mask):
+        batched = query.ndim == 3
+        if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
+            raise ValueError(f"MultiheadAttention: query, key and value must all be 3-D "
+                             f"(batched) or 2-D (unbatched), got shapes {tuple(query.shape)}, "
+                             f"{tuple(key.shape)}, {tuple(value.shape)}")
+        for name, t, dim in (("query", query, self.embed_dim), ("key", key, self.kdim),
+                             ("value", value, self.vdim)):
+            if t.shape[-1] != dim:
+                raise ValueError(f"MultiheadAttention: {name} has {t.shape[-1]} features "
+                                 f"(shape {tuple(t.shape)}), expected {dim}")
+        if key.shape[:-1] != value.shape[:-1]:
+            raise ValueError(f"MultiheadAttention: key {tuple(key.shape)} and value "
+                             f"{tuple(value.shape)} must agree in all but the last dimension")
+        bdim = 0 if self.batch_first else 1
+        if batched and query.shape[bdim] != key.shape[bdim]:
+            raise ValueError(f"MultiheadAttention: query {tuple(query.shape)} and key "
+                             f"{tuple(key.shape)} have different batch sizes")
+        n = query.shape[bdim] if batched else None
+        s = key.shape[1 - bdim] if batched else key.shape[0]
+        length = query.shape[1 - bdim] if batched else query.shape[0]
+        if key_padding_mask is not None:
+            want = (n, s) if batched else (s,)
+            if tuple(key_padding_mask.shape) != want:
+                raise ValueError(f"MultiheadAttention: key_padding_mask must have shape {want}, "
+                                 f"got {tuple(key_padding_mask.shape)}")
+        if attn_mask is not None:
+            shape = tuple(attn_mask.shape)
+            ok = shape == (length, s) or (len(shape) == 3 and shape == (
+                (n if batched else 1) * self.num_heads, length, s))
+            if not ok:
+                raise ValueError(f"MultiheadAttention: attn_mask must have shape "
+                                 f"{(length, s)} or {((n or 1) * self.num_heads, length, s)}, "
+                                 f"got {shape}")
+        return batched
+
+    def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
+                attn_mask=None, average_attn_weights=True, is_causal=False):
+        batched = self._check(query, key, value, key_padding_mask, attn_mask)
+        if is_causal and attn_mask is None:
+            raise RuntimeError("MultiheadAttention: is_causal=True is a hint that attn_mask is "
+                               "the causal mask; pass that mask as attn_mask too")
+        same = query is key, key is value
+        if not batched:
+            query, key, value = (expand_dims(t, 0) for t in (query, key, value))
+            if key_padding_mask is not None:
+                key_padding_mask = expand_dims(key_padding_mask, 0)
+        elif not self.batch_first:
+            query, key, value = (swapaxes(t, 0, 1) for t in (query, key, value))
+        if same[0]:  # keep the identities that let self-attention use one product
+            key = query
+        if same[1]:
+            value = key
+        n, length, s = query.shape[0], query.shape[1], key.shape[1]
+        q, k, v = self._project(query, key, value)
+
+        mask = None
+        if attn_mask is not None:
+            mask = _additive(attn_mask, q, "attn_mask")
+            if mask.ndim == 3:
+                mask = reshape(mask, (n, self.num_heads, length, s))
+        if key_padding_mask is not None:
+            pad = reshape(_additive(key_padding_mask, q, "key_padding_mask"), (n, 1, 1, s))
+            mask = pad if mask is None else mask + pad
+        dropout_p = self.dropout if self.training else 0.0
+        out, weights = _attend(q, k, v, mask, dropout_p, False, None, "MultiheadAttention")
+        out = reshape(swapaxes(out, 1, 2), (n, length, self.embed_dim))
+        out = self.out_proj(out)
+        if not batched:
+            out = squeeze(out, 0)
+        elif not self.batch_first:
+            out = swapaxes(out, 0, 1)
+        if not need_weights:
+            return out, None
+        if average_attn_weights:
+            weights = _red.mean(weights, (1,), False)
+        if not batched:
+            weights = squeeze(weights, 0)
+        return out, weights
+
+
+_ACTS = {"relu": F.relu, "gelu": F.gelu}
+
+
+class TransformerEncoderLayer(Module):
+    """Self-attention and a feed-forward block, each with a residual connection and LayerNorm
+    (PyTorch's ``nn.TransformerEncoderLayer``; sub-modules ``self_attn``, ``linear1``,
+    ``dropout``, ``linear2``, ``norm1``, ``norm2``, ``dropout1``, ``dropout2``).
+
+    ``norm_first`` normalises before each block instead of after; ``activation`` is "relu",
+    "gelu" or a callable. ``forward(src, src_mask=None, src_key_padding_mask=None,
+    is_causal=False)``.
+
+    >>> import tensorgrad as tg
+    >>> layer = tg.nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, batch_first=True)
+    >>> layer(tg.randn(2, 5, 16)).shape
+    (2, 5, 16)
+    """
+
+    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu",
+                 layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True,
+                 device=None, dtype=None):
+        super().__init__()
+        kw = dict(device=device, dtype=dtype)
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                            batch_first=batch_first, **kw)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
+        self.norm_first = norm_first
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        if isinstance(activation, str):
+            if activation not in _ACTS:
+                raise ValueError(f"TransformerEncoderLayer: activation should be relu/gelu, "
+                                 f"not {activation!r}")
+            self._act_name = activation
+            activation = _ACTS[activation]
+        else:
+            self._act_name = None
+        self.activation = activation
+
+    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
+        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
+                           need_weights=False, is_causal=is_causal)[0]
+        return self.dropout1(x)
+
+    def _ff_block(self, x):
+        if self._act_name is not None:
+            # act(x W1^T + b1) as one fused node on CuPy; the same composition elsewhere
+            h = F.bias_act(F.linear(x, self.linear1.weight), self.linear1.bias, self._act_name)
+        else:
+            h = self.activation(self.linear1(x))
+        x = self.linear2(self.dropout(h))
+        return self.dropout2(x)
+
+    def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
+        x = src
+        if self.norm_first:
+            x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
+            x = x + self._ff_block(self.norm2(x))
+        else:
+            x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
+            x = self.norm2(x + self._ff_block(x))
+        return x
+
+
+def _clone(module, memo=None):
+    """A deep copy of ``module``: new Parameters and buffers holding copies of the arrays
+    (on the same device), sub-modules cloned alike, shared tensors shared once in the copy;
+    other attributes copied with ``copy.deepcopy`` (functions and classes stay the same)."""
+    memo = {} if memo is None else memo
+    if id(module) in memo:
+        return memo[id(module)]
+    new = object.__new__(type(module))
+    memo[id(module)] = new
+    tables = ("_parameters", "_buffers", "_modules")
+    for name, value in module.__dict__.items():
+        if name not in tables:
+            object.__setattr__(new, name, copy.deepcopy(value, memo))
+    for table in tables:
+        object.__setattr__(new, table, OrderedDict())
+    for name, p in module._parameters.items():
+        if p is not None and id(p) not in memo:
+            memo[id(p)] = Parameter(p.data.copy(), requires_grad=p.requires_grad)
+        new._parameters[name] = None if p is None else memo[id(p)]
+    for name, b in module._buffers.items():
+        if b is not None and id(b) not in memo:
+            memo[id(b)] = b.detach().clone()
+        new._buffers[name] = None if b is None else memo[id(b)]
+    for name, m in module._modules.items():
+        new._modules[name] = None if m is None else _clone(m, memo)
+    return new
+
+
+class TransformerEncoder(Module):
+    """``num_layers`` independent copies of ``encoder_layer`` applied in turn, then ``norm``
+    if given (PyTorch's ``nn.TransformerEncoder``; ``enable_nested_tensor`` and
+    ``mask_check`` are accepted for its signature: there is no nested-tensor fast path).
+
+    ``forward(src, mask=None, src_key_padding_mask=None, is_causal=None)``.
+
+    >>> import tensorgrad as tg
+    >>> layer = tg.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16)
+    >>> enc = tg.nn.TransformerEncoder(layer, num_layers=2)
+    >>> enc(tg.randn(5, 3, 8)).shape
+    (5, 3, 8)
+    """
+
+    def __init__(self, encoder_layer, num_layers, norm=None, enable_nested_tensor=True,
+                 mask_check=True):
+        super().__init__()
+        self.layers = ModuleList([_clone(encoder_layer) for _ in range(num_layers)])
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
+        x = src
+        for layer in self.layers:
+            x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask,
+                      is_causal=bool(is_causal))
+        if self.norm is not None:
+            x = self.norm(x)
+        return x
+
+
+__all__ = ["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder"]

@@ -171,50 +171,146 @@ def _reduce(loss, reduction, op):
     raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-def cross_entropy(input, target, reduction="mean", label_smoothing=0.0):
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(reduction, op, extra=()):
+    if reduction not in _REDUCTIONS + tuple(extra):
+        allowed = ", ".join(repr(r) for r in _REDUCTIONS + tuple(extra))
+        raise ValueError(f"{op}: reduction must be one of {allowed}, got {reduction!r}")
+
+
+def _class_weight(weight, c, op, input):
+    if weight is not None and tuple(weight.shape) != (c,):
+        raise ValueError(f"{op}: weight must have one entry per class, shape ({c},), got "
+                         f"{tuple(weight.shape)} (input shape {tuple(input.shape)})")
+
+
+def _class_targets(t, input, ignore_index, op):
+    """Check class-index targets ``t`` (raw) against (N, C) ``input``; return (valid mask as a
+    0/1 array of the input's dtype, targets with the ignored ones replaced by class 0)."""
+    n, c = input.shape
+    if t.shape != (n,):
+        raise ValueError(f"{op}: class-index target must have shape ({n},), got "
+                         f"{tuple(t.shape)} (input shape {tuple(input.shape)})")
+    xp = xp_of(t)
+    valid = t != ignore_index
+    # On the CPU a class outside [0, C) is an IndexError here. On a GPU the check would stall
+    # the host every step (as PyTorch, it is not made there).
+    if t.size and xp is np:
+        bad = valid & ((t < 0) | (t >= c))
+        if bad.any():
+            v = int(t[bad][0])
+            raise IndexError(f"{op}: target index {v} is out of bounds for size {c}: classes "
+                             f"must lie in [0, {c}) or equal ignore_index={ignore_index}, "
+                             f"got {v}")
+    safe = xp.where(valid, t, 0)
+    return valid.astype(_raw(input).dtype), safe
+
+
+def _weighted_sum_over(loss, wt, reduction):
+    """PyTorch's weighted reduction for class-index losses: 'mean' divides by the total weight
+    of the rows that count (NaN when none does, as PyTorch)."""
+    if reduction == "none":
+        return loss
+    total = _red.sum(loss)
+    if reduction == "sum":
+        return total
+    return total / _red.sum(wt)
+
+
+def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, weight=None,
+                  ignore_index=-100):
     """Softmax cross-entropy of logits ``input`` (N, C) against class indices ``target`` (N,)
-    or class probabilities (N, C), as PyTorch's. One fused node for class indices.
+    or class probabilities (N, C), as PyTorch's, with its ``weight`` (one per class),
+    ``ignore_index`` (class-index targets) and ``label_smoothing``. With class indices,
+    ``reduction="mean"`` divides by the summed weight of the targets that are not ignored, as
+    PyTorch does; with probabilities it divides by N.
+
+    The per-row loss is one fused node (a CUDA kernel on CuPy); the weight, the ignored rows
+    and the smoothing term are compositions around it.
+
+    ``weight`` and ``ignore_index`` come after ``reduction`` and ``label_smoothing`` here (pass
+    them by keyword, as PyTorch code usually does).
 
     >>> import tensorgrad as tg
     >>> x = tg.tensor([[2.0, 0.0], [0.0, 2.0]], requires_grad=True)
     >>> loss = tg.nn.functional.cross_entropy(x, tg.tensor([0, 1]))
     >>> round(loss.item(), 4)
     0.1269
+    >>> round(tg.nn.functional.cross_entropy(x, tg.tensor([0, -100])).item(), 4)
+    0.1269
     """
     if input.ndim != 2:
         raise ValueError(f"cross_entropy: input must be (N, C) logits, got shape "
                          f"{tuple(input.shape)}")
+    _check_reduction(reduction, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
+                         f"{label_smoothing}")
+    n, c = input.shape
+    _class_weight(weight, c, "cross_entropy", input)
     t = _raw(target)
     if getattr(t, "dtype", np.dtype(np.float32)).kind in "iu":
-        if t.shape != (input.shape[0],):
+        if t.shape != (n,):
             raise ValueError(f"cross_entropy: class-index target must have shape "
-                             f"({input.shape[0]},), got {tuple(t.shape)}")
-        # On the CPU a class >= C is caught by the indexing itself and a negative one here. On a
-        # GPU that check would stall the host every step (as PyTorch, it is not made there): the
-        # fused kernel gives a NaN loss for such a row instead of reading out of bounds.
-        if t.size and xp_of(t) is np and int(t.min()) < 0:
-            raise IndexError(f"cross_entropy: target classes must lie in [0, {input.shape[1]}), "
-                             f"got {int(t.min())}")
-        if not label_smoothing:
+                             f"({n},), got {tuple(t.shape)}")
+        valid, safe = _class_targets(t, input, ignore_index, "cross_entropy")
+        if weight is None and not label_smoothing and xp_of(t) is np and bool(valid.all()):
+            # the plain case: one fused node and nothing around it
             return _reduce(_cross_entropy_rows(input, t), reduction, "cross_entropy")
-        # the smoothed one-hot rows replace the class indices, Tensor or array alike
-        target = t = _onehot(t, input)
-    elif tuple(t.shape) != tuple(input.shape):
+        wt = valid if weight is None else weight[safe] * valid
+        loss = _weighted_sum_over(_cross_entropy_rows(input, safe) * wt, wt, reduction)
+        if not label_smoothing:
+            return loss
+        # PyTorch's smoothing term: the (weighted) sum of -log p over all classes, reduced with
+        # the same denominator as the main term
+        logp = log_softmax(input, 1)
+        if weight is not None:
+            logp = logp * _reshape(weight, (1, c))
+        smooth = _weighted_sum_over(-_red.sum(logp, (1,), False) * valid, wt, reduction)
+        return loss * (1 - label_smoothing) + smooth * (label_smoothing / c)
+    if tuple(t.shape) != tuple(input.shape):
         raise ValueError(f"cross_entropy: probability target must have the input's shape "
                          f"{tuple(input.shape)}, got {tuple(t.shape)}")
-    if label_smoothing:  # as PyTorch, for class indices and probabilities alike
-        target = target * (1 - label_smoothing) + label_smoothing / input.shape[1]
-    loss = -_red.sum(log_softmax(input, 1) * target, (1,), False)
-    return _reduce(loss, reduction, "cross_entropy")
+    if ignore_index >= 0:
+        raise ValueError(f"cross_entropy: ignore_index={ignore_index} applies to class-index "
+                         f"targets only, not to probability targets of shape {tuple(t.shape)}")
+    if label_smoothing:  # as PyTorch, for probabilities
+        target = target * (1 - label_smoothing) + label_smoothing / c
+    lt = log_softmax(input, 1) * target
+    if weight is not None:
+        lt = lt * _reshape(weight, (1, c))
+    return _reduce(-_red.sum(lt, (1,), False), reduction, "cross_entropy")
 
 
-def nll_loss(input, target, reduction="mean"):
-    """Negative log-likelihood of log-probabilities ``input`` (N, C) at classes ``target``."""
+def _reshape(x, shape):
+    from ..ops.shape import reshape
+
+    return reshape(x, shape)
+
+
+def nll_loss(input, target, reduction="mean", weight=None, ignore_index=-100):
+    """Negative log-likelihood of log-probabilities ``input`` (N, C) at classes ``target``,
+    with PyTorch's ``weight`` and ``ignore_index`` (pass them by keyword: ``reduction`` comes
+    third here) and its weighted mean.
+
+    >>> import tensorgrad as tg
+    >>> logp = tg.tensor([[-0.5, -1.0], [-2.0, -0.1]])
+    >>> round(tg.nn.functional.nll_loss(logp, tg.tensor([0, 1]), reduction="sum").item(), 4)
+    0.6
+    """
     from ..ops.index import getitem
 
-    t = _raw(target)
-    loss = -getitem(input, (_rows(input.shape[0], _raw(input)), t))
-    return _reduce(loss, reduction, "nll_loss")
+    if input.ndim != 2:
+        raise ValueError(f"nll_loss: input must be (N, C) log-probabilities, got shape "
+                         f"{tuple(input.shape)}")
+    _check_reduction(reduction, "nll_loss")
+    _class_weight(weight, input.shape[1], "nll_loss", input)
+    valid, safe = _class_targets(_raw(target), input, ignore_index, "nll_loss")
+    picked = getitem(input, (_rows(input.shape[0], _raw(input)), safe))
+    wt = valid if weight is None else weight[safe] * valid
+    return _weighted_sum_over(-picked * wt, wt, reduction)
 
 
 def mse_loss(input, target, reduction="mean"):
@@ -226,18 +322,94 @@ def l1_loss(input, target, reduction="mean"):
     return _reduce(_ew.abs(input - target), reduction, "l1_loss")
 
 
-def binary_cross_entropy_with_logits(input, target, reduction="mean"):
-    """-(t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))), computed stably from the logits."""
-    return _reduce(softplus(input) - input * target, reduction,
-                   "binary_cross_entropy_with_logits")
+def binary_cross_entropy_with_logits(input, target, reduction="mean", weight=None,
+                                     pos_weight=None):
+    """-(t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))), computed stably from the logits, as
+    PyTorch's: ``weight`` scales each element's loss, ``pos_weight`` (broadcast along the last
+    dimension) the positive term."""
+    _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    if pos_weight is None:
+        loss = softplus(input) - input * target
+    else:  # (1 - t) x + (1 + (pw - 1) t) softplus(-x)
+        loss = (1 - target) * input + ((pos_weight - 1) * target + 1) * softplus(-input)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
-def binary_cross_entropy(input, target, reduction="mean"):
+def binary_cross_entropy(input, target, reduction="mean", weight=None):
     """-(t log p + (1 - t) log(1 - p)) for probabilities ``input``; logs clamped at -100 as
-    PyTorch does."""
+    PyTorch does; ``weight`` scales each element's loss."""
+    _check_reduction(reduction, "binary_cross_entropy")
     logp = _ew.maximum(_ew.log(input), -100.0)
     log1mp = _ew.maximum(_ew.log1p(-input), -100.0)
-    return _reduce(-(target * logp + (1 - target) * log1mp), reduction, "binary_cross_entropy")
+    loss = -(target * logp + (1 - target) * log1mp)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """PyTorch's smooth L1: 0.5 d**2 / beta where |d| < beta, |d| - 0.5 beta elsewhere
+    (d = input - target); ``beta=0`` is the L1 loss.
+
+    >>> import tensorgrad as tg
+    >>> tg.nn.functional.smooth_l1_loss(tg.tensor([0.5, 3.0]), tg.zeros(2), "none").tolist()
+    [0.125, 2.5]
+    """
+    _check_reduction(reduction, "smooth_l1_loss")
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    d = input - target
+    if beta == 0:
+        return _reduce(_ew.abs(d), reduction, "smooth_l1_loss")
+    # the quadratic branch is written without abs: its derivative at d = 0 is 0, as PyTorch's
+    loss = _ew.where(_ew.abs(_raw(d)) < beta, (0.5 / beta) * d * d, _ew.abs(d) - 0.5 * beta)
+    return _reduce(loss, reduction, "smooth_l1_loss")
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    """PyTorch's Huber loss: 0.5 d**2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere;
+    ``delta`` times ``smooth_l1_loss`` with ``beta=delta``.
+
+    >>> import tensorgrad as tg
+    >>> tg.nn.functional.huber_loss(tg.tensor([0.5, 3.0]), tg.zeros(2), "none", 2.0).tolist()
+    [0.125, 4.0]
+    """
+    _check_reduction(reduction, "huber_loss")
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    d = input - target
+    loss = _ew.where(_ew.abs(_raw(d)) < delta, 0.5 * d * d, delta * (_ew.abs(d) - 0.5 * delta))
+    return _reduce(loss, reduction, "huber_loss")
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    """PyTorch's Kullback-Leibler divergence loss: ``target * (log(target) - input)`` for
+    log-probabilities ``input`` (0 where ``target`` is 0), or ``exp(target) * (target - input)``
+    with ``log_target``. ``reduction="batchmean"`` divides the sum by the batch size
+    ``input.shape[0]`` (the divergence per sample); ``"mean"`` divides by the number of
+    elements, as PyTorch's (which warns about it).
+
+    >>> import tensorgrad as tg
+    >>> p = tg.tensor([[0.5, 0.5]])
+    >>> round(tg.nn.functional.kl_div(p.log(), p, reduction="batchmean").item(), 6)
+    0.0
+    """
+    _check_reduction(reduction, "kl_div", ("batchmean",))
+    if log_target:
+        loss = _ew.exp(target) * (target - input)
+    else:
+        t = _raw(target)
+        pos = t > 0
+        # target * log(target) is 0 at target = 0; the inner where keeps log's argument
+        # positive so that no 0 * inf reaches the gradient
+        safe = _ew.where(pos, target, 1.0)
+        loss = _ew.where(pos, target * _ew.log(safe), 0.0) - target * input
+    if reduction == "batchmean":
+        total = _red.sum(loss)
+        return total / input.shape[0] if input.ndim else total
+    return _reduce(loss, reduction, "kl_div")
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
@@ -626,6 +798,419 @@ def _ln_jvp_b(t, ans, x, weight, bias, ndim, eps):
 
 defvjp(_layer_norm, _ln_vjp_x, _ln_vjp_w, _ln_vjp_b, None, None)
 defjvp(_layer_norm, _ln_jvp_x, _ln_jvp_w, _ln_jvp_b, None, None)
+
+
+def _channel_shape(input, c):
+    return (1, c) + (1,) * (input.ndim - 2)
+
+
+def _check_channels(input, op):
+    if input.ndim < 2:
+        raise ValueError(f"{op}: input must be (N, C, *), got shape {tuple(input.shape)}")
+    return input.shape[1]
+
+
+def _check_per_channel(op, c, input, **arrays):
+    for what, a in arrays.items():
+        if a is not None and tuple(a.shape) != (c,):
+            raise ValueError(f"{op}: {what} must have shape ({c},), one value per channel, got "
+                             f"{tuple(a.shape)} (input shape {tuple(input.shape)})")
+
+
+def _update_running(stat, new, momentum):
+    """stat <- (1 - momentum) stat + momentum new, in place (a buffer Tensor or an array)."""
+    arr = _raw(stat)
+    arr[...] = (arr * (1 - momentum) + new.astype(arr.dtype, copy=False) * momentum)
+    if isinstance(stat, Tensor):
+        stat._vc[0] += 1
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalisation of ``input`` (N, C, *) per channel, as PyTorch's ``F.batch_norm``.
+
+    With ``training`` the batch's statistics normalise (biased variance) and, when given,
+    ``running_mean`` and ``running_var`` are updated in place:
+    ``running = (1 - momentum) * running + momentum * batch``, with the unbiased variance for
+    ``running_var``. Without it the running statistics normalise. ``weight`` and ``bias``
+    (shape (C,)) scale and shift.
+
+    The training path is one primitive (rules for input, weight and bias, derivatives of every
+    order in both modes); the evaluation path is an affine map per channel.
+
+    >>> import tensorgrad as tg
+    >>> rm, rv = tg.zeros(2), tg.ones(2)
+    >>> y = tg.nn.functional.batch_norm(tg.tensor([[1.0, 2.0], [3.0, 6.0]]), rm, rv,
+    ...                                 training=True)
+    >>> [round(v, 3) for v in y.tolist()[0]], [round(v, 4) for v in rm.tolist() + rv.tolist()]
+    ([-1.0, -1.0], [0.2, 0.4, 1.1, 1.7])
+    """
+    c = _check_channels(input, "batch_norm")
+    _check_per_channel("batch_norm", c, input, running_mean=running_mean,
+                       running_var=running_var, weight=weight, bias=bias)
+    shape = _channel_shape(input, c)
+    w = None if weight is None else _reshape(weight, shape)
+    b = None if bias is None else _reshape(bias, shape)
+    if training:
+        count = _raw(input).size // c if c else 0
+        if count <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when "
+                             f"training, got input shape {tuple(input.shape)}")
+        axes = (0,) + tuple(range(2, input.ndim))
+        if (running_mean is None) != (running_var is None):
+            raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+        if running_mean is not None:
+            x = _raw(input)
+            mean = x.mean(axis=axes)
+            var = x.var(axis=axes) * (count / (count - 1))
+            _update_running(running_mean, mean, momentum)
+            _update_running(running_var, var, momentum)
+        return _batch_norm(input, w, b, axes, float(eps))
+    if running_mean is None or running_var is None:
+        raise ValueError("batch_norm: running_mean and running_var are needed when not "
+                         "training")
+    rm = _raw(running_mean)
+    rv = _raw(running_var)
+    xp = xp_of(rm)
+    scale = (1 / xp.sqrt(rv + eps)).astype(_raw(input).dtype, copy=False)
+    shift = -rm.astype(scale.dtype, copy=False) * scale
+    if w is not None:
+        y = input * (w * scale.reshape(shape))
+        shift = w * shift.reshape(shape)
+    else:
+        y = input * scale.reshape(shape)
+        shift = shift.reshape(shape)
+    y = y + shift
+    return y if b is None else y + b
+
+
+@primitive
+def _batch_norm(x, weight, bias, axes, eps):
+    """y = (x - mean) * rstd * weight + bias, the statistics over ``axes``; weight and bias
+    already shaped to broadcast (1, C, 1, ...)."""
+    xp = xp_of(x)
+    xc = x - x.mean(axis=axes, keepdims=True)
+    var = (xc * xc).mean(axis=axes, keepdims=True)
+    y = xc * (1 / xp.sqrt(var + eps))
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def _bn_stats(x, axes, eps):
+    """(xhat, rstd), with tensorgrad's ops: differentiable."""
+    xc = x - _red.mean(x, axes, True)
+    rstd = 1 / _ew.sqrt(_red.mean(xc * xc, axes, True) + eps)
+    return xc * rstd, rstd
+
+
+def _bn_vjp_x(g, ans, x, weight, bias, axes, eps):
+    xhat, rstd = _bn_stats(x, axes, eps)
+    gw = g if weight is None else g * weight
+    return rstd * ((gw - _red.mean(gw, axes, True)) - xhat * _red.mean(gw * xhat, axes, True))
+
+
+def _bn_vjp_w(g, ans, x, weight, bias, axes, eps):
+    return _red.sum(g * _bn_stats(x, axes, eps)[0], axes, True)
+
+
+def _bn_vjp_b(g, ans, x, weight, bias, axes, eps):
+    return _red.sum(g, axes, True)
+
+
+def _bn_jvp_x(t, ans, x, weight, bias, axes, eps):
+    xhat, rstd = _bn_stats(x, axes, eps)
+    dx = rstd * ((t - _red.mean(t, axes, True)) - xhat * _red.mean(xhat * t, axes, True))
+    return dx if weight is None else dx * weight
+
+
+def _bn_jvp_w(t, ans, x, weight, bias, axes, eps):
+    return _bn_stats(x, axes, eps)[0] * t
+
+
+def _bn_jvp_b(t, ans, x, weight, bias, axes, eps):
+    return t  # (1, C, 1, ...): the engine broadcasts it to the answer's shape
+
+
+defvjp(_batch_norm, _bn_vjp_x, _bn_vjp_w, _bn_vjp_b, None, None)
+defjvp(_batch_norm, _bn_jvp_x, _bn_jvp_w, _bn_jvp_b, None, None)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalisation of ``input`` (N, C, *), as PyTorch's: the C channels split into
+    ``num_groups`` groups, each sample's group normalised over its channels and positions
+    (biased variance), then ``weight`` and ``bias`` (shape (C,)) per channel.
+
+    The normalisation is layer_norm's primitive on the (N, groups, rest) view (its fused
+    kernels on CuPy); the per-channel affine map is a composition.
+
+    >>> import tensorgrad as tg
+    >>> y = tg.nn.functional.group_norm(tg.tensor([[1.0, 3.0, 5.0, 5.0]]), 2)
+    >>> [round(v, 4) for v in y.tolist()[0]]
+    [-1.0, 1.0, 0.0, 0.0]
+    """
+    c = _check_channels(input, "group_norm")
+    if not isinstance(num_groups, (int, np.integer)) or num_groups <= 0 or c % num_groups:
+        raise ValueError(f"group_norm: num_groups={num_groups!r} must be a positive divisor of "
+                         f"the {c} channels (input shape {tuple(input.shape)})")
+    _check_per_channel("group_norm", c, input, weight=weight, bias=bias)
+    n = input.shape[0]
+    y = _layer_norm(_reshape(input, (n, int(num_groups), -1)), None, None, 1, float(eps))
+    y = _reshape(y, tuple(input.shape))
+    shape = _channel_shape(input, c)
+    if weight is not None:
+        y = y * _reshape(weight, shape)
+    if bias is not None:
+        y = y + _reshape(bias, shape)
+    return y
+
+
+# ---- embeddings, one-hot, padding ---------------------------------------------------------------
+@primitive
+def _embedding(weight, indices, padding_idx):
+    return weight[indices]
+
+
+def _pad_mask(indices, padding_idx):
+    return indices == padding_idx
+
+
+def _embedding_vjp(g, ans, weight, indices, padding_idx):
+    from ..ops.index import untake, zero_at
+
+    if padding_idx is not None:  # as PyTorch: the padding row gets no gradient
+        g = zero_at(g, _pad_mask(indices, padding_idx))
+    return untake(g, indices, weight.shape)
+
+
+def _embedding_jvp(t, ans, weight, indices, padding_idx):
+    from ..ops.index import getitem, zero_at
+
+    out = getitem(t, indices)
+    return out if padding_idx is None else zero_at(out, _pad_mask(indices, padding_idx))
+
+
+defvjp(_embedding, _embedding_vjp, None, None)
+defjvp(_embedding, _embedding_jvp, None, None)
+
+
+def _renorm_rows_(weight, indices, max_norm, norm_type):
+    # PyTorch's embedding_renorm_: rows looked up whose norm exceeds max_norm are scaled (in
+    # place, unrecorded) to max_norm / (norm + 1e-7)
+    w = _raw(weight)
+    xp = xp_of(w)
+    rows = xp.unique(indices.reshape(-1))
+    sub = w[rows]
+    if norm_type == float("inf"):
+        norms = xp.abs(sub).max(axis=1)
+    else:
+        norms = (xp.abs(sub) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+    scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
+    w[rows] = sub * scale[:, None]
+    if isinstance(weight, Tensor):
+        weight._vc[0] += 1
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
+              scale_grad_by_freq=False, sparse=False):
+    """Rows of ``weight`` (num_embeddings, embedding_dim) at the integer indices ``input``
+    (any shape); the result has shape ``input.shape + (embedding_dim,)``, as PyTorch's.
+
+    ``padding_idx``: that row receives no gradient. ``max_norm``: the rows looked up are first
+    renormalised in place to a ``norm_type``-norm of at most ``max_norm``, as PyTorch does.
+
+    >>> import tensorgrad as tg
+    >>> w = tg.tensor([[0.0, 1.0], [2.0, 3.0]], requires_grad=True)
+    >>> tg.nn.functional.embedding(tg.tensor([[1, 0, 1]]), w, padding_idx=0).sum().backward()
+    >>> w.grad.tolist()
+    [[0.0, 0.0], [2.0, 2.0]]
+    """
+    if scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: scale_grad_by_freq=True and sparse=True are not "
+                                  "implemented (dense gradients only)")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got "
+                         f"shape {tuple(weight.shape)}")
+    idx = _raw(input)
+    if not hasattr(idx, "dtype"):
+        idx = xp_of(_raw(weight)).asarray(idx)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: input must hold integer indices, got dtype {idx.dtype} "
+                        f"(shape {tuple(idx.shape)})")
+    num = weight.shape[0]
+    if padding_idx is not None:
+        if not -num <= padding_idx < num:
+            raise ValueError(f"embedding: padding_idx={padding_idx} must be within "
+                             f"num_embeddings={num}")
+        padding_idx = int(padding_idx) % num
+    if idx.size and xp_of(idx) is np:  # no host sync on a GPU, as PyTorch
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= num:
+            raise IndexError(f"embedding: index {lo if lo < 0 else hi} is out of range for "
+                             f"weight of shape {tuple(weight.shape)} (input shape "
+                             f"{tuple(idx.shape)})")
+    if max_norm is not None:
+        _renorm_rows_(weight, idx, float(max_norm), float(norm_type))
+    return _embedding(weight, idx, padding_idx)
+
+
+def one_hot(tensor, num_classes=-1):
+    """int64 one-hot rows of the integer class indices ``tensor``: shape
+    ``tensor.shape + (num_classes,)``; ``num_classes=-1`` takes the largest index plus one.
+
+    >>> import tensorgrad as tg
+    >>> tg.nn.functional.one_hot(tg.tensor([0, 2]), 3).tolist()
+    [[1, 0, 0], [0, 0, 1]]
+    """
+    t = _raw(tensor)
+    if not hasattr(t, "dtype") or t.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: tensor must hold integer class indices, got "
+                        f"{getattr(t, 'dtype', type(t).__name__)}")
+    xp = xp_of(t)
+    if num_classes == -1:
+        if t.size == 0:
+            raise ValueError("one_hot: cannot infer num_classes from an empty tensor")
+        num_classes = int(t.max()) + 1
+    if num_classes < 0:
+        raise ValueError(f"one_hot: num_classes must be -1 or non-negative, got {num_classes}")
+    if t.size and xp is np and (int(t.min()) < 0 or int(t.max()) >= num_classes):
+        raise ValueError(f"one_hot: class values must lie in [0, {num_classes}), got values in "
+                         f"[{int(t.min())}, {int(t.max())}]")
+    out = (t[..., None] == xp.arange(num_classes)).astype(np.int64)
+    return _new_tensor_like(out, tensor)
+
+
+def _new_tensor_like(out, like):
+    if isinstance(like, Tensor):
+        from ..tensor import _new_tensor
+
+        return _new_tensor(out, None, False)
+    return out
+
+
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def _slice_axis(x, ax, start, stop, step=None):
+    from ..ops.index import getitem
+
+    return getitem(x, (slice(None),) * ax + (slice(start, stop, step),))
+
+
+def _pad_axis(x, ax, before, after, mode):
+    from ..ops.shape import broadcast_to, concatenate_
+
+    n = x.shape[ax]
+    parts = []
+    if before:
+        if mode == "reflect":
+            parts.append(_slice_axis(x, ax, before, 0, -1))
+        elif mode == "replicate":
+            edge = _slice_axis(x, ax, 0, 1)
+            parts.append(broadcast_to(edge, edge.shape[:ax] + (before,) + edge.shape[ax + 1:]))
+        else:  # circular
+            parts.append(_slice_axis(x, ax, n - before, n))
+    parts.append(x)
+    if after:
+        if mode == "reflect":
+            stop = n - 2 - after
+            parts.append(_slice_axis(x, ax, n - 2, stop if stop >= 0 else None, -1))
+        elif mode == "replicate":
+            edge = _slice_axis(x, ax, n - 1, n)
+            parts.append(broadcast_to(edge, edge.shape[:ax] + (after,) + edge.shape[ax + 1:]))
+        else:
+            parts.append(_slice_axis(x, ax, 0, after))
+    return parts[0] if len(parts) == 1 else concatenate_(ax, *parts)
+
+
+def pad(input, pad, mode="constant", value=None):
+    """PyTorch's ``F.pad``: ``pad`` lists (before, after) widths from the last dimension
+    backwards, ``(left, right, top, bottom, ...)``. ``mode`` is ``"constant"`` (``value``,
+    default 0; negative widths crop), ``"reflect"`` (mirror without the edge; widths below the
+    size), ``"replicate"`` (repeat the edge) or ``"circular"`` (wrap around; widths up to the
+    size); the last three pad the last 1 to 3 dimensions of a (batched) input with one or two
+    leading dimensions, as PyTorch. Slices and concatenations, differentiable in any order.
+
+    >>> import tensorgrad as tg
+    >>> F = tg.nn.functional
+    >>> F.pad(tg.tensor([[1.0, 2.0, 3.0]]), (2, 1), mode="reflect").tolist()
+    [[3.0, 2.0, 1.0, 2.0, 3.0, 2.0]]
+    """
+    from ..ops.index import untake
+
+    try:
+        widths = [int(p) for p in pad]
+    except TypeError:
+        raise TypeError(f"pad: pad must be a sequence of ints, got {pad!r}") from None
+    if len(widths) % 2:
+        raise ValueError(f"pad: pad must have an even length (before, after pairs), got "
+                         f"{tuple(widths)}")
+    k = len(widths) // 2
+    ndim = input.ndim
+    shape = tuple(input.shape)
+    if k > ndim:
+        raise ValueError(f"pad: pad {tuple(widths)} covers {k} dimensions but the input has "
+                         f"shape {shape}")
+    if mode not in _PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {_PAD_MODES}, got {mode!r}")
+    # (axis, before, after), the last axis first as PyTorch lists them
+    axes = [(ndim - 1 - i, widths[2 * i], widths[2 * i + 1]) for i in range(k)]
+    if mode == "constant":
+        x = input
+        crop = [slice(None)] * ndim
+        for ax, b, a in axes:
+            start, stop = max(-b, 0), shape[ax] - max(-a, 0)
+            if stop < start:
+                raise ValueError(f"pad: widths {tuple(widths)} crop dimension {ax} of input "
+                                 f"shape {shape} below zero")
+            crop[ax] = slice(start, stop)
+        if any(b < 0 or a < 0 for _, b, a in axes):
+            from ..ops.index import getitem
+
+            x = getitem(x, tuple(crop))
+        inner = tuple(x.shape)
+        out_shape = list(inner)
+        place = [slice(None)] * ndim
+        for ax, b, a in axes:
+            out_shape[ax] = inner[ax] + max(b, 0) + max(a, 0)
+            place[ax] = slice(max(b, 0), max(b, 0) + inner[ax])
+        out_shape, place = tuple(out_shape), tuple(place)
+        if out_shape == inner:
+            return x
+        out = untake(x, place, out_shape)
+        fill = 0.0 if value is None else value
+        if fill != 0:
+            raw = _raw(x)
+            outside = xp_of(raw).full(out_shape, fill, dtype=raw.dtype)
+            outside[place] = 0
+            out = out + outside
+        return out
+    if value is not None and value != 0:
+        raise ValueError(f"pad: mode {mode!r} takes no value, got value={value}")
+    if not 1 <= k <= 3 or ndim not in (k + 1, k + 2):
+        raise ValueError(f"pad: mode {mode!r} pads the last 1 to 3 dimensions of an input with "
+                         f"one or two more; pad {tuple(widths)} ({k} dimensions) does not fit "
+                         f"input shape {shape}")
+    x = input
+    for ax, b, a in axes:
+        n = shape[ax]
+        if b < 0 or a < 0:
+            raise ValueError(f"pad: mode {mode!r} takes non-negative widths, got "
+                             f"{tuple(widths)}")
+        if mode == "reflect" and (b >= n or a >= n):
+            raise ValueError(f"pad: reflect widths must be below the size of the dimension: "
+                             f"pad {tuple(widths)}, dimension {ax} of input shape {shape}")
+        if mode == "circular" and (b > n or a > n):
+            raise ValueError(f"pad: circular widths must be at most the size of the "
+                             f"dimension: pad {tuple(widths)}, dimension {ax} of input shape "
+                             f"{shape}")
+        if mode == "replicate" and n == 0 and (b or a):
+            raise ValueError(f"pad: replicate needs a non-empty dimension {ax}, input shape "
+                             f"{shape}")
+        x = _pad_axis(x, ax, b, a, mode)
+    return x
 
 
 def linear(input, weight, bias=None):

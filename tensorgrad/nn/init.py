@@ -143,6 +143,75 @@ def default_linear_(weight, bias=None):
     return weight
 
 
+def orthogonal_(tensor, gain=1.0):
+    """A (semi-)orthogonal matrix (Saxe et al.), as PyTorch's: the tensor viewed as
+    (shape[0], rest), filled from the QR decomposition of a normal matrix with the signs fixed
+    by R's diagonal, times ``gain``."""
+    if tensor.ndim < 2:
+        raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported, "
+                         f"got shape {tuple(tensor.shape)}")
+    if tensor.data.size == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.data.size // rows
+    flat = creation.randn(rows, cols, dtype="float64", device=tensor.device).data
+    xp = xp_of(flat)
+    if rows < cols:
+        flat = flat.T
+    q, r = xp.linalg.qr(flat)
+    q *= xp.sign(xp.diagonal(r))
+    if rows < cols:
+        q = q.T
+    with no_grad():
+        tensor.data[...] = (q * gain).reshape(tensor.shape).astype(tensor.dtype)
+    tensor._vc[0] += 1
+    return tensor
+
+
+def sparse_(tensor, sparsity, std=0.01):
+    """A 2-D tensor with a fraction ``sparsity`` of each column zero (the rows chosen at
+    random) and the rest normal with ``std``, as PyTorch's."""
+    if tensor.ndim != 2:
+        raise ValueError(f"sparse_: only tensors with 2 dimensions are supported, got shape "
+                         f"{tuple(tensor.shape)}")
+    rows, cols = tensor.shape
+    zeros = int(math.ceil(sparsity * rows))
+    values = creation.randn(rows, cols, dtype="float64", device=tensor.device).data * std
+    xp = xp_of(values)
+    if zeros:
+        # a random permutation of the rows per column: the first `zeros` of each are cleared
+        order = xp.argsort(creation.rand(rows, cols, dtype="float64", device=tensor.device).data,
+                           axis=0)[:zeros]
+        keep = xp.ones((rows, cols), dtype=bool)
+        keep[order, xp.arange(cols)[None, :]] = False
+        values = values * keep
+    with no_grad():
+        tensor.data[...] = values.astype(tensor.dtype)
+    tensor._vc[0] += 1
+    return tensor
+
+
+def dirac_(tensor, groups=1):
+    """The identity for a convolution (3, 4 or 5 dimensions): the centre tap of each kernel
+    whose output and input channel (within a group) agree is one, as PyTorch's."""
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError(f"dirac_: only tensors with 3, 4, or 5 dimensions are supported, got "
+                         f"shape {tuple(tensor.shape)}")
+    out_per_group = tensor.shape[0] // groups
+    if tensor.shape[0] % groups:
+        raise ValueError(f"dirac_: dim 0 ({tensor.shape[0]}) is not divisible by groups={groups}")
+    n = min(out_per_group, tensor.shape[1])
+    xp = xp_of(tensor.data)
+    centre = tuple(s // 2 for s in tensor.shape[2:])
+    with no_grad():
+        tensor.data[...] = 0
+        idx = xp.arange(n)
+        for g in range(groups):
+            tensor.data[(g * out_per_group + idx, idx) + centre] = 1
+    tensor._vc[0] += 1
+    return tensor
+
+
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "zeros_",
            "ones_", "eye_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
-           "kaiming_normal_", "default_linear_"]
+           "kaiming_normal_", "default_linear_", "orthogonal_", "sparse_", "dirac_"]

@@ -1,7 +1,6 @@
 """Modules: parameters and sub-modules registered by attribute assignment, as in PyTorch."""
 
-import math
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 import numpy as np
 
@@ -9,6 +8,7 @@ from .. import creation
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor, _new_tensor, keep_array
 from . import functional as F
+from . import init
 
 
 class Parameter(Tensor):
@@ -31,12 +31,40 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + Tensor.__repr__(self)
 
 
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` returns (PyTorch's named tuple)."""
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+
+def _addindent(text, spaces):
+    lines = text.split("\n")
+    if len(lines) == 1:
+        return text
+    return lines[0] + "\n" + "\n".join(" " * spaces + line for line in lines[1:])
+
+
 class Module:
-    """Base class: assign Parameters and Modules as attributes; define ``forward``."""
+    """Base class: assign Parameters and Modules as attributes; define ``forward``.
+
+    >>> import tensorgrad as tg
+    >>> net = tg.nn.Sequential(tg.nn.Linear(2, 3), tg.nn.ReLU())
+    >>> net
+    Sequential(
+      (0): Linear(in_features=2, out_features=3, bias=True)
+      (1): ReLU()
+    )
+    >>> [name for name, _ in net.named_parameters()]
+    ['0.weight', '0.bias']
+    """
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
@@ -45,14 +73,35 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before "
                                  "assigning attributes")
-        for table in (self._parameters, self._buffers, self._modules):
-            table.pop(name, None)
         if isinstance(value, Parameter):
+            self._drop(name)
             self._parameters[name] = value
         elif isinstance(value, Module):
+            self._drop(name)
             self._modules[name] = value
+        elif name in self._parameters:
+            if value is not None:
+                raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                                "(tensorgrad.nn.Parameter or None expected)")
+            self._parameters[name] = None
+        elif name in self._modules:
+            if value is not None:
+                raise TypeError(f"cannot assign '{type(value).__name__}' as child module "
+                                f"'{name}' (tensorgrad.nn.Module or None expected)")
+            self._modules[name] = None
+        elif name in self._buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
+                                "(tensorgrad.Tensor or None expected)")
+            self._buffers[name] = value
         else:
             object.__setattr__(self, name, value)
+
+    def _drop(self, name):
+        self.__dict__.pop(name, None)
+        for table in (self._parameters, self._buffers, self._modules):
+            table.pop(name, None)
+        self._non_persistent_buffers_set.discard(name)
 
     def __getattr__(self, name):
         d = self.__dict__
@@ -65,63 +114,166 @@ class Module:
         for table in (self._parameters, self._buffers, self._modules):
             if name in table:
                 del table[name]
+                self._non_persistent_buffers_set.discard(name)
                 return
         object.__delattr__(self, name)
 
-    def register_buffer(self, name, tensor):
-        """A tensor that belongs to the module's state (saved in state_dict) but is not trained."""
+    def _check_name(self, name, what):
+        if not isinstance(name, str):
+            raise TypeError(f"{what} name should be a string, got {type(name).__name__}")
+        if not name or "." in name:
+            raise KeyError(f"{what} name can't be empty or contain \".\", got {name!r}")
+        if hasattr(self, name) and name not in self._parameters and \
+                name not in self._buffers and name not in self._modules:
+            raise KeyError(f"attribute '{name}' already exists")
+
+    def register_buffer(self, name, tensor, persistent=True):
+        """A tensor that belongs to the module's state but is not trained (BatchNorm's running
+        statistics): moved by ``to``, listed by ``buffers``, and saved in ``state_dict``
+        unless ``persistent=False``."""
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        self._check_name(name, "buffer")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer "
+                            f"'{name}' (tensorgrad Tensor or None required)")
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
         self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
+        else:
+            self._non_persistent_buffers_set.add(name)
 
     def register_parameter(self, name, param):
+        """Add ``param`` (a Parameter, or None) under ``name``."""
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
+        self._check_name(name, "parameter")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter "
+                            f"'{name}' (tensorgrad.nn.Parameter or None required)")
+        self._buffers.pop(name, None)
+        self._modules.pop(name, None)
         self._parameters[name] = param
 
     def add_module(self, name, module):
+        """Add the child ``module`` (or None) under ``name``."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        self._check_name(name, "module")
+        self._parameters.pop(name, None)
+        self._buffers.pop(name, None)
         self._modules[name] = module
 
+    register_module = add_module
+
+    def get_submodule(self, target):
+        """The module at the dotted path ``target`` ("" is this module)."""
+        mod = self
+        for part in target.split(".") if target else ():
+            if part not in mod._modules or mod._modules[part] is None:
+                raise AttributeError(f"{type(mod).__name__} has no attribute `{part}`")
+            mod = mod._modules[part]
+        return mod
+
+    def get_parameter(self, target):
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if name not in mod._parameters:
+            raise AttributeError(f"{type(mod).__name__} has no parameter `{name}`")
+        return mod._parameters[name]
+
+    def get_buffer(self, target):
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if name not in mod._buffers:
+            raise AttributeError(f"{type(mod).__name__} has no buffer `{name}`")
+        return mod._buffers[name]
+
     # ---- traversal -------------------------------------------------------------------------
-    def named_modules(self, prefix=""):
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """(name, module) for this module and every descendant, depth first in registration
+        order, each module once (unless ``remove_duplicate=False``), as PyTorch's."""
+        if memo is None:
+            memo = set()
         stack = [(prefix, self)]
-        seen = set()
-        while stack:
-            name, m = stack.pop(0)
-            if id(m) in seen:
+        while stack:  # iterative preorder: the same order as PyTorch's recursion
+            name, m = stack.pop()
+            if m in memo:
                 continue
-            seen.add(id(m))
+            if remove_duplicate:
+                memo.add(m)
             yield name, m
-            for child_name, child in m._modules.items():
-                if child is not None:
-                    stack.append((f"{name}.{child_name}" if name else child_name, child))
+            kids = [(f"{name}.{k}" if name else k, c) for k, c in m._modules.items()
+                    if c is not None]
+            stack.extend(reversed(kids))
 
     def modules(self):
-        return (m for _, m in self.named_modules())
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self):
+        memo = set()
+        for name, m in self._modules.items():
+            if m is not None and m not in memo:
+                memo.add(m)
+                yield name, m
 
     def children(self):
-        return (m for m in self._modules.values() if m is not None)
+        for _, m in self.named_children():
+            yield m
 
-    def named_parameters(self, prefix=""):
-        seen = set()
-        for mod_name, m in self.named_modules(prefix):
-            for name, p in m._parameters.items():
-                if p is not None and id(p) not in seen:
-                    seen.add(id(p))
-                    yield (f"{mod_name}.{name}" if mod_name else name), p
+    def _named_members(self, table, prefix, recurse, remove_duplicate):
+        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) \
+            if recurse else [(prefix, self)]
+        memo = set()
+        for mod_name, m in mods:
+            for name, v in getattr(m, table).items():
+                if v is None or id(v) in memo:
+                    continue
+                if remove_duplicate:
+                    memo.add(id(v))
+                yield (f"{mod_name}.{name}" if mod_name else name), v
 
-    def parameters(self):
-        return (p for _, p in self.named_parameters())
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+        """(name, parameter) pairs; a parameter shared between modules comes once."""
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
-    def named_buffers(self):
-        for mod_name, m in self.named_modules():
-            for name, b in m._buffers.items():
-                if b is not None:
-                    yield (f"{mod_name}.{name}" if mod_name else name), b
+    def parameters(self, recurse=True):
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
 
-    def buffers(self):
-        return (b for _, b in self.named_buffers())
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse=True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn):
+        """Call ``fn`` on every descendant (children first) and on this module; returns self.
+
+        >>> import tensorgrad as tg
+        >>> net = tg.nn.Sequential(tg.nn.Linear(2, 2))
+        >>> _ = net.apply(lambda m: tg.nn.init.zeros_(m.weight) if hasattr(m, "weight") else None)
+        >>> net[0].weight.tolist()
+        [[0.0, 0.0], [0.0, 0.0]]
+        """
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
 
     # ---- modes, gradients, devices -----------------------------------------------------------
     def train(self, mode=True):
-        for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+        """Training mode (``mode=True``) or evaluation mode for this module and every
+        descendant (Dropout, BatchNorm behave differently); returns self."""
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        object.__setattr__(self, "training", mode)
+        for m in self.children():
+            m.train(mode)
         return self
 
     def eval(self):
@@ -133,7 +285,6 @@ class Module:
                 p.grad = None
             elif p.grad is not None:
                 p.grad.data[...] = 0
-
     def requires_grad_(self, requires_grad=True):
         for p in self.parameters():
             p.requires_grad_(requires_grad)
@@ -171,25 +322,41 @@ class Module:
         return self.to(np.float64)
 
     # ---- state -------------------------------------------------------------------------------
-    def state_dict(self):
-        """An ordered dict of name -> tensor (parameters and buffers), sharing their data."""
-        out = OrderedDict()
-        for name, p in self.named_parameters():
-            out[name] = p.detach()
-        for name, b in self.named_buffers():
-            out[name] = b.detach()
+    def _state_items(self, prefix=""):
+        """(key, tensor) for every parameter and persistent buffer, in PyTorch's order: a
+        module's own parameters, then its buffers, then its children's, depth first (a module
+        or parameter reachable by two paths appears under both names, as in PyTorch)."""
+        stack = [(prefix, self)]
+        while stack:
+            pre, m = stack.pop()
+            for name, p in m._parameters.items():
+                if p is not None:
+                    yield pre + name, p
+            for name, b in m._buffers.items():
+                if b is not None and name not in m._non_persistent_buffers_set:
+                    yield pre + name, b
+            kids = [(f"{pre}{k}.", c) for k, c in m._modules.items() if c is not None]
+            stack.extend(reversed(kids))
+
+    def state_dict(self, destination=None, prefix="", keep_vars=False):
+        """An ordered dict of name -> tensor (parameters and persistent buffers), sharing their
+        data; detached unless ``keep_vars``."""
+        out = OrderedDict() if destination is None else destination
+        for name, t in self._state_items(prefix):
+            out[name] = t if keep_vars else t.detach()
         return out
 
-    def load_state_dict(self, state_dict, strict=True):
-        """Copy values from ``state_dict`` into the parameters and buffers. Everything is
-        checked first (names when ``strict``, shapes always), so a bad state dict changes
-        nothing. Returns (missing_keys, unexpected_keys)."""
-        own = OrderedDict(list(self.named_parameters()) + list(self.named_buffers()))
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        """Copy values from ``state_dict`` into the parameters and persistent buffers.
+        Everything is checked first (names when ``strict``, shapes always), so a bad state
+        dict changes nothing. Returns ``(missing_keys, unexpected_keys)`` as a named tuple.
+        ``assign`` is accepted for PyTorch's signature; values are always copied."""
+        own = OrderedDict(self._state_items())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
-            raise RuntimeError(f"load_state_dict: missing keys {missing}, unexpected keys "
-                               f"{unexpected} in the state dict of {type(self).__name__}")
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: "
+                               f"missing keys {missing}, unexpected keys {unexpected}")
         updates = []
         for name, t in own.items():
             if name not in state_dict:
@@ -203,7 +370,7 @@ class Module:
         with no_grad():
             for t, arr in updates:
                 t.copy_(_new_tensor(t.device.put(arr.astype(t.dtype, copy=False)), None, False))
-        return missing, unexpected
+        return _IncompatibleKeys(missing, unexpected)
 
     # ---- calling -------------------------------------------------------------------------------
     def forward(self, *args, **kwargs):
@@ -215,22 +382,39 @@ class Module:
     def extra_repr(self):
         return ""
 
+    def _get_name(self):
+        return type(self).__name__
+
     def __repr__(self):
-        lines = [f"{type(self).__name__}({self.extra_repr()}"]
-        for name, m in self._modules.items():
-            body = repr(m).replace("\n", "\n  ")
-            lines.append(f"  ({name}): {body}")
-        return lines[0] + ")" if len(lines) == 1 else "\n".join(lines) + "\n)"
+        # PyTorch's layout: one line for a leaf with a one-line extra_repr, else one line per
+        # extra_repr line and per child, indented by two
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [f"({key}): " + _addindent(repr(m), 2) for key, m in self._modules.items()]
+        lines = extra_lines + child_lines
+        main = self._get_name() + "("
+        if lines:
+            if len(extra_lines) == 1 and not child_lines:
+                main += extra_lines[0]
+            else:
+                main += "\n  " + "\n  ".join(lines) + "\n"
+        return main + ")"
+
+    def __dir__(self):
+        keys = list(super().__dir__()) + list(self._parameters) + list(self._buffers) + \
+            list(self._modules)
+        return sorted(set(keys))
 
 
-def _uniform(shape, bound, dtype, device):
-    # drawn where the parameter lives: no host-to-device copy for a model built on a GPU
-    return Parameter(creation.rand(*shape, dtype=dtype, device=device) * (2 * bound) - bound)
+def _empty_parameter(shape, dtype, device):
+    # made where the parameter lives: no host-to-device copy for a model built on a GPU
+    return Parameter(creation.empty(*shape, dtype=dtype or np.float32, device=device))
 
 
 class Linear(Module):
     """y = x @ W.T + b with W of shape (out_features, in_features), initialised as PyTorch
-    does: uniform in +-1/sqrt(in_features).
+    does (``init.default_linear_``: kaiming_uniform_ with a=sqrt(5), i.e. uniform in
+    +-1/sqrt(in_features), and the bias uniform in +-1/sqrt(in_features)).
 
     >>> import tensorgrad as tg
     >>> tg.nn.Linear(3, 2)(tg.ones(4, 3)).shape
@@ -240,10 +424,15 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        bound = 1 / math.sqrt(in_features) if in_features else 0.0
-        dtype = dtype or np.float32
-        self.weight = _uniform((out_features, in_features), bound, dtype, device)
-        self.bias = _uniform((out_features,), bound, dtype, device) if bias else None
+        self.weight = _empty_parameter((out_features, in_features), dtype, device)
+        if bias:
+            self.bias = _empty_parameter((out_features,), dtype, device)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.default_linear_(self.weight, self.bias)
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
@@ -254,12 +443,17 @@ class Linear(Module):
 
 
 class Sequential(Module):
-    """Modules applied one after the other."""
+    """Modules applied one after the other; built from modules or from an OrderedDict of
+    named modules."""
 
     def __init__(self, *modules):
         super().__init__()
-        for i, m in enumerate(modules):
-            self.add_module(str(i), m)
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            for name, m in modules[0].items():
+                self.add_module(name, m)
+        else:
+            for i, m in enumerate(modules):
+                self.add_module(str(i), m)
 
     def forward(self, x):
         for m in self._modules.values():
@@ -267,23 +461,8 @@ class Sequential(Module):
         return x
 
     def __getitem__(self, i):
-        return list(self._modules.values())[i]
-
-    def __len__(self):
-        return len(self._modules)
-
-
-class ModuleList(Module):
-    def __init__(self, modules=()):
-        super().__init__()
-        for m in modules:
-            self.append(m)
-
-    def append(self, m):
-        self.add_module(str(len(self._modules)), m)
-        return self
-
-    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return type(self)(OrderedDict(list(self._modules.items())[i]))
         return list(self._modules.values())[i]
 
     def __iter__(self):
@@ -291,6 +470,203 @@ class ModuleList(Module):
 
     def __len__(self):
         return len(self._modules)
+
+    def append(self, m):
+        self.add_module(str(len(self._modules)), m)
+        return self
+
+
+class ModuleList(Module):
+    """A list of modules, registered (``parameters()`` sees them) under "0", "1", ..."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def append(self, m):
+        self.add_module(str(len(self._modules)), m)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index, module):
+        mods = list(self._modules.values())
+        mods.insert(index, module)
+        self._modules.clear()
+        for i, m in enumerate(mods):
+            self.add_module(str(i), m)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return type(self)(list(self._modules.values())[i])
+        return list(self._modules.values())[i]
+
+    def __setitem__(self, i, module):
+        key = list(self._modules)[i]
+        self.add_module(key, module)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __len__(self):
+        return len(self._modules)
+
+
+class ModuleDict(Module):
+    """An ordered dict of named modules, registered (``parameters()`` sees them).
+
+    >>> import tensorgrad as tg
+    >>> heads = tg.nn.ModuleDict({"a": tg.nn.Linear(2, 1), "b": tg.nn.Identity()})
+    >>> list(heads), len(list(heads.parameters()))
+    (['a', 'b'], 2)
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self.add_module(key, module)
+
+    def __delitem__(self, key):
+        del self._modules[key]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def items(self):
+        return self._modules.items()
+
+    def values(self):
+        return self._modules.values()
+
+    def pop(self, key):
+        m = self._modules[key]
+        del self[key]
+        return m
+
+    def clear(self):
+        self._modules.clear()
+
+    def update(self, modules):
+        items = modules.items() if hasattr(modules, "items") else modules
+        for key, m in items:
+            self[key] = m
+
+
+def _param_line(p):
+    dev = "" if p.device.type == "cpu" else f" ({p.device})"
+    size = "x".join(str(s) for s in p.shape)
+    return f"Parameter containing: [{type(p).__module__.split('.')[0]}.{p.dtype} of size {size}" \
+           f"{dev}]"
+
+
+class ParameterList(Module):
+    """A list of Parameters, registered under "0", "1", ... (Tensors become Parameters)."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    def append(self, value):
+        self[len(self)] = value
+        return self
+
+    def extend(self, values):
+        for v in values:
+            self.append(v)
+        return self
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return type(self)(list(self._parameters.values())[i])
+        return list(self._parameters.values())[i]
+
+    def __setitem__(self, i, value):
+        if isinstance(value, Tensor) and not isinstance(value, Parameter):
+            value = Parameter(value)
+        n = len(self._parameters)
+        if i < 0:
+            i += n
+        self.register_parameter(str(i), value)
+
+    def __iter__(self):
+        return iter(self._parameters.values())
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def extra_repr(self):
+        return "\n".join(f"({k}): {_param_line(p)}" for k, p in self._parameters.items())
+
+
+class ParameterDict(Module):
+    """An ordered dict of named Parameters (Tensors become Parameters)."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key):
+        return self._parameters[key]
+
+    def __setitem__(self, key, value):
+        if isinstance(value, Tensor) and not isinstance(value, Parameter):
+            value = Parameter(value)
+        self.register_parameter(key, value)
+
+    def __delitem__(self, key):
+        del self._parameters[key]
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def __contains__(self, key):
+        return key in self._parameters
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def items(self):
+        return self._parameters.items()
+
+    def values(self):
+        return self._parameters.values()
+
+    def pop(self, key):
+        v = self._parameters[key]
+        del self[key]
+        return v
+
+    def update(self, parameters):
+        items = parameters.items() if hasattr(parameters, "items") else parameters
+        for key, v in items:
+            self[key] = v
+
+    def extra_repr(self):
+        return "\n".join(f"({k}): {_param_line(p)}" for k, p in self._parameters.items())
 
 
 def _activation(name, fn, doc):
@@ -321,6 +697,9 @@ class Flatten(Module):
     def forward(self, x):
         return x.flatten(self.start_dim, self.end_dim)
 
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
 
 class Dropout(Module):
     """Zeroes each element with probability ``p`` in training mode and scales the rest by
@@ -335,28 +714,19 @@ class Dropout(Module):
     def forward(self, x):
         return F.dropout(x, self.p, self.training)
 
-
-class CrossEntropyLoss(Module):
-    def __init__(self, reduction="mean", label_smoothing=0.0):
-        super().__init__()
-        self.reduction, self.label_smoothing = reduction, label_smoothing
-
-    def forward(self, input, target):
-        return F.cross_entropy(input, target, self.reduction, self.label_smoothing)
-
-
-class MSELoss(Module):
-    def __init__(self, reduction="mean"):
-        super().__init__()
-        self.reduction = reduction
-
-    def forward(self, input, target):
-        return F.mse_loss(input, target, self.reduction)
+    def extra_repr(self):
+        return f"p={self.p}, inplace=False"
 
 
 class Conv2d(Module):
-    """2-D convolution layer (PyTorch's layout and initialisation: uniform in
-    +-1/sqrt(in_channels / groups * kh * kw))."""
+    """2-D convolution layer with PyTorch's layout, attributes (pairs for ``kernel_size``,
+    ``stride``, ``padding``, ``dilation``), repr and initialisation (``init.default_linear_``:
+    uniform in +-1/sqrt(in_channels / groups * kh * kw) for weight and bias).
+
+    >>> import tensorgrad as tg
+    >>> tg.nn.Conv2d(1, 8, 3, padding=1)
+    Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
+    """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, device=None, dtype=None):
@@ -366,37 +736,62 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: channels {in_channels}->{out_channels} are not divisible "
                              f"by groups={groups}")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
-        self.dilation, self.groups = dilation, groups
-        fan_in = in_channels // groups * kh * kw
-        bound = 1 / math.sqrt(fan_in)
-        dtype = dtype or np.float32
-        self.weight = _uniform((out_channels, in_channels // groups, kh, kw), bound, dtype,
-                               device)
-        self.bias = _uniform((out_channels,), bound, dtype, device) if bias else None
+        self.kernel_size = (kh, kw)
+        self.stride = F._pair(stride, "stride", "Conv2d")
+        self.padding = F._pair(padding, "padding", "Conv2d")
+        self.dilation = F._pair(dilation, "dilation", "Conv2d")
+        self.groups = groups
+        self.weight = _empty_parameter((out_channels, in_channels // groups, kh, kw), dtype,
+                                       device)
+        if bias:
+            self.bias = _empty_parameter((out_channels,), dtype, device)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.default_linear_(self.weight, self.bias)
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                         self.groups)
 
     def extra_repr(self):
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}")
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
 
 
 class MaxPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.kernel_size, self.padding = kernel_size, padding
+        self.stride = stride if stride is not None else kernel_size  # as PyTorch
 
     def forward(self, x):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                "dilation=1, ceil_mode=False")
 
 
 class AvgPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.kernel_size, self.padding = kernel_size, padding
+        self.stride = stride if stride is not None else kernel_size  # as PyTorch
 
     def forward(self, x):
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

@@ -76,14 +76,18 @@ def ones_like_raw(a):
     return xp_of(a).ones_like(a)
 
 
-def concatenate(xs, axis=0):
+def concatenate(xs, axis=0, *, dim=None):
+    """Join along an existing axis (NumPy's ``axis=`` or PyTorch's ``dim=``)."""
+    axis = axis if dim is None else dim
     xs = list(xs)
     if not xs:
         raise ValueError("concatenate: need at least one array")
     return concatenate_(_norm_axis(axis, xs[0].ndim, "concatenate"), *xs)
 
 
-def stack(xs, axis=0):
+def stack(xs, axis=0, *, dim=None):
+    """Join along a new axis (NumPy's ``axis=`` or PyTorch's ``dim=``)."""
+    axis = axis if dim is None else dim
     xs = list(xs)
     if not xs:
         raise ValueError("stack: need at least one array")

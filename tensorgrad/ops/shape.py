@@ -96,6 +96,7 @@ class _EveryArg:
 def _concat_part(g, axis, xs, i):
     from .index import getitem
 
+    axis %= len(g.shape)  # a negative axis counts from the end
     start = sum(x.shape[axis] for x in xs[:i])
     idx = (slice(None),) * axis + (slice(start, start + xs[i].shape[axis]),)
     return getitem(g, idx)
@@ -104,7 +105,7 @@ def _concat_part(g, axis, xs, i):
 def _stack_part(g, axis, i):
     from .index import getitem
 
-    return getitem(g, (slice(None),) * axis + (i,))
+    return getitem(g, (slice(None),) * (axis % len(g.shape)) + (i,))
 
 
 concatenate_.prim.vjps = _EveryArg(

@@ -5,6 +5,6 @@ allocates nothing: the same memory traffic as a hand-written NumPy update.
 """
 
 from . import lr_scheduler
-from .optimizer import SGD, Adam, AdamW, Optimizer
+from .optimizer import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "lr_scheduler"]

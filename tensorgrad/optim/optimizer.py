@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from ..autograd.grad_mode import enable_grad
 from ..autograd.graph import bump_version
 from ..backend import cuda as _cuda
 from ..backend.device import _CUPY_ARRAY, xp_of
@@ -138,33 +139,69 @@ def _placed(value, like):
     return value.copy()
 
 
+def _closure_loss(closure):
+    """``closure()`` with gradients on (it re-evaluates the model and calls backward), or None."""
+    if closure is None:
+        return None
+    with enable_grad():
+        return closure()
+
+
 class Optimizer:
     """Base class: ``param_groups`` (a list of dicts holding ``params`` and hyper-parameters),
     ``state`` (per-parameter buffers), ``zero_grad()``, ``step()``, ``state_dict()``."""
 
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
+        if isinstance(params, Tensor):
+            raise TypeError(f"{type(self).__name__}: params should be an iterable of Tensors or "
+                            f"dicts, got a {type(params).__name__}")
         params = list(params)
         if not params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
-        groups = params if isinstance(params[0], dict) else [{"params": params}]
         self.param_groups = []
-        for g in groups:
-            group = dict(self.defaults)
-            group.update(g)
-            group["params"] = list(group["params"])
-            for p in group["params"]:
-                if not isinstance(p, Tensor):
-                    raise TypeError(f"{type(self).__name__}: parameters must be Tensors, got "
-                                    f"{type(p).__name__}")
-                if not p.is_leaf:
-                    raise ValueError(f"{type(self).__name__}: can't optimize a non-leaf Tensor")
-            self.param_groups.append(group)
         self.state = {}
         # id(param) -> a work array of the parameter's shape, dtype and device: not state (not
         # saved, not loaded), remade when the parameter moves or is cast
         self._scratch = {}
         self._flat = {}  # id(group) -> (group, _FlatGroup) for the fused CuPy step
+        for g in params if isinstance(params[0], dict) else [{"params": params}]:
+            self.add_param_group(g)
+
+    def add_param_group(self, param_group):
+        """Add a group of parameters (a dict holding ``params`` and, optionally, its own
+        hyper-parameters; the optimizer's defaults fill in the rest), as PyTorch's."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"{type(self).__name__}.add_param_group: expected a dict, got "
+                            f"{type(param_group).__name__}")
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError(f"{type(self).__name__}: parameters need to be organised in ordered "
+                            "collections, but the ordering of sets changes between runs; use "
+                            "a list")
+        group = dict(self.defaults)
+        group.update(param_group)
+        group["params"] = list(params)
+        for p in group["params"]:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{type(self).__name__}: parameters must be Tensors, got "
+                                f"{type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(f"{type(self).__name__}: can't optimize a non-leaf Tensor")
+        if len({id(p) for p in group["params"]}) != len(group["params"]):
+            raise ValueError(f"{type(self).__name__}: a parameter group holds the same parameter "
+                             "twice")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in group["params"]):
+            raise ValueError(f"{type(self).__name__}: some parameters appear in more than one "
+                             "parameter group")
+        self.param_groups.append(group)
+        self._init_group_state(group)
+
+    def _init_group_state(self, group):
+        """State a subclass creates when a group is added (Adagrad's accumulators)."""
 
     def _flat_group(self, group, names):
         """The group's flat layout if this step can be one fused launch, else None: every
@@ -211,54 +248,91 @@ class Optimizer:
             buf = st[name] = xp_of(p.data).zeros_like(p.data)
         return buf
 
-    def _scratch_for(self, p):
+    def _scratch_for(self, p, slot=0):
         d = p.data
-        buf = self._scratch.get(id(p))
+        key = (id(p), slot) if slot else id(p)
+        buf = self._scratch.get(key)
         if buf is None or type(buf) is not type(d) or buf.dtype != d.dtype or \
                 buf.shape != d.shape:
-            buf = self._scratch[id(p)] = xp_of(d).empty_like(d)
+            buf = self._scratch[key] = xp_of(d).empty_like(d)
         return buf
 
+    def _direction(self, p, g, group):
+        """The gradient as PyTorch's RMSprop and Adagrad see it, in the first work array:
+        negated for ``maximize``, plus ``weight_decay * p`` (the second work array holds the
+        product, so nothing is allocated)."""
+        xp = xp_of(p.data)
+        d = self._scratch_for(p)
+        if group["maximize"]:
+            xp.negative(g, out=d)
+        else:
+            xp.copyto(d, g)
+        if group["weight_decay"]:
+            a = self._scratch_for(p, 1)
+            xp.multiply(p.data, group["weight_decay"], out=a)
+            d += a
+        return d
+
     def state_dict(self):
+        """``{"state": {index: {name: value}}, "param_groups": [{..., "params": [index]}]}``
+        as PyTorch's: parameters are numbered in the order of the groups, each group keeps its
+        own hyper-parameters (``lr`` as a scheduler left it, ``initial_lr``), and the state
+        holds step counts and copies of the buffers (on the parameters' devices)."""
+        index = {}
         groups = []
         for group in self.param_groups:
             g = {k: v for k, v in group.items() if k != "params"}
-            g["params"] = [self._index(p) for p in group["params"]]
+            g["params"] = []
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+                g["params"].append(index[id(p)])
             groups.append(g)
-        state = {self._index_by_id(k): {n: (v.copy() if hasattr(v, "copy") else v)
-                                        for n, v in st.items()}
-                 for k, st in self.state.items()}
-        return {"state": state, "param_groups": groups}
+        state = {index[k]: {n: (v.copy() if hasattr(v, "copy") else v) for n, v in st.items()}
+                 for k, st in self.state.items() if k in index}
+        return {"state": dict(sorted(state.items())), "param_groups": groups}
 
     def load_state_dict(self, state_dict):
+        """Load what ``state_dict`` returned: hyper-parameters of every group, step counts and
+        buffers (copied to each parameter's device and floating dtype). Refused with a
+        ValueError naming the mismatch (number of groups, a group's size, a buffer's shape, an
+        index beyond the parameters); a refused state dict changes nothing."""
+        name = type(self).__name__
         groups = state_dict["param_groups"]
-        if len(groups) != len(self.param_groups) or any(
-                len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)):
-            raise ValueError(f"{type(self).__name__}.load_state_dict: the saved parameter groups "
-                             "do not match this optimizer's")
-        params = [p for g in self.param_groups for p in g["params"]]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"{name}.load_state_dict: loaded state dict has a different number "
+                             f"of parameter groups ({len(groups)}) than the optimizer "
+                             f"({len(self.param_groups)})")
+        for i, (a, b) in enumerate(zip(groups, self.param_groups)):
+            if len(a["params"]) != len(b["params"]):
+                raise ValueError(f"{name}.load_state_dict: loaded state dict contains a "
+                                 f"parameter group ({i}) of {len(a['params'])} parameters that "
+                                 f"doesn't match the size of optimizer's group "
+                                 f"({len(b['params'])} parameters)")
+        # the saved indices map to this optimizer's parameters, group by group
+        by_index = {}
+        for a, b in zip(groups, self.param_groups):
+            for idx, p in zip(a["params"], b["params"]):
+                by_index[idx] = p
         new_state = {}
         for idx, st in state_dict["state"].items():
-            p = params[idx]
-            for name, v in st.items():
-                if hasattr(v, "shape") and v.shape != p.shape:
-                    raise ValueError(f"load_state_dict: buffer {name!r} of parameter {idx} has "
-                                     f"shape {tuple(v.shape)}, the parameter {tuple(p.shape)}")
+            p = by_index.get(idx)
+            if p is None:
+                raise ValueError(f"{name}.load_state_dict: the state of parameter {idx} has no "
+                                 "parameter in the loaded parameter groups")
+            for n, v in st.items():
+                if hasattr(v, "shape") and getattr(v, "ndim", 0) and \
+                        tuple(v.shape) != tuple(p.shape):
+                    raise ValueError(f"{name}.load_state_dict: buffer {n!r} of parameter {idx} "
+                                     f"has shape {tuple(v.shape)}, the parameter "
+                                     f"{tuple(p.shape)}")
             new_state[id(p)] = {n: _placed(v, p.data) for n, v in st.items()}
         for g, saved in zip(self.param_groups, groups):
-            g.update({k: v for k, v in saved.items() if k != "params"})
+            g.update({k: (v.copy() if isinstance(v, (list, dict)) else v)
+                      for k, v in saved.items() if k != "params"})
         self.state = new_state  # replaced whole: a bad state dict changes nothing
         self._scratch.clear()
 
-    def _index(self, p):
-        return next(i for i, q in enumerate(q for g in self.param_groups for q in g["params"])
-                    if q is p)
-
-    def _index_by_id(self, key):
-        return next(i for i, q in enumerate(q for g in self.param_groups for q in g["params"])
-                    if id(q) == key)
-
-    def step(self):
+    def step(self, closure=None):
         raise NotImplementedError
 
 
@@ -286,7 +360,8 @@ class SGD(Optimizer):
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize))
 
-    def step(self):
+    def step(self, closure=None):
+        loss = _closure_loss(closure)
         for group in self.param_groups:
             if self._fused_step(group):
                 continue
@@ -318,6 +393,7 @@ class SGD(Optimizer):
                 xp.multiply(g, -lr, out=step)
                 p.data += step
                 bump_version(p._vc)
+        return loss
 
     def _fused_step(self, group):
         """The whole group in one kernel launch (CuPy), or False to take the per-parameter
@@ -356,7 +432,8 @@ class Adam(Optimizer):
                                       weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize))
 
-    def step(self):
+    def step(self, closure=None):
+        loss = _closure_loss(closure)
         for group in self.param_groups:
             if self._fused_step(group):
                 continue
@@ -396,6 +473,7 @@ class Adam(Optimizer):
                 d *= -lr / bias1
                 p.data += d
                 bump_version(p._vc)
+        return loss
 
     def _fused_step(self, group):
         """The whole group in one kernel launch (CuPy), or False to take the per-parameter
@@ -432,3 +510,125 @@ class AdamW(Adam):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
                  amsgrad=False, maximize=False):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton) with PyTorch's defaults and formulas: ``square_avg`` is a running mean
+    of squared gradients (weight ``alpha``); ``centered`` subtracts the squared running mean of
+    the gradients; ``momentum`` keeps a buffer of the scaled steps.
+
+    >>> import tensorgrad as tg
+    >>> w = tg.tensor([1.0, -2.0], dtype="float64", requires_grad=True)
+    >>> opt = tg.optim.RMSprop([w], lr=0.01)
+    >>> (w * w).sum().backward()
+    >>> opt.step()
+    >>> [round(v, 4) for v in w.tolist()]
+    [0.9, -1.9]
+    """
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 centered=False, maximize=False):
+        if lr < 0 or eps < 0 or momentum < 0 or weight_decay < 0 or alpha < 0:
+            raise ValueError(f"RMSprop: lr, alpha, eps, momentum and weight_decay must be >= 0, "
+                             f"got lr={lr}, alpha={alpha}, eps={eps}, momentum={momentum}, "
+                             f"weight_decay={weight_decay}")
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered, maximize=maximize))
+
+    def step(self, closure=None):
+        loss = _closure_loss(closure)
+        for group in self.param_groups:
+            lr, alpha, eps, mom = group["lr"], group["alpha"], group["eps"], group["momentum"]
+            for p, g in self._params_with_grad(group):
+                xp = xp_of(p.data)
+                st = self.state.setdefault(id(p), {})
+                st["step"] = st.get("step", 0) + 1
+                d = self._direction(p, g, group)
+                a = self._scratch_for(p, 1)
+                sq = self._buffer(p, "square_avg")
+                sq *= alpha
+                xp.multiply(d, d, out=a)
+                a *= 1 - alpha
+                sq += a
+                if group["centered"]:
+                    ga = self._buffer(p, "grad_avg")
+                    xp.subtract(d, ga, out=a)  # lerp towards the gradient by 1 - alpha
+                    a *= 1 - alpha
+                    ga += a
+                    xp.multiply(ga, ga, out=a)
+                    xp.subtract(sq, a, out=a)
+                    xp.sqrt(a, out=a)
+                else:
+                    xp.sqrt(sq, out=a)
+                a += eps
+                xp.divide(d, a, out=a)
+                if mom > 0:
+                    buf = self._buffer(p, "momentum_buffer")
+                    buf *= mom
+                    buf += a
+                    xp.multiply(buf, -lr, out=a)
+                else:
+                    a *= -lr
+                p.data += a
+                bump_version(p._vc)
+        return loss
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al.) with PyTorch's defaults and formulas: the step is divided by the
+    root of the running sum of squared gradients (``sum``, started at
+    ``initial_accumulator_value`` when the parameters are added), and the learning rate decays
+    as ``lr / (1 + (step - 1) * lr_decay)``.
+
+    >>> import tensorgrad as tg
+    >>> w = tg.tensor([1.0, -2.0], dtype="float64", requires_grad=True)
+    >>> opt = tg.optim.Adagrad([w], lr=0.1)
+    >>> (w * w).sum().backward()
+    >>> opt.step()
+    >>> [round(v, 4) for v in w.tolist()]
+    [0.9, -1.9]
+    """
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                 initial_accumulator_value=0.0, eps=1e-10, maximize=False):
+        if lr < 0 or lr_decay < 0 or weight_decay < 0 or initial_accumulator_value < 0 or \
+                eps < 0:
+            raise ValueError(f"Adagrad: lr, lr_decay, weight_decay, initial_accumulator_value "
+                             f"and eps must be >= 0, got lr={lr}, lr_decay={lr_decay}, "
+                             f"weight_decay={weight_decay}, initial_accumulator_value="
+                             f"{initial_accumulator_value}, eps={eps}")
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
+                                      eps=eps, maximize=maximize))
+
+    def _init_group_state(self, group):
+        # as PyTorch: the accumulators exist from the start (and are in state_dict before a step)
+        for p in group["params"]:
+            st = self.state.setdefault(id(p), {})
+            st.setdefault("step", 0)
+            if "sum" not in st:
+                st["sum"] = xp_of(p.data).full_like(p.data, group["initial_accumulator_value"])
+
+    def step(self, closure=None):
+        loss = _closure_loss(closure)
+        for group in self.param_groups:
+            for p, g in self._params_with_grad(group):
+                xp = xp_of(p.data)
+                st = self.state.get(id(p))
+                if st is None or "sum" not in st:
+                    self._init_group_state({**group, "params": [p]})
+                    st = self.state[id(p)]
+                st["step"] += 1
+                clr = group["lr"] / (1 + (st["step"] - 1) * group["lr_decay"])
+                d = self._direction(p, g, group)
+                a = self._scratch_for(p, 1)
+                acc = st["sum"]
+                xp.multiply(d, d, out=a)
+                acc += a
+                xp.sqrt(acc, out=a)
+                a += group["eps"]
+                xp.divide(d, a, out=a)
+                a *= -clr
+                p.data += a
+                bump_version(p._vc)
+        return loss
