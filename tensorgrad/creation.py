@@ -122,6 +122,44 @@ def manual_seed(seed):
     _rng["cpu"] = np.random.default_rng(seed)
 
 
+def get_rng_state():
+    """The state of the generator behind ``rand``/``randn``/``randint``/dropout/shuffling on
+    the CPU, as plain values (a dict of strings and ints) that ``tg.save`` can store; give it
+    to ``set_rng_state`` to draw the same numbers again, in this process or another one.
+
+    Unlike PyTorch's ``get_rng_state`` (a byte tensor), this is NumPy's bit-generator state
+    (``{"bit_generator": "PCG64", "state": {...}, ...}``). The cuda generators are not part of
+    it: CuPy keeps their state in device memory with no public way to read it back, so a run
+    whose randomness is drawn on a GPU resumes its CPU draws only.
+
+    >>> import tensorgrad as tg
+    >>> state = tg.get_rng_state()
+    >>> a = tg.rand(3)
+    >>> tg.set_rng_state(state)
+    >>> bool((tg.rand(3) == a).all())
+    True
+    """
+    return _rng["cpu"].bit_generator.state
+
+
+def set_rng_state(state):
+    """Make the CPU generator continue from ``state``, a value from ``get_rng_state`` (also
+    after a ``tg.save``/``tg.load`` round trip)."""
+    if not isinstance(state, dict) or not isinstance(state.get("bit_generator"), str):
+        raise TypeError(f"set_rng_state: expected a state from tg.get_rng_state() (a dict "
+                        f"naming its bit_generator), got {type(state).__name__}")
+    kind = getattr(np.random, state["bit_generator"], None)
+    if not (isinstance(kind, type) and issubclass(kind, np.random.BitGenerator)):
+        raise ValueError(f"set_rng_state: unknown bit generator {state['bit_generator']!r}")
+    bit_generator = kind()
+    try:
+        bit_generator.state = state
+    except (TypeError, ValueError, KeyError) as e:
+        raise ValueError(f"set_rng_state: not a valid {state['bit_generator']} state: {e}") \
+            from None
+    _rng["cpu"] = np.random.Generator(bit_generator)
+
+
 def _seed_devices(seed):
     """Forget the cuda generators: each is made again from ``seed`` when next used."""
     for key in [k for k in _rng if k != "cpu"]:

@@ -10,8 +10,10 @@ files plus a JSON description. Never pickle: loading runs no code from the file.
 
 import json
 import os
+import struct
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -21,20 +23,26 @@ from .tensor import Tensor, _new_tensor
 FORMAT = "tensorgrad-save-1"
 
 
+def _add(arrays, array, node):
+    """Store ``array`` as the next ``.npy`` entry; its shape and dtype go into the JSON too, so
+    that ``load`` can tell an entry that does not belong to the description."""
+    arrays.append(array)
+    node["shape"] = list(array.shape)
+    node["dtype"] = array.dtype.str
+    return node
+
+
 def _encode(obj, arrays):
     if isinstance(obj, Tensor):
-        arrays.append(obj.numpy())
-        return {"tensor": len(arrays) - 1, "requires_grad": bool(obj.requires_grad),
-                "parameter": type(obj).__name__ == "Parameter", "device": str(obj.device)}
+        return _add(arrays, obj.numpy(), {
+            "tensor": len(arrays), "requires_grad": bool(obj.requires_grad),
+            "parameter": type(obj).__name__ == "Parameter", "device": str(obj.device)})
     if isinstance(obj, _CUPY_ARRAY):
-        arrays.append(obj.get())
-        return {"array": len(arrays) - 1, "device": str(device_of(obj))}
+        return _add(arrays, obj.get(), {"array": len(arrays), "device": str(device_of(obj))})
     if isinstance(obj, np.ndarray):
-        arrays.append(obj)
-        return {"array": len(arrays) - 1}
+        return _add(arrays, obj, {"array": len(arrays)})
     if isinstance(obj, np.generic):
-        arrays.append(np.asarray(obj))
-        return {"scalar": len(arrays) - 1}
+        return _add(arrays, np.asarray(obj), {"scalar": len(arrays)})
     if obj is None or isinstance(obj, (bool, str)):
         return {"value": obj}
     if isinstance(obj, (int, float)):
@@ -64,7 +72,8 @@ def save(obj, path):
             z.writestr("structure.json", json.dumps(structure))
             for i, a in enumerate(arrays):
                 with z.open(f"{i}.npy", "w", force_zip64=True) as entry:
-                    np.lib.format.write_array(entry, np.ascontiguousarray(a),
+                    np.lib.format.write_array(entry, a if a.flags.c_contiguous else
+                                              np.ascontiguousarray(a),
                                               allow_pickle=False)
         os.replace(tmp, path)
     except BaseException:
@@ -109,7 +118,7 @@ def _decode(node, arrays, place):
 
     device = place(node.get("device", "cpu"))
     if "tensor" in node:
-        arr = device.put(arrays(node["tensor"]))
+        arr = device.put(arrays(node, "tensor"))
         if node.get("parameter"):
             p = Parameter(arr, requires_grad=node["requires_grad"])
             return p
@@ -118,11 +127,14 @@ def _decode(node, arrays, place):
             t.requires_grad_()
         return t
     if "array" in node:
-        return device.put(arrays(node["array"]))
+        return device.put(arrays(node, "array"))
     if "scalar" in node:
-        return arrays(node["scalar"])[()]
+        return arrays(node, "scalar")[()]
     if "value" in node:
-        return node["value"]
+        value = node["value"]
+        if value is not None and not isinstance(value, (bool, int, float, str)):
+            raise ValueError(f"a value entry holds a {type(value).__name__}")
+        return value
     if "float" in node:
         return float(node["float"])
     if "list" in node:
@@ -131,26 +143,79 @@ def _decode(node, arrays, place):
         return tuple(_decode(v, arrays, place) for v in node["tuple"])
     if "dict" in node:
         return {_decode(k, arrays, place): _decode(v, arrays, place) for k, v in node["dict"]}
-    raise ValueError(f"load: unknown entry {sorted(node)} in the file")
+    raise ValueError(f"unknown entry {sorted(node)}")
+
+
+# What a damaged or foreign file can make the reader raise; each becomes one ValueError that
+# names the file. (A missing file stays FileNotFoundError, a GPU that is not there RuntimeError.)
+# OSError is here because zipfile seeks to whatever offsets a damaged directory holds.
+_DAMAGE = (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, IndexError, TypeError, ValueError,
+           AttributeError, EOFError, NotImplementedError, OverflowError, RecursionError,
+           OSError, zlib.error, struct.error)
+
+
+def _name(path):
+    if isinstance(path, (str, bytes, os.PathLike)):
+        return repr(os.fsdecode(path))
+    return repr(getattr(path, "name", path))
+
+
+def _not_a_checkpoint(path, why):
+    return ValueError(f"load: {_name(path)} is not a valid tensorgrad checkpoint ({why})")
+
+
+def _read(z, path):
+    """The JSON description of an open save file, once it is known to be one of ours."""
+    try:
+        raw = z.read("structure.json")
+    except KeyError:
+        raise _not_a_checkpoint(path, "it has no structure.json; was it written by "
+                                "tg.save?") from None
+    structure = json.loads(raw)
+    if not isinstance(structure, dict) or "root" not in structure:
+        raise _not_a_checkpoint(path, "structure.json does not describe a saved object")
+    if structure.get("format") != FORMAT:
+        raise _not_a_checkpoint(path, f"format {structure.get('format')!r}, expected "
+                                f"{FORMAT!r}")
+    return structure
 
 
 def load(path, map_location=None):
     """Read what ``save`` wrote. Tensors return to the device they were saved from, unless
     ``map_location`` (a device, a dict from saved device names to devices, or a function of
-    the saved name, as PyTorch's) says otherwise."""
+    the saved name, as PyTorch's) says otherwise.
+
+    All or nothing: a file that is truncated, damaged or not a tensorgrad save file at all
+    raises a ``ValueError`` naming it, before anything is returned."""
     place = _placer(map_location)
-    with zipfile.ZipFile(path, "r") as z:
-        try:
-            structure = json.loads(z.read("structure.json"))
-        except KeyError:
-            raise ValueError(f"load: {path} is not a tensorgrad save file") from None
-        if structure.get("format") != FORMAT:
-            raise ValueError(f"load: {path} has format {structure.get('format')!r}, expected "
-                             f"{FORMAT!r}")
+    if isinstance(path, (str, bytes, os.PathLike)):
+        with open(path, "rb"):  # a missing file is FileNotFoundError, as for any file
+            pass
+    try:
+        with zipfile.ZipFile(path, "r") as z:
+            structure = _read(z, path)
+            loaded = {}
 
-        def arrays(i):
-            with z.open(f"{i}.npy") as entry:
-                return np.lib.format.read_array(entry, allow_pickle=False)
+            def arrays(node, key):
+                i = node[key]
+                if isinstance(i, bool) or not isinstance(i, int):
+                    raise ValueError(f"array index {i!r}")
+                if i not in loaded:
+                    with z.open(f"{i}.npy") as entry:
+                        loaded[i] = np.lib.format.read_array(entry, allow_pickle=False)
+                        if entry.read(1):  # reading to the end also checks the CRC
+                            raise ValueError(f"{i}.npy has data past its array")
+                arr = loaded[i]
+                if "shape" in node and (list(arr.shape) != list(node["shape"])
+                                        or arr.dtype.str != node["dtype"]):
+                    raise ValueError(f"{i}.npy holds {arr.dtype.str} {list(arr.shape)}, the "
+                                     f"description says {node['dtype']} {node['shape']}")
+                return arr
 
-        _check_devices(structure["root"], place, path)
-        return _decode(structure["root"], arrays, place)
+            _check_devices(structure["root"], place, path)
+            return _decode(structure["root"], arrays, place)
+    except _DAMAGE as e:
+        if isinstance(e, ValueError) and str(e).startswith(f"load: {_name(path)} is not"):
+            raise
+        why = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        raise _not_a_checkpoint(path, why) from e

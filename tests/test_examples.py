@@ -5,8 +5,11 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import CUPY_STANDIN
+
+import tensorgrad as tg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(ROOT, "tests")
@@ -61,3 +64,43 @@ def test_readme_example_runs():
     for block in blocks:
         code = block.split("```")[0]
         exec(compile(code, "README.md", "exec"), {})
+
+
+def _last_accuracy(out):
+    last = out.strip().splitlines()[-1]
+    match = re.fullmatch(r"test accuracy: ([01]\.\d{4})", last)
+    assert match, out
+    return float(match.group(1))
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_train_digits_runs_on_every_device(tmp_path, device, model):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    out = run_example("train_digits.py", "--model", model, "--epochs", "1", "--device", device,
+                      "--out", str(tmp_path), "--quiet",
+                      standin=CUPY_STANDIN and device != "cpu")
+    assert _last_accuracy(out) > 0.5, out  # one epoch: far from the defaults' 0.98, far from 0.1
+    assert "epoch   1/1" in out and "reloaded" in out, out
+    png = tmp_path / f"digits-{model}.png"
+    with open(png, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    ck = tg.load(tmp_path / f"digits-{model}.tg", map_location="cpu")
+    assert ck["epoch"] == 1 and ck["model_kind"] == model and len(ck["history"]["test_acc"]) == 1
+    assert {"model", "optimizer", "scheduler", "rng"} <= set(ck)
+
+
+def test_train_digits_resumes_where_it_stopped(tmp_path):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    straight, parts = tmp_path / "straight", tmp_path / "parts"
+    run_example("train_digits.py", "--epochs", "2", "--device", "cpu", "--quiet", "--out",
+                str(straight))
+    run_example("train_digits.py", "--epochs", "1", "--device", "cpu", "--quiet", "--out",
+                str(parts))
+    run_example("train_digits.py", "--epochs", "2", "--device", "cpu", "--quiet", "--out",
+                str(parts), "--resume", str(parts / "digits-mlp.tg"))
+    a, b = (tg.load(d / "digits-mlp.tg") for d in (straight, parts))
+    assert a["history"] == b["history"] and b["epoch"] == 2
+    for k, v in a["model"].items():
+        np.testing.assert_array_equal(b["model"][k].numpy(), v.numpy())

@@ -97,5 +97,14 @@ def test_loading_something_else_is_a_clear_error(tmp_path):
     path = tmp_path / "x.zip"
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("a.txt", "hi")
-    with pytest.raises(ValueError, match="not a tensorgrad save file"):
+    with pytest.raises(ValueError, match="x.zip.* is not a valid tensorgrad checkpoint"):
         tg.load(path)
+
+
+def test_numpy_scalars_and_zero_d_arrays_keep_their_shape(tmp_path):
+    obj = {"s": np.float32(2.5), "i": np.int64(7), "a": np.array(3.0), "t": tg.tensor(1.5)}
+    tg.save(obj, tmp_path / "s.tg")
+    back = tg.load(tmp_path / "s.tg")
+    assert type(back["s"]) is np.float32 and back["s"] == 2.5
+    assert type(back["i"]) is np.int64 and back["i"] == 7
+    assert back["a"].shape == () and back["t"].shape == () and back["t"].item() == 1.5

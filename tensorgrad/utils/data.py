@@ -1,3 +1,483 @@
-"""(being written)"""
+"""``tensorgrad.utils.data``: PyTorch's data-loading names over tensors, NumPy arrays and numbers.
 
-__all__ = []
+A ``Dataset`` answers ``len(ds)`` and ``ds[i]``; a ``DataLoader`` walks it in batches, drawing
+indices from a sampler and stacking the samples with ``default_collate``. Loading happens in the
+calling process (no workers, no pinned memory): put the data on its device before, as a
+``TensorDataset`` of cuda tensors, or move each batch with ``.to(device)``.
+
+Randomness (``shuffle=True``, ``RandomSampler``, ``random_split``) takes ``generator=``:
+
+- ``None`` (the default): tensorgrad's global CPU generator, the one ``tg.manual_seed`` seeds
+  and ``tg.get_rng_state``/``tg.set_rng_state`` save and restore. A seeded run shuffles the
+  same way every time, and a run resumed with its RNG state shuffles as the uninterrupted one.
+- an ``int``: a private generator seeded with it (its state advances from epoch to epoch, as a
+  ``torch.Generator`` given to a PyTorch ``DataLoader`` does).
+- a ``numpy.random.Generator``: drawn from directly.
+
+>>> import tensorgrad as tg
+>>> from tensorgrad.utils.data import DataLoader, TensorDataset
+>>> ds = TensorDataset(tg.arange(10).reshape(5, 2), tg.tensor([0, 1, 0, 1, 1]))
+>>> [(x.shape, y.tolist()) for x, y in DataLoader(ds, batch_size=2)]
+[((2, 2), [0, 1]), ((2, 2), [0, 1]), ((1, 2), [1])]
+"""
+
+import bisect
+import math
+import numbers
+import warnings
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ..backend.device import _CUPY_ARRAY, device_of, xp_of
+from ..tensor import Tensor, _new_tensor
+
+__all__ = [
+    "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "DataLoader",
+    "default_collate", "default_convert", "Sampler", "SequentialSampler", "RandomSampler",
+    "SubsetRandomSampler", "BatchSampler",
+]
+
+
+# ---- generators -------------------------------------------------------------------------------
+def _global_generator():
+    from ..creation import _rng
+
+    return _rng["cpu"]  # looked up at each draw: tg.manual_seed replaces the object
+
+
+def _as_generator(generator, who):
+    """``generator=`` as a function returning the numpy Generator to draw from."""
+    if generator is None:
+        return _global_generator
+    if isinstance(generator, np.random.Generator):
+        return lambda: generator
+    if isinstance(generator, numbers.Integral) and not isinstance(generator, bool):
+        g = np.random.default_rng(int(generator))
+        return lambda: g
+    raise TypeError(f"{who}: generator must be None (tensorgrad's global RNG, seeded by "
+                    f"tg.manual_seed), an int seed or a numpy.random.Generator, got "
+                    f"{type(generator).__name__}")
+
+
+def _check_positive_int(value, name, who):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{who}: {name} should be a positive integer, got {value!r}")
+    return int(value)
+
+
+# ---- datasets ---------------------------------------------------------------------------------
+class Dataset:
+    """A map-style data set: subclasses define ``__getitem__(index)`` and ``__len__()``."""
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+
+    def __add__(self, other):
+        return ConcatDataset([self, other])
+
+
+class TensorDataset(Dataset):
+    """Samples are the rows of ``tensors`` (Tensors or arrays sharing their first dimension):
+    ``ds[i] == (t0[i], t1[i], ...)``.
+
+    >>> import tensorgrad as tg
+    >>> ds = TensorDataset(tg.zeros(4, 3), tg.arange(4))
+    >>> len(ds), ds[2][1].item()
+    (4, 2)
+    """
+
+    def __init__(self, *tensors):
+        if not tensors:
+            raise ValueError("TensorDataset: needs at least one tensor")
+        for t in tensors:
+            if not hasattr(t, "shape") or len(t.shape) == 0:
+                raise ValueError(f"TensorDataset: every tensor needs a first (sample) "
+                                 f"dimension, got {type(t).__name__} of shape "
+                                 f"{getattr(t, 'shape', None)}")
+        shapes = [tuple(t.shape) for t in tensors]
+        if len({s[0] for s in shapes}) != 1:
+            raise ValueError(f"TensorDataset: size mismatch between tensors: their first "
+                             f"dimensions must agree, got shapes {shapes}")
+        self.tensors = tuple(tensors)
+
+    def __getitem__(self, index):
+        return tuple(t[index] for t in self.tensors)
+
+    def __len__(self):
+        return self.tensors[0].shape[0]
+
+    def _collated(self, indices):
+        """The batch ``default_collate([self[i] for i in indices])`` would make, by one
+        fancy-index per tensor instead of a stack of single rows."""
+        idx = np.asarray(indices, dtype=np.int64)
+        out = []
+        for t in self.tensors:
+            if isinstance(t, Tensor):
+                out.append(t[device_of(t.data).put(idx)])
+            elif isinstance(t, (np.ndarray, _CUPY_ARRAY)):
+                out.append(_new_tensor(t[device_of(t).put(idx)], None, False))
+            else:
+                return None  # something else: the general path
+        return out
+
+
+class Subset(Dataset):
+    """The samples of ``dataset`` at ``indices``, in that order."""
+
+    def __init__(self, dataset, indices):
+        self.dataset = dataset
+        self.indices = indices
+
+    def __getitem__(self, index):
+        if isinstance(index, list):
+            return self.dataset[[self.indices[i] for i in index]]
+        return self.dataset[self.indices[index]]
+
+    def __len__(self):
+        return len(self.indices)
+
+    def _collated(self, indices):
+        inner = getattr(self.dataset, "_collated", None)
+        return None if inner is None else inner([self.indices[i] for i in indices])
+
+
+class ConcatDataset(Dataset):
+    """Several data sets one after the other."""
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset: datasets should not be an empty iterable")
+        self.cumulative_sizes = list(np.cumsum([len(d) for d in self.datasets]).tolist())
+
+    def __len__(self):
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, index):
+        if index < 0:
+            if -index > len(self):
+                raise IndexError(f"ConcatDataset: index {index} out of range for length "
+                                 f"{len(self)}")
+            index += len(self)
+        which = bisect.bisect_right(self.cumulative_sizes, index)
+        start = self.cumulative_sizes[which - 1] if which else 0
+        return self.datasets[which][index - start]
+
+
+def random_split(dataset, lengths, generator=None):
+    """Split ``dataset`` into non-overlapping ``Subset``s of the given ``lengths``: integers
+    summing to ``len(dataset)``, or fractions summing to 1 (each part gets
+    ``floor(n * fraction)`` and the remainder goes one by one to the first parts, as PyTorch).
+
+    >>> import tensorgrad as tg
+    >>> a, b = random_split(range(10), [0.8, 0.2], generator=0)
+    >>> len(a), len(b), sorted(list(a) + list(b)) == list(range(10))
+    (8, 2, True)
+    """
+    n = len(dataset)
+    lengths = list(lengths)
+    if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
+        sizes = []
+        for i, frac in enumerate(lengths):
+            if not 0 <= frac <= 1:
+                raise ValueError(f"random_split: fraction at index {i} is not between 0 and 1")
+            sizes.append(int(math.floor(n * frac)))
+        for i in range(n - sum(sizes)):
+            sizes[i % len(sizes)] += 1
+        for i, size in enumerate(sizes):
+            if size == 0:
+                warnings.warn(f"random_split: length of split at index {i} is 0; this might "
+                              "result in an empty dataset", stacklevel=2)
+        lengths = sizes
+    for v in lengths:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
+            raise ValueError(f"random_split: lengths must be non-negative integers or "
+                             f"fractions summing to 1, got {lengths}")
+    if sum(lengths) != n:
+        raise ValueError(f"random_split: sum of input lengths ({sum(lengths)}) does not equal "
+                         f"the length of the input dataset ({n})")
+    perm = _as_generator(generator, "random_split")().permutation(n).tolist()
+    out, offset = [], 0
+    for length in lengths:
+        out.append(Subset(dataset, perm[offset:offset + length]))
+        offset += length
+    return out
+
+
+# ---- samplers ---------------------------------------------------------------------------------
+class Sampler:
+    """Yields indices into a data set (or, for a batch sampler, lists of them)."""
+
+    def __init__(self, data_source=None):
+        pass
+
+    def __iter__(self):
+        raise NotImplementedError
+
+
+class SequentialSampler(Sampler):
+    """``0, 1, ..., len(data_source) - 1``."""
+
+    def __init__(self, data_source):
+        self.data_source = data_source
+
+    def __iter__(self):
+        return iter(range(len(self.data_source)))
+
+    def __len__(self):
+        return len(self.data_source)
+
+
+class RandomSampler(Sampler):
+    """A random permutation of the indices each time it is iterated (or ``num_samples`` draws
+    with ``replacement=True``), from ``generator`` (see the module's docstring)."""
+
+    def __init__(self, data_source, replacement=False, num_samples=None, generator=None):
+        if not isinstance(replacement, bool):
+            raise TypeError(f"RandomSampler: replacement should be a boolean value, got "
+                            f"{replacement!r}")
+        self.data_source = data_source
+        self.replacement = replacement
+        self._num_samples = num_samples
+        self.generator = generator
+        self._gen = _as_generator(generator, "RandomSampler")
+        if num_samples is not None:
+            _check_positive_int(num_samples, "num_samples", "RandomSampler")
+
+    @property
+    def num_samples(self):
+        return len(self.data_source) if self._num_samples is None else self._num_samples
+
+    def __iter__(self):
+        n = len(self.data_source)
+        gen = self._gen()
+        if self.replacement:
+            return iter(gen.integers(0, n, size=self.num_samples).tolist())
+        full, rest = divmod(self.num_samples, n) if n else (0, 0)
+        parts = [gen.permutation(n) for _ in range(full)]
+        if rest:
+            parts.append(gen.permutation(n)[:rest])
+        return iter(np.concatenate(parts).tolist() if parts else [])
+
+    def __len__(self):
+        return self.num_samples
+
+
+class SubsetRandomSampler(Sampler):
+    """The given ``indices`` in a random order each time."""
+
+    def __init__(self, indices, generator=None):
+        self.indices = indices
+        self.generator = generator
+        self._gen = _as_generator(generator, "SubsetRandomSampler")
+
+    def __iter__(self):
+        return (self.indices[i] for i in self._gen().permutation(len(self.indices)).tolist())
+
+    def __len__(self):
+        return len(self.indices)
+
+
+class BatchSampler(Sampler):
+    """Groups the indices of ``sampler`` into lists of ``batch_size`` (the last one shorter,
+    or dropped with ``drop_last=True``).
+
+    >>> list(BatchSampler(SequentialSampler(range(5)), batch_size=2, drop_last=False))
+    [[0, 1], [2, 3], [4]]
+    """
+
+    def __init__(self, sampler, batch_size, drop_last):
+        self.batch_size = _check_positive_int(batch_size, "batch_size", "BatchSampler")
+        if not isinstance(drop_last, bool):
+            raise ValueError(f"BatchSampler: drop_last should be a boolean value, got "
+                             f"{drop_last!r}")
+        self.sampler = sampler
+        self.drop_last = drop_last
+
+    def __iter__(self):
+        batch = []
+        for i in self.sampler:
+            batch.append(i)
+            if len(batch) == self.batch_size:
+                yield batch
+                batch = []
+        if batch and not self.drop_last:
+            yield batch
+
+    def __len__(self):
+        n = len(self.sampler)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+# ---- collation --------------------------------------------------------------------------------
+def _is_namedtuple(x):
+    return isinstance(x, tuple) and hasattr(x, "_fields")
+
+
+def _stack_arrays(batch):
+    if batch[0].dtype.hasobject or batch[0].dtype.kind in "SUV":
+        raise TypeError(f"default_collate: cannot make a tensor of arrays of dtype "
+                        f"{batch[0].dtype}")
+    shapes = {tuple(a.shape) for a in batch}
+    if len(shapes) > 1:
+        raise RuntimeError(f"default_collate: arrays in a batch must have the same shape, got "
+                           f"{sorted(shapes)}")
+    return _new_tensor(xp_of(batch[0]).stack(batch), None, False)
+
+
+def default_collate(batch):
+    """A list of samples -> one batch, as PyTorch's ``default_collate``: Tensors are stacked
+    (on their device), NumPy (and CuPy) arrays and NumPy scalars become a tensor of their
+    dtype, Python ints int64, floats float64 and bools bool tensors; strings stay a list;
+    dicts, tuples and lists are collated field by field (a tuple gives a list, as PyTorch's).
+
+    >>> import numpy as np
+    >>> x, y = default_collate([(np.zeros(3, np.float32), 1), (np.ones(3, np.float32), 0)])
+    >>> x.shape, x.dtype, y.tolist(), y.dtype
+    ((2, 3), dtype('float32'), [1, 0], dtype('int64'))
+    """
+    if not isinstance(batch, Sequence) or isinstance(batch, (str, bytes)) or not batch:
+        raise TypeError(f"default_collate: expected a non-empty list of samples, got "
+                        f"{type(batch).__name__}")
+    elem = batch[0]
+    if isinstance(elem, Tensor):
+        from ..ops import stack
+
+        if not all(isinstance(b, Tensor) for b in batch):
+            raise TypeError("default_collate: a batch mixes Tensors with other types")
+        shapes = {tuple(b.shape) for b in batch}
+        if len(shapes) > 1:
+            raise RuntimeError(f"default_collate: tensors in a batch must have the same "
+                               f"shape, got {sorted(shapes)}")
+        return stack(batch)
+    if isinstance(elem, (np.ndarray, _CUPY_ARRAY)):
+        return _stack_arrays(batch)
+    if isinstance(elem, np.generic):
+        if isinstance(elem, (np.str_, np.bytes_)):
+            return list(batch)
+        return _new_tensor(np.array(batch), None, False)
+    if isinstance(elem, bool):
+        return _new_tensor(np.array(batch, dtype=np.bool_), None, False)
+    if isinstance(elem, numbers.Integral):
+        return _new_tensor(np.array(batch, dtype=np.int64), None, False)
+    if isinstance(elem, float):
+        return _new_tensor(np.array(batch, dtype=np.float64), None, False)
+    if isinstance(elem, complex):
+        return _new_tensor(np.array(batch, dtype=np.complex128), None, False)
+    if isinstance(elem, (str, bytes)):
+        return list(batch)
+    if isinstance(elem, Mapping):
+        return {key: default_collate([d[key] for d in batch]) for key in elem}
+    if _is_namedtuple(elem):
+        return type(elem)(*(default_collate(list(s)) for s in zip(*batch)))
+    if isinstance(elem, Sequence):
+        if len({len(b) for b in batch}) != 1:
+            raise RuntimeError("default_collate: each element in list of batch should be of "
+                               "equal size")
+        return [default_collate(list(s)) for s in zip(*batch)]
+    raise TypeError(f"default_collate: batch must contain tensors, numpy arrays, numbers, "
+                    f"dicts or lists; found {type(elem).__name__}")
+
+
+def default_convert(data):
+    """One sample, unbatched (``batch_size=None``): NumPy arrays become tensors, containers are
+    converted element by element, everything else is left as it is."""
+    if isinstance(data, (np.ndarray, _CUPY_ARRAY)) and not data.dtype.hasobject \
+            and data.dtype.kind not in "SUV":
+        return _new_tensor(data, None, False)
+    if isinstance(data, np.generic) and not isinstance(data, (np.str_, np.bytes_)):
+        return _new_tensor(np.asarray(data), None, False)
+    if isinstance(data, Mapping):
+        return {k: default_convert(v) for k, v in data.items()}
+    if _is_namedtuple(data):
+        return type(data)(*(default_convert(v) for v in data))
+    if isinstance(data, (tuple, list)):
+        return type(data)(default_convert(v) for v in data)
+    return data
+
+
+# ---- the loader -------------------------------------------------------------------------------
+class DataLoader:
+    """Batches of ``dataset``, as PyTorch's ``DataLoader`` (in this process: ``num_workers``
+    must be 0, and ``pin_memory`` is refused; move batches with ``.to(device)``).
+
+    ``shuffle=True`` draws a new order every epoch from ``generator`` (default: tensorgrad's
+    global RNG, so ``tg.manual_seed`` makes runs repeat); ``sampler`` or ``batch_sampler``
+    choose the indices yourself; ``drop_last`` drops a last, short batch; ``collate_fn``
+    turns a list of samples into a batch (default: ``default_collate``).
+
+    >>> import tensorgrad as tg
+    >>> _ = tg.manual_seed(0)
+    >>> loader = DataLoader(TensorDataset(tg.arange(6)), batch_size=4, shuffle=True)
+    >>> len(loader), [len(b) for (b,) in loader]
+    (2, [4, 2])
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None,
+                 num_workers=0, collate_fn=None, pin_memory=False, drop_last=False,
+                 generator=None):
+        if num_workers != 0:
+            raise ValueError(f"DataLoader: num_workers={num_workers!r}: tensorgrad loads in "
+                             "the calling process; pass num_workers=0")
+        if pin_memory:
+            raise ValueError("DataLoader: pin_memory is not supported; put the data on its "
+                             "device yourself (a TensorDataset of cuda tensors, or "
+                             "batch.to(device))")
+        if shuffle not in (None, True, False):
+            raise TypeError(f"DataLoader: shuffle should be a boolean value, got {shuffle!r}")
+        if not isinstance(drop_last, bool):
+            raise TypeError(f"DataLoader: drop_last should be a boolean value, got "
+                            f"{drop_last!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+        if batch_sampler is not None:
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueError("DataLoader: batch_sampler option is mutually exclusive with "
+                                 "batch_size, shuffle, sampler, and drop_last")
+            batch_size = None
+            drop_last = False
+        elif batch_size is None:
+            if drop_last:
+                raise ValueError("DataLoader: batch_size=None option disables auto-batching "
+                                 "and is mutually exclusive with drop_last")
+        else:
+            batch_size = _check_positive_int(batch_size, "batch_size", "DataLoader")
+        if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
+            raise TypeError(f"DataLoader: dataset must have __getitem__ and __len__ (a "
+                            f"map-style dataset), got {type(dataset).__name__}")
+        if sampler is None:
+            sampler = (RandomSampler(dataset, generator=generator) if shuffle
+                       else SequentialSampler(dataset))
+        if batch_size is not None and batch_sampler is None:
+            batch_sampler = BatchSampler(sampler, batch_size, drop_last)
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+        self.sampler = sampler
+        self.batch_sampler = batch_sampler
+        self.generator = generator
+        self.num_workers = 0
+        self.pin_memory = False
+        self._auto_collation = batch_sampler is not None
+        if collate_fn is None:
+            collate_fn = default_collate if self._auto_collation else default_convert
+        self.collate_fn = collate_fn
+
+    def __len__(self):
+        if self._auto_collation:
+            return len(self.batch_sampler)
+        return len(self.sampler)
+
+    def __iter__(self):
+        if not self._auto_collation:
+            for i in self.sampler:
+                yield self.collate_fn(self.dataset[i])
+            return
+        fast = getattr(self.dataset, "_collated", None) \
+            if self.collate_fn is default_collate else None
+        for indices in self.batch_sampler:
+            batch = fast(indices) if fast is not None else None
+            if batch is None:
+                batch = self.collate_fn([self.dataset[i] for i in indices])
+            yield batch
