@@ -32,6 +32,10 @@ def _mm_dy(g, ans, x, y):
         return expand_dims(x, -1) * expand_dims(g, -2)  # (k, 1) * (..., 1, m)
     if y.ndim == 1:
         return squeeze(x.swapaxes(-1, -2) @ expand_dims(g, -1), -1)
+    if y.ndim == 2 and x.ndim > 2:
+        # a weight shared by every batch (a Linear layer on (B, S, E)): one GEMM over all rows,
+        # instead of a batched product and a sum over the batch
+        return x.reshape(-1, x.shape[-1]).swapaxes(-1, -2) @ g.reshape(-1, g.shape[-1])
     return x.swapaxes(-1, -2) @ g
 
 
