@@ -5,7 +5,15 @@ from .shape import expand_dims, squeeze
 
 
 def _matmul_fwd(x, y):
+    if y.ndim == 2 and x.ndim > 2:
+        return _rows_times(x, y)
     return x @ y
+
+
+def _rows_times(x, y):
+    """``x @ y`` for a batched ``x`` (..., n, k) and a 2-D ``y``: one GEMM over all the rows.
+    BLAS runs a (B*n, k) product about twice as fast as B products of (n, k)."""
+    return (x.reshape(-1, x.shape[-1]) @ y).reshape(x.shape[:-1] + (y.shape[-1],))
 
 
 matmul = primitive(_matmul_fwd, name="matmul")
@@ -22,6 +30,8 @@ def _mm_dx(g, ans, x, y):
     if x.ndim == 1:
         # x (k,), y (..., k, m), g (..., m): sum over batches is done by the engine
         return squeeze(y @ expand_dims(g, -1), -1)
+    if y.ndim == 2 and g.ndim > 2:
+        return _rows_times(g, y.swapaxes(-1, -2))
     return g @ y.swapaxes(-1, -2)
 
 
