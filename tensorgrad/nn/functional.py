@@ -693,11 +693,15 @@ def _layer_norm(x, weight, bias, ndim, eps):
     if _ln_fusable(x, weight, bias, cols):
         _LN_DB_CACHE.clear()
         return _cuda.layer_norm(x, weight, bias, cols, eps)
-    xp = xp_of(x)
-    axes = tuple(range(x.ndim - ndim, x.ndim))
+    return _normalize_raw(x, tuple(range(x.ndim - ndim, x.ndim)), eps, weight, bias)
+
+
+def _normalize_raw(x, axes, eps, weight, bias):
+    """(x - mean) / sqrt(var + eps) * weight + bias over ``axes`` of a raw array (biased
+    variance): the forward pass of layer_norm and batch_norm."""
     xc = x - x.mean(axis=axes, keepdims=True)
     var = (xc * xc).mean(axis=axes, keepdims=True)
-    y = xc * (1 / xp.sqrt(var + eps))
+    y = xc * (1 / xp_of(x).sqrt(var + eps))
     if weight is not None:
         y = y * weight
     if bias is not None:
@@ -888,15 +892,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 def _batch_norm(x, weight, bias, axes, eps):
     """y = (x - mean) * rstd * weight + bias, the statistics over ``axes``; weight and bias
     already shaped to broadcast (1, C, 1, ...)."""
-    xp = xp_of(x)
-    xc = x - x.mean(axis=axes, keepdims=True)
-    var = (xc * xc).mean(axis=axes, keepdims=True)
-    y = xc * (1 / xp.sqrt(var + eps))
-    if weight is not None:
-        y = y * weight
-    if bias is not None:
-        y = y + bias
-    return y
+    return _normalize_raw(x, axes, eps, weight, bias)
 
 
 def _bn_stats(x, axes, eps):

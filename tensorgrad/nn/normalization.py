@@ -4,10 +4,28 @@ import numpy as np
 
 from .. import creation
 from . import functional as F
+from . import init
 from .modules import Module, Parameter
 
 
-class LayerNorm(Module):
+class _Affine(Module):
+    """A normalisation layer's optional per-feature weight (ones) and bias (zeros)."""
+
+    def _make_affine(self, shape, affine, bias, dtype, device):
+        self.weight = Parameter(creation.ones(*shape, dtype=dtype, device=device)) \
+            if affine else None
+        self.bias = Parameter(creation.zeros(*shape, dtype=dtype, device=device)) \
+            if affine and bias else None
+
+    def reset_parameters(self):
+        """Weight back to ones, bias back to zeros (PyTorch's initialisation)."""
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+
+class LayerNorm(_Affine):
     """Layer normalisation over the trailing ``normalized_shape`` dimensions (PyTorch's
     ``nn.LayerNorm``): biased variance, ``eps`` inside the square root, and with
     ``elementwise_affine`` a weight initialised to ones and (with ``bias``) a bias to zeros.
@@ -26,21 +44,7 @@ class LayerNorm(Module):
         self.normalized_shape = F._norm_shape(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(creation.ones(*self.normalized_shape, dtype=dtype,
-                                                  device=device))
-            self.bias = Parameter(creation.zeros(*self.normalized_shape, dtype=dtype,
-                                                 device=device)) if bias else None
-        else:
-            self.weight = None
-            self.bias = None
-
-    def reset_parameters(self):
-        """Weight back to ones, bias back to zeros (PyTorch's initialisation)."""
-        if self.weight is not None:
-            self.weight.data = creation.ones_like(self.weight).data
-        if self.bias is not None:
-            self.bias.data = creation.zeros_like(self.bias).data
+        self._make_affine(self.normalized_shape, elementwise_affine, bias, dtype, device)
 
     def forward(self, input):
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -50,7 +54,7 @@ class LayerNorm(Module):
                 f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
 
 
-class _BatchNorm(Module):
+class _BatchNorm(_Affine):
     """PyTorch's ``_BatchNorm``: per-channel batch statistics in training (running statistics
     updated), running statistics in eval mode."""
 
@@ -64,13 +68,7 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = Parameter(creation.ones(num_features, dtype=dtype, device=device))
-            self.bias = Parameter(creation.zeros(num_features, dtype=dtype, device=device)) \
-                if bias else None
-        else:
-            self.weight = None
-            self.bias = None
+        self._make_affine((num_features,), affine, bias, dtype, device)
         if track_running_stats:
             self.register_buffer("running_mean",
                                  creation.zeros(num_features, dtype=dtype, device=device))
@@ -95,10 +93,7 @@ class _BatchNorm(Module):
     def reset_parameters(self):
         """Running statistics reset; weight back to ones, bias back to zeros."""
         self.reset_running_stats()
-        if self.weight is not None:
-            self.weight.data = creation.ones_like(self.weight).data
-        if self.bias is not None:
-            self.bias.data = creation.zeros_like(self.bias).data
+        super().reset_parameters()
 
     def _check_input_dim(self, input):
         if input.ndim not in self._dims:
@@ -158,7 +153,7 @@ class BatchNorm2d(_BatchNorm):
     _dims = (4,)
 
 
-class GroupNorm(Module):
+class GroupNorm(_Affine):
     """Group normalisation (PyTorch's ``nn.GroupNorm``): the ``num_channels`` channels of an
     (N, C, *) input split into ``num_groups`` groups normalised per sample; with ``affine`` a
     per-channel weight (ones) and bias (zeros).
@@ -178,19 +173,7 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = Parameter(creation.ones(num_channels, dtype=dtype, device=device))
-            self.bias = Parameter(creation.zeros(num_channels, dtype=dtype, device=device)) \
-                if bias else None
-        else:
-            self.weight = None
-            self.bias = None
-
-    def reset_parameters(self):
-        if self.weight is not None:
-            self.weight.data = creation.ones_like(self.weight).data
-        if self.bias is not None:
-            self.bias.data = creation.zeros_like(self.bias).data
+        self._make_affine((num_channels,), affine, bias, dtype, device)
 
     def forward(self, input):
         if input.ndim < 2 or input.shape[1] != self.num_channels:
