@@ -43,3 +43,15 @@ def on(x, device):
     """Whether ``x`` (a Tensor or an array) lives on ``device``'s array module."""
     data = x.data if isinstance(x, tg.Tensor) else x
     return xp_of(data) is Device(device).xp
+
+
+def torch_repr(ours, theirs):
+    """(our repr, PyTorch's): ours follows PyTorch 2.13, whose normalisation layers print
+    ``bias=``; an older PyTorch (2.11 on the GPU machine) does not, so it is left out of ours
+    where theirs lacks it."""
+    import re
+
+    mine, ref = repr(ours), repr(theirs)
+    if "bias=" not in ref:
+        mine = re.sub(r", bias=(True|False)", "", mine)
+    return mine, ref

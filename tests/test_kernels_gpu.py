@@ -146,9 +146,12 @@ def test_layer_norm_kernels_on_the_gpu(shape, dtype):
     y, mean, rstd = np.empty_like(x), np.empty(rows, dtype), np.empty(rows, dtype)
     getattr(ref, kcuda.kernel_name("tg_layer_norm_fwd", dtype))(
         grid, block, 0, x, w, b, y, mean, rstd, c, T(1e-5), np.int32(1), np.int32(1))
+    # dx carries a factor rstd (316 for a one-element row at eps 1e-5): the GPU's fused
+    # multiply-adds leave rounding residues of that size where the reference cancels exactly
+    dx_tol = dict(TOL[dtype], atol=TOL[dtype]["atol"] * max(1.0, float(rstd.max())))
     for hw in (1, 0):
         _compare(cp, "tg_layer_norm_bwd_dx", dtype, grid, block,
-                 (g, x, w, mean, rstd, np.zeros_like(x), c, np.int32(hw)), [5])
+                 (g, x, w, mean, rstd, np.zeros_like(x), c, np.int32(hw)), [5], dx_tol)
     for chunks, per in (kcuda.wb_chunks(rows, cols), (1, rows), (-(-rows // 7), 7)):
         # column sums of `per` terms of size ~1, added in another order than NumPy's
         tol = (dict(rtol=1e-4, atol=1e-5 + 2e-6 * per) if dtype == np.float32 else

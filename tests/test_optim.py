@@ -50,7 +50,9 @@ def test_optimizer_matches_torch(name, kw, dtype, device):
         params = [tg.tensor(put(a, dev), requires_grad=True) for a in (w0, m0)]
         opt = getattr(tg.optim, name)(params, **kw)
         runs.append((params, opt, list(_run(opt, params, tg.tensor(put(x, dev)), 5))))
-    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-6, atol=1e-6)
+    # float32 on a GPU: the fused kernel's multiply-adds round differently (seen on an H200:
+    # 1.4e-6 relative after 5 steps of values near 4e6)
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
     for cpu_step, dev_step in zip(runs[0][2], runs[1][2], strict=True):
         for a, b in zip(cpu_step, dev_step, strict=True):
             np.testing.assert_allclose(b, a, **tol)

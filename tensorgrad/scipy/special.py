@@ -54,11 +54,17 @@ def _low_precision(args):
     return low
 
 
-def _scipy_prim(name, doc, saves=True):
-    """A primitive whose forward is ``scipy.special.<name>`` (or CuPy's) on raw arrays."""
+def _scipy_prim(name, doc, saves=True, order_arg=False):
+    """A primitive whose forward is ``scipy.special.<name>`` (or CuPy's) on raw arrays.
+    ``order_arg``: the first argument is an integer order, which CuPy's functions (unlike
+    SciPy's) need as an array (cupyx's polygamma calls ``where(n == 0, ...)``)."""
 
     def fwd(*args):
         low = _low_precision(args)
+        if order_arg and not hasattr(args[0], "dtype"):
+            xp = xp_of(args[1])
+            if xp is not np:
+                args = (xp.asarray(args[0]),) + args[1:]
         if low is None:
             return getattr(_special_module(args, name), name)(*args)
         # SciPy's kernels do not all treat a Python number as weak: make it float32 here, and
@@ -97,7 +103,8 @@ gammaln = _scipy_prim("gammaln", "log|Gamma(x)|; its derivative is digamma(x).")
 digamma = _scipy_prim("digamma", "The digamma function psi(x) = d/dx log Gamma(x).")
 psi = digamma
 polygamma = _scipy_prim("polygamma", "polygamma(n, x): the n-th derivative of digamma "
-                                     "(differentiable in x; n is an integer order).")
+                                     "(differentiable in x; n is an integer order).",
+                        order_arg=True)
 gamma = _scipy_prim("gamma", "The gamma function.")
 rgamma = _scipy_prim("rgamma", "1 / Gamma(x).")
 gammasgn = _scipy_prim("gammasgn", "The sign of Gamma(x) (no derivative).", saves=False)

@@ -334,6 +334,20 @@ _VERSION = "?"
 _MODULES = None
 
 
+def _needs_array(mod, name, pos, what, min_args=1):
+    """Make ``mod.name`` refuse a non-array argument ``pos`` as CuPy's does."""
+    generic = _resolve(mod, name)
+
+    def checked(*args, **kw):
+        if len(args) >= min_args and not isinstance(args[pos], _core.ndarray):
+            raise AttributeError(f"'{type(args[pos]).__name__}' object has no attribute "
+                                 f"'astype' (CuPy's {name} takes {what} as a device array)")
+        return generic(*args, **kw)
+
+    checked.__name__ = name
+    mod.__dict__[name] = checked
+
+
 def build(names=None):
     """The stand-in's modules, by their real names (not put into ``sys.modules``)."""
     global _VERSION
@@ -390,6 +404,13 @@ def build(names=None):
         make(f"cupyx.scipy.{sub}")
     make("cupyx.scipy.sparse", {n: _sparse_false for n in (allowed("cupyx.scipy.sparse") or ())
                                 if n.startswith("iss")})
+
+    # CuPy functions that call a method on an argument SciPy/NumPy would take as a number
+    # (seen on an H200: cupy.where(False, x, y) and cupyx's polygamma(1, x), which runs
+    # where(n == 0, ...), raise AttributeError: 'bool' object has no attribute 'astype')
+    _needs_array(cupy, "where", 0, "the condition", min_args=3)
+    if "cupyx.scipy.special" in mods:
+        _needs_array(mods["cupyx.scipy.special"], "polygamma", 0, "the order n")
 
     # every submodule is an attribute of its parent, as after `import parent.sub`
     for modname, m in mods.items():
