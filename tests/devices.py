@@ -55,3 +55,21 @@ def torch_repr(ours, theirs):
     if "bias=" not in ref:
         mine = re.sub(r", bias=(True|False)", "", mine)
     return mine, ref
+
+
+def torch_oracle():
+    """PyTorch, the oracle of the comparisons (the test is skipped where it is missing)."""
+    import pytest
+
+    return pytest.importorskip("torch")
+
+
+def tensor_on(a, device, requires_grad=False):
+    """A tensor of the NumPy data ``a`` on ``device``."""
+    return tg.tensor(put(np.asarray(a), device), requires_grad=requires_grad)
+
+
+def close_to_torch(mine, theirs, **tol):
+    """Our result (any device) against PyTorch's tensor (or an array), on the host."""
+    theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else theirs
+    np.testing.assert_allclose(host(mine), theirs, **tol)

@@ -7,25 +7,17 @@ import operator
 
 import numpy as np
 import pytest
-from devices import host, on, put, torch_repr
+from devices import close_to_torch, host, on, put, tensor_on, torch_oracle, torch_repr
 
 import tensorgrad as tg
 
 F = tg.nn.functional
 TOL = dict(rtol=1e-10, atol=1e-12)
-
-
-def _torch():
-    return pytest.importorskip("torch")
-
-
-def _t(a, device, rg=False):
-    return tg.tensor(put(np.asarray(a), device), requires_grad=rg)
+_torch, _t = torch_oracle, tensor_on
 
 
 def _close(mine, theirs, **tol):
-    theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else theirs
-    np.testing.assert_allclose(host(mine), theirs, **(tol or TOL))
+    close_to_torch(mine, theirs, **(tol or TOL))
 
 
 BN_SHAPES = [(6, 3), (4, 3, 5), (2, 3, 4, 5)]
