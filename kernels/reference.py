@@ -154,17 +154,22 @@ def _softmax_bwd(T, name, grid, block, shared_mem, g, y, dx, cols):
         dv[...] = yv * (gv - (gv * yv).sum(axis=1, keepdims=True))
 
 
-def _targets(target, rows, cols, name):
+def _targets(target, rows, cols, name, ignore, use_ignore):
+    """(targets, in range, targets with the others replaced by 0, ignored)"""
     t = _array(target, np.dtype(np.int64), rows, name, "target")
-    valid = (t >= 0) & (t < cols)
-    return t, valid, np.where(valid, t, 0)
+    _scalar(ignore, np.int64, name, "ignore")
+    ignored = (t == ignore) if _flags(name, use_ignore=use_ignore)["use_ignore"] else \
+        np.zeros(rows, bool)
+    valid = (t >= 0) & (t < cols) & ~ignored
+    return t, valid, np.where(valid, t, 0), ignored
 
 
-def _xent_fwd(T, name, grid, block, shared_mem, x, target, loss, rowmax, logsum, cols):
+def _xent_fwd(T, name, grid, block, shared_mem, x, target, loss, rowmax, logsum, cols, ignore,
+              use_ignore):
     rows = _row_launch(grid, block, shared_mem, name)
     c = _cols(cols, name)
     xv = _row_view(_array(x, T, rows * c, name, "x"), rows, c)
-    _, valid, safe = _targets(target, rows, c, name)
+    _, valid, safe, ignored = _targets(target, rows, c, name, ignore, use_ignore)
     lv = _array(loss, T, rows, name, "loss")
     mv = _array(rowmax, T, rows, name, "rowmax")
     sv = _array(logsum, T, rows, name, "logsum")
@@ -172,24 +177,26 @@ def _xent_fwd(T, name, grid, block, shared_mem, x, target, loss, rowmax, logsum,
         m, s = _lse_parts(xv)
         ls = np.log(s[:, 0])
         picked = xv[np.arange(rows), safe]
-        lv[...] = np.where(valid, (m[:, 0] - picked) + ls, np.nan)
+        lv[...] = np.where(valid, (m[:, 0] - picked) + ls, np.where(ignored, 0, np.nan))
         mv[...] = m[:, 0]
         sv[...] = ls
 
 
-def _xent_bwd(T, name, grid, block, shared_mem, g, x, target, rowmax, logsum, dx, cols):
+def _xent_bwd(T, name, grid, block, shared_mem, g, x, target, rowmax, logsum, dx, cols, ignore,
+              use_ignore):
     rows = _row_launch(grid, block, shared_mem, name)
     c = _cols(cols, name)
     gv = _array(g, T, rows, name, "g")
     xv = _row_view(_array(x, T, rows * c, name, "x"), rows, c)
-    t, valid, safe = _targets(target, rows, c, name)
+    t, valid, safe, ignored = _targets(target, rows, c, name, ignore, use_ignore)
     mv = _array(rowmax, T, rows, name, "rowmax")
     sv = _array(logsum, T, rows, name, "logsum")
     dv = _row_view(_array(dx, T, rows * c, name, "dx"), rows, c)
     onehot = np.zeros((rows, c), T)
     onehot[np.arange(rows)[valid], t[valid]] = 1
     with np.errstate(all="ignore"):
-        dv[...] = gv[:, None] * (np.exp((xv - mv[:, None]) - sv[:, None]) - onehot)
+        dv[...] = np.where(ignored[:, None], 0,
+                           gv[:, None] * (np.exp((xv - mv[:, None]) - sv[:, None]) - onehot))
 
 
 # ---- optim.cu -------------------------------------------------------------------------------

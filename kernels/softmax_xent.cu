@@ -201,11 +201,13 @@ __device__ void tg_softmax_bwd(const T* __restrict__ g, const T* __restrict__ y,
 // log-sum kept for the backward pass: logsumexp = max + logsum, held as its two parts so that
 // neither the loss nor softmax = exp((x - max) - logsum) loses digits to the rounding of a
 // large logsumexp (float32 logits around -1e4 would otherwise lose three). A target outside
-// [0, cols) gives a NaN loss rather than reading out of bounds.
+// [0, cols) gives a NaN loss rather than reading out of bounds, unless it equals ``ignore``
+// (with ``use_ignore`` set): such a row's loss is 0, and so is its gradient in tg_xent_bwd.
 template <typename T>
 __device__ void tg_xent_fwd(const T* __restrict__ x, const long long* __restrict__ target,
                             T* __restrict__ loss, T* __restrict__ rowmax,
-                            T* __restrict__ logsum, int cols) {
+                            T* __restrict__ logsum, int cols, long long ignore,
+                            int use_ignore) {
     const long long row = blockIdx.x;
     const T* xr = x + row * cols;
     T m, s;
@@ -213,18 +215,20 @@ __device__ void tg_xent_fwd(const T* __restrict__ x, const long long* __restrict
     if (threadIdx.x == 0) {
         const T ls = tg_num<T>::log(s);
         const long long t = target[row];
-        loss[row] = (t >= 0 && t < cols) ? (m - xr[t]) + ls : tg_num<T>::nan();
+        loss[row] = (use_ignore && t == ignore) ? T(0)
+                    : (t >= 0 && t < cols) ? (m - xr[t]) + ls : tg_num<T>::nan();
         rowmax[row] = m;
         logsum[row] = ls;
     }
 }
 
-// dx[r, j] = g[r] * (exp((x[r, j] - max[r]) - logsum[r]) - (j == target[r]))
+// dx[r, j] = g[r] * (exp((x[r, j] - max[r]) - logsum[r]) - (j == target[r])), and 0 on a row
+// whose target is ignored
 template <typename T>
 __device__ void tg_xent_bwd(const T* __restrict__ g, const T* __restrict__ x,
                             const long long* __restrict__ target,
                             const T* __restrict__ rowmax, const T* __restrict__ logsum,
-                            T* __restrict__ dx, int cols) {
+                            T* __restrict__ dx, int cols, long long ignore, int use_ignore) {
     const long long row = blockIdx.x;
     const long long base = row * cols;
     const T* xr = x + base;
@@ -233,6 +237,12 @@ __device__ void tg_xent_bwd(const T* __restrict__ g, const T* __restrict__ x,
     const T m = rowmax[row];
     const T ls = logsum[row];
     const long long t = target[row];
+    if (use_ignore && t == ignore) {
+        for (int j = threadIdx.x; j < cols; j += blockDim.x) {
+            dr[j] = T(0);
+        }
+        return;
+    }
     for (int j = threadIdx.x; j < cols; j += blockDim.x) {
         const T onehot = j == t ? T(1) : T(0);
         dr[j] = gr * (tg_num<T>::exp((xr[j] - m) - ls) - onehot);
@@ -269,21 +279,24 @@ extern "C" __global__ void tg_softmax_bwd_f64(const double* g, const double* y, 
     tg_softmax_bwd<double>(g, y, dx, cols);
 }
 extern "C" __global__ void tg_xent_fwd_f32(const float* x, const long long* target, float* loss,
-                                           float* rowmax, float* logsum, int cols) {
-    tg_xent_fwd<float>(x, target, loss, rowmax, logsum, cols);
+                                           float* rowmax, float* logsum, int cols,
+                                           long long ignore, int use_ignore) {
+    tg_xent_fwd<float>(x, target, loss, rowmax, logsum, cols, ignore, use_ignore);
 }
 extern "C" __global__ void tg_xent_fwd_f64(const double* x, const long long* target,
                                            double* loss, double* rowmax, double* logsum,
-                                           int cols) {
-    tg_xent_fwd<double>(x, target, loss, rowmax, logsum, cols);
+                                           int cols, long long ignore, int use_ignore) {
+    tg_xent_fwd<double>(x, target, loss, rowmax, logsum, cols, ignore, use_ignore);
 }
 extern "C" __global__ void tg_xent_bwd_f32(const float* g, const float* x,
                                            const long long* target, const float* rowmax,
-                                           const float* logsum, float* dx, int cols) {
-    tg_xent_bwd<float>(g, x, target, rowmax, logsum, dx, cols);
+                                           const float* logsum, float* dx, int cols,
+                                           long long ignore, int use_ignore) {
+    tg_xent_bwd<float>(g, x, target, rowmax, logsum, dx, cols, ignore, use_ignore);
 }
 extern "C" __global__ void tg_xent_bwd_f64(const double* g, const double* x,
                                            const long long* target, const double* rowmax,
-                                           const double* logsum, double* dx, int cols) {
-    tg_xent_bwd<double>(g, x, target, rowmax, logsum, dx, cols);
+                                           const double* logsum, double* dx, int cols,
+                                           long long ignore, int use_ignore) {
+    tg_xent_bwd<double>(g, x, target, rowmax, logsum, dx, cols, ignore, use_ignore);
 }

@@ -273,7 +273,9 @@ class Tensor:
                     f"backward: grad can be implicitly created only for scalar outputs, but this "
                     f"tensor has shape {tuple(self.shape)}; pass gradient= (a tensor of that shape)"
                 )
-            seed = self.data.dtype.type(1) * _ops().ones_like_raw(self.data)
+            seed = _ops().ones_like_raw(self.data)
+            if type(seed) is not _CUPY_ARRAY:
+                seed = self.data.dtype.type(1) * seed  # a NumPy scalar: faster than a 0-d array
         else:
             seed = _raw(gradient)
             if not hasattr(seed, "shape") or isinstance(seed, np.generic):

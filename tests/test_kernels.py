@@ -30,6 +30,7 @@ F = tg.nn.functional
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
+NO_IGNORE = (np.int64(0), np.int32(0))  # the xent kernels' (ignore, use_ignore): no class ignored
 
 
 def _torch():
@@ -136,7 +137,7 @@ def test_cross_entropy_references(case, dtype):
     grid, block = _rows(x)
     loss, rmax, lsum = np.empty((3, rows), dtype)
     getattr(ref, f"tg_xent_fwd_{sfx}")(grid, block, 0, x, target, loss, rmax, lsum,
-                                       np.int32(cols))
+                                       np.int32(cols), *NO_IGNORE)
     with np.errstate(all="ignore"):
         want = -_formula_log_softmax(x)[np.arange(rows), target]
     np.testing.assert_allclose(loss, want, **TOL[dtype])
@@ -147,7 +148,7 @@ def test_cross_entropy_references(case, dtype):
     (lt * torch.from_numpy(g)).sum().backward()
     dx = np.empty_like(x)
     getattr(ref, f"tg_xent_bwd_{sfx}")(grid, block, 0, g, x, target, rmax, lsum, dx,
-                                       np.int32(cols))
+                                       np.int32(cols), *NO_IGNORE)
     np.testing.assert_allclose(dx, xt.grad.numpy(), **TOL[dtype])
 
 
@@ -159,16 +160,44 @@ def test_cross_entropy_reference_at_an_inf_target_and_out_of_range(dtype):
     loss, rmax, lsum = np.empty((3, 1), dtype)
     dx = np.empty_like(x)
     sfx = kcuda.SUFFIX[np.dtype(dtype)]
-    getattr(ref, f"tg_xent_fwd_{sfx}")((1,), (32,), 0, x, t, loss, rmax, lsum, np.int32(3))
+    getattr(ref, f"tg_xent_fwd_{sfx}")((1,), (32,), 0, x, t, loss, rmax, lsum, np.int32(3),
+                                       *NO_IGNORE)
     assert loss[0] == np.inf
     getattr(ref, f"tg_xent_bwd_{sfx}")((1,), (32,), 0, np.ones(1, dtype), x, t, rmax, lsum, dx,
-                                       np.int32(3))
+                                       np.int32(3), *NO_IGNORE)
     xt = torch.from_numpy(x.copy()).requires_grad_()
     torch.nn.functional.cross_entropy(xt, torch.from_numpy(t)).backward()
     np.testing.assert_allclose(dx, xt.grad.numpy(), **TOL[dtype])  # lse kept: no NaN
     getattr(ref, f"tg_xent_fwd_{sfx}")((1,), (32,), 0, x, np.array([3], np.int64), loss, rmax,
-                                       lsum, np.int32(3))
+                                       lsum, np.int32(3), *NO_IGNORE)
     assert np.isnan(loss[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_reference_ignores_a_class(dtype):
+    """With use_ignore set, rows whose target is ``ignore`` give loss 0 and gradient 0, the
+    others what PyTorch gives them; other out-of-range targets stay NaN."""
+    torch = _torch()
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 4)).astype(dtype)
+    t = np.array([1, -100, 3, -100, 7], np.int64)
+    loss, rmax, lsum = np.empty((3, 5), dtype)
+    sfx = kcuda.SUFFIX[np.dtype(dtype)]
+    ignore = (np.int64(-100), np.int32(1))
+    getattr(ref, f"tg_xent_fwd_{sfx}")((5,), (32,), 0, x, t, loss, rmax, lsum, np.int32(4),
+                                       *ignore)
+    assert loss[1] == 0 and loss[3] == 0 and np.isnan(loss[4])
+    keep = [0, 2]
+    xt = torch.from_numpy(x[keep].copy()).requires_grad_()
+    lt = torch.nn.functional.cross_entropy(xt, torch.from_numpy(t[keep]), reduction="none")
+    np.testing.assert_allclose(loss[keep], lt.detach().numpy(), **TOL[dtype])
+    g = rng.standard_normal(5).astype(dtype)
+    dx = np.full_like(x, 7.0)
+    getattr(ref, f"tg_xent_bwd_{sfx}")((5,), (32,), 0, g, x, t, rmax, lsum, dx, np.int32(4),
+                                       *ignore)
+    (lt * torch.from_numpy(g[keep])).sum().backward()
+    np.testing.assert_allclose(dx[keep], xt.grad.numpy(), **TOL[dtype])
+    assert (dx[[1, 3]] == 0).all()
 
 
 def test_references_check_their_launches():
@@ -442,6 +471,39 @@ def test_cross_entropy_dispatch(device, launches, reduction, dtype, rng):
     _expect_kernels(device, launches, "tg_xent_fwd", "tg_xent_bwd")
     for a, b in zip(*outs):
         np.testing.assert_allclose(b, a, **TOL[dtype])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_dispatch_with_ignored_rows(device, launches, reduction, rng):
+    """Ignored targets stay inside the one fused node on a GPU (no masking ops around it):
+    the same loss and gradient as the CPU, and as PyTorch."""
+    torch = _torch()
+    x = _logits(rng, 6, 11, np.float64)
+    target = rng.integers(0, 11, 6)
+    target[[1, 4]] = -100
+    outs = []
+    for t in _pair(x, device):
+        loss = F.cross_entropy(t, tg.tensor(target, device=t.device), reduction=reduction)
+        (loss.sum() if reduction == "none" else loss).backward()
+        outs.append((_host(loss), _host(t.grad)))
+    _expect_kernels(device, launches, "tg_xent_fwd", "tg_xent_bwd")
+    xt = torch.tensor(x, requires_grad=True)
+    lt = torch.nn.functional.cross_entropy(xt, torch.tensor(target), reduction=reduction)
+    (lt.sum() if reduction == "none" else lt).backward()
+    for loss, grad in outs:
+        np.testing.assert_allclose(loss, lt.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_cross_entropy_rows_with_ignore_to_second_order(device, rng):
+    """The per-row primitive's composed rules (create_graph, forward mode) with ignored rows."""
+    x = tg.tensor(_logits(rng, 5, 4, np.float64), device=device)
+    t = tg.tensor(np.array([0, -100, 3, 1, -100]), device=device)
+    w = tg.tensor(rng.standard_normal(5), device=device)
+    rows = F._cross_entropy_rows(x, t, -100)
+    assert _host(rows)[1] == 0 and _host(rows)[4] == 0
+    tg.check_grads(lambda z: (F._cross_entropy_rows(z, t, -100) * w).sum(),
+                   modes=("fwd", "rev"), order=2)(x)
 
 
 def test_fused_rules_stay_right_to_second_order_and_in_forward_mode(device, rng):

@@ -70,16 +70,19 @@ def test_softmax_family_on_the_gpu(shape, dtype):
         _compare(cp, f"tg_{kind}_bwd", dtype, grid, block, (g, yv, np.zeros_like(x), c), [2])
     target = rng.integers(0, cols, rows).astype(np.int64)
     target[0] = min(1, cols - 1)
+    target[-1] = -100  # ignored
+    ign = (np.int64(-100), np.int32(1))
     loss, rmax, lsum = np.zeros((3, rows), dtype)
-    _compare(cp, "tg_xent_fwd", dtype, grid, block, (x, target, loss, rmax, lsum, c), [2, 3, 4])
+    _compare(cp, "tg_xent_fwd", dtype, grid, block, (x, target, loss, rmax, lsum, c) + ign,
+             [2, 3, 4])
     xr = np.where(np.isinf(x), dtype(-50), x)
     import tensorgrad.kernels.reference as ref
 
     getattr(ref, kcuda.kernel_name("tg_xent_fwd", dtype))(grid, block, 0, xr, target, loss,
-                                                         rmax, lsum, c)
+                                                         rmax, lsum, c, *ign)
     gr = rng.standard_normal(rows).astype(dtype)
     _compare(cp, "tg_xent_bwd", dtype, grid, block,
-             (gr, xr, target, rmax, lsum, np.zeros_like(x), c), [5])
+             (gr, xr, target, rmax, lsum, np.zeros_like(x), c) + ign, [5])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -201,23 +201,28 @@ def softmax_lastdim_backward(g, y):
     return _row_bwd("tg_softmax_bwd", g, y)
 
 
-def cross_entropy_rows(x, target):
+def _ignore_args(ignore):
+    return (np.int64(0 if ignore is None else ignore), np.int32(ignore is not None))
+
+
+def cross_entropy_rows(x, target, ignore=None):
     """Per-row -log softmax(x)[target] of a (N, C) CuPy array, as row 0 of a (3, N) buffer
     whose rows 1 and 2 keep each row's max and log-sum (logsumexp = max + log-sum) for the
-    backward kernel (``buffer = loss.base``). A target outside [0, C) gives a NaN loss."""
+    backward kernel (``buffer = loss.base``). A row whose target is ``ignore`` (an int, or None
+    for none) gives 0; any other target outside [0, C) gives a NaN loss."""
     cp = _device.cupy
     x = _contig(x)
     rows, cols = x.shape
     t = _contig(target.astype(cp.int64, copy=False))
     buf = cp.empty((3, rows), x.dtype)
     _launch("softmax_xent.cu", "tg_xent_fwd", x.dtype, x.device.id, rows, row_block(cols),
-            (x, t, buf[0], buf[1], buf[2], np.int32(cols)))
+            (x, t, buf[0], buf[1], buf[2], np.int32(cols)) + _ignore_args(ignore))
     return buf[0]
 
 
-def cross_entropy_rows_backward(g, x, target, buf):
+def cross_entropy_rows_backward(g, x, target, buf, ignore=None):
     """g[r] * (softmax(x[r]) - onehot(target[r])) for per-row cotangents ``g`` (N,), with
-    ``buf`` the forward's (3, N) buffer."""
+    ``buf`` the forward's (3, N) buffer; 0 on the rows whose target is ``ignore``."""
     cp = _device.cupy
     x = _contig(x)
     rows, cols = x.shape
@@ -225,7 +230,7 @@ def cross_entropy_rows_backward(g, x, target, buf):
     t = _contig(target.astype(cp.int64, copy=False))
     dx = cp.empty_like(x)
     _launch("softmax_xent.cu", "tg_xent_bwd", x.dtype, x.device.id, rows, row_block(cols),
-            (g, x, t, buf[1], buf[2], dx, np.int32(cols)))
+            (g, x, t, buf[1], buf[2], dx, np.int32(cols)) + _ignore_args(ignore))
     return dx
 
 

@@ -100,17 +100,29 @@ def _rows(n, like):
 
 
 @primitive
-def _cross_entropy_rows(x, target):
-    """Per-row -log softmax(x)[target] for a (N, C) ``x`` and (N,) integer ``target``."""
+def _cross_entropy_rows(x, target, ignore=None):
+    """Per-row -log softmax(x)[target] for a (N, C) ``x`` and (N,) integer ``target``; a row
+    whose target equals ``ignore`` (an int, or None) gives 0 and passes no gradient."""
     if type(x) is _CUPY_ARRAY and type(target) is _CUPY_ARRAY and x.ndim == 2 and \
             _cuda.fusable(x):
         # the answer is row 0 of a (3, N) buffer whose rows 1 and 2 keep each row's max and
         # log-sum for the backward kernel (see _fused_saved)
-        return _cuda.cross_entropy_rows(x, target)
+        return _cuda.cross_entropy_rows(x, target, ignore)
     xp = xp_of(x)
+    safe, valid = _unignored(target, ignore)
     m = x.max(axis=1, keepdims=True)
     lse = xp.log(xp.exp(x - m).sum(axis=1)) + m[:, 0]
-    return lse - x[_rows(x.shape[0], x), target]
+    loss = lse - x[_rows(x.shape[0], x), safe]
+    return loss if valid is None else xp.where(valid, loss, 0)
+
+
+def _unignored(target, ignore):
+    """(targets with the ignored ones replaced by class 0, mask of the others or None)."""
+    if ignore is None:
+        return target, None
+    t = _raw(target)
+    valid = t != ignore
+    return xp_of(t).where(valid, t, 0), valid
 
 
 def _ce_probs(ans, x, target):
@@ -143,22 +155,26 @@ def _fused_saved(g, ans, x):
     return None
 
 
-def _ce_vjp(g, ans, x, target):
+def _ce_vjp(g, ans, x, target, ignore=None):
     from ..ops.shape import reshape
 
     saved = _fused_saved(g, ans, x)
     if saved is not None:
-        return _cuda.cross_entropy_rows_backward(g, x, target, saved)
-
-    return reshape(g, (-1, 1)) * (_ce_probs(ans, x, target) - _onehot(target, x))
-
-
-def _ce_jvp(t, ans, x, target):
-    return _red.sum(t * (_ce_probs(ans, x, target) - _onehot(target, x)), (1,), False)
+        return _cuda.cross_entropy_rows_backward(g, x, target, saved, ignore)
+    safe, valid = _unignored(target, ignore)
+    if valid is not None:
+        g = g * valid.astype(_raw(x).dtype)
+    return reshape(g, (-1, 1)) * (_ce_probs(ans, x, safe) - _onehot(safe, x))
 
 
-defvjp(_cross_entropy_rows, _ce_vjp, None)
-defjvp(_cross_entropy_rows, _ce_jvp, None)
+def _ce_jvp(t, ans, x, target, ignore=None):
+    safe, valid = _unignored(target, ignore)
+    out = _red.sum(t * (_ce_probs(ans, x, safe) - _onehot(safe, x)), (1,), False)
+    return out if valid is None else out * valid.astype(_raw(x).dtype)
+
+
+defvjp(_cross_entropy_rows, _ce_vjp, None, None)
+defjvp(_cross_entropy_rows, _ce_jvp, None, None)
 
 
 def _reduce(loss, reduction, op):
@@ -255,6 +271,13 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, weight=N
         if t.shape != (n,):
             raise ValueError(f"cross_entropy: class-index target must have shape "
                              f"({n},), got {tuple(t.shape)}")
+        if weight is None and not label_smoothing and xp_of(t) is not np:
+            # on a GPU: one fused node that gives the ignored rows 0, and a mean over the
+            # others counted on the device (no host synchronisation, no masking ops)
+            rows = _cross_entropy_rows(input, t, ignore_index)
+            if reduction != "mean":
+                return _reduce(rows, reduction, "cross_entropy")
+            return _red.sum(rows) / (t != ignore_index).sum(dtype=_raw(input).dtype)
         valid, safe = _class_targets(t, input, ignore_index, "cross_entropy")
         if weight is None and not label_smoothing and xp_of(t) is np and bool(valid.all()):
             # the plain case: one fused node and nothing around it
