@@ -473,6 +473,23 @@ def test_cross_entropy_dispatch(device, launches, reduction, dtype, rng):
         np.testing.assert_allclose(b, a, **TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_backward_dispatch(device, launches, dtype, rng):
+    """relu's first-order VJP on a GPU is bias_act's backward kernel without a bias: one
+    launch instead of a comparison and a product; zeros (relu'(0) = 0) and NaNs included."""
+    x = rng.standard_normal((7, 13)).astype(dtype)
+    x[0, :3] = [0.0, np.nan, -0.0]
+    g = rng.standard_normal(x.shape).astype(dtype)
+    outs = []
+    for t in _pair(x, device):
+        t.relu().backward(tg.tensor(g, device=t.device))
+        outs.append(_host(t.grad))
+    if device != "cpu":
+        assert "tg_bias_act_bwd" in launches
+    np.testing.assert_array_equal(outs[1], outs[0])
+    np.testing.assert_array_equal(outs[0], g * (x > 0))
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_cross_entropy_dispatch_with_ignored_rows(device, launches, reduction, rng):
     """Ignored targets stay inside the one fused node on a GPU (no masking ops around it):

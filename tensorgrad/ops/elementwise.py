@@ -3,7 +3,8 @@ kernel table serves both backends; non-ufunc kernels ask ``xp_of`` for the array
 
 import numpy as np
 
-from ..backend.device import xp_of
+from ..backend import cuda as _cuda
+from ..backend.device import _CUPY_ARRAY, xp_of
 from ..tensor import Tensor
 from .registry import apply, binary, defjvp, defvjp, primitive, unary
 
@@ -200,8 +201,17 @@ def _abs_jvp(t, ans, x):
 
 defvjp(abs, _abs_vjp)
 defjvp(abs, _abs_jvp)
-# multiplying by the boolean mask keeps g's dtype: one pass fewer than casting the mask first
-defvjp(relu, lambda g, ans, x: g * (x > 0))
+
+
+def _relu_vjp(g, ans, x):
+    if type(g) is _CUPY_ARRAY and type(x) is _CUPY_ARRAY and g.shape == x.shape and \
+            g.dtype == x.dtype and _cuda.fusable(x):
+        return _cuda.bias_act_backward(g, x, None, "relu")  # one launch, not two
+    # multiplying by the boolean mask keeps g's dtype: one pass fewer than casting the mask
+    return g * (x > 0)
+
+
+defvjp(relu, _relu_vjp)
 defjvp(relu, lambda t, ans, x: t * (x > 0))
 defvjp(maximum, lambda g, ans, x, y: g * _balanced_eq(x, ans, y),
        lambda g, ans, x, y: g * _balanced_eq(y, ans, x))
