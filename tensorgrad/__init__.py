@@ -8,7 +8,7 @@
 tensor([2., 4.])
 """
 
-from . import cuda, nn, ops, optim, utils  # ops binds the Tensor operators and methods
+from . import cuda, distributed, nn, ops, optim, utils  # ops binds the Tensor operators and methods
 from .autograd.functional import (
     checkpoint,
     deriv,
@@ -21,6 +21,7 @@ from .autograd.functional import (
     holomorphic_grad,
     jacobian,
     jvp,
+    make_ggnvp,
     make_hvp,
     make_jvp,
     make_vjp,
@@ -30,7 +31,7 @@ from .autograd.functional import (
     vjp,
 )
 from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .backend.device import Device
+from .backend.device import Device, get_default_device, set_default_device
 from .creation import (
     arange,
     empty,
@@ -53,9 +54,10 @@ from .creation import (
     zeros,
     zeros_like,
 )
+from .extend import primitive  # a user's primitive: a rule not declared raises, never cuts
 from .io import load, save
 from .ops import concatenate, stack
-from .ops.registry import defjvp, defvjp, primitive
+from .ops.registry import defjvp, defvjp
 from .tensor import Tensor, is_tensor
 from .testing import check_grads, gradcheck
 
@@ -68,6 +70,11 @@ bool_ = "bool"
 complex64 = "complex64"
 complex128 = "complex128"
 cat = concatenate
+
+# tg.numpy without a second import; PyTorch's top-level functions (tg.exp, tg.where, tg.topk,
+# ...) and the Tensor methods they bring (torch_api attaches them)
+from . import numpy, torch_api  # noqa: E402,F401
+from .torch_api import *  # noqa: E402,F401,F403
 
 
 def device(spec, index=None):
@@ -84,8 +91,10 @@ __all__ = [
     "manual_seed", "get_rng_state", "set_rng_state",
     "primitive", "defvjp", "defjvp", "device", "Device", "cuda", "concatenate",
     "stack", "cat", "nn", "optim", "save", "load", "grad", "value_and_grad", "grad_and_aux",
-    "elementwise_grad", "jacobian", "hessian", "make_vjp", "make_jvp", "make_hvp",
+    "elementwise_grad", "jacobian", "hessian", "make_vjp", "make_jvp", "make_hvp", "make_ggnvp",
+    "set_default_device", "get_default_device",
     "hessian_tensor_product", "hessian_vector_product", "tensor_jacobian_product",
     "vector_jacobian_product", "deriv", "holomorphic_grad", "checkpoint", "vjp", "jvp",
     "check_grads", "gradcheck",
 ]
+__all__ += [n for n in torch_api.__all__ if n not in __all__] + ["numpy"]

@@ -18,6 +18,29 @@ def _wrap_out(out):
     return out
 
 
+def _collect(a, found):
+    """Append the Tensors and CuPy arrays in ``a`` (nested lists, tuples, dict values): NumPy
+    would turn a Tensor inside a list into plain numbers and silently drop its derivative."""
+    if isinstance(a, (Tensor, _CUPY_ARRAY)):
+        found.append(a)
+    elif isinstance(a, (list, tuple)):
+        for x in a:
+            _collect(x, found)
+    elif isinstance(a, dict):
+        for x in a.values():
+            _collect(x, found)
+
+
+def _unwrap(a):
+    if isinstance(a, Tensor):
+        return a.data
+    if isinstance(a, (list, tuple)) and not hasattr(a, "_fields"):
+        return type(a)(_unwrap(x) for x in a)
+    if isinstance(a, dict):
+        return {k: _unwrap(v) for k, v in a.items()}
+    return a
+
+
 def _module(path, base):
     """``base`` (the numpy or cupy module) followed by the dotted ``path``, or the module named
     ``path`` itself when ``base`` is None."""
@@ -64,9 +87,12 @@ def module_getattr(public, path, base=_np):
             return target
 
         def passthrough(*args, **kwargs):
+            found = []  # the Tensors and CuPy arrays, also inside lists, tuples and dicts
+            for a in list(args) + list(kwargs.values()):
+                _collect(a, found)
             tensors = False
             fn = target
-            for a in list(args) + list(kwargs.values()):
+            for a in found:
                 if isinstance(a, Tensor):
                     if a._rg or a._level:
                         raise NotImplementedError(
@@ -77,8 +103,9 @@ def module_getattr(public, path, base=_np):
                     a = a.data
                 if isinstance(a, _CUPY_ARRAY) and fn is target:
                     fn = _cupy_counterpart(public, path, base, name, a)
-            args = [a.data if isinstance(a, Tensor) else a for a in args]
-            kwargs = {k: v.data if isinstance(v, Tensor) else v for k, v in kwargs.items()}
+            if tensors:
+                args = [_unwrap(a) for a in args]
+                kwargs = {k: _unwrap(v) for k, v in kwargs.items()}
             out = fn(*args, **kwargs)
             return _wrap_out(out) if tensors else out
 

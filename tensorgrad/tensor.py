@@ -68,6 +68,9 @@ def _as_array(data, dtype=None, device=None):
         return dev.put(arr) if dev is not None else arr
     if isinstance(data, (_ndarray, _CUPY_ARRAY)):
         arr = data if dtype is None else data.astype(dtype)
+        if arr.dtype.kind == "O":
+            raise TypeError("tensor: cannot make a tensor of object data (ndarray); pass numbers "
+                            "(floats for gradients), e.g. tg.tensor([1.0, 2.0])")
         return dev.put(arr) if dev is not None else arr
     if isinstance(data, np.generic):
         arr = np.asarray(data, dtype=dtype)
@@ -79,6 +82,10 @@ def _as_array(data, dtype=None, device=None):
             arr = arr.astype(np.float32)
         elif dtype is None and arr.dtype == np.complex128:
             arr = arr.astype(np.complex64)
+    if arr.dtype.kind in "OUSV":
+        raise TypeError(f"tensor: cannot make a tensor of {arr.dtype.name} data "
+                        f"({type(data).__name__}); pass numbers (floats for gradients), e.g. "
+                        "tg.tensor([1.0, 2.0])")
     return dev.put(arr) if dev is not None else arr
 
 
@@ -210,6 +217,10 @@ class Tensor:
         return _LEAF_HOOKS.get(id(self))
 
     @property
+    def _post_accumulate_hooks(self):
+        return _POST_ACCUMULATE_HOOKS.get(id(self))
+
+    @property
     def _version(self):
         return self._vc[0]
 
@@ -326,6 +337,24 @@ class Tensor:
         hooks.append(fn)
         return _HookHandle(hooks, fn)
 
+    def register_post_accumulate_grad_hook(self, fn):
+        """Call ``fn(self)`` after backward has accumulated a gradient into ``self.grad`` (a leaf
+        only), as PyTorch's method of that name; ``fn`` returns None. Returns a handle whose
+        ``remove()`` takes the hook away. (DistributedDataParallel starts its gradient
+        all-reduces from such hooks.)"""
+        if self._node is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors have an "
+                               "accumulated .grad; use register_hook on a non-leaf tensor")
+        if not self._rg:
+            raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on a "
+                               "tensor that does not require grad")
+        hooks = _POST_ACCUMULATE_HOOKS.get(id(self))
+        if hooks is None:
+            hooks = _POST_ACCUMULATE_HOOKS[id(self)] = []
+            weakref.finalize(self, _POST_ACCUMULATE_HOOKS.pop, id(self), None)
+        hooks.append(fn)
+        return _HookHandle(hooks, fn)
+
     def detach(self):
         """The same data (shared, not copied) without history."""
         t = _new_tensor(self.data, None, False)
@@ -361,6 +390,13 @@ class Tensor:
         if type(a) is _CUPY_ARRAY:
             raise TypeError(f"can't convert a tensor on {self.device} to a NumPy array "
                             "implicitly; use .numpy() or .cpu() to copy it to the host first")
+        if self._level or (self._rg and _in_transform()):
+            # a value traced by grad/jvp/... written into a plain NumPy array would lose its
+            # derivative silently; autograd refuses it too
+            raise TypeError("can't convert a traced value (inside grad, jacobian, jvp, ...) to "
+                            "a NumPy array: its derivative would be lost; build the array with "
+                            "tensorgrad.numpy functions (np.stack, np.concatenate, np.where) "
+                            "instead of item assignment into a NumPy array")
         return a if dtype is None else a.astype(dtype)
 
     # ---- zero-copy exchange (DLPack, CUDA array interface) -------------------------------
@@ -394,6 +430,10 @@ class Tensor:
         return self.numpy().tolist()
 
     def __float__(self):
+        if self._level or (self._rg and _in_transform()):
+            raise TypeError("float() of a traced value (inside grad, jacobian, jvp, ...) would "
+                            "lose its derivative (as in autograd); keep it an array, or use "
+                            "tensorgrad.numpy functions")
         return float(self.item())
 
     def __int__(self):
@@ -624,6 +664,7 @@ class _HookHandle:
 # Keyed by id, dropped when the tensor dies: a WeakKeyDictionary compares keys with ==, which
 # for Tensors is elementwise and has no truth value.
 _LEAF_HOOKS = {}
+_POST_ACCUMULATE_HOOKS = {}
 
 _INPLACE_UFUNC = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply,
                   "true_divide": np.true_divide, "divide": np.true_divide, "power": np.power}

@@ -254,6 +254,12 @@ rows("maximum", "maximum", lambda x, y: x.maximum(y), BINARY, gen=each(grid_even
 rows("maximum", "maximum_scalar", lambda x: x.maximum(0.25) * x, [(M,)], gen=grid_even,
     torch_fn=lambda x: x.maximum(_torch().tensor(0.25, dtype=x.dtype)) * x)
 rows("minimum", "minimum", lambda x, y: x.minimum(y), BINARY, gen=each(grid_odd, grid_even))
+rows("fmax", "fmax", lambda x, y: tg.numpy.fmax(x, y), BINARY, gen=each(grid_even, grid_odd),
+    torch_fn=lambda x, y: _torch().fmax(x, y))
+rows("fmin", "fmin", lambda x, y: tg.numpy.fmin(x, y) * x, [(M, M), (M, (3,))],
+    gen=each(grid_odd, grid_even), torch_fn=lambda x, y: _torch().fmin(x, y) * x)
+rows("std", "std_times_x", lambda x: tg.numpy.std(x, axis=0) * x, [((3, 2),)],
+    torch_fn=lambda x: x.std(0, correction=0) * x)
 rows("clip", "clip", lambda x: x.clip(-0.5, 0.5), UNARY, gen=away_from(-0.5, 0.5))
 rows("clip", "clip_times_x", lambda x: x.clip(-0.5, 0.5) * x, [(M,)], gen=away_from(-0.5, 0.5))
 rows("clip", "clip_min", lambda x: x.clip(min=0.2), UNARY, gen=away_from(0.2))

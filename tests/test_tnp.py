@@ -38,11 +38,11 @@ def test_non_differentiable_functions_cut_the_graph(device):
 
 def test_function_without_derivative_refuses_a_tensor_that_carries_one(device):
     x = tg.tensor([0.5, 1.5], requires_grad=True, device=device)
-    with pytest.raises(NotImplementedError, match="percentile"):
-        np.percentile(x, 50)
-    out = np.percentile(put(onp.array([1.0, 2.0, 3.0]), device), 50)
+    with pytest.raises(NotImplementedError, match="nanmedian"):
+        np.nanmedian(x)
+    out = np.nanmedian(put(onp.array([1.0, 2.0, 3.0]), device))
     assert on(out, device) and host(out) == 2.0
-    out = np.percentile(tg.tensor([1.0, 2.0, 3.0], device=device), 50)
+    out = np.nanmedian(tg.tensor([1.0, 2.0, 3.0], device=device))
     assert on(out, device) and out.item() == 2.0
 
 

@@ -1,5 +1,13 @@
 """The tape, forward mode and the function transforms."""
 
+from .anomaly import (  # noqa: F401
+    detect_anomaly,
+    is_anomaly_check_forward_enabled,
+    is_anomaly_enabled,
+    set_detect_anomaly,
+)
+from .dot import render_dot, to_dot  # noqa: F401
+
 
 def __getattr__(name):
     # lazy: tensor.py imports this package while it is being built

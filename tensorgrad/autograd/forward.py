@@ -10,6 +10,7 @@ level. Levels keep nested transforms from confusing their perturbations.
 import itertools
 
 from ..tensor import Tensor, _new_tensor
+from .graph import check_rule_result  # a user's rule gone wrong gets an error naming it
 
 _levels = itertools.count(1)
 
@@ -62,16 +63,22 @@ def apply_at_level(p, args, kw, level):
     jvps = p.jvps
     if jvps is None:
         if p.vjps is not None:
-            raise NotImplementedError(f"{p.name}: no JVP rule is defined, so forward mode cannot "
-                                      "go through it; declare one with tg.defjvp")
+            from .rules import MissingRuleError
+
+            raise MissingRuleError(f"{p.name}: no JVP rule is defined, so forward mode cannot "
+                                   "go through it; declare one with tg.defjvp")
         return out  # not differentiable: the tangent is cut
     tangent = None
     for i, a in enumerate(args):
         if isinstance(a, Tensor) and a._level == level:
             rule = jvps[i] if i < len(jvps) else None
             if rule is None:
-                raise NotImplementedError(f"{p.name}: no JVP rule for argument {i}")
+                from .rules import MissingRuleError
+
+                raise MissingRuleError(f"{p.name}: no JVP rule for argument {i}; declare one "
+                                       "with tg.defjvp")
             ti = rule(a._tangent, out, *primals, **kw)
+            check_rule_result("JVP", p, i, ti, out.shape, _data(out).dtype)
             if ti.shape != out.shape:
                 from ..ops.shape import broadcast_to
 

@@ -12,11 +12,12 @@ import numbers
 
 import numpy as np
 
-from ..backend.device import _CUPY_ARRAY, xp_of
+from ..backend.device import _CUPY_ARRAY, _DEFAULT, to_default_device, xp_of
 from ..tensor import Tensor, _new_tensor, _raw
 from .forward import Dual, level_of, make_dual, new_level, split
 from .grad_mode import _state
 from .graph import Node, forward_sweep, run_backward, tape_order
+from .rules import MissingRuleError, lacks_jvp
 from .tree import flatten
 
 _rev_depth = [0]  # reverse transforms whose function is being evaluated right now
@@ -45,7 +46,27 @@ def _as_array(x, xp=np):
 
 def _as_float_array(x, xp=np):
     a = _as_array(x, xp)
-    return a if a.dtype.kind in "fc" else a.astype(np.float64)
+    if a.dtype.kind not in "fciub":
+        raise TypeError(f"cannot differentiate with respect to {a.dtype.name} data "
+                        f"({type(x).__name__}); pass a float array or number")
+    a = a if a.dtype.kind in "fc" else a.astype(np.float64)
+    if _DEFAULT[0] is not None:  # a default device is set: variables and tangents live there
+        a = to_default_device(a)
+    return a
+
+
+def _value_kind(in_kind, out):
+    """The kind a function's own value is given back as: the argument's kind, except that a
+    number (or NumPy scalar) argument whose function gives an array gives that array back."""
+    if in_kind == "tensor":
+        return "tensor" if isinstance(out, Tensor) else _kind(out)
+    if in_kind in ("float", "complex", "scalar") and _shape_of(out) != ():
+        return "array"
+    if in_kind in ("float", "complex"):  # a number: real or complex as the value is
+        dtype = getattr(_raw(out), "dtype", None)
+        if dtype is not None:
+            return "complex" if dtype.kind == "c" else "float"
+    return in_kind
 
 
 def _home_xp(*values):
@@ -74,6 +95,8 @@ def _give_back(value, kind, keep=True):
             return _new_tensor(value, None, False)
         if kind == "float" and getattr(value, "size", 0) == 1:
             return float(value) if value.dtype.kind != "c" else complex(value)
+        if kind == "array" and isinstance(value, np.generic):
+            return np.asarray(value)
         return value
     if kind == "tensor" or value._level or (keep and value._rg):
         return value
@@ -84,6 +107,8 @@ def _give_back(value, kind, keep=True):
         return complex(data)
     if kind == "scalar":
         return data[()]
+    if isinstance(data, np.generic):  # 0-d arithmetic on the host gives NumPy scalars
+        return np.asarray(data)
     return data
 
 
@@ -214,8 +239,11 @@ def _vjp_maker(fun, argnum, has_aux=False):
             leaves, rebuild = flatten(args[i])
             rebuilds.append((len(variables), len(leaves), rebuild))
             new_leaves = []
+            inside = not (len(leaves) == 1 and leaves[0] is args[i])
             for x in leaves:
-                kinds.append(_kind(x))
+                k = _kind(x)
+                # as autograd: a number inside a container gets a 0-d array as its gradient
+                kinds.append("array" if inside and k in ("float", "complex") else k)
                 b = _bottom(x)
                 if isinstance(b, Tensor) and b._rg and _state.enabled:
                     create_graph = True
@@ -233,8 +261,7 @@ def _vjp_maker(fun, argnum, has_aux=False):
             _state.enabled = prev
         out, aux = res if has_aux else (res, None)
         outs, rebuild_out = flatten(out)
-        out_kinds = [kinds[0] if kinds[0] != "tensor" or isinstance(o, Tensor) else _kind(o)
-                     for o in outs]
+        out_kinds = [_value_kind(kinds[0], o) for o in outs]
 
         def vjp(g):
             seeds, _ = flatten(g)
@@ -278,6 +305,14 @@ def _check_scalar(out, who):
                         "use elementwise_grad, jacobian or make_vjp for non-scalar outputs")
 
 
+def _check_real(out, who):
+    dtype = getattr(_raw(out), "dtype", None)
+    if isinstance(out, complex) or (dtype is not None and dtype.kind == "c"):
+        raise TypeError(f"{who}: the function returns a complex value; {who} only applies to "
+                        "real scalar-valued functions (as in autograd): use holomorphic_grad, "
+                        "or differentiate its real part or its absolute value")
+
+
 def make_vjp(fun, argnum=0):
     """``make_vjp(f, argnum)(*args)`` returns ``(vjp_fn, value)``: ``vjp_fn(g)`` is g^T J.
 
@@ -296,6 +331,7 @@ def value_and_grad(fun, argnum=0):
     def wrapped(*args, **kwargs):
         vjp, value = _vjp_maker(fun, argnum)(*args, **kwargs)
         _check_scalar(value, "grad")
+        _check_real(value, "grad")
         return value, vjp(_ones_like(value))
 
     return wrapped
@@ -488,14 +524,19 @@ def hessian(fun, argnum=0):
         basis = xp.eye(raw.size, dtype=raw.dtype)  # on the argument's device
         nested = isinstance(x, Tensor) and (x._level or x._rg) or _rev_depth[0] > 0
         if nested:
-            cols = [make_jvp(gradfun, argnum)(*args, **kwargs)(e.reshape(xs))[1]
-                    for e in basis]
+            try:
+                cols = [make_jvp(gradfun, argnum)(*args, **kwargs)(e.reshape(xs))[1]
+                        for e in basis]
+            except MissingRuleError:  # a primitive without a JVP: reverse over reverse
+                return jacobian(gradfun, argnum)(*args, **kwargs)
             return _stack(cols, xs + xs)
         variable, g = _recorded_grad(fun, argnum, args, kwargs)
         if not isinstance(g, Tensor) or not g._rg:
             cols = [xp.zeros(xs, dtype=basis.dtype) for _ in basis]
         else:
             order = tape_order(_vertex(g), variable)
+            if lacks_jvp(order):  # a primitive without a JVP: reverse over reverse, as autograd
+                return jacobian(gradfun, argnum)(*args, **kwargs)
             cols = []
             for e in basis:
                 c = forward_sweep(order, variable, e.reshape(xs))
@@ -532,6 +573,85 @@ def _recorded_grad(fun, argnum, args, kwargs):
         _rev_depth[0] -= 1
         _state.enabled = prev
     return variable, g
+
+
+def make_ggnvp(f, g=None, f_argnum=0):
+    """autograd's generalized Gauss-Newton products: ``make_ggnvp(f, g)(x)`` returns
+    ``v -> J^T H_g J v`` with ``J`` the Jacobian of ``f`` at ``x`` and ``H_g`` the Hessian of
+    ``g`` at ``f(x)`` (``g`` defaults to half the squared norm over the last axis). The
+    ``J v`` product is the transpose of the VJP, so no JVP rule is needed.
+
+    >>> import numpy as np, tensorgrad as tg
+    >>> tg.make_ggnvp(lambda x: 2 * x)(np.ones(2))(np.array([1.0, 0.0]))
+    array([4., 0.])
+    """
+    if g is None:
+        def g(y):
+            from .. import numpy as tnp
+
+            return 0.5 * tnp.sum(y ** 2, axis=-1)
+
+    def maker(*args, **kwargs):
+        f_vjp, f_x = make_vjp(f, f_argnum)(*args, **kwargs)
+        g_hvp, grad_g_x = make_vjp(grad(g))(f_x)
+        f_jvp, _ = make_vjp(f_vjp)(_zeros_like_raw(grad_g_x))
+
+        def ggnvp(v):
+            return f_vjp(g_hvp(f_jvp(v)))
+
+        return ggnvp
+
+    return maker
+
+
+def make_jvp_reversemode(fun, argnum=0):
+    """autograd's JVP by reverse mode twice: ``make_jvp_reversemode(f)(x)`` returns
+    ``v -> J v`` computed as the transpose of the VJP (no JVP rule needed)."""
+
+    def maker(*args, **kwargs):
+        vjp_fn, y = make_vjp(fun, argnum)(*args, **kwargs)
+        return make_vjp(vjp_fn)(_zeros_like_raw(y))[0]
+
+    return maker
+
+
+def grad_named(fun, argname):
+    """The gradient with respect to the argument named ``argname``."""
+    import inspect
+
+    names = list(inspect.signature(fun).parameters)
+    if argname not in names:
+        raise ValueError(f"grad_named: {_name(fun)} has no argument {argname!r} "
+                         f"(its arguments: {', '.join(names)})")
+    return grad(fun, names.index(argname))
+
+
+def multigrad_dict(fun):
+    """``multigrad_dict(f)(*args, **kwargs)``: a dict from each named argument to the
+    gradient of ``f`` with respect to it."""
+    import inspect
+    from collections import OrderedDict
+
+    sig = inspect.signature(fun)
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+             inspect.Parameter.KEYWORD_ONLY)
+    names = [n for n, p in sig.parameters.items() if p.kind in kinds]
+
+    @functools.wraps(fun)
+    def wrapped(*args, **kwargs):
+        bound = sig.bind(*args, **kwargs)
+        bound.apply_defaults()
+
+        def of_named(values):
+            b = sig.bind(*args, **kwargs)
+            b.apply_defaults()
+            b.arguments.update(values)
+            return fun(*b.args, **b.kwargs)
+
+        grads = grad(of_named)(OrderedDict((n, bound.arguments[n]) for n in names))
+        return OrderedDict((n, grads[n]) for n in names)
+
+    return wrapped
 
 
 def make_hvp(fun, argnum=0):
@@ -656,6 +776,7 @@ def autograd_grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_
 
 
 __all__ = ["grad", "value_and_grad", "grad_and_aux", "elementwise_grad", "jacobian", "hessian",
-           "make_vjp", "make_jvp", "make_hvp", "hessian_tensor_product", "hessian_vector_product",
+           "make_vjp", "make_jvp", "make_hvp", "make_ggnvp", "make_jvp_reversemode", "grad_named",
+           "multigrad_dict", "hessian_tensor_product", "hessian_vector_product",
            "tensor_jacobian_product", "vector_jacobian_product", "deriv", "holomorphic_grad",
            "checkpoint", "vjp", "jvp", "autograd_grad", "Dual", "Node"]

@@ -1,4 +1,6 @@
-"""Thread-local switch that says whether ops are recorded on the tape."""
+"""Thread-local switches: whether ops are recorded on the tape, and anomaly mode (see
+:mod:`tensorgrad.autograd.anomaly`). Each thread has its own, as in PyTorch: ``no_grad`` in one
+thread does not stop another from recording."""
 
 import functools
 import threading
@@ -6,6 +8,8 @@ import threading
 
 class _State(threading.local):
     enabled = True
+    anomaly = False  # check every backward rule's result for NaN/inf
+    anomaly_forward = False  # ... and every recorded forward result for NaN
 
 
 _state = _State()

@@ -41,7 +41,7 @@ class Node:
     """
 
     __slots__ = ("prim", "parents", "args", "kw", "ans", "vcs", "epoch", "hooks", "retain",
-                 "out_vc", "seq", "__weakref__")
+                 "out_vc", "seq", "stack", "__weakref__")  # stack: set in anomaly mode only
 
     def __init__(self, prim, parents, args, kw, ans, vcs, epoch, out_vc=None):
         self.seq = _next_seq()  # creation order: a node comes after all of its parents
@@ -97,6 +97,37 @@ class _Overwritten:
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _fail
     __truediv__ = __rtruediv__ = __pow__ = __rpow__ = __matmul__ = __rmatmul__ = _fail
     __hash__ = object.__hash__
+
+
+def rule_error(kind, prim, i, r, shape, dtype):
+    """The error for a rule whose result cannot be the cotangent of argument ``i`` (VJP; it
+    must sum back to the argument's ``shape``) or a tangent of the answer (JVP; it must
+    broadcast to the answer's ``shape``)."""
+    got = (f"shape {tuple(r.shape)} and dtype {r.dtype}" if hasattr(r, "shape")
+           and hasattr(r, "dtype") else f"a {type(r).__name__}")
+    whose = "the argument has" if kind == "VJP" else "the answer has"
+    return TypeError(
+        f"{kind} of '{prim.name}' for argument {i} returned {got}, but {whose} shape "
+        f"{tuple(shape)} and dtype {dtype}; a {kind} rule must return one array (or Tensor) of "
+        f"that shape (or one that broadcasts to it) with a numeric dtype"
+    )
+
+
+def _sums_to(big, small):
+    lead = len(big) - len(small)
+    return lead >= 0 and all(n == 1 or big[lead + k] == n for k, n in enumerate(small))
+
+
+def check_rule_result(kind, prim, i, r, shape, dtype):
+    """Raise a clear error when a rule's result cannot stand for a cotangent (VJP) or tangent
+    (JVP) of ``shape``: not an array, a non-numeric dtype, or a shape that does not broadcast.
+    Called only when the result does not already fit, so correct rules pay nothing."""
+    if not (hasattr(r, "shape") and hasattr(r, "dtype")) or r.dtype.kind not in "fciub":
+        raise rule_error(kind, prim, i, r, shape, dtype)
+    rs = tuple(r.shape)
+    ok = _sums_to(rs, tuple(shape)) if kind == "VJP" else _sums_to(tuple(shape), rs)
+    if not ok:
+        raise rule_error(kind, prim, i, r, shape, dtype)
 
 
 def unbroadcast(g, arg):
@@ -156,6 +187,7 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
     pop = heapq.heappop
 
     prev_mode = _state.enabled
+    anomaly = _state.anomaly
     _state.enabled = create_graph
     try:
         while heap:
@@ -193,8 +225,17 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
                     continue
                 gi = vjps[i](g, ans, *args, **kw) if kw else vjps[i](g, ans, *args)
                 a = raw_args[i]
-                if gi.shape != a.shape or gi.dtype != a.dtype:
+                try:
+                    fits = gi.shape == a.shape and gi.dtype == a.dtype
+                except AttributeError:  # None, a tuple, a list: a user's rule gone wrong
+                    raise rule_error("VJP", n.prim, i, gi, a.shape, a.dtype) from None
+                if not fits:
+                    check_rule_result("VJP", n.prim, i, gi, a.shape, a.dtype)
                     gi = unbroadcast(gi, a)
+                if anomaly:
+                    from .anomaly import check_backward
+
+                    check_backward(n, i, gi)
                 old = grads.get(p)
                 if old is None:
                     grads[p] = gi  # the first contribution is kept as it is: no copy
@@ -209,6 +250,8 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
             if not retain_graph:
                 n.args = None
                 n.ans = None
+        # the last node's saves must not outlive its run in these locals (leaf hooks run next)
+        args = raw_args = ans = a = None
         if targets is not None:
             return [captured.get(t) if type(t) is Node else grads.get(t) for t in targets]
         handed = {id(sd) for sd in seeds}  # buffers a .grad must not share with another
@@ -258,7 +301,18 @@ def _run_hooks(hooks, g, Tensor):
     for h in hooks:
         r = h(gt)
         if r is not None:
-            gt = r if isinstance(r, Tensor) else Tensor._wrap(r)
+            if not isinstance(r, Tensor):
+                if not (hasattr(r, "shape") and hasattr(r, "dtype")) or r.dtype.kind not in "fc":
+                    raise TypeError(f"hook {getattr(h, '__name__', h)!r} returned "
+                                    f"{type(r).__name__}; a gradient hook must return None or a "
+                                    f"float tensor of the gradient's shape {tuple(gt.shape)}")
+                r = Tensor._wrap(r)
+            if r.shape != gt.shape:
+                raise RuntimeError(f"hook {getattr(h, '__name__', h)!r} returned a gradient of "
+                                   f"shape {tuple(r.shape)} for a tensor of shape "
+                                   f"{tuple(gt.shape)}; a hook must return None or a tensor of "
+                                   "the gradient's shape")
+            gt = r
     return gt if isinstance(g, Tensor) else gt.data
 
 
@@ -292,6 +346,10 @@ def _accumulate_leaf(leaf, g, Tensor, create_graph):
         leaf.grad = Tensor._wrap(g)
     else:
         leaf.grad = _sum_grad(leaf.grad, g, Tensor)
+    post = leaf._post_accumulate_hooks
+    if post:
+        for h in tuple(post):
+            h(leaf)
 
 
 def _postorder(roots, stop=()):
@@ -342,6 +400,8 @@ def forward_sweep(order, source, tangent):
             if tp is None:
                 continue
             r = jvps[i](tp, n.ans, *n.args, **kw) if kw else jvps[i](tp, n.ans, *n.args)
+            if n.ans is not None and getattr(r, "shape", None) != n.ans.shape:
+                check_rule_result("JVP", n.prim, i, r, n.ans.shape, n.ans.dtype)
             acc = r if acc is None else acc + r
         if acc is not None:
             shape = n.ans.shape if n.ans is not None else n.args[0].shape

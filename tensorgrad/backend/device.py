@@ -136,3 +136,66 @@ def device_of(x):
     if type(x) is _CUPY_ARRAY:
         return Device("cuda", x.device.id)
     return CPU
+
+
+# ---- the default device -----------------------------------------------------------------
+# None while the default is the CPU: the primitives then never look at it (their only cost is
+# an ``except`` clause that runs after an op has already failed).
+_DEFAULT = [None]
+
+
+def set_default_device(spec):
+    """Where ``tensorgrad.numpy``'s creation functions (``array``, ``zeros``, ``linspace``, ...)
+    and ``tensorgrad.numpy.random`` put new arrays, and where the function transforms put a
+    NumPy argument they differentiate with respect to. While it is not the CPU, a plain NumPy
+    array that meets a device array in a tensorgrad op is moved to the device first (as JAX
+    does), so a program written for the CPU runs on the GPU unchanged.
+
+    ``python -m tensorgrad.autograd_compat`` reads the environment variable
+    ``TENSORGRAD_DEVICE`` and calls this before the program starts.
+
+    >>> import tensorgrad as tg
+    >>> tg.set_default_device("cpu")
+    >>> tg.get_default_device()
+    device(type='cpu')
+    """
+    dev = as_device(spec)
+    if dev.type != "cpu":
+        require_cuda(f"set_default_device({str(spec)!r})")
+    _DEFAULT[0] = None if dev.type == "cpu" else dev
+
+
+def get_default_device():
+    return _DEFAULT[0] or CPU
+
+
+def to_default_device(x):
+    """``x`` on the default device when ``x`` is a NumPy array (or a container of them) and a
+    default device other than the CPU is set; anything else unchanged."""
+    dev = _DEFAULT[0]
+    if dev is None:
+        return x
+    if type(x) is np.ndarray:
+        return dev.put(x)
+    if type(x) in (list, tuple):
+        return type(x)(to_default_device(v) for v in x)
+    if type(x) is dict:
+        return {k: to_default_device(v) for k, v in x.items()}
+    return x
+
+
+def move_host_arrays(args):
+    """For an op that failed: ``args`` with their NumPy arrays moved to the device of the
+    device arrays among them, or None when there is nothing to move (no default device set,
+    or no host array meeting a device array): the failure was something else."""
+    if _DEFAULT[0] is None:
+        return None
+    home = None
+    for a in args:
+        d = getattr(a, "data", None) if not isinstance(a, (np.ndarray, _CUPY_ARRAY)) else a
+        if type(d) is _CUPY_ARRAY:
+            home = device_of(d)
+            break
+    if home is None or not any(type(a) is np.ndarray for a in args):
+        return None
+    return tuple(home.put(a) if type(a) is np.ndarray else a for a in args)

@@ -1,7 +1,7 @@
 """Neural-network building blocks: Modules with PyTorch's names, and ``functional`` (``F``)
 for the stateless functions."""
 
-from . import attention, conv, functional, init, layers, normalization, utils
+from . import attention, conv, functional, init, layers, normalization, parallel, utils
 from . import functional as F
 from .attention import *  # noqa: F403
 from .conv import *  # noqa: F403
@@ -32,5 +32,5 @@ from .normalization import *  # noqa: F403
 __all__ = ["functional", "F", "Module", "Parameter", "Linear", "Sequential", "ModuleList",
            "ModuleDict", "ParameterList", "ParameterDict",
            "ReLU", "Tanh", "Sigmoid", "SiLU", "Softplus", "Identity", "Flatten", "Dropout",
-           "Conv2d", "MaxPool2d", "AvgPool2d", "init", "utils"]
+           "Conv2d", "MaxPool2d", "AvgPool2d", "init", "utils", "parallel"]
 __all__ += attention.__all__ + conv.__all__ + layers.__all__ + normalization.__all__

@@ -1256,39 +1256,6 @@ def _check_4d(input, op):
         raise ValueError(f"{op}: input must be (N, C, H, W), got shape {tuple(input.shape)}")
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """2-D cross-correlation as PyTorch's: input (N, C, H, W), weight (OC, C/groups, kh, kw).
-
-    An unfold (im2col) and one matmul; both have rules, so derivatives of any order work.
-    """
-    from ..ops.conv import unfold
-    from ..ops.linalg import matmul
-    from ..ops.shape import concatenate_, reshape
-
-    _check_4d(input, "conv2d")
-    n, c, h, w = input.shape
-    oc, cg, kh, kw = weight.shape
-    if c != cg * groups or oc % groups:
-        raise ValueError(f"conv2d: input has {c} channels but weight {tuple(weight.shape)} "
-                         f"with groups={groups} expects {cg * groups}")
-    stride, padding, dilation = (_pair(stride, "stride", "conv2d"),
-                                 _pair(padding, "padding", "conv2d"),
-                                 _pair(dilation, "dilation", "conv2d"))
-    cols = unfold(input, (kh, kw), stride, padding, dilation, 0.0)
-    oh, ow = cols.shape[4], cols.shape[5]
-    outs = []
-    for gi in range(groups):
-        cg_cols = cols if groups == 1 else cols[:, gi * cg:(gi + 1) * cg]
-        wg = weight if groups == 1 else weight[gi * (oc // groups):(gi + 1) * (oc // groups)]
-        outs.append(matmul(reshape(wg, (wg.shape[0], cg * kh * kw)),
-                           reshape(cg_cols, (n, cg * kh * kw, oh * ow))))
-    out = outs[0] if groups == 1 else concatenate_(1, *outs)
-    out = reshape(out, (n, oc, oh, ow))
-    if bias is not None:
-        out = out + reshape(bias, (1, oc, 1, 1))
-    return out
-
-
 def _pool(input, kernel_size, stride, padding, pad_value, reduce, op):
     from ..ops.conv import unfold
 
@@ -1313,5 +1280,6 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0):
     return _pool(input, kernel_size, stride, padding, 0.0, _red.mean, "avg_pool2d")
 
 
-# convolutions beyond conv2d, adaptive pooling and attention live in their own file
+# the convolutions (conv2d, conv1d, conv_transpose2d), adaptive pooling and attention live in
+# their own file
 from ._functional_conv_attn import *  # noqa: E402, F403

@@ -351,6 +351,9 @@ class Module:
         Everything is checked first (names when ``strict``, shapes always), so a bad state
         dict changes nothing. Returns ``(missing_keys, unexpected_keys)`` as a named tuple.
         ``assign`` is accepted for PyTorch's signature; values are always copied."""
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise TypeError(f"load_state_dict: expected a dict of name -> tensor (what "
+                            f"state_dict() returns), got {type(state_dict).__name__}")
         own = OrderedDict(self._state_items())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -363,6 +366,10 @@ class Module:
                 continue
             value = state_dict[name]
             arr = value.data if isinstance(value, Tensor) else keep_array(value)
+            # checked before any copy: a cast failing below would leave the model half-loaded
+            if arr.dtype.kind not in "fciub":
+                raise TypeError(f"load_state_dict: '{name}' holds {arr.dtype.name} data "
+                                f"({type(value).__name__}); expected a numeric tensor")
             if tuple(arr.shape) != tuple(t.shape):
                 raise RuntimeError(f"load_state_dict: '{name}' has shape {tuple(arr.shape)} in "
                                    f"the state dict but {tuple(t.shape)} in the model")

@@ -20,11 +20,14 @@ from ..ops import decomp as _dc
 from ..ops import elementwise as _ew
 from ..ops import reduce as _red
 from ..ops.linalg import matmul as _matmul
+from ..ops.linalg import norm2 as _norm2
 from ..ops.shape import swapaxes as _swapaxes
 from ..tensor import Tensor, _new_tensor, _norm_axis
 
 SlogdetResult = _dc.SlogdetResult
 EighResult = _dc.EighResult
+EigResult = _dc.EigResult
+SVDResult = _dc.SVDResult
 LinAlgError = _np.linalg.LinAlgError
 
 inv = _dc.inv
@@ -32,6 +35,7 @@ det = _dc.det
 slogdet = _dc.slogdet
 solve = _dc.solve
 eigh = _dc.eigh
+eig = _dc.eig
 
 
 def _is_tensor(*xs):
@@ -52,10 +56,64 @@ def cholesky(a, /, *, upper=False):
 
 
 def eigvalsh(a, UPLO="L"):
-    """Eigenvalues of a symmetric matrix (ascending); derivatives assume they are distinct."""
+    """Eigenvalues of a Hermitian matrix (ascending), read from one triangle as NumPy does.
+    The derivative is finite where eigenvalues repeat.
+
+    >>> import numpy as np, tensorgrad as tg, tensorgrad.numpy as tnp
+    >>> tg.grad(lambda a: tnp.sum(tnp.linalg.eigvalsh(a) ** 2))(np.eye(2))
+    array([[2., 0.],
+           [0., 2.]])
+    """
+    return _dc.eigvalsh(a, UPLO)
+
+
+def eigvals(a):
+    """Eigenvalues of a general square matrix (NumPy's order and dtype rule: real when all are
+    real). The derivative needs a diagonalizable matrix, not distinct eigenvalues."""
     if not _is_tensor(a):
-        return xp_of(a).linalg.eigvalsh(a, UPLO=UPLO)
-    return eigh(a, UPLO)[0]
+        return _dc._la(a, "eigvals")(a)
+    return _dc.eigvals(a)
+
+
+def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    """NumPy's svd: ``SVDResult(U, S, Vh)``, or the singular values alone with
+    ``compute_uv=False`` (whose derivative is finite where they repeat or vanish). U and Vh are
+    defined up to a phase (sign) per singular pair: differentiate functions that do not depend
+    on it (``U * S @ Vh``, ``|U|``, projectors). ``hermitian=True`` computes the general SVD for
+    a tensor (the same values for a Hermitian input).
+
+    >>> import numpy as np, tensorgrad as tg, tensorgrad.numpy as tnp
+    >>> tg.grad(lambda a: tnp.sum(tnp.linalg.svd(a, compute_uv=False)))(np.diag([3.0, -2.0]))
+    array([[ 1.,  0.],
+           [ 0., -1.]])
+    """
+    if not _is_tensor(a):
+        fn = _dc._la(a, "svd")
+        if hermitian:
+            return fn(a, full_matrices=full_matrices, compute_uv=compute_uv, hermitian=True)
+        return fn(a, full_matrices=full_matrices, compute_uv=compute_uv)
+    return _dc.svd(a, full_matrices=full_matrices, compute_uv=compute_uv)
+
+
+_NO_RTOL = object()
+
+
+def pinv(a, rcond=None, hermitian=False, *, rtol=_NO_RTOL):
+    """NumPy's pinv (``rcond``/``rtol`` as NumPy reads them), batched. Its derivative
+    (Golub and Pereyra's) holds where the rank does not change; ``hermitian=True`` differentiates
+    the general pseudo-inverse."""
+    if rcond is None:
+        if rtol is _NO_RTOL:
+            rcond = 1e-15
+        elif rtol is None:
+            rcond = max(a.shape[-2:]) * _np.finfo(a.dtype).eps
+        else:
+            rcond = rtol
+    elif rtol is not _NO_RTOL:
+        raise ValueError("pinv: `rtol` and `rcond` can't be both set")
+    if not _is_tensor(a) and hermitian and xp_of(a) is _np:
+        return _np.linalg.pinv(a, rcond=rcond, hermitian=True)
+    return _dc.pinv(a, rcond)
 
 
 def matrix_power(a, n):
@@ -130,15 +188,19 @@ def vecdot(x1, x2, /, *, axis=-1):
 
 
 # ---- norms ---------------------------------------------------------------------------------
-def _abs2(x):
-    if x.dtype.kind == "c":
-        return _ew.real(_ew.multiply(x, _ew.conjugate(x)))
-    return _ew.multiply(x, x)
+def _as_input(x):
+    """A list or tuple (of tensors, numbers, arrays) as one array or tensor, as NumPy reads it:
+    otherwise its tensors would be read as constants."""
+    if isinstance(x, (list, tuple)):
+        from . import array
+
+        return array(x)
+    return x
 
 
 def _vector_norm(x, ord, axes, keepdims):
     if ord is None or ord == 2:
-        return _ew.sqrt(_red.sum(_abs2(x), axes, keepdims))
+        return _norm2(x, axes, keepdims)
     if ord == _np.inf:
         return _red.max(_ew.abs(x), axes, keepdims)
     if ord == -_np.inf:
@@ -160,7 +222,7 @@ def _vector_norm(x, ord, axes, keepdims):
 def _matrix_norm(x, ord, axes, keepdims):
     r, c = axes
     if ord in (None, "fro", "f"):
-        return _ew.sqrt(_red.sum(_abs2(x), axes, keepdims))
+        return _norm2(x, axes, keepdims)
     if ord in (1, -1):
         red = _red.max if ord == 1 else _red.min
         col = _red.sum(_ew.abs(x), (r,), True)
@@ -170,19 +232,11 @@ def _matrix_norm(x, ord, axes, keepdims):
         row = _red.sum(_ew.abs(x), (c,), True)
         out = red(row, (r,), True)
     elif ord in (2, -2, "nuc"):
-        if x.dtype.kind == "c":
-            raise NotImplementedError("norm: spectral and nuclear norms of complex matrices are "
-                                      "not differentiable here")
-        moved = _move_last_two(x, r, c)
-        ht = _ew.conjugate(_swapaxes(moved, -1, -2))
-        # the smaller Gram matrix: no zero eigenvalue whose sqrt would have no derivative
-        wide = moved.shape[-2] < moved.shape[-1]
-        gram = _matmul(moved, ht) if wide else _matmul(ht, moved)
-        s = _ew.sqrt(_ew.maximum(eigvalsh(gram), 0.0))  # singular values, ascending
+        s = _dc.svdvals(_move_last_two(x, r, c))  # descending
         if ord == 2:
-            out = getitem_last(s, -1)
-        elif ord == -2:
             out = getitem_last(s, 0)
+        elif ord == -2:
+            out = getitem_last(s, -1)
         else:
             out = _red.sum(s, (s.ndim - 1,), False)
         shape = list(x.shape)
@@ -214,16 +268,23 @@ def _move_last_two(x, r, c):
 
 def norm(x, ord=None, axis=None, keepdims=False):
     """NumPy's norm: vector norms (2, 1, inf, -inf, 0, p) and matrix norms ('fro', 1, -1, inf,
-    -inf, 2, -2, 'nuc'; the last three through eigenvalues of x^H x), over ``axis``.
+    -inf, 2, -2, 'nuc'; the last three through the singular values), over ``axis``. ``x`` may
+    be a list of tensors and numbers.
 
-    The 2-norm's derivative at 0 is nan (as sqrt's is)."""
+    The 2-norm's and Frobenius norm's derivative at 0 is 0 (PyTorch's subgradient).
+
+    >>> import numpy as np, tensorgrad as tg, tensorgrad.numpy as tnp
+    >>> tg.grad(tnp.linalg.norm)(np.zeros(2))
+    array([0., 0.])
+    """
+    x = _as_input(x)
     if not _is_tensor(x):
         return xp_of(x).linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
     nd = x.ndim
     if axis is None:
         if ord is None:
             axes = tuple(range(nd))
-            return _ew.sqrt(_red.sum(_abs2(x), axes, keepdims))
+            return _norm2(x, axes, keepdims)
         if nd == 1:
             axes = (0,)
         elif nd == 2:
@@ -244,6 +305,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
 
 def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
     """The array API's vector_norm (axis=None: all elements as one vector)."""
+    x = _as_input(x)
     if not _is_tensor(x):
         return xp_of(x).linalg.vector_norm(x, axis=axis, keepdims=keepdims, ord=ord)
     nd = x.ndim
@@ -255,6 +317,7 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
 
 def matrix_norm(x, /, *, keepdims=False, ord="fro"):
     """The array API's matrix_norm over the last two axes."""
+    x = _as_input(x)
     if not _is_tensor(x):
         return xp_of(x).linalg.matrix_norm(x, keepdims=keepdims, ord=ord)
     return _matrix_norm(x, ord, (x.ndim - 2, x.ndim - 1), keepdims)

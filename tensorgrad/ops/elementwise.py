@@ -4,7 +4,7 @@ kernel table serves both backends; non-ufunc kernels ask ``xp_of`` for the array
 import numpy as np
 
 from ..backend import cuda as _cuda
-from ..backend.device import _CUPY_ARRAY, xp_of
+from ..backend.device import _CUPY_ARRAY, move_host_arrays, xp_of
 from ..tensor import Tensor
 from .registry import apply, binary, defjvp, defvjp, primitive, unary
 
@@ -32,7 +32,13 @@ def _ufunc_prim(ufunc, name=None, saves=True):
             return generic(*args)
         if len(args) == 2 and isinstance(args[1], Tensor):
             return apply(p, args, {})
-        return ufunc(*args)
+        try:
+            return ufunc(*args)
+        except Exception:
+            moved = move_host_arrays(args)  # None unless a default device is set
+            if moved is None:
+                raise
+            return ufunc(*moved)
 
     prim.__name__ = prim.__qualname__ = name or ufunc.__name__
     prim.__doc__ = f"NumPy's {ufunc.__name__}, differentiable."
@@ -43,7 +49,7 @@ def _ufunc_prim(ufunc, name=None, saves=True):
 
 add = _ufunc_prim(np.add, saves=False)
 subtract = _ufunc_prim(np.subtract, saves=False)
-multiply = _ufunc_prim(np.multiply)
+multiply = _ufunc_prim(np.multiply, saves="other")  # d(x*y)/dx reads y only
 true_divide = _ufunc_prim(np.true_divide)
 negative = _ufunc_prim(np.negative, saves=False)
 power = _ufunc_prim(np.power)
@@ -59,6 +65,8 @@ tanh = _ufunc_prim(np.tanh)
 abs = _ufunc_prim(np.absolute, name="abs")
 maximum = _ufunc_prim(np.maximum)
 minimum = _ufunc_prim(np.minimum)
+fmax = _ufunc_prim(np.fmax)  # maximum that skips NaNs: the same rules (a NaN gets no gradient)
+fmin = _ufunc_prim(np.fmin)
 square = _ufunc_prim(np.square)
 conjugate = _ufunc_prim(np.conjugate, saves=False)
 remainder = _ufunc_prim(np.remainder)
@@ -137,7 +145,11 @@ defjvp(negative, lambda t, ans, x: -t)
 
 
 def _pow_dx(g, ans, x, y):
-    return g * y * x ** (y - 1) if not isinstance(y, (int, float)) or y != 0 else g * 0
+    # where y == 0 the exponent y - 1 becomes 1, so 0 ** 0.0 has derivative 0 * 0 ** 1 = 0
+    # (autograd's value) instead of 0 * inf = nan, and nothing warns
+    if isinstance(y, (int, float)):
+        return g * y * x ** (y - 1) if y != 0 else g * 0
+    return g * y * x ** where(y != 0, y - 1, 1)
 
 
 def _pow_dy(g, ans, x, y):
@@ -221,6 +233,11 @@ defvjp(minimum, lambda g, ans, x, y: g * _balanced_eq(x, ans, y),
        lambda g, ans, x, y: g * _balanced_eq(y, ans, x))
 defjvp(minimum, lambda t, ans, x, y: t * _balanced_eq(x, ans, y),
        lambda t, ans, x, y: t * _balanced_eq(y, ans, x))
+for _p in (fmax, fmin):  # x == ans is False for a NaN x: the other argument takes it all
+    defvjp(_p, lambda g, ans, x, y: g * _balanced_eq(x, ans, y),
+           lambda g, ans, x, y: g * _balanced_eq(y, ans, x))
+    defjvp(_p, lambda t, ans, x, y: t * _balanced_eq(x, ans, y),
+           lambda t, ans, x, y: t * _balanced_eq(y, ans, x))
 
 
 def _clip_mask(x, a_min, a_max):

@@ -1,5 +1,6 @@
 """matmul (1-D, 2-D, batched, broadcasting) and dot. VJPs pass transposed views to matmul."""
 
+from ..tensor import _raw
 from .registry import defjvp, defvjp, primitive
 from .shape import expand_dims, squeeze
 
@@ -63,3 +64,43 @@ def dot(a, b):
     from .. import numpy as tnp
 
     return tnp.tensordot(a, b, axes=([-1], [-2]))
+
+
+# ---- the Euclidean / Frobenius norm ------------------------------------------------------------
+@primitive
+def norm2(x, axes, keepdims=False):
+    """sqrt(sum(|x|^2)) over ``axes``. Its derivative at 0 is the subgradient 0 (PyTorch's
+    choice), with no division by zero; the second derivative there is 0 too."""
+    sq = x.real * x.real + x.imag * x.imag if x.dtype.kind == "c" else x * x
+    return (sq.sum(axis=axes, keepdims=keepdims)) ** 0.5
+
+
+def _safe_inv(ans):
+    """1 / |x| where |x| != 0 and 0 where it is 0 (the mask is a constant)."""
+    raw = _raw(ans)
+    zero = (raw == 0).astype(raw.dtype)
+    return (1 - zero) / (ans + zero)
+
+
+def _norm2_vjp(g, ans, x, axes, keepdims=False):
+    from .elementwise import conjugate
+    from .shape import reshape
+
+    scale = g * _safe_inv(ans)
+    if not keepdims:
+        scale = reshape(scale, tuple(1 if i in axes else n for i, n in enumerate(x.shape)))
+    return (conjugate(x) if x.dtype.kind == "c" else x) * scale
+
+
+def _norm2_jvp(t, ans, x, axes, keepdims=False):
+    from .elementwise import conjugate, real
+    from .reduce import sum as _sum
+
+    prod = conjugate(x) * t if x.dtype.kind == "c" else x * t
+    if prod.dtype.kind == "c":
+        prod = real(prod)
+    return _sum(prod, axes, keepdims) * _safe_inv(ans)
+
+
+defvjp(norm2, _norm2_vjp)
+defjvp(norm2, _norm2_jvp)

@@ -36,6 +36,8 @@ bitwise_or = _nd(np.bitwise_or)
 bitwise_xor = _nd(np.bitwise_xor)
 invert = _nd(np.invert)
 floor_divide = _nd(np.floor_divide)
+heaviside = _nd(np.heaviside)
+signbit = _nd(np.signbit)
 
 
 @primitive

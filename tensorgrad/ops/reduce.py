@@ -183,7 +183,24 @@ def var(x, axis=None, keepdims=False, ddof=0):
     return sum(sq, axis, keepdims) / (n - ddof)
 
 
-def std(x, axis=None, keepdims=False, ddof=0):
-    from .elementwise import sqrt
+@primitive
+def _sqrt_kink0(v):
+    """sqrt for std: at v = 0 (zero spread: one element, or all equal) the derivative is the
+    subgradient 0, as PyTorch's std, instead of sqrt's 1 / (2 * 0) = inf and then 0 * inf = nan
+    with a divide-by-zero warning."""
+    return xp_of(v).sqrt(v)
 
-    return sqrt(var(x, axis, keepdims, ddof))
+
+def _half_inverse(ans):
+    from .elementwise import where
+
+    zero = ans == 0
+    return where(zero, 0.0, 0.5 / where(zero, 1.0, ans))
+
+
+defvjp(_sqrt_kink0, lambda g, ans, v: g * _half_inverse(ans))
+defjvp(_sqrt_kink0, lambda t, ans, v: t * _half_inverse(ans))
+
+
+def std(x, axis=None, keepdims=False, ddof=0):
+    return _sqrt_kink0(var(x, axis, keepdims, ddof))

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..autograd.grad_mode import _state
 from ..autograd.graph import _EPOCH, Node
-from ..backend.device import _CUPY_ARRAY, cupy, device_of
+from ..autograd.rules import Rules, fill_vjps_from_jvps
+from ..backend.device import _CUPY_ARRAY, cupy, device_of, move_host_arrays
 from ..tensor import Tensor, _new_tensor
 
 _new = object.__new__
@@ -33,7 +34,9 @@ class Primitive:
         self.name = name or fwd.__name__
         self.vjps = None  # tuple: one rule (or None) per positional argument
         self.jvps = None
-        self.saves = saves  # do the rules read saved values (then versions are checked)?
+        # do the rules read saved values (then versions are checked)? "other": the rule of each
+        # argument reads only the other arguments (multiply), so x * constant checks nothing
+        self.saves = saves
         # does the answer share memory with argument 0? (True, or a test of the raw arguments)
         self.view = view
         self.wrapper = None  # the public function: raw arrays in, raw out; Tensors in, Tensor out
@@ -62,7 +65,13 @@ def primitive(fwd=None, *, name=None, saves=True, view=False):
         for a in args:
             if isinstance(a, Tensor):
                 return apply(p, args, kw)
-        return fwd(*args, **kw)
+        try:
+            return fwd(*args, **kw)
+        except Exception:
+            moved = move_host_arrays(args)  # None unless a default device is set
+            if moved is None:
+                raise
+            return fwd(*moved, **kw)
 
     wrapper.prim = p
     p.wrapper = wrapper
@@ -133,7 +142,10 @@ def defvjp(fn, *rules, argnums=None):
             full.extend([None] * (i + 1 - len(full)))
             full[i] = r
         rules = full
-    p.vjps = tuple(rules)
+    if isinstance(p.vjps, Rules):  # keep the stand-ins for the arguments not declared here
+        p.vjps = Rules(rules, p.vjps.default)
+    else:
+        p.vjps = tuple(rules)
 
 
 def defjvp(fn, *rules, argnums=None):
@@ -146,7 +158,8 @@ def defjvp(fn, *rules, argnums=None):
             full.extend([None] * (i + 1 - len(full)))
             full[i] = r
         rules = full
-    p.jvps = tuple(rules)
+    p.jvps = Rules(rules, p.jvps.default) if isinstance(p.jvps, Rules) else tuple(rules)
+    fill_vjps_from_jvps(p)  # arguments with a JVP and no VJP: the JVP's transpose
 
 
 def _weak(a):
@@ -182,13 +195,18 @@ def apply(p, args, kw):
     try:
         out = p.fwd(*raw, **kw)
     except Exception as e:
+        moved = move_host_arrays(args)  # None unless a default device is set
+        if moved is not None:
+            return apply(p, moved, kw)
         raise op_error(p, args, e) from e
     if need and _state.enabled and out.dtype.kind in "fc":
         vcs = None
         if p.saves:
             vcs = []
-            for a in args:
-                if isinstance(a, Tensor):
+            others = p.saves == "other"
+            for i, a in enumerate(args):
+                if isinstance(a, Tensor) and not (others and all(
+                        q is None for j, q in enumerate(parents) if j != i)):
                     vcs.append(a._vc)
                     vcs.append(a._vc[0])
             vcs = tuple(vcs)
@@ -229,6 +247,9 @@ def binary(p):
         try:
             out = fwd(xd, yd)
         except Exception as e:
+            moved = move_host_arrays((x, y))  # None unless a default device is set
+            if moved is not None:
+                return apply(p, moved, {})
             raise op_error(p, (x, y), e) from e
         if type(out) is not _ndarray and type(out) is not _CUPY_ARRAY:
             out = _asarray(out)
@@ -239,7 +260,7 @@ def binary(p):
         if (x._rg or py is not None) and _state.enabled:
             if saves:
                 if py is None:
-                    vcs = (x._vc, x._vc[0])
+                    vcs = None if saves == "other" else (x._vc, x._vc[0])
                 else:
                     vcs = (x._vc, x._vc[0], y._vc, y._vc[0])
             else:
@@ -338,5 +359,10 @@ def op_error(p, args, e):
                 f"compute inside `with tg.cuda.device({there.split(':')[1]}):` or call "
                 f"tg.cuda.set_device({there.split(':')[1]}) ({described})")
     if isinstance(e, (ValueError, IndexError, TypeError)):
-        return type(e)(f"{p.name}: {e} (arguments: {described})")
+        msg = f"{p.name}: {e} (arguments: {described})"
+        try:
+            return type(e)(msg)
+        except TypeError:  # e.g. NumPy's _UFuncNoLoopError takes more than a message
+            base = next(b for b in (IndexError, ValueError, TypeError) if isinstance(e, b))
+            return base(msg + "; the operands need numeric dtypes that the op supports")
     return e

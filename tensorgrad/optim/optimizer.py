@@ -184,6 +184,12 @@ class Optimizer:
         group = dict(self.defaults)
         group.update(param_group)
         group["params"] = list(params)
+        lr = group.get("lr")
+        if lr is not None and not isinstance(lr, Tensor) and not (
+                isinstance(lr, (int, float, np.floating, np.integer)) and math.isfinite(lr)
+                and lr >= 0):
+            raise ValueError(f"{type(self).__name__}: the learning rate must be a finite number "
+                             f">= 0, got lr={lr!r}")
         for p in group["params"]:
             if not isinstance(p, Tensor):
                 raise TypeError(f"{type(self).__name__}: parameters must be Tensors, got "
@@ -297,6 +303,12 @@ class Optimizer:
         ValueError naming the mismatch (number of groups, a group's size, a buffer's shape, an
         index beyond the parameters); a refused state dict changes nothing."""
         name = type(self).__name__
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
+            raise ValueError(f"{name}.load_state_dict: expected what {name}.state_dict() returns "
+                             "(a dict with 'state' and 'param_groups'), got "
+                             f"{type(state_dict).__name__}"
+                             + (f" with keys {sorted(map(str, state_dict))}"
+                                if isinstance(state_dict, dict) else ""))
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
             raise ValueError(f"{name}.load_state_dict: loaded state dict has a different number "

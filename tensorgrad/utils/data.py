@@ -35,7 +35,7 @@ from ..tensor import Tensor, _new_tensor
 __all__ = [
     "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "DataLoader",
     "default_collate", "default_convert", "Sampler", "SequentialSampler", "RandomSampler",
-    "SubsetRandomSampler", "BatchSampler",
+    "SubsetRandomSampler", "BatchSampler", "DistributedSampler",
 ]
 
 
@@ -308,6 +308,75 @@ class BatchSampler(Sampler):
     def __len__(self):
         n = len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+class DistributedSampler(Sampler):
+    """Rank ``rank``'s share of ``dataset`` for data-parallel training, as PyTorch's
+    ``DistributedSampler``: the indices, shuffled with ``seed + epoch`` (the same permutation on
+    every rank), are dealt round-robin to ``num_replicas`` ranks, so the shards are disjoint and
+    together cover the data set. Unless ``drop_last``, the list is first padded with its own
+    first indices up to a multiple of ``num_replicas`` (every rank gets the same number of
+    samples, a few seen twice); with ``drop_last`` the tail is dropped instead. ``num_replicas``
+    and ``rank`` default to the world size and rank of ``tensorgrad.distributed``'s group. Call
+    ``set_epoch(epoch)`` before each epoch, or every epoch shuffles the same way.
+
+    The shard sizes and the padding are PyTorch's; the permutation itself is NumPy's
+    (``default_rng(seed + epoch)``), not torch's ``randperm``.
+
+    >>> DS = DistributedSampler
+    >>> [list(DS(range(5), num_replicas=2, rank=r, shuffle=False)) for r in (0, 1)]
+    [[0, 2, 4], [1, 3, 0]]
+    """
+
+    def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0,
+                 drop_last=False):
+        if num_replicas is None or rank is None:
+            from .. import distributed as dist
+
+            if not dist.is_initialized():
+                raise RuntimeError("DistributedSampler: num_replicas and rank default to the "
+                                   "process group's, which is not initialized; call "
+                                   "tensorgrad.distributed.init_process_group() first or pass "
+                                   "both")
+            num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
+            rank = dist.get_rank() if rank is None else rank
+        num_replicas = _check_positive_int(num_replicas, "num_replicas", "DistributedSampler")
+        if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or not (
+                0 <= rank < num_replicas):
+            raise ValueError(f"DistributedSampler: invalid rank {rank!r}, rank should be in "
+                             f"the interval [0, {num_replicas - 1}]")
+        self.dataset = dataset
+        self.num_replicas = num_replicas
+        self.rank = int(rank)
+        self.shuffle = bool(shuffle)
+        self.seed = int(seed)
+        self.drop_last = bool(drop_last)
+        self.epoch = 0
+        n = len(dataset)
+        if self.drop_last and n % num_replicas:
+            self.num_samples = math.ceil((n - num_replicas) / num_replicas)
+        else:
+            self.num_samples = math.ceil(n / num_replicas)
+        self.total_size = self.num_samples * num_replicas
+
+    def __iter__(self):
+        n = len(self.dataset)
+        if self.shuffle:
+            order = np.random.default_rng(self.seed + self.epoch).permutation(n)
+        else:
+            order = np.arange(n)
+        if self.drop_last:
+            order = order[:self.total_size]
+        elif self.total_size > n:
+            order = np.resize(order, self.total_size)  # repeats the list from its start
+        return iter(order[self.rank:self.total_size:self.num_replicas].tolist())
+
+    def __len__(self):
+        return self.num_samples
+
+    def set_epoch(self, epoch):
+        """The epoch whose shuffle the next iteration draws (the same on every rank)."""
+        self.epoch = int(epoch)
 
 
 # ---- collation --------------------------------------------------------------------------------

@@ -1,0 +1,411 @@
+"""What autograd's internal modules export, in tensorgrad's terms.
+
+autograd traces a function by wrapping its values in *boxes*; tensorgrad traces with Tensors
+(tape) and duals (forward mode). So a box is a Tensor here: ``isbox(x)`` is
+``isinstance(x, Tensor)`` and ``getval(x)`` its raw array. ``Box``, ``ArrayBox`` and the other
+box classes are *virtual* classes: ``isinstance(traced_value, ArrayBox)`` is true, and
+subclassing or registering them is accepted (for import compatibility) without effect.
+"""
+
+import builtins
+import functools
+import operator
+
+import numpy as np
+
+from ..backend.device import _CUPY_ARRAY, xp_of
+from ..tensor import Tensor
+
+
+# ---- boxes -------------------------------------------------------------------------------
+def getval(x):
+    """The value under a traced value: its raw array (NumPy or CuPy); anything else as is."""
+    return x.data if isinstance(x, Tensor) else x
+
+
+def isbox(x):
+    """Whether ``x`` is a traced value (a Tensor) rather than a plain value."""
+    return isinstance(x, Tensor)
+
+
+class _BoxMeta(type):
+    def __instancecheck__(cls, x):
+        return cls._holds(x)
+
+    def __subclasscheck__(cls, sub):
+        return type.__subclasscheck__(cls, sub) or (isinstance(sub, type) and
+                                                     issubclass(sub, Tensor) and
+                                                     cls._holds_tensors)
+
+
+class Box(metaclass=_BoxMeta):
+    """autograd's base of traced values; in tensorgrad a traced value is a Tensor."""
+
+    _holds_tensors = True
+    type_mappings = {}
+    types = set()
+
+    @classmethod
+    def _holds(cls, x):
+        return isinstance(x, Tensor) and cls._holds_tensors
+
+    @classmethod
+    def register(cls, value_type):
+        # autograd maps a value type to its box type; tensorgrad needs no such map
+        cls.types.add(cls)
+        cls.type_mappings[value_type] = cls
+
+    def __init__(self, *args, **kwargs):
+        raise NotImplementedError(
+            "autograd's Box cannot be made by hand under tensorgrad: traced values are "
+            "tensorgrad Tensors, made by the transforms (grad, make_vjp, ...)")
+
+
+class ArrayBox(Box):
+    """A traced array: a Tensor."""
+
+
+class SequenceBox(Box):
+    """A traced list or tuple. tensorgrad traces the arrays inside containers, never the
+    container itself, so no value is a SequenceBox."""
+
+    _holds_tensors = False
+
+
+class DictBox(Box):
+    """A traced dict: never, as for :class:`SequenceBox`."""
+
+    _holds_tensors = False
+
+
+class SparseBox(Box):
+    _holds_tensors = False
+
+
+class SparseObject:
+    """autograd's sparse cotangent (used by its own container rules)."""
+
+    __slots__ = ("vs", "mut_add")
+
+    def __init__(self, vs, mut_add):
+        self.vs, self.mut_add = vs, mut_add
+
+
+def engine_internal(name, what):
+    """A stand-in for a piece of autograd's tracing engine (its nodes, trace stack, ...):
+    importable, so libraries that import it load; an error naming it when used."""
+
+    def refuse(*args, **kwargs):
+        raise NotImplementedError(
+            f"autograd's {name} ({what}) is part of autograd's own tracing engine, which "
+            "tensorgrad replaces; use the transforms (grad, make_vjp, make_jvp, ...) instead")
+
+    if name[:1].isupper():
+        return type(name, (), {"__init__": refuse, "__doc__": f"autograd's {what}: not "
+                               "available under tensorgrad (see the README)."})
+    refuse.__name__ = name
+    refuse.__doc__ = f"autograd's {what}: not available under tensorgrad."
+    return refuse
+
+
+Node = engine_internal("Node", "graph node base class")
+VJPNode = engine_internal("VJPNode", "reverse-mode graph node")
+JVPNode = engine_internal("JVPNode", "forward-mode graph node")
+TraceStack = engine_internal("TraceStack", "trace stack")
+trace = engine_internal("trace", "entry point of a trace")
+new_box = engine_internal("new_box", "box constructor")
+backward_pass = engine_internal("backward_pass", "reverse sweep over its graph")
+find_top_boxed_args = engine_internal("find_top_boxed_args", "box lookup")
+
+
+# ---- small utilities ---------------------------------------------------------------------
+def subvals(x, ivs):
+    """``x`` (a sequence) as a tuple with ``x[i] = v`` for each ``(i, v)`` of ``ivs``."""
+    out = list(x)
+    for i, v in ivs:
+        out[i] = v
+    return tuple(out)
+
+
+def subval(x, i, v):
+    return subvals(x, [(i, v)])
+
+
+def toposort(end_node, parents=operator.attrgetter("parents")):
+    """The nodes behind ``end_node``, each before all of its parents (children first), found
+    by counting children, iteratively."""
+    counts = {}
+    stack = [end_node]
+    while stack:
+        n = stack.pop()
+        if n in counts:
+            counts[n] += 1
+        else:
+            counts[n] = 1
+            stack.extend(parents(n))
+    ready = [end_node]
+    while ready:
+        n = ready.pop()
+        yield n
+        for p in parents(n):
+            if counts[p] == 1:
+                ready.append(p)
+            else:
+                counts[p] -= 1
+
+
+def get_name(f):
+    return getattr(f, "__name__", "[unknown name]")
+
+
+def get_doc(f):
+    return getattr(f, "__doc__", "")
+
+
+def wraps(fun, namestr="{fun}", docstr="{doc}", **kwargs):
+    """autograd's ``wraps``: name and document ``f`` after ``fun`` with format strings."""
+
+    def _wraps(f):
+        try:
+            f.__name__ = namestr.format(fun=get_name(fun), **kwargs)
+            f.__doc__ = docstr.format(fun=get_name(fun), doc=get_doc(fun), **kwargs)
+        except Exception:
+            pass
+        return f
+
+    return _wraps
+
+
+def wrap_nary_f(fun, op, argnum):
+    return wraps(fun, "{op}_of_{fun}_wrt_argnum_{argnum}",
+                 "{op} of function {fun} with respect to argument number {argnum}.",
+                 op=get_name(op), argnum=argnum)
+
+
+def unary_to_nary(unary_operator):
+    """Turn ``op(f, x, ...)`` (``f`` of one argument) into ``op(f, argnum=0, ...)`` applied
+    to ``f(*args)`` with respect to ``args[argnum]`` (an int or a tuple of ints)."""
+
+    @functools.wraps(unary_operator)
+    def nary_operator(fun, argnum=0, *op_args, **op_kwargs):
+        if type(argnum) not in (int, tuple, list):
+            raise TypeError(f"{get_name(unary_operator)}: argnum must be an int or a tuple of "
+                            f"ints, got {argnum!r}")
+
+        @wrap_nary_f(fun, unary_operator, argnum)
+        def nary_f(*args, **kwargs):
+            def unary_f(x):
+                if isinstance(argnum, int):
+                    sub = subvals(args, [(argnum, x)])
+                else:
+                    sub = subvals(args, zip(argnum, x))
+                return fun(*sub, **kwargs)
+
+            x = args[argnum] if isinstance(argnum, int) else tuple(args[i] for i in argnum)
+            return unary_operator(unary_f, x, *op_args, **op_kwargs)
+
+        return nary_f
+
+    return nary_operator
+
+
+# ---- vector spaces -----------------------------------------------------------------------
+class VSpace:
+    """The vector space of a value (autograd's ``vspace``): arrays and numbers, and lists,
+    tuples and dicts of them. Used by autograd-style test and optimisation code."""
+
+    _mappings = {}
+    iscomplex = False
+
+    def __init__(self, value):
+        raw = np.asarray(value) if not isinstance(value, (np.ndarray, _CUPY_ARRAY)) else value
+        self.shape = tuple(raw.shape)
+        self.dtype = raw.dtype if raw.dtype.kind in "fc" else np.dtype(np.float64)
+        self.xp = xp_of(raw)
+        self.iscomplex = self.dtype.kind == "c"
+        self.scalar = not isinstance(value, (np.ndarray, _CUPY_ARRAY))
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape))
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def _out(self, a):
+        return a[()].item() if self.scalar and a.ndim == 0 else a
+
+    def zeros(self):
+        return self._out(self.xp.zeros(self.shape, self.dtype))
+
+    def ones(self):
+        return self._out(self.xp.ones(self.shape, self.dtype))
+
+    def standard_basis(self):
+        for i in range(self.size):
+            e = self.xp.zeros(self.size, self.dtype)
+            e[i] = 1
+            yield self._out(e.reshape(self.shape))
+
+    def randn(self):
+        r = np.random.randn(*self.shape)
+        if self.iscomplex:
+            r = r + 1j * np.random.randn(*self.shape)
+        return self._out(self.xp.asarray(r.astype(self.dtype)))
+
+    def flatten(self, value, covector=False):
+        v = self.xp.ravel(self.xp.asarray(getval(value)))
+        return self.xp.conj(v) if covector and self.iscomplex else v
+
+    def unflatten(self, value, covector=False):
+        v = self.xp.reshape(value, self.shape)
+        return self._out(self.xp.conj(v) if covector and self.iscomplex else v)
+
+    def mut_add(self, x, y):
+        return self.add(x, y)
+
+    def add(self, x, y):
+        return x + y
+
+    def scalar_mul(self, x, a):
+        return x * a
+
+    def inner_prod(self, x, y):
+        return self.xp.real(self.xp.vdot(self.flatten(x), self.flatten(y))).item()
+
+    def covector(self, x):
+        return self.xp.conj(x) if self.iscomplex else x
+
+    def examples(self):
+        yield self.zeros()
+        yield self.randn()
+
+    def __eq__(self, other):
+        return type(self) is type(other) and (self.shape, self.dtype) == (other.shape,
+                                                                          other.dtype)
+
+    def __hash__(self):
+        return hash((type(self), self.shape, self.dtype))
+
+    def __repr__(self):
+        return f"{type(self).__name__}_{{ shape: {self.shape}, dtype: {self.dtype} }}"
+
+    @classmethod
+    def register(cls, value_type, vspace_maker=None):
+        VSpace._mappings[value_type] = vspace_maker or cls
+
+
+class ArrayVSpace(VSpace):
+    pass
+
+
+class ComplexArrayVSpace(VSpace):
+    pass
+
+
+class ContainerVSpace(VSpace):
+    """The space of a list, tuple or dict of values: a vector per entry."""
+
+    def __init__(self, value):
+        self.kind = type(value)
+        if isinstance(value, builtins.dict):
+            self.keys = list(value)
+            self.spaces = [vspace(value[k]) for k in self.keys]
+        else:
+            self.keys = None
+            self.spaces = [vspace(v) for v in value]
+        self.shape = (sum(s.size for s in self.spaces),)
+        self.dtype = np.result_type(*[s.dtype for s in self.spaces]) if self.spaces else \
+            np.dtype(np.float64)
+        self.iscomplex = any(s.iscomplex for s in self.spaces)
+        self.xp = self.spaces[0].xp if self.spaces else np
+
+    def _build(self, parts):
+        if self.keys is not None:
+            return builtins.dict(zip(self.keys, parts))
+        return builtins.tuple(parts) if self.kind is not builtins.list else builtins.list(parts)
+
+    def _parts(self, value):
+        return [value[k] for k in self.keys] if self.keys is not None else builtins.list(value)
+
+    def zeros(self):
+        return self._build([s.zeros() for s in self.spaces])
+
+    def ones(self):
+        return self._build([s.ones() for s in self.spaces])
+
+    def randn(self):
+        return self._build([s.randn() for s in self.spaces])
+
+    def standard_basis(self):
+        for i, s in enumerate(self.spaces):
+            for e in s.standard_basis():
+                yield self._build([e if j == i else t.zeros()
+                                   for j, t in enumerate(self.spaces)])
+
+    def flatten(self, value, covector=False):
+        parts = [s.flatten(v, covector) for s, v in zip(self.spaces, self._parts(value))]
+        return self.xp.concatenate(parts) if parts else self.xp.zeros(0)
+
+    def unflatten(self, value, covector=False):
+        out, start = [], 0
+        for s in self.spaces:
+            out.append(s.unflatten(value[start:start + s.size], covector))
+            start += s.size
+        return self._build(out)
+
+    def add(self, x, y):
+        return self._build([s.add(a, b) for s, a, b in zip(self.spaces, self._parts(x),
+                                                            self._parts(y))])
+
+    def scalar_mul(self, x, a):
+        return self._build([s.scalar_mul(v, a) for s, v in zip(self.spaces, self._parts(x))])
+
+    def inner_prod(self, x, y):
+        return sum(s.inner_prod(a, b) for s, a, b in zip(self.spaces, self._parts(x),
+                                                          self._parts(y)))
+
+    def covector(self, x):
+        return self._build([s.covector(v) for s, v in zip(self.spaces, self._parts(x))])
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.kind is other.kind and \
+            self.keys == other.keys and self.spaces == other.spaces
+
+    def __hash__(self):
+        return hash((self.kind, builtins.tuple(self.spaces)))
+
+
+class SequenceVSpace(ContainerVSpace):
+    pass
+
+
+class ListVSpace(SequenceVSpace):
+    pass
+
+
+class TupleVSpace(SequenceVSpace):
+    pass
+
+
+class DictVSpace(ContainerVSpace):
+    pass
+
+
+NamedTupleVSpace = TupleVSpace
+
+
+def vspace(value):
+    """The :class:`VSpace` of ``value`` (traced values: of their raw value)."""
+    value = getval(value)
+    maker = VSpace._mappings.get(type(value))
+    if maker is not None:
+        return maker(value)
+    if isinstance(value, builtins.dict):
+        return DictVSpace(value)
+    if isinstance(value, builtins.list):
+        return ListVSpace(value)
+    if isinstance(value, builtins.tuple):
+        return TupleVSpace(value)
+    return ArrayVSpace(value)

@@ -1,0 +1,236 @@
+"""``tensorgrad.nn.parallel``: data-parallel training over ``tensorgrad.distributed``."""
+
+import contextlib
+import weakref
+
+from ..backend.device import xp_of
+from ..tensor import Tensor
+from .modules import Module
+
+__all__ = ["DistributedDataParallel"]
+
+
+class _Bucket:
+    """Gradients of a run of parameters (same dtype and device), reduced as one flat array
+    (allocated at the first backward and reused: a new 25 MB array each step would cost more
+    in page faults than the copies into and out of it)."""
+
+    __slots__ = ("params", "offsets", "numel", "dtype", "ready", "flat", "fortran")
+
+    def __init__(self, params):
+        self.params = params
+        self.offsets = []
+        n = 0
+        for p in params:
+            self.offsets.append(n)
+            n += p.data.size
+        self.numel = n
+        self.dtype = params[0].data.dtype
+        self.ready = 0
+        self.flat = None
+        # per parameter, whether its gradient's slot is laid out in Fortran order: a Linear
+        # weight's gradient is the transpose of a product, and copying it into C order would
+        # be a slow strided copy. Decided at the first backward, then fixed, so that the layout
+        # is the same on every rank (they run the same graph) and from step to step.
+        self.fortran = [None] * len(params)
+
+    def slot(self, pos, shape):
+        """The part of ``flat`` that holds parameter ``pos``'s gradient, shaped like it."""
+        o = self.offsets[pos]
+        seg = self.flat[o:o + self.params[pos].data.size]
+        return seg.reshape(shape[::-1]).T if self.fortran[pos] else seg.reshape(shape)
+
+
+def _runs(tensors, cap_bytes):
+    """``tensors`` cut into runs of one dtype and device, each at most ``cap_bytes`` (a tensor
+    larger than that is a run of its own)."""
+    runs, run, size, key = [], [], 0, None
+    for t in tensors:
+        k = (t.data.dtype, str(t.device))
+        nbytes = t.data.nbytes
+        if run and (k != key or size + nbytes > cap_bytes):
+            runs.append(run)
+            run, size = [], 0
+        run.append(t)
+        size += nbytes
+        key = k
+    if run:
+        runs.append(run)
+    return runs
+
+
+def _broadcast_coalesced(group, tensors, cap_bytes, src=0):
+    """Give every rank rank ``src``'s values of ``tensors``, one flat broadcast per run."""
+    from ..autograd.graph import bump_version
+
+    for run in _runs(tensors, cap_bytes):
+        xp = xp_of(run[0].data)
+        flat = xp.concatenate([t.data.reshape(-1) for t in run])
+        group.wait(group.transport.broadcast(flat, src), "DistributedDataParallel broadcast")
+        o = 0
+        for t in run:
+            n = t.data.size
+            t.data[...] = flat[o:o + n].reshape(t.data.shape)
+            bump_version(t._vc)
+            o += n
+
+
+class DistributedDataParallel(Module):
+    """Data-parallel training of ``module``: each process runs the same model on its own part
+    of the batch, and ``backward()`` leaves every rank with the gradients averaged over all
+    ranks, so that the optimizers take the same step everywhere.
+
+    At construction the parameters and buffers of rank 0 are broadcast to all ranks. Gradients
+    are averaged in buckets of about ``bucket_cap_mb`` MB (parameters in reverse order, the
+    order backward produces them): each bucket's non-blocking all-reduce starts from the
+    parameters' post-accumulate-grad hooks as soon as its last gradient is in, and backward
+    waits for all of them once the last bucket has started. Inside ``no_sync()`` gradients
+    only accumulate locally; the first backward after it averages the sum. With
+    ``broadcast_buffers`` (default) each forward first copies rank 0's buffers (running
+    statistics) to all ranks.
+
+    ``forward`` calls the module; ``.module`` is the module itself; ``state_dict()`` and
+    ``load_state_dict()`` are the module's (no ``module.`` prefix, so a checkpoint loads into a
+    plain model). Every parameter that requires grad must receive a gradient in each backward
+    (PyTorch's ``find_unused_parameters=False``); a forward that finds the previous
+    iteration's reduction unfinished names the parameters that got none.
+
+    >>> import tensorgrad as tg, tensorgrad.distributed as dist      # doctest: +SKIP
+    >>> dist.init_process_group("mpi")                               # doctest: +SKIP
+    >>> model = DistributedDataParallel(tg.nn.Linear(4, 2))          # doctest: +SKIP
+    >>> model(x_shard).pow(2).mean().backward()   # grads averaged    # doctest: +SKIP
+    """
+
+    def __init__(self, module, bucket_cap_mb=25, broadcast_buffers=True, device_ids=None,
+                 output_device=None, dim=0):
+        # device_ids, output_device and dim are PyTorch's (one device per process here): the
+        # module stays where it is
+        super().__init__()
+        from .. import distributed as dist
+
+        if not isinstance(module, Module):
+            raise TypeError(f"DistributedDataParallel: module must be a tensorgrad.nn.Module, "
+                            f"got {type(module).__name__}")
+        if not bucket_cap_mb > 0:
+            raise ValueError(f"DistributedDataParallel: bucket_cap_mb must be positive, got "
+                             f"{bucket_cap_mb!r}")
+        group = dist._group("DistributedDataParallel")
+        self.module = module
+        object.__setattr__(self, "_group", group)
+        object.__setattr__(self, "broadcast_buffers", bool(broadcast_buffers))
+        object.__setattr__(self, "require_backward_grad_sync", True)
+        cap = int(bucket_cap_mb * 1024 * 1024)
+        object.__setattr__(self, "_cap", cap)
+        params = [p for p in module.parameters() if p.requires_grad]
+        buffers = [b for b in module.buffers() if b is not None]
+        object.__setattr__(self, "_buffer_list", buffers)
+        if group.size > 1:
+            _broadcast_coalesced(group, list(module.parameters()) + buffers, cap)
+        buckets = [_Bucket(run) for run in _runs(list(reversed(params)), cap)]
+        object.__setattr__(self, "_buckets", buckets)
+        object.__setattr__(self, "_works", [])
+        object.__setattr__(self, "_next", 0)  # the next bucket to start, in bucket order
+        handles = []
+        me = weakref.ref(self)
+        for bi, b in enumerate(buckets):
+            for pos, p in enumerate(b.params):
+                handles.append(p.register_post_accumulate_grad_hook(_hook(me, bi, pos)))
+        object.__setattr__(self, "_handles", handles)
+
+    # ---- the reduction ------------------------------------------------------------------------
+    def _grad_ready(self, bi, pos, p):
+        b = self._buckets[bi]
+        g = p.grad.data
+        if b.flat is None:
+            b.flat = xp_of(g).empty(b.numel, dtype=b.dtype)
+        if g.dtype != b.dtype:
+            raise RuntimeError(f"DistributedDataParallel: the gradient of a parameter of shape "
+                               f"{tuple(p.shape)} is {g.dtype}, the parameter {b.dtype}")
+        if b.fortran[pos] is None:
+            b.fortran[pos] = bool(g.ndim > 1 and g.flags.f_contiguous
+                                  and not g.flags.c_contiguous)
+        b.slot(pos, g.shape)[...] = g
+        b.ready += 1
+        if b.ready == len(b.params):
+            # buckets start in their order on every rank: MPI and NCCL match collectives by order
+            buckets = self._buckets
+            while self._next < len(buckets) and buckets[self._next].ready == len(
+                    buckets[self._next].params):
+                nb = buckets[self._next]
+                self._works.append(self._group.transport.allreduce(nb.flat, "sum"))
+                self._next += 1
+            if self._next == len(buckets):
+                self._finish()
+
+    def _finish(self):
+        group = self._group
+        for b, work in zip(self._buckets, self._works):
+            group.wait(work, "DistributedDataParallel gradient all_reduce")
+            flat = b.flat
+            if group.size > 1:
+                flat /= group.size
+            for pos, p in enumerate(b.params):
+                # back into the gradient backward just made (the bucket is reused next step,
+                # so .grad must not be a view of it); a read-only one is replaced
+                g = p.grad.data
+                avg = b.slot(pos, g.shape)
+                if getattr(g.flags, "writeable", True):
+                    g[...] = avg
+                else:
+                    p.grad = Tensor._wrap(avg.copy())
+            b.ready = 0
+        self._works.clear()
+        self._next = 0
+
+    def _unfinished(self):
+        return any(b.ready for b in self._buckets)
+
+    @contextlib.contextmanager
+    def no_sync(self):
+        """Inside, backward() accumulates gradients locally without communicating; the first
+        backward after the block averages the accumulated gradients.
+
+        >>> with ddp.no_sync():                        # doctest: +SKIP
+        ...     ddp(x1).sum().backward()
+        >>> ddp(x2).sum().backward()   # averages the gradients of both batches  # doctest: +SKIP
+        """
+        old = self.require_backward_grad_sync
+        object.__setattr__(self, "require_backward_grad_sync", False)
+        try:
+            yield
+        finally:
+            object.__setattr__(self, "require_backward_grad_sync", old)
+
+    # ---- Module ---------------------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        if self._unfinished():
+            missing = [tuple(p.shape) for b in self._buckets if b.ready
+                       for p in b.params if p.grad is None]
+            raise RuntimeError(
+                "DistributedDataParallel: the previous backward() did not give a gradient to "
+                "every parameter, so its gradients were never averaged (parameters of shapes "
+                f"{missing[:8]} got none, or .grad was reset before the end); every parameter "
+                "that requires grad must take part in the loss, or set requires_grad=False on "
+                "the unused ones before wrapping")
+        if self.broadcast_buffers and self._buffer_list and self._group.size > 1:
+            _broadcast_coalesced(self._group, self._buffer_list, self._cap)
+        return self.module(*args, **kwargs)
+
+    def state_dict(self, destination=None, prefix="", keep_vars=False):
+        return self.module.state_dict(destination, prefix, keep_vars)
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        return self.module.load_state_dict(state_dict, strict, assign)
+
+    def extra_repr(self):
+        return (f"world_size={self._group.size}, buckets={len(self._buckets)}, "
+                f"bucket_cap_mb={self._cap / 2**20:g}")
+
+
+def _hook(ddp_ref, bi, pos):
+    def hook(p):
+        ddp = ddp_ref()
+        if ddp is not None and ddp.require_backward_grad_sync:
+            ddp._grad_ready(bi, pos, p)
+
+    return hook
