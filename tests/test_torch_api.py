@@ -430,6 +430,8 @@ CASES = [
     M("mv", A(3, 4), A(4)),
     M("outer", A(3), A(2)),
     M("cross", A(3), A(3), dim=0),
+    M("var", A(2, 3), 1, False, True, id="m.var(dim, unbiased, keepdim)"),
+    M("std", A(2, 3), 0, False, id="m.std(dim, unbiased)"),
     Case("cross-default-dim", lambda L, x, y: L.cross(x, y) if L is tg else L.linalg.cross(
         x, y, dim=1), (A(2, 3, 3), A(2, 3, 3))),
     M("kron", A(2), A(3)),

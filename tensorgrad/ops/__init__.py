@@ -134,8 +134,9 @@ def _minmax(prim, argprim, name):
 
 
 def _var_like(fn, name):
-    def method(self, axis=None, keepdims=False, dim=None, keepdim=None, ddof=None,
-               correction=None, unbiased=None):
+    # PyTorch's positional order: (dim, unbiased, keepdim)
+    def method(self, axis=None, unbiased=None, keepdims=False, *, dim=None, keepdim=None,
+               ddof=None, correction=None):
         ax, kd = _axis_args(name, self.ndim, axis, dim, keepdims, keepdim)
         if ddof is None:
             # Tensor methods follow PyTorch (unbiased by default); tnp follows NumPy (ddof=0)
