@@ -503,3 +503,23 @@ def test_backward_only_reaches_leaves_that_require_grad(device):
     (x * c).sum().backward()
     assert c.grad is None
     np.testing.assert_allclose(x.grad.numpy(), [3.0, 4.0])
+
+
+def test_post_accumulate_hook_fires_as_soon_as_the_leafs_gradient_is_complete(device):
+    """A leaf with a post-accumulate-grad hook gets its .grad when its last contribution is in,
+    while the rest of the pass goes on (what lets DistributedDataParallel overlap its
+    all-reduce with backward); used twice, it fires once, with the whole gradient."""
+    a = tg.tensor([1.0, 2.0], device=device, requires_grad=True)
+    b = tg.tensor([3.0, 4.0], device=device, requires_grad=True)
+    events = []
+    a.register_post_accumulate_grad_hook(lambda t: events.append(("a", t.grad.tolist())))
+    b.register_post_accumulate_grad_hook(lambda t: events.append(("b", t.grad.tolist())))
+    h = b * 2.0  # made first, so its node runs last in backward
+    h.register_hook(lambda g: events.append(("h", None)))
+    y = ((h * a) + a * a).sum()
+    y.backward()
+    assert events == [("a", [8.0, 12.0]), ("h", None), ("b", [2.0, 4.0])]
+    # a plain backward (no such hooks anywhere) still accumulates at the end, the same values
+    c = tg.tensor([1.0, 2.0], device=device, requires_grad=True)
+    ((b.detach() * 2.0 * c) + c * c).sum().backward()
+    assert c.grad.tolist() == [8.0, 12.0]

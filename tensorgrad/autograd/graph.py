@@ -182,6 +182,10 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
         else:
             grads[r] = old + sd
     captured = {}
+    handed = {id(sd) for sd in seeds}  # buffers a .grad must not share with another
+    # leaves with post-accumulate-grad hooks get their .grad as soon as their last contribution
+    # is in, while the pass goes on (DistributedDataParallel overlaps its all-reduce with it)
+    early = _hooked_leaf_edges(roots) if targets is None and _hooked_leaves() else None
     epoch = _EPOCH[0]
     push = heapq.heappush
     pop = heapq.heappop
@@ -247,6 +251,13 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
                 else:
                     old += gi  # a buffer we allocated ourselves: safe to add in place
                     grads[p] = old  # (a 0-d result is a NumPy scalar: += made a new object)
+                if early and p in early:
+                    left = early[p] - 1
+                    if left:
+                        early[p] = left
+                    else:
+                        del early[p]
+                        _hand_to_leaf(p, grads.pop(p), handed, Tensor, create_graph)
             if not retain_graph:
                 n.args = None
                 n.ans = None
@@ -254,15 +265,9 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
         args = raw_args = ans = a = None
         if targets is not None:
             return [captured.get(t) if type(t) is Node else grads.get(t) for t in targets]
-        handed = {id(sd) for sd in seeds}  # buffers a .grad must not share with another
         for leaf, g in grads.items():
             if type(leaf) is not Node:
-                if not isinstance(g, Tensor):
-                    key = id(g if g.base is None else g.base)
-                    if key in handed or not getattr(g.flags, "writeable", True):
-                        g = g.copy()
-                    handed.add(key)
-                _accumulate_leaf(leaf, g, Tensor, create_graph)
+                _hand_to_leaf(leaf, g, handed, Tensor, create_graph)
     finally:
         _state.enabled = prev_mode
     return None
@@ -332,6 +337,34 @@ def _sum_grad(old, g, Tensor):
     if old is None:
         return g
     return old + g if (g._rg or old._rg) else Tensor._wrap(old.data + g.data)
+
+
+def _hooked_leaves():
+    from ..tensor import _POST_ACCUMULATE_HOOKS
+
+    return _POST_ACCUMULATE_HOOKS
+
+
+def _hooked_leaf_edges(roots):
+    """How many contributions each leaf with post-accumulate-grad hooks behind ``roots`` gets
+    in this pass: one per edge from a node (one counting walk, made only while some tensor
+    has such a hook)."""
+    hooked = _hooked_leaves()
+    counts = {}
+    for n in _postorder(roots):
+        for p in n.parents:
+            if p is not None and type(p) is not Node and id(p) in hooked:
+                counts[p] = counts.get(p, 0) + 1
+    return counts
+
+
+def _hand_to_leaf(leaf, g, handed, Tensor, create_graph):
+    if not isinstance(g, Tensor):
+        key = id(g if g.base is None else g.base)
+        if key in handed or not getattr(g.flags, "writeable", True):
+            g = g.copy()
+        handed.add(key)
+    _accumulate_leaf(leaf, g, Tensor, create_graph)
 
 
 def _accumulate_leaf(leaf, g, Tensor, create_graph):
