@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test bench lint gpu-check clean
+.PHONY: demo test fuzz bench lint gpu-check clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,8 +27,16 @@ demo: $(STAMP_RUN)
 test: $(STAMP_DEV)
 	$(BIN)/python -m pytest tests
 
+# the long randomized profile of tests/test_fuzz.py (many examples, random seed)
+fuzz: $(STAMP_DEV)
+	TENSORGRAD_FUZZ=fuzz $(BIN)/python -m pytest tests/test_fuzz.py -q -o addopts=""
+
+# The benchmark set W1-W6 against NumPy by hand, PyTorch, HIPS autograd (and JAX when
+# installed), each checked first, timed in alternation; writes benchmarks/RESULTS.md,
+# results.png, scaling.png and results.json (a few minutes). BENCH_ARGS=--quick checks the
+# machinery fast; see benchmarks/README.md.
 bench: $(STAMP_DEV)
-	$(BIN)/python -m pytest benchmarks --benchmark-only --benchmark-columns=min,median,mean
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check tensorgrad tests benchmarks examples

@@ -53,18 +53,10 @@ _MALLOC_NOTE = "glibc defaults"
 
 def _tune_malloc():
     global _MALLOC_NOTE
-    off = os.environ.get("TENSORGRAD_BENCH_MALLOC") == "default"
-    if off or not _ALONE or sys.platform != "linux":
-        return
-    import ctypes
+    if _ALONE:
+        from harness import tune_malloc  # imports NumPy: after the pop above, on purpose
 
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    if mallopt(m_trim_threshold, 1 << 30) and mallopt(m_mmap_threshold, 32 << 20):
-        _MALLOC_NOTE = "no heap trimming, mmap above 32 MiB (TENSORGRAD_BENCH_MALLOC=default: off)"
+        _MALLOC_NOTE = tune_malloc() or _MALLOC_NOTE
 
 
 _tune_malloc()

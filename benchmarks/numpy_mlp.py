@@ -1,9 +1,11 @@
-"""A hand-written NumPy MLP: the baseline that tensorgrad's MLP benchmark is measured against.
+"""A hand-written NumPy MLP: the floor that the MLP benchmarks (W3, W4, scaling) are measured
+against.
 
-784-512-256-10, ReLU, softmax cross-entropy (mean over the batch), one SGD step, float32. The
-backward pass is written out by hand and avoids needless copies: the ReLUs and the softmax
-gradient work in place, transposes are views handed straight to ``@``, and the SGD update
-reuses the gradient buffers. This is what a careful person writes without any framework.
+784-512-256-10 by default (any list of sizes works), ReLU, softmax cross-entropy (mean over
+the batch), one SGD step, float32. The backward pass is written out by hand and avoids
+needless copies: the ReLUs and the softmax gradient work in place, transposes are views handed
+straight to ``@``, and the SGD update reuses the gradient buffers. This is what a careful
+person writes without any framework.
 """
 
 import numpy as np
@@ -35,21 +37,22 @@ def make_batch(seed=1, batch=BATCH, sizes=SIZES):
 
 
 def loss_and_grads(params, x, y, xp=np):
-    """The mean softmax cross-entropy and its gradients ``[dW1, db1, dW2, db2, dW3, db3]``.
-    ``xp``: the array module of the arrays (CuPy for the GPU floor, ``cupy_mlp``)."""
-    w1, b1, w2, b2, w3, b3 = params
+    """The mean softmax cross-entropy and its gradients ``[dW1, db1, dW2, db2, ...]``, for
+    any number of layers (``params`` as from ``init_params``). ``xp``: the array module of the
+    arrays (CuPy for the GPU floor, ``cupy_mlp``)."""
+    ws, bs = params[0::2], params[1::2]
     n = x.shape[0]
     rows = xp.arange(n)
 
     # forward; each ReLU runs in place: h > 0 exactly where the pre-activation is > 0
-    h1 = x @ w1
-    h1 += b1
-    xp.maximum(h1, 0, out=h1)
-    h2 = h1 @ w2
-    h2 += b2
-    xp.maximum(h2, 0, out=h2)
-    z = h2 @ w3
-    z += b3
+    hs = [x]  # the input of each layer
+    for w, b in zip(ws[:-1], bs[:-1], strict=True):
+        h = hs[-1] @ w
+        h += b
+        xp.maximum(h, 0, out=h)
+        hs.append(h)
+    z = hs[-1] @ ws[-1]
+    z += bs[-1]
     z -= z.max(axis=1, keepdims=True)  # log-softmax(z) = z - log(sum(exp(z))), shifted
     e = xp.exp(z)
     s = e.sum(axis=1, keepdims=True)
@@ -59,17 +62,15 @@ def loss_and_grads(params, x, y, xp=np):
     s *= n
     e /= s
     e[rows, y] -= np.float32(1.0 / n)
-    dw3 = h2.T @ e
-    db3 = e.sum(axis=0)
-    g = e @ w3.T
-    g *= h2 > 0
-    dw2 = h1.T @ g
-    db2 = g.sum(axis=0)
-    g = g @ w2.T
-    g *= h1 > 0
-    dw1 = x.T @ g
-    db1 = g.sum(axis=0)
-    return loss, [dw1, db1, dw2, db2, dw3, db3]
+    grads = [None] * len(params)
+    g = e
+    for i in range(len(ws) - 1, -1, -1):
+        grads[2 * i] = hs[i].T @ g
+        grads[2 * i + 1] = g.sum(axis=0)
+        if i:
+            g = g @ ws[i].T
+            g *= hs[i] > 0
+    return loss, grads
 
 
 def sgd_update(params, grads, lr=LR):

@@ -1,15 +1,25 @@
-"""One SGD step of an MLP 784-512-256-10 (batch 128, ReLU, softmax cross-entropy, float32).
+"""W3: one SGD step of an MLP 784-512-256-10 (batch 128, ReLU, softmax cross-entropy, float32).
 
-tensorgrad is written the way a user writes it (operators, ``.relu()``, ``logsumexp``, integer
-indexing, ``.backward()``, an update under ``no_grad``) and is compared with a hand-written
-NumPy forward and backward pass (numpy_mlp.py) and with PyTorch eager on the CPU. The target is
+The workload (``WORKLOAD``, timed by ``run.py``) runs each library the way its users write it:
+
+- numpy: the hand-written forward and backward pass of ``numpy_mlp.py`` (the floor);
+- tensorgrad and torch: ``nn.Sequential`` of ``Linear``/``ReLU``, ``F.cross_entropy``,
+  ``.backward()`` and ``optim.SGD``'s in-place update;
+- HIPS autograd: ``grad`` of the loss over a list of arrays, a new list for the update;
+- JAX: ``value_and_grad`` and ``tree.map`` for the update, the whole step under ``jax.jit``,
+  or eager.
+
+``build_mlp`` serves W4 (``test_bench_wide_mlp.py``) and the scaling figures too. Below the
+workload: the tape written with raw parameters (update under ``no_grad``, the composed loss),
+timed by pytest-benchmark (``pytest benchmarks --benchmark-only``). The target for the step is
 tensorgrad / NumPy <= 1.10: at this size the time should go to the matrix products, not to the
-framework. ``test_mlp_matches_numpy`` is an ordinary test (it runs without --benchmark-only).
+framework.
 """
 
 import numpy as np
 import numpy_mlp
 import pytest
+from harness import Workload, check_training, jax_or_none, optional, to_numpy
 
 import tensorgrad as tg
 import tensorgrad.nn.functional as F
@@ -17,15 +27,175 @@ import tensorgrad.nn.functional as F
 LR = numpy_mlp.LR
 
 
+# ---- the workload: every library, idiomatic ----------------------------------------------
+
+
+def _sequential(nn, np_params):
+    """``nn.Sequential(Linear, ReLU, ..., Linear)`` (tensorgrad's or torch's) holding the
+    NumPy parameters (``Linear`` keeps its weight as (out, in): the transpose)."""
+    layers = []
+    for w in np_params[0::2]:
+        layers += [nn.Linear(*w.shape), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+
+def _state(np_params, convert):
+    state = {}
+    for j in range(len(np_params) // 2):
+        state[f"{2 * j}.weight"] = convert(np.ascontiguousarray(np_params[2 * j].T))
+        state[f"{2 * j}.bias"] = convert(np_params[2 * j + 1].copy())
+    return state
+
+
+def _linear_grads(model):
+    """The gradients in ``numpy_mlp``'s layout: weights (in, out), then biases."""
+    grads = []
+    for p in model.parameters():
+        g = to_numpy(p.grad)
+        grads.append(g.T if g.ndim == 2 else g)
+    return grads
+
+
+def tensorgrad_mlp(np_params, x, y, lr=LR):
+    model = _sequential(tg.nn, np_params)
+    model.load_state_dict(_state(np_params, lambda a: a))
+    opt = tg.optim.SGD(model.parameters(), lr=lr)
+    x = tg.tensor(x)
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, lambda: _linear_grads(model)
+
+
+def torch_mlp(torch, np_params, x, y, lr=LR):
+    model = _sequential(torch.nn, np_params)
+    model.load_state_dict(_state(np_params, torch.from_numpy))
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, lambda: _linear_grads(model)
+
+
+def mlp_loss_fn(np_, log_softmax):
+    """The loss over the list ``[W1, b1, W2, b2, ...]`` in the NumPy namespace ``np_``."""
+    def loss(params, x, y):
+        h = x
+        for i in range(0, len(params) - 2, 2):
+            h = np_.maximum(np_.dot(h, params[i]) + params[i + 1], 0.0)
+        z = np_.dot(h, params[-2]) + params[-1]
+        return -np_.mean(log_softmax(z)[np_.arange(x.shape[0]), y])
+    return loss
+
+
+def autograd_mlp(np_params, x, y, lr=LR):
+    import autograd
+    import autograd.numpy as anp
+    from autograd.scipy.special import logsumexp
+
+    vg = autograd.value_and_grad(mlp_loss_fn(
+        anp, lambda z: z - logsumexp(z, axis=1, keepdims=True)))
+    state = {"params": [p.copy() for p in np_params]}
+    start = state["params"]
+
+    def step():
+        loss, grads = vg(state["params"], x, y)
+        state["params"] = [p - lr * g for p, g in zip(state["params"], grads, strict=True)]
+        return loss
+
+    return step, lambda: vg(start, x, y)[1]
+
+
+def jax_mlp(jax, np_params, x, y, lr=LR):
+    import jax.numpy as jnp
+
+    vg = jax.value_and_grad(mlp_loss_fn(jnp, jax.nn.log_softmax))
+
+    def update(params, x, y):
+        loss, grads = vg(params, x, y)
+        return jax.tree.map(lambda p, g: p - lr * g, params, grads), loss
+
+    start = [jnp.asarray(p) for p in np_params]
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    out = {}
+    for name, fn in (("jax.jit", jax.jit(update)), ("jax eager", update)):
+        state = {"params": start}
+
+        def step(fn=fn, state=state):
+            state["params"], loss = fn(state["params"], x, y)
+            jax.block_until_ready(state["params"])  # the update, not just the loss, is done
+            return loss
+
+        out[name] = (step, lambda: vg(start, x, y)[1])
+    return out
+
+
+def build_mlp(sizes=numpy_mlp.SIZES, batch=numpy_mlp.BATCH, check=True, only=None, seed=0):
+    """``{impl: step}`` for an MLP of these layer sizes; with ``check``, each step's first two
+    losses and its first gradients are compared with the hand-written NumPy step first."""
+    np_params = numpy_mlp.init_params(seed, sizes)
+    x, y = numpy_mlp.make_batch(seed + 1, batch, sizes)
+    want = (lambda name: only is None or name in only)
+    impls = {}
+    if want("numpy"):
+        floor = [p.copy() for p in np_params]
+        impls["numpy"] = (lambda: numpy_mlp.train_step(floor, x, y), None)
+    if want("tensorgrad"):
+        impls["tensorgrad"] = tensorgrad_mlp(np_params, x, y)
+    torch = optional("torch")
+    if torch is not None and want("torch"):
+        impls["torch"] = torch_mlp(torch, np_params, x, y)
+    if optional("autograd") is not None and want("autograd"):
+        impls["autograd"] = autograd_mlp(np_params, x, y)
+    jax = jax_or_none()
+    if jax is not None and (want("jax.jit") or want("jax eager")):
+        impls.update({k: v for k, v in jax_mlp(jax, np_params, x, y).items() if want(k)})
+    if check:
+        ref = [p.copy() for p in np_params]
+        loss0, grads0 = numpy_mlp.loss_and_grads([p.copy() for p in ref], x, y)
+        numpy_mlp.train_step(ref, x, y)
+        loss1 = numpy_mlp.loss_and_grads([p.copy() for p in ref], x, y)[0]
+        check_training(f"MLP {'-'.join(map(str, sizes))}", impls, loss0, grads0, loss1)
+    return {name: step for name, (step, _) in impls.items()}
+
+
+WORKLOAD = Workload("W3", "MLP 784-512-256-10, batch 128, float32, one SGD step", build_mlp,
+                    rounds=21)
+
+
+def test_mlp_all_agree():
+    assert {"numpy", "tensorgrad"} <= set(build_mlp())
+
+
+def test_mlp_any_depth_agrees():
+    """Deep and shallow variants (the scaling figures) are checked the same way."""
+    for sizes in ((784, 10), (784, 64, 64, 64, 64, 10)):
+        assert {"numpy", "tensorgrad"} <= set(build_mlp(sizes, batch=8))
+
+
+# ---- the tape with raw parameters, timed by pytest-benchmark ------------------------------
+
+
 def tensorgrad_params(np_params):
     return [tg.tensor(p, requires_grad=True) for p in np_params]
 
 
 def tensorgrad_loss(params, x, y):
-    w1, b1, w2, b2, w3, b3 = params
-    h = (x @ w1 + b1).relu()
-    h = (h @ w2 + b2).relu()
-    z = h @ w3 + b3
+    h = x
+    for i in range(0, len(params) - 2, 2):
+        h = (h @ params[i] + params[i + 1]).relu()
+    z = h @ params[-2] + params[-1]
     return F.cross_entropy(z, y)  # what a PyTorch user writes; one fused node
 
 
