@@ -183,3 +183,37 @@ def test_dropout(p, device):
     assert F.dropout(x, p, training=False) is x
     with pytest.raises(ValueError, match="dropout"):
         F.dropout(x, 1.5)
+
+
+@pytest.mark.parametrize("shape", [(5,), (4, 5), (2, 3, 5)])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_linear_is_one_node_right_to_second_order_and_equal_to_torch(device, shape, with_bias):
+    """F.linear is one primitive (x @ w.T + b): its weight gradient comes out row-major (what
+    the optimizer's update reads fast); derivatives to second order in both modes; PyTorch's
+    values and gradients."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    xv, wv, bv = rng.standard_normal(shape), rng.standard_normal((3, 5)), rng.standard_normal(3)
+    x, w, b = (tg.tensor(v, device=device, requires_grad=True) for v in (xv, wv, bv))
+    out = F.linear(x, w, b if with_bias else None)
+    assert repr(out.grad_fn) == "<linearBackward>"
+    gv = rng.standard_normal(out.shape)
+    out.backward(tg.tensor(gv, device=device))
+    assert w.grad.data.flags.c_contiguous
+    tx, tw, tb = (torch.tensor(v, requires_grad=True) for v in (xv, wv, bv))
+    tout = torch.nn.functional.linear(tx, tw, tb if with_bias else None)
+    tout.backward(torch.tensor(gv))
+    np.testing.assert_allclose(host(out.detach()), tout.detach().numpy(), rtol=1e-12)
+    for mine, theirs in ((x, tx), (w, tw)) + (((b, tb),) if with_bias else ()):
+        np.testing.assert_allclose(host(mine.grad), theirs.grad.numpy(), rtol=1e-12, atol=1e-14)
+    xs = tuple(tg.tensor(v, device=device) for v in (xv, wv, bv))
+    f = (lambda x, w, b: F.linear(x, w, b)) if with_bias else (lambda x, w, b: F.linear(x, w) * b)
+    tg.check_grads(lambda x, w, b: (f(x, w, b) ** 2).sum(), modes=("fwd", "rev"), order=2)(*xs)
+
+
+def test_linear_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"linear: input of shape \(2, 4\) does not fit a weight "
+                                         r"of shape \(3, 5\)"):
+        F.linear(tg.ones(2, 4), tg.ones(3, 5))
+    with pytest.raises(ValueError, match=r"linear: bias must have shape \(3,\).*got \(4,\)"):
+        F.linear(tg.ones(2, 5), tg.ones(3, 5), tg.ones(4))

@@ -1233,12 +1233,18 @@ def pad(input, pad, mode="constant", value=None):
 
 
 def linear(input, weight, bias=None):
-    """input @ weight.T + bias, with PyTorch's (out_features, in_features) weight."""
-    from ..ops.linalg import matmul
-    from ..ops.shape import swapaxes
+    """input @ weight.T + bias, with PyTorch's (out_features, in_features) weight: one node
+    (``tensorgrad.ops.linalg.linear``)."""
+    from ..ops.linalg import linear as _linear
 
-    out = matmul(input, swapaxes(weight, -1, -2))
-    return out if bias is None else out + bias
+    if weight.ndim != 2 or input.ndim == 0 or input.shape[-1] != weight.shape[-1]:
+        raise ValueError(f"linear: input of shape {tuple(input.shape)} does not fit a weight of "
+                         f"shape {tuple(weight.shape)} (out_features, in_features): the input's "
+                         f"last axis must be in_features")
+    if bias is not None and tuple(bias.shape) not in ((weight.shape[0],), ()):
+        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},) for a weight of "
+                         f"shape {tuple(weight.shape)}, got {tuple(bias.shape)}")
+    return _linear(input, weight, bias)
 
 
 # ---- convolution and pooling ---------------------------------------------------------------

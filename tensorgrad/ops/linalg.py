@@ -54,6 +54,38 @@ defvjp(matmul, _mm_dx, _mm_dy)
 defjvp(matmul, lambda t, ans, x, y: matmul(t, y), lambda t, ans, x, y: matmul(x, t))
 
 
+# ---- PyTorch's linear layer: x @ w.T + b as one node ------------------------------------------
+def _linear_fwd(x, w, b=None):
+    out = _rows_times(x, w.swapaxes(-1, -2)) if x.ndim > 2 else x @ w.swapaxes(-1, -2)
+    if b is None:
+        return out
+    if b.dtype == out.dtype and out.ndim:
+        out += b  # a fresh buffer: no second allocation
+        return out
+    return out + b
+
+
+linear = primitive(_linear_fwd, name="linear")
+linear.__doc__ = """``x @ w.T + b`` with PyTorch's (out_features, in_features) weight ``w``.
+
+One node instead of a transpose, a product and a sum: the weight's gradient comes out as
+``g.T @ x`` in the weight's own (row-major) layout, one GEMM over all the rows of a batched
+``x``, so the optimizer's update reads it contiguously."""
+
+
+def _linear_dx(g, ans, x, w, b=None):
+    return _rows_times(g, w) if g.ndim > 2 else g @ w
+
+
+def _linear_dw(g, ans, x, w, b=None):
+    return g.reshape(-1, g.shape[-1]).swapaxes(-1, -2) @ x.reshape(-1, x.shape[-1])
+
+
+defvjp(linear, _linear_dx, _linear_dw, lambda g, ans, x, w, b: g)  # the engine sums b's
+defjvp(linear, lambda t, ans, x, w, b=None: linear(t, w),
+       lambda t, ans, x, w, b=None: linear(x, t), lambda t, ans, x, w, b: t)
+
+
 def dot(a, b):
     """NumPy's dot: a product for scalars, matmul for 1-D and 2-D, a sum over the last axis of
     ``a`` and the second-to-last of ``b`` beyond."""
