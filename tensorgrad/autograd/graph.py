@@ -163,7 +163,7 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
     from which a target can be reached are visited.
     """
     stop = set(targets) if prune else ()
-    Tensor, _lift = _tensor_names()
+    Tensor, _lift, hooked = _tensor_names()
     target_set = set(targets) if targets is not None else ()
     needed = _toward(roots, target_set, stop) if prune else None
 
@@ -185,7 +185,7 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
     handed = {id(sd) for sd in seeds}  # buffers a .grad must not share with another
     # leaves with post-accumulate-grad hooks get their .grad as soon as their last contribution
     # is in, while the pass goes on (DistributedDataParallel overlaps its all-reduce with it)
-    early = _hooked_leaf_edges(roots) if targets is None and _hooked_leaves() else None
+    early = _hooked_leaf_edges(roots) if targets is None and hooked else None
     epoch = _EPOCH[0]
     push = heapq.heappush
     pop = heapq.heappop
@@ -295,9 +295,9 @@ _TENSOR_NAMES = []
 def _tensor_names():
     # tensor.py imports this module, so its names are looked up on first use
     if not _TENSOR_NAMES:
-        from ..tensor import Tensor, _lift
+        from ..tensor import _POST_ACCUMULATE_HOOKS, Tensor, _lift
 
-        _TENSOR_NAMES.extend((Tensor, _lift))
+        _TENSOR_NAMES.extend((Tensor, _lift, _POST_ACCUMULATE_HOOKS))
     return _TENSOR_NAMES
 
 
@@ -340,9 +340,7 @@ def _sum_grad(old, g, Tensor):
 
 
 def _hooked_leaves():
-    from ..tensor import _POST_ACCUMULATE_HOOKS
-
-    return _POST_ACCUMULATE_HOOKS
+    return _tensor_names()[2]
 
 
 def _hooked_leaf_edges(roots):
