@@ -183,6 +183,8 @@ def test_post_accumulate_grad_hook():
 # ---- world size 1, in this process --------------------------------------------------------
 @pytest.fixture
 def group():
+    if not dist.is_available():  # as on the lent GPU machine; the nccl tests below run there
+        pytest.skip("the mpi backend needs mpi4py (the `distributed` extra)")
     dist.init_process_group("mpi", timeout=30)
     try:
         yield
@@ -309,7 +311,13 @@ def test_bad_backend_and_timeout():
     assert not dist.is_initialized()
 
 
+def _no_launcher(monkeypatch):
+    for var in dist._LAUNCHER_ENV:
+        monkeypatch.delenv(var, raising=False)
+
+
 def test_missing_mpi4py_names_the_extra(monkeypatch):
+    _no_launcher(monkeypatch)
     monkeypatch.setitem(sys.modules, "mpi4py", None)
     with pytest.raises(ImportError, match=r"pip install tensorgrad\[distributed\]"):
         dist.init_process_group("mpi")
@@ -317,12 +325,124 @@ def test_missing_mpi4py_names_the_extra(monkeypatch):
     assert not dist.is_initialized()
 
 
-@pytest.mark.cuda
-@pytest.mark.real_gpu
-def test_nccl_world_size_one(cuda_device):
+@pytest.mark.parametrize("var", ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"])
+@pytest.mark.parametrize("backend", ["mpi", "nccl"])
+def test_missing_mpi4py_with_a_launcher_of_two(monkeypatch, var, backend):
+    # the built-in one-process communicator must not pretend to be a world of two
+    _no_launcher(monkeypatch)
+    monkeypatch.setenv(var, "2")
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    with pytest.raises(ImportError, match=rf"started 2 processes \({var}\).*"
+                                          r"pip install tensorgrad\[distributed\]"):
+        dist.init_process_group(backend)
+    assert not dist.is_initialized()
+
+
+# ---- the one-process communicator (no mpi4py) against mpi4py's COMM_WORLD at size 1 --------
+def _comms():
+    from mpi4py import MPI
+
+    from tensorgrad.distributed import _single
+
+    dist.init_process_group("mpi")  # initialises MPI in this process, as the tests above do
+    dist.destroy_process_group()
+    return [(MPI, MPI.COMM_WORLD), (_single, _single.COMM_WORLD)]
+
+
+HOST_DTYPES = ["float64", "float32", "float16", "int64", "uint8", "complex128", "bool"]
+
+
+@pytest.mark.parametrize("dtype", HOST_DTYPES)
+def test_single_comm_collectives_match_mpi4py(dtype):
+    a = (np.arange(12).reshape(3, 4) % 3).astype(dtype)
+    seen = []
+    for MPI, comm in _comms():
+        got = {"rank": comm.Get_rank(), "size": comm.Get_size()}
+        for name, op in (("sum", MPI.SUM), ("max", MPI.MAX), ("min", MPI.MIN),
+                         ("prod", MPI.PROD)):
+            if dtype == "complex128" and name in ("max", "min"):
+                continue  # not defined on complex (all_reduce refuses them before)
+            if dtype == "bool":  # MPI's SUM, MAX, MIN, PROD take no bool: both refuse
+                for send in (MPI.IN_PLACE, a):
+                    with pytest.raises(RuntimeError):
+                        comm.Iallreduce(send, a.copy(), op=op)
+                continue
+            buf = a.copy()
+            req = comm.Iallreduce(MPI.IN_PLACE, buf, op=op)
+            got["allreduce_" + name] = (req.Test(), buf)
+            out = np.zeros_like(a)
+            got["allreduce_to_" + name] = (comm.Iallreduce(a, out, op=op).Test(), out)
+        buf = a.copy()
+        got["ibcast"] = (comm.Ibcast(buf, root=0).Test(), buf)
+        recv = np.zeros((1,) + a.shape, dtype=a.dtype)
+        got["iallgather"] = (comm.Iallgather(a, recv).Test(), recv)
+        got["ibarrier"] = comm.Ibarrier().Test()
+        seen.append(got)
+    mpi, single = seen
+    assert list(mpi) == list(single)
+    for key in mpi:
+        if isinstance(mpi[key], tuple):
+            assert mpi[key][0] is single[key][0] is True, key
+            np.testing.assert_array_equal(single[key][1], mpi[key][1])
+            np.testing.assert_array_equal(single[key][1].reshape(a.shape), a)
+        else:
+            assert mpi[key] == single[key], key
+    assert single["rank"] == 0 and single["size"] == 1
+
+
+def test_single_comm_objects_split_and_errors_match_mpi4py():
+    for MPI, comm in _comms():
+        uid = tuple(range(-64, 64))
+        got = comm.bcast(uid, root=0)
+        assert got == uid
+        obj = {"a": [1, 2]}
+        assert comm.bcast(obj, root=0) == obj and comm.bcast(obj, root=0) is not obj  # pickled
+        local = comm.Split_type(MPI.COMM_TYPE_SHARED)
+        assert (local.Get_rank(), local.Get_size()) == (0, 1)
+        local.Free()
+        assert comm.Get_size() == 1  # freeing the local communicator leaves the world usable
+        with pytest.raises(RuntimeError, match="(?i)invalid root"):
+            comm.bcast(obj, root=1)
+        with pytest.raises(RuntimeError, match="(?i)invalid root"):
+            comm.Ibcast(np.zeros(3), root=1)
+        with pytest.raises(BufferError, match="not contiguous"):
+            comm.Iallreduce(MPI.IN_PLACE, np.zeros((3, 4))[:, ::2], op=MPI.SUM)
+        f = np.zeros((3, 4)).T  # Fortran order is contiguous memory: MPI copies it as it lies
+        assert comm.Iallgather(np.arange(12.0), f).Test()
+        np.testing.assert_array_equal(f, np.arange(12.0).reshape(4, 3, order="F"))
+
+
+def test_single_comm_refuses_mismatched_gather():
+    from tensorgrad.distributed import _single
+
+    with pytest.raises(ValueError, match="Iallgather: the receive buffer has 16 bytes"):
+        _single.COMM_WORLD.Iallgather(np.zeros(3), np.zeros(2))
+
+
+# ---- the NCCL backend at world size 1 (the CuPy stand-in's one-rank NCCL, or a real GPU) ------
+def _nccl_world_size_one(monkeypatch, mpi4py):
+    _no_launcher(monkeypatch)
+    if mpi4py == "hidden":
+        monkeypatch.setitem(sys.modules, "mpi4py", None)
+        monkeypatch.setenv("PMI_SIZE", "1")  # a launcher of one process needs no mpi4py either
     dist.init_process_group("nccl", timeout=60)
+    g = dist._GROUP[0]
+    assert g.transport.name == "nccl" and (g.rank, g.size) == (0, 1)
+    assert type(g.transport.comm).__name__ == "NcclCommunicator"
+    if mpi4py == "hidden" or not dist.is_available():
+        from tensorgrad.distributed import _single
+
+        assert g.transport.mpi.comm is _single.COMM_WORLD
+    return g
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("mpi4py", ["as installed", "hidden"])
+def test_nccl_world_size_one(cuda_device, monkeypatch, mpi4py):
+    _nccl_world_size_one(monkeypatch, mpi4py)
     try:
         assert dist.get_backend() == "nccl"
+        assert (dist.get_rank(), dist.get_world_size()) == (0, 1)
         a = np.arange(6, dtype=np.float32)
         t = tg.tensor(a, device="cuda")
         dist.all_reduce(t, op="mean")
@@ -330,12 +450,56 @@ def test_nccl_world_size_one(cuda_device):
         parts = [tg.zeros(6, device="cuda")]
         dist.all_gather(parts, t)
         np.testing.assert_array_equal(parts[0].cpu().numpy(), a)
+        dist.barrier()
         model = nn.Linear(6, 2).to("cuda")
         ddp = DistributedDataParallel(model)
         ddp(t.reshape(1, 6)).sum().backward()
         np.testing.assert_allclose(model.weight.grad.cpu().numpy(), np.stack([a, a]))
     finally:
         dist.destroy_process_group()
+    assert not dist.is_initialized()
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("mpi4py", ["as installed", "hidden"])
+def test_nccl_world_size_one_dtypes_and_host_tensors(cuda_device, monkeypatch, mpi4py):
+    _nccl_world_size_one(monkeypatch, mpi4py)
+    try:
+        for dtype in HOST_DTYPES:
+            a = (np.arange(12).reshape(3, 4) % 3).astype(dtype)
+            for device in ("cuda", "cpu"):  # cpu tensors go through the (one-process) MPI
+                ops = {"complex128": ["sum"] if device == "cuda" else ["sum", "prod"],
+                       "bool": []}.get(dtype, ["sum", "max", "min", "prod"])
+                for op in ops:
+                    t = tg.tensor(a, device=device)
+                    dist.all_reduce(t, op=op)
+                    assert t.device == tg.Device(device) and t.dtype == a.dtype
+                    np.testing.assert_array_equal(t.cpu().numpy(), a)
+                t = tg.tensor(a.T, device=device)  # not contiguous: through a copy
+                dist.broadcast(t, src=0)
+                np.testing.assert_array_equal(t.cpu().numpy(), a.T)
+                parts = [tg.zeros(3, 4, dtype=dtype, device=device)]
+                dist.all_gather(parts, tg.tensor(a, device=device))
+                np.testing.assert_array_equal(parts[0].cpu().numpy(), a)
+        with pytest.raises(ValueError, match="src must be a rank"):
+            dist.broadcast(tg.ones(2, device="cuda"), src=1)
+        with pytest.raises(TypeError, match=r"all_reduce\(prod\) of complex data"):
+            dist.all_reduce(tg.ones(2, dtype="complex128", device="cuda"), op="prod")
+        with pytest.raises(TypeError, match=r"all_reduce\(sum\) of bool data"):
+            dist.all_reduce(tg.ones(2, dtype="bool", device="cuda"))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.cuda
+def test_nccl_without_libnccl_says_what_to_install(cuda_device, monkeypatch):
+    # CuPy imports cupy.cuda.nccl without libnccl too, with available = False and no names
+    from cupy.cuda import nccl
+
+    monkeypatch.setattr(nccl, "available", False)
+    with pytest.raises(RuntimeError, match="NCCL bindings are missing.*nvidia-nccl"):
+        dist.init_process_group("nccl")
+    assert not dist.is_initialized()
 
 
 # ---- DistributedSampler -----------------------------------------------------------------

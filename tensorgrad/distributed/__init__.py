@@ -7,7 +7,9 @@ train.py``, ``srun``, ``mpiexec -f hostfile ...``); ``init_process_group`` joins
   host), on one machine or across machines;
 - ``backend="nccl"``: NCCL through CuPy (``cupy.cuda.nccl``) between GPUs, one GPU per process
   (the one of index local rank modulo the GPUs visible); MPI still starts the job, hands the
-  NCCL id around and carries the collectives of CPU tensors.
+  NCCL id around and carries the collectives of CPU tensors. A single process (no launcher,
+  or one saying 1) needs no mpi4py: without it, a built-in one-process communicator
+  (``_single``) stands in for MPI.
 
 tensorgrad adds no transport of its own: each backend is a small class (``_mpi.MPITransport``,
 ``_nccl.NCCLTransport``) with the same four non-blocking collectives on raw arrays, and
@@ -172,7 +174,8 @@ def init_process_group(backend="mpi", timeout=None, abort_on_exception=True):
     """Join the processes of this job into the default group.
 
     ``backend`` is ``"mpi"`` or ``"nccl"``. Rank and world size come from the launcher, through
-    MPI (``mpirun``/``mpiexec``/``srun``); a script started alone is rank 0 of 1. ``timeout``
+    MPI (``mpirun``/``mpiexec``/``srun``); a script started alone is rank 0 of 1 (with
+    ``"nccl"`` it then runs without mpi4py too). ``timeout``
     (seconds or a ``timedelta``; default ``$TENSORGRAD_DIST_TIMEOUT`` or 1800) bounds the wait
     in every collective. With ``abort_on_exception`` (default) and more than one process, an
     uncaught exception on any rank aborts the whole job instead of leaving the others hanging.
@@ -189,9 +192,17 @@ def init_process_group(backend="mpi", timeout=None, abort_on_exception=True):
         raise ValueError(f"init_process_group: backend must be 'mpi' or 'nccl', got "
                          f"{backend!r}")
     seconds = _as_seconds(timeout)
-    MPI = _import_mpi()
-    comm = MPI.COMM_WORLD
     expected, var = _launcher_world_size()
+    try:
+        MPI = _import_mpi()
+    except ImportError as e:
+        if expected not in (None, 1):
+            raise ImportError(f"init_process_group({backend!r}): the launcher started {expected} "
+                              f"processes ({var}), and {e}") from e
+        if backend == "mpi":
+            raise
+        from . import _single as MPI  # one process: NCCL needs no MPI to find its peers
+    comm = MPI.COMM_WORLD
     if expected is not None and expected != comm.Get_size():
         raise RuntimeError(
             f"init_process_group: the launcher started {expected} processes ({var}) but MPI "
@@ -200,7 +211,7 @@ def init_process_group(backend="mpi", timeout=None, abort_on_exception=True):
             "mpi4py uses (with the `distributed` extra: the one in the environment's bin/)")
     from ._mpi import MPITransport
 
-    transport = MPITransport(comm)
+    transport = MPITransport(comm, MPI)
     if backend == "nccl":
         from ._nccl import NCCLTransport
 

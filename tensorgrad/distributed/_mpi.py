@@ -31,13 +31,13 @@ class Work:
 
 
 class MPITransport:
-    """Collectives over an MPI communicator (``mpi4py.MPI.COMM_WORLD`` for the default group)."""
+    """Collectives over an MPI communicator (``mpi4py.MPI.COMM_WORLD`` for the default group).
+    ``MPI`` is the module the communicator comes from: ``mpi4py.MPI``, or ``_single`` (one
+    process, no mpi4py)."""
 
     name = "mpi"
 
-    def __init__(self, comm):
-        from mpi4py import MPI
-
+    def __init__(self, comm, MPI):
         self.MPI = MPI
         self.comm = comm
         self.rank = comm.Get_rank()

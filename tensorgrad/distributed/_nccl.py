@@ -3,7 +3,8 @@
 Same interface as ``_mpi.MPITransport``. Each process drives one GPU (local rank modulo the
 GPUs it sees); MPI starts the job and hands NCCL's unique id from rank 0 to the others, and
 NCCL's collectives run on a stream of their own, ordered after the work already queued on the
-current stream. Host (NumPy) arrays go through the MPI transport.
+current stream. Host (NumPy) arrays go through the MPI transport. In a single process without
+mpi4py, "MPI" is ``_single``'s one-process communicator and NCCL's communicator has size 1.
 """
 
 from ..backend.device import _CUPY_ARRAY
@@ -36,10 +37,12 @@ class NCCLTransport:
         try:
             import cupy
             from cupy.cuda import nccl
+            if not getattr(nccl, "available", True):  # CuPy imports it, but found no libnccl
+                raise ImportError("cupy.cuda.nccl.available is False: libnccl was not found")
         except ImportError as e:  # a CuPy built without NCCL
             raise RuntimeError(f"init_process_group('nccl'): CuPy's NCCL bindings are missing "
-                               f"({e}); install NCCL for CuPy (pip install nvidia-nccl-cu12) or "
-                               "use backend='mpi'") from e
+                               f"({e}); install NCCL for CuPy's CUDA (pip install "
+                               "nvidia-nccl-cu13, or -cu12) or use backend='mpi'") from e
         self.cupy = cupy
         self.nccl = nccl
         self.mpi = mpi

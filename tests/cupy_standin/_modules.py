@@ -16,7 +16,7 @@ import types
 
 import numpy as np
 
-from . import _core, _cuda, _kernels, _rand
+from . import _core, _cuda, _kernels, _nccl, _rand
 
 NAMES_FILE = os.path.join(os.path.dirname(__file__), "cupy_names.json")
 
@@ -396,6 +396,11 @@ def build(names=None):
     make("cupy.cuda.stream", dict(_cuda.STREAM_NAMES), strict=False)
     make("cupy.cuda.memory", dict(_cuda.MEMORY_NAMES), strict=False)
     make("cupy.cuda.nvtx", dict(_cuda.NVTX_NAMES), strict=False)
+    # NCCL: CuPy 14's names (nccl.pyx); once gen_names.py has listed the module, only those
+    nccl = listed.get("cupy.cuda.nccl")
+    if nccl is None or isinstance(nccl, list):
+        make("cupy.cuda.nccl", {k: v for k, v in _nccl.NCCL_NAMES.items()
+                                if nccl is None or k in nccl}, strict=False)
 
     make("cupyx", dict(CUPYX_IMPLS))
     make("cupyx.scipy", {"get_array_module": get_array_module})

@@ -20,6 +20,7 @@ MODULES = [
     "cupyx.scipy.stats", "cupyx.scipy.ndimage", "cupyx.scipy.fft", "cupyx.scipy.sparse",
     "cupyx.scipy.integrate", "cupyx.scipy.interpolate", "cupyx.scipy.spatial",
     "cupy.cuda", "cupy.lib", "cupy.polynomial",
+    "cupy.cuda.nccl",  # last: importing it adds `nccl` to cupy.cuda's names
 ]
 
 # the protocol methods of cupy.ndarray the stand-in must mirror (other dunders are left out)
