@@ -1,20 +1,23 @@
-"""``conv1d``, ``conv_transpose2d``, ``adaptive_avg_pool2d`` and ``scaled_dot_product_attention``
-with PyTorch's names, signatures, defaults and numerics (re-exported by ``nn.functional``).
+"""``conv2d``, ``conv1d``, ``conv_transpose2d``, ``adaptive_avg_pool2d`` and
+``scaled_dot_product_attention`` with PyTorch's names, signatures, defaults and numerics
+(re-exported by ``nn.functional``).
 
-All four are compositions of differentiable primitives (``unfold``/``fold``, ``matmul``,
-reshapes, ``softmax``), so they have no rules of their own: derivatives of every order, in both
-modes, come from the primitives', and on CuPy the heavy parts run the primitives' CUDA kernels
-(im2col/col2im for the convolutions, the fused row softmax for attention).
+All are compositions of differentiable primitives, so they have no rules of their own:
+derivatives of every order, in both modes, come from the primitives'. On the host the
+convolutions run ``ops.conv.conv2d`` and its two gradient primitives (GEMMs over shifted views,
+no im2col matrix); on CuPy they are ``unfold``/``fold`` and ``matmul``, whose im2col/col2im CUDA
+kernels suit a GPU. Attention runs ``softmax`` (a fused row kernel on CuPy).
 """
 
 import math
 
 import numpy as np
 
-from ..backend.device import xp_of
+from ..backend.device import _CUPY_ARRAY, xp_of
+from ..ops import conv as _conv
 from ..ops import elementwise as _ew
 from ..ops import reduce as _red
-from ..ops.conv import fold, out_size
+from ..ops.conv import fold, out_size, unfold
 from ..ops.linalg import matmul
 from ..ops.shape import broadcast_to, concatenate_, expand_dims, reshape, squeeze, swapaxes
 from ..tensor import _raw
@@ -50,6 +53,91 @@ def _zeros_raw(like, shape):
     return xp_of(raw).zeros(shape, dtype=raw.dtype)
 
 
+# ---- conv2d ---------------------------------------------------------------------------------
+_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _on_host(*tensors):
+    """Do the convolution primitives for the host apply: NumPy float32/float64 data, one dtype?"""
+    raws = [_raw(t) for t in tensors]
+    dtype = raws[0].dtype
+    return all(type(r) is not _CUPY_ARRAY and r.dtype == dtype for r in raws) and (
+        dtype in _FAST_DTYPES)
+
+
+def _conv2d_unfold(x, weight, stride, padding, dilation, groups):
+    """unfold (im2col) and one matmul per group: the CuPy path (CUDA im2col/col2im kernels)."""
+    n = x.shape[0]
+    oc, cg, kh, kw = weight.shape
+    cols = unfold(x, (kh, kw), stride, padding, dilation, 0.0)
+    oh, ow = cols.shape[4], cols.shape[5]
+    outs = []
+    for gi in range(groups):
+        cg_cols = cols if groups == 1 else cols[:, gi * cg:(gi + 1) * cg]
+        wg = weight if groups == 1 else weight[gi * (oc // groups):(gi + 1) * (oc // groups)]
+        outs.append(matmul(reshape(wg, (wg.shape[0], cg * kh * kw)),
+                           reshape(cg_cols, (n, cg * kh * kw, oh * ow))))
+    out = outs[0] if groups == 1 else concatenate_(1, *outs)
+    return reshape(out, (n, oc, oh, ow))
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation as PyTorch's: input (N, C, H, W) or (C, H, W), weight
+    (OC, C/groups, kh, kw), ``padding`` ints, ``'valid'`` or ``'same'``.
+
+    On the host: ``ops.conv.conv2d`` (bias included), a few GEMMs over shifted views of the
+    image instead of an im2col matrix, with gradient primitives of its own. On CuPy: unfold
+    (the im2col kernel) and one matmul per group.
+
+    >>> import tensorgrad as tg
+    >>> F = tg.nn.functional
+    >>> F.conv2d(tg.ones(1, 1, 3, 3), tg.ones(1, 1, 2, 2)).tolist()
+    [[[[4.0, 4.0], [4.0, 4.0]]]]
+    """
+    op = "conv2d"
+    if input.ndim not in (3, 4):
+        raise ValueError(f"{op}: input must be (C, H, W) or (N, C, H, W), got shape "
+                         f"{tuple(input.shape)}")
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: weight must be (out_channels, in_channels/groups, kh, kw), got "
+                         f"shape {tuple(weight.shape)}")
+    unbatched = input.ndim == 3
+    x = expand_dims(input, 0) if unbatched else input
+    c = x.shape[1]
+    oc, cg, kh, kw = weight.shape
+    if not isinstance(groups, (int, np.integer)) or groups < 1 or c != cg * groups or (
+            oc % groups):
+        raise ValueError(f"{op}: input has {c} channels (shape {tuple(input.shape)}) but "
+                         f"weight {tuple(weight.shape)} with groups={groups} expects "
+                         f"{cg * groups} (and out_channels divisible by groups)")
+    groups = int(groups)
+    if bias is not None and tuple(bias.shape) != (oc,):
+        raise ValueError(f"{op}: bias must have shape ({oc},), got {tuple(bias.shape)}")
+    s = _tuple(stride, 2, "stride", op)
+    d = _tuple(dilation, 2, "dilation", op)
+    _positive(s, "stride", op)
+    _positive(d, "dilation", op)
+    if isinstance(padding, str):
+        (top, bottom), (left, right) = _same_padding(padding, (kh, kw), s, d, op)
+        if bottom > top or right > left:  # 'same', even receptive field: the extra goes after
+            x = _F().pad(x, (0, right - left, 0, bottom - top))
+        p = (top, left)
+    else:
+        p = _tuple(padding, 2, "padding", op)
+        _positive(p, "padding", op, allow_zero=True)
+    reach = (d[0] * (kh - 1) + 1, d[1] * (kw - 1) + 1)
+    if x.shape[2] + 2 * p[0] < reach[0] or x.shape[3] + 2 * p[1] < reach[1]:
+        raise ValueError(f"{op}: input of shape {tuple(input.shape)}, padded by {p}, is smaller "
+                         f"than the kernel's reach {reach} (kernel {(kh, kw)}, dilation {d})")
+    if _on_host(x, weight, *([] if bias is None else [bias])):
+        out = _conv.conv2d(x, weight, bias, s, p, d, groups)
+    else:
+        out = _conv2d_unfold(x, weight, s, p, d, groups)
+        if bias is not None:
+            out = out + reshape(bias, (1, oc, 1, 1))
+    return squeeze(out, 0) if unbatched else out
+
+
 # ---- conv1d ---------------------------------------------------------------------------------
 def _same_padding(padding, kernel, stride, dilation, op):
     """(left, right) for PyTorch's string paddings; the odd extra of 'same' goes right."""
@@ -71,7 +159,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D cross-correlation as PyTorch's: input (N, C, L) or (C, L), weight
     (OC, C/groups, k), ``padding`` an int, a 1-tuple, ``'valid'`` or ``'same'``.
 
-    A 2-D convolution over a height-1 image (one unfold and one matmul per group).
+    A 2-D convolution (``conv2d``) over a height-1 image.
 
     >>> import tensorgrad as tg
     >>> F = tg.nn.functional
@@ -127,8 +215,10 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     or (C, H, W), weight (C, OC/groups, kh, kw); the output is
     (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1 high.
 
-    Each input pixel scatters ``weight`` times its value: one matmul per group gives the
-    windows, and ``fold`` (col2im) adds them up where they overlap.
+    On the host this is ``ops.conv.conv2d_input_grad`` (the input gradient of the convolution
+    whose output has the input's shape). On CuPy each input pixel scatters ``weight`` times its
+    value: one matmul per group gives the windows, and ``fold`` (col2im) adds them up where they
+    overlap.
 
     >>> import tensorgrad as tg
     >>> F = tg.nn.functional
@@ -170,6 +260,16 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     if oh <= 0 or ow <= 0:
         raise ValueError(f"{op}: the output would be {oh}x{ow} for input {tuple(input.shape)}, "
                          f"kernel {(kh, kw)}, stride {s}, padding {p}, dilation {d}")
+    nh = out_size(oh, kh, s[0], p[0], d[0])
+    nw = out_size(ow, kw, s[1], p[1], d[1])
+    if _on_host(x, weight):
+        # the input gradient of a convolution whose output is x: a primitive of its own
+        if nh > h or nw > w:  # windows beyond the input's pixels get nothing
+            x = _F().pad(x, (0, nw - w, 0, nh - h))
+        out = _conv.conv2d_input_grad(x, weight, (oh, ow), s, p, d, groups)
+        if bias is not None:
+            out = out + reshape(bias, (1, oc, 1, 1))
+        return squeeze(out, 0) if unbatched else out
     cg = c // groups
     xr = reshape(x, (n, c, h * w))
     parts = []
@@ -182,8 +282,6 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     cols = reshape(cols, (n, oc, kh, kw, h, w))
     # with output_padding >= stride (allowed when < dilation) the output holds more windows than
     # the input has pixels: those windows get nothing
-    nh = out_size(oh, kh, s[0], p[0], d[0])
-    nw = out_size(ow, kw, s[1], p[1], d[1])
     if nh > h:
         cols = concatenate_(4, cols, _zeros_raw(cols, (n, oc, kh, kw, nh - h, w)))
     if nw > w:
@@ -373,4 +471,5 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     return _attend(query, key, value, attn_mask, dropout_p, is_causal, scale, op)[0]
 
 
-__all__ = ["conv1d", "conv_transpose2d", "adaptive_avg_pool2d", "scaled_dot_product_attention"]
+__all__ = ["conv2d", "conv1d", "conv_transpose2d", "adaptive_avg_pool2d",
+           "scaled_dot_product_attention"]
