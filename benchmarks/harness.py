@@ -91,6 +91,33 @@ def jax_variants(jax, fn):
     return {"jax.jit": blocking(jax.jit(fn)), "jax eager": blocking(fn)}
 
 
+def jax_sgd_steps(jax, loss_fn, np_params, x, y, lr):
+    """``{"jax.jit": (step, grads), "jax eager": (step, grads)}`` for plain SGD on
+    ``loss_fn(params, x, y)``: each step updates the parameters (a list of arrays) and blocks
+    on them, so that the time includes the update; ``grads()`` is the gradient at the start."""
+    import jax.numpy as jnp
+
+    vg = jax.value_and_grad(loss_fn)
+
+    def update(params, x, y):
+        loss, grads = vg(params, x, y)
+        return jax.tree.map(lambda p, g: p - lr * g, params, grads), loss
+
+    start = [jnp.asarray(p) for p in np_params]
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    out = {}
+    for name, fn in (("jax.jit", jax.jit(update)), ("jax eager", update)):
+        state = {"params": start}
+
+        def step(fn=fn, state=state):
+            state["params"], loss = fn(state["params"], x, y)
+            jax.block_until_ready(state["params"])  # the update, not just the loss, is done
+            return loss
+
+        out[name] = (step, lambda: vg(start, x, y)[1])
+    return out
+
+
 def assert_close(name, got, want, rtol, atol=0.0):
     """``got`` (any array-like: Tensor, torch, JAX) against ``want`` (NumPy)."""
     got = to_numpy(got)

@@ -15,7 +15,7 @@ which is not what anyone trains a CNN with), so it is not in this comparison.
 
 import numpy as np
 import numpy_cnn
-from harness import Workload, check_training, jax_or_none, optional, to_numpy
+from harness import Workload, check_training, jax_or_none, jax_sgd_steps, optional, to_numpy
 
 import tensorgrad as tg
 import tensorgrad.nn.functional as F
@@ -65,25 +65,7 @@ def jax_cnn(jax, np_params, x, y):
         z = h.mean(axis=(2, 3)) @ w3.T + b3
         return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(z), y[:, None], axis=1))
 
-    vg = jax.value_and_grad(loss_fn)
-
-    def update(params, x, y):
-        loss, grads = vg(params, x, y)
-        return jax.tree.map(lambda p, g: p - LR * g, params, grads), loss
-
-    start = [jnp.asarray(p) for p in np_params]
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    out = {}
-    for name, fn in (("jax.jit", jax.jit(update)), ("jax eager", update)):
-        state = {"params": start}
-
-        def step(fn=fn, state=state):
-            state["params"], loss = fn(state["params"], x, y)
-            jax.block_until_ready(state["params"])
-            return loss
-
-        out[name] = (step, lambda: vg(start, x, y)[1])
-    return out
+    return jax_sgd_steps(jax, loss_fn, np_params, x, y, LR)
 
 
 def build(check=True, only=None):

@@ -19,7 +19,7 @@ framework.
 import numpy as np
 import numpy_mlp
 import pytest
-from harness import Workload, check_training, jax_or_none, optional, to_numpy
+from harness import Workload, check_training, jax_or_none, jax_sgd_steps, optional, to_numpy
 
 import tensorgrad as tg
 import tensorgrad.nn.functional as F
@@ -120,25 +120,7 @@ def autograd_mlp(np_params, x, y, lr=LR):
 def jax_mlp(jax, np_params, x, y, lr=LR):
     import jax.numpy as jnp
 
-    vg = jax.value_and_grad(mlp_loss_fn(jnp, jax.nn.log_softmax))
-
-    def update(params, x, y):
-        loss, grads = vg(params, x, y)
-        return jax.tree.map(lambda p, g: p - lr * g, params, grads), loss
-
-    start = [jnp.asarray(p) for p in np_params]
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    out = {}
-    for name, fn in (("jax.jit", jax.jit(update)), ("jax eager", update)):
-        state = {"params": start}
-
-        def step(fn=fn, state=state):
-            state["params"], loss = fn(state["params"], x, y)
-            jax.block_until_ready(state["params"])  # the update, not just the loss, is done
-            return loss
-
-        out[name] = (step, lambda: vg(start, x, y)[1])
-    return out
+    return jax_sgd_steps(jax, mlp_loss_fn(jnp, jax.nn.log_softmax), np_params, x, y, lr)
 
 
 def build_mlp(sizes=numpy_mlp.SIZES, batch=numpy_mlp.BATCH, check=True, only=None, seed=0):
