@@ -1027,19 +1027,12 @@ def roll(input, shifts, dims=None):
 
 def rot90(input, k=1, dims=(0, 1)):
     """Rotation by 90 degrees ``k`` times in the plane of ``dims`` (from the first towards the
-    second)."""
+    second): NumPy's rot90, and a new tensor even when ``k`` is a multiple of 4."""
     x = _t(input, "rot90")
     if len(dims) != 2:
         raise ValueError(f"rot90(): dims must have length 2, got {dims}")
-    d0, d1 = (_norm_axis(v, x.ndim, "rot90") for v in dims)
-    if d0 == d1:
-        raise ValueError(f"rot90(): dims must differ, got {dims}")
-    k %= 4
-    if k == 0:
-        return x.clone()
-    if k == 2:
-        return flip(x, (d0, d1))
-    return _sh.swapaxes(flip(x, d1 if k == 1 else d0), d0, d1)
+    out = tnp.rot90(x, k, tuple(dims))
+    return x.clone() if out is x else out
 
 
 def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):

@@ -905,7 +905,7 @@ def _bad(device):
         (ValueError, "stack\\(\\): expects each tensor", lambda: tg.torch_api.stack([x, x.T])),
         (ValueError, "unflatten\\(\\): sizes \\(5, -1\\)", lambda: tg.unflatten(x, 1, (5, -1))),
         (ValueError, "flip\\(\\): dims \\(0, 0\\)", lambda: tg.flip(x, (0, 0))),
-        (ValueError, "rot90\\(\\): dims must differ", lambda: tg.rot90(x, 1, (1, 1))),
+        (ValueError, "rot90: the axes must differ", lambda: tg.rot90(x, 1, (1, 1))),
         (ValueError, "repeat_interleave\\(\\): 2 repeats for dim 1 of size 4",
          lambda: tg.repeat_interleave(x, i, dim=1)),
         (ValueError, "index_add\\(\\): source has shape", lambda: tg.index_add(x, 0, i, x)),
