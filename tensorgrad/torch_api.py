@@ -1583,31 +1583,10 @@ def inverse(input):
     return decomp.inv(_t(input, "inverse"))
 
 
-def _safe_root(s, p):
-    """s ** (1 / p) with the subgradient 0 at s = 0 (PyTorch's norms), not 1/0 * 0 = nan."""
-    zero = s.data == 0
-    safe = _ew.where(zero, 1, s)
-    root = _ew.sqrt(safe) if p == 2 else _ew.power(safe, 1.0 / p)
-    return _ew.where(zero, 0, root)
-
-
-def _abs2(x):
-    return _ew.real(x * _ew.conjugate(x)) if x.dtype.kind == "c" else x * x
-
-
 def _vector_norm(x, p, axes, keepdim):
-    if p == np.inf:
-        return _red.max(_ew.abs(x), axes, keepdim)
-    if p == -np.inf:
-        return _red.min(_ew.abs(x), axes, keepdim)
-    if p == 0:
-        nz = _nd.not_equal(x, 0)
-        return _red.sum(nz.to(np.empty(0, x.dtype).real.dtype), axes, keepdim)
-    if p == 1:
-        return _red.sum(_ew.abs(x), axes, keepdim)
-    if p == 2:
-        return _safe_root(_red.sum(_abs2(x), axes, keepdim), 2)
-    return _safe_root(_red.sum(_ew.power(_ew.abs(x), float(p)), axes, keepdim), float(p))
+    from .numpy.linalg import _vector_norm as vector_norm
+
+    return vector_norm(x, p, tuple(range(x.ndim)) if axes is None else axes, keepdim)
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):

@@ -260,3 +260,20 @@ def test_eigh_complex_values_and_derivative(rng):
     assert w.dtype == np.float64
     np.testing.assert_allclose(w.numpy(), np.linalg.eigh(h)[0], rtol=1e-10)
     check(lambda x: LA.eigvalsh(x), h)  # Hermitian eigenvalues: real, derivative defined
+
+
+@pytest.mark.parametrize("ord", [3, 1.5, 2])
+def test_vector_p_norm_at_zero_has_the_zero_subgradient(device, ord):
+    """Any vector p-norm at 0 has gradient 0 (PyTorch's subgradient), with no warning."""
+    import warnings
+
+    x = tg.tensor(np.zeros(4), device=device, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tnp.linalg.norm(x, ord).backward()
+    assert np.all(x.grad.cpu().numpy() == 0)
+    y = tg.tensor(np.array([3.0, -4.0, 0.0]), device=device, requires_grad=True)
+    tnp.linalg.norm(y, ord).backward()
+    r = np.sum(np.abs([3.0, 4.0]) ** ord) ** (1 / ord)
+    want = np.sign([3.0, -4.0, 0.0]) * np.abs([3.0, -4.0, 0.0]) ** (ord - 1) / r ** (ord - 1)
+    np.testing.assert_allclose(y.grad.cpu().numpy(), want, rtol=1e-12)

@@ -22,7 +22,7 @@ from ..ops import reduce as _red
 from ..ops.linalg import matmul as _matmul
 from ..ops.linalg import norm2 as _norm2
 from ..ops.shape import swapaxes as _swapaxes
-from ..tensor import Tensor, _new_tensor, _norm_axis
+from ..tensor import Tensor, _new_tensor, _norm_axis, _raw
 
 SlogdetResult = _dc.SlogdetResult
 EighResult = _dc.EighResult
@@ -216,7 +216,14 @@ def _vector_norm(x, ord, axes, keepdims):
     if isinstance(ord, str):
         raise ValueError(f"norm: invalid norm order {ord!r} for vectors")
     p = float(ord)
-    return _ew.power(_red.sum(_ew.power(_ew.abs(x), p), axes, keepdims), 1.0 / p)
+    return _safe_root(_red.sum(_ew.power(_ew.abs(x), p), axes, keepdims), p)
+
+
+def _safe_root(s, p):
+    """s ** (1 / p) with the subgradient 0 at s = 0 (PyTorch's choice for norms at 0), not the
+    NaN of 1/0 * 0; the mask is a constant."""
+    zero = _raw(s) == 0
+    return _ew.where(zero, 0, _ew.power(_ew.where(zero, 1, s), 1.0 / p))
 
 
 def _matrix_norm(x, ord, axes, keepdims):
