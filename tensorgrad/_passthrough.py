@@ -70,6 +70,14 @@ def _cupy_counterpart(public, path, base, name, array):
             "tensor.cpu()) and move the result back") from None
 
 
+# NumPy functions whose result has no derivative by nature (indices, counts, booleans, types,
+# uninitialised memory): they take traced tensors (their values) as autograd's do
+NO_DERIVATIVE = frozenset(
+    "argpartition argwhere nonzero flatnonzero count_nonzero searchsorted isneginf isposinf "
+    "allclose isclose array_equal array_equiv iscomplexobj iscomplex isscalar isreal isrealobj "
+    "empty_like result_type can_cast shape ndim size".split())
+
+
 def module_getattr(public, path, base=_np):
     """A module ``__getattr__`` for ``tensorgrad.<public>``: names it does not define come from
     ``numpy.<path>`` (CuPy's counterpart for CuPy arrays), or, with ``base=None``, from the
@@ -94,7 +102,7 @@ def module_getattr(public, path, base=_np):
             fn = target
             for a in found:
                 if isinstance(a, Tensor):
-                    if a._rg or a._level:
+                    if (a._rg or a._level) and not (base is _np and name in NO_DERIVATIVE):
                         raise NotImplementedError(
                             f"{public}.{name}: no derivative is defined, so it cannot take a "
                             "tensor that carries one; use differentiable functions, or "

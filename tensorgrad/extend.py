@@ -37,7 +37,7 @@ from .autograd_compat._core import (  # noqa: F401  (autograd.extend's names)
     VSpace,
     vspace,
 )
-from .ops.registry import _prim_of
+from .ops.registry import Primitive, _prim_of
 from .ops.registry import defjvp as _defjvp
 from .ops.registry import primitive as _primitive
 from .ops.shape import _EveryArg
@@ -46,6 +46,17 @@ from .tensor import Tensor
 __all__ = ["primitive", "defvjp", "defjvp", "defvjp_argnum", "defjvp_argnum", "defvjp_argnums",
            "defjvp_argnums", "def_linear", "notrace_primitive", "register_notrace", "Box",
            "VSpace", "vspace", "SparseObject", "VJPNode", "JVPNode"]
+
+
+def _target(fun):
+    """The primitive behind ``fun``, or None when ``fun`` is one of tensorgrad's own functions
+    that is a composite of primitives (``slogdet``, ``inv``, ...): a library that (re)declares a
+    rule for an autograd primitive gets its derivative from the parts there, so the rule is not
+    needed and is not installed. Any other non-primitive is an error."""
+    if not isinstance(getattr(fun, "prim", fun), Primitive) and callable(fun) and \
+            getattr(fun, "__module__", "").startswith("tensorgrad."):
+        return None
+    return _prim_of(fun)
 
 
 def primitive(fun=None, **options):
@@ -70,7 +81,9 @@ def _uncurry(maker):
 def defvjp(fun, *vjpmakers, argnums=None):
     """``vjpmaker(ans, *args, **kwargs) -> (g -> cotangent)`` for each positional argument (or
     for those of ``argnums``); None: a zero derivative."""
-    p = _prim_of(fun)
+    p = _target(fun)
+    if p is None:
+        return
     argnums = range(len(vjpmakers)) if argnums is None else argnums
     given = list(p.vjps) if isinstance(p.vjps, (tuple, list, Rules)) else []
     for i, maker in zip(argnums, vjpmakers):
@@ -98,6 +111,8 @@ def _zero_jvp(g, ans, *args, **kwargs):
 def defjvp(fun, *jvpfuns, argnums=None):
     """``jvpfun(g, ans, *args, **kwargs) -> tangent`` for each positional argument (or for
     those of ``argnums``); ``"same"``: ``fun`` itself is linear in that argument; None: zero."""
+    if _target(fun) is None:
+        return
     rules = [_zero_jvp if r is None else _same(fun, i) if r == "same" else r
              for i, r in zip(range(len(jvpfuns)) if argnums is None else argnums, jvpfuns)]
     _defjvp(fun, *rules, argnums=argnums)
@@ -105,19 +120,25 @@ def defjvp(fun, *jvpfuns, argnums=None):
 
 def defvjp_argnum(fun, vjpmaker):
     """``vjpmaker(argnum, ans, args, kwargs)`` returns ``g -> cotangent``, for any argument."""
+    if _target(fun) is None:
+        return
     _prim_of(fun).vjps = _EveryArg(
         lambda i: lambda g, ans, *args, **kw: vjpmaker(i, ans, args, kw)(g), first=0)
 
 
 def defvjp_argnums(fun, vjpmaker):
     """``vjpmaker(argnums, ans, args, kwargs)`` returns ``g -> (cotangent per argnum)``."""
+    if _target(fun) is None:
+        return
     _prim_of(fun).vjps = _EveryArg(
         lambda i: lambda g, ans, *args, **kw: vjpmaker((i,), ans, args, kw)(g)[0], first=0)
 
 
 def defjvp_argnum(fun, jvpmaker):
     """``jvpmaker(argnum, tangent, ans, args, kwargs)`` gives the tangent, for any argument."""
-    p = _prim_of(fun)
+    p = _target(fun)
+    if p is None:
+        return
     p.jvps = _EveryArg(lambda i: lambda t, ans, *args, **kw: jvpmaker(i, t, ans, args, kw),
                        first=0)
     fill_vjps_from_jvps(p)
@@ -125,7 +146,9 @@ def defjvp_argnum(fun, jvpmaker):
 
 def defjvp_argnums(fun, jvpmaker):
     """``jvpmaker(argnums, tangents, ans, args, kwargs)`` gives the summed tangent."""
-    p = _prim_of(fun)
+    p = _target(fun)
+    if p is None:
+        return
     p.jvps = _EveryArg(
         lambda i: lambda t, ans, *args, **kw: jvpmaker((i,), (t,), ans, args, kw), first=0)
     fill_vjps_from_jvps(p)

@@ -276,8 +276,8 @@ def test_nan_to_num_gives_no_gradient_at_replaced_values(device):
 # ---- derivatives are never dropped silently -----------------------------------------------
 @pytest.mark.parametrize("call", [
     lambda t: np.lexsort([t, t]),
-    lambda t: np.isclose(t, t),
-    lambda t: np.searchsorted(t, [t]),
+    lambda t: np.i0(t),  # (isclose, searchsorted: no derivative by nature, they take them)
+    lambda t: np.nanpercentile([t], 50.0),
     lambda t: np.histogram(t, bins=[t[0] * 0 - 10, t[0] * 0 + 10]),
 ], ids=["list", "plain", "nested_list", "nested_in_list_kw"])
 def test_passthrough_refuses_tensors_inside_lists(call, device):

@@ -130,6 +130,9 @@ def install(device=None):
         set_default_device(device)
     if any(isinstance(f, AutogradFinder) for f in sys.meta_path):
         return
+    from . import _methods
+
+    _methods.enable()  # NumPy's array methods on traced values, as autograd's ArrayBox has
     for name in [n for n in sys.modules if _is_autograd(n)]:
         _saved[name] = sys.modules.pop(name)  # a real autograd imported earlier
     sys.meta_path.insert(0, AutogradFinder())
@@ -137,7 +140,10 @@ def install(device=None):
 
 def uninstall():
     """Undo :func:`install`: ``import autograd`` finds the real autograd again."""
+    from . import _methods
+
     sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, AutogradFinder)]
+    _methods.disable()
     for name in [n for n in sys.modules if _is_autograd(n)]:
         if isinstance(sys.modules[name], _Alias):
             del sys.modules[name]

@@ -1,0 +1,81 @@
+"""NumPy's array methods on traced values while the hook is installed.
+
+autograd's ``ArrayBox`` has NumPy's methods (``x.size`` an int, ``x.std()`` with ``ddof=0``,
+``x.min(1)`` the minima, ``x.cumsum()`` of the flattened array, ``x.repeat(2, axis=0)``,
+``x.take([0, 2])``, ``x.nonzero()`` a tuple); a tensorgrad ``Tensor`` has PyTorch's, which
+differ for these names, silently for some (``std``'s default correction). While the hook is
+installed these methods follow NumPy, as a program written for autograd expects; PyTorch's
+keyword arguments (``dim=``, ``keepdim=``, ``unbiased=``, ``correction=``, ``as_tuple=``) still
+select PyTorch's form. :func:`disable` (called by ``uninstall``) restores PyTorch's methods.
+"""
+
+from ..tensor import Tensor
+
+
+class _Size(int):
+    """``x.size`` under the hook: the element count (NumPy's attribute), and still callable as
+    PyTorch's ``x.size()`` / ``x.size(dim)``."""
+
+    def __new__(cls, n, shape):
+        self = super().__new__(cls, n)
+        self._shape = shape
+        return self
+
+    def __call__(self, dim=None):
+        return self._shape if dim is None else self._shape[dim]
+
+
+def _size(self):
+    return _Size(self.data.size, self.data.shape)
+
+
+_TORCH_KW = frozenset(("dim", "keepdim", "unbiased", "correction", "as_tuple"))
+
+
+def _numpy_forms():
+    from .. import numpy as tnp
+
+    def compress(self, condition, axis=None):
+        return tnp.compress(condition, self, axis=axis)
+
+    forms = {name: getattr(tnp, name) for name in (
+        "std", "var", "min", "max", "cumsum", "cumprod", "repeat", "take", "nonzero",
+        "argpartition", "searchsorted")}
+    forms["compress"] = compress
+    return forms
+
+
+_saved = {}
+
+
+def _method(name, numpy_form, torch_form):
+    def method(self, *args, **kwargs):
+        if torch_form is not None and (
+                not _TORCH_KW.isdisjoint(kwargs)
+                or (name in ("min", "max") and args and isinstance(args[0], Tensor))):
+            return torch_form(self, *args, **kwargs)  # PyTorch's form, asked for by name
+        return numpy_form(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"NumPy's ``ndarray.{name}`` (the autograd hook is installed)."
+    return method
+
+
+def enable():
+    if _saved:
+        return
+    for name, form in _numpy_forms().items():
+        torch_form = Tensor.__dict__.get(name)
+        _saved[name] = torch_form
+        setattr(Tensor, name, _method(name, form, torch_form))
+    _saved["size"] = Tensor.__dict__["size"]
+    Tensor.size = property(_size, doc="NumPy's element count; callable as PyTorch's size()")
+
+
+def disable():
+    for name, old in _saved.items():
+        if old is None:
+            delattr(Tensor, name)
+        else:
+            setattr(Tensor, name, old)
+    _saved.clear()
