@@ -163,6 +163,9 @@ def _abort_on_uncaught(comm, previous):
                              f"{comm.Get_rank()} of {comm.Get_size()}; aborting the job\n")
             sys.stderr.flush()
             sys.stdout.flush()
+            # the launcher forwards output through its own processes, which the abort tears
+            # down: give it a moment, or the traceback arrives cut short
+            time.sleep(0.5)
         finally:
             comm.Abort(1)
 
