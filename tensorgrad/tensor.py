@@ -271,8 +271,6 @@ class Tensor:
         ``gradient`` is required when ``self`` is not a scalar. The graph is freed afterwards
         unless ``retain_graph`` (default: ``create_graph``).
         """
-        from .autograd.graph import run_backward
-
         if not self._rg:
             raise RuntimeError(
                 "backward: this tensor does not require grad and has no grad_fn; set "
@@ -284,9 +282,11 @@ class Tensor:
                     f"backward: grad can be implicitly created only for scalar outputs, but this "
                     f"tensor has shape {tuple(self.shape)}; pass gradient= (a tensor of that shape)"
                 )
-            seed = _ops().ones_like_raw(self.data)
-            if type(seed) is not _CUPY_ARRAY:
-                seed = self.data.dtype.type(1) * seed  # a NumPy scalar: faster than a 0-d array
+            data = self.data
+            if type(data) is _ndarray and data.ndim == 0:
+                seed = data.dtype.type(1)  # a NumPy scalar: faster than a 0-d array
+            else:
+                seed = _ops().ones_like_raw(data)
         else:
             seed = _raw(gradient)
             if not hasattr(seed, "shape") or isinstance(seed, np.generic):
@@ -310,7 +310,7 @@ class Tensor:
             from .autograd.functional import _grad_into_inputs
 
             return _grad_into_inputs(self, seed, inputs, retain_graph, create_graph)
-        run_backward([self._node or self], [seed], retain_graph, create_graph)
+        _run_backward()([self._node or self], [seed], retain_graph, create_graph)
 
     def retain_grad(self):
         """Keep the gradient of this non-leaf tensor in ``.grad`` after backward."""
@@ -690,6 +690,18 @@ def _ops():
     from . import ops
 
     return ops
+
+
+_RUN_BACKWARD = []
+
+
+def _run_backward():
+    # autograd.graph imports this module: looked up once, on the first backward
+    if not _RUN_BACKWARD:
+        from .autograd.graph import run_backward
+
+        _RUN_BACKWARD.append(run_backward)
+    return _RUN_BACKWARD[0]
 
 
 def is_tensor(x):

@@ -162,7 +162,10 @@ def _vertex(t):
 def _reverse(outs, seeds, variables, create_graph):
     """d(sum_k <seeds[k], outs[k]>)/d(variables), expanded over the dual levels that the
     outputs or the seeds carry."""
-    level = max(max(level_of(o) for o in outs), max(level_of(s) for s in seeds))
+    if len(outs) == 1 and len(seeds) == 1:
+        level = max(level_of(outs[0]), level_of(seeds[0]))
+    else:
+        level = max(max(level_of(o) for o in outs), max(level_of(s) for s in seeds))
     if level == 0:
         return _reverse_tape(outs, seeds, variables, create_graph)
     ops_, ots = zip(*(split(o, level) for o in outs))
@@ -194,7 +197,6 @@ def _seed_array(seed, out):
 
 
 def _reverse_tape(outs, seeds, variables, create_graph):
-    zeros = [_zeros_like_raw(v) for v in variables]
     roots, root_seeds = [], []
     for out, seed in zip(outs, seeds):
         if not isinstance(out, Tensor) or not out._rg:
@@ -212,13 +214,13 @@ def _reverse_tape(outs, seeds, variables, create_graph):
         roots.append(_vertex(out))
         root_seeds.append(seed)
     if not roots:
-        return zeros
+        return [_zeros_like_raw(v) for v in variables]
     # Nested in another transform (or with a variable on the user's tape) the graph holds outer
     # computations: walk only toward the variables. At the top level it holds nothing else.
     prune = create_graph or _rev_depth[0] > 0
     res = run_backward(roots, root_seeds, retain_graph=True, create_graph=create_graph,
                        targets=[_vertex(v) for v in variables], prune=prune)
-    return [z if g is None else g for g, z in zip(res, zeros)]
+    return [_zeros_like_raw(v) if g is None else g for g, v in zip(res, variables)]
 
 
 def _argnums(argnum):
@@ -332,7 +334,7 @@ def value_and_grad(fun, argnum=0):
         vjp, value = _vjp_maker(fun, argnum)(*args, **kwargs)
         _check_scalar(value, "grad")
         _check_real(value, "grad")
-        return value, vjp(_ones_like(value))
+        return value, vjp(1.0)  # a real scalar: the backward pass makes the seed on its device
 
     return wrapped
 

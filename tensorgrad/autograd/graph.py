@@ -163,7 +163,7 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
     from which a target can be reached are visited.
     """
     stop = set(targets) if prune else ()
-    Tensor, _lift, hooked = _tensor_names()
+    Tensor, _lift, hooked = _tensor_names()[:3]
     target_set = set(targets) if targets is not None else ()
     needed = _toward(roots, target_set, stop) if prune else None
 
@@ -295,9 +295,9 @@ _TENSOR_NAMES = []
 def _tensor_names():
     # tensor.py imports this module, so its names are looked up on first use
     if not _TENSOR_NAMES:
-        from ..tensor import _POST_ACCUMULATE_HOOKS, Tensor, _lift
+        from ..tensor import _LEAF_HOOKS, _POST_ACCUMULATE_HOOKS, Tensor, _lift, _new_tensor
 
-        _TENSOR_NAMES.extend((Tensor, _lift, _POST_ACCUMULATE_HOOKS))
+        _TENSOR_NAMES.extend((Tensor, _lift, _POST_ACCUMULATE_HOOKS, _LEAF_HOOKS, _new_tensor))
     return _TENSOR_NAMES
 
 
@@ -370,17 +370,20 @@ def _accumulate_leaf(leaf, g, Tensor, create_graph):
         # Rules follow autograd's convention (no conjugate); .grad follows PyTorch's, which is
         # the conjugate: for a real loss L, z.grad = dL/dRe(z) + i dL/dIm(z).
         g = g.conj()
-    hooks = leaf._hooks
-    if hooks:
-        g = _run_hooks(hooks, g, Tensor)
+    names = _tensor_names()
+    if names[3]:  # some tensor has a gradient hook
+        hooks = leaf._hooks
+        if hooks:
+            g = _run_hooks(hooks, g, Tensor)
     if leaf.grad is None and not isinstance(g, Tensor) and not create_graph:
-        leaf.grad = Tensor._wrap(g)
+        leaf.grad = names[4](g, None, False)
     else:
         leaf.grad = _sum_grad(leaf.grad, g, Tensor)
-    post = leaf._post_accumulate_hooks
-    if post:
-        for h in tuple(post):
-            h(leaf)
+    if names[2]:  # some tensor has a post-accumulate-grad hook
+        post = leaf._post_accumulate_hooks
+        if post:
+            for h in tuple(post):
+                h(leaf)
 
 
 def _postorder(roots, stop=()):

@@ -17,9 +17,16 @@ def is_container(x):
 def flatten(x):
     """(leaves, rebuild): the leaves of ``x`` in a fixed order (dict keys sorted), and a
     function that makes a container of the same shape from a list of new leaves."""
+    if not isinstance(x, (list, tuple, dict)):  # one leaf: the common case, made cheap
+        return [x], _single
     leaves = []
     spec = _spec(x, leaves)
     return leaves, lambda new: _build(spec, iter(new))
+
+
+def _single(new):
+    (leaf,) = new
+    return leaf
 
 
 def _spec(x, leaves):

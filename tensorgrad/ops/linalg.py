@@ -29,6 +29,8 @@ def _mm_dx(g, ans, x, y):
             return g * y
         return expand_dims(g, -1) * y  # (..., n, 1) * (k,) -> (..., n, k)
     if x.ndim == 1:
+        if y.ndim == 2:
+            return y @ g  # (k, m) @ (m,)
         # x (k,), y (..., k, m), g (..., m): sum over batches is done by the engine
         return squeeze(y @ expand_dims(g, -1), -1)
     if y.ndim == 2 and g.ndim > 2:
@@ -42,6 +44,8 @@ def _mm_dy(g, ans, x, y):
             return g * x
         return expand_dims(x, -1) * expand_dims(g, -2)  # (k, 1) * (..., 1, m)
     if y.ndim == 1:
+        if x.ndim == 2:
+            return x.swapaxes(-1, -2) @ g  # (k, n) @ (n,)
         return squeeze(x.swapaxes(-1, -2) @ expand_dims(g, -1), -1)
     if y.ndim == 2 and x.ndim > 2:
         # a weight shared by every batch (a Linear layer on (B, S, E)): one GEMM over all rows,
