@@ -186,6 +186,9 @@ def _with_out(result, out, name):
 
 
 def sum(a, axis=None, dtype=None, out=None, keepdims=False):
+    if axis is None and dtype is None and out is None and not keepdims and \
+            isinstance(a, Tensor):
+        return _red.sum(a, None, False)  # the common case, without the argument handling
     a = _lift_sequence(a)
     if not isinstance(a, Tensor):
         return xp_of(a).sum(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
@@ -555,12 +558,18 @@ def inner(a, b):
 
 def dot(a, b, out=None):
     """NumPy's dot, differentiable; 0-d operands and Python numbers multiply."""
+    if out is None and isinstance(a, _DOT_ARRAYS) and isinstance(b, _DOT_ARRAYS) and \
+            a.ndim and b.ndim and (isinstance(a, Tensor) or isinstance(b, Tensor)):
+        return _dot(a, b)  # the common case: arrays and tensors of one dimension or more
     if not _any_tensor((a, b)):
         return xp_of(a if hasattr(a, "ndim") else b).dot(a, b, out=out)
     a, b = _lift_sequence(a), _lift_sequence(b)
     if _np.ndim(_raw(a)) == 0 or _np.ndim(_raw(b)) == 0:
         return _with_out(multiply(a, b), out, "dot")
     return _with_out(_dot(_tensorish(a), _tensorish(b)), out, "dot")
+
+
+_DOT_ARRAYS = (Tensor, _np.ndarray, _CUPY_ARRAY)
 
 
 def vdot(a, b):
