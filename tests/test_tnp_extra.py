@@ -127,6 +127,40 @@ EINSUM = [
 ]
 
 
+def _random_einsums(n, seed=7):
+    """``n`` subscript strings drawn at random (1 to 3 operands of 0 to 3 indices from 'abcd',
+    repeated indices within an operand included; an explicit output of distinct indices, or
+    NumPy's implicit one), with a size per letter from 1 to 3."""
+    r = np.random.default_rng(seed)
+    out, seen = [], set()
+    while len(out) < n:
+        sizes = {c: int(r.integers(1, 4)) for c in "abcd"}
+        terms = ["".join(r.choice(list("abcd"), r.choice(4, p=[0.1, 0.3, 0.35, 0.25])))
+                 for _ in range(int(r.integers(1, 4)))]
+        used = sorted(set("".join(terms)))
+        if r.random() < 0.25:
+            subs = ",".join(terms)
+        else:
+            keep = [c for c in used if r.random() < 0.5]
+            subs = ",".join(terms) + "->" + "".join(r.permutation(keep)) if keep else \
+                ",".join(terms) + "->"
+        if subs not in seen:
+            seen.add(subs)
+            out.append((subs, [tuple(sizes[c] for c in t) for t in terms]))
+    return out
+
+
+@pytest.mark.parametrize("subs,shapes", _random_einsums(40), ids=lambda v: str(v))
+def test_einsum_generated(subs, shapes, device):
+    """Generated subscripts: NumPy's values, and derivatives to second order in both modes
+    against finite differences."""
+    rng = np.random.default_rng(len(subs))
+    ops = [rng.standard_normal(s) for s in shapes]
+    f = lambda *xs: tnp.einsum(subs, *xs)
+    same_values(device, f, lambda *xs: np.einsum(subs, *xs), *ops)
+    check(device, f, *ops)
+
+
 @pytest.mark.parametrize("subs,shapes", EINSUM, ids=[e[0] for e in EINSUM])
 def test_einsum(subs, shapes, rng, device):
     ops = [rng.standard_normal(s) for s in shapes]
