@@ -498,3 +498,36 @@ def test_cat_and_stack_take_dim_and_negative_axes(device):
         put(a, device), put(b, device))
     np.testing.assert_allclose(host(g[0]), 2 * a, rtol=1e-14)  # the GPU's pow rounds
     np.testing.assert_allclose(host(g[1]), 2 * b, rtol=1e-14)
+
+
+@pytest.mark.parametrize("name, fn", [
+    ("number - t", lambda L, t, a: 1.5 - t),
+    ("array - t", lambda L, t, a: a - t),
+    ("number / t", lambda L, t, a: 2.0 / t),
+    ("array / t", lambda L, t, a: a / t),
+    ("number ** t", lambda L, t, a: 2.0 ** t),
+    ("array ** t", lambda L, t, a: a ** t),
+    ("matrix @ t", lambda L, t, a: a.reshape(2, 2) @ t.reshape(2, 2)),
+])
+def test_reflected_operators_match_torch(device, name, fn):
+    """``y <op> t`` with a number or an array on the left (the reflected fast path): values,
+    dtype and gradients as PyTorch's, on every device; a tensor on the left still works."""
+    torch = pytest.importorskip("torch")
+    tv = np.array([0.5, 1.5, 2.0, 3.0], np.float32)
+    av = np.array([0.7, -1.2, 2.5, 0.3], np.float32)
+    t = tg.tensor(tv, device=device, requires_grad=True)
+    a = tg.tensor(av, device=device).data  # a raw array on the tensor's device
+    out = fn(tg, t, a)
+    tt = torch.tensor(tv, requires_grad=True)
+    tout = fn(torch, tt, torch.tensor(av))
+    assert out.dtype == np.float32 and out.grad_fn is not None
+    np.testing.assert_allclose(out.cpu().numpy(), tout.detach().numpy(), rtol=1e-6)
+    out.sum().backward()
+    tout.sum().backward()
+    np.testing.assert_allclose(t.grad.cpu().numpy(), tt.grad.numpy(), rtol=1e-5)
+    if not name.startswith("number"):  # both tensors: the left one gets its gradient too
+        s = tg.tensor(av, device=device, requires_grad=True)
+        ts = torch.tensor(av, requires_grad=True)
+        fn(tg, t, s).sum().backward()
+        fn(torch, tt, ts).sum().backward()
+        np.testing.assert_allclose(s.grad.cpu().numpy(), ts.grad.numpy(), rtol=1e-5)

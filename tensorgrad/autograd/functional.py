@@ -270,8 +270,14 @@ def _vjp_maker(fun, argnum, has_aux=False):
             if len(seeds) != len(outs):
                 raise ValueError(f"vjp: the cotangent has {len(seeds)} parts but the output "
                                  f"has {len(outs)}")
-            cg = create_graph or any(isinstance(s, Tensor) and (s._rg or s._level)
-                                     for s in seeds) or (_rev_depth[0] > 0 and _state.enabled)
+            cg = create_graph
+            if not cg:
+                for s in seeds:
+                    if isinstance(s, Tensor) and (s._rg or s._level):
+                        cg = True
+                        break
+                else:
+                    cg = _rev_depth[0] > 0 and _state.enabled
             grads = _reverse(outs, seeds, variables, cg)
             grads = [_give_back(gr, k, cg) for gr, k in zip(grads, kinds)]
             parts = [rb(grads[start:start + n]) for start, n, rb in rebuilds]
@@ -329,9 +335,11 @@ def make_vjp(fun, argnum=0):
 def value_and_grad(fun, argnum=0):
     """``(f(x), df/dx)`` for scalar-valued ``f``, in one pass."""
 
+    maker = _vjp_maker(fun, argnum)
+
     @functools.wraps(fun)
     def wrapped(*args, **kwargs):
-        vjp, value = _vjp_maker(fun, argnum)(*args, **kwargs)
+        vjp, value = maker(*args, **kwargs)
         _check_scalar(value, "grad")
         _check_real(value, "grad")
         return value, vjp(1.0)  # a real scalar: the backward pass makes the seed on its device

@@ -241,10 +241,6 @@ _ADD, _SUB, _MUL, _DIV, _POW = add.prim, subtract.prim, multiply.prim, true_divi
 _MATMUL = matmul.prim
 
 
-def _rop(prim):
-    return lambda self, o: apply(prim, (o, self), {})
-
-
 def _cmp(fn):
     def op(self, o):
         if o is None:
@@ -258,14 +254,14 @@ def _setmethods():
     T = Tensor
     T.__add__ = T.__radd__ = binary(_ADD)
     T.__sub__ = binary(_SUB)
-    T.__rsub__ = _rop(_SUB)
+    T.__rsub__ = binary(_SUB, reflected=True)
     T.__mul__ = T.__rmul__ = binary(_MUL)
     T.__truediv__ = binary(_DIV)
-    T.__rtruediv__ = _rop(_DIV)
+    T.__rtruediv__ = binary(_DIV, reflected=True)
     T.__pow__ = binary(_POW)
-    T.__rpow__ = _rop(_POW)
+    T.__rpow__ = binary(_POW, reflected=True)
     T.__matmul__ = binary(_MATMUL)
-    T.__rmatmul__ = _rop(_MATMUL)
+    T.__rmatmul__ = binary(_MATMUL, reflected=True)
     T.__floordiv__ = lambda self, o: floor_divide(self, o)
     T.__rfloordiv__ = lambda self, o: floor_divide(o, self)
     T.__mod__ = lambda self, o: remainder(self, o)

@@ -222,9 +222,10 @@ def apply(p, args, kw):
     return t
 
 
-def binary(p):
-    """The operator ``x <op> y`` for a Tensor ``x``: the hottest path, so no generic loops,
-    no kwargs and one Python frame."""
+def binary(p, reflected=False):
+    """The operator ``x <op> y`` for a Tensor ``x`` (``y <op> x`` when ``reflected``: the
+    right-hand operator of a number or an array minus a tensor, say): the hottest path, so no
+    generic loops, no kwargs and one Python frame."""
     fwd = p.fwd
     saves = p.saves
 
@@ -232,12 +233,12 @@ def binary(p):
         xd = x.data
         if isinstance(y, Tensor):
             if x._level or y._level:
-                return apply(p, (x, y), {})
+                return apply(p, (y, x) if reflected else (x, y), {})
             yd = y.data
             py = (y._node or y) if y._rg else None
         else:
             if x._level:
-                return apply(p, (x, y), {})
+                return apply(p, (y, x) if reflected else (x, y), {})
             t = type(y)
             if (t is float or t is int) and type(xd) is _ndarray:  # CuPy takes no NumPy arrays
                 yd = _scalar_as(y, xd.dtype)
@@ -245,12 +246,13 @@ def binary(p):
                 yd = y.item() if isinstance(y, _generic) else y
             py = None
         try:
-            out = fwd(xd, yd)
+            out = fwd(yd, xd) if reflected else fwd(xd, yd)
         except Exception as e:
-            moved = move_host_arrays((x, y))  # None unless a default device is set
+            args = (y, x) if reflected else (x, y)
+            moved = move_host_arrays(args)  # None unless a default device is set
             if moved is not None:
                 return apply(p, moved, {})
-            raise op_error(p, (x, y), e) from e
+            raise op_error(p, args, e) from e
         if type(out) is not _ndarray and type(out) is not _CUPY_ARRAY:
             out = _asarray(out)
         t = _new(Tensor)
@@ -265,8 +267,10 @@ def binary(p):
                     vcs = (x._vc, x._vc[0], y._vc, y._vc[0])
             else:
                 vcs = None
-            t._node = Node(p, ((x._node or x) if x._rg else None, py), (xd, yd), None, out, vcs,
-                           _EPOCH[0], (t._vc, 0) if saves else None)
+            px = (x._node or x) if x._rg else None
+            t._node = Node(p, (py, px) if reflected else (px, py),
+                           (yd, xd) if reflected else (xd, yd), None, out, vcs, _EPOCH[0],
+                           (t._vc, 0) if saves else None)
             t._rg = True
         else:
             t._node = None
