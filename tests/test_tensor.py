@@ -531,3 +531,22 @@ def test_reflected_operators_match_torch(device, name, fn):
         fn(tg, t, s).sum().backward()
         fn(torch, tt, ts).sum().backward()
         np.testing.assert_allclose(s.grad.cpu().numpy(), ts.grad.numpy(), rtol=1e-5)
+
+
+def test_relu_edge_values_match_torch(device):
+    """relu keeps NaN, maps -inf to 0, keeps the sign of -0.0 (as PyTorch does), on float32,
+    float64 and integer data; its gradient at 0 is 0."""
+    torch = pytest.importorskip("torch")
+    v = np.array([-0.0, 0.0, np.nan, -np.inf, np.inf, -2.5, 3.0])
+    for dtype in (np.float32, np.float64):
+        out = tg.tensor(v.astype(dtype), device=device).relu()
+        want = torch.relu(torch.tensor(v.astype(dtype))).numpy()
+        got = out.cpu().numpy()
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    ints = tg.tensor(np.array([-3, 0, 4]), device=device).relu()
+    assert ints.cpu().numpy().tolist() == [0, 0, 4]
+    x = tg.tensor(np.array([-1.0, 0.0, 2.0]), device=device, requires_grad=True)
+    x.relu().sum().backward()
+    assert x.grad.cpu().numpy().tolist() == [0.0, 0.0, 1.0]
