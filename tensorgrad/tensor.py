@@ -557,14 +557,20 @@ class Tensor:
         try:
             _INPLACE_UFUNC[prim.prim.name](out, o, out=out, casting="same_kind")
         except Exception as e:
-            from .ops.registry import op_error
+            from .ops.registry import move_cpu_scalars, op_error
 
-            raise op_error(prim.prim, (self, other), e) from e
+            moved = move_cpu_scalars((self, other))  # x.add_(cpu scalar) on a GPU, as PyTorch
+            if moved is None or moved[0] is not self:
+                raise op_error(prim.prim, (self, other), e) from e
+            return self._inplace(prim, moved[1], opname)
         bump_version(self._vc)
         return self
 
     def _inplace_result(self, prim, first, other, opname):
         r = prim(first, other)
+        if type(r.data) is not type(self.data):  # a CPU scalar updated with a CUDA operand
+            raise RuntimeError(f"{opname}: the result is on {r.device} but the tensor written "
+                               f"in place is on {self.device}; use an out-of-place op")
         if r.data.dtype != self.data.dtype:
             r = r.to(self.data.dtype)
         if r.shape != self.shape:

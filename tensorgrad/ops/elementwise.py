@@ -6,7 +6,7 @@ import numpy as np
 from ..backend import cuda as _cuda
 from ..backend.device import _CUPY_ARRAY, move_host_arrays, xp_of
 from ..tensor import Tensor
-from .registry import apply, binary, defjvp, defvjp, primitive, unary
+from .registry import apply, binary, defjvp, defvjp, move_cpu_scalars, primitive, unary
 
 
 def _ufunc_prim(ufunc, name=None, saves=True):
@@ -35,7 +35,8 @@ def _ufunc_prim(ufunc, name=None, saves=True):
         try:
             return ufunc(*args)
         except Exception:
-            moved = move_host_arrays(args)  # None unless a default device is set
+            # None unless a default device is set, or a 0-d NumPy array meets a CuPy array
+            moved = move_host_arrays(args) or move_cpu_scalars(args)
             if moved is None:
                 raise
             return ufunc(*moved)

@@ -10,12 +10,12 @@ import string
 
 import numpy as np
 
-from ..backend.device import xp_of
+from ..backend.device import move_host_arrays, xp_of
 from ..tensor import Tensor, _norm_axis, _raw
 from .elementwise import _ufunc_prim, cos, exp, sqrt, where
 from .index import getitem, untake
 from .reduce import sum as _sum
-from .registry import defjvp, defvjp, primitive
+from .registry import _describe, defjvp, defvjp, primitive
 from .shape import _EveryArg, broadcast_to, reshape
 
 
@@ -264,7 +264,18 @@ def take_along_axis(arr, indices, axis):
     """NumPy's take_along_axis; the gradient scatters back (repeated indices add up)."""
     indices = _raw(indices)
     if not isinstance(arr, Tensor):
-        return xp_of(arr).take_along_axis(arr, indices, axis)
+        xp = xp_of(arr)
+        if xp is not xp_of(indices) and hasattr(indices, "shape") and hasattr(arr, "shape"):
+            # CuPy's own error ("Unsupported type") names neither the op nor the devices
+            moved = move_host_arrays((arr, indices))  # None unless a default device is set
+            if moved is None:
+                raise RuntimeError(
+                    f"take_along_axis: indices must be on the device of arr, got arr "
+                    f"{_describe(arr)} and indices {_describe(indices)}; move indices first "
+                    "(cupy.asarray(indices) for a GPU array, indices.get() for a NumPy one)")
+            arr, indices = moved
+            xp = xp_of(arr)
+        return xp.take_along_axis(arr, indices, axis)
     if axis is None:
         arr, axis = reshape(arr, (-1,)), 0
     axis = _norm_axis(axis, arr.ndim, "take_along_axis")

@@ -68,7 +68,8 @@ def primitive(fwd=None, *, name=None, saves=True, view=False):
         try:
             return fwd(*args, **kw)
         except Exception:
-            moved = move_host_arrays(args)  # None unless a default device is set
+            # None unless a default device is set, or a 0-d NumPy array meets a CuPy array
+            moved = move_host_arrays(args) or move_cpu_scalars(args)
             if moved is None:
                 raise
             return fwd(*moved, **kw)
@@ -176,6 +177,10 @@ def apply(p, args, kw):
     if level:
         from ..autograd.forward import apply_at_level
 
+        if cupy is not None:
+            # The JVP rules see the arguments as given, and one that broadcasts a CPU scalar's
+            # tangent succeeds: a 0-d CPU operand among CUDA ones moves first, not on failure.
+            args = move_cpu_scalars(args) or args
         return apply_at_level(p, args, kw, level)
     raw = []
     parents = []
@@ -195,7 +200,8 @@ def apply(p, args, kw):
     try:
         out = p.fwd(*raw, **kw)
     except Exception as e:
-        moved = move_host_arrays(args)  # None unless a default device is set
+        # None unless a default device is set, or a 0-d CPU operand meets a CUDA one
+        moved = move_host_arrays(args) or move_cpu_scalars(args)
         if moved is not None:
             return apply(p, moved, kw)
         raise op_error(p, args, e) from e
@@ -249,7 +255,8 @@ def binary(p, reflected=False):
             out = fwd(yd, xd) if reflected else fwd(xd, yd)
         except Exception as e:
             args = (y, x) if reflected else (x, y)
-            moved = move_host_arrays(args)  # None unless a default device is set
+            # None unless a default device is set, or a 0-d CPU operand meets a CUDA one
+            moved = move_host_arrays(args) or move_cpu_scalars(args)
             if moved is not None:
                 return apply(p, moved, {})
             raise op_error(p, args, e) from e
@@ -334,6 +341,41 @@ def unary(p):
 
     op.__name__ = p.name
     return op
+
+
+def move_cpu_scalars(args):
+    """``args`` with their 0-d CPU operands moved to the CUDA device of
+    the others, as PyTorch lets a CPU scalar tensor take part in a CUDA op (``x * tensor(2.0)``);
+    None when the arguments are not one CUDA device plus 0-d CPU operands (then the op's own
+    error stands: a CPU operand with dimensions is a mistake worth reporting).
+
+    A Tensor moves through ``Tensor.to``, a recorded op, so its gradient comes back to the CPU;
+    a 0-d NumPy array is copied. Only failures pay for this (the ops try the arrays as given
+    first, and CuPy refuses NumPy operands; comparisons it already accepts), and forward mode
+    where CuPy is importable, whose JVP rules could otherwise broadcast a CPU tangent."""
+    first = None
+    scalars = False
+    for a in args:
+        d = a.data if isinstance(a, Tensor) else a
+        t = type(d)
+        if t is _CUPY_ARRAY:
+            if first is None:
+                first = d
+        elif t is _ndarray:
+            if d.ndim:
+                return None
+            scalars = True
+    if first is None or not scalars:
+        return None
+    home = device_of(first)
+    for a in args:
+        d = a.data if isinstance(a, Tensor) else a
+        if type(d) is _CUPY_ARRAY and device_of(d) != home:
+            return None  # two GPUs: op_error says so
+    return tuple(
+        (a.to(home) if isinstance(a, Tensor) else home.put(a))
+        if type(a.data if isinstance(a, Tensor) else a) is _ndarray else a
+        for a in args)
 
 
 def _describe(a):

@@ -1,0 +1,238 @@
+"""The kernels' own CUDA C, run on the CPU (tests/cupy_standin/_emulate.py and emu.h).
+
+The NVRTC test proves every kernel compiles for the GPU, and the stand-in runs each kernel's
+NumPy reference; neither runs the C code. Here every entry point of every ``.cu`` file, in
+float32 and float64, is launched through tensorgrad's own launch wrappers
+(``tensorgrad.backend.cuda``) with the stand-in in ``compare`` mode: the C code runs with one
+fiber per CUDA thread (real ``__syncthreads`` and warp-shuffle barriers) and must agree with its
+NumPy reference on every array, without writing outside its arrays. The emulator itself is
+tested on kernels broken on purpose: a wrong formula, an out-of-bounds write, a barrier in
+divergent code, a scalar of the wrong width.
+
+Only collected on the stand-in, where it runs in every ``make test``; on a GPU,
+tests/test_kernels_gpu.py compares the compiled kernels with the references instead.
+"""
+
+import glob
+import os
+import re
+
+import numpy as np
+import pytest
+import tensorgrad.kernels.reference as ref
+from cupy_standin import _emulate, _kernels
+
+from tensorgrad.backend import cuda as kcuda
+
+DTYPES = [np.float32, np.float64]
+
+
+@pytest.fixture
+def cp():
+    import cupy
+
+    with _kernels.executing("compare"):
+        yield cupy
+
+
+@pytest.fixture
+def launched(monkeypatch):
+    seen = set()
+    real = kcuda._launch
+
+    def spy(file, base, dtype, device_id, grid, block, args):
+        seen.add(kcuda.kernel_name(base, dtype))
+        return real(file, base, dtype, device_id, grid, block, args)
+
+    monkeypatch.setattr(kcuda, "_launch", spy)
+    return seen
+
+
+def _rand(cp, rng, shape, dtype, scale=1.0):
+    return cp.asarray((scale * rng.standard_normal(shape)).astype(dtype))
+
+
+# ---- every entry point through its launch wrapper -------------------------------------------
+def _softmax_family(cp, rng, dtype):
+    for cols in (1, 33, 1000):  # one warp, a partial warp, several warps per block
+        x = _rand(cp, rng, (5, cols), dtype, 3.0)
+        g = _rand(cp, rng, (5, cols), dtype)
+        y = kcuda.log_softmax_lastdim(x)
+        kcuda.log_softmax_lastdim_backward(g, y)
+        s = kcuda.softmax_lastdim(x)
+        kcuda.softmax_lastdim_backward(g, s)
+        t = cp.asarray(rng.integers(0, cols, 5))
+        for ignore in (None, 0):
+            rows = kcuda.cross_entropy_rows(x, t, ignore)
+            kcuda.cross_entropy_rows_backward(_rand(cp, rng, (5,), dtype), x, t, rows.base,
+                                              ignore)
+
+
+def _optimizers(cp, rng, dtype):
+    n = 1000
+    for momentum, nesterov, first in ((0.0, False, False), (0.9, True, True),
+                                      (0.9, False, False)):
+        kcuda.sgd_flat(_rand(cp, rng, n, dtype), _rand(cp, rng, n, dtype),
+                       _rand(cp, rng, n, dtype) if momentum else None, 0.1, momentum, 0.1, 0.01,
+                       nesterov, False, first)
+    for decoupled, amsgrad, maximize in ((False, False, False), (True, True, True)):
+        v = cp.abs(_rand(cp, rng, n, dtype))
+        kcuda.adam_flat(_rand(cp, rng, n, dtype), _rand(cp, rng, n, dtype),
+                        _rand(cp, rng, n, dtype), v, v.copy() if amsgrad else None, 3, 1e-3,
+                        0.9, 0.999, 1e-8, 0.01, decoupled, maximize)
+
+
+def _bias_act(cp, rng, dtype):
+    x = _rand(cp, rng, (7, 37), dtype, 2.0)
+    b = _rand(cp, rng, (37,), dtype)
+    g = _rand(cp, rng, (7, 37), dtype)
+    for act in kcuda.ACTIVATIONS:
+        for bias in (b, None):
+            kcuda.bias_act(x, bias, act)
+            kcuda.bias_act_backward(g, x, bias, act)
+
+
+def _layer_norm(cp, rng, dtype):
+    for rows, cols in ((6, 37), (300, 8), (3, 1100)):
+        x = _rand(cp, rng, (rows, cols), dtype, 2.0)
+        g = _rand(cp, rng, (rows, cols), dtype)
+        for affine in (True, False):
+            w = _rand(cp, rng, (cols,), dtype) if affine else None
+            b = _rand(cp, rng, (cols,), dtype) if affine else None
+            y = kcuda.layer_norm(x, w, b, cols, 1e-5)
+            kcuda.layer_norm_backward_x(g, x, w, y.base, cols)
+            kcuda.layer_norm_backward_wb(g, x, y.base, cols)
+
+
+def _im2col(cp, rng, dtype):
+    x = _rand(cp, rng, (2, 3, 7, 6), dtype)
+    for kernel, stride, padding, dilation in (((3, 3), (1, 1), (1, 1), (1, 1)),
+                                              ((2, 3), (2, 1), (0, 2), (2, 1))):
+        oh = (7 + 2 * padding[0] - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
+        ow = (6 + 2 * padding[1] - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1
+        cols = kcuda.im2col(x, kernel, stride, padding, dilation, 0.0, oh, ow)
+        kcuda.col2im(cols, (7, 6), kernel, stride, padding, dilation)
+
+
+FAMILIES = {"softmax_xent.cu": _softmax_family, "optim.cu": _optimizers,
+            "bias_act.cu": _bias_act, "layer_norm.cu": _layer_norm, "im2col.cu": _im2col}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("file", sorted(FAMILIES))
+def test_kernel_c_code_agrees_with_its_reference(cp, launched, rng, file, dtype):
+    FAMILIES[file](cp, rng, dtype)  # compare mode raises where the C code disagrees
+    expected = {kcuda.kernel_name(base, dtype) for base in kcuda.KERNELS[file]}
+    assert launched == expected
+
+
+def test_every_kernel_source_has_a_family_here():
+    sources = {os.path.basename(f) for f in glob.glob(
+        os.path.join(os.path.dirname(kcuda.kernel_source("optim.cu")), "*.cu"))}
+    assert sources == set(FAMILIES) == set(kcuda.KERNELS)
+
+
+def test_the_signatures_are_read_as_the_c_code_declares_them():
+    sigs = _emulate.signatures(kcuda.source_text("optim.cu"))
+    assert set(sigs) == {"tg_sgd_f32", "tg_sgd_f64", "tg_adam_f32", "tg_adam_f64"}
+    assert sigs["tg_sgd_f32"][:5] == [("float*", "float"), ("const float*", "float"),
+                                      ("float*", "float"), ("long long", None),
+                                      ("float", None)]
+    for file in kcuda.KERNELS:
+        for name, params in _emulate.signatures(kcuda.source_text(file)).items():
+            assert callable(getattr(ref, name)) and params
+
+
+# ---- the emulator catches broken kernels ----------------------------------------------------
+def _sgd_launch(cp, code, n=300, lr=0.5):
+    p = cp.asarray(np.linspace(-1, 1, n).astype(np.float32))
+    g = cp.asarray(np.ones(n, np.float32))
+    fn = cp.RawModule(code=code, options=kcuda.OPTIONS).get_function("tg_sgd_f32")
+    f32 = np.float32
+    fn((2,), (128,), (p, g, g, np.int64(n), f32(lr), f32(0), f32(1), f32(0), np.int32(0),
+                      np.int32(0), np.int32(0)))
+    return p
+
+
+def _mutate(pattern, replacement):
+    code = kcuda.source_text("optim.cu")
+    mutated, count = re.subn(pattern, replacement, code)
+    assert count >= 1
+    return mutated
+
+
+def test_the_unbroken_kernel_passes_the_same_launch(cp):
+    p = _sgd_launch(cp, kcuda.source_text("optim.cu"))
+    np.testing.assert_allclose(p.get(), np.linspace(-1, 1, 300) - 0.5, rtol=1e-6, atol=1e-6)
+
+
+def test_a_wrong_formula_is_caught(cp):
+    code = _mutate(r"p\[i\] = pi \+ d \* \(-lr\);", "p[i] = pi + d * lr;")
+    with pytest.raises(_emulate.EmulationError, match="differs from the reference"):
+        _sgd_launch(cp, code)
+
+
+def test_an_out_of_bounds_write_is_caught(cp):
+    code = _mutate(r"i < n; i \+= stride\) \{\n        T d = maximize",
+                   "i <= n; i += stride) {\n        T d = maximize")
+    with pytest.raises(_emulate.EmulationError, match="wrote outside argument 0"):
+        _sgd_launch(cp, code)
+
+
+DIVERGENT = r'''
+extern "C" __global__ void tg_sgd_f32(float* p, const float* g, float* buf, long long n,
+                                      float lr, float momentum, float one_minus_dampening,
+                                      float weight_decay, int nesterov, int maximize, int first) {
+    if (threadIdx.x < 64) {
+        __syncthreads();
+    }
+    p[threadIdx.x] = 0.0f;
+}
+'''
+
+
+def test_a_barrier_in_divergent_code_is_reported_not_hung(cp):
+    with pytest.raises(_emulate.EmulationError, match="barrier"):
+        _sgd_launch(cp, DIVERGENT)
+
+
+def test_a_scalar_of_the_wrong_width_is_refused():
+    code = kcuda.source_text("optim.cu")
+    p = np.zeros(4, np.float32)
+    args = [p, p, p, np.int32(4), np.float32(1), np.float32(0), np.float32(1), np.float32(0),
+            np.int32(0), np.int32(0), np.int32(0)]
+    with pytest.raises(TypeError, match=r"argument 3 \(long long\) needs a int64 scalar"):
+        _emulate.run(code, "tg_sgd_f32", (1, 1, 1), (32, 1, 1), args)
+    args[3] = np.int64(4)
+    args[0] = np.zeros(4, np.float64)
+    with pytest.raises(TypeError, match=r"argument 0 \(float\*\) got float64"):
+        _emulate.run(code, "tg_sgd_f32", (1, 1, 1), (32, 1, 1), args)
+
+
+SHUFFLE = r'''
+extern "C" __global__ void tg_sgd_f32(float* p, const float* g, float* buf, long long n,
+                                      float lr, float momentum, float one_minus_dampening,
+                                      float weight_decay, int nesterov, int maximize, int first) {
+    __shared__ float seen[64];
+    float v = (float)threadIdx.x;
+    for (int off = 16; off > 0; off >>= 1) {
+        v += __shfl_xor_sync(0xffffffffu, v, off);
+    }
+    seen[threadIdx.x] = v;
+    __syncthreads();
+    p[blockIdx.x * blockDim.x + threadIdx.x] = seen[(threadIdx.x + 32) % blockDim.x];
+}
+'''
+
+
+def test_shuffles_and_shared_memory_behave_as_on_a_gpu():
+    # a butterfly sum within each warp, then a read of the other warp's shared slot after the
+    # barrier: every thread sees the other warp's total, in every block
+    p = np.zeros(128, np.float32)
+    f32 = np.float32
+    _emulate.run(SHUFFLE, "tg_sgd_f32", (2, 1, 1), (64, 1, 1),
+                 [p, p, p, np.int64(0), f32(0), f32(0), f32(0), f32(0), np.int32(0),
+                  np.int32(0), np.int32(0)])
+    warp0, warp1 = sum(range(32)), sum(range(32, 64))
+    expected = np.array([warp1] * 32 + [warp0] * 32, np.float32)
+    np.testing.assert_array_equal(p, np.tile(expected, 2))
