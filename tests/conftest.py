@@ -67,8 +67,10 @@ def pytest_report_header(config):
 
 # The kernel-against-reference tests need real CuPy: on the stand-in a launch runs the very
 # reference it would be compared with.
-# The launch budget counts arrays through the stand-in, so it runs only there.
-collect_ignore = ["test_kernels_gpu.py"] if CUPY_STANDIN else ["test_launch_budget.py"]
+# The launch budget counts arrays through the stand-in, and the kernels' C code runs on the CPU
+# through the stand-in's emulator, so those two run only there.
+collect_ignore = ["test_kernels_gpu.py"] if CUPY_STANDIN else ["test_launch_budget.py",
+                                                               "test_kernels_emulated.py"]
 
 
 def pytest_collection_modifyitems(config, items):

@@ -75,7 +75,8 @@ def _wrapper(code_path, sigs, direct):
     for name, params in sigs.items():
         casts = ", ".join(f"*({ctype}*)a[{i}]" for i, (ctype, _) in enumerate(params))
         lines.append(f'extern "C" int tg_emu_{name}(const unsigned* g, const unsigned* b, '
-                     f"void** a) {{ return tg_emu::launch(g, b, [=] {{ {name}({casts}); }}, {flag}); }}")
+                     f"void** a) {{ return tg_emu::launch(g, b, [=] {{ {name}({casts}); }}, "
+                     f"{flag}); }}")
     return "\n".join(lines) + "\n"
 
 
@@ -191,7 +192,7 @@ def _same_memory_copies(args, copy):
             out.append(None)
             continue
         key = (a.ctypes.data, a.shape, a.dtype.str)
-        for other_key, (other, c) in made.items():
+        for other_key, (other, _) in made.items():
             if other_key != key and np.shares_memory(a, other):
                 raise ValueError("emulation: kernel arguments overlap without being the same "
                                  "array")

@@ -5,9 +5,16 @@ Contract: a kernel is an ``extern "C" __global__ void name(...)`` in the code st
 reference is the function ``name`` in ``tensorgrad.kernels.reference``, called as
 ``reference(grid, block, shared_mem, *args)`` with grid and block padded to 3 ints, device
 arrays passed as their (writable) NumPy arrays and typed scalars as given.
+
+How a launch computes is ``MODE`` (set by ``TENSORGRAD_STANDIN_KERNELS``, or for a block of code
+with ``executing(mode)``): ``"reference"`` runs the NumPy reference; ``"emulate"`` runs the
+kernel's own CUDA C on the CPU (``_emulate``); ``"compare"`` runs both on copies of the
+arguments and fails where they disagree or the C code wrote outside its arrays.
 """
 
+import contextlib
 import importlib
+import os
 import re
 
 import numpy as np
@@ -19,6 +26,25 @@ MAX_THREADS_PER_BLOCK = 1024
 MAX_GRID = (2**31 - 1, 65535, 65535)
 DEFAULT_SHARED = 48 * 1024  # dynamic shared memory above this needs an opt-in, as on a GPU
 MAX_SHARED = 227 * 1024  # the opt-in maximum per block on sm_90
+
+
+MODES = ("reference", "emulate", "compare")
+MODE = os.environ.get("TENSORGRAD_STANDIN_KERNELS", "reference")
+if MODE not in MODES:
+    raise ValueError(f"TENSORGRAD_STANDIN_KERNELS must be one of {MODES}, got {MODE!r}")
+
+
+@contextlib.contextmanager
+def executing(mode):
+    """Run the launches inside the block in ``mode`` (see the module's docstring)."""
+    global MODE
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    prev, MODE = MODE, mode
+    try:
+        yield
+    finally:
+        MODE = prev
 
 
 class CUDADriverError(RuntimeError):
@@ -117,8 +143,16 @@ class RawKernel:
         passed = []
         for i, a in enumerate(args):
             passed.append(_kernel_arg(self.name, i, a, cur))
-        reference = _reference(self.name)
-        reference(grid, block, shared_mem, *passed)
+        if MODE == "reference":
+            _reference(self.name)(grid, block, shared_mem, *passed)
+            return
+        from . import _emulate
+
+        if MODE == "emulate":
+            _emulate.run(self.code, self.name, grid, block, passed, shared_mem)
+        else:
+            _emulate.compare(self.code, self.name, grid, block, shared_mem, passed,
+                             _reference(self.name))
 
 
 def _kernel_arg(kernel, i, a, cur):
