@@ -18,6 +18,7 @@ stand-in of the test suite runs them in place of the kernels.
 [[0.5, 0.5]]
 """
 
+import ctypes
 import math
 
 import numpy as np
@@ -206,25 +207,62 @@ def _flags(name, **flags):
     return {k: bool(v) for k, v in flags.items()}
 
 
-def _sgd(T, name, grid, block, shared_mem, p, g, buf, n, lr, momentum, one_minus_dampening,
-         weight_decay, nesterov, maximize, first):
+TABLE_SIZE = 64  # TG_TABLE_SIZE in optim.cu
+# struct tg_grad_table: a size-1 structured array, passed by value
+GRAD_TABLE = np.dtype([("grad", np.uint64, (TABLE_SIZE,)), ("start", np.int64, (TABLE_SIZE + 1,))])
+
+
+def _table(T, name, table, count, *flat):
+    """The gradients a tg_grad_table points to (host addresses: NumPy arrays, or the stand-in's
+    device arrays, whose pointers are host addresses) as one array, and the slices of the flat
+    buffers ``flat`` that the launch updates."""
+    if type(table) is not np.ndarray or table.dtype != GRAD_TABLE or table.shape != (1,):
+        raise LaunchError(f"{name}: table must be a size-1 array of the tg_grad_table layout "
+                          f"{GRAD_TABLE}, got {getattr(table, 'dtype', type(table).__name__)}")
+    c = int(_scalar(count, np.int32, name, "count"))
+    if not 1 <= c <= TABLE_SIZE:
+        raise LaunchError(f"{name}: count must be in [1, {TABLE_SIZE}], got {c}")
+    start = table["start"][0, :c + 1]
+    if start[0] < 0 or (np.diff(start) < 0).any():
+        raise LaunchError(f"{name}: the table's offsets must rise from >= 0, got {start}")
+    lo, hi = int(start[0]), int(start[c])
+    parts = []
+    for k in range(c):
+        n = int(start[k + 1] - start[k])
+        addr = int(table["grad"][0, k])
+        if n and not addr:
+            raise LaunchError(f"{name}: tensor {k} of the table has {n} elements and no pointer")
+        if n:
+            buf = (ctypes.c_char * (n * T.itemsize)).from_address(addr)
+            parts.append(np.frombuffer(buf, dtype=T))
+    grads = np.concatenate(parts) if parts else np.empty(0, T)
+    views = []
+    for what, a in flat:
+        if a is None:
+            views.append(None)
+            continue
+        flat_a = _array(a, T, a.size, name, what)
+        if a.size < hi:
+            raise LaunchError(f"{name}: {what} has {a.size} elements; the table reaches {hi}")
+        views.append(flat_a[lo:hi])
+    return grads, views
+
+
+def _sgd(T, name, grid, block, shared_mem, p, table, count, buf, lr, momentum,
+         one_minus_dampening, weight_decay, nesterov, maximize, first):
     _stride_launch(grid, block, shared_mem, name)
-    size = int(_scalar(n, np.int64, name, "n"))
     ctype = T.type
     for what, v in (("lr", lr), ("momentum", momentum),
                     ("one_minus_dampening", one_minus_dampening),
                     ("weight_decay", weight_decay)):
         _scalar(v, ctype, name, what)
     f = _flags(name, nesterov=nesterov, maximize=maximize, first=first)
-    pv = _array(p, T, size, name, "p")
-    gv = _array(g, T, size, name, "g")
     # buf is read and written only with momentum (callers pass a placeholder otherwise)
-    bv = _array(buf, T, buf.size, name, "buf")
+    gv, (pv, bv) = _table(T, name, table, count, ("p", p), ("buf", buf))
     d = -gv if f["maximize"] else gv.copy()
     if weight_decay != 0:
         d += weight_decay * pv
     if momentum != 0:
-        bv = _array(buf, T, size, name, "buf")
         if f["first"]:
             b = d.copy()
         else:
@@ -238,11 +276,10 @@ def _sgd(T, name, grid, block, shared_mem, p, g, buf, n, lr, momentum, one_minus
     pv += d * -lr
 
 
-def _adam(T, name, grid, block, shared_mem, p, g, m, v, vmax, n, beta1, one_minus_beta1, beta2,
-          one_minus_beta2, eps, weight_decay, decay, bias2_sqrt, neg_step_size, decoupled,
-          amsgrad, maximize):
+def _adam(T, name, grid, block, shared_mem, p, table, count, m, v, vmax, beta1,
+          one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay, bias2_sqrt,
+          neg_step_size, decoupled, amsgrad, maximize):
     _stride_launch(grid, block, shared_mem, name)
-    size = int(_scalar(n, np.int64, name, "n"))
     ctype = T.type
     for what, val in (("beta1", beta1), ("one_minus_beta1", one_minus_beta1), ("beta2", beta2),
                       ("one_minus_beta2", one_minus_beta2), ("eps", eps),
@@ -250,10 +287,8 @@ def _adam(T, name, grid, block, shared_mem, p, g, m, v, vmax, n, beta1, one_minu
                       ("bias2_sqrt", bias2_sqrt), ("neg_step_size", neg_step_size)):
         _scalar(val, ctype, name, what)
     f = _flags(name, decoupled=decoupled, amsgrad=amsgrad, maximize=maximize)
-    pv = _array(p, T, size, name, "p")
-    gv = _array(g, T, size, name, "g")
-    mv = _array(m, T, size, name, "m")
-    vv = _array(v, T, size, name, "v")
+    gv, (pv, mv, vv, xv) = _table(T, name, table, count, ("p", p), ("m", m), ("v", v),
+                                  ("vmax", vmax if f["amsgrad"] else None))
     d = -gv if f["maximize"] else gv.copy()
     if f["decoupled"]:
         pv *= decay
@@ -265,7 +300,6 @@ def _adam(T, name, grid, block, shared_mem, p, g, m, v, vmax, n, beta1, one_minu
     vv += one_minus_beta2 * (d * d)
     src = vv
     if f["amsgrad"]:
-        xv = _array(vmax, T, size, name, "vmax")
         np.maximum(xv, vv, out=xv)
         src = xv
     denom = np.sqrt(src) / bias2_sqrt

@@ -2,7 +2,9 @@
 CuPy stand-in of ``tests/cupy_standin``) and seeded RNGs.
 
 The stand-in replaces ``cupy``/``cupyx`` before tensorgrad is imported, unless real CuPy sees a
-GPU. ``TENSORGRAD_CUPY_STANDIN=0`` switches it off, ``=1`` forces it even where a GPU is.
+GPU. ``TENSORGRAD_CUPY_STANDIN=0`` switches it off, ``=1`` forces it even where a GPU is. On
+the stand-in every fused-kernel launch runs the kernel's CUDA C on the CPU as well as its NumPy
+reference, and fails where they disagree (``TENSORGRAD_STANDIN_KERNELS``, below).
 """
 
 import os
@@ -29,6 +31,11 @@ if CUPY_STANDIN:
         raise RuntimeError("tests/conftest.py: tensorgrad was imported before the CuPy stand-in "
                            "could be installed")
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    # every kernel launch runs both the NumPy reference and the kernel's own CUDA C (compiled
+    # for the CPU) and checks that they agree (tests/cupy_standin/_emulate.py); examples run in
+    # subprocesses inherit the setting. TENSORGRAD_STANDIN_KERNELS=reference runs only the
+    # references (faster, but the C code is then not run).
+    os.environ.setdefault("TENSORGRAD_STANDIN_KERNELS", "compare")
     import cupy_standin
 
     cupy_standin.install()

@@ -219,17 +219,43 @@ def test_references_check_their_launches():
         with pytest.raises(ref.LaunchError):
             f(*args)
     p = np.zeros(5, np.float64)
-    with pytest.raises(ref.LaunchError):  # lr must be a double, not a float
-        ref.tg_sgd_f64((1,), (256,), 0, p, p.copy(), p.copy(), np.int64(5), np.float32(0.1),
-                       np.float64(0), np.float64(1), np.float64(0), np.int32(0), np.int32(0),
-                       np.int32(1))
+    g = p.copy()
+    tables = kcuda.grad_tables([5])
+    kcuda.fill_grad_tables(tables, [g])
+    (table, count, _), = tables
+    f64 = np.float64
+    good = [p, table, np.int32(count), p.copy(), f64(0.1), f64(0), f64(1), f64(0), np.int32(0),
+            np.int32(0), np.int32(1)]
+    ref.tg_sgd_f64((1,), (256,), 0, *good)
+    for i, bad in ((4, np.float32(0.1)),  # lr must be a double, not a float
+                   (2, np.int32(65)),  # more tensors than a table holds
+                   (1, table.copy().view(np.uint8)),  # not the struct's layout
+                   (0, np.zeros(4))):  # fewer parameters than the table covers
+        args = list(good)
+        args[i] = bad
+        with pytest.raises(ref.LaunchError):
+            ref.tg_sgd_f64((1,), (256,), 0, *args)
+    broken = table.copy()
+    broken["grad"][0, 0] = 0
+    with pytest.raises(ref.LaunchError, match="no pointer"):
+        ref.tg_sgd_f64((1,), (256,), 0, p, broken, *good[2:])
+
+
+def _table_of(g):
+    """A pointer table over ``g`` cut into three tensors, one of them empty: the kernels walk
+    from tensor to tensor."""
+    cut = len(g) // 3
+    tables = kcuda.grad_tables([cut, 0, len(g) - cut])
+    kcuda.fill_grad_tables(tables, [g[:cut], g[cut:cut], g[cut:]])
+    (table, count, _), = tables
+    return table, np.int32(count)
 
 
 def _sgd_ref(p, g, buf, first, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
              nesterov=False, maximize=False):
     T = p.dtype.type
     fn = getattr(ref, f"tg_sgd_{kcuda.SUFFIX[p.dtype]}")
-    fn((kcuda.stride_grid(p.size),), (256,), 0, p, g, buf, np.int64(p.size), T(lr), T(momentum),
+    fn((kcuda.stride_grid(p.size),), (256,), 0, p, *_table_of(g), buf, T(lr), T(momentum),
        T(1 - dampening), T(weight_decay), np.int32(nesterov), np.int32(maximize),
        np.int32(first))
 
@@ -240,7 +266,7 @@ def _adam_ref(p, g, m, v, vmax, step, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, wei
     b1, b2 = betas
     fn = getattr(ref, f"tg_adam_{kcuda.SUFFIX[p.dtype]}")
     decay = 1 - lr * weight_decay if decoupled and weight_decay else 1.0
-    fn((3,), (256,), 0, p, g, m, v, vmax, np.int64(p.size), T(b1), T(1 - b1), T(b2), T(1 - b2),
+    fn((3,), (256,), 0, p, *_table_of(g), m, v, vmax, T(b1), T(1 - b1), T(b2), T(1 - b2),
        T(eps), T(weight_decay), T(decay), T(np.sqrt(1 - b2 ** step)), T(-lr / (1 - b1 ** step)),
        np.int32(decoupled), np.int32(amsgrad), np.int32(maximize))
 
@@ -408,6 +434,10 @@ def test_every_dispatched_kernel_exists_in_its_source_and_has_a_reference():
                 assert f'extern "C" __global__ void {base}_{sfx}(' in text, (file, base, sfx)
                 assert callable(getattr(ref, f"{base}_{sfx}"))
     assert kcuda.ACTIVATIONS == ref.ACTIVATIONS
+    # the optimizer kernels' pointer table: one layout in optim.cu, the dispatch and the reference
+    assert kcuda.GRAD_TABLE == ref.GRAD_TABLE and kcuda.TABLE_SIZE == ref.TABLE_SIZE
+    assert f"#define TG_TABLE_SIZE {kcuda.TABLE_SIZE}\n" in kcuda.source_text("optim.cu")
+    assert kcuda.GRAD_TABLE.itemsize == 8 * (2 * kcuda.TABLE_SIZE + 1)  # no padding
 
 
 # ---- (iii) dispatch on the device -----------------------------------------------------------

@@ -69,17 +69,24 @@ def _softmax_family(cp, rng, dtype):
 
 
 def _optimizers(cp, rng, dtype):
-    n = 1000
+    # 70 tensors (two tables: 64 + 6), empty ones among them, sizes from 0 to 300
+    sizes = [int(s) for s in rng.integers(0, 300, 70)]
+    sizes[3] = sizes[64] = 0
+    n = sum(sizes)
+    grads = [_rand(cp, rng, s, dtype) for s in sizes]
+    tables = kcuda.grad_tables(sizes)
+    kcuda.fill_grad_tables(tables, grads)
+    assert [c for _, c, _ in tables] == [64, 6]
     for momentum, nesterov, first in ((0.0, False, False), (0.9, True, True),
                                       (0.9, False, False)):
-        kcuda.sgd_flat(_rand(cp, rng, n, dtype), _rand(cp, rng, n, dtype),
+        kcuda.sgd_flat(_rand(cp, rng, n, dtype), tables,
                        _rand(cp, rng, n, dtype) if momentum else None, 0.1, momentum, 0.1, 0.01,
                        nesterov, False, first)
     for decoupled, amsgrad, maximize in ((False, False, False), (True, True, True)):
         v = cp.abs(_rand(cp, rng, n, dtype))
-        kcuda.adam_flat(_rand(cp, rng, n, dtype), _rand(cp, rng, n, dtype),
-                        _rand(cp, rng, n, dtype), v, v.copy() if amsgrad else None, 3, 1e-3,
-                        0.9, 0.999, 1e-8, 0.01, decoupled, maximize)
+        kcuda.adam_flat(_rand(cp, rng, n, dtype), tables, _rand(cp, rng, n, dtype), v,
+                        v.copy() if amsgrad else None, 3, 1e-3, 0.9, 0.999, 1e-8, 0.01,
+                        decoupled, maximize)
 
 
 def _bias_act(cp, rng, dtype):
@@ -135,9 +142,10 @@ def test_every_kernel_source_has_a_family_here():
 def test_the_signatures_are_read_as_the_c_code_declares_them():
     sigs = _emulate.signatures(kcuda.source_text("optim.cu"))
     assert set(sigs) == {"tg_sgd_f32", "tg_sgd_f64", "tg_adam_f32", "tg_adam_f64"}
-    assert sigs["tg_sgd_f32"][:5] == [("float*", "float"), ("const float*", "float"),
-                                      ("float*", "float"), ("long long", None),
-                                      ("float", None)]
+    assert sigs["tg_sgd_f32"][:5] == [("float*", "float"), ("tg_grad_table", None),
+                                      ("int", None), ("float*", "float"), ("float", None)]
+    im2col = _emulate.signatures(kcuda.source_text("im2col.cu"))["tg_im2col_f64"]
+    assert im2col[:3] == [("const double*", "double"), ("double*", "double"), ("long long", None)]
     for file in kcuda.KERNELS:
         for name, params in _emulate.signatures(kcuda.source_text(file)).items():
             assert callable(getattr(ref, name)) and params
@@ -147,10 +155,12 @@ def test_the_signatures_are_read_as_the_c_code_declares_them():
 def _sgd_launch(cp, code, n=300, lr=0.5):
     p = cp.asarray(np.linspace(-1, 1, n).astype(np.float32))
     g = cp.asarray(np.ones(n, np.float32))
+    (table, count, _), = tables = kcuda.grad_tables([n])
+    kcuda.fill_grad_tables(tables, [g])
     fn = cp.RawModule(code=code, options=kcuda.OPTIONS).get_function("tg_sgd_f32")
     f32 = np.float32
-    fn((2,), (128,), (p, g, g, np.int64(n), f32(lr), f32(0), f32(1), f32(0), np.int32(0),
-                      np.int32(0), np.int32(0)))
+    fn((2,), (128,), (p, table, np.int32(count), p, f32(lr), f32(0), f32(1), f32(0),
+                      np.int32(0), np.int32(0), np.int32(0)))
     return p
 
 
@@ -173,14 +183,18 @@ def test_a_wrong_formula_is_caught(cp):
 
 
 def test_an_out_of_bounds_write_is_caught(cp):
-    code = _mutate(r"i < n; i \+= stride\) \{\n        T d = maximize",
-                   "i <= n; i += stride) {\n        T d = maximize")
+    code = _mutate(r"p\[i\] = pi \+ d \* \(-lr\);", "p[i + 1] = pi + d * (-lr);")
     with pytest.raises(_emulate.EmulationError, match="wrote outside argument 0"):
         _sgd_launch(cp, code)
 
 
 DIVERGENT = r'''
-extern "C" __global__ void tg_sgd_f32(float* p, const float* g, float* buf, long long n,
+#define TG_TABLE_SIZE 64
+struct tg_grad_table {
+    const void* grad[TG_TABLE_SIZE];
+    long long start[TG_TABLE_SIZE + 1];
+};
+extern "C" __global__ void tg_sgd_f32(float* p, tg_grad_table table, int count, float* buf,
                                       float lr, float momentum, float one_minus_dampening,
                                       float weight_decay, int nesterov, int maximize, int first) {
     if (threadIdx.x < 64) {
@@ -196,23 +210,25 @@ def test_a_barrier_in_divergent_code_is_reported_not_hung(cp):
         _sgd_launch(cp, DIVERGENT)
 
 
-def test_a_scalar_of_the_wrong_width_is_refused():
+def test_arguments_of_the_wrong_type_or_width_are_refused():
     code = kcuda.source_text("optim.cu")
     p = np.zeros(4, np.float32)
-    args = [p, p, p, np.int32(4), np.float32(1), np.float32(0), np.float32(1), np.float32(0),
-            np.int32(0), np.int32(0), np.int32(0)]
-    with pytest.raises(TypeError, match=r"argument 3 \(long long\) needs a int64 scalar"):
-        _emulate.run(code, "tg_sgd_f32", (1, 1, 1), (32, 1, 1), args)
-    args[3] = np.int64(4)
-    args[0] = np.zeros(4, np.float64)
-    with pytest.raises(TypeError, match=r"argument 0 \(float\*\) got float64"):
-        _emulate.run(code, "tg_sgd_f32", (1, 1, 1), (32, 1, 1), args)
+    (table, _, _), = kcuda.grad_tables([4])
+    f32 = np.float32
+    good = [p, table, np.int32(1), p, f32(1), f32(0), f32(1), f32(0), np.int32(0), np.int32(0),
+            np.int32(0)]
+    for i, bad, match in ((2, np.int64(1), r"argument 2 \(int\) needs a int32 scalar"),
+                          (4, np.float64(1), r"argument 4 \(float\) needs a float32 scalar"),
+                          (0, np.zeros(4), r"argument 0 \(float\*\) got float64"),
+                          (1, np.int64(0), r"argument 1 \(tg_grad_table\) needs a size-1")):
+        args = list(good)
+        args[i] = bad
+        with pytest.raises(TypeError, match=match):
+            _emulate.run(code, "tg_sgd_f32", (1, 1, 1), (32, 1, 1), args)
 
 
 SHUFFLE = r'''
-extern "C" __global__ void tg_sgd_f32(float* p, const float* g, float* buf, long long n,
-                                      float lr, float momentum, float one_minus_dampening,
-                                      float weight_decay, int nesterov, int maximize, int first) {
+extern "C" __global__ void shuffle_probe(float* p) {
     __shared__ float seen[64];
     float v = (float)threadIdx.x;
     for (int off = 16; off > 0; off >>= 1) {
@@ -229,10 +245,7 @@ def test_shuffles_and_shared_memory_behave_as_on_a_gpu():
     # a butterfly sum within each warp, then a read of the other warp's shared slot after the
     # barrier: every thread sees the other warp's total, in every block
     p = np.zeros(128, np.float32)
-    f32 = np.float32
-    _emulate.run(SHUFFLE, "tg_sgd_f32", (2, 1, 1), (64, 1, 1),
-                 [p, p, p, np.int64(0), f32(0), f32(0), f32(0), f32(0), np.int32(0),
-                  np.int32(0), np.int32(0)])
+    _emulate.run(SHUFFLE, "shuffle_probe", (2, 1, 1), (64, 1, 1), [p])
     warp0, warp1 = sum(range(32)), sum(range(32, 64))
     expected = np.array([warp1] * 32 + [warp0] * 32, np.float32)
     np.testing.assert_array_equal(p, np.tile(expected, 2))

@@ -235,30 +235,69 @@ def cross_entropy_rows_backward(g, x, target, buf, ignore=None):
 
 
 # ---- optim.cu -------------------------------------------------------------------------------
-def sgd_flat(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
-    """One SGD step over the flat buffers ``p`` (parameters), ``g`` (gradients) and ``buf``
-    (momentum; unused when momentum is 0), all contiguous CuPy arrays of one dtype."""
-    T = p.dtype.type
-    n = p.size
-    _launch("optim.cu", "tg_sgd", p.dtype, p.device.id, stride_grid(n), STRIDE_BLOCK,
-            (p, g, g if buf is None else buf, np.int64(n), T(lr), T(momentum),
-             T(1 - dampening), T(weight_decay), np.int32(bool(nesterov)),
-             np.int32(bool(maximize)), np.int32(bool(first))))
+TABLE_SIZE = 64  # tensors per launch of the optimizer kernels (TG_TABLE_SIZE in optim.cu)
+# struct tg_grad_table in optim.cu, passed by value as a size-1 structured NumPy array
+GRAD_TABLE = np.dtype([("grad", np.uint64, (TABLE_SIZE,)), ("start", np.int64, (TABLE_SIZE + 1,))])
 
 
-def adam_flat(p, g, m, v, vmax, step, lr, beta1, beta2, eps, weight_decay, decoupled, maximize):
-    """One Adam/AdamW step (step number ``step``, from 1) over flat contiguous CuPy buffers;
-    ``vmax`` is None without amsgrad."""
+def grad_tables(sizes):
+    """The launches of an optimizer kernel over tensors of ``sizes`` elements laid out one after
+    another in flat buffers: ``[(table, count, elements)]``, one per TABLE_SIZE tensors, the
+    table's offsets filled in and its gradient pointers left for ``fill_grad_tables``.
+
+    >>> [(count, n) for _, count, n in grad_tables([3, 4, 5])]
+    [(3, 12)]
+    >>> [(count, n) for _, count, n in grad_tables([1] * 130)]
+    [(64, 64), (64, 64), (2, 2)]
+    """
+    starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+    tables = []
+    for lo in range(0, len(sizes), TABLE_SIZE):
+        count = min(TABLE_SIZE, len(sizes) - lo)
+        table = np.zeros(1, GRAD_TABLE)
+        table["start"][0, :count + 1] = starts[lo:lo + count + 1]
+        tables.append((table, count, int(starts[lo + count] - starts[lo])))
+    return tables
+
+
+def fill_grad_tables(tables, grads):
+    """Point ``tables`` (from ``grad_tables``) at ``grads``, contiguous arrays of the tensors'
+    sizes and the parameters' dtype: CuPy arrays (device pointers), or NumPy ones (host
+    addresses, for the NumPy references)."""
+    at = 0
+    for table, count, _ in tables:
+        table["grad"][0, :count] = [
+            (g.data.ptr if type(g) is _device._CUPY_ARRAY else g.ctypes.data) if g.size else 0
+            for g in grads[at:at + count]]
+        at += count
+
+
+def sgd_flat(p, tables, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
+    """One SGD step over the flat buffers ``p`` (parameters) and ``buf`` (momentum; None when
+    momentum is 0), contiguous CuPy arrays of one dtype, with the gradients read in place
+    through ``tables`` (``grad_tables``, filled for this step)."""
     T = p.dtype.type
-    n = p.size
+    for table, count, n in tables:
+        _launch("optim.cu", "tg_sgd", p.dtype, p.device.id, stride_grid(n), STRIDE_BLOCK,
+                (p, table, np.int32(count), p if buf is None else buf, T(lr), T(momentum),
+                 T(1 - dampening), T(weight_decay), np.int32(bool(nesterov)),
+                 np.int32(bool(maximize)), np.int32(bool(first))))
+
+
+def adam_flat(p, tables, m, v, vmax, step, lr, beta1, beta2, eps, weight_decay, decoupled,
+              maximize):
+    """One Adam/AdamW step (step number ``step``, from 1) over flat contiguous CuPy buffers,
+    the gradients read through ``tables``; ``vmax`` is None without amsgrad."""
+    T = p.dtype.type
     bias1 = 1 - beta1 ** step
     bias2 = 1 - beta2 ** step
     decay = 1 - lr * weight_decay if decoupled and weight_decay else 1.0
-    _launch("optim.cu", "tg_adam", p.dtype, p.device.id, stride_grid(n), STRIDE_BLOCK,
-            (p, g, m, v, v if vmax is None else vmax, np.int64(n), T(beta1), T(1 - beta1),
-             T(beta2), T(1 - beta2), T(eps), T(weight_decay), T(decay), T(math.sqrt(bias2)),
-             T(-lr / bias1), np.int32(bool(decoupled)), np.int32(vmax is not None),
-             np.int32(bool(maximize))))
+    for table, count, n in tables:
+        _launch("optim.cu", "tg_adam", p.dtype, p.device.id, stride_grid(n), STRIDE_BLOCK,
+                (p, table, np.int32(count), m, v, v if vmax is None else vmax, T(beta1),
+                 T(1 - beta1), T(beta2), T(1 - beta2), T(eps), T(weight_decay), T(decay),
+                 T(math.sqrt(bias2)), T(-lr / bias1), np.int32(bool(decoupled)),
+                 np.int32(vmax is not None), np.int32(bool(maximize))))
 
 
 # ---- bias_act.cu ----------------------------------------------------------------------------

@@ -22,14 +22,13 @@ class _FlatGroup:
     Every parameter's ``.data`` is a view into one flat contiguous buffer ``flat`` (the
     Parameters stay separate Tensors; only their storage moved), and so is each state buffer
     named in ``bufs`` (``bufs[name]`` is (flat buffer, views), or None while the buffer does
-    not exist yet: before the first step). The gradients come out of backward as separate
-    arrays, so each step gathers them into ``grad`` with one ``concatenate`` (one launch,
-    2 x N x itemsize bytes) and runs the update kernel once (reads p, g and the state, writes p
-    and the state): two launches per group whatever its number of tensors, where the
-    per-parameter path costs about ten launches per tensor. Gathering costs 2N bytes of memory
-    traffic over an ideal multi-tensor kernel that would read each gradient in place through a
-    table of pointers, and buys a kernel whose every argument is an ordinary array (so the
-    launch is checked on the CuPy stand-in too).
+    not exist yet: before the first step). The gradients stay the separate arrays backward
+    made: the update kernel reads them in place through ``tables`` (pointer tables passed by
+    value, ``tensorgrad.backend.cuda.grad_tables``), so a step is one launch per 64 tensors
+    (reads p, g and the state, writes p and the state), where the per-parameter path costs
+    about ten launches per tensor. (Gathering the gradients into one flat buffer first, as an
+    earlier version did, cost one copy launch per tensor, as CuPy's ``concatenate`` copies up
+    to eight arrays one by one, and a second buffer the size of the group.)
 
     The layout is checked by identity at every step: a parameter whose ``.data`` was replaced
     (``load_state_dict`` of a module, ``Module.to``), or a state buffer replaced
@@ -37,7 +36,7 @@ class _FlatGroup:
     current values in.
     """
 
-    __slots__ = ("params", "views", "flat", "grad", "grads", "bufs")
+    __slots__ = ("params", "views", "flat", "tables", "bufs")
 
     def valid(self, params, state, names):
         if len(params) != len(self.params) or any(n not in self.bufs for n in names):
@@ -56,8 +55,12 @@ class _FlatGroup:
                         return False
         return True
 
-    def gather_grads(self, xp):
-        xp.concatenate([p.grad.data.reshape(-1) for p in self.params], out=self.grad)
+    def grad_tables(self, xp):
+        """This step's pointer tables, and the gradient arrays they point to (contiguous; keep
+        them alive through the launch)."""
+        grads = [xp.ascontiguousarray(p.grad.data) for p in self.params]
+        _cuda.fill_grad_tables(self.tables, grads)
+        return self.tables, grads
 
     def new_buffer(self, name, state, xp):
         flat = xp.zeros_like(self.flat)
@@ -100,12 +103,11 @@ def _build_flat(params, state, names):
         return None  # the per-parameter path creates the missing ones; flatten next step
     xp = xp_of(p0)
     with p0.device:
-        total = sum(p.data.size for p in params)
         lay = _FlatGroup()
         lay.params = list(params)
         lay.flat = xp.concatenate([p.data.reshape(-1) for p in params])
         lay.views = _views(lay.flat, params)
-        lay.grad = xp.empty(total, p0.dtype)
+        lay.tables = _cuda.grad_tables([p.data.size for p in params])
         lay.bufs = {}
         for name in names:
             if have[name]:
@@ -422,8 +424,8 @@ class SGD(Optimizer):
                 entry = lay.bufs["momentum_buffer"]
                 first = entry is None
                 buf = lay.new_buffer("momentum_buffer", self.state, xp) if first else entry[0]
-            lay.gather_grads(xp)
-            _cuda.sgd_flat(lay.flat, lay.grad, buf, group["lr"], mom, group["dampening"],
+            tables, _grads = lay.grad_tables(xp)
+            _cuda.sgd_flat(lay.flat, tables, buf, group["lr"], mom, group["dampening"],
                            group["weight_decay"], group["nesterov"], group["maximize"], first)
         for p in lay.params:
             bump_version(p._vc)
@@ -502,9 +504,9 @@ class Adam(Optimizer):
         with lay.flat.device:
             bufs = [lay.bufs[n][0] if lay.bufs[n] is not None else
                     lay.new_buffer(n, self.state, xp) for n in names]
-            lay.gather_grads(xp)
+            tables, _grads = lay.grad_tables(xp)
             b1, b2 = group["betas"]
-            _cuda.adam_flat(lay.flat, lay.grad, bufs[0], bufs[1],
+            _cuda.adam_flat(lay.flat, tables, bufs[0], bufs[1],
                             bufs[2] if group["amsgrad"] else None, t, group["lr"], b1, b2,
                             group["eps"], group["weight_decay"], self.decoupled,
                             group["maximize"])

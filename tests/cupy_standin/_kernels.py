@@ -166,9 +166,12 @@ def _kernel_arg(kernel, i, a, cur):
                 "cupy.ascontiguousarray(x)")
         return a._a
     if isinstance(a, np.ndarray):
+        if a.size == 1:  # passed by value, as CuPy does: a struct from a structured dtype
+            return a
         raise TypeError(
-            f"kernel {kernel}: argument {i} is a numpy.ndarray of shape {a.shape}; pass a "
-            "cupy.ndarray (device memory) or a NumPy scalar")
+            f"kernel {kernel}: argument {i} is a numpy.ndarray of shape {a.shape}; only "
+            "numpy.ndarrays of size one are passed by value (a struct); pass a cupy.ndarray "
+            "for device memory")
     if isinstance(a, np.generic):
         if a.dtype.kind not in "biufc":
             raise TypeError(f"kernel {kernel}: argument {i} has unsupported dtype {a.dtype}")

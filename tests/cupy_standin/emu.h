@@ -1,7 +1,7 @@
 // Runs CUDA C kernels on the CPU, for the strict CuPy stand-in (see _emulate.py).
 //
-// A launch runs the blocks one after another; within a block each CUDA thread is a fiber
-// (ucontext) with its own stack, resumed in turn until it reaches a barrier or its end:
+// A launch runs the blocks one after another; within a block each CUDA thread is a fiber with
+// its own stack, resumed in turn until it reaches a barrier or its end:
 // __syncthreads() waits for the block, __shfl_xor_sync for the warp around one slot per lane,
 // and __shared__ arrays are static storage, shared by the block's fibers and reused by the next
 // block. Runs are deterministic, and a barrier that some threads never reach (a __syncthreads
@@ -10,6 +10,7 @@
 // NVRTC test) and here.
 #pragma once
 
+#include <setjmp.h>
 #include <ucontext.h>
 
 #include <cmath>
@@ -44,6 +45,7 @@ struct Barrier {
 
 struct Fiber {
     ucontext_t ctx;
+    jmp_buf jb;
     std::vector<char> stack;
     dim3 tid;
     unsigned linear = 0;
@@ -52,13 +54,31 @@ struct Fiber {
     unsigned long long waiting_gen = 0;
 };
 
-inline ucontext_t scheduler;
+// Switches: a fiber starts once per launch through makecontext/swapcontext; after that the
+// scheduler and the fibers hand over with _setjmp/_longjmp, which skip swapcontext's signal-mask
+// system call (the emulated kernels run millions of switches).
+inline jmp_buf scheduler;
 inline std::vector<Fiber> fibers;
 inline Fiber* current = nullptr;
 inline const std::function<void()>* body = nullptr;
+inline bool exiting = false;
 inline Barrier block_barrier;
 inline std::vector<Barrier> warp_barriers;
 inline std::vector<unsigned long long> slots;  // one shuffle slot per thread
+
+inline void yield() {
+    if (!_setjmp(current->jb)) {
+        _longjmp(scheduler, 1);
+    }
+}
+
+inline void resume(Fiber& f) {
+    current = &f;
+    threadIdx = f.tid;
+    if (!_setjmp(scheduler)) {
+        _longjmp(f.jb, 1);
+    }
+}
 
 inline void wait_at(Barrier& b) {
     if (++b.arrived == b.expected) {  // the last to arrive releases the others
@@ -71,22 +91,27 @@ inline void wait_at(Barrier& b) {
         ++b.generation;
         return;
     }
-    Fiber* me = current;
-    me->waiting_on = &b;
-    me->waiting_gen = b.generation;
-    swapcontext(&me->ctx, &scheduler);
+    current->waiting_on = &b;
+    current->waiting_gen = b.generation;
+    yield();
 }
 
+// A fiber runs the body once per block, handing back to the scheduler between blocks; at the
+// end of the launch it hands back for good (its stack is reused by the next launch).
 inline void trampoline() {
-    (*body)();
-    current->done = true;
-    swapcontext(&current->ctx, &scheduler);
+    yield();
+    while (!exiting) {
+        (*body)();
+        current->done = true;
+        yield();
+    }
+    _longjmp(scheduler, 1);
 }
 
 // 0 when every thread of every block ran to its end; 1 when the threads of a block wait at
 // barriers none of the others will reach (a __syncthreads or shuffle in divergent code).
 // ``direct``: the source has no barriers, so each thread runs to its end in turn, as a plain
-// call (no fibers, no context switches).
+// call (no fibers, no switches).
 inline int launch(const unsigned* grid, const unsigned* block, const std::function<void()>& fn,
                   bool direct) {
     gridDim = dim3{grid[0], grid[1], grid[2]};
@@ -108,59 +133,72 @@ inline int launch(const unsigned* grid, const unsigned* block, const std::functi
         return 0;
     }
     body = &fn;
-    fibers.resize(n);
+    exiting = false;
+    if (fibers.size() < n) {
+        fibers.resize(n);
+    }
     slots.assign(n, 0);
     warp_barriers.assign((n + 31) / 32, Barrier{});
     for (unsigned w = 0; w < warp_barriers.size(); ++w) {
         warp_barriers[w].expected = n - w * 32 < 32 ? n - w * 32 : 32;
     }
     for (unsigned t = 0; t < n; ++t) {
-        fibers[t].stack.resize(STACK);
-        fibers[t].linear = t;
-        fibers[t].tid = dim3{t % block[0], (t / block[0]) % block[1], t / (block[0] * block[1])};
+        Fiber& f = fibers[t];
+        f.stack.resize(STACK);
+        f.linear = t;
+        f.tid = dim3{t % block[0], (t / block[0]) % block[1], t / (block[0] * block[1])};
+        getcontext(&f.ctx);
+        f.ctx.uc_stack.ss_sp = f.stack.data();
+        f.ctx.uc_stack.ss_size = f.stack.size();
+        f.ctx.uc_link = nullptr;
+        makecontext(&f.ctx, trampoline, 0);
+        current = &f;
+        ucontext_t here;
+        if (!_setjmp(scheduler)) {
+            swapcontext(&here, &f.ctx);  // runs to the trampoline's first yield
+        }
     }
-    for (unsigned z = 0; z < grid[2]; ++z) {
-        for (unsigned y = 0; y < grid[1]; ++y) {
-            for (unsigned x = 0; x < grid[0]; ++x) {
+    int status = 0;
+    for (unsigned z = 0; z < grid[2] && !status; ++z) {
+        for (unsigned y = 0; y < grid[1] && !status; ++y) {
+            for (unsigned x = 0; x < grid[0] && !status; ++x) {
                 blockIdx = dim3{x, y, z};
                 block_barrier = Barrier{n, 0, 0};
                 for (Barrier& b : warp_barriers) {
                     b.arrived = 0;
                 }
-                for (Fiber& f : fibers) {
-                    getcontext(&f.ctx);
-                    f.ctx.uc_stack.ss_sp = f.stack.data();
-                    f.ctx.uc_stack.ss_size = f.stack.size();
-                    f.ctx.uc_link = nullptr;
-                    makecontext(&f.ctx, trampoline, 0);
-                    f.done = false;
-                    f.waiting_on = nullptr;
+                for (unsigned t = 0; t < n; ++t) {
+                    fibers[t].done = false;
+                    fibers[t].waiting_on = nullptr;
                 }
                 unsigned finished = 0;
                 while (finished < n) {
                     bool ran = false;
                     finished = 0;
-                    for (Fiber& f : fibers) {
+                    for (unsigned t = 0; t < n; ++t) {
+                        Fiber& f = fibers[t];
                         if (f.done) {
                             ++finished;
-                            continue;
+                        } else if (!f.waiting_on) {
+                            resume(f);
+                            ran = true;
                         }
-                        if (f.waiting_on) {
-                            continue;
-                        }
-                        current = &f;
-                        threadIdx = f.tid;
-                        swapcontext(&scheduler, &f.ctx);
-                        ran = true;
                     }
                     if (!ran && finished < n) {
-                        return 1;
+                        status = 1;
+                        break;
                     }
                 }
             }
         }
     }
-    return 0;
+    if (!status) {  // let every fiber leave its loop; a deadlocked launch just drops them
+        exiting = true;
+        for (unsigned t = 0; t < n; ++t) {
+            resume(fibers[t]);
+        }
+    }
+    return status;
 }
 
 }  // namespace tg_emu
