@@ -183,11 +183,40 @@ def _xent_fwd(T, name, grid, block, shared_mem, x, target, loss, rowmax, logsum,
         sv[...] = ls
 
 
-def _xent_bwd(T, name, grid, block, shared_mem, g, x, target, rowmax, logsum, dx, cols, ignore,
-              use_ignore):
+def _xent_mean(T, name, grid, block, shared_mem, loss, target, out, rows, ignore, use_ignore):
+    g = _dims(grid, "grid", name)
+    if g != (1, 1, 1):
+        raise LaunchError(f"{name}: one block reduces every row: grid must be (1,), got {grid}")
+    _block_1d(block, name, warps=True)
+    _no_shared(shared_mem, name)
+    n = int(_scalar(rows, np.int32, name, "rows"))
+    if n < 1:
+        raise LaunchError(f"{name}: rows must be >= 1, got {n}")
+    _scalar(ignore, np.int64, name, "ignore")
+    t = _array(target, np.dtype(np.int64), n, name, "target")
+    kept = ~(t == ignore) if _flags(name, use_ignore=use_ignore)["use_ignore"] else \
+        np.ones(n, bool)
+    lv = _array(loss, T, n, name, "loss")
+    ov = _array(out, T, 2, name, "out")
+    count = T.type(kept.sum())
+    with np.errstate(all="ignore"):
+        ov[0] = lv[kept].sum(dtype=T) / count
+    ov[1] = count
+
+
+def _xent_bwd(T, name, grid, block, shared_mem, g, g_stride, count, use_count, x, target,
+              rowmax, logsum, dx, cols, ignore, use_ignore):
     rows = _row_launch(grid, block, shared_mem, name)
     c = _cols(cols, name)
-    gv = _array(g, T, rows, name, "g")
+    stride = int(_scalar(g_stride, np.int64, name, "g_stride"))
+    if stride not in (0, 1):
+        raise LaunchError(f"{name}: g_stride must be 1 (a cotangent per row) or 0 (one for "
+                          f"every row), got {stride}")
+    gv = _array(g, T, rows if stride else 1, name, "g")
+    gv = gv if stride else np.broadcast_to(gv, (rows,))
+    if _flags(name, use_count=use_count)["use_count"]:
+        with np.errstate(all="ignore"):
+            gv = gv / _array(count, T, 1, name, "count")[0]
     xv = _row_view(_array(x, T, rows * c, name, "x"), rows, c)
     t, valid, safe, ignored = _targets(target, rows, c, name, ignore, use_ignore)
     mv = _array(rowmax, T, rows, name, "rowmax")
@@ -577,6 +606,7 @@ _GENERIC = {
     "tg_log_softmax_bwd": _log_softmax_bwd,
     "tg_softmax_bwd": _softmax_bwd,
     "tg_xent_fwd": _xent_fwd,
+    "tg_xent_mean": _xent_mean,
     "tg_xent_bwd": _xent_bwd,
     "tg_sgd": _sgd,
     "tg_adam": _adam,

@@ -222,10 +222,36 @@ __device__ void tg_xent_fwd(const T* __restrict__ x, const long long* __restrict
     }
 }
 
-// dx[r, j] = g[r] * (exp((x[r, j] - max[r]) - logsum[r]) - (j == target[r])), and 0 on a row
-// whose target is ignored
+// out[0] = the mean of loss over the rows whose target is not ``ignore`` (0/0 = NaN when every
+// row is ignored, as PyTorch gives), out[1] = the number of those rows: the "mean" reduction of
+// cross-entropy in one launch (one block of whole warps; each thread strides over the rows).
 template <typename T>
-__device__ void tg_xent_bwd(const T* __restrict__ g, const T* __restrict__ x,
+__device__ void tg_xent_mean(const T* __restrict__ loss, const long long* __restrict__ target,
+                             T* __restrict__ out, int rows, long long ignore, int use_ignore) {
+    T acc = T(0);
+    T cnt = T(0);
+    for (int r = threadIdx.x; r < rows; r += blockDim.x) {
+        if (!(use_ignore && target[r] == ignore)) {
+            acc += loss[r];
+            cnt += T(1);
+        }
+    }
+    const T total = tg_block_sum(acc);
+    __syncthreads();  // every thread has read the first sum's shared slot before it is reused
+    const T count = tg_block_sum(cnt);
+    if (threadIdx.x == 0) {
+        out[0] = total / count;
+        out[1] = count;
+    }
+}
+
+// dx[r, j] = g_r * (exp((x[r, j] - max[r]) - logsum[r]) - (j == target[r])), and 0 on a row
+// whose target is ignored. g_r = g[r * g_stride]: g_stride 1 for a cotangent per row, 0 for
+// one cotangent of a sum over the rows; with ``use_count`` it is divided by count[0] (the
+// cotangent of tg_xent_mean's mean, count its out[1]).
+template <typename T>
+__device__ void tg_xent_bwd(const T* __restrict__ g, long long g_stride,
+                            const T* __restrict__ count, int use_count, const T* __restrict__ x,
                             const long long* __restrict__ target,
                             const T* __restrict__ rowmax, const T* __restrict__ logsum,
                             T* __restrict__ dx, int cols, long long ignore, int use_ignore) {
@@ -233,7 +259,7 @@ __device__ void tg_xent_bwd(const T* __restrict__ g, const T* __restrict__ x,
     const long long base = row * cols;
     const T* xr = x + base;
     T* dr = dx + base;
-    const T gr = g[row];
+    const T gr = use_count ? g[row * g_stride] / count[0] : g[row * g_stride];
     const T m = rowmax[row];
     const T ls = logsum[row];
     const long long t = target[row];
@@ -288,15 +314,29 @@ extern "C" __global__ void tg_xent_fwd_f64(const double* x, const long long* tar
                                            int cols, long long ignore, int use_ignore) {
     tg_xent_fwd<double>(x, target, loss, rowmax, logsum, cols, ignore, use_ignore);
 }
-extern "C" __global__ void tg_xent_bwd_f32(const float* g, const float* x,
+extern "C" __global__ void tg_xent_mean_f32(const float* loss, const long long* target,
+                                            float* out, int rows, long long ignore,
+                                            int use_ignore) {
+    tg_xent_mean<float>(loss, target, out, rows, ignore, use_ignore);
+}
+extern "C" __global__ void tg_xent_mean_f64(const double* loss, const long long* target,
+                                            double* out, int rows, long long ignore,
+                                            int use_ignore) {
+    tg_xent_mean<double>(loss, target, out, rows, ignore, use_ignore);
+}
+extern "C" __global__ void tg_xent_bwd_f32(const float* g, long long g_stride, const float* count,
+                                           int use_count, const float* x,
                                            const long long* target, const float* rowmax,
                                            const float* logsum, float* dx, int cols,
                                            long long ignore, int use_ignore) {
-    tg_xent_bwd<float>(g, x, target, rowmax, logsum, dx, cols, ignore, use_ignore);
+    tg_xent_bwd<float>(g, g_stride, count, use_count, x, target, rowmax, logsum, dx, cols,
+                       ignore, use_ignore);
 }
-extern "C" __global__ void tg_xent_bwd_f64(const double* g, const double* x,
+extern "C" __global__ void tg_xent_bwd_f64(const double* g, long long g_stride,
+                                           const double* count, int use_count, const double* x,
                                            const long long* target, const double* rowmax,
                                            const double* logsum, double* dx, int cols,
                                            long long ignore, int use_ignore) {
-    tg_xent_bwd<double>(g, x, target, rowmax, logsum, dx, cols, ignore, use_ignore);
+    tg_xent_bwd<double>(g, g_stride, count, use_count, x, target, rowmax, logsum, dx, cols,
+                        ignore, use_ignore);
 }

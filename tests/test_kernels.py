@@ -33,6 +33,11 @@ TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-12, atol
 NO_IGNORE = (np.int64(0), np.int32(0))  # the xent kernels' (ignore, use_ignore): no class ignored
 
 
+def _per_row(g):
+    """tg_xent_bwd's (g, g_stride, count, use_count) for a cotangent per row."""
+    return (g, np.int64(1), g, np.int32(0))
+
+
 def _torch():
     return pytest.importorskip("torch")
 
@@ -147,7 +152,7 @@ def test_cross_entropy_references(case, dtype):
     g = rng.standard_normal(rows).astype(dtype)
     (lt * torch.from_numpy(g)).sum().backward()
     dx = np.empty_like(x)
-    getattr(ref, f"tg_xent_bwd_{sfx}")(grid, block, 0, g, x, target, rmax, lsum, dx,
+    getattr(ref, f"tg_xent_bwd_{sfx}")(grid, block, 0, *_per_row(g), x, target, rmax, lsum, dx,
                                        np.int32(cols), *NO_IGNORE)
     np.testing.assert_allclose(dx, xt.grad.numpy(), **TOL[dtype])
 
@@ -163,8 +168,8 @@ def test_cross_entropy_reference_at_an_inf_target_and_out_of_range(dtype):
     getattr(ref, f"tg_xent_fwd_{sfx}")((1,), (32,), 0, x, t, loss, rmax, lsum, np.int32(3),
                                        *NO_IGNORE)
     assert loss[0] == np.inf
-    getattr(ref, f"tg_xent_bwd_{sfx}")((1,), (32,), 0, np.ones(1, dtype), x, t, rmax, lsum, dx,
-                                       np.int32(3), *NO_IGNORE)
+    getattr(ref, f"tg_xent_bwd_{sfx}")((1,), (32,), 0, *_per_row(np.ones(1, dtype)), x, t, rmax,
+                                       lsum, dx, np.int32(3), *NO_IGNORE)
     xt = torch.from_numpy(x.copy()).requires_grad_()
     torch.nn.functional.cross_entropy(xt, torch.from_numpy(t)).backward()
     np.testing.assert_allclose(dx, xt.grad.numpy(), **TOL[dtype])  # lse kept: no NaN
@@ -193,11 +198,46 @@ def test_cross_entropy_reference_ignores_a_class(dtype):
     np.testing.assert_allclose(loss[keep], lt.detach().numpy(), **TOL[dtype])
     g = rng.standard_normal(5).astype(dtype)
     dx = np.full_like(x, 7.0)
-    getattr(ref, f"tg_xent_bwd_{sfx}")((5,), (32,), 0, g, x, t, rmax, lsum, dx, np.int32(4),
-                                       *ignore)
+    getattr(ref, f"tg_xent_bwd_{sfx}")((5,), (32,), 0, *_per_row(g), x, t, rmax, lsum, dx,
+                                       np.int32(4), *ignore)
     (lt * torch.from_numpy(g[keep])).sum().backward()
     np.testing.assert_allclose(dx[keep], xt.grad.numpy(), **TOL[dtype])
     assert (dx[[1, 3]] == 0).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ignored", [[], [1, 4], [0, 1, 2, 3, 4]])
+def test_cross_entropy_mean_references_follow_torch(ignored, dtype):
+    """tg_xent_mean (the mean over the kept rows, and their count) and tg_xent_bwd with one
+    cotangent for every row divided by that count: PyTorch's reduction="mean", NaN when every
+    row is ignored."""
+    torch = _torch()
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((5, 4)).astype(dtype)
+    t = rng.integers(0, 4, 5).astype(np.int64)
+    t[ignored] = -100
+    sfx = kcuda.SUFFIX[np.dtype(dtype)]
+    ignore = (np.int64(-100), np.int32(1))
+    loss, rmax, lsum = np.empty((3, 5), dtype)
+    getattr(ref, f"tg_xent_fwd_{sfx}")((5,), (32,), 0, x, t, loss, rmax, lsum, np.int32(4),
+                                       *ignore)
+    out = np.empty(2, dtype)
+    getattr(ref, f"tg_xent_mean_{sfx}")((1,), (32,), 0, loss, t, out, np.int32(5), *ignore)
+    xt = torch.from_numpy(x.copy()).requires_grad_()
+    lt = torch.nn.functional.cross_entropy(xt, torch.from_numpy(t))
+    lt.backward(torch.tensor(1.5, dtype=xt.dtype))
+    assert out[1] == 5 - len(ignored)
+    np.testing.assert_allclose(out[0], lt.item(), **TOL[dtype])  # NaN == NaN here
+    g = np.array(1.5, dtype)
+    dx = np.empty_like(x)
+    getattr(ref, f"tg_xent_bwd_{sfx}")((5,), (32,), 0, g, np.int64(0), out[1:], np.int32(1), x,
+                                       t, rmax, lsum, dx, np.int32(4), *ignore)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), **TOL[dtype])
+    with pytest.raises(ref.LaunchError):  # one block reduces every row
+        getattr(ref, f"tg_xent_mean_{sfx}")((2,), (32,), 0, loss, t, out, np.int32(5), *ignore)
+    with pytest.raises(ref.LaunchError):  # a cotangent per row, or one for all: no other stride
+        getattr(ref, f"tg_xent_bwd_{sfx}")((5,), (32,), 0, g, np.int64(2), out[1:], np.int32(1),
+                                           x, t, rmax, lsum, dx, np.int32(4), *ignore)
 
 
 def test_references_check_their_launches():
@@ -499,6 +539,9 @@ def test_cross_entropy_dispatch(device, launches, reduction, dtype, rng):
         (loss.sum() if reduction == "none" else loss).backward()
         outs.append((_host(loss), _host(t.grad)))
     _expect_kernels(device, launches, "tg_xent_fwd", "tg_xent_bwd")
+    if device != "cpu":  # the mean is one more launch: no sum, count and divide around it
+        assert ("tg_xent_mean" in launches) == (reduction == "mean")
+        assert len(launches) == 2 + (reduction == "mean")
     for a, b in zip(*outs):
         np.testing.assert_allclose(b, a, **TOL[dtype])
 

@@ -66,6 +66,13 @@ def _softmax_family(cp, rng, dtype):
             rows = kcuda.cross_entropy_rows(x, t, ignore)
             kcuda.cross_entropy_rows_backward(_rand(cp, rng, (5,), dtype), x, t, rows.base,
                                               ignore)
+            mean = kcuda.cross_entropy_mean(x, t, ignore)
+            kcuda.cross_entropy_mean_backward(_rand(cp, rng, (), dtype), x, t, mean.base, ignore)
+    # the mean's one block strides over more rows than it has threads
+    x = _rand(cp, rng, (1500, 3), dtype)
+    t = cp.asarray(rng.integers(0, 3, 1500))
+    mean = kcuda.cross_entropy_mean(x, t, 2)
+    kcuda.cross_entropy_mean_backward(_rand(cp, rng, (), dtype), x, t, mean.base, 2)
 
 
 def _optimizers(cp, rng, dtype):

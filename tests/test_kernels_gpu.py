@@ -82,7 +82,20 @@ def test_softmax_family_on_the_gpu(shape, dtype):
                                                          rmax, lsum, c, *ign)
     gr = rng.standard_normal(rows).astype(dtype)
     _compare(cp, "tg_xent_bwd", dtype, grid, block,
-             (gr, xr, target, rmax, lsum, np.zeros_like(x), c) + ign, [5])
+             (gr, np.int64(1), gr, np.int32(0), xr, target, rmax, lsum, np.zeros_like(x), c)
+             + ign, [8])
+    # the mean over the kept rows and its count, then the backward of that mean: one cotangent
+    # for every row (stride 0) divided by the count
+    out = np.zeros(2, dtype)
+    _compare(cp, "tg_xent_mean", dtype, (1,), (kcuda.row_block(rows),),
+             (loss, target, out, np.int32(rows)) + ign, [2])
+    getattr(ref, kcuda.kernel_name("tg_xent_mean", dtype))((1,), (kcuda.row_block(rows),), 0,
+                                                          loss, target, out, np.int32(rows),
+                                                          *ign)
+    if out[1] > 0:
+        _compare(cp, "tg_xent_bwd", dtype, grid, block,
+                 (np.array(1.5, dtype), np.int64(0), out[1:].copy(), np.int32(1), xr, target,
+                  rmax, lsum, np.zeros_like(x), c) + ign, [8])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

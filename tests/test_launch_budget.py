@@ -25,7 +25,7 @@ import cupy_mlp  # noqa: E402
 SIZES = (784, 256, 256, 10)
 BATCH = 64
 # (arrays that own new memory, all arrays including views) per step
-TENSORGRAD_BUDGET = (27, 46)
+TENSORGRAD_BUDGET = (21, 35)
 HAND_WRITTEN = (23, 28)
 
 

@@ -10,6 +10,7 @@ import tensorgrad.nn.functional as F
 rng = np.random.default_rng(0)
 X = rng.standard_normal((5, 4))
 T = np.array([0, 3, 1, 1, 2])
+TI = np.array([0, -100, 1, -100, 2])  # ignore_index rows: the mean is over the other three
 P = rng.dirichlet(np.ones(4), size=5)
 Y = rng.standard_normal((5, 4))
 B = rng.uniform(0.1, 0.9, (5, 4))
@@ -24,6 +25,8 @@ CASES = {
     "softmax0": (lambda x, c: F.softmax(x, dim=0), lambda tF, x: tF.softmax(x, dim=0)),
     "ce_mean": (lambda x, c: F.cross_entropy(x, tg.tensor(c["T"])),
                 lambda tF, x: tF.cross_entropy(x, _torch().tensor(T))),
+    "ce_mean_ignored": (lambda x, c: F.cross_entropy(x, tg.tensor(c["TI"])),
+                        lambda tF, x: tF.cross_entropy(x, _torch().tensor(TI))),
     "ce_sum": (lambda x, c: F.cross_entropy(x, c["T"], reduction="sum"),
                lambda tF, x: tF.cross_entropy(x, _torch().tensor(T), reduction="sum")),
     "ce_none": (lambda x, c: F.cross_entropy(x, c["T"], reduction="none"),
@@ -89,7 +92,7 @@ GRAD_NAMES = sorted(CASES)
 
 
 def _consts(device):
-    return put({"T": T, "P": P, "Y": Y, "B": B}, device)
+    return put({"T": T, "TI": TI, "P": P, "Y": Y, "B": B}, device)
 
 
 def _torch():

@@ -25,7 +25,7 @@ SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 # source file -> the kernels (without their dtype suffix) that the dispatch code launches
 KERNELS = {
     "softmax_xent.cu": ("tg_log_softmax_fwd", "tg_softmax_fwd", "tg_log_softmax_bwd",
-                        "tg_softmax_bwd", "tg_xent_fwd", "tg_xent_bwd"),
+                        "tg_softmax_bwd", "tg_xent_fwd", "tg_xent_mean", "tg_xent_bwd"),
     "optim.cu": ("tg_sgd", "tg_adam"),
     "bias_act.cu": ("tg_bias_act_fwd", "tg_bias_act_bwd"),
     "layer_norm.cu": ("tg_layer_norm_fwd", "tg_layer_norm_bwd_dx", "tg_layer_norm_bwd_wb"),
@@ -205,33 +205,66 @@ def _ignore_args(ignore):
     return (np.int64(0 if ignore is None else ignore), np.int32(ignore is not None))
 
 
-def cross_entropy_rows(x, target, ignore=None):
-    """Per-row -log softmax(x)[target] of a (N, C) CuPy array, as row 0 of a (3, N) buffer
-    whose rows 1 and 2 keep each row's max and log-sum (logsumexp = max + log-sum) for the
-    backward kernel (``buffer = loss.base``). A row whose target is ``ignore`` (an int, or None
-    for none) gives 0; any other target outside [0, C) gives a NaN loss."""
-    cp = _device.cupy
+def _xent_rows(x, target, ignore, buf):
+    """Run tg_xent_fwd into rows 0, 1, 2 of ``buf`` (loss, max, log-sum; N elements each, from
+    the start of buf's memory); return the contiguous int64 targets."""
     x = _contig(x)
     rows, cols = x.shape
-    t = _contig(target.astype(cp.int64, copy=False))
-    buf = cp.empty((3, rows), x.dtype)
+    t = _contig(target.astype(_device.cupy.int64, copy=False))
     _launch("softmax_xent.cu", "tg_xent_fwd", x.dtype, x.device.id, rows, row_block(cols),
-            (x, t, buf[0], buf[1], buf[2], np.int32(cols)) + _ignore_args(ignore))
-    return buf[0]
+            (x, t, buf[:rows], buf[rows:2 * rows], buf[2 * rows:3 * rows], np.int32(cols))
+            + _ignore_args(ignore))
+    return t
+
+
+def cross_entropy_rows(x, target, ignore=None):
+    """Per-row -log softmax(x)[target] of a (N, C) CuPy array, as the first N elements of a
+    3N buffer whose next 2N keep each row's max and log-sum (logsumexp = max + log-sum) for the
+    backward kernel (``buffer = loss.base``). A row whose target is ``ignore`` (an int, or None
+    for none) gives 0; any other target outside [0, C) gives a NaN loss."""
+    rows = x.shape[0]
+    buf = _device.cupy.empty(3 * rows, x.dtype)
+    _xent_rows(x, target, ignore, buf)
+    return buf[:rows]
+
+
+def cross_entropy_mean(x, target, ignore=None):
+    """The mean of ``cross_entropy_rows`` over the rows whose target is not ``ignore``, in two
+    launches and no host synchronisation: a 0-d view of element 3N of one 3N + 2 buffer that
+    holds the rows' losses, maxima and log-sums, then the mean and the count of rows kept (for
+    ``cross_entropy_mean_backward``; ``buffer = answer.base``)."""
+    rows = x.shape[0]
+    buf = _device.cupy.empty(3 * rows + 2, x.dtype)
+    t = _xent_rows(x, target, ignore, buf)
+    _launch("softmax_xent.cu", "tg_xent_mean", x.dtype, x.device.id, 1, row_block(rows),
+            (buf[:rows], t, buf[3 * rows:], np.int32(rows)) + _ignore_args(ignore))
+    return buf[3 * rows]
+
+
+def _xent_bwd(g, g_stride, count, x, target, buf, ignore):
+    x = _contig(x)
+    rows, cols = x.shape
+    g = _contig(g.astype(x.dtype, copy=False))
+    t = _contig(target.astype(_device.cupy.int64, copy=False))
+    dx = _device.cupy.empty_like(x)
+    _launch("softmax_xent.cu", "tg_xent_bwd", x.dtype, x.device.id, rows, row_block(cols),
+            (g, np.int64(g_stride), g if count is None else count, np.int32(count is not None),
+             x, t, buf[rows:2 * rows], buf[2 * rows:3 * rows], dx, np.int32(cols))
+            + _ignore_args(ignore))
+    return dx
 
 
 def cross_entropy_rows_backward(g, x, target, buf, ignore=None):
     """g[r] * (softmax(x[r]) - onehot(target[r])) for per-row cotangents ``g`` (N,), with
-    ``buf`` the forward's (3, N) buffer; 0 on the rows whose target is ``ignore``."""
-    cp = _device.cupy
-    x = _contig(x)
-    rows, cols = x.shape
-    g = _contig(g.astype(x.dtype, copy=False))
-    t = _contig(target.astype(cp.int64, copy=False))
-    dx = cp.empty_like(x)
-    _launch("softmax_xent.cu", "tg_xent_bwd", x.dtype, x.device.id, rows, row_block(cols),
-            (g, x, t, buf[1], buf[2], dx, np.int32(cols)) + _ignore_args(ignore))
-    return dx
+    ``buf`` the forward's buffer; 0 on the rows whose target is ``ignore``."""
+    return _xent_bwd(g, 1, None, x, target, buf, ignore)
+
+
+def cross_entropy_mean_backward(g, x, target, buf, ignore=None):
+    """(g / count) * (softmax(x[r]) - onehot(target[r])) on every kept row, for the 0-d
+    cotangent ``g`` of ``cross_entropy_mean``, whose buffer ``buf`` holds the count."""
+    rows = x.shape[0]
+    return _xent_bwd(g, 0, buf[3 * rows + 1:], x, target, buf, ignore)
 
 
 # ---- optim.cu -------------------------------------------------------------------------------

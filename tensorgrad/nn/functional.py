@@ -105,8 +105,8 @@ def _cross_entropy_rows(x, target, ignore=None):
     whose target equals ``ignore`` (an int, or None) gives 0 and passes no gradient."""
     if type(x) is _CUPY_ARRAY and type(target) is _CUPY_ARRAY and x.ndim == 2 and \
             _cuda.fusable(x):
-        # the answer is row 0 of a (3, N) buffer whose rows 1 and 2 keep each row's max and
-        # log-sum for the backward kernel (see _fused_saved)
+        # the answer is the start of a 3N buffer whose rest keeps each row's max and log-sum
+        # for the backward kernel (see _fused_saved)
         return _cuda.cross_entropy_rows(x, target, ignore)
     xp = xp_of(x)
     safe, valid = _unignored(target, ignore)
@@ -142,15 +142,15 @@ def _onehot(target, like):
     return out
 
 
-def _fused_saved(g, ans, x):
-    """The forward kernel's (3, N) buffer (loss, row max, row log-sum), the base of the
-    answer, when this is the raw first-order path on CuPy and the answer came from that
-    kernel; else None. Keeping it as the answer's base ties its life to the node's."""
+def _fused_saved(g, ans, x, extra=0):
+    """The forward kernel's buffer (loss, row max, row log-sum: 3N elements, then ``extra``),
+    the base of the answer, when this is the raw first-order path on CuPy and the answer came
+    from that kernel; else None. Keeping it as the answer's base ties its life to the node's."""
     if type(g) is not _CUPY_ARRAY or type(ans) is not _CUPY_ARRAY or type(x) is not _CUPY_ARRAY:
         return None
     base = ans.base
-    if type(base) is _CUPY_ARRAY and base.shape == (3, x.shape[0]) and base.dtype == x.dtype \
-            and g.shape == ans.shape and _cuda.fusable(x):
+    if type(base) is _CUPY_ARRAY and base.shape == (3 * x.shape[0] + extra,) and \
+            base.dtype == x.dtype and g.shape == ans.shape and _cuda.fusable(x):
         return base
     return None
 
@@ -167,6 +167,43 @@ def _ce_vjp(g, ans, x, target, ignore=None):
     return reshape(g, (-1, 1)) * (_ce_probs(ans, x, safe) - _onehot(safe, x))
 
 
+def _kept_rows(target, ignore, like):
+    """The number of rows whose target is not ``ignore``, a 0-d array of ``like``'s dtype on its
+    device (no host synchronisation)."""
+    t = _raw(target)
+    if ignore is None:
+        return xp_of(t).asarray(t.shape[0], dtype=_raw(like).dtype)
+    return (t != ignore).sum(dtype=_raw(like).dtype)
+
+
+@primitive
+def _cross_entropy_mean(x, target, ignore=None):
+    """The mean of ``_cross_entropy_rows`` over the rows whose target is not ``ignore`` (0/0,
+    NaN, when there are none, as in PyTorch). On a GPU two kernel launches: the answer is
+    element 3N of a 3N + 2 buffer that keeps the rows' max and log-sum and the count for the
+    one-launch backward (see _fused_saved)."""
+    if type(x) is _CUPY_ARRAY and type(target) is _CUPY_ARRAY and x.ndim == 2 and \
+            _cuda.fusable(x):
+        return _cuda.cross_entropy_mean(x, target, ignore)
+    return xp_of(x).sum(_cross_entropy_rows(x, target, ignore)) / _kept_rows(target, ignore, x)
+
+
+def _ce_mean_vjp(g, ans, x, target, ignore=None):
+    from ..ops.shape import broadcast_to
+
+    saved = _fused_saved(g, ans, x, extra=2)
+    if saved is not None:
+        return _cuda.cross_entropy_mean_backward(g, x, target, saved, ignore)
+    rows = _cross_entropy_rows(x, target, ignore)
+    per_row = broadcast_to(g / _kept_rows(target, ignore, x), (x.shape[0],))
+    return _ce_vjp(per_row, rows, x, target, ignore)
+
+
+def _ce_mean_jvp(t, ans, x, target, ignore=None):
+    rows = _cross_entropy_rows(x, target, ignore)
+    return _red.sum(_ce_jvp(t, rows, x, target, ignore)) / _kept_rows(target, ignore, x)
+
+
 def _ce_jvp(t, ans, x, target, ignore=None):
     safe, valid = _unignored(target, ignore)
     out = _red.sum(t * (_ce_probs(ans, x, safe) - _onehot(safe, x)), (1,), False)
@@ -175,6 +212,8 @@ def _ce_jvp(t, ans, x, target, ignore=None):
 
 defvjp(_cross_entropy_rows, _ce_vjp, None, None)
 defjvp(_cross_entropy_rows, _ce_jvp, None, None)
+defvjp(_cross_entropy_mean, _ce_mean_vjp, None, None)
+defjvp(_cross_entropy_mean, _ce_mean_jvp, None, None)
 
 
 def _reduce(loss, reduction, op):
@@ -272,12 +311,12 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, weight=N
             raise ValueError(f"cross_entropy: class-index target must have shape "
                              f"({n},), got {tuple(t.shape)}")
         if weight is None and not label_smoothing and xp_of(t) is not np:
-            # on a GPU: one fused node that gives the ignored rows 0, and a mean over the
-            # others counted on the device (no host synchronisation, no masking ops)
-            rows = _cross_entropy_rows(input, t, ignore_index)
-            if reduction != "mean":
-                return _reduce(rows, reduction, "cross_entropy")
-            return _red.sum(rows) / (t != ignore_index).sum(dtype=_raw(input).dtype)
+            # on a GPU: one fused node that gives the ignored rows 0 (no host synchronisation,
+            # no masking ops); the mean over the others, counted on the device, is part of it
+            if reduction == "mean":
+                return _cross_entropy_mean(input, t, ignore_index)
+            return _reduce(_cross_entropy_rows(input, t, ignore_index), reduction,
+                           "cross_entropy")
         valid, safe = _class_targets(t, input, ignore_index, "cross_entropy")
         if weight is None and not label_smoothing and xp_of(t) is np and bool(valid.all()):
             # the plain case: one fused node and nothing around it
