@@ -35,8 +35,14 @@ if CUPY_STANDIN:
     # for the CPU) and checks that they agree (tests/cupy_standin/_emulate.py); examples run in
     # subprocesses inherit the setting. TENSORGRAD_STANDIN_KERNELS=reference runs only the
     # references (faster, but the C code is then not run).
-    os.environ.setdefault("TENSORGRAD_STANDIN_KERNELS", "compare")
     import cupy_standin
+    from cupy_standin import _emulate
+
+    # without a C++ compiler only the references run (the header says so, and
+    # tests/test_kernels_emulated.py fails)
+    os.environ.setdefault("TENSORGRAD_STANDIN_KERNELS",
+                          "compare" if _emulate.compiler() else "reference")
+    cupy_standin._kernels.MODE = os.environ["TENSORGRAD_STANDIN_KERNELS"]
 
     cupy_standin.install()
 
@@ -68,7 +74,8 @@ def pytest_configure(config):
 def pytest_report_header(config):
     if CUPY_STANDIN:
         return "cuda: strict CuPy stand-in on the CPU (tests/cupy_standin; "\
-               "TENSORGRAD_CUPY_STANDIN=0 to switch it off)"
+               "TENSORGRAD_CUPY_STANDIN=0 to switch it off); fused kernels run in " \
+               f"{os.environ['TENSORGRAD_STANDIN_KERNELS']!r} mode (TENSORGRAD_STANDIN_KERNELS)"
     return None
 
 

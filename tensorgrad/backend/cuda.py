@@ -148,8 +148,11 @@ def _launch(file, base, dtype, device_id, grid, block, args):
     fn = get_function(file, kernel_name(base, dtype), device_id)
     cp = _device.cupy
     grid = tuple(int(g) for g in grid) if isinstance(grid, tuple) else (int(grid),)
-    with cp.cuda.Device(device_id):
+    if cp.cuda.runtime.getDevice() == device_id:  # the usual case: no device switch to pay for
         fn(grid, (int(block),), args, shared_mem=0)
+    else:
+        with cp.cuda.Device(device_id):
+            fn(grid, (int(block),), args, shared_mem=0)
 
 
 def _contig(a):

@@ -98,7 +98,8 @@ def library(code):
             return hit
         cxx = compiler()
         if cxx is None:
-            raise RuntimeError("emulating CUDA kernels needs a C++20 compiler (g++ or clang++)")
+            raise RuntimeError("emulating CUDA kernels needs a C++17 compiler (g++ or clang++, "
+                               "or CXX)")
         sigs = signatures(code)
         d = _cache_dir()
         so = os.path.join(d, f"{key}.so")
