@@ -256,3 +256,38 @@ def test_shuffles_and_shared_memory_behave_as_on_a_gpu():
     warp0, warp1 = sum(range(32)), sum(range(32, 64))
     expected = np.array([warp1] * 32 + [warp0] * 32, np.float32)
     np.testing.assert_array_equal(p, np.tile(expected, 2))
+
+
+def test_a_race_on_shared_memory_is_caught(cp):
+    # tg_xent_mean sums twice through the same shared slots; without the barrier between the
+    # sums, warp 0 writes its partial of the second sum into the slot the other warps may still
+    # be reading the first sum from: a race whose outcome only the GPU's timing decides
+    code = kcuda.source_text("softmax_xent.cu")
+    barrier = "    __syncthreads();  // every thread has read the first sum's shared slot"
+    assert code.count(barrier) == 1
+    broken = code.replace(barrier, "    //")
+    rows = 100
+    loss = cp.asarray(np.linspace(0, 1, rows).astype(np.float32))
+    target = cp.asarray(np.arange(rows) % 3)
+    out = cp.zeros(2, np.float32)
+    args = (loss, target, out, np.int32(rows), np.int64(0), np.int32(1))
+    launch = (1,), (64,)  # two warps
+    for source in (code, broken):
+        fn = cp.RawModule(code=source, options=kcuda.OPTIONS).get_function("tg_xent_mean_f32")
+        if source is code:
+            fn(*launch, args)
+            kept = np.arange(rows) % 3 != 0
+            np.testing.assert_allclose(out.get(), [np.linspace(0, 1, rows)[kept].mean(),
+                                                   kept.sum()], rtol=1e-6)
+        else:
+            with pytest.raises(_emulate.EmulationError, match="race on shared memory: .*warp 0 "
+                                                               "wrote shared element 0"):
+                fn(*launch, args)
+
+
+def test_shared_arrays_are_rewritten_for_race_checks():
+    code = "__shared__ T sm[32];\n    __shared__ float grid2[4][8];\n"
+    assert _emulate.instrument_shared(code) == (
+        "static tg_emu::Shared<T, 32> sm;\n    static tg_emu::Shared2<float, 4, 8> grid2;\n")
+    with pytest.raises(RuntimeError, match="cannot rewrite"):
+        _emulate.instrument_shared("extern __shared__ float dyn[];")

@@ -70,6 +70,24 @@ def signatures(code):
     return out
 
 
+_SHARED = re.compile(r"__shared__\s+([\w:<>]+)\s+(\w+)\s*\[([^\]]+)\](?:\s*\[([^\]]+)\])?\s*;")
+
+
+def instrument_shared(code):
+    """``__shared__ T name[N];`` (and ``[N][M]``) as ``static tg_emu::Shared<T, N> name;``:
+    shared arrays whose every element access is checked for races between warps (emu.h)."""
+    def repl(m):
+        t, name, n, k = m.groups()
+        kind = f"tg_emu::Shared2<{t}, {n}, {k}>" if k else f"tg_emu::Shared<{t}, {n}>"
+        return f"static {kind} {name};"
+
+    out = _SHARED.sub(repl, code)
+    if "__shared__" in out:
+        raise RuntimeError("emulation: a __shared__ declaration it cannot rewrite (extern or "
+                           "initialised shared memory)")
+    return out
+
+
 def _wrapper(code_path, sigs, direct):
     lines = [f'#include "{HEADER}"', f'#include "{code_path}"', ""]
     flag = "true" if direct else "false"
@@ -78,6 +96,7 @@ def _wrapper(code_path, sigs, direct):
         lines.append(f'extern "C" int tg_emu_{name}(const unsigned* g, const unsigned* b, '
                      f"void** a) {{ return tg_emu::launch(g, b, [=] {{ {name}({casts}); }}, "
                      f"{flag}); }}")
+    lines.append('extern "C" { const char* tg_emu_race_message = tg_emu::race_message; }')
     return "\n".join(lines) + "\n"
 
 
@@ -108,7 +127,7 @@ def library(code):
             try:
                 src = os.path.join(work, "kernels.cu.inc")
                 with open(src, "w") as f:
-                    f.write(code)
+                    f.write(instrument_shared(code))
                 cpp = os.path.join(work, "wrap.cpp")
                 with open(cpp, "w") as f:
                     # a source without barriers runs each thread as a plain call
@@ -171,9 +190,13 @@ def run(code, name, grid, block, args, shared_mem=0):
             cell.ctypes.data
     g = (ctypes.c_uint * 3)(*grid)
     b = (ctypes.c_uint * 3)(*block)
-    if getattr(lib, f"tg_emu_{name}")(g, b, ptrs):
+    status = getattr(lib, f"tg_emu_{name}")(g, b, ptrs)
+    if status == 1:
         raise EmulationError(f"kernel {name}: threads of a block wait at a barrier that the "
                              "others never reach (__syncthreads or a shuffle in divergent code)")
+    if status == 2:
+        message = ctypes.c_char_p.in_dll(lib, "tg_emu_race_message").value.decode()
+        raise EmulationError(f"kernel {name}: race on shared memory: {message}")
 
 
 def _guarded_copy(a):

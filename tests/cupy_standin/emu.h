@@ -14,6 +14,8 @@
 #include <ucontext.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <vector>
@@ -32,7 +34,7 @@ inline dim3 gridDim;
 #define __device__
 #define __host__
 #define __forceinline__ inline
-#define __shared__ static
+// __shared__ declarations are rewritten by _emulate.py into tg_emu::Shared arrays (below)
 
 namespace tg_emu {
 
@@ -64,6 +66,12 @@ inline const std::function<void()>* body = nullptr;
 inline bool exiting = false;
 inline Barrier block_barrier;
 inline std::vector<Barrier> warp_barriers;
+// Shared-memory race detection: an epoch is the stretch between two block barriers (or a
+// block's start); two warps touching one shared element in the same epoch, one of them writing,
+// is a race that only the GPU's timing would decide.
+inline unsigned long long epoch = 0;
+inline bool race = false;
+inline char race_message[512];
 inline std::vector<unsigned long long> slots;  // one shuffle slot per thread
 
 inline void yield() {
@@ -83,6 +91,9 @@ inline void resume(Fiber& f) {
 inline void wait_at(Barrier& b) {
     if (++b.arrived == b.expected) {  // the last to arrive releases the others
         b.arrived = 0;
+        if (&b == &block_barrier) {
+            ++epoch;
+        }
         for (Fiber& f : fibers) {
             if (f.waiting_on == &b && f.waiting_gen == b.generation) {
                 f.waiting_on = nullptr;
@@ -134,6 +145,7 @@ inline int launch(const unsigned* grid, const unsigned* block, const std::functi
     }
     body = &fn;
     exiting = false;
+    race = false;
     if (fibers.size() < n) {
         fibers.resize(n);
     }
@@ -163,6 +175,7 @@ inline int launch(const unsigned* grid, const unsigned* block, const std::functi
         for (unsigned y = 0; y < grid[1] && !status; ++y) {
             for (unsigned x = 0; x < grid[0] && !status; ++x) {
                 blockIdx = dim3{x, y, z};
+                ++epoch;
                 block_barrier = Barrier{n, 0, 0};
                 for (Barrier& b : warp_barriers) {
                     b.arrived = 0;
@@ -192,7 +205,10 @@ inline int launch(const unsigned* grid, const unsigned* block, const std::functi
             }
         }
     }
-    if (!status) {  // let every fiber leave its loop; a deadlocked launch just drops them
+    if (!status && race) {
+        status = 2;
+    }
+    if (!status || status == 2) {  // let every fiber leave its loop; a deadlock drops them
         exiting = true;
         for (unsigned t = 0; t < n; ++t) {
             resume(fibers[t]);
@@ -200,6 +216,98 @@ inline int launch(const unsigned* grid, const unsigned* block, const std::functi
     }
     return status;
 }
+
+// What the C source's ``__shared__ T name[N]`` (or [N][M]) becomes (_emulate.py rewrites the
+// declarations): the elements, and per element who touched it in the current epoch.
+struct SharedUse {
+    unsigned long long epoch = ~0ull;
+    int writer = -1;  // the warp that wrote it, -1 for none
+    int reader = -1;  // the warp that read it, -1 for none, -2 for several
+};
+
+inline void note_race(const char* what, size_t i, int warp, int other) {
+    if (!race) {
+        race = true;
+        snprintf(race_message, sizeof race_message,
+                 "block (%u, %u, %u): warp %d %s shared element %zu in the same epoch (between "
+                 "two __syncthreads) as warp %d, with no barrier between them",
+                 blockIdx.x, blockIdx.y, blockIdx.z, warp, what, i, other);
+    }
+}
+
+template <typename T, size_t N>
+struct Shared {
+    T data[N];
+    SharedUse use[N];
+
+    SharedUse& fresh(size_t i) {
+        if (i >= N) {
+            std::abort();  // out of bounds: a GPU would read or write another array
+        }
+        SharedUse& u = use[i];
+        if (u.epoch != epoch) {
+            u = SharedUse{};
+            u.epoch = epoch;
+        }
+        return u;
+    }
+    T load(size_t i) {
+        SharedUse& u = fresh(i);
+        const int w = (int)(current->linear / 32);
+        if (u.writer != -1 && u.writer != w) {
+            note_race("read", i, w, u.writer);
+        }
+        u.reader = (u.reader == -1 || u.reader == w) ? w : -2;
+        return data[i];
+    }
+    void store(size_t i, T v) {
+        SharedUse& u = fresh(i);
+        const int w = (int)(current->linear / 32);
+        if (u.writer != -1 && u.writer != w) {
+            note_race("wrote", i, w, u.writer);
+        } else if (u.reader != -1 && u.reader != w) {
+            note_race("wrote", i, w, u.reader);
+        }
+        u.writer = w;
+        data[i] = v;
+    }
+
+    struct Ref {
+        Shared* s;
+        size_t i;
+        operator T() const { return s->load(i); }
+        Ref& operator=(T v) {
+            s->store(i, v);
+            return *this;
+        }
+        Ref& operator=(const Ref& o) { return *this = T(o); }
+        Ref& operator+=(T v) { return *this = T(*this) + v; }
+        Ref& operator-=(T v) { return *this = T(*this) - v; }
+        Ref& operator*=(T v) { return *this = T(*this) * v; }
+    };
+    Ref operator[](size_t i) { return Ref{this, i}; }
+};
+
+template <typename T, size_t N, size_t M>
+struct Shared2 {
+    Shared<T, N * M> flat;
+    struct Row {
+        Shared<T, N * M>* s;
+        size_t r;
+        typename Shared<T, N * M>::Ref operator[](size_t c) {
+            if (c >= M) {
+                std::abort();
+            }
+            return (*s)[r * M + c];
+        }
+    };
+    Row operator[](size_t r) {
+        if (r >= N) {
+            std::abort();
+        }
+        return Row{&flat, r};
+    }
+};
 
 }  // namespace tg_emu
 
