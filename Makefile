@@ -42,11 +42,13 @@ lint: $(STAMP_DEV)
 	$(BIN)/ruff check tensorgrad tests benchmarks examples
 
 # On a machine with an NVIDIA GPU, CuPy, PyTorch, pytest and pytest-benchmark, and no network:
-# installs nothing, runs from source with that machine's python3. Three steps, each run even
+# installs nothing, runs from source with that machine's python3. Four steps, each run even
 # when an earlier one fails: (1) the `cuda`-marked tests on real CuPy, tests/test_kernels_gpu.py
 # (every kernel against its NumPy reference) among them; (2) the GPU benchmarks
 # (benchmarks/test_bench_gpu.py), one pytest process per workload, so that a GPU fault in one
-# cannot take the others down; (3) the report, written to gpu-report.md (and to
+# cannot take the others down; (3) where the MLP step's time goes (benchmarks/gpu_profile.py:
+# host time per phase against GPU time, for tensorgrad, hand-written CuPy and PyTorch);
+# (4) the report, written to gpu-report.md (and to
 # $OUT/gpu-report.md when OUT is set, with the raw results in $OUT/gpu-check/) and printed.
 # Time limits per step keep the whole under 8 minutes (normally about 4). Raw results (junit
 # XML, benchmark JSON, logs) stay in build/gpu-check/. Exits non-zero at the end if any step
@@ -57,15 +59,15 @@ gpu-check:
 		if command -v timeout >/dev/null 2>&1; then timeout -s INT -k 20 $$s "$$@"; \
 		else "$$@"; fi; }; \
 	start=$$(date +%s); status=0; steps=""; jsons=""; \
-	echo "== gpu-check 1/3: cuda tests on real CuPy (limit 240 s)"; \
+	echo "== gpu-check 1/4: cuda tests on real CuPy (limit 240 s)"; \
 	{ limit 240 python3 -m pytest tests -m cuda -q -p no:cacheprovider -o addopts="" \
 		--junitxml=$$d/tests.xml 2>&1; echo $$? > $$d/tests.rc; } | tee $$d/tests.log; \
 	rc=$$(cat $$d/tests.rc); [ "$$rc" = 0 ] || status=1; steps="--step cuda-tests=$$rc"; \
 	for w in mlp chain xent adam; do \
-		left=$$((start + 450 - $$(date +%s))); [ $$left -le 100 ] || left=100; \
+		left=$$((start + 390 - $$(date +%s))); [ $$left -le 100 ] || left=100; \
 		if [ $$left -lt 20 ]; then echo "== gpu-check: no time left for benchmark $$w"; \
 			status=1; steps="$$steps --step bench-$$w=not-run"; continue; fi; \
-		echo "== gpu-check 2/3: GPU benchmark $$w (limit $$left s)"; \
+		echo "== gpu-check 2/4: GPU benchmark $$w (limit $$left s)"; \
 		{ limit $$left python3 -m pytest benchmarks/test_bench_gpu.py -k gpu_$$w -q -rs \
 			-p no:cacheprovider -o addopts="" --junitxml=$$d/bench-$$w.xml \
 			--benchmark-json=$$d/bench-$$w.json --benchmark-columns=min,median,rounds 2>&1; \
@@ -73,10 +75,14 @@ gpu-check:
 		rc=$$(cat $$d/bench-$$w.rc); [ "$$rc" = 0 ] || status=1; \
 		steps="$$steps --step bench-$$w=$$rc"; jsons="$$jsons $$d/bench-$$w.json"; \
 	done; \
-	echo "== gpu-check 3/3: report"; \
+	echo "== gpu-check 3/4: where the MLP step's time goes (limit 50 s)"; \
+	{ limit 50 python3 benchmarks/gpu_profile.py $$d/profile.md 2>&1; \
+		echo $$? > $$d/profile.rc; } | tee $$d/profile.log; \
+	rc=$$(cat $$d/profile.rc); [ "$$rc" = 0 ] || status=1; steps="$$steps --step profile=$$rc"; \
+	echo "== gpu-check 4/4: report"; \
 	limit 60 python3 benchmarks/gpu_report.py gpu-report.md --tests-junit $$d/tests.xml \
 		--tests-log $$d/tests.log --bench-json $$jsons \
-		--bench-junit $$d/bench-*.xml $$steps || status=1; \
+		--bench-junit $$d/bench-*.xml --append $$d/profile.md $$steps || status=1; \
 	if [ -n "$$OUT" ]; then mkdir -p "$$OUT/gpu-check" && cp gpu-report.md "$$OUT/" && \
 		cp $$d/* "$$OUT/gpu-check/" || status=1; fi; \
 	exit $$status

@@ -443,6 +443,18 @@ def render(steps=(), tests=(None, "no result given"), bench_tests=None, bench=((
     return "\n".join(lines).rstrip() + "\n"
 
 
+def appended(paths):
+    """The markdown files ``paths`` as sections after the report (a missing one is named)."""
+    parts = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as f:
+                parts.append(f.read().strip())
+        except OSError as e:
+            parts.append(f"(no {os.path.basename(path)}: {e.strerror})")
+    return "".join(f"\n{p}\n" for p in parts)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("report", nargs="?", default="gpu-report.md", help="the markdown file")
@@ -458,6 +470,9 @@ def main(argv=None):
                    help="a step of the check and its exit status (repeatable)")
     p.add_argument("--no-device-info", action="store_true",
                    help="leave out the machine section (imports neither CuPy nor PyTorch)")
+    p.add_argument("--append", nargs="*", action="extend", default=[],
+                   help="markdown files whose sections go at the end of the report (the "
+                        "profile of benchmarks/gpu_profile.py)")
     p.add_argument("--quiet", action="store_true", help="do not print the report")
     a = p.parse_args(argv)
 
@@ -475,6 +490,7 @@ def main(argv=None):
                        + (f"; {'; '.join(notes)}" if notes else ""))
     text = render(parse_steps(a.step), tests, bench_tests, load_benchmarks(a.bench_json),
                   None if a.no_device_info else device_info())
+    text += appended(a.append)
     parent = os.path.dirname(os.path.abspath(a.report))
     os.makedirs(parent, exist_ok=True)
     with open(a.report, "w", encoding="utf-8") as f:

@@ -276,6 +276,17 @@ def test_main_without_any_input_still_writes_a_report(tmp_path, capsys):
     assert "No result: no result given." in text and "No benchmark results." in text
 
 
+def test_appended_sections_come_last_and_a_missing_one_is_named(tmp_path):
+    profile = tmp_path / "profile.md"
+    profile.write_text("## Where the MLP step's time goes\n\n| a | b |\n")
+    out = tmp_path / "r.md"
+    assert gpu_report.main([str(out), "--no-device-info", "--quiet", "--append", str(profile),
+                            str(tmp_path / "gone.md")]) == 0
+    text = out.read_text()
+    assert text.index("No benchmark results.") < text.index("## Where the MLP step's time goes")
+    assert text.rstrip().endswith("(no gone.md: No such file or directory)")
+
+
 def test_device_info_never_raises():
     info = gpu_report.device_info()  # here: no GPU (or the test suite's CuPy stand-in)
     assert info[0][0] == "Python"
