@@ -1103,3 +1103,22 @@ def test_layer_norm_shared_cotangent_between_two_fused_nodes(device, launches, r
         outs.append([_host(t.grad) for t in (xt, w1, b2)])
     for a, c in zip(*outs):
         np.testing.assert_allclose(c, a, rtol=1e-12, atol=1e-12)
+
+
+def test_cross_entropy_mean_of_a_dtype_without_kernels_takes_the_composed_path(device, launches,
+                                                                              rng):
+    # float16 has no fused kernel: the mean primitive composes rows, count and division on
+    # every device, with ignored rows, and agrees with the CPU
+    x = rng.standard_normal((6, 5)).astype(np.float16)
+    target = np.array([0, 1, -100, 3, 4, 2])
+    outs = []
+    for t in _pair(x, device):
+        loss = F.cross_entropy(t, tg.tensor(target, device=t.device))
+        loss.backward()
+        assert loss.dtype == np.float16 and t.grad.dtype == np.float16
+        outs.append((_host(loss), _host(t.grad)))
+    assert launches == []
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(b.astype(np.float64), a.astype(np.float64), rtol=1e-3,
+                                   atol=1e-3)
+    assert (outs[1][1][2] == 0).all()  # the ignored row passes no gradient
