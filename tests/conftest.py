@@ -109,6 +109,16 @@ def cuda_device(request):
     return request.param
 
 
+@pytest.fixture
+def default_cuda(cuda_device):
+    """``tg.set_default_device("cuda")`` for the test, "cpu" again after it."""
+    tg.set_default_device(cuda_device)
+    try:
+        yield cuda_device
+    finally:
+        tg.set_default_device("cpu")
+
+
 @pytest.fixture(params=_device_params())
 def device(request):
     """The device name a test runs on: "cpu", and "cuda" (marked ``cuda``) when available."""

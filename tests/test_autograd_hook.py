@@ -337,15 +337,6 @@ def test_hessian_through_autograd_defvjp_primitive_matches_autograd():
 
 
 # ---- 5. the default device ---------------------------------------------------------------
-@pytest.fixture
-def default_cuda(cuda_device):
-    tg.set_default_device(cuda_device)
-    try:
-        yield cuda_device
-    finally:
-        tg.set_default_device("cpu")
-
-
 def test_default_device_creation_random_and_mixing(default_cuda):
     dev = default_cuda
     made = [np.zeros(3), np.ones((2, 2)), np.eye(2), np.arange(3.0), np.linspace(0, 1, 4),

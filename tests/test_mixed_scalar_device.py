@@ -298,15 +298,6 @@ def test_take_along_axis_indices_on_another_device(cuda_device, rng):
         tnp.take_along_axis(put(a, cuda_device), tg.tensor(idx), 1)  # a CPU Tensor of indices
 
 
-@pytest.fixture
-def default_cuda(cuda_device):
-    tg.set_default_device(cuda_device)
-    try:
-        yield cuda_device
-    finally:
-        tg.set_default_device("cpu")
-
-
 def test_take_along_axis_with_a_default_device_moves_the_indices(default_cuda, rng):
     # as every other op does while a default device is set (JAX's behaviour)
     a = rng.standard_normal((3, 4))
