@@ -528,16 +528,23 @@ def test_softmax_dispatch(device, launches, kind, dtype, rng):
         np.testing.assert_allclose(b, a, **TOL[dtype])
 
 
+def _cross_entropy_on_both(x, target, device, reduction="mean"):
+    """[(loss, x's gradient)] of F.cross_entropy on the CPU and on ``device``, as host arrays."""
+    outs = []
+    for t in _pair(x, device):
+        loss = F.cross_entropy(t, tg.tensor(target, device=t.device), reduction=reduction)
+        (loss.sum() if reduction == "none" else loss).backward()
+        assert loss.dtype == x.dtype and t.grad.dtype == x.dtype
+        outs.append((_host(loss), _host(t.grad)))
+    return outs
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_cross_entropy_dispatch(device, launches, reduction, dtype, rng):
     x = _logits(rng, 6, 11, dtype)
     target = rng.integers(0, 11, 6)
-    outs = []
-    for t in _pair(x, device):
-        loss = F.cross_entropy(t, tg.tensor(target, device=t.device), reduction=reduction)
-        (loss.sum() if reduction == "none" else loss).backward()
-        outs.append((_host(loss), _host(t.grad)))
+    outs = _cross_entropy_on_both(x, target, device, reduction)
     _expect_kernels(device, launches, "tg_xent_fwd", "tg_xent_bwd")
     if device != "cpu":  # the mean is one more launch: no sum, count and divide around it
         assert ("tg_xent_mean" in launches) == (reduction == "mean")
@@ -571,11 +578,7 @@ def test_cross_entropy_dispatch_with_ignored_rows(device, launches, reduction, r
     x = _logits(rng, 6, 11, np.float64)
     target = rng.integers(0, 11, 6)
     target[[1, 4]] = -100
-    outs = []
-    for t in _pair(x, device):
-        loss = F.cross_entropy(t, tg.tensor(target, device=t.device), reduction=reduction)
-        (loss.sum() if reduction == "none" else loss).backward()
-        outs.append((_host(loss), _host(t.grad)))
+    outs = _cross_entropy_on_both(x, target, device, reduction)
     _expect_kernels(device, launches, "tg_xent_fwd", "tg_xent_bwd")
     xt = torch.tensor(x, requires_grad=True)
     lt = torch.nn.functional.cross_entropy(xt, torch.tensor(target), reduction=reduction)
@@ -1111,12 +1114,7 @@ def test_cross_entropy_mean_of_a_dtype_without_kernels_takes_the_composed_path(d
     # every device, with ignored rows, and agrees with the CPU
     x = rng.standard_normal((6, 5)).astype(np.float16)
     target = np.array([0, 1, -100, 3, 4, 2])
-    outs = []
-    for t in _pair(x, device):
-        loss = F.cross_entropy(t, tg.tensor(target, device=t.device))
-        loss.backward()
-        assert loss.dtype == np.float16 and t.grad.dtype == np.float16
-        outs.append((_host(loss), _host(t.grad)))
+    outs = _cross_entropy_on_both(x, target, device)
     assert launches == []
     for a, b in zip(*outs):
         np.testing.assert_allclose(b.astype(np.float64), a.astype(np.float64), rtol=1e-3,
