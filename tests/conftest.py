@@ -82,9 +82,11 @@ def pytest_report_header(config):
 # The kernel-against-reference tests need real CuPy: on the stand-in a launch runs the very
 # reference it would be compared with.
 # The launch budget counts arrays through the stand-in, and the kernels' C code runs on the CPU
-# through the stand-in's emulator, so those two run only there.
+# through the stand-in's emulator, so those run only there.
+# The host-synchronisation recorder is the stand-in's too.
 collect_ignore = ["test_kernels_gpu.py"] if CUPY_STANDIN else ["test_launch_budget.py",
-                                                               "test_kernels_emulated.py"]
+                                                               "test_kernels_emulated.py",
+                                                               "test_host_sync.py"]
 
 
 def pytest_collection_modifyitems(config, items):

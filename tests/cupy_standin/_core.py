@@ -13,6 +13,8 @@ import weakref
 
 import numpy as np
 
+from . import _sync
+
 N_DEVICES = 2
 
 # CuPy: `_scalar.scalar_type_set`: Python scalars and NumPy scalars of the dtypes CuPy supports
@@ -205,7 +207,15 @@ def make_function(np_func, name, module, allow_host=False, check=True):
         def np_func(*args, **kwargs):
             return np.bool_(plain(*args, **kwargs))
 
+    sync = None
+    if module == "cupy" and name in _sync.DATA_DEPENDENT:
+        sync = f"cupy.{name}"
+    elif module == "cupy" and name in ("where", "repeat"):
+        sync = f"cupy.{name}"  # only for where(condition) and repeat(a, device_array)
+
     def fn(*args, **kwargs):
+        if sync is not None and _sync._watchers and _data_dependent_call(name, args, kwargs):
+            _sync.note(sync)
         found = []
         if args:
             args = unwrap(args, found, allow_host)
@@ -225,6 +235,17 @@ def make_function(np_func, name, module, allow_host=False, check=True):
                  f"{getattr(np_func, '__name__', name)} on the device's data"
     fn.__wrapped_standin__ = np_func
     return fn
+
+
+def _data_dependent_call(name, args, kwargs):
+    """Whether this call of a name that may synchronise does (``where`` with one argument,
+    ``repeat`` with device-array repeats; the other names always do)."""
+    if name == "where":
+        return len(args) + len(kwargs) == 1
+    if name == "repeat":
+        reps = args[1] if len(args) > 1 else kwargs.get("repeats")
+        return type(reps) is ndarray
+    return True
 
 
 # ------------------------------------------------------------------------------------------
@@ -501,6 +522,8 @@ class ndarray:
         raise TypeError(IMPLICIT_MSG)
 
     def get(self, stream=None, order="C", out=None, blocking=True):
+        if blocking:
+            _sync.note("ndarray.get")
         if out is not None:
             if not isinstance(out, np.ndarray):
                 raise TypeError("Only numpy.ndarray can be obtained from cupy.ndarray")
@@ -521,33 +544,43 @@ class ndarray:
         self._a[...] = arr
 
     def item(self, *args):
+        _sync.note("ndarray.item")
         return self._a.item(*args)
 
     def tolist(self):
+        _sync.note("ndarray.tolist")
         return self._a.tolist()
 
     def tobytes(self, order="C"):
+        _sync.note("ndarray.tobytes")
         return self._a.tobytes(order)
 
     def tofile(self, fid, sep="", format="%s"):
+        _sync.note("ndarray.tofile")
         return self._a.tofile(fid, sep, format)
 
     def dump(self, file):
+        _sync.note("ndarray.dump")
         return self._a.dump(file)
 
     def dumps(self):
+        _sync.note("ndarray.dumps")
         return self._a.dumps()
 
     def __int__(self):
+        _sync.note("ndarray.__int__")
         return int(self._a)
 
     def __float__(self):
+        _sync.note("ndarray.__float__")
         return float(self._a)
 
     def __complex__(self):
+        _sync.note("ndarray.__complex__")
         return complex(self._a)
 
     def __bool__(self):
+        _sync.note("ndarray.__bool__")
         if self._a.size == 0:
             warnings.warn(
                 "The truth value of an empty array is ambiguous. Returning False, but in "
@@ -557,12 +590,15 @@ class ndarray:
         return bool(self._a)
 
     def __repr__(self):
+        _sync.note("ndarray.__repr__")
         return repr(self._a)
 
     def __str__(self):
+        _sync.note("ndarray.__str__")
         return str(self._a)
 
     def __format__(self, spec):
+        _sync.note("ndarray.__format__")
         return format(self._a, spec)
 
     def __len__(self):
@@ -587,6 +623,7 @@ class ndarray:
             _local.device = with_dev
 
     def __reduce__(self):
+        _sync.note("ndarray.__reduce__")
         from ._modules import modules
 
         return modules()["cupy"].array, (self.get(),)
@@ -785,6 +822,8 @@ class ndarray:
     def __getitem__(self, key):
         found = []
         k = unwrap(key, found, allow_host=True)  # CuPy copies host index arrays
+        if _sync._watchers and _has_mask(k):
+            _sync.note("boolean-mask indexing")
         res = self._a[k]
         if isinstance(res, np.generic):
             # CuPy returns a 0-d view, not a copy, for an integer index
@@ -810,6 +849,8 @@ class ndarray:
         else:
             v = unwrap(value, found, allow_host=True)  # advanced indexing copies host data
         check_devices(found)
+        if _sync._watchers and _has_mask(k):
+            _sync.note("boolean-mask assignment")
         self._a[k] = v
 
     # ---- methods with CuPy's own meaning
@@ -861,6 +902,15 @@ class ndarray:
         return self
 
 
+def _has_mask(k):
+    """Whether the unwrapped index ``k`` holds a boolean array (CuPy counts its True
+    elements on the host)."""
+    for part in (k if type(k) is tuple else (k,)):
+        if isinstance(part, np.ndarray) and part.dtype == np.bool_ and part.ndim:
+            return True
+    return False
+
+
 def _is_basic_index(key):
     parts = key if type(key) is tuple else (key,)
     for p in parts:
@@ -897,7 +947,12 @@ def _make_method(name):
     check = name not in _NO_KERNEL_METHODS
     allow_host = name in _HOST_ARG_METHODS
 
+    sync = f"ndarray.{name}" if name in _sync.DATA_DEPENDENT or name == "repeat" else None
+
     def method(self, *args, **kwargs):
+        if sync is not None and _sync._watchers and _data_dependent_call(
+                name, (self,) + args, kwargs):
+            _sync.note(sync)
         found = [self]
         if args:
             args = unwrap(args, found, allow_host)
