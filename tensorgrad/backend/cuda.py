@@ -39,6 +39,7 @@ MAX_STRIDE_BLOCKS = 65535  # enough blocks to fill any GPU; more elements loop i
 
 _modules = {}  # (file, device id) -> cupy.RawModule
 _functions = {}  # (file, name, device id) -> kernel function
+_launchers = {}  # (kernel base name, dtype, device id) -> kernel function: one lookup a launch
 _sources = {}  # file -> source text
 
 
@@ -145,9 +146,12 @@ def stride_grid(n, block=STRIDE_BLOCK):
 def _launch(file, base, dtype, device_id, grid, block, args):
     """Launch ``base`` for ``dtype`` on GPU ``device_id``; ``grid`` is a block count or a tuple
     of them (x, y), ``block`` a thread count."""
-    fn = get_function(file, kernel_name(base, dtype), device_id)
+    key = (base, dtype, device_id)
+    fn = _launchers.get(key)
+    if fn is None:
+        fn = _launchers[key] = get_function(file, kernel_name(base, dtype), device_id)
     cp = _device.cupy
-    grid = tuple(int(g) for g in grid) if isinstance(grid, tuple) else (int(grid),)
+    grid = tuple(map(int, grid)) if type(grid) is tuple else (int(grid),)
     if cp.cuda.runtime.getDevice() == device_id:  # the usual case: no device switch to pay for
         fn(grid, (int(block),), args, shared_mem=0)
     else:
