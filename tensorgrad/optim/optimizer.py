@@ -208,6 +208,12 @@ class Optimizer:
         self.param_groups.append(group)
         self._init_group_state(group)
 
+        if group.get("fused"):
+            for p in group["params"]:
+                if p.dtype.kind != "f":
+                    raise ValueError(f"{type(self).__name__}: `fused=True` requires all the params "
+                                     f"to be floating point Tensors, got one of dtype {p.dtype}")
+
     def _init_group_state(self, group):
         """State a subclass creates when a group is added (Adagrad's accumulators)."""
 
@@ -216,7 +222,7 @@ class Optimizer:
         parameter a CuPy float32/float64 array of one dtype and GPU, every one with a gradient
         of its own dtype and shape. Costs one type check for a CPU group."""
         params = group["params"]
-        if type(params[0].data) is not _CUPY_ARRAY:
+        if type(params[0].data) is not _CUPY_ARRAY or group.get("foreach") is False:
             return None
         dtype = params[0].data.dtype
         if dtype not in _cuda.SUFFIX:
@@ -350,6 +356,29 @@ class Optimizer:
         raise NotImplementedError
 
 
+def _impl_flags(name, foreach, fused, differentiable, capturable=None):
+    """PyTorch's implementation switches, checked and kept in the defaults (so they show in
+    ``param_groups`` and ``state_dict`` as PyTorch's do). On the GPU each group of float32 or
+    float64 parameters is updated by one kernel launch whenever it can be (``fused=None`` or
+    ``True``); ``foreach=False`` asks for one update per parameter instead. ``capturable``
+    changes nothing (tensorgrad captures no CUDA graphs; its steps never wait for the GPU).
+    ``differentiable=True`` (a graph through the step) is refused."""
+    if fused is not _NO_FUSED and fused and foreach:
+        raise RuntimeError(f"{name}: `fused` and `foreach` cannot be `True` together.")
+    if differentiable:
+        raise NotImplementedError(f"{name}: differentiable=True (recording the update on the "
+                                  "autograd graph) is not supported by tensorgrad")
+    flags = dict(foreach=foreach, differentiable=False)
+    if fused is not _NO_FUSED:
+        flags["fused"] = fused
+    if capturable is not None:
+        flags["capturable"] = bool(capturable)
+    return flags
+
+
+_NO_FUSED = object()  # RMSprop: PyTorch's has no ``fused``
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent with optional momentum, dampening, Nesterov momentum and
     weight decay (PyTorch's formulas).
@@ -364,7 +393,8 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
-                 nesterov=False, maximize=False):
+                 nesterov=False, *, maximize=False, foreach=None, differentiable=False,
+                 fused=None):
         if lr < 0 or momentum < 0 or weight_decay < 0:
             raise ValueError(f"SGD: lr, momentum and weight_decay must be >= 0, got lr={lr}, "
                              f"momentum={momentum}, weight_decay={weight_decay}")
@@ -372,7 +402,8 @@ class SGD(Optimizer):
             raise ValueError("SGD: Nesterov momentum needs momentum > 0 and zero dampening")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
-                                      maximize=maximize))
+                                      maximize=maximize,
+                                      **_impl_flags("SGD", foreach, fused, differentiable)))
 
     def step(self, closure=None):
         loss = _closure_loss(closure)
@@ -435,16 +466,18 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba), with PyTorch's defaults; ``weight_decay`` adds L2 to the gradient."""
 
-    decoupled = False
-
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False, maximize=False):
+                 amsgrad=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False, fused=None, decoupled_weight_decay=False):
         if lr < 0 or eps < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"{type(self).__name__}: invalid lr={lr}, eps={eps} or "
                              f"betas={betas}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=amsgrad,
-                                      maximize=maximize))
+                                      maximize=maximize,
+                                      decoupled_weight_decay=bool(decoupled_weight_decay),
+                                      **_impl_flags(type(self).__name__, foreach, fused,
+                                                    differentiable, capturable)))
 
     def step(self, closure=None):
         loss = _closure_loss(closure)
@@ -462,7 +495,7 @@ class Adam(Optimizer):
                 xp.copyto(d, g)
                 if group["maximize"]:
                     d *= -1
-                if wd and self.decoupled:
+                if wd and group["decoupled_weight_decay"]:
                     p.data *= 1 - lr * wd
                 elif wd:
                     d += wd * p.data
@@ -508,7 +541,8 @@ class Adam(Optimizer):
             b1, b2 = group["betas"]
             _cuda.adam_flat(lay.flat, tables, bufs[0], bufs[1],
                             bufs[2] if group["amsgrad"] else None, t, group["lr"], b1, b2,
-                            group["eps"], group["weight_decay"], self.decoupled,
+                            group["eps"], group["weight_decay"],
+                            group["decoupled_weight_decay"],
                             group["maximize"])
         for p in lay.params:
             self.state[id(p)]["step"] = t
@@ -519,11 +553,13 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter); PyTorch's default decay 0.01."""
 
-    decoupled = True
-
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, maximize=False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+                 amsgrad=False, *, maximize=False, foreach=None, capturable=False,
+                 differentiable=False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable,
+                         differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)
 
 
 class RMSprop(Optimizer):
@@ -541,13 +577,16 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False, maximize=False):
+                 centered=False, capturable=False, foreach=None, maximize=False,
+                 differentiable=False):
         if lr < 0 or eps < 0 or momentum < 0 or weight_decay < 0 or alpha < 0:
             raise ValueError(f"RMSprop: lr, alpha, eps, momentum and weight_decay must be >= 0, "
                              f"got lr={lr}, alpha={alpha}, eps={eps}, momentum={momentum}, "
                              f"weight_decay={weight_decay}")
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered, maximize=maximize))
+                                      momentum=momentum, centered=centered, maximize=maximize,
+                                      **_impl_flags("RMSprop", foreach, _NO_FUSED,
+                                                    differentiable, capturable)))
 
     def step(self, closure=None):
         loss = _closure_loss(closure)
@@ -604,7 +643,8 @@ class Adagrad(Optimizer):
     """
 
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
-                 initial_accumulator_value=0.0, eps=1e-10, maximize=False):
+                 initial_accumulator_value=0.0, eps=1e-10, foreach=None, *, maximize=False,
+                 differentiable=False, fused=None):
         if lr < 0 or lr_decay < 0 or weight_decay < 0 or initial_accumulator_value < 0 or \
                 eps < 0:
             raise ValueError(f"Adagrad: lr, lr_decay, weight_decay, initial_accumulator_value "
@@ -613,7 +653,9 @@ class Adagrad(Optimizer):
                              f"{initial_accumulator_value}, eps={eps}")
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
-                                      eps=eps, maximize=maximize))
+                                      eps=eps, maximize=maximize,
+                                      **_impl_flags("Adagrad", foreach, fused,
+                                                    differentiable)))
 
     def _init_group_state(self, group):
         # as PyTorch: the accumulators exist from the start (and are in state_dict before a step)
