@@ -145,7 +145,10 @@ def test_recorder_is_free_when_nobody_watches():
     lambda p: tg.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4),
     lambda p: tg.optim.Adam(p, lr=1e-3),
     lambda p: tg.optim.AdamW(p, lr=1e-3, amsgrad=True),
-], ids=["sgd", "sgd-nesterov", "adam", "adamw-amsgrad"])
+    lambda p: tg.optim.RMSprop(p, lr=1e-3, momentum=0.9, centered=True),
+    lambda p: tg.optim.Adagrad(p, lr=1e-2, lr_decay=1e-3),
+    lambda p: tg.optim.Adam(p, lr=1e-3, foreach=False),
+], ids=["sgd", "sgd-nesterov", "adam", "adamw-amsgrad", "rmsprop", "adagrad", "adam-loop"])
 def test_mlp_step(make_opt):
     model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 32), nn.GELU(),
                           nn.Linear(32, 5)).to(CUDA)
@@ -160,6 +163,45 @@ def test_mlp_step_with_clipping_and_schedule():
     sched = tg.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.9)
     _assert_quiet(_trainer(model, nn.CrossEntropyLoss(label_smoothing=0.1), opt, x, y,
                            clip=1.0, sched=sched))
+
+
+@pytest.mark.parametrize("make_sched", [
+    lambda o: tg.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10),
+    lambda o: tg.optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=100),
+    lambda o: tg.optim.lr_scheduler.LambdaLR(o, lambda k: 0.99 ** k),
+], ids=["cosine", "onecycle", "lambda"])
+def test_schedulers_and_gradient_utilities(make_sched):
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2)).to(CUDA)
+    opt = tg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = make_sched(opt)
+    x, y = _batch((8, 6), 2)
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        nn.utils.clip_grad_value_(model.parameters(), 0.5)
+        norm = nn.utils.get_total_norm([p.grad for p in model.parameters()])
+        nn.utils.clip_grads_with_norm_(model.parameters(), 1.0, norm)
+        opt.step()
+        sched.step()
+        vec = nn.utils.parameters_to_vector(model.parameters())
+        nn.utils.vector_to_parameters(vec, model.parameters())
+
+    _assert_quiet(step)
+
+
+def test_eval_mode_inference():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.5),
+                          nn.Flatten(), nn.Linear(4 * 4 * 4, 3)).to(CUDA)
+    x, _ = _batch((2, 1, 6, 6), 3)
+    model(x)  # a training-mode pass fills the running statistics
+    model.eval()
+
+    def infer():
+        with tg.no_grad():
+            F.softmax(model(x), dim=-1).argmax(dim=-1)
+
+    _assert_quiet(infer)
 
 
 def test_gradient_accumulation_and_zero_grad_to_zeros():
