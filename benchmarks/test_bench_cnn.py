@@ -15,7 +15,8 @@ which is not what anyone trains a CNN with), so it is not in this comparison.
 
 import numpy as np
 import numpy_cnn
-from harness import Workload, check_training, jax_or_none, jax_sgd_steps, optional, to_numpy
+from harness import Workload, jax_or_none, jax_sgd_steps, optional, to_numpy
+from test_bench_mlp import checked_steps, numpy_floor
 
 import tensorgrad as tg
 import tensorgrad.nn.functional as F
@@ -74,8 +75,7 @@ def build(check=True, only=None):
     want = (lambda name: only is None or name in only)
     impls = {}
     if want("numpy"):
-        floor = [p.copy() for p in np_params]
-        impls["numpy"] = (lambda: numpy_cnn.train_step(floor, x, y), None)
+        impls["numpy"] = numpy_floor(numpy_cnn, np_params, x, y)
     if want("tensorgrad"):
         impls["tensorgrad"] = tape_cnn(tg.nn, tg.optim, F.cross_entropy, tg.tensor,
                                        np_params, x, y)
@@ -86,13 +86,7 @@ def build(check=True, only=None):
     jax = jax_or_none()
     if jax is not None and (want("jax.jit") or want("jax eager")):
         impls.update({k: v for k, v in jax_cnn(jax, np_params, x, y).items() if want(k)})
-    if check:
-        ref = [p.copy() for p in np_params]
-        loss0, grads0 = numpy_cnn.loss_and_grads([p.copy() for p in ref], x, y)
-        numpy_cnn.train_step(ref, x, y)
-        loss1 = numpy_cnn.loss_and_grads([p.copy() for p in ref], x, y)[0]
-        check_training("CNN", impls, loss0, grads0, loss1)
-    return {name: step for name, (step, _) in impls.items()}
+    return checked_steps("CNN", impls, numpy_cnn, np_params, x, y, check)
 
 
 WORKLOAD = Workload("W5", "CNN: batch 32 of 1x28x28, conv3x3 1->16, ReLU, conv3x3 16->32, "

@@ -226,6 +226,15 @@ def _compare_each(builders, compare):
     return out
 
 
+def _builders(env, tensorgrad, **torch_builders):
+    """The implementations a check compares with the floor: tensorgrad's, and PyTorch's
+    (``torch_builders``, test id: builder) where PyTorch runs here."""
+    builders = {"tensorgrad": tensorgrad}
+    if env.torch is not None:
+        builders.update(torch_builders)
+    return builders
+
+
 def _run_check(workload, check, env):
     """Run a workload's check, keep each implementation's outcome for the timed benchmarks'
     ``extra_info["check"]``, and fail naming every implementation that disagrees."""
@@ -298,6 +307,28 @@ def _time(benchmark, record, workload, impl_id, group, label, role, step, n_ops=
     record(group, label, n_ops)
 
 
+def _workload_tests(workload, check, impls, targets=None, n_ops=1, step_of=lambda b: b[0]):
+    """A workload's two tests, in this order: ``test_gpu_<workload>_check`` runs ``check``
+    (the implementations agree), then ``test_gpu_<workload>[impl]`` times each implementation
+    of ``impls`` (test id: (label in the summary, role, builder)) in the group
+    "gpu <workload>". ``step_of`` takes the timed call from what a builder returns;
+    ``targets`` go to tensorgrad's benchmark."""
+
+    def test_check(env):
+        _run_check(workload, check, env)
+
+    @pytest.mark.parametrize("impl", list(impls))
+    def test_bench(benchmark, record, env, impl):
+        label, role, build = impls[impl]
+        step = step_of(build(env))
+        _time(benchmark, record, workload, impl, f"gpu {workload}", label, role, step,
+              n_ops=n_ops, targets=targets if role == "tensorgrad" else None)
+
+    test_check.__name__ = test_check.__qualname__ = f"test_gpu_{workload}_check"
+    test_bench.__name__ = test_bench.__qualname__ = f"test_gpu_{workload}"
+    return test_check, test_bench
+
+
 # ---- (a) MLP training step -------------------------------------------------------------------
 
 
@@ -363,9 +394,7 @@ def check_mlp(env):
     cupy_mlp.sgd_update(data, [g.copy() for g in ref_grads], LR)
     ref_updates = [p - q for p, q in zip(data, before)]
     atol = _ulps(before, env)
-    builders = {"tensorgrad": mlp_tensorgrad}
-    if env.torch is not None:
-        builders["torch"] = mlp_torch
+    builders = _builders(env, mlp_tensorgrad, torch=mlp_torch)
 
     def compare(name, build):
         step, params = build(env)
@@ -387,16 +416,7 @@ MLP_IMPLS = {  # test id: (label in the summary, role, builder)
 }
 
 
-def test_gpu_mlp_check(env):
-    _run_check("mlp", check_mlp, env)
-
-
-@pytest.mark.parametrize("impl", list(MLP_IMPLS))
-def test_gpu_mlp(benchmark, record, env, impl):
-    label, role, build = MLP_IMPLS[impl]
-    step = build(env)[0]
-    _time(benchmark, record, "mlp", impl, "gpu mlp", label, role, step,
-          targets=MLP_TARGETS if role == "tensorgrad" else None)
+test_gpu_mlp_check, test_gpu_mlp = _workload_tests("mlp", check_mlp, MLP_IMPLS, MLP_TARGETS)
 
 
 # ---- (b) per-op overhead: the chain ----------------------------------------------------------
@@ -466,9 +486,7 @@ def check_chain(env):
     """The gradient of a shorter chain (of the 200-step chain it is subnormal, and a GPU may
     flush subnormals to zero) against the hand-written backward."""
     ref = chain_floor(env, CHAIN_CHECK_STEPS)()
-    builders = {"tensorgrad": chain_tensorgrad}
-    if env.torch is not None:
-        builders["torch"] = chain_torch
+    builders = _builders(env, chain_tensorgrad, torch=chain_torch)
 
     def compare(name, build):
         grad = build(env, CHAIN_CHECK_STEPS)()
@@ -484,15 +502,9 @@ CHAIN_IMPLS = {
 }
 
 
-def test_gpu_chain_check(env):
-    _run_check("chain", check_chain, env)
-
-
-@pytest.mark.parametrize("impl", list(CHAIN_IMPLS))
-def test_gpu_chain(benchmark, record, env, impl):
-    label, role, build = CHAIN_IMPLS[impl]
-    _time(benchmark, record, "chain", impl, "gpu chain", label, role, build(env),
-          n_ops=_chain_n_ops())
+# a chain builder returns the timed call itself
+test_gpu_chain_check, test_gpu_chain = _workload_tests(
+    "chain", check_chain, CHAIN_IMPLS, n_ops=_chain_n_ops(), step_of=lambda run: run)
 
 
 # ---- (c) softmax cross-entropy forward + backward --------------------------------------------
@@ -568,9 +580,7 @@ def check_xent(env):
     z, y = _xent_data(env)
     ref_loss, ref_grad = xent_chain(env.xp, z, y)
     del z
-    builders = {"tensorgrad": xent_tensorgrad}
-    if env.torch is not None:
-        builders["torch"] = xent_torch
+    builders = _builders(env, xent_tensorgrad, torch=xent_torch)
 
     def compare(name, build):
         step, logits = build(env)
@@ -589,16 +599,8 @@ XENT_IMPLS = {
 }
 
 
-def test_gpu_xent_check(env):
-    _run_check("xent", check_xent, env)
-
-
-@pytest.mark.parametrize("impl", list(XENT_IMPLS))
-def test_gpu_xent(benchmark, record, env, impl):
-    label, role, build = XENT_IMPLS[impl]
-    step = build(env)[0]
-    _time(benchmark, record, "xent", impl, "gpu xent", label, role, step,
-          targets=FUSED_TARGETS if role == "tensorgrad" else None)
+test_gpu_xent_check, test_gpu_xent = _workload_tests("xent", check_xent, XENT_IMPLS,
+                                                     FUSED_TARGETS)
 
 
 # ---- (d) Adam over 100M parameters -----------------------------------------------------------
@@ -724,9 +726,7 @@ def check_adam(env):
     ref_updates = [p - q for p, q in zip(_adam_two_steps(env, adam_floor), before)]
     env.free()
     atol = _ulps(before, env)
-    builders = {"tensorgrad": adam_tensorgrad}
-    if env.torch is not None:
-        builders.update({"torch": adam_torch, "torch_fused": adam_torch_fused})
+    builders = _builders(env, adam_tensorgrad, torch=adam_torch, torch_fused=adam_torch_fused)
 
     def compare(name, build):
         params = _adam_two_steps(env, build)
@@ -751,13 +751,5 @@ ADAM_IMPLS = {
 }
 
 
-def test_gpu_adam_check(env):
-    _run_check("adam", check_adam, env)
-
-
-@pytest.mark.parametrize("impl", list(ADAM_IMPLS))
-def test_gpu_adam(benchmark, record, env, impl):
-    label, role, build = ADAM_IMPLS[impl]
-    step = build(env)[0]
-    _time(benchmark, record, "adam", impl, "gpu adam", label, role, step,
-          targets=FUSED_TARGETS if role == "tensorgrad" else None)
+test_gpu_adam_check, test_gpu_adam = _workload_tests("adam", check_adam, ADAM_IMPLS,
+                                                     FUSED_TARGETS)

@@ -16,6 +16,8 @@ tensorgrad / NumPy <= 1.10: at this size the time should go to the matrix produc
 framework.
 """
 
+import functools
+
 import numpy as np
 import numpy_mlp
 import pytest
@@ -123,6 +125,26 @@ def jax_mlp(jax, np_params, x, y, lr=LR):
     return jax_sgd_steps(jax, mlp_loss_fn(jnp, jax.nn.log_softmax), np_params, x, y, lr)
 
 
+def numpy_floor(floor, np_params, x, y):
+    """``(step, None)``: the hand-written step of ``floor`` (``numpy_mlp``, ``numpy_cnn``) on a
+    copy of the parameters of its own."""
+    params = [p.copy() for p in np_params]
+    return (lambda: floor.train_step(params, x, y)), None
+
+
+def checked_steps(label, impls, floor, np_params, x, y, check):
+    """``{impl: step}`` of ``impls`` (impl: (step, first_grads)); with ``check``, first
+    ``check_training`` against the hand-written step of ``floor``: its loss and gradients at
+    the start, and its loss after one update."""
+    if check:
+        ref = [p.copy() for p in np_params]
+        loss0, grads0 = floor.loss_and_grads([p.copy() for p in ref], x, y)
+        floor.train_step(ref, x, y)
+        loss1 = floor.loss_and_grads([p.copy() for p in ref], x, y)[0]
+        check_training(label, impls, loss0, grads0, loss1)
+    return {name: step for name, (step, _) in impls.items()}
+
+
 def build_mlp(sizes=numpy_mlp.SIZES, batch=numpy_mlp.BATCH, check=True, only=None, seed=0):
     """``{impl: step}`` for an MLP of these layer sizes; with ``check``, each step's first two
     losses and its first gradients are compared with the hand-written NumPy step first."""
@@ -131,8 +153,7 @@ def build_mlp(sizes=numpy_mlp.SIZES, batch=numpy_mlp.BATCH, check=True, only=Non
     want = (lambda name: only is None or name in only)
     impls = {}
     if want("numpy"):
-        floor = [p.copy() for p in np_params]
-        impls["numpy"] = (lambda: numpy_mlp.train_step(floor, x, y), None)
+        impls["numpy"] = numpy_floor(numpy_mlp, np_params, x, y)
     if want("tensorgrad"):
         impls["tensorgrad"] = tensorgrad_mlp(np_params, x, y)
     torch = optional("torch")
@@ -143,13 +164,8 @@ def build_mlp(sizes=numpy_mlp.SIZES, batch=numpy_mlp.BATCH, check=True, only=Non
     jax = jax_or_none()
     if jax is not None and (want("jax.jit") or want("jax eager")):
         impls.update({k: v for k, v in jax_mlp(jax, np_params, x, y).items() if want(k)})
-    if check:
-        ref = [p.copy() for p in np_params]
-        loss0, grads0 = numpy_mlp.loss_and_grads([p.copy() for p in ref], x, y)
-        numpy_mlp.train_step(ref, x, y)
-        loss1 = numpy_mlp.loss_and_grads([p.copy() for p in ref], x, y)[0]
-        check_training(f"MLP {'-'.join(map(str, sizes))}", impls, loss0, grads0, loss1)
-    return {name: step for name, (step, _) in impls.items()}
+    return checked_steps(f"MLP {'-'.join(map(str, sizes))}", impls, numpy_mlp, np_params, x,
+                         y, check)
 
 
 WORKLOAD = Workload("W3", "MLP 784-512-256-10, batch 128, float32, one SGD step", build_mlp,
@@ -173,32 +189,41 @@ def tensorgrad_params(np_params):
     return [tg.tensor(p, requires_grad=True) for p in np_params]
 
 
-def tensorgrad_loss(params, x, y):
+def mlp_logits(params, x):
+    """The logits of the MLP ``[W1, b1, W2, b2, ...]`` (ReLU between the layers), for
+    tensorgrad's Tensors and torch's alike."""
     h = x
     for i in range(0, len(params) - 2, 2):
         h = (h @ params[i] + params[i + 1]).relu()
-    z = h @ params[-2] + params[-1]
+    return h @ params[-2] + params[-1]
+
+
+def tensorgrad_loss(params, x, y):
+    z = mlp_logits(params, x)
     return F.cross_entropy(z, y)  # what a PyTorch user writes; one fused node
 
 
 def tensorgrad_loss_composed(params, x, y):
     """The same loss composed from primitives: log-softmax by logsumexp, integer indexing."""
-    w1, b1, w2, b2, w3, b3 = params
-    h = (x @ w1 + b1).relu()
-    h = (h @ w2 + b2).relu()
-    z = h @ w3 + b3
+    z = mlp_logits(params, x)
     logp = z - z.logsumexp(axis=1, keepdims=True)
     return -logp[np.arange(len(y)), y].mean()
 
 
-def tensorgrad_step(params, x, y, lr=LR):
-    loss = tensorgrad_loss(params, x, y)
+def _sgd_step(loss_fn, params, x, y, lr, no_grad=tg.no_grad):
+    """``loss_fn``'s backward pass and the SGD update written under ``no_grad`` (tensorgrad's
+    or torch's)."""
+    loss = loss_fn(params, x, y)
     loss.backward()
-    with tg.no_grad():
+    with no_grad():
         for p in params:
             p -= lr * p.grad
             p.grad = None
     return loss
+
+
+def tensorgrad_step(params, x, y, lr=LR):
+    return _sgd_step(tensorgrad_loss, params, x, y, lr)
 
 
 def optim_step(params, opt, x, y):
@@ -217,21 +242,11 @@ def torch_setup(torch, np_params, x, y):
 
 
 def torch_loss(torch, params, x, y):
-    w1, b1, w2, b2, w3, b3 = params
-    h = (x @ w1 + b1).relu()
-    h = (h @ w2 + b2).relu()
-    z = h @ w3 + b3
-    return torch.nn.functional.cross_entropy(z, y)
+    return torch.nn.functional.cross_entropy(mlp_logits(params, x), y)
 
 
 def torch_step(torch, params, x, y, lr=LR):
-    loss = torch_loss(torch, params, x, y)
-    loss.backward()
-    with torch.no_grad():
-        for p in params:
-            p -= lr * p.grad
-            p.grad = None
-    return loss
+    return _sgd_step(functools.partial(torch_loss, torch), params, x, y, lr, torch.no_grad)
 
 
 def _tolerances(dtype=np.float32):
@@ -305,6 +320,21 @@ def test_mlp_torch_matches_numpy():
 # ---- the benchmarks -------------------------------------------------------------------------
 
 
+def _bench_tape(benchmark, record, paired, label, step, params, *extra):
+    """Time ``step(params, *extra, x, y)`` on the standard batch in the group "mlp" under
+    ``label`` (its loss must be finite), record it, and pair it with the hand-written NumPy
+    step."""
+    x, y = numpy_mlp.make_batch()
+    args = (params, *extra, tg.tensor(x), y)
+    benchmark.group = "mlp"
+    loss = benchmark(step, *args)
+    assert np.isfinite(loss.item())
+    record("mlp", label, fn=step, args=args)
+    np_params = numpy_mlp.init_params()
+    paired("mlp", label, lambda: step(*args),
+           "numpy step", lambda: numpy_mlp.train_step(np_params, x, y))
+
+
 def test_mlp_numpy(benchmark, record):
     params = numpy_mlp.init_params()
     x, y = numpy_mlp.make_batch()
@@ -315,16 +345,8 @@ def test_mlp_numpy(benchmark, record):
 
 def test_mlp_tensorgrad(benchmark, record, paired):
     check_against_numpy()  # a wrong fast answer is no result, also under --benchmark-only
-    params = tensorgrad_params(numpy_mlp.init_params())
-    x, y = numpy_mlp.make_batch()
-    tx = tg.tensor(x)
-    benchmark.group = "mlp"
-    loss = benchmark(tensorgrad_step, params, tx, y)
-    assert np.isfinite(loss.item())
-    record("mlp", "tensorgrad step", fn=tensorgrad_step, args=(params, tx, y))
-    np_params = numpy_mlp.init_params()
-    paired("mlp", "tensorgrad step", lambda: tensorgrad_step(params, tx, y),
-           "numpy step", lambda: numpy_mlp.train_step(np_params, x, y))
+    _bench_tape(benchmark, record, paired, "tensorgrad step", tensorgrad_step,
+                tensorgrad_params(numpy_mlp.init_params()))
 
 
 def test_mlp_torch(benchmark, record, paired):
@@ -342,16 +364,8 @@ def test_mlp_torch(benchmark, record, paired):
 
 def test_mlp_tensorgrad_optim(benchmark, record, paired):
     params = tensorgrad_params(numpy_mlp.init_params())
-    opt = tg.optim.SGD(params, lr=LR)
-    x, y = numpy_mlp.make_batch()
-    tx = tg.tensor(x)
-    benchmark.group = "mlp"
-    loss = benchmark(optim_step, params, opt, tx, y)
-    assert np.isfinite(loss.item())
-    record("mlp", "tensorgrad+optim.SGD", fn=optim_step, args=(params, opt, tx, y))
-    np_params = numpy_mlp.init_params()
-    paired("mlp", "tensorgrad+optim.SGD", lambda: optim_step(params, opt, tx, y),
-           "numpy step", lambda: numpy_mlp.train_step(np_params, x, y))
+    _bench_tape(benchmark, record, paired, "tensorgrad+optim.SGD", optim_step, params,
+                tg.optim.SGD(params, lr=LR))
 
 
 def test_optim_step_matches_numpy_update():
@@ -367,13 +381,7 @@ def test_optim_step_matches_numpy_update():
 
 
 def composed_step(params, x, y, lr=LR):
-    loss = tensorgrad_loss_composed(params, x, y)
-    loss.backward()
-    with tg.no_grad():
-        for p in params:
-            p -= lr * p.grad
-            p.grad = None
-    return loss
+    return _sgd_step(tensorgrad_loss_composed, params, x, y, lr)
 
 
 def test_composed_loss_matches_fused():
@@ -390,13 +398,5 @@ def test_composed_loss_matches_fused():
 
 
 def test_mlp_tensorgrad_composed(benchmark, record, paired):
-    params = tensorgrad_params(numpy_mlp.init_params())
-    x, y = numpy_mlp.make_batch()
-    tx = tg.tensor(x)
-    benchmark.group = "mlp"
-    loss = benchmark(composed_step, params, tx, y)
-    assert np.isfinite(loss.item())
-    record("mlp", "tensorgrad composed CE", fn=composed_step, args=(params, tx, y))
-    np_params = numpy_mlp.init_params()
-    paired("mlp", "tensorgrad composed CE", lambda: composed_step(params, tx, y),
-           "numpy step", lambda: numpy_mlp.train_step(np_params, x, y))
+    _bench_tape(benchmark, record, paired, "tensorgrad composed CE", composed_step,
+                tensorgrad_params(numpy_mlp.init_params()))

@@ -102,6 +102,11 @@ def _xp(x):
     return xp_of(x.data)
 
 
+def _zero_index(x):
+    """The index tensor of a 0-d tensor's one element (0, int64, on its device)."""
+    return _new_tensor(_xp(x).zeros((), dtype=np.int64), None, False)
+
+
 def _int_index(index, op, name="index"):
     _t(index, op, name)
     if index.dtype.kind not in "iu":
@@ -117,17 +122,7 @@ def _cast_like(v, like):
 def _along(index, dim):
     """The fancy index that picks ``index[i_0, .., i_n]`` along ``dim`` at position i_d in the
     other dimensions (PyTorch's gather/scatter addressing, sized by the index)."""
-    xp = xp_of(index)
-    nd = index.ndim
-    out = []
-    for d in range(nd):
-        if d == dim:
-            out.append(index)
-        else:
-            shape = [1] * nd
-            shape[d] = index.shape[d]
-            out.append(xp.arange(index.shape[d]).reshape(shape))
-    return tuple(out)
+    return _ex._along_axis_index(index, index.shape, dim)
 
 
 def _slice_along(x, dim, index):
@@ -515,7 +510,7 @@ def _minmax(name, arg, elementwise):
             return (_red.max if name == "max" else _red.min)(x, None, False)
         d = _dim(x, dim, name)
         if x.ndim == 0:
-            return MinMax(x.clone(), _new_tensor(_xp(x).zeros((), dtype=np.int64), None, False))
+            return MinMax(x.clone(), _zero_index(x))
         idx = getattr(_xp(x), arg)(x.data, axis=d, keepdims=True)
         ix = _new_tensor(idx if keepdim else idx.squeeze(d), None, False)
         return MinMax(_by_index(x, idx, d, keepdim), ix)
@@ -1367,7 +1362,7 @@ def sort(input, dim=-1, descending=False, stable=False):
     """(values, indices) sorted along ``dim``; the gradient follows the permutation."""
     x = _t(input, "sort")
     if x.ndim == 0:
-        return SortResult(x.clone(), _new_tensor(_xp(x).zeros((), dtype=np.int64), None, False))
+        return SortResult(x.clone(), _zero_index(x))
     d = _dim(x, dim, "sort")
     idx = _argsort_raw(x, d, descending)
     return SortResult(_getitem(x, _along(idx, d)), _new_tensor(idx, None, False))
@@ -1376,7 +1371,7 @@ def sort(input, dim=-1, descending=False, stable=False):
 def argsort(input, dim=-1, descending=False, stable=False):
     x = _t(input, "argsort")
     if x.ndim == 0:
-        return _new_tensor(_xp(x).zeros((), dtype=np.int64), None, False)
+        return _zero_index(x)
     return _new_tensor(_argsort_raw(x, _dim(x, dim, "argsort"), descending), None, False)
 
 
@@ -1384,30 +1379,32 @@ def msort(input):
     return sort(input, 0).values
 
 
+def _k_along(input, k, dim, op, least):
+    """(the tensor, ``dim`` made non-negative) for topk/kthvalue, once ``least <= k <=`` the
+    size of ``dim`` (a 0-d tensor has one element along dim 0)."""
+    x = _t(input, op)
+    d = _dim(x, dim, op) if x.ndim else 0
+    n = x.shape[d] if x.ndim else 1
+    if not least <= k <= n:
+        raise ValueError(f"{op}(): k={k} is out of range for dim {dim} of size {n}")
+    return x, d
+
+
 def topk(input, k, dim=-1, largest=True, sorted=True):
     """(values, indices) of the ``k`` largest (``largest=False``: smallest) along ``dim``,
     largest first; the gradient goes to the chosen elements."""
-    x = _t(input, "topk")
-    d = _dim(x, dim, "topk") if x.ndim else 0
-    n = x.shape[d] if x.ndim else 1
-    if not 0 <= k <= n:
-        raise ValueError(f"topk(): k={k} is out of range for dim {dim} of size {n}")
+    x, d = _k_along(input, k, dim, "topk", 0)
     if x.ndim == 0:
-        return TopkResult(x.clone(), _new_tensor(_xp(x).zeros((), dtype=np.int64), None, False))
+        return TopkResult(x.clone(), _zero_index(x))
     idx = _argsort_raw(x, d, largest)[_slice_along(x, d, slice(0, int(k)))]
     return TopkResult(_getitem(x, _along(idx, d)), _new_tensor(idx, None, False))
 
 
 def kthvalue(input, k, dim=-1, keepdim=False):
     """(values, indices) of the k-th smallest element (k counts from 1) along ``dim``."""
-    x = _t(input, "kthvalue")
-    d = _dim(x, dim, "kthvalue") if x.ndim else 0
-    n = x.shape[d] if x.ndim else 1
-    if not 1 <= k <= n:
-        raise ValueError(f"kthvalue(): k={k} is out of range for dim {dim} of size {n}")
+    x, d = _k_along(input, k, dim, "kthvalue", 1)
     if x.ndim == 0:
-        return KthvalueResult(x.clone(), _new_tensor(_xp(x).zeros((), dtype=np.int64), None,
-                                                     False))
+        return KthvalueResult(x.clone(), _zero_index(x))
     idx = _argsort_raw(x, d, False)[_slice_along(x, d, slice(k - 1, k))]
     return KthvalueResult(_by_index(x, idx, d, keepdim),
                           _new_tensor(idx if keepdim else idx.squeeze(d), None, False))
@@ -1433,47 +1430,62 @@ def matmul(input, other):
     return _matmul(_t(input, "matmul"), _t(other, "matmul", "other"))
 
 
+def _operands(op, input, other, other_name, fits, expects):
+    """``op``'s two operands as Tensors, once ``fits(a, b)`` holds; else ValueError
+    "op(): expects <expects>, got <the two shapes>"."""
+    a, b = _t(input, op), _t(other, op, other_name)
+    if not fits(a, b):
+        raise ValueError(f"{op}(): expects {expects}, got {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
+    return a, b
+
+
+def _mm_fits(a, b):
+    return a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0]
+
+
+def _bmm_fits(a, b):
+    return a.ndim == 3 and b.ndim == 3 and a.shape[0] == b.shape[0] and a.shape[2] == b.shape[1]
+
+
+def _mv_fits(a, v):
+    return a.ndim == 2 and v.ndim == 1 and a.shape[1] == v.shape[0]
+
+
+def _same_length_vectors(a, b):
+    return a.ndim == 1 and b.ndim == 1 and a.shape == b.shape
+
+
+def _vectors(a, b):
+    return a.ndim == 1 and b.ndim == 1
+
+
 def mm(input, mat2):
     """The product of two matrices (no broadcasting)."""
-    a, b = _t(input, "mm"), _t(mat2, "mm", "mat2")
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
-        raise ValueError(f"mm(): expects (n, m) @ (m, p) matrices, got {tuple(a.shape)} and "
-                         f"{tuple(b.shape)}")
-    return _matmul(a, b)
+    return _matmul(*_operands("mm", input, mat2, "mat2", _mm_fits, "(n, m) @ (m, p) matrices"))
 
 
 def bmm(input, mat2):
     """Batched products of (b, n, m) and (b, m, p) tensors (no broadcasting)."""
-    a, b = _t(input, "bmm"), _t(mat2, "bmm", "mat2")
-    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
-        raise ValueError(f"bmm(): expects (b, n, m) and (b, m, p) tensors, got "
-                         f"{tuple(a.shape)} and {tuple(b.shape)}")
-    return _matmul(a, b)
+    return _matmul(*_operands("bmm", input, mat2, "mat2", _bmm_fits,
+                          "(b, n, m) and (b, m, p) tensors"))
 
 
 def mv(input, vec):
-    a, v = _t(input, "mv"), _t(vec, "mv", "vec")
-    if a.ndim != 2 or v.ndim != 1 or a.shape[1] != v.shape[0]:
-        raise ValueError(f"mv(): expects an (n, m) matrix and an (m,) vector, got "
-                         f"{tuple(a.shape)} and {tuple(v.shape)}")
-    return _matmul(a, v)
+    return _matmul(*_operands("mv", input, vec, "vec", _mv_fits,
+                          "an (n, m) matrix and an (m,) vector"))
 
 
 def dot(input, other):
     """The inner product of two 1-D tensors of the same length."""
-    a, b = _t(input, "dot"), _t(other, "dot", "other")
-    if a.ndim != 1 or b.ndim != 1 or a.shape != b.shape:
-        raise ValueError(f"dot(): expects two 1-D tensors of the same length, got "
-                         f"{tuple(a.shape)} and {tuple(b.shape)}")
-    return _matmul(a, b)
+    return _matmul(*_operands("dot", input, other, "other", _same_length_vectors,
+                          "two 1-D tensors of the same length"))
 
 
 def vdot(input, other):
     """conj(input) . other for 1-D tensors."""
-    a, b = _t(input, "vdot"), _t(other, "vdot", "other")
-    if a.ndim != 1 or b.ndim != 1 or a.shape != b.shape:
-        raise ValueError(f"vdot(): expects two 1-D tensors of the same length, got "
-                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    a, b = _operands("vdot", input, other, "other", _same_length_vectors,
+                 "two 1-D tensors of the same length")
     return _matmul(_ew.conjugate(a) if a.dtype.kind == "c" else a, b)
 
 
@@ -1489,10 +1501,7 @@ def inner(input, other):
 
 def outer(input, vec2):
     """The outer product of two 1-D tensors."""
-    a, b = _t(input, "outer"), _t(vec2, "outer", "vec2")
-    if a.ndim != 1 or b.ndim != 1:
-        raise ValueError(f"outer(): expects two 1-D tensors, got {tuple(a.shape)} and "
-                         f"{tuple(b.shape)}")
+    a, b = _operands("outer", input, vec2, "vec2", _vectors, "two 1-D tensors")
     return a.reshape(-1, 1) * b.reshape(1, -1)
 
 

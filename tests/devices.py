@@ -73,3 +73,43 @@ def close_to_torch(mine, theirs, **tol):
     """Our result (any device) against PyTorch's tensor (or an array), on the host."""
     theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else theirs
     np.testing.assert_allclose(host(mine), theirs, **tol)
+
+
+def numeric_jacobian(f, x, eps=1e-6):
+    """Central finite differences of ``f`` at the float64 host array ``x``: shape
+    ``f(x).shape + x.shape`` (for a scalar ``f``, its gradient)."""
+    x = np.asarray(x, dtype=float)
+    y0 = np.asarray(f(x))
+    jac = np.zeros(y0.shape + x.shape)
+    for idx in np.ndindex(x.shape):
+        d = np.zeros_like(x)
+        d[idx] = eps
+        jac[(...,) + idx] = (np.asarray(f(x + d)) - np.asarray(f(x - d))) / (2 * eps)
+    return jac
+
+
+def assert_matches_cpu(f, x, device, rtol, grad_rtol, grad_atol=0.0):
+    """The scalar ``f`` of a Tensor and its gradient at the host array ``x``, computed on
+    ``device``, against the same computed on the CPU."""
+    t = tg.tensor(x, device=device, requires_grad=True)
+    out = f(t)
+    out.backward()
+    ref = tg.tensor(x, requires_grad=True)
+    expected = f(ref)
+    expected.backward()
+    np.testing.assert_allclose(float(out.item()), float(expected.item()), rtol=rtol)
+    np.testing.assert_allclose(t.grad.cpu().numpy(), ref.grad.numpy(), rtol=grad_rtol,
+                               atol=grad_atol)
+
+
+def fit(model, opt, loss_fn, x, y, steps):
+    """The losses (floats) of ``steps`` steps of ``opt`` on ``loss_fn(model(x), y)``: the
+    training loop of the tests that check a model learns."""
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses

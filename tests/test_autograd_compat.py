@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import numpy as onp
 import pytest
-from devices import host, on, put
+from devices import host, numeric_jacobian, on, put
 
 import tensorgrad as tg
 
@@ -62,22 +62,12 @@ def _autograd():
     return _namespace("autograd")
 
 
-def _numeric_grad(f, x, eps=1e-6):
-    x = onp.asarray(x, dtype=float)
-    g = onp.zeros_like(x)
-    for i in onp.ndindex(x.shape):
-        d = onp.zeros_like(x)
-        d[i] = eps
-        g[i] = (f(x + d) - f(x - d)) / (2 * eps)
-    return g
-
-
 def _check_against_numeric(L, objective, params, rtol=1e-5, atol=1e-7):
     """grad(objective) at a container ``params`` against finite differences of its flat form
     (taken on the host, each value computed where the program's data lives)."""
     flat, unflatten = L.flatten(params)
     exact = host(L.flatten(L.grad(objective)(params))[0])
-    numeric = _numeric_grad(lambda v: float(host(objective(unflatten(L.put(v))))), host(flat))
+    numeric = numeric_jacobian(lambda v: float(host(objective(unflatten(L.put(v))))), host(flat))
     onp.testing.assert_allclose(exact, numeric, rtol=rtol, atol=atol)
     return exact
 
@@ -175,7 +165,7 @@ def test_gaussian_process_marginal_likelihood(device):
     assert on(g_hand, device) and on(g_mvn, device) and on(H, device)
     g_hand, g_mvn, H = host([g_hand, g_mvn, H])
     onp.testing.assert_allclose(g_hand, g_mvn, rtol=1e-8)
-    onp.testing.assert_allclose(g_hand, _numeric_grad(lambda p: host(lml(L.put(p))[0]), params),
+    onp.testing.assert_allclose(g_hand, numeric_jacobian(lambda p: host(lml(L.put(p))[0]), params),
                                 rtol=1e-6)
     onp.testing.assert_allclose(H, H.T, rtol=1e-6, atol=1e-8)
     AG = _autograd()
@@ -221,7 +211,7 @@ def test_black_box_variational_inference(device):
     g_tg = L.grad(fixed)(L.put(x0), 0)
     assert on(g_tg, device)
     g_tg = host(g_tg)
-    onp.testing.assert_allclose(g_tg, _numeric_grad(lambda p: host(fixed(L.put(p), 0)), x0),
+    onp.testing.assert_allclose(g_tg, numeric_jacobian(lambda p: host(fixed(L.put(p), 0)), x0),
                                 rtol=1e-6, atol=1e-8)
     TG_check = tg.check_grads(lambda p: fixed(p, 0), modes=("fwd", "rev"), order=2)
     TG_check(L.put(x0))
@@ -302,8 +292,8 @@ def test_special_functions_and_higher_derivatives(device):
     d2 = L.grad(L.grad(loglike))(r)
     assert on(d2, device)
     d2 = float(host(d2))
-    numeric = _numeric_grad(lambda r: host(L.grad(loglike)(L.put(onp.asarray(r)))),
-                            onp.array(2.5))
+    numeric = numeric_jacobian(lambda r: host(L.grad(loglike)(L.put(onp.asarray(r)))),
+                               onp.array(2.5))
     assert abs(d2 - numeric) < 1e-6
     rs = onp.random.RandomState(3)
     X, w = rs.randn(10, 3), rs.randn(3)
@@ -311,7 +301,7 @@ def test_special_functions_and_higher_derivatives(device):
     g = L.grad(robust)(*L.put([w, X, y]))
     assert on(g, device)
     g = host(g)
-    onp.testing.assert_allclose(g, _numeric_grad(lambda v: host(robust(*L.put([v, X, y]))), w),
+    onp.testing.assert_allclose(g, numeric_jacobian(lambda v: host(robust(*L.put([v, X, y]))), w),
                                 rtol=1e-6)
     AG = _autograd()
     negbin_ag, robust_ag = special_program(AG)

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from devices import host, on, put
+from devices import fit, host, on, put
 
 import tensorgrad as tg
 import tensorgrad.nn.functional as F
@@ -86,13 +86,7 @@ def test_small_cnn_trains(device):
     y = (x[:, 0, :4].sum(axis=(1, 2)) > x[:, 0, 4:].sum(axis=(1, 2))).astype(np.int64)
     x, y = tg.tensor(put(x, device)), tg.tensor(put(y, device))
     opt = tg.optim.Adam(model.parameters(), lr=0.02)
-    losses = []
-    for _ in range(60):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = fit(model, opt, F.cross_entropy, x, y, 60)
     assert losses[-1] < 0.5 * losses[0]
     assert all(on(p, device) and p.dtype == np.float32 for p in model.parameters())
 

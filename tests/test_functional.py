@@ -4,7 +4,7 @@ import math
 
 import numpy as onp
 import pytest
-from devices import host, on, put
+from devices import host, numeric_jacobian, on, put
 
 import tensorgrad as tg
 import tensorgrad.numpy as np
@@ -28,17 +28,6 @@ from tensorgrad import (
     vector_jacobian_product,
     vjp,
 )
-
-
-def numeric_jacobian(f, x, eps=1e-6):
-    x = onp.asarray(x, dtype=float)
-    y0 = onp.asarray(f(x))
-    jac = onp.zeros(y0.shape + x.shape)
-    for idx in onp.ndindex(x.shape):
-        d = onp.zeros_like(x)
-        d[idx] = eps
-        jac[(...,) + idx] = (onp.asarray(f(x + d)) - onp.asarray(f(x - d))) / (2 * eps)
-    return jac
 
 
 def test_perturbation_confusion_reverse():

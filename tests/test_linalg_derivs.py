@@ -173,23 +173,28 @@ def test_eigvals_repeated(device, rng):
     np.testing.assert_allclose(host(g), 2 * a.T, atol=1e-8)
 
 
-@pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
-def test_eig_against_torch(complex_, device, rng):
+def _decomposition_against_torch(name, loss, complex_, device, rng):
+    """The gradient at a random (2, 3, 3) stack ``a`` of ``loss(decompose, x, mod, wv)`` (a
+    scalar of the outputs of the decomposition ``name``, weighted by a random array ``wv``):
+    ours (``LA.<name>``, ``tnp``, on ``device``) against PyTorch's (``torch.linalg.<name>``)."""
     torch = torch_oracle()
     a = randn(rng, (2, 3, 3), complex_)
     wv = rng.standard_normal((2, 3, 3))
+    x = tensor_on(a, device, requires_grad=True)
+    loss(getattr(LA, name), x, tnp, put(wv, device)).backward()
+    tx = torch.tensor(a, requires_grad=True)
+    loss(getattr(torch.linalg, name), tx, torch, torch.tensor(wv)).backward()
+    close_to_torch(x.grad, tx.grad, rtol=1e-8, atol=1e-10)
 
-    def loss(w, v, mod):
+
+@pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
+def test_eig_against_torch(complex_, device, rng):
+    def loss(eig, x, mod, wv):
+        w, v = eig(x)
         return mod.sum(mod.abs(w) ** 2) + mod.sum(mod.real(w) ** 3) + mod.sum(
             mod.abs(v) ** 2 * wv)
 
-    x = tensor_on(a, device, requires_grad=True)
-    host_w, wv = wv, put(wv, device)
-    loss(*LA.eig(x), tnp).backward()
-    tx = torch.tensor(a, requires_grad=True)
-    wv = torch.tensor(host_w)
-    loss(*torch.linalg.eig(tx), torch).backward()
-    close_to_torch(x.grad, tx.grad, rtol=1e-8, atol=1e-10)
+    _decomposition_against_torch("eig", loss, complex_, device, rng)
 
 
 # ---- eigh / eigvalsh -------------------------------------------------------------------------
@@ -254,21 +259,11 @@ def test_eigvalsh_repeated(device, rng):
 
 @pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
 def test_eigh_against_torch(complex_, device, rng):
-    torch = torch_oracle()
-    a = randn(rng, (2, 3, 3), complex_)
-    wv = rng.standard_normal((2, 3, 3))
-
-    def loss(x, mod, eigh):
+    def loss(eigh, x, mod, wv):
         w, v = eigh(x + mod.conj(mod.swapaxes(x, -1, -2)))
         return mod.sum(w ** 3) + mod.sum(mod.abs(v) ** 2 * wv)
 
-    x = tensor_on(a, device, requires_grad=True)
-    host_w, wv = wv, put(wv, device)
-    loss(x, tnp, LA.eigh).backward()
-    tx = torch.tensor(a, requires_grad=True)
-    wv = torch.tensor(host_w)
-    loss(tx, torch, torch.linalg.eigh).backward()
-    close_to_torch(x.grad, tx.grad, rtol=1e-8, atol=1e-10)
+    _decomposition_against_torch("eigh", loss, complex_, device, rng)
 
 
 # ---- pinv ---------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from devices import host, on, put
+from devices import fit, host, on, put
 
 import tensorgrad as tg
 
@@ -440,12 +440,6 @@ def test_transformer_encoder_layer_trains(device, rng):
     opt = tg.optim.AdamW(layer.parameters(), lr=1e-2)
     x = tg.tensor(put(rng.standard_normal((4, 6, 16)).astype(np.float32), device))
     y = tg.tensor(put(rng.standard_normal((4, 6, 16)).astype(np.float32), device))
-    losses = []
-    for _ in range(15):
-        opt.zero_grad()
-        loss = F.mse_loss(layer(x), y)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = fit(layer, opt, F.mse_loss, x, y, 15)
     assert losses[-1] < 0.8 * losses[0]
     assert all(on(p, device) and p.dtype == np.float32 for p in layer.parameters())

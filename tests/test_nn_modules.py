@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from devices import host, on, put
+from devices import fit, host, on, put
 
 import tensorgrad as tg
 from tensorgrad import nn
@@ -167,14 +167,7 @@ def test_training_a_sequential_model_lowers_the_loss(device):
     x = rng.standard_normal((64, 2)).astype(np.float32)
     y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)
     x, y = put(x, device), put(y, device)
-    loss_fn = nn.CrossEntropyLoss()
-    losses = []
-    for _ in range(150):
-        opt.zero_grad()
-        loss = loss_fn(model(tg.tensor(x)), y)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = fit(model, opt, nn.CrossEntropyLoss(), tg.tensor(x), y, 150)
     assert losses[-1] < 0.3 * losses[0]
     assert all(on(p, device) and p.dtype == np.float32 for p in model.parameters())
 

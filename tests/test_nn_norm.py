@@ -20,6 +20,24 @@ def _close(mine, theirs, **tol):
     close_to_torch(mine, theirs, **(tol or TOL))
 
 
+def _affine(torch, w, b, device, affine):
+    """(ours, theirs): the weight and bias as leaves on ``device`` and as PyTorch's, or
+    (None, None) twice without ``affine``."""
+    if not affine:
+        return (None, None), (None, None)
+    return ((_t(w, device, True), _t(b, device, True)),
+            (torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)))
+
+
+def _close_with_grads(y, yr, *leaves):
+    """Our output against PyTorch's, then the gradient of each of our leaves against theirs;
+    ``leaves`` are (ours, theirs) pairs, (None, None) for an argument left out."""
+    _close(y, yr)
+    for ours, theirs in leaves:
+        if ours is not None:
+            _close(ours.grad, theirs.grad)
+
+
 BN_SHAPES = [(6, 3), (4, 3, 5), (2, 3, 4, 5)]
 
 
@@ -35,25 +53,20 @@ def test_batch_norm_training_matches_torch(device, shape, affine, running, rng):
     rm, rv = rng.standard_normal(c), rng.random(c) + 0.5
     g = rng.standard_normal(shape)
     xt = _t(x, device, True)
-    wt, bt = (_t(w, device, True), _t(b, device, True)) if affine else (None, None)
+    (wt, bt), (wr, br) = _affine(torch, w, b, device, affine)
     rmt, rvt = (_t(rm, device), _t(rv, device)) if running else (None, None)
     y = F.batch_norm(xt, rmt, rvt, wt, bt, training=True, momentum=0.3, eps=1e-4)
     assert on(y, device) and y.shape == shape and y.dtype == np.float64
     (y * _t(g, device)).sum().backward()
 
     xr = torch.tensor(x, requires_grad=True)
-    wr, br = (torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)) \
-        if affine else (None, None)
     rmr, rvr = (torch.tensor(rm), torch.tensor(rv)) if running else (None, None)
     yr = torch.nn.functional.batch_norm(xr, rmr, rvr, wr, br, training=True, momentum=0.3,
                                         eps=1e-4)
     (yr * torch.tensor(g)).sum().backward()
-    _close(y, yr)
-    _close(xt.grad, xr.grad)
+    _close_with_grads(y, yr, (xt, xr), (wt, wr), (bt, br))
     assert on(xt.grad, device)
     if affine:
-        _close(wt.grad, wr.grad)
-        _close(bt.grad, br.grad)
         assert wt.grad.shape == (c,) and on(wt.grad, device)
     if running:  # updated in place, unbiased variance
         _close(rmt, rmr)
@@ -71,21 +84,15 @@ def test_batch_norm_eval_matches_torch(device, shape, affine, rng):
     rm, rv = rng.standard_normal(c), rng.random(c) + 0.5
     g = rng.standard_normal(shape)
     xt = _t(x, device, True)
-    wt, bt = (_t(w, device, True), _t(b, device, True)) if affine else (None, None)
+    (wt, bt), (wr, br) = _affine(torch, w, b, device, affine)
     rmt, rvt = _t(rm, device), _t(rv, device)
     y = F.batch_norm(xt, rmt, rvt, wt, bt, training=False, eps=1e-3)
     (y * _t(g, device)).sum().backward()
     xr = torch.tensor(x, requires_grad=True)
-    wr, br = (torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)) \
-        if affine else (None, None)
     yr = torch.nn.functional.batch_norm(xr, torch.tensor(rm), torch.tensor(rv), wr, br,
                                         training=False, eps=1e-3)
     (yr * torch.tensor(g)).sum().backward()
-    _close(y, yr)
-    _close(xt.grad, xr.grad)
-    if affine:
-        _close(wt.grad, wr.grad)
-        _close(bt.grad, br.grad)
+    _close_with_grads(y, yr, (xt, xr), (wt, wr), (bt, br))
     # eval mode leaves the statistics alone
     np.testing.assert_array_equal(host(rmt), rm)
     np.testing.assert_array_equal(host(rvt), rv)
@@ -176,20 +183,14 @@ def test_group_norm_matches_torch(device, shape, groups, affine, rng):
     x = rng.standard_normal(shape) * 3 - 1
     w, b, g = rng.standard_normal(c), rng.standard_normal(c), rng.standard_normal(shape)
     xt = _t(x, device, True)
-    wt, bt = (_t(w, device, True), _t(b, device, True)) if affine else (None, None)
+    (wt, bt), (wr, br) = _affine(torch, w, b, device, affine)
     y = F.group_norm(xt, groups, wt, bt, eps=1e-4)
     assert on(y, device) and y.shape == shape
     (y * _t(g, device)).sum().backward()
     xr = torch.tensor(x, requires_grad=True)
-    wr, br = (torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)) \
-        if affine else (None, None)
     yr = torch.nn.functional.group_norm(xr, groups, wr, br, eps=1e-4)
     (yr * torch.tensor(g)).sum().backward()
-    _close(y, yr)
-    _close(xt.grad, xr.grad)
-    if affine:
-        _close(wt.grad, wr.grad)
-        _close(bt.grad, br.grad)
+    _close_with_grads(y, yr, (xt, xr), (wt, wr), (bt, br))
 
 
 def test_group_norm_check_grads_second_order(device, rng):

@@ -4,7 +4,7 @@ order, float64), values against NumPy, gradients against PyTorch where it is ins
 
 import numpy as np
 import pytest
-from devices import host, on, put
+from devices import assert_matches_cpu, host, on, put
 
 import tensorgrad as tg
 import tensorgrad.numpy as tnp
@@ -285,11 +285,4 @@ def test_on_device(device, rng):
         e = tnp.einsum("ij,kj->ik", tnp.arctan(s), tnp.tile(a, (1, 1)))
         return tnp.sum(tnp.cumsum(tnp.pad(e, 1, "reflect"), axis=0) ** 2)
 
-    t = tg.tensor(x, device=device, requires_grad=True)
-    out = f(t)
-    out.backward()
-    ref = tg.tensor(x, requires_grad=True)
-    expected = f(ref)
-    expected.backward()
-    np.testing.assert_allclose(float(out.item()), float(expected.item()), rtol=1e-12)
-    np.testing.assert_allclose(t.grad.cpu().numpy(), ref.grad.numpy(), rtol=1e-10)
+    assert_matches_cpu(f, x, device, rtol=1e-12, grad_rtol=1e-10)

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from devices import assert_matches_cpu
 
 import tensorgrad as tg
 import tensorgrad.numpy as tnp
@@ -186,11 +187,4 @@ def test_on_device(device, rng):
         return tnp.sum(tnp.abs(FFT.ifft(z * z)) ** 2) + tnp.sum(r * a) + tnp.sum(
             tnp.real(FFT.fftshift(z)) ** 2)
 
-    t = tg.tensor(x, device=device, requires_grad=True)
-    out = f(t)
-    out.backward()
-    ref = tg.tensor(x, requires_grad=True)
-    expected = f(ref)
-    expected.backward()
-    np.testing.assert_allclose(float(out.item()), float(expected.item()), rtol=1e-10)
-    np.testing.assert_allclose(t.grad.cpu().numpy(), ref.grad.numpy(), rtol=1e-8, atol=1e-10)
+    assert_matches_cpu(f, x, device, rtol=1e-10, grad_rtol=1e-8, grad_atol=1e-10)

@@ -4,6 +4,7 @@ float64), values against NumPy, gradients against PyTorch where it is installed.
 
 import numpy as np
 import pytest
+from devices import assert_matches_cpu
 
 import tensorgrad as tg
 import tensorgrad.numpy as tnp
@@ -243,14 +244,7 @@ def test_on_device(device, rng):
                 + tnp.sum(LA.inv(x)) + tnp.sum(LA.cholesky(s)) + tnp.sum(LA.eigh(s)[0] ** 2)
                 + LA.norm(x))
 
-    t = tg.tensor(a, device=device, requires_grad=True)
-    out = f(t)
-    out.backward()
-    ref = tg.tensor(a, requires_grad=True)
-    expected = f(ref)
-    expected.backward()
-    np.testing.assert_allclose(float(out.item()), float(expected.item()), rtol=1e-10)
-    np.testing.assert_allclose(t.grad.cpu().numpy(), ref.grad.numpy(), rtol=1e-8, atol=1e-10)
+    assert_matches_cpu(f, a, device, rtol=1e-10, grad_rtol=1e-8, grad_atol=1e-10)
 
 
 def test_eigh_complex_values_and_derivative(rng):

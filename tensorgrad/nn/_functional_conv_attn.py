@@ -53,6 +53,31 @@ def _zeros_raw(like, shape):
     return xp_of(raw).zeros(shape, dtype=raw.dtype)
 
 
+def _batched(input, weight, spatial, op, input_layouts, weight_layout):
+    """(``input`` with a batch dimension, whether it came without one), once the ranks are
+    checked: ``spatial`` + 1 or + 2 dimensions for the input, ``spatial`` + 2 for the weight."""
+    if input.ndim not in (spatial + 1, spatial + 2):
+        raise ValueError(f"{op}: input must be {input_layouts}, got shape {tuple(input.shape)}")
+    if weight.ndim != spatial + 2:
+        raise ValueError(f"{op}: weight must be {weight_layout}, got shape "
+                         f"{tuple(weight.shape)}")
+    unbatched = input.ndim == spatial + 1
+    return (expand_dims(input, 0) if unbatched else input), unbatched
+
+
+def _check_bias(bias, oc, op):
+    if bias is not None and tuple(bias.shape) != (oc,):
+        raise ValueError(f"{op}: bias must have shape ({oc},), got {tuple(bias.shape)}")
+
+
+def _add_bias_unbatch(out, bias, unbatched):
+    """A (N, OC, H, W) output plus the bias (OC,) if any, without the batch dimension that
+    ``_batched`` added."""
+    if bias is not None:
+        out = out + reshape(bias, (1, out.shape[1], 1, 1))
+    return squeeze(out, 0) if unbatched else out
+
+
 # ---- conv2d ---------------------------------------------------------------------------------
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -95,14 +120,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     [[[[4.0, 4.0], [4.0, 4.0]]]]
     """
     op = "conv2d"
-    if input.ndim not in (3, 4):
-        raise ValueError(f"{op}: input must be (C, H, W) or (N, C, H, W), got shape "
-                         f"{tuple(input.shape)}")
-    if weight.ndim != 4:
-        raise ValueError(f"{op}: weight must be (out_channels, in_channels/groups, kh, kw), got "
-                         f"shape {tuple(weight.shape)}")
-    unbatched = input.ndim == 3
-    x = expand_dims(input, 0) if unbatched else input
+    x, unbatched = _batched(input, weight, 2, op, "(C, H, W) or (N, C, H, W)",
+                            "(out_channels, in_channels/groups, kh, kw)")
     c = x.shape[1]
     oc, cg, kh, kw = weight.shape
     if not isinstance(groups, (int, np.integer)) or groups < 1 or c != cg * groups or (
@@ -111,8 +130,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                          f"weight {tuple(weight.shape)} with groups={groups} expects "
                          f"{cg * groups} (and out_channels divisible by groups)")
     groups = int(groups)
-    if bias is not None and tuple(bias.shape) != (oc,):
-        raise ValueError(f"{op}: bias must have shape ({oc},), got {tuple(bias.shape)}")
+    _check_bias(bias, oc, op)
     s = _tuple(stride, 2, "stride", op)
     d = _tuple(dilation, 2, "dilation", op)
     _positive(s, "stride", op)
@@ -130,12 +148,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise ValueError(f"{op}: input of shape {tuple(input.shape)}, padded by {p}, is smaller "
                          f"than the kernel's reach {reach} (kernel {(kh, kw)}, dilation {d})")
     if _on_host(x, weight, *([] if bias is None else [bias])):
-        out = _conv.conv2d(x, weight, bias, s, p, d, groups)
-    else:
-        out = _conv2d_unfold(x, weight, s, p, d, groups)
-        if bias is not None:
-            out = out + reshape(bias, (1, oc, 1, 1))
-    return squeeze(out, 0) if unbatched else out
+        out = _conv.conv2d(x, weight, bias, s, p, d, groups)  # the bias included
+        return _add_bias_unbatch(out, None, unbatched)
+    return _add_bias_unbatch(_conv2d_unfold(x, weight, s, p, d, groups), bias, unbatched)
 
 
 # ---- conv1d ---------------------------------------------------------------------------------
@@ -166,22 +181,15 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     >>> F.conv1d(tg.ones(1, 1, 4), tg.ones(1, 1, 2)).tolist()
     [[[2.0, 2.0, 2.0]]]
     """
-    if input.ndim not in (2, 3):
-        raise ValueError(f"conv1d: input must be (N, C, L) or (C, L), got shape "
-                         f"{tuple(input.shape)}")
-    if weight.ndim != 3:
-        raise ValueError(f"conv1d: weight must be (out_channels, in_channels/groups, k), got "
-                         f"shape {tuple(weight.shape)}")
-    unbatched = input.ndim == 2
-    x = expand_dims(input, 0) if unbatched else input
+    x, unbatched = _batched(input, weight, 1, "conv1d", "(N, C, L) or (C, L)",
+                            "(out_channels, in_channels/groups, k)")
     c = x.shape[1]
     oc, cg, k = weight.shape
     if groups < 1 or c != cg * groups or oc % groups:
         raise ValueError(f"conv1d: input of shape {tuple(input.shape)} has {c} channels but "
                          f"weight {tuple(weight.shape)} with groups={groups} expects "
                          f"{cg * groups} (and out_channels divisible by groups)")
-    if bias is not None and tuple(bias.shape) != (oc,):
-        raise ValueError(f"conv1d: bias must have shape ({oc},), got {tuple(bias.shape)}")
+    _check_bias(bias, oc, "conv1d")
     (s,) = _tuple(stride, 1, "stride", "conv1d")
     (d,) = _tuple(dilation, 1, "dilation", "conv1d")
     _positive((s,), "stride", "conv1d")
@@ -226,14 +234,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     [[[[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]]]
     """
     op = "conv_transpose2d"
-    if input.ndim not in (3, 4):
-        raise ValueError(f"{op}: input must be (N, C, H, W) or (C, H, W), got shape "
-                         f"{tuple(input.shape)}")
-    if weight.ndim != 4:
-        raise ValueError(f"{op}: weight must be (in_channels, out_channels/groups, kh, kw), got "
-                         f"shape {tuple(weight.shape)}")
-    unbatched = input.ndim == 3
-    x = expand_dims(input, 0) if unbatched else input
+    x, unbatched = _batched(input, weight, 2, op, "(N, C, H, W) or (C, H, W)",
+                            "(in_channels, out_channels/groups, kh, kw)")
     n, c, h, w = x.shape
     wc, ocg, kh, kw = weight.shape
     if groups < 1 or wc != c or c % groups:
@@ -241,8 +243,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                          f"weight {tuple(weight.shape)} (in_channels, out_channels/groups, kh, "
                          f"kw) with groups={groups} expects {wc}, divisible by groups")
     oc = ocg * groups
-    if bias is not None and tuple(bias.shape) != (oc,):
-        raise ValueError(f"{op}: bias must have shape ({oc},), got {tuple(bias.shape)}")
+    _check_bias(bias, oc, op)
     s = _tuple(stride, 2, "stride", op)
     p = _tuple(padding, 2, "padding", op)
     opad = _tuple(output_padding, 2, "output_padding", op)
@@ -267,9 +268,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         if nh > h or nw > w:  # windows beyond the input's pixels get nothing
             x = _F().pad(x, (0, nw - w, 0, nh - h))
         out = _conv.conv2d_input_grad(x, weight, (oh, ow), s, p, d, groups)
-        if bias is not None:
-            out = out + reshape(bias, (1, oc, 1, 1))
-        return squeeze(out, 0) if unbatched else out
+        return _add_bias_unbatch(out, bias, unbatched)
     cg = c // groups
     xr = reshape(x, (n, c, h * w))
     parts = []
@@ -286,10 +285,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         cols = concatenate_(4, cols, _zeros_raw(cols, (n, oc, kh, kw, nh - h, w)))
     if nw > w:
         cols = concatenate_(5, cols, _zeros_raw(cols, (n, oc, kh, kw, nh, nw - w)))
-    out = fold(cols, (oh, ow), (kh, kw), s, p, d)
-    if bias is not None:
-        out = out + reshape(bias, (1, oc, 1, 1))
-    return squeeze(out, 0) if unbatched else out
+    return _add_bias_unbatch(fold(cols, (oh, ow), (kh, kw), s, p, d), bias, unbatched)
 
 
 # ---- adaptive_avg_pool2d --------------------------------------------------------------------

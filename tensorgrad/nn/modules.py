@@ -177,19 +177,19 @@ class Module:
             mod = mod._modules[part]
         return mod
 
-    def get_parameter(self, target):
+    def _get_entry(self, target, table, what):
         mod_path, _, name = target.rpartition(".")
         mod = self.get_submodule(mod_path)
-        if name not in mod._parameters:
-            raise AttributeError(f"{type(mod).__name__} has no parameter `{name}`")
-        return mod._parameters[name]
+        entries = mod.__dict__[table]
+        if name not in entries:
+            raise AttributeError(f"{type(mod).__name__} has no {what} `{name}`")
+        return entries[name]
+
+    def get_parameter(self, target):
+        return self._get_entry(target, "_parameters", "parameter")
 
     def get_buffer(self, target):
-        mod_path, _, name = target.rpartition(".")
-        mod = self.get_submodule(mod_path)
-        if name not in mod._buffers:
-            raise AttributeError(f"{type(mod).__name__} has no buffer `{name}`")
-        return mod._buffers[name]
+        return self._get_entry(target, "_buffers", "buffer")
 
     # ---- traversal -------------------------------------------------------------------------
     def named_modules(self, memo=None, prefix="", remove_duplicate=True):
@@ -418,7 +418,23 @@ def _empty_parameter(shape, dtype, device):
     return Parameter(creation.empty(*shape, dtype=dtype or np.float32, device=device))
 
 
-class Linear(Module):
+class _WeightBias:
+    """Linear's and Conv2d's parameters: ``weight`` of a shape and an optional ``bias`` of
+    ``weight_shape[0]`` entries, both initialised by ``init.default_linear_``."""
+
+    def _weight_bias(self, weight_shape, bias, dtype, device):
+        self.weight = _empty_parameter(weight_shape, dtype, device)
+        if bias:
+            self.bias = _empty_parameter(weight_shape[:1], dtype, device)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.default_linear_(self.weight, self.bias)
+
+
+class Linear(_WeightBias, Module):
     """y = x @ W.T + b with W of shape (out_features, in_features), initialised as PyTorch
     does (``init.default_linear_``: kaiming_uniform_ with a=sqrt(5), i.e. uniform in
     +-1/sqrt(in_features), and the bias uniform in +-1/sqrt(in_features)).
@@ -431,15 +447,7 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        self.weight = _empty_parameter((out_features, in_features), dtype, device)
-        if bias:
-            self.bias = _empty_parameter((out_features,), dtype, device)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        init.default_linear_(self.weight, self.bias)
+        self._weight_bias((out_features, in_features), bias, dtype, device)
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
@@ -483,22 +491,91 @@ class Sequential(Module):
         return self
 
 
-class ModuleList(Module):
+class _Table:
+    """What the containers share over their one table of children: ``_table`` names it
+    ("_modules" or "_parameters"); registration (``__setitem__``) is each class's own."""
+
+    _table = "_modules"
+
+    def _init(self, children):
+        super().__init__()  # the next class in the MRO: Module, as the containers' super()
+        if children is not None:
+            self._fill(children)
+
+    def __len__(self):
+        return len(self.__dict__[self._table])
+
+
+class _ListTable(_Table):
+    """The list protocol of ModuleList and ParameterList, children named "0", "1", ..."""
+
+    def _fill(self, values):
+        self.extend(values)
+
+    def extend(self, values):
+        for v in values:
+            self.append(v)
+        return self
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return type(self)(list(self.__dict__[self._table].values())[i])
+        return list(self.__dict__[self._table].values())[i]
+
+    def __iter__(self):
+        return iter(self.__dict__[self._table].values())
+
+
+class _DictTable(_Table):
+    """The dict protocol of ModuleDict and ParameterDict over their table of named children."""
+
+    def _fill(self, items):
+        self.update(items)
+
+    def __getitem__(self, key):
+        return self.__dict__[self._table][key]
+
+    def __delitem__(self, key):
+        del self.__dict__[self._table][key]
+
+    def __iter__(self):
+        return iter(self.__dict__[self._table])
+
+    def __contains__(self, key):
+        return key in self.__dict__[self._table]
+
+    def keys(self):
+        return self.__dict__[self._table].keys()
+
+    def items(self):
+        return self.__dict__[self._table].items()
+
+    def values(self):
+        return self.__dict__[self._table].values()
+
+    def pop(self, key):
+        v = self.__dict__[self._table][key]
+        del self[key]
+        return v
+
+    def _update(self, items):
+        items = items.items() if hasattr(items, "items") else items
+        for key, v in items:
+            self[key] = v
+
+
+class ModuleList(_ListTable, Module):
     """A list of modules, registered (``parameters()`` sees them) under "0", "1", ..."""
 
     def __init__(self, modules=None):
-        super().__init__()
-        if modules is not None:
-            self.extend(modules)
+        self._init(modules)
 
     def append(self, m):
         self.add_module(str(len(self._modules)), m)
         return self
 
     def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
+        return _ListTable.extend(self, modules)
 
     def insert(self, index, module):
         mods = list(self._modules.values())
@@ -507,23 +584,12 @@ class ModuleList(Module):
         for i, m in enumerate(mods):
             self.add_module(str(i), m)
 
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return type(self)(list(self._modules.values())[i])
-        return list(self._modules.values())[i]
-
     def __setitem__(self, i, module):
         key = list(self._modules)[i]
         self.add_module(key, module)
 
-    def __iter__(self):
-        return iter(self._modules.values())
 
-    def __len__(self):
-        return len(self._modules)
-
-
-class ModuleDict(Module):
+class ModuleDict(_DictTable, Module):
     """An ordered dict of named modules, registered (``parameters()`` sees them).
 
     >>> import tensorgrad as tg
@@ -533,49 +599,16 @@ class ModuleDict(Module):
     """
 
     def __init__(self, modules=None):
-        super().__init__()
-        if modules is not None:
-            self.update(modules)
-
-    def __getitem__(self, key):
-        return self._modules[key]
+        self._init(modules)
 
     def __setitem__(self, key, module):
         self.add_module(key, module)
-
-    def __delitem__(self, key):
-        del self._modules[key]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules)
-
-    def __contains__(self, key):
-        return key in self._modules
-
-    def keys(self):
-        return self._modules.keys()
-
-    def items(self):
-        return self._modules.items()
-
-    def values(self):
-        return self._modules.values()
-
-    def pop(self, key):
-        m = self._modules[key]
-        del self[key]
-        return m
 
     def clear(self):
         self._modules.clear()
 
     def update(self, modules):
-        items = modules.items() if hasattr(modules, "items") else modules
-        for key, m in items:
-            self[key] = m
+        self._update(modules)
 
 
 def _param_line(p):
@@ -585,95 +618,51 @@ def _param_line(p):
            f"{dev}]"
 
 
-class ParameterList(Module):
+def _as_parameter(value):
+    """A Tensor stored in ParameterList or ParameterDict becomes a Parameter."""
+    if isinstance(value, Tensor) and not isinstance(value, Parameter):
+        value = Parameter(value)
+    return value
+
+
+class _ParameterTable:
+    """ParameterList's and ParameterDict's table and repr."""
+
+    _table = "_parameters"
+
+    def extra_repr(self):
+        return "\n".join(f"({k}): {_param_line(p)}" for k, p in self._parameters.items())
+
+
+class ParameterList(_ParameterTable, _ListTable, Module):
     """A list of Parameters, registered under "0", "1", ... (Tensors become Parameters)."""
 
     def __init__(self, values=None):
-        super().__init__()
-        if values is not None:
-            self.extend(values)
+        self._init(values)
 
     def append(self, value):
         self[len(self)] = value
         return self
 
-    def extend(self, values):
-        for v in values:
-            self.append(v)
-        return self
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return type(self)(list(self._parameters.values())[i])
-        return list(self._parameters.values())[i]
-
     def __setitem__(self, i, value):
-        if isinstance(value, Tensor) and not isinstance(value, Parameter):
-            value = Parameter(value)
+        value = _as_parameter(value)
         n = len(self._parameters)
         if i < 0:
             i += n
         self.register_parameter(str(i), value)
 
-    def __iter__(self):
-        return iter(self._parameters.values())
 
-    def __len__(self):
-        return len(self._parameters)
-
-    def extra_repr(self):
-        return "\n".join(f"({k}): {_param_line(p)}" for k, p in self._parameters.items())
-
-
-class ParameterDict(Module):
+class ParameterDict(_ParameterTable, _DictTable, Module):
     """An ordered dict of named Parameters (Tensors become Parameters)."""
 
     def __init__(self, parameters=None):
-        super().__init__()
-        if parameters is not None:
-            self.update(parameters)
-
-    def __getitem__(self, key):
-        return self._parameters[key]
+        self._init(parameters)
 
     def __setitem__(self, key, value):
-        if isinstance(value, Tensor) and not isinstance(value, Parameter):
-            value = Parameter(value)
-        self.register_parameter(key, value)
-
-    def __delitem__(self, key):
-        del self._parameters[key]
-
-    def __len__(self):
-        return len(self._parameters)
-
-    def __iter__(self):
-        return iter(self._parameters)
-
-    def __contains__(self, key):
-        return key in self._parameters
-
-    def keys(self):
-        return self._parameters.keys()
-
-    def items(self):
-        return self._parameters.items()
-
-    def values(self):
-        return self._parameters.values()
-
-    def pop(self, key):
-        v = self._parameters[key]
-        del self[key]
-        return v
+        self.register_parameter(key, _as_parameter(value))
 
     def update(self, parameters):
-        items = parameters.items() if hasattr(parameters, "items") else parameters
-        for key, v in items:
-            self[key] = v
-
-    def extra_repr(self):
-        return "\n".join(f"({k}): {_param_line(p)}" for k, p in self._parameters.items())
+        self._update(parameters)
 
 
 def _activation(name, fn, doc):
@@ -725,7 +714,7 @@ class Dropout(Module):
         return f"p={self.p}, inplace=False"
 
 
-class Conv2d(Module):
+class Conv2d(_WeightBias, Module):
     """2-D convolution layer with PyTorch's layout, attributes (pairs for ``kernel_size``,
     ``stride``, ``padding``, ``dilation``), repr and initialisation (``init.default_linear_``:
     uniform in +-1/sqrt(in_channels / groups * kh * kw) for weight and bias).
@@ -748,16 +737,7 @@ class Conv2d(Module):
         self.padding = F._pair(padding, "padding", "Conv2d")
         self.dilation = F._pair(dilation, "dilation", "Conv2d")
         self.groups = groups
-        self.weight = _empty_parameter((out_channels, in_channels // groups, kh, kw), dtype,
-                                       device)
-        if bias:
-            self.bias = _empty_parameter((out_channels,), dtype, device)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        init.default_linear_(self.weight, self.bias)
+        self._weight_bias((out_channels, in_channels // groups, kh, kw), bias, dtype, device)
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
@@ -777,12 +757,16 @@ class Conv2d(Module):
         return s
 
 
-class MaxPool2d(Module):
+class _Pool2d(Module):
+    """MaxPool2d's and AvgPool2d's arguments (``stride`` defaults to ``kernel_size``)."""
+
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         self.kernel_size, self.padding = kernel_size, padding
         self.stride = stride if stride is not None else kernel_size  # as PyTorch
 
+
+class MaxPool2d(_Pool2d):
     def forward(self, x):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
 
@@ -791,12 +775,7 @@ class MaxPool2d(Module):
                 "dilation=1, ceil_mode=False")
 
 
-class AvgPool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0):
-        super().__init__()
-        self.kernel_size, self.padding = kernel_size, padding
-        self.stride = stride if stride is not None else kernel_size  # as PyTorch
-
+class AvgPool2d(_Pool2d):
     def forward(self, x):
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
 

@@ -185,23 +185,25 @@ def _with_out(result, out, name):
     return out
 
 
+def _dtype_reduction(prim, name, a, axis, dtype, out, keepdims):
+    """sum, mean, prod: NumPy's ``name`` on arrays; on a Tensor ``prim`` after casting to
+    ``dtype``, written to ``out`` if given."""
+    a = _lift_sequence(a)
+    if not isinstance(a, Tensor):
+        return getattr(xp_of(a), name)(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+    ax, kd = _reduce_args(a, axis, keepdims, name)
+    return _with_out(prim(a if dtype is None else a.to(dtype), ax, kd), out, name)
+
+
 def sum(a, axis=None, dtype=None, out=None, keepdims=False):
     if axis is None and dtype is None and out is None and not keepdims and \
             isinstance(a, Tensor):
         return _red.sum(a, None, False)  # the common case, without the argument handling
-    a = _lift_sequence(a)
-    if not isinstance(a, Tensor):
-        return xp_of(a).sum(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
-    ax, kd = _reduce_args(a, axis, keepdims, "sum")
-    return _with_out(_red.sum(a if dtype is None else a.to(dtype), ax, kd), out, "sum")
+    return _dtype_reduction(_red.sum, "sum", a, axis, dtype, out, keepdims)
 
 
 def mean(a, axis=None, dtype=None, out=None, keepdims=False):
-    a = _lift_sequence(a)
-    if not isinstance(a, Tensor):
-        return xp_of(a).mean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
-    ax, kd = _reduce_args(a, axis, keepdims, "mean")
-    return _with_out(_red.mean(a if dtype is None else a.to(dtype), ax, kd), out, "mean")
+    return _dtype_reduction(_red.mean, "mean", a, axis, dtype, out, keepdims)
 
 
 def _simple_reduction(prim, name):
@@ -223,11 +225,7 @@ min = amin = _simple_reduction(_red.min, "min")
 
 def prod(a, axis=None, dtype=None, out=None, keepdims=False):
     """NumPy's prod, differentiable."""
-    a = _lift_sequence(a)
-    if not isinstance(a, Tensor):
-        return xp_of(a).prod(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
-    ax, kd = _reduce_args(a, axis, keepdims, "prod")
-    return _with_out(_red.prod(a if dtype is None else a.to(dtype), ax, kd), out, "prod")
+    return _dtype_reduction(_red.prod, "prod", a, axis, dtype, out, keepdims)
 
 
 def full(shape, fill_value, dtype=None, order="C"):
@@ -248,20 +246,22 @@ def full_like(a, fill_value, dtype=None):
     return full(raw.shape, fill_value, dtype=dtype or raw.dtype)
 
 
-def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+def _ddof_reduction(prim, name, a, axis, dtype, out, ddof, keepdims):
+    """var, std: NumPy's ``name`` on arrays; on a Tensor ``prim`` with ``ddof``."""
     a = _lift_sequence(a)
     if not isinstance(a, Tensor):
-        return xp_of(a).var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims)
-    ax, kd = _reduce_args(a, axis, keepdims, "var")
-    return _with_out(_red.var(a, ax, kd, ddof), out, "var")
+        return getattr(xp_of(a), name)(a, axis=axis, dtype=dtype, out=out, ddof=ddof,
+                                       keepdims=keepdims)
+    ax, kd = _reduce_args(a, axis, keepdims, name)
+    return _with_out(prim(a, ax, kd, ddof), out, name)
+
+
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    return _ddof_reduction(_red.var, "var", a, axis, dtype, out, ddof, keepdims)
 
 
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    a = _lift_sequence(a)
-    if not isinstance(a, Tensor):
-        return xp_of(a).std(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims)
-    ax, kd = _reduce_args(a, axis, keepdims, "std")
-    return _with_out(_red.std(a, ax, kd, ddof), out, "std")
+    return _ddof_reduction(_red.std, "std", a, axis, dtype, out, ddof, keepdims)
 
 
 def logsumexp(a, axis=None, keepdims=False):
@@ -288,14 +288,18 @@ def _scalar_tensor(o, xp=_np):
     return o if isinstance(o, Tensor) else xp.asarray(o)
 
 
-def _first_tensor(obj):
-    if isinstance(obj, Tensor):
+def _first_of(obj, kinds=Tensor):
+    """The first instance of ``kinds`` in ``obj`` (nested lists and tuples), or None."""
+    if isinstance(obj, kinds):
         return obj
     for o in obj if isinstance(obj, (list, tuple)) else ():
-        t = _first_tensor(o)
+        t = _first_of(o, kinds)
         if t is not None:
             return t
     return None
+
+
+_first_tensor = _first_of  # the first Tensor
 
 
 def _contains_tensor(obj):
@@ -793,13 +797,7 @@ def _on_device_of(x, ref):
 
 def _first_device_value(obj):
     """The first Tensor or CuPy array in ``obj`` (nested lists and tuples), or None."""
-    if isinstance(obj, (Tensor, _CUPY_ARRAY)):
-        return obj
-    for o in obj if isinstance(obj, (list, tuple)) else ():
-        t = _first_device_value(o)
-        if t is not None:
-            return t
-    return None
+    return _first_of(obj, (Tensor, _CUPY_ARRAY))
 
 
 def _first_array(xs):
@@ -1139,20 +1137,27 @@ def ptp(a, axis=None, keepdims=False):
     return subtract(max(a, axis=axis, keepdims=keepdims), min(a, axis=axis, keepdims=keepdims))
 
 
-def cumulative_sum(x, axis=None, dtype=None, include_initial=False):
-    """NumPy 2's cumulative_sum, differentiable."""
+def _cumulative(name, scan, initial_like, x, axis, include_initial):
+    """NumPy 2's cumulative_sum/cumulative_prod: ``scan`` (cumsum or cumprod) along ``axis``
+    (required beyond 1-d), led by the identity (``initial_like``: zeros_like or ones_like)
+    when ``include_initial``."""
     x = _tensorish(x)
     if axis is None:
         if x.ndim > 1:
-            raise ValueError("cumulative_sum: axis= is required for arrays of more than one "
+            raise ValueError(f"{name}: axis= is required for arrays of more than one "
                              "dimension")
         axis = 0
-    out = cumsum(x, axis=axis)
+    out = scan(x, axis=axis)
     if include_initial:
-        ax = _norm_axis(axis, x.ndim, "cumulative_sum")
-        zero = zeros_like(out[(slice(None),) * ax + (slice(0, 1),)])
-        out = concatenate([zero, out], axis=ax)
+        ax = _norm_axis(axis, x.ndim, name)
+        first = initial_like(out[(slice(None),) * ax + (slice(0, 1),)])
+        out = concatenate([first, out], axis=ax)
     return out
+
+
+def cumulative_sum(x, axis=None, dtype=None, include_initial=False):
+    """NumPy 2's cumulative_sum, differentiable."""
+    return _cumulative("cumulative_sum", cumsum, zeros_like, x, axis, include_initial)
 
 
 def ediff1d(ary, to_end=None, to_begin=None):
@@ -1524,22 +1529,24 @@ def _poly_pad(p, n):
     return pad(p, (k, 0)) if k > 0 else p
 
 
-def polyadd(a1, a2):
-    """NumPy's polyadd for coefficient arrays, differentiable."""
+def _poly_elementwise(name, op, a1, a2):
+    """polyadd/polysub: NumPy's ``name`` on plain arrays, else ``op`` of the two coefficient
+    arrays padded to one length."""
     if not _any_tensor((a1, a2)) and not _contains_tensor([a1, a2]):
-        return xp_of(_first_array([a1, a2])).polyadd(a1, a2)
+        return getattr(xp_of(_first_array([a1, a2])), name)(a1, a2)
     a1, a2 = _tensorish(_poly1d(a1)), _tensorish(_poly1d(a2))
     n = builtins.max(a1.shape[0], a2.shape[0])
-    return add(_poly_pad(a1, n), _poly_pad(a2, n))
+    return op(_poly_pad(a1, n), _poly_pad(a2, n))
+
+
+def polyadd(a1, a2):
+    """NumPy's polyadd for coefficient arrays, differentiable."""
+    return _poly_elementwise("polyadd", add, a1, a2)
 
 
 def polysub(a1, a2):
     """NumPy's polysub for coefficient arrays, differentiable."""
-    if not _any_tensor((a1, a2)) and not _contains_tensor([a1, a2]):
-        return xp_of(_first_array([a1, a2])).polysub(a1, a2)
-    a1, a2 = _tensorish(_poly1d(a1)), _tensorish(_poly1d(a2))
-    n = builtins.max(a1.shape[0], a2.shape[0])
-    return subtract(_poly_pad(a1, n), _poly_pad(a2, n))
+    return _poly_elementwise("polysub", subtract, a1, a2)
 
 
 def polymul(a1, a2):
@@ -1597,18 +1604,7 @@ def cumprod(a, axis=None, dtype=None):
 
 def cumulative_prod(x, axis=None, dtype=None, include_initial=False):
     """NumPy 2's cumulative_prod, differentiable."""
-    x = _tensorish(x)
-    if axis is None:
-        if x.ndim > 1:
-            raise ValueError("cumulative_prod: axis= is required for arrays of more than one "
-                             "dimension")
-        axis = 0
-    out = cumprod(x, axis=axis)
-    if include_initial:
-        ax = _norm_axis(axis, x.ndim, "cumulative_prod")
-        one = ones_like(out[(slice(None),) * ax + (slice(0, 1),)])
-        out = concatenate([one, out], axis=ax)
-    return out
+    return _cumulative("cumulative_prod", cumprod, ones_like, x, axis, include_initial)
 
 
 def nancumprod(a, axis=None, dtype=None):

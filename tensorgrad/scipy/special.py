@@ -78,10 +78,18 @@ def _scipy_prim(name, doc, saves=True, order_arg=False):
     return primitive(fwd, saves=saves)
 
 
+def _elementwise(prim, *rules):
+    """VJP and JVP of an elementwise function, one rule per argument: ``rule(s, ans, *args)``
+    is ``s`` times that argument's partial derivative, so the same rule serves as the VJP
+    (``s`` the output's cotangent g) and as the JVP (``s`` the argument's tangent t). None, or a
+    ``_no_derivative`` rule, for an argument without one."""
+    defvjp(prim, *rules)
+    defjvp(prim, *rules)
+
+
 def _unary(prim, d):
     """VJP and JVP of an elementwise function from its derivative ``d(x, ans)``."""
-    defvjp(prim, lambda g, ans, x: g * d(x, ans))
-    defjvp(prim, lambda t, ans, x: t * d(x, ans))
+    _elementwise(prim, lambda s, ans, x: s * d(x, ans))
 
 
 def _no_derivative(name, arg):
@@ -94,8 +102,7 @@ def _no_derivative(name, arg):
 
 def _with_order(prim, name, order_name, d):
     """Rules for ``f(order, x)`` differentiable in ``x`` only, from ``d(order, x, ans)``."""
-    defvjp(prim, _no_derivative(name, order_name), lambda g, ans, v, x: g * d(v, x, ans))
-    defjvp(prim, _no_derivative(name, order_name), lambda t, ans, v, x: t * d(v, x, ans))
+    _elementwise(prim, _no_derivative(name, order_name), lambda s, ans, v, x: s * d(v, x, ans))
 
 
 # ---- gamma and friends -------------------------------------------------------------------
@@ -124,8 +131,7 @@ _unary(digamma, lambda x, ans: polygamma(1, x))
 _with_order(polygamma, "polygamma", "the order n", lambda n, x, ans: polygamma(n + 1, x))
 _unary(gamma, lambda x, ans: ans * digamma(x))
 _unary(rgamma, lambda x, ans: -ans * digamma(x))
-defvjp(multigammaln, lambda g, ans, a, d: g * _multidigamma(a, d), None)
-defjvp(multigammaln, lambda t, ans, a, d: t * _multidigamma(a, d), None)
+_elementwise(multigammaln, lambda s, ans, a, d: s * _multidigamma(a, d), None)
 
 
 def _multidigamma(a, d):
@@ -138,12 +144,10 @@ def _beta_da(a, b):
     return digamma(a) - digamma(a + b)
 
 
-defvjp(beta, lambda g, ans, a, b: g * ans * _beta_da(a, b),
-       lambda g, ans, a, b: g * ans * _beta_da(b, a))
-defjvp(beta, lambda t, ans, a, b: t * ans * _beta_da(a, b),
-       lambda t, ans, a, b: t * ans * _beta_da(b, a))
-defvjp(betaln, lambda g, ans, a, b: g * _beta_da(a, b), lambda g, ans, a, b: g * _beta_da(b, a))
-defjvp(betaln, lambda t, ans, a, b: t * _beta_da(a, b), lambda t, ans, a, b: t * _beta_da(b, a))
+_elementwise(beta, lambda s, ans, a, b: s * ans * _beta_da(a, b),
+             lambda s, ans, a, b: s * ans * _beta_da(b, a))
+_elementwise(betaln, lambda s, ans, a, b: s * _beta_da(a, b),
+             lambda s, ans, a, b: s * _beta_da(b, a))
 
 
 def _gammainc_dx(a, x):
@@ -151,22 +155,18 @@ def _gammainc_dx(a, x):
     return tnp.exp(xlogy(a - 1, x) - x - gammaln(a))
 
 
-defvjp(gammainc, _no_derivative("gammainc", "a"), lambda g, ans, a, x: g * _gammainc_dx(a, x))
-defjvp(gammainc, _no_derivative("gammainc", "a"), lambda t, ans, a, x: t * _gammainc_dx(a, x))
-defvjp(gammaincc, _no_derivative("gammaincc", "a"),
-       lambda g, ans, a, x: -g * _gammainc_dx(a, x))
-defjvp(gammaincc, _no_derivative("gammaincc", "a"),
-       lambda t, ans, a, x: -t * _gammainc_dx(a, x))
+_elementwise(gammainc, _no_derivative("gammainc", "a"),
+             lambda s, ans, a, x: s * _gammainc_dx(a, x))
+_elementwise(gammaincc, _no_derivative("gammaincc", "a"),
+             lambda s, ans, a, x: -s * _gammainc_dx(a, x))
 
 
 def _betainc_dx(a, b, x):
     return tnp.exp(xlogy(a - 1, x) + xlog1py(b - 1, -x) - betaln(a, b))
 
 
-defvjp(betainc, _no_derivative("betainc", "a"), _no_derivative("betainc", "b"),
-       lambda g, ans, a, b, x: g * _betainc_dx(a, b, x))
-defjvp(betainc, _no_derivative("betainc", "a"), _no_derivative("betainc", "b"),
-       lambda t, ans, a, b, x: t * _betainc_dx(a, b, x))
+_elementwise(betainc, _no_derivative("betainc", "a"), _no_derivative("betainc", "b"),
+             lambda s, ans, a, b, x: s * _betainc_dx(a, b, x))
 
 
 # ---- error functions and the normal distribution -----------------------------------------
@@ -283,10 +283,8 @@ def _pdtr_dm(k, m):
     return -tnp.exp(xlogy(kf, m) - m - gammaln(kf + 1))
 
 
-defvjp(stdtr, _no_derivative("stdtr", "df"), lambda g, ans, df, t: g * _t_density(t, df))
-defjvp(stdtr, _no_derivative("stdtr", "df"), lambda t_, ans, df, t: t_ * _t_density(t, df))
-defvjp(pdtr, None, lambda g, ans, k, m: g * _pdtr_dm(k, m))
-defjvp(pdtr, None, lambda t, ans, k, m: t * _pdtr_dm(k, m))
+_elementwise(stdtr, _no_derivative("stdtr", "df"), lambda s, ans, df, t: s * _t_density(t, df))
+_elementwise(pdtr, None, lambda s, ans, k, m: s * _pdtr_dm(k, m))
 
 
 # ---- information theory -------------------------------------------------------------------
@@ -295,13 +293,12 @@ xlog1py = _scipy_prim("xlog1py", "x * log1p(y), and 0 where x == 0.")
 entr = _scipy_prim("entr", "-x * log(x) for x > 0, 0 at 0.")
 rel_entr = _scipy_prim("rel_entr", "x * log(x / y) for x, y > 0, 0 at x == 0.")
 
-defvjp(xlogy, lambda g, ans, x, y: g * tnp.log(y), lambda g, ans, x, y: g * x / y)
-defjvp(xlogy, lambda t, ans, x, y: t * tnp.log(y), lambda t, ans, x, y: t * x / y)
-defvjp(xlog1py, lambda g, ans, x, y: g * tnp.log1p(y), lambda g, ans, x, y: g * x / (1 + y))
-defjvp(xlog1py, lambda t, ans, x, y: t * tnp.log1p(y), lambda t, ans, x, y: t * x / (1 + y))
+_elementwise(xlogy, lambda s, ans, x, y: s * tnp.log(y), lambda s, ans, x, y: s * x / y)
+_elementwise(xlog1py, lambda s, ans, x, y: s * tnp.log1p(y),
+             lambda s, ans, x, y: s * x / (1 + y))
 _unary(entr, lambda x, ans: -1 - tnp.log(x))
-defvjp(rel_entr, lambda g, ans, x, y: g * (tnp.log(x / y) + 1), lambda g, ans, x, y: -g * x / y)
-defjvp(rel_entr, lambda t, ans, x, y: t * (tnp.log(x / y) + 1), lambda t, ans, x, y: -t * x / y)
+_elementwise(rel_entr, lambda s, ans, x, y: s * (tnp.log(x / y) + 1),
+             lambda s, ans, x, y: -s * x / y)
 
 
 # ---- logistic functions (NumPy forward: no SciPy needed) -----------------------------------
