@@ -7,7 +7,7 @@ from collections import namedtuple
 import numpy as np
 
 from .autograd.grad_mode import _state
-from .backend.device import _CUPY_ARRAY, Device, as_device, cupy, device_of
+from .backend.device import _CUPY_ARRAY, Device, as_device, cupy, device_of, is_pinned
 
 _ndarray = np.ndarray
 _new = object.__new__
@@ -188,6 +188,39 @@ class Tensor:
     @property
     def device(self):
         return device_of(self.data)
+
+    @property
+    def is_cuda(self):
+        """Whether the tensor lives on a GPU."""
+        return type(self.data) is _CUPY_ARRAY
+
+    def get_device(self):
+        """The index of the tensor's GPU, or -1 for a CPU tensor (as PyTorch)."""
+        d = self.data
+        return int(d.device.id) if type(d) is _CUPY_ARRAY else -1
+
+    def pin_memory(self):
+        """A copy of this CPU tensor in page-locked (pinned) host memory, from which
+        ``.to("cuda", non_blocking=True)`` copies asynchronously; the tensor itself if it is
+        pinned already. Differentiable. Needs CuPy and a GPU (a ``RuntimeError`` says so).
+
+        >>> import tensorgrad as tg
+        >>> if tg.cuda.is_available():
+        ...     x = tg.ones(3).pin_memory()
+        ...     assert x.is_pinned() and x.to("cuda", non_blocking=True).is_cuda
+        """
+        if type(self.data) is _CUPY_ARRAY:
+            raise RuntimeError(f"pin_memory: cannot pin a tensor on {self.device}; only CPU "
+                               "tensors can be pinned")
+        if is_pinned(self.data):
+            return self
+        from .cuda import _prims
+
+        return _prims()["pin"](self)
+
+    def is_pinned(self):
+        """Whether the tensor's data lies in page-locked (pinned) host memory."""
+        return is_pinned(self.data)
 
     @property
     def requires_grad(self):
@@ -453,18 +486,35 @@ class Tensor:
                                f"{tuple(self.shape)} is ambiguous; use .any() or .all()")
         return bool(self.data.item())
 
-    def to(self, *args, dtype=None, device=None, copy=False):
-        """``.to(device)``, ``.to(dtype)`` or both; differentiable."""
+    def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False):
+        """``.to(device)``, ``.to(dtype)`` or both; differentiable. After them, positionally,
+        PyTorch's ``non_blocking`` and ``copy``.
+
+        ``non_blocking=True``: a copy to the GPU from pinned memory (``pin_memory()``) is
+        asynchronous on the current stream (work queued on it later sees the values, and the
+        source must not be changed until the copy is done); from unpinned memory it is an
+        ordinary copy. A copy to the CPU is always complete on return."""
+        flags = 0
         for a in args:
             if isinstance(a, (str, Device)) and not _is_dtype_name(a):
                 device = a
+            elif a is True or a is False:  # positional non_blocking, then copy
+                if flags:
+                    copy = a
+                else:
+                    non_blocking, flags = a, 1
             else:
                 dtype = a
         out = self
         if dtype is not None and np.dtype(dtype) != self.data.dtype:
             out = _ops().astype(out, np.dtype(dtype))
         if device is not None and as_device(device) != self.device:
-            out = _ops().to_device(out, as_device(device))
+            if non_blocking:
+                from .cuda import _prims
+
+                out = _prims()["to"](out, as_device(device))
+            else:
+                out = _ops().to_device(out, as_device(device))
         if copy and out is self:
             out = self.clone()
         return out
@@ -472,8 +522,9 @@ class Tensor:
     def cpu(self):
         return self.to("cpu")
 
-    def cuda(self, device=None):
-        return self.to(Device("cuda", device) if isinstance(device, int) else device or "cuda")
+    def cuda(self, device=None, non_blocking=False):
+        return self.to(Device("cuda", device) if isinstance(device, int) else device or "cuda",
+                       non_blocking=non_blocking)
 
     def type(self, dtype):
         return self.to(dtype)

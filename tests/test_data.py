@@ -197,7 +197,6 @@ def test_samplers():
     ({"shuffle": "yes"}, TypeError, "shuffle should be a boolean"),
     ({"drop_last": 1}, TypeError, "drop_last should be a boolean"),
     ({"num_workers": 2}, ValueError, "num_workers"),
-    ({"pin_memory": True}, ValueError, "pin_memory"),
 ])
 def test_loader_misuse_is_a_clear_error(kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -4,6 +4,8 @@ Only this module imports CuPy, behind a guard, so tensorgrad imports and runs wh
 is missing. Everything else asks ``xp_of(array)`` for the module to compute with.
 """
 
+import threading
+
 import numpy as np
 
 try:  # pragma: no cover - depends on the machine
@@ -104,18 +106,64 @@ class Device:
     def __str__(self):
         return self.type if self.index is None else f"{self.type}:{self.index}"
 
-    def put(self, array):
-        """``array`` (numpy, cupy or a Python sequence) as an array on this device."""
+    def put(self, array, non_blocking=False):
+        """``array`` (numpy, cupy or a Python sequence) as an array on this device.
+
+        ``non_blocking=True``: a C-contiguous NumPy array in pinned host memory goes to the GPU
+        by an asynchronous copy on the current stream (work queued after it on that stream sees
+        the values); anything else is copied as without it. A copy to the host is always
+        complete on return."""
         if self.type == "cpu":
             if type(array) is _CUPY_ARRAY:
                 return array.get()
             return array
         xp = self.xp
         with xp.cuda.Device(self.index):
+            if non_blocking and type(array) is np.ndarray and array.flags.c_contiguous \
+                    and is_pinned(array):
+                return _copy_to_device_async(array)
             return xp.asarray(array)
 
 
 CPU = Device("cpu")
+
+
+# ---- pinned host memory and asynchronous copies --------------------------------------------
+def pin(array, what="pin_memory"):
+    """A copy of the NumPy array ``array`` in page-locked (pinned) host memory from CuPy's
+    pinned memory pool: a NumPy array of the same shape and dtype."""
+    require_cuda(what)
+    mem = cupy.cuda.alloc_pinned_memory(max(array.nbytes, 1))
+    out = np.frombuffer(mem, array.dtype, array.size).reshape(array.shape)
+    out[...] = array
+    return out
+
+
+def is_pinned(array):
+    """Whether ``array`` is a NumPy array in page-locked host memory (False without a GPU)."""
+    if type(array) is not np.ndarray or not cuda_available():
+        return False
+    try:
+        return bool(cupy.cuda.pinned_memory.is_memory_pinned(array.ctypes.data))
+    except RuntimeError:  # CUDARuntimeError: the driver does not know the address
+        return False
+
+
+# (event, host array) of asynchronous copies not yet seen finished: the host array must live
+# until the GPU has read it, or the pinned pool could hand its memory out again meanwhile
+_IN_FLIGHT = []
+_IN_FLIGHT_LOCK = threading.Lock()
+
+
+def _copy_to_device_async(host):
+    out = cupy.empty(host.shape, host.dtype)
+    stream = cupy.cuda.get_current_stream()
+    out.set(host, stream=stream)
+    event = stream.record()
+    with _IN_FLIGHT_LOCK:
+        _IN_FLIGHT[:] = [(e, h) for e, h in _IN_FLIGHT if not e.done]
+        _IN_FLIGHT.append((event, host))
+    return out
 
 
 def as_device(spec):

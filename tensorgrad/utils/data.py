@@ -2,8 +2,9 @@
 
 A ``Dataset`` answers ``len(ds)`` and ``ds[i]``; a ``DataLoader`` walks it in batches, drawing
 indices from a sampler and stacking the samples with ``default_collate``. Loading happens in the
-calling process (no workers, no pinned memory): put the data on its device before, as a
-``TensorDataset`` of cuda tensors, or move each batch with ``.to(device)``.
+calling process (no workers): put the data on its device before, as a ``TensorDataset`` of cuda
+tensors, or move each batch with ``.to(device)``; with ``pin_memory=True`` the batches come in
+pinned host memory, so that ``.to("cuda", non_blocking=True)`` copies them asynchronously.
 
 Randomness (``shuffle=True``, ``RandomSampler``, ``random_split``) takes ``generator=``:
 
@@ -29,7 +30,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..backend.device import _CUPY_ARRAY, device_of, xp_of
+from ..backend.device import _CUPY_ARRAY, cuda_available, device_of, xp_of
 from ..tensor import Tensor, _new_tensor
 
 __all__ = [
@@ -467,9 +468,43 @@ def default_convert(data):
 
 
 # ---- the loader -------------------------------------------------------------------------------
+def _pin_memory(data):
+    """``data`` (a batch) with its tensors copied to pinned host memory, as PyTorch's
+    DataLoader pins them: mappings, namedtuples and sequences are pinned element by element
+    (a tuple becomes a list, as in PyTorch), objects with a ``pin_memory()`` method are asked to
+    pin themselves, strings and everything else are left as they are."""
+    if isinstance(data, Tensor):
+        return data.pin_memory()
+    if isinstance(data, (str, bytes)):
+        return data
+    if isinstance(data, Mapping):
+        pinned = {k: _pin_memory(v) for k, v in data.items()}
+        try:
+            return type(data)(pinned)
+        except TypeError:  # a mapping type that can't be built from a dict
+            return pinned
+    if _is_namedtuple(data):
+        return type(data)(*(_pin_memory(v) for v in data))
+    if isinstance(data, tuple):
+        return [_pin_memory(v) for v in data]
+    if isinstance(data, Sequence):
+        try:
+            return type(data)([_pin_memory(v) for v in data])
+        except TypeError:
+            return [_pin_memory(v) for v in data]
+    if hasattr(data, "pin_memory"):
+        return data.pin_memory()
+    return data
+
+
 class DataLoader:
     """Batches of ``dataset``, as PyTorch's ``DataLoader`` (in this process: ``num_workers``
-    must be 0, and ``pin_memory`` is refused; move batches with ``.to(device)``).
+    must be 0; move batches with ``.to(device)``).
+
+    ``pin_memory=True`` copies the tensors of each batch to pinned host memory (in mappings,
+    namedtuples and sequences, as PyTorch's; a tuple comes back a list), from which
+    ``x.to("cuda", non_blocking=True)`` is an asynchronous copy. Where CUDA is not available it
+    warns (a ``UserWarning``, at construction) and yields the batches unpinned, as PyTorch does.
 
     ``shuffle=True`` draws a new order every epoch from ``generator`` (default: tensorgrad's
     global RNG, so ``tg.manual_seed`` makes runs repeat); ``sampler`` or ``batch_sampler``
@@ -489,10 +524,11 @@ class DataLoader:
         if num_workers != 0:
             raise ValueError(f"DataLoader: num_workers={num_workers!r}: tensorgrad loads in "
                              "the calling process; pass num_workers=0")
-        if pin_memory:
-            raise ValueError("DataLoader: pin_memory is not supported; put the data on its "
-                             "device yourself (a TensorDataset of cuda tensors, or "
-                             "batch.to(device))")
+        self._pin = bool(pin_memory) and cuda_available()
+        if pin_memory and not self._pin:
+            warnings.warn("DataLoader: 'pin_memory' argument is set as true but CUDA is not "
+                          "available (no CuPy, or no GPU), so pinned memory won't be used",
+                          stacklevel=2)
         if shuffle not in (None, True, False):
             raise TypeError(f"DataLoader: shuffle should be a boolean value, got {shuffle!r}")
         if not isinstance(drop_last, bool):
@@ -527,7 +563,7 @@ class DataLoader:
         self.batch_sampler = batch_sampler
         self.generator = generator
         self.num_workers = 0
-        self.pin_memory = False
+        self.pin_memory = bool(pin_memory)
         self._auto_collation = batch_sampler is not None
         if collate_fn is None:
             collate_fn = default_collate if self._auto_collation else default_convert
@@ -539,6 +575,13 @@ class DataLoader:
         return len(self.sampler)
 
     def __iter__(self):
+        if self._pin:
+            for batch in self._batches():
+                yield _pin_memory(batch)
+        else:
+            yield from self._batches()
+
+    def _batches(self):
         if not self._auto_collation:
             for i in self.sampler:
                 yield self.collate_fn(self.dataset[i])

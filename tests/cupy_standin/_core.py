@@ -79,6 +79,7 @@ def check_dtype(dt):
 # now and then
 _live = []
 _live_limit = [100_000]
+_alloc_hook = [None]  # _cuda._on_alloc while a cupy.cuda.MemoryHook is registered
 
 
 def _track(obj):
@@ -86,6 +87,8 @@ def _track(obj):
     if len(_live) > _live_limit[0]:
         _live[:] = [r for r in _live if r() is not None]
         _live_limit[0] = max(100_000, 2 * len(_live))
+    if _alloc_hook[0] is not None:
+        _alloc_hook[0](obj)
 
 
 def new(a, dev):

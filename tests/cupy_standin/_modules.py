@@ -396,6 +396,8 @@ def build(names=None):
     make("cupy.cuda.stream", dict(_cuda.STREAM_NAMES), strict=False)
     make("cupy.cuda.memory", dict(_cuda.MEMORY_NAMES), strict=False)
     make("cupy.cuda.nvtx", dict(_cuda.NVTX_NAMES), strict=False)
+    make("cupy.cuda.pinned_memory", dict(_cuda.PINNED_NAMES), strict=False)
+    make("cupy.cuda.memory_hook", dict(_cuda.MEMORY_HOOK_NAMES), strict=False)
     # NCCL: CuPy 14's names (nccl.pyx); once gen_names.py has listed the module, only those
     nccl = listed.get("cupy.cuda.nccl")
     if nccl is None or isinstance(nccl, list):
