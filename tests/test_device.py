@@ -122,6 +122,28 @@ def test_every_factory_takes_device(make, device):
     assert t.device == device and xp_of(t.data) is tg.device(device).xp
 
 
+@pytest.mark.parametrize("there, back", [("cuda", "cpu"), ("cpu", "cuda")])
+def test_second_derivative_through_device_moves(cuda_device, there, back):
+    # the rule of .to() records itself under create_graph: its argument is then a Tensor,
+    # whose device (not the raw array's) the cotangent must go back to
+    x = tg.tensor([0.5, -1.0, 2.0], device=back, requires_grad=True)
+    y = x.to(there)
+    z = (y ** 3).sum()
+    (g,) = tg.autograd.grad(z, [x], create_graph=True)
+    assert g.device == back
+    np.testing.assert_allclose(g.cpu().numpy(), 3 * np.array([0.5, -1.0, 2.0]) ** 2)
+    g.sum().backward()
+    assert x.grad.device == back
+    np.testing.assert_allclose(x.grad.cpu().numpy(), 6 * np.array([0.5, -1.0, 2.0]))
+
+    def f(v):  # a Tensor while traced, a raw array for the finite differences
+        v = v if isinstance(v, tg.Tensor) else tg.tensor(v)
+        return (v.to(there) ** 3).sum()
+
+    tg.check_grads(f, modes=("fwd", "rev"), order=2)(
+        tg.tensor([0.5, -1.0, 2.0], dtype="float64", device=back))
+
+
 def test_mixing_devices_names_both(cuda_device):
     device = cuda_device
     with pytest.raises(RuntimeError, match=r"add: .*on cpu.*on cuda:0"):

@@ -49,6 +49,13 @@ def to_device(x, device):
     return Device(device).put(x)
 
 
+def _source_device(x):
+    """The device of a rule's argument: a raw array, or a Tensor while the rules record
+    themselves (``create_graph=True``), whose ``device`` is a tensorgrad Device."""
+    d = getattr(x, "device", None)
+    return d if isinstance(d, Device) else device_of(x)
+
+
 def _inverse_perm(axes, ndim):
     if axes is None:
         return None
@@ -71,7 +78,7 @@ defjvp(squeeze, lambda t, ans, x, axis=None: squeeze(t, axis))
 # broadcasting is undone by the engine: the cotangent is summed back to x's shape centrally
 defvjp(broadcast_to, lambda g, ans, x, shape: g)
 defjvp(broadcast_to, lambda t, ans, x, shape: broadcast_to(t, shape))
-defvjp(to_device, lambda g, ans, x, device: to_device(g, device_of(x)))
+defvjp(to_device, lambda g, ans, x, device: to_device(g, _source_device(x)))
 defjvp(to_device, lambda t, ans, x, device: to_device(t, device))
 
 
