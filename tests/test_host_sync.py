@@ -91,6 +91,9 @@ def test_recorder_sees_tensor_reads(what, read):
     ("cupy.nanmax", lambda cp, a: cp.nanmax(a)),
     ("cupy.repeat", lambda cp, a: cp.repeat(a, cp.ones(a.shape, cp.int64))),
     ("ndarray.compress", lambda cp, a: a.compress(a > 0)),
+    ("Device.synchronize", lambda cp, a: cp.cuda.Device().synchronize()),
+    ("Stream.synchronize", lambda cp, a: cp.cuda.get_current_stream().synchronize()),
+    ("cuda.runtime.deviceSynchronize", lambda cp, a: cp.cuda.runtime.deviceSynchronize()),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_recorder_sees_cupy_syncs(what, read):
     import cupy
@@ -130,6 +133,19 @@ def test_recorder_sees_a_sync_inside_a_step():
 
     w = _quiet(step)
     assert [e[0] for e in w.events] == ["ndarray.item"], w.report()
+
+
+def test_recorder_sees_explicit_waits_through_tg_cuda():
+    start, end = tg.cuda.Event(enable_timing=True), tg.cuda.Event(enable_timing=True)
+    start.record()
+    with _sync.watch() as w:
+        end.record()
+        end.synchronize()
+        tg.cuda.synchronize()
+        tg.cuda.current_stream().synchronize()
+    assert [e[0] for e in w.events] == ["Event.synchronize", "Device.synchronize",
+                                        "Stream.synchronize"], w.report()
+    assert start.elapsed_time(end) >= 0
 
 
 def test_recorder_is_free_when_nobody_watches():

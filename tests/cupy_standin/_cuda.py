@@ -12,7 +12,7 @@ import weakref
 
 import numpy as np
 
-from . import _core
+from . import _core, _sync
 
 CUDA_RUNTIME_VERSION = 13000  # replaced from cupy_names.json on install
 _TOTAL_MEM = 16 * 1024**3
@@ -78,7 +78,7 @@ def memGetInfo():
 
 
 def deviceSynchronize():
-    return None
+    _sync.note("cuda.runtime.deviceSynchronize")
 
 
 def deviceCanAccessPeer(device, peer):
@@ -124,6 +124,7 @@ class Device:
 
     def synchronize(self):
         _check_ordinal(self.id)
+        _sync.note("Device.synchronize")
 
     @property
     def compute_capability(self):
@@ -248,7 +249,7 @@ class _BaseStream:
         return True
 
     def synchronize(self):
-        return None
+        _sync.note("Stream.synchronize")
 
     def add_callback(self, callback, arg):
         callback(self, 0, arg)
@@ -333,7 +334,7 @@ class Event:
         _event_record(self, get_current_stream() if stream is None else stream)
 
     def synchronize(self):
-        return None
+        _sync.note("Event.synchronize")
 
     @property
     def done(self):
