@@ -26,15 +26,13 @@ IMPLICIT_MSG = ("Implicit conversion to a NumPy array is not allowed. "
 
 
 # ------------------------------------------------------------------------------------------
-# devices and streams: per thread, as CUDA's current device is
+# devices: per thread, as CUDA's current device is (streams: _cuda.py)
 
 
 class _Local(threading.local):
     def __init__(self):
         self.device = 0
         self.device_stack = []
-        self.stream = None  # None: the null stream of the current device
-        self.stream_stack = []
 
 
 _local = _Local()
