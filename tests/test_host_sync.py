@@ -206,6 +206,24 @@ def test_schedulers_and_gradient_utilities(make_sched):
     _assert_quiet(step)
 
 
+def test_checkpointed_and_dropout_model_step():
+    from tensorgrad.utils.checkpoint import checkpoint
+
+    block = nn.Sequential(nn.Linear(8, 8), nn.GELU(), nn.Dropout(0.2), nn.Linear(8, 8))
+    head = nn.Linear(8, 3)
+    model = nn.ModuleList([block, head]).to(CUDA)
+    opt = tg.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = _batch((6, 8), 3)
+
+    def step():
+        opt.zero_grad()
+        h = checkpoint(block, x, use_reentrant=False)
+        F.cross_entropy(head(h), y).backward()
+        opt.step()
+
+    _assert_quiet(step)
+
+
 def test_eval_mode_inference():
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.5),
                           nn.Flatten(), nn.Linear(4 * 4 * 4, 3)).to(CUDA)

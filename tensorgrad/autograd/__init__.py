@@ -15,4 +15,10 @@ def __getattr__(name):
         from .functional import autograd_grad
 
         return autograd_grad
+    if name in ("Function", "FunctionCtx", "InplaceFunction", "once_differentiable",
+                "function"):  # PyTorch's torch.autograd.Function and its module
+        import importlib
+
+        function = importlib.import_module(__name__ + ".function")
+        return function if name == "function" else getattr(function, name)
     raise AttributeError(name)

@@ -1,5 +1,6 @@
-"""``tensorgrad.utils``: data loading (``tensorgrad.utils.data``)."""
+"""``tensorgrad.utils``: data loading (``tensorgrad.utils.data``) and activation checkpointing
+(``tensorgrad.utils.checkpoint``)."""
 
-from . import data
+from . import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data"]

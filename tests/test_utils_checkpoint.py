@@ -1,0 +1,246 @@
+"""tg.utils.checkpoint: the same gradients as the plain call (inputs and parameters, dropout
+included), PyTorch's non-reentrant checkpoint as the oracle, and less memory held."""
+
+import gc
+import tracemalloc
+import weakref
+
+import numpy as np
+import pytest
+from devices import close_to_torch, host, put, torch_oracle
+
+import tensorgrad as tg
+from tensorgrad.autograd.function import FunctionCtx
+from tensorgrad.autograd.graph import Node
+from tensorgrad.utils.checkpoint import checkpoint, checkpoint_sequential
+
+nn = tg.nn
+
+
+def _mlp(device, depth=6, width=16, dropout=0.0, seed=0):
+    tg.manual_seed(seed)
+    layers = []
+    for _ in range(depth):
+        layers += [nn.Linear(width, width), nn.Tanh()]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers).to(device)
+
+
+def _grads(model, *tensors):
+    return [host(p.grad).copy() for p in model.parameters()] + [
+        host(t.grad).copy() for t in tensors]
+
+
+def _assert_same(a, b, **tol):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, **tol)
+
+
+@pytest.mark.parametrize("input_requires_grad", [False, True])
+def test_same_gradients_as_the_plain_call(device, rng, input_requires_grad):
+    model = _mlp(device)
+    xa = rng.standard_normal((4, 16)).astype(np.float32)
+    x = tg.tensor(put(xa, device), requires_grad=input_requires_grad)
+    (model(x) ** 2).sum().backward()
+    plain = _grads(model, *([x] if input_requires_grad else []))
+    model.zero_grad()
+    x.grad = None
+    out = checkpoint(model, x, use_reentrant=False)
+    assert out.requires_grad and "CheckpointFunction" in repr(out.grad_fn)
+    (out ** 2).sum().backward()
+    _assert_same(_grads(model, *([x] if input_requires_grad else [])), plain, rtol=1e-6)
+
+
+def test_matches_torch_non_reentrant_checkpoint(device, rng):
+    torch = torch_oracle()
+    import torch.utils.checkpoint as tcp
+
+    model = _mlp(device, depth=3, width=8)
+    tmodel = torch.nn.Sequential(*[m for _ in range(3) for m in (torch.nn.Linear(8, 8),
+                                                                 torch.nn.Tanh())])
+    with torch.no_grad():
+        for p, q in zip(model.parameters(), tmodel.parameters()):
+            q.copy_(torch.tensor(host(p)))
+    xa = rng.standard_normal((5, 8)).astype(np.float32)
+    x = tg.tensor(put(xa, device), requires_grad=True)
+    tx = torch.tensor(xa, requires_grad=True)
+    out = checkpoint(model, x, use_reentrant=False)
+    tout = tcp.checkpoint(tmodel, tx, use_reentrant=False)
+    (out.sin() * 3).sum().backward()
+    (tout.sin() * 3).sum().backward()
+    close_to_torch(out, tout, rtol=1e-5, atol=1e-6)
+    close_to_torch(x.grad, tx.grad, rtol=1e-4, atol=1e-6)
+    for p, q in zip(model.parameters(), tmodel.parameters()):
+        close_to_torch(p.grad, q.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_dropout_recomputation_draws_the_same_mask(device, rng):
+    model = _mlp(device, depth=3, dropout=0.5)
+    x = tg.tensor(put(rng.standard_normal((8, 16)).astype(np.float32), device))
+    tg.manual_seed(123)
+    model(x).sum().backward()
+    plain = _grads(model)
+    model.zero_grad()
+    tg.manual_seed(123)
+    out = checkpoint_sequential(model, 3, x)
+    after_forward = tg.rand(3, device=device)  # the generator goes on from the forward pass
+    out.sum().backward()
+    _assert_same(_grads(model), plain, rtol=1e-6)
+    tg.manual_seed(123)
+    model(x)
+    np.testing.assert_array_equal(host(tg.rand(3, device=device)), host(after_forward))
+    # without preserve_rng_state the recomputation draws other masks: other gradients
+    model.zero_grad()
+    tg.manual_seed(123)
+    checkpoint(model, x, preserve_rng_state=False).sum().backward()
+    assert not all(np.allclose(a, b) for a, b in zip(_grads(model), plain))
+
+
+def test_checkpoint_sequential_and_autograd_grad(device, rng):
+    model = _mlp(device, depth=5)
+    x = tg.tensor(put(rng.standard_normal((3, 16)).astype(np.float32), device),
+                  requires_grad=True)
+    params = list(model.parameters())
+    plain = tg.autograd.grad(model(x).exp().sum(), [x] + params)
+    for segments in (1, 2, 4, 10):
+        got = tg.autograd.grad(checkpoint_sequential(model, segments, x).exp().sum(),
+                               [x] + params)
+        _assert_same([host(g) for g in got], [host(g) for g in plain], rtol=1e-5, atol=1e-7)
+        assert all(p.grad is None for p in params)  # autograd.grad accumulates nothing
+
+
+def test_second_derivative_through_checkpoint_against_finite_differences(device, rng):
+    w = tg.tensor(put(rng.standard_normal((3, 3)), device), requires_grad=True)
+
+    def block(x):
+        return (x @ w).tanh() * x
+
+    x = tg.tensor(put(rng.standard_normal((2, 3)), device), requires_grad=True)
+    g, = tg.autograd.grad(checkpoint(block, x).sum(), x, create_graph=True)
+    gg = tg.autograd.grad((g ** 2).sum(), [x, w])
+    ref_g, = tg.autograd.grad(block(x).sum(), x, create_graph=True)
+    ref = tg.autograd.grad((ref_g ** 2).sum(), [x, w])
+    for a, b in zip(gg, ref):
+        np.testing.assert_allclose(host(a), host(b), rtol=1e-10)
+
+    # the composite against central differences, to second order (reverse mode)
+    def f(xa, wa):
+        def blk(t):
+            return tg.numpy.tanh(t @ wa) * t
+
+        return checkpoint(blk, xa).sum()
+
+    tg.check_grads(f, modes=("rev",), order=2)(x.detach(), w.detach())
+
+
+def test_closure_over_an_outer_tensor_and_kwargs(device, rng):
+    a = tg.tensor(put(rng.standard_normal(4), device), requires_grad=True)
+    h = a.exp()  # an intermediate from before the checkpoint, read through a closure
+    b = tg.tensor(put(rng.standard_normal(4), device), requires_grad=True)
+
+    def fn(x, scale=1.0):
+        return (x * h).sin() * scale, x.sum()
+
+    def loss(out):
+        return (out[0] * 2).sum() + out[1] ** 2
+
+    loss(fn(b, scale=3.0)).backward()
+    plain = [host(a.grad).copy(), host(b.grad).copy()]
+    a.grad = b.grad = None
+    h = a.exp()
+    loss(checkpoint(fn, b, scale=3.0)).backward()
+    _assert_same([host(a.grad), host(b.grad)], plain, rtol=1e-6)
+
+
+def test_errors_and_no_grad(device):
+    model = _mlp(device, depth=1, width=4)
+    x = tg.tensor(put(np.ones((2, 4), np.float32), device), requires_grad=True)
+    h = x * 1
+    out = checkpoint(model, h)
+    h.mul_(2)
+    with pytest.raises(RuntimeError, match="checkpoint: an argument.*modified in place"):
+        out.sum().backward()
+    with tg.no_grad():
+        assert not checkpoint(model, x).requires_grad
+    with pytest.raises(TypeError, match="use_reentrant"):
+        checkpoint(model, x, use_reentrant="yes")
+
+    state = {"n": 4}
+
+    def changing(t):
+        state["n"] -= 1
+        return t[:, :state["n"]] * 2
+
+    out = checkpoint(changing, x)
+    with pytest.raises(RuntimeError, match="recomputing.*same thing"):
+        out.sum().backward()
+
+
+# ---- memory -------------------------------------------------------------------------------
+def _held_bytes(fn):
+    """Bytes allocated by ``fn()`` and still alive when it has returned (its result kept)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        result = fn()
+        held = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    return held, result
+
+
+def test_checkpoint_saves_memory_on_a_deep_mlp(device, rng):
+    model = _mlp(device, depth=16, width=128)
+    x = tg.tensor(put(rng.standard_normal((64, 128)).astype(np.float32), device))
+    activation = 64 * 128 * 4
+
+    plain, out = _held_bytes(lambda: model(x).sum())
+    out.backward()
+    ref = _grads(model)
+    model.zero_grad()
+    del out
+    ckpt, out = _held_bytes(lambda: checkpoint_sequential(model, 4, x).sum())
+    out.backward()
+    _assert_same(_grads(model), ref, rtol=1e-5, atol=1e-7)
+    # plain: about two activations per layer (the Linear's input and tanh's output);
+    # checkpointed: the 3 segment inputs plus the last segment's 4 layers
+    assert plain > 28 * activation, plain
+    assert ckpt < 14 * activation, ckpt
+    assert ckpt < plain / 2.5
+
+
+def test_the_activations_inside_a_checkpoint_are_freed_after_the_forward(device, rng):
+    seen = []
+    model = _mlp(device, depth=4, width=8)
+
+    def spying(t):
+        for layer in model:
+            t = layer(t)
+            seen.append(weakref.ref(t.data))
+        return t
+
+    x = tg.tensor(put(rng.standard_normal((2, 8)).astype(np.float32), device))
+    out = spying(x).sum()
+    assert all(r() is not None for r in seen[:-1])  # the plain graph keeps them
+    del out
+    seen.clear()
+    out = checkpoint(spying, x).sum()
+    assert all(r() is None for r in seen[:-1])  # only the last (the output itself) lives
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        out.backward()
+        del out
+        gc.collect()
+        # (the CuPy stand-in makes ctypes types, which are cycles of their own: only ours count)
+        ours = [o for o in gc.garbage if isinstance(o, (tg.Tensor, Node, FunctionCtx))]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert ours == []
+    assert all(p.grad is not None for p in model.parameters())
