@@ -523,7 +523,6 @@ for _name, _kw, _exc, _frag in [
      "batch_sampler option is mutually exclusive"),
     ("drop-last-without-batching", dict(batch_size=None, drop_last=True), ValueError,
      "mutually exclusive with drop_last"),
-    ("pin-memory", dict(pin_memory=True), ValueError, "put the data on its device"),
 ]:
     simple(f"dataloader-{_name}", _exc, _frag, (lambda kw: lambda: DataLoader(_DS, **kw))(_kw))
 simple("dataloader-not-a-dataset", TypeError, "map-style dataset", lambda: DataLoader(5))
