@@ -8,7 +8,9 @@
 tensor([2., 4.])
 """
 
-from . import cuda, distributed, nn, ops, optim, utils  # ops binds the Tensor operators and methods
+# ops binds the Tensor operators and methods
+from . import amp, cuda, distributed, nn, ops, optim, utils
+from .amp import autocast, get_autocast_dtype, is_autocast_enabled
 from .autograd.functional import (
     checkpoint,
     deriv,
@@ -61,20 +63,18 @@ from .ops.registry import defjvp, defvjp
 from .tensor import Tensor, is_tensor
 from .testing import check_grads, gradcheck
 
-float32 = "float32"
-float64 = "float64"
-float16 = "float16"
-int32 = "int32"
-int64 = "int64"
-bool_ = "bool"
-complex64 = "complex64"
-complex128 = "complex128"
+bfloat16 = "bfloat16"  # a name only: NumPy and CuPy have no bfloat16 (tg.autocast says so)
 cat = concatenate
 
 # tg.numpy without a second import; PyTorch's top-level functions (tg.exp, tg.where, tg.topk,
-# ...) and the Tensor methods they bring (torch_api attaches them)
-from . import numpy, torch_api  # noqa: E402,F401
+# ...) and the Tensor methods they bring (torch_api attaches them); PyTorch's dtype names as
+# NumPy dtypes (tg.float32, tg.long, tg.bool, tg.dtype: they shadow bool/float/int here, as in
+# torch) and more of its top level (torch_surface: unique, cdist, svd, qr, inference_mode, ...)
+from . import _dtypes, numpy, torch_api, torch_surface  # noqa: E402,F401
+from ._dtypes import *  # noqa: E402,F401,F403
+from .creation import get_default_dtype, set_default_dtype  # noqa: E402
 from .torch_api import *  # noqa: E402,F401,F403
+from .torch_surface import *  # noqa: E402,F401,F403
 
 
 def device(spec, index=None):
@@ -95,6 +95,7 @@ __all__ = [
     "set_default_device", "get_default_device",
     "hessian_tensor_product", "hessian_vector_product", "tensor_jacobian_product",
     "vector_jacobian_product", "deriv", "holomorphic_grad", "checkpoint", "vjp", "jvp",
-    "check_grads", "gradcheck",
+    "check_grads", "gradcheck", "amp", "autocast", "is_autocast_enabled", "get_autocast_dtype",
 ]
 __all__ += [n for n in torch_api.__all__ if n not in __all__] + ["numpy"]
+__all__ += _dtypes.__all__ + torch_surface.__all__ + ["get_default_dtype", "set_default_dtype"]

@@ -5,7 +5,65 @@ import numpy as np
 from .backend.device import as_device
 from .tensor import Tensor, _as_array, _check_grad_dtype, _new_tensor
 
-_rng = {"cpu": np.random.default_rng()}
+# the seed of the generators until manual_seed/seed picks another (initial_seed reports it)
+_FIRST_SEED = int(np.random.SeedSequence().entropy) % (1 << 63)
+_rng = {"cpu": np.random.default_rng(_FIRST_SEED), "seed": _FIRST_SEED}
+# the dtype of tensors made from Python floats (and of float factories): PyTorch's default
+_DEFAULT_DTYPE = [np.dtype(np.float32)]
+_COMPLEX_OF = {np.dtype(np.float16): np.dtype(np.complex64),
+               np.dtype(np.float32): np.dtype(np.complex64),
+               np.dtype(np.float64): np.dtype(np.complex128)}
+
+
+def get_default_dtype():
+    """The dtype of tensors made from Python floats and of the float factories (``zeros``,
+    ``rand``, ``linspace``, ...): float32 unless ``set_default_dtype`` chose another.
+
+    >>> import tensorgrad as tg
+    >>> tg.get_default_dtype()
+    dtype('float32')
+    """
+    return _DEFAULT_DTYPE[0]
+
+
+def set_default_dtype(d, /):
+    """Make ``d`` (float32, float64 or float16) the dtype of tensors made from Python floats
+    and of the float factories, as PyTorch's; Python complex numbers then become complex64
+    (complex128 under float64). Process-wide, as PyTorch's. Tensors made from NumPy arrays keep
+    their dtype; an explicit ``dtype=`` wins.
+
+    >>> import tensorgrad as tg
+    >>> tg.set_default_dtype(tg.float64)
+    >>> tg.tensor([1.5]).dtype
+    dtype('float64')
+    >>> tg.set_default_dtype(tg.float32)
+    """
+    try:
+        dt = np.dtype(d)
+    except TypeError:
+        raise TypeError(f"set_default_dtype: expected a dtype, got {d!r}") from None
+    if dt not in _COMPLEX_OF:
+        raise TypeError(f"set_default_dtype: only floating-point types (float16, float32, "
+                        f"float64) can be the default dtype, got {dt}")
+    _DEFAULT_DTYPE[0] = dt
+
+
+def _default_for(data):
+    """The dtype ``tensor(data)`` gets from the default dtype, when it is not float32 (which
+    ``_as_array`` applies by itself): None to leave the choice to ``_as_array``."""
+    default = _DEFAULT_DTYPE[0]
+    if default == np.float32 or isinstance(data, (Tensor, np.ndarray, np.generic)):
+        return None
+    if type(data).__module__.startswith("cupy"):
+        return None
+    from .tensor import _unwrap_nested
+
+    kind = np.asarray(_unwrap_nested(data)).dtype.kind
+    if kind == "f":
+        return default
+    if kind == "c":
+        return _COMPLEX_OF[default]
+    return None
 
 
 def _shape(size):
@@ -22,10 +80,12 @@ def _finish(arr, requires_grad):
     return t
 
 
-def _make(fill, size, dtype, device, requires_grad, default=np.float32):
+def _make(fill, size, dtype, device, requires_grad, default=None):
     dev = as_device(device)
     xp = dev.xp
-    dtype = np.dtype(default if dtype is None else dtype)
+    if dtype is None:
+        dtype = _DEFAULT_DTYPE[0] if default is None else default
+    dtype = np.dtype(dtype)
     if dev.type == "cpu":
         arr = fill(xp, _shape(size), dtype)
     else:  # pragma: no cover - CuPy
@@ -43,6 +103,8 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     >>> tg.tensor([1.5, 2.0]).dtype
     dtype('float32')
     """
+    if dtype is None:
+        dtype = _default_for(data)
     arr = _as_array(data, dtype, device)
     if isinstance(data, Tensor) or arr is data:
         arr = arr.copy()
@@ -70,7 +132,7 @@ def empty(*size, dtype=None, device=None, requires_grad=False):
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     size = (size,) if isinstance(size, int) else tuple(size)
-    default = np.float32 if isinstance(fill_value, float) else (
+    default = None if isinstance(fill_value, float) else (
         np.bool_ if isinstance(fill_value, bool) else np.int64)
     return _make(lambda xp, s, d: xp.full(s, fill_value, d), (size,), dtype, device,
                  requires_grad, default)
@@ -85,7 +147,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         start, end = 0, start
     floats = any(isinstance(v, float) for v in (start, end, step))
     return _make(lambda xp, s, d: xp.arange(start, end, step, dtype=d), (), dtype, device,
-                 requires_grad, np.float32 if floats else np.int64)
+                 requires_grad, None if floats else np.int64)
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
@@ -180,15 +242,23 @@ def _generator(dev):
 def rand(*size, dtype=None, device=None, requires_grad=False):
     """Uniform samples in [0, 1)."""
     dev = as_device(device)
-    return _make(lambda xp, s, d: _generator(dev).random(s, dtype=d), size, dtype, dev,
+    return _make(lambda xp, s, d: _drawn(_generator(dev).random, s, d), size, dtype, dev,
                  requires_grad)
+
+
+def _drawn(draw, shape, dtype):
+    """``draw(shape, dtype=dtype)``; the generators draw float32 and float64 only, so float16
+    (a possible default dtype) is drawn in float32 and rounded."""
+    if dtype == np.float16:
+        return draw(shape, dtype=np.float32).astype(np.float16)
+    return draw(shape, dtype=dtype)
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False):
     """Standard normal samples."""
     dev = as_device(device)
-    return _make(lambda xp, s, d: _generator(dev).standard_normal(s, dtype=d), size, dtype, dev,
-                 requires_grad)
+    return _make(lambda xp, s, d: _drawn(_generator(dev).standard_normal, s, d), size, dtype,
+                 dev, requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=None, device=None):

@@ -1510,6 +1510,12 @@ ger = outer
 
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     """beta * input + alpha * (mat1 @ mat2)."""
+    from .ops.registry import AUTOCAST
+
+    if AUTOCAST[0]:  # autocast (tensorgrad.amp): all of it in float16, as PyTorch's addmm
+        from .amp.autocast_mode import LOWER, cast_inputs
+
+        input, mat1, mat2 = cast_inputs(LOWER, input, mat1, mat2)
     prod_ = mm(mat1, mat2)
     x = _t(input, "addmm")
     return (x if beta == 1 else x * beta) + (prod_ if alpha == 1 else prod_ * alpha)

@@ -10,6 +10,7 @@ class _State(threading.local):
     enabled = True
     anomaly = False  # check every backward rule's result for NaN/inf
     anomaly_forward = False  # ... and every recorded forward result for NaN
+    backward = 0  # reverse passes running in this thread (autocast stays off inside them)
 
 
 _state = _State()

@@ -193,6 +193,7 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
     prev_mode = _state.enabled
     anomaly = _state.anomaly
     _state.enabled = create_graph
+    _state.backward += 1  # as in PyTorch, autocast does not apply to the rules
     try:
         while heap:
             n = pop(heap)[1]
@@ -272,6 +273,7 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
                 _hand_to_leaf(leaf, g, handed, Tensor, create_graph)
     finally:
         _state.enabled = prev_mode
+        _state.backward -= 1
     return None
 
 

@@ -13,12 +13,14 @@ import math
 
 import numpy as np
 
+from ..amp.autocast_mode import LOWER, cast_inputs
 from ..backend.device import _CUPY_ARRAY, xp_of
 from ..ops import conv as _conv
 from ..ops import elementwise as _ew
 from ..ops import reduce as _red
 from ..ops.conv import fold, out_size, unfold
 from ..ops.linalg import matmul
+from ..ops.registry import AUTOCAST
 from ..ops.shape import broadcast_to, concatenate_, expand_dims, reshape, squeeze, swapaxes
 from ..tensor import _raw
 
@@ -120,6 +122,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     [[[[4.0, 4.0], [4.0, 4.0]]]]
     """
     op = "conv2d"
+    if AUTOCAST[0]:  # autocast (tensorgrad.amp): the convolutions run in float16
+        input, weight, bias = cast_inputs(LOWER, input, weight, bias)
     x, unbatched = _batched(input, weight, 2, op, "(C, H, W) or (N, C, H, W)",
                             "(out_channels, in_channels/groups, kh, kw)")
     c = x.shape[1]
@@ -181,6 +185,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     >>> F.conv1d(tg.ones(1, 1, 4), tg.ones(1, 1, 2)).tolist()
     [[[2.0, 2.0, 2.0]]]
     """
+    if AUTOCAST[0]:
+        input, weight, bias = cast_inputs(LOWER, input, weight, bias)
     x, unbatched = _batched(input, weight, 1, "conv1d", "(N, C, L) or (C, L)",
                             "(out_channels, in_channels/groups, k)")
     c = x.shape[1]
@@ -234,6 +240,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     [[[[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]]]
     """
     op = "conv_transpose2d"
+    if AUTOCAST[0]:
+        input, weight, bias = cast_inputs(LOWER, input, weight, bias)
     x, unbatched = _batched(input, weight, 2, op, "(N, C, H, W) or (C, H, W)",
                             "(in_channels, out_channels/groups, kh, kw)")
     n, c, h, w = x.shape
@@ -453,6 +461,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     [[[1.0], [2.0]]]
     """
     op = "scaled_dot_product_attention"
+    if AUTOCAST[0]:  # float16 products; the softmax between them runs in float32
+        query, key, value, attn_mask = cast_inputs(LOWER, query, key, value, attn_mask)
     _check_attention(query, key, value, op)
     if is_causal and attn_mask is not None:
         raise ValueError(f"{op}: pass either attn_mask or is_causal=True, not both")

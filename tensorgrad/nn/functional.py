@@ -15,11 +15,12 @@ kernel.
 
 import numpy as np
 
+from ..amp.autocast_mode import FP32, cast_inputs
 from ..backend import cuda as _cuda
 from ..backend.device import _CUPY_ARRAY, xp_of
 from ..ops import elementwise as _ew
 from ..ops import reduce as _red
-from ..ops.registry import defjvp, defvjp, primitive
+from ..ops.registry import AUTOCAST, defjvp, defvjp, primitive
 from ..tensor import Tensor, _norm_axis, _raw
 
 
@@ -77,6 +78,12 @@ defvjp(_log_softmax, _log_softmax_vjp)
 defjvp(_log_softmax, lambda t, ans, x, axis: t - _sum_keep(_ew.exp(ans) * t, axis))
 defvjp(_softmax, _softmax_vjp)
 defjvp(_softmax, lambda t, ans, x, axis: ans * (t - _sum_keep(ans * t, axis)))
+
+
+# autocast (tensorgrad.amp): these primitives run in float32 inside a region (PyTorch's float32
+# list); the composite losses and norms below cast their inputs up on entry
+for _p in (_log_softmax, _softmax):
+    _p.prim.amp = FP32
 
 
 def log_softmax(input, dim=-1):
@@ -296,6 +303,8 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, weight=N
     >>> round(tg.nn.functional.cross_entropy(x, tg.tensor([0, -100])).item(), 4)
     0.1269
     """
+    if AUTOCAST[0]:
+        input, target, weight = cast_inputs(FP32, input, target, weight)
     if input.ndim != 2:
         raise ValueError(f"cross_entropy: input must be (N, C) logits, got shape "
                          f"{tuple(input.shape)}")
@@ -364,6 +373,8 @@ def nll_loss(input, target, reduction="mean", weight=None, ignore_index=-100):
     """
     from ..ops.index import getitem
 
+    if AUTOCAST[0]:
+        input, weight = cast_inputs(FP32, input, weight)
     if input.ndim != 2:
         raise ValueError(f"nll_loss: input must be (N, C) log-probabilities, got shape "
                          f"{tuple(input.shape)}")
@@ -376,11 +387,15 @@ def nll_loss(input, target, reduction="mean", weight=None, ignore_index=-100):
 
 
 def mse_loss(input, target, reduction="mean"):
+    if AUTOCAST[0]:
+        input, target = cast_inputs(FP32, input, target)
     d = input - target
     return _reduce(d * d, reduction, "mse_loss")
 
 
 def l1_loss(input, target, reduction="mean"):
+    if AUTOCAST[0]:
+        input, target = cast_inputs(FP32, input, target)
     return _reduce(_ew.abs(input - target), reduction, "l1_loss")
 
 
@@ -390,6 +405,8 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean", weight=Non
     PyTorch's: ``weight`` scales each element's loss, ``pos_weight`` (broadcast along the last
     dimension) the positive term."""
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    if AUTOCAST[0]:
+        input, target, weight, pos_weight = cast_inputs(FP32, input, target, weight, pos_weight)
     if pos_weight is None:
         loss = softplus(input) - input * target
     else:  # (1 - t) x + (1 + (pw - 1) t) softplus(-x)
@@ -403,6 +420,8 @@ def binary_cross_entropy(input, target, reduction="mean", weight=None):
     """-(t log p + (1 - t) log(1 - p)) for probabilities ``input``; logs clamped at -100 as
     PyTorch does; ``weight`` scales each element's loss."""
     _check_reduction(reduction, "binary_cross_entropy")
+    if AUTOCAST[0]:
+        input, target, weight = cast_inputs(FP32, input, target, weight)
     logp = _ew.maximum(_ew.log(input), -100.0)
     log1mp = _ew.maximum(_ew.log1p(-input), -100.0)
     loss = -(target * logp + (1 - target) * log1mp)
@@ -422,6 +441,8 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     _check_reduction(reduction, "smooth_l1_loss")
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    if AUTOCAST[0]:
+        input, target = cast_inputs(FP32, input, target)
     d = input - target
     if beta == 0:
         return _reduce(_ew.abs(d), reduction, "smooth_l1_loss")
@@ -441,6 +462,8 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
     _check_reduction(reduction, "huber_loss")
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    if AUTOCAST[0]:
+        input, target = cast_inputs(FP32, input, target)
     d = input - target
     loss = _ew.where(_ew.abs(_raw(d)) < delta, 0.5 * d * d, delta * (_ew.abs(d) - 0.5 * delta))
     return _reduce(loss, reduction, "huber_loss")
@@ -459,6 +482,8 @@ def kl_div(input, target, reduction="mean", log_target=False):
     0.0
     """
     _check_reduction(reduction, "kl_div", ("batchmean",))
+    if AUTOCAST[0]:
+        input, target = cast_inputs(FP32, input, target)
     if log_target:
         loss = _ew.exp(target) * (target - input)
     else:
@@ -506,10 +531,13 @@ def _softplus(x):
 
 defvjp(_softplus, lambda g, ans, x: g * _ew.sigmoid(x))
 defjvp(_softplus, lambda t, ans, x: t * _ew.sigmoid(x))
+_softplus.prim.amp = FP32
 
 
 def softplus(input, beta=1.0, threshold=20.0):
     """log(1 + exp(beta x)) / beta, without overflow."""
+    if AUTOCAST[0]:
+        (input,) = cast_inputs(FP32, input)
     if beta == 1.0:
         return _softplus(input)
     return _softplus(input * beta) / beta
@@ -758,6 +786,9 @@ def _layer_norm(x, weight, bias, ndim, eps):
     return _normalize_raw(x, tuple(range(x.ndim - ndim, x.ndim)), eps, weight, bias)
 
 
+_layer_norm.prim.amp = FP32  # autocast: layer_norm and group_norm in float32
+
+
 def _normalize_raw(x, axes, eps, weight, bias):
     """(x - mean) / sqrt(var + eps) * weight + bias over ``axes`` of a raw array (biased
     variance): the forward pass of layer_norm and batch_norm."""
@@ -911,6 +942,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     >>> [round(v, 3) for v in y.tolist()[0]], [round(v, 4) for v in rm.tolist() + rv.tolist()]
     ([-1.0, -1.0], [0.2, 0.4, 1.1, 1.7])
     """
+    if AUTOCAST[0]:
+        input, weight, bias = cast_inputs(FP32, input, weight, bias)
     c = _check_channels(input, "batch_norm")
     _check_per_channel("batch_norm", c, input, running_mean=running_mean,
                        running_var=running_var, weight=weight, bias=bias)
@@ -1009,6 +1042,8 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     >>> [round(v, 4) for v in y.tolist()[0]]
     [-1.0, 1.0, 0.0, 0.0]
     """
+    if AUTOCAST[0]:
+        input, weight, bias = cast_inputs(FP32, input, weight, bias)
     c = _check_channels(input, "group_norm")
     if not isinstance(num_groups, (int, np.integer)) or num_groups <= 0 or c % num_groups:
         raise ValueError(f"group_norm: num_groups={num_groups!r} must be a positive divisor of "

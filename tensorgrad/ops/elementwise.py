@@ -72,6 +72,10 @@ square = _ufunc_prim(np.square)
 conjugate = _ufunc_prim(np.conjugate, saves=False)
 remainder = _ufunc_prim(np.remainder)
 
+# autocast (tensorgrad.amp): PyTorch's float32 list (its fast paths read this when made)
+for _f in (exp, log, log1p, expm1, power, tan):
+    _f.prim.amp = "fp32"
+
 
 @primitive
 def sigmoid(x):

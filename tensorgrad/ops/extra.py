@@ -36,6 +36,7 @@ def cumsum(x, axis):
 
 defvjp(cumsum, lambda g, ans, x, axis: _flip(cumsum(_flip(g, axis), axis), axis))
 defjvp(cumsum, lambda t, ans, x, axis: cumsum(t, axis))
+cumsum.prim.amp = "fp32"  # autocast (tensorgrad.amp): PyTorch's float32 list
 
 
 # ---- einsum ------------------------------------------------------------------------------
@@ -141,6 +142,7 @@ einsum_.prim.vjps = _EveryArg(
     lambda i: lambda g, ans, subscripts, *ops: _einsum_vjp(g, subscripts, ops, i - 1))
 einsum_.prim.jvps = _EveryArg(
     lambda i: lambda t, ans, subscripts, *ops: _einsum_jvp(t, subscripts, ops, i - 1))
+einsum_.prim.amp = "lower"  # autocast (tensorgrad.amp)
 
 
 def einsum(subscripts, *operands):
@@ -178,6 +180,8 @@ hypot = _ufunc_prim(np.hypot)
 cbrt = _ufunc_prim(np.cbrt)
 deg2rad = _ufunc_prim(np.deg2rad, saves=False)
 rad2deg = _ufunc_prim(np.rad2deg, saves=False)
+for _f in (arcsin, arccos, sinh, cosh, log2, log10, reciprocal):
+    _f.prim.amp = "fp32"  # autocast (tensorgrad.amp): PyTorch's float32 list
 
 
 @primitive

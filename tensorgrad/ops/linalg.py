@@ -55,6 +55,7 @@ def _mm_dy(g, ans, x, y):
 
 
 defvjp(matmul, _mm_dx, _mm_dy)
+matmul.prim.amp = "lower"  # autocast (tensorgrad.amp): float16 inside a region
 defjvp(matmul, lambda t, ans, x, y: matmul(t, y), lambda t, ans, x, y: matmul(x, t))
 
 
@@ -86,6 +87,7 @@ def _linear_dw(g, ans, x, w, b=None):
 
 
 defvjp(linear, _linear_dx, _linear_dw, lambda g, ans, x, w, b: g)  # the engine sums b's
+linear.prim.amp = "lower"
 defjvp(linear, lambda t, ans, x, w, b=None: linear(t, w),
        lambda t, ans, x, w, b=None: linear(x, t), lambda t, ans, x, w, b: t)
 
@@ -139,4 +141,5 @@ def _norm2_jvp(t, ans, x, axes, keepdims=False):
 
 
 defvjp(norm2, _norm2_vjp)
+norm2.prim.amp = "fp32"  # autocast: norms in float32, as PyTorch's
 defjvp(norm2, _norm2_jvp)

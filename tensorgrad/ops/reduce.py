@@ -46,6 +46,9 @@ def sum(x, axis=None, keepdims=False):
     return x.sum(axis=axis, keepdims=keepdims)
 
 
+sum.prim.amp = "fp32"  # autocast (tensorgrad.amp): PyTorch's float32 list
+
+
 @primitive
 def max(x, axis=None, keepdims=False):
     return x.max(axis=axis, keepdims=keepdims)
@@ -152,6 +155,7 @@ defvjp(min, _minmax_vjp)
 defjvp(min, lambda t, ans, x, axis=None, keepdims=False:
        sum(t * _tie_weights(ans, x, axis, keepdims), axis, keepdims))
 defvjp(prod, _prod_vjp)
+prod.prim.amp = logsumexp.prim.amp = "fp32"
 defjvp(prod, lambda t, ans, x, axis=None, keepdims=False:
        sum(t * _prod_vjp(ans * 0 + 1, ans, x, axis, keepdims), axis, keepdims))
 defvjp(logsumexp, lambda g, ans, x, axis=None, keepdims=False:

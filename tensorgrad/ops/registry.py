@@ -26,8 +26,15 @@ _asarray = np.asarray
 _generic = np.generic
 
 
+# Autocast (tensorgrad.amp): [0] counts the enabled autocast regions open in any thread, so
+# that while none is, an op pays one flag test; [1] is tensorgrad.amp's function
+# (policy, args) -> args, which casts the arguments of a primitive with an autocast policy.
+AUTOCAST = [0, None]
+
+
 class Primitive:
-    __slots__ = ("name", "fwd", "vjps", "jvps", "saves", "view", "wrapper", "__weakref__")
+    __slots__ = ("name", "fwd", "vjps", "jvps", "saves", "view", "wrapper", "amp",
+                 "__weakref__")
 
     def __init__(self, fwd, name=None, saves=True, view=False):
         self.fwd = fwd
@@ -40,6 +47,10 @@ class Primitive:
         # does the answer share memory with argument 0? (True, or a test of the raw arguments)
         self.view = view
         self.wrapper = None  # the public function: raw arrays in, raw out; Tensors in, Tensor out
+        # autocast policy (tensorgrad.amp): None, "lower" (cast floating inputs to the autocast
+        # dtype) or "fp32" (cast them up); set where the primitive is declared, before the
+        # operators that call it are made
+        self.amp = None
 
     def __repr__(self):
         return f"<primitive {self.name}>"
@@ -170,6 +181,8 @@ def _weak(a):
 
 def apply(p, args, kw):
     """Run primitive ``p`` on arguments that include Tensors, recording a Node if needed."""
+    if AUTOCAST[0] and p.amp is not None:
+        args = AUTOCAST[1](p.amp, args)
     level = 0
     for a in args:
         if isinstance(a, Tensor) and a._level > level:
@@ -234,8 +247,11 @@ def binary(p, reflected=False):
     generic loops, no kwargs and one Python frame."""
     fwd = p.fwd
     saves = p.saves
+    amp = p.amp is not None  # an autocast policy: ops without one pay nothing for autocast
 
     def op(x, y):
+        if amp and AUTOCAST[0]:
+            return apply(p, (y, x) if reflected else (x, y), {})
         xd = x.data
         if isinstance(y, Tensor):
             if x._level or y._level:
@@ -314,9 +330,10 @@ def unary(p):
     fwd = p.fwd
     saves = p.saves
     differentiable = p.vjps is not None
+    amp = p.amp is not None
 
     def op(x):
-        if x._level:
+        if x._level or amp and AUTOCAST[0]:
             return apply(p, (x,), {})
         xd = x.data
         try:

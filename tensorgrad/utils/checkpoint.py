@@ -123,7 +123,7 @@ class CheckpointFunction(_fn.Function):
         rng = _rng_restored(ctx.rng) if ctx.rng is not None else contextlib.nullcontext()
         _state.enabled = True
         try:
-            with rng, ctx.recompute_context:
+            with rng, _amp()._replay(ctx.amp), ctx.recompute_context:
                 out = ctx.function(*ctx.args, **ctx.kwargs)
         finally:
             _state.enabled = create_graph
@@ -149,6 +149,12 @@ class CheckpointFunction(_fn.Function):
             for n, hooks, retain in hooked:
                 n.hooks, n.retain = hooks, retain
         return tuple(res)
+
+
+def _amp():
+    from ..amp import autocast_mode  # imported on use: tensorgrad.amp imports the ops
+
+    return autocast_mode
 
 
 def _check_same(ctx, leaves):
@@ -195,6 +201,7 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=None, determinism
     fwd_context, recompute_context = context_fn() if context_fn is not None else (
         contextlib.nullcontext(), contextlib.nullcontext())
     rng = _rng_snapshot() if preserve_rng_state else None
+    amp = _amp()._snapshot()
     start = _next_seq()
     with fwd_context:
         out = function(*args, **kwargs)
@@ -207,6 +214,7 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=None, determinism
     ctx.function, ctx.args, ctx.kwargs = function, args, kwargs
     ctx.name = _name(function)
     ctx.rng = rng
+    ctx.amp = amp
     ctx.recompute_context = recompute_context
     ctx.check = determinism_check == "default"
     ctx.targets = targets
