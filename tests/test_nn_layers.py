@@ -552,3 +552,28 @@ def test_layers_are_exported():
     for name in ("batch_norm", "group_norm", "embedding", "one_hot", "pad", "smooth_l1_loss",
                  "huber_loss", "kl_div"):
         assert callable(getattr(F, name))
+
+
+def test_layers_follow_the_default_dtype_as_pytorch():
+    torch = pytest.importorskip("torch")
+    makers = {
+        "Linear": lambda nn: nn.Linear(2, 3), "Conv2d": lambda nn: nn.Conv2d(1, 2, 3),
+        "Conv1d": lambda nn: nn.Conv1d(1, 2, 3),
+        "ConvTranspose2d": lambda nn: nn.ConvTranspose2d(1, 2, 3),
+        "Embedding": lambda nn: nn.Embedding(4, 2), "LayerNorm": lambda nn: nn.LayerNorm(3),
+        "BatchNorm1d": lambda nn: nn.BatchNorm1d(3), "GroupNorm": lambda nn: nn.GroupNorm(1, 3),
+        "MultiheadAttention": lambda nn: nn.MultiheadAttention(4, 2),
+    }
+    saved, saved_torch = tg.get_default_dtype(), torch.get_default_dtype()
+    try:
+        for ours, theirs in ((tg.float64, torch.float64), (tg.float32, torch.float32)):
+            tg.set_default_dtype(ours)
+            torch.set_default_dtype(theirs)
+            for name, make in makers.items():
+                got = {str(p.dtype) for p in make(tg.nn).parameters()}
+                want = {str(p.dtype).removeprefix("torch.") for p in make(torch.nn).parameters()}
+                assert got == want == {str(np.dtype(ours))}, name
+        assert tg.nn.Linear(2, 3, dtype=tg.float16).weight.dtype == np.float16
+    finally:
+        tg.set_default_dtype(saved)
+        torch.set_default_dtype(saved_torch)

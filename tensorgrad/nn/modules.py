@@ -415,7 +415,7 @@ class Module:
 
 def _empty_parameter(shape, dtype, device):
     # made where the parameter lives: no host-to-device copy for a model built on a GPU
-    return Parameter(creation.empty(*shape, dtype=dtype or np.float32, device=device))
+    return Parameter(creation.empty(*shape, dtype=dtype, device=device))  # None: the default
 
 
 class _WeightBias:
