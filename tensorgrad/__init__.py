@@ -35,7 +35,9 @@ from .autograd.functional import (
 from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend.device import Device, get_default_device, set_default_device
 from .creation import (
+    Generator,
     arange,
+    default_generator,
     empty,
     empty_like,
     eye,
@@ -69,10 +71,12 @@ cat = concatenate
 # tg.numpy without a second import; PyTorch's top-level functions (tg.exp, tg.where, tg.topk,
 # ...) and the Tensor methods they bring (torch_api attaches them); PyTorch's dtype names as
 # NumPy dtypes (tg.float32, tg.long, tg.bool, tg.dtype: they shadow bool/float/int here, as in
-# torch) and more of its top level (torch_surface: unique, cdist, svd, qr, inference_mode, ...)
-from . import _dtypes, numpy, torch_api, torch_surface  # noqa: E402,F401
+# torch) and more of its top level (torch_surface: unique, cdist, svd, qr, inference_mode, ...);
+# tg.linalg is torch.linalg
+from . import _dtypes, func, linalg, numpy, torch_api, torch_surface  # noqa: E402,F401
 from ._dtypes import *  # noqa: E402,F401,F403
 from .creation import get_default_dtype, set_default_dtype  # noqa: E402
+from .func import vmap  # noqa: E402  (tg.func is torch.func; tg.vmap is torch.vmap)
 from .torch_api import *  # noqa: E402,F401,F403
 from .torch_surface import *  # noqa: E402,F401,F403
 
@@ -88,7 +92,7 @@ __all__ = [
     "is_grad_enabled", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand",
     "randn", "randint", "zeros_like", "ones_like", "full_like", "empty_like", "from_numpy",
     "from_dlpack",
-    "manual_seed", "get_rng_state", "set_rng_state",
+    "manual_seed", "get_rng_state", "set_rng_state", "Generator", "default_generator",
     "primitive", "defvjp", "defjvp", "device", "Device", "cuda", "concatenate",
     "stack", "cat", "nn", "optim", "save", "load", "grad", "value_and_grad", "grad_and_aux",
     "elementwise_grad", "jacobian", "hessian", "make_vjp", "make_jvp", "make_hvp", "make_ggnvp",
@@ -99,3 +103,4 @@ __all__ = [
 ]
 __all__ += [n for n in torch_api.__all__ if n not in __all__] + ["numpy"]
 __all__ += _dtypes.__all__ + torch_surface.__all__ + ["get_default_dtype", "set_default_dtype"]
+__all__ += ["func", "vmap"]

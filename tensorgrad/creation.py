@@ -1,13 +1,26 @@
 """Factories: tensors made from nothing but a shape (or another tensor)."""
 
+import numbers
+
 import numpy as np
 
-from .backend.device import as_device
+from .backend.device import as_device, require_cuda
 from .tensor import Tensor, _as_array, _check_grad_dtype, _new_tensor
 
-# the seed of the generators until manual_seed/seed picks another (initial_seed reports it)
-_FIRST_SEED = int(np.random.SeedSequence().entropy) % (1 << 63)
-_rng = {"cpu": np.random.default_rng(_FIRST_SEED), "seed": _FIRST_SEED}
+
+def _fresh_seed():
+    return int(np.random.SeedSequence().entropy) % (1 << 63)
+
+
+# The global generators: "cpu" (a NumPy Generator, the one behind tg.rand and default_generator),
+# "cpu_seed" (its seed, for initial_seed), "seed" (the seed the cuda generators are made from
+# when first used) and one CuPy generator per cuda device used ("cuda:0", ...). manual_seed
+# replaces the objects, so readers look them up at each draw.
+_FIRST_SEED = _fresh_seed()
+_rng = {"cpu": np.random.default_rng(_FIRST_SEED), "cpu_seed": _FIRST_SEED, "seed": _FIRST_SEED}
+# the seed of a new Generator until manual_seed/seed: PyTorch's default seed, so that a new
+# tg.Generator, like a new torch.Generator, draws the same stream in every run
+_NEW_GENERATOR_SEED = 67280421310721
 # the dtype of tensors made from Python floats (and of float factories): PyTorch's default
 _DEFAULT_DTYPE = [np.dtype(np.float32)]
 _COMPLEX_OF = {np.dtype(np.float16): np.dtype(np.complex64),
@@ -178,16 +191,212 @@ def full_like(x, fill_value, dtype=None, device=None, requires_grad=False):
                 requires_grad=requires_grad)
 
 
+def _check_seed(seed, who):
+    """``seed`` as a non-negative int below 2**64; a negative seed wraps around, as PyTorch's."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{who}: seed must be an int, got {type(seed).__name__}")
+    seed = int(seed)
+    if not -(1 << 63) <= seed < (1 << 64):
+        raise RuntimeError(f"{who}: seed must be within [-2**63, 2**64), got {seed}")
+    return seed % (1 << 64)
+
+
+def _numpy_from_state(state, who):
+    """A NumPy Generator continuing from ``state`` (NumPy's bit-generator state dict)."""
+    if not isinstance(state, dict) or not isinstance(state.get("bit_generator"), str):
+        raise TypeError(f"{who}: expected a state from get_state()/tg.get_rng_state() (a dict "
+                        f"naming its bit_generator), got {type(state).__name__}")
+    kind = getattr(np.random, state["bit_generator"], None)
+    if not (isinstance(kind, type) and issubclass(kind, np.random.BitGenerator)):
+        raise ValueError(f"{who}: unknown bit generator {state['bit_generator']!r}")
+    bit_generator = kind()
+    try:
+        bit_generator.state = state
+    except (TypeError, ValueError, KeyError) as e:
+        raise ValueError(f"{who}: not a valid {state['bit_generator']} state: {e}") from None
+    return np.random.Generator(bit_generator)
+
+
+class DeviceGeneratorState:
+    """The state of a cuda ``Generator``, from its ``get_state()``: opaque, and usable only by
+    ``set_state`` of a generator on the same device in this process. CuPy keeps a generator's
+    state in device memory with no public way to read it back or write it, so this holds a
+    copy of the generator itself (made on its device); it cannot be saved with ``tg.save``."""
+
+    __slots__ = ("device", "_gen")
+
+    def __init__(self, device, gen):
+        self.device = device
+        self._gen = gen
+
+    def __repr__(self):
+        return f"<tensorgrad.DeviceGeneratorState of a generator on {self.device}>"
+
+
+def _copy_backend(gen):
+    from .utils.checkpoint import _copy_generator
+
+    return _copy_generator(gen)
+
+
+class Generator:
+    """A random-number generator of its own, as ``torch.Generator``: give it to the random
+    factories (``rand``, ``randn``, ``randint``, ``randperm``, ``normal``, ``bernoulli``,
+    ``multinomial``, the ``*_like`` ones, ``Tensor.uniform_``/``normal_``) and to
+    ``tensorgrad.utils.data`` as ``generator=``. Drawing from it does not advance the global
+    generator behind ``tg.rand`` (``tg.default_generator``), and the same state draws the same
+    numbers.
+
+    On the CPU it is a NumPy ``Generator`` (PCG64), on a GPU a CuPy one; the numbers are not
+    PyTorch's (other bit generators), only PyTorch's way of using them. A new generator starts
+    from PyTorch's default seed 67280421310721, so unseeded runs repeat, as PyTorch's do.
+
+    ``get_state()`` is NumPy's bit-generator state on the CPU (a dict that ``tg.save`` can
+    store; ``set_state`` takes it back, in this process or another). On cuda it is an opaque
+    ``DeviceGeneratorState``: CuPy keeps the state on the GPU with no public read-back, so the
+    state is a device copy, usable by ``set_state`` in this process only.
+
+    >>> import tensorgrad as tg
+    >>> g = tg.Generator().manual_seed(42)
+    >>> a = tg.rand(3, generator=g)
+    >>> bool((tg.rand(3, generator=g.manual_seed(42)) == a).all())
+    True
+    >>> state = g.get_state()
+    >>> b = tg.randn(2, generator=g)
+    >>> bool((tg.randn(2, generator=g.set_state(state)) == b).all())
+    True
+    """
+
+    def __init__(self, device="cpu"):
+        dev = as_device(device)
+        if dev.type != "cpu":
+            require_cuda(f"Generator(device={str(dev)!r})")
+        self._device = dev
+        self._seed = _NEW_GENERATOR_SEED
+        self._gen = None  # made from _seed when first drawn from (cuda: on its device)
+
+    @property
+    def device(self):
+        """Where the generator draws: tensors it fills must be on this device."""
+        return self._device
+
+    def __repr__(self):
+        return f"<tensorgrad.Generator on {self._device}>"
+
+    # the NumPy/CuPy generator behind it (_DefaultGenerator overrides _backend, _put and
+    # _current_seed to read and write the global entries instead)
+    def _backend(self):
+        if self._gen is None:
+            self._gen = self._made(self._seed)
+        return self._gen
+
+    def _put(self, gen, seed):
+        self._gen = gen
+        if seed is not None:
+            self._seed = seed
+
+    def _made(self, seed):
+        if self._device.type == "cpu":
+            return np.random.default_rng(seed)
+        xp = self._device.xp  # pragma: no cover - CuPy
+        with xp.cuda.Device(self._device.index):  # pragma: no cover - CuPy
+            return xp.random.default_rng(seed)
+
+    def manual_seed(self, seed):
+        """Seed the generator with the int ``seed``; returns the generator."""
+        seed = _check_seed(seed, "Generator.manual_seed")
+        self._put(self._made(seed), seed)
+        return self
+
+    def seed(self):
+        """Seed the generator with a fresh, nondeterministic seed and return that seed."""
+        s = _fresh_seed()
+        self.manual_seed(s)
+        return s
+
+    def initial_seed(self):
+        """The seed the generator was last seeded with (or the one it started from)."""
+        return self._current_seed()
+
+    def _current_seed(self):
+        return self._seed
+
+    def get_state(self):
+        """The generator's state: on the CPU a dict (NumPy's bit-generator state, a fresh copy
+        that ``tg.save`` can store), on cuda an opaque ``DeviceGeneratorState`` (see the
+        class's docstring)."""
+        gen = self._backend()
+        if self._device.type == "cpu":
+            return gen.bit_generator.state
+        return DeviceGeneratorState(self._device, _copy_backend(gen))  # pragma: no cover
+
+    def set_state(self, new_state):
+        """Continue from ``new_state``, a value of ``get_state()``; returns the generator."""
+        who = "Generator.set_state"
+        if self._device.type == "cpu":
+            if isinstance(new_state, DeviceGeneratorState):
+                raise TypeError(f"{who}: a state of a generator on {new_state.device} cannot "
+                                f"be loaded into a generator on cpu")
+            self._put(_numpy_from_state(new_state, who), None)
+            return self
+        if not isinstance(new_state, DeviceGeneratorState):
+            raise TypeError(f"{who}: a generator on {self._device} takes the opaque state "
+                            f"its get_state() returns (CuPy keeps the state on the GPU, so a "
+                            f"CPU state cannot be loaded into it), got {type(new_state).__name__}")
+        if new_state.device != self._device:
+            raise RuntimeError(f"{who}: the state is of a generator on {new_state.device}, "
+                               f"this generator is on {self._device}")
+        self._put(_copy_backend(new_state._gen), None)  # a copy: the state serves again
+        return self
+
+
+class _DefaultGenerator(Generator):
+    """The global CPU generator (``_rng["cpu"]``) seen as a Generator: it reads and replaces
+    the global entries, so ``tg.manual_seed``, ``tg.set_rng_state`` and the checkpoint's RNG
+    replay, which swap them, are seen by it and it by them."""
+
+    def __init__(self):
+        super().__init__("cpu")
+        self._seed = None
+
+    def __repr__(self):
+        return "<tensorgrad.default_generator on cpu>"
+
+    def _backend(self):
+        return _rng["cpu"]
+
+    def _put(self, gen, seed):
+        _rng["cpu"] = gen
+        if seed is not None:
+            _rng["cpu_seed"] = seed
+
+    def _current_seed(self):
+        return _rng["cpu_seed"]
+
+
+#: the CPU generator behind ``tg.rand``/``randn``/``randint``/dropout/shuffling when no
+#: ``generator=`` is given; ``tg.manual_seed`` seeds it (and the cuda generators)
+default_generator = _DefaultGenerator()
+
+
 def manual_seed(seed):
-    """Seed the generators behind rand/randn/randint (cpu, and cuda when present)."""
+    """Seed the generators behind rand/randn/randint (cpu, and cuda when present) and return
+    ``tg.default_generator``, as PyTorch's.
+
+    >>> import tensorgrad as tg
+    >>> tg.manual_seed(0) is tg.default_generator
+    True
+    """
+    seed = _check_seed(seed, "manual_seed")
     _seed_devices(seed)
-    _rng["cpu"] = np.random.default_rng(seed)
+    return default_generator.manual_seed(seed)
 
 
 def get_rng_state():
     """The state of the generator behind ``rand``/``randn``/``randint``/dropout/shuffling on
-    the CPU, as plain values (a dict of strings and ints) that ``tg.save`` can store; give it
-    to ``set_rng_state`` to draw the same numbers again, in this process or another one.
+    the CPU (``tg.default_generator.get_state()``), as plain values (a dict of strings and
+    ints) that ``tg.save`` can store; give it to ``set_rng_state`` to draw the same numbers
+    again, in this process or another one.
 
     Unlike PyTorch's ``get_rng_state`` (a byte tensor), this is NumPy's bit-generator state
     (``{"bit_generator": "PCG64", "state": {...}, ...}``). The cuda generators are not part of
@@ -201,30 +410,19 @@ def get_rng_state():
     >>> bool((tg.rand(3) == a).all())
     True
     """
-    return _rng["cpu"].bit_generator.state
+    return default_generator.get_state()
 
 
 def set_rng_state(state):
     """Make the CPU generator continue from ``state``, a value from ``get_rng_state`` (also
     after a ``tg.save``/``tg.load`` round trip)."""
-    if not isinstance(state, dict) or not isinstance(state.get("bit_generator"), str):
-        raise TypeError(f"set_rng_state: expected a state from tg.get_rng_state() (a dict "
-                        f"naming its bit_generator), got {type(state).__name__}")
-    kind = getattr(np.random, state["bit_generator"], None)
-    if not (isinstance(kind, type) and issubclass(kind, np.random.BitGenerator)):
-        raise ValueError(f"set_rng_state: unknown bit generator {state['bit_generator']!r}")
-    bit_generator = kind()
-    try:
-        bit_generator.state = state
-    except (TypeError, ValueError, KeyError) as e:
-        raise ValueError(f"set_rng_state: not a valid {state['bit_generator']} state: {e}") \
-            from None
-    _rng["cpu"] = np.random.Generator(bit_generator)
+    _rng["cpu"] = _numpy_from_state(state, "set_rng_state")
 
 
 def _seed_devices(seed):
     """Forget the cuda generators: each is made again from ``seed`` when next used."""
-    for key in [k for k in _rng if k != "cpu"]:
+    seed = _check_seed(seed, "manual_seed")
+    for key in [k for k in _rng if k.startswith("cuda")]:
         del _rng[key]
     _rng["seed"] = seed
 
@@ -239,11 +437,35 @@ def _generator(dev):
     return _rng[key]
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False):
-    """Uniform samples in [0, 1)."""
+def _source(generator, dev, who):
+    """A function returning the NumPy/CuPy generator to draw from for a tensor on ``dev``:
+    ``generator``'s, or the global one of ``dev`` when it is None. Called inside ``_make``'s
+    device context, so a cuda generator is made on its device."""
+    dev = as_device(dev)
+    if generator is None:
+        return lambda: _generator(dev)
+    if not isinstance(generator, Generator):
+        raise TypeError(f"{who}(): generator must be a tg.Generator or None, got "
+                        f"{type(generator).__name__}")
+    if generator.device != dev:
+        raise RuntimeError(f"{who}(): Expected a '{dev.type}' device type for generator but "
+                           f"found '{generator.device.type}' (the generator is on "
+                           f"{generator.device}, the tensor is made on {dev}); make the "
+                           f"generator with tg.Generator(device={str(dev)!r})")
+    return generator._backend
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    """Uniform samples in [0, 1), from ``generator`` (a ``tg.Generator`` on ``device``) or
+    the global generator of ``device``. The values are not PyTorch's (other bit generators).
+
+    >>> import tensorgrad as tg
+    >>> tg.rand(2, 3, generator=tg.Generator().manual_seed(0)).shape
+    (2, 3)
+    """
     dev = as_device(device)
-    return _make(lambda xp, s, d: _drawn(_generator(dev).random, s, d), size, dtype, dev,
-                 requires_grad)
+    src = _source(generator, dev, "rand")
+    return _make(lambda xp, s, d: _drawn(src().random, s, d), size, dtype, dev, requires_grad)
 
 
 def _drawn(draw, shape, dtype):
@@ -254,19 +476,33 @@ def _drawn(draw, shape, dtype):
     return draw(shape, dtype=dtype)
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False):
-    """Standard normal samples."""
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    """Standard normal samples, from ``generator`` (a ``tg.Generator`` on ``device``) or the
+    global generator of ``device``. The values are not PyTorch's (other bit generators)."""
     dev = as_device(device)
-    return _make(lambda xp, s, d: _drawn(_generator(dev).standard_normal, s, d), size, dtype,
-                 dev, requires_grad)
+    src = _source(generator, dev, "randn")
+    return _make(lambda xp, s, d: _drawn(src().standard_normal, s, d), size, dtype, dev,
+                 requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=None, device=None):
+def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None,
+            requires_grad=False):
+    """Integers drawn uniformly from [low, high) (``randint(high, size)``: from [0, high)),
+    from ``generator`` (a ``tg.Generator`` on ``device``) or the global generator of
+    ``device``. The values are not PyTorch's (other bit generators).
+
+    >>> import tensorgrad as tg
+    >>> tg.randint(3, 5, (4,), generator=tg.Generator().manual_seed(1)).shape
+    (4,)
+    """
     if high is None:
         low, high = 0, low
+    elif isinstance(high, (tuple, list)) and size == ():  # randint(high, size), as PyTorch's
+        low, high, size = 0, low, high
     dev = as_device(device)
-    return _make(lambda xp, s, d: _generator(dev).integers(low, high, s).astype(d), (size,),
-                 dtype, dev, False, np.int64)
+    src = _source(generator, dev, "randint")
+    return _make(lambda xp, s, d: src().integers(low, high, s).astype(d), (size,),
+                 dtype, dev, requires_grad, np.int64)
 
 
 _DLPACK_CPU, _DLPACK_CUDA = 1, 2  # DLDeviceType codes

@@ -1640,16 +1640,22 @@ def _creation():
     return creation
 
 
-def rand_like(input, *, dtype=None, device=None, requires_grad=False):
+def rand_like(input, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """``rand`` in ``input``'s shape, dtype and device, from ``generator`` (a
+    ``tg.Generator`` on that device) or the global generator."""
     x = _t(input, "rand_like")
-    return _creation().rand(*x.shape, dtype=dtype or x.dtype, device=device or x.device,
-                            requires_grad=requires_grad)
+    _creation()._source(generator, device or x.device, "rand_like")
+    return _creation().rand(*x.shape, generator=generator, dtype=dtype or x.dtype,
+                            device=device or x.device, requires_grad=requires_grad)
 
 
-def randn_like(input, *, dtype=None, device=None, requires_grad=False):
+def randn_like(input, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """``randn`` in ``input``'s shape, dtype and device, from ``generator`` (a
+    ``tg.Generator`` on that device) or the global generator."""
     x = _t(input, "randn_like")
-    return _creation().randn(*x.shape, dtype=dtype or x.dtype, device=device or x.device,
-                             requires_grad=requires_grad)
+    _creation()._source(generator, device or x.device, "randn_like")
+    return _creation().randn(*x.shape, generator=generator, dtype=dtype or x.dtype,
+                             device=device or x.device, requires_grad=requires_grad)
 
 
 def clone(input):
@@ -1734,14 +1740,20 @@ def _inplace_method(name, fn):
     return method
 
 
-def _uniform_(self, a=0.0, b=1.0):
-    u = _creation().rand(*self.shape, dtype=self.dtype, device=self.device)
-    return self.copy_(u * (b - a) + a)
+def _uniform_(self, from_=0.0, to=1.0, *, generator=None):
+    """Fill with uniform samples in [from_, to), from ``generator`` (a ``tg.Generator`` on
+    this tensor's device) or the global generator."""
+    _creation()._source(generator, self.device, "uniform_")
+    u = _creation().rand(*self.shape, generator=generator, dtype=self.dtype, device=self.device)
+    return self.copy_(u * (to - from_) + from_)
 
 
-def _normal_(self, mean=0.0, std=1.0):
-    return self.copy_(_creation().randn(*self.shape, dtype=self.dtype, device=self.device)
-                      * std + mean)
+def _normal_(self, mean=0.0, std=1.0, *, generator=None):
+    """Fill with normal samples of ``mean`` and ``std``, from ``generator`` (a
+    ``tg.Generator`` on this tensor's device) or the global generator."""
+    _creation()._source(generator, self.device, "normal_")
+    z = _creation().randn(*self.shape, generator=generator, dtype=self.dtype, device=self.device)
+    return self.copy_(z * std + mean)
 
 
 # ---- Tensor methods ------------------------------------------------------------------------------

@@ -146,21 +146,27 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_
     return out.requires_grad_() if requires_grad else out
 
 
-def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad=False):
+def randint_like(input, low=0, high=None, *, generator=None, dtype=None, device=None,
+                 requires_grad=False):
     """Integers drawn uniformly from [low, high) in ``input``'s shape (and dtype, unless
-    ``dtype`` is given); ``randint_like(x, high)`` draws from [0, high), as PyTorch's."""
+    ``dtype`` is given); ``randint_like(x, high)`` draws from [0, high), as PyTorch's. From
+    ``generator`` (a ``tg.Generator`` on the result's device) or the global generator."""
     x = _t(input, "randint_like")
     if high is None:
         low, high = 0, low
     if high <= low:
         raise ValueError(f"randint_like(): expects low < high, got low={low}, high={high}")
     dt = x.dtype if dtype is None else np.dtype(dtype)
-    out = _cr.randint(low, high, tuple(x.shape), dtype=dt, device=device or x.device)
+    _cr._source(generator, device or x.device, "randint_like")
+    out = _cr.randint(low, high, tuple(x.shape), generator=generator, dtype=dt,
+                      device=device or x.device)
     return out.requires_grad_() if requires_grad else out
 
 
-def randperm(n, *, dtype=np.int64, device=None, requires_grad=False):
-    """A random permutation of 0 .. n-1 (from the generator ``manual_seed`` seeds).
+def randperm(n, *, generator=None, dtype=np.int64, device=None, requires_grad=False):
+    """A random permutation of 0 .. n-1, from ``generator`` (a ``tg.Generator`` on
+    ``device``) or the global generator ``manual_seed`` seeds. Not PyTorch's permutation for
+    the same seed (other bit generators).
 
     >>> import tensorgrad as tg
     >>> sorted(tg.randperm(4).tolist())
@@ -169,15 +175,18 @@ def randperm(n, *, dtype=np.int64, device=None, requires_grad=False):
     if not isinstance(n, numbers.Integral) or n < 0:
         raise ValueError(f"randperm(): n must be a non-negative int, got {n!r}")
     dev = as_device(device)
-    keys = _cr.rand(int(n), dtype=np.float64, device=dev).data
+    _cr._source(generator, dev, "randperm")
+    keys = _cr.rand(int(n), generator=generator, dtype=np.float64, device=dev).data
     perm = keys.argsort().astype(np.dtype(dtype))
     out = _const(perm)
     return out.requires_grad_() if requires_grad else out
 
 
-def normal(mean=0.0, std=1.0, size=None, *, dtype=None, device=None, requires_grad=False):
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None,
+           requires_grad=False):
     """Normal samples: elementwise with tensor ``mean`` and/or ``std`` (broadcast together),
-    or ``size`` samples of the numbers ``mean`` and ``std``.
+    or ``size`` samples of the numbers ``mean`` and ``std``; from ``generator`` (a
+    ``tg.Generator`` on the result's device) or the global generator.
 
     The samples carry no history (PyTorch's have zero gradients with respect to mean and std;
     write ``mean + std * tg.randn(...)`` for a differentiable, reparameterised draw)."""
@@ -190,7 +199,9 @@ def normal(mean=0.0, std=1.0, size=None, *, dtype=None, device=None, requires_gr
         for v in tensors:
             if v.dtype.kind != "f":
                 raise TypeError(f"normal(): mean and std must be floating point, got {v.dtype}")
-        z = _cr.randn(*shape, dtype=dtype or like.dtype, device=device or like.device)
+        _cr._source(generator, device or like.device, "normal")
+        z = _cr.randn(*shape, generator=generator, dtype=dtype or like.dtype,
+                      device=device or like.device)
         m = mean.detach() if isinstance(mean, Tensor) else mean
         s = std.detach() if isinstance(std, Tensor) else std
         if isinstance(s, Tensor) and bool(to_host((s.data < 0).any())):
@@ -202,26 +213,31 @@ def normal(mean=0.0, std=1.0, size=None, *, dtype=None, device=None, requires_gr
         if std < 0:
             raise ValueError(f"normal(): std must be non-negative, got {std}")
         size = (size,) if isinstance(size, numbers.Integral) else tuple(size)
-        out = _cr.randn(*size, dtype=dtype, device=device) * std + mean
+        _cr._source(generator, device, "normal")
+        out = _cr.randn(*size, generator=generator, dtype=dtype, device=device) * std + mean
     return out.requires_grad_() if requires_grad else out
 
 
-def bernoulli(input, p=None):
+def bernoulli(input, p=None, *, generator=None):
     """0/1 samples (in ``input``'s dtype), 1 with probability ``input`` (or the number ``p``)
-    elementwise; no history, as PyTorch's (whose gradient is zero)."""
+    elementwise, from ``generator`` (a ``tg.Generator`` on ``input``'s device) or the global
+    generator; no history, as PyTorch's (whose gradient is zero)."""
     x = _t(input, "bernoulli")
     if x.dtype.kind != "f":
         raise TypeError(f"bernoulli(): input must be floating point, got {x.dtype}")
     prob = x.data if p is None else p
-    u = _cr.rand(*x.shape, dtype=x.dtype, device=x.device).data
+    _cr._source(generator, x.device, "bernoulli")
+    u = _cr.rand(*x.shape, generator=generator, dtype=x.dtype, device=x.device).data
     return _const((u < prob).astype(x.dtype))
 
 
-def multinomial(input, num_samples, replacement=False):
+def multinomial(input, num_samples, replacement=False, *, generator=None):
     """Indices drawn from the rows of ``input`` (1-D, or 2-D: one draw per row), each with
     probability proportional to its weight; without replacement an index is drawn at most once
-    (so ``num_samples`` may not exceed the number of nonzero weights)."""
+    (so ``num_samples`` may not exceed the number of nonzero weights). From ``generator`` (a
+    ``tg.Generator`` on ``input``'s device) or the global generator."""
     x = _t(input, "multinomial")
+    _cr._source(generator, x.device, "multinomial")  # its device checked first, by this name
     if x.ndim not in (1, 2) or x.dtype.kind != "f":
         raise ValueError(f"multinomial(): input must be a 1-D or 2-D float tensor, got shape "
                          f"{tuple(x.shape)} of {x.dtype}")
@@ -246,7 +262,7 @@ def multinomial(input, num_samples, replacement=False):
         raise ValueError(f"multinomial(): fewer than num_samples={k} nonzero weights in a row")
     if replacement:
         # inverse-CDF draws, all rows in one searchsorted: row r's CDF shifted into [r, r+1]
-        u = _cr.rand(rows, k, dtype=np.float64, device=x.device).data
+        u = _cr.rand(rows, k, generator=generator, dtype=np.float64, device=x.device).data
         cdf = xp.cumsum(w, -1)
         cdf = cdf / cdf[:, -1:]
         offset = xp.arange(rows, dtype=np.float64)[:, None]
@@ -256,7 +272,7 @@ def multinomial(input, num_samples, replacement=False):
         idx = xp.minimum(idx, n - 1)
     else:
         # Gumbel top-k: the k largest log(w) + Gumbel noise are a draw without replacement
-        u = _cr.rand(rows, n, dtype=np.float64, device=x.device).data
+        u = _cr.rand(rows, n, generator=generator, dtype=np.float64, device=x.device).data
         with np.errstate(divide="ignore"):
             keys = xp.log(w) - xp.log(-xp.log(xp.maximum(u, 1e-300)))
         idx = xp.argsort(-keys, axis=-1)[:, :k]
@@ -266,15 +282,15 @@ def multinomial(input, num_samples, replacement=False):
 
 def seed():
     """Seed the generators with a fresh random seed and return it (PyTorch's torch.seed)."""
-    s = int(np.random.SeedSequence().entropy) % (1 << 63)
+    s = _cr._fresh_seed()
     _cr.manual_seed(s)
     return s
 
 
 def initial_seed():
-    """The seed the generators were last seeded with (by ``manual_seed``, ``seed``, or at
-    import)."""
-    return _cr._rng["seed"]
+    """The seed the CPU generator was last seeded with (by ``manual_seed``, ``seed``,
+    ``tg.default_generator.manual_seed``, or at import)."""
+    return _cr.default_generator.initial_seed()
 
 
 # ---- inference mode ----------------------------------------------------------------------------

@@ -33,8 +33,9 @@ CONSTANTS = "pi e inf nan newaxis".split()
 METHODS = ("unique bincount histc baddbmm addbmm addmv pinverse svd qr cholesky bernoulli "
            "multinomial matrix_power xlogy cov corrcoef bitwise_and bitwise_or bitwise_xor "
            "bitwise_not new_tensor").split()
-# PyTorch's arguments tensorgrad does not take: output buffers, layouts, generators
-_NOT_TAKEN = {"out", "layout", "generator", "memory_format", "pin_memory"}
+# PyTorch's arguments tensorgrad does not take: output buffers, layouts (generator= is taken:
+# tests/test_generator.py)
+_NOT_TAKEN = {"out", "layout", "memory_format", "pin_memory"}
 # arguments of PyTorch's other overloads (its docstring shows only the first)
 _OVERLOADS = {"normal": {"size", "dtype", "device", "requires_grad"}, "bernoulli": {"p"}}
 

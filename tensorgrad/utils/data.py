@@ -11,6 +11,9 @@ Randomness (``shuffle=True``, ``RandomSampler``, ``random_split``) takes ``gener
 - ``None`` (the default): tensorgrad's global CPU generator, the one ``tg.manual_seed`` seeds
   and ``tg.get_rng_state``/``tg.set_rng_state`` save and restore. A seeded run shuffles the
   same way every time, and a run resumed with its RNG state shuffles as the uninterrupted one.
+- a ``tg.Generator`` (on the CPU, as PyTorch's samplers require): drawn from, so its seed or
+  state decides the order, and the global generator is not advanced; ``tg.default_generator``
+  is the global one. The orders are not PyTorch's for the same seed (other bit generators).
 - an ``int``: a private generator seeded with it (its state advances from epoch to epoch, as a
   ``torch.Generator`` given to a PyTorch ``DataLoader`` does).
 - a ``numpy.random.Generator``: drawn from directly.
@@ -49,16 +52,24 @@ def _global_generator():
 
 def _as_generator(generator, who):
     """``generator=`` as a function returning the numpy Generator to draw from."""
+    from ..creation import Generator
+
     if generator is None:
         return _global_generator
+    if isinstance(generator, Generator):
+        if generator.device.type != "cpu":
+            raise RuntimeError(f"{who}: Expected a 'cpu' device type for generator but found "
+                               f"'{generator.device.type}' (the generator is on "
+                               f"{generator.device}; indices are drawn on the cpu)")
+        return generator._backend  # looked up at each draw: manual_seed replaces the object
     if isinstance(generator, np.random.Generator):
         return lambda: generator
     if isinstance(generator, numbers.Integral) and not isinstance(generator, bool):
         g = np.random.default_rng(int(generator))
         return lambda: g
     raise TypeError(f"{who}: generator must be None (tensorgrad's global RNG, seeded by "
-                    f"tg.manual_seed), an int seed or a numpy.random.Generator, got "
-                    f"{type(generator).__name__}")
+                    f"tg.manual_seed), a tg.Generator, an int seed or a "
+                    f"numpy.random.Generator, got {type(generator).__name__}")
 
 
 def _check_positive_int(value, name, who):

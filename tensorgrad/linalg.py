@@ -1,0 +1,1111 @@
+"""``tg.linalg``: PyTorch's ``torch.linalg``, differentiable, on tensorgrad's primitives.
+
+PyTorch's names, signatures and return types (named tuples with torch's field names:
+``slogdet(A).logabsdet``, ``svd(A).Vh``, ``lstsq(A, B).solution``), batched over leading
+dimensions. Everything is a composition of the primitives of :mod:`tensorgrad.ops.decomp`,
+:mod:`tensorgrad.torch_qr` and :mod:`tensorgrad.scipy.linalg` (solve_triangular, expm), except
+the LU factorization, a primitive of this module (:func:`lu_packed`).
+
+>>> import tensorgrad as tg
+>>> a = tg.tensor([[2.0, 0.0], [0.0, 4.0]], requires_grad=True)
+>>> tg.linalg.solve(a, tg.tensor([2.0, 2.0])).tolist()
+[1.0, 0.5]
+>>> tg.linalg.slogdet(a).logabsdet.backward()
+>>> a.grad.tolist()
+[[0.5, 0.0], [0.0, 0.25]]
+
+Conventions where PyTorch's and NumPy's differ, chosen as PyTorch's: ``eigh``/``eigvalsh``
+read one triangle (``UPLO``) but differentiate as functions of the Hermitian part
+``(A + A^H) / 2`` (a Hermitian gradient, as PyTorch's); ``eig``/``eigvals`` are always complex;
+``solve`` reads ``B`` as a batch of vectors when it is 1-D or has the shape ``A.shape[:-1]``.
+A singular (non positive-definite) input raises :class:`LinAlgError`, a ``RuntimeError`` as
+PyTorch's (and a ``numpy.linalg.LinAlgError``), naming the function, the batch element and the
+shape; the ``*_ex`` variants return ``info`` (int32, LAPACK's code) and NaN in the failed
+elements instead. ``out=`` is accepted for PyTorch's signature and refused when given.
+Complex gradients follow tensorgrad's (HIPS autograd's) convention.
+
+Not here: ``householder_product``, ``ldl_factor``/``ldl_factor_ex``/``ldl_solve`` (no
+primitive for them), ``lu_factor(pivot=False)`` (PyTorch's CPU lacks it too).
+"""
+
+import math
+import numbers
+import warnings
+from collections import namedtuple
+
+import numpy as np
+
+from . import numpy as _tnp
+from .backend.device import to_host, xp_of
+from .numpy import linalg as _nla
+from .ops import decomp as _dc
+from .ops import elementwise as _ew
+from .ops import reduce as _red
+from .ops.index import getitem as _getitem
+from .ops.linalg import matmul as _matmul
+from .ops.registry import defjvp, defvjp, primitive
+from .ops.shape import broadcast_to as _broadcast_to
+from .ops.shape import concatenate_ as _concat
+from .ops.shape import expand_dims as _expand
+from .ops.shape import reshape as _reshape
+from .ops.shape import squeeze as _squeeze
+from .ops.shape import swapaxes as _swapaxes
+from .tensor import Tensor, _new_tensor, _norm_axis, _raw
+from .torch_api import _t
+
+# ---- PyTorch's return types (torch.return_types.linalg_*) ----------------------------------
+linalg_slogdet = namedtuple("linalg_slogdet", ["sign", "logabsdet"])
+linalg_eig = namedtuple("linalg_eig", ["eigenvalues", "eigenvectors"])
+linalg_eigh = namedtuple("linalg_eigh", ["eigenvalues", "eigenvectors"])
+linalg_svd = namedtuple("linalg_svd", ["U", "S", "Vh"])
+linalg_qr = namedtuple("linalg_qr", ["Q", "R"])
+linalg_lstsq = namedtuple("linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])
+linalg_inv_ex = namedtuple("linalg_inv_ex", ["inverse", "info"])
+linalg_solve_ex = namedtuple("linalg_solve_ex", ["result", "info"])
+linalg_cholesky_ex = namedtuple("linalg_cholesky_ex", ["L", "info"])
+linalg_lu_factor = namedtuple("linalg_lu_factor", ["LU", "pivots"])
+linalg_lu_factor_ex = namedtuple("linalg_lu_factor_ex", ["LU", "pivots", "info"])
+linalg_lu = namedtuple("linalg_lu", ["P", "L", "U"])
+
+
+class LinAlgError(np.linalg.LinAlgError, RuntimeError):
+    """A singular or non positive-definite input: PyTorch's ``torch.linalg.LinAlgError`` (a
+    RuntimeError), and NumPy's ``LinAlgError`` for code written against NumPy."""
+
+
+# ---- small helpers ---------------------------------------------------------------------------
+def _const(arr):
+    return _new_tensor(arr, None, False)
+
+
+def _xp(x):
+    return xp_of(_raw(x))
+
+
+def _no_out(out, op):
+    if out is not None:
+        raise TypeError(f"linalg.{op}(): out= is not supported by tensorgrad; use the returned "
+                        "tensor")
+
+
+def _mT(x):
+    return _swapaxes(x, -1, -2)
+
+
+def _mH(x):
+    xt = _mT(x)
+    return _ew.conjugate(xt) if xt.dtype.kind == "c" else xt
+
+
+def _float_matrices(x, op, name="A"):
+    if x.ndim < 2:
+        raise ValueError(f"linalg.{op}: {name} must have at least 2 dimensions, got shape "
+                         f"{tuple(x.shape)}")
+    if x.dtype.kind not in "fc":
+        raise TypeError(f"linalg.{op}: {name} must be floating point or complex, got "
+                        f"{x.dtype}")
+
+
+def _square(x, op, name="A"):
+    _float_matrices(x, op, name)
+    if x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"linalg.{op}: {name} must be batches of square matrices, but they "
+                         f"are {x.shape[-2]} by {x.shape[-1]} matrices (shape "
+                         f"{tuple(x.shape)})")
+
+
+def _same_dtype(a, b, op):
+    if a.dtype != b.dtype:
+        raise TypeError(f"linalg.{op}: Expected A and B to have the same dtype, but found A of "
+                        f"type {a.dtype} and B of type {b.dtype} instead")
+
+
+def _broadcast_batch(a, b):
+    """a (..., p, q) and b (..., r, s) broadcast to one batch shape (CuPy's solvers do not
+    broadcast; the engine sums the cotangents back)."""
+    batch = np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+    if tuple(a.shape[:-2]) != batch:
+        a = _broadcast_to(a, batch + tuple(a.shape[-2:]))
+    if tuple(b.shape[:-2]) != batch:
+        b = _broadcast_to(b, batch + tuple(b.shape[-2:]))
+    return a, b
+
+
+def _eye(x, n=None):
+    raw = _raw(x)
+    return xp_of(raw).eye(raw.shape[-1] if n is None else n, dtype=raw.dtype)
+
+
+def _int32(x, arr):
+    """A constant int32 tensor (LAPACK's info / pivots) on x's device."""
+    return _const(_xp(x).asarray(arr).astype(np.int32))
+
+
+def _batch_prefix(i, batch):
+    if not batch:
+        return ""
+    return f"(Batch element {int(np.ravel_multi_index(i, batch)) if i else 0}): "
+
+
+def _first_failure(info, x):
+    """(index tuple, code) of the first nonzero info, from the host copy; None when all are 0."""
+    host = np.asarray(to_host(info)) if not isinstance(info, np.ndarray) else info
+    bad = np.argwhere(host != 0)
+    if not len(bad):
+        return None
+    idx = tuple(int(v) for v in bad[0])
+    return idx, int(host[idx])
+
+
+# ---- LU: the one primitive of this module ---------------------------------------------------
+def _lu_raw(a):
+    """(lu, pivots) of SciPy's (or cupyx's) lu_factor for every matrix of a (..., m, n);
+    pivots 0-based row swaps (..., min(m, n)). A zero pivot is no error here (info says)."""
+    from .scipy._module import scipy_module
+
+    lu_factor = scipy_module("linalg", (a,), "lu_factor").lu_factor
+    xp = xp_of(a)
+    m, n = a.shape[-2], a.shape[-1]
+    k = min(m, n)
+    flat = a.reshape((-1, m, n))
+    lus, pivs = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SciPy warns on an exactly singular matrix
+        for i in range(flat.shape[0]):
+            lu, piv = lu_factor(flat[i], check_finite=False)
+            lus.append(lu)
+            pivs.append(piv)
+    if not lus:
+        return xp.empty(a.shape, a.dtype), xp.empty(a.shape[:-2] + (k,), np.int64)
+    lu = xp.stack(lus).reshape(a.shape).astype(a.dtype, copy=False)
+    piv = xp.stack(pivs).astype(np.int64).reshape(a.shape[:-2] + (k,))
+    return lu, piv
+
+
+@primitive
+def lu_packed(a):
+    """The LU factorization with partial pivoting, A = P L U, packed into one array
+    (..., m + 1, n): rows 0..m-1 hold L's strict lower triangle and U (LAPACK's layout), row m
+    LAPACK's 0-based pivots (as values of a's dtype). Differentiable for square matrices
+    where U is invertible; the pivots are locally constant."""
+    xp = xp_of(a)
+    lu, piv = _lu_raw(a)
+    row = xp.zeros(a.shape[:-2] + (1, a.shape[-1]), dtype=a.dtype)
+    row[..., 0, : piv.shape[-1]] = piv.astype(a.dtype)
+    return xp.concatenate([lu, row], axis=-2)
+
+
+def _lu_parts(p, m):
+    """(LU tensor, 0-based pivots raw int array) from a packed LU (m rows)."""
+    lu = _getitem(p, (Ellipsis, slice(0, m), slice(None)))
+    raw = _raw(p)
+    k = min(m, raw.shape[-1])
+    piv = raw[..., m, :k].real.astype(np.int64)
+    return lu, piv
+
+
+def _perm_from_pivots(piv, m):
+    """LAPACK's row swaps (0-based, (..., k)) as the permutation perm (..., m) with
+    A[perm] = L U."""
+    xp = xp_of(piv)
+    batch = piv.shape[:-1]
+    perm = xp.broadcast_to(xp.arange(m), batch + (m,)).copy()
+    for i in range(piv.shape[-1]):
+        j = piv[..., i : i + 1]
+        here = perm[..., i : i + 1].copy()
+        there = xp.take_along_axis(perm, j, -1)
+        perm[..., i : i + 1] = there
+        xp.put_along_axis(perm, j, here, -1)
+    return perm
+
+
+def _pt_matrix(piv, m, dtype):
+    """P^T as a constant (..., m, m) matrix: P^T A = A[perm]."""
+    xp = xp_of(piv)
+    perm = _perm_from_pivots(piv, m)
+    return (perm[..., :, None] == xp.arange(m)).astype(dtype)
+
+
+def _tri_masks(x, n):
+    raw = _raw(x)
+    xp = xp_of(raw)
+    dt = np.empty(0, raw.dtype).real.dtype
+    ones = xp.ones((n, n), dtype=dt)
+    return xp.tril(ones, -1), xp.triu(ones)
+
+
+def _lu_square(a, op):
+    m, n = a.shape[-2], a.shape[-1]
+    if m != n:
+        raise NotImplementedError(f"linalg.{op}: derivatives of the LU factorization are "
+                                  f"implemented for square matrices, got {m} x {n}")
+
+
+def _lu_factors(ans, m):
+    lu, piv = _lu_parts(ans, m)
+    strict, upper = _tri_masks(lu, m)
+    low = lu * strict + _eye(lu)
+    up = lu * upper
+    pt = _pt_matrix(piv, m, _raw(lu).dtype)
+    return low, up, pt, strict, upper
+
+
+def _lu_jvp(t, ans, a):
+    # P^T dA = dL U + L dU: X = L^-1 P^T dA U^-1 = L^-1 dL (strictly lower) + dU U^-1 (upper)
+    _lu_square(a, "lu")
+    m = a.shape[-2]
+    low, up, pt, strict, upper = _lu_factors(ans, m)
+    y = _dc.solve(low, _matmul(pt, t))
+    x = _mT(_dc.solve(_mT(up), _mT(y)))
+    dlu = _matmul(low, x * strict) + _matmul(x * upper, up)
+    zero = _const(_xp(dlu).zeros(tuple(dlu.shape[:-2]) + (1, dlu.shape[-1]), _raw(dlu).dtype))
+    return _concat(dlu.ndim - 2, dlu, zero)
+
+
+def _lu_vjp(g, ans, a):
+    # the transpose of _lu_jvp: gA = P L^-T (tril(L^T gL, -1) + triu(gU U^T)) U^-T
+    _lu_square(a, "lu")
+    m = a.shape[-2]
+    low, up, pt, strict, upper = _lu_factors(ans, m)
+    gl = _getitem(g, (Ellipsis, slice(0, m), slice(None)))
+    inner = _matmul(_mT(low), gl * strict) * strict + _matmul(gl * upper, _mT(up)) * upper
+    y = _dc.solve(_mT(low), inner)
+    z = _mT(_dc.solve(up, _mT(y)))
+    return _matmul(_mT(pt), z)
+
+
+defvjp(lu_packed, _lu_vjp)
+defjvp(lu_packed, _lu_jvp)
+
+
+def _lu_info(lu_raw):
+    """LAPACK's getrf info: 1 + the index of the first zero on U's diagonal, 0 if none."""
+    xp = xp_of(lu_raw)
+    d = xp.diagonal(lu_raw, 0, -2, -1)
+    zero = d == 0
+    first = xp.argmax(zero, axis=-1) + 1
+    return xp.where(zero.any(axis=-1), first, 0).astype(np.int32)
+
+
+def _singular_mask(a_raw):
+    """(info, mask) of the LU of the raw matrices: mask (..., 1, 1) is True where singular."""
+    info = _lu_info(_lu_raw(a_raw)[0])
+    return info, (info != 0)[..., None, None]
+
+
+# ---- determinants, inverses, solves ---------------------------------------------------------
+def det(A, *, out=None):
+    """The determinant of square matrices (batched), differentiable.
+
+    >>> import tensorgrad as tg
+    >>> tg.linalg.det(tg.tensor([[2.0, 1.0], [1.0, 3.0]])).item()
+    5.0
+    """
+    _no_out(out, "det")
+    a = _t(A, "linalg.det", "A")
+    _square(a, "det")
+    return _dc.det(a)
+
+
+def slogdet(A, *, out=None):
+    """``linalg_slogdet(sign, logabsdet)``: det = sign * exp(logabsdet); logabsdet is
+    differentiable, sign is a constant (PyTorch differentiates a complex sign too)."""
+    _no_out(out, "slogdet")
+    a = _t(A, "linalg.slogdet", "A")
+    _square(a, "slogdet")
+    sign, logabs = _dc.slogdet(a)
+    return linalg_slogdet(sign, logabs)
+
+
+def _raise_singular(op, a, info, what):
+    bad = _first_failure(info, a)
+    if bad is None:
+        return
+    idx, code = bad
+    prefix = _batch_prefix(idx, tuple(a.shape[:-2]))
+    raise LinAlgError(f"linalg.{op}: {prefix}{what(code)} (A of shape {tuple(a.shape)})")
+
+
+def _inv_message(code):
+    return (f"The diagonal element {code} is zero, the inversion could not be completed "
+            "because the input matrix is singular.")
+
+
+def _solve_message(code):
+    return (f"The solver failed because the input matrix is singular (U[{code},{code}] is "
+            "zero).")
+
+
+def _checked(op, a, fn, message):
+    """fn(), with a singular input raised as PyTorch raises it. NumPy raises; CuPy returns
+    non-finite values, which one host read checks."""
+    try:
+        out = fn()
+    except np.linalg.LinAlgError:
+        info, _ = _singular_mask(a.data)
+        _raise_singular(op, a, info, message)
+        raise
+    if _xp(a) is not np and not bool(to_host(_xp(a).isfinite(_raw(out)).all())):
+        info, _ = _singular_mask(a.data)
+        _raise_singular(op, a, info, message)
+    return out
+
+
+def inv(A, *, out=None):
+    """The inverse of square matrices (batched). A singular matrix raises LinAlgError.
+
+    >>> import tensorgrad as tg
+    >>> tg.linalg.inv(tg.tensor([[2.0, 0.0], [0.0, 4.0]])).tolist()
+    [[0.5, 0.0], [0.0, 0.25]]
+    """
+    _no_out(out, "inv")
+    a = _t(A, "linalg.inv", "A")
+    _square(a, "inv")
+    return _checked("inv", a, lambda: _dc.inv(a), _inv_message)
+
+
+def _guarded(a, mask, fn):
+    """fn(a) with the failed matrices (mask) replaced by the identity, their result NaN."""
+    safe = _ew.where(mask, _eye(a), a)
+    res = fn(safe)
+    return res, _ew.where(mask if res.ndim == mask.ndim else mask[..., 0], np.nan, res)
+
+
+def inv_ex(A, *, check_errors=False, out=None):
+    """``linalg_inv_ex(inverse, info)``: info (int32) is 0, or i where U[i, i] of the LU is
+    zero (the inverse is then NaN); ``check_errors=True`` raises as :func:`inv`."""
+    _no_out(out, "inv_ex")
+    a = _t(A, "linalg.inv_ex", "A")
+    _square(a, "inv_ex")
+    info, mask = _singular_mask(a.data)
+    if check_errors:
+        _raise_singular("inv_ex", a, info, _inv_message)
+    inverse = _guarded(a, mask, _dc.inv)[1]
+    return linalg_inv_ex(inverse, _int32(a, info))
+
+
+def _is_vector_rhs(a, b):
+    """PyTorch's rule: B is a (batch of) vector(s) when 1-D or of shape A.shape[:-1]."""
+    return b.ndim == 1 or (b.ndim == a.ndim - 1 and tuple(b.shape) == tuple(a.shape[:-1]))
+
+
+def _solve_setup(A, B, left, op):
+    a = _t(A, f"linalg.{op}", "A")
+    b = _t(B, f"linalg.{op}", "B")
+    _square(a, op)
+    _same_dtype(a, b, op)
+    vector = _is_vector_rhs(a, b)
+    bm = _expand(b, -1) if vector else b
+    if bm.ndim < 2:
+        raise ValueError(f"linalg.{op}: B must have at least 1 dimension, got shape "
+                         f"{tuple(b.shape)}")
+    n = a.shape[-1]
+    rows = bm.shape[-2] if (left or vector) else bm.shape[-1]
+    if rows != n:
+        eq = "AX = B" if left else "XA = B"
+        raise ValueError(f"linalg.{op}: Incompatible shapes of A and B for the equation {eq} "
+                         f"({a.shape[-2]}x{n} and {b.shape[-2] if b.ndim > 1 else 1}x"
+                         f"{b.shape[-1]}); A of shape {tuple(a.shape)}, B of shape "
+                         f"{tuple(b.shape)}")
+    if not left:  # X A = B  <=>  A^T X^T = B^T
+        a = _mT(a)
+        if not vector:
+            bm = _mT(bm)
+    a, bm = _broadcast_batch(a, bm)
+    return a, bm, vector
+
+
+def _solve_finish(x, vector, left):
+    if vector:
+        return _squeeze(x, -1)
+    return x if left else _mT(x)
+
+
+def solve(A, B, *, left=True, out=None):
+    """X with A X = B (``left=False``: X A = B), batched and broadcast as PyTorch's: B is a
+    batch of vectors when it is 1-D or of shape ``A.shape[:-1]``, else matrices (..., n, k).
+    A singular A raises LinAlgError.
+
+    >>> import tensorgrad as tg
+    >>> tg.linalg.solve(tg.tensor([[2.0, 0.0], [0.0, 4.0]]), tg.tensor([2.0, 4.0])).tolist()
+    [1.0, 1.0]
+    """
+    _no_out(out, "solve")
+    a, b, vector = _solve_setup(A, B, left, "solve")
+    x = _checked("solve", a, lambda: _dc.solve(a, b), _solve_message)
+    return _solve_finish(x, vector, left)
+
+
+def solve_ex(A, B, *, left=True, check_errors=False, out=None):
+    """``linalg_solve_ex(result, info)``; info as :func:`inv_ex`'s, the result NaN where it is
+    nonzero; ``check_errors=True`` raises as :func:`solve`."""
+    _no_out(out, "solve_ex")
+    a, b, vector = _solve_setup(A, B, left, "solve_ex")
+    info, mask = _singular_mask(a.data)
+    if check_errors:
+        _raise_singular("solve_ex", a, info, _solve_message)
+    x = _dc.solve(_ew.where(mask, _eye(a), a), b)
+    x = _ew.where(mask, np.nan, x)
+    return linalg_solve_ex(_solve_finish(x, vector, left), _int32(a, info))
+
+
+def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):
+    """X with A X = B (``left=False``: X A = B) for triangular A (..., n, n), reading only
+    its upper (``upper=True``) or lower triangle, with ones on the diagonal when
+    ``unitriangular``; B is (..., n, k) (batch dims broadcast). Differentiable in A (the
+    gradient lives on the triangle read) and B."""
+    from .scipy.linalg import _solve_tri
+
+    _no_out(out, "solve_triangular")
+    a = _t(A, "linalg.solve_triangular", "A")
+    b = _t(B, "linalg.solve_triangular", "B")
+    _square(a, "solve_triangular")
+    _float_matrices(b, "solve_triangular", "B")
+    _same_dtype(a, b, "solve_triangular")
+    n = a.shape[-1]
+    if (b.shape[-2] if left else b.shape[-1]) != n:
+        raise ValueError(f"linalg.solve_triangular: Incompatible shapes of A and B: A of shape "
+                         f"{tuple(a.shape)}, B of shape {tuple(b.shape)} (left={left})")
+    a, b = _broadcast_batch(a, b)
+    if left:
+        return _solve_tri(a, b, 0, not upper, bool(unitriangular))
+    return _mT(_solve_tri(a, _mT(b), 1, not upper, bool(unitriangular)))
+
+
+# ---- Cholesky ---------------------------------------------------------------------------------
+def _leading_minor_failure(m):
+    """The order of the first leading minor of the host matrix m that is not positive-definite
+    (a binary search: those of a positive-definite minor are all positive-definite)."""
+    lo, hi = 1, m.shape[-1]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        try:
+            np.linalg.cholesky(m[:mid, :mid])
+            lo = mid + 1
+        except np.linalg.LinAlgError:
+            hi = mid
+    return lo
+
+
+def _cholesky_info(a_raw):
+    """potrf's info per matrix (0, or the order of the failing leading minor), computed on
+    the host copy."""
+    host = np.asarray(to_host(a_raw))
+    n = host.shape[-1]
+    flat = host.reshape((-1, n, n))
+    info = np.zeros(flat.shape[0], np.int32)
+    for i in range(flat.shape[0]):
+        m = flat[i]
+        try:
+            c = np.linalg.cholesky(m)
+            if not np.isfinite(c).all():
+                info[i] = _leading_minor_failure(m)
+        except np.linalg.LinAlgError:
+            info[i] = _leading_minor_failure(m)
+    info = info.reshape(host.shape[:-2])
+    return xp_of(a_raw).asarray(info)
+
+
+def _chol_message(code):
+    return (f"The factorization could not be completed because the input is not "
+            f"positive-definite (the leading minor of order {code} is not positive-definite).")
+
+
+def _cholesky_core(a, upper):
+    low = _dc.cholesky(a)
+    return _mH(low) if upper else low
+
+
+def cholesky(A, *, upper=False, out=None):
+    """The Cholesky factor L (A = L L^H; ``upper=True``: U = L^H) of Hermitian
+    positive-definite matrices, batched. Differentiable for real inputs (a symmetric gradient,
+    as PyTorch's). A matrix that is not positive-definite raises LinAlgError."""
+    _no_out(out, "cholesky")
+    a = _t(A, "linalg.cholesky", "A")
+    _square(a, "cholesky")
+    try:
+        res = _cholesky_core(a, upper)
+    except np.linalg.LinAlgError:
+        _raise_singular("cholesky", a, _cholesky_info(a.data), _chol_message)
+        raise
+    if _xp(a) is not np and not bool(to_host(_xp(a).isfinite(_raw(res)).all())):
+        _raise_singular("cholesky", a, _cholesky_info(a.data), _chol_message)
+    return res
+
+
+def cholesky_ex(A, *, upper=False, check_errors=False, out=None):
+    """``linalg_cholesky_ex(L, info)``: info (int32) 0, or the order of the first leading
+    minor that is not positive-definite (L is then NaN)."""
+    _no_out(out, "cholesky_ex")
+    a = _t(A, "linalg.cholesky_ex", "A")
+    _square(a, "cholesky_ex")
+    info = _cholesky_info(a.data)
+    if check_errors:
+        _raise_singular("cholesky_ex", a, info, _chol_message)
+    mask = (info != 0)[..., None, None]
+    low = _guarded(a, mask, lambda x: _cholesky_core(x, upper))[1]
+    return linalg_cholesky_ex(low, _int32(a, info))
+
+
+# ---- LU -----------------------------------------------------------------------------------------
+def _lu_input(A, op, pivot):
+    a = _t(A, f"linalg.{op}", "A")
+    _float_matrices(a, op)
+    if not pivot:
+        raise NotImplementedError(f"linalg.{op}: LU without pivoting (pivot=False) is not "
+                                  "implemented (nor on PyTorch's CPU)")
+    return a
+
+
+def _lu_factor_core(a):
+    m = a.shape[-2]
+    lu, piv = _lu_parts(lu_packed(a), m)
+    return lu, piv
+
+
+def lu_factor_ex(A, *, pivot=True, check_errors=False, out=None):
+    """``linalg_lu_factor_ex(LU, pivots, info)``: LAPACK's compact LU (L's strict lower
+    triangle and U), 1-based int32 pivots, and info (i when U[i, i] is zero, else 0).
+    Differentiable in LU for square matrices."""
+    _no_out(out, "lu_factor_ex")
+    a = _lu_input(A, "lu_factor_ex", pivot)
+    lu, piv = _lu_factor_core(a)
+    info = _lu_info(_raw(lu))
+    if check_errors:
+        _raise_singular("lu_factor_ex", a, info, _inv_message)
+    return linalg_lu_factor_ex(lu, _int32(a, piv + 1), _int32(a, info))
+
+
+def lu_factor(A, *, pivot=True, out=None):
+    """``linalg_lu_factor(LU, pivots)`` of :func:`lu_factor_ex`; a zero on U's diagonal raises
+    LinAlgError, as PyTorch's.
+
+    >>> import tensorgrad as tg
+    >>> tg.linalg.lu_factor(tg.tensor([[1.0, 2.0], [3.0, 4.0]])).pivots.tolist()
+    [2, 2]
+    """
+    _no_out(out, "lu_factor")
+    a = _lu_input(A, "lu_factor", pivot)
+    lu, piv = _lu_factor_core(a)
+    info = _lu_info(_raw(lu))
+
+    def message(code):
+        return (f"U[{code},{code}] is zero and using it on lu_solve would result in a "
+                "division by zero; linalg.lu or linalg.lu_factor_ex factor it anyway")
+
+    _raise_singular("lu_factor", a, info, message)
+    return linalg_lu_factor(lu, _int32(a, piv + 1))
+
+
+def lu(A, *, pivot=True, out=None):
+    """``linalg_lu(P, L, U)`` with A = P L U: P a permutation matrix, L (m, k) unit lower,
+    U (k, n) upper triangular, k = min(m, n). Differentiable for square matrices."""
+    _no_out(out, "lu")
+    a = _lu_input(A, "lu", pivot)
+    m, n = a.shape[-2], a.shape[-1]
+    k = min(m, n)
+    lu_t, piv = _lu_factor_core(a)
+    strict, upper = _tri_masks(lu_t, max(m, n))
+    low = _getitem(lu_t, (Ellipsis, slice(None), slice(0, k))) * strict[:m, :k]
+    low = low + _xp(a).eye(m, k, dtype=a.dtype)
+    up = _getitem(lu_t, (Ellipsis, slice(0, k), slice(None))) * upper[:k, :n]
+    p = _mT(_const(_pt_matrix(piv, m, a.dtype)))
+    return linalg_lu(p, low, up)
+
+
+def lu_solve(LU, pivots, B, *, left=True, adjoint=False, out=None):
+    """X with A X = B from ``lu_factor(A)`` (``adjoint=True``: A^H X = B; ``left=False``:
+    X A = B), batched; differentiable in LU and B."""
+    _no_out(out, "lu_solve")
+    lu_t = _t(LU, "linalg.lu_solve", "LU")
+    b = _t(B, "linalg.lu_solve", "B")
+    piv_t = _t(pivots, "linalg.lu_solve", "pivots")
+    _square(lu_t, "lu_solve", "LU")
+    _float_matrices(b, "lu_solve", "B")
+    _same_dtype(lu_t, b, "lu_solve")
+    if piv_t.dtype.kind not in "iu":
+        raise TypeError(f"linalg.lu_solve: pivots must be integers, got {piv_t.dtype}")
+    n = lu_t.shape[-1]
+    if (b.shape[-2] if left else b.shape[-1]) != n:
+        raise ValueError(f"linalg.lu_solve: Incompatible shapes: LU of shape "
+                         f"{tuple(lu_t.shape)}, B of shape {tuple(b.shape)} (left={left})")
+    strict, upper = _tri_masks(lu_t, n)
+    low = lu_t * strict + _eye(lu_t)
+    up = lu_t * upper
+    pt = _const(_pt_matrix(piv_t.data.astype(np.int64) - 1, n, lu_t.dtype))
+    # X A = B  <=>  A^H X^H = B^H, so left=False is the adjoint problem on B^H
+    conj_adjoint = adjoint != (not left)
+    rhs = b if left else _mH(b)
+    if not conj_adjoint:  # A = P L U: X = U^-1 L^-1 P^T B
+        low, rhs = _broadcast_batch(low, _matmul(pt, rhs))
+        y = _dc.solve(low, rhs)
+        up, y = _broadcast_batch(up, y)
+        x = _dc.solve(up, y)
+    else:  # A^H = U^H L^H P^T: X = P L^-H U^-H B
+        up_h, rhs = _broadcast_batch(_mH(up), rhs)
+        y = _dc.solve(up_h, rhs)
+        low_h, y = _broadcast_batch(_mH(low), y)
+        x = _matmul(_mT(pt), _dc.solve(low_h, y))
+    return x if left else _mH(x)
+
+
+# ---- spectral decompositions -----------------------------------------------------------------
+def _check_uplo(UPLO, op):
+    if UPLO not in ("L", "U", "l", "u"):
+        raise ValueError(f"linalg.{op}: UPLO must be 'L' or 'U', got {UPLO!r}")
+
+
+def _hermitian_input(a, UPLO):
+    """A tensor whose value is the Hermitian matrix read from a's UPLO triangle (what LAPACK
+    reads) and whose derivative is that of (A + A^H) / 2: PyTorch's convention for eigh (a
+    Hermitian gradient), where NumPy's function would put it on the triangle."""
+    raw = a.data
+    xp = xp_of(raw)
+    tri = xp.tril(raw, -1) if UPLO in ("L", "l") else xp.triu(raw, 1)
+    tri_h = xp.swapaxes(tri, -1, -2)
+    if raw.dtype.kind == "c":
+        tri_h = tri_h.conj()
+    diag = xp.diagonal(raw, 0, -2, -1).real.astype(raw.dtype)
+    h = tri + tri_h + diag[..., None] * xp.eye(raw.shape[-1], dtype=raw.dtype)
+    sym = (a + _mH(a)) * 0.5
+    return _const(h) + (sym - _const(sym.data))  # the value is h exactly
+
+
+def eigh(A, UPLO="L", *, out=None):
+    """``linalg_eigh(eigenvalues, eigenvectors)`` of Hermitian matrices (ascending real
+    eigenvalues), batched, reading the ``UPLO`` triangle. Eigenvector derivatives assume
+    distinct eigenvalues; the gradient is Hermitian, as PyTorch's."""
+    _no_out(out, "eigh")
+    a = _t(A, "linalg.eigh", "A")
+    _square(a, "eigh")
+    _check_uplo(UPLO, "eigh")
+    w, v = _dc.eigh(_hermitian_input(a, UPLO), UPLO)
+    return linalg_eigh(w, v)
+
+
+def eigvalsh(A, UPLO="L", *, out=None):
+    """The eigenvalues (ascending, real) of Hermitian matrices; differentiable also where they
+    repeat.
+
+    >>> import tensorgrad as tg
+    >>> tg.linalg.eigvalsh(tg.tensor([[2.0, 1.0], [1.0, 2.0]])).tolist()
+    [1.0, 3.0]
+    """
+    _no_out(out, "eigvalsh")
+    a = _t(A, "linalg.eigvalsh", "A")
+    _square(a, "eigvalsh")
+    _check_uplo(UPLO, "eigvalsh")
+    return _dc.eigvalsh(_hermitian_input(a, UPLO), UPLO)
+
+
+def _complex(x):
+    if x.dtype.kind == "c":
+        return x
+    return _ew.astype(x, np.result_type(x.dtype, np.complex64))
+
+
+def eig(A, *, out=None):
+    """``linalg_eig(eigenvalues, eigenvectors)`` of square matrices, always complex (as
+    PyTorch's), eigenvectors of unit length with their largest entry real (LAPACK's). Their
+    derivatives assume distinct eigenvalues; differentiate functions that do not depend on the
+    eigenvectors' phase."""
+    _no_out(out, "eig")
+    a = _t(A, "linalg.eig", "A")
+    _square(a, "eig")
+    w, v = _dc.eig(a)
+    return linalg_eig(_complex(w), _complex(v))
+
+
+def eigvals(A, *, out=None):
+    """The eigenvalues (complex) of square matrices, differentiable where A is
+    diagonalizable."""
+    _no_out(out, "eigvals")
+    a = _t(A, "linalg.eigvals", "A")
+    _square(a, "eigvals")
+    return _complex(_dc.eigvals(a))
+
+
+def svd(A, full_matrices=True, *, driver=None, out=None):
+    """``linalg_svd(U, S, Vh)`` with A = U diag(S) Vh, S descending, batched; ``driver`` (a
+    cuSOLVER choice in PyTorch) is accepted and ignored. U and Vh derivatives assume distinct
+    nonzero singular values and are defined up to a sign per singular pair."""
+    _no_out(out, "svd")
+    a = _t(A, "linalg.svd", "A")
+    _float_matrices(a, "svd")
+    u, s, vh = _dc.svd(a, full_matrices=bool(full_matrices))
+    return linalg_svd(u, s, vh)
+
+
+def svdvals(A, *, driver=None, out=None):
+    """The singular values (descending), differentiable also where they repeat."""
+    _no_out(out, "svdvals")
+    a = _t(A, "linalg.svdvals", "A")
+    _float_matrices(a, "svdvals")
+    return _dc.svdvals(a)
+
+
+def qr(A, mode="reduced", *, out=None):
+    """``linalg_qr(Q, R)``: ``mode`` 'reduced' (Q (m, k), R (k, n)), 'complete' (Q (m, m)) or
+    'r' (R alone; Q an empty tensor). Differentiable for real inputs with m >= n of full rank
+    (the reduced factors), and for wide ones (see :mod:`tensorgrad.torch_qr`)."""
+    from .torch_qr import qr as _qr
+
+    _no_out(out, "qr")
+    a = _t(A, "linalg.qr", "A")
+    _float_matrices(a, "qr")
+    if mode not in ("reduced", "complete", "r"):
+        raise ValueError(f"linalg.qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
+    if mode == "r":
+        r = _qr(a, "reduced")[1]
+        return linalg_qr(_const(_xp(a).empty((0,), a.dtype)), r)
+    return linalg_qr(*_qr(a, mode))
+
+
+# ---- pseudo-inverse, rank, least squares -----------------------------------------------------
+def _tolerances(a, atol, rtol, op):
+    """(atol, rtol) as host floats or arrays with PyTorch's defaults: rtol = eps * max(m, n)
+    when neither is given, 0 when only atol > 0 is."""
+    def host(v, name):
+        if v is None:
+            return None
+        if isinstance(v, Tensor):
+            return np.asarray(to_host(v.data), dtype=float)
+        if isinstance(v, numbers.Real):
+            return float(v)
+        raise TypeError(f"linalg.{op}: {name} must be a float or a tensor, got "
+                        f"{type(v).__name__}")
+
+    atol, rtol = host(atol, "atol"), host(rtol, "rtol")
+    if rtol is None:
+        eps = np.finfo(a.dtype).eps
+        rtol = eps * max(a.shape[-2], a.shape[-1])
+        if atol is not None and np.all(np.asarray(atol) > 0):
+            rtol = 0.0
+    return (0.0 if atol is None else atol), rtol
+
+
+def pinv(A, *, atol=None, rtol=None, hermitian=False, out=None):
+    """The Moore-Penrose pseudo-inverse (batched): singular values at most
+    max(atol, rtol * largest) are dropped, PyTorch's defaults. Differentiable where the rank
+    does not change (Golub and Pereyra's formula). ``hermitian=True`` computes the general
+    pseudo-inverse (the same matrix for a Hermitian input). An ``atol`` reads the singular
+    values back to the host."""
+    _no_out(out, "pinv")
+    a = _t(A, "linalg.pinv", "A")
+    _float_matrices(a, "pinv")
+    atol, rtol = _tolerances(a, atol, rtol, "pinv")
+    if np.all(np.asarray(atol) == 0) and np.ndim(rtol) == 0:
+        return _dc.pinv(a, float(rtol))
+    # an absolute tolerance: the relative cutoff per matrix, from its largest singular value
+    s1 = np.asarray(to_host(_dc.svdvals(a.data)))[..., 0] if min(a.shape[-2:]) else 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.maximum(np.where(s1 > 0, np.asarray(atol) / np.where(s1 > 0, s1, 1), 0),
+                         rtol)
+    rel = np.broadcast_to(rel, tuple(a.shape[:-2]))
+    if rel.ndim == 0:
+        return _dc.pinv(a, float(rel))
+    flat = _reshape(a, (-1,) + tuple(a.shape[-2:]))
+    parts = [_dc.pinv(_getitem(flat, i), float(r)) for i, r in enumerate(rel.ravel())]
+    out_t = _tnp.stack(parts, axis=0)
+    return _reshape(out_t, tuple(a.shape[:-2]) + (a.shape[-1], a.shape[-2]))
+
+
+def matrix_rank(A, *, atol=None, rtol=None, hermitian=False, out=None):
+    """The number of singular values above max(atol, rtol * largest) (int64, no derivative),
+    PyTorch's default tolerances."""
+    _no_out(out, "matrix_rank")
+    a = _t(A, "linalg.matrix_rank", "A")
+    _float_matrices(a, "matrix_rank")
+    s = _dc.svdvals(a.data)
+    xp = xp_of(s)
+    atol, rtol = _tolerances(a, atol, rtol, "matrix_rank")
+    atol = xp.asarray(atol, dtype=s.dtype)
+    rtol = xp.asarray(rtol, dtype=s.dtype)
+    largest = s[..., :1] if s.shape[-1] else xp.zeros(s.shape[:-1] + (1,), s.dtype)
+    tol = xp.maximum(atol[..., None] if atol.ndim else atol,
+                     (rtol[..., None] if rtol.ndim else rtol) * largest)
+    return _const((s > tol).sum(axis=-1).astype(np.int64))
+
+
+_DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
+
+
+def lstsq(A, B, rcond=None, *, driver=None):
+    """``linalg_lstsq(solution, residuals, rank, singular_values)``: the minimum-norm least
+    squares solution of A X = B (B (..., m, k) or (m,)), through the pseudo-inverse
+    (differentiable where A's rank does not change). As PyTorch's: ``rcond`` defaults to
+    eps * max(m, n); residuals (squared column norms of A X - B) come for m > n, full rank
+    and a driver other than 'gelsy' (the default); the rank for drivers other than 'gels';
+    the singular values for 'gelsd' and 'gelss'; the others are empty."""
+    a = _t(A, "linalg.lstsq", "A")
+    b = _t(B, "linalg.lstsq", "B")
+    _float_matrices(a, "lstsq")
+    _same_dtype(a, b, "lstsq")
+    driver = "gelsy" if driver is None else driver
+    if driver not in _DRIVERS:
+        raise ValueError(f"linalg.lstsq: driver must be one of {_DRIVERS}, got {driver!r}")
+    m, n = a.shape[-2], a.shape[-1]
+    vector = b.ndim == 1
+    bm = _expand(b, -1) if vector else b
+    if bm.shape[-2] != m:
+        raise ValueError(f"linalg.lstsq: A and B must have the same number of rows, got A of "
+                         f"shape {tuple(a.shape)} and B of shape {tuple(b.shape)}")
+    if rcond is None:
+        rcond = np.finfo(a.dtype).eps * max(m, n)
+    xp = _xp(a)
+    p = _dc.pinv(a, float(rcond))
+    x = _matmul(p, bm)
+    s = _dc.svdvals(a.data)
+    big = s[..., :1] if s.shape[-1] else xp.zeros(s.shape[:-1] + (1,), s.dtype)
+    rank = (s > rcond * big).sum(axis=-1).astype(np.int64)
+    real = np.empty(0, a.dtype).real.dtype
+    empty = _const(xp.empty((0,), real))
+    residuals = empty
+    if driver != "gelsy" and m > n and bool(to_host((rank == n).all())):
+        r = _matmul(a, x) - bm
+        sq = _ew.real(r * _ew.conjugate(r)) if r.dtype.kind == "c" else r * r
+        residuals = _red.sum(sq, (sq.ndim - 2,), False)
+        if vector:
+            residuals = _squeeze(residuals, -1)
+    rank_t = empty if driver == "gels" else _const(rank)
+    if driver == "gels":
+        rank_t = _const(xp.empty((0,), np.int64))
+    sv = _const(s) if driver in ("gelsd", "gelss") else empty
+    return linalg_lstsq(_squeeze(x, -1) if vector else x, residuals, rank_t, sv)
+
+
+# ---- products, powers, exponential --------------------------------------------------------
+def matrix_power(A, n, *, out=None):
+    """A to the integer power n (batched; n < 0 inverts first; n = 0 the identity)."""
+    from .torch_surface import matrix_power as _mp
+
+    _no_out(out, "matrix_power")
+    return _mp(_t(A, "linalg.matrix_power", "A"), n)
+
+
+def matrix_exp(A):
+    """The matrix exponential (SciPy's expm on each matrix), differentiable to any order
+    through its Frechet derivative.
+
+    >>> import tensorgrad as tg
+    >>> tg.linalg.matrix_exp(tg.zeros(2, 2)).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    from .scipy.linalg import _expm
+
+    a = _t(A, "linalg.matrix_exp", "A")
+    _square(a, "matrix_exp")
+    if a.ndim == 2:
+        return _expm(a)
+    batch = tuple(a.shape[:-2])
+    flat = _reshape(a, (-1,) + tuple(a.shape[-2:]))
+    if flat.shape[0] == 0:
+        return a * 0
+    parts = [_expm(_getitem(flat, i)) for i in range(flat.shape[0])]
+    return _reshape(_tnp.stack(parts, axis=0), batch + tuple(a.shape[-2:]))
+
+
+def matmul(input, other, *, out=None):
+    """``input @ other`` (torch.matmul)."""
+    _no_out(out, "matmul")
+    return _matmul(_t(input, "linalg.matmul"), _t(other, "linalg.matmul", "other"))
+
+
+def multi_dot(tensors, *, out=None):
+    """The product of a list of matrices (the first may be a 1-D row, the last a 1-D column),
+    left to right."""
+    _no_out(out, "multi_dot")
+    ts = [_t(x, "linalg.multi_dot", "tensors") for x in tensors]
+    if len(ts) < 2:
+        raise ValueError(f"multi_dot(): expected at least 2 tensors but got {len(ts)}")
+    for i, x in enumerate(ts):
+        ends_ok = (i == 0 or i == len(ts) - 1) and x.ndim == 1
+        if x.ndim != 2 and not ends_ok:
+            raise ValueError(f"multi_dot(): tensor {i} must be 2-D (the first and last may be "
+                             f"1-D), got shape {tuple(x.shape)}")
+    out_t = ts[0]
+    for x in ts[1:]:
+        out_t = _matmul(out_t, x)
+    return out_t
+
+
+def vecdot(x, y, *, dim=-1, out=None):
+    """sum(conj(x) * y) over ``dim`` (broadcast elsewhere)."""
+    _no_out(out, "vecdot")
+    a = _t(x, "linalg.vecdot", "x")
+    b = _t(y, "linalg.vecdot", "y")
+    prod = _ew.multiply(_ew.conjugate(a) if a.dtype.kind == "c" else a, b)
+    return _red.sum(prod, (_norm_axis(dim, prod.ndim, "linalg.vecdot"),), False)
+
+
+def cross(input, other, *, dim=-1, out=None):
+    """The cross product of 3-vectors along ``dim`` (broadcast elsewhere)."""
+    from .torch_api import cross as _cross
+
+    _no_out(out, "cross")
+    a, b = _t(input, "linalg.cross"), _t(other, "linalg.cross", "other")
+    if a.ndim != b.ndim:
+        raise ValueError(f"linalg.cross: inputs must have the same number of dimensions, got "
+                         f"shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    return _cross(a, b, dim=dim)
+
+
+def diagonal(A, *, offset=0, dim1=-2, dim2=-1):
+    """The diagonals of A over dims (dim1, dim2), in a last dimension."""
+    return _tnp.diagonal(_t(A, "linalg.diagonal", "A"), offset, dim1, dim2)
+
+
+def vander(x, N=None):
+    """The Vandermonde matrix with increasing powers x^0 .. x^(N-1) in the last dim."""
+    t = _t(x, "linalg.vander", "x")
+    if t.ndim < 1:
+        raise ValueError("linalg.vander: x must have at least 1 dimension")
+    n = t.shape[-1] if N is None else int(N)
+    if n <= 0:
+        raise ValueError(f"linalg.vander: N must be greater than 1, got {N}")
+    cols = [_ew.astype(t * 0 + 1, t.dtype) if t.dtype.kind not in "iu" else t * 0 + 1]
+    for _ in range(n - 1):
+        cols.append(cols[-1] * t)
+    return _tnp.stack(cols, axis=-1)
+
+
+def tensorinv(A, ind=2, *, out=None):
+    """The inverse of A read as a square matrix of its first ``ind`` dims by the rest: the
+    result has shape A.shape[ind:] + A.shape[:ind]."""
+    _no_out(out, "tensorinv")
+    a = _t(A, "linalg.tensorinv", "A")
+    if ind <= 0:
+        raise ValueError(f"linalg.tensorinv: Expected a strictly positive integer for 'ind', "
+                         f"but got {ind}")
+    out_shape, in_shape = tuple(a.shape[:ind]), tuple(a.shape[ind:])
+    rows, cols = math.prod(out_shape), math.prod(in_shape)
+    if rows != cols:
+        raise ValueError(f"linalg.tensorinv: the product of the first {ind} dims "
+                         f"({rows}) must equal that of the rest ({cols}); A of shape "
+                         f"{tuple(a.shape)}")
+    return _reshape(inv(_reshape(a, (rows, cols))), in_shape + out_shape)
+
+
+def tensorsolve(A, B, dims=None, *, out=None):
+    """X with tensordot(A, X, X.ndim) = B; ``dims`` (dims of A) move to the end first."""
+    _no_out(out, "tensorsolve")
+    a = _t(A, "linalg.tensorsolve", "A")
+    b = _t(B, "linalg.tensorsolve", "B")
+    if dims is not None:
+        dims = [_norm_axis(d, a.ndim, "linalg.tensorsolve") for d in dims]
+        a = _tnp.moveaxis(a, dims, list(range(a.ndim - len(dims), a.ndim)))
+    x_shape = tuple(a.shape[b.ndim:])
+    rows, cols = math.prod(tuple(b.shape)), math.prod(x_shape)
+    if tuple(a.shape[: b.ndim]) != tuple(b.shape) or rows != cols:
+        raise ValueError(f"linalg.tensorsolve: A of shape {tuple(a.shape)} (after dims) must "
+                         f"start with B's shape {tuple(b.shape)} and be square in total")
+    x = solve(_reshape(a, (rows, cols)), _reshape(b, (rows,)))
+    return _reshape(x, x_shape)
+
+
+# ---- norms ----------------------------------------------------------------------------------
+def _norm_input(x, op, dtype):
+    t = _t(x, f"linalg.{op}", "x")
+    if dtype is not None:
+        t = _ew.astype(t, np.dtype(dtype)) if t.dtype != np.dtype(dtype) else t
+    if t.dtype.kind not in "fc":
+        raise TypeError(f"linalg.{op}: Expected a floating point or complex tensor as input, "
+                        f"got {t.dtype}")
+    return t
+
+
+def _dim_tuple(dim, ndim, op):
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    out = tuple(_norm_axis(d, ndim, f"linalg.{op}") for d in dims)
+    if len(set(out)) != len(out):
+        raise ValueError(f"linalg.{op}: dims must be different, got {dim}")
+    return out
+
+
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
+    """The vector ``ord``-norm (any real ord, inf, -inf, 0) over ``dim`` (all elements when
+    None). The gradient at 0 is 0, as PyTorch's.
+
+    >>> import tensorgrad as tg
+    >>> tg.linalg.vector_norm(tg.tensor([3.0, 4.0])).item()
+    5.0
+    """
+    _no_out(out, "vector_norm")
+    t = _norm_input(x, "vector_norm", dtype)
+    if isinstance(ord, str) or not isinstance(ord, numbers.Real):
+        raise ValueError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
+    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
+        axes = tuple(range(t.ndim))
+    else:
+        axes = _dim_tuple(dim, t.ndim, "vector_norm")
+    return _nla._vector_norm(t, ord, axes, bool(keepdim))
+
+
+_MATRIX_ORDS = ("fro", "nuc", math.inf, -math.inf, 1, -1, 2, -2)
+
+
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=None):
+    """The matrix norm ('fro', 'nuc', inf, -inf, 1, -1, 2, -2) of the matrices in ``dim``."""
+    _no_out(out, "matrix_norm")
+    t = _norm_input(A, "matrix_norm", dtype)
+    if isinstance(ord, bool) or ord not in _MATRIX_ORDS:
+        raise ValueError(f"linalg.matrix_norm: Order {ord!r} not supported (one of 'fro', "
+                         "'nuc', inf, -inf, 1, -1, 2, -2)")
+    if t.ndim < 2:
+        raise ValueError(f"linalg.matrix_norm: The input tensor A must have at least 2 "
+                         f"dimensions, got shape {tuple(t.shape)}")
+    axes = _dim_tuple(dim, t.ndim, "matrix_norm")
+    if len(axes) != 2:
+        raise ValueError(f"linalg.matrix_norm: dim must be a 2-tuple, got {dim}")
+    return _nla._matrix_norm(t, ord, axes, bool(keepdim))
+
+
+def norm(input, ord=None, dim=None, keepdim=False, *, out=None, dtype=None):
+    """PyTorch's linalg.norm: a vector norm over one dim (or the flattened input when ord and
+    dim are None), a matrix norm over two (a 2-D input with ord given and dim None).
+
+    >>> import tensorgrad as tg
+    >>> tg.linalg.norm(tg.tensor([[1.0, 2.0], [3.0, 4.0]]), "nuc").item() > 5.4
+    True
+    """
+    _no_out(out, "norm")
+    t = _norm_input(input, "norm", dtype)
+    if dim is not None:
+        axes = _dim_tuple(dim, t.ndim, "norm")
+        if len(axes) == 1:
+            return vector_norm(t, 2 if ord is None else ord, axes, keepdim)
+        if len(axes) == 2:
+            return matrix_norm(t, "fro" if ord is None else ord, axes, keepdim)
+        raise ValueError(f"linalg.norm: If dim is specified, it must be of length 1 or 2, got "
+                         f"{dim}")
+    if ord is None:
+        return vector_norm(t, 2, None, keepdim)
+    if t.ndim == 1:
+        return vector_norm(t, ord, None, keepdim)
+    if t.ndim == 2:
+        return matrix_norm(t, ord, (0, 1), keepdim)
+    raise ValueError(f"linalg.norm: If dim is not specified but ord is, the input must be 1D "
+                     f"or 2D, got shape {tuple(t.shape)}")
+
+
+def cond(A, p=None, *, out=None):
+    """The condition number in the ``p`` norm (None/2: largest over smallest singular value;
+    -2 the reverse; others norm(A) * norm(inv(A)))."""
+    _no_out(out, "cond")
+    a = _t(A, "linalg.cond", "A")
+    _float_matrices(a, "cond")
+    if p is None or p in (2, -2):
+        s = _dc.svdvals(a)
+        big, small = _getitem(s, (Ellipsis, 0)), _getitem(s, (Ellipsis, -1))
+        return big / small if p != -2 else small / big
+    _square(a, "cond")
+    return matrix_norm(a, p) * matrix_norm(inv(a), p)
+
+
+__all__ = [
+    "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eig", "eigh", "eigvals",
+    "eigvalsh", "inv", "inv_ex", "lstsq", "lu", "lu_factor", "lu_factor_ex", "lu_solve",
+    "matmul", "matrix_exp", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm",
+    "pinv", "qr", "slogdet", "solve", "solve_ex", "solve_triangular", "svd", "svdvals",
+    "tensorinv", "tensorsolve", "vander", "vecdot", "vector_norm", "LinAlgError",
+]
