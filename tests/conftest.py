@@ -52,6 +52,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import tensorgrad as tg  # noqa: E402
+from tensorgrad.backend import device as dev  # noqa: E402
 
 
 def _device_params():
@@ -119,6 +120,15 @@ def default_cuda(cuda_device):
         yield cuda_device
     finally:
         tg.set_default_device("cpu")
+
+
+@pytest.fixture
+def no_cupy(monkeypatch):
+    """tensorgrad as it is on a machine without CuPy, whatever this one has."""
+    monkeypatch.setattr(dev, "cupy", None)
+    monkeypatch.setattr(dev, "_CUDA", {})
+    yield
+    dev._CUDA.clear()
 
 
 @pytest.fixture(params=_device_params())

@@ -5,6 +5,9 @@ build their inputs with NumPy as always, ``put`` them on the device, and compare
 copies of the results with NumPy's or PyTorch's answers.
 """
 
+import contextlib
+import gc
+
 import numpy as np
 
 import tensorgrad as tg
@@ -113,3 +116,26 @@ def fit(model, opt, loss_fn, x, y, steps):
         opt.step()
         losses.append(loss.item())
     return losses
+
+
+@contextlib.contextmanager
+def cyclic_garbage():
+    """A list, filled when the block ends, of the tensorgrad objects (Tensors, graph nodes,
+    autograd.Function contexts) that only the cyclic collector could free: the block runs with
+    the collector off, then one collection saves what it finds. The CuPy stand-in makes ctypes
+    types, cycles of their own, so only tensorgrad's objects count."""
+    from tensorgrad.autograd.function import FunctionCtx
+    from tensorgrad.autograd.graph import Node
+
+    found = []
+    gc.collect()
+    gc.disable()
+    try:
+        yield found
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        found.extend(o for o in gc.garbage if isinstance(o, (tg.Tensor, Node, FunctionCtx)))
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()

@@ -1,16 +1,14 @@
 """tg.autograd.Function: PyTorch's custom-function API on tensorgrad's tape, compared with
 torch.autograd.Function written the same way, and with finite differences."""
 
-import gc
 import weakref
 
 import numpy as np
 import pytest
-from devices import close_to_torch, host, put, torch_oracle
+from devices import close_to_torch, cyclic_garbage, host, put, torch_oracle
 
 import tensorgrad as tg
-from tensorgrad.autograd.function import FunctionCtx, once_differentiable
-from tensorgrad.autograd.graph import Node
+from tensorgrad.autograd.function import once_differentiable
 
 Function = tg.autograd.Function
 
@@ -423,9 +421,7 @@ def test_once_differentiable(device):
 def test_no_reference_cycle_and_saved_tensors_freed_after_backward(device):
     x = _t(np.linspace(0.1, 1, 8), device, True)
     Split, ExpSin = _split(Function), _exp_sin(Function)  # (a class is a cycle itself)
-    gc.collect()
-    gc.disable()
-    try:
+    with cyclic_garbage() as ours:
         for _ in range(3):
             h = x * 2
             a, b = Split.apply(h, True)
@@ -436,14 +432,6 @@ def test_no_reference_cycle_and_saved_tensors_freed_after_backward(device):
             out.sum().backward()
             assert saved() is None  # gone with the node's saves, as the pass ran
             del a, b, out
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        gc.collect()
-        # (the CuPy stand-in makes ctypes types, cycles of their own: only ours count)
-        ours = [o for o in gc.garbage if isinstance(o, (tg.Tensor, Node, FunctionCtx))]
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
     assert ours == []
 
 

@@ -37,14 +37,6 @@ def _standin():
 on_standin = pytest.mark.skipif(not _standin(), reason="inspects the CuPy stand-in")
 
 
-@pytest.fixture
-def no_cupy(monkeypatch):
-    """tensorgrad as it is on a machine without CuPy, whatever this one has."""
-    monkeypatch.setattr(dev, "cupy", None)
-    monkeypatch.setattr(dev, "_CUDA", {})
-    yield
-    dev._CUDA.clear()
-
 
 def _stop_peak_tracking():
     while tg.cuda._PEAK_HOOK:

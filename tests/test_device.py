@@ -23,14 +23,6 @@ def test_device_values():
         Device("tpu")
 
 
-@pytest.fixture
-def no_cupy(monkeypatch):
-    """tensorgrad as it is on a machine without CuPy, whatever this one has."""
-    monkeypatch.setattr(dev, "cupy", None)
-    monkeypatch.setattr(dev, "_CUDA", {})
-    yield
-    dev._CUDA.clear()
-
 
 @pytest.fixture
 def cupy_without_gpu(monkeypatch):

@@ -7,11 +7,9 @@ import weakref
 
 import numpy as np
 import pytest
-from devices import close_to_torch, host, put, torch_oracle
+from devices import close_to_torch, cyclic_garbage, host, put, torch_oracle
 
 import tensorgrad as tg
-from tensorgrad.autograd.function import FunctionCtx
-from tensorgrad.autograd.graph import Node
 from tensorgrad.utils.checkpoint import checkpoint, checkpoint_sequential
 
 nn = tg.nn
@@ -229,18 +227,8 @@ def test_the_activations_inside_a_checkpoint_are_freed_after_the_forward(device,
     seen.clear()
     out = checkpoint(spying, x).sum()
     assert all(r() is None for r in seen[:-1])  # only the last (the output itself) lives
-    gc.collect()
-    gc.disable()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
+    with cyclic_garbage() as ours:
         out.backward()
         del out
-        gc.collect()
-        # (the CuPy stand-in makes ctypes types, which are cycles of their own: only ours count)
-        ours = [o for o in gc.garbage if isinstance(o, (tg.Tensor, Node, FunctionCtx))]
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
     assert ours == []
     assert all(p.grad is not None for p in model.parameters())
