@@ -59,12 +59,12 @@ gpu-check:
 		if command -v timeout >/dev/null 2>&1; then timeout -s INT -k 20 $$s "$$@"; \
 		else "$$@"; fi; }; \
 	start=$$(date +%s); status=0; steps=""; jsons=""; \
-	echo "== gpu-check 1/4: cuda tests on real CuPy (limit 240 s)"; \
-	{ limit 240 python3 -m pytest tests -m cuda -q -p no:cacheprovider -o addopts="" \
+	echo "== gpu-check 1/4: cuda tests on real CuPy (limit 300 s)"; \
+	{ limit 300 python3 -m pytest tests -m cuda -q -p no:cacheprovider -o addopts="" \
 		--junitxml=$$d/tests.xml 2>&1; echo $$? > $$d/tests.rc; } | tee $$d/tests.log; \
 	rc=$$(cat $$d/tests.rc); [ "$$rc" = 0 ] || status=1; steps="--step cuda-tests=$$rc"; \
 	for w in mlp chain xent adam; do \
-		left=$$((start + 390 - $$(date +%s))); [ $$left -le 100 ] || left=100; \
+		left=$$((start + 420 - $$(date +%s))); [ $$left -le 100 ] || left=100; \
 		if [ $$left -lt 20 ]; then echo "== gpu-check: no time left for benchmark $$w"; \
 			status=1; steps="$$steps --step bench-$$w=not-run"; continue; fi; \
 		echo "== gpu-check 2/4: GPU benchmark $$w (limit $$left s)"; \
