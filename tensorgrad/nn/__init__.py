@@ -1,11 +1,27 @@
 """Neural-network building blocks: Modules with PyTorch's names, and ``functional`` (``F``)
 for the stateless functions."""
 
-from . import attention, conv, functional, init, layers, normalization, parallel, utils
+from . import (
+    activation,
+    attention,
+    conv,
+    functional,
+    init,
+    layers,
+    loss,
+    normalization,
+    parallel,
+    pooling,
+    rnn,
+    upsampling,
+    utils,
+)
 from . import functional as F
+from .activation import *  # noqa: F403
 from .attention import *  # noqa: F403
 from .conv import *  # noqa: F403
 from .layers import *  # noqa: F403
+from .loss import *  # noqa: F403
 from .modules import (
     AvgPool2d,
     Conv2d,
@@ -28,9 +44,14 @@ from .modules import (
     Tanh,
 )
 from .normalization import *  # noqa: F403
+from .pooling import *  # noqa: F403
+from .rnn import *  # noqa: F403
+from .upsampling import *  # noqa: F403
 
 __all__ = ["functional", "F", "Module", "Parameter", "Linear", "Sequential", "ModuleList",
            "ModuleDict", "ParameterList", "ParameterDict",
            "ReLU", "Tanh", "Sigmoid", "SiLU", "Softplus", "Identity", "Flatten", "Dropout",
            "Conv2d", "MaxPool2d", "AvgPool2d", "init", "utils", "parallel"]
 __all__ += attention.__all__ + conv.__all__ + layers.__all__ + normalization.__all__
+__all__ += activation.__all__ + loss.__all__ + pooling.__all__ + upsampling.__all__
+__all__ += rnn.__all__

@@ -1,4 +1,5 @@
-"""``MultiheadAttention``, ``TransformerEncoderLayer`` and ``TransformerEncoder`` with PyTorch's
+"""``MultiheadAttention``, ``TransformerEncoderLayer``, ``TransformerEncoder``,
+``TransformerDecoderLayer``, ``TransformerDecoder`` and ``Transformer`` with PyTorch's
 arguments, parameter names and layout, default initialisation and numerics."""
 
 import copy
@@ -10,7 +11,7 @@ from .. import creation
 from ..backend.device import xp_of
 from ..ops import reduce as _red
 from ..ops.shape import expand_dims, reshape, squeeze, swapaxes, transpose
-from ..tensor import _raw
+from ..tensor import Tensor, _raw
 from . import functional as F
 from . import init
 from ._functional_conv_attn import _attend
@@ -226,6 +227,26 @@ class MultiheadAttention(Module):
 _ACTS = {"relu": F.relu, "gelu": F.gelu}
 
 
+def _activation(activation, who):
+    """(name or None, callable) of a Transformer layer's ``activation``: "relu", "gelu" or a
+    callable."""
+    if not isinstance(activation, str):
+        return None, activation
+    if activation not in _ACTS:
+        raise ValueError(f"{who}: activation should be relu/gelu, not {activation!r}")
+    return activation, _ACTS[activation]
+
+
+def _feed_forward(layer, x):
+    """linear2(dropout(activation(linear1(x)))) of a Transformer layer."""
+    if layer._act_name is not None:
+        # act(x W1^T + b1) as one fused node on CuPy; the same composition elsewhere
+        h = F.bias_act(F.linear(x, layer.linear1.weight), layer.linear1.bias, layer._act_name)
+    else:
+        h = layer.activation(layer.linear1(x))
+    return layer.linear2(layer.dropout(h))
+
+
 class TransformerEncoderLayer(Module):
     """Self-attention and a feed-forward block, each with a residual connection and LayerNorm
     (PyTorch's ``nn.TransformerEncoderLayer``; sub-modules ``self_attn``, ``linear1``,
@@ -256,15 +277,7 @@ class TransformerEncoderLayer(Module):
         self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
-        if isinstance(activation, str):
-            if activation not in _ACTS:
-                raise ValueError(f"TransformerEncoderLayer: activation should be relu/gelu, "
-                                 f"not {activation!r}")
-            self._act_name = activation
-            activation = _ACTS[activation]
-        else:
-            self._act_name = None
-        self.activation = activation
+        self._act_name, self.activation = _activation(activation, "TransformerEncoderLayer")
 
     def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
         x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
@@ -272,13 +285,7 @@ class TransformerEncoderLayer(Module):
         return self.dropout1(x)
 
     def _ff_block(self, x):
-        if self._act_name is not None:
-            # act(x W1^T + b1) as one fused node on CuPy; the same composition elsewhere
-            h = F.bias_act(F.linear(x, self.linear1.weight), self.linear1.bias, self._act_name)
-        else:
-            h = self.activation(self.linear1(x))
-        x = self.linear2(self.dropout(h))
-        return self.dropout2(x)
+        return self.dropout2(_feed_forward(self, x))
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
         x = src
@@ -350,4 +357,191 @@ class TransformerEncoder(Module):
         return x
 
 
-__all__ = ["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder"]
+class TransformerDecoderLayer(Module):
+    """Self-attention, attention over the encoder's output (``memory``) and a feed-forward
+    block, each with a residual connection and LayerNorm (PyTorch's
+    ``nn.TransformerDecoderLayer``; sub-modules ``self_attn``, ``multihead_attn``,
+    ``linear1``, ``dropout``, ``linear2``, ``norm1``-``norm3``, ``dropout1``-``dropout3``).
+
+    ``forward(tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+    memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False)``; masks as
+    ``MultiheadAttention``'s, the ``*_is_causal`` flags hints that the given mask is causal.
+
+    >>> import tensorgrad as tg
+    >>> layer = tg.nn.TransformerDecoderLayer(16, 4, dim_feedforward=32, batch_first=True)
+    >>> layer(tg.randn(2, 5, 16), tg.randn(2, 7, 16)).shape
+    (2, 5, 16)
+    """
+
+    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu",
+                 layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True,
+                 device=None, dtype=None):
+        super().__init__()
+        kw = dict(device=device, dtype=dtype)
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                            batch_first=batch_first, **kw)
+        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                                 batch_first=batch_first, **kw)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
+        self.norm_first = norm_first
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        self.dropout3 = Dropout(dropout)
+        self._act_name, self.activation = _activation(activation, "TransformerDecoderLayer")
+
+    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
+        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
+                           need_weights=False, is_causal=is_causal)[0]
+        return self.dropout1(x)
+
+    def _mha_block(self, x, mem, attn_mask, key_padding_mask, is_causal):
+        x = self.multihead_attn(x, mem, mem, attn_mask=attn_mask,
+                                key_padding_mask=key_padding_mask, need_weights=False,
+                                is_causal=is_causal)[0]
+        return self.dropout2(x)
+
+    def _ff_block(self, x):
+        return self.dropout3(_feed_forward(self, x))
+
+    def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False):
+        x = tgt
+        if self.norm_first:
+            x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask,
+                                   tgt_is_causal)
+            x = x + self._mha_block(self.norm2(x), memory, memory_mask,
+                                    memory_key_padding_mask, memory_is_causal)
+            x = x + self._ff_block(self.norm3(x))
+        else:
+            x = self.norm1(x + self._sa_block(x, tgt_mask, tgt_key_padding_mask,
+                                              tgt_is_causal))
+            x = self.norm2(x + self._mha_block(x, memory, memory_mask,
+                                               memory_key_padding_mask, memory_is_causal))
+            x = self.norm3(x + self._ff_block(x))
+        return x
+
+
+class TransformerDecoder(Module):
+    """``num_layers`` independent copies of ``decoder_layer`` applied in turn to ``tgt``, each
+    attending to ``memory``, then ``norm`` if given (PyTorch's ``nn.TransformerDecoder``).
+
+    ``forward(tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+    memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False)``.
+
+    >>> import tensorgrad as tg
+    >>> layer = tg.nn.TransformerDecoderLayer(8, 2, dim_feedforward=16)
+    >>> dec = tg.nn.TransformerDecoder(layer, num_layers=2)
+    >>> dec(tg.randn(5, 3, 8), tg.randn(6, 3, 8)).shape
+    (5, 3, 8)
+    """
+
+    def __init__(self, decoder_layer, num_layers, norm=None):
+        super().__init__()
+        self.layers = ModuleList([_clone(decoder_layer) for _ in range(num_layers)])
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False):
+        x = tgt
+        for layer in self.layers:
+            x = layer(x, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                      tgt_key_padding_mask=tgt_key_padding_mask,
+                      memory_key_padding_mask=memory_key_padding_mask,
+                      tgt_is_causal=bool(tgt_is_causal), memory_is_causal=memory_is_causal)
+        if self.norm is not None:
+            x = self.norm(x)
+        return x
+
+
+class Transformer(Module):
+    """The encoder-decoder Transformer of "Attention Is All You Need" (PyTorch's
+    ``nn.Transformer``): ``encoder`` a TransformerEncoder and ``decoder`` a
+    TransformerDecoder, each with a final LayerNorm (or ``custom_encoder`` /
+    ``custom_decoder``); every parameter of two or more dimensions re-initialised with
+    xavier_uniform_, as PyTorch does.
+
+    ``forward(src, tgt, src_mask=None, tgt_mask=None, memory_mask=None,
+    src_key_padding_mask=None, tgt_key_padding_mask=None, memory_key_padding_mask=None,
+    src_is_causal=None, tgt_is_causal=None, memory_is_causal=False)`` returns the decoder's
+    output, shaped like ``tgt``.
+
+    >>> import tensorgrad as tg
+    >>> model = tg.nn.Transformer(d_model=8, nhead=2, num_encoder_layers=1,
+    ...                           num_decoder_layers=1, dim_feedforward=16)
+    >>> mask = tg.nn.Transformer.generate_square_subsequent_mask(4)
+    >>> model(tg.randn(6, 2, 8), tg.randn(4, 2, 8), tgt_mask=mask).shape
+    (4, 2, 8)
+    """
+
+    def __init__(self, d_model=512, nhead=8, num_encoder_layers=6, num_decoder_layers=6,
+                 dim_feedforward=2048, dropout=0.1, activation="relu", custom_encoder=None,
+                 custom_decoder=None, layer_norm_eps=1e-5, batch_first=False, norm_first=False,
+                 bias=True, device=None, dtype=None):
+        super().__init__()
+        kw = dict(device=device, dtype=dtype)
+        layer_kw = dict(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
+                        layer_norm_eps=layer_norm_eps, batch_first=batch_first,
+                        norm_first=norm_first, bias=bias, **kw)
+        if custom_encoder is not None:
+            self.encoder = custom_encoder
+        else:
+            layer = TransformerEncoderLayer(d_model, nhead, **layer_kw)
+            norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+            self.encoder = TransformerEncoder(layer, num_encoder_layers, norm)
+        if custom_decoder is not None:
+            self.decoder = custom_decoder
+        else:
+            layer = TransformerDecoderLayer(d_model, nhead, **layer_kw)
+            norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+            self.decoder = TransformerDecoder(layer, num_decoder_layers, norm)
+        self._reset_parameters()
+        self.d_model = d_model
+        self.nhead = nhead
+        self.batch_first = batch_first
+
+    def _reset_parameters(self):
+        for p in self.parameters():
+            if p.ndim > 1:
+                init.xavier_uniform_(p)
+
+    def forward(self, src, tgt, src_mask=None, tgt_mask=None, memory_mask=None,
+                src_key_padding_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, src_is_causal=None, tgt_is_causal=None,
+                memory_is_causal=False):
+        batched = src.ndim == 3
+        bdim = 0 if self.batch_first else 1
+        if batched and (tgt.ndim != 3 or src.shape[bdim] != tgt.shape[bdim]):
+            raise RuntimeError(f"Transformer: the batch number of src and tgt must be equal, "
+                               f"got src {tuple(src.shape)} and tgt {tuple(tgt.shape)} "
+                               f"(batch_first={self.batch_first})")
+        if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
+            raise RuntimeError(f"Transformer: the feature number of src and tgt must be equal "
+                               f"to d_model={self.d_model}, got src {tuple(src.shape)} and "
+                               f"tgt {tuple(tgt.shape)}")
+        memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask,
+                              is_causal=src_is_causal)
+        return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                            tgt_key_padding_mask=tgt_key_padding_mask,
+                            memory_key_padding_mask=memory_key_padding_mask,
+                            tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz, device=None, dtype=None):
+        """The (sz, sz) causal mask: -inf above the diagonal (the future), 0 elsewhere.
+
+        >>> import tensorgrad as tg
+        >>> tg.nn.Transformer.generate_square_subsequent_mask(3).tolist()
+        [[0.0, -inf, -inf], [0.0, 0.0, -inf], [0.0, 0.0, 0.0]]
+        """
+        full = creation.full((sz, sz), -np.inf, dtype=dtype, device=device)
+        return Tensor(xp_of(full.data).triu(full.data, 1))
+
+
+__all__ = ["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
+           "TransformerDecoderLayer", "TransformerDecoder", "Transformer"]

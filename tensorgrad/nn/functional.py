@@ -13,15 +13,21 @@ forward mode) it runs its composed form, which is differentiable. NumPy arrays n
 kernel.
 """
 
-import numpy as np
+import numpy as _np
 
-from ..amp.autocast_mode import FP32, cast_inputs
+from ..amp.autocast_mode import FP32 as _FP32
+from ..amp.autocast_mode import cast_inputs as _cast_inputs
 from ..backend import cuda as _cuda
-from ..backend.device import _CUPY_ARRAY, xp_of
+from ..backend.device import _CUPY_ARRAY
+from ..backend.device import xp_of as _xp_of
 from ..ops import elementwise as _ew
 from ..ops import reduce as _red
-from ..ops.registry import AUTOCAST, defjvp, defvjp, primitive
-from ..tensor import Tensor, _norm_axis, _raw
+from ..ops.registry import AUTOCAST as _AUTOCAST
+from ..ops.registry import defjvp as _defjvp
+from ..ops.registry import defvjp as _defvjp
+from ..ops.registry import primitive as _primitive
+from ..tensor import Tensor as _Tensor
+from ..tensor import _norm_axis, _raw
 
 
 def _axis(x, dim):
@@ -29,11 +35,11 @@ def _axis(x, dim):
 
 
 # ---- softmax family ------------------------------------------------------------------------
-@primitive
+@_primitive
 def _log_softmax(x, axis):
     if type(x) is _CUPY_ARRAY and axis == x.ndim - 1 and _cuda.fusable(x):
         return _cuda.log_softmax_lastdim(x)
-    xp = xp_of(x)
+    xp = _xp_of(x)
     m = x.max(axis=axis, keepdims=True)
     if not xp.isfinite(m).all():
         m = xp.where(xp.isfinite(m), m, 0)
@@ -42,11 +48,11 @@ def _log_softmax(x, axis):
     return shifted
 
 
-@primitive
+@_primitive
 def _softmax(x, axis):
     if type(x) is _CUPY_ARRAY and axis == x.ndim - 1 and _cuda.fusable(x):
         return _cuda.softmax_lastdim(x)
-    xp = xp_of(x)
+    xp = _xp_of(x)
     e = xp.exp(x - x.max(axis=axis, keepdims=True))
     e /= e.sum(axis=axis, keepdims=True)
     return e
@@ -74,16 +80,16 @@ def _softmax_vjp(g, ans, x, axis):
     return ans * (g - _sum_keep(g * ans, axis))
 
 
-defvjp(_log_softmax, _log_softmax_vjp)
-defjvp(_log_softmax, lambda t, ans, x, axis: t - _sum_keep(_ew.exp(ans) * t, axis))
-defvjp(_softmax, _softmax_vjp)
-defjvp(_softmax, lambda t, ans, x, axis: ans * (t - _sum_keep(ans * t, axis)))
+_defvjp(_log_softmax, _log_softmax_vjp)
+_defjvp(_log_softmax, lambda t, ans, x, axis: t - _sum_keep(_ew.exp(ans) * t, axis))
+_defvjp(_softmax, _softmax_vjp)
+_defjvp(_softmax, lambda t, ans, x, axis: ans * (t - _sum_keep(ans * t, axis)))
 
 
 # autocast (tensorgrad.amp): these primitives run in float32 inside a region (PyTorch's float32
 # list); the composite losses and norms below cast their inputs up on entry
 for _p in (_log_softmax, _softmax):
-    _p.prim.amp = FP32
+    _p.prim.amp = _FP32
 
 
 def log_softmax(input, dim=-1):
@@ -103,10 +109,10 @@ def softmax(input, dim=-1):
 
 # ---- losses ---------------------------------------------------------------------------------
 def _rows(n, like):
-    return xp_of(like).arange(n)
+    return _xp_of(like).arange(n)
 
 
-@primitive
+@_primitive
 def _cross_entropy_rows(x, target, ignore=None):
     """Per-row -log softmax(x)[target] for a (N, C) ``x`` and (N,) integer ``target``; a row
     whose target equals ``ignore`` (an int, or None) gives 0 and passes no gradient."""
@@ -115,7 +121,7 @@ def _cross_entropy_rows(x, target, ignore=None):
         # the answer is the start of a 3N buffer whose rest keeps each row's max and log-sum
         # for the backward kernel (see _fused_saved)
         return _cuda.cross_entropy_rows(x, target, ignore)
-    xp = xp_of(x)
+    xp = _xp_of(x)
     safe, valid = _unignored(target, ignore)
     m = x.max(axis=1, keepdims=True)
     lse = xp.log(xp.exp(x - m).sum(axis=1)) + m[:, 0]
@@ -129,7 +135,7 @@ def _unignored(target, ignore):
         return target, None
     t = _raw(target)
     valid = t != ignore
-    return xp_of(t).where(valid, t, 0), valid
+    return _xp_of(t).where(valid, t, 0), valid
 
 
 def _ce_probs(ans, x, target):
@@ -144,7 +150,7 @@ def _ce_probs(ans, x, target):
 
 def _onehot(target, like):
     raw = _raw(like)
-    out = xp_of(raw).zeros(raw.shape, dtype=raw.dtype)
+    out = _xp_of(raw).zeros(raw.shape, dtype=raw.dtype)
     out[_rows(raw.shape[0], raw), target] = 1
     return out
 
@@ -179,11 +185,11 @@ def _kept_rows(target, ignore, like):
     device (no host synchronisation)."""
     t = _raw(target)
     if ignore is None:
-        return xp_of(t).asarray(t.shape[0], dtype=_raw(like).dtype)
+        return _xp_of(t).asarray(t.shape[0], dtype=_raw(like).dtype)
     return (t != ignore).sum(dtype=_raw(like).dtype)
 
 
-@primitive
+@_primitive
 def _cross_entropy_mean(x, target, ignore=None):
     """The mean of ``_cross_entropy_rows`` over the rows whose target is not ``ignore`` (0/0,
     NaN, when there are none, as in PyTorch). On a GPU two kernel launches: the answer is
@@ -192,7 +198,7 @@ def _cross_entropy_mean(x, target, ignore=None):
     if type(x) is _CUPY_ARRAY and type(target) is _CUPY_ARRAY and x.ndim == 2 and \
             _cuda.fusable(x):
         return _cuda.cross_entropy_mean(x, target, ignore)
-    return xp_of(x).sum(_cross_entropy_rows(x, target, ignore)) / _kept_rows(target, ignore, x)
+    return _xp_of(x).sum(_cross_entropy_rows(x, target, ignore)) / _kept_rows(target, ignore, x)
 
 
 def _ce_mean_vjp(g, ans, x, target, ignore=None):
@@ -217,17 +223,17 @@ def _ce_jvp(t, ans, x, target, ignore=None):
     return out if valid is None else out * valid.astype(_raw(x).dtype)
 
 
-defvjp(_cross_entropy_rows, _ce_vjp, None, None)
-defjvp(_cross_entropy_rows, _ce_jvp, None, None)
-defvjp(_cross_entropy_mean, _ce_mean_vjp, None, None)
-defjvp(_cross_entropy_mean, _ce_mean_jvp, None, None)
+_defvjp(_cross_entropy_rows, _ce_vjp, None, None)
+_defjvp(_cross_entropy_rows, _ce_jvp, None, None)
+_defvjp(_cross_entropy_mean, _ce_mean_vjp, None, None)
+_defjvp(_cross_entropy_mean, _ce_mean_jvp, None, None)
 
 
 def _reduce(loss, reduction, op):
     if reduction == "mean":
-        return loss.mean() if isinstance(loss, Tensor) else _red.mean(loss)
+        return loss.mean() if isinstance(loss, _Tensor) else _red.mean(loss)
     if reduction == "sum":
-        return loss.sum() if isinstance(loss, Tensor) else _red.sum(loss)
+        return loss.sum() if isinstance(loss, _Tensor) else _red.sum(loss)
     if reduction == "none":
         return loss
     raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
@@ -255,11 +261,11 @@ def _class_targets(t, input, ignore_index, op):
     if t.shape != (n,):
         raise ValueError(f"{op}: class-index target must have shape ({n},), got "
                          f"{tuple(t.shape)} (input shape {tuple(input.shape)})")
-    xp = xp_of(t)
+    xp = _xp_of(t)
     valid = t != ignore_index
     # On the CPU a class outside [0, C) is an IndexError here. On a GPU the check would stall
     # the host every step (as PyTorch, it is not made there).
-    if t.size and xp is np:
+    if t.size and xp is _np:
         bad = valid & ((t < 0) | (t >= c))
         if bad.any():
             v = int(t[bad][0])
@@ -303,8 +309,8 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, weight=N
     >>> round(tg.nn.functional.cross_entropy(x, tg.tensor([0, -100])).item(), 4)
     0.1269
     """
-    if AUTOCAST[0]:
-        input, target, weight = cast_inputs(FP32, input, target, weight)
+    if _AUTOCAST[0]:
+        input, target, weight = _cast_inputs(_FP32, input, target, weight)
     if input.ndim != 2:
         raise ValueError(f"cross_entropy: input must be (N, C) logits, got shape "
                          f"{tuple(input.shape)}")
@@ -315,11 +321,11 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, weight=N
     n, c = input.shape
     _class_weight(weight, c, "cross_entropy", input)
     t = _raw(target)
-    if getattr(t, "dtype", np.dtype(np.float32)).kind in "iu":
+    if getattr(t, "dtype", _np.dtype(_np.float32)).kind in "iu":
         if t.shape != (n,):
             raise ValueError(f"cross_entropy: class-index target must have shape "
                              f"({n},), got {tuple(t.shape)}")
-        if weight is None and not label_smoothing and xp_of(t) is not np:
+        if weight is None and not label_smoothing and _xp_of(t) is not _np:
             # on a GPU: one fused node that gives the ignored rows 0 (no host synchronisation,
             # no masking ops); the mean over the others, counted on the device, is part of it
             if reduction == "mean":
@@ -327,7 +333,7 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, weight=N
             return _reduce(_cross_entropy_rows(input, t, ignore_index), reduction,
                            "cross_entropy")
         valid, safe = _class_targets(t, input, ignore_index, "cross_entropy")
-        if weight is None and not label_smoothing and xp_of(t) is np and bool(valid.all()):
+        if weight is None and not label_smoothing and _xp_of(t) is _np and bool(valid.all()):
             # the plain case: one fused node and nothing around it
             return _reduce(_cross_entropy_rows(input, t), reduction, "cross_entropy")
         wt = valid if weight is None else weight[safe] * valid
@@ -373,8 +379,8 @@ def nll_loss(input, target, reduction="mean", weight=None, ignore_index=-100):
     """
     from ..ops.index import getitem
 
-    if AUTOCAST[0]:
-        input, weight = cast_inputs(FP32, input, weight)
+    if _AUTOCAST[0]:
+        input, weight = _cast_inputs(_FP32, input, weight)
     if input.ndim != 2:
         raise ValueError(f"nll_loss: input must be (N, C) log-probabilities, got shape "
                          f"{tuple(input.shape)}")
@@ -387,15 +393,15 @@ def nll_loss(input, target, reduction="mean", weight=None, ignore_index=-100):
 
 
 def mse_loss(input, target, reduction="mean"):
-    if AUTOCAST[0]:
-        input, target = cast_inputs(FP32, input, target)
+    if _AUTOCAST[0]:
+        input, target = _cast_inputs(_FP32, input, target)
     d = input - target
     return _reduce(d * d, reduction, "mse_loss")
 
 
 def l1_loss(input, target, reduction="mean"):
-    if AUTOCAST[0]:
-        input, target = cast_inputs(FP32, input, target)
+    if _AUTOCAST[0]:
+        input, target = _cast_inputs(_FP32, input, target)
     return _reduce(_ew.abs(input - target), reduction, "l1_loss")
 
 
@@ -405,8 +411,9 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean", weight=Non
     PyTorch's: ``weight`` scales each element's loss, ``pos_weight`` (broadcast along the last
     dimension) the positive term."""
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
-    if AUTOCAST[0]:
-        input, target, weight, pos_weight = cast_inputs(FP32, input, target, weight, pos_weight)
+    if _AUTOCAST[0]:
+        input, target, weight, pos_weight = _cast_inputs(_FP32, input, target, weight,
+                                                         pos_weight)
     if pos_weight is None:
         loss = softplus(input) - input * target
     else:  # (1 - t) x + (1 + (pw - 1) t) softplus(-x)
@@ -420,8 +427,8 @@ def binary_cross_entropy(input, target, reduction="mean", weight=None):
     """-(t log p + (1 - t) log(1 - p)) for probabilities ``input``; logs clamped at -100 as
     PyTorch does; ``weight`` scales each element's loss."""
     _check_reduction(reduction, "binary_cross_entropy")
-    if AUTOCAST[0]:
-        input, target, weight = cast_inputs(FP32, input, target, weight)
+    if _AUTOCAST[0]:
+        input, target, weight = _cast_inputs(_FP32, input, target, weight)
     logp = _ew.maximum(_ew.log(input), -100.0)
     log1mp = _ew.maximum(_ew.log1p(-input), -100.0)
     loss = -(target * logp + (1 - target) * log1mp)
@@ -441,8 +448,8 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     _check_reduction(reduction, "smooth_l1_loss")
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
-    if AUTOCAST[0]:
-        input, target = cast_inputs(FP32, input, target)
+    if _AUTOCAST[0]:
+        input, target = _cast_inputs(_FP32, input, target)
     d = input - target
     if beta == 0:
         return _reduce(_ew.abs(d), reduction, "smooth_l1_loss")
@@ -462,8 +469,8 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
     _check_reduction(reduction, "huber_loss")
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
-    if AUTOCAST[0]:
-        input, target = cast_inputs(FP32, input, target)
+    if _AUTOCAST[0]:
+        input, target = _cast_inputs(_FP32, input, target)
     d = input - target
     loss = _ew.where(_ew.abs(_raw(d)) < delta, 0.5 * d * d, delta * (_ew.abs(d) - 0.5 * delta))
     return _reduce(loss, reduction, "huber_loss")
@@ -482,8 +489,8 @@ def kl_div(input, target, reduction="mean", log_target=False):
     0.0
     """
     _check_reduction(reduction, "kl_div", ("batchmean",))
-    if AUTOCAST[0]:
-        input, target = cast_inputs(FP32, input, target)
+    if _AUTOCAST[0]:
+        input, target = _cast_inputs(_FP32, input, target)
     if log_target:
         loss = _ew.exp(target) * (target - input)
     else:
@@ -517,27 +524,27 @@ def dropout(input, p=0.5, training=True, inplace=False):
 
     raw = _raw(input)
     if p == 1:
-        return input * xp_of(raw).zeros((), dtype=raw.dtype)
+        return input * _xp_of(raw).zeros((), dtype=raw.dtype)
     keep = creation.rand(*raw.shape, device=input.device).data >= p
     return input * (keep.astype(raw.dtype) / raw.dtype.type(1 - p))
 
 
 # ---- activations ----------------------------------------------------------------------------
-@primitive
+@_primitive
 def _softplus(x):
-    xp = xp_of(x)
+    xp = _xp_of(x)
     return xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(x, 0)
 
 
-defvjp(_softplus, lambda g, ans, x: g * _ew.sigmoid(x))
-defjvp(_softplus, lambda t, ans, x: t * _ew.sigmoid(x))
-_softplus.prim.amp = FP32
+_defvjp(_softplus, lambda g, ans, x: g * _ew.sigmoid(x))
+_defjvp(_softplus, lambda t, ans, x: t * _ew.sigmoid(x))
+_softplus.prim.amp = _FP32
 
 
 def softplus(input, beta=1.0, threshold=20.0):
     """log(1 + exp(beta x)) / beta, without overflow."""
-    if AUTOCAST[0]:
-        (input,) = cast_inputs(FP32, input)
+    if _AUTOCAST[0]:
+        (input,) = _cast_inputs(_FP32, input)
     if beta == 1.0:
         return _softplus(input)
     return _softplus(input * beta) / beta
@@ -546,7 +553,7 @@ def softplus(input, beta=1.0, threshold=20.0):
 # On CuPy the activations below are one fused kernel forward and one backward (_bias_act);
 # elsewhere they are the compositions, unchanged.
 def _fused_act_arg(input):
-    x = input.data if isinstance(input, Tensor) else input
+    x = input.data if isinstance(input, _Tensor) else input
     return type(x) is _CUPY_ARRAY and x.ndim > 0 and _cuda.fusable(x)
 
 
@@ -568,11 +575,11 @@ def tanh(input):
     return _ew.tanh(input)
 
 
-def leaky_relu(input, negative_slope=0.01):
+def leaky_relu(input, negative_slope=0.01, inplace=False):
     return _ew.where(_raw(input) > 0, input, input * negative_slope)
 
 
-def elu(input, alpha=1.0):
+def elu(input, alpha=1.0, inplace=False):
     return _ew.where(_raw(input) > 0, input, alpha * _ew.expm1(_ew.minimum(input, 0.0)))
 
 
@@ -582,9 +589,9 @@ def silu(input):
     return input * _ew.sigmoid(input)
 
 
-_GELU_C = float(np.sqrt(2 / np.pi))
-_SQRT2 = float(np.sqrt(2))
-_INV_SQRT_2PI = float(1 / np.sqrt(2 * np.pi))
+_GELU_C = float(_np.sqrt(2 / _np.pi))
+_SQRT2 = float(_np.sqrt(2))
+_INV_SQRT_2PI = float(1 / _np.sqrt(2 * _np.pi))
 
 
 def gelu(input, approximate="none"):
@@ -640,11 +647,11 @@ def bias_act(input, bias=None, activation="relu"):
     return act(input if bias is None else input + bias)
 
 
-# The fused primitive behind bias_act and the activations on CuPy: forward act(x + b) in one
+# The fused _primitive behind bias_act and the activations on CuPy: forward act(x + b) in one
 # kernel, backward g * act'(x + b) in one kernel that recomputes x + b. Its rules on Tensors
 # (create_graph, higher order) and its JVPs are the composed formulas below, written with
 # tensorgrad's ops, so derivatives of any order stay right.
-@primitive
+@_primitive
 def _bias_act(x, b, activation):
     _DZ_CACHE.clear()  # a new forward: drop any cotangent left from the last backward
     return _cuda.bias_act(x, b, activation)
@@ -708,13 +715,13 @@ def _bias_act_jvp(t, ans, x, b, activation):
     return t * _act_grad(_preact(x, b), activation)
 
 
-defvjp(_bias_act, _bias_act_vjp_x, _bias_act_vjp_b, None)
-defjvp(_bias_act, _bias_act_jvp, _bias_act_jvp, None)
+_defvjp(_bias_act, _bias_act_vjp_x, _bias_act_vjp_b, None)
+_defjvp(_bias_act, _bias_act_jvp, _bias_act_jvp, None)
 
 
 # ---- normalisation ----------------------------------------------------------------------------
 def _norm_shape(normalized_shape):
-    if isinstance(normalized_shape, (int, np.integer)):
+    if isinstance(normalized_shape, (int, _np.integer)):
         return (int(normalized_shape),)
     try:
         shape = tuple(int(s) for s in normalized_shape)
@@ -728,7 +735,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Layer normalisation over the trailing ``normalized_shape`` dimensions, as PyTorch's:
     ``(x - mean) / sqrt(var + eps) * weight + bias`` with the biased variance.
 
-    One primitive with its own rules for input, weight and bias and a JVP (derivatives of every
+    One _primitive with its own rules for input, weight and bias and a JVP (derivatives of every
     order, both modes). On CuPy float32/float64 arrays the forward is one fused kernel (mean
     and rstd per row in one read, kept for the backward) and the backward two (dx per row;
     dweight and dbias as one column reduction); see ``kernels/layer_norm.cu``.
@@ -776,7 +783,7 @@ def _ln_cols(x, ndim):
 _LN_DB_CACHE = []
 
 
-@primitive
+@_primitive
 def _layer_norm(x, weight, bias, ndim, eps):
     """y = (x - mean) * rstd * weight + bias over the last ``ndim`` axes."""
     cols = _ln_cols(x, ndim)
@@ -786,7 +793,7 @@ def _layer_norm(x, weight, bias, ndim, eps):
     return _normalize_raw(x, tuple(range(x.ndim - ndim, x.ndim)), eps, weight, bias)
 
 
-_layer_norm.prim.amp = FP32  # autocast: layer_norm and group_norm in float32
+_layer_norm.prim.amp = _FP32  # autocast: layer_norm and group_norm in float32
 
 
 def _normalize_raw(x, axes, eps, weight, bias):
@@ -794,7 +801,7 @@ def _normalize_raw(x, axes, eps, weight, bias):
     variance): the forward pass of layer_norm and batch_norm."""
     xc = x - x.mean(axis=axes, keepdims=True)
     var = (xc * xc).mean(axis=axes, keepdims=True)
-    y = xc * (1 / xp_of(x).sqrt(var + eps))
+    y = xc * (1 / _xp_of(x).sqrt(var + eps))
     if weight is not None:
         y = y * weight
     if bias is not None:
@@ -893,8 +900,8 @@ def _ln_jvp_b(t, ans, x, weight, bias, ndim, eps):
     return t
 
 
-defvjp(_layer_norm, _ln_vjp_x, _ln_vjp_w, _ln_vjp_b, None, None)
-defjvp(_layer_norm, _ln_jvp_x, _ln_jvp_w, _ln_jvp_b, None, None)
+_defvjp(_layer_norm, _ln_vjp_x, _ln_vjp_w, _ln_vjp_b, None, None)
+_defjvp(_layer_norm, _ln_jvp_x, _ln_jvp_w, _ln_jvp_b, None, None)
 
 
 def _channel_shape(input, c):
@@ -918,7 +925,7 @@ def _update_running(stat, new, momentum):
     """stat <- (1 - momentum) stat + momentum new, in place (a buffer Tensor or an array)."""
     arr = _raw(stat)
     arr[...] = (arr * (1 - momentum) + new.astype(arr.dtype, copy=False) * momentum)
-    if isinstance(stat, Tensor):
+    if isinstance(stat, _Tensor):
         stat._vc[0] += 1
 
 
@@ -932,7 +939,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     ``running_var``. Without it the running statistics normalise. ``weight`` and ``bias``
     (shape (C,)) scale and shift.
 
-    The training path is one primitive (rules for input, weight and bias, derivatives of every
+    The training path is one _primitive (rules for input, weight and bias, derivatives of every
     order in both modes); the evaluation path is an affine map per channel.
 
     >>> import tensorgrad as tg
@@ -942,8 +949,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     >>> [round(v, 3) for v in y.tolist()[0]], [round(v, 4) for v in rm.tolist() + rv.tolist()]
     ([-1.0, -1.0], [0.2, 0.4, 1.1, 1.7])
     """
-    if AUTOCAST[0]:
-        input, weight, bias = cast_inputs(FP32, input, weight, bias)
+    if _AUTOCAST[0]:
+        input, weight, bias = _cast_inputs(_FP32, input, weight, bias)
     c = _check_channels(input, "batch_norm")
     _check_per_channel("batch_norm", c, input, running_mean=running_mean,
                        running_var=running_var, weight=weight, bias=bias)
@@ -970,7 +977,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                          "training")
     rm = _raw(running_mean)
     rv = _raw(running_var)
-    xp = xp_of(rm)
+    xp = _xp_of(rm)
     scale = (1 / xp.sqrt(rv + eps)).astype(_raw(input).dtype, copy=False)
     shift = -rm.astype(scale.dtype, copy=False) * scale
     if w is not None:
@@ -983,7 +990,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return y if b is None else y + b
 
 
-@primitive
+@_primitive
 def _batch_norm(x, weight, bias, axes, eps):
     """y = (x - mean) * rstd * weight + bias, the statistics over ``axes``; weight and bias
     already shaped to broadcast (1, C, 1, ...)."""
@@ -1025,8 +1032,8 @@ def _bn_jvp_b(t, ans, x, weight, bias, axes, eps):
     return t  # (1, C, 1, ...): the engine broadcasts it to the answer's shape
 
 
-defvjp(_batch_norm, _bn_vjp_x, _bn_vjp_w, _bn_vjp_b, None, None)
-defjvp(_batch_norm, _bn_jvp_x, _bn_jvp_w, _bn_jvp_b, None, None)
+_defvjp(_batch_norm, _bn_vjp_x, _bn_vjp_w, _bn_vjp_b, None, None)
+_defjvp(_batch_norm, _bn_jvp_x, _bn_jvp_w, _bn_jvp_b, None, None)
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
@@ -1034,7 +1041,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     ``num_groups`` groups, each sample's group normalised over its channels and positions
     (biased variance), then ``weight`` and ``bias`` (shape (C,)) per channel.
 
-    The normalisation is layer_norm's primitive on the (N, groups, rest) view (its fused
+    The normalisation is layer_norm's _primitive on the (N, groups, rest) view (its fused
     kernels on CuPy); the per-channel affine map is a composition.
 
     >>> import tensorgrad as tg
@@ -1042,10 +1049,10 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     >>> [round(v, 4) for v in y.tolist()[0]]
     [-1.0, 1.0, 0.0, 0.0]
     """
-    if AUTOCAST[0]:
-        input, weight, bias = cast_inputs(FP32, input, weight, bias)
+    if _AUTOCAST[0]:
+        input, weight, bias = _cast_inputs(_FP32, input, weight, bias)
     c = _check_channels(input, "group_norm")
-    if not isinstance(num_groups, (int, np.integer)) or num_groups <= 0 or c % num_groups:
+    if not isinstance(num_groups, (int, _np.integer)) or num_groups <= 0 or c % num_groups:
         raise ValueError(f"group_norm: num_groups={num_groups!r} must be a positive divisor of "
                          f"the {c} channels (input shape {tuple(input.shape)})")
     _check_per_channel("group_norm", c, input, weight=weight, bias=bias)
@@ -1061,7 +1068,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 
 
 # ---- embeddings, one-hot, padding ---------------------------------------------------------------
-@primitive
+@_primitive
 def _embedding(weight, indices, padding_idx):
     return weight[indices]
 
@@ -1085,15 +1092,15 @@ def _embedding_jvp(t, ans, weight, indices, padding_idx):
     return out if padding_idx is None else zero_at(out, _pad_mask(indices, padding_idx))
 
 
-defvjp(_embedding, _embedding_vjp, None, None)
-defjvp(_embedding, _embedding_jvp, None, None)
+_defvjp(_embedding, _embedding_vjp, None, None)
+_defjvp(_embedding, _embedding_jvp, None, None)
 
 
 def _renorm_rows_(weight, indices, max_norm, norm_type):
     # PyTorch's embedding_renorm_: rows looked up whose norm exceeds max_norm are scaled (in
     # place, unrecorded) to max_norm / (norm + 1e-7)
     w = _raw(weight)
-    xp = xp_of(w)
+    xp = _xp_of(w)
     rows = xp.unique(indices.reshape(-1))
     sub = w[rows]
     if norm_type == float("inf"):
@@ -1102,7 +1109,7 @@ def _renorm_rows_(weight, indices, max_norm, norm_type):
         norms = (xp.abs(sub) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
     scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
     w[rows] = sub * scale[:, None]
-    if isinstance(weight, Tensor):
+    if isinstance(weight, _Tensor):
         weight._vc[0] += 1
 
 
@@ -1128,7 +1135,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
                          f"shape {tuple(weight.shape)}")
     idx = _raw(input)
     if not hasattr(idx, "dtype"):
-        idx = xp_of(_raw(weight)).asarray(idx)
+        idx = _xp_of(_raw(weight)).asarray(idx)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: input must hold integer indices, got dtype {idx.dtype} "
                         f"(shape {tuple(idx.shape)})")
@@ -1138,7 +1145,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
             raise ValueError(f"embedding: padding_idx={padding_idx} must be within "
                              f"num_embeddings={num}")
         padding_idx = int(padding_idx) % num
-    if idx.size and xp_of(idx) is np:  # no host sync on a GPU, as PyTorch
+    if idx.size and _xp_of(idx) is _np:  # no host sync on a GPU, as PyTorch
         lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= num:
             raise IndexError(f"embedding: index {lo if lo < 0 else hi} is out of range for "
@@ -1161,22 +1168,22 @@ def one_hot(tensor, num_classes=-1):
     if not hasattr(t, "dtype") or t.dtype.kind not in "iu":
         raise TypeError(f"one_hot: tensor must hold integer class indices, got "
                         f"{getattr(t, 'dtype', type(t).__name__)}")
-    xp = xp_of(t)
+    xp = _xp_of(t)
     if num_classes == -1:
         if t.size == 0:
             raise ValueError("one_hot: cannot infer num_classes from an empty tensor")
         num_classes = int(t.max()) + 1
     if num_classes < 0:
         raise ValueError(f"one_hot: num_classes must be -1 or non-negative, got {num_classes}")
-    if t.size and xp is np and (int(t.min()) < 0 or int(t.max()) >= num_classes):
+    if t.size and xp is _np and (int(t.min()) < 0 or int(t.max()) >= num_classes):
         raise ValueError(f"one_hot: class values must lie in [0, {num_classes}), got values in "
                          f"[{int(t.min())}, {int(t.max())}]")
-    out = (t[..., None] == xp.arange(num_classes)).astype(np.int64)
+    out = (t[..., None] == xp.arange(num_classes)).astype(_np.int64)
     return _new_tensor_like(out, tensor)
 
 
 def _new_tensor_like(out, like):
-    if isinstance(like, Tensor):
+    if isinstance(like, _Tensor):
         from ..tensor import _new_tensor
 
         return _new_tensor(out, None, False)
@@ -1276,7 +1283,7 @@ def pad(input, pad, mode="constant", value=None):
         fill = 0.0 if value is None else value
         if fill != 0:
             raw = _raw(x)
-            outside = xp_of(raw).full(out_shape, fill, dtype=raw.dtype)
+            outside = _xp_of(raw).full(out_shape, fill, dtype=raw.dtype)
             outside[place] = 0
             out = out + outside
         return out
@@ -1363,3 +1370,6 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0):
 # the convolutions (conv2d, conv1d, conv_transpose2d), adaptive pooling and attention live in
 # their own file
 from ._functional_conv_attn import *  # noqa: E402, F403
+
+# more activations, distances, shape changes, pooling, interpolation and losses
+from ._functional_more import *  # noqa: E402, F403

@@ -15,9 +15,9 @@ device and scale the gradients in place, so clipping costs no host synchronisati
 
 import math
 
-from ..autograd.graph import bump_version
-from ..backend.device import xp_of
-from ..tensor import Tensor, _new_tensor
+from ...autograd.graph import bump_version
+from ...backend.device import xp_of
+from ...tensor import Tensor, _new_tensor
 
 
 def _as_list(parameters):
@@ -51,7 +51,7 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     tensors = [t for t in _as_list(tensors) if t is not None]
     norm_type = float(norm_type)
     if not tensors:
-        from ..creation import tensor
+        from ...creation import tensor
 
         return tensor(0.0)
     first = tensors[0].device
@@ -128,7 +128,7 @@ def _check_same_device(params):
 
 def parameters_to_vector(parameters):
     """All parameters flattened into one vector (differentiable, as PyTorch's)."""
-    from .. import cat
+    from ... import cat
 
     params = _as_list(parameters)
     _check_same_device(params)
@@ -156,3 +156,7 @@ def vector_to_parameters(vec, parameters):
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_",
            "parameters_to_vector", "vector_to_parameters"]
+
+from . import rnn  # noqa: E402  (tg.nn.utils.rnn, as torch.nn.utils.rnn)
+
+__all__ += ["rnn"]

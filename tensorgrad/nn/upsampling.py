@@ -1,0 +1,281 @@
+"""Resizing, padding, reshaping, channel dropout, distance, bilinear and instance-norm modules
+with PyTorch's names, arguments and repr."""
+
+import math
+
+from .. import creation
+from . import functional as F
+from . import init
+from .modules import Module, Parameter
+from .normalization import _Affine
+
+__all__ = ["Upsample", "PixelShuffle", "PixelUnshuffle", "ZeroPad2d", "ConstantPad1d",
+           "ConstantPad2d", "Unflatten", "Dropout1d", "Dropout2d", "AlphaDropout",
+           "CosineSimilarity", "PairwiseDistance", "Bilinear", "InstanceNorm1d",
+           "InstanceNorm2d", "LocalResponseNorm"]
+
+
+class Upsample(Module):
+    """``F.interpolate`` as a module.
+
+    >>> import tensorgrad as tg
+    >>> tg.nn.Upsample(scale_factor=2)
+    Upsample(scale_factor=2.0, mode='nearest')
+    """
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                 recompute_scale_factor=None):
+        super().__init__()
+        self.size = size
+        if isinstance(scale_factor, (tuple, list)):
+            scale_factor = tuple(float(f) for f in scale_factor)
+        self.scale_factor = float(scale_factor) if isinstance(scale_factor, (int, float)) \
+            else scale_factor
+        self.mode, self.align_corners = mode, align_corners
+        self.recompute_scale_factor = recompute_scale_factor
+
+    def forward(self, input):
+        return F.interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
+                             self.recompute_scale_factor)
+
+    def extra_repr(self):
+        what = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None \
+            else f"size={self.size!r}"
+        return f"{what}, mode={self.mode!r}"
+
+
+class PixelShuffle(Module):
+    """(*, C r^2, H, W) -> (*, C, H r, W r)."""
+
+    def __init__(self, upscale_factor):
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, input):
+        return F.pixel_shuffle(input, self.upscale_factor)
+
+    def extra_repr(self):
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """(*, C, H r, W r) -> (*, C r^2, H, W)."""
+
+    def __init__(self, downscale_factor):
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, input):
+        return F.pixel_unshuffle(input, self.downscale_factor)
+
+    def extra_repr(self):
+        return f"downscale_factor={self.downscale_factor}"
+
+
+def _widths(padding, n, name):
+    if isinstance(padding, int):
+        return (padding,) * (2 * n)
+    padding = tuple(int(p) for p in padding)
+    if len(padding) != 2 * n:
+        raise ValueError(f"{name}: padding must be an int or {2 * n} ints, got {padding}")
+    return padding
+
+
+class _ConstantPadNd(Module):
+    _n = 1
+
+    def __init__(self, padding, value):
+        super().__init__()
+        self.padding = _widths(padding, self._n, type(self).__name__)
+        self.value = value
+
+    def forward(self, input):
+        return F.pad(input, self.padding, "constant", self.value)
+
+    def extra_repr(self):
+        return f"padding={self.padding}, value={self.value}"
+
+
+class ConstantPad1d(_ConstantPadNd):
+    """Pads the last dimension with ``value``: (left, right)."""
+    _n = 1
+
+
+class ConstantPad2d(_ConstantPadNd):
+    """Pads the last two dimensions with ``value``: (left, right, top, bottom)."""
+    _n = 2
+
+
+class ZeroPad2d(ConstantPad2d):
+    """Pads the last two dimensions with zeros."""
+
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self):
+        return f"{self.padding}"
+
+
+class Unflatten(Module):
+    """Splits dimension ``dim`` into ``unflattened_size``."""
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        self.dim = dim
+        self.unflattened_size = tuple(unflattened_size)
+
+    def forward(self, input):
+        from ..ops.shape import reshape
+
+        shape = tuple(input.shape)
+        d = self.dim % len(shape) if shape else 0
+        if not shape or math.prod(s for s in self.unflattened_size if s != -1) == 0 or (
+                -1 not in self.unflattened_size and
+                math.prod(self.unflattened_size) != shape[d]):
+            raise ValueError(f"Unflatten: unflattened_size {self.unflattened_size} does not "
+                             f"fit dimension {self.dim} of input shape {shape}")
+        return reshape(input, shape[:d] + self.unflattened_size + shape[d + 1:])
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+class _DropoutNd(Module):
+    _fn = None
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"{type(self).__name__}: p must be in [0, 1], got {p}")
+        self.p, self.inplace = p, inplace
+
+    def forward(self, input):
+        return type(self)._fn(input, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout1d(_DropoutNd):
+    """Zeroes whole channels of (N, C, L) in training mode."""
+    _fn = staticmethod(F.dropout1d)
+
+
+class Dropout2d(_DropoutNd):
+    """Zeroes whole channels of (N, C, H, W) in training mode."""
+    _fn = staticmethod(F.dropout2d)
+
+
+class AlphaDropout(_DropoutNd):
+    """Dropout that keeps SELU's mean and variance."""
+    _fn = staticmethod(F.alpha_dropout)
+
+
+class CosineSimilarity(Module):
+    """Cosine of the angle between x1 and x2 along ``dim``."""
+
+    def __init__(self, dim=1, eps=1e-8):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1, x2):
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
+
+
+class PairwiseDistance(Module):
+    """||x1 - x2 + eps||_p along the last dimension."""
+
+    def __init__(self, p=2.0, eps=1e-6, keepdim=False):
+        super().__init__()
+        self.norm, self.eps, self.keepdim = p, eps, keepdim
+
+    def forward(self, x1, x2):
+        return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
+
+
+class Bilinear(Module):
+    """y = x1^T A x2 + b, weight (out, in1, in2) and bias uniform in +-1/sqrt(in1_features)
+    (PyTorch's initialisation)."""
+
+    def __init__(self, in1_features, in2_features, out_features, bias=True, device=None,
+                 dtype=None):
+        super().__init__()
+        self.in1_features, self.in2_features = in1_features, in2_features
+        self.out_features = out_features
+        self.weight = Parameter(creation.empty(out_features, in1_features, in2_features,
+                                               dtype=dtype, device=device))
+        self.bias = Parameter(creation.empty(out_features, dtype=dtype, device=device)) \
+            if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 1 / math.sqrt(self.weight.shape[1])
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input1, input2):
+        return F.bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
+
+
+class _InstanceNorm(_Affine):
+    _spatial = 1
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
+                 track_running_stats=False, device=None, dtype=None, *, bias=True):
+        super().__init__()
+        if track_running_stats:
+            raise NotImplementedError(f"{type(self).__name__}: track_running_stats=True is not "
+                                      "supported")
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self._make_affine((num_features,), affine, bias, dtype, device)
+
+    def forward(self, input):
+        name = type(self).__name__
+        d = self._spatial
+        if input.ndim not in (d + 1, d + 2):
+            raise ValueError(f"{name}: input must have {d + 1} or {d + 2} dimensions, got shape "
+                             f"{tuple(input.shape)}")
+        unbatched = input.ndim == d + 1
+        if unbatched:
+            input = input.unsqueeze(0)
+        if input.shape[1] != self.num_features and self.affine:
+            raise ValueError(f"{name}: expected {self.num_features} channels, got input shape "
+                             f"{tuple(input.shape)}")
+        y = F.instance_norm(input, None, None, self.weight, self.bias, True, self.momentum,
+                            self.eps)
+        return y.squeeze(0) if unbatched else y
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation of (N, C, L) or (C, L)."""
+    _spatial = 1
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation of (N, C, H, W) or (C, H, W)."""
+    _spatial = 2
+
+
+class LocalResponseNorm(Module):
+    """``F.local_response_norm`` across channels."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input):
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
