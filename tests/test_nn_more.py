@@ -442,3 +442,33 @@ def test_functional_namespace_is_public_functions_only():
         assert callable(getattr(F, n)), n
     for n in NEW_FUNCTIONS + list(BUILTIN_PARAMS):
         assert n in public
+
+
+@pytest.mark.parametrize("name", ["normalize", "normalize_p3", "cosine_similarity",
+                                  "pairwise_distance"])
+def test_norm_based_ops_at_a_zero_vector_match_torch(name, device):
+    # the norm's subgradient at 0 is 0 (PyTorch's), so a zero row gives finite gradients
+    torch = pytest.importorskip("torch")
+    x = np.zeros((3, 4))
+    x[1] = [1.0, -2.0, 0.5, 3.0]
+    y = np.zeros((3, 4))
+    y[2] = [0.3, 0.1, -0.2, 0.4]
+    w = np.random.default_rng(0).standard_normal((3, 4) if name.startswith("normalize") else 3)
+    f = {
+        "normalize": lambda F, a, b: F.normalize(a),
+        "normalize_p3": lambda F, a, b: F.normalize(a, p=3.0),
+        "cosine_similarity": lambda F, a, b: F.cosine_similarity(a, b),
+        "pairwise_distance": lambda F, a, b: F.pairwise_distance(a, b, eps=0.0),
+    }[name]
+    a = tg.tensor(put(x, device), requires_grad=True)
+    b = tg.tensor(put(y, device), requires_grad=True)
+    (f(tg.nn.functional, a, b) * tg.tensor(put(w, device))).sum().backward()
+    ta = torch.tensor(x, requires_grad=True)
+    tb = torch.tensor(y, requires_grad=True)
+    (f(torch.nn.functional, ta, tb) * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(host(a.grad), ta.grad.numpy(), rtol=1e-10, atol=1e-12)
+    if tb.grad is None:  # normalize reads only its first argument
+        assert b.grad is None
+    else:
+        np.testing.assert_allclose(host(b.grad), tb.grad.numpy(), rtol=1e-10, atol=1e-12)
+    assert np.isfinite(host(a.grad)).all()

@@ -179,13 +179,11 @@ def prelu(input, weight):
 
 # ---- distances and normalisation --------------------------------------------------------------
 def _pnorm(x, p, axis, keepdims):
-    if p == 2:
-        return _ew.sqrt(_red.sum(x * x, (axis,), keepdims))
-    if p == 1:
-        return _red.sum(_ew.abs(x), (axis,), keepdims)
-    if p == float("inf"):
-        return _red.max(_ew.abs(x), (axis,), keepdims)
-    return _red.sum(_ew.abs(x) ** p, (axis,), keepdims) ** (1.0 / p)
+    """The p-norm along ``axis``, with the subgradient 0 at a zero vector (PyTorch's), not the
+    NaN of sqrt's derivative there."""
+    from ..numpy.linalg import _vector_norm
+
+    return _vector_norm(x, p, (axis,), keepdims)
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
