@@ -72,13 +72,23 @@ cat = concatenate
 # ...) and the Tensor methods they bring (torch_api attaches them); PyTorch's dtype names as
 # NumPy dtypes (tg.float32, tg.long, tg.bool, tg.dtype: they shadow bool/float/int here, as in
 # torch) and more of its top level (torch_surface: unique, cdist, svd, qr, inference_mode, ...);
-# tg.linalg is torch.linalg
-from . import _dtypes, func, linalg, numpy, torch_api, torch_surface  # noqa: E402,F401
+# tg.linalg is torch.linalg; torch_surface2: cummax, quantile, mode, trapezoid, histogram,
+# set_printoptions, tg.Size, ...
+from . import (  # noqa: E402,F401
+    _dtypes,
+    func,
+    linalg,
+    numpy,
+    torch_api,
+    torch_surface,
+    torch_surface2,
+)
 from ._dtypes import *  # noqa: E402,F401,F403
 from .creation import get_default_dtype, set_default_dtype  # noqa: E402
 from .func import vmap  # noqa: E402  (tg.func is torch.func; tg.vmap is torch.vmap)
 from .torch_api import *  # noqa: E402,F401,F403
 from .torch_surface import *  # noqa: E402,F401,F403
+from .torch_surface2 import *  # noqa: E402,F401,F403
 
 
 def device(spec, index=None):
@@ -104,3 +114,4 @@ __all__ = [
 __all__ += [n for n in torch_api.__all__ if n not in __all__] + ["numpy"]
 __all__ += _dtypes.__all__ + torch_surface.__all__ + ["get_default_dtype", "set_default_dtype"]
 __all__ += ["func", "vmap"]
+__all__ += torch_surface2.__all__

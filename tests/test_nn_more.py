@@ -472,3 +472,23 @@ def test_norm_based_ops_at_a_zero_vector_match_torch(name, device):
     else:
         np.testing.assert_allclose(host(b.grad), tb.grad.numpy(), rtol=1e-10, atol=1e-12)
     assert np.isfinite(host(a.grad)).all()
+
+
+@pytest.mark.parametrize("shapes, dim", [(((4, 3), (1, 3)), 0), (((4, 3), (3,)), 0),
+                                         (((2, 1, 5), (2, 4, 5)), 1), (((4, 3), (4, 1)), 1)])
+def test_cosine_similarity_broadcasts_before_the_norms(shapes, dim, device):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    x1, x2 = (rng.standard_normal(s) for s in shapes)
+    a = tg.tensor(put(x1, device), requires_grad=True)
+    b = tg.tensor(put(x2, device), requires_grad=True)
+    ta, tb = torch.tensor(x1, requires_grad=True), torch.tensor(x2, requires_grad=True)
+    got = F.cosine_similarity(a, b, dim=dim)
+    want = torch.nn.functional.cosine_similarity(ta, tb, dim=dim)
+    np.testing.assert_allclose(host(got), want.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(host(tg.cosine_similarity(a, b, dim=dim)), want.detach().numpy(),
+                               rtol=1e-12)
+    got.sum().backward()
+    want.sum().backward()
+    np.testing.assert_allclose(host(a.grad), ta.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(host(b.grad), tb.grad.numpy(), rtol=1e-10, atol=1e-12)

@@ -18,6 +18,7 @@ from ..ops import elementwise as _ew
 from ..ops import reduce as _red
 from ..ops.index import getitem as _getitem
 from ..ops.registry import AUTOCAST as _AUTOCAST
+from ..ops.shape import broadcast_to as _broadcast_to
 from ..ops.shape import concatenate_ as _concat
 from ..ops.shape import expand_dims as _unsqueeze
 from ..ops.shape import reshape as _reshape
@@ -212,9 +213,12 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     if _AUTOCAST[0]:  # PyTorch's float32 autocast list
         x1, x2 = _cast_inputs(_FP32, x1, x2)
     shape = _broadcast_shapes(x1, x2, "cosine_similarity")
+    # broadcast first: the norms are taken over the broadcast dim, as PyTorch's
+    x1 = x1 if _shape(x1) == shape else _broadcast_to(x1, shape)
+    x2 = x2 if _shape(x2) == shape else _broadcast_to(x2, shape)
     ax = dim % max(len(shape), 1)
-    n1 = _ew.maximum(_pnorm(x1, 2, ax - len(shape) + x1.ndim, True), eps)
-    n2 = _ew.maximum(_pnorm(x2, 2, ax - len(shape) + x2.ndim, True), eps)
+    n1 = _ew.maximum(_pnorm(x1, 2, ax, True), eps)
+    n2 = _ew.maximum(_pnorm(x2, 2, ax, True), eps)
     return _red.sum((x1 / n1) * (x2 / n2), (ax,), False)
 
 
