@@ -164,7 +164,14 @@ def test_recorder_is_free_when_nobody_watches():
     lambda p: tg.optim.RMSprop(p, lr=1e-3, momentum=0.9, centered=True),
     lambda p: tg.optim.Adagrad(p, lr=1e-2, lr_decay=1e-3),
     lambda p: tg.optim.Adam(p, lr=1e-3, foreach=False),
-], ids=["sgd", "sgd-nesterov", "adam", "adamw-amsgrad", "rmsprop", "adagrad", "adam-loop"])
+    lambda p: tg.optim.NAdam(p, weight_decay=1e-2, decoupled_weight_decay=True),
+    lambda p: tg.optim.RAdam(p, weight_decay=1e-4),
+    lambda p: tg.optim.Adamax(p),
+    lambda p: tg.optim.Adadelta(p),
+    lambda p: tg.optim.Rprop(p),
+    lambda p: tg.optim.ASGD(p, t0=1),
+], ids=["sgd", "sgd-nesterov", "adam", "adamw-amsgrad", "rmsprop", "adagrad", "adam-loop",
+        "nadam", "radam", "adamax", "adadelta", "rprop", "asgd"])
 def test_mlp_step(make_opt):
     model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 32), nn.GELU(),
                           nn.Linear(32, 5)).to(CUDA)

@@ -5,6 +5,21 @@ allocates nothing: the same memory traffic as a hand-written NumPy update.
 """
 
 from . import lr_scheduler
-from .optimizer import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from .lbfgs import LBFGS
+from .optimizer import (
+    ASGD,
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    NAdam,
+    Optimizer,
+    RAdam,
+    RMSprop,
+    Rprop,
+)
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam",
+           "Adamax", "Adadelta", "Rprop", "ASGD", "LBFGS", "lr_scheduler"]

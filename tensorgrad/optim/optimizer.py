@@ -271,17 +271,17 @@ class Optimizer:
             buf = self._scratch[key] = xp_of(d).empty_like(d)
         return buf
 
-    def _direction(self, p, g, group):
+    def _direction(self, p, g, group, l2=True):
         """The gradient as PyTorch's RMSprop and Adagrad see it, in the first work array:
-        negated for ``maximize``, plus ``weight_decay * p`` (the second work array holds the
-        product, so nothing is allocated)."""
+        negated for ``maximize``, plus ``weight_decay * p`` unless ``l2`` is false (the second
+        work array holds the product, so nothing is allocated)."""
         xp = xp_of(p.data)
         d = self._scratch_for(p)
         if group["maximize"]:
             xp.negative(g, out=d)
         else:
             xp.copyto(d, g)
-        if group["weight_decay"]:
+        if l2 and group["weight_decay"]:
             a = self._scratch_for(p, 1)
             xp.multiply(p.data, group["weight_decay"], out=a)
             d += a
@@ -686,5 +686,317 @@ class Adagrad(Optimizer):
                 xp.divide(d, a, out=a)
                 a *= -clr
                 p.data += a
+                bump_version(p._vc)
+        return loss
+
+
+def _check_nonneg(name, **values):
+    bad = {k: v for k, v in values.items() if not v >= 0}
+    if bad:
+        raise ValueError(f"{name}: " + ", ".join(f"{k} must be >= 0, got {k}={v!r}"
+                                                 for k, v in bad.items()))
+
+
+def _check_betas(name, betas):
+    if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+        raise ValueError(f"{name}: betas must lie in [0, 1), got betas={tuple(betas)}")
+
+
+class _DecoupledMixin:
+    """The gradient seen by NAdam and RAdam: with ``decoupled_weight_decay`` the parameter
+    shrinks by ``1 - lr * weight_decay`` first (AdamW's way) and the decay stays out of the
+    gradient; without it the decay is added to the gradient (L2)."""
+
+    def _decayed_direction(self, p, g, group):
+        wd = group["weight_decay"]
+        if wd and group["decoupled_weight_decay"]:
+            p.data *= 1 - group["lr"] * wd
+            return self._direction(p, g, group, l2=False)
+        return self._direction(p, g, group)
+
+    def _moments(self, p, d, b1, b2):
+        """Update ``exp_avg`` and ``exp_avg_sq`` from ``d`` in place (the second work array is
+        the temporary); return both."""
+        xp = xp_of(p.data)
+        a = self._scratch_for(p, 1)
+        m = self._buffer(p, "exp_avg")
+        v = self._buffer(p, "exp_avg_sq")
+        xp.subtract(d, m, out=a)  # m.lerp_(d, 1 - b1)
+        a *= 1 - b1
+        m += a
+        v *= b2
+        xp.multiply(d, d, out=a)
+        a *= 1 - b2
+        v += a
+        return m, v
+
+
+class NAdam(_DecoupledMixin, Optimizer):
+    """Adam with Nesterov momentum (Dozat), PyTorch's formulas: the momentum coefficient
+    ``mu_t = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))`` and its running product
+    ``mu_product`` (kept in the state, a number on the host) weight the gradient and the first
+    moment; ``decoupled_weight_decay`` gives NAdamW."""
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 momentum_decay=4e-3, decoupled_weight_decay=False, *, foreach=None,
+                 maximize=False, capturable=False, differentiable=False):
+        _check_nonneg("NAdam", lr=lr, eps=eps, weight_decay=weight_decay,
+                      momentum_decay=momentum_decay)
+        _check_betas("NAdam", betas)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, momentum_decay=momentum_decay,
+                                      decoupled_weight_decay=bool(decoupled_weight_decay),
+                                      maximize=maximize,
+                                      **_impl_flags("NAdam", foreach, _NO_FUSED, differentiable,
+                                                    capturable)))
+
+    def step(self, closure=None):
+        loss = _closure_loss(closure)
+        for group in self.param_groups:
+            lr, (b1, b2), eps, md = group["lr"], group["betas"], group["eps"], group[
+                "momentum_decay"]
+            for p, g in self._params_with_grad(group):
+                xp = xp_of(p.data)
+                st = self.state.setdefault(id(p), {})
+                t = st["step"] = st.get("step", 0) + 1
+                st.setdefault("mu_product", 1.0)
+                d = self._decayed_direction(p, g, group)
+                mu = b1 * (1.0 - 0.5 * 0.96 ** (t * md))
+                mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * md))
+                st["mu_product"] = mu_product = st["mu_product"] * mu
+                m, v = self._moments(p, d, b1, b2)
+                a = self._scratch_for(p, 1)
+                xp.divide(v, 1 - b2 ** t, out=a)
+                xp.sqrt(a, out=a)
+                a += eps
+                d /= a
+                d *= -lr * (1.0 - mu) / (1.0 - mu_product)
+                p.data += d
+                xp.divide(m, a, out=a)
+                a *= -lr * mu_next / (1.0 - mu_product * mu_next)
+                p.data += a
+                bump_version(p._vc)
+        return loss
+
+
+class RAdam(_DecoupledMixin, Optimizer):
+    """Rectified Adam (Liu et al.), PyTorch's formulas: while the variance estimate is not yet
+    tractable (``rho_t <= 5``) the step is momentum SGD with bias correction, after it the
+    Adam step times the rectification term; ``decoupled_weight_decay`` gives RAdamW."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False,
+                 capturable=False, differentiable=False):
+        _check_nonneg("RAdam", lr=lr, eps=eps, weight_decay=weight_decay)
+        _check_betas("RAdam", betas)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, maximize=maximize,
+                                      decoupled_weight_decay=bool(decoupled_weight_decay),
+                                      **_impl_flags("RAdam", foreach, _NO_FUSED, differentiable,
+                                                    capturable)))
+
+    def step(self, closure=None):
+        loss = _closure_loss(closure)
+        for group in self.param_groups:
+            lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+            rho_inf = 2 / (1 - b2) - 1
+            for p, g in self._params_with_grad(group):
+                xp = xp_of(p.data)
+                st = self.state.setdefault(id(p), {})
+                t = st["step"] = st.get("step", 0) + 1
+                d = self._decayed_direction(p, g, group)
+                m, v = self._moments(p, d, b1, b2)
+                bias1 = 1 - b1 ** t
+                bias2 = 1 - b2 ** t
+                rho_t = rho_inf - 2 * t * (b2 ** t) / bias2
+                if rho_t > 5.0:
+                    rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
+                            / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+                    xp.sqrt(v, out=d)
+                    d += eps
+                    xp.divide(m, d, out=d)
+                    d *= -lr * rect * bias2 ** 0.5 / bias1
+                else:
+                    xp.multiply(m, -lr / bias1, out=d)
+                p.data += d
+                bump_version(p._vc)
+        return loss
+
+
+class Adamax(Optimizer):
+    """Adamax (Kingma & Ba): Adam with the infinity norm, PyTorch's formulas (``exp_inf`` is
+    ``max(beta2 * exp_inf, |g| + eps)``)."""
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 foreach=None, *, maximize=False, differentiable=False, capturable=False):
+        _check_nonneg("Adamax", lr=lr, eps=eps, weight_decay=weight_decay)
+        _check_betas("Adamax", betas)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, maximize=maximize,
+                                      **_impl_flags("Adamax", foreach, _NO_FUSED, differentiable,
+                                                    capturable)))
+
+    def step(self, closure=None):
+        loss = _closure_loss(closure)
+        for group in self.param_groups:
+            lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+            for p, g in self._params_with_grad(group):
+                xp = xp_of(p.data)
+                st = self.state.setdefault(id(p), {})
+                t = st["step"] = st.get("step", 0) + 1
+                d = self._direction(p, g, group)
+                a = self._scratch_for(p, 1)
+                m = self._buffer(p, "exp_avg")
+                u = self._buffer(p, "exp_inf")
+                xp.subtract(d, m, out=a)
+                a *= 1 - b1
+                m += a
+                u *= b2
+                xp.abs(d, out=a)
+                a += eps
+                xp.maximum(u, a, out=u)
+                xp.divide(m, u, out=a)
+                a *= -lr / (1 - b1 ** t)
+                p.data += a
+                bump_version(p._vc)
+        return loss
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler), PyTorch's formulas: the step is the gradient scaled by
+    ``sqrt(acc_delta + eps) / sqrt(square_avg + eps)``, times ``lr``."""
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *,
+                 capturable=False, maximize=False, differentiable=False):
+        _check_nonneg("Adadelta", lr=lr, eps=eps, weight_decay=weight_decay)
+        if not 0.0 <= rho <= 1.0:
+            raise ValueError(f"Adadelta: rho must lie in [0, 1], got rho={rho}")
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize,
+                                      **_impl_flags("Adadelta", foreach, _NO_FUSED,
+                                                    differentiable, capturable)))
+
+    def step(self, closure=None):
+        loss = _closure_loss(closure)
+        for group in self.param_groups:
+            lr, rho, eps = group["lr"], group["rho"], group["eps"]
+            for p, g in self._params_with_grad(group):
+                xp = xp_of(p.data)
+                st = self.state.setdefault(id(p), {})
+                st["step"] = st.get("step", 0) + 1
+                d = self._direction(p, g, group)
+                a = self._scratch_for(p, 1)
+                b = self._scratch_for(p, 2)
+                sq = self._buffer(p, "square_avg")
+                acc = self._buffer(p, "acc_delta")
+                sq *= rho
+                xp.multiply(d, d, out=a)
+                a *= 1 - rho
+                sq += a
+                xp.add(sq, eps, out=a)
+                xp.sqrt(a, out=a)  # std
+                xp.add(acc, eps, out=b)
+                xp.sqrt(b, out=b)
+                b /= a
+                b *= d  # delta
+                acc *= rho
+                xp.multiply(b, b, out=a)
+                a *= 1 - rho
+                acc += a
+                b *= -lr
+                p.data += b
+                bump_version(p._vc)
+        return loss
+
+
+class Rprop(Optimizer):
+    """Resilient backpropagation (Riedmiller & Braun), PyTorch's formulas: each element's
+    ``step_size`` (started at ``lr``) grows by ``etas[1]`` while its gradient keeps its sign
+    and shrinks by ``etas[0]`` when the sign flips (that gradient then counts as zero), within
+    ``step_sizes``; the parameter moves by ``sign(g) * step_size``."""
+
+    def __init__(self, params, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *,
+                 capturable=False, foreach=None, maximize=False, differentiable=False):
+        _check_nonneg("Rprop", lr=lr)
+        if not 0.0 < etas[0] < 1.0 < etas[1]:
+            raise ValueError(f"Rprop: etas must satisfy 0 < etas[0] < 1 < etas[1], got "
+                             f"etas={tuple(etas)}")
+        super().__init__(params, dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes),
+                                      maximize=maximize,
+                                      **_impl_flags("Rprop", foreach, _NO_FUSED, differentiable,
+                                                    capturable)))
+
+    def step(self, closure=None):
+        loss = _closure_loss(closure)
+        for group in self.param_groups:
+            (eta_minus, eta_plus), (lo, hi) = group["etas"], group["step_sizes"]
+            for p, g in self._params_with_grad(group):
+                xp = xp_of(p.data)
+                st = self.state.setdefault(id(p), {})
+                st["step"] = st.get("step", 0) + 1
+                prev = self._buffer(p, "prev")
+                if "step_size" not in st:
+                    st["step_size"] = xp.full_like(p.data, group["lr"])
+                size = st["step_size"]
+                d = self._scratch_for(p)
+                if group["maximize"]:
+                    xp.negative(g, out=d)
+                else:
+                    xp.copyto(d, g)
+                f = self._scratch_for(p, 1)
+                xp.multiply(d, prev, out=f)
+                grow, shrink = f > 0, f < 0  # masks, not indexing: no wait for the device
+                f.fill(1)
+                xp.copyto(f, eta_plus, where=grow)
+                xp.copyto(f, eta_minus, where=shrink)
+                size *= f
+                xp.clip(size, lo, hi, out=size)
+                xp.copyto(d, 0, where=shrink)  # as PyTorch: a flipped sign forgets the gradient
+                xp.copyto(prev, d)
+                xp.sign(d, out=d)
+                d *= size
+                p.data -= d
+                bump_version(p._vc)
+        return loss
+
+
+class ASGD(Optimizer):
+    """Averaged SGD (Polyak & Juditsky), PyTorch's formulas: the step size ``eta`` decays as
+    ``lr / (1 + lambd * lr * t) ** alpha``, the parameter also decays by ``1 - lambd * eta``,
+    and ``ax`` averages the iterates from step ``t0`` on (``mu = 1 / max(1, t - t0)``).
+    ``eta`` and ``mu`` are numbers on the host: no step waits for the device."""
+
+    def __init__(self, params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0,
+                 foreach=None, maximize=False, differentiable=False, capturable=False):
+        _check_nonneg("ASGD", lr=lr, weight_decay=weight_decay)
+        super().__init__(params, dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0,
+                                      weight_decay=weight_decay, maximize=maximize,
+                                      **_impl_flags("ASGD", foreach, _NO_FUSED, differentiable,
+                                                    capturable)))
+
+    def step(self, closure=None):
+        loss = _closure_loss(closure)
+        for group in self.param_groups:
+            lr, lambd = group["lr"], group["lambd"]
+            for p, g in self._params_with_grad(group):
+                xp = xp_of(p.data)
+                st = self.state.setdefault(id(p), {})
+                if "eta" not in st:
+                    st.update(step=0, eta=float(lr), mu=1.0)
+                t = st["step"] = st["step"] + 1
+                ax = self._buffer(p, "ax")
+                d = self._direction(p, g, group)
+                eta = st["eta"]
+                p.data *= 1 - lambd * eta
+                d *= -eta
+                p.data += d
+                if st["mu"] != 1:
+                    xp.subtract(p.data, ax, out=d)
+                    d *= st["mu"]
+                    ax += d
+                else:
+                    xp.copyto(ax, p.data)
+                st["eta"] = lr / ((1 + lambd * lr * t) ** group["alpha"])
+                st["mu"] = 1 / max(1, t - group["t0"])
                 bump_version(p._vc)
         return loss
