@@ -73,12 +73,16 @@ cat = concatenate
 # NumPy dtypes (tg.float32, tg.long, tg.bool, tg.dtype: they shadow bool/float/int here, as in
 # torch) and more of its top level (torch_surface: unique, cdist, svd, qr, inference_mode, ...);
 # tg.linalg is torch.linalg; torch_surface2: cummax, quantile, mode, trapezoid, histogram,
-# set_printoptions, tg.Size, ...
+# set_printoptions, tg.Size, ...; tg.fft is torch.fft and tg.special torch.special
+# (tensorgrad.numpy.fft and tensorgrad.scipy.special stay NumPy's and SciPy's);
+# signal_windows: hann_window ... kaiser_window, stft, istft
 from . import (  # noqa: E402,F401
     _dtypes,
+    fft,
     func,
     linalg,
     numpy,
+    special,
     torch_api,
     torch_surface,
     torch_surface2,
@@ -86,6 +90,8 @@ from . import (  # noqa: E402,F401
 from ._dtypes import *  # noqa: E402,F401,F403
 from .creation import get_default_dtype, set_default_dtype  # noqa: E402
 from .func import vmap  # noqa: E402  (tg.func is torch.func; tg.vmap is torch.vmap)
+from .signal_windows import *  # noqa: E402,F401,F403
+from .signal_windows import __all__ as _signal_all  # noqa: E402
 from .torch_api import *  # noqa: E402,F401,F403
 from .torch_surface import *  # noqa: E402,F401,F403
 from .torch_surface2 import *  # noqa: E402,F401,F403
@@ -115,3 +121,4 @@ __all__ += [n for n in torch_api.__all__ if n not in __all__] + ["numpy"]
 __all__ += _dtypes.__all__ + torch_surface.__all__ + ["get_default_dtype", "set_default_dtype"]
 __all__ += ["func", "vmap"]
 __all__ += torch_surface2.__all__
+__all__ += ["fft", "special"] + _signal_all

@@ -112,7 +112,7 @@ def classify(name, defined=None):
 # ---- the primitive registry ----------------------------------------------------------------
 _PRIMITIVE_MODULES = ("tensorgrad.ops", "tensorgrad.nn.functional", "tensorgrad.scipy",
                       "tensorgrad.misc", "tensorgrad.autograd.functional", "tensorgrad.numpy",
-                      "tensorgrad.torch_qr", "tensorgrad.linalg")
+                      "tensorgrad.torch_qr", "tensorgrad.linalg", "tensorgrad.special")
 
 # non-ufunc primitives whose rules are checked on complex inputs (tests/test_complex.py,
 # tests/test_tnp_surface.py, tests/test_tnp_fft.py, tests/test_tnp_linalg.py)
