@@ -78,6 +78,7 @@ cat = concatenate
 # signal_windows: hann_window ... kaiser_window, stft, istft
 from . import (  # noqa: E402,F401
     _dtypes,
+    distributions,
     fft,
     func,
     linalg,
@@ -121,4 +122,5 @@ __all__ += [n for n in torch_api.__all__ if n not in __all__] + ["numpy"]
 __all__ += _dtypes.__all__ + torch_surface.__all__ + ["get_default_dtype", "set_default_dtype"]
 __all__ += ["func", "vmap"]
 __all__ += torch_surface2.__all__
+__all__ += ["distributions"]
 __all__ += ["fft", "special"] + _signal_all
