@@ -86,40 +86,39 @@ def _dims_and_sizes(x, s, dim, op, last_default=None):
 
 
 # ---- one dimension -----------------------------------------------------------------------
+def _one_dim(name, input, n, dim, norm, real=False):
+    x = _input(input, name, real=real)
+    return getattr(_nf, name)(x, _n(n, name), _dim(x, dim, name), _norm(norm, name))
+
+
 def fft(input, n=None, dim=-1, norm=None):
     """The one-dimensional discrete Fourier transform over ``dim``."""
-    x = _input(input, "fft")
-    return _nf.fft(x, _n(n, "fft"), _dim(x, dim, "fft"), _norm(norm, "fft"))
+    return _one_dim("fft", input, n, dim, norm)
 
 
 def ifft(input, n=None, dim=-1, norm=None):
     """The inverse of :func:`fft`."""
-    x = _input(input, "ifft")
-    return _nf.ifft(x, _n(n, "ifft"), _dim(x, dim, "ifft"), _norm(norm, "ifft"))
+    return _one_dim("ifft", input, n, dim, norm)
 
 
 def rfft(input, n=None, dim=-1, norm=None):
     """The FFT of a real input: the ``n // 2 + 1`` non-negative frequencies."""
-    x = _input(input, "rfft", real=True)
-    return _nf.rfft(x, _n(n, "rfft"), _dim(x, dim, "rfft"), _norm(norm, "rfft"))
+    return _one_dim("rfft", input, n, dim, norm, real=True)
 
 
 def irfft(input, n=None, dim=-1, norm=None):
     """The inverse of :func:`rfft`: ``n`` real points (default ``2 * (m - 1)``)."""
-    x = _input(input, "irfft")
-    return _nf.irfft(x, _n(n, "irfft"), _dim(x, dim, "irfft"), _norm(norm, "irfft"))
+    return _one_dim("irfft", input, n, dim, norm)
 
 
 def hfft(input, n=None, dim=-1, norm=None):
     """The FFT of a Hermitian-symmetric signal given by its first half (a real output)."""
-    x = _input(input, "hfft")
-    return _nf.hfft(x, _n(n, "hfft"), _dim(x, dim, "hfft"), _norm(norm, "hfft"))
+    return _one_dim("hfft", input, n, dim, norm)
 
 
 def ihfft(input, n=None, dim=-1, norm=None):
     """The inverse of :func:`hfft`, for a real input."""
-    x = _input(input, "ihfft", real=True)
-    return _nf.ihfft(x, _n(n, "ihfft"), _dim(x, dim, "ihfft"), _norm(norm, "ihfft"))
+    return _one_dim("ihfft", input, n, dim, norm, real=True)
 
 
 # ---- several dimensions --------------------------------------------------------------------

@@ -329,6 +329,17 @@ def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
     return _ex.cumsum(terms, d) if terms.shape[d] else terms
 
 
+def _nd_tensors(values, op, arg, ndim, noun):
+    """``values`` (at least one) as ``ndim``-D Tensors, for the variadic ``op``."""
+    ts = [_t(v, op, arg) for v in values]
+    if not ts:
+        raise ValueError(f"{op}(): expects at least one {noun}")
+    for v in ts:
+        if v.ndim != ndim:
+            raise ValueError(f"{op}(): expects {ndim}-D tensors, got shape {tuple(v.shape)}")
+    return ts
+
+
 # ---- combinatorics ---------------------------------------------------------------------------
 def cartesian_prod(*tensors):
     """The Cartesian product of 1-D tensors: (N, k) rows in itertools.product's order (one
@@ -338,13 +349,7 @@ def cartesian_prod(*tensors):
     >>> tg.cartesian_prod(tg.tensor([1, 2]), tg.tensor([3, 4])).tolist()
     [[1, 3], [1, 4], [2, 3], [2, 4]]
     """
-    ts = [_t(v, "cartesian_prod", "tensors") for v in tensors]
-    if not ts:
-        raise ValueError("cartesian_prod(): expects at least one tensor")
-    for v in ts:
-        if v.ndim != 1:
-            raise ValueError(f"cartesian_prod(): expects 1-D tensors, got shape "
-                             f"{tuple(v.shape)}")
+    ts = _nd_tensors(tensors, "cartesian_prod", "tensors", 1, "tensor")
     if len(ts) == 1:
         return ts[0]
     grids = _ta.meshgrid(*ts, indexing="ij")
@@ -780,13 +785,7 @@ def adjoint(input):
 def chain_matmul(*matrices):
     """The product of 2-D matrices left to right (PyTorch's deprecated name; see
     ``tg.linalg.multi_dot``). Differentiable."""
-    ms = [_t(m, "chain_matmul", "matrices") for m in matrices]
-    if not ms:
-        raise ValueError("chain_matmul(): expects at least one matrix")
-    for m in ms:
-        if m.ndim != 2:
-            raise ValueError(f"chain_matmul(): expects 2-D tensors, got shape "
-                             f"{tuple(m.shape)}")
+    ms = _nd_tensors(matrices, "chain_matmul", "matrices", 2, "matrix")
     out = ms[0]
     for m in ms[1:]:
         out = _ta.mm(out, m)

@@ -139,3 +139,46 @@ def cyclic_garbage():
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
+
+
+def param_names(fn):
+    """Parameter names of ``fn``, ``*name`` for a variadic one; ``**kwargs`` left out."""
+    import inspect
+
+    sig = inspect.signature(fn)
+    return [("*" if p.kind == p.VAR_POSITIONAL else "") + p.name
+            for p in sig.parameters.values() if p.kind != p.VAR_KEYWORD]
+
+
+def torch_param_names(fn):
+    """The parameter names of a torch function: its Python signature, or else the first line
+    of its docstring ``name(a, b=1, *, c=None) -> Tensor``."""
+    import inspect
+    import re
+
+    try:
+        names = param_names(fn)
+        if names or not inspect.signature(fn).parameters:
+            return names
+    except (TypeError, ValueError):
+        pass
+    head = fn.__doc__.strip().split("\n\n")[0].replace("\n", " ")
+    while re.search(r"\[[^\[\]]*\]", head):  # type annotations: Union[Tensor, ...]
+        head = re.sub(r"\[[^\[\]]*\]", "", head)
+    inside = head[head.index("(") + 1:head.index(")")]
+    names = []
+    for part in inside.split(","):
+        part = part.strip().lstrip("\\").split(":")[0].split("=")[0].strip()
+        if part and part not in ("*", "/"):
+            names.append(part)
+    return names
+
+
+def assert_takes_torchs_parameters(name, ours, want, not_taken=(), overloads=()):
+    """``ours`` takes the parameters ``want`` (PyTorch's names, less ``not_taken``) in their
+    order, and no others but those of PyTorch's other ``overloads``."""
+    mine = param_names(ours)
+    want = [p for p in want if p not in set(not_taken)]
+    extra = set(mine) - set(want) - set(overloads)
+    assert [p for p in mine if p in want] == want, (name, mine, want)
+    assert not extra, (name, extra)

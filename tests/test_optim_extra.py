@@ -14,6 +14,14 @@ import math
 import numpy as np
 import pytest
 from devices import host, on, put
+from optim_helpers import (
+    assert_iterates_close,
+    optim_data,
+    reloaded,
+    tg_steps,
+    torch_run,
+    two_groups,
+)
 
 import tensorgrad as tg
 
@@ -62,39 +70,15 @@ STEPS = 24
 
 
 def _data():
-    rng = np.random.default_rng(11)
-    start = [rng.standard_normal(s) for s in ((5,), (2, 3))]
-    coefs = [(rng.standard_normal(5), rng.standard_normal((2, 3))) for _ in range(STEPS)]
-    return start, coefs
+    return optim_data(11, STEPS)
 
 
-def _loss(w, m, c, d):
-    return (w.cos() * c).sum() + (m.tanh() * m * d).sum() + 0.05 * (w * w).sum()
-
-
-def _groups(params, kw):
-    return [{"params": [params[0]]}, {"params": [params[1]], "lr": kw.get("lr", 0.01) * 0.5}]
+_groups, _tg_steps = two_groups, tg_steps
 
 
 def _torch_run(name, kw, start, coefs):
     with _torch_float64():
-        ps = [torch.tensor(a, requires_grad=True) for a in start]
-        opt = getattr(torch.optim, name)(_groups(ps, kw), **kw)
-        out = []
-        for c, d in coefs:
-            opt.zero_grad()
-            _loss(*ps, torch.tensor(c), torch.tensor(d)).backward()
-            opt.step()
-            out.append([p.detach().numpy().copy() for p in ps])
-    return out, opt
-
-
-def _tg_steps(opt, params, coefs, device):
-    for c, d in coefs:
-        opt.zero_grad()
-        _loss(*params, tg.tensor(put(c, device)), tg.tensor(put(d, device))).backward()
-        opt.step()
-        yield [host(p).copy() for p in params]
+        return torch_run(name, kw, start, coefs)
 
 
 @pytest.mark.parametrize("name,kw", CONFIGS, ids=IDS)
@@ -117,13 +101,9 @@ def test_steps_match_torch_through_a_state_dict_round_trip(name, kw, device):
         assert set(g) == set(tgroup)
         assert {k: v for k, v in g.items() if k != "params"} == \
             {k: v for k, v in tgroup.items() if k != "params"}
-    fresh = [tg.tensor(put(host(p).copy(), device), requires_grad=True) for p in params]
-    other = getattr(tg.optim, name)(_groups(fresh, {"lr": 0.3}), lr=0.3)
-    other.load_state_dict(sd)
+    fresh, other = reloaded(name, params, sd, device)
     got += list(_tg_steps(other, fresh, coefs[half:], device))
-    for step, (a, b) in enumerate(zip(got, want, strict=True)):
-        for x, y in zip(a, b, strict=True):
-            np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-12, err_msg=f"step {step}")
+    assert_iterates_close(got, want)
     # the loaded state is the state the first optimizer would have had: compare with torch
     for p, idx in zip(fresh, (0, 1), strict=True):
         for k, v in other.state[id(p)].items():

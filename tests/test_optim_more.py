@@ -5,6 +5,15 @@ and refused states."""
 import numpy as np
 import pytest
 from devices import host, on, put
+from optim_helpers import (
+    assert_iterates_close,
+    optim_data,
+    optim_loss,
+    reloaded,
+    tg_steps,
+    torch_run,
+    two_groups,
+)
 
 import tensorgrad as tg
 
@@ -36,40 +45,10 @@ STEPS = 50
 
 
 def _data():
-    rng = np.random.default_rng(7)
-    start = [rng.standard_normal(s) for s in ((5,), (2, 3))]
-    coefs = [(rng.standard_normal(5), rng.standard_normal((2, 3))) for _ in range(STEPS)]
-    return start, coefs
+    return optim_data(7, STEPS)
 
 
-def _loss(w, m, c, d):
-    # bounded gradients that depend on the parameters: a fair test for maximize too
-    return (w.cos() * c).sum() + (m.tanh() * m * d).sum() + 0.05 * (w * w).sum()
-
-
-def _groups(params, kw):
-    # two groups: the second with its own learning rate (per-group hyper-parameters)
-    return [{"params": [params[0]]}, {"params": [params[1]], "lr": kw.get("lr", 0.01) * 0.5}]
-
-
-def _torch_run(name, kw, start, coefs):
-    ps = [torch.tensor(a, requires_grad=True) for a in start]
-    opt = getattr(torch.optim, name)(_groups(ps, kw), **kw)
-    out = []
-    for c, d in coefs:
-        opt.zero_grad()
-        _loss(*ps, torch.tensor(c), torch.tensor(d)).backward()
-        opt.step()
-        out.append([p.detach().numpy().copy() for p in ps])
-    return out, opt
-
-
-def _tg_steps(opt, params, coefs, device):
-    for c, d in coefs:
-        opt.zero_grad()
-        _loss(*params, tg.tensor(put(c, device)), tg.tensor(put(d, device))).backward()
-        opt.step()
-        yield [host(p).copy() for p in params]
+_loss, _groups, _torch_run, _tg_steps = optim_loss, two_groups, torch_run, tg_steps
 
 
 @pytest.mark.parametrize("name,kw", CONFIGS, ids=IDS)
@@ -92,15 +71,11 @@ def test_fifty_steps_match_torch_through_a_state_dict_round_trip(name, kw, devic
         assert g["lr"] == tgroup["lr"]
         assert set(g) <= set(tgroup)
     # fresh parameters and a fresh optimizer with other hyper-parameters: the state decides
-    fresh = [tg.tensor(put(host(p).copy(), device), requires_grad=True) for p in params]
-    other = getattr(tg.optim, name)(_groups(fresh, {"lr": 0.3}), lr=0.3)
-    other.load_state_dict(sd)
+    fresh, other = reloaded(name, params, sd, device)
     assert [g["lr"] for g in other.param_groups] == [g["lr"] for g in opt.param_groups]
     got += list(_tg_steps(other, fresh, coefs[25:], device))
     assert len(got) == STEPS
-    for step, (a, b) in enumerate(zip(got, want, strict=True)):
-        for x, y in zip(a, b, strict=True):
-            np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-12, err_msg=f"step {step}")
+    assert_iterates_close(got, want)
     for p in fresh:
         assert on(p, device) and p.is_leaf and p.dtype == np.float64
         for buf in other.state.get(id(p), {}).values():

@@ -2,12 +2,19 @@
 default dtype of creation.py) against PyTorch: the names and their parameters, values and
 gradients on every device, second derivatives against finite differences, and clear errors."""
 
-import inspect
-import re
 
 import numpy as np
 import pytest
-from devices import host, on, put, tensor_on, torch_oracle
+from devices import (
+    assert_takes_torchs_parameters,
+    host,
+    on,
+    param_names,
+    put,
+    tensor_on,
+    torch_oracle,
+    torch_param_names,
+)
 
 import tensorgrad as tg
 
@@ -40,32 +47,7 @@ _NOT_TAKEN = {"out", "layout", "memory_format", "pin_memory"}
 _OVERLOADS = {"normal": {"size", "dtype", "device", "requires_grad"}, "bernoulli": {"p"}}
 
 
-def _torch_params(fn):
-    """The parameter names of a torch function: its Python signature, or else the first line
-    of its docstring ``name(a, b=1, *, c=None) -> Tensor``."""
-    try:
-        names = _params(fn)
-        if names or not inspect.signature(fn).parameters:
-            return names
-    except (TypeError, ValueError):
-        pass
-    head = fn.__doc__.strip().split("\n\n")[0].replace("\n", " ")
-    while re.search(r"\[[^\[\]]*\]", head):  # type annotations: Union[Tensor, ...]
-        head = re.sub(r"\[[^\[\]]*\]", "", head)
-    inside = head[head.index("(") + 1:head.index(")")]
-    names = []
-    for part in inside.split(","):
-        part = part.strip().lstrip("\\").split(":")[0].split("=")[0].strip()
-        if part and part not in ("*", "/"):
-            names.append(part)
-    return names
-
-
-def _params(fn):
-    """Parameter names, ``*name`` for a variadic one; ``**kwargs`` left out."""
-    sig = inspect.signature(fn)
-    return [("*" if p.kind == p.VAR_POSITIONAL else "") + p.name
-            for p in sig.parameters.values() if p.kind != p.VAR_KEYWORD]
+_params, _torch_params = param_names, torch_param_names  # also used by other test files
 
 
 _UNIQUE_DOC = ["input", "sorted", "return_inverse", "return_counts", "dim"]  # torch.unique's docs
@@ -75,12 +57,8 @@ _UNIQUE_DOC = ["input", "sorted", "return_inverse", "return_counts", "dim"]  # t
 def test_function_exists_in_both_with_pytorchs_parameters(name):
     ours, theirs = getattr(tg, name), getattr(torch, name)
     assert name in tg.__all__
-    mine = _params(ours)
     want = _UNIQUE_DOC if name == "unique" else _torch_params(theirs)
-    want = [p for p in want if p not in _NOT_TAKEN]
-    extra = set(mine) - set(want) - _OVERLOADS.get(name, set())
-    assert [p for p in mine if p in want] == want, (name, mine, want)
-    assert not extra, (name, extra)
+    assert_takes_torchs_parameters(name, ours, want, _NOT_TAKEN, _OVERLOADS.get(name, ()))
 
 
 @pytest.mark.parametrize("name", DTYPES)

@@ -7,8 +7,14 @@ import math
 
 import numpy as np
 import pytest
-from devices import host, put, tensor_on, torch_oracle
-from test_torch_surface import _params, _torch_params
+from devices import (
+    assert_takes_torchs_parameters,
+    host,
+    put,
+    tensor_on,
+    torch_oracle,
+    torch_param_names,
+)
 
 import tensorgrad as tg
 
@@ -52,12 +58,8 @@ _DOCUMENTED = {
 def test_function_exists_in_both_with_pytorchs_parameters(name):
     ours, theirs = getattr(tg, name), getattr(torch, name)
     assert name in tg.__all__
-    mine = _params(ours)
-    want = _DOCUMENTED[name] if name in _DOCUMENTED else _torch_params(theirs)
-    want = [p for p in want if p not in _NOT_TAKEN]
-    extra = set(mine) - set(want) - _OVERLOADS.get(name, set())
-    assert [p for p in mine if p in want] == want, (name, mine, want)
-    assert not extra, (name, extra)
+    want = _DOCUMENTED[name] if name in _DOCUMENTED else torch_param_names(theirs)
+    assert_takes_torchs_parameters(name, ours, want, _NOT_TAKEN, _OVERLOADS.get(name, ()))
 
 
 @pytest.mark.parametrize("name", METHODS)

@@ -10,6 +10,7 @@ from . import constraints
 from .distribution import (
     LOG_SQRT_2PI,
     Distribution,
+    LocCentred,
     broadcast_all,
     draw,
     standard_normal,
@@ -40,7 +41,7 @@ class _LocScale(Distribution):
             self._validate_sample(value)
 
 
-class Normal(_LocScale):
+class Normal(LocCentred, _LocScale):
     """The normal distribution N(loc, scale^2).
 
     >>> import tensorgrad as tg
@@ -51,14 +52,6 @@ class Normal(_LocScale):
 
     support = constraints.real
     has_rsample = True
-
-    @property
-    def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
-        return self.loc
 
     @property
     def stddev(self):
@@ -135,19 +128,11 @@ class LogNormal(_LocScale):
         return self.base_dist.entropy() + self.loc
 
 
-class Laplace(_LocScale):
+class Laplace(LocCentred, _LocScale):
     """The Laplace distribution: density exp(-|x - loc| / scale) / (2 scale)."""
 
     support = constraints.real
     has_rsample = True
-
-    @property
-    def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
-        return self.loc
 
     @property
     def variance(self):

@@ -6,6 +6,7 @@ import numpy as np
 
 from . import constraints
 from .distribution import (
+    BinaryProbsLogits,
     Distribution,
     as_param,
     broadcast_all,
@@ -32,7 +33,7 @@ def _one_of(who, probs, logits):
         raise ValueError(f"{who}: either `probs` or `logits` must be specified, but not both.")
 
 
-class Bernoulli(Distribution):
+class Bernoulli(BinaryProbsLogits, Distribution):
     """1 with probability ``probs`` (or ``sigmoid(logits)``), 0 otherwise.
 
     >>> import tensorgrad as tg
@@ -55,18 +56,6 @@ class Bernoulli(Distribution):
             (self.logits,) = broadcast_all(logits)
             param = self.logits
         super().__init__(param.shape, validate_args=validate_args)
-
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param_shape(self):
-        return self.__dict__.get("probs", self.__dict__.get("logits")).shape
 
     @property
     def mean(self):
@@ -214,13 +203,8 @@ class OneHotCategorical(Distribution):
         param = self._categorical._param
         super().__init__(param.shape[:-1], param.shape[-1:], validate_args=validate_args)
 
-    def expand(self, batch_shape, _instance=None):
-        new = type(self).__new__(type(self))
-        batch_shape = tuple(batch_shape)
+    def _expand_extra(self, new, batch_shape):
         new._categorical = self._categorical.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
 
     @property
     def probs(self):
@@ -318,7 +302,7 @@ def _clamp_by_zero(x):
     return (x.clamp(min=0) + x - x.clamp(max=0)) / 2
 
 
-class Binomial(Distribution):
+class Binomial(BinaryProbsLogits, Distribution):
     """The number of successes in ``total_count`` Bernoulli(probs) trials."""
 
     arg_constraints = {"total_count": constraints.nonnegative_integer,
@@ -337,18 +321,6 @@ class Binomial(Distribution):
             self.total_count = self.total_count.to(self.logits.dtype)
             param = self.logits
         super().__init__(param.shape, validate_args=validate_args)
-
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param_shape(self):
-        return self.__dict__.get("probs", self.__dict__.get("logits")).shape
 
     @constraints.dependent_property(is_discrete=True, event_dim=0)
     def support(self):

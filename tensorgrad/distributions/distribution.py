@@ -303,3 +303,32 @@ class Distribution:
 
 
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class LocCentred:
+    """Mixin for families symmetric and unimodal about ``loc``: mean and mode are ``loc``."""
+
+    @property
+    def mean(self):
+        return self.loc
+
+    @property
+    def mode(self):
+        return self.loc
+
+
+class BinaryProbsLogits:
+    """Mixin for families given by exactly one of ``probs`` and ``logits`` of a binary event:
+    the other is computed on first use, and ``param_shape`` is the given one's shape."""
+
+    @lazy_property
+    def logits(self):
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @lazy_property
+    def probs(self):
+        return logits_to_probs(self.logits, is_binary=True)
+
+    @property
+    def param_shape(self):
+        return self.__dict__.get("probs", self.__dict__.get("logits")).shape

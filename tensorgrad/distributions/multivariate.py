@@ -7,7 +7,7 @@ import numpy as np
 
 from . import constraints
 from .continuous import standard_gamma
-from .distribution import Distribution, as_param, lazy_property, standard_normal
+from .distribution import Distribution, LocCentred, as_param, lazy_property, standard_normal
 
 __all__ = ["Dirichlet", "MultivariateNormal", "Independent"]
 
@@ -103,7 +103,7 @@ def batch_mahalanobis(scale_tril, x):
     return (z ** 2).sum(-1)
 
 
-class MultivariateNormal(Distribution):
+class MultivariateNormal(LocCentred, Distribution):
     """The multivariate normal distribution with mean ``loc`` and a covariance given by
     exactly one of ``covariance_matrix``, ``precision_matrix`` or ``scale_tril`` (its lower
     Cholesky factor).
@@ -177,14 +177,6 @@ class MultivariateNormal(Distribution):
         return self._full(_tg().linalg.inv(L @ L.transpose(-1, -2)))
 
     @property
-    def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
-        return self.loc
-
-    @property
     def variance(self):
         v = (self._unbroadcasted_scale_tril ** 2).sum(-1)
         return v.expand(*(tuple(self.batch_shape) + tuple(self.event_shape)))
@@ -238,15 +230,10 @@ class Independent(Distribution):
         super().__init__(shape[:len(shape) - event_dim], shape[len(shape) - event_dim:],
                          validate_args=validate_args)
 
-    def expand(self, batch_shape, _instance=None):
-        batch_shape = tuple(batch_shape)
+    def _expand_extra(self, new, batch_shape):
         n = self.reinterpreted_batch_ndims
-        new = type(self).__new__(type(self))
         new.base_dist = self.base_dist.expand(batch_shape + tuple(self.event_shape[:n]))
         new.reinterpreted_batch_ndims = n
-        Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
 
     @property
     def has_rsample(self):

@@ -115,6 +115,10 @@ class LRScheduler:
     def _group_lrs(self):
         return [group["lr"] for group in self.optimizer.param_groups]
 
+    def _scaled_lrs(self, factor):
+        """The groups' current rates times ``factor``."""
+        return [lr * factor for lr in self._group_lrs()]
+
 
 _LRScheduler = LRScheduler  # PyTorch 1.x's name
 
@@ -183,7 +187,7 @@ class StepLR(LRScheduler):
     def get_lr(self):
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return self._group_lrs()
-        return [lr * self.gamma for lr in self._group_lrs()]
+        return self._scaled_lrs(self.gamma)
 
     def _get_closed_form_lr(self):
         return [base * self.gamma ** (self.last_epoch // self.step_size)
@@ -206,7 +210,7 @@ class MultiStepLR(LRScheduler):
     def get_lr(self):
         if self.last_epoch not in self.milestones:
             return self._group_lrs()
-        return [lr * self.gamma ** self.milestones[self.last_epoch] for lr in self._group_lrs()]
+        return self._scaled_lrs(self.gamma ** self.milestones[self.last_epoch])
 
     def _get_closed_form_lr(self):
         milestones = sorted(self.milestones.elements())
@@ -224,7 +228,7 @@ class ExponentialLR(LRScheduler):
     def get_lr(self):
         if self._is_initial:
             return self._group_lrs()
-        return [lr * self.gamma for lr in self._group_lrs()]
+        return self._scaled_lrs(self.gamma)
 
     def _get_closed_form_lr(self):
         return [base * self.gamma ** self.last_epoch for base in self.base_lrs]
@@ -249,13 +253,13 @@ class LinearLR(LRScheduler):
 
     def get_lr(self):
         if self.last_epoch == 0:
-            return [lr * self.start_factor for lr in self._group_lrs()]
+            return self._scaled_lrs(self.start_factor)
         if self._is_initial or self.last_epoch > self.total_iters:
             return self._group_lrs()
         delta = self.end_factor - self.start_factor
         scale = 1.0 + delta / (self.total_iters * self.start_factor
                                + (self.last_epoch - 1) * delta)
-        return [lr * scale for lr in self._group_lrs()]
+        return self._scaled_lrs(scale)
 
     def _get_closed_form_lr(self):
         frac = min(self.total_iters, self.last_epoch) / self.total_iters
@@ -401,7 +405,25 @@ class OneCycleLR(LRScheduler):
         return lrs
 
 
-class SequentialLR(LRScheduler):
+class _SchedulerGroup(LRScheduler):
+    """Base of the schedulers that drive others (``self._schedulers``): their state dict
+    holds each inner scheduler's state dict in place of the scheduler."""
+
+    def state_dict(self):
+        out = {k: copy.deepcopy(v) for k, v in self.__dict__.items()
+               if k not in ("optimizer", "_schedulers")}
+        out["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return out
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        saved = state_dict.pop("_schedulers")
+        self.__dict__.update(copy.deepcopy(state_dict))
+        for s, sd in zip(self._schedulers, saved, strict=True):
+            s.load_state_dict(sd)
+
+
+class SequentialLR(_SchedulerGroup):
     """Hand over from one scheduler to the next at each of ``milestones``."""
 
     def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
@@ -441,19 +463,6 @@ class SequentialLR(LRScheduler):
             s.step()
         self._last_lr = s.get_last_lr()
 
-    def state_dict(self):
-        out = {k: copy.deepcopy(v) for k, v in self.__dict__.items()
-               if k not in ("optimizer", "_schedulers")}
-        out["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return out
-
-    def load_state_dict(self, state_dict):
-        state_dict = dict(state_dict)
-        saved = state_dict.pop("_schedulers")
-        self.__dict__.update(copy.deepcopy(state_dict))
-        for s, sd in zip(self._schedulers, saved, strict=True):
-            s.load_state_dict(sd)
-
 
 class ConstantLR(LRScheduler):
     """Scale the rate by ``factor`` until epoch ``total_iters``, then restore it."""
@@ -468,10 +477,10 @@ class ConstantLR(LRScheduler):
 
     def get_lr(self):
         if self.last_epoch == 0:
-            return [lr * self.factor for lr in self._group_lrs()]
+            return self._scaled_lrs(self.factor)
         if self.last_epoch != self.total_iters:
             return self._group_lrs()
-        return [lr * (1.0 / self.factor) for lr in self._group_lrs()]
+        return self._scaled_lrs(1.0 / self.factor)
 
     def _get_closed_form_lr(self):
         return [base * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor))
@@ -492,7 +501,7 @@ class PolynomialLR(LRScheduler):
             return self._group_lrs()
         n, t = self.total_iters, self.last_epoch
         factor = ((1.0 - t / n) / (1.0 - (t - 1) / n)) ** self.power
-        return [lr * factor for lr in self._group_lrs()]
+        return self._scaled_lrs(factor)
 
     def _get_closed_form_lr(self):
         return [base * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters)
@@ -658,7 +667,7 @@ class CyclicLR(LRScheduler):
         self._init_scale_fn()
 
 
-class ChainedScheduler(LRScheduler):
+class ChainedScheduler(_SchedulerGroup):
     """Step several schedulers of one optimizer together, each applied to the rates the
     previous left (their effects multiply)."""
 
@@ -687,19 +696,6 @@ class ChainedScheduler(LRScheduler):
         for s in self._schedulers:
             s.step()
         self._last_lr = self._group_lrs()
-
-    def state_dict(self):
-        out = {k: copy.deepcopy(v) for k, v in self.__dict__.items()
-               if k not in ("optimizer", "_schedulers")}
-        out["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return out
-
-    def load_state_dict(self, state_dict):
-        state_dict = dict(state_dict)
-        saved = state_dict.pop("_schedulers")
-        self.__dict__.update(copy.deepcopy(state_dict))
-        for s, sd in zip(self._schedulers, saved, strict=True):
-            s.load_state_dict(sd)
 
 
 class ReduceLROnPlateau(LRScheduler):

@@ -255,6 +255,12 @@ class Optimizer:
             if p.grad is not None:
                 yield p, p.grad.data
 
+    def _count_step(self, p):
+        """Count one more step in ``p``'s state: (the state, the new step number)."""
+        st = self.state.setdefault(id(p), {})
+        t = st["step"] = st.get("step", 0) + 1
+        return st, t
+
     def _buffer(self, p, name):
         st = self.state.setdefault(id(p), {})
         buf = st.get(name)
@@ -488,9 +494,7 @@ class Adam(Optimizer):
                 "weight_decay"]
             for p, g in self._params_with_grad(group):
                 xp = xp_of(p.data)
-                st = self.state.setdefault(id(p), {})
-                st["step"] = st.get("step", 0) + 1
-                t = st["step"]
+                _, t = self._count_step(p)
                 d = self._scratch_for(p)
                 xp.copyto(d, g)
                 if group["maximize"]:
@@ -594,8 +598,7 @@ class RMSprop(Optimizer):
             lr, alpha, eps, mom = group["lr"], group["alpha"], group["eps"], group["momentum"]
             for p, g in self._params_with_grad(group):
                 xp = xp_of(p.data)
-                st = self.state.setdefault(id(p), {})
-                st["step"] = st.get("step", 0) + 1
+                self._count_step(p)
                 d = self._direction(p, g, group)
                 a = self._scratch_for(p, 1)
                 sq = self._buffer(p, "square_avg")
@@ -757,8 +760,7 @@ class NAdam(_DecoupledMixin, Optimizer):
                 "momentum_decay"]
             for p, g in self._params_with_grad(group):
                 xp = xp_of(p.data)
-                st = self.state.setdefault(id(p), {})
-                t = st["step"] = st.get("step", 0) + 1
+                st, t = self._count_step(p)
                 st.setdefault("mu_product", 1.0)
                 d = self._decayed_direction(p, g, group)
                 mu = b1 * (1.0 - 0.5 * 0.96 ** (t * md))
@@ -802,8 +804,7 @@ class RAdam(_DecoupledMixin, Optimizer):
             rho_inf = 2 / (1 - b2) - 1
             for p, g in self._params_with_grad(group):
                 xp = xp_of(p.data)
-                st = self.state.setdefault(id(p), {})
-                t = st["step"] = st.get("step", 0) + 1
+                _, t = self._count_step(p)
                 d = self._decayed_direction(p, g, group)
                 m, v = self._moments(p, d, b1, b2)
                 bias1 = 1 - b1 ** t
@@ -842,8 +843,7 @@ class Adamax(Optimizer):
             lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
             for p, g in self._params_with_grad(group):
                 xp = xp_of(p.data)
-                st = self.state.setdefault(id(p), {})
-                t = st["step"] = st.get("step", 0) + 1
+                _, t = self._count_step(p)
                 d = self._direction(p, g, group)
                 a = self._scratch_for(p, 1)
                 m = self._buffer(p, "exp_avg")
@@ -882,8 +882,7 @@ class Adadelta(Optimizer):
             lr, rho, eps = group["lr"], group["rho"], group["eps"]
             for p, g in self._params_with_grad(group):
                 xp = xp_of(p.data)
-                st = self.state.setdefault(id(p), {})
-                st["step"] = st.get("step", 0) + 1
+                self._count_step(p)
                 d = self._direction(p, g, group)
                 a = self._scratch_for(p, 1)
                 b = self._scratch_for(p, 2)
@@ -932,8 +931,7 @@ class Rprop(Optimizer):
             (eta_minus, eta_plus), (lo, hi) = group["etas"], group["step_sizes"]
             for p, g in self._params_with_grad(group):
                 xp = xp_of(p.data)
-                st = self.state.setdefault(id(p), {})
-                st["step"] = st.get("step", 0) + 1
+                st, _ = self._count_step(p)
                 prev = self._buffer(p, "prev")
                 if "step_size" not in st:
                     st["step_size"] = xp.full_like(p.data, group["lr"])
