@@ -8,36 +8,15 @@ import re
 import numpy as np
 import pytest
 from devices import fit, host, on, put
+from nn_helpers import check_backward, compare_params, copy_weights, leaf
 
 import tensorgrad as tg
 
 F = tg.nn.functional
-TOL = dict(rtol=1e-10, atol=1e-12)
 
 
 def _torch():
     return pytest.importorskip("torch")
-
-
-def _leaf(a, device):
-    return tg.tensor(put(np.asarray(a), device), requires_grad=True)
-
-
-def _copy_weights(ours, theirs, device):
-    """PyTorch module -> our module (same names), float64, on ``device``."""
-    state = {k: v.detach().numpy() for k, v in theirs.state_dict().items()}
-    ours.load_state_dict(state)
-    for p in ours.parameters():
-        assert on(p, device) and p.dtype == np.float64
-
-
-def _compare_params(ours, theirs):
-    mine = dict(ours.named_parameters())
-    ref = dict(theirs.named_parameters())
-    assert sorted(mine) == sorted(ref)
-    for name, p in ref.items():
-        assert mine[name].grad is not None, name
-        np.testing.assert_allclose(host(mine[name].grad), p.grad.numpy(), err_msg=name, **TOL)
 
 
 # ---- scaled_dot_product_attention -----------------------------------------------------------
@@ -72,29 +51,23 @@ def test_sdpa_matches_torch(name, device, rng):
     qs, ks, vs, opts = SDPA_CASES[name]
     opts = dict(opts)
     arrays = [rng.standard_normal(s) for s in (qs, ks, vs)]
-    ours = [_leaf(a, device) for a in arrays]
+    ours = [leaf(a, device) for a in arrays]
     theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
     mask_t = mask_r = None
     if "mask" in opts:
         kind, shape = opts.pop("mask")
         m = _make_mask(kind, shape, rng)
         if kind == "floatg":
-            mask_t, mask_r = _leaf(m, device), torch.tensor(m, requires_grad=True)
+            mask_t, mask_r = leaf(m, device), torch.tensor(m, requires_grad=True)
         else:
             mask_t, mask_r = tg.tensor(put(m, device)), torch.tensor(m)
     out = F.scaled_dot_product_attention(*ours, attn_mask=mask_t, **opts)
     ref = torch.nn.functional.scaled_dot_product_attention(*theirs, attn_mask=mask_r, **opts)
-    assert on(out, device) and out.dtype == np.float64 and out.shape == tuple(ref.shape)
-    np.testing.assert_allclose(host(out), ref.detach().numpy(), **TOL)
-    g = rng.standard_normal(out.shape)
-    (out * tg.tensor(put(g, device))).sum().backward()
-    (ref * torch.tensor(g)).sum().backward()
+    assert out.dtype == np.float64
     pairs = list(zip(ours, theirs, strict=True))
     if mask_r is not None and mask_r.requires_grad:
         pairs.append((mask_t, mask_r))
-    for a, b in pairs:
-        assert on(a.grad, device)
-        np.testing.assert_allclose(host(a.grad), b.grad.numpy(), **TOL)
+    check_backward([(out, ref)], pairs, device, rng)
 
 
 @pytest.mark.parametrize("opts", [{}, {"is_causal": True}, {"mask": "bool"},
@@ -203,7 +176,7 @@ def test_multihead_attention_matches_torch(name, device, rng):
     torch.manual_seed(0)
     ref_mod = torch.nn.MultiheadAttention(E, heads, dtype=torch.float64, **copts)
     mod = tg.nn.MultiheadAttention(E, heads, device=device, dtype=np.float64, **copts)
-    _copy_weights(mod, ref_mod, device)
+    copy_weights(mod, ref_mod, device)
     if fopts.pop("eval", False):
         mod.eval()
         ref_mod.eval()
@@ -221,7 +194,7 @@ def test_multihead_attention_matches_torch(name, device, rng):
     else:
         arrays = [rng.standard_normal(shape(length, E)), rng.standard_normal(shape(s, kdim)),
                   rng.standard_normal(shape(s, vdim))]
-    ours = [_leaf(a, device) for a in arrays]
+    ours = [leaf(a, device) for a in arrays]
     theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
     masks = _mha_masks(fopts, None if unbatched else n, heads, length, s, rng)
     fopts.update({k: None for k in ("attn_mask", "key_padding_mask") if k in fopts})
@@ -231,26 +204,13 @@ def test_multihead_attention_matches_torch(name, device, rng):
     args_r = theirs * 3 if self_attn else theirs
     out, w = mod(*args_t, **kw_t)
     ref, ref_w = ref_mod(*args_r, **kw_r)
-    assert on(out, device) and out.shape == tuple(ref.shape)
-    np.testing.assert_allclose(host(out), ref.detach().numpy(), **TOL)
+    outputs = [(out, ref)]
     if ref_w is None:
         assert w is None
-    else:
-        assert on(w, device) and w.shape == tuple(ref_w.shape)
-        np.testing.assert_allclose(host(w), ref_w.detach().numpy(), **TOL)
-    g = rng.standard_normal(out.shape)
-    loss = (out * tg.tensor(put(g, device))).sum()
-    ref_loss = (ref * torch.tensor(g)).sum()
-    if ref_w is not None:  # the weights' gradient flows too
-        gw = rng.standard_normal(w.shape)
-        loss = loss + (w * tg.tensor(put(gw, device))).sum()
-        ref_loss = ref_loss + (ref_w * torch.tensor(gw)).sum()
-    loss.backward()
-    ref_loss.backward()
-    for a, b in zip(ours, theirs, strict=True):
-        assert on(a.grad, device)
-        np.testing.assert_allclose(host(a.grad), b.grad.numpy(), **TOL)
-    _compare_params(mod, ref_mod)
+    else:  # the weights' gradient flows too
+        outputs.append((w, ref_w))
+    check_backward(outputs, zip(ours, theirs, strict=True), device, rng)
+    compare_params(mod, ref_mod)
 
 
 def test_multihead_attention_layout_and_init(device):
@@ -353,23 +313,18 @@ def test_transformer_encoder_layer_matches_torch(name, device, rng):
                                                dtype=torch.float64, **copts)
     mod = tg.nn.TransformerEncoderLayer(d, heads, ff, dropout=0.2, activation=act_t,
                                         device=device, dtype=np.float64, **copts)
-    _copy_weights(mod, ref_mod, device)
+    copy_weights(mod, ref_mod, device)
     mod.eval()
     ref_mod.eval()
     shape = (n, length, d) if copts.get("batch_first") else (length, n, d)
     x = rng.standard_normal(shape)
-    xt, xr = _leaf(x, device), torch.tensor(x, requires_grad=True)
+    xt, xr = leaf(x, device), torch.tensor(x, requires_grad=True)
     masks = _layer_masks(fopts, n, length, rng)
     fopts.update({k: None for k in ("src_mask", "src_key_padding_mask") if k in fopts})
     out = mod(xt, **dict(fopts, **{k: tg.tensor(put(v, device)) for k, v in masks.items()}))
     ref = ref_mod(xr, **dict(fopts, **{k: torch.tensor(v) for k, v in masks.items()}))
-    assert on(out, device) and out.shape == tuple(ref.shape)
-    np.testing.assert_allclose(host(out), ref.detach().numpy(), **TOL)
-    g = rng.standard_normal(shape)
-    (out * tg.tensor(put(g, device))).sum().backward()
-    (ref * torch.tensor(g)).sum().backward()
-    np.testing.assert_allclose(host(xt.grad), xr.grad.numpy(), **TOL)
-    _compare_params(mod, ref_mod)
+    check_backward([(out, ref)], [(xt, xr)], device, rng)
+    compare_params(mod, ref_mod)
 
 
 def test_transformer_encoder_matches_torch(device, rng):
@@ -387,17 +342,14 @@ def test_transformer_encoder_matches_torch(device, rng):
     # the same names (Module.named_modules walks breadth first, PyTorch depth first)
     assert sorted(k for k, _ in enc.named_parameters()) == \
         sorted(k for k, _ in ref.named_parameters())
-    _copy_weights(enc, ref, device)
+    copy_weights(enc, ref, device)
     x = rng.standard_normal((n, length, d))
     mask = np.triu(np.ones((length, length), bool), 1)
-    xt, xr = _leaf(x, device), torch.tensor(x, requires_grad=True)
+    xt, xr = leaf(x, device), torch.tensor(x, requires_grad=True)
     out = enc(xt, mask=tg.tensor(put(mask, device)), is_causal=True)
     out_r = ref(xr, mask=torch.tensor(mask), is_causal=True)
-    np.testing.assert_allclose(host(out), out_r.detach().numpy(), **TOL)
-    out.sum().backward()
-    out_r.sum().backward()
-    np.testing.assert_allclose(host(xt.grad), xr.grad.numpy(), **TOL)
-    _compare_params(enc, ref)
+    check_backward([(out, out_r)], [(xt, xr)], device, rng)
+    compare_params(enc, ref)
 
 
 def test_transformer_encoder_clones_are_independent(device):

@@ -10,29 +10,13 @@ import warnings
 import numpy as np
 import pytest
 from devices import fit, host, on, put
+from nn_helpers import TOL, check_backward, compare_params, copy_weights, leaf
 
 import tensorgrad as tg
 from tensorgrad.nn.utils import rnn as rnn_utils
 
 torch = pytest.importorskip("torch")
-TOL = dict(rtol=1e-10, atol=1e-12)
 I, H = 3, 4  # input and hidden sizes of the comparisons
-
-
-def _copy_weights(ours, theirs, device):
-    state = {k: v.detach().numpy() for k, v in theirs.state_dict().items()}
-    ours.load_state_dict(state)
-    for p in ours.parameters():
-        assert on(p, device) and p.dtype == np.float64
-
-
-def _compare_param_grads(ours, theirs):
-    mine = dict(ours.named_parameters())
-    ref = dict(theirs.named_parameters())
-    assert list(mine) == list(ref)
-    for name, p in ref.items():
-        assert mine[name].grad is not None, name
-        np.testing.assert_allclose(host(mine[name].grad), p.grad.numpy(), err_msg=name, **TOL)
 
 
 def _pair(mode, device, **kw):
@@ -43,12 +27,8 @@ def _pair(mode, device, **kw):
         mode = "RNN"
     ref = getattr(torch.nn, mode)(I, H, dtype=torch.float64, **kw)
     mod = getattr(tg.nn, mode)(I, H, device=device, dtype=np.float64, **kw)
-    _copy_weights(mod, ref, device)
+    copy_weights(mod, ref, device)
     return mod, ref
-
-
-def _leaf(a, device):
-    return tg.tensor(put(np.asarray(a), device), requires_grad=True)
 
 
 def _as_tensor(v):
@@ -76,6 +56,16 @@ CASES = {  # name: (constructor options, forward options)
 }
 
 
+def _state_leaves(arrays, leaves, device):
+    """(ours, PyTorch's) initial state of leaves of ``arrays`` (h, or h and c: a pair), the
+    leaf pairs appended to ``leaves``."""
+    pairs = [(leaf(a, device), torch.tensor(a, requires_grad=True)) for a in arrays]
+    leaves += pairs
+    if len(pairs) == 2:
+        return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
+    return pairs[0]
+
+
 def _run_case(mode, copts, fopts, device, rng):
     mod, ref = _pair(mode, device, **copts)
     n, length = 4, 5
@@ -89,7 +79,7 @@ def _run_case(mode, copts, fopts, device, rng):
     else:
         shape = (n, length, I) if batch_first else (length, n, I)
     x = rng.standard_normal(shape)
-    xs = _leaf(x, device)
+    xs = leaf(x, device)
     xr = torch.tensor(x, requires_grad=True)
     hx_t = hx_r = None
     leaves = [(xs, xr)]
@@ -99,10 +89,7 @@ def _run_case(mode, copts, fopts, device, rng):
         arrays = [rng.standard_normal(hshape)]
         if mode == "LSTM":
             arrays.append(rng.standard_normal(cshape))
-        pairs = [(_leaf(a, device), torch.tensor(a, requires_grad=True)) for a in arrays]
-        leaves += pairs
-        hx_t = tuple(p[0] for p in pairs) if mode == "LSTM" else pairs[0][0]
-        hx_r = tuple(p[1] for p in pairs) if mode == "LSTM" else pairs[0][1]
+        hx_t, hx_r = _state_leaves(arrays, leaves, device)
     lengths = fopts.get("packed")
     inp_t, inp_r = xs, xr
     if lengths is not None:
@@ -117,25 +104,11 @@ def _run_case(mode, copts, fopts, device, rng):
         assert isinstance(out, rnn_utils.PackedSequence)
         assert out.batch_sizes.tolist() == ref_out.batch_sizes.tolist()
         out, ref_out = out.data, ref_out.data
-    assert on(out, device) and out.shape == tuple(ref_out.shape)
-    np.testing.assert_allclose(host(out), ref_out.detach().numpy(), **TOL)
     state, ref_state = _flat(state), _flat(ref_state)
     assert len(state) == len(ref_state)
-    for s, r in zip(state, ref_state, strict=True):
-        assert on(s, device) and s.shape == tuple(r.shape)
-        np.testing.assert_allclose(host(s), r.detach().numpy(), **TOL)
-    loss = 0.0
-    ref_loss = 0.0
-    for a, b in [(out, ref_out)] + list(zip(state, ref_state, strict=True)):
-        g = rng.standard_normal(a.shape)
-        loss = loss + (a * tg.tensor(put(g, device))).sum()
-        ref_loss = ref_loss + (b * torch.tensor(g)).sum()
-    loss.backward()
-    ref_loss.backward()
-    for a, b in leaves:
-        assert on(a.grad, device)
-        np.testing.assert_allclose(host(a.grad), b.grad.numpy(), **TOL)
-    _compare_param_grads(mod, ref)
+    outputs = [(out, ref_out)] + list(zip(state, ref_state, strict=True))
+    check_backward(outputs, leaves, device, rng)
+    compare_params(mod, ref, ordered=True)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -166,32 +139,19 @@ def test_cells_match_torch(cell, form, device, rng):
     torch.manual_seed(0)
     ref = getattr(torch.nn, name)(I, H, dtype=torch.float64, **kw)
     mod = getattr(tg.nn, name)(I, H, device=device, dtype=np.float64, **kw)
-    _copy_weights(mod, ref, device)
+    copy_weights(mod, ref, device)
     batch = () if form == "unbatched_hx" else (3,)
     x = rng.standard_normal(batch + (I,))
-    leaves = [(_leaf(x, device), torch.tensor(x, requires_grad=True))]
+    leaves = [(leaf(x, device), torch.tensor(x, requires_grad=True))]
     hx_t = hx_r = None
     if form.endswith("_hx"):
         k = 2 if name == "LSTMCell" else 1
-        pairs = [(_leaf(a, device), torch.tensor(a, requires_grad=True))
-                 for a in (rng.standard_normal(batch + (H,)) for _ in range(k))]
-        leaves += pairs
-        hx_t = tuple(p[0] for p in pairs) if k == 2 else pairs[0][0]
-        hx_r = tuple(p[1] for p in pairs) if k == 2 else pairs[0][1]
+        arrays = [rng.standard_normal(batch + (H,)) for _ in range(k)]
+        hx_t, hx_r = _state_leaves(arrays, leaves, device)
     outs = _flat(mod(leaves[0][0], hx_t))
     refs = _flat(ref(leaves[0][1], hx_r))
-    loss = ref_loss = 0.0
-    for a, b in zip(outs, refs, strict=True):
-        assert on(a, device) and a.shape == tuple(b.shape)
-        np.testing.assert_allclose(host(a), b.detach().numpy(), **TOL)
-        g = rng.standard_normal(a.shape)
-        loss = loss + (a * tg.tensor(put(g, device))).sum()
-        ref_loss = ref_loss + (b * torch.tensor(g)).sum()
-    loss.backward()
-    ref_loss.backward()
-    for a, b in leaves:
-        np.testing.assert_allclose(host(a.grad), b.grad.numpy(), **TOL)
-    _compare_param_grads(mod, ref)
+    check_backward(list(zip(outs, refs, strict=True)), leaves, device, rng)
+    compare_params(mod, ref, ordered=True)
 
 
 @pytest.mark.parametrize("mode", ["LSTM", "GRU"])
@@ -335,19 +295,13 @@ def test_errors(device):
 @pytest.mark.parametrize("side", ["right", "left"])
 def test_pad_sequence_matches_torch(batch_first, side, device, rng):
     arrays = [rng.standard_normal((n, 2)) for n in (3, 5, 1)]
-    ours = [_leaf(a, device) for a in arrays]
+    ours = [leaf(a, device) for a in arrays]
     theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
     out = rnn_utils.pad_sequence(ours, batch_first=batch_first, padding_value=-1.5,
                                  padding_side=side)
     ref = torch.nn.utils.rnn.pad_sequence(theirs, batch_first=batch_first, padding_value=-1.5,
                                           padding_side=side)
-    assert on(out, device)
-    np.testing.assert_allclose(host(out), ref.detach().numpy(), **TOL)
-    g = rng.standard_normal(out.shape)
-    (out * tg.tensor(put(g, device))).sum().backward()
-    (ref * torch.tensor(g)).sum().backward()
-    for a, b in zip(ours, theirs, strict=True):
-        np.testing.assert_allclose(host(a.grad), b.grad.numpy(), **TOL)
+    check_backward([(out, ref)], zip(ours, theirs, strict=True), device, rng)
     if side == "right":
         back = rnn_utils.unpad_sequence(out, [3, 5, 1], batch_first=batch_first)
         for a, b in zip(back, arrays, strict=True):
@@ -360,7 +314,7 @@ def test_pad_sequence_matches_torch(batch_first, side, device, rng):
 def test_pack_and_pad_match_torch(batch_first, lengths, enforce_sorted, device, rng):
     shape = (4, 5, 2) if batch_first else (5, 4, 2)
     x = rng.standard_normal(shape)
-    xs = _leaf(x, device)
+    xs = leaf(x, device)
     xr = torch.tensor(x, requires_grad=True)
     packed = rnn_utils.pack_padded_sequence(xs, lengths, batch_first=batch_first,
                                             enforce_sorted=enforce_sorted)
@@ -381,13 +335,8 @@ def test_pack_and_pad_match_torch(batch_first, lengths, enforce_sorted, device, 
                                                  padding_value=2.0, total_length=6)
     ref_padded, ref_lens = torch.nn.utils.rnn.pad_packed_sequence(
         ref, batch_first=batch_first, padding_value=2.0, total_length=6)
-    assert on(padded, device) and lens.device.type == "cpu"
-    np.testing.assert_allclose(host(padded), ref_padded.detach().numpy(), **TOL)
-    assert lens.tolist() == ref_lens.tolist() == lengths
-    g = rng.standard_normal(padded.shape)
-    (padded * tg.tensor(put(g, device))).sum().backward()
-    (ref_padded * torch.tensor(g)).sum().backward()
-    np.testing.assert_allclose(host(xs.grad), xr.grad.numpy(), **TOL)
+    assert lens.device.type == "cpu" and lens.tolist() == ref_lens.tolist() == lengths
+    check_backward([(padded, ref_padded)], [(xs, xr)], device, rng)
 
 
 def test_pack_sequence_round_trip(device, rng):

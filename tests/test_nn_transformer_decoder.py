@@ -9,35 +9,14 @@ import re
 import numpy as np
 import pytest
 from devices import fit, host, on, put
+from nn_helpers import check_backward, compare_params, copy_weights, leaf
 
 import tensorgrad as tg
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")  # PyTorch's own
 F = tg.nn.functional
-TOL = dict(rtol=1e-10, atol=1e-12)
 D, HEADS, FF = 8, 2, 16
-
-
-def _copy_weights(ours, theirs, device):
-    state = {k: v.detach().numpy() for k, v in theirs.state_dict().items()}
-    assert sorted(state) == sorted(ours.state_dict())
-    ours.load_state_dict(state)
-    for p in ours.parameters():
-        assert on(p, device) and p.dtype == np.float64
-
-
-def _compare_params(ours, theirs):
-    mine = dict(ours.named_parameters())
-    ref = dict(theirs.named_parameters())
-    assert sorted(mine) == sorted(ref)
-    for name, p in ref.items():
-        assert mine[name].grad is not None, name
-        np.testing.assert_allclose(host(mine[name].grad), p.grad.numpy(), err_msg=name, **TOL)
-
-
-def _leaf(a, device):
-    return tg.tensor(put(np.asarray(a), device), requires_grad=True)
 
 
 def _masks(fopts, n, length, s, rng):
@@ -91,25 +70,19 @@ def test_decoder_layer_matches_torch(name, device, rng):
                                            dtype=torch.float64, **copts)
     mod = tg.nn.TransformerDecoderLayer(D, HEADS, FF, dropout=0.2, activation=act_t,
                                         device=device, dtype=np.float64, **copts)
-    _copy_weights(mod, ref, device)
+    copy_weights(mod, ref, device)
     mod.eval()  # dropout > 0 in eval mode: the identity, as in PyTorch
     ref.eval()
     tgt, mem = _inputs(copts, fopts, n, length, s, rng)
-    leaves = [(_leaf(a, device), torch.tensor(a, requires_grad=True)) for a in (tgt, mem)]
+    leaves = [(leaf(a, device), torch.tensor(a, requires_grad=True)) for a in (tgt, mem)]
     masks = _masks(fopts, n, length, s, rng)
     kw = {k: v for k, v in fopts.items() if k.endswith("_is_causal")}
     out = mod(leaves[0][0], leaves[1][0], **kw,
               **{k: tg.tensor(put(v, device)) for k, v in masks.items()})
     out_r = ref(leaves[0][1], leaves[1][1], **kw,
                 **{k: torch.tensor(v) for k, v in masks.items()})
-    assert on(out, device) and out.shape == tuple(out_r.shape)
-    np.testing.assert_allclose(host(out), out_r.detach().numpy(), **TOL)
-    g = rng.standard_normal(out.shape)
-    (out * tg.tensor(put(g, device))).sum().backward()
-    (out_r * torch.tensor(g)).sum().backward()
-    for a, b in leaves:
-        np.testing.assert_allclose(host(a.grad), b.grad.numpy(), **TOL)
-    _compare_params(mod, ref)
+    check_backward([(out, out_r)], leaves, device, rng)
+    compare_params(mod, ref)
 
 
 def test_decoder_matches_torch(device, rng):
@@ -123,21 +96,17 @@ def test_decoder_matches_torch(device, rng):
                                           device=device, dtype=np.float64)
     dec = tg.nn.TransformerDecoder(layer, 2, norm=tg.nn.LayerNorm(D, device=device,
                                                                   dtype=np.float64))
-    _copy_weights(dec, ref, device)
+    copy_weights(dec, ref, device)
     tgt = rng.standard_normal((n, length, D))
     mem = rng.standard_normal((n, s, D))
-    leaves = [(_leaf(a, device), torch.tensor(a, requires_grad=True)) for a in (tgt, mem)]
+    leaves = [(leaf(a, device), torch.tensor(a, requires_grad=True)) for a in (tgt, mem)]
     mask = tg.nn.Transformer.generate_square_subsequent_mask(length, device=device,
                                                              dtype=np.float64)
     mask_r = torch.nn.Transformer.generate_square_subsequent_mask(length, dtype=torch.float64)
     out = dec(leaves[0][0], leaves[1][0], tgt_mask=mask, tgt_is_causal=True)
     out_r = ref(leaves[0][1], leaves[1][1], tgt_mask=mask_r, tgt_is_causal=True)
-    np.testing.assert_allclose(host(out), out_r.detach().numpy(), **TOL)
-    out.sum().backward()
-    out_r.sum().backward()
-    for a, b in leaves:
-        np.testing.assert_allclose(host(a.grad), b.grad.numpy(), **TOL)
-    _compare_params(dec, ref)
+    check_backward([(out, out_r)], leaves, device, rng)
+    compare_params(dec, ref)
 
 
 @pytest.mark.parametrize("opts", [{}, {"batch_first": True, "norm_first": True}])
@@ -150,11 +119,11 @@ def test_transformer_matches_torch(opts, device, rng):
     mod = tg.nn.Transformer(device=device, dtype=np.float64, **kw)
     assert sorted((k, tuple(v.shape)) for k, v in mod.state_dict().items()) == \
         sorted((k, tuple(v.shape)) for k, v in ref.state_dict().items())
-    _copy_weights(mod, ref, device)
+    copy_weights(mod, ref, device)
     bf = opts.get("batch_first", False)
     src = rng.standard_normal((n, s, D) if bf else (s, n, D))
     tgt = rng.standard_normal((n, length, D) if bf else (length, n, D))
-    leaves = [(_leaf(a, device), torch.tensor(a, requires_grad=True)) for a in (src, tgt)]
+    leaves = [(leaf(a, device), torch.tensor(a, requires_grad=True)) for a in (src, tgt)]
     pad = np.zeros((n, s), bool)
     pad[1, -2:] = True
     out = mod(leaves[0][0], leaves[1][0],
@@ -166,14 +135,8 @@ def test_transformer_matches_torch(opts, device, rng):
                 tgt_mask=ref.generate_square_subsequent_mask(length, dtype=torch.float64),
                 src_key_padding_mask=torch.tensor(pad),
                 memory_key_padding_mask=torch.tensor(pad))
-    assert on(out, device) and out.shape == tuple(out_r.shape)
-    np.testing.assert_allclose(host(out), out_r.detach().numpy(), **TOL)
-    g = rng.standard_normal(out.shape)
-    (out * tg.tensor(put(g, device))).sum().backward()
-    (out_r * torch.tensor(g)).sum().backward()
-    for a, b in leaves:
-        np.testing.assert_allclose(host(a.grad), b.grad.numpy(), **TOL)
-    _compare_params(mod, ref)
+    check_backward([(out, out_r)], leaves, device, rng)
+    compare_params(mod, ref)
 
 
 def test_decoder_layer_second_order(device, rng):

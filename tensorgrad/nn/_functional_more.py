@@ -557,20 +557,24 @@ def _same_shape(op, **arrays):
         raise ValueError(f"{op}: shapes must match, got {listed}")
 
 
-def _legacy(op, size_average, reduce):
+def _loss_args(op, size_average, reduce, reduction, *inputs, autocast=True):
+    """A loss's common prologue: refuse the deprecated ``size_average`` and ``reduce``, check
+    ``reduction``, and return ``inputs``, cast to float32 under autocast when ``autocast``
+    (the loss is on PyTorch's float32 autocast list)."""
     if size_average is not None or reduce is not None:
         raise NotImplementedError(f"{op}: size_average and reduce are deprecated in PyTorch "
                                   "and not supported; use reduction='mean'|'sum'|'none'")
+    _check_reduction(reduction, op)
+    if autocast and _AUTOCAST[0]:
+        inputs = _cast_inputs(_FP32, *inputs)
+    return tuple(inputs)
 
 
 def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, reduce=None,
                         reduction="mean"):
     """max(0, -target * (input1 - input2) + margin)."""
     op = "margin_ranking_loss"
-    _legacy(op, size_average, reduce)
-    _check_reduction(reduction, op)
-    if _AUTOCAST[0]:  # PyTorch's float32 autocast list
-        input1, input2, target = _cast_inputs(_FP32, input1, input2, target)
+    input1, input2, target = _loss_args(op, size_average, reduce, reduction, input1, input2, target)
     _same_shape(op, input1=input1, input2=input2, target=target)
     return _reduce(_ew.relu(-target * (input1 - input2) + margin), reduction, op)
 
@@ -579,10 +583,7 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
                          reduction="mean"):
     """input where target is 1, max(0, margin - input) where target is -1."""
     op = "hinge_embedding_loss"
-    _legacy(op, size_average, reduce)
-    _check_reduction(reduction, op)
-    if _AUTOCAST[0]:  # PyTorch's float32 autocast list
-        input, target = _cast_inputs(_FP32, input, target)
+    input, target = _loss_args(op, size_average, reduce, reduction, input, target)
     _same_shape(op, input=input, target=target)
     t = _raw(target)
     loss = _ew.where(t != 1, _ew.relu(margin - input), 0.0) + _ew.where(t != -1, input, 0.0)
@@ -592,10 +593,7 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """log(1 + exp(-target * input)), stably."""
     op = "soft_margin_loss"
-    _legacy(op, size_average, reduce)
-    _check_reduction(reduction, op)
-    if _AUTOCAST[0]:  # PyTorch's float32 autocast list
-        input, target = _cast_inputs(_FP32, input, target)
+    input, target = _loss_args(op, size_average, reduce, reduction, input, target)
     _same_shape(op, input=input, target=target)
     return _reduce(_softplus(-target * input), reduction, op)
 
@@ -604,8 +602,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
                                 reduction="mean"):
     """Per sample, the mean over the C classes of the binary logistic loss of (N, C) logits."""
     op = "multilabel_soft_margin_loss"
-    _legacy(op, size_average, reduce)
-    _check_reduction(reduction, op)
+    _loss_args(op, size_average, reduce, reduction, autocast=False)
     _same_shape(op, input=input, target=target)
     if input.ndim not in (1, 2):
         raise ValueError(f"{op}: input must be (N, C) or (C,), got shape {_shape(input)}")
@@ -620,10 +617,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, r
                           reduction="mean"):
     """1 - cos(x1, x2) where target is 1, max(0, cos(x1, x2) - margin) where it is -1."""
     op = "cosine_embedding_loss"
-    _legacy(op, size_average, reduce)
-    _check_reduction(reduction, op)
-    if _AUTOCAST[0]:  # PyTorch's float32 autocast list
-        input1, input2, target = _cast_inputs(_FP32, input1, input2, target)
+    input1, input2, target = _loss_args(op, size_average, reduce, reduction, input1, input2, target)
     _same_shape(op, input1=input1, input2=input2)
     if input1.ndim not in (1, 2) or _shape(target) != _shape(input1)[:-1]:
         raise ValueError(f"{op}: inputs must be (N, D) or (D,) with target (N,) or (), got "
@@ -643,10 +637,8 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
                         size_average=None, reduce=None, reduction="mean"):
     """max(0, margin + d(a, p) - d(a, n)), d the pairwise p-norm distance."""
     op = "triplet_margin_loss"
-    _legacy(op, size_average, reduce)
-    _check_reduction(reduction, op)
-    if _AUTOCAST[0]:  # PyTorch's float32 autocast list
-        anchor, positive, negative = _cast_inputs(_FP32, anchor, positive, negative)
+    anchor, positive, negative = _loss_args(op, size_average, reduce, reduction, anchor,
+                                            positive, negative)
     _same_shape(op, anchor=anchor, positive=positive, negative=negative)
     if anchor.ndim not in (1, 2):
         raise ValueError(f"{op}: inputs must be (N, D) or (D,), got shape {_shape(anchor)}")
@@ -662,10 +654,7 @@ def poisson_nll_loss(input, target, log_input=True, full=False, size_average=Non
     """exp(input) - target * input (``log_input``), else input - target * log(input + eps);
     ``full`` adds Stirling's term for target > 1."""
     op = "poisson_nll_loss"
-    _legacy(op, size_average, reduce)
-    _check_reduction(reduction, op)
-    if _AUTOCAST[0]:  # PyTorch's float32 autocast list
-        input, target = _cast_inputs(_FP32, input, target)
+    input, target = _loss_args(op, size_average, reduce, reduction, input, target)
     if log_input:
         loss = _ew.exp(input) - target * input
     else:

@@ -10,74 +10,58 @@ __all__ = ["LeakyReLU", "ELU", "SELU", "CELU", "PReLU", "ReLU6", "Hardtanh", "Ha
            "Softmin", "Threshold", "GLU"]
 
 
-def _inplace(inplace):
-    return ", inplace=True" if inplace else ""
+def _variants(base, module, table):
+    """Subclasses of ``base`` that differ only in the function they apply (``_fn``): one per
+    (name, function, docstring) row of ``table``, each with its own name and docstring, as
+    if written ``class name(base)`` in ``module``."""
+    return tuple(type(name, (base,), {"__doc__": doc, "__module__": module,
+                                      "__qualname__": name, "_fn": staticmethod(fn)})
+                 for name, fn, doc in table)
 
 
-class _Inplace(Module):
-    """An activation whose only argument is ``inplace``."""
+class _Applies(Module):
+    """A module whose ``forward`` applies the class's ``_fn`` to the input and the attributes
+    named in ``_args`` (in that order), and whose repr lists them as ``name=value``, then
+    ``inplace=True`` where the module has ``inplace`` set. Each subclass keeps PyTorch's
+    constructor, which sets those attributes."""
 
     _fn = None
+    _args = ()
+
+    def forward(self, input):
+        return type(self)._fn(input, *(getattr(self, name) for name in self._args))
+
+    def extra_repr(self):
+        parts = [f"{name}={getattr(self, name)}" for name in self._args]
+        if getattr(self, "inplace", False):
+            parts.append("inplace=True")
+        return ", ".join(parts)
+
+
+class _Inplace(_Applies):
+    """An activation whose only argument is ``inplace``."""
 
     def __init__(self, inplace=False):
         super().__init__()
         self.inplace = inplace
 
-    def forward(self, input):
-        return type(self)._fn(input)
 
-    def extra_repr(self):
-        return "inplace=True" if self.inplace else ""
+SELU, ReLU6, Hardsigmoid, Hardswish, Mish = _variants(_Inplace, __name__, (
+    ("SELU", F.selu, "scale * elu(x, alpha) with PyTorch's constants."),
+    ("ReLU6", F.relu6, "min(max(x, 0), 6)."),
+    ("Hardsigmoid", F.hardsigmoid, "relu6(x + 3) / 6."),
+    ("Hardswish", F.hardswish, "x * relu6(x + 3) / 6."),
+    ("Mish", F.mish, "x * tanh(softplus(x))."),
+))
 
-
-class _Plain(Module):
-    _fn = None
-
-    def forward(self, input):
-        return type(self)._fn(input)
-
-
-class SELU(_Inplace):
-    """scale * elu(x, alpha) with PyTorch's constants."""
-    _fn = staticmethod(F.selu)
+Softsign, Tanhshrink, LogSigmoid = _variants(_Applies, __name__, (
+    ("Softsign", F.softsign, "x / (1 + |x|)."),
+    ("Tanhshrink", F.tanhshrink, "x - tanh(x)."),
+    ("LogSigmoid", F.logsigmoid, "log(sigmoid(x)), stably."),
+))
 
 
-class ReLU6(_Inplace):
-    """min(max(x, 0), 6)."""
-    _fn = staticmethod(F.relu6)
-
-
-class Hardsigmoid(_Inplace):
-    """relu6(x + 3) / 6."""
-    _fn = staticmethod(F.hardsigmoid)
-
-
-class Hardswish(_Inplace):
-    """x * relu6(x + 3) / 6."""
-    _fn = staticmethod(F.hardswish)
-
-
-class Mish(_Inplace):
-    """x * tanh(softplus(x))."""
-    _fn = staticmethod(F.mish)
-
-
-class Softsign(_Plain):
-    """x / (1 + |x|)."""
-    _fn = staticmethod(F.softsign)
-
-
-class Tanhshrink(_Plain):
-    """x - tanh(x)."""
-    _fn = staticmethod(F.tanhshrink)
-
-
-class LogSigmoid(_Plain):
-    """log(sigmoid(x)), stably."""
-    _fn = staticmethod(F.logsigmoid)
-
-
-class LeakyReLU(Module):
+class LeakyReLU(_Applies):
     """x where x > 0, negative_slope * x elsewhere.
 
     >>> import tensorgrad as tg
@@ -85,40 +69,33 @@ class LeakyReLU(Module):
     [-0.5, 2.0]
     """
 
+    _fn, _args = staticmethod(F.leaky_relu), ("negative_slope",)
+
     def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__()
         self.negative_slope, self.inplace = negative_slope, inplace
 
-    def forward(self, input):
-        return F.leaky_relu(input, self.negative_slope)
 
-    def extra_repr(self):
-        return f"negative_slope={self.negative_slope}{_inplace(self.inplace)}"
-
-
-class ELU(Module):
+class ELU(_Applies):
     """x where x > 0, alpha * (exp(x) - 1) elsewhere."""
+
+    _fn, _args = staticmethod(F.elu), ("alpha",)
 
     def __init__(self, alpha=1.0, inplace=False):
         super().__init__()
         self.alpha, self.inplace = alpha, inplace
 
-    def forward(self, input):
-        return F.elu(input, self.alpha)
-
-    def extra_repr(self):
-        return f"alpha={self.alpha}{_inplace(self.inplace)}"
-
 
 class CELU(ELU):
     """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
 
-    def forward(self, input):
-        return F.celu(input, self.alpha)
+    _fn = staticmethod(F.celu)
 
 
-class Hardtanh(Module):
+class Hardtanh(_Applies):
     """x clamped to [min_val, max_val]."""
+
+    _fn, _args = staticmethod(F.hardtanh), ("min_val", "max_val")
 
     def __init__(self, min_val=-1.0, max_val=1.0, inplace=False, min_value=None, max_value=None):
         super().__init__()
@@ -129,25 +106,15 @@ class Hardtanh(Module):
             raise ValueError(f"Hardtanh: max_val={self.max_val} must exceed "
                              f"min_val={self.min_val}")
 
-    def forward(self, input):
-        return F.hardtanh(input, self.min_val, self.max_val)
 
-    def extra_repr(self):
-        return f"min_val={self.min_val}, max_val={self.max_val}{_inplace(self.inplace)}"
-
-
-class Threshold(Module):
+class Threshold(_Applies):
     """x where x > threshold, else value."""
+
+    _fn, _args = staticmethod(F.threshold), ("threshold", "value")
 
     def __init__(self, threshold, value, inplace=False):
         super().__init__()
         self.threshold, self.value, self.inplace = threshold, value, inplace
-
-    def forward(self, input):
-        return F.threshold(input, self.threshold, self.value)
-
-    def extra_repr(self):
-        return f"threshold={self.threshold}, value={self.value}{_inplace(self.inplace)}"
 
 
 class PReLU(Module):
@@ -195,30 +162,19 @@ class _Dim(Module):
         return f"dim={self.dim}"
 
 
-class Softmax(_Dim):
-    """exp(x) normalised along ``dim`` (None: PyTorch's implicit dimension)."""
-    _fn = staticmethod(F.softmax)
+Softmax, LogSoftmax, Softmin = _variants(_Dim, __name__, (
+    ("Softmax", F.softmax,
+     "exp(x) normalised along ``dim`` (None: PyTorch's implicit dimension)."),
+    ("LogSoftmax", F.log_softmax, "log(softmax(x)) along ``dim``."),
+    ("Softmin", F.softmin, "softmax(-x) along ``dim``."),
+))
 
 
-class LogSoftmax(_Dim):
-    """log(softmax(x)) along ``dim``."""
-    _fn = staticmethod(F.log_softmax)
-
-
-class Softmin(_Dim):
-    """softmax(-x) along ``dim``."""
-    _fn = staticmethod(F.softmin)
-
-
-class GLU(Module):
+class GLU(_Applies):
     """a * sigmoid(b), the input split in halves along ``dim``."""
+
+    _fn, _args = staticmethod(F.glu), ("dim",)
 
     def __init__(self, dim=-1):
         super().__init__()
         self.dim = dim
-
-    def forward(self, input):
-        return F.glu(input, self.dim)
-
-    def extra_repr(self):
-        return f"dim={self.dim}"

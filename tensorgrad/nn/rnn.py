@@ -123,6 +123,26 @@ def _shape(t):
     return tuple(t.shape)
 
 
+def _reset_uniform(self):
+    """Every parameter of a recurrent module or cell uniform in +-1/sqrt(hidden_size)
+    (PyTorch's ``reset_parameters``)."""
+    bound = 1.0 / math.sqrt(self.hidden_size)
+    for p in self.parameters():
+        init.uniform_(p, -bound, bound)
+
+
+def _sizes_and_options(module, defaults):
+    """PyTorch's repr of a recurrent module or cell: ``input_size, hidden_size``, then
+    ``, name=value`` for each (name, default) of ``defaults`` whose value differs (``is not``
+    for a bool default, as PyTorch tests; an absent attribute is its default)."""
+    s = f"{module.input_size}, {module.hidden_size}"
+    for name, default in defaults:
+        value = getattr(module, name, default)
+        if value is not default if isinstance(default, bool) else value != default:
+            s += f", {name}={value}"
+    return s
+
+
 class RNNBase(Module):
     """The recurrent layers' common machinery (PyTorch's ``nn.RNNBase``): parameters
     ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}`` (and
@@ -189,10 +209,7 @@ class RNNBase(Module):
                     self._flat_weights_names.append(pname + suffix)
         self.reset_parameters()
 
-    def reset_parameters(self):
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            init.uniform_(p, -bound, bound)
+    reset_parameters = _reset_uniform
 
     def flatten_parameters(self):
         """Accepted for PyTorch's API: the weights are never flattened into one buffer here."""
@@ -326,20 +343,9 @@ class RNNBase(Module):
         return out, ((h_n, c_n) if lstm else h_n)
 
     def extra_repr(self):
-        s = f"{self.input_size}, {self.hidden_size}"
-        if self.proj_size:
-            s += f", proj_size={self.proj_size}"
-        if self.num_layers != 1:
-            s += f", num_layers={self.num_layers}"
-        if self.bias is not True:
-            s += f", bias={self.bias}"
-        if self.batch_first is not False:
-            s += f", batch_first={self.batch_first}"
-        if self.dropout != 0:
-            s += f", dropout={self.dropout}"
-        if self.bidirectional is not False:
-            s += f", bidirectional={self.bidirectional}"
-        return s
+        return _sizes_and_options(self, (("proj_size", 0), ("num_layers", 1), ("bias", True),
+                                         ("batch_first", False), ("dropout", 0),
+                                         ("bidirectional", False)))
 
 
 class RNN(RNNBase):
@@ -438,18 +444,10 @@ class RNNCellBase(Module):
             self.register_parameter("bias_hh", None)
         self.reset_parameters()
 
-    def reset_parameters(self):
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            init.uniform_(p, -bound, bound)
+    reset_parameters = _reset_uniform
 
     def extra_repr(self):
-        s = f"{self.input_size}, {self.hidden_size}"
-        if self.bias is not True:
-            s += f", bias={self.bias}"
-        if getattr(self, "nonlinearity", "tanh") != "tanh":
-            s += f", nonlinearity={self.nonlinearity}"
-        return s
+        return _sizes_and_options(self, (("bias", True), ("nonlinearity", "tanh")))
 
     def _run(self, step, input, hx, with_c):
         name = type(self).__name__

@@ -6,6 +6,7 @@ import math
 from .. import creation
 from . import functional as F
 from . import init
+from .activation import _Applies, _variants
 from .modules import Module, Parameter
 from .normalization import _Affine
 
@@ -44,32 +45,24 @@ class Upsample(Module):
         return f"{what}, mode={self.mode!r}"
 
 
-class PixelShuffle(Module):
+class PixelShuffle(_Applies):
     """(*, C r^2, H, W) -> (*, C, H r, W r)."""
+
+    _fn, _args = staticmethod(F.pixel_shuffle), ("upscale_factor",)
 
     def __init__(self, upscale_factor):
         super().__init__()
         self.upscale_factor = upscale_factor
 
-    def forward(self, input):
-        return F.pixel_shuffle(input, self.upscale_factor)
 
-    def extra_repr(self):
-        return f"upscale_factor={self.upscale_factor}"
-
-
-class PixelUnshuffle(Module):
+class PixelUnshuffle(_Applies):
     """(*, C, H r, W r) -> (*, C r^2, H, W)."""
+
+    _fn, _args = staticmethod(F.pixel_unshuffle), ("downscale_factor",)
 
     def __init__(self, downscale_factor):
         super().__init__()
         self.downscale_factor = downscale_factor
-
-    def forward(self, input):
-        return F.pixel_unshuffle(input, self.downscale_factor)
-
-    def extra_repr(self):
-        return f"downscale_factor={self.downscale_factor}"
 
 
 def _widths(padding, n, name):
@@ -156,19 +149,11 @@ class _DropoutNd(Module):
         return f"p={self.p}, inplace={self.inplace}"
 
 
-class Dropout1d(_DropoutNd):
-    """Zeroes whole channels of (N, C, L) in training mode."""
-    _fn = staticmethod(F.dropout1d)
-
-
-class Dropout2d(_DropoutNd):
-    """Zeroes whole channels of (N, C, H, W) in training mode."""
-    _fn = staticmethod(F.dropout2d)
-
-
-class AlphaDropout(_DropoutNd):
-    """Dropout that keeps SELU's mean and variance."""
-    _fn = staticmethod(F.alpha_dropout)
+Dropout1d, Dropout2d, AlphaDropout = _variants(_DropoutNd, __name__, (
+    ("Dropout1d", F.dropout1d, "Zeroes whole channels of (N, C, L) in training mode."),
+    ("Dropout2d", F.dropout2d, "Zeroes whole channels of (N, C, H, W) in training mode."),
+    ("AlphaDropout", F.alpha_dropout, "Dropout that keeps SELU's mean and variance."),
+))
 
 
 class CosineSimilarity(Module):
