@@ -642,9 +642,8 @@ def vander(x, N=None, increasing=False):
         raise ValueError(f"vander(): N must be a non-negative int, got {N!r}")
     if n == 0:
         return _const(_xp(v).zeros((v.shape[0], 0), v.dtype))
-    powers = range(n) if increasing else builtins.reversed(range(n))
-    cols = [_ew.power(v, p) if p else v * 0 + 1 for p in powers]  # x**0 = 1, 0 gradient
-    return _ta.stack(cols, 1)
+    out = _la.vander(v, N=n)  # increasing powers: torch.linalg.vander's order
+    return out if increasing else _ta.flip(out, (1,))
 
 
 def unravel_index(indices, shape):
