@@ -41,6 +41,7 @@ from .numpy import linalg as _nla
 from .ops import decomp as _dc
 from .ops import elementwise as _ew
 from .ops import reduce as _red
+from .ops.decomp import _mH, _mT
 from .ops.index import getitem as _getitem
 from .ops.linalg import matmul as _matmul
 from .ops.registry import defjvp, defvjp, primitive
@@ -49,7 +50,6 @@ from .ops.shape import concatenate_ as _concat
 from .ops.shape import expand_dims as _expand
 from .ops.shape import reshape as _reshape
 from .ops.shape import squeeze as _squeeze
-from .ops.shape import swapaxes as _swapaxes
 from .tensor import Tensor, _new_tensor, _norm_axis, _raw
 from .torch_api import _t
 
@@ -88,13 +88,6 @@ def _no_out(out, op):
                         "tensor")
 
 
-def _mT(x):
-    return _swapaxes(x, -1, -2)
-
-
-def _mH(x):
-    xt = _mT(x)
-    return _ew.conjugate(xt) if xt.dtype.kind == "c" else xt
 
 
 def _float_matrices(x, op, name="A"):

@@ -35,6 +35,7 @@ from .backend.device import _CUPY_ARRAY, as_device, device_of, to_host
 from .ops import decomp as _dc
 from .ops import elementwise as _ew
 from .ops import nondiff as _nd
+from .ops.decomp import _mH
 from .ops.linalg import matmul as _matmul
 from .tensor import Tensor, _new_tensor
 
@@ -713,11 +714,6 @@ def _matrices(x, op):
         raise TypeError(f"{op}(): input must be floating point or complex, got {x.dtype}")
 
 
-def _mH(v):
-    vt = v.transpose(-2, -1)
-    return _ew.conjugate(vt) if vt.dtype.kind == "c" else vt
-
-
 def svd(input, some=True, compute_uv=True):
     """PyTorch's torch.svd: ``(U, S, V)`` with input = U diag(S) V^H, V itself (not V^H as
     ``tg.linalg``/NumPy return); ``some=True`` the reduced factors, ``some=False`` the full
@@ -754,8 +750,9 @@ def cholesky(input, upper=False):
     x = _t(input, "cholesky")
     _square(x, "cholesky")
     _matrices(x, "cholesky")
-    low = _dc.cholesky(x)
-    return _mH(low) if upper else low
+    from .linalg import _cholesky_core
+
+    return _cholesky_core(x, upper)
 
 
 def qr(input, some=True):
