@@ -453,30 +453,15 @@ def get_device_capability(device=None):
     return p.major, p.minor
 
 
-# ---- the Tensor side: non-blocking copies and pinned memory -----------------------------------
-# Primitives of their own, made on first use (this module is imported before tensorgrad.ops),
-# so that gradients flow through them as through .to(device).
+# ---- the Tensor side: pinned memory ----------------------------------------------------------
+# A primitive of its own, made on first use (this module is imported before tensorgrad.ops), so
+# that gradients flow through pin_memory(); non-blocking copies are ops.shape.to_device's.
 _PRIMS = {}
 
 
 def _prims():
     if not _PRIMS:
         from .ops.registry import defjvp, defvjp, primitive
-        from .tensor import Tensor
-
-        def home(x):  # a rule's argument is an array, or a Tensor under create_graph
-            return x.device if isinstance(x, Tensor) else _dev.device_of(x)
-
-        @primitive(saves=False)
-        def to_device_non_blocking(x, device):
-            return _dev.Device(device).put(x, non_blocking=True)
-
-        # the cotangent goes back by this primitive too (to the host it is an ordinary copy;
-        # to a GPU, from unpinned memory, as well), so that its own rule knows Tensors' homes
-        defvjp(to_device_non_blocking,
-               lambda g, ans, x, device: to_device_non_blocking(g, home(x)))
-        defjvp(to_device_non_blocking,
-               lambda t, ans, x, device: to_device_non_blocking(t, device))
 
         @primitive(saves=False)
         def pin_memory(x):
@@ -484,7 +469,7 @@ def _prims():
 
         defvjp(pin_memory, lambda g, ans, x: g)
         defjvp(pin_memory, lambda t, ans, x: t)
-        _PRIMS.update(to=to_device_non_blocking, pin=pin_memory)
+        _PRIMS.update(pin=pin_memory)
     return _PRIMS
 
 

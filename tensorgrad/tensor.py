@@ -510,9 +510,7 @@ class Tensor:
             out = _ops().astype(out, np.dtype(dtype))
         if device is not None and as_device(device) != self.device:
             if non_blocking:
-                from .cuda import _prims
-
-                out = _prims()["to"](out, as_device(device))
+                out = _ops().to_device(out, as_device(device), True)
             else:
                 out = _ops().to_device(out, as_device(device))
         if copy and out is self:

@@ -45,8 +45,10 @@ def stack_(axis, *xs):
 
 
 @primitive(saves=False)
-def to_device(x, device):
-    return Device(device).put(x)
+def to_device(x, device, non_blocking=False):
+    """``x`` on ``device``; ``non_blocking``: from pinned host memory, an asynchronous copy
+    (``Device.put``). The cotangent goes back by an ordinary copy."""
+    return Device(device).put(x, non_blocking)
 
 
 def _source_device(x):
@@ -78,8 +80,10 @@ defjvp(squeeze, lambda t, ans, x, axis=None: squeeze(t, axis))
 # broadcasting is undone by the engine: the cotangent is summed back to x's shape centrally
 defvjp(broadcast_to, lambda g, ans, x, shape: g)
 defjvp(broadcast_to, lambda t, ans, x, shape: broadcast_to(t, shape))
-defvjp(to_device, lambda g, ans, x, device: to_device(g, _source_device(x)))
-defjvp(to_device, lambda t, ans, x, device: to_device(t, device))
+defvjp(to_device, lambda g, ans, x, device, non_blocking=False:
+       to_device(g, _source_device(x)))
+defjvp(to_device, lambda t, ans, x, device, non_blocking=False:
+       to_device(t, device, non_blocking))
 
 
 class _EveryArg:
