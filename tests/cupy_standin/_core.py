@@ -5,6 +5,7 @@ Everything here follows CuPy's own rules where CPU-only code goes wrong on a GPU
 conversion, no NumPy arrays among the operands of a kernel, arrays on one device only.
 """
 
+import collections
 import ctypes
 import functools
 import threading
@@ -75,7 +76,7 @@ def check_dtype(dt):
 
 # weak references to the arrays made, for MemoryPool.used_bytes(); dead ones are dropped
 # now and then
-_live = []
+_live = collections.deque()  # grows by small blocks: no large reallocation at a random moment
 _live_limit = [100_000]
 _alloc_hook = [None]  # _cuda._on_alloc while a cupy.cuda.MemoryHook is registered
 
@@ -83,7 +84,9 @@ _alloc_hook = [None]  # _cuda._on_alloc while a cupy.cuda.MemoryHook is register
 def _track(obj):
     _live.append(weakref.ref(obj))
     if len(_live) > _live_limit[0]:
-        _live[:] = [r for r in _live if r() is not None]
+        alive = [r for r in _live if r() is not None]
+        _live.clear()
+        _live.extend(alive)
         _live_limit[0] = max(100_000, 2 * len(_live))
     if _alloc_hook[0] is not None:
         _alloc_hook[0](obj)
