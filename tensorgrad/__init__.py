@@ -124,3 +124,10 @@ __all__ += ["func", "vmap"]
 __all__ += torch_surface2.__all__
 __all__ += ["distributions"]
 __all__ += ["fft", "special"] + _signal_all
+
+# torch_surface3: the scatter family, Tensor.unfold, the remaining in-place variants, storage
+# queries, legacy tensor types, ...; imported last, it adds only names not defined above
+from . import torch_surface3  # noqa: E402
+from .torch_surface3 import *  # noqa: E402,F401,F403
+
+__all__ += torch_surface3.__all__

@@ -182,3 +182,29 @@ def assert_takes_torchs_parameters(name, ours, want, not_taken=(), overloads=())
     extra = set(mine) - set(want) - set(overloads)
     assert [p for p in mine if p in want] == want, (name, mine, want)
     assert not extra, (name, extra)
+
+
+def against_torch(device, fn_tg, fn_torch, arrays, grad_args=(), rtol=1e-10, atol=1e-12,
+                  pick=lambda r: r, rng=None):
+    """Run both on float64 copies of ``arrays``; compare the values, then the gradients of a
+    random weighting of the output (drawn from ``rng``) with respect to ``grad_args``."""
+    torch = torch_oracle()
+    rng = np.random.default_rng(0) if rng is None else rng
+    ours = [tensor_on(a, device, requires_grad=i in grad_args) for i, a in enumerate(arrays)]
+    theirs = [torch.tensor(a, requires_grad=i in grad_args) for i, a in enumerate(arrays)]
+    out, ref = pick(fn_tg(*ours)), pick(fn_torch(*theirs)).resolve_conj()
+    assert tuple(out.shape) == tuple(ref.shape), (out.shape, ref.shape)
+    np.testing.assert_allclose(host(out), ref.detach().numpy(), rtol=rtol, atol=atol)
+    if grad_args:
+        w = rng.standard_normal(tuple(ref.shape))
+        if ref.dtype.is_complex:
+            w = w + 1j * rng.standard_normal(tuple(ref.shape))
+            (out * tensor_on(w, device)).real.sum().backward()
+            (ref * torch.tensor(w)).real.sum().backward()
+        else:
+            (out * tensor_on(w, device)).sum().backward()
+            (ref * torch.tensor(w)).sum().backward()
+        for i in grad_args:
+            np.testing.assert_allclose(host(ours[i].grad), theirs[i].grad.numpy(), rtol=rtol,
+                                       atol=atol)
+    return out, ref

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 from devices import (
+    against_torch,
     assert_takes_torchs_parameters,
     host,
     put,
@@ -81,26 +82,7 @@ def test_size_is_a_tuple_like_pytorchs():
 # ---- values and gradients against PyTorch ------------------------------------------------------
 def _against_torch(device, fn_tg, fn_torch, arrays, grad_args=(), rtol=1e-10, atol=1e-12,
                    pick=lambda r: r):
-    """Run both on float64 copies of ``arrays``; compare the values, then the gradients of a
-    random weighting of the output with respect to ``grad_args``."""
-    ours = [tensor_on(a, device, requires_grad=i in grad_args) for i, a in enumerate(arrays)]
-    theirs = [torch.tensor(a, requires_grad=i in grad_args) for i, a in enumerate(arrays)]
-    out, ref = pick(fn_tg(*ours)), pick(fn_torch(*theirs)).resolve_conj()
-    assert tuple(out.shape) == tuple(ref.shape), (out.shape, ref.shape)
-    np.testing.assert_allclose(host(out), ref.detach().numpy(), rtol=rtol, atol=atol)
-    if grad_args:
-        w = _RNG.standard_normal(tuple(ref.shape))
-        if ref.dtype.is_complex:
-            w = w + 1j * _RNG.standard_normal(tuple(ref.shape))
-            (out * tensor_on(w, device)).real.sum().backward()
-            (ref * torch.tensor(w)).real.sum().backward()
-        else:
-            (out * tensor_on(w, device)).sum().backward()
-            (ref * torch.tensor(w)).sum().backward()
-        for i in grad_args:
-            np.testing.assert_allclose(host(ours[i].grad), theirs[i].grad.numpy(), rtol=rtol,
-                                       atol=atol)
-    return out, ref
+    return against_torch(device, fn_tg, fn_torch, arrays, grad_args, rtol, atol, pick, _RNG)
 
 
 @pytest.mark.parametrize("name", ["cummax", "cummin"])

@@ -372,6 +372,14 @@ class ufunc:
     def at(self, a, indices, b=None):
         if type(a) is not ndarray:
             raise unsupported(a)
+        # CuPy 14 (_routines_indexing.pyx ``_scatter_op``): ``at`` exists for these ufuncs
+        # only, each for the dtypes its atomics cover
+        kinds = _AT_DTYPES.get(self._np.__name__)
+        if kinds is None:
+            raise NotImplementedError(f"`cupy_{self._np.__name__}.at` is not supported yet")
+        if a.dtype.name not in kinds:
+            raise TypeError(f"cupy.{self._np.__name__}.at only supports {', '.join(kinds)} as "
+                            f"data type")
         found = [a]
         idx = unwrap(indices, found, allow_host=True)  # CuPy copies host indices
         if b is not None:
@@ -381,6 +389,14 @@ class ufunc:
             self._np.at(a._a, idx)
         else:
             self._np.at(a._a, idx, b)
+
+
+_AT_INTS = ("int32", "int64", "uint32", "uint64")
+_AT_DTYPES = {"add": _AT_INTS + ("float16", "float32", "float64"),
+              "subtract": ("int32", "uint32"),
+              "maximum": _AT_INTS + ("float32", "float64"),
+              "minimum": _AT_INTS + ("float32", "float64"),
+              "bitwise_and": _AT_INTS, "bitwise_or": _AT_INTS, "bitwise_xor": _AT_INTS}
 
 
 # ------------------------------------------------------------------------------------------
@@ -404,13 +420,22 @@ class _Flags:
                 f"  OWNDATA : {self.owndata}")
 
 
+class _Memory:
+    """``x.data.mem``: the allocation a pointer points into; ``ptr`` is its start."""
+
+    def __init__(self, owner):
+        self.owner = owner
+        a = getattr(owner, "_a", None)
+        self.ptr = a.__array_interface__["data"][0] if a is not None and a.size else 0
+
+
 class MemoryPointer:
     """``x.data``: the device pointer (here: the host address of the NumPy buffer)."""
 
     def __init__(self, ptr, device_id, owner=None):
         self.ptr = ptr
         self.device_id = device_id
-        self.mem = owner
+        self.mem = _Memory(owner)  # the allocation, as CuPy's ``.mem`` (its start: ``.ptr``)
 
     @property
     def device(self):
