@@ -43,10 +43,41 @@ def untake(g, idx, shape):
     elif g.dtype.kind == "c" and xp is not np:
         # CuPy's add.at takes real dtypes only (int32/64, uint32/64, float16/32/64)
         return untake(g.real, idx, shape) + 1j * untake(g.imag, idx, shape)
+    elif xp is np and g.size >= 2048 and g.dtype.kind == "f" and _leading_arrays(idx, shape) \
+            and g.shape == np.broadcast_shapes(*(p.shape for p in _parts(idx))) + \
+            tuple(shape[len(_parts(idx)):]):
+        return _bincount_add(g, idx, shape)
     else:
         out = xp.zeros(shape, dtype=g.dtype)
         xp.add.at(out, idx, g)
     return out
+
+
+def _parts(idx):
+    return idx if isinstance(idx, tuple) else (idx,)
+
+
+def _leading_arrays(idx, shape):
+    """Whether ``idx`` is integer arrays for the leading dims of ``shape`` and nothing else,
+    with at least 2 elements in the dims left (each index then picks a row, as an embedding's
+    backward does)."""
+    parts = _parts(idx)
+    if len(parts) >= len(shape) or np.prod(shape[len(parts):]) < 2:
+        return False
+    return all(type(p) is np.ndarray and p.dtype.kind in "iu" for p in parts)
+
+
+def _bincount_add(g, idx, shape):
+    """NumPy's ``add.at`` of rows, by one ``bincount`` over flat positions: 1.2x (V=1000,
+    D=4) to 5x (an embedding's backward, D=64) faster than ``add.at`` from 2048 elements on,
+    slower below (measured on NumPy 2.4). Accumulates in float64."""
+    parts = _parts(idx)
+    k = len(parts)
+    rows = np.ravel_multi_index(np.broadcast_arrays(*parts), shape[:k], mode="wrap")
+    trail = int(np.prod(shape[k:]))
+    flat = (rows[..., None] * trail + np.arange(trail)).reshape(-1)
+    total = np.bincount(flat, weights=g.reshape(-1), minlength=int(np.prod(shape)))
+    return total.astype(g.dtype, copy=False).reshape(shape)
 
 
 @primitive(saves=False)
