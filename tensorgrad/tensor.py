@@ -304,6 +304,15 @@ class Tensor:
         ``gradient`` is required when ``self`` is not a scalar. The graph is freed afterwards
         unless ``retain_graph`` (default: ``create_graph``).
         """
+        if self._level:  # a forward-AD dual: as PyTorch, .grad gets the primal's gradient only
+            while isinstance(gradient, Tensor) and gradient._level:
+                gradient = gradient._primal
+            bottom = self
+            while isinstance(bottom, Tensor) and bottom._level:
+                bottom = bottom._primal
+            if not isinstance(bottom, Tensor):
+                bottom = _new_tensor(bottom, None, False)
+            return bottom.backward(gradient, retain_graph, create_graph, inputs)
         if not self._rg:
             raise RuntimeError(
                 "backward: this tensor does not require grad and has no grad_fn; set "

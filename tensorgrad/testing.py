@@ -185,56 +185,196 @@ def _check_recursive(f, args, modes, order, rng, eps, name, top):
                              name, top)
 
 
-def gradcheck(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
-    """PyTorch's gradcheck: the Jacobian from the backward pass against central differences
-    for every input tensor that requires grad. Returns True, or raises GradcheckError.
+def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
+              nondet_tol=0.0, check_undefined_grad=True, check_grad_dtypes=False,
+              check_batched_grad=False, check_batched_forward_grad=False,
+              check_forward_ad=False, check_backward_ad=True, fast_mode=False, masked=None):
+    """PyTorch's gradcheck: the Jacobians of ``func`` with respect to every input tensor that
+    requires grad, from the backward pass (``check_backward_ad``) and from forward-mode duals
+    (``check_forward_ad``), against central differences. Returns True, or raises
+    GradcheckError (returns False with ``raise_exception=False``).
+
+    ``check_grad_dtypes`` also requires each gradient to have its input's dtype. There are no
+    undefined gradients or sparse/masked tensors here, so ``check_undefined_grad`` and
+    ``masked`` change nothing; ``fast_mode`` runs the full check (stricter, slower);
+    ``nondet_tol`` is accepted (the backward pass is deterministic). Batched checks are not
+    supported.
 
     >>> import tensorgrad as tg
     >>> x = tg.tensor([1.0, 2.0], dtype="float64", requires_grad=True)
     >>> tg.gradcheck(lambda x: (x * x).sum(), (x,))
     True
     """
-    from .autograd.functional import autograd_grad
-    from .autograd.grad_mode import no_grad
-
+    if check_batched_grad or check_batched_forward_grad:
+        raise NotImplementedError("gradcheck: check_batched_grad and check_batched_forward_grad "
+                                  "are not supported")
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     wrt = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    if not wrt:
+        raise ValueError("gradcheck: expected at least one input tensor to require gradient, "
+                         "but none of them have requires_grad=True")
 
     def outputs(args):
         out = func(*args)
         return list(out) if isinstance(out, (tuple, list)) else [out]
 
+    def fail(text):
+        if raise_exception:
+            raise GradcheckError(f"gradcheck: {text}")
+        return False
+
     outs = outputs(inputs)
-    for oi, out in enumerate(outs):
-        for i in wrt:
-            x = inputs[i]
-            # the Jacobians are assembled on the host; seeds and steps stay on x's device
-            xp = xp_of(out.data)
-            analytic = np.zeros((out.data.size, x.data.size), dtype=np.result_type(
-                out.data.dtype, x.data.dtype))
-            for k in range(out.data.size):
-                seed = xp.zeros(out.data.size, dtype=out.data.dtype)
-                seed[k] = 1
-                fresh = outputs(inputs)[oi]
-                g, = autograd_grad(fresh, [x], grad_outputs=Tensor(seed.reshape(out.shape)),
-                                   allow_unused=True)
-                if g is not None:
-                    analytic[k] = to_host(g.data).ravel()
-            numeric = np.zeros_like(analytic)
-            data = x.data  # perturbed in place, element by element (a view may be strided)
-            with no_grad():
-                for j, at in enumerate(np.ndindex(*data.shape)):
-                    old = data[at].copy()  # a CuPy 0-d index is a view, not a scalar
-                    data[at] = old + eps
-                    plus = to_host(outputs(inputs)[oi].data).astype(analytic.dtype).ravel()
-                    data[at] = old - eps
-                    minus = to_host(outputs(inputs)[oi].data).astype(analytic.dtype).ravel()
-                    data[at] = old
-                    numeric[:, j] = (plus - minus) / (2 * eps)
-            if not np.allclose(analytic, numeric, rtol=rtol, atol=atol):
-                if not raise_exception:
-                    return False
-                raise GradcheckError(
-                    f"gradcheck: Jacobian mismatch for output {oi} with respect to input {i} "
-                    f"of {_name(func)}:\nanalytic:\n{analytic}\nnumeric:\n{numeric}")
+    for i in wrt:
+        numeric = _numeric_jacobians(outputs, inputs, i, eps)
+        checks = []
+        if check_backward_ad:
+            checks.append(("backward", _reverse_jacobians(outputs, inputs, i, check_grad_dtypes)))
+        if check_forward_ad:
+            checks.append(("forward", _forward_jacobians(outputs, inputs, i)))
+        for mode, analytic in checks:
+            if isinstance(analytic, str):
+                return fail(analytic)
+            for oi, (a, n) in enumerate(zip(analytic, numeric)):
+                if not np.allclose(a, n, rtol=rtol, atol=atol):
+                    return fail(f"Jacobian mismatch for output {oi} with respect to input {i} "
+                                f"of {_name(func)} ({mode} mode, output shape "
+                                f"{tuple(outs[oi].shape)}, input shape "
+                                f"{tuple(inputs[i].shape)}):\nnumerical:\n{n}\n"
+                                f"analytical:\n{a}")
     return True
+
+
+def _jacobian_dtype(out, x):
+    return np.result_type(out.data.dtype, x.data.dtype)
+
+
+def _numeric_jacobians(outputs, inputs, i, eps):
+    """Central differences of every output with respect to input ``i``, on the host."""
+    from .autograd.grad_mode import no_grad
+
+    x = inputs[i]
+    outs = outputs(inputs)
+    numeric = [np.zeros((o.data.size, x.data.size), dtype=_jacobian_dtype(o, x)) for o in outs]
+    data = x.data  # perturbed in place, element by element (a view may be strided)
+    with no_grad():
+        for j, at in enumerate(np.ndindex(*data.shape)):
+            old = data[at].copy()  # a CuPy 0-d index is a view, not a scalar
+            data[at] = old + eps
+            plus = outputs(inputs)
+            data[at] = old - eps
+            minus = outputs(inputs)
+            data[at] = old
+            for J, p, m in zip(numeric, plus, minus):
+                p = to_host(_raw(p)).astype(J.dtype).ravel()
+                m = to_host(_raw(m)).astype(J.dtype).ravel()
+                J[:, j] = (p - m) / (2 * eps)
+    return numeric
+
+
+def _reverse_jacobians(outputs, inputs, i, check_grad_dtypes):
+    """Row by row from the backward pass (one seed per output element); a string on a dtype
+    mismatch."""
+    from .autograd.functional import autograd_grad
+
+    x = inputs[i]
+    outs = outputs(inputs)
+    result = []
+    for oi, out in enumerate(outs):
+        J = np.zeros((out.data.size, x.data.size), dtype=_jacobian_dtype(out, x))
+        xp = xp_of(out.data)  # seeds live on the output's device
+        for k in range(out.data.size):
+            seed = xp.zeros(out.data.size, dtype=out.data.dtype)
+            seed[k] = 1
+            fresh = outputs(inputs)[oi]
+            if not fresh.requires_grad:
+                continue  # the output does not depend on any input: a zero row
+            g, = autograd_grad(fresh, [x], grad_outputs=Tensor(seed.reshape(out.shape)),
+                               allow_unused=True)
+            if g is None:
+                continue
+            if check_grad_dtypes and g.dtype != x.dtype:
+                return (f"gradient for input {i} has dtype {g.dtype} but the input has dtype "
+                        f"{x.dtype}")
+            J[k] = to_host(_raw(g)).ravel()
+        result.append(J)
+    return result
+
+
+def _forward_jacobians(outputs, inputs, i):
+    """Column by column from forward-mode duals (one tangent per input element)."""
+    from .autograd import forward_ad
+
+    x = inputs[i]
+    xp = xp_of(x.data)
+    columns = None
+    for j in range(x.data.size):
+        e = xp.zeros(x.data.size, dtype=x.data.dtype)
+        e[j] = 1
+        with forward_ad.dual_level():
+            args = list(inputs)
+            args[i] = forward_ad.make_dual(x, Tensor(e.reshape(x.shape)))
+            outs = outputs(args)
+            if columns is None:
+                columns = [np.zeros((o.data.size, x.data.size), dtype=_jacobian_dtype(o, x))
+                           for o in outs]
+            for J, o in zip(columns, outs):
+                t = forward_ad.unpack_dual(o).tangent
+                if t is not None:
+                    J[:, j] = to_host(_raw(t)).ravel()
+    return columns
+
+
+def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3,
+                  gen_non_contig_grad_outputs=False, raise_exception=True, nondet_tol=0.0,
+                  check_undefined_grad=True, check_grad_dtypes=False, check_batched_grad=False,
+                  check_fwd_over_rev=False, check_rev_over_rev=True, fast_mode=False,
+                  masked=False):
+    """PyTorch's gradgradcheck: ``gradcheck`` of the function ``(inputs, grad_outputs) ->
+    autograd.grad(func(inputs), inputs, grad_outputs, create_graph=True)``, that is of the
+    second derivatives (reverse over reverse, and forward over reverse with
+    ``check_fwd_over_rev``). ``grad_outputs`` default to random float64-like tensors that
+    require grad, on the outputs' devices.
+
+    >>> import tensorgrad as tg
+    >>> x = tg.tensor([1.0, 2.0], dtype="float64", requires_grad=True)
+    >>> tg.autograd.gradgradcheck(lambda x: (x ** 3).sum(), (x,))
+    True
+    """
+    from .autograd.functional import autograd_grad
+    from .autograd.grad_mode import enable_grad
+
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    wrt = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+
+    def as_list(out):
+        return list(out) if isinstance(out, (tuple, list)) else [out]
+
+    outs = as_list(func(*inputs))
+    if grad_outputs is None:
+        rng = np.random.default_rng(0)
+        grad_outputs = [Tensor(_randn_like(o, rng).astype(o.data.dtype), requires_grad=True)
+                        for o in outs]
+    else:
+        grad_outputs = as_list(grad_outputs)
+    n = len(inputs)
+
+    def new_func(*args):
+        ins, seeds = args[:n], args[n:]
+        with enable_grad():  # the finite differences evaluate it under no_grad
+            outs = as_list(func(*ins))
+            keep = [k for k, o in enumerate(outs) if o.requires_grad or o._level]
+            grads = autograd_grad([outs[k] for k in keep], [ins[i] for i in wrt],
+                                  grad_outputs=[seeds[k] for k in keep], create_graph=True,
+                                  allow_unused=True)
+        return tuple(g for g in grads if g is not None)
+
+    new_func.__name__ = f"grad of {_name(func)}"
+    return gradcheck(new_func, inputs + tuple(grad_outputs), eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception, nondet_tol=nondet_tol,
+                     check_undefined_grad=check_undefined_grad,
+                     check_grad_dtypes=check_grad_dtypes, check_batched_grad=check_batched_grad,
+                     check_forward_ad=check_fwd_over_rev, check_backward_ad=check_rev_over_rev,
+                     fast_mode=fast_mode, masked=masked)
+
+
+from ._testing_torch import assert_allclose, assert_close, make_tensor  # noqa: E402,F401

@@ -23,7 +23,9 @@ from .autocast_mode import (
     is_autocast_cache_enabled,
     is_autocast_enabled,
 )
+from .custom_fn import custom_bwd, custom_fwd
 from .grad_scaler import GradScaler, OptState
 
 __all__ = ["autocast", "GradScaler", "OptState", "is_autocast_enabled", "get_autocast_dtype",
-           "is_autocast_available", "is_autocast_cache_enabled", "clear_autocast_cache"]
+           "is_autocast_available", "is_autocast_cache_enabled", "clear_autocast_cache",
+           "custom_fwd", "custom_bwd"]

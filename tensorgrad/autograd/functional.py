@@ -770,6 +770,8 @@ def autograd_grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_
                                    f"{tuple(o.shape)}; pass a tensor of that shape")
             g = _ones_of(o.data)
         seeds.append(g if create_graph and isinstance(g, Tensor) else _raw(g))
+    if any(level_of(t) for t in outputs + inputs + seeds):
+        return _autograd_grad_duals(outputs, seeds, inputs, create_graph)
     if retain_graph is None:
         retain_graph = create_graph
     res = run_backward([_vertex(o) for o in outputs], seeds, retain_graph, create_graph,
@@ -785,8 +787,122 @@ def autograd_grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_
     return tuple(out)
 
 
+def _autograd_grad_duals(outputs, seeds, inputs, create_graph):
+    """``torch.autograd.grad`` where forward-mode duals are involved (forward over reverse):
+    the gradient with respect to the tape tensor under each input, as a dual whose tangent is
+    the derivative of the gradient along the inputs' tangents (a Hessian-vector product)."""
+    variables = []
+    for k, t in enumerate(inputs):
+        b = _bottom(t)
+        if not isinstance(b, Tensor) or not b._rg:
+            raise RuntimeError(f"grad: input {k} (shape {tuple(t.shape)}) does not require "
+                               "grad; make the dual of a tensor with requires_grad=True")
+        variables.append(b)
+    res = _reverse(list(outputs), list(seeds), variables, create_graph)
+    return tuple(g if isinstance(g, Tensor) else _new_tensor(g, None, False) for g in res)
+
+
+# ---- torch.autograd.functional's Hessian products ------------------------------------------
+def _torch_tuple(x, who, what):
+    single = isinstance(x, Tensor)
+    xs = (x,) if single else tuple(x)
+    for k, t in enumerate(xs):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{who}: element {k} of {what} must be a Tensor, got "
+                            f"{type(t).__name__}")
+    return single, xs
+
+
+def _grads_or_zeros(outs, wrt, seeds, create_graph):
+    """``autograd.grad`` of the outputs that depend on anything, zeros where an input is unused
+    (the second list says which were)."""
+    pairs = [(o, s) for o, s in zip(outs, seeds) if o.requires_grad]
+    if not pairs:
+        return [None] * len(wrt)
+    return list(autograd_grad([o for o, _ in pairs], list(wrt), [s for _, s in pairs],
+                              retain_graph=True, create_graph=create_graph,
+                              allow_unused=True))
+
+
+def _hessian_product(func, inputs, v, create_graph, strict, who):
+    from .grad_mode import enable_grad
+
+    single, xs = _torch_tuple(inputs, who, "inputs")
+    if v is None:
+        if len(xs) != 1 or xs[0].data.size != 1:
+            raise RuntimeError(f"{who}: v can only be None if the input to the function is a "
+                               "single Tensor with a single element")
+        vs = (_new_tensor(_ones_of(xs[0].data), None, False),)
+    else:
+        _, vs = _torch_tuple(v, who, "v")
+        if len(vs) != len(xs):
+            raise RuntimeError(f"{who}: v has {len(vs)} tensors but there are {len(xs)} inputs")
+        for k, (t, x) in enumerate(zip(vs, xs)):
+            if tuple(t.shape) != tuple(x.shape):
+                raise RuntimeError(f"{who}: v[{k}] has shape {tuple(t.shape)} but input {k} "
+                                   f"has shape {tuple(x.shape)}")
+    with enable_grad():
+        # an input that carries history keeps it when the result must be differentiable
+        xs = [_alias(x) if create_graph and x.requires_grad
+              else x.detach().requires_grad_(True) for x in xs]
+        out = func(*xs)
+        if not isinstance(out, Tensor) or out.data.size != 1:
+            shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise RuntimeError(f"{who}: the function must return a single-element Tensor, got "
+                               f"{shape}")
+        g = _grads_or_zeros([out], xs, [None], True)
+        for k, gk in enumerate(g):
+            if strict and (gk is None or not gk.requires_grad):
+                raise RuntimeError(f"{who}: in strict mode, the jacobian of the function with "
+                                   f"respect to input {k} is independent of the input (is the "
+                                   "function linear in it?)")
+        g_used = [gk for gk in g if gk is not None]
+        if who == "vhp":  # v^T H: the gradient of <grad, v>
+            seeds = [vk for gk, vk in zip(g, vs) if gk is not None]
+            res = _grads_or_zeros(g_used, xs, seeds, create_graph)
+        else:  # H v, by the double-backward trick: d/du <H^T u, v> with u a dummy
+            us = [_new_tensor(_zeros_like_raw(x), None, True) for x in xs]
+            hu = _grads_or_zeros(g_used, xs, us, True)
+            hu_used = [(h, vk) for h, vk in zip(hu, vs) if h is not None]
+            res = _grads_or_zeros([h for h, _ in hu_used], us, [vk for _, vk in hu_used],
+                                  create_graph)
+    res = [_new_tensor(_zeros_like_raw(x), None, False) if r is None else r
+           for r, x in zip(res, xs)]
+    if not create_graph:
+        out = out.detach()
+        res = [r.detach() for r in res]
+    return out, (res[0] if single else tuple(res))
+
+
+def vhp(func, inputs, v=None, create_graph=False, strict=False):
+    """PyTorch's ``torch.autograd.functional.vhp``: ``(func(*inputs), v^T H)`` for a function
+    returning a single-element tensor, with ``H`` its Hessian at ``inputs`` (a tensor or a
+    tuple of tensors; ``v`` of the same structure). Results are detached unless
+    ``create_graph``; ``strict`` raises where a derivative is independent of an input.
+
+    >>> import tensorgrad as tg
+    >>> x = tg.tensor([1.0, 2.0])
+    >>> tg.autograd.functional.vhp(lambda x: (x ** 3).sum(), x, tg.ones(2))[1]
+    tensor([ 6., 12.])
+    """
+    return _hessian_product(func, inputs, v, create_graph, strict, "vhp")
+
+
+def hvp(func, inputs, v=None, create_graph=False, strict=False):
+    """PyTorch's ``torch.autograd.functional.hvp``: ``(func(*inputs), H v)``; arguments as
+    :func:`vhp` (equal for twice continuously differentiable functions, whose Hessian is
+    symmetric). Computed by reverse over reverse, so every op with a differentiable VJP works.
+
+    >>> import tensorgrad as tg
+    >>> x = tg.tensor([1.0, 2.0])
+    >>> tg.autograd.functional.hvp(lambda x: (x ** 3).sum(), x, tg.ones(2))[1]
+    tensor([ 6., 12.])
+    """
+    return _hessian_product(func, inputs, v, create_graph, strict, "hvp")
+
+
 __all__ = ["grad", "value_and_grad", "grad_and_aux", "elementwise_grad", "jacobian", "hessian",
            "make_vjp", "make_jvp", "make_hvp", "make_ggnvp", "make_jvp_reversemode", "grad_named",
            "multigrad_dict", "hessian_tensor_product", "hessian_vector_product",
            "tensor_jacobian_product", "vector_jacobian_product", "deriv", "holomorphic_grad",
-           "checkpoint", "vjp", "jvp", "autograd_grad", "Dual", "Node"]
+           "checkpoint", "vjp", "jvp", "autograd_grad", "Dual", "Node", "hvp", "vhp"]
