@@ -20,7 +20,10 @@ from . import functional as F
 from .activation import *  # noqa: F403
 from .attention import *  # noqa: F403
 from .conv import *  # noqa: F403
+from .extra_a import *  # noqa: F403
+from .extra_b import *  # noqa: F403
 from .layers import *  # noqa: F403
+from .layers_3d import *  # noqa: F403
 from .loss import *  # noqa: F403
 from .modules import (
     AvgPool2d,
@@ -55,3 +58,6 @@ __all__ = ["functional", "F", "Module", "Parameter", "Linear", "Sequential", "Mo
 __all__ += attention.__all__ + conv.__all__ + layers.__all__ + normalization.__all__
 __all__ += activation.__all__ + loss.__all__ + pooling.__all__ + upsampling.__all__
 __all__ += rnn.__all__
+__all__ += extra_b.__all__ + ["parameter"]  # noqa: F405 (bound by the import above)
+__all__ += layers_3d.__all__  # noqa: F405 (bound by the import above)
+__all__ += extra_a.__all__  # noqa: F405 (bound by the import above)

@@ -270,7 +270,7 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
         return input * xp_of(raw).zeros((), dtype=raw.dtype)
     from .. import creation
 
-    alpha = -_SELU_ALPHA * _SELU_SCALE
+    alpha = _SELU_ALPHA * _SELU_SCALE  # dropped values go to -alpha a (1 - p), as PyTorch's
     a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
     keep = (creation.rand(*raw.shape, device=input.device).data >= p).astype(raw.dtype)
     b = -(1 - keep) * (alpha * a) + alpha * a * p

@@ -155,31 +155,33 @@ class ConvTranspose2d(_ConvNd):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
                  device=None, dtype=None):
+        name = type(self).__name__  # also the base of ConvTranspose1d and ConvTranspose3d
         if padding_mode != "zeros":
-            raise ValueError(f"ConvTranspose2d: only padding_mode='zeros' is supported, got "
+            raise ValueError(f"{name}: only padding_mode='zeros' is supported, got "
                              f"{padding_mode!r}")
         if isinstance(padding, str):
-            raise ValueError(f"ConvTranspose2d: padding must be an int or a pair, got "
-                             f"{padding!r}")
+            raise ValueError(f"{name}: padding must be an int or a tuple of {self._n} ints, "
+                             f"got {padding!r}")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          output_padding, groups, bias, padding_mode, device, dtype)
 
     def _output_padding(self, input, output_size):
         if output_size is None:
             return self.output_padding
+        name, n = type(self).__name__, self._n
         size = tuple(int(s) for s in output_size)
         if len(size) == input.ndim:
-            size = size[-2:]
-        if len(size) != 2:
-            raise ValueError(f"ConvTranspose2d: output_size must have 2 or {input.ndim} "
+            size = size[-n:]
+        if len(size) != n:
+            raise ValueError(f"{name}: output_size must have {n} or {input.ndim} "
                              f"elements, got {tuple(output_size)}")
         pads = []
-        for i in range(2):
-            lo = _transpose_out(input.shape[input.ndim - 2 + i], self.kernel_size[i],
+        for i in range(n):
+            lo = _transpose_out(input.shape[input.ndim - n + i], self.kernel_size[i],
                                 self.stride[i], self.padding[i], 0, self.dilation[i])
             hi = lo + self.stride[i] - 1
             if not lo <= size[i] <= hi:
-                raise ValueError(f"ConvTranspose2d: requested output_size {size} is not "
+                raise ValueError(f"{name}: requested output_size {size} is not "
                                  f"reachable from input {tuple(input.shape)}: dimension {i} "
                                  f"must lie in [{lo}, {hi}]")
             pads.append(size[i] - lo)

@@ -1373,3 +1373,20 @@ from ._functional_conv_attn import *  # noqa: E402, F403
 
 # more activations, distances, shape changes, pooling, interpolation and losses
 from ._functional_more import *  # noqa: E402, F403
+
+# isort: split
+# 3-d convolutions, pooling and dropout, and conv_transpose1d (after the imports above:
+# it uses names they bind)
+from ._functional_3d import *  # noqa: E402, F403
+
+# grid_sample and affine_grid (spatial transformers' sampling)
+from ._functional_grid import *  # noqa: E402, F403
+
+# isort: split
+# group A of the missing functions: rms_norm, shrinkage, rrelu, fold/unfold, pdist,
+# gumbel_softmax, in-place activations, lp pooling, max pooling with indices, unpooling
+from ._functional_extra_a import *  # noqa: E402, F403
+
+# group B of the missing functions: multi-class margin losses, the triplet loss with a custom
+# distance, ctc_loss and embedding_bag
+from ._functional_extra_b import *  # noqa: E402, F403

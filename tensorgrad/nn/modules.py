@@ -31,6 +31,26 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + Tensor.__repr__(self)
 
 
+class _RemovableHandle:
+    """What ``register_forward_pre_hook`` returns: ``remove()`` takes the hook out."""
+
+    _next_id = 0
+
+    def __init__(self, hooks):
+        self.hooks = hooks
+        self.id = _RemovableHandle._next_id
+        _RemovableHandle._next_id += 1
+
+    def remove(self):
+        self.hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     """What ``load_state_dict`` returns (PyTorch's named tuple)."""
 
@@ -67,6 +87,7 @@ class Module:
         object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
 
     # ---- registration ----------------------------------------------------------------
     def __setattr__(self, name, value):
@@ -74,6 +95,9 @@ class Module:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before "
                                  "assigning attributes")
         if isinstance(value, Parameter):
+            if isinstance(getattr(type(self), name, None), property):
+                # a parametrized tensor (tg.nn.utils.parametrize): PyTorch's error
+                raise KeyError(f"attribute '{name}' already exists")
             self._drop(name)
             self._parameters[name] = value
         elif isinstance(value, Module):
@@ -89,6 +113,8 @@ class Module:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as child module "
                                 f"'{name}' (tensorgrad.nn.Module or None expected)")
             self._modules[name] = None
+        elif getattr(value, "_is_buffer", False):  # an nn.Buffer registers itself
+            self.register_buffer(name, value, value.persistent)
         elif name in self._buffers:
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
@@ -383,7 +409,34 @@ class Module:
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__}: define forward()")
 
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """Call ``hook(module, args)`` before each ``forward`` (``hook(module, args, kwargs)``
+        with ``with_kwargs``); a result that is not None replaces the arguments (a non-tuple
+        becomes the one argument). Returns a handle whose ``remove()`` drops the hook. The
+        hooks live in ``_forward_pre_hooks`` (an OrderedDict keyed by the handle's id), as
+        PyTorch's, which weight_norm, spectral_norm and prune look through."""
+        hooks = self.__dict__.get("_forward_pre_hooks")
+        if hooks is None:
+            hooks = OrderedDict()
+            object.__setattr__(self, "_forward_pre_hooks", hooks)
+        handle = _RemovableHandle(hooks)
+        hooks[handle.id] = (hook, with_kwargs) if with_kwargs else hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
     def __call__(self, *args, **kwargs):
+        hooks = self.__dict__.get("_forward_pre_hooks")
+        if hooks:
+            for hook in list(hooks.values()):
+                if isinstance(hook, tuple):  # registered with_kwargs
+                    res = hook[0](self, args, kwargs)
+                    if res is not None:
+                        args, kwargs = res
+                    continue
+                res = hook(self, args)
+                if res is not None:
+                    args = res if isinstance(res, tuple) else (res,)
         return self.forward(*args, **kwargs)
 
     def extra_repr(self):
