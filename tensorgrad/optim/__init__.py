@@ -4,7 +4,8 @@ The updates write into the parameters' arrays (and reuse per-parameter buffers) 
 allocates nothing: the same memory traffic as a hand-written NumPy update.
 """
 
-from . import lr_scheduler
+from . import lr_scheduler, swa_utils
+from .adafactor import Adafactor, SparseAdam
 from .lbfgs import LBFGS
 from .optimizer import (
     ASGD,
@@ -22,4 +23,5 @@ from .optimizer import (
 )
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam",
-           "Adamax", "Adadelta", "Rprop", "ASGD", "LBFGS", "lr_scheduler"]
+           "Adamax", "Adadelta", "Rprop", "ASGD", "LBFGS", "Adafactor", "SparseAdam",
+           "lr_scheduler", "swa_utils"]

@@ -346,17 +346,23 @@ class Optimizer:
                 raise ValueError(f"{name}.load_state_dict: the state of parameter {idx} has no "
                                  "parameter in the loaded parameter groups")
             for n, v in st.items():
+                want = self._state_shape(n, p)
                 if hasattr(v, "shape") and getattr(v, "ndim", 0) and \
-                        tuple(v.shape) != tuple(p.shape):
+                        tuple(v.shape) != want:
                     raise ValueError(f"{name}.load_state_dict: buffer {n!r} of parameter {idx} "
-                                     f"has shape {tuple(v.shape)}, the parameter "
-                                     f"{tuple(p.shape)}")
+                                     f"has shape {tuple(v.shape)}, expected {want} for the "
+                                     f"parameter of shape {tuple(p.shape)}")
             new_state[id(p)] = {n: _placed(v, p.data) for n, v in st.items()}
         for g, saved in zip(self.param_groups, groups):
             g.update({k: (v.copy() if isinstance(v, (list, dict)) else v)
                       for k, v in saved.items() if k != "params"})
         self.state = new_state  # replaced whole: a bad state dict changes nothing
         self._scratch.clear()
+
+    def _state_shape(self, name, p):
+        """The shape the state buffer ``name`` of parameter ``p`` has: the parameter's, unless
+        a subclass keeps smaller buffers (Adafactor's row and column factors)."""
+        return tuple(p.shape)
 
     def step(self, closure=None):
         raise NotImplementedError

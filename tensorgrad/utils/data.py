@@ -26,6 +26,7 @@ Randomness (``shuffle=True``, ``RandomSampler``, ``random_split``) takes ``gener
 """
 
 import bisect
+import itertools
 import math
 import numbers
 import warnings
@@ -39,7 +40,8 @@ from ..tensor import Tensor, _new_tensor
 __all__ = [
     "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "DataLoader",
     "default_collate", "default_convert", "Sampler", "SequentialSampler", "RandomSampler",
-    "SubsetRandomSampler", "BatchSampler", "DistributedSampler",
+    "SubsetRandomSampler", "BatchSampler", "DistributedSampler", "IterableDataset",
+    "ChainDataset", "StackDataset", "WeightedRandomSampler", "get_worker_info", "WorkerInfo",
 ]
 
 
@@ -87,6 +89,28 @@ class Dataset:
 
     def __add__(self, other):
         return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """A data set that is a stream: subclasses define ``__iter__()`` (and may define
+    ``__len__``). A ``DataLoader`` over one takes the samples in the order the iterator yields
+    them (no sampler, no shuffle) and batches them as they come; ``a + b`` chains two.
+
+    tensorgrad loads in the calling process, so ``get_worker_info()`` is None inside
+    ``__iter__`` and there is no per-worker sharding to do.
+
+    >>> class Count(IterableDataset):
+    ...     def __iter__(self):
+    ...         return iter(range(5))
+    >>> [b.tolist() for b in DataLoader(Count(), batch_size=2)]
+    [[0, 1], [2, 3], [4]]
+    """
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+    def __add__(self, other):
+        return ChainDataset([self, other])
 
 
 class TensorDataset(Dataset):
@@ -161,6 +185,10 @@ class ConcatDataset(Dataset):
         self.datasets = list(datasets)
         if not self.datasets:
             raise ValueError("ConcatDataset: datasets should not be an empty iterable")
+        for i, d in enumerate(self.datasets):
+            if isinstance(d, IterableDataset):
+                raise TypeError(f"ConcatDataset does not support IterableDataset (datasets[{i}] "
+                                f"is a {type(d).__name__}); use ChainDataset")
         self.cumulative_sizes = list(np.cumsum([len(d) for d in self.datasets]).tolist())
 
     def __len__(self):
@@ -175,6 +203,92 @@ class ConcatDataset(Dataset):
         which = bisect.bisect_right(self.cumulative_sizes, index)
         start = self.cumulative_sizes[which - 1] if which else 0
         return self.datasets[which][index - start]
+
+
+def _only_iterable(d, who):
+    if not isinstance(d, IterableDataset):
+        raise TypeError(f"{who} only supports IterableDataset, got a {type(d).__name__}")
+    return d
+
+
+class ChainDataset(IterableDataset):
+    """Several ``IterableDataset``s one after the other, chained as they are iterated;
+    ``len`` is the sum of their lengths. Anything else in ``datasets`` is refused when it is
+    reached (PyTorch raises an AssertionError there; here a TypeError).
+
+    >>> class Count(IterableDataset):
+    ...     def __init__(self, n):
+    ...         self.n = n
+    ...     def __iter__(self):
+    ...         return iter(range(self.n))
+    ...     def __len__(self):
+    ...         return self.n
+    >>> chain = ChainDataset([Count(2), Count(3)])
+    >>> list(chain), len(chain)
+    ([0, 1, 0, 1, 2], 5)
+    """
+
+    def __init__(self, datasets):
+        self.datasets = datasets
+
+    def __iter__(self):
+        for d in self.datasets:
+            yield from _only_iterable(d, "ChainDataset")
+
+    def __len__(self):
+        return sum(len(_only_iterable(d, "ChainDataset")) for d in self.datasets)
+
+
+class StackDataset(Dataset):
+    """Samples of several data sets of one length side by side: ``StackDataset(a, b)[i] ==
+    (a[i], b[i])``, or with keywords ``StackDataset(x=a, y=b)[i] == {"x": a[i], "y": b[i]}``.
+
+    >>> ds = StackDataset(x=[10, 20, 30], y=["a", "b", "c"])
+    >>> len(ds), ds[1]
+    (3, {'x': 20, 'y': 'b'})
+    """
+
+    def __init__(self, *args, **kwargs):
+        if args and kwargs:
+            raise ValueError("StackDataset: supported either tuple-like (via args) or dict-like "
+                             "(via kwargs) input/output, but both types are given")
+        if not args and not kwargs:
+            raise ValueError("StackDataset: at least one dataset should be passed")
+        datasets = args if args else kwargs
+        parts = list(datasets.values()) if kwargs else list(args)
+        lengths = [len(d) for d in parts]
+        if len(set(lengths)) != 1:
+            names = list(kwargs) if kwargs else list(range(len(args)))
+            raise ValueError(f"StackDataset: size mismatch between datasets: lengths "
+                             f"{dict(zip(names, lengths))}")
+        self._length = lengths[0]
+        self.datasets = datasets
+
+    def __getitem__(self, index):
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __getitems__(self, indices):
+        """The samples at ``indices`` (a list), as PyTorch's: a data set with its own
+        ``__getitems__`` is asked for all of them at once."""
+        named = isinstance(self.datasets, dict)
+        parts = list(self.datasets.values()) if named else list(self.datasets)
+        columns = []
+        for d in parts:
+            many = getattr(d, "__getitems__", None)
+            col = many(indices) if many else [d[i] for i in indices]
+            if len(col) != len(indices):
+                raise ValueError(f"StackDataset: nested dataset's output size mismatch: "
+                                 f"expected {len(indices)}, got {len(col)}")
+            columns.append(col)
+        if named:
+            keys = list(self.datasets)
+            return [dict(zip(keys, row)) for row in zip(*columns)]
+        return [tuple(row) for row in zip(*columns)]
+
+    def __len__(self):
+        return self._length
 
 
 def random_split(dataset, lengths, generator=None):
@@ -289,6 +403,73 @@ class SubsetRandomSampler(Sampler):
 
     def __len__(self):
         return len(self.indices)
+
+
+class WeightedRandomSampler(Sampler):
+    """``num_samples`` indices drawn from ``range(len(weights))`` with probabilities
+    proportional to ``weights`` (need not sum to 1), as PyTorch's ``WeightedRandomSampler``:
+    with ``replacement=True`` independently, without it each index at most once (drawn one
+    after another from the weights of those left, as ``torch.multinomial``). Drawn afresh at
+    each iteration from ``generator`` (see the module's docstring). Without replacement the
+    zero-weight indices come only after all the others, in a random order (so ``num_samples``
+    may reach ``len(weights)``, as in PyTorch). Invalid weights (negative, inf or nan, all
+    zero) and ``num_samples > len(weights)`` without replacement raise a RuntimeError when the
+    indices are drawn, as in PyTorch.
+
+    >>> s = WeightedRandomSampler([0.0, 1.0, 0.0, 3.0], 2, replacement=False, generator=0)
+    >>> len(s), sorted(s)
+    (2, [1, 3])
+    """
+
+    def __init__(self, weights, num_samples, replacement=True, generator=None):
+        if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) or \
+                num_samples <= 0:
+            raise ValueError(f"WeightedRandomSampler: num_samples should be a positive integer "
+                             f"value, but got num_samples={num_samples!r}")
+        if not isinstance(replacement, bool):
+            raise ValueError(f"WeightedRandomSampler: replacement should be a boolean value, "
+                             f"but got replacement={replacement!r}")
+        if isinstance(weights, Tensor):
+            weights = weights.detach().cpu().numpy()
+        elif isinstance(weights, _CUPY_ARRAY):
+            weights = weights.get()
+        w = np.asarray(weights, dtype=np.float64)
+        if w.ndim != 1:
+            raise ValueError(f"WeightedRandomSampler: weights should be a 1d sequence but given "
+                             f"weights have shape {tuple(w.shape)}")
+        self.weights = _new_tensor(w, None, False)
+        self.num_samples = int(num_samples)
+        self.replacement = replacement
+        self.generator = generator
+        self._gen = _as_generator(generator, "WeightedRandomSampler")
+
+    def __iter__(self):
+        w = self.weights.data
+        who = "WeightedRandomSampler"
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise RuntimeError(f"{who}: probability tensor contains either `inf`, `nan` or "
+                               f"element < 0 (weights of shape {tuple(w.shape)})")
+        total = w.sum()
+        if not total > 0:
+            raise RuntimeError(f"{who}: invalid multinomial distribution (sum of probabilities "
+                               "<= 0)")
+        gen = self._gen()
+        if self.replacement:
+            picks = gen.choice(len(w), size=self.num_samples, replace=True, p=w / total)
+        else:
+            if self.num_samples > len(w):
+                raise RuntimeError(f"{who}: cannot sample n_sample > prob_dist.size(-1) samples "
+                                   f"without replacement ({self.num_samples} > {len(w)})")
+            # exponential race (Efraimidis & Spirakis): the order of E_i / w_i is that of
+            # drawing one index after another in proportion to the weights left; zero weights
+            # (key inf) come after every positive one, in a random order, as in PyTorch
+            with np.errstate(divide="ignore"):
+                keys = gen.standard_exponential(len(w)) / w
+            picks = np.lexsort((gen.random(len(w)), keys))[:self.num_samples]
+        yield from picks.tolist()
+
+    def __len__(self):
+        return self.num_samples
 
 
 class BatchSampler(Sampler):
@@ -479,6 +660,46 @@ def default_convert(data):
 
 
 # ---- the loader -------------------------------------------------------------------------------
+class WorkerInfo:
+    """What a loading worker process knows about itself (PyTorch's ``WorkerInfo``): ``id``,
+    ``num_workers``, ``seed`` and its copy of ``dataset``. tensorgrad's ``DataLoader`` has no
+    worker processes, so ``get_worker_info()`` never returns one; the class is here for code
+    that names it."""
+
+    def __init__(self, **kwargs):
+        for k, v in kwargs.items():
+            object.__setattr__(self, k, v)
+        object.__setattr__(self, "_keys", tuple(kwargs))
+
+    def __setattr__(self, key, val):
+        raise RuntimeError(f"Cannot assign attributes to {type(self).__name__} objects")
+
+    def __repr__(self):
+        items = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._keys)
+        return f"{type(self).__name__}({items})"
+
+
+def get_worker_info():
+    """None: the caller runs in the main process. (In PyTorch a ``DataLoader`` worker gets a
+    ``WorkerInfo``, which an ``IterableDataset`` uses to shard its stream; tensorgrad loads in
+    the calling process, ``num_workers=0``, so every ``__iter__`` sees None and yields the
+    whole stream once.)
+
+    >>> get_worker_info() is None
+    True
+    """
+    return None
+
+
+class _InfiniteConstantSampler(Sampler):
+    """The sampler of a loader over an ``IterableDataset``: None forever (the data set's own
+    iterator decides what comes and when it ends), as PyTorch's."""
+
+    def __iter__(self):
+        while True:
+            yield None
+
+
 def _pin_memory(data):
     """``data`` (a batch) with its tensors copied to pinned host memory, as PyTorch's
     DataLoader pins them: mappings, namedtuples and sequences are pinned element by element
@@ -512,6 +733,12 @@ class DataLoader:
     """Batches of ``dataset``, as PyTorch's ``DataLoader`` (in this process: ``num_workers``
     must be 0; move batches with ``.to(device)``).
 
+    An ``IterableDataset`` is read in the order its iterator yields, ``batch_size`` samples at
+    a time (the last batch shorter, or dropped with ``drop_last``; ``batch_size=None`` yields
+    the samples one by one, converted by ``default_convert``); ``shuffle``, ``sampler`` and
+    ``batch_sampler`` are refused for it, and ``len(loader)`` needs the data set's ``len``
+    (warning if the stream then yields more batches than that), as in PyTorch.
+
     ``pin_memory=True`` copies the tensors of each batch to pinned host memory (in mappings,
     namedtuples and sequences, as PyTorch's; a tuple comes back a list), from which
     ``x.to("cuda", non_blocking=True)`` is an asynchronous copy. Where CUDA is not available it
@@ -542,6 +769,17 @@ class DataLoader:
                           stacklevel=2)
         if shuffle not in (None, True, False):
             raise TypeError(f"DataLoader: shuffle should be a boolean value, got {shuffle!r}")
+        iterable = isinstance(dataset, IterableDataset)
+        if iterable:
+            if shuffle:
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified shuffle "
+                                 f"option, but got shuffle={shuffle}")
+            if sampler is not None:
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified sampler "
+                                 f"option, but got sampler={sampler!r}")
+            if batch_sampler is not None:
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified "
+                                 f"batch_sampler option, but got batch_sampler={batch_sampler!r}")
         if not isinstance(drop_last, bool):
             raise TypeError(f"DataLoader: drop_last should be a boolean value, got "
                             f"{drop_last!r}")
@@ -559,10 +797,14 @@ class DataLoader:
                                  "and is mutually exclusive with drop_last")
         else:
             batch_size = _check_positive_int(batch_size, "batch_size", "DataLoader")
-        if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
+        if not iterable and (not hasattr(dataset, "__getitem__")
+                             or not hasattr(dataset, "__len__")):
             raise TypeError(f"DataLoader: dataset must have __getitem__ and __len__ (a "
-                            f"map-style dataset), got {type(dataset).__name__}")
-        if sampler is None:
+                            f"map-style dataset) or be an IterableDataset, got "
+                            f"{type(dataset).__name__}")
+        if iterable:
+            sampler = _InfiniteConstantSampler()
+        elif sampler is None:
             sampler = (RandomSampler(dataset, generator=generator) if shuffle
                        else SequentialSampler(dataset))
         if batch_size is not None and batch_sampler is None:
@@ -576,31 +818,67 @@ class DataLoader:
         self.num_workers = 0
         self.pin_memory = bool(pin_memory)
         self._auto_collation = batch_sampler is not None
+        self._iterable = iterable
+        self._len_reported = None  # len(loader) over an IterableDataset, once asked
         if collate_fn is None:
             collate_fn = default_collate if self._auto_collation else default_convert
         self.collate_fn = collate_fn
 
     def __len__(self):
+        if self._iterable:
+            n = len(self.dataset)  # a TypeError for a stream without a length, as PyTorch's
+            if self.batch_size is not None:
+                n = n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+            self._len_reported = n
+            return n
         if self._auto_collation:
             return len(self.batch_sampler)
         return len(self.sampler)
 
     def __iter__(self):
-        if self._pin:
-            for batch in self._batches():
-                yield _pin_memory(batch)
-        else:
-            yield from self._batches()
+        # the length asked so far, taken now (as PyTorch's iterator does): list(loader) asks
+        # for it as a hint after this, which must not count
+        batches = self._batches(self._len_reported)
+        return (_pin_memory(b) for b in batches) if self._pin else batches
 
-    def _batches(self):
+    def _batches(self, reported=None):
+        if self._iterable:
+            yield from self._stream_batches(reported)
+            return
         if not self._auto_collation:
             for i in self.sampler:
                 yield self.collate_fn(self.dataset[i])
             return
         fast = getattr(self.dataset, "_collated", None) \
             if self.collate_fn is default_collate else None
+        many = getattr(self.dataset, "__getitems__", None)
         for indices in self.batch_sampler:
             batch = fast(indices) if fast is not None else None
             if batch is None:
-                batch = self.collate_fn([self.dataset[i] for i in indices])
+                samples = many(indices) if many else [self.dataset[i] for i in indices]
+                batch = self.collate_fn(samples)
             yield batch
+
+    def _stream_batches(self, reported):
+        it = iter(self.dataset)
+        size = self.batch_size
+        count = 0
+        while True:
+            if size is None:
+                try:
+                    batch = self.collate_fn(next(it))
+                except StopIteration:
+                    return
+            else:
+                samples = list(itertools.islice(it, size))
+                if not samples or (self.drop_last and len(samples) < size):
+                    return
+                batch = self.collate_fn(samples)
+            count += 1
+            if reported is not None and count > reported:
+                warnings.warn(f"Length of IterableDataset {self.dataset} was reported to be "
+                              f"{reported} (when accessing len(dataloader)), but {count} "
+                              "samples have been fetched.", stacklevel=3)
+            yield batch
+            if size is not None and len(samples) < size:
+                return
