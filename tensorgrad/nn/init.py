@@ -9,7 +9,9 @@ Each draws on the tensor's own device and in its dtype, from tensorgrad's genera
 [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
 """
 
+import functools
 import math
+import warnings
 
 from .. import creation
 from ..autograd.grad_mode import no_grad
@@ -50,6 +52,20 @@ def _fan(tensor, mode):
     return fan_in if mode == "fan_in" else fan_out
 
 
+_SKIP = [0]  # > 0 inside skip_init: the initialisers leave tensors as they are
+
+
+def _skippable(fn):
+    """``fn`` does nothing (returns its tensor untouched, drawing no random numbers) while
+    ``tg.nn.utils.skip_init`` builds a module."""
+    @functools.wraps(fn)
+    def run(tensor, *args, **kwargs):
+        if _SKIP[0]:
+            return tensor
+        return fn(tensor, *args, **kwargs)
+    return run
+
+
 def _fill(tensor, values):
     """Write ``values`` (a Tensor of the same shape) into ``tensor`` without recording."""
     with no_grad():
@@ -58,26 +74,33 @@ def _fill(tensor, values):
     return tensor
 
 
-def uniform_(tensor, a=0.0, b=1.0):
-    u = creation.rand(*tensor.shape, dtype=tensor.dtype, device=tensor.device)
+@_skippable
+def uniform_(tensor, a=0.0, b=1.0, generator=None):
+    u = creation.rand(*tensor.shape, generator=generator, dtype=tensor.dtype,
+                      device=tensor.device)
     return _fill(tensor, u * (b - a) + a)
 
 
-def normal_(tensor, mean=0.0, std=1.0):
-    n = creation.randn(*tensor.shape, dtype=tensor.dtype, device=tensor.device)
+@_skippable
+def normal_(tensor, mean=0.0, std=1.0, generator=None):
+    n = creation.randn(*tensor.shape, generator=generator, dtype=tensor.dtype,
+                       device=tensor.device)
     return _fill(tensor, n * std + mean)
 
 
-def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
+@_skippable
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     """Normal samples of ``mean``/``std`` restricted to [a, b] (redrawn until inside)."""
     if not a < b:
         raise ValueError(f"trunc_normal_: need a < b, got a={a}, b={b}")
     shape, dev = tensor.shape, tensor.device
-    v = creation.randn(*shape, dtype="float64", device=dev).data * std + mean
+    v = creation.randn(*shape, generator=generator, dtype="float64", device=dev).data * std \
+        + mean
     xp = xp_of(v)
     bad = (v < a) | (v > b)
     while bool(bad.any()):
-        fresh = creation.randn(*shape, dtype="float64", device=dev).data * std + mean
+        fresh = creation.randn(*shape, generator=generator, dtype="float64",
+                               device=dev).data * std + mean
         v = xp.where(bad, fresh, v)
         bad = (v < a) | (v > b)
     with no_grad():
@@ -86,6 +109,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
     return tensor
 
 
+@_skippable
 def constant_(tensor, val):
     with no_grad():
         tensor.data[...] = val
@@ -101,32 +125,46 @@ def ones_(tensor):
     return constant_(tensor, 1)
 
 
+@_skippable
 def eye_(tensor):
     if tensor.ndim != 2:
         raise ValueError(f"eye_: needs a 2-D tensor, got shape {tuple(tensor.shape)}")
     return _fill(tensor, creation.eye(*tensor.shape, dtype=tensor.dtype, device=tensor.device))
 
 
-def xavier_uniform_(tensor, gain=1.0):
+def xavier_uniform_(tensor, gain=1.0, generator=None):
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def xavier_normal_(tensor, gain=1.0):
+def xavier_normal_(tensor, gain=1.0, generator=None):
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
-    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
-def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
-    std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
+def _kaiming_std(tensor, a, mode, nonlinearity):
+    """The standard deviation of He et al.'s initialisation; None for a zero-element tensor
+    (a no-op, with PyTorch's warning)."""
+    if 0 in tuple(tensor.shape):
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        return None
+    return calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
+
+
+def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+    std = _kaiming_std(tensor, a, mode, nonlinearity)
+    if std is None:
+        return tensor
     bound = math.sqrt(3.0) * std
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
-    std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
-    return normal_(tensor, 0.0, std)
+def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+    std = _kaiming_std(tensor, a, mode, nonlinearity)
+    if std is None:
+        return tensor
+    return normal_(tensor, 0.0, std, generator)
 
 
 def default_linear_(weight, bias=None):
@@ -143,7 +181,8 @@ def default_linear_(weight, bias=None):
     return weight
 
 
-def orthogonal_(tensor, gain=1.0):
+@_skippable
+def orthogonal_(tensor, gain=1.0, generator=None):
     """A (semi-)orthogonal matrix (Saxe et al.), as PyTorch's: the tensor viewed as
     (shape[0], rest), filled from the QR decomposition of a normal matrix with the signs fixed
     by R's diagonal, times ``gain``."""
@@ -154,7 +193,8 @@ def orthogonal_(tensor, gain=1.0):
         return tensor
     rows = tensor.shape[0]
     cols = tensor.data.size // rows
-    flat = creation.randn(rows, cols, dtype="float64", device=tensor.device).data
+    flat = creation.randn(rows, cols, generator=generator, dtype="float64",
+                          device=tensor.device).data
     xp = xp_of(flat)
     if rows < cols:
         flat = flat.T
@@ -168,7 +208,8 @@ def orthogonal_(tensor, gain=1.0):
     return tensor
 
 
-def sparse_(tensor, sparsity, std=0.01):
+@_skippable
+def sparse_(tensor, sparsity, std=0.01, generator=None):
     """A 2-D tensor with a fraction ``sparsity`` of each column zero (the rows chosen at
     random) and the rest normal with ``std``, as PyTorch's."""
     if tensor.ndim != 2:
@@ -176,12 +217,14 @@ def sparse_(tensor, sparsity, std=0.01):
                          f"{tuple(tensor.shape)}")
     rows, cols = tensor.shape
     zeros = int(math.ceil(sparsity * rows))
-    values = creation.randn(rows, cols, dtype="float64", device=tensor.device).data * std
+    values = creation.randn(rows, cols, generator=generator, dtype="float64",
+                            device=tensor.device).data * std
     xp = xp_of(values)
     if zeros:
         # a random permutation of the rows per column: the first `zeros` of each are cleared
-        order = xp.argsort(creation.rand(rows, cols, dtype="float64", device=tensor.device).data,
-                           axis=0)[:zeros]
+        noise = creation.rand(rows, cols, generator=generator, dtype="float64",
+                              device=tensor.device).data
+        order = xp.argsort(noise, axis=0)[:zeros]
         keep = xp.ones((rows, cols), dtype=bool)
         keep[order, xp.arange(cols)[None, :]] = False
         values = values * keep
@@ -191,6 +234,7 @@ def sparse_(tensor, sparsity, std=0.01):
     return tensor
 
 
+@_skippable
 def dirac_(tensor, groups=1):
     """The identity for a convolution (3, 4 or 5 dimensions): the centre tap of each kernel
     whose output and input channel (within a group) agree is one, as PyTorch's."""
@@ -215,3 +259,33 @@ def dirac_(tensor, groups=1):
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "zeros_",
            "ones_", "eye_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
            "kaiming_normal_", "default_linear_", "orthogonal_", "sparse_", "dirac_"]
+
+
+def _deprecated(fn):
+    """The old name of ``fn`` (without the trailing underscore), which warns as PyTorch's."""
+    old, new = fn.__name__[:-1], fn.__name__
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        warnings.warn(f"`nn.init.{old}` is now deprecated in favor of `nn.init.{new}`.",
+                      FutureWarning, stacklevel=2)
+        return fn(*args, **kwargs)
+    run.__name__ = run.__qualname__ = old
+    run.__doc__ = f"{old}(...): deprecated, use ``{new}`` (same arguments)."
+    return run
+
+
+uniform = _deprecated(uniform_)
+normal = _deprecated(normal_)
+constant = _deprecated(constant_)
+eye = _deprecated(eye_)
+dirac = _deprecated(dirac_)
+xavier_uniform = _deprecated(xavier_uniform_)
+xavier_normal = _deprecated(xavier_normal_)
+kaiming_uniform = _deprecated(kaiming_uniform_)
+kaiming_normal = _deprecated(kaiming_normal_)
+orthogonal = _deprecated(orthogonal_)
+sparse = _deprecated(sparse_)
+
+__all__ += ["uniform", "normal", "constant", "eye", "dirac", "xavier_uniform", "xavier_normal",
+            "kaiming_uniform", "kaiming_normal", "orthogonal", "sparse"]

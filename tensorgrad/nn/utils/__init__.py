@@ -14,6 +14,7 @@ device and scale the gradients in place, so clipping costs no host synchronisati
 """
 
 import math
+import warnings
 
 from ...autograd.graph import bump_version
 from ...backend.device import xp_of
@@ -157,6 +158,41 @@ def vector_to_parameters(vec, parameters):
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_",
            "parameters_to_vector", "vector_to_parameters"]
 
-from . import rnn  # noqa: E402  (tg.nn.utils.rnn, as torch.nn.utils.rnn)
+def clip_grad_norm(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    """Deprecated name of ``clip_grad_norm_`` (same arguments; a FutureWarning, as PyTorch)."""
+    warnings.warn("`torch.nn.utils.clip_grad_norm` is now deprecated in favor of "
+                  "`torch.nn.utils.clip_grad_norm_`.", FutureWarning, stacklevel=2)
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
 
-__all__ += ["rnn"]
+
+def convert_conv2d_weight_memory_format(module, memory_format):
+    """PyTorch's switch of convolution weights to a memory format; tensorgrad arrays have no
+    memory formats, so the module is returned as it is."""
+    return module
+
+
+convert_conv3d_weight_memory_format = convert_conv2d_weight_memory_format
+
+__all__ += ["clip_grad_norm", "convert_conv2d_weight_memory_format",
+            "convert_conv3d_weight_memory_format"]
+
+# the submodules, as torch.nn.utils.rnn, .parametrize, .parametrizations, .prune, .stateless
+from . import parametrizations, parametrize, prune, rnn, stateless  # noqa: E402
+from ._norm_hooks import (  # noqa: E402
+    remove_spectral_norm,
+    remove_weight_norm,
+    spectral_norm,
+    weight_norm,
+)
+from .fusion import (  # noqa: E402
+    fuse_conv_bn_eval,
+    fuse_conv_bn_weights,
+    fuse_linear_bn_eval,
+    fuse_linear_bn_weights,
+)
+from .init import skip_init  # noqa: E402
+
+__all__ += ["rnn", "parametrize", "parametrizations", "prune", "stateless", "weight_norm",
+            "remove_weight_norm", "spectral_norm", "remove_spectral_norm", "fuse_conv_bn_eval",
+            "fuse_conv_bn_weights", "fuse_linear_bn_eval", "fuse_linear_bn_weights",
+            "skip_init"]
