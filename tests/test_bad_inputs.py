@@ -501,7 +501,9 @@ def _(tmp):
     return (lambda: opt.load_state_dict(sd)), [opt] + ps
 
 
-@bad("optim-load-state-dict-buffer-shape", ValueError, r"has shape \(5,\), the parameter \(2,\)")
+@bad("optim-load-state-dict-buffer-shape", ValueError,
+     r"buffer .exp_avg. of parameter 0 has shape \(5,\), expected \(2,\) for the "
+     r"parameter of shape \(2,\)")
 def _(tmp):
     ps, opt = _stepped_adam()
     sd = opt.state_dict()
