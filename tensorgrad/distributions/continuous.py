@@ -1,23 +1,32 @@
 """Univariate continuous families: Normal, LogNormal, Uniform, Laplace, Exponential, Gamma,
-Beta. Densities are compositions of tensorgrad ops, so their gradients (of any order) with
-respect to the parameters and the value come from the ops' own rules."""
+Beta, Chi2, StudentT, FisherSnedecor, VonMises, ContinuousBernoulli. Densities are
+compositions of tensorgrad ops, so their gradients (of any order) with respect to the
+parameters and the value come from the ops' own rules."""
 
 import math
 
 import numpy as np
 
+from ..backend.device import xp_of
 from . import constraints
 from .distribution import (
     LOG_SQRT_2PI,
     Distribution,
+    ExponentialFamily,
     LocCentred,
     broadcast_all,
+    clamp_probs,
+    const,
     draw,
+    lazy_property,
+    logits_to_probs,
+    probs_to_logits,
     standard_normal,
     standard_uniform,
 )
 
-__all__ = ["Normal", "LogNormal", "Uniform", "Laplace", "Exponential", "Gamma", "Beta"]
+__all__ = ["Normal", "LogNormal", "Uniform", "Laplace", "Exponential", "Gamma", "Beta", "Chi2",
+           "StudentT", "FisherSnedecor", "VonMises", "ContinuousBernoulli"]
 
 
 def _tg():
@@ -400,3 +409,335 @@ class Beta(Distribution):
         total = a + b
         return (tg.lgamma(a) + tg.lgamma(b) - tg.lgamma(total) - (2 - total) * tg.digamma(total)
                 - (a - 1) * tg.digamma(a) - (b - 1) * tg.digamma(b))
+
+
+class Chi2(Gamma):
+    """The chi-squared distribution with ``df`` degrees of freedom: Gamma(df / 2, 1 / 2)."""
+
+    arg_constraints = {"df": constraints.positive}
+
+    def __init__(self, df, validate_args=None):
+        (df,) = broadcast_all(df)
+        super().__init__(0.5 * df, 0.5 * _tg().ones_like(df), validate_args=validate_args)
+
+    @property
+    def df(self):
+        return self.concentration * 2
+
+    def __repr__(self):
+        return f"Chi2(df: {self.df if self.df.numel() == 1 else tuple(self.df.shape)})"
+
+
+def _nan_where(mask, t):
+    tg = _tg()
+    return tg.where(mask, tg.full_like(t, float("nan")), t)
+
+
+def _inf_where(mask, t):
+    tg = _tg()
+    return tg.where(mask, tg.full_like(t, float("inf")), t)
+
+
+class StudentT(Distribution):
+    """Student's t distribution with ``df`` degrees of freedom, location ``loc`` and scale
+    ``scale``.
+
+    ``sample`` only (a normal draw over the root of a chi-squared one): ``has_rsample`` is
+    False here, as for Gamma, whose implicit reparameterisation tensorgrad lacks."""
+
+    arg_constraints = {"df": constraints.positive, "loc": constraints.real,
+                       "scale": constraints.positive}
+    _param_event_dims = {"df": 0, "loc": 0, "scale": 0}
+    support = constraints.real
+    has_rsample = False
+
+    def __init__(self, df, loc=0.0, scale=1.0, validate_args=None):
+        self.df, self.loc, self.scale = broadcast_all(df, loc, scale)
+        super().__init__(self.df.shape, validate_args=validate_args)
+
+    @property
+    def mean(self):
+        return _nan_where(self.df <= 1, self.loc)
+
+    @property
+    def mode(self):
+        return self.loc
+
+    @property
+    def variance(self):
+        df = self.df
+        var = self.scale ** 2 * df / (df - 2).clamp(min=float(np.finfo(df.dtype).tiny))
+        var = _inf_where((df <= 2) & (df > 1), var)
+        return _nan_where(df <= 1, var)
+
+    def sample(self, sample_shape=()):
+        df = self.df.detach()
+        g = standard_gamma("StudentT.sample", 0.5 * df, tuple(sample_shape))
+        x = standard_normal("StudentT.sample", tuple(g.shape), df)
+        y = x * (0.5 * df / g).sqrt()  # chi2 = 2 gamma(df / 2)
+        return self.loc.detach() + self.scale.detach() * y
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        tg = _tg()
+        df = self.df
+        y = (value - self.loc) / self.scale
+        z = (self.scale.log() + 0.5 * df.log() + 0.5 * math.log(math.pi)
+             + tg.lgamma(0.5 * df) - tg.lgamma(0.5 * (df + 1.0)))
+        return -0.5 * (df + 1.0) * (y ** 2 / df).log1p() - z
+
+    def entropy(self):
+        tg = _tg()
+        df = self.df
+        lbeta = tg.lgamma(0.5 * df) + math.lgamma(0.5) - tg.lgamma(0.5 * (df + 1))
+        return (self.scale.log() + 0.5 * (df + 1) * (tg.digamma(0.5 * (df + 1))
+                                                     - tg.digamma(0.5 * df))
+                + 0.5 * df.log() + lbeta)
+
+
+class FisherSnedecor(Distribution):
+    """The F distribution with ``df1`` and ``df2`` degrees of freedom: (X1 / df1) / (X2 / df2)
+    for independent chi-squared X1, X2. ``sample`` only (see StudentT)."""
+
+    arg_constraints = {"df1": constraints.positive, "df2": constraints.positive}
+    _param_event_dims = {"df1": 0, "df2": 0}
+    support = constraints.positive
+    has_rsample = False
+
+    def __init__(self, df1, df2, validate_args=None):
+        self.df1, self.df2 = broadcast_all(df1, df2)
+        super().__init__(self.df1.shape, validate_args=validate_args)
+
+    @property
+    def mean(self):
+        df2 = self.df2
+        return _nan_where(df2 <= 2, df2 / (df2 - 2))
+
+    @property
+    def mode(self):
+        df1, df2 = self.df1, self.df2
+        return _nan_where(df1 <= 2, (df1 - 2) / df1 * df2 / (df2 + 2))
+
+    @property
+    def variance(self):
+        df1, df2 = self.df1, self.df2
+        var = 2 * df2 ** 2 * (df1 + df2 - 2) / (df1 * (df2 - 2) ** 2 * (df2 - 4))
+        return _nan_where(df2 <= 4, var)
+
+    def sample(self, sample_shape=()):
+        df1, df2 = self.df1.detach(), self.df2.detach()
+        x1 = standard_gamma("FisherSnedecor.sample", 0.5 * df1, tuple(sample_shape))
+        x2 = standard_gamma("FisherSnedecor.sample", 0.5 * df2, tuple(sample_shape))
+        out = (x1 / df1) / (x2 / df2)
+        return out.clamp(min=float(np.finfo(out.dtype).tiny))
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        tg = _tg()
+        a, b = 0.5 * self.df1, 0.5 * self.df2
+        ratio = self.df1 / self.df2
+        t1 = tg.lgamma(a + b) - tg.lgamma(a) - tg.lgamma(b)
+        t2 = a * ratio.log() + (a - 1) * value.log()
+        t3 = (a + b) * (ratio * value).log1p()
+        return t1 + t2 - t3
+
+
+def _log_bessel_i(k, order):
+    """log I_order(k) for order 0 or 1, through the exponentially scaled Bessel functions."""
+    from ..special import i0e, i1e
+
+    return (i0e(k) if order == 0 else i1e(k)).log() + k
+
+
+class VonMises(LocCentred, Distribution):
+    """The von Mises (circular normal) distribution on angles: density
+    exp(concentration cos(x - loc)) / (2 pi I0(concentration)); samples lie in [-pi, pi).
+
+    ``sample`` by Best and Fisher's rejection method (no rsample, as torch)."""
+
+    arg_constraints = {"loc": constraints.real, "concentration": constraints.positive}
+    _param_event_dims = {"loc": 0, "concentration": 0}
+    support = constraints.real
+    has_rsample = False
+
+    def __init__(self, loc, concentration, validate_args=None):
+        self.loc, self.concentration = broadcast_all(loc, concentration)
+        super().__init__(self.loc.shape, validate_args=validate_args)
+
+    @property
+    def variance(self):
+        k = self.concentration
+        return 1 - (_log_bessel_i(k, 1) - _log_bessel_i(k, 0)).exp()
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        k = self.concentration
+        return k * (value - self.loc).cos() - math.log(2 * math.pi) - _log_bessel_i(k, 0)
+
+    def sample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        like = self.loc.detach()
+        x = xp_of(like.data)
+        k = x.broadcast_to(self.concentration.detach().data.astype(np.float64), shape)
+        loc = x.broadcast_to(like.data.astype(np.float64), shape)
+        # the wrapped-Cauchy envelope's parameter r; for tiny k its limit 1/k + k
+        tau = 1 + x.sqrt(1 + 4 * k * k)
+        rho = (tau - x.sqrt(2 * tau)) / (2 * k)
+        r = x.where(k < 1e-5, 1 / k + k, (1 + rho * rho) / (2 * rho))
+        theta = x.zeros(shape, dtype=np.float64)
+        todo = x.ones(shape, dtype=bool)
+        f64 = const(x.zeros((), dtype=np.float64))
+        while bool(todo.any()):
+            u1, u2, u3 = (standard_uniform("VonMises.sample", shape, f64).data
+                          for _ in range(3))
+            z = x.cos(math.pi * u1)
+            f = (1 + r * z) / (r + z)
+            c = k * (r - f)
+            accept = ((c * (2 - c) - u2) > 0) | ((x.log(c / u2) + 1 - c) >= 0)
+            new = todo & accept
+            angle = x.sign(u3 - 0.5) * x.arccos(x.clip(f, -1.0, 1.0))
+            theta = x.where(new, angle, theta)
+            todo = todo & ~accept
+        out = x.mod(theta + loc + math.pi, 2 * math.pi) - math.pi
+        return const(out.astype(like.dtype))
+
+
+class ContinuousBernoulli(ExponentialFamily):
+    """The continuous Bernoulli distribution on [0, 1]: density proportional to
+    probs^x (1 - probs)^(1 - x). Near probs = 1/2 (inside ``lims``) its normaliser and
+    moments are Taylor expansions, as torch's."""
+
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    _param_event_dims = {"probs": 0, "logits": 0}
+    support = constraints.unit_interval
+    has_rsample = True
+
+    def __init__(self, probs=None, logits=None, lims=(0.499, 0.501), validate_args=None):
+        if (probs is None) == (logits is None):
+            raise ValueError("ContinuousBernoulli: either `probs` or `logits` must be "
+                             "specified, but not both.")
+        if probs is not None:
+            (probs,) = broadcast_all(probs)
+            # as torch's: checked only when validate_args is given, then clamped into (0, 1)
+            if validate_args is not None and not bool(
+                    constraints.unit_interval.check(probs).all().item()):
+                raise ValueError(f"Expected parameter probs (Tensor of shape "
+                                 f"{tuple(probs.shape)}) of distribution ContinuousBernoulli "
+                                 "to satisfy the constraint Interval(lower_bound=0.0, "
+                                 f"upper_bound=1.0), but found invalid values:\n{probs}")
+            self.probs = clamp_probs(probs)
+            param = self.probs
+        else:
+            (self.logits,) = broadcast_all(logits)
+            param = self.logits
+        self._lims = lims
+        super().__init__(param.shape, validate_args=validate_args)
+
+    def _expand_extra(self, new, batch_shape):
+        new._lims = self._lims
+
+    @lazy_property
+    def logits(self):
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @lazy_property
+    def probs(self):
+        return clamp_probs(logits_to_probs(self.logits, is_binary=True))
+
+    @property
+    def param_shape(self):
+        return self.__dict__.get("probs", self.__dict__.get("logits")).shape
+
+    def _outside(self):
+        return (self.probs <= self._lims[0]) | (self.probs > self._lims[1])
+
+    def _cut_probs(self):
+        tg = _tg()
+        return tg.where(self._outside(), self.probs, tg.full_like(self.probs, self._lims[0]))
+
+    def _cont_bern_log_norm(self):
+        tg = _tg()
+        p = self._cut_probs()
+        below = tg.where(p <= 0.5, p, tg.zeros_like(p))
+        above = tg.where(p >= 0.5, p, tg.ones_like(p))
+        exact = ((-p).log1p() - p.log()).abs().log() - tg.where(
+            p <= 0.5, (-2.0 * below).log1p(), (2.0 * above - 1.0).log())
+        x = (self.probs - 0.5) ** 2
+        taylor = math.log(2.0) + (4.0 / 3.0 + 104.0 / 45.0 * x) * x
+        return tg.where(self._outside(), exact, taylor)
+
+    @property
+    def mean(self):
+        tg = _tg()
+        p = self._cut_probs()
+        exact = p / (2.0 * p - 1.0) + 1.0 / ((-p).log1p() - p.log())
+        x = self.probs - 0.5
+        taylor = 0.5 + (1.0 / 3.0 + 16.0 / 45.0 * x ** 2) * x
+        return tg.where(self._outside(), exact, taylor)
+
+    @property
+    def variance(self):
+        tg = _tg()
+        p = self._cut_probs()
+        exact = (p * (p - 1.0) / (1.0 - 2.0 * p) ** 2
+                 + 1.0 / ((-p).log1p() - p.log()) ** 2)
+        x = (self.probs - 0.5) ** 2
+        taylor = 1.0 / 12.0 - (1.0 / 15.0 - 128.0 / 945.0 * x) * x
+        return tg.where(self._outside(), exact, taylor)
+
+    def rsample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        u = draw("ContinuousBernoulli.rsample", shape, self.probs,
+                 lambda gen, xp_, s, d: gen.random(s, dtype=d))
+        return self.icdf(u)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        from ..nn.functional import binary_cross_entropy_with_logits
+
+        logits, value = broadcast_all(self.logits, value)
+        return (-binary_cross_entropy_with_logits(logits, value, reduction="none")
+                + self._cont_bern_log_norm())
+
+    def cdf(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        tg = _tg()
+        p = self._cut_probs()
+        exact = (p ** value * (1.0 - p) ** (1.0 - value) + p - 1.0) / (2.0 * p - 1.0)
+        inside = tg.where(self._outside(), exact, value + 0 * p)
+        return tg.where(value <= 0.0, tg.zeros_like(inside),
+                        tg.where(value >= 1.0, tg.ones_like(inside), inside))
+
+    def icdf(self, value):
+        tg = _tg()
+        p = self._cut_probs()
+        exact = ((value * (2.0 * p - 1.0) - p).log1p() - (-p).log1p()) / (
+            p.log() - (-p).log1p())
+        return tg.where(self._outside(), exact, value + 0 * p)
+
+    @property
+    def _natural_params(self):
+        return (self.logits,)
+
+    def _log_normalizer(self, x):
+        tg = _tg()
+        lo, hi = self._lims[0] - 0.5, self._lims[1] - 0.5
+        outside = (x <= lo) | (x > hi)
+        cut = tg.where(outside, x, tg.full_like(x, lo))
+        exact = (cut.exp() - 1.0).abs().log() - cut.abs().log()
+        taylor = 0.5 * x + x ** 2 / 24.0 - x ** 4 / 2880.0
+        return tg.where(outside, exact, taylor)
+
+    @property
+    def _mean_carrier_measure(self):
+        return 0
+
+    def entropy(self):
+        log_q = (-self.probs).log1p()
+        log_p = self.probs.log()
+        return self.mean * (log_q - log_p) - self._cont_bern_log_norm() - log_q

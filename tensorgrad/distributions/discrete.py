@@ -1,4 +1,5 @@
-"""Discrete families: Bernoulli, Categorical, OneHotCategorical, Poisson, Binomial. Those
+"""Discrete families: Bernoulli, Categorical, OneHotCategorical(StraightThrough), Poisson,
+Binomial, Geometric, NegativeBinomial, Multinomial. Those
 given by probabilities take ``probs`` or ``logits`` (exactly one); the other is computed on
 first use, as torch's lazy properties."""
 
@@ -19,7 +20,8 @@ from .distribution import (
     xp,
 )
 
-__all__ = ["Bernoulli", "Categorical", "OneHotCategorical", "Poisson", "Binomial"]
+__all__ = ["Bernoulli", "Categorical", "OneHotCategorical", "Poisson", "Binomial",
+           "OneHotCategoricalStraightThrough", "Geometric", "NegativeBinomial", "Multinomial"]
 
 
 def _tg():
@@ -380,3 +382,211 @@ class Binomial(BinaryProbsLogits, Distribution):
         values = tg.arange(1 + n, dtype=self.probs.dtype, device=self.probs.device)
         values = values.reshape(-1, *((1,) * len(self.batch_shape)))
         return values.expand(-1, *self.batch_shape) if expand else values
+
+
+class OneHotCategoricalStraightThrough(OneHotCategorical):
+    """OneHotCategorical with the straight-through gradient estimator: ``rsample`` returns
+    the one-hot draw, whose gradient is taken as that of ``probs``."""
+
+    has_rsample = True
+
+    def rsample(self, sample_shape=()):
+        samples = self.sample(sample_shape)
+        probs = self._categorical.probs
+        return samples + (probs - probs.detach())
+
+
+class Geometric(BinaryProbsLogits, Distribution):
+    """The number of failures before the first success in Bernoulli(probs) trials:
+    P(k) = (1 - probs)^k probs."""
+
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    _param_event_dims = {"probs": 0, "logits": 0}
+    support = constraints.nonnegative_integer
+
+    def __init__(self, probs=None, logits=None, validate_args=None):
+        _one_of("Geometric", probs, logits)
+        if probs is not None:
+            (self.probs,) = broadcast_all(probs)
+            param = self.probs
+        else:
+            (self.logits,) = broadcast_all(logits)
+            param = self.logits
+        super().__init__(param.shape, validate_args=validate_args)
+        if self._validate_args and probs is not None and not bool(
+                (self.probs > 0).all().item()):
+            raise ValueError("Geometric: expected parameter probs to be positive, got "
+                             f"{self.probs}")
+
+    @property
+    def mean(self):
+        return 1.0 / self.probs - 1.0
+
+    @property
+    def mode(self):
+        return _tg().zeros_like(self.probs)
+
+    @property
+    def variance(self):
+        return (1.0 / self.probs - 1.0) / self.probs
+
+    def sample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        p = self.probs.detach()
+        u = standard_uniform("Geometric.sample", shape, p)
+        return (u.log() / (-p).log1p()).floor()
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        tg = _tg()
+        value, probs = broadcast_all(value, self.probs)
+        # probs = 1 at value 0 gives 0 * log(0): taken as 0, as torch's
+        safe = tg.where((probs == 1) & (value == 0), tg.zeros_like(probs), probs)
+        return value * (-safe).log1p() + self.probs.log()
+
+    def entropy(self):
+        from ..nn.functional import binary_cross_entropy_with_logits
+
+        return binary_cross_entropy_with_logits(self.logits, self.probs,
+                                                reduction="none") / self.probs
+
+
+class NegativeBinomial(BinaryProbsLogits, Distribution):
+    """The number of successes before ``total_count`` failures in Bernoulli(probs) trials.
+    Samples are Poisson draws of Gamma(total_count, (1 - probs) / probs) rates."""
+
+    arg_constraints = {"total_count": constraints.greater_than_eq(0),
+                       "probs": constraints.half_open_interval(0.0, 1.0),
+                       "logits": constraints.real}
+    _param_event_dims = {"total_count": 0, "probs": 0, "logits": 0}
+    support = constraints.nonnegative_integer
+
+    def __init__(self, total_count, probs=None, logits=None, validate_args=None):
+        _one_of("NegativeBinomial", probs, logits)
+        if probs is not None:
+            self.total_count, self.probs = broadcast_all(total_count, probs)
+            self.total_count = self.total_count.to(self.probs.dtype)
+            param = self.probs
+        else:
+            self.total_count, self.logits = broadcast_all(total_count, logits)
+            self.total_count = self.total_count.to(self.logits.dtype)
+            param = self.logits
+        super().__init__(param.shape, validate_args=validate_args)
+
+    @property
+    def mean(self):
+        return self.total_count * self.logits.exp()
+
+    @property
+    def mode(self):
+        return ((self.total_count - 1) * self.logits.exp()).floor().clamp(min=0.0)
+
+    @property
+    def variance(self):
+        return self.mean / _tg().sigmoid(-self.logits)
+
+    def sample(self, sample_shape=()):
+        from .continuous import standard_gamma
+
+        shape = self._extended_shape(sample_shape)
+        n = self.total_count.detach().expand(*self.batch_shape)
+        g = standard_gamma("NegativeBinomial.sample", n, tuple(sample_shape))
+        rate = (g * self.logits.detach().exp()).data
+
+        def fill(gen, x, s, d):
+            return gen.poisson(rate.astype(np.float64), size=s).astype(d)
+        return draw("NegativeBinomial.sample", shape, self.total_count, fill)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        from ..nn.functional import logsigmoid
+
+        tg = _tg()
+        n = self.total_count
+        log_unnormalized = n * logsigmoid(-self.logits) + value * logsigmoid(self.logits)
+        log_normalization = -tg.lgamma(n + value) + tg.lgamma(1.0 + value) + tg.lgamma(n)
+        # n + value = 0 (no trials, no successes) has probability one
+        log_normalization = tg.where(n + value == 0, tg.zeros_like(log_normalization),
+                                     log_normalization)
+        return log_unnormalized - log_normalization
+
+
+class Multinomial(Distribution):
+    """Counts of each of K categories in ``total_count`` Categorical(probs) draws (the event
+    is the vector of K counts)."""
+
+    arg_constraints = {"probs": constraints.simplex,
+                       "logits": constraints.independent(constraints.real, 1)}
+
+    def __init__(self, total_count=1, probs=None, logits=None, validate_args=None):
+        if not isinstance(total_count, int):
+            raise NotImplementedError("inhomogeneous total_count is not supported")
+        self.total_count = total_count
+        self._categorical = Categorical(probs=probs, logits=logits,
+                                        validate_args=validate_args)
+        self._binomial = Binomial(total_count=total_count, probs=self._categorical.probs)
+        param = self._categorical._param
+        super().__init__(param.shape[:-1], param.shape[-1:], validate_args=validate_args)
+
+    def _expand_extra(self, new, batch_shape):
+        new.total_count = self.total_count
+        new._categorical = self._categorical.expand(batch_shape)
+        new._binomial = Binomial(total_count=self.total_count,
+                                 probs=new._categorical.probs)
+
+    @constraints.dependent_property(is_discrete=True, event_dim=1)
+    def support(self):
+        return constraints.multinomial(self.total_count)
+
+    @property
+    def probs(self):
+        return self._categorical.probs
+
+    @property
+    def logits(self):
+        return self._categorical.logits
+
+    @property
+    def param_shape(self):
+        return self._categorical.param_shape
+
+    @property
+    def mean(self):
+        return self.probs * self.total_count
+
+    @property
+    def variance(self):
+        return self.total_count * self.probs * (1 - self.probs)
+
+    def sample(self, sample_shape=()):
+        from ..nn.functional import one_hot
+
+        sample_shape = tuple(sample_shape)
+        k = self._categorical._num_events
+        index = self._categorical.sample((self.total_count,) + sample_shape)
+        counts = one_hot(index, k).to(self.probs.dtype).sum(0)
+        return counts.detach()
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        tg = _tg()
+        logits, value = broadcast_all(self.logits, value)
+        log_factorial_n = tg.lgamma(value.sum(-1) + 1)
+        log_factorial_xs = tg.lgamma(value + 1).sum(-1)
+        # a category of probability 0 drawn 0 times contributes 0, not 0 * -inf
+        logits = tg.where((value == 0) & (logits == float("-inf")), tg.zeros_like(logits),
+                          logits)
+        return log_factorial_n - log_factorial_xs + (logits * value).sum(-1)
+
+    def entropy(self):
+        tg = _tg()
+        n = tg.tensor(float(self.total_count), dtype=self.probs.dtype,
+                      device=self.probs.device)
+        support = self._binomial.enumerate_support()
+        binomial_probs = self._binomial.log_prob(support).exp()
+        weights = tg.lgamma(support + 1)
+        return (n * self._categorical.entropy() - tg.lgamma(n + 1)
+                + (binomial_probs * weights).sum(0).sum(-1))

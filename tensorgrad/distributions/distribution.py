@@ -11,7 +11,7 @@ from ..backend.device import xp_of
 from ..tensor import Tensor, _new_tensor
 from . import constraints
 
-__all__ = ["Distribution"]
+__all__ = ["Distribution", "ExponentialFamily"]
 
 def broadcast_all(*values):
     """The arguments as Tensors broadcast to one shape: numbers take the dtype and device of
@@ -332,3 +332,36 @@ class BinaryProbsLogits:
     @property
     def param_shape(self):
         return self.__dict__.get("probs", self.__dict__.get("logits")).shape
+
+
+class ExponentialFamily(Distribution):
+    """The base of families with density exp(<t(x), theta> - F(theta) + k(x)): a subclass
+    gives ``_natural_params`` (theta), ``_log_normalizer(*theta)`` (F) and
+    ``_mean_carrier_measure`` (E[k(x)]); ``entropy`` is then F(theta) - <theta, grad F> -
+    E[k(x)], and KL within one family the Bregman divergence of F. As torch's, the natural
+    parameters are detached first, so this entropy carries no gradient to the parameters."""
+
+    @property
+    def _natural_params(self):
+        raise NotImplementedError(f"{type(self).__name__} does not give _natural_params")
+
+    def _log_normalizer(self, *natural_params):
+        raise NotImplementedError(f"{type(self).__name__} does not give _log_normalizer")
+
+    @property
+    def _mean_carrier_measure(self):
+        raise NotImplementedError(f"{type(self).__name__} does not give "
+                                  "_mean_carrier_measure")
+
+    def entropy(self):
+        from .. import autograd, enable_grad
+
+        result = -self._mean_carrier_measure
+        with enable_grad():
+            params = [p.detach().requires_grad_() for p in self._natural_params]
+            log_norm = self._log_normalizer(*params)
+            grads = autograd.grad(log_norm.sum(), params, create_graph=True)
+        result = result + log_norm
+        for p, g in zip(params, grads):
+            result = result - (p * g).reshape(*(tuple(self._batch_shape) + (-1,))).sum(-1)
+        return result

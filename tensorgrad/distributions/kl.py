@@ -1,15 +1,20 @@
 """kl_divergence(p, q) and register_kl: closed forms of KL(p || q) for pairs of families,
 found by the most specific registered pair of base classes (as torch's dispatch)."""
 
-from .continuous import Beta, Exponential, Gamma, Laplace, Normal, Uniform
-from .discrete import Bernoulli, Categorical
+import math
+
+from .continuous import Beta, ContinuousBernoulli, Exponential, Gamma, Laplace, Normal, Uniform
+from .discrete import Bernoulli, Binomial, Categorical, Geometric, OneHotCategorical, Poisson
+from .distribution import ExponentialFamily
 from .multivariate import (
     Dirichlet,
     Independent,
+    LowRankMultivariateNormal,
     MultivariateNormal,
     batch_mahalanobis,
     sum_rightmost,
 )
+from .transformed import Cauchy, Gumbel, HalfNormal, Pareto, TransformedDistribution
 
 __all__ = ["kl_divergence", "register_kl"]
 
@@ -186,3 +191,272 @@ def _kl_independent_independent(p, q):
                                   f"{q.reinterpreted_batch_ndims}")
     result = kl_divergence(p.base_dist, q.base_dist)
     return sum_rightmost(result, p.reinterpreted_batch_ndims)
+
+
+# ---- the families added with transforms (torch's closed forms) -------------------------------
+
+EULER = 0.57721566490153286060
+
+
+@register_kl(Cauchy, Cauchy)
+def _kl_cauchy_cauchy(p, q):
+    t1 = ((p.scale + q.scale) ** 2 + (p.loc - q.loc) ** 2).log()
+    t2 = (4 * p.scale * q.scale).log()
+    return t1 - t2
+
+
+@register_kl(Gumbel, Gumbel)
+def _kl_gumbel_gumbel(p, q):
+    tg = _tg()
+    ct1 = p.scale / q.scale
+    ct2 = q.loc / q.scale
+    ct3 = p.loc / q.scale
+    t1 = -ct1.log() - ct2 + ct3
+    t2 = ct1 * EULER
+    t3 = (ct2 + tg.lgamma(1 + ct1) - ct3).exp()
+    return t1 + t2 + t3 - (1 + EULER)
+
+
+@register_kl(HalfNormal, HalfNormal)
+def _kl_halfnormal_halfnormal(p, q):
+    var_ratio = (p.scale / q.scale) ** 2
+    return 0.5 * (var_ratio - 1 - var_ratio.log())
+
+
+@register_kl(Pareto, Pareto)
+def _kl_pareto_pareto(p, q):
+    scale_ratio = p.scale / q.scale
+    alpha_ratio = q.alpha / p.alpha
+    result = q.alpha * scale_ratio.log() - alpha_ratio.log() + alpha_ratio - 1
+    return _inf_where(p.scale < q.scale, result)  # p has mass where q has none
+
+
+@register_kl(Geometric, Geometric)
+def _kl_geometric_geometric(p, q):
+    return -p.entropy() - (-q.probs).log1p() / p.probs - q.logits
+
+
+@register_kl(Poisson, Poisson)
+def _kl_poisson_poisson(p, q):
+    tg = _tg()
+    return tg.xlogy(p.rate, p.rate) - tg.xlogy(p.rate, q.rate) - (p.rate - q.rate)
+
+
+@register_kl(Binomial, Binomial)
+def _kl_binomial_binomial(p, q):
+    from ..nn.functional import softplus
+
+    if bool((p.total_count < q.total_count).any().item()):
+        raise NotImplementedError("KL between Binomials where q.total_count > p.total_count "
+                                  "is not implemented")
+    # n [p log(p / q) + (1 - p) log((1 - p) / (1 - q))] in logits: finite at p = 0 or 1
+    t1 = p.probs * (softplus(-q.logits) - softplus(-p.logits))
+    t2 = (1 - p.probs) * (softplus(q.logits) - softplus(p.logits))
+    # more trials under p than q can reach counts q cannot
+    return _inf_where(p.total_count > q.total_count, p.total_count * (t1 + t2))
+
+
+@register_kl(OneHotCategorical, OneHotCategorical)
+def _kl_onehotcategorical_onehotcategorical(p, q):
+    return _kl_categorical_categorical(p._categorical, q._categorical)
+
+
+@register_kl(ContinuousBernoulli, ContinuousBernoulli)
+def _kl_continuous_bernoulli_continuous_bernoulli(p, q):
+    t1 = p.mean * (p.logits - q.logits)
+    t2 = p._cont_bern_log_norm() + (-p.probs).log1p()
+    t3 = -q._cont_bern_log_norm() - (-q.probs).log1p()
+    return t1 + t2 + t3
+
+
+def _as_full_mvn(d):
+    if isinstance(d, MultivariateNormal):
+        return d
+    return MultivariateNormal(d.loc, covariance_matrix=d.covariance_matrix, validate_args=False)
+
+
+@register_kl(LowRankMultivariateNormal, LowRankMultivariateNormal)
+@register_kl(LowRankMultivariateNormal, MultivariateNormal)
+@register_kl(MultivariateNormal, LowRankMultivariateNormal)
+def _kl_lowrank_mvn(p, q):
+    # the full-covariance closed form on the low-rank covariances (O(n^3), where torch's is
+    # O(n m^2); the values agree)
+    return _kl_mvn_mvn(_as_full_mvn(p), _as_full_mvn(q))
+
+
+@register_kl(TransformedDistribution, TransformedDistribution)
+def _kl_transformed_transformed(p, q):
+    if p.transforms != q.transforms:
+        raise NotImplementedError("KL(TransformedDistribution || TransformedDistribution) "
+                                  "needs the same transforms")
+    if p.event_shape != q.event_shape:
+        raise NotImplementedError("KL(TransformedDistribution || TransformedDistribution) "
+                                  "needs the same event shape")
+    return sum_rightmost(kl_divergence(p.base_dist, q.base_dist),
+                         len(p.event_shape) - len(p.base_dist.event_shape))
+
+
+@register_kl(ExponentialFamily, ExponentialFamily)
+def _kl_expfamily_expfamily(p, q):
+    # the Bregman divergence of the log-normaliser between the natural parameters
+    from .. import autograd, enable_grad
+
+    if type(p) is not type(q):
+        raise NotImplementedError("The cross KL-divergence between different exponential "
+                                  "families cannot be computed using Bregman divergences")
+    with enable_grad():
+        p_params = [t.detach().requires_grad_() for t in p._natural_params]
+        log_norm = p._log_normalizer(*p_params)
+        grads = autograd.grad(log_norm.sum(), p_params, create_graph=True)
+    result = q._log_normalizer(*q._natural_params) - log_norm
+    for pp, qp, g in zip(p_params, q._natural_params, grads):
+        result = result - sum_rightmost((qp - pp) * g, len(q.event_shape))
+    return result
+
+
+# ---- across families, where torch has a closed form (or knows the KL is infinite) -----------
+
+def _infinite(t):
+    return _tg().full_like(t, float("inf"))
+
+
+def _register_infinite(pairs, param):
+    for type_p, type_q in pairs:
+        register_kl(type_p, type_q)(lambda p, q: _infinite(getattr(p, param)))
+
+
+# p puts mass where q has none
+_register_infinite([(Beta, Pareto)], "concentration1")
+_register_infinite([(ContinuousBernoulli, Pareto)], "probs")
+_register_infinite([(Exponential, ContinuousBernoulli), (Exponential, Pareto)], "rate")
+_register_infinite([(Gamma, ContinuousBernoulli), (Gamma, Pareto)], "concentration")
+_register_infinite([(Gumbel, q) for q in (Beta, ContinuousBernoulli, Exponential, Gamma,
+                                          Pareto, Uniform)], "loc")
+_register_infinite([(Laplace, ContinuousBernoulli), (Laplace, Pareto)], "loc")
+_register_infinite([(Normal, ContinuousBernoulli), (Normal, Pareto)], "loc")
+_register_infinite([(Pareto, Beta), (Pareto, ContinuousBernoulli), (Pareto, Uniform)], "scale")
+_register_infinite([(Poisson, Bernoulli), (Poisson, Binomial)], "rate")
+
+
+def _xlogx(x):
+    return _tg().xlogy(x, x)
+
+
+@register_kl(Bernoulli, Poisson)
+def _kl_bernoulli_poisson(p, q):
+    return -p.entropy() - (p.probs * q.rate.log() - q.rate)
+
+
+def _minus_entropy_plus_cb_cross(p, q):
+    # -H(p) - E_p[log q] for q continuous Bernoulli: E_p[x] logits_q + log(1 - probs_q) + C_q
+    return (-p.entropy() - p.mean * q.logits - (-q.probs).log1p()
+            - q._cont_bern_log_norm())
+
+
+@register_kl(Beta, ContinuousBernoulli)
+def _kl_beta_continuous_bernoulli(p, q):
+    return _minus_entropy_plus_cb_cross(p, q)
+
+
+@register_kl(Uniform, ContinuousBernoulli)
+def _kl_uniform_continuous_bernoulli(p, q):
+    # torch's mask: any Uniform touching 0 or 1 counts as infinite
+    return _inf_where((p.high >= 1.0) | (p.low <= 0.0), _minus_entropy_plus_cb_cross(p, q))
+
+
+@register_kl(ContinuousBernoulli, Exponential)
+def _kl_continuous_bernoulli_exponential(p, q):
+    return -p.entropy() - q.rate.log() + q.rate * p.mean
+
+
+@register_kl(ContinuousBernoulli, Normal)
+def _kl_continuous_bernoulli_normal(p, q):
+    var = q.scale ** 2
+    cross = (0.5 * math.log(2.0 * math.pi) + q.scale.log()
+             + (p.variance + (p.mean - q.loc) ** 2) / (2.0 * var))
+    return -p.entropy() + cross
+
+
+@register_kl(ContinuousBernoulli, Uniform)
+def _kl_continuous_bernoulli_uniform(p, q):
+    result = -p.entropy() + (q.high - q.low).log()
+    # torch's mask (as written there): q.low >= 0 or q.high <= 1 counts as infinite
+    return _inf_where((q.low >= 0.0) | (q.high <= 1.0), result)
+
+
+@register_kl(Exponential, Gumbel)
+def _kl_exponential_gumbel(p, q):
+    a = p.rate * q.scale
+    m = q.loc / q.scale
+    return a.log() - 1 - m + m.exp() * a / (a + 1) + a.reciprocal()
+
+
+@register_kl(Gamma, Gumbel)
+def _kl_gamma_gumbel(p, q):
+    tg = _tg()
+    c = p.concentration
+    a = p.rate * q.scale
+    m = q.loc / q.scale
+    neg_entropy_part = (c - 1) * tg.digamma(c) - tg.lgamma(c) - c
+    return (neg_entropy_part + a.log() + c / a
+            + m.exp() * (1 + a.reciprocal()) ** (-c) - m)
+
+
+@register_kl(Gumbel, Normal)
+def _kl_gumbel_normal(p, q):
+    r = p.scale / q.scale
+    mean_gap = (p.loc + p.scale * EULER - q.loc) / q.scale
+    return (-(r / math.sqrt(2 * math.pi)).log() + (math.pi * r / 2) ** 2 / 3
+            + 0.5 * mean_gap ** 2 - (EULER + 1))
+
+
+@register_kl(Normal, Gumbel)
+def _kl_normal_gumbel(p, q):
+    m = p.loc / q.scale
+    v = (p.scale / q.scale) ** 2
+    b = q.loc / q.scale
+    return -0.5 * v.log() + m - b + (b - m + 0.5 * v).exp() - 0.5 * (1 + math.log(2 * math.pi))
+
+
+@register_kl(Uniform, Gumbel)
+def _kl_uniform_gumbel(p, q):
+    c = q.scale / (p.high - p.low)
+    hi = (p.high - q.loc) / q.scale
+    lo = (p.low - q.loc) / q.scale
+    return c.log() + 0.5 * (hi + lo) - c * ((-hi).exp() - (-lo).exp())
+
+
+@register_kl(Pareto, Exponential)
+def _kl_pareto_exponential(p, q):
+    a = p.alpha
+    sr = p.scale * q.rate
+    result = (a / sr).log() - a.reciprocal() + a * sr / (a - 1) - 1
+    return _inf_where(a <= 1, result)  # p's mean is infinite
+
+
+@register_kl(Pareto, Gamma)
+def _kl_pareto_gamma(p, q):
+    tg = _tg()
+    a, c = p.alpha, q.concentration
+    e_log = p.scale.log() + a.reciprocal()  # E_p[log x]
+    result = (a.log() - e_log + tg.lgamma(c) - c * q.rate.log() + (1 - c) * e_log
+              + q.rate * a * p.scale / (a - 1) - 1)
+    return _inf_where(a <= 1, result)
+
+
+@register_kl(Pareto, Normal)
+def _kl_pareto_normal(p, q):
+    a = p.alpha
+    gap = p.scale / (a - 1)
+    second = a * gap ** 2 / (a - 2) + (a * gap - q.loc) ** 2  # E_p[(x - loc_q)^2]
+    result = ((math.sqrt(2 * math.pi) * q.scale * a / p.scale).log() - a.reciprocal()
+              + second / (2 * q.scale ** 2) - 1)
+    return _inf_where(a <= 2, result)  # p's variance is infinite
+
+
+@register_kl(Uniform, Pareto)
+def _kl_uniform_pareto(p, q):
+    width = p.high - p.low
+    e_log = (_xlogx(p.high) - _xlogx(p.low) - width) / width  # E_p[log x]
+    result = e_log * (q.alpha + 1) - (q.alpha * q.scale ** q.alpha * width).log()
+    return _inf_where(p.low < q.scale, result)
