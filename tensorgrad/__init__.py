@@ -131,3 +131,16 @@ from . import torch_surface3  # noqa: E402
 from .torch_surface3 import *  # noqa: E402,F401,F403
 
 __all__ += torch_surface3.__all__
+
+# torch_linalg_extra: tg.geqrf, tg.orgqr, tg.ormqr and their Tensor methods
+from . import torch_linalg_extra  # noqa: E402
+from .torch_linalg_extra import *  # noqa: E402,F401,F403
+
+__all__ += torch_linalg_extra.__all__
+
+# torch_nn_aliases: torch.conv2d, torch.max_pool2d, torch.batch_norm, torch.embedding,
+# torch.kl_div, ... (the top level's copies of nn.functional, with its own arguments)
+from . import torch_nn_aliases  # noqa: E402
+from .torch_nn_aliases import *  # noqa: E402,F401,F403
+
+__all__ += torch_nn_aliases.__all__

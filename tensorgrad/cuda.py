@@ -12,7 +12,9 @@ A ``device`` argument is an index, ``"cuda:N"``, ``"cuda"`` (the current GPU) or
 True
 """
 
+import numbers
 import os
+import warnings
 
 from .backend import device as _dev
 
@@ -27,8 +29,13 @@ def device_count():
     return _dev.cuda_device_count()
 
 
+_INITIALIZED = []  # [True] once a tg.cuda call has reached CuPy and a GPU (is_initialized)
+
+
 def _cupy(what):
     _dev.require_cuda(what)
+    if not _INITIALIZED:
+        _INITIALIZED.append(True)
     return _dev.cupy
 
 
@@ -59,16 +66,23 @@ class device:
     """``with tg.cuda.device(1): ...``: the current GPU inside the block."""
 
     def __init__(self, index):
+        if index is None:
+            index = -1  # PyTorch's: None or -1 changes nothing
         self.index = index if isinstance(index, int) else _dev.as_device(index).index
         self._ctx = None
 
     def __enter__(self):
+        if self.index == -1:
+            return self
         self._ctx = _cupy("device").cuda.Device(self.index)
         self._ctx.__enter__()
         return self
 
     def __exit__(self, *exc):
-        return self._ctx.__exit__(*exc)
+        if self._ctx is None:
+            return False
+        ctx, self._ctx = self._ctx, None
+        return ctx.__exit__(*exc)
 
 
 def synchronize(device=None):
@@ -319,6 +333,7 @@ def _pool_bytes(what, device, kind):
 # pool's bytes in use after each allocation. Until then nothing runs per allocation.
 _PEAK = {}  # GPU index -> most bytes in use seen since tracking began or the last reset
 _PEAK_HOOK = []  # the registered hook, once tracking has begun
+_PEAK_RESERVED = {}  # GPU index -> most bytes the pool held, tracked the same way
 
 
 def _track_peak(what):
@@ -335,6 +350,9 @@ def _track_peak(what):
             used = pool.used_bytes()  # CuPy allocates on the current device: device_id's
             if used > peak.get(device_id, 0):
                 peak[device_id] = used
+            held = pool.total_bytes()
+            if held > _PEAK_RESERVED.get(device_id, 0):
+                _PEAK_RESERVED[device_id] = held
 
     hook = _PeakHook()
     hook.__enter__()  # registered for good (in this thread: CuPy keeps memory hooks per thread)
@@ -391,6 +409,7 @@ def reset_peak_memory_stats(device=None):
     _track_peak("reset_peak_memory_stats")
     index = _index(device, "reset_peak_memory_stats")
     _PEAK[index] = _pool_bytes("reset_peak_memory_stats", index, "used_bytes")
+    _PEAK_RESERVED[index] = _pool_bytes("reset_peak_memory_stats", index, "total_bytes")
 
 
 def memory_reserved(device=None):
@@ -473,9 +492,318 @@ def _prims():
     return _PRIMS
 
 
+# ---- more of torch.cuda: memory statistics, RNG state, queries -------------------------------
+def max_memory_reserved(device=None):
+    """The most bytes ``memory_reserved(device)`` has been since peak tracking began or the
+    last ``reset_peak_memory_stats(device)`` (tracked as ``max_memory_allocated`` says)."""
+    _track_peak("max_memory_reserved")
+    index = _index(device, "max_memory_reserved")
+    held = _pool_bytes("max_memory_reserved", index, "total_bytes")
+    if held > _PEAK_RESERVED.get(index, -1):
+        _PEAK_RESERVED[index] = held
+    return _PEAK_RESERVED[index]
+
+
+def reset_max_memory_allocated(device=None):
+    """Deprecated (as in PyTorch): ``reset_peak_memory_stats``, which resets all peaks."""
+    warnings.warn("tg.cuda.reset_max_memory_allocated now calls "
+                  "tg.cuda.reset_peak_memory_stats, which resets /all/ peak memory stats.",
+                  FutureWarning, stacklevel=2)
+    reset_peak_memory_stats(device)
+
+
+def reset_max_memory_cached(device=None):
+    """Deprecated (as in PyTorch): ``reset_peak_memory_stats``, which resets all peaks."""
+    warnings.warn("tg.cuda.reset_max_memory_cached now calls tg.cuda.reset_peak_memory_stats, "
+                  "which resets /all/ peak memory stats.", FutureWarning, stacklevel=2)
+    reset_peak_memory_stats(device)
+
+
+def memory_cached(device=None):
+    """Deprecated (as in PyTorch): the old name of ``memory_reserved``."""
+    warnings.warn("tg.cuda.memory_cached has been renamed to tg.cuda.memory_reserved",
+                  FutureWarning, stacklevel=2)
+    return memory_reserved(device)
+
+
+def max_memory_cached(device=None):
+    """Deprecated (as in PyTorch): the old name of ``max_memory_reserved``."""
+    warnings.warn("tg.cuda.max_memory_cached has been renamed to tg.cuda.max_memory_reserved",
+                  FutureWarning, stacklevel=2)
+    return max_memory_reserved(device)
+
+
+def memory_stats(device=None):
+    """PyTorch's memory statistics dict for ``device``, with the counters CuPy's default
+    memory pool can give (CuPy has no per-allocation statistics, so the rest of PyTorch's keys
+    are absent rather than made up):
+
+    - ``allocated_bytes.all.current``/``.peak`` and ``active_bytes.all.current``/``.peak``:
+      bytes held by live arrays (``memory_allocated`` / ``max_memory_allocated``);
+    - ``reserved_bytes.all.current``/``.peak``: bytes the pool holds, in use or cached
+      (``memory_reserved`` / ``max_memory_reserved``);
+    - ``inactive_split_bytes.all.current``: bytes cached by the pool and not in use
+      (``free_bytes()``);
+    - ``inactive_split.all.current``: cached blocks (``n_free_blocks()``).
+
+    The first call begins peak tracking, as ``max_memory_allocated`` does.
+    """
+    cp = _track_peak("memory_stats")
+    index = _index(device, "memory_stats")
+    allocated = max_memory_allocated(index)
+    reserved = max_memory_reserved(index)
+    with cp.cuda.Device(index):
+        pool = cp.get_default_memory_pool()
+        used, held = int(pool.used_bytes()), int(pool.total_bytes())
+        free, blocks = int(pool.free_bytes()), int(pool.n_free_blocks())
+    stats = {
+        "active_bytes.all.current": used, "active_bytes.all.peak": allocated,
+        "allocated_bytes.all.current": used, "allocated_bytes.all.peak": allocated,
+        "inactive_split.all.current": blocks, "inactive_split_bytes.all.current": free,
+        "reserved_bytes.all.current": held, "reserved_bytes.all.peak": reserved,
+    }
+    return dict(sorted(stats.items()))
+
+
+def _format_bytes(n):
+    for unit in ("B  ", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:7.0f} {unit}" if unit == "B  " else f"{n:7.2f} {unit}"
+        n /= 1024.0
+    return f"{n} B"  # pragma: no cover
+
+
+def memory_summary(device=None, abbreviated=False):
+    """A readable table of ``memory_stats(device)`` (current and peak of each counter CuPy's
+    pool gives); ``abbreviated`` is accepted for PyTorch's signature (the table is short)."""
+    _cupy("memory_summary")
+    index = _index(device, "memory_summary")
+    stats = memory_stats(index)
+    rows = [("Allocated memory", "allocated_bytes"), ("Active memory", "active_bytes"),
+            ("GPU reserved memory", "reserved_bytes"),
+            ("Non-releasable memory", "inactive_split_bytes")]
+    lines = ["=" * 60, f" tensorgrad CUDA memory summary (CuPy memory pool), device ID {index}",
+             "-" * 60, f" {'Metric':<26}| {'Cur Usage':>14} | {'Peak Usage':>14}", "-" * 60]
+    for name, key in rows:
+        cur = stats.get(f"{key}.all.current")
+        peak = stats.get(f"{key}.all.peak")
+        lines.append(f" {name:<26}| {_format_bytes(cur):>14} | "
+                     f"{_format_bytes(peak) if peak is not None else '-':>14}")
+    lines.append(f" {'Non-releasable allocs':<26}| {stats['inactive_split.all.current']:>14} | "
+                 f"{'-':>14}")
+    lines.append("=" * 60)
+    return "\n".join(lines) + "\n"
+
+
+def set_per_process_memory_fraction(fraction, device=None):
+    """Limit CuPy's default memory pool on ``device`` to ``fraction`` (a float in [0, 1]) of
+    the GPU's memory (``MemoryPool.set_limit(fraction=...)``): allocating beyond it raises
+    CuPy's OutOfMemoryError. 0 removes the limit in CuPy (PyTorch would allow nothing)."""
+    if not isinstance(fraction, float):
+        raise TypeError(f"set_per_process_memory_fraction: Invalid type for fraction argument, "
+                        f"must be `float`, got {type(fraction).__name__}")
+    if fraction < 0 or fraction > 1:
+        raise ValueError(f"set_per_process_memory_fraction: Invalid fraction value: "
+                         f"{fraction}. Allowed range: 0~1")
+    cp = _cupy("set_per_process_memory_fraction")
+    with cp.cuda.Device(_index(device, "set_per_process_memory_fraction")):
+        cp.get_default_memory_pool().set_limit(fraction=fraction)
+
+
+def get_per_process_memory_fraction(device=None):
+    """The fraction of ``device``'s memory CuPy's default memory pool may use (1.0 with no
+    limit), from ``MemoryPool.get_limit()``."""
+    cp = _cupy("get_per_process_memory_fraction")
+    with cp.cuda.Device(_index(device, "get_per_process_memory_fraction")):
+        limit = int(cp.get_default_memory_pool().get_limit())
+        total = int(cp.cuda.runtime.memGetInfo()[1])
+    return 1.0 if limit == 0 or total == 0 else min(limit / total, 1.0)
+
+
+def list_gpu_processes(device=None):
+    """A readable list of the processes using ``device`` and their GPU memory (through
+    ``pynvml``, as PyTorch's; without it, a line that says to install nvidia-ml-py)."""
+    index = _index(device, "list_gpu_processes")
+    try:
+        import pynvml
+    except ImportError:
+        return "pynvml module not found, please install nvidia-ml-py"
+    try:  # pragma: no cover - needs NVML
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        procs = pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
+    except Exception as e:  # pragma: no cover - needs NVML
+        return f"GPU:{index}\ncould not list processes: {e}"
+    lines = [f"GPU:{index}"]  # pragma: no cover - needs NVML
+    if not procs:  # pragma: no cover
+        lines.append("no processes are running")
+    for p in procs:  # pragma: no cover
+        lines.append(f"process {p.pid:>10d} uses {p.usedGpuMemory / 2**20:>12.3f} MB GPU memory")
+    return "\n".join(lines)  # pragma: no cover
+
+
+def ipc_collect():
+    """A no-op: PyTorch frees here the GPU memory of tensors shared with other processes by
+    CUDA IPC after they are gone; tensorgrad shares no memory through CUDA IPC."""
+    return None
+
+
+def is_initialized():
+    """Whether a ``tg.cuda`` call (or ``init()``) has reached CuPy and a GPU in this process
+    (cuda tensors made without one are not counted)."""
+    return bool(_INITIALIZED)
+
+
+def init():
+    """Make CuPy set up the current GPU now (PyTorch's lazy initialisation, forced); raises
+    where there is no CuPy or GPU."""
+    cp = _cupy("init")
+    cp.cuda.Device(cp.cuda.runtime.getDevice()).use()
+
+
+def is_bf16_supported(including_emulation=True):
+    """False: NumPy and CuPy have no bfloat16 dtype, so tensorgrad has no bfloat16 tensors."""
+    return False
+
+
+def get_arch_list():
+    """The GPU architectures tensorgrad's kernels are built for: CuPy compiles them at run time
+    (NVRTC) for each GPU present, so the ``sm_XY`` of the visible GPUs ([] without one)."""
+    if not is_available():
+        return []
+    archs = []
+    for i in range(device_count()):
+        major, minor = get_device_capability(i)
+        arch = f"sm_{major}{minor}"
+        if arch not in archs:
+            archs.append(arch)
+    return archs
+
+
+def get_gencode_flags():
+    """NVCC's ``-gencode`` flags for :func:`get_arch_list` ('' without a GPU)."""
+    flags = []
+    for arch in get_arch_list():
+        num = arch.split("_", 1)[1]
+        flags.append(f"-gencode compute=compute_{num},code={arch}")
+    return " ".join(flags)
+
+
+class device_of(device):
+    """``with tg.cuda.device_of(t): ...``: the GPU of tensor ``t`` is the current one inside
+    the block; a CPU tensor changes nothing."""
+
+    def __init__(self, obj):
+        dev = getattr(obj, "device", None)
+        index = dev.index if getattr(dev, "type", None) == "cuda" else -1
+        super().__init__(-1 if index is None else index)
+
+
+class ExternalStream(Stream):
+    """A CUDA stream made elsewhere (a raw ``cudaStream_t``, e.g. PyTorch's
+    ``torch.cuda.Stream().cuda_stream``) used as a ``tg.cuda.Stream`` (CuPy's
+    ``cupy.cuda.ExternalStream``). The caller keeps the stream alive; ``device`` is the GPU
+    it was made on (default: the current one)."""
+
+    def __init__(self, stream_ptr, device=None):
+        cp = _cupy("ExternalStream")
+        if isinstance(stream_ptr, bool) or not isinstance(stream_ptr, numbers.Integral):
+            raise TypeError(f"ExternalStream: stream_ptr must be an int (a cudaStream_t), got "
+                            f"{type(stream_ptr).__name__}")
+        index = _index(device, "ExternalStream")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # CuPy 14 prefers from_external
+            self._init(cp.cuda.ExternalStream(int(stream_ptr), index), index)
+
+
+# ---- the RNG of the cuda devices (tensorgrad.creation's generators) ---------------------------
+def _rng_device(device, what):
+    cp = _cupy(what)
+    return cp, _dev.Device("cuda", _index(device, what))
+
+
+def get_rng_state(device="cuda"):
+    """The state of ``device``'s generator (the one behind ``tg.rand(..., device="cuda")``): an
+    opaque ``DeviceGeneratorState``, usable by ``set_rng_state`` in this process only (CuPy
+    keeps the state on the GPU with no public read-back; PyTorch returns a byte tensor)."""
+    from .creation import DeviceGeneratorState, _copy_backend, _generator
+
+    cp, dev = _rng_device(device, "get_rng_state")
+    with cp.cuda.Device(dev.index):
+        return DeviceGeneratorState(dev, _copy_backend(_generator(dev)))
+
+
+def set_rng_state(new_state, device="cuda"):
+    """Make ``device``'s generator continue from ``new_state`` (from ``get_rng_state`` of the
+    same device)."""
+    from .creation import DeviceGeneratorState, _copy_backend, _rng
+
+    cp, dev = _rng_device(device, "set_rng_state")
+    if not isinstance(new_state, DeviceGeneratorState):
+        raise TypeError(f"set_rng_state: expected the state tg.cuda.get_rng_state() returns, "
+                        f"got {type(new_state).__name__}")
+    if new_state.device != dev:
+        raise RuntimeError(f"set_rng_state: the state is of the generator on "
+                           f"{new_state.device}, not {dev}")
+    with cp.cuda.Device(dev.index):
+        _rng[str(dev)] = _copy_backend(new_state._gen)
+
+
+def get_rng_state_all():
+    """``[get_rng_state(i) for each GPU]``."""
+    return [get_rng_state(i) for i in range(device_count())]
+
+
+def set_rng_state_all(new_states):
+    """``set_rng_state(state, i)`` for the i-th state of ``new_states``."""
+    for i, state in enumerate(new_states):
+        set_rng_state(state, i)
+
+
+def _seed_key(index):
+    return f"cuda_seed:{index}"  # manual_seed's _seed_devices forgets keys starting "cuda"
+
+
+def initial_seed():
+    """The seed of the current GPU's generator (without a GPU: the one the generators will be
+    made from)."""
+    from .creation import _rng
+
+    if is_available():
+        return int(_rng.get(_seed_key(current_device()), _rng["seed"]))
+    return int(_rng["seed"])
+
+
+def seed():
+    """Seed the current GPU's generator with a fresh nondeterministic seed (as PyTorch's, it
+    returns None; ``initial_seed()`` tells it)."""
+    from .creation import _fresh_seed, _rng
+
+    cp, dev = _rng_device(None, "seed")
+    s = _fresh_seed()
+    with cp.cuda.Device(dev.index):
+        _rng[str(dev)] = cp.random.default_rng(s)
+    _rng[_seed_key(dev.index)] = s
+
+
+def seed_all():
+    """Seed every GPU's generator with one fresh nondeterministic seed (remembered for later
+    where there is no GPU)."""
+    from .creation import _fresh_seed, _seed_devices
+
+    _seed_devices(_fresh_seed())
+
+
 __all__ = ["is_available", "device_count", "current_device", "set_device", "device",
            "synchronize", "get_device_name", "manual_seed", "manual_seed_all",
            "Stream", "StreamContext", "stream", "current_stream", "default_stream", "Event",
            "memory_allocated", "max_memory_allocated", "reset_peak_memory_stats",
            "memory_reserved", "empty_cache", "mem_get_info", "get_device_properties",
-           "get_device_capability"]
+           "get_device_capability",
+           "memory_stats", "memory_summary", "max_memory_reserved", "reset_max_memory_allocated",
+           "reset_max_memory_cached", "memory_cached", "max_memory_cached", "get_rng_state",
+           "set_rng_state", "get_rng_state_all", "set_rng_state_all", "initial_seed", "seed",
+           "seed_all", "is_initialized", "init", "ipc_collect", "is_bf16_supported",
+           "get_arch_list", "get_gencode_flags", "device_of", "ExternalStream",
+           "set_per_process_memory_fraction", "get_per_process_memory_fraction",
+           "list_gpu_processes"]

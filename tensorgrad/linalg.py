@@ -24,8 +24,16 @@ shape; the ``*_ex`` variants return ``info`` (int32, LAPACK's code) and NaN in t
 elements instead. ``out=`` is accepted for PyTorch's signature and refused when given.
 Complex gradients follow tensorgrad's (HIPS autograd's) convention.
 
-Not here: ``householder_product``, ``ldl_factor``/``ldl_factor_ex``/``ldl_solve`` (no
-primitive for them), ``lu_factor(pivot=False)`` (PyTorch's CPU lacks it too).
+Householder reflectors: ``householder_product`` (and ``ormqr`` beside it) is a composition of
+differentiable ops, so derivatives of any order come from theirs; ``geqrf``, ``ldl_factor``,
+``ldl_factor_ex`` and ``ldl_solve`` call LAPACK (NumPy's ``qr(mode='raw')``, SciPy's
+``?sytrf``/``?hetrf``/``?sytrs``/``?hetrs``) and, as PyTorch's, have no derivative:
+differentiating them raises NotImplementedError. CuPy has no Bunch-Kaufman factorization, so
+on cuda the LDL functions copy the matrices to the host, factor or solve there and copy the
+answer back (one explicit round trip per call); ``geqrf`` runs on the GPU (CuPy's
+``qr(mode='raw')``).
+
+Not here: ``lu_factor(pivot=False)`` (PyTorch's CPU lacks it too).
 """
 
 import math
@@ -66,6 +74,9 @@ linalg_cholesky_ex = namedtuple("linalg_cholesky_ex", ["L", "info"])
 linalg_lu_factor = namedtuple("linalg_lu_factor", ["LU", "pivots"])
 linalg_lu_factor_ex = namedtuple("linalg_lu_factor_ex", ["LU", "pivots", "info"])
 linalg_lu = namedtuple("linalg_lu", ["P", "L", "U"])
+linalg_ldl_factor = namedtuple("linalg_ldl_factor", ["LD", "pivots"])
+linalg_ldl_factor_ex = namedtuple("linalg_ldl_factor_ex", ["LD", "pivots", "info"])
+geqrf_result = namedtuple("geqrf", ["a", "tau"])
 
 
 class LinAlgError(np.linalg.LinAlgError, RuntimeError):
@@ -1095,10 +1106,346 @@ def cond(A, p=None, *, out=None):
     return matrix_norm(a, p) * matrix_norm(inv(a), p)
 
 
+# ---- Householder reflectors, geqrf, LDL (Bunch-Kaufman) ---------------------------------------
+def _reflectors(a, k):
+    """V (..., m, k): the reflectors LAPACK stores below a's diagonal, with a unit diagonal."""
+    m = a.shape[-2]
+    strict, _ = _tri_masks(a, max(m, k))
+    cols = _getitem(a, (Ellipsis, slice(None), slice(0, k)))
+    return cols * strict[:m, :k] + _xp(a).eye(m, k, dtype=a.dtype)
+
+
+def _apply_reflectors(v, tau, c, left, adjoint):
+    """Q C, Q^H C, C Q or C Q^H for Q = H_1 ... H_k, H_i = I - tau_i v_i v_i^H, one
+    reflector at a time (differentiable: matmuls and products only)."""
+    k = v.shape[-1]
+    forward = left == adjoint  # Q^H C and C Q apply H_1 first
+    conj = adjoint and v.dtype.kind == "c"
+    for i in (range(k) if forward else range(k - 1, -1, -1)):
+        vi = _getitem(v, (Ellipsis, slice(None), slice(i, i + 1)))  # (..., m, 1)
+        ti = _expand(_getitem(tau, (Ellipsis, slice(i, i + 1))), -1)  # (..., 1, 1)
+        if conj:
+            ti = _ew.conjugate(ti)
+        if left:
+            c = c - _matmul(vi * ti, _matmul(_mH(vi), c))
+        else:
+            c = c - _matmul(_matmul(c, vi) * ti, _mH(vi))
+    return c
+
+
+def _reflector_args(A, tau, op, arg="A"):
+    a = _t(A, f"linalg.{op}" if op == "householder_product" else op, arg)
+    t = _t(tau, f"linalg.{op}" if op == "householder_product" else op, "tau")
+    _float_matrices(a, op, arg)
+    if t.ndim < 1:
+        raise ValueError(f"{op}: tau must have at least 1 dimension, got shape "
+                         f"{tuple(t.shape)}")
+    if tuple(t.shape[:-1]) != tuple(a.shape[:-2]):
+        raise ValueError(f"{op}: Expected batch dimensions of tau to be equal to "
+                         f"{arg}.shape[:-2], got {arg} of shape {tuple(a.shape)} and tau of "
+                         f"shape {tuple(t.shape)}")
+    if a.dtype != t.dtype:
+        raise TypeError(f"{op}: Expected {arg} and tau to have the same dtype, got {a.dtype} "
+                        f"and {t.dtype}")
+    if t.shape[-1] > a.shape[-1]:
+        raise ValueError(f"{op}: {arg}.shape[-1] must be greater than or equal to "
+                         f"tau.shape[-1], got {arg} of shape {tuple(a.shape)} and tau of shape "
+                         f"{tuple(t.shape)}")
+    return a, t
+
+
+def householder_product(A, tau, *, out=None):
+    """The first n columns of H_1 ... H_k (LAPACK's orgqr), H_i = I - tau_i v_i v_i^H with
+    v_i column i of A (..., m, n) below the diagonal and 1 on it; tau (..., k), k <= n <= m.
+    Differentiable in A and tau to any order (a composition of matmuls).
+
+    >>> import tensorgrad as tg
+    >>> a, tau = tg.geqrf(tg.tensor([[3.0, 1.0], [4.0, 2.0]]))
+    >>> q = tg.linalg.householder_product(a, tau)
+    >>> bool(((q @ q.mT - tg.eye(2)).abs() < 1e-6).all())
+    True
+    """
+    _no_out(out, "householder_product")
+    a, t = _reflector_args(A, tau, "householder_product")
+    m, n = a.shape[-2], a.shape[-1]
+    if m < n:
+        raise ValueError(f"linalg.householder_product: A.shape[-2] must be greater than or "
+                         f"equal to A.shape[-1], got A of shape {tuple(a.shape)}")
+    q = _apply_reflectors(_reflectors(a, t.shape[-1]), t,
+                          _const(_xp(a).eye(m, n, dtype=a.dtype)), True, False)
+    if tuple(q.shape) != tuple(a.shape):  # k = 0: the identity, broadcast over the batch
+        q = _broadcast_to(q, tuple(a.shape))
+    return q
+
+
+def ormqr(input, tau, other, left=True, transpose=False, *, out=None):
+    """Q @ other (``left=False``: other @ Q; ``transpose=True``: Q^H instead of Q), with Q the
+    m x m product of the Householder reflectors of ``(input, tau)`` as :func:`geqrf` gives
+    them (LAPACK's ormqr), without forming Q. input (..., mn, k'), tau (..., k), other
+    (..., m, n) with mn = m (left) or n (right). Differentiable in all three."""
+    _no_out(out, "ormqr")
+    a, t = _reflector_args(input, tau, "ormqr", "input")
+    c = _t(other, "ormqr", "other")
+    _float_matrices(c, "ormqr", "other")
+    if c.dtype != a.dtype:
+        raise TypeError(f"ormqr: Expected input and other to have the same dtype, got "
+                        f"{a.dtype} and {c.dtype}")
+    mn = c.shape[-2] if left else c.shape[-1]
+    if a.shape[-2] != mn or t.shape[-1] > mn:
+        side = "other.shape[-2]" if left else "other.shape[-1]"
+        raise ValueError(f"ormqr: input.shape[-2] must equal {side} and tau.shape[-1] must not "
+                         f"exceed it (left={left}); got input of shape {tuple(a.shape)}, tau "
+                         f"of shape {tuple(t.shape)}, other of shape {tuple(c.shape)}")
+    res = _apply_reflectors(_reflectors(a, t.shape[-1]), t, c, bool(left), bool(transpose))
+    batch = np.broadcast_shapes(tuple(a.shape[:-2]), tuple(c.shape[:-2]))
+    if tuple(res.shape[:-2]) != batch:
+        res = _broadcast_to(res, batch + tuple(c.shape[-2:]))
+    return res
+
+
+def _no_derivative(op):
+    def rule(*_args, **_kw):
+        raise NotImplementedError(f"the derivative for '{op}' is not implemented (nor in "
+                                  "PyTorch); pass a detached input")
+
+    return rule
+
+
+@primitive
+def geqrf_packed(a):
+    """LAPACK's geqrf of every matrix of a (..., m, n), packed (..., m + 1, n): rows 0..m-1
+    R and the reflectors (LAPACK's layout), row m tau (k = min(m, n) entries, then zeros)."""
+    xp = xp_of(a)
+    m, n = a.shape[-2], a.shape[-1]
+    out = xp.zeros(a.shape[:-2] + (m + 1, n), dtype=a.dtype)
+    flat_in = a.reshape((-1, m, n))
+    flat_out = out.reshape((-1, m + 1, n))
+    if m and n:
+        for i in range(flat_in.shape[0]):
+            h, tau = xp.linalg.qr(flat_in[i], mode="raw")  # h is LAPACK's array, transposed
+            flat_out[i, :m] = h.T.astype(a.dtype, copy=False)
+            flat_out[i, m, : tau.shape[0]] = tau.astype(a.dtype, copy=False)
+    return flat_out.reshape(out.shape)
+
+
+defvjp(geqrf_packed, _no_derivative("geqrf"))
+defjvp(geqrf_packed, _no_derivative("geqrf"))
+
+
+def geqrf(input, *, out=None):
+    """``geqrf(a, tau)``: LAPACK's QR of ``input`` (..., m, n): R on and above the diagonal
+    of ``a``, the Householder reflectors below it, their scalars in ``tau`` (..., min(m, n)):
+    what :func:`householder_product` and :func:`ormqr` take. NumPy's (CuPy's on cuda)
+    ``qr(mode='raw')``. No derivative (PyTorch has none): differentiating raises.
+
+    >>> import tensorgrad as tg
+    >>> a, tau = tg.geqrf(tg.tensor([[3.0], [4.0]]))
+    >>> round(abs(a[0, 0].item()), 4), tau.shape
+    (5.0, (1,))
+    """
+    _no_out(out, "geqrf")
+    x = _t(input, "geqrf")
+    if x.ndim < 2:
+        raise ValueError(f"geqrf: input must have at least 2 dimensions, got shape "
+                         f"{tuple(x.shape)}")
+    if x.dtype.kind not in "fc":
+        raise TypeError(f"geqrf: input must be floating point or complex, got {x.dtype}")
+    m, n = x.shape[-2], x.shape[-1]
+    p = geqrf_packed(x)
+    a = _getitem(p, (Ellipsis, slice(0, m), slice(None)))
+    tau = _getitem(p, (Ellipsis, m, slice(0, min(m, n))))
+    return geqrf_result(a, tau)
+
+
+def orgqr(input, tau):
+    """The same as :func:`householder_product` (PyTorch's older name)."""
+    return householder_product(input, tau)
+
+
+_LAPACK_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.complex64),
+                  np.dtype(np.complex128))
+
+
+def _lapack(name, dtype, op):
+    from .scipy._module import scipy_module
+
+    scipy_module("linalg", (), op)  # an ImportError that names the extra, without SciPy
+    from scipy.linalg import lapack
+
+    return lapack.get_lapack_funcs((name,), dtype=dtype)[0]
+
+
+def _ldl_routine(dtype, hermitian, what):
+    """SciPy's LAPACK ?sytrf/?hetrf (what='trf') or ?sytrs/?hetrs ('trs') for dtype."""
+    kind = "he" if hermitian and dtype.kind == "c" else "sy"
+    return _lapack(kind + what, dtype, "ldl"), kind
+
+
+def _on_host_like(like, fn, *arrays):
+    """fn on host copies of the arrays, the answers put back on like's device: the explicit
+    round trip of the functions CuPy lacks."""
+    from .backend.device import device_of
+
+    outs = fn(*[np.asarray(to_host(x)) for x in arrays])
+    dev = device_of(like)
+    return tuple(dev.put(np.ascontiguousarray(o)) for o in outs)
+
+
+def _ldl_host(a, hermitian):
+    n = a.shape[-1]
+    trf, kind = _ldl_routine(a.dtype, hermitian, "trf")
+    lwork_fn = _lapack(kind + "trf_lwork", a.dtype, "ldl")
+    lwork = max(int(np.real(lwork_fn(n, lower=1)[0])), 1) if n else 1
+    flat = a.reshape((-1, n, n))
+    ld = np.zeros(flat.shape, a.dtype)
+    piv = np.zeros(flat.shape[:-1], np.int32)
+    for i in range(flat.shape[0]):
+        if n:
+            f, p, _info = trf(flat[i], lower=1, lwork=lwork)
+            ld[i] = np.tril(f)
+            piv[i] = p
+    return ld.reshape(a.shape), piv.reshape(a.shape[:-1])
+
+
+@primitive
+def ldl_packed(a, hermitian=False):
+    """LAPACK's Bunch-Kaufman LDL^T (``hermitian``: LDL^H) of the lower triangles of a
+    (..., n, n), packed (..., n + 1, n): LD, then the 1-based pivots (negative for 2 x 2
+    blocks) as values of a's dtype. On cuda: a host round trip (CuPy has no sytrf)."""
+    xp = xp_of(a)
+    ld, piv = _on_host_like(a, lambda h: _ldl_host(h, hermitian), a)
+    return xp.concatenate([ld, piv.astype(a.dtype)[..., None, :]], axis=-2)
+
+
+defvjp(ldl_packed, _no_derivative("linalg_ldl_factor_ex"))
+defjvp(ldl_packed, _no_derivative("linalg_ldl_factor_ex"))
+
+
+def _ldl_info(ld_raw, piv_raw):
+    """sytrf's info: 1 + the first i with a 1 x 1 pivot D[i, i] exactly zero, else 0."""
+    xp = xp_of(ld_raw)
+    zero = (xp.diagonal(ld_raw, 0, -2, -1) == 0) & (piv_raw > 0)
+    first = xp.argmax(zero, axis=-1) + 1
+    return xp.where(zero.any(axis=-1), first, 0).astype(np.int32)
+
+
+def _ldl_input(A, op):
+    a = _t(A, f"linalg.{op}", "A")
+    _square(a, op)
+    if a.dtype not in _LAPACK_DTYPES:
+        raise TypeError(f"linalg.{op}: A must be float32, float64, complex64 or complex128, "
+                        f"got {a.dtype}")
+    return a
+
+
+def _ldl_message(code):
+    return (f"The factorization could not be completed because D[{code},{code}] (a 1 x 1 "
+            "block) is exactly zero: the input is singular.")
+
+
+def ldl_factor_ex(A, *, hermitian=False, check_errors=False, out=None):
+    """``linalg_ldl_factor_ex(LD, pivots, info)``: the Bunch-Kaufman factorization
+    P A P^T = L D L^T (``hermitian=True`` for complex input: L D L^H) of the symmetric
+    matrices whose lower triangles A (..., n, n) holds, in LAPACK's compact form (LAPACK's
+    ?sytrf/?hetrf through SciPy): LD holds L below the diagonal and the 1 x 1 and 2 x 2 blocks
+    of D, pivots (int32, 1-based) the interchanges (negative for a 2 x 2 block), info (int32)
+    is i > 0 when D[i, i] is exactly zero. On cuda, a host round trip. No derivative (PyTorch
+    has none): differentiating raises.
+
+    >>> import tensorgrad as tg
+    >>> tg.linalg.ldl_factor_ex(tg.tensor([[4.0, 2.0], [2.0, 3.0]])).LD.tolist()
+    [[4.0, 0.0], [0.5, 2.0]]
+    """
+    _no_out(out, "ldl_factor_ex")
+    a = _ldl_input(A, "ldl_factor_ex")
+    n = a.shape[-1]
+    p = ldl_packed(a, bool(hermitian))
+    ld = _getitem(p, (Ellipsis, slice(0, n), slice(None)))
+    piv = _raw(p)[..., n, :].real.astype(np.int32)
+    info = _ldl_info(_raw(ld), piv)
+    if check_errors:
+        _raise_singular("ldl_factor_ex", a, info, _ldl_message)
+    return linalg_ldl_factor_ex(ld, _const(piv), _const(info))
+
+
+def ldl_factor(A, *, hermitian=False, out=None):
+    """``linalg_ldl_factor(LD, pivots)`` of :func:`ldl_factor_ex`; a zero 1 x 1 block of D
+    raises LinAlgError (PyTorch fails too).
+
+    >>> import tensorgrad as tg
+    >>> tg.linalg.ldl_factor(tg.tensor([[4.0, 2.0], [2.0, 3.0]])).pivots.tolist()
+    [1, 2]
+    """
+    _no_out(out, "ldl_factor")
+    res = ldl_factor_ex(A, hermitian=hermitian, check_errors=True)
+    return linalg_ldl_factor(res.LD, res.pivots)
+
+
+def _ldl_solve_host(ld, piv, b, hermitian):
+    n = ld.shape[-1]
+    trs, _ = _ldl_routine(ld.dtype, hermitian, "trs")
+    batch = np.broadcast_shapes(ld.shape[:-2], b.shape[:-2])
+    lds = np.broadcast_to(ld, batch + ld.shape[-2:]).reshape((-1, n, n))
+    pivs = np.broadcast_to(piv, batch + piv.shape[-1:]).reshape((-1, n))
+    bs = np.broadcast_to(b, batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
+    x = np.empty(bs.shape, b.dtype)
+    for i in range(bs.shape[0]):
+        if n and bs.shape[-1]:
+            x[i] = trs(lds[i], pivs[i], bs[i], lower=1)[0]
+        else:
+            x[i] = bs[i]
+    return (x.reshape(batch + b.shape[-2:]),)
+
+
+@primitive
+def ldl_solve_raw(ld, b, pivots, hermitian=False):
+    """X with A X = B from A's :func:`ldl_packed` factors (LAPACK's ?sytrs/?hetrs); on cuda a
+    host round trip."""
+    return _on_host_like(b, lambda h_ld, h_piv, h_b: _ldl_solve_host(h_ld, h_piv, h_b,
+                                                                     hermitian),
+                         ld, pivots, b)[0]
+
+
+defvjp(ldl_solve_raw, _no_derivative("linalg_ldl_solve"), _no_derivative("linalg_ldl_solve"))
+defjvp(ldl_solve_raw, _no_derivative("linalg_ldl_solve"), _no_derivative("linalg_ldl_solve"))
+
+
+def ldl_solve(LD, pivots, B, *, hermitian=False, out=None):
+    """X with A X = B from ``ldl_factor(A)`` (LD (..., n, n), pivots (..., n)), B (..., n, k),
+    batch dimensions broadcast (LAPACK's ?sytrs/?hetrs; on cuda a host round trip). No
+    derivative (PyTorch has none).
+
+    >>> import tensorgrad as tg
+    >>> LD, piv = tg.linalg.ldl_factor(tg.tensor([[4.0, 2.0], [2.0, 3.0]]))
+    >>> tg.linalg.ldl_solve(LD, piv, tg.tensor([[6.0], [5.0]])).flatten().tolist()
+    [1.0, 1.0]
+    """
+    _no_out(out, "ldl_solve")
+    ld = _ldl_input(LD, "ldl_solve")
+    b = _t(B, "linalg.ldl_solve", "B")
+    piv = _t(pivots, "linalg.ldl_solve", "pivots")
+    _float_matrices(b, "ldl_solve", "B")
+    _same_dtype(ld, b, "ldl_solve")
+    n = ld.shape[-1]
+    if piv.dtype.kind not in "iu" or tuple(piv.shape) != tuple(ld.shape[:-1]):
+        raise ValueError(f"linalg.ldl_solve: pivots must be integers of shape LD.shape[:-1] = "
+                         f"{tuple(ld.shape[:-1])}, got {piv.dtype} of shape "
+                         f"{tuple(piv.shape)}")
+    if b.shape[-2] != n:
+        raise ValueError(f"linalg.ldl_solve: Incompatible shapes of LD and B: LD of shape "
+                         f"{tuple(ld.shape)}, B of shape {tuple(b.shape)}")
+    host_piv = np.asarray(to_host(piv.data))
+    if host_piv.size and (np.abs(host_piv).min() < 1 or np.abs(host_piv).max() > n):
+        raise ValueError(f"linalg.ldl_solve: pivots must lie in [-{n}, -1] or [1, {n}] (the "
+                         "1-based pivots of ldl_factor)")
+    return ldl_solve_raw(ld, b, piv.data.astype(np.int32), bool(hermitian))
+
+
 __all__ = [
     "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eig", "eigh", "eigvals",
     "eigvalsh", "inv", "inv_ex", "lstsq", "lu", "lu_factor", "lu_factor_ex", "lu_solve",
     "matmul", "matrix_exp", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm",
     "pinv", "qr", "slogdet", "solve", "solve_ex", "solve_triangular", "svd", "svdvals",
     "tensorinv", "tensorsolve", "vander", "vecdot", "vector_norm", "LinAlgError",
+    "householder_product", "ldl_factor", "ldl_factor_ex", "ldl_solve",
 ]

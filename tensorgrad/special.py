@@ -7,7 +7,10 @@ Derivatives follow PyTorch's: none with respect to the integer order of ``polyga
 first argument of ``zeta``, ``gammainc`` and ``gammaincc`` (passing a Tensor that needs one
 raises NotImplementedError rather than dropping it). Where PyTorch has no derivative but one is
 known (``bessel_j0``, ``bessel_j1``, ``bessel_y0``, ``bessel_y1``, the ``modified_bessel_*``),
-tensorgrad gives it; ``round`` carries no history (PyTorch's gradient is zero).
+tensorgrad gives it (also ``airy_ai`` and ``scaled_modified_bessel_k0``/``k1``); ``round``
+carries no history (PyTorch's gradient is zero), nor do the orthogonal polynomials
+(``chebyshev_polynomial_*``, ``hermite_polynomial_*``, ``laguerre_polynomial_l``,
+``legendre_polynomial_p``), as in PyTorch.
 
 >>> import tensorgrad as tg
 >>> tg.special.ndtr(tg.tensor([0.0])).tolist()
@@ -17,9 +20,12 @@ tensorgrad gives it; ``round`` carries no history (PyTorch's gradient is zero).
 import math
 import numbers
 
+import numpy as np
+
 from . import torch_api as _ta
 from . import torch_surface as _ts
-from .backend.device import xp_of
+from .backend.device import to_host, xp_of
+from .ops.registry import primitive
 from .scipy import special as _ss
 from .tensor import Tensor, _new_tensor
 from .torch_api import _t
@@ -185,4 +191,322 @@ __all__ = [
     "log_softmax", "bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "modified_bessel_i0",
     "modified_bessel_i1", "modified_bessel_k0", "modified_bessel_k1", "spherical_bessel_j0",
     "gammainc", "gammaincc",
+]
+
+
+# ---- orthogonal polynomials: PyTorch's values, no derivative ---------------------------------
+# As in PyTorch (aten/src/ATen/native/Math.h): n is truncated to an integer (a non-finite n
+# counts as negative), n < 0 gives 0, the exact values at the ends of the interval come first,
+# then for the Chebyshev family and large n inside the interval the trigonometric form, and
+# otherwise the three-term recurrence, for |x| > 1 too (the polynomial's value there). The
+# recurrence runs to the largest n it is needed for (one host read of that n).
+def _poly_args(input, n, op):
+    if isinstance(n, bool) or (not isinstance(n, (numbers.Number, Tensor)) and
+                               not hasattr(n, "dtype") and not isinstance(n, (list, tuple))):
+        raise TypeError(f"{op}(): n must be a number or a tensor, got {type(n).__name__}")
+    x, k = _pair(input, n, op)
+    if x.dtype.kind == "c" or k.dtype.kind == "c":
+        raise TypeError(f"{op}(): complex input is not supported (got {x.dtype} and {k.dtype})")
+    if x.dtype.kind == "b" or k.dtype.kind == "b":
+        raise TypeError(f"{op}(): boolean input is not supported")
+    xr, kr = x.data, k.data
+    if xp_of(xr) is not xp_of(kr):
+        raise RuntimeError(f"{op}(): input and n must be on the same device, got {x.device} "
+                           f"and {k.device}")
+    xp = xp_of(xr)
+    # PyTorch's promotion: an integer n keeps input's floating dtype; two floats promote
+    floats = [d for d in (xr.dtype, kr.dtype) if d.kind == "f"]
+    if isinstance(n, numbers.Number) and xr.dtype.kind == "f":
+        floats = [xr.dtype]
+    dtype = np.result_type(*floats) if floats else np.dtype(np.float32)
+    xr, kr = xp.broadcast_arrays(xr.astype(dtype), kr)
+    if kr.dtype.kind == "f":
+        kr = xp.where(xp.isfinite(kr), kr, -1)
+    return xp, xr, xp.trunc(kr).astype(np.int64) if kr.dtype.kind == "f" else \
+        kr.astype(np.int64)
+
+
+def _recurrence(xp, x, n, need, first, step):
+    """q_n with q_0 = 1, q_1 = first(x), q_{m+1} = step(m, x, q_{m-1}, q_m), where ``need``."""
+    top = int(to_host(xp.where(need, n, 0).max())) if n.size else 0
+    one = xp.ones_like(x)
+    out = xp.where(n == 0, one, xp.zeros_like(x))
+    if top < 1:
+        return out
+    p, q = one, first(x)
+    out = xp.where(n == 1, q, out)
+    with np.errstate(all="ignore"):
+        for m in range(1, top):
+            p, q = q, step(m, x, p, q)
+            out = xp.where(n == m + 1, q, out)
+    return out
+
+
+def _polynomial(name, first, step, trig=None, ends=None, nan_above=None):
+    """A torch.special polynomial: ``trig(xp, x, n) -> (mask, value)``, ``ends(xp, x, n) ->
+    [(mask, value), ...]`` (first match wins), ``nan_above(dtype)``: n beyond it gives NaN."""
+
+    def f(input, n):
+        xp, x, k = _poly_args(input, n, name)
+        with np.errstate(all="ignore"):
+            fixed = [] if ends is None else ends(xp, x, k)
+            if trig is not None:
+                fixed.append(trig(xp, x, k))
+            if nan_above is not None:
+                fixed.insert(0, (k > nan_above(x.dtype), xp.asarray(np.nan, x.dtype)))
+            fixed.insert(0, (k < 0, xp.zeros((), x.dtype)))
+            need = xp.ones(k.shape, bool)
+            for mask, _ in fixed:
+                need = need & ~mask
+            out = _recurrence(xp, x, k, need, first, step)
+            for mask, value in reversed(fixed):
+                out = xp.where(mask, value, out)
+        return _new_tensor(out.astype(x.dtype, copy=False), None, False)
+
+    f.__name__ = f.__qualname__ = name
+    return f
+
+
+def _odd(k):
+    return k % 2 == 1
+
+
+def _sign_of(xp, k, value):
+    return xp.where(_odd(k), -value, value)
+
+
+def _cheb_ends_t(xp, x, k):
+    return [(xp.abs(x) == 1, xp.where((x > 0) | ~_odd(k), 1.0, -1.0))]
+
+
+def _cheb_ends_u(xp, x, k):
+    return [(xp.abs(x) == 1, xp.where(x > 0, k + 1.0, _sign_of(xp, k, k + 1.0)))]
+
+
+def _cheb_ends_v(xp, x, k):
+    return [(xp.abs(x) == 1, xp.where(x > 0, 1.0, _sign_of(xp, k, 2.0 * k + 1)))]
+
+
+def _cheb_ends_w(xp, x, k):
+    return [(xp.abs(x) == 1, xp.where(x > 0, 2.0 * k + 1, _sign_of(xp, k, 1.0)))]
+
+
+def _trig_t(shift, above):
+    def trig(xp, x, k):
+        y = x + x - 1 if shift else x
+        inside = (k > above) & (xp.abs(y) < 1)
+        return inside, xp.cos(k * xp.arccos(xp.where(inside, y, 0)))
+    return trig
+
+
+def _trig_u(shift, above):
+    def trig(xp, x, k):
+        y = x + x - 1 if shift else x
+        inside = (k > above) & (xp.abs(y) < 1)
+        t = xp.arccos(xp.where(inside, y, 0))
+        s = xp.sin(t)
+        alt = (k + 1) * xp.cos((k + 1) * t) / xp.where(inside, y, 1)
+        return inside, xp.where(s != 0, xp.sin((k + 1) * t) / xp.where(s != 0, s, 1), alt)
+    return trig
+
+
+def _trig_v(shift, above):
+    def trig(xp, x, k):
+        y = x + x - 1 if shift else x
+        inside = (k > above) & (xp.abs(y) < 1)
+        t = xp.arccos(xp.where(inside, y, 0))
+        edge = xp.sin(t / 2) == 1
+        val = xp.cos((k + 0.5) * t) / xp.where(edge, 1, xp.cos(t / 2))
+        return inside, xp.where(edge, _sign_of(xp, k, 2.0 * k + 1), val)
+    return trig
+
+
+def _trig_w(shift, above):
+    def trig(xp, x, k):
+        y = x + x - 1 if shift else x
+        inside = (k > above) & (xp.abs(y) < 1)
+        t = xp.arccos(xp.where(inside, y, 0))
+        edge = xp.cos(t / 2) == 1
+        val = xp.sin((k + 0.5) * t) / xp.where(edge, 1, xp.sin(t / 2))
+        at_edge = _sign_of(xp, k, 1.0) if shift else xp.where(y > 0, 2.0 * k + 1,
+                                                              _sign_of(xp, k, 1.0))
+        return inside, xp.where(edge, at_edge, val)
+    return trig
+
+
+def _shifted_ends(at_one, at_zero):
+    def ends(xp, x, k):
+        return [(x == 1, at_one(xp, k)), (x == 0, at_zero(xp, k))]
+    return ends
+
+
+def _cheb_step(m, x, p, q):
+    return (x + x) * q - p
+
+
+def _shifted_step(m, x, p, q):
+    return ((x + x - 1) + (x + x - 1)) * q - p
+
+
+chebyshev_polynomial_t = _polynomial(
+    "chebyshev_polynomial_t", lambda x: x, _cheb_step, _trig_t(False, 6), _cheb_ends_t)
+chebyshev_polynomial_u = _polynomial(
+    "chebyshev_polynomial_u", lambda x: x + x, _cheb_step, _trig_u(False, 8), _cheb_ends_u)
+chebyshev_polynomial_v = _polynomial(
+    "chebyshev_polynomial_v", lambda x: x + x - 1, _cheb_step, _trig_v(False, 8), _cheb_ends_v)
+chebyshev_polynomial_w = _polynomial(
+    "chebyshev_polynomial_w", lambda x: x + x + 1, _cheb_step, _trig_w(False, 8), _cheb_ends_w)
+shifted_chebyshev_polynomial_t = _polynomial(
+    "shifted_chebyshev_polynomial_t", lambda x: x + x - 1, _shifted_step, _trig_t(True, 6),
+    _shifted_ends(lambda xp, k: 1.0, lambda xp, k: _sign_of(xp, k, 1.0)))
+shifted_chebyshev_polynomial_u = _polynomial(
+    "shifted_chebyshev_polynomial_u", lambda x: (x + x - 1) + (x + x - 1), _shifted_step,
+    _trig_u(True, 6),
+    _shifted_ends(lambda xp, k: k + 1.0, lambda xp, k: _sign_of(xp, k, k + 1.0)))
+shifted_chebyshev_polynomial_v = _polynomial(
+    "shifted_chebyshev_polynomial_v", lambda x: (x + x - 1) + (x + x - 1) - 1, _shifted_step,
+    _trig_v(True, 6),
+    _shifted_ends(lambda xp, k: 1.0, lambda xp, k: _sign_of(xp, k, 2.0 * k + 1)))
+shifted_chebyshev_polynomial_w = _polynomial(
+    "shifted_chebyshev_polynomial_w", lambda x: (x + x - 1) + (x + x - 1) + 1, _shifted_step,
+    _trig_w(True, 4),
+    _shifted_ends(lambda xp, k: 2.0 * k + 1, lambda xp, k: _sign_of(xp, k, 1.0)))
+
+
+def _hermite_limit(dtype):
+    return 128 if dtype == np.float32 else 512
+
+
+hermite_polynomial_h = _polynomial(
+    "hermite_polynomial_h", lambda x: x + x, lambda m, x, p, q: (x + x) * q - (2 * m) * p,
+    nan_above=_hermite_limit)
+hermite_polynomial_he = _polynomial(
+    "hermite_polynomial_he", lambda x: x, lambda m, x, p, q: x * q - m * p,
+    nan_above=_hermite_limit)
+laguerre_polynomial_l = _polynomial(
+    "laguerre_polynomial_l", lambda x: 1 - x,
+    lambda m, x, p, q: (((m + m) + (1 - x)) * q - m * p) / (m + 1),
+    ends=lambda xp, x, k: [(xp.abs(x) == 0, 1.0)])
+legendre_polynomial_p = _polynomial(
+    "legendre_polynomial_p", lambda x: x,
+    lambda m, x, p, q: ((m + m + 1) * x * q - m * p) / (m + 1), ends=_cheb_ends_t)
+
+_POLY_DOC = """{what} of degree ``n`` at ``input``, as ``torch.special.{name}(input, n)``: n a
+number or a tensor (broadcast with input; truncated to an integer; n < 0 gives 0), PyTorch's
+values also outside [-1, 1] (the polynomial's). No derivative, as in PyTorch: the result carries
+no history even when ``input`` requires grad.
+
+>>> import tensorgrad as tg
+>>> tg.special.{name}(tg.tensor([0.5]), 2).tolist() == [{example}]
+True
+"""
+for _f, _what, _ex in (
+        (chebyshev_polynomial_t, "The Chebyshev polynomial of the first kind T_n", -0.5),
+        (chebyshev_polynomial_u, "The Chebyshev polynomial of the second kind U_n", 0.0),
+        (chebyshev_polynomial_v, "The Chebyshev polynomial of the third kind V_n", -1.0),
+        (chebyshev_polynomial_w, "The Chebyshev polynomial of the fourth kind W_n", 1.0),
+        (shifted_chebyshev_polynomial_t, "T_n(2x - 1), the shifted Chebyshev polynomial", -1.0),
+        (shifted_chebyshev_polynomial_u, "U_n(2x - 1), the shifted Chebyshev polynomial", -1.0),
+        (shifted_chebyshev_polynomial_v, "V_n(2x - 1), the shifted Chebyshev polynomial", -1.0),
+        (shifted_chebyshev_polynomial_w, "W_n(2x - 1), the shifted Chebyshev polynomial", -1.0),
+        (hermite_polynomial_h, "The physicists' Hermite polynomial H_n", -1.0),
+        (hermite_polynomial_he, "The probabilists' Hermite polynomial He_n", -0.75),
+        (laguerre_polynomial_l, "The Laguerre polynomial L_n", 0.125),
+        (legendre_polynomial_p, "The Legendre polynomial P_n", -0.125)):
+    _f.__doc__ = _POLY_DOC.format(what=_what, name=_f.__name__, example=_ex)
+
+
+# ---- airy_ai and the scaled modified Bessel functions of the second kind ----------------------
+def _airy_host(x):
+    from scipy import special as sp
+
+    ai, aip, _, _ = sp.airy(x)
+    return ai, aip
+
+
+def _airy_part(x, which):
+    """Ai (which=0) or Ai' (1) of the raw array x: SciPy's airy on the cpu; cupyx.scipy.special
+    has no airy, so on cuda one explicit host round trip."""
+    from .backend.device import device_of, to_host
+
+    if xp_of(x) is np:
+        with np.errstate(all="ignore"):
+            out = _airy_host(x)[which]
+        return out.astype(x.dtype, copy=False) if x.dtype.kind == "f" else out
+    with np.errstate(all="ignore"):
+        host = _airy_host(np.asarray(to_host(x)))[which]
+    return device_of(x).put(np.ascontiguousarray(host.astype(x.dtype, copy=False)))
+
+
+@primitive
+def airy_ai_(x):
+    """Ai(x), the Airy function of the first kind, on raw arrays."""
+    return _airy_part(x, 0)
+
+
+@primitive
+def airy_ai_prime(x):
+    """Ai'(x), the derivative of the Airy function, on raw arrays."""
+    return _airy_part(x, 1)
+
+
+# Ai'' = x Ai (the Airy equation): derivatives of any order from the pair
+_ss._unary(airy_ai_, lambda x, ans: airy_ai_prime(x))
+_ss._unary(airy_ai_prime, lambda x, ans: x * airy_ai_(x))
+
+
+def _float_input(input, op):
+    x = _t(input, op)
+    if x.dtype.kind in "iub":
+        x = x.to(np.float32)
+    elif x.dtype.kind == "c":
+        raise TypeError(f"{op}(): complex input is not supported (got {x.dtype})")
+    return x
+
+
+def airy_ai(input):
+    """The Airy function Ai(input) (SciPy's ``airy`` on the cpu; on cuda a host round trip, as
+    cupyx.scipy.special has no airy). Differentiable to any order (Ai' and Ai'' = x Ai), where
+    PyTorch gives no derivative.
+
+    >>> import tensorgrad as tg
+    >>> f"{tg.special.airy_ai(tg.tensor([0.0])).item():.6f}"
+    '0.355028'
+    """
+    return airy_ai_(_float_input(input, "airy_ai"))
+
+
+_k0e = _ss._scipy_prim("k0e", "exp(x) K0(x), the scaled modified Bessel function of the "
+                              "second kind of order 0.")
+_k1e = _ss._scipy_prim("k1e", "exp(x) K1(x), the scaled modified Bessel function of the "
+                              "second kind of order 1.")
+_k0e.prim.fwd.__module__ = _k1e.prim.fwd.__module__ = __name__  # docs/ops.md lists them here
+# d/dx e^x K0 = e^x (K0 + K0') = k0e - k1e;  d/dx e^x K1 = e^x (K1 - K0 - K1 / x)
+_ss._unary(_k0e, lambda x, ans: ans - _k1e(x))
+_ss._unary(_k1e, lambda x, ans: ans - _k0e(x) - ans / x)
+
+
+def scaled_modified_bessel_k0(input):
+    """exp(input) * K0(input) (SciPy's / cupyx's ``k0e``), differentiable to any order
+    (d/dx = k0e - k1e), where PyTorch gives no derivative.
+
+    >>> import tensorgrad as tg
+    >>> f"{tg.special.scaled_modified_bessel_k0(tg.tensor([1.0])).item():.5f}"
+    '1.14446'
+    """
+    return _k0e(_float_input(input, "scaled_modified_bessel_k0"))
+
+
+def scaled_modified_bessel_k1(input):
+    """exp(input) * K1(input) (SciPy's / cupyx's ``k1e``), differentiable to any order
+    (d/dx = k1e - k0e - k1e / x), where PyTorch gives no derivative."""
+    return _k1e(_float_input(input, "scaled_modified_bessel_k1"))
+
+
+__all__ += [
+    "chebyshev_polynomial_t", "chebyshev_polynomial_u", "chebyshev_polynomial_v",
+    "chebyshev_polynomial_w", "shifted_chebyshev_polynomial_t", "shifted_chebyshev_polynomial_u",
+    "shifted_chebyshev_polynomial_v", "shifted_chebyshev_polynomial_w", "hermite_polynomial_h",
+    "hermite_polynomial_he", "laguerre_polynomial_l", "legendre_polynomial_p", "airy_ai",
+    "scaled_modified_bessel_k0", "scaled_modified_bessel_k1",
 ]

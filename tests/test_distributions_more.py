@@ -609,8 +609,9 @@ FAMILIES_MORE = {
         ("log_prob", "entropy", "mean", "variance")),
 }
 FAMILIES.update(FAMILIES_MORE)
-# torch reparameterises these through Gamma's implicit gradient, which tensorgrad lacks
-NO_RSAMPLE_HERE = {"Chi2", "StudentT", "StudentT_large_df", "InverseGamma", "FisherSnedecor"}
+# families torch reparameterises and tensorgrad does not (none since Gamma's implicit
+# reparameterisation, tests/test_distributions_rsample.py)
+NO_RSAMPLE_HERE = set()
 
 
 @pytest.mark.parametrize("case,method",

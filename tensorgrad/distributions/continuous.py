@@ -298,17 +298,35 @@ def standard_gamma(who, concentration, sample_shape):
     return draw(who, shape, concentration, fill)
 
 
+def standard_gamma_r(who, concentration, sample_shape):
+    """``standard_gamma`` draws whose gradient flows to ``concentration`` by the exact implicit
+    reparameterisation (tensorgrad.ops.gamma_rsample): the same values as ``standard_gamma``
+    from the same generator state."""
+    from ..ops.gamma_rsample import standard_gamma_rsample
+
+    z = standard_gamma(who, concentration.detach(), sample_shape)
+    return standard_gamma_rsample(concentration, z)
+
+
 class Gamma(Distribution):
     """The gamma distribution with shape ``concentration`` and inverse scale ``rate``.
 
-    ``sample`` only: ``has_rsample`` is False here (torch's Gamma has an implicit
-    reparameterisation gradient, which needs d/da of the incomplete gamma function, an op
-    tensorgrad lacks)."""
+    ``rsample`` differentiates a draw by implicit reparameterisation, as torch's, with the
+    derivative in ``concentration`` computed exactly rather than approximated
+    (tensorgrad.ops.gamma_rsample; ``sample`` and ``rsample`` give the same values from the
+    same seed).
+
+    >>> import tensorgrad as tg
+    >>> a = tg.tensor(3.0, requires_grad=True)
+    >>> tg.distributions.Gamma(a, 2.0).rsample((4,)).sum().backward()
+    >>> a.grad.shape
+    ()
+    """
 
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
     _param_event_dims = {"concentration": 0, "rate": 0}
     support = constraints.nonnegative
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, concentration, rate, validate_args=None):
         self.concentration, self.rate = broadcast_all(concentration, rate)
@@ -330,6 +348,11 @@ class Gamma(Distribution):
         g = standard_gamma("Gamma.sample", self.concentration.detach(),
                            tuple(sample_shape))
         out = g / self.rate.detach()
+        return out.clamp(min=float(np.finfo(out.dtype).tiny))
+
+    def rsample(self, sample_shape=()):
+        g = standard_gamma_r("Gamma.rsample", self.concentration, tuple(sample_shape))
+        out = g / self.rate
         return out.clamp(min=float(np.finfo(out.dtype).tiny))
 
     def log_prob(self, value):
@@ -356,14 +379,15 @@ class Beta(Distribution):
     """The beta distribution on [0, 1] with density proportional to
     x^(concentration1 - 1) (1 - x)^(concentration0 - 1).
 
-    ``sample`` only (X / (X + Y) of two gamma draws): ``has_rsample`` is False here, where
-    torch's Beta has an implicit reparameterisation gradient."""
+    Draws are X / (X + Y) of two gamma draws; ``rsample`` differentiates them through Gamma's
+    exact implicit reparameterisation (torch's Beta reparameterises the Dirichlet's marginal
+    instead: the same distribution of gradients, not the same gradient per draw)."""
 
     arg_constraints = {"concentration1": constraints.positive,
                        "concentration0": constraints.positive}
     _param_event_dims = {"concentration1": 0, "concentration0": 0}
     support = constraints.unit_interval
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, concentration1, concentration0, validate_args=None):
         self.concentration1, self.concentration0 = broadcast_all(concentration1,
@@ -392,6 +416,12 @@ class Beta(Distribution):
     def sample(self, sample_shape=()):
         x = standard_gamma("Beta.sample", self.concentration1.detach(), tuple(sample_shape))
         y = standard_gamma("Beta.sample", self.concentration0.detach(), tuple(sample_shape))
+        tiny = float(np.finfo(x.dtype).tiny)
+        return (x / (x + y)).clamp(tiny, 1 - float(np.finfo(x.dtype).eps))
+
+    def rsample(self, sample_shape=()):
+        x = standard_gamma_r("Beta.rsample", self.concentration1, tuple(sample_shape))
+        y = standard_gamma_r("Beta.rsample", self.concentration0, tuple(sample_shape))
         tiny = float(np.finfo(x.dtype).tiny)
         return (x / (x + y)).clamp(tiny, 1 - float(np.finfo(x.dtype).eps))
 
@@ -442,14 +472,13 @@ class StudentT(Distribution):
     """Student's t distribution with ``df`` degrees of freedom, location ``loc`` and scale
     ``scale``.
 
-    ``sample`` only (a normal draw over the root of a chi-squared one): ``has_rsample`` is
-    False here, as for Gamma, whose implicit reparameterisation tensorgrad lacks."""
+    A normal draw over the root of a chi-squared one; ``rsample`` through Gamma's."""
 
     arg_constraints = {"df": constraints.positive, "loc": constraints.real,
                        "scale": constraints.positive}
     _param_event_dims = {"df": 0, "loc": 0, "scale": 0}
     support = constraints.real
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, df, loc=0.0, scale=1.0, validate_args=None):
         self.df, self.loc, self.scale = broadcast_all(df, loc, scale)
@@ -477,6 +506,11 @@ class StudentT(Distribution):
         y = x * (0.5 * df / g).sqrt()  # chi2 = 2 gamma(df / 2)
         return self.loc.detach() + self.scale.detach() * y
 
+    def rsample(self, sample_shape=()):
+        g = standard_gamma_r("StudentT.rsample", 0.5 * self.df, tuple(sample_shape))
+        x = standard_normal("StudentT.rsample", tuple(g.shape), self.df)
+        return self.loc + self.scale * (x * (0.5 * self.df / g).sqrt())
+
     def log_prob(self, value):
         if self._validate_args:
             self._validate_sample(value)
@@ -498,12 +532,12 @@ class StudentT(Distribution):
 
 class FisherSnedecor(Distribution):
     """The F distribution with ``df1`` and ``df2`` degrees of freedom: (X1 / df1) / (X2 / df2)
-    for independent chi-squared X1, X2. ``sample`` only (see StudentT)."""
+    for independent chi-squared X1, X2 (``rsample`` through Gamma's)."""
 
     arg_constraints = {"df1": constraints.positive, "df2": constraints.positive}
     _param_event_dims = {"df1": 0, "df2": 0}
     support = constraints.positive
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, df1, df2, validate_args=None):
         self.df1, self.df2 = broadcast_all(df1, df2)
@@ -529,6 +563,13 @@ class FisherSnedecor(Distribution):
         df1, df2 = self.df1.detach(), self.df2.detach()
         x1 = standard_gamma("FisherSnedecor.sample", 0.5 * df1, tuple(sample_shape))
         x2 = standard_gamma("FisherSnedecor.sample", 0.5 * df2, tuple(sample_shape))
+        out = (x1 / df1) / (x2 / df2)
+        return out.clamp(min=float(np.finfo(out.dtype).tiny))
+
+    def rsample(self, sample_shape=()):
+        df1, df2 = self.df1, self.df2
+        x1 = standard_gamma_r("FisherSnedecor.rsample", 0.5 * df1, tuple(sample_shape))
+        x2 = standard_gamma_r("FisherSnedecor.rsample", 0.5 * df2, tuple(sample_shape))
         out = (x1 / df1) / (x2 / df2)
         return out.clamp(min=float(np.finfo(out.dtype).tiny))
 

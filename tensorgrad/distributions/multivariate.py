@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from . import constraints
-from .continuous import standard_gamma
+from .continuous import standard_gamma, standard_gamma_r
 from .distribution import Distribution, LocCentred, as_param, lazy_property, standard_normal
 
 __all__ = ["Dirichlet", "MultivariateNormal", "Independent", "LowRankMultivariateNormal",
@@ -31,13 +31,14 @@ class Dirichlet(Distribution):
     """The Dirichlet distribution on the simplex, with positive ``concentration`` (its last
     dimension is the event).
 
-    ``sample`` only (normalised gamma draws): ``has_rsample`` is False here, where torch's
-    Dirichlet has an implicit reparameterisation gradient."""
+    Draws are normalised gamma draws; ``rsample`` differentiates them through Gamma's exact
+    implicit reparameterisation (torch's Dirichlet uses the implicit gradient of the marginal
+    Beta CDF instead: the same distribution of gradients, not the same gradient per draw)."""
 
     arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
     _param_event_dims = {"concentration": 1}
     support = constraints.simplex
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, concentration, validate_args=None):
         concentration = as_param(concentration)
@@ -72,6 +73,13 @@ class Dirichlet(Distribution):
 
     def sample(self, sample_shape=()):
         g = standard_gamma("Dirichlet.sample", self.concentration.detach().expand(
+            *(tuple(self.batch_shape) + tuple(self.event_shape))), tuple(sample_shape))
+        out = g / g.sum(-1, keepdim=True)
+        tiny = float(np.finfo(out.dtype).tiny)
+        return out.clamp(tiny, 1 - float(np.finfo(out.dtype).eps))
+
+    def rsample(self, sample_shape=()):
+        g = standard_gamma_r("Dirichlet.rsample", self.concentration.expand(
             *(tuple(self.batch_shape) + tuple(self.event_shape))), tuple(sample_shape))
         out = g / g.sum(-1, keepdim=True)
         tiny = float(np.finfo(out.dtype).tiny)

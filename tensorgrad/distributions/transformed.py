@@ -646,7 +646,7 @@ class RelaxedOneHotCategorical(TransformedDistribution):
 
 
 class InverseGamma(TransformedDistribution):
-    """1 / X for X ~ Gamma(concentration, rate). ``sample`` only, as Gamma here."""
+    """1 / X for X ~ Gamma(concentration, rate); ``rsample`` through Gamma's."""
 
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
     _param_event_dims = {}

@@ -29,7 +29,7 @@ from ..ops.shape import transpose as _transpose
 from ..tensor import Tensor as _Tensor
 from ..tensor import _raw
 from ._functional_conv_attn import _tuple
-from ._functional_more import _SELU_ALPHA, _SELU_SCALE, _pnorm, celu, hardtanh, selu
+from ._functional_more import _alpha_dropout, _pnorm, celu, hardtanh, selu
 from ._functional_more import threshold as _threshold
 from .functional import _norm_shape, elu, leaky_relu, relu, softmax
 
@@ -108,16 +108,22 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     >>> tg.nn.functional.rrelu(tg.tensor([-3.0, 2.0]), 0.25, 0.75).tolist()
     [-1.5, 2.0]
     """
-    if not 0 <= lower <= upper:
-        raise ValueError(f"rrelu: need 0 <= lower <= upper, got lower={lower}, upper={upper}")
     if inplace:
         return rrelu_(input, lower, upper, training)
+    return _rrelu(input, lower, upper, training, None)
+
+
+def _rrelu(input, lower, upper, training, generator):
+    """``rrelu`` with its slopes drawn from ``generator`` (None: the device's global one), for
+    ``tg.rrelu``, which takes PyTorch's ``generator``."""
+    if not 0 <= lower <= upper:
+        raise ValueError(f"rrelu: need 0 <= lower <= upper, got lower={lower}, upper={upper}")
     if not training:
         return leaky_relu(input, (lower + upper) / 2)
     from .. import creation
 
     x = _raw(input)
-    u = creation.rand(*x.shape, dtype=x.dtype, device=input.device).data
+    u = creation.rand(*x.shape, generator=generator, dtype=x.dtype, device=input.device).data
     slope = u * x.dtype.type(upper - lower) + x.dtype.type(lower)
     noise = xp_of(x).where(x <= 0, slope, x.dtype.type(1))
     return input * noise
@@ -274,25 +280,6 @@ def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
     return _gumbel_softmax(logits, -xp.log(e), tau, hard, dim)
 
 
-def _alpha_dropout(input, p, training, mask_shape, op):
-    """Alpha dropout (SELU's negative saturation for dropped values, then the affine map that
-    keeps mean and variance) with one draw per element of ``mask_shape``."""
-    if not 0 <= p <= 1:
-        raise ValueError(f"{op}: p must be in [0, 1], got {p}")
-    if not training or p == 0:
-        return input
-    raw = _raw(input)
-    if p == 1:
-        return input * xp_of(raw).zeros((), dtype=raw.dtype)
-    from .. import creation
-
-    alpha = _SELU_ALPHA * _SELU_SCALE
-    a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
-    keep = (creation.rand(*mask_shape, device=input.device).data >= p).astype(raw.dtype)
-    b = (keep - 1) * raw.dtype.type(alpha * a) + raw.dtype.type(alpha * a * p)
-    return input * (keep * raw.dtype.type(a)) + b
-
-
 def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
     """Alpha dropout of whole channels: each (sample, channel) map of (N, C, *) is dropped to
     SELU's saturation value with probability ``p``, then the affine map restores mean and
@@ -365,7 +352,7 @@ def threshold_(input, threshold, value):
 
 def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
     """``rrelu`` written into ``input``."""
-    return _apply_inplace(input, lambda x: rrelu(x, lower, upper, training), "rrelu_")
+    return _apply_inplace(input, lambda x: _rrelu(x, lower, upper, training, None), "rrelu_")
 
 
 # ---- LP pooling -------------------------------------------------------------------------------

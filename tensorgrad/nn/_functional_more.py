@@ -26,9 +26,11 @@ from ..ops.shape import squeeze as _squeeze
 from ..ops.shape import transpose as _transpose
 from ..tensor import _raw
 from .functional import (
+    _check_per_channel,
     _check_reduction,
     _reduce,
     _softplus,
+    _update_running,
     adaptive_avg_pool2d,
     avg_pool2d,
     batch_norm,
@@ -258,11 +260,13 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     return _channel_dropout(input, p, training, 2, "dropout2d")
 
 
-def alpha_dropout(input, p=0.5, training=False, inplace=False):
-    """PyTorch's alpha dropout for SELU networks: dropped elements take SELU's negative
-    saturation value and an affine map keeps mean and variance."""
+def _alpha_dropout(input, p, training, mask_shape, op):
+    """Alpha dropout (SELU's negative saturation for dropped values, then the affine map that
+    keeps mean and variance) with one draw per element of ``mask_shape``, which broadcasts to
+    the input's shape: the elements for ``alpha_dropout``, (N, C, 1, ...) for
+    ``feature_alpha_dropout``."""
     if not 0 <= p <= 1:
-        raise ValueError(f"alpha_dropout: p must be in [0, 1], got {p}")
+        raise ValueError(f"{op}: p must be in [0, 1], got {p}")
     if not training or p == 0:
         return input
     raw = _raw(input)
@@ -272,9 +276,15 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
 
     alpha = _SELU_ALPHA * _SELU_SCALE  # dropped values go to -alpha a (1 - p), as PyTorch's
     a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
-    keep = (creation.rand(*raw.shape, device=input.device).data >= p).astype(raw.dtype)
-    b = -(1 - keep) * (alpha * a) + alpha * a * p
-    return input * (keep * a) + b
+    keep = (creation.rand(*mask_shape, device=input.device).data >= p).astype(raw.dtype)
+    b = (keep - 1) * raw.dtype.type(alpha * a) + raw.dtype.type(alpha * a * p)
+    return input * (keep * raw.dtype.type(a)) + b
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """PyTorch's alpha dropout for SELU networks: dropped elements take SELU's negative
+    saturation value and an affine map keeps mean and variance."""
+    return _alpha_dropout(input, p, training, _shape(input), "alpha_dropout")
 
 
 # ---- shape --------------------------------------------------------------------------------------
@@ -440,10 +450,15 @@ def _pool1d(input, kernel_size, stride, padding, pool2d, op):
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
-    """Max over windows along the last dimension of (N, C, L) or (C, L)."""
-    if dilation != 1 or ceil_mode or return_indices:
-        raise NotImplementedError("max_pool1d: dilation != 1, ceil_mode and return_indices are "
-                                  "not supported")
+    """Max over windows along the last dimension of (N, C, L) or (C, L); ``return_indices``
+    also gives the input index of each maximum, for ``max_unpool1d``. With ``dilation``,
+    ``ceil_mode`` or ``return_indices`` the gradient goes to the one maximum picked (PyTorch's);
+    otherwise ties split it evenly."""
+    if _one(dilation, "dilation", "max_pool1d") != 1 or ceil_mode or return_indices:
+        from ._functional_extra_a import max_pool1d_with_indices
+
+        out = max_pool1d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode)
+        return out if return_indices else out[0]
     return _pool1d(input, kernel_size, stride, padding, max_pool2d, "max_pool1d")
 
 
@@ -492,18 +507,25 @@ def _adaptive_max(input, sizes, op):
 
 
 def adaptive_max_pool1d(input, output_size, return_indices=False):
-    """Max pooling of (N, C, L) or (C, L) to length ``output_size`` (PyTorch's windows)."""
+    """Max pooling of (N, C, L) or (C, L) to length ``output_size`` (PyTorch's windows);
+    ``return_indices`` also gives the index of each maximum (the gradient then goes to that
+    one element, PyTorch's; without it ties split the gradient evenly)."""
     if return_indices:
-        raise NotImplementedError("adaptive_max_pool1d: return_indices is not supported")
+        from ._functional_extra_a import adaptive_max_pool1d_with_indices
+
+        return adaptive_max_pool1d_with_indices(input, output_size)
     return _adaptive_max(input, (_one(output_size, "output_size", "adaptive_max_pool1d"),),
                          "adaptive_max_pool1d")
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
     """Max pooling of (N, C, H, W) or (C, H, W) to (OH, OW); None keeps a dimension. Max is
-    separable, so rows then columns; ties split the gradient evenly."""
+    separable, so rows then columns; ties split the gradient evenly. ``return_indices`` also
+    gives the flat (h W + w) index of each maximum, and the gradient goes to that element."""
     if return_indices:
-        raise NotImplementedError("adaptive_max_pool2d: return_indices is not supported")
+        from ._functional_extra_a import adaptive_max_pool2d_with_indices
+
+        return adaptive_max_pool2d_with_indices(input, output_size)
     sizes = (output_size, output_size) if output_size is None or \
         isinstance(output_size, (int, np.integer)) else tuple(output_size)
     if len(sizes) != 2:
@@ -516,15 +538,38 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
                   use_input_stats=True, momentum=0.1, eps=1e-5):
     """Each sample's channels normalised over their positions (group_norm with one channel a
-    group); with ``use_input_stats=False`` the running statistics normalise instead."""
+    group), as PyTorch's. Given ``running_mean`` and ``running_var`` (shape (C,)),
+    ``use_input_stats`` also updates them in place, PyTorch's way: ``running = (1 - momentum)
+    running + momentum s``, s the mean over the batch of the per-instance means and unbiased
+    variances. With ``use_input_stats=False`` the running statistics normalise instead.
+
+    >>> import tensorgrad as tg
+    >>> rm, rv = tg.zeros(1), tg.ones(1)
+    >>> y = tg.nn.functional.instance_norm(tg.tensor([[[1.0, 3.0]], [[2.0, 6.0]]]), rm, rv,
+    ...                                    momentum=0.5)
+    >>> [round(v, 3) for v in y.flatten().tolist()], rm.tolist(), rv.tolist()
+    ([-1.0, 1.0, -1.0, 1.0], [1.5], [3.0])
+    """
     if input.ndim < 3:
         raise ValueError(f"instance_norm: input must be (N, C, *spatial), got shape "
                          f"{_shape(input)}")
     if not use_input_stats:
         return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
-    if running_mean is not None or running_var is not None:
-        raise NotImplementedError("instance_norm: running statistics with use_input_stats=True "
-                                  "(track_running_stats) are not supported")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("instance_norm: give both running_mean and running_var, or neither")
+    if running_mean is not None:
+        n, c = _shape(input)[:2]
+        _check_per_channel("instance_norm", c, input, running_mean=running_mean,
+                           running_var=running_var)
+        x = _raw(input)
+        count = x.size // (n * c) if n * c else 0
+        if count <= 1:
+            raise ValueError(f"instance_norm: expected more than 1 spatial element when "
+                             f"updating running statistics, got input shape {_shape(input)}")
+        axes = tuple(range(2, x.ndim))
+        _update_running(running_mean, x.mean(axis=axes).mean(axis=0), momentum)
+        var = x.var(axis=axes) * x.dtype.type(count / (count - 1))
+        _update_running(running_var, var.mean(axis=0), momentum)
     return group_norm(input, input.shape[1], weight, bias, eps)
 
 

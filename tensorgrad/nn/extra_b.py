@@ -476,9 +476,9 @@ class LazyBatchNorm2d(_LazyBatchNorm, BatchNorm2d):
 
 
 class _LazyInstanceNorm(_LazyNormMixin):
-    # PyTorch's lazy instance norms default to affine=True and track_running_stats=True; this
-    # library's InstanceNorm has no running statistics, so the default here is False
-    def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=False,
+    # PyTorch's lazy instance norms default to affine=True and track_running_stats=True (the
+    # ordinary ones to False and False)
+    def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  device=None, dtype=None, *, bias=True):
         kw = {"device": device, "dtype": dtype}
         super().__init__(0, eps, momentum, affine, track_running_stats, bias=bias, **kw)

@@ -321,6 +321,11 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, weight=N
     n, c = input.shape
     _class_weight(weight, c, "cross_entropy", input)
     t = _raw(target)
+    if isinstance(target, _Tensor) and target._level and t.dtype.kind in "iu" and t.shape == \
+            (n,) and weight is None and not label_smoothing and reduction in _REDUCTIONS:
+        from ..autograd.batching import class_cross_entropy  # class indices batched by vmap
+
+        return class_cross_entropy(input, target, reduction, ignore_index)
     if getattr(t, "dtype", _np.dtype(_np.float32)).kind in "iu":
         if t.shape != (n,):
             raise ValueError(f"cross_entropy: class-index target must have shape "
@@ -1356,9 +1361,19 @@ def _pool(input, kernel_size, stride, padding, pad_value, reduce, op):
     return reduce(cols, (2, 3), False)
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0):
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
     """Max over each window (padding counts as -inf). Where a window has ties the gradient is
-    split evenly between them (PyTorch sends it to one)."""
+    split evenly between them (PyTorch sends it to one). ``return_indices`` also gives the
+    flat (h W + w) index of each maximum, for ``max_unpool2d``; with it, ``dilation``,
+    ``ceil_mode`` or an unbatched (C, H, W) input, ``max_pool2d_with_indices`` pools, and the
+    gradient goes to the one maximum picked, as PyTorch's."""
+    if _pair(dilation, "dilation", "max_pool2d") != (1, 1) or ceil_mode or return_indices \
+            or input.ndim == 3:
+        from ._functional_extra_a import max_pool2d_with_indices
+
+        out = max_pool2d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode)
+        return out if return_indices else out[0]
     return _pool(input, kernel_size, stride, padding, float("-inf"), _red.max, "max_pool2d")
 
 

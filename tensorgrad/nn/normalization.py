@@ -54,14 +54,13 @@ class LayerNorm(_Affine):
                 f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
 
 
-class _BatchNorm(_Affine):
-    """PyTorch's ``_BatchNorm``: per-channel batch statistics in training (running statistics
-    updated), running statistics in eval mode."""
+class _NormBase(_Affine):
+    """PyTorch's ``_NormBase``, shared by the batch and instance norms: the affine parameters
+    and, with ``track_running_stats``, the buffers ``running_mean`` (zeros), ``running_var``
+    (ones) and ``num_batches_tracked`` (0); without it the three are None."""
 
-    _dims = ()  # the input dimensions the layer accepts
-
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True, device=None, dtype=None, *, bias=True):
+    def __init__(self, num_features, eps, momentum, affine, track_running_stats, device, dtype,
+                 bias):
         super().__init__()
         self.num_features = num_features
         self.eps = eps
@@ -95,6 +94,23 @@ class _BatchNorm(_Affine):
         self.reset_running_stats()
         super().reset_parameters()
 
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class _BatchNorm(_NormBase):
+    """PyTorch's ``_BatchNorm``: per-channel batch statistics in training (running statistics
+    updated), running statistics in eval mode."""
+
+    _dims = ()  # the input dimensions the layer accepts
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, device=None, dtype=None, *, bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype,
+                         bias)
+
     def _check_input_dim(self, input):
         if input.ndim not in self._dims:
             want = " or ".join(f"{d}D" for d in self._dims)
@@ -115,11 +131,6 @@ class _BatchNorm(_Affine):
         return F.batch_norm(input, self.running_mean if track else None,
                             self.running_var if track else None, self.weight, self.bias,
                             use_batch, factor, self.eps)
-
-    def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, bias={self.bias is not None}, "
-                f"track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):

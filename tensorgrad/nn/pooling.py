@@ -8,21 +8,20 @@ __all__ = ["MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d",
 
 
 class MaxPool1d(Module):
-    """Max over windows along the last dimension (``stride`` defaults to ``kernel_size``)."""
+    """Max over windows along the last dimension (``stride`` defaults to ``kernel_size``);
+    with ``return_indices`` forward returns (values, indices), for ``MaxUnpool1d``."""
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
                  ceil_mode=False):
         super().__init__()
-        if dilation != 1 or return_indices or ceil_mode:
-            raise NotImplementedError("MaxPool1d: dilation != 1, return_indices and ceil_mode "
-                                      "are not supported")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding, self.dilation = padding, dilation
         self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
     def forward(self, input):
-        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding)
+        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode, self.return_indices)
 
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -74,11 +73,14 @@ class AdaptiveAvgPool1d(_Adaptive):
 
 
 class _AdaptiveMax(_Adaptive):
+    """With ``return_indices`` forward returns (values, flat indices of the maxima)."""
+
     def __init__(self, output_size, return_indices=False):
         super().__init__(output_size)
-        if return_indices:
-            raise NotImplementedError(f"{type(self).__name__}: return_indices is not supported")
         self.return_indices = return_indices
+
+    def forward(self, input):
+        return type(self)._fn(input, self.output_size, self.return_indices)
 
 
 class AdaptiveMaxPool1d(_AdaptiveMax):

@@ -8,7 +8,7 @@ from . import functional as F
 from . import init
 from .activation import _Applies, _variants
 from .modules import Module, Parameter
-from .normalization import _Affine
+from .normalization import _NormBase
 
 __all__ = ["Upsample", "PixelShuffle", "PixelUnshuffle", "ZeroPad2d", "ConstantPad1d",
            "ConstantPad2d", "Unflatten", "Dropout1d", "Dropout2d", "AlphaDropout",
@@ -207,18 +207,19 @@ class Bilinear(Module):
                 f"out_features={self.out_features}, bias={self.bias is not None}")
 
 
-class _InstanceNorm(_Affine):
+class _InstanceNorm(_NormBase):
+    """PyTorch's ``_InstanceNorm``: each sample's channels normalised over their positions.
+    With ``track_running_stats`` training also updates ``running_mean`` and ``running_var``
+    (the batch's mean of the per-instance means and unbiased variances, with ``momentum``;
+    ``momentum=None`` leaves them, and ``num_batches_tracked`` stays 0, as PyTorch's), and
+    eval mode normalises with them."""
+
     _spatial = 1
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
                  track_running_stats=False, device=None, dtype=None, *, bias=True):
-        super().__init__()
-        if track_running_stats:
-            raise NotImplementedError(f"{type(self).__name__}: track_running_stats=True is not "
-                                      "supported")
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
-        self._make_affine((num_features,), affine, bias, dtype, device)
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype,
+                         bias)
 
     def forward(self, input):
         name = type(self).__name__
@@ -229,17 +230,14 @@ class _InstanceNorm(_Affine):
         unbatched = input.ndim == d + 1
         if unbatched:
             input = input.unsqueeze(0)
-        if input.shape[1] != self.num_features and self.affine:
+        if input.shape[1] != self.num_features and (self.affine or self.track_running_stats):
             raise ValueError(f"{name}: expected {self.num_features} channels, got input shape "
                              f"{tuple(input.shape)}")
-        y = F.instance_norm(input, None, None, self.weight, self.bias, True, self.momentum,
-                            self.eps)
+        use_input_stats = self.training or not self.track_running_stats
+        momentum = 0.0 if self.momentum is None else self.momentum
+        y = F.instance_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
+                            use_input_stats, momentum, self.eps)
         return y.squeeze(0) if unbatched else y
-
-    def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, bias={self.bias is not None}, "
-                f"track_running_stats={self.track_running_stats}")
 
 
 class InstanceNorm1d(_InstanceNorm):

@@ -362,7 +362,7 @@ class MemoryPool:
     current device; nothing is ever cached, so there is nothing to free."""
 
     def __init__(self, allocator=None):
-        self._limit = 0
+        self._limits = {}  # device id -> bytes (0: no limit), as CuPy's per-device pools
 
     def used_bytes(self):
         return used_bytes(_core._local.device)
@@ -383,12 +383,24 @@ class MemoryPool:
         return 0
 
     def set_limit(self, size=None, fraction=None):
+        # CuPy's SingleDeviceMemoryPool.set_limit, for the current device
+        if size is None:
+            if fraction is None:
+                size = 0
+            else:
+                if not 0 <= fraction <= 1:
+                    raise ValueError(f"memory limit fraction out of range: {fraction}")
+                size = fraction * memGetInfo()[1]
+            self.set_limit(size=size)
+            return
         if fraction is not None:
-            size = int(_TOTAL_MEM * fraction)
-        self._limit = int(size or 0)
+            raise ValueError("size and fraction cannot be specified at one time")
+        if size < 0:
+            raise ValueError(f"memory limit size out of range: {size}")
+        self._limits[_core._local.device] = int(size)  # a size_t in CuPy
 
     def get_limit(self):
-        return self._limit
+        return self._limits.get(_core._local.device, 0)
 
 
 # ---- memory hooks (cupy/cuda/memory_hook.pyx) ---------------------------------------------
