@@ -29,17 +29,9 @@ def _mH(x):
 
 
 def _householder_product(a, tau):
-    """The first k columns of H_1 ... H_k, H_i = I - tau_i v_i v_i^H, where v_i is column i of
-    ``a`` (n x k, batched) below the diagonal with a unit diagonal: LAPACK's orgqr, as
-    ``torch.linalg.householder_product``, written with differentiable ops."""
-    n, k = a.shape[-2], a.shape[-1]
-    batch = tuple(a.shape[:-2])
-    v = a.tril(-1) + creation.eye(n, k, dtype=a.dtype, device=a.device)
-    q = creation.eye(n, dtype=a.dtype, device=a.device).expand(*batch, n, n)
-    for i in range(k):
-        vi = v[..., :, i:i + 1]  # (..., n, 1)
-        q = q - (q @ vi) @ (_mH(vi) * tau[..., i:i + 1].unsqueeze(-1))
-    return q[..., :, :k]
+    from ... import linalg
+
+    return linalg.householder_product(a, tau)
 
 
 def _make_orthogonal(a):
@@ -168,18 +160,15 @@ def _geqrf_reflectors(q):
     """geqrf's packed output of the real tall matrix ``q`` (or batch): R above the diagonal,
     the reflectors below, and on the diagonal the signs of R's (flipped where LAPACK used no
     reflection, tau == 0), as PyTorch's Householder ``right_inverse``."""
-    xp = xp_of(q.data)
-    n, k = q.shape[-2], q.shape[-1]
-    flat = q.data.reshape(-1, n, k)
+    from ... import linalg
+
+    a, tau = linalg.geqrf(q.detach())
+    xp = xp_of(a.data)
+    k = q.shape[-1]
     idx = xp.arange(k)
-    out = []
-    for m in flat:
-        h, tau = xp.linalg.qr(m, mode="raw")
-        a = h.T.copy()
-        d = xp.sign(a[idx, idx])
-        a[idx, idx] = xp.where(tau == 0.0, -d, d)
-        out.append(a)
-    packed = xp.stack(out).reshape(q.shape).astype(q.dtype, copy=False)
+    packed = a.data.copy()
+    d = xp.sign(packed[..., idx, idx])
+    packed[..., idx, idx] = xp.where(tau.data == 0.0, -d, d)
     return _new_tensor(packed, None, False)
 
 
