@@ -4,11 +4,12 @@ signatures and return structures.
 ``grad``, ``grad_and_value``, ``vjp``, ``jvp``, ``jacrev``, ``jacfwd``, ``hessian`` and
 ``linearize`` are thin layers over tensorgrad's own transforms (``autograd/functional.py``:
 reverse mode on the tape, forward mode with dual levels), so they nest with each other and with
-``tg.grad`` & co. ``vmap`` runs the function once per slice of the mapped dimension and stacks
-the results with the differentiable ``stack``: correct and differentiable, and it nests, but it
-is a Python loop, not batched kernels. ``functional_call`` runs a module with given tensors in
-place of its parameters and buffers; ``stack_module_state`` stacks the state of several models
-for ensembling with ``vmap``.
+``tg.grad`` & co. ``vmap`` runs the function ONCE on batched values (``autograd/batching.py``:
+each primitive is called once on arrays with the batch dimension, as torch.func and JAX do) and
+falls back to a loop over slices, joined with the differentiable ``stack``, wherever the
+batched path cannot go (code that reads a batched tensor's ``.data``, say).
+``functional_call`` runs a module with given tensors in place of its parameters and buffers;
+``stack_module_state`` stacks the state of several models for ensembling with ``vmap``.
 
 Per-sample gradients, the flagship use:
 
@@ -27,7 +28,8 @@ Per-sample gradients, the flagship use:
 import contextlib
 import functools
 
-from .autograd.forward import level_of, split
+from .autograd import batching as _batching
+from .autograd.forward import level_of, new_level, split
 from .autograd.functional import (
     _check_real,
     _shape_of,
@@ -204,6 +206,10 @@ def _jacobian_rows(vjp_fn, value):
     zeros = [_zeros_of(o) for o in outs]
     jacs = []
     for k, o in enumerate(outs):
+        block = _batched_rows(vjp_fn, rebuild_out, zeros, k, o)
+        if block is not None:
+            jacs.append(block)
+            continue
         rows = []
         for e in range(_size_of(o)):
             seeds = list(zeros)
@@ -222,12 +228,48 @@ def _jacobian_rows(vjp_fn, value):
     return rebuild_out(jacs)
 
 
+def _batched_rows(vjp_fn, rebuild_out, zeros, k, o):
+    """All the rows of output leaf ``o``'s Jacobian from ONE vmapped VJP (the basis of
+    cotangents batched): shaped ``o.shape + input``; None where the batched path cannot run
+    (then the caller computes row by row)."""
+    size = _size_of(o)
+    if not size:
+        return None
+    raw = _zeros_like_raw(o)
+    basis = xp_of(raw).eye(size, dtype=raw.dtype).reshape((size,) + raw.shape)
+    seed = _tensor_of(basis) if isinstance(o, Tensor) else basis
+
+    def row(s):
+        seeds = list(zeros)
+        seeds[k] = s
+        return vjp_fn(rebuild_out(seeds))
+
+    try:
+        level = new_level()
+        res = row(_batching.make_batched(seed, level))
+        leaves, rebuild_in = flatten(res)
+        shape = _shape_of(o)
+        done = []
+        for g in leaves:
+            if not _batching.is_batched_at(g, level) or level_of(g._primal):
+                return None
+            phys = g._primal
+            if isinstance(o, Tensor) and not isinstance(phys, Tensor):
+                phys = _tensor_of(phys)
+            done.append(phys.reshape(shape + tuple(phys.shape[1:])))
+        return rebuild_in(done)
+    except Exception:  # the row-by-row loop gives the answer, or the error to report
+        _batching.STATS["fallback"] += 1
+        return None
+
+
 def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None):
     """The Jacobian of ``func`` by reverse mode (one VJP per output element), as
     ``torch.func.jacrev``: shaped ``output.shape + input.shape``; with pytree outputs the
     result has the output's structure, and with ``argnums`` a tuple each leaf is a tuple of
     Jacobians. ``has_aux=True`` returns ``(jacobian, aux)``. ``chunk_size`` is accepted and
-    checked; the rows are computed one at a time in any case.
+    checked; the rows of each output leaf come from one batched VJP (vmap over the basis of
+    cotangents), or one VJP per row where that cannot run batched.
 
     >>> import tensorgrad as tg
     >>> tg.func.jacrev(lambda x: x ** 2)(tg.tensor([1.0, 2.0]))
@@ -533,27 +575,31 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     """``torch.func.vmap``: ``vmap(f)(x)`` maps ``f`` over dimension 0 of ``x`` and stacks
     the results along dimension 0.
 
-    tensorgrad's vmap runs ``f`` once per slice (a Python loop: correct and differentiable,
-    not batched kernels) and joins the outputs with the differentiable ``stack``, so it nests
-    with itself and with ``grad``, ``jacrev``, ``jvp``, ... (``vmap(grad(loss))`` gives
-    per-sample gradients).
+    ``f`` runs once, on batched tensors (each primitive gets the whole batch; see
+    ``autograd/batching.py``); where that cannot run (``f`` reads a batched tensor's ``.data``
+    or calls ``.item()``, say), vmap reruns ``f`` once per slice and joins the outputs with
+    the differentiable ``stack``. Either way it nests with itself and with ``grad``,
+    ``jacrev``, ``jvp``, ... (``vmap(grad(loss))`` gives per-sample gradients: a reverse
+    transform inside vmap gives each example its own copy of an unmapped argument).
 
     - ``in_dims``: an int (every input), or a tuple with one entry per positional argument:
       an int, None (not mapped: passed whole to each call) or a container matching that
       argument's structure. Negative dims count from the end. Keyword arguments are passed
       whole to every call.
     - ``out_dims``: an int, or a container matching the output's structure: where the batch
-      dimension goes in each output. None for an output gives the first slice's value (for
-      outputs that do not depend on the mapped inputs; a loop cannot check that they do not).
+      dimension goes in each output (an output that does not depend on the mapped inputs is
+      repeated along it). None for an output gives the first slice's value (for outputs that
+      do not depend on the mapped inputs).
     - ``randomness``: ``"error"`` (the default) makes a draw from tensorgrad's generators
       (``rand``, ``randn``, ``randint``, dropout, ...) inside ``f`` raise PyTorch's
       RuntimeError; ``"different"`` lets each slice draw its own numbers; ``"same"`` gives
       every slice the same draws (each slice starts from the generators' state before the
-      loop). Draws from an explicit ``generator=`` and from NumPy's global ``np.random``
+      loop; batched, one draw serves all). ``"different"`` always runs the loop. Draws
+      from an explicit ``generator=`` and from NumPy's global ``np.random``
       are outside these rules. The generators are swapped process-wide during the call, so
       another thread drawing at the same time is affected too.
-    - ``chunk_size``: accepted and checked (None or a positive int); the loop computes one
-      slice at a time whatever it is.
+    - ``chunk_size``: accepted and checked (None or a positive int); the whole batch runs
+      at once whatever it is.
 
     Mapping over a dimension of size 0 raises ValueError: without a slice to run, a loop
     cannot know the output's shape.
@@ -616,6 +662,15 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
             raise ValueError(f"{where}: the mapped dimension has size 0; tensorgrad's vmap "
                              "runs the function once per slice and cannot infer the output's "
                              "shape without one")
+        if randomness != "different":
+            # one call on batched values; anything it cannot handle reruns as the loop below
+            # ("different" needs a draw per example, which only the loop gives)
+            try:
+                return _vmap_batched(func, leaves, norm, batch, rebuild, kwargs, out_dims,
+                                     randomness)
+            except Exception as e:  # the loop gives the answer, or the error to report
+                _batching.STATS["fallback"] += 1
+                _batching.STATS["reason"] = e
         results = []
         with _randomness_policy(randomness) as each:
             for i in range(batch):
@@ -625,6 +680,59 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
         return _join(results, out_dims, fname)
 
     return wrapped
+
+
+def _vmap_batched(func, leaves, norm, batch, rebuild, kwargs, out_dims, randomness):
+    """vmap by batching: each input's mapped dimension moves to the front of a Batched at a
+    new level, ``func`` runs once, and each output's batch dimension moves to ``out_dims``
+    (an output that does not depend on a mapped input is broadcast to the batch)."""
+    from .ops import copy
+
+    level = new_level()
+    ins = []
+    tensors_in = any(isinstance(x, Tensor) for x, d in zip(leaves, norm) if d is not None)
+    for x, d in zip(leaves, norm):
+        if d is None:
+            ins.append(x)
+            continue
+        if isinstance(x, Tensor):
+            phys = _batching.move_to_front(x, d)
+        else:
+            phys = xp_of(x).moveaxis(x, d, 0) if d else x
+        ins.append(_batching.make_batched(phys, level))
+    _batching.OPEN.append((level, batch))
+    try:
+        with _randomness_policy(randomness) as each:
+            with each():
+                res = func(*rebuild(ins), **kwargs)
+    finally:
+        _batching.OPEN.pop()
+    outs, rebuild_out = flatten(res)
+    dims = _dims_for(out_dims, res, "out_dims")
+    done = []
+    for o, d in zip(outs, dims):
+        batched = _batching.is_batched_at(o, level)
+        if d is None:
+            done.append(o._primal[0] if batched else o)
+            continue
+        if not _is_int(d) or not hasattr(o, "shape"):
+            raise _batching.BatchingFallback("vmap: an output the loop must report")
+        nd = len(o.shape) + 1
+        if not -nd <= d < nd:
+            raise _batching.BatchingFallback("vmap: out_dims out of range")
+        if batched:
+            phys = o._primal
+            if tensors_in and not isinstance(phys, Tensor):
+                # a transform gave a raw array back inside (a gradient is raw below the
+                # Batched): Tensors in, Tensors out, as the loop gives
+                phys = _tensor_of(phys)
+        elif isinstance(o, Tensor):
+            phys = copy(_batching.broadcast_batch(o, batch))
+        else:  # a raw value, stacked by the loop into a new array
+            raw = xp_of(o).asarray(o)
+            phys = xp_of(raw).broadcast_to(raw[None], (batch,) + raw.shape).copy()
+        done.append(_batching.move_from_front(phys, d % nd))
+    return rebuild_out(done)
 
 
 def _join(results, out_dims, fname):

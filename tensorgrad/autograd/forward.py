@@ -35,7 +35,12 @@ def _data(x):
 
 
 def make_dual(primal, level, tangent):
-    d = _new_tensor(_data(primal), None, False)
+    data = _data(primal)
+    if type(data) is _Logical:  # a batched primal (vmap): keep its logical stand-in
+        d = _new_tensor(0.0, None, False)
+        d.data = data
+    else:
+        d = _new_tensor(data, None, False)
     d.__class__ = Dual
     d._lev = level
     d._primal = primal
@@ -57,6 +62,13 @@ def level_of(x):
 def apply_at_level(p, args, kw, level):
     from ..ops.registry import _wrapper_of
 
+    for a in args:
+        if isinstance(a, Tensor) and a._level == level:
+            if a.__class__ is not Dual:  # a vmap level: one batched call
+                from .batching import apply_batched
+
+                return apply_batched(p, args, kw, level)
+            break
     primals = [a._primal if isinstance(a, Tensor) and a._level == level else a for a in args]
     call = _wrapper_of(p)
     out = call(*primals, **kw)
@@ -95,6 +107,12 @@ def setitem_at_level(t, idx, value):
     from ..ops.nondiff import zeros_like
 
     level = max(level_of(t), level_of(value))
+    for x in (t, value):
+        if isinstance(x, Tensor) and x._level and x.__class__ is not Dual:
+            from .batching import BatchingFallback
+
+            raise BatchingFallback("setitem: writing into a batched tensor (vmap falls back to "
+                                   "its loop)")
     vp, vt = split(value, level)
     if t._level == level:
         tp, tt = t._primal, _copy(t._tangent)  # the tangent may be shared: write into a copy
@@ -116,3 +134,6 @@ def setitem_at_level(t, idx, value):
 
 def _writable(x):
     return x if isinstance(x, Tensor) else _new_tensor(x, None, False)
+
+
+from .batching import Logical as _Logical  # noqa: E402  (batching.py imports this module)

@@ -9,11 +9,13 @@ tangent, computed on the same tape.
 
 import functools
 import numbers
+import weakref
 
 import numpy as np
 
 from ..backend.device import _CUPY_ARRAY, _DEFAULT, to_default_device, xp_of
 from ..tensor import Tensor, _new_tensor, _raw
+from . import batching
 from .forward import Dual, level_of, make_dual, new_level, split
 from .grad_mode import _state
 from .graph import Node, forward_sweep, run_backward, tape_order
@@ -113,6 +115,9 @@ def _give_back(value, kind, keep=True):
 
 
 def _zeros_like_raw(x):
+    if isinstance(x, Tensor) and type(x.data) is batching.Logical:  # batched (vmap): logical
+        b = _bottom(x)
+        return xp_of(_as_array(b)).zeros(x.shape, dtype=x.dtype)
     d = x.data if isinstance(x, Tensor) else x
     if hasattr(d, "dtype"):
         return xp_of(d).zeros_like(d)  # not d * 0: an inf in d would give nan
@@ -128,7 +133,7 @@ def _bottom(x):
 
 def _replace_bottom(x, new):
     if isinstance(x, Tensor) and x._level:
-        return make_dual(_replace_bottom(x._primal, new), x._lev, x._tangent)
+        return batching.rewrap(x, _replace_bottom(x._primal, new))
     return new
 
 
@@ -168,6 +173,8 @@ def _reverse(outs, seeds, variables, create_graph):
         level = max(max(level_of(o) for o in outs), max(level_of(s) for s in seeds))
     if level == 0:
         return _reverse_tape(outs, seeds, variables, create_graph)
+    if any(batching.is_batched_at(v, level) for v in list(outs) + list(seeds)):
+        return _reverse_batched(outs, seeds, variables, create_graph, level)
     ops_, ots = zip(*(split(o, level) for o in outs))
     sps, sts = zip(*(split(s, level) for s in seeds))
     primal = _reverse(ops_, sps, variables, create_graph)
@@ -191,17 +198,68 @@ def _reverse(outs, seeds, variables, create_graph):
     return out_list
 
 
+# id(variable) -> (weak reference, the vmap levels it was made to carry): _vjp_maker inside
+# vmap. By id, not a WeakKeyDictionary: that compares keys with ==, elementwise for Tensors.
+_VARIABLE_LEVELS = {}
+
+
+def _mark_levels(v, levels):
+    key = id(v)
+    _VARIABLE_LEVELS[key] = (weakref.ref(v, lambda _r: _VARIABLE_LEVELS.pop(key, None)), levels)
+
+
+def _levels_of_variable(v):
+    entry = _VARIABLE_LEVELS.get(id(v))
+    return entry[1] if entry is not None and entry[0]() is v else ()
+
+
+def _reverse_batched(outs, seeds, variables, create_graph, level):
+    """``_reverse`` at a vmap level. Outputs batched there: the backward pass runs on the
+    physical values (unbatched seeds broadcast to the batch), which gives per-example
+    gradients when every variable carries the level (``_vjp_maker`` promotes them); the
+    gradients are batched at the level again. Only seeds batched (vmap over a VJP, as jacrev
+    does): the batched cotangents go through the tape's rules, which batch them in turn."""
+    if not any(batching.is_batched_at(o, level) for o in outs):
+        if any(level_of(o) for o in outs):
+            raise batching.BatchingFallback("vjp: batched cotangents of outputs that carry "
+                                            "other levels")
+        return _reverse_tape(outs, seeds, variables, create_graph, keep_seeds=True)
+    for v in variables:
+        if level not in _levels_of_variable(v):
+            raise batching.BatchingFallback("vjp: a variable made outside this vmap")
+    size = None
+    pouts, pseeds = [], []
+    for o, s in zip(outs, seeds):
+        if not batching.is_batched_at(o, level):
+            continue  # does not depend on the (batched) variables
+        po = o._primal
+        size = po.shape[0]
+        if batching.is_batched_at(s, level):
+            ps = s._primal
+        else:
+            if not hasattr(s, "shape"):
+                raw = _as_array(_bottom(o))
+                s = xp_of(raw).asarray(s, dtype=raw.dtype)
+            ps = batching.broadcast_batch(s, size)
+        pouts.append(po)
+        pseeds.append(ps)
+    grads = _reverse(pouts, pseeds, variables, create_graph)
+    return [batching.make_batched(g, level) for g in grads]
+
+
 def _seed_array(seed, out):
     """A number given as a cotangent, as an array of ``out``'s dtype on ``out``'s device."""
     return xp_of(out.data).asarray(seed, dtype=out.data.dtype)
 
 
-def _reverse_tape(outs, seeds, variables, create_graph):
+def _reverse_tape(outs, seeds, variables, create_graph, keep_seeds=False):
+    """The backward pass; ``keep_seeds``: Tensor seeds stay Tensors (batched cotangents,
+    which the rules batch in turn) without ``create_graph``."""
     roots, root_seeds = [], []
     for out, seed in zip(outs, seeds):
         if not isinstance(out, Tensor) or not out._rg:
             continue  # this output does not depend on the variables
-        if not create_graph and isinstance(seed, Tensor):
+        if not create_graph and isinstance(seed, Tensor) and not keep_seeds:
             seed = seed.data
         elif create_graph and not isinstance(seed, Tensor):
             seed = _new_tensor(_seed_array(seed, out) if not hasattr(seed, "shape") else seed,
@@ -246,10 +304,15 @@ def _vjp_maker(fun, argnum, has_aux=False):
                 k = _kind(x)
                 # as autograd: a number inside a container gets a 0-d array as its gradient
                 kinds.append("array" if inside and k in ("float", "complex") else k)
+                if batching.OPEN:  # inside vmap: one variable per example (per-sample grads)
+                    x = batching.promote(x if hasattr(x, "shape") else
+                                         _as_float_array(x, home()))
                 b = _bottom(x)
                 if isinstance(b, Tensor) and b._rg and _state.enabled:
                     create_graph = True
                 xv, v = _make_variable(x, home)
+                if batching.OPEN:
+                    _mark_levels(v, batching.batch_levels(xv))
                 new_leaves.append(xv)
                 variables.append(v)
             args[i] = rebuild(new_leaves)
@@ -273,12 +336,19 @@ def _vjp_maker(fun, argnum, has_aux=False):
             cg = create_graph
             if not cg:
                 for s in seeds:
-                    if isinstance(s, Tensor) and (s._rg or s._level):
+                    if isinstance(s, Tensor) and (s._rg or s._level) and \
+                            batching.carries_derivative(s):
                         cg = True
                         break
                 else:
                     cg = _rev_depth[0] > 0 and _state.enabled
             grads = _reverse(outs, seeds, variables, cg)
+            for v, gr in zip(variables, grads):
+                want = _levels_of_variable(v)
+                if want and batching.batch_levels(gr) != want:
+                    # e.g. an output that does not depend on the variable: zeros shaped like
+                    # the physical variable, not like the argument; the loop gets it right
+                    raise batching.BatchingFallback("vjp: a gradient without its vmap levels")
             grads = [_give_back(gr, k, cg) for gr, k in zip(grads, kinds)]
             parts = [rb(grads[start:start + n]) for start, n, rb in rebuilds]
             return tuple(parts) if many else parts[0]
@@ -547,10 +617,12 @@ def hessian(fun, argnum=0):
             order = tape_order(_vertex(g), variable)
             if lacks_jvp(order):  # a primitive without a JVP: reverse over reverse, as autograd
                 return jacobian(gradfun, argnum)(*args, **kwargs)
-            cols = []
-            for e in basis:
-                c = forward_sweep(order, variable, e.reshape(xs))
-                cols.append(xp.zeros(xs, basis.dtype) if c is None else _as_array(c))
+            cols = _batched_sweep(order, variable, basis, xs)
+            if cols is None:  # a rule the batched sweep cannot run: one sweep per column
+                cols = []
+                for e in basis:
+                    c = forward_sweep(order, variable, e.reshape(xs))
+                    cols.append(xp.zeros(xs, basis.dtype) if c is None else _as_array(c))
         H = xp.stack(cols).reshape(xs + xs)
         # columns are d(grad)/dx_k; for a smooth f the Hessian is symmetric, and its layout is
         # H[i, j] = d2f / dx_i dx_j
@@ -558,6 +630,39 @@ def hessian(fun, argnum=0):
         return _give_back(_new_tensor(H, None, False), _kind(x), False)
 
     return wrapped
+
+
+def _batched_sweep(order, variable, basis, xs):
+    """All the Hessian's columns in ONE forward sweep: the tangent is the whole basis, batched
+    (vmap's Batched), so each JVP rule runs once on the stacked directions. None where the
+    sweep cannot run batched (a rule reading arrays): the caller sweeps column by column."""
+    n = basis.shape[0]
+    # directions per sweep: the batched intermediates stay about cache-sized (one huge sweep
+    # is memory-bound and measured slower than the loop on W6; tiny ones pay per-op overhead)
+    widest = max([getattr(nd.ans, "size", 1) or 1 for nd in order] + [1])
+    chunk = max(1, min(n, _SWEEP_ELEMENTS[0] // widest))
+    parts = []
+    for start in range(0, n, chunk):
+        block = basis[start:start + chunk]
+        level = new_level()
+        try:
+            c = forward_sweep(order, variable, batching.make_batched(
+                block.reshape((block.shape[0],) + xs), level))
+        except Exception:
+            return None
+        if c is None:
+            parts.append(xp_of(basis).zeros((block.shape[0],) + xs, dtype=basis.dtype))
+            continue
+        if not batching.is_batched_at(c, level) or level_of(c._primal):
+            return None
+        phys = _as_array(c._primal)
+        if phys.shape != (block.shape[0],) + xs:
+            return None
+        parts.append(phys)
+    return parts[0] if len(parts) == 1 else xp_of(basis).concatenate(parts)
+
+
+_SWEEP_ELEMENTS = [8192]
 
 
 def _recorded_grad(fun, argnum, args, kwargs):
