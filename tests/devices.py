@@ -208,3 +208,22 @@ def against_torch(device, fn_tg, fn_torch, arrays, grad_args=(), rtol=1e-10, ato
             np.testing.assert_allclose(host(ours[i].grad), theirs[i].grad.numpy(), rtol=rtol,
                                        atol=atol)
     return out, ref
+
+
+def check_samples_and_expand(d, td, case, device):
+    """Our distribution ``d`` against PyTorch's ``td``: with seed 0, samples of 0, 1 and 2
+    sample dimensions of PyTorch's shape, on ``device``, without grad and inside the support;
+    then both expanded to (2, *batch_shape): the same family, batch and event shapes. Returns
+    the expanded (ours, PyTorch's)."""
+    tg.manual_seed(0)
+    for shape in ((), (4,), (2, 5)):
+        s = d.sample(shape)
+        assert tuple(s.shape) == tuple(td.sample(shape).shape)
+        assert on(s, device) and not s.requires_grad
+        assert bool(d.support.check(s).all().item()), f"{case} sample outside its support"
+    new_batch = (2,) + tuple(d.batch_shape)
+    e, te = d.expand(new_batch), td.expand(new_batch)
+    assert type(e) is type(d)
+    assert tuple(e.batch_shape) == tuple(te.batch_shape)
+    assert tuple(e.event_shape) == tuple(te.event_shape)
+    return e, te

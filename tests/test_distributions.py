@@ -9,7 +9,7 @@ import pytest
 
 import tensorgrad as tg
 import tensorgrad.distributions as D
-from tests.devices import host, numeric_jacobian, on, put, torch_oracle
+from tests.devices import check_samples_and_expand, host, numeric_jacobian, on, put, torch_oracle
 
 torch = torch_oracle()
 TD = torch.distributions
@@ -275,17 +275,7 @@ def test_shapes_sample_expand_match_torch(case, device):
     assert tuple(d.batch_shape) == tuple(t.batch_shape)
     assert tuple(d.event_shape) == tuple(t.event_shape)
     assert d.has_rsample == t.has_rsample or family in ("Gamma", "Beta", "Dirichlet")
-    tg.manual_seed(0)
-    for shape in ((), (4,), (2, 5)):
-        s = d.sample(shape)
-        assert tuple(s.shape) == tuple(t.sample(shape).shape)
-        assert on(s, device) and not s.requires_grad
-        assert bool(d.support.check(s).all().item()), f"{case} sample outside its support"
-    new_batch = (2,) + tuple(d.batch_shape)
-    e, te = d.expand(new_batch), t.expand(new_batch)
-    assert type(e) is type(d)
-    assert tuple(e.batch_shape) == tuple(te.batch_shape)
-    assert tuple(e.event_shape) == tuple(te.event_shape)
+    e, te = check_samples_and_expand(d, t, case, device)
     v, tv = _value(family, value, device)
     assert tuple(e.log_prob(v).shape) == tuple(te.log_prob(tv).shape)
     np.testing.assert_allclose(host(e.log_prob(v)), te.log_prob(tv).detach().numpy(),

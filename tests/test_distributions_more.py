@@ -10,7 +10,7 @@ import pytest
 import tensorgrad as tg
 import tensorgrad.distributions as D
 import tensorgrad.distributions.transforms as T
-from tests.devices import host, numeric_jacobian, on, put, torch_oracle
+from tests.devices import check_samples_and_expand, host, numeric_jacobian, on, put, torch_oracle
 
 torch = torch_oracle()
 TD = torch.distributions
@@ -382,17 +382,7 @@ def test_family_shapes_support_expand_match_torch(case, device):
     else:
         assert repr(d.support) == repr(td.support)
     assert d.support.event_dim == td.support.event_dim
-    tg.manual_seed(0)
-    for shape in ((), (4,), (2, 5)):
-        s = d.sample(shape)
-        assert tuple(s.shape) == tuple(td.sample(shape).shape)
-        assert on(s, device) and not s.requires_grad
-        assert bool(d.support.check(s).all().item()), f"{case} sample outside its support"
-    new_batch = (2,) + tuple(d.batch_shape)
-    e, te = d.expand(new_batch), td.expand(new_batch)
-    assert type(e) is type(d)
-    assert (tuple(e.batch_shape), tuple(e.event_shape)) == \
-        (tuple(te.batch_shape), tuple(te.event_shape))
+    e, te = check_samples_and_expand(d, td, case, device)
     v = _t(value, device)
     np.testing.assert_allclose(host(e.log_prob(v)), te.log_prob(_tt(value)).detach().numpy(),
                                rtol=LOOSER.get((case, "log_prob"), 1e-9))

@@ -6,6 +6,7 @@ finite differences, modules' state_dict layouts, reprs and training statistics, 
 import numpy as np
 import pytest
 from devices import host, on, put, torch_oracle, torch_repr
+from nn_helpers import check_conv, check_functional, check_op, leaf
 
 import tensorgrad as tg
 import tensorgrad.numpy as tnp
@@ -14,27 +15,8 @@ F = tg.nn.functional
 TOL = {np.float64: dict(rtol=1e-9, atol=1e-11), np.float32: dict(rtol=3e-5, atol=3e-5)}
 
 
-def _leaf(a, device):
-    return tg.tensor(put(np.asarray(a), device), requires_grad=True)
-
-
 def _check_op(ours_fn, theirs_fn, arrays, device, rng, dtype=np.float64):
-    """Values, and the gradients of every array (None entries stay None), against PyTorch."""
-    torch = torch_oracle()
-    arrays = [None if a is None else a.astype(dtype) for a in arrays]
-    ours = [None if a is None else _leaf(a, device) for a in arrays]
-    theirs = [None if a is None else torch.tensor(a, requires_grad=True) for a in arrays]
-    out = ours_fn(*ours)
-    ref = theirs_fn(*theirs)
-    assert on(out, device) and out.dtype == dtype and out.shape == tuple(ref.shape)
-    np.testing.assert_allclose(host(out), ref.detach().numpy(), **TOL[dtype])
-    g = rng.standard_normal(out.shape).astype(dtype)
-    (out * tg.tensor(put(g, device))).sum().backward()
-    (ref * torch.tensor(g)).sum().backward()
-    for a, b in zip(ours, theirs, strict=True):
-        if a is not None:
-            assert on(a.grad, device) and a.grad.dtype == dtype
-            np.testing.assert_allclose(host(a.grad), b.grad.numpy(), **TOL[dtype])
+    check_op(ours_fn, theirs_fn, arrays, device, rng, TOL, dtype)
 
 
 # ---- conv3d ---------------------------------------------------------------------------------
@@ -57,22 +39,13 @@ CONV3D_CASES = {  # name: (x shape, weight shape, bias?, options)
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
 @pytest.mark.parametrize("name", sorted(CONV3D_CASES))
 def test_conv3d_matches_torch(name, device, rng):
-    torch = torch_oracle()
-    xs, ws, has_b, opts = CONV3D_CASES[name]
-    arrays = [rng.standard_normal(xs), rng.standard_normal(ws),
-              rng.standard_normal(ws[0]) if has_b else None]
-    _check_op(lambda x, w, b: F.conv3d(x, w, b, **opts),
-              lambda x, w, b: torch.nn.functional.conv3d(x, w, b, **opts),
-              arrays, device, rng)
+    check_conv("conv3d", CONV3D_CASES[name], device, rng, TOL)
 
 
 def test_conv3d_float32(device, rng):
-    torch = torch_oracle()
     arrays = [rng.standard_normal((2, 4, 5, 6, 5)), rng.standard_normal((4, 2, 3, 3, 3)),
               rng.standard_normal(4)]
-    _check_op(lambda x, w, b: F.conv3d(x, w, b, 2, 1, 1, 2),
-              lambda x, w, b: torch.nn.functional.conv3d(x, w, b, 2, 1, 1, 2),
-              arrays, device, rng, np.float32)
+    check_functional("conv3d", arrays, device, rng, TOL, 2, 1, 1, 2, dtype=np.float32)
 
 
 # ---- transposed convolutions ----------------------------------------------------------------
@@ -102,26 +75,12 @@ CONVT3D_CASES = {
 
 @pytest.mark.parametrize("name", sorted(CONVT1D_CASES))
 def test_conv_transpose1d_matches_torch(name, device, rng):
-    torch = torch_oracle()
-    xs, ws, has_b, opts = CONVT1D_CASES[name]
-    oc = ws[1] * opts.get("groups", 1)
-    arrays = [rng.standard_normal(xs), rng.standard_normal(ws),
-              rng.standard_normal(oc) if has_b else None]
-    _check_op(lambda x, w, b: F.conv_transpose1d(x, w, b, **opts),
-              lambda x, w, b: torch.nn.functional.conv_transpose1d(x, w, b, **opts),
-              arrays, device, rng)
+    check_conv("conv_transpose1d", CONVT1D_CASES[name], device, rng, TOL)
 
 
 @pytest.mark.parametrize("name", sorted(CONVT3D_CASES))
 def test_conv_transpose3d_matches_torch(name, device, rng):
-    torch = torch_oracle()
-    xs, ws, has_b, opts = CONVT3D_CASES[name]
-    oc = ws[1] * opts.get("groups", 1)
-    arrays = [rng.standard_normal(xs), rng.standard_normal(ws),
-              rng.standard_normal(oc) if has_b else None]
-    _check_op(lambda x, w, b: F.conv_transpose3d(x, w, b, **opts),
-              lambda x, w, b: torch.nn.functional.conv_transpose3d(x, w, b, **opts),
-              arrays, device, rng)
+    check_conv("conv_transpose3d", CONVT3D_CASES[name], device, rng, TOL)
 
 
 def test_conv_transpose3d_is_the_adjoint_of_conv3d(device, rng):
@@ -197,8 +156,7 @@ def test_max_pool3d_matches_torch(name, device, rng):
     torch = torch_oracle()
     xs, opts = MAXPOOL_CASES[name]
     x = rng.standard_normal(xs)
-    _check_op(lambda t: F.max_pool3d(t, **opts),
-              lambda t: torch.nn.functional.max_pool3d(t, **opts), [x], device, rng)
+    check_functional("max_pool3d", [x], device, rng, TOL, **opts)
     out, idx = F.max_pool3d(tg.tensor(put(x, device)), return_indices=True, **opts)
     ref, ref_idx = torch.nn.functional.max_pool3d(torch.tensor(x), return_indices=True, **opts)
     np.testing.assert_array_equal(host(out), ref.numpy())
@@ -233,21 +191,16 @@ AVGPOOL_CASES = {
 
 @pytest.mark.parametrize("name", sorted(AVGPOOL_CASES))
 def test_avg_pool3d_matches_torch(name, device, rng):
-    torch = torch_oracle()
     xs, opts = AVGPOOL_CASES[name]
-    _check_op(lambda t: F.avg_pool3d(t, **opts),
-              lambda t: torch.nn.functional.avg_pool3d(t, **opts),
-              [rng.standard_normal(xs)], device, rng)
+    check_functional("avg_pool3d", [rng.standard_normal(xs)], device, rng, TOL, **opts)
 
 
 @pytest.mark.parametrize("size", [(2, 3, 2), (3, None, 2), 1, (5, 4, 3), (4, 1, None)])
 def test_adaptive_pools_3d_match_torch(size, device, rng):
     torch = torch_oracle()
     x = rng.standard_normal((2, 2, 5, 4, 6))
-    _check_op(lambda t: F.adaptive_avg_pool3d(t, size),
-              lambda t: torch.nn.functional.adaptive_avg_pool3d(t, size), [x], device, rng)
-    _check_op(lambda t: F.adaptive_max_pool3d(t, size),
-              lambda t: torch.nn.functional.adaptive_max_pool3d(t, size), [x], device, rng)
+    check_functional("adaptive_avg_pool3d", [x], device, rng, TOL, size)
+    check_functional("adaptive_max_pool3d", [x], device, rng, TOL, size)
     out, idx = F.adaptive_max_pool3d(tg.tensor(put(x[0], device)), size, return_indices=True)
     ref, ref_idx = torch.nn.functional.adaptive_max_pool3d(torch.tensor(x[0]), size, True)
     np.testing.assert_array_equal(host(out), ref.numpy())
@@ -328,7 +281,7 @@ def test_conv_modules_match_torch(name, device, rng):
     assert repr(mine) == repr(ref)
     _copy_params(mine, ref, device)
     x = rng.standard_normal(xs)
-    xt = _leaf(x, device)
+    xt = leaf(x, device)
     xr = torch.tensor(x, requires_grad=True)
     out, expected = mine(xt, **fwd), ref(xr, **fwd)
     np.testing.assert_allclose(host(out), expected.detach().numpy(), **TOL[np.float64])

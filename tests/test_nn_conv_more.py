@@ -6,6 +6,7 @@ order against finite differences; default initialisation statistics and reprs; e
 import numpy as np
 import pytest
 from devices import host, on, put
+from nn_helpers import check_conv, check_op, leaf
 
 import tensorgrad as tg
 import tensorgrad.numpy as tnp
@@ -16,29 +17,6 @@ TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=2e-5, ato
 
 def _torch():
     return pytest.importorskip("torch")
-
-
-def _leaf(a, device):
-    return tg.tensor(put(np.asarray(a), device), requires_grad=True)
-
-
-def _check_op(ours_fn, theirs_fn, arrays, device, rng, dtype=np.float64):
-    """Values and the gradients of every array against PyTorch; None entries stay None."""
-    torch = _torch()
-    arrays = [None if a is None else a.astype(dtype) for a in arrays]
-    ours = [None if a is None else _leaf(a, device) for a in arrays]
-    theirs = [None if a is None else torch.tensor(a, requires_grad=True) for a in arrays]
-    out = ours_fn(*ours)
-    ref = theirs_fn(*theirs)
-    assert on(out, device) and out.dtype == dtype and out.shape == tuple(ref.shape)
-    np.testing.assert_allclose(host(out), ref.detach().numpy(), **TOL[dtype])
-    g = rng.standard_normal(out.shape).astype(dtype)
-    (out * tg.tensor(put(g, device))).sum().backward()
-    (ref * torch.tensor(g)).sum().backward()
-    for a, b in zip(ours, theirs, strict=True):
-        if a is not None:
-            assert on(a.grad, device) and a.grad.dtype == dtype
-            np.testing.assert_allclose(host(a.grad), b.grad.numpy(), **TOL[dtype])
 
 
 # ---- conv1d ---------------------------------------------------------------------------------
@@ -59,13 +37,7 @@ CONV1D_CASES = {  # name: (x shape, weight shape, bias?, options)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", sorted(CONV1D_CASES))
 def test_conv1d_matches_torch(name, dtype, device, rng):
-    torch = _torch()
-    xs, ws, has_b, opts = CONV1D_CASES[name]
-    arrays = [rng.standard_normal(xs), rng.standard_normal(ws),
-              rng.standard_normal(ws[0]) if has_b else None]
-    _check_op(lambda x, w, b: F.conv1d(x, w, b, **opts),
-              lambda x, w, b: torch.nn.functional.conv1d(x, w, b, **opts),
-              arrays, device, rng, dtype)
+    check_conv("conv1d", CONV1D_CASES[name], device, rng, TOL, dtype)
 
 
 # ---- conv_transpose2d -----------------------------------------------------------------------
@@ -86,14 +58,7 @@ CONVT_CASES = {  # name: (x shape, weight shape, bias?, options)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", sorted(CONVT_CASES))
 def test_conv_transpose2d_matches_torch(name, dtype, device, rng):
-    torch = _torch()
-    xs, ws, has_b, opts = CONVT_CASES[name]
-    oc = ws[1] * opts.get("groups", 1)
-    arrays = [rng.standard_normal(xs), rng.standard_normal(ws),
-              rng.standard_normal(oc) if has_b else None]
-    _check_op(lambda x, w, b: F.conv_transpose2d(x, w, b, **opts),
-              lambda x, w, b: torch.nn.functional.conv_transpose2d(x, w, b, **opts),
-              arrays, device, rng, dtype)
+    check_conv("conv_transpose2d", CONVT_CASES[name], device, rng, TOL, dtype)
 
 
 def test_conv_transpose2d_is_adjoint_of_conv2d(device, rng):
@@ -128,9 +93,9 @@ ADAPTIVE_CASES = {  # name: (x shape, output_size)
 def test_adaptive_avg_pool2d_matches_torch(name, dtype, device, rng):
     torch = _torch()
     xs, size = ADAPTIVE_CASES[name]
-    _check_op(lambda x: F.adaptive_avg_pool2d(x, size),
-              lambda x: torch.nn.functional.adaptive_avg_pool2d(x, size),
-              [rng.standard_normal(xs)], device, rng, dtype)
+    check_op(lambda x: F.adaptive_avg_pool2d(x, size),
+             lambda x: torch.nn.functional.adaptive_avg_pool2d(x, size),
+             [rng.standard_normal(xs)], device, rng, TOL, dtype)
 
 
 # ---- second order ---------------------------------------------------------------------------
@@ -194,7 +159,7 @@ def test_modules_match_torch(name, device, rng):
     assert repr(ours) == repr(theirs)
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     x = rng.standard_normal(xs)
-    xt, xr = _leaf(x, device), torch.tensor(x, requires_grad=True)
+    xt, xr = leaf(x, device), torch.tensor(x, requires_grad=True)
     out, ref = ours(xt, **fopts), theirs(xr, **fopts)
     assert on(out, device) and out.shape == tuple(ref.shape)
     np.testing.assert_allclose(host(out), ref.detach().numpy(), **TOL[np.float64])

@@ -6,6 +6,7 @@ PyTorch on every device, second-order finite differences in both modes, reprs an
 
 import numpy as np
 import pytest
+from nn_helpers import check_case, check_case_float32, check_case_order2
 
 import tensorgrad as tg
 import tensorgrad.nn.functional as F
@@ -84,51 +85,19 @@ ORDER2 = ["rms_norm", "rms_norm_w", "hardshrink", "softshrink", "rrelu_eval", "c
           "max_pool2d_idx", "adaptive_max2d_idx"]
 
 
-def _ours(name, device, dtype=np.float64):
-    fn, args, ngrad = CASES[name]
-    ts = [tg.tensor(put(np.asarray(a, dtype=dtype), device), requires_grad=i < ngrad)
-          for i, a in enumerate(args)]
-    return fn(F, *ts), ts[:ngrad]
-
-
-def _theirs(name, dtype=torch.float64):
-    fn, args, ngrad = CASES[name]
-    ts = [torch.tensor(a, dtype=dtype, requires_grad=i < ngrad) for i, a in enumerate(args)]
-    return fn(TF, *ts), ts[:ngrad]
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_values_and_gradients_match_torch(name, device):
-    out, leaves = _ours(name, device)
-    ref, tleaves = _theirs(name)
-    assert tuple(out.shape) == tuple(ref.shape)
-    np.testing.assert_allclose(host(out.detach()), ref.detach().numpy(), rtol=1e-10, atol=1e-12)
-    g = R.standard_normal(tuple(ref.shape))
-    out.backward(tg.tensor(put(g, device)))
-    ref.backward(torch.tensor(g))
-    for mine, theirs in zip(leaves, tleaves, strict=True):
-        np.testing.assert_allclose(host(mine.grad), theirs.grad.numpy(), rtol=1e-9, atol=1e-11)
+    check_case(CASES, name, device, R)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_float32_stays_float32(name, device):
-    out, _ = _ours(name, device, np.float32)
-    ref, _ = _theirs(name, torch.float32)
-    assert out.dtype == np.float32
-    np.testing.assert_allclose(host(out.detach()), ref.detach().numpy(), rtol=2e-5, atol=2e-5)
+    check_case_float32(CASES, name, device)
 
 
 @pytest.mark.parametrize("name", ORDER2)
 def test_second_order_finite_differences(name, device):
-    fn, args, ngrad = CASES[name]
-    consts = [tg.tensor(put(np.asarray(a, dtype=np.float64), device)) for a in args[ngrad:]]
-    grads = [put(np.asarray(a, dtype=np.float64), device) for a in args[:ngrad]]
-
-    def f(*xs):
-        xs = [x if isinstance(x, tg.Tensor) else tg.tensor(x) for x in xs]
-        return (fn(F, *xs, *consts) ** 2).sum()
-
-    tg.check_grads(f, modes=("fwd", "rev"), order=2)(*grads)
+    check_case_order2(CASES, name, device)
 
 
 # ---- indices ---------------------------------------------------------------------------------

@@ -97,6 +97,22 @@ def _raises_as_torch(fn_tg, fn_torch, match=None):
         fn_tg()
 
 
+class _Forward:
+    """A parametrization without right_inverse, written once for both libraries:
+    ``make(lib)`` is a ``lib.nn.Module`` whose forward(X) is ``fn(X)``."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def make(self, lib):
+        fn = self.fn
+
+        class N(lib.nn.Module):
+            def forward(self, X):
+                return fn(X)
+        return N()
+
+
 class _Sym:
     """A symmetric-matrix parametrization, written once per library."""
 
@@ -197,14 +213,7 @@ def test_assignment_goes_through_right_inverse(device, rng):
 
 
 def test_stacked_parametrization_checks_shape_and_dtype(device):
-    class Shrink:
-        @staticmethod
-        def make(lib):
-            class S(lib.nn.Module):
-                def forward(self, X):
-                    return X[:, :2]
-            return S()
-
+    Shrink = _Forward(lambda X: X[:, :2])
     g, t = _linears(device, 3, 3)
     tp.register_parametrization(t, "weight", _Sym.make(torch))
     tgp.register_parametrization(g, "weight", _Sym.make(tg))
@@ -225,30 +234,9 @@ def test_stacked_parametrization_checks_shape_and_dtype(device):
 def test_parametrize_errors_as_torch(device):
     g, t = _linears(device)
 
-    class NoTensor:
-        @staticmethod
-        def make(lib):
-            class N(lib.nn.Module):
-                def forward(self, X):
-                    return 3
-            return N()
-
-    class NoInverse:
-        @staticmethod
-        def make(lib):
-            class N(lib.nn.Module):
-                def forward(self, X):
-                    return X * 2
-            return N()
-
-    class ToFloat32:
-        @staticmethod
-        def make(lib):
-            class N(lib.nn.Module):
-                def forward(self, X):
-                    return X.float()
-            return N()
-
+    NoTensor = _Forward(lambda X: 3)
+    NoInverse = _Forward(lambda X: X * 2)
+    ToFloat32 = _Forward(lambda X: X.float())
     _raises_as_torch(lambda: tgp.register_parametrization(g, "nope", _Sym.make(tg)),
                      lambda: tp.register_parametrization(t, "nope", _Sym.make(torch)),
                      match="does not have a parameter")

@@ -102,10 +102,4 @@ __all__ = [
     "Chi2", "ContinuousBernoulli", "ExponentialFamily", "FisherSnedecor", "Geometric",
     "InverseGamma", "LowRankMultivariateNormal", "MixtureSameFamily", "Multinomial",
     "NegativeBinomial", "OneHotCategoricalStraightThrough", "StudentT", "VonMises",
-    "AbsTransform", "AffineTransform", "CatTransform", "ComposeTransform",
-    "CorrCholeskyTransform", "CumulativeDistributionTransform", "ExpTransform",
-    "IndependentTransform", "LowerCholeskyTransform", "PositiveDefiniteTransform",
-    "PowerTransform", "ReshapeTransform", "SigmoidTransform", "SoftmaxTransform",
-    "SoftplusTransform", "StackTransform", "StickBreakingTransform", "TanhTransform",
-    "Transform", "biject_to", "identity_transform", "transform_to",
-]
+] + transforms.__all__

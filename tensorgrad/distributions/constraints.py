@@ -305,35 +305,8 @@ def _pieces(value, dim, lengths):
         start += length
 
 
-class _Cat(Constraint):
-    """``cseq[i]`` on the i-th piece (of ``lengths[i]`` entries along ``dim``) of a value."""
-
-    def __init__(self, cseq, dim=0, lengths=None):
-        self.cseq = list(cseq)
-        self.lengths = [1] * len(self.cseq) if lengths is None else list(lengths)
-        if len(self.lengths) != len(self.cseq):
-            raise ValueError(f"constraints.cat: {len(self.cseq)} constraints but "
-                             f"{len(self.lengths)} lengths")
-        self.dim = dim
-
-    @property
-    def is_discrete(self):
-        return any(c.is_discrete for c in self.cseq)
-
-    @property
-    def event_dim(self):
-        return max(c.event_dim for c in self.cseq)
-
-    def check(self, value):
-        from .. import cat
-
-        checks = [c.check(v) for c, v in
-                  zip(self.cseq, _pieces(value, self.dim, self.lengths))]
-        return cat(checks, self.dim)
-
-
-class _Stack(Constraint):
-    """``cseq[i]`` on the i-th slice of a value along ``dim``."""
+class _Seq(Constraint):
+    """A sequence ``cseq`` of constraints, each on its own part of a value along ``dim``."""
 
     def __init__(self, cseq, dim=0):
         self.cseq = list(cseq)
@@ -345,7 +318,33 @@ class _Stack(Constraint):
 
     @property
     def event_dim(self):
-        dim = max(c.event_dim for c in self.cseq)
+        return max(c.event_dim for c in self.cseq)
+
+
+class _Cat(_Seq):
+    """``cseq[i]`` on the i-th piece (of ``lengths[i]`` entries along ``dim``) of a value."""
+
+    def __init__(self, cseq, dim=0, lengths=None):
+        super().__init__(cseq, dim)
+        self.lengths = [1] * len(self.cseq) if lengths is None else list(lengths)
+        if len(self.lengths) != len(self.cseq):
+            raise ValueError(f"constraints.cat: {len(self.cseq)} constraints but "
+                             f"{len(self.lengths)} lengths")
+
+    def check(self, value):
+        from .. import cat
+
+        checks = [c.check(v) for c, v in
+                  zip(self.cseq, _pieces(value, self.dim, self.lengths))]
+        return cat(checks, self.dim)
+
+
+class _Stack(_Seq):
+    """``cseq[i]`` on the i-th slice of a value along ``dim``."""
+
+    @property
+    def event_dim(self):
+        dim = super().event_dim
         return dim + 1 if self.dim + dim < 0 else dim
 
     def check(self, value):

@@ -35,6 +35,24 @@ def _one_of(who, probs, logits):
         raise ValueError(f"{who}: either `probs` or `logits` must be specified, but not both.")
 
 
+_NO_COUNT = object()
+
+
+def _probs_or_logits(self, who, probs, logits, total_count=_NO_COUNT):
+    """Sets whichever of probs / logits is given (exactly one must be) broadcast, with
+    ``total_count`` where one is passed (broadcast with it, in its dtype); returns the batch
+    shape."""
+    _one_of(who, probs, logits)
+    key, value = ("probs", probs) if probs is not None else ("logits", logits)
+    if total_count is _NO_COUNT:
+        (param,) = broadcast_all(value)
+    else:
+        count, param = broadcast_all(total_count, value)
+        self.total_count = count.to(param.dtype)
+    setattr(self, key, param)
+    return param.shape
+
+
 class Bernoulli(BinaryProbsLogits, Distribution):
     """1 with probability ``probs`` (or ``sigmoid(logits)``), 0 otherwise.
 
@@ -50,14 +68,8 @@ class Bernoulli(BinaryProbsLogits, Distribution):
     has_enumerate_support = True
 
     def __init__(self, probs=None, logits=None, validate_args=None):
-        _one_of("Bernoulli", probs, logits)
-        if probs is not None:
-            (self.probs,) = broadcast_all(probs)
-            param = self.probs
-        else:
-            (self.logits,) = broadcast_all(logits)
-            param = self.logits
-        super().__init__(param.shape, validate_args=validate_args)
+        batch_shape = _probs_or_logits(self, "Bernoulli", probs, logits)
+        super().__init__(batch_shape, validate_args=validate_args)
 
     @property
     def mean(self):
@@ -192,18 +204,15 @@ class Categorical(Distribution):
         return values.expand(-1, *self.batch_shape) if expand else values
 
 
-class OneHotCategorical(Distribution):
-    """Categorical draws as one-hot vectors of length K (the event shape)."""
+class _CategoricalBacked:
+    """Mixin (before Distribution) of a distribution over K categories that holds a
+    Categorical(probs, logits) as ``_categorical``: its parameters, and expand."""
 
-    arg_constraints = {"probs": constraints.simplex,
-                       "logits": constraints.independent(constraints.real, 1)}
-    support = constraints.one_hot
-    has_enumerate_support = True
-
-    def __init__(self, probs=None, logits=None, validate_args=None):
+    def _set_categorical(self, probs, logits, validate_args):
+        """Makes ``_categorical``; returns (batch shape, event shape (K,))."""
         self._categorical = Categorical(probs, logits, validate_args=validate_args)
         param = self._categorical._param
-        super().__init__(param.shape[:-1], param.shape[-1:], validate_args=validate_args)
+        return param.shape[:-1], param.shape[-1:]
 
     def _expand_extra(self, new, batch_shape):
         new._categorical = self._categorical.expand(batch_shape)
@@ -223,6 +232,19 @@ class OneHotCategorical(Distribution):
     @property
     def param_shape(self):
         return self._categorical.param_shape
+
+
+class OneHotCategorical(_CategoricalBacked, Distribution):
+    """Categorical draws as one-hot vectors of length K (the event shape)."""
+
+    arg_constraints = {"probs": constraints.simplex,
+                       "logits": constraints.independent(constraints.real, 1)}
+    support = constraints.one_hot
+    has_enumerate_support = True
+
+    def __init__(self, probs=None, logits=None, validate_args=None):
+        shapes = self._set_categorical(probs, logits, validate_args)
+        super().__init__(*shapes, validate_args=validate_args)
 
     @property
     def mean(self):
@@ -313,16 +335,8 @@ class Binomial(BinaryProbsLogits, Distribution):
     has_enumerate_support = True
 
     def __init__(self, total_count=1, probs=None, logits=None, validate_args=None):
-        _one_of("Binomial", probs, logits)
-        if probs is not None:
-            self.total_count, self.probs = broadcast_all(total_count, probs)
-            self.total_count = self.total_count.to(self.probs.dtype)
-            param = self.probs
-        else:
-            self.total_count, self.logits = broadcast_all(total_count, logits)
-            self.total_count = self.total_count.to(self.logits.dtype)
-            param = self.logits
-        super().__init__(param.shape, validate_args=validate_args)
+        batch_shape = _probs_or_logits(self, "Binomial", probs, logits, total_count)
+        super().__init__(batch_shape, validate_args=validate_args)
 
     @constraints.dependent_property(is_discrete=True, event_dim=0)
     def support(self):
@@ -405,14 +419,8 @@ class Geometric(BinaryProbsLogits, Distribution):
     support = constraints.nonnegative_integer
 
     def __init__(self, probs=None, logits=None, validate_args=None):
-        _one_of("Geometric", probs, logits)
-        if probs is not None:
-            (self.probs,) = broadcast_all(probs)
-            param = self.probs
-        else:
-            (self.logits,) = broadcast_all(logits)
-            param = self.logits
-        super().__init__(param.shape, validate_args=validate_args)
+        batch_shape = _probs_or_logits(self, "Geometric", probs, logits)
+        super().__init__(batch_shape, validate_args=validate_args)
         if self._validate_args and probs is not None and not bool(
                 (self.probs > 0).all().item()):
             raise ValueError("Geometric: expected parameter probs to be positive, got "
@@ -463,16 +471,8 @@ class NegativeBinomial(BinaryProbsLogits, Distribution):
     support = constraints.nonnegative_integer
 
     def __init__(self, total_count, probs=None, logits=None, validate_args=None):
-        _one_of("NegativeBinomial", probs, logits)
-        if probs is not None:
-            self.total_count, self.probs = broadcast_all(total_count, probs)
-            self.total_count = self.total_count.to(self.probs.dtype)
-            param = self.probs
-        else:
-            self.total_count, self.logits = broadcast_all(total_count, logits)
-            self.total_count = self.total_count.to(self.logits.dtype)
-            param = self.logits
-        super().__init__(param.shape, validate_args=validate_args)
+        batch_shape = _probs_or_logits(self, "NegativeBinomial", probs, logits, total_count)
+        super().__init__(batch_shape, validate_args=validate_args)
 
     @property
     def mean(self):
@@ -513,7 +513,7 @@ class NegativeBinomial(BinaryProbsLogits, Distribution):
         return log_unnormalized - log_normalization
 
 
-class Multinomial(Distribution):
+class Multinomial(_CategoricalBacked, Distribution):
     """Counts of each of K categories in ``total_count`` Categorical(probs) draws (the event
     is the vector of K counts)."""
 
@@ -524,29 +524,19 @@ class Multinomial(Distribution):
         if not isinstance(total_count, int):
             raise NotImplementedError("inhomogeneous total_count is not supported")
         self.total_count = total_count
-        self._categorical = Categorical(probs=probs, logits=logits,
-                                        validate_args=validate_args)
+        shapes = self._set_categorical(probs, logits, validate_args)
         self._binomial = Binomial(total_count=total_count, probs=self._categorical.probs)
-        param = self._categorical._param
-        super().__init__(param.shape[:-1], param.shape[-1:], validate_args=validate_args)
+        super().__init__(*shapes, validate_args=validate_args)
 
     def _expand_extra(self, new, batch_shape):
+        super()._expand_extra(new, batch_shape)
         new.total_count = self.total_count
-        new._categorical = self._categorical.expand(batch_shape)
         new._binomial = Binomial(total_count=self.total_count,
                                  probs=new._categorical.probs)
 
     @constraints.dependent_property(is_discrete=True, event_dim=1)
     def support(self):
         return constraints.multinomial(self.total_count)
-
-    @property
-    def probs(self):
-        return self._categorical.probs
-
-    @property
-    def logits(self):
-        return self._categorical.logits
 
     @property
     def param_shape(self):

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import constraints
 from .continuous import Exponential, Gamma, Normal, Uniform
-from .discrete import Categorical
+from .discrete import _CategoricalBacked, _probs_or_logits
 from .distribution import (
     BinaryProbsLogits,
     Distribution,
@@ -95,21 +95,13 @@ class TransformedDistribution(Distribution):
 
         batch_shape = _shape(batch_shape, "batch_shape")
         new = _instance if _instance is not None else type(self).__new__(type(self))
-        for name, nd in self._param_event_dims.items():
-            if name in self.__dict__:
-                v = self.__dict__[name]
-                tail = tuple(v.shape[v.ndim - nd:]) if nd else ()
-                new.__dict__[name] = v.expand(*(batch_shape + tail))
         shape = batch_shape + tuple(self.event_shape)
         for t in reversed(self.transforms):
             shape = t.inverse_shape(shape)
         base_batch = shape[:len(shape) - len(self.base_dist.event_shape)]
         new.base_dist = self.base_dist.expand(base_batch)
         new.transforms = self.transforms
-        self._expand_extra(new, batch_shape)
-        Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return super().expand(batch_shape, _instance=new)
 
     @constraints.dependent_property(is_discrete=False)
     def support(self):
@@ -231,15 +223,17 @@ class Cauchy(LocCentred, Distribution):
 
 
 class _Folded(TransformedDistribution):
-    """|X| for X symmetric about 0 with scale ``scale``: HalfNormal, HalfCauchy."""
+    """|X| for X ~ ``_base(0, scale)``, symmetric about 0: HalfNormal, HalfCauchy."""
 
     arg_constraints = {"scale": constraints.positive}
     _param_event_dims = {}
     support = constraints.nonnegative
     has_rsample = True
 
-    def __init__(self, base, validate_args=None):
-        super().__init__(base, AbsTransform(), validate_args=validate_args)
+    def __init__(self, scale, validate_args=None):
+        (scale,) = broadcast_all(scale)
+        super().__init__(self._base(0 * scale, scale, validate_args=False), AbsTransform(),
+                         validate_args=validate_args)
 
     @property
     def scale(self):
@@ -270,10 +264,7 @@ class _Folded(TransformedDistribution):
 class HalfNormal(_Folded):
     """|X| for X ~ Normal(0, scale)."""
 
-    def __init__(self, scale, validate_args=None):
-        (scale,) = broadcast_all(scale)
-        super().__init__(Normal(0 * scale, scale, validate_args=False),
-                         validate_args=validate_args)
+    _base = Normal
 
     @property
     def mean(self):
@@ -287,10 +278,7 @@ class HalfNormal(_Folded):
 class HalfCauchy(_Folded):
     """|X| for X ~ Cauchy(0, scale); infinite mean and variance."""
 
-    def __init__(self, scale, validate_args=None):
-        (scale,) = broadcast_all(scale)
-        super().__init__(Cauchy(0 * scale, scale, validate_args=False),
-                         validate_args=validate_args)
+    _base = Cauchy
 
     @property
     def mean(self):
@@ -511,17 +499,9 @@ class LogitRelaxedBernoulli(BinaryProbsLogits, Distribution):
     has_rsample = True
 
     def __init__(self, temperature, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise ValueError(f"{type(self).__name__}: either `probs` or `logits` must be "
-                             "specified, but not both.")
         self.temperature = temperature
-        if probs is not None:
-            (self.probs,) = broadcast_all(probs)
-            param = self.probs
-        else:
-            (self.logits,) = broadcast_all(logits)
-            param = self.logits
-        super().__init__(param.shape, validate_args=validate_args)
+        batch_shape = _probs_or_logits(self, type(self).__name__, probs, logits)
+        super().__init__(batch_shape, validate_args=validate_args)
 
     def _expand_extra(self, new, batch_shape):
         new.temperature = self.temperature
@@ -540,18 +520,16 @@ class LogitRelaxedBernoulli(BinaryProbsLogits, Distribution):
         return self.temperature.log() + diff - 2 * diff.exp().log1p()
 
 
-class RelaxedBernoulli(TransformedDistribution):
-    """The Concrete / Gumbel-softmax relaxation of Bernoulli on (0, 1), at ``temperature``:
-    sigmoid of a LogitRelaxedBernoulli draw; rsample is differentiable."""
+class _Relaxed(TransformedDistribution):
+    """A relaxation: ``_transform()`` of a ``_base(temperature, probs, logits)`` draw, whose
+    temperature, logits and probs it reports; rsample is differentiable."""
 
-    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     _param_event_dims = {}
-    support = constraints.unit_interval
     has_rsample = True
 
     def __init__(self, temperature, probs=None, logits=None, validate_args=None):
-        base = LogitRelaxedBernoulli(temperature, probs, logits, validate_args=validate_args)
-        super().__init__(base, SigmoidTransform(), validate_args=validate_args)
+        base = self._base(temperature, probs, logits, validate_args=validate_args)
+        super().__init__(base, self._transform(), validate_args=validate_args)
 
     @property
     def temperature(self):
@@ -566,7 +544,16 @@ class RelaxedBernoulli(TransformedDistribution):
         return self.base_dist.probs
 
 
-class ExpRelaxedCategorical(Distribution):
+class RelaxedBernoulli(_Relaxed):
+    """The Concrete / Gumbel-softmax relaxation of Bernoulli on (0, 1), at ``temperature``:
+    sigmoid of a LogitRelaxedBernoulli draw; rsample is differentiable."""
+
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.unit_interval
+    _base, _transform = LogitRelaxedBernoulli, SigmoidTransform
+
+
+class ExpRelaxedCategorical(_CategoricalBacked, Distribution):
     """The log of a RelaxedOneHotCategorical draw: log_softmax((logits + Gumbel) /
     temperature) over the last dimension."""
 
@@ -576,26 +563,13 @@ class ExpRelaxedCategorical(Distribution):
     has_rsample = True
 
     def __init__(self, temperature, probs=None, logits=None, validate_args=None):
-        self._categorical = Categorical(probs, logits, validate_args=validate_args)
+        shapes = self._set_categorical(probs, logits, validate_args)
         self.temperature = temperature
-        param = self._categorical._param
-        super().__init__(param.shape[:-1], param.shape[-1:], validate_args=validate_args)
+        super().__init__(*shapes, validate_args=validate_args)
 
     def _expand_extra(self, new, batch_shape):
+        super()._expand_extra(new, batch_shape)
         new.temperature = self.temperature
-        new._categorical = self._categorical.expand(batch_shape)
-
-    @property
-    def param_shape(self):
-        return self._categorical.param_shape
-
-    @property
-    def logits(self):
-        return self._categorical.logits
-
-    @property
-    def probs(self):
-        return self._categorical.probs
 
     def rsample(self, sample_shape=()):
         shape = self._extended_shape(sample_shape)
@@ -618,31 +592,14 @@ class ExpRelaxedCategorical(Distribution):
         return score + log_scale
 
 
-class RelaxedOneHotCategorical(TransformedDistribution):
+class RelaxedOneHotCategorical(_Relaxed):
     """The Concrete / Gumbel-softmax relaxation of OneHotCategorical on the simplex, at
     ``temperature``; rsample is differentiable."""
 
     arg_constraints = {"probs": constraints.simplex,
                        "logits": constraints.independent(constraints.real, 1)}
-    _param_event_dims = {}
     support = constraints.simplex
-    has_rsample = True
-
-    def __init__(self, temperature, probs=None, logits=None, validate_args=None):
-        base = ExpRelaxedCategorical(temperature, probs, logits, validate_args=validate_args)
-        super().__init__(base, ExpTransform(), validate_args=validate_args)
-
-    @property
-    def temperature(self):
-        return self.base_dist.temperature
-
-    @property
-    def logits(self):
-        return self.base_dist.logits
-
-    @property
-    def probs(self):
-        return self.base_dist.probs
+    _base, _transform = ExpRelaxedCategorical, ExpTransform
 
 
 class InverseGamma(TransformedDistribution):

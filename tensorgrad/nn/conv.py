@@ -83,6 +83,24 @@ class _ConvNd(Module):
         return s
 
 
+class _Conv(_ConvNd):
+    """A (not transposed) convolution ``F.conv{_n}d`` with PyTorch's arguments; a
+    ``padding_mode`` other than ``'zeros'`` pads the input with ``_pad`` first."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, 0,
+                         groups, bias, padding_mode, device, dtype)
+
+    def forward(self, input):
+        conv = getattr(F, f"conv{self._n}d")
+        if self.padding_mode == "zeros":
+            return conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
+        return conv(self._pad(input), self.weight, self.bias, self.stride, 0, self.dilation,
+                    self.groups)
+
+
 def _pad_index(length, left, right, mode, like, op):
     """Indices of a length + left + right axis padded by ``mode`` (not zeros)."""
     xp = xp_of(like)
@@ -101,7 +119,7 @@ def _pad_index(length, left, right, mode, like, op):
     return (length - 1) - xp.abs((length - 1) - i)
 
 
-class Conv1d(_ConvNd):
+class Conv1d(_Conv):
     """1-D convolution over (N, C, L) or (C, L) inputs (PyTorch's ``nn.Conv1d``); weight
     (out_channels, in_channels/groups, k).
 
@@ -113,15 +131,7 @@ class Conv1d(_ConvNd):
     (5, 4, 7)
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, 0,
-                         groups, bias, padding_mode, device, dtype)
-
-    def forward(self, input):
-        if self.padding_mode == "zeros":
-            return F.conv1d(input, self.weight, self.bias, self.stride, self.padding,
-                            self.dilation, self.groups)
+    def _pad(self, input):
         if isinstance(self.padding, str):
             ((left, right),) = _same_padding(self.padding, self.kernel_size, self.stride,
                                              self.dilation, "Conv1d")
@@ -131,8 +141,7 @@ class Conv1d(_ConvNd):
             idx = _pad_index(input.shape[-1], left, right, self.padding_mode, _raw(input),
                              "Conv1d")
             input = getitem(input, (Ellipsis, idx))
-        return F.conv1d(input, self.weight, self.bias, self.stride, 0, self.dilation,
-                        self.groups)
+        return input
 
 
 class ConvTranspose2d(_ConvNd):

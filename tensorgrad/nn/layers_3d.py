@@ -6,9 +6,10 @@ default initialisation and repr. The shared machinery is the 1-D/2-D modules': `
 from . import functional as F
 from ._functional_conv_attn import _same_padding
 from .activation import _variants
-from .conv import ConvTranspose2d, _ConvNd
+from .conv import ConvTranspose2d, _Conv
 from .modules import Module
 from .normalization import _BatchNorm
+from .pooling import _MaxPoolNd
 from .upsampling import _ConstantPadNd, _DropoutNd, _InstanceNorm
 
 __all__ = ["Conv3d", "ConvTranspose1d", "ConvTranspose3d", "MaxPool3d", "AvgPool3d",
@@ -16,7 +17,7 @@ __all__ = ["Conv3d", "ConvTranspose1d", "ConvTranspose3d", "MaxPool3d", "AvgPool
            "Dropout3d", "ConstantPad3d", "ZeroPad3d"]
 
 
-class Conv3d(_ConvNd):
+class Conv3d(_Conv):
     """3-D convolution over (N, C, D, H, W) or (C, D, H, W) inputs (PyTorch's ``nn.Conv3d``);
     weight (out_channels, in_channels/groups, kd, kh, kw). ``padding_mode`` other than
     ``'zeros'`` pads with ``F.pad`` first, as PyTorch does.
@@ -31,25 +32,14 @@ class Conv3d(_ConvNd):
 
     _n = 3
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, 0,
-                         groups, bias, padding_mode, device, dtype)
-
-    def forward(self, input):
-        if self.padding_mode == "zeros":
-            return F.conv3d(input, self.weight, self.bias, self.stride, self.padding,
-                            self.dilation, self.groups)
+    def _pad(self, input):
         if isinstance(self.padding, str):
             pairs = _same_padding(self.padding, self.kernel_size, self.stride, self.dilation,
                                   "Conv3d")
         else:
             pairs = [(p, p) for p in self.padding]
         widths = [w for before, after in reversed(pairs) for w in (before, after)]
-        if any(widths):
-            input = F.pad(input, widths, self.padding_mode)
-        return F.conv3d(input, self.weight, self.bias, self.stride, 0, self.dilation,
-                        self.groups)
+        return F.pad(input, widths, self.padding_mode) if any(widths) else input
 
 
 class ConvTranspose1d(ConvTranspose2d):
@@ -90,7 +80,7 @@ class ConvTranspose3d(ConvTranspose2d):
                                   self.dilation)
 
 
-class MaxPool3d(Module):
+class MaxPool3d(_MaxPoolNd):
     """Max over (kd, kh, kw) windows (PyTorch's ``nn.MaxPool3d``; ``stride`` defaults to
     ``kernel_size``); with ``return_indices`` forward returns (values, flat indices).
 
@@ -102,21 +92,7 @@ class MaxPool3d(Module):
     (1, 1, 2, 2, 2)
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
-                 ceil_mode=False):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding, self.dilation = padding, dilation
-        self.return_indices, self.ceil_mode = return_indices, ceil_mode
-
-    def forward(self, input):
-        return F.max_pool3d(input, self.kernel_size, self.stride, self.padding, self.dilation,
-                            self.ceil_mode, self.return_indices)
-
-    def extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+    _n = 3
 
 
 class AvgPool3d(Module):

@@ -7,9 +7,11 @@ __all__ = ["MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d",
            "AdaptiveMaxPool2d"]
 
 
-class MaxPool1d(Module):
-    """Max over windows along the last dimension (``stride`` defaults to ``kernel_size``);
-    with ``return_indices`` forward returns (values, indices), for ``MaxUnpool1d``."""
+class _MaxPoolNd(Module):
+    """``F.max_pool{_n}d`` with PyTorch's arguments (``stride`` defaults to ``kernel_size``)
+    and repr."""
+
+    _n = 1
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
                  ceil_mode=False):
@@ -20,12 +22,18 @@ class MaxPool1d(Module):
         self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
     def forward(self, input):
-        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation,
-                            self.ceil_mode, self.return_indices)
+        return getattr(F, f"max_pool{self._n}d")(input, self.kernel_size, self.stride,
+                                                 self.padding, self.dilation, self.ceil_mode,
+                                                 self.return_indices)
 
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxPool1d(_MaxPoolNd):
+    """Max over windows along the last dimension (``stride`` defaults to ``kernel_size``);
+    with ``return_indices`` forward returns (values, indices), for ``MaxUnpool1d``."""
 
 
 def _single(v):

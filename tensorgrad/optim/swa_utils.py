@@ -66,6 +66,22 @@ def _store(dst, value):
     bump_version(dst._vc)
 
 
+def _update_each(dst_list, src_list, float_update, int_value):
+    """For each (dst, src) pair of the lists, without recording: a floating ``dst``'s array
+    updated in place by ``float_update(dst array, src array)`` (the Tensor's version bumped);
+    any other ``dst`` set to ``int_value(dst array, src array)``, computed in float32
+    (PyTorch's default dtype) and truncated."""
+    with no_grad():
+        for dst, src in zip(dst_list, src_list, strict=True):
+            a, b = _raw(dst), _raw(src)
+            if a.dtype.kind in "fc":
+                float_update(a, b)
+                if isinstance(dst, Tensor):
+                    bump_version(dst._vc)
+            else:
+                _store(dst, int_value(a, b))
+
+
 def get_ema_multi_avg_fn(decay=0.999):
     """The in-place EMA update of lists of tensors, ``ema = decay * ema + (1 - decay) *
     current`` (floating tensors by ``lerp`` with weight ``1 - decay``, as PyTorch's), for
@@ -73,17 +89,10 @@ def get_ema_multi_avg_fn(decay=0.999):
     _check_decay(decay)
 
     def ema_update(ema_param_list, current_param_list, _):
-        with no_grad():
-            for ema, cur in zip(ema_param_list, current_param_list, strict=True):
-                a, b = _raw(ema), _raw(cur)
-                xp = xp_of(a)
-                if a.dtype.kind in "fc":
-                    _lerp_(a, b, 1 - decay, xp.empty_like(a))
-                    if isinstance(ema, Tensor):
-                        bump_version(ema._vc)
-                else:  # in float32, PyTorch's default dtype, then truncated
-                    f = np.float32
-                    _store(ema, a.astype(f) * f(decay) + b.astype(f) * f(1 - decay))
+        f = np.float32
+        _update_each(ema_param_list, current_param_list,
+                     lambda a, b: _lerp_(a, b, 1 - decay, xp_of(a).empty_like(a)),
+                     lambda a, b: a.astype(f) * f(decay) + b.astype(f) * f(1 - decay))
 
     return ema_update
 
@@ -94,19 +103,16 @@ def get_swa_multi_avg_fn():
     be a Tensor on the tensors' device (it is never read back to the host) or a number."""
 
     def swa_update(averaged_param_list, current_param_list, num_averaged):
-        with no_grad():
-            for avg, cur in zip(averaged_param_list, current_param_list, strict=True):
-                a, b = _raw(avg), _raw(cur)
-                xp = xp_of(a)
-                if a.dtype.kind in "fc":
-                    diff = xp.subtract(b, a)
-                    diff /= _count_plus_one(num_averaged, a)
-                    a += diff
-                    if isinstance(avg, Tensor):
-                        bump_version(avg._vc)
-                else:  # in float32, PyTorch's default dtype, then truncated
-                    f32 = (b - a).astype(np.float32)
-                    _store(avg, f32 / _count_plus_one(num_averaged, f32) + a.astype(np.float32))
+        def float_update(a, b):
+            diff = xp_of(a).subtract(b, a)
+            diff /= _count_plus_one(num_averaged, a)
+            a += diff
+
+        def int_value(a, b):
+            f32 = (b - a).astype(np.float32)
+            return f32 / _count_plus_one(num_averaged, f32) + a.astype(np.float32)
+
+        _update_each(averaged_param_list, current_param_list, float_update, int_value)
 
     return swa_update
 

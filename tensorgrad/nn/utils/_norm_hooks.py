@@ -24,6 +24,16 @@ def _find_hook(module, cls, name):
     return None, None
 
 
+def _remove_hook(module, cls, name, what):
+    """Removes the ``cls`` hook of ``name`` (the ``what`` of the error when there is none)."""
+    key, hook = _find_hook(module, cls, name)
+    if hook is None:
+        raise ValueError(f"{what} of '{name}' not found in {module}")
+    hook.remove(module)
+    del module._forward_pre_hooks[key]
+    return module
+
+
 class WeightNorm:
     """The pre-hook of ``weight_norm``: ``weight = weight_g * weight_v / ||weight_v||``."""
 
@@ -84,12 +94,7 @@ def weight_norm(module, name="weight", dim=0):
 
 def remove_weight_norm(module, name="weight"):
     """Undo ``weight_norm``: ``<name>`` becomes a Parameter holding the current weight."""
-    key, hook = _find_hook(module, WeightNorm, name)
-    if hook is None:
-        raise ValueError(f"weight_norm of '{name}' not found in {module}")
-    hook.remove(module)
-    del module._forward_pre_hooks[key]
-    return module
+    return _remove_hook(module, WeightNorm, name, "weight_norm")
 
 
 class SpectralNorm:
@@ -186,9 +191,4 @@ def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=No
 
 def remove_spectral_norm(module, name="weight"):
     """Undo ``spectral_norm``: ``<name>`` becomes a Parameter holding the normalised weight."""
-    key, hook = _find_hook(module, SpectralNorm, name)
-    if hook is None:
-        raise ValueError(f"spectral_norm of '{name}' not found in {module}")
-    hook.remove(module)
-    del module._forward_pre_hooks[key]
-    return module
+    return _remove_hook(module, SpectralNorm, name, "spectral_norm")

@@ -263,8 +263,8 @@ def _channel_mask(t, dim, keep_idx, default_mask):
     return _wrap(m * default_mask.data.astype(m.dtype, copy=False))
 
 
-class RandomUnstructured(BasePruningMethod):
-    """Prune ``amount`` entries (a count, or a fraction) chosen at random."""
+class _Unstructured(BasePruningMethod):
+    """Prune ``amount`` entries (a count, or a fraction): the flat indices ``_pick(t, k)``."""
 
     PRUNING_TYPE = "unstructured"
 
@@ -276,30 +276,27 @@ class RandomUnstructured(BasePruningMethod):
         k = _n_to_prune(self.amount, t.data.size)
         if k == 0:
             return _wrap(default_mask.data.copy())
+        return _zero_flat(default_mask, self._pick(t, k))
+
+
+class RandomUnstructured(_Unstructured):
+    """Prune ``amount`` entries (a count, or a fraction) chosen at random."""
+
+    def _pick(self, t, k):
         prob = creation.rand(t.data.size, dtype="float64", device=t.device).data
-        return _zero_flat(default_mask, xp_of(prob).argsort(prob)[-k:])
+        return xp_of(prob).argsort(prob)[-k:]
 
     @classmethod
     def apply(cls, module, name, amount):
         return super().apply(module, name, amount=amount)
 
 
-class L1Unstructured(BasePruningMethod):
+class L1Unstructured(_Unstructured):
     """Prune the ``amount`` entries (a count, or a fraction) of smallest absolute value."""
 
-    PRUNING_TYPE = "unstructured"
-
-    def __init__(self, amount):
-        _validate_amount_init(amount)
-        self.amount = amount
-
-    def compute_mask(self, t, default_mask):
-        k = _n_to_prune(self.amount, t.data.size)
-        if k == 0:
-            return _wrap(default_mask.data.copy())
+    def _pick(self, t, k):
         xp = xp_of(t.data)
-        order = xp.argsort(xp.abs(t.data).reshape(-1), kind="stable")
-        return _zero_flat(default_mask, order[:k])
+        return xp.argsort(xp.abs(t.data).reshape(-1), kind="stable")[:k]
 
     @classmethod
     def apply(cls, module, name, amount, importance_scores=None):
