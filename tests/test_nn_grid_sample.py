@@ -174,6 +174,114 @@ def test_grid_sample_grid_gradient_of_gradient_matches_finite_differences(device
     np.testing.assert_allclose(host(gt.grad), numeric, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("xs, gs", [((2, 3, 4, 5), (2, 0, 3, 2)), ((2, 0, 4, 5), (2, 2, 3, 2)),
+                                     ((0, 3, 4, 5), (0, 2, 3, 2)),
+                                     ((0, 3, 4, 5, 2), (0, 2, 3, 1, 3))])
+def test_grid_sample_empty_batch_points_or_channels(xs, gs, device):
+    for mode in MODES[len(xs) - 2]:
+        x = tensor_on(np.ones(xs), device, requires_grad=True)
+        grid = tensor_on(np.zeros(gs), device, requires_grad=True)
+        y = F.grid_sample(x, grid, mode=mode)
+        y.sum().backward()
+        assert y.shape == xs[:2] + gs[1:-1]
+        assert x.grad.shape == xs and not np.any(host(x.grad))
+
+
+# ---- the sampling primitives --------------------------------------------------------------------
+def _tap_case(rng, n=2, c=3, pixels=5, points=4, corners=3):
+    """x (N, C, S), w (T, N, P), g (N, C, P) and rows (T, N, P) with repeated pixels."""
+    rows = rng.integers(0, pixels, (corners, n, points)) + np.arange(n)[:, None] * pixels
+    rows[1, 0, :2] = rows[0, 0, 0]  # several corners and points on one pixel
+    return (rng.standard_normal((n, c, pixels)), rng.standard_normal((corners, n, points)),
+            rng.standard_normal((n, c, points)), rows)
+
+
+def _tap_reference(x, w, g, rows):
+    """The three partial derivatives of sum x[n, c, rows] * w * g, by loops."""
+    n, c, pixels = x.shape
+    corners, _, points = rows.shape
+    total = np.zeros_like(x)
+    dot = np.zeros_like(w)
+    out = np.zeros_like(g)
+    for t, i, p in np.ndindex(corners, n, points):
+        s = rows[t, i, p] - i * pixels
+        out[i, :, p] += w[t, i, p] * x[i, :, s]
+        dot[t, i, p] = x[i, :, s] @ g[i, :, p]
+        total[i, :, s] += w[t, i, p] * g[i, :, p]
+    return out, dot, total
+
+
+def test_tap_primitives_match_loops(device, rng):
+    from tensorgrad.nn._functional_grid import _tap_dot, _tap_spread, _tap_sum
+
+    x, w, g, rows = _tap_case(rng)
+    out, dot, total = _tap_reference(x, w, g, rows)
+    dx, dw, dg, drows = put((x, w, g, rows), device)
+    for mine, want in [(_tap_sum(dx, dw, rows=drows), out), (_tap_dot(dx, dg, rows=drows), dot),
+                       (_tap_spread(dg, dw, rows=drows, pixels=x.shape[2]), total)]:
+        assert on(mine, device)
+        np.testing.assert_allclose(host(mine), want, rtol=1e-12, atol=1e-12)
+    # no weights: weights 1 (nearest sampling with a padding that keeps every tap inside)
+    ones = np.ones_like(w[:1])
+    one_out, _, one_total = _tap_reference(x, ones, g, rows[:1])
+    np.testing.assert_allclose(host(_tap_sum(dx, None, rows=drows[:1])), one_out, rtol=1e-12)
+    np.testing.assert_allclose(host(_tap_spread(dg, None, rows=drows[:1], pixels=x.shape[2])),
+                               one_total, rtol=1e-12)
+
+
+def test_tap_primitives_float32_stay_float32(device, rng):
+    from tensorgrad.nn._functional_grid import _tap_dot, _tap_spread, _tap_sum
+
+    x, w, g, rows = _tap_case(rng)
+    out, dot, total = _tap_reference(x, w, g, rows)
+    dx, dw, dg, drows = put((x.astype(np.float32), w.astype(np.float32), g.astype(np.float32),
+                             rows), device)
+    for mine, want in [(_tap_sum(dx, dw, rows=drows), out), (_tap_dot(dx, dg, rows=drows), dot),
+                       (_tap_spread(dg, dw, rows=drows, pixels=x.shape[2]), total)]:
+        assert mine.dtype == np.float32
+        np.testing.assert_allclose(host(mine), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("which", ["sum", "dot", "spread"])
+def test_tap_primitives_second_order(which, device, rng):
+    """Each rule is a call of another of the three: second derivatives in both modes."""
+    from tensorgrad.nn._functional_grid import _tap_dot, _tap_spread, _tap_sum
+
+    x, w, g, rows = _tap_case(rng)
+    drows = put(rows, device)
+    fn, args = {
+        "sum": (lambda a, b: _tap_sum(a, b, rows=drows), (x, w)),
+        "dot": (lambda a, b: _tap_dot(a, b, rows=drows), (x, g)),
+        "spread": (lambda a, b: _tap_spread(a, b, rows=drows, pixels=x.shape[2]), (g, w)),
+    }[which]
+
+    def f(a, b):
+        return tnp.sin(fn(a, b))
+
+    tg.check_grads(f, modes=("fwd", "rev"), order=2)(*put(args, device))
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
+@pytest.mark.parametrize("pad", PADDINGS)
+def test_grid_sample_makes_no_host_sync(mode, pad, cuda_device, rng):
+    """Forward and backward on the cuda device (the stand-in records what would sync)."""
+    from cupy_standin import _sync
+
+    x = tensor_on(rng.standard_normal((2, 3, 5, 6)).astype(np.float32), cuda_device,
+                  requires_grad=True)
+    grid = tensor_on(rng.uniform(-1.3, 1.3, (2, 4, 3, 2)).astype(np.float32), cuda_device,
+                     requires_grad=True)
+
+    def step():
+        F.grid_sample(x, grid, mode=mode, padding_mode=pad).sum().backward()
+
+    step()
+    with _sync.watch() as w:
+        step()
+    assert not w.events, w.report()
+    assert on(x.grad, cuda_device) and np.any(host(x.grad))
+
+
 # ---- affine_grid --------------------------------------------------------------------------------
 @pytest.mark.parametrize("k", [2, 3])
 @pytest.mark.parametrize("ac", [True, False])
