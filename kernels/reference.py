@@ -599,6 +599,94 @@ def _col2im(T, name, grid, block, shared_mem, cols, out, total, *rest):
     ov[...] = acc
 
 
+# ---- rnn_cell.cu ----------------------------------------------------------------------------
+def _cell_shape(name, rows, hidden):
+    r = int(_scalar(rows, np.int64, name, "rows"))
+    h = int(_scalar(hidden, np.int64, name, "hidden"))
+    if r < 0 or h < 1:
+        raise LaunchError(f"{name}: rows must be >= 0 and hidden >= 1, got {r}, {h}")
+    return r, h
+
+
+def _cell_arrays(T, name, rows, hidden, **arrays):
+    """Each named array as (rows, k * hidden) for its width k (the keyword's value)."""
+    return [_array(a, T, rows * k * hidden, name, what).reshape(rows, k * hidden)
+            for what, (a, k) in arrays.items()]
+
+
+def _lstm_parts(gates, c_prev):
+    h = gates.shape[1] // 4
+    i, f, o = (_sigmoid(gates[:, k * h:(k + 1) * h]) for k in (0, 1, 3))
+    g = np.tanh(gates[:, 2 * h:3 * h])
+    c = f * c_prev + i * g
+    return i, f, g, o, c
+
+
+def _lstm_cell_fwd(T, name, grid, block, shared_mem, gates, c_prev, out, rows, hidden):
+    _stride_launch(grid, block, shared_mem, name)
+    r, h = _cell_shape(name, rows, hidden)
+    a, cp, y = _cell_arrays(T, name, r, h, gates=(gates, 4), c_prev=(c_prev, 1), out=(out, 2))
+    with np.errstate(all="ignore"):
+        _, _, _, o, c = _lstm_parts(a, cp)
+        y[:, h:] = c
+        y[:, :h] = o * np.tanh(c)
+
+
+def _lstm_cell_bwd(T, name, grid, block, shared_mem, gout, gates, c_prev, d_gates, d_c, rows,
+                   hidden):
+    _stride_launch(grid, block, shared_mem, name)
+    r, h = _cell_shape(name, rows, hidden)
+    g, a, cp, da, dcp = _cell_arrays(T, name, r, h, gout=(gout, 2), gates=(gates, 4),
+                                     c_prev=(c_prev, 1), d_gates=(d_gates, 4), d_c=(d_c, 1))
+    with np.errstate(all="ignore"):
+        i, f, cand, o, c = _lstm_parts(a, cp)
+        tc = np.tanh(c)
+        dh = g[:, :h]
+        dc = g[:, h:] + dh * o * (1 - tc * tc)
+        da[:, :h] = dc * cand * i * (1 - i)
+        da[:, h:2 * h] = dc * cp * f * (1 - f)
+        da[:, 2 * h:3 * h] = dc * i * (1 - cand * cand)
+        da[:, 3 * h:] = dh * tc * o * (1 - o)
+        dcp[...] = dc * f
+
+
+def _gru_parts(gi, gh):
+    h = gi.shape[1] // 3
+    r = _sigmoid(gi[:, :h] + gh[:, :h])
+    z = _sigmoid(gi[:, h:2 * h] + gh[:, h:2 * h])
+    n = np.tanh(gi[:, 2 * h:] + r * gh[:, 2 * h:])
+    return r, z, n
+
+
+def _gru_cell_fwd(T, name, grid, block, shared_mem, gi, gh, h_prev, out, rows, hidden):
+    _stride_launch(grid, block, shared_mem, name)
+    r, h = _cell_shape(name, rows, hidden)
+    xi, xh, hp, y = _cell_arrays(T, name, r, h, gi=(gi, 3), gh=(gh, 3), h_prev=(h_prev, 1),
+                                 out=(out, 1))
+    with np.errstate(all="ignore"):
+        _, z, n = _gru_parts(xi, xh)
+        y[...] = (1 - z) * n + z * hp
+
+
+def _gru_cell_bwd(T, name, grid, block, shared_mem, gout, gi, gh, h_prev, d_gi, d_gh, d_h,
+                  rows, hidden):
+    _stride_launch(grid, block, shared_mem, name)
+    r_, h = _cell_shape(name, rows, hidden)
+    g, xi, xh, hp, dgi, dgh, dh = _cell_arrays(
+        T, name, r_, h, gout=(gout, 1), gi=(gi, 3), gh=(gh, 3), h_prev=(h_prev, 1),
+        d_gi=(d_gi, 3), d_gh=(d_gh, 3), d_h=(d_h, 1))
+    with np.errstate(all="ignore"):
+        r, z, n = _gru_parts(xi, xh)
+        dn = g * (1 - z) * (1 - n * n)
+        dz = g * (hp - n) * z * (1 - z)
+        dr = dn * xh[:, 2 * h:] * r * (1 - r)
+        dgi[:, :h] = dgh[:, :h] = dr
+        dgi[:, h:2 * h] = dgh[:, h:2 * h] = dz
+        dgi[:, 2 * h:] = dn
+        dgh[:, 2 * h:] = dn * r
+        dh[...] = g * z
+
+
 # ---- one reference per entry point ----------------------------------------------------------
 _GENERIC = {
     "tg_log_softmax_fwd": _log_softmax_fwd,
@@ -617,6 +705,10 @@ _GENERIC = {
     "tg_layer_norm_bwd_wb": _layer_norm_bwd_wb,
     "tg_im2col": _im2col,
     "tg_col2im": _col2im,
+    "tg_lstm_cell_fwd": _lstm_cell_fwd,
+    "tg_lstm_cell_bwd": _lstm_cell_bwd,
+    "tg_gru_cell_fwd": _gru_cell_fwd,
+    "tg_gru_cell_bwd": _gru_cell_bwd,
 }
 
 

@@ -128,8 +128,21 @@ def _im2col(cp, rng, dtype):
         kcuda.col2im(cols, (7, 6), kernel, stride, padding, dilation)
 
 
+def _rnn_cell(cp, rng, dtype):
+    for rows, hidden in ((3, 5), (1, 1), (300, 7)):  # the last: several blocks
+        gates = _rand(cp, rng, (rows, 4 * hidden), dtype, 2.0)
+        c = _rand(cp, rng, (rows, hidden), dtype)
+        kcuda.lstm_cell(gates, c, hidden)
+        kcuda.lstm_cell_backward(_rand(cp, rng, (rows, 2 * hidden), dtype), gates, c)
+        gi = _rand(cp, rng, (rows, 3 * hidden), dtype, 2.0)
+        gh = _rand(cp, rng, (rows, 3 * hidden), dtype, 2.0)
+        kcuda.gru_cell(gi, gh, c)
+        kcuda.gru_cell_backward(_rand(cp, rng, (rows, hidden), dtype), gi, gh, c)
+
+
 FAMILIES = {"softmax_xent.cu": _softmax_family, "optim.cu": _optimizers,
-            "bias_act.cu": _bias_act, "layer_norm.cu": _layer_norm, "im2col.cu": _im2col}
+            "bias_act.cu": _bias_act, "layer_norm.cu": _layer_norm, "im2col.cu": _im2col,
+            "rnn_cell.cu": _rnn_cell}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

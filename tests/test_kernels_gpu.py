@@ -255,3 +255,25 @@ def test_im2col_kernels_on_the_gpu(geometry, dtype):
     np.testing.assert_array_equal(
         cp.asnumpy(fold(cp.asarray(gc), (h, w), kernel, stride, padding, dilation)),
         fold(gc, (h, w), kernel, stride, padding, dilation))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rnn_cell_kernels_on_the_gpu(dtype):
+    cp = _real_cupy()
+    rng = np.random.default_rng(6)
+    rows, hidden = 97, 130
+    size = (np.int64(rows), np.int64(hidden))
+    gates = (rng.standard_normal((rows, 4 * hidden)) * 3).astype(dtype)
+    c = rng.standard_normal((rows, hidden)).astype(dtype)
+    gi, gh = ((rng.standard_normal((rows, 3 * hidden)) * 3).astype(dtype) for _ in range(2))
+    for grid in ((kcuda.stride_grid(rows * hidden),), (3,)):  # a short grid strides further
+        _compare(cp, "tg_lstm_cell_fwd", dtype, grid, (256,),
+                 (gates, c, np.zeros((rows, 2 * hidden), dtype)) + size, [2])
+        _compare(cp, "tg_lstm_cell_bwd", dtype, grid, (256,),
+                 (rng.standard_normal((rows, 2 * hidden)).astype(dtype), gates, c,
+                  np.zeros_like(gates), np.zeros_like(c)) + size, [3, 4])
+        _compare(cp, "tg_gru_cell_fwd", dtype, grid, (256,),
+                 (gi, gh, c, np.zeros_like(c)) + size, [3])
+        _compare(cp, "tg_gru_cell_bwd", dtype, grid, (256,),
+                 (rng.standard_normal((rows, hidden)).astype(dtype), gi, gh, c,
+                  np.zeros_like(gi), np.zeros_like(gh), np.zeros_like(c)) + size, [4, 5, 6])

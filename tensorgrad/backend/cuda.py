@@ -30,6 +30,8 @@ KERNELS = {
     "bias_act.cu": ("tg_bias_act_fwd", "tg_bias_act_bwd"),
     "layer_norm.cu": ("tg_layer_norm_fwd", "tg_layer_norm_bwd_dx", "tg_layer_norm_bwd_wb"),
     "im2col.cu": ("tg_im2col", "tg_col2im"),
+    "rnn_cell.cu": ("tg_lstm_cell_fwd", "tg_lstm_cell_bwd", "tg_gru_cell_fwd",
+                    "tg_gru_cell_bwd"),
 }
 ACTIVATIONS = {"identity": 0, "relu": 1, "gelu": 2, "gelu_tanh": 3, "silu": 4, "tanh": 5,
                "sigmoid": 6}
@@ -479,3 +481,48 @@ def col2im(cols, size, kernel, stride, padding, dilation):
             STRIDE_BLOCK, (cols, out, np.int64(total))
             + _geometry_args(h, w, kernel, stride, padding, dilation, oh, ow))
     return out
+
+
+# ---- rnn_cell.cu ----------------------------------------------------------------------------
+def _cell_launch(base, x, hidden, args):
+    rows = x.size // (x.shape[-1] or 1)
+    n = rows * hidden
+    _launch("rnn_cell.cu", base, x.dtype, x.device.id, stride_grid(n), STRIDE_BLOCK,
+            args + (np.int64(rows), np.int64(hidden)))
+
+
+def lstm_cell(gates, c_prev, hidden):
+    """The packed (h, c) (..., 2H) of an LSTM step from gates (..., 4H) and c_prev (..., H)."""
+    gates, c_prev = _contig(gates), _contig(c_prev)
+    out = _device.cupy.empty(gates.shape[:-1] + (2 * hidden,), gates.dtype)
+    _cell_launch("tg_lstm_cell_fwd", gates, hidden, (gates, c_prev, out))
+    return out
+
+
+def lstm_cell_backward(g, gates, c_prev):
+    """(d gates, d c_prev) of an LSTM step from the cotangent g (..., 2H) of its answer."""
+    gates, c_prev = _contig(gates), _contig(c_prev)
+    g = _contig(g.astype(gates.dtype, copy=False))
+    cp = _device.cupy
+    d_gates = cp.empty_like(gates)
+    d_c = cp.empty_like(c_prev)
+    _cell_launch("tg_lstm_cell_bwd", gates, c_prev.shape[-1], (g, gates, c_prev, d_gates, d_c))
+    return d_gates, d_c
+
+
+def gru_cell(gi, gh, h_prev):
+    """h' (..., H) of a GRU step from gi, gh (..., 3H) and h_prev (..., H)."""
+    gi, gh, h_prev = _contig(gi), _contig(gh), _contig(h_prev)
+    out = _device.cupy.empty_like(h_prev)
+    _cell_launch("tg_gru_cell_fwd", gi, h_prev.shape[-1], (gi, gh, h_prev, out))
+    return out
+
+
+def gru_cell_backward(g, gi, gh, h_prev):
+    """(d gi, d gh, d h_prev) of a GRU step from the cotangent g (..., H) of h'."""
+    gi, gh, h_prev = _contig(gi), _contig(gh), _contig(h_prev)
+    g = _contig(g.astype(gi.dtype, copy=False))
+    cp = _device.cupy
+    d_gi, d_gh, d_h = cp.empty_like(gi), cp.empty_like(gh), cp.empty_like(h_prev)
+    _cell_launch("tg_gru_cell_bwd", gi, h_prev.shape[-1], (g, gi, gh, h_prev, d_gi, d_gh, d_h))
+    return d_gi, d_gh, d_h

@@ -2,10 +2,11 @@
 numerics: ``RNN`` (tanh or relu), ``LSTM`` (with ``proj_size``), ``GRU`` and their cells.
 
 Each layer and direction projects the inputs of all time steps with one matrix product, then a
-Python loop over the steps adds the recurrent product and applies the gates (differentiable
-ops only, so gradients of every order follow). A :class:`~tensorgrad.nn.utils.rnn.
-PackedSequence` input runs each sequence for its own length: the final states are those of
-each sequence's last step.
+Python loop over the steps adds the recurrent product and applies the gates: for the LSTM and
+the GRU one fused primitive per step (``tensorgrad.ops.rnn_cell``: one node, one CUDA kernel
+each way on CuPy), whose rules are differentiable, so gradients of every order follow. A
+:class:`~tensorgrad.nn.utils.rnn.PackedSequence` input runs each sequence for its own length:
+the final states are those of each sequence's last step.
 """
 
 import math
@@ -13,6 +14,7 @@ import numbers
 import warnings
 
 from .. import creation
+from ..ops.rnn_cell import gru_cell, lstm_cell_hc
 from ..ops.shape import concatenate_, expand_dims, squeeze, stack_, swapaxes
 from . import functional as F
 from . import init
@@ -32,26 +34,14 @@ def _rnn_step(act):
 
 
 def _lstm_step(gi, h, c, w_hh, b_hh, w_hr):
-    g = gi + F.linear(h, w_hh, b_hh)
-    n = c.shape[-1]
-    i = F.sigmoid(g[..., :n])
-    f = F.sigmoid(g[..., n:2 * n])
-    cand = F.tanh(g[..., 2 * n:3 * n])
-    o = F.sigmoid(g[..., 3 * n:])
-    c = f * c + i * cand
-    h = o * F.tanh(c)
+    h, c = lstm_cell_hc(gi + F.linear(h, w_hh, b_hh), c)  # one fused node for the gates
     if w_hr is not None:
         h = F.linear(h, w_hr)
     return h, c
 
 
 def _gru_step(gi, h, c, w_hh, b_hh, w_hr):
-    gh = F.linear(h, w_hh, b_hh)
-    n = h.shape[-1]
-    r = F.sigmoid(gi[..., :n] + gh[..., :n])
-    z = F.sigmoid(gi[..., n:2 * n] + gh[..., n:2 * n])
-    cand = F.tanh(gi[..., 2 * n:] + r * gh[..., 2 * n:])  # b_hn inside the r product, as torch
-    return cand + z * (h - cand), None
+    return gru_cell(gi, F.linear(h, w_hh, b_hh), h), None  # b_hn inside r * (...), as torch
 
 
 _STEPS = {"RNN_TANH": _rnn_step(F.tanh), "RNN_RELU": _rnn_step(F.relu), "LSTM": _lstm_step,
