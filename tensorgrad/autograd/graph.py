@@ -192,6 +192,8 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
 
     prev_mode = _state.enabled
     anomaly = _state.anomaly
+    slice_prim = _slice_prim()
+    slice_ok = not create_graph and not anomaly
     _state.enabled = create_graph
     _state.backward += 1  # as in PyTorch, autocast does not apply to the rules
     try:
@@ -228,32 +230,38 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
                 i += 1
                 if p is None or (needed is not None and p not in needed):
                     continue
-                gi = vjps[i](g, ans, *args, **kw) if kw else vjps[i](g, ans, *args)
-                a = raw_args[i]
-                try:
-                    fits = gi.shape == a.shape and gi.dtype == a.dtype
-                except AttributeError:  # None, a tuple, a list: a user's rule gone wrong
-                    if gi is None and getattr(n.prim, "none_is_no_gradient", False):
-                        continue  # an autograd.Function's backward gave None: no edge
-                    raise rule_error("VJP", n.prim, i, gi, a.shape, a.dtype) from None
-                if not fits:
-                    check_rule_result("VJP", n.prim, i, gi, a.shape, a.dtype)
-                    gi = unbroadcast(gi, a)
-                if anomaly:
-                    from .anomaly import check_backward
-
-                    check_backward(n, i, gi)
                 old = grads.get(p)
-                if old is None:
-                    grads[p] = gi  # the first contribution is kept as it is: no copy
-                    if type(p) is Node:
-                        push(heap, (-p.seq, p))
-                elif create_graph or p not in private or isinstance(old, Tensor):
-                    grads[p] = old + gi
-                    private.add(p)
+                if old is not None and n.prim is slice_prim and p in private and slice_ok \
+                        and _add_slice(old, raw_args[1], g):
+                    pass  # a slice's cotangent added into the parent's buffer in place
                 else:
-                    old += gi  # a buffer we allocated ourselves: safe to add in place
-                    grads[p] = old  # (a 0-d result is a NumPy scalar: += made a new object)
+                    gi = vjps[i](g, ans, *args, **kw) if kw else vjps[i](g, ans, *args)
+                    a = raw_args[i]
+                    try:
+                        fits = gi.shape == a.shape and gi.dtype == a.dtype
+                    except AttributeError:  # None, a tuple, a list: a user's rule gone wrong
+                        if gi is None and getattr(n.prim, "none_is_no_gradient", False):
+                            continue  # an autograd.Function's backward gave None: no edge
+                        raise rule_error("VJP", n.prim, i, gi, a.shape, a.dtype) from None
+                    if not fits:
+                        check_rule_result("VJP", n.prim, i, gi, a.shape, a.dtype)
+                        gi = unbroadcast(gi, a)
+                    if anomaly:
+                        from .anomaly import check_backward
+
+                        check_backward(n, i, gi)
+                    if old is None:
+                        grads[p] = gi  # the first contribution is kept as it is: no copy
+                        if n.prim is slice_prim:
+                            private.add(p)  # getitem's rule made it: a fresh buffer
+                        if type(p) is Node:
+                            push(heap, (-p.seq, p))
+                    elif create_graph or p not in private or isinstance(old, Tensor):
+                        grads[p] = old + gi
+                        private.add(p)
+                    else:
+                        old += gi  # a buffer we allocated ourselves: safe to add in place
+                        grads[p] = old  # (a 0-d result is a NumPy scalar: += made a new object)
                 if early and p in early:
                     left = early[p] - 1
                     if left:
@@ -294,6 +302,27 @@ def _toward(roots, targets, stop):
 
 
 _TENSOR_NAMES = []
+_SLICE_PRIM = []
+
+
+def _slice_prim():
+    """getitem's primitive (looked up on first use: ops imports this module)."""
+    if not _SLICE_PRIM:
+        from ..ops.index import _is_basic, getitem
+
+        _SLICE_PRIM.extend((getitem.prim, _is_basic))
+    return _SLICE_PRIM[0]
+
+
+def _add_slice(buf, idx, g):
+    """``buf[idx] += g`` for a basic index and a cotangent of buf's type and dtype: what
+    getitem's rule would give, a full-size buffer with g at idx, added without making it. A
+    tensor cut into T pieces then costs O(size) in backward, not O(T * size). False (nothing
+    done) when it does not apply."""
+    if type(g) is not type(buf) or g.dtype != buf.dtype or not _SLICE_PRIM[1](idx):
+        return False
+    buf[idx] += g
+    return True
 
 
 def _tensor_names():
