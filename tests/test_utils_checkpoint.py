@@ -237,3 +237,199 @@ def test_the_activations_inside_a_checkpoint_are_freed_after_the_forward(device,
         del out
     assert ours == []
     assert all(p.grad is not None for p in model.parameters())
+
+
+# ---- selective activation checkpointing and PyTorch's helpers -------------------------------
+import functools  # noqa: E402
+import warnings  # noqa: E402
+
+from tensorgrad.ops.linalg import matmul as _matmul_wrapper  # noqa: E402
+from tensorgrad.utils import checkpoint as ckpt_mod  # noqa: E402
+
+P = ckpt_mod.CheckpointPolicy
+
+
+def _chain(x, *ws):
+    h = x
+    for w in ws:
+        h = (h @ w).tanh()
+    return h
+
+
+def _chain_args(device, rng, n=3, width=8, batch=4, dtype=np.float64):
+    x = tg.tensor(put(rng.standard_normal((batch, width)).astype(dtype), device),
+                  requires_grad=True)
+    ws = [tg.tensor(put(rng.standard_normal((width, width)).astype(dtype) / np.sqrt(width),
+                        device), requires_grad=True) for _ in range(n)]
+    return x, ws
+
+
+def _save_matmul(ctx, op, *args, **kwargs):
+    return P.MUST_SAVE if op.name == "matmul" else P.PREFER_RECOMPUTE
+
+
+POLICIES = {
+    "list-of-tg-functions": [tg.matmul],
+    "list-of-primitive-names": ["matmul", "tanh"],
+    "policy-fn": _save_matmul,
+    "bool-policy": lambda ctx, op, *a, **k: op.name == "tanh",
+    "recompute-all": lambda ctx, op, *a, **k: P.PREFER_RECOMPUTE,
+    "save-all": lambda ctx, op, *a, **k: P.PREFER_SAVE,
+}
+
+
+@pytest.mark.parametrize("policy", list(POLICIES), ids=list(POLICIES))
+def test_selective_checkpoint_gives_the_plain_values_and_gradients(device, rng, policy):
+    x, ws = _chain_args(device, rng)
+    plain = _chain(x, *ws)
+    (plain ** 2).sum().backward()
+    want = [host(t.grad).copy() for t in (x, *ws)]
+    for t in (x, *ws):
+        t.grad = None
+    ctx_fn = functools.partial(ckpt_mod.create_selective_checkpoint_contexts, POLICIES[policy])
+    out = checkpoint(_chain, x, *ws, use_reentrant=False, context_fn=ctx_fn)
+    np.testing.assert_array_equal(host(out), host(plain))
+    (out ** 2).sum().backward()
+    _assert_same([host(t.grad) for t in (x, *ws)], want, rtol=1e-12, atol=1e-14)
+
+
+def test_a_saved_matmul_is_not_run_again(device, rng, monkeypatch):
+    prim = _matmul_wrapper.prim
+    calls = []
+    fwd = prim.fwd
+    monkeypatch.setattr(prim, "fwd", lambda *a, **k: calls.append(1) or fwd(*a, **k))
+    seen = []
+
+    def policy(ctx, op, *args, **kwargs):
+        seen.append((ctx.is_recompute, op.name))
+        return _save_matmul(ctx, op)
+
+    for policy_fn, after_backward in ((policy, 3), (lambda c, o, *a, **k: P.MUST_RECOMPUTE, 6)):
+        calls.clear()
+        x, ws = _chain_args(device, rng)
+        ctx_fn = functools.partial(ckpt_mod.create_selective_checkpoint_contexts, policy_fn)
+        out = checkpoint(_chain, x, *ws, context_fn=ctx_fn).sum()
+        assert len(calls) == 3  # the first run
+        out.backward()
+        assert len(calls) == after_backward  # saved: no matmul in the recomputation
+    # the policy saw every primitive in both runs, told apart by is_recompute
+    assert [n for r, n in seen if not r] == [n for r, n in seen if r] == ["matmul", "tanh"] * 3
+
+
+def test_selective_checkpoint_memory_lies_between_full_and_none(device, rng):
+    x, ws = _chain_args(device, rng, n=8, width=128, batch=64, dtype=np.float32)
+    activation = 64 * 128 * 4
+
+    def held(**kw):
+        # warm-up run first (the cuda stand-in loads kernels on first use), then measured
+        for _measure in (False, True):
+            for t in (x, *ws):
+                t.grad = None
+            fn = (lambda: checkpoint(_chain, x, *ws, **kw).sum()) if kw else \
+                (lambda: _chain(x, *ws).sum())
+            size, out = _held_bytes(fn)
+            out.backward()
+        return size, [host(t.grad).copy() for t in (x, *ws)]
+
+    none, ref = held()
+    full, g_full = held(use_reentrant=False)
+    sac, g_sac = held(use_reentrant=False, context_fn=functools.partial(
+        ckpt_mod.create_selective_checkpoint_contexts, [tg.matmul]))
+    _assert_same(g_full, ref, rtol=1e-5, atol=1e-6)
+    _assert_same(g_sac, ref, rtol=1e-5, atol=1e-6)
+    # measured here (in activations of 32 KiB): none ~32, SAC on matmul ~18, full ~2.2
+    assert full < 3 * activation, (full, sac, none)
+    assert full + 7 * activation < sac < none - 7 * activation, (full, sac, none)
+
+
+def test_selective_checkpoint_contexts_refuse_bad_policies(device):
+    with pytest.raises(TypeError, match="policy_fn_or_list"):
+        ckpt_mod.create_selective_checkpoint_contexts(3)
+    x = tg.tensor(put(np.ones((2, 2)), device), requires_grad=True)
+    ctx_fn = functools.partial(ckpt_mod.create_selective_checkpoint_contexts,
+                               lambda ctx, op, *a, **k: "save")
+    with pytest.raises(TypeError, match="CheckpointPolicy.*matmul|matmul.*CheckpointPolicy"):
+        checkpoint(lambda a: a @ a, x, context_fn=ctx_fn)
+    from tensorgrad.ops import registry
+
+    assert registry.INTERCEPT[0] is None  # the failed region left nothing behind
+
+
+def test_torch_public_names_exist():
+    import torch.utils.checkpoint as tcp
+
+    torch_oracle()
+    # aten op sets and torch.compile's graph groups have no tensorgrad counterpart
+    missing = [n for n in tcp.__all__ if not hasattr(ckpt_mod, n) and
+               n not in ("SAC_IGNORED_OPS", "GraphExecGroup")]
+    assert missing == []
+    assert [p.name for p in P] == [p.name for p in tcp.CheckpointPolicy][:4]
+    assert issubclass(ckpt_mod.CheckpointError, RuntimeError)
+
+
+def test_small_helpers(device):
+    a, b = ckpt_mod.noop_context_fn()
+    with a, b:
+        pass
+    t = tg.tensor(put(np.ones(3), device), requires_grad=True) * 2
+    d, k = ckpt_mod.detach_variable((t, 5))
+    assert d.is_leaf and d.requires_grad and k == 5
+    np.testing.assert_array_equal(host(d), host(t))
+    with pytest.raises(RuntimeError, match="tuple"):
+        ckpt_mod.detach_variable([t])
+    with pytest.warns(UserWarning, match="None of the inputs"):
+        ckpt_mod.check_backward_validity((t.detach(), 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ckpt_mod.check_backward_validity((t,))
+    assert ckpt_mod.DefaultDeviceType.get_device_type() == "cuda"
+    with pytest.raises(ValueError, match="cuda"):
+        ckpt_mod.DefaultDeviceType.set_device_type("xpu")
+
+
+def test_device_states_round_trip(device):
+    x = tg.ones(2, device=device)
+    devices, states = ckpt_mod.get_device_states(x, 1.0, tg.ones(1))
+    if device == "cpu":
+        assert (devices, states) == ([], [])
+        return
+    assert devices == [0] and len(states) == 1
+    first = host(tg.rand(4, device=device)).copy()
+    ckpt_mod.set_device_states(devices, states)
+    np.testing.assert_array_equal(host(tg.rand(4, device=device)), first)
+    with pytest.raises(ValueError, match="device_type"):
+        ckpt_mod.set_device_states(devices, states, device_type="cpu")
+
+
+def test_early_stop_flag_is_accepted_and_changes_nothing(device, rng):
+    x, ws = _chain_args(device, rng)
+    _chain(x, *ws).sum().backward()
+    want = [host(t.grad).copy() for t in ws]
+    for t in (x, *ws):
+        t.grad = None
+    for flag in (False, True):
+        with ckpt_mod.set_checkpoint_early_stop(flag):
+            out = checkpoint(_chain, x, *ws).sum()
+            assert out.grad_fn is not None
+        assert ckpt_mod._EARLY_STOP[0] is True
+        out.backward()
+        _assert_same([host(t.grad) for t in ws], [2 * w for w in want] if flag else want,
+                     rtol=1e-12)
+
+
+def test_debug_lists_the_primitives_of_both_runs(device):
+    x = tg.tensor(put(np.ones((2, 3)), device), requires_grad=True)
+    runs = []
+
+    def changing(a):
+        runs.append(1)
+        return a.exp() if len(runs) == 1 else a[:1].tanh()
+
+    with ckpt_mod.set_checkpoint_debug_enabled(True):
+        out = checkpoint(changing, x)
+    with pytest.raises(ckpt_mod.CheckpointError, match=r"(?s)first run: \['exp'\].*tanh"):
+        out.sum().backward()
+    runs.clear()
+    out = checkpoint(changing, x)  # debug off: the message says how to get the list
+    with pytest.raises(ckpt_mod.CheckpointError, match="debug=True"):
+        out.sum().backward()

@@ -24,6 +24,7 @@ from .continuous import (
     Exponential,
     FisherSnedecor,
     Gamma,
+    GeneralizedPareto,
     Laplace,
     LogNormal,
     Normal,
@@ -102,4 +103,5 @@ __all__ = [
     "Chi2", "ContinuousBernoulli", "ExponentialFamily", "FisherSnedecor", "Geometric",
     "InverseGamma", "LowRankMultivariateNormal", "MixtureSameFamily", "Multinomial",
     "NegativeBinomial", "OneHotCategoricalStraightThrough", "StudentT", "VonMises",
+    "GeneralizedPareto",
 ] + transforms.__all__

@@ -460,3 +460,97 @@ def _kl_uniform_pareto(p, q):
     e_log = (_xlogx(p.high) - _xlogx(p.low) - width) / width  # E_p[log x]
     result = e_log * (q.alpha + 1) - (q.alpha * q.scale ** q.alpha * width).log()
     return _inf_where(p.low < q.scale, result)
+
+
+# ---- across the older families: -H(p) plus the cross-entropy E_p[-log q] --------------------
+def _e_log(p):
+    """E_p[log x] for p on the positive half-line or inside it."""
+    tg = _tg()
+    if isinstance(p, Beta):
+        return tg.digamma(p.concentration1) - tg.digamma(p.concentration1 + p.concentration0)
+    if isinstance(p, Gamma):
+        return tg.digamma(p.concentration) - p.rate.log()
+    if isinstance(p, Exponential):
+        return -EULER - p.rate.log()
+    width = p.high - p.low  # Uniform with low >= 0 (the callers mask the rest)
+    return (_xlogx(p.high) - _xlogx(p.low)) / width - 1
+
+
+def _cross_normal(p, q):
+    return (math.log(math.sqrt(2 * math.pi)) + q.scale.log()
+            + (p.variance + (p.mean - q.loc) ** 2) / (2 * q.scale ** 2))
+
+
+def _cross_exponential(p, q):
+    return -q.rate.log() + q.rate * p.mean
+
+
+def _cross_gamma(p, q):
+    tg = _tg()
+    c = q.concentration
+    return tg.lgamma(c) - c * q.rate.log() - (c - 1) * _e_log(p) + q.rate * p.mean
+
+
+def _register_cross(pairs, cross):
+    for type_p, type_q in pairs:
+        register_kl(type_p, type_q)(lambda p, q: -p.entropy() + cross(p, q))
+
+
+_register_cross([(t, Normal) for t in (Beta, Exponential, Gamma, Laplace, Uniform)],
+                _cross_normal)
+_register_cross([(Beta, Exponential), (Gamma, Exponential)], _cross_exponential)
+_register_cross([(Beta, Gamma), (Exponential, Gamma)], _cross_gamma)
+
+
+@register_kl(Uniform, Exponential)
+def _kl_uniform_exponential(p, q):
+    return _inf_where(p.low < 0, -p.entropy() + _cross_exponential(p, q))
+
+
+@register_kl(Uniform, Gamma)
+def _kl_uniform_gamma(p, q):
+    tg = _tg()
+    safe = Uniform(tg.where(p.low < 0, tg.zeros_like(p.low), p.low), p.high)
+    return _inf_where(p.low < 0, -p.entropy() + _cross_gamma(safe, q))
+
+
+@register_kl(Uniform, Beta)
+def _kl_uniform_beta(p, q):
+    tg = _tg()
+    bad = (p.low < 0) | (p.high > 1)
+    low = tg.where(bad, tg.zeros_like(p.low), p.low)
+    high = tg.where(bad, tg.ones_like(p.high), p.high)
+    a, b = q.concentration1, q.concentration0
+    e_log = _e_log(Uniform(low, high))
+    e_log1m = _e_log(Uniform(1 - high, 1 - low))
+    cross = (tg.lgamma(a) + tg.lgamma(b) - tg.lgamma(a + b) - (a - 1) * e_log
+             - (b - 1) * e_log1m)
+    return _inf_where(bad, -p.entropy() + cross)
+
+
+@register_kl(Beta, Uniform)
+@register_kl(Exponential, Uniform)
+@register_kl(Gamma, Uniform)
+@register_kl(Laplace, Uniform)
+@register_kl(Normal, Uniform)
+def _kl_to_uniform(p, q):
+    # finite only where q covers p's support: Beta's [0, 1]; the others' never bounded
+    result = -p.entropy() + (q.high - q.low).log()
+    if isinstance(p, Beta):
+        return _inf_where((q.low > 0) | (q.high < 1), result)
+    return _infinite(result)
+
+
+@register_kl(Normal, Laplace)
+def _kl_normal_laplace(p, q):
+    tg = _tg()
+    gap = p.loc - q.loc
+    e_abs = (p.scale * math.sqrt(2 / math.pi) * (-(gap / p.scale) ** 2 / 2).exp()
+             + gap * tg.erf(gap / (p.scale * math.sqrt(2))))  # E_p|x - loc_q|
+    return -p.entropy() + (2 * q.scale).log() + e_abs / q.scale
+
+
+# p puts mass where q (on the half-line or [0, 1]) has none
+_register_infinite([(Exponential, Beta), (Gamma, Beta)], "rate")
+_register_infinite([(Laplace, Beta), (Laplace, Exponential), (Laplace, Gamma)], "loc")
+_register_infinite([(Normal, Beta), (Normal, Exponential), (Normal, Gamma)], "loc")

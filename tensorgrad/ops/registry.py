@@ -30,6 +30,10 @@ _generic = np.generic
 # that while none is, an op pays one flag test; [1] is tensorgrad.amp's function
 # (policy, args) -> args, which casts the arguments of a primitive with an autocast policy.
 AUTOCAST = [0, None]
+# [0]: None, or a function (primitive, args, raw_args, kw) -> raw answer that runs every
+# primitive applied to Tensors in its place (tensorgrad.utils.checkpoint's selective
+# checkpointing, which keeps some answers of the first run for the recomputation)
+INTERCEPT = [None]
 
 
 class Primitive:
@@ -211,7 +215,7 @@ def apply(p, args, kw):
             raw.append(_weak(a))
             parents.append(None)
     try:
-        out = p.fwd(*raw, **kw)
+        out = p.fwd(*raw, **kw) if INTERCEPT[0] is None else INTERCEPT[0](p, args, raw, kw)
     except Exception as e:
         # None unless a default device is set, or a 0-d CPU operand meets a CUDA one
         moved = move_host_arrays(args) or move_cpu_scalars(args)
@@ -250,7 +254,7 @@ def binary(p, reflected=False):
     amp = p.amp is not None  # an autocast policy: ops without one pay nothing for autocast
 
     def op(x, y):
-        if amp and AUTOCAST[0]:
+        if amp and AUTOCAST[0] or INTERCEPT[0] is not None:
             return apply(p, (y, x) if reflected else (x, y), {})
         xd = x.data
         if isinstance(y, Tensor):
@@ -333,7 +337,7 @@ def unary(p):
     amp = p.amp is not None
 
     def op(x):
-        if x._level or amp and AUTOCAST[0]:
+        if x._level or amp and AUTOCAST[0] or INTERCEPT[0] is not None:
             return apply(p, (x,), {})
         xd = x.data
         try:

@@ -7,6 +7,7 @@ allocates nothing: the same memory traffic as a hand-written NumPy update.
 from . import lr_scheduler, swa_utils
 from .adafactor import Adafactor, SparseAdam
 from .lbfgs import LBFGS
+from .muon import Muon
 from .optimizer import (
     ASGD,
     SGD,
@@ -23,5 +24,5 @@ from .optimizer import (
 )
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam",
-           "Adamax", "Adadelta", "Rprop", "ASGD", "LBFGS", "Adafactor", "SparseAdam",
+           "Adamax", "Adadelta", "Rprop", "ASGD", "LBFGS", "Adafactor", "SparseAdam", "Muon",
            "lr_scheduler", "swa_utils"]
