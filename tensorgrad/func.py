@@ -37,6 +37,7 @@ from .autograd.functional import (
     _vjp_maker,
     _zeros_like_raw,
     make_jvp,
+    vmapped_rows,
 )
 from .autograd.functional import jvp as _jvp
 from .autograd.rules import MissingRuleError
@@ -45,7 +46,8 @@ from .backend.device import xp_of
 from .tensor import Tensor, _new_tensor
 
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian", "linearize",
-           "vmap", "functional_call", "stack_module_state"]
+           "vmap", "functional_call", "stack_module_state", "replace_all_batch_norm_modules_",
+           "functionalize"]
 
 
 # ---- checks shared by the transforms ------------------------------------------------------
@@ -244,23 +246,23 @@ def _batched_rows(vjp_fn, rebuild_out, zeros, k, o):
         seeds[k] = s
         return vjp_fn(rebuild_out(seeds))
 
-    try:
-        level = new_level()
-        res = row(_batching.make_batched(seed, level))
-        leaves, rebuild_in = flatten(res)
-        shape = _shape_of(o)
-        done = []
-        for g in leaves:
-            if not _batching.is_batched_at(g, level) or level_of(g._primal):
-                return None
-            phys = g._primal
-            if isinstance(o, Tensor) and not isinstance(phys, Tensor):
-                phys = _tensor_of(phys)
-            done.append(phys.reshape(shape + tuple(phys.shape[1:])))
-        return rebuild_in(done)
-    except Exception:  # the row-by-row loop gives the answer, or the error to report
-        _batching.STATS["fallback"] += 1
+    box = []
+
+    def keep(s):  # the result's structure, for rebuilding it from the physical leaves
+        res = row(s)
+        box.append(flatten(res)[1])
+        return res
+
+    leaves = vmapped_rows(keep, seed)
+    if leaves is None:
         return None
+    shape = _shape_of(o)
+    done = []
+    for phys in leaves:
+        if isinstance(o, Tensor) and not isinstance(phys, Tensor):
+            phys = _tensor_of(phys)
+        done.append(phys.reshape(shape + tuple(phys.shape[1:])))
+    return box[0](done)
 
 
 def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None):
@@ -969,3 +971,60 @@ def stack_module_state(models):
     buffers = {name: ops.stack([b[name].detach() for b in all_buffers], 0)
                for name in all_buffers[0]}
     return params, buffers
+
+
+# ---- batch norm and mutations under transforms ---------------------------------------------
+def replace_all_batch_norm_modules_(root):
+    """``torch.func.replace_all_batch_norm_modules_``: every batch norm in ``root`` (itself
+    included) stops tracking running statistics, in place: ``running_mean``, ``running_var``
+    and ``num_batches_tracked`` become None and ``track_running_stats`` False, so the layer
+    normalises with the statistics of the batch it sees, in training and eval mode alike.
+    Under ``vmap`` that is each example's own batch, and no buffer is written inside the
+    transform. Returns ``root``.
+
+    >>> import tensorgrad as tg
+    >>> net = tg.nn.Sequential(tg.nn.Linear(3, 4), tg.nn.BatchNorm1d(4))
+    >>> net = tg.func.replace_all_batch_norm_modules_(net)
+    >>> net[1].running_mean is None, net[1].track_running_stats
+    (True, False)
+    >>> tg.vmap(net)(tg.randn(2, 5, 3)).shape
+    (2, 5, 4)
+    """
+    from .nn.normalization import _BatchNorm
+
+    for m in root.modules():
+        if isinstance(m, _BatchNorm):
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                m._buffers[name] = None
+            m.track_running_stats = False
+    return root
+
+
+def functionalize(func, *, remove="mutations"):
+    """``torch.func.functionalize``: ``func`` itself (wrapped), since tensorgrad needs no
+    rewrite. torch.func needs one because its transforms cannot see through in-place
+    mutation; in tensorgrad an in-place op on a value inside a transform rebinds that value
+    (a forward-mode dual writes its primal and its tangent alike, the tape records the write
+    with version checks, and a batched value makes ``vmap`` rerun the function per slice), so
+    the function with its mutations gives the values and derivatives the functionalized one
+    does (tests/test_vmap_rules.py compares them with torch.func.functionalize). ``remove``
+    is checked: ``"mutations"`` or ``"mutations_and_views"``.
+
+    >>> import tensorgrad as tg
+    >>> def f(x):
+    ...     y = x.clone()
+    ...     y.mul_(2)
+    ...     return y.sum()
+    >>> tg.func.grad(tg.func.functionalize(f))(tg.tensor([1.0, 2.0]))
+    tensor([2., 2.])
+    """
+    if remove not in ("mutations", "mutations_and_views"):
+        raise RuntimeError("functionalize(f, remove='mutations'): received invalid argument for "
+                           f"remove={remove}. Valid options are: remove='mutations' or "
+                           "remove='mutations_and_views'")
+
+    @functools.wraps(func)
+    def wrapped(*args, **kwargs):
+        return func(*args, **kwargs)
+
+    return wrapped

@@ -529,5 +529,7 @@ RULES.update({
 })
 
 
+from . import batching_nn  # noqa: E402, F401  (the nn primitives' rules register themselves)
+
 __all__ = ["Batched", "BatchingFallback", "Logical", "make_batched", "apply_batched", "STATS",
            "OPEN", "promote", "batch_levels", "broadcast_batch", "move_from_front"]

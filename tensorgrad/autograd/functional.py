@@ -481,6 +481,17 @@ def jacobian(fun, argnum=0):
         x = args[argnum]
         out_shape = _shape_of(value)
         raw = _as_array(value)
+        n = int(np.prod(out_shape))
+        if n:  # all rows from one VJP, vmapped over the basis of cotangents; else row by row
+            eye = xp_of(raw).eye(n, dtype=raw.dtype if raw.dtype.kind in "fc" else np.float64)
+            got = vmapped_rows(vjp, eye.reshape((n,) + out_shape))
+            if got is not None:
+                phys = got[0]
+                if isinstance(x, Tensor) and not isinstance(phys, Tensor):
+                    phys = _new_tensor(phys, None, False)  # the loop's rows are Tensors too
+                shape = out_shape + _shape_of(x)
+                return phys.reshape(shape) if isinstance(phys, Tensor) else \
+                    xp_of(phys).reshape(phys, shape)
         rows = []
         for k in range(int(np.prod(out_shape))):
             basis = xp_of(raw).zeros(raw.size, dtype=raw.dtype if raw.dtype.kind in "fc"
@@ -490,6 +501,26 @@ def jacobian(fun, argnum=0):
         return _stack(rows, out_shape + _shape_of(x))
 
     return wrapped
+
+
+def vmapped_rows(call, basis):
+    """``call`` applied to every slice of ``basis`` at once (a Batched at a new level): the
+    physical leaves of its result (the batch first), or None where that cannot run (a result
+    without the batch, a lower level left in it, or an error), counted as a fallback; the
+    caller then loops over the slices, which gives the answer or the error to report."""
+    try:
+        level = new_level()
+        leaves = flatten(call(batching.make_batched(basis, level)))[0]
+        out = []
+        for g in leaves:
+            if not batching.is_batched_at(g, level) or level_of(g._primal):
+                batching.STATS["fallback"] += 1
+                return None
+            out.append(g._primal)
+        return out
+    except Exception:
+        batching.STATS["fallback"] += 1
+        return None
 
 
 # ---- forward mode -----------------------------------------------------------------------

@@ -22,6 +22,7 @@ from .attention import *  # noqa: F403
 from .conv import *  # noqa: F403
 from .extra_a import *  # noqa: F403
 from .extra_b import *  # noqa: F403
+from .extra_c import *  # noqa: F403
 from .layers import *  # noqa: F403
 from .layers_3d import *  # noqa: F403
 from .loss import *  # noqa: F403
@@ -61,3 +62,4 @@ __all__ += rnn.__all__
 __all__ += extra_b.__all__ + ["parameter"]  # noqa: F405 (bound by the import above)
 __all__ += layers_3d.__all__  # noqa: F405 (bound by the import above)
 __all__ += extra_a.__all__  # noqa: F405 (bound by the import above)
+__all__ += extra_c.__all__  # noqa: F405 (bound by the import above)

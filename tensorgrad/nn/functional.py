@@ -1138,7 +1138,14 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got "
                          f"shape {tuple(weight.shape)}")
-    idx = _raw(input)
+    # indices batched by vmap stay a Tensor, for the batching rule; checked on all examples
+    batched = isinstance(input, _Tensor) and bool(input._level) and max_norm is None
+    if batched:
+        from ..autograd.batching import physical_raw
+
+        idx = physical_raw(input)
+    else:
+        idx = _raw(input)
     if not hasattr(idx, "dtype"):
         idx = _xp_of(_raw(weight)).asarray(idx)
     if idx.dtype.kind not in "iu":
@@ -1158,7 +1165,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
                              f"{tuple(idx.shape)})")
     if max_norm is not None:
         _renorm_rows_(weight, idx, float(max_norm), float(norm_type))
-    return _embedding(weight, idx, padding_idx)
+    return _embedding(weight, input if batched else idx, padding_idx)
 
 
 def one_hot(tensor, num_classes=-1):
@@ -1405,3 +1412,6 @@ from ._functional_extra_a import *  # noqa: E402, F403
 # group B of the missing functions: multi-class margin losses, the triplet loss with a custom
 # distance, ctc_loss and embedding_bag
 from ._functional_extra_b import *  # noqa: E402, F403
+
+# group C: fractional max pooling and adaptive_max_pool3d_with_indices
+from ._functional_extra_c import *  # noqa: E402, F403
