@@ -517,7 +517,7 @@ _DS = TensorDataset(tg.arange(6))
 for _name, _kw, _exc, _frag in [
     ("batch-size-0", dict(batch_size=0), ValueError, "batch_size should be a positive integer"),
     ("batch-size-float", dict(batch_size=2.5), ValueError, "positive integer, got 2.5"),
-    ("num-workers", dict(num_workers=2), ValueError, "pass num_workers=0"),
+    ("num-workers", dict(num_workers=-1), ValueError, "num_workers option should be non-neg"),
     ("shuffle-and-sampler", dict(shuffle=True, sampler=[0, 1]), ValueError,
      "mutually exclusive with shuffle"),
     ("shuffle-string", dict(shuffle="yes"), TypeError, "shuffle should be a boolean"),

@@ -196,7 +196,7 @@ def test_samplers():
     ({"batch_size": None, "drop_last": True}, ValueError, "drop_last"),
     ({"shuffle": "yes"}, TypeError, "shuffle should be a boolean"),
     ({"drop_last": 1}, TypeError, "drop_last should be a boolean"),
-    ({"num_workers": 2}, ValueError, "num_workers"),
+    ({"num_workers": -1}, ValueError, "num_workers option should be non-negative"),
 ])
 def test_loader_misuse_is_a_clear_error(kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -2,9 +2,10 @@
 
 A ``Dataset`` answers ``len(ds)`` and ``ds[i]``; a ``DataLoader`` walks it in batches, drawing
 indices from a sampler and stacking the samples with ``default_collate``. Loading happens in the
-calling process (no workers): put the data on its device before, as a ``TensorDataset`` of cuda
-tensors, or move each batch with ``.to(device)``; with ``pin_memory=True`` the batches come in
-pinned host memory, so that ``.to("cuda", non_blocking=True)`` copies them asynchronously.
+calling process, or with ``num_workers > 0`` in worker processes (see ``DataLoader``): put the data
+on its device before, as a ``TensorDataset`` of cuda tensors (without workers), or move each batch
+with ``.to(device)``; with ``pin_memory=True`` the batches come in pinned host memory, so that
+``.to("cuda", non_blocking=True)`` copies them asynchronously.
 
 Randomness (``shuffle=True``, ``RandomSampler``, ``random_split``) takes ``generator=``:
 
@@ -26,9 +27,19 @@ Randomness (``shuffle=True``, ``RandomSampler``, ``random_split``) takes ``gener
 """
 
 import bisect
+import hashlib
+import io
 import itertools
 import math
+import multiprocessing
 import numbers
+import os
+import pickle
+import queue
+import random
+import sys
+import time
+import traceback
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -96,8 +107,8 @@ class IterableDataset(Dataset):
     ``__len__``). A ``DataLoader`` over one takes the samples in the order the iterator yields
     them (no sampler, no shuffle) and batches them as they come; ``a + b`` chains two.
 
-    tensorgrad loads in the calling process, so ``get_worker_info()`` is None inside
-    ``__iter__`` and there is no per-worker sharding to do.
+    With ``num_workers > 0`` every worker iterates its own copy: shard the stream in
+    ``__iter__`` with ``get_worker_info()`` (None in the main process).
 
     >>> class Count(IterableDataset):
     ...     def __iter__(self):
@@ -661,10 +672,10 @@ def default_convert(data):
 
 # ---- the loader -------------------------------------------------------------------------------
 class WorkerInfo:
-    """What a loading worker process knows about itself (PyTorch's ``WorkerInfo``): ``id``,
-    ``num_workers``, ``seed`` and its copy of ``dataset``. tensorgrad's ``DataLoader`` has no
-    worker processes, so ``get_worker_info()`` never returns one; the class is here for code
-    that names it."""
+    """What a loading worker process knows about itself (PyTorch's ``WorkerInfo``): ``id``
+    (0 to ``num_workers - 1``), ``num_workers``, ``seed`` (``base_seed + id``, the seed of its
+    generators) and ``dataset``, its own copy of the loader's data set. ``get_worker_info()``
+    returns it inside a worker; attributes cannot be assigned."""
 
     def __init__(self, **kwargs):
         for k, v in kwargs.items():
@@ -679,16 +690,28 @@ class WorkerInfo:
         return f"{type(self).__name__}({items})"
 
 
-def get_worker_info():
-    """None: the caller runs in the main process. (In PyTorch a ``DataLoader`` worker gets a
-    ``WorkerInfo``, which an ``IterableDataset`` uses to shard its stream; tensorgrad loads in
-    the calling process, ``num_workers=0``, so every ``__iter__`` sees None and yields the
-    whole stream once.)
+_WORKER_INFO = None  # set in a worker process, once, before worker_init_fn runs
 
+
+def get_worker_info():
+    """In a ``DataLoader`` worker process, its ``WorkerInfo`` (``id``, ``num_workers``,
+    ``seed``, ``dataset``); None in the main process (and with ``num_workers=0``). An
+    ``IterableDataset`` uses it to give each worker its own share of the stream; in one
+    process it yields all of it, and with ``DataLoader(Count(), batch_size=2, num_workers=2)``
+    (``Count`` defined in a module) worker 0 yields 0, 2, 4 and worker 1 yields 1, 3, 5, so
+    the batches are ``[0, 2], [1, 3], [4], [5]``:
+
+    >>> class Count(IterableDataset):
+    ...     def __iter__(self):
+    ...         info = get_worker_info()
+    ...         start, step = (0, 1) if info is None else (info.id, info.num_workers)
+    ...         return iter(range(start, 6, step))
     >>> get_worker_info() is None
     True
+    >>> [b.tolist() for b in DataLoader(Count(), batch_size=2)]
+    [[0, 1], [2, 3], [4, 5]]
     """
-    return None
+    return _WORKER_INFO
 
 
 class _InfiniteConstantSampler(Sampler):
@@ -729,9 +752,445 @@ def _pin_memory(data):
     return data
 
 
+# ---- fetching a batch: the same code in the main process and in the workers -------------------
+class _MapFetcher:
+    """The batch of a map-style data set for one index of the sampler (a list of indices when
+    batching: one fancy-index per tensor for a ``TensorDataset``, else ``__getitems__`` or one
+    ``dataset[i]`` per index, then ``collate_fn``)."""
+
+    def __init__(self, dataset, auto_collation, collate_fn):
+        self.dataset = dataset
+        self.auto_collation = auto_collation
+        self.collate_fn = collate_fn
+        self.fast = getattr(dataset, "_collated", None) if collate_fn is default_collate \
+            else None
+        self.many = getattr(dataset, "__getitems__", None)
+
+    def __call__(self, index):
+        if not self.auto_collation:
+            return self.collate_fn(self.dataset[index])
+        batch = self.fast(index) if self.fast is not None else None
+        if batch is None:
+            samples = self.many(index) if self.many else [self.dataset[i] for i in index]
+            batch = self.collate_fn(samples)
+        return batch
+
+
+class _StreamFetcher:
+    """The next batch of an ``IterableDataset``'s iterator (``batch_size`` samples, or one
+    sample unbatched); StopIteration once the stream is done (after a short last batch, or at
+    one that ``drop_last`` drops)."""
+
+    def __init__(self, dataset, batch_size, drop_last, collate_fn):
+        self.it = iter(dataset)
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+        self.collate_fn = collate_fn
+        self.ended = False
+
+    def __call__(self, index=None):
+        if self.ended:
+            raise StopIteration
+        size = self.batch_size
+        if size is None:
+            return self.collate_fn(next(self.it))
+        samples = list(itertools.islice(self.it, size))
+        if len(samples) < size:
+            self.ended = True  # the iterator is not asked again
+        if not samples or (self.drop_last and len(samples) < size):
+            raise StopIteration
+        return self.collate_fn(samples)
+
+
+def _warn_if_longer(dataset, reported, count, workers):
+    if reported is not None and count > reported:
+        hint = (" For multiprocessing data-loading, this could be caused by not properly "
+                "configuring the IterableDataset replica at each worker (get_worker_info)."
+                if workers else "")
+        warnings.warn(f"Length of IterableDataset {dataset} was reported to be {reported} "
+                      f"(when accessing len(dataloader)), but {count} samples have been "
+                      f"fetched.{hint}", stacklevel=4)
+
+
+# ---- worker processes -------------------------------------------------------------------------
+_POLL_S = 1.0  # how often a waiting worker or main process checks that the other side lives
+_JOIN_S = 5.0  # how long a worker gets to exit at shutdown before it is terminated
+# The index queues of the running iterators, kept reachable from here: an iterator caught in a
+# reference cycle (a traceback that holds it) is shut down by the garbage collector, which runs
+# the queues' own weakref finalizers first if they are garbage too; those stop the threads
+# that feed the pipes, and the workers would never receive the None that tells them to stop.
+_LIVE_QUEUES = {}
+
+
+def _rebuild_tensor(data, requires_grad):
+    return _new_tensor(data, None, requires_grad)
+
+
+class _BatchPickler(pickle.Pickler):
+    """Pickles a worker's batch for the trip to the main process: a Tensor travels as its
+    NumPy array (and requires_grad), a CUDA tensor or array is refused (CUDA cannot be used
+    in a forked worker, as in PyTorch), and so is a tensor with autograd history."""
+
+    def reducer_override(self, obj):
+        if type(obj) is _CUPY_ARRAY or (isinstance(obj, Tensor) and type(obj.data) is
+                                        _CUPY_ARRAY):
+            raise RuntimeError(
+                f"DataLoader worker: the batch holds a CUDA {type(obj).__name__} of shape "
+                f"{tuple(obj.shape)}; tensors made in a worker process must be on the cpu "
+                "(CUDA cannot be used in DataLoader worker processes, as in PyTorch). Return "
+                "CPU tensors or NumPy arrays from the dataset and move each batch with "
+                ".to('cuda') in the main loop (pin_memory=True makes that copy asynchronous)")
+        if isinstance(obj, Tensor):
+            if not obj.is_leaf and obj.requires_grad:
+                raise RuntimeError(
+                    f"DataLoader worker: refusing to send a non-leaf tensor of shape "
+                    f"{tuple(obj.shape)} that requires grad to the main process (autograd "
+                    "does not cross process boundaries); call .detach() on it in the dataset "
+                    "or collate_fn, or build it under tg.no_grad()")
+            return _rebuild_tensor, (obj.data, obj.requires_grad)
+        return NotImplemented
+
+
+def _dumps(obj):
+    buf = io.BytesIO()
+    _BatchPickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buf.getvalue()
+
+
+class _ResumeIteration:
+    """Main -> a persistent worker: start a new epoch (worker -> main: done so)."""
+
+
+class _StreamEnd:
+    """A worker -> main: my copy of the IterableDataset is exhausted."""
+
+    def __init__(self, worker_id):
+        self.worker_id = worker_id
+
+
+class _KeyErrorMessage(str):
+    """A KeyError shows ``repr`` of its argument; this keeps the traceback's line breaks."""
+
+    def __repr__(self):
+        return str(self)
+
+
+class _WorkerError:
+    """An exception raised in a worker, carried to the main process and raised there with the
+    worker's id and the original traceback text (PyTorch's ``ExceptionWrapper``)."""
+
+    def __init__(self, worker_id, where=""):
+        exc_type, exc, tb = sys.exc_info()
+        self.worker_id = worker_id
+        self.type_name = exc_type.__name__
+        self.text = "".join(traceback.format_exception(exc_type, exc, tb))
+        self.where = where
+        try:  # the class itself when it can travel (a class the main process can import)
+            pickle.loads(pickle.dumps(exc_type))
+            self.exc_type = exc_type
+        except Exception:
+            self.exc_type = None
+
+    def reraise(self):
+        msg = (f"Caught {self.type_name} in DataLoader worker process {self.worker_id}"
+               f"{self.where}.\nOriginal {self.text}")
+        if self.exc_type is KeyError:
+            msg = _KeyErrorMessage(msg)
+        if self.exc_type is None:
+            raise RuntimeError(msg)
+        try:
+            exc = self.exc_type(msg)
+        except Exception:  # a class whose constructor wants other arguments
+            raise RuntimeError(msg) from None
+        raise exc
+
+
+def _seed_worker(seed):
+    """Seed tensorgrad's global generators, Python's ``random`` and NumPy's global state from
+    ``seed`` (= base_seed + worker id), as PyTorch's workers do."""
+    from ..creation import manual_seed
+
+    manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(np.random.SeedSequence(seed).generate_state(4))  # the legacy API: 32-bit words
+
+
+def _worker_loop(iterable, dataset, index_queue, data_queue, done_event, auto_collation,
+                 batch_size, drop_last, collate_fn, seed, init_fn, worker_id, num_workers):
+    """A worker process: fetch the batch of each index that arrives, pickle it and send it back
+    tagged with the index's number, until None (shutdown) arrives or the main process dies."""
+    global _WORKER_INFO
+    parent = os.getppid()  # a change means the main process (or the forkserver) has died
+    try:
+        _seed_worker(seed)
+        _WORKER_INFO = WorkerInfo(id=worker_id, num_workers=num_workers, seed=seed,
+                                  dataset=dataset)
+
+        def make_fetcher():
+            if iterable:
+                return _StreamFetcher(dataset, batch_size, drop_last, collate_fn)
+            return _MapFetcher(dataset, auto_collation, collate_fn)
+
+        fetch = failed = None
+        try:
+            if init_fn is not None:
+                init_fn(worker_id)
+            fetch = make_fetcher()
+        except Exception:
+            failed = _WorkerError(worker_id)  # raised in the main process at the first batch
+        ended = False
+        while True:
+            try:
+                task = index_queue.get(timeout=_POLL_S)
+            except queue.Empty:
+                if done_event.is_set() or os.getppid() != parent:
+                    break
+                continue
+            if task is None:
+                break
+            if isinstance(task, _ResumeIteration):
+                ended = False
+                if failed is None:
+                    try:
+                        fetch = make_fetcher()
+                    except Exception:
+                        failed = _WorkerError(worker_id)
+                data_queue.put((task, None))
+                continue
+            if ended or done_event.is_set():
+                continue  # the stream has ended: the main process skips these numbers
+            idx, index = task
+            if failed is not None:
+                payload, failed = failed, None
+            else:
+                try:
+                    payload = _dumps(fetch(index))
+                except StopIteration:
+                    if not iterable:
+                        payload = _WorkerError(worker_id)
+                    else:
+                        payload = _StreamEnd(worker_id)
+                        ended = True
+                except Exception:
+                    payload = _WorkerError(worker_id)
+            data_queue.put((idx, payload))
+            del payload
+    except KeyboardInterrupt:
+        pass  # the main process gets it too and shuts the workers down
+    if done_event.is_set():
+        data_queue.cancel_join_thread()  # nobody reads any more: don't wait to flush at exit
+        data_queue.close()
+
+
+def _base_seed(generator, count):
+    """The workers' base seed, a 63-bit function of ``generator``'s state (see DataLoader) and of
+    how many times this loader has started workers. Read, not drawn: the state is left as it is,
+    so the sampler draws the same indices as with num_workers=0."""
+    state = _as_generator(generator, "DataLoader")().bit_generator.state
+    digest = hashlib.blake2b(pickle.dumps((state, count)), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+class _WorkerIterator:
+    """An epoch of a DataLoader with worker processes. The main process walks the sampler and
+    deals the indices round-robin to the workers (at most ``prefetch_factor`` in flight per
+    worker); each worker sends back its collated batch, tagged with the index's number, and
+    batches are yielded in that order (as they come with ``in_order=False``). Over an
+    IterableDataset each worker iterates its own copy and a worker whose copy ends drops out of
+    the round, as in PyTorch."""
+
+    def __init__(self, loader):
+        self._n = loader.num_workers
+        self._prefetch = loader.prefetch_factor
+        self._timeout = loader.timeout
+        self._in_order = loader.in_order
+        self._persistent = loader.persistent_workers
+        self._pin = loader._pin
+        self._iterable = loader._iterable
+        self._dataset = loader.dataset
+        self._owner = os.getpid()
+        self._closed = False
+        self._workers = []
+        self._index_queues = []
+        ctx = loader._context()
+        self._data_queue = ctx.Queue()
+        self._done = ctx.Event()
+        _LIVE_QUEUES[id(self)] = self._index_queues
+        seed = _base_seed(loader.generator, loader._worker_starts)
+        loader._worker_starts += 1
+        try:
+            for wid in range(self._n):
+                q = ctx.Queue()
+                q.cancel_join_thread()  # a dead worker's queue must not hold up our exit
+                w = ctx.Process(target=_worker_loop, daemon=True, args=(
+                    self._iterable, loader.dataset, q, self._data_queue, self._done,
+                    loader._auto_collation, loader.batch_size, loader.drop_last,
+                    loader.collate_fn, seed + wid, loader.worker_init_fn, wid, self._n))
+                w.start()
+                self._index_queues.append(q)
+                self._workers.append(w)
+            self._reset(loader, first=True)
+        except BaseException:
+            self._shutdown()
+            raise
+
+    def _reset(self, loader, first=False):
+        """Start an epoch: a fresh pass of the sampler and ``prefetch_factor`` indices per
+        worker sent out. Persistent workers are told to start over first, and whatever they
+        still had in flight from an epoch left early is read and dropped."""
+        self._sampler_iter = iter(loader.batch_sampler if loader._auto_collation
+                                  else loader.sampler)
+        self._reported = loader._len_reported
+        self._yielded = 0
+        self._send_idx = 0
+        self._rcvd_idx = 0
+        self._tasks = {}  # number -> [worker id] while in flight, [worker id, result] when here
+        self._per_worker = [0] * self._n
+        self._active = [True] * self._n
+        self._cycle = itertools.cycle(range(self._n))
+        if not first:
+            for q in self._index_queues:
+                q.put(_ResumeIteration())
+            left = self._n
+            while left:
+                idx, _ = self._get()
+                if isinstance(idx, _ResumeIteration):
+                    left -= 1
+        for _ in range(self._prefetch * self._n):
+            self._put_index()
+
+    def _put_index(self):
+        try:
+            index = next(self._sampler_iter)
+        except StopIteration:
+            return
+        cap = self._prefetch * self._n // max(sum(self._active), 1)
+        for _ in range(self._n):
+            wid = next(self._cycle)
+            if self._active[wid] and (self._in_order or self._per_worker[wid] < cap):
+                break
+        else:
+            return
+        self._index_queues[wid].put((self._send_idx, index))
+        self._tasks[self._send_idx] = [wid]
+        self._per_worker[wid] += 1
+        self._send_idx += 1
+
+    def _get(self):
+        """The next message of any worker; an error if one died or ``timeout`` passed."""
+        deadline = time.monotonic() + self._timeout if self._timeout else None
+        while True:
+            wait = _POLL_S if deadline is None else min(_POLL_S, deadline - time.monotonic())
+            try:
+                return self._data_queue.get(timeout=max(wait, 0.0))
+            except queue.Empty:
+                pass
+            if deadline is not None and time.monotonic() >= deadline:
+                raise RuntimeError(f"DataLoader timed out after {self._timeout} seconds")
+            dead = [w.pid for w in self._workers if not w.is_alive()]
+            if dead:
+                self._shutdown()
+                raise RuntimeError(f"DataLoader worker (pid(s) {dead}) exited unexpectedly")
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._closed:
+            raise StopIteration
+        while True:
+            while self._rcvd_idx < self._send_idx:  # skip numbers sent to ended streams
+                task = self._tasks.get(self._rcvd_idx)
+                if task is not None:
+                    if len(task) == 2 or self._active[task[0]]:
+                        break
+                    del self._tasks[self._rcvd_idx]
+                self._rcvd_idx += 1
+            else:
+                if not self._persistent:
+                    self._shutdown()
+                raise StopIteration
+            task = self._tasks[self._rcvd_idx]
+            if len(task) == 2:
+                del self._tasks[self._rcvd_idx]
+                return self._process(task)
+            idx, payload = self._get()
+            if isinstance(payload, _StreamEnd):
+                self._active[payload.worker_id] = False
+                self._per_worker[payload.worker_id] -= 1
+                self._tasks.pop(idx, None)
+                self._put_index()
+                continue
+            if idx == self._rcvd_idx or not self._in_order:
+                return self._process(self._tasks.pop(idx) + [payload])
+            self._tasks[idx].append(payload)
+
+    def _process(self, task):
+        wid, payload = task
+        self._per_worker[wid] -= 1
+        self._put_index()
+        if isinstance(payload, _WorkerError):
+            payload.reraise()
+        batch = pickle.loads(payload)
+        self._yielded += 1
+        if self._iterable:
+            _warn_if_longer(self._dataset, self._reported, self._yielded, True)
+        return _pin_memory(batch) if self._pin else batch
+
+    def _shutdown(self):
+        """Stop the workers and wait for them (terminating any that hang), so that none is
+        left behind as a zombie; called at the end of an epoch, on deletion and on errors."""
+        if self._closed or os.getpid() != self._owner:
+            return  # done already, or a forked copy of this object in a worker
+        self._closed = True
+        self._done.set()
+        for q in self._index_queues:
+            try:
+                q.put(None)
+            except (OSError, ValueError):
+                pass
+        for w in self._workers:
+            w.join(timeout=_JOIN_S)
+            if w.is_alive():
+                w.terminate()
+                w.join()
+        for q in self._index_queues:
+            q.close()
+        self._data_queue.cancel_join_thread()
+        self._data_queue.close()
+        _LIVE_QUEUES.pop(id(self), None)
+
+    def __del__(self):
+        try:
+            self._shutdown()
+        except Exception:  # interpreter shutdown: modules may be half gone
+            pass
+
+
+def _mp_context(value, num_workers):
+    if value is None:
+        return None
+    if num_workers == 0:
+        raise ValueError(f"DataLoader: multiprocessing_context can only be used with "
+                         f"multi-process loading (num_workers > 0), but got "
+                         f"num_workers={num_workers}")
+    if isinstance(value, str):
+        valid = multiprocessing.get_all_start_methods()
+        if value not in valid:
+            raise ValueError(f"DataLoader: multiprocessing_context option should specify a "
+                             f"valid start method in {valid!r}, but got "
+                             f"multiprocessing_context={value!r}")
+        return multiprocessing.get_context(value)
+    if not isinstance(value, multiprocessing.context.BaseContext):
+        raise TypeError(f"DataLoader: multiprocessing_context option should be a valid "
+                        f"context object or a string specifying the start method, but got "
+                        f"multiprocessing_context={value!r}")
+    return value
+
+
 class DataLoader:
-    """Batches of ``dataset``, as PyTorch's ``DataLoader`` (in this process: ``num_workers``
-    must be 0; move batches with ``.to(device)``).
+    """Batches of ``dataset``, as PyTorch's ``DataLoader``, loaded in this process
+    (``num_workers=0``) or in ``num_workers`` worker processes.
 
     An ``IterableDataset`` is read in the order its iterator yields, ``batch_size`` samples at
     a time (the last batch shorter, or dropped with ``drop_last``; ``batch_size=None`` yields
@@ -749,6 +1208,31 @@ class DataLoader:
     choose the indices yourself; ``drop_last`` drops a last, short batch; ``collate_fn``
     turns a list of samples into a batch (default: ``default_collate``).
 
+    Worker processes (``num_workers > 0``), as PyTorch's:
+
+    - The sampler runs in the main process, so the indices, and with ``in_order=True`` (the
+      default) the batches, are those of ``num_workers=0``; each index (batch) goes to the next
+      worker in turn, at most ``prefetch_factor`` (default 2) per worker ahead. The worker
+      collates the batch and sends it back pickled (NumPy arrays; a Tensor travels as its
+      array). Tensors made in a worker must be on the cpu, and pinning and moving to a GPU
+      happen in the main process. ``in_order=False`` yields batches as they arrive.
+    - Over an ``IterableDataset`` every worker iterates its own copy; shard it in ``__iter__``
+      with ``get_worker_info()``, or every sample comes ``num_workers`` times. The workers'
+      batches are interleaved round-robin, a worker whose stream ends dropping out.
+    - Worker ``i`` seeds tensorgrad's global generator, ``random`` and NumPy's global state
+      from ``base_seed + i`` (``get_worker_info().seed``), then calls ``worker_init_fn(i)``.
+      ``base_seed`` is a function of ``generator``'s state (default: the global generator),
+      which it reads without advancing (PyTorch draws it, which changes the order of indices
+      that ``generator`` then draws): ``tg.manual_seed`` makes the workers' randomness repeat,
+      and each new start of the workers gets another base seed.
+    - An exception in a worker is raised in the main process, at its batch, with the worker's
+      id and the original traceback. ``timeout`` (seconds, 0 = wait forever) bounds each wait
+      for a batch (a RuntimeError). Workers stop at the end of the epoch, when the iterator is
+      deleted, or, with ``persistent_workers=True``, when the loader is (they then serve every
+      epoch). ``multiprocessing_context``: "fork", "spawn", "forkserver" or a context
+      (default: the platform's); with "spawn" the dataset, ``collate_fn`` and
+      ``worker_init_fn`` must pickle (defined at the top level of a module).
+
     >>> import tensorgrad as tg
     >>> _ = tg.manual_seed(0)
     >>> loader = DataLoader(TensorDataset(tg.arange(6)), batch_size=4, shuffle=True)
@@ -758,10 +1242,28 @@ class DataLoader:
 
     def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None,
                  num_workers=0, collate_fn=None, pin_memory=False, drop_last=False,
-                 generator=None):
-        if num_workers != 0:
-            raise ValueError(f"DataLoader: num_workers={num_workers!r}: tensorgrad loads in "
-                             "the calling process; pass num_workers=0")
+                 timeout=0, worker_init_fn=None, multiprocessing_context=None, generator=None,
+                 *, prefetch_factor=None, persistent_workers=False, in_order=True):
+        if isinstance(num_workers, bool) or not isinstance(num_workers, numbers.Integral) \
+                or num_workers < 0:
+            raise ValueError(f"DataLoader: num_workers option should be non-negative; use "
+                             f"num_workers=0 to disable multiprocessing (got {num_workers!r})")
+        if not isinstance(timeout, numbers.Real) or timeout < 0:
+            raise ValueError(f"DataLoader: timeout option should be non-negative, got "
+                             f"{timeout!r}")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError("DataLoader: prefetch_factor option could only be specified in "
+                             "multiprocessing. Let num_workers > 0 to enable multiprocessing, "
+                             "otherwise set prefetch_factor to None.")
+        if num_workers > 0:
+            prefetch_factor = 2 if prefetch_factor is None else _check_positive_int(
+                prefetch_factor, "prefetch_factor", "DataLoader")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
+        if worker_init_fn is not None and not callable(worker_init_fn):
+            raise TypeError(f"DataLoader: worker_init_fn should be callable, got "
+                            f"{type(worker_init_fn).__name__}")
+        self.multiprocessing_context = _mp_context(multiprocessing_context, num_workers)
         self._pin = bool(pin_memory) and cuda_available()
         if pin_memory and not self._pin:
             warnings.warn("DataLoader: 'pin_memory' argument is set as true but CUDA is not "
@@ -815,11 +1317,18 @@ class DataLoader:
         self.sampler = sampler
         self.batch_sampler = batch_sampler
         self.generator = generator
-        self.num_workers = 0
+        self.num_workers = int(num_workers)
+        self.prefetch_factor = prefetch_factor
+        self.persistent_workers = bool(persistent_workers)
+        self.worker_init_fn = worker_init_fn
+        self.timeout = timeout
+        self.in_order = bool(in_order)
         self.pin_memory = bool(pin_memory)
         self._auto_collation = batch_sampler is not None
         self._iterable = iterable
         self._len_reported = None  # len(loader) over an IterableDataset, once asked
+        self._worker_starts = 0  # how many times workers were started (for their base seed)
+        self._iterator = None  # the persistent workers' iterator
         if collate_fn is None:
             collate_fn = default_collate if self._auto_collation else default_convert
         self.collate_fn = collate_fn
@@ -836,49 +1345,40 @@ class DataLoader:
         return len(self.sampler)
 
     def __iter__(self):
+        if self.num_workers > 0:
+            if not self.persistent_workers:
+                return _WorkerIterator(self)
+            if self._iterator is None or self._iterator._closed:
+                self._iterator = _WorkerIterator(self)
+            else:
+                self._iterator._reset(self)
+            return self._iterator
         # the length asked so far, taken now (as PyTorch's iterator does): list(loader) asks
         # for it as a hint after this, which must not count
         batches = self._batches(self._len_reported)
         return (_pin_memory(b) for b in batches) if self._pin else batches
 
+    def _context(self):
+        if self.multiprocessing_context is None:
+            return multiprocessing.get_context()  # the platform's default start method
+        return self.multiprocessing_context
+
     def _batches(self, reported=None):
         if self._iterable:
             yield from self._stream_batches(reported)
             return
-        if not self._auto_collation:
-            for i in self.sampler:
-                yield self.collate_fn(self.dataset[i])
-            return
-        fast = getattr(self.dataset, "_collated", None) \
-            if self.collate_fn is default_collate else None
-        many = getattr(self.dataset, "__getitems__", None)
-        for indices in self.batch_sampler:
-            batch = fast(indices) if fast is not None else None
-            if batch is None:
-                samples = many(indices) if many else [self.dataset[i] for i in indices]
-                batch = self.collate_fn(samples)
-            yield batch
+        fetch = _MapFetcher(self.dataset, self._auto_collation, self.collate_fn)
+        for index in (self.batch_sampler if self._auto_collation else self.sampler):
+            yield fetch(index)
 
     def _stream_batches(self, reported):
-        it = iter(self.dataset)
-        size = self.batch_size
+        fetch = _StreamFetcher(self.dataset, self.batch_size, self.drop_last, self.collate_fn)
         count = 0
         while True:
-            if size is None:
-                try:
-                    batch = self.collate_fn(next(it))
-                except StopIteration:
-                    return
-            else:
-                samples = list(itertools.islice(it, size))
-                if not samples or (self.drop_last and len(samples) < size):
-                    return
-                batch = self.collate_fn(samples)
-            count += 1
-            if reported is not None and count > reported:
-                warnings.warn(f"Length of IterableDataset {self.dataset} was reported to be "
-                              f"{reported} (when accessing len(dataloader)), but {count} "
-                              "samples have been fetched.", stacklevel=3)
-            yield batch
-            if size is not None and len(samples) < size:
+            try:
+                batch = fetch()
+            except StopIteration:
                 return
+            count += 1
+            _warn_if_longer(self.dataset, reported, count, False)
+            yield batch
