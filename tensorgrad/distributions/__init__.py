@@ -3,9 +3,9 @@ reparameterised ``rsample`` where the family has one), ``log_prob``, ``cdf``/``i
 ``entropy``, moments, ``expand``, ``constraints`` and ``kl_divergence``; ``transforms``
 (with the ``biject_to``/``transform_to`` registries) and TransformedDistribution, on which
 HalfNormal, Gumbel, Weibull, Pareto, Kumaraswamy, LogisticNormal and the relaxed families
-are built. Parameters are Tensors on any device; gradients of densities, entropies, KLs and
-rsamples flow to them through tensorgrad's ops. Samples come from tensorgrad's generators
-(``tg.manual_seed``).
+are built; LKJCholesky and Wishart draw matrices. Parameters are Tensors on any device;
+gradients of densities, entropies, KLs and rsamples flow to them through tensorgrad's ops.
+Samples come from tensorgrad's generators (``tg.manual_seed``).
 
 >>> import tensorgrad as tg
 >>> from tensorgrad.distributions import Normal, kl_divergence
@@ -45,6 +45,7 @@ from .discrete import (
 )
 from .distribution import Distribution, ExponentialFamily
 from .kl import kl_divergence, register_kl
+from .matrix import LKJCholesky, Wishart
 from .multivariate import (
     Dirichlet,
     Independent,
@@ -103,5 +104,5 @@ __all__ = [
     "Chi2", "ContinuousBernoulli", "ExponentialFamily", "FisherSnedecor", "Geometric",
     "InverseGamma", "LowRankMultivariateNormal", "MixtureSameFamily", "Multinomial",
     "NegativeBinomial", "OneHotCategoricalStraightThrough", "StudentT", "VonMises",
-    "GeneralizedPareto",
+    "GeneralizedPareto", "LKJCholesky", "Wishart",
 ] + transforms.__all__

@@ -50,7 +50,7 @@ class _LocScale(Distribution):
             self._validate_sample(value)
 
 
-class Normal(LocCentred, _LocScale):
+class Normal(LocCentred, _LocScale, ExponentialFamily):
     """The normal distribution N(loc, scale^2).
 
     >>> import tensorgrad as tg
@@ -88,6 +88,16 @@ class Normal(LocCentred, _LocScale):
 
     def entropy(self):
         return 0.5 + 0.5 * math.log(2 * math.pi) + self.scale.log()
+
+    # exponential family (torch's parameterisation): t(x) = (x, x^2)
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self):
+        return self.loc / self.scale ** 2, -0.5 * self.scale.reciprocal() ** 2
+
+    def _log_normalizer(self, x, y):
+        return -0.25 * x ** 2 / y + 0.5 * (-math.pi / y).log()
 
 
 class LogNormal(_LocScale):
@@ -236,7 +246,7 @@ class Uniform(Distribution):
         return (self.high - self.low).log()
 
 
-class Exponential(Distribution):
+class Exponential(ExponentialFamily):
     """The exponential distribution with density rate * exp(-rate x) on x >= 0."""
 
     arg_constraints = {"rate": constraints.positive}
@@ -285,6 +295,16 @@ class Exponential(Distribution):
     def entropy(self):
         return 1.0 - self.rate.log()
 
+    # exponential family: t(x) = x
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self):
+        return (-self.rate,)
+
+    def _log_normalizer(self, x):
+        return -(-x).log()
+
 
 def standard_gamma(who, concentration, sample_shape):
     """Gamma(concentration, 1) draws of shape sample_shape + concentration.shape, from the
@@ -308,7 +328,7 @@ def standard_gamma_r(who, concentration, sample_shape):
     return standard_gamma_rsample(concentration, z)
 
 
-class Gamma(Distribution):
+class Gamma(ExponentialFamily):
     """The gamma distribution with shape ``concentration`` and inverse scale ``rate``.
 
     ``rsample`` differentiates a draw by implicit reparameterisation, as torch's, with the
@@ -374,8 +394,18 @@ class Gamma(Distribution):
         a = self.concentration
         return a - self.rate.log() + tg.lgamma(a) + (1.0 - a) * tg.digamma(a)
 
+    # exponential family (torch's parameterisation): t(x) = (log x, x)
+    _mean_carrier_measure = 0
 
-class Beta(Distribution):
+    @property
+    def _natural_params(self):
+        return self.concentration - 1, -self.rate
+
+    def _log_normalizer(self, x, y):
+        return _tg().lgamma(x + 1) + (x + 1) * (-y.reciprocal()).log()
+
+
+class Beta(ExponentialFamily):
     """The beta distribution on [0, 1] with density proportional to
     x^(concentration1 - 1) (1 - x)^(concentration0 - 1).
 
@@ -439,6 +469,23 @@ class Beta(Distribution):
         total = a + b
         return (tg.lgamma(a) + tg.lgamma(b) - tg.lgamma(total) - (2 - total) * tg.digamma(total)
                 - (a - 1) * tg.digamma(a) - (b - 1) * tg.digamma(b))
+
+    # exponential family (torch's parameterisation): theta = (a, b), t(x) = (log x, log(1-x))
+    @property
+    def _natural_params(self):
+        return self.concentration1, self.concentration0
+
+    def _log_normalizer(self, x, y):
+        tg = _tg()
+        return tg.lgamma(x) + tg.lgamma(y) - tg.lgamma(x + y)
+
+    @property
+    def _mean_carrier_measure(self):
+        # E[-log x - log(1 - x)] for the carrier 1 / (x (1 - x)) of that parameterisation
+        # (torch leaves it undefined, so its generic Beta entropy raises)
+        tg = _tg()
+        a, b = self.concentration1, self.concentration0
+        return 2 * tg.digamma(a + b) - tg.digamma(a) - tg.digamma(b)
 
 
 class Chi2(Gamma):

@@ -9,6 +9,7 @@ from . import constraints
 from .distribution import (
     BinaryProbsLogits,
     Distribution,
+    ExponentialFamily,
     as_param,
     broadcast_all,
     const,
@@ -53,7 +54,7 @@ def _probs_or_logits(self, who, probs, logits, total_count=_NO_COUNT):
     return param.shape
 
 
-class Bernoulli(BinaryProbsLogits, Distribution):
+class Bernoulli(BinaryProbsLogits, ExponentialFamily):
     """1 with probability ``probs`` (or ``sigmoid(logits)``), 0 otherwise.
 
     >>> import tensorgrad as tg
@@ -104,6 +105,16 @@ class Bernoulli(BinaryProbsLogits, Distribution):
         from ..nn.functional import binary_cross_entropy_with_logits
 
         return binary_cross_entropy_with_logits(self.logits, self.probs, reduction="none")
+
+    # exponential family: t(x) = x, theta = logit(probs) (torch's, from probs)
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self):
+        return (_tg().logit(self.probs),)
+
+    def _log_normalizer(self, x):
+        return x.exp().log1p()
 
     def enumerate_support(self, expand=True):
         tg = _tg()
@@ -282,7 +293,7 @@ class OneHotCategorical(_CategoricalBacked, Distribution):
         return f"{type(self).__name__}({name}: {tuple(self._param.shape)})"
 
 
-class Poisson(Distribution):
+class Poisson(ExponentialFamily):
     """Counts with mean ``rate``: P(k) = rate^k exp(-rate) / k!."""
 
     arg_constraints = {"rate": constraints.nonnegative}
@@ -319,6 +330,15 @@ class Poisson(Distribution):
         tg = _tg()
         rate, value = broadcast_all(self.rate, value)
         return tg.xlogy(value, rate) - rate - tg.lgamma(value + 1)
+
+    # exponential family: t(x) = x, carrier 1 / x!; E[log x!] has no closed form, so there is
+    # no _mean_carrier_measure and the generic entropy raises NotImplementedError, as torch's
+    @property
+    def _natural_params(self):
+        return (self.rate.log(),)
+
+    def _log_normalizer(self, x):
+        return x.exp()
 
 
 def _clamp_by_zero(x):

@@ -299,18 +299,26 @@ def _kl_transformed_transformed(p, q):
 @register_kl(ExponentialFamily, ExponentialFamily)
 def _kl_expfamily_expfamily(p, q):
     # the Bregman divergence of the log-normaliser between the natural parameters
-    from .. import autograd, enable_grad
+    from .. import autograd, broadcast_shapes, enable_grad
 
     if type(p) is not type(q):
+        # torch's error (this pair is reached by every two exponential families with no
+        # closed form between them); the names say which pair it was
         raise NotImplementedError("The cross KL-divergence between different exponential "
-                                  "families cannot be computed using Bregman divergences")
+                                  "families cannot be computed using Bregman divergences: "
+                                  f"no KL(p || q) is implemented for p type "
+                                  f"{type(p).__name__} and q type {type(q).__name__}")
     with enable_grad():
         p_params = [t.detach().requires_grad_() for t in p._natural_params]
         log_norm = p._log_normalizer(*p_params)
         grads = autograd.grad(log_norm.sum(), p_params, create_graph=True)
     result = q._log_normalizer(*q._natural_params) - log_norm
+    # each term summed over its parameter's own event dimensions (torch sums every term over
+    # len(event_shape) dimensions, which eats batch dimensions of Wishart's scalar df term)
+    n_batch = len(broadcast_shapes(tuple(p.batch_shape), tuple(q.batch_shape)))
     for pp, qp, g in zip(p_params, q._natural_params, grads):
-        result = result - sum_rightmost((qp - pp) * g, len(q.event_shape))
+        term = (qp - pp) * g
+        result = result - sum_rightmost(term, term.ndim - n_batch)
     return result
 
 

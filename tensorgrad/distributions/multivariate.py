@@ -8,7 +8,14 @@ import numpy as np
 
 from . import constraints
 from .continuous import standard_gamma, standard_gamma_r
-from .distribution import Distribution, LocCentred, as_param, lazy_property, standard_normal
+from .distribution import (
+    Distribution,
+    ExponentialFamily,
+    LocCentred,
+    as_param,
+    lazy_property,
+    standard_normal,
+)
 
 __all__ = ["Dirichlet", "MultivariateNormal", "Independent", "LowRankMultivariateNormal",
            "MixtureSameFamily"]
@@ -27,7 +34,7 @@ def sum_rightmost(value, dim):
     return value
 
 
-class Dirichlet(Distribution):
+class Dirichlet(ExponentialFamily):
     """The Dirichlet distribution on the simplex, with positive ``concentration`` (its last
     dimension is the event).
 
@@ -101,6 +108,22 @@ class Dirichlet(Distribution):
         return (tg.lgamma(c).sum(-1) - tg.lgamma(a0) - (k - a0) * tg.digamma(a0)
                 - ((c - 1) * tg.digamma(c)).sum(-1))
 
+    # exponential family (torch's parameterisation): theta = concentration, t(x) = log x
+    @property
+    def _natural_params(self):
+        return (self.concentration,)
+
+    def _log_normalizer(self, x):
+        tg = _tg()
+        return tg.lgamma(x).sum(-1) - tg.lgamma(x.sum(-1))
+
+    @property
+    def _mean_carrier_measure(self):
+        # E[-sum log x_i] for the carrier prod 1 / x_i (torch leaves it undefined)
+        tg = _tg()
+        c = self.concentration
+        return (tg.digamma(c.sum(-1)).unsqueeze(-1) - tg.digamma(c)).sum(-1)
+
 
 def batch_mahalanobis(scale_tril, x):
     """x^T (L L^T)^-1 x over the last dimension, L broadcast against x's batch."""
@@ -111,6 +134,17 @@ def batch_mahalanobis(scale_tril, x):
     x = x.expand(*batch, n)
     z = tg.linalg.solve_triangular(L, x.unsqueeze(-1), upper=False).squeeze(-1)
     return (z ** 2).sum(-1)
+
+
+def scale_tril_of(name, matrix):
+    """The lower Cholesky factor L of the covariance given by one of ``covariance_matrix``
+    (L L^T), ``precision_matrix`` (its inverse) or ``scale_tril`` (L itself)."""
+    tg = _tg()
+    if name == "scale_tril":
+        return matrix
+    if name == "covariance_matrix":
+        return tg.linalg.cholesky(matrix)
+    return tg.linalg.cholesky(tg.linalg.inv(matrix))
 
 
 class MultivariateNormal(LocCentred, Distribution):
@@ -135,7 +169,6 @@ class MultivariateNormal(LocCentred, Distribution):
 
     def __init__(self, loc, covariance_matrix=None, precision_matrix=None, scale_tril=None,
                  validate_args=None):
-        tg = _tg()
         loc = as_param(loc)
         if loc.ndim < 1:
             raise ValueError("loc must be at least one-dimensional.")
@@ -158,12 +191,7 @@ class MultivariateNormal(LocCentred, Distribution):
         self.__dict__[name] = matrix.expand(*batch_shape, n, n)
         self.loc = loc.expand(*batch_shape, n)
         super().__init__(batch_shape, (n,), validate_args=validate_args)
-        if name == "scale_tril":
-            self._unbroadcasted_scale_tril = matrix
-        elif name == "covariance_matrix":
-            self._unbroadcasted_scale_tril = tg.linalg.cholesky(matrix)
-        else:
-            self._unbroadcasted_scale_tril = tg.linalg.cholesky(tg.linalg.inv(matrix))
+        self._unbroadcasted_scale_tril = scale_tril_of(name, matrix)
 
     def _expand_extra(self, new, batch_shape):
         new._unbroadcasted_scale_tril = self._unbroadcasted_scale_tril
