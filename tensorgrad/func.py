@@ -37,6 +37,7 @@ from .autograd.functional import (
     _vjp_maker,
     _zeros_like_raw,
     make_jvp,
+    vmapped_call,
     vmapped_rows,
 )
 from .autograd.functional import jvp as _jvp
@@ -235,7 +236,7 @@ def _batched_rows(vjp_fn, rebuild_out, zeros, k, o):
     cotangents batched): shaped ``o.shape + input``; None where the batched path cannot run
     (then the caller computes row by row)."""
     size = _size_of(o)
-    if not size:
+    if size < 2:  # one row (a scalar output): nothing to batch
         return None
     raw = _zeros_like_raw(o)
     basis = xp_of(raw).eye(size, dtype=raw.dtype).reshape((size,) + raw.shape)
@@ -354,11 +355,12 @@ def linearize(func, *primals):
 
 
 def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
-    """The Jacobian of ``func`` by forward mode (one JVP per input element), as
-    ``torch.func.jacfwd``: the same layout as ``jacrev`` (``output.shape + input.shape``,
-    pytrees and ``argnums`` tuples alike). ``randomness`` applies to the loop over input
-    elements as in ``vmap``: ``"error"`` refuses random draws, ``"same"`` gives every column
-    the same draws, ``"different"`` lets them differ.
+    """The Jacobian of ``func`` by forward mode, as ``torch.func.jacfwd``: the same layout as
+    ``jacrev`` (``output.shape + input.shape``, pytrees and ``argnums`` tuples alike). The
+    columns of each input leaf come from ONE jvp whose tangent is the basis batched (vmap
+    over jvp), or one JVP per input element where that cannot run batched. ``randomness``
+    applies across the columns as in ``vmap``: ``"error"`` refuses random draws, ``"same"``
+    gives every column the same draws, ``"different"`` lets them differ (and runs the loop).
 
     >>> import tensorgrad as tg
     >>> tg.func.jacfwd(lambda x: x ** 2)(tg.tensor([1.0, 2.0]))
@@ -376,26 +378,42 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
         ins = [flatten(args[i]) for i in nums]
         zeros = [[_zeros_of(v) for v in leaves] for leaves, _ in ins]
 
-        def tangent(a, j, e):  # one-hot at element e of leaf j of argument a, zeros elsewhere
+        def tangent(a, j, v):  # v at leaf j of argument a, zeros elsewhere
             parts = []
-            for b, (leaves, rebuild) in enumerate(ins):
+            for b, (_, rebuild) in enumerate(ins):
                 new = list(zeros[b])
                 if b == a:
-                    new[j] = _one_hot(leaves[j], e)
+                    new[j] = v
                 parts.append(rebuild(new))
             return tuple(parts) if many else parts[0]
 
-        columns = []  # per input leaf (a, j): the list of output tangents, one per element
+        columns = []  # per input leaf (a, j): the output tangents' blocks, or one per element
         value = None
         with _randomness_policy(randomness) as each:
             for a, (leaves, _) in enumerate(ins):
                 for j, leaf in enumerate(leaves):
+                    got = None
+                    if randomness != "different":  # "different" needs a draw per column
+                        def call(v, a=a, j=j):
+                            value, t = at(tangent(a, j, v))  # v: the basis
+                            return (value, box.pop() if has_aux else None), t
+
+                        held = len(box)
+                        with each():
+                            got = _jvp_columns(call, leaf)
+                        del box[held:]  # what a failed batched call left
+                    if got is not None:
+                        (value, aux), blocks = got
+                        if has_aux:
+                            box.append(aux)
+                        columns.append((a, j, leaf, blocks))
+                        continue
                     cols = []
                     for e in range(_size_of(leaf)):
                         with each():
-                            value, t = at(tangent(a, j, e))
-                        cols.append(t)
-                    columns.append((a, j, leaf, cols))
+                            value, t = at(tangent(a, j, _one_hot(leaf, e)))
+                        cols.append(flatten(t)[0])
+                    columns.append((a, j, leaf, [_stack_columns(c) for c in zip(*cols)]))
             if value is None:  # every input is empty: one JVP for the output's structure
                 with each():
                     value, _ = at(_all_zero(many, ins, zeros))
@@ -403,9 +421,9 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
         jacs = []
         for k, o in enumerate(outs):
             per_arg = [[None] * len(leaves) for leaves, _ in ins]
-            for a, j, leaf, cols in columns:
-                per_arg[a][j] = _columns_to_jacobian([flatten(c)[0][k] for c in cols], o,
-                                                     _shape_of(leaf))
+            for a, j, leaf, blocks in columns:
+                per_arg[a][j] = _block_to_jacobian(blocks[k] if blocks else None, o,
+                                                   _shape_of(leaf))
             parts = [rebuild(per_arg[a]) for a, (_, rebuild) in enumerate(ins)]
             jacs.append(tuple(parts) if many else parts[0])
         jac = rebuild_out(jacs)
@@ -419,15 +437,53 @@ def _all_zero(many, ins, zeros):
     return tuple(parts) if many else parts[0]
 
 
-def _columns_to_jacobian(cols, out, in_shape):
-    """Output tangents of the basis directions of one input, as the Jacobian block of the
-    output leaf ``out``, shaped ``out.shape + in_shape``."""
+def _jvp_columns(call, leaf):
+    """The output tangents of all basis directions of the input ``leaf`` from ONE jvp whose
+    tangent is the whole basis, batched (``call(v)`` returns ``(values, tangent)``, values
+    being what does not depend on the direction): ``(values, [per output leaf of tangent:
+    the directions stacked first, (n,) + its shape])``; None where that cannot run batched
+    (the caller then runs one jvp per direction)."""
+    n = _size_of(leaf)
+    if n < 2:  # nothing to batch: one jvp per direction does the same
+        return None
+    raw = _zeros_like_raw(leaf)
+    basis = xp_of(raw).eye(n, dtype=raw.dtype).reshape((n,) + raw.shape)
+    tensors_in = isinstance(leaf, Tensor)
+    got = vmapped_call(call, _tensor_of(basis) if tensors_in else basis, open_level=True)
+    if got is None:
+        return None
+    leaves, rebuild = got
+    values_at, _ = rebuild(list(range(len(leaves))))  # which leaves are the values'
+    nv = len(flatten(values_at)[0])
+    done = []
+    for k, (batched, g) in enumerate(leaves):
+        if k < nv:
+            # the same in every direction: the first of a batched one (a reverse transform
+            # inside gives each direction its own copy of the variable)
+            g = g[0] if batched else g
+        elif not batched:  # a tangent that does not depend on the direction (zeros)
+            g = _batching.broadcast_batch(g, n)
+        if tensors_in and hasattr(g, "shape") and not isinstance(g, Tensor):
+            g = _tensor_of(g)  # Tensors in, Tensors out, as the loop gives
+        done.append(g)
+    values, _ = rebuild(done)
+    return values, done[nv:]
+
+
+def _stack_columns(cols):
+    """One output leaf's tangents, one per direction, stacked first (the loop's block)."""
+    return _stack(list(cols), (len(cols),) + _shape_of(cols[0]))
+
+
+def _block_to_jacobian(block, out, in_shape):
+    """The output tangents of the basis directions of one input, stacked first in ``block``
+    (None for an empty input), as the Jacobian block of the output leaf ``out``, shaped
+    ``out.shape + in_shape``."""
     from . import numpy as tnp
 
     out_shape = _shape_of(out)
-    if not cols:  # an empty input
+    if block is None:  # an empty input
         return _zeros_shaped(out, out_shape + in_shape)
-    block = _stack(cols, (len(cols),) + out_shape)  # column e is d(out)/d(x_e)
     return tnp.reshape(tnp.moveaxis(block, 0, -1), out_shape + in_shape)
 
 

@@ -351,6 +351,14 @@ def _matmul(p, phys, bd, kw, size):
     ly = _ndim(y) - by
     if lx == 0 or ly == 0:
         return None
+    # one matrix product over the whole batch where the batch folds into the rows: NumPy
+    # runs a stack of small products (a batch of matrix-vector ones) one by one
+    if bx and not by and lx == 1 and ly == 2 and _ndim(x) == 2:
+        return p.wrapper(x, y)  # (k, m) @ (m, n)
+    if by and not bx and lx == 2 and ly == 1 and _ndim(y) == 2:
+        from ..ops.shape import swapaxes
+
+        return p.wrapper(y, swapaxes(x, 0, 1))  # rows of A @ v_k: v_k @ A.T
     x1 = x if lx >= 2 else expand_dims(x, -2)
     y1 = y if ly >= 2 else expand_dims(y, -1)
     r = max(lx, ly, 2)

@@ -452,7 +452,13 @@ def forward_sweep(order, source, tangent):
     ``source``) through the nodes of ``order`` with their JVP rules on the saved raw values.
     Returns the tangent of the last node (None where it does not depend on ``source``)."""
     tangents = {source: tangent}
-    for n in order:
+    # each tangent is dropped after its last reader: a batched sweep's tangents are large,
+    # and memory given back at once is reused at once (not freshly mapped by each op)
+    last = {}
+    for k, n in enumerate(order):
+        for p in n.parents:
+            last[p] = k
+    for k, n in enumerate(order):
         if n.args is None:
             raise _freed(n)
         acc = None
@@ -477,4 +483,7 @@ def forward_sweep(order, source, tangent):
 
                 acc = xp_of(acc).broadcast_to(acc, shape)
             tangents[n] = acc
+        for p in n.parents:
+            if last.get(p) == k and p is not order[-1]:
+                tangents.pop(p, None)
     return tangents.get(order[-1]) if order else None

@@ -93,9 +93,10 @@ def _minmax_vjp(g, ans, x, axis=None, keepdims=False):
 
 
 def _prod_vjp(g, ans, x, axis=None, keepdims=False):
-    from .nondiff import any
+    from ..autograd.batching import physical_raw
 
-    if not any(x == 0):
+    raw = physical_raw(x)  # every example of a batched x (vmap, jacfwd) at once
+    if not xp_of(raw).any(raw == 0).item():
         return _expand(g, x, axis, keepdims) * _expand(ans, x, axis, keepdims) / x
     return _expand(g, x, axis, keepdims) * _prod_others(x, axis)
 

@@ -130,10 +130,10 @@ stack_.prim.jvps = _EveryArg(
 
 
 def _zeros_of(x, like):
-    from .nondiff import zeros_like
+    from ..autograd.batching import physical_raw
 
-    z = zeros_like(x.data if hasattr(x, "_rg") else x, dtype=like.dtype)
-    return z
+    # zeros of x's (logical) shape where x lives; x may be batched (vmap, jacfwd)
+    return xp_of(physical_raw(x)).zeros(tuple(x.shape), dtype=like.dtype)
 
 
 def _one_hot_concat(t, ans, axis, xs, i):
