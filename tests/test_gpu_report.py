@@ -291,3 +291,27 @@ def test_device_info_never_raises():
     info = gpu_report.device_info()  # here: no GPU (or the test suite's CuPy stand-in)
     assert info[0][0] == "Python"
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in info)
+
+
+def test_gpu_check_runs_its_core_files_first():
+    """``make gpu-check`` names the files whose cuda tests run first (TENSORGRAD_TESTS_FIRST,
+    ordered by tests/conftest.py): they exist, and the files named there are collected first,
+    in that order, the others after them in pytest's order."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    root = _PATH.parents[1]
+    text = (root / "Makefile").read_text()
+    names = re.search(r"^GPU_FIRST = (.*?)\n\n", text, re.S | re.M).group(1)
+    first = names.replace("\\", " ").split()
+    assert first and all((root / "tests" / name).is_file() for name in first)
+    env = dict(os.environ, TENSORGRAD_TESTS_FIRST="test_io.py test_amp.py")
+    cmd = [sys.executable, "-m", "pytest", "tests/test_amp.py", "tests/test_device.py",
+           "tests/test_io.py", "--co", "-q", "-o", "addopts=", "-p", "no:cacheprovider"]
+    out = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True,
+                         check=True).stdout
+    files = [line.split("::")[0] for line in out.splitlines() if "::" in line]
+    order = [f for i, f in enumerate(files) if i == 0 or files[i - 1] != f]
+    assert order == ["tests/test_io.py", "tests/test_amp.py", "tests/test_device.py"]
