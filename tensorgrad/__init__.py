@@ -144,3 +144,10 @@ from . import torch_nn_aliases  # noqa: E402
 from .torch_nn_aliases import *  # noqa: E402,F401,F403
 
 __all__ += torch_nn_aliases.__all__
+
+# torch_numerics: svd_lowrank, pca_lowrank, lobpcg, as_strided (and its variants),
+# segment_reduce, nonzero_static
+from . import torch_numerics  # noqa: E402
+from .torch_numerics import *  # noqa: E402,F401,F403
+
+__all__ += torch_numerics.__all__
