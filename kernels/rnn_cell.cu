@@ -31,22 +31,37 @@ __device__ __forceinline__ T tg_rnn_sigmoid(T x) {
     return (tg_rnn_math<T>::tanh(x * T(0.5)) + T(1)) * T(0.5);
 }
 
+// k over the N x H state elements [0, rows * hidden), grid-stride; n its row.
+#define TG_RNN_FOR_EACH_STATE(k, n)                                                          \
+    for (long long k = (long long)blockIdx.x * blockDim.x + threadIdx.x, n = k / hidden;     \
+         k < rows * hidden; k += (long long)gridDim.x * blockDim.x, n = k / hidden)
+
+// The LSTM gates' activations i, f, g, o from the pre-activations at a[0], a[H], a[2H], a[3H].
+template <typename T> struct tg_lstm_acts {
+    T i, f, g, o;
+    __device__ __forceinline__ tg_lstm_acts(const T* a, long long hidden)
+        : i(tg_rnn_sigmoid(a[0])), f(tg_rnn_sigmoid(a[hidden])),
+          g(tg_rnn_math<T>::tanh(a[2 * hidden])), o(tg_rnn_sigmoid(a[3 * hidden])) {}
+};
+
+// The GRU's r, z and candidate c (PyTorch's n) from gi and gh at offset at (blocks H apart).
+template <typename T> struct tg_gru_acts {
+    T r, z, c;
+    __device__ __forceinline__ tg_gru_acts(const T* gi, const T* gh, long long at,
+                                           long long hidden)
+        : r(tg_rnn_sigmoid(gi[at] + gh[at])),
+          z(tg_rnn_sigmoid(gi[at + hidden] + gh[at + hidden])),
+          c(tg_rnn_math<T>::tanh(gi[at + 2 * hidden] + r * gh[at + 2 * hidden])) {}
+};
+
 template <typename T>
 __device__ void tg_lstm_cell_fwd(const T* __restrict__ gates, const T* __restrict__ c_prev,
                                  T* __restrict__ out, long long rows, long long hidden) {
-    const long long total = rows * hidden;
-    const long long stride = (long long)gridDim.x * blockDim.x;
-    for (long long k = (long long)blockIdx.x * blockDim.x + threadIdx.x; k < total;
-         k += stride) {
-        const long long n = k / hidden;
+    TG_RNN_FOR_EACH_STATE(k, n) {
         const long long j = k - n * hidden;
-        const T* a = gates + n * 4 * hidden + j;
-        const T i = tg_rnn_sigmoid(a[0]);
-        const T f = tg_rnn_sigmoid(a[hidden]);
-        const T g = tg_rnn_math<T>::tanh(a[2 * hidden]);
-        const T o = tg_rnn_sigmoid(a[3 * hidden]);
-        const T c = f * c_prev[k] + i * g;
-        out[n * 2 * hidden + j] = o * tg_rnn_math<T>::tanh(c);
+        const tg_lstm_acts<T> a(gates + n * 4 * hidden + j, hidden);
+        const T c = a.f * c_prev[k] + a.i * a.g;
+        out[n * 2 * hidden + j] = a.o * tg_rnn_math<T>::tanh(c);
         out[n * 2 * hidden + hidden + j] = c;
     }
 }
@@ -55,17 +70,11 @@ template <typename T>
 __device__ void tg_lstm_cell_bwd(const T* __restrict__ gout, const T* __restrict__ gates,
                                  const T* __restrict__ c_prev, T* __restrict__ d_gates,
                                  T* __restrict__ d_c, long long rows, long long hidden) {
-    const long long total = rows * hidden;
-    const long long stride = (long long)gridDim.x * blockDim.x;
-    for (long long k = (long long)blockIdx.x * blockDim.x + threadIdx.x; k < total;
-         k += stride) {
-        const long long n = k / hidden;
+    TG_RNN_FOR_EACH_STATE(k, n) {
         const long long j = k - n * hidden;
         const long long at = n * 4 * hidden + j;
-        const T i = tg_rnn_sigmoid(gates[at]);
-        const T f = tg_rnn_sigmoid(gates[at + hidden]);
-        const T g = tg_rnn_math<T>::tanh(gates[at + 2 * hidden]);
-        const T o = tg_rnn_sigmoid(gates[at + 3 * hidden]);
+        const tg_lstm_acts<T> a(gates + at, hidden);
+        const T i = a.i, f = a.f, g = a.g, o = a.o;
         const T cp = c_prev[k];
         const T tc = tg_rnn_math<T>::tanh(f * cp + i * g);
         const T dh = gout[n * 2 * hidden + j];
@@ -87,16 +96,9 @@ template <typename T>
 __device__ void tg_gru_cell_fwd(const T* __restrict__ gi, const T* __restrict__ gh,
                                 const T* __restrict__ h_prev, T* __restrict__ out,
                                 long long rows, long long hidden) {
-    const long long total = rows * hidden;
-    const long long stride = (long long)gridDim.x * blockDim.x;
-    for (long long k = (long long)blockIdx.x * blockDim.x + threadIdx.x; k < total;
-         k += stride) {
-        const long long n = k / hidden;
-        const long long at = n * 3 * hidden + (k - n * hidden);
-        const T r = tg_rnn_sigmoid(gi[at] + gh[at]);
-        const T z = tg_rnn_sigmoid(gi[at + hidden] + gh[at + hidden]);
-        const T c = tg_rnn_math<T>::tanh(gi[at + 2 * hidden] + r * gh[at + 2 * hidden]);
-        out[k] = (h_prev[k] - c) * z + c;
+    TG_RNN_FOR_EACH_STATE(k, n) {
+        const tg_gru_acts<T> a(gi, gh, n * 3 * hidden + (k - n * hidden), hidden);
+        out[k] = (h_prev[k] - a.c) * a.z + a.c;
     }
 }
 
@@ -105,16 +107,11 @@ __device__ void tg_gru_cell_bwd(const T* __restrict__ gout, const T* __restrict_
                                 const T* __restrict__ gh, const T* __restrict__ h_prev,
                                 T* __restrict__ d_gi, T* __restrict__ d_gh,
                                 T* __restrict__ d_h, long long rows, long long hidden) {
-    const long long total = rows * hidden;
-    const long long stride = (long long)gridDim.x * blockDim.x;
-    for (long long k = (long long)blockIdx.x * blockDim.x + threadIdx.x; k < total;
-         k += stride) {
-        const long long n = k / hidden;
+    TG_RNN_FOR_EACH_STATE(k, n) {
         const long long at = n * 3 * hidden + (k - n * hidden);
         const T hn = gh[at + 2 * hidden];
-        const T r = tg_rnn_sigmoid(gi[at] + gh[at]);
-        const T z = tg_rnn_sigmoid(gi[at + hidden] + gh[at + hidden]);
-        const T c = tg_rnn_math<T>::tanh(gi[at + 2 * hidden] + r * hn);
+        const tg_gru_acts<T> a(gi, gh, at, hidden);
+        const T r = a.r, z = a.z, c = a.c;
         const T g = gout[k];
         const T gz = g * z;
         T dn = g - gz;

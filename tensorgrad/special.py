@@ -291,47 +291,45 @@ def _cheb_ends_w(xp, x, k):
     return [(xp.abs(x) == 1, xp.where(x > 0, 2.0 * k + 1, _sign_of(xp, k, 1.0)))]
 
 
-def _trig_t(shift, above):
+def _trig(shift, above, value):
+    """The trigonometric form of a Chebyshev family for degrees k > ``above`` inside
+    (-1, 1): (inside, value(xp, y, k, t, inside)) with y the (shifted) argument and
+    t = arccos(y)."""
     def trig(xp, x, k):
         y = x + x - 1 if shift else x
         inside = (k > above) & (xp.abs(y) < 1)
-        return inside, xp.cos(k * xp.arccos(xp.where(inside, y, 0)))
+        return inside, value(xp, y, k, xp.arccos(xp.where(inside, y, 0)), inside)
     return trig
+
+
+def _trig_t(shift, above):
+    return _trig(shift, above, lambda xp, y, k, t, inside: xp.cos(k * t))
 
 
 def _trig_u(shift, above):
-    def trig(xp, x, k):
-        y = x + x - 1 if shift else x
-        inside = (k > above) & (xp.abs(y) < 1)
-        t = xp.arccos(xp.where(inside, y, 0))
+    def value(xp, y, k, t, inside):
         s = xp.sin(t)
         alt = (k + 1) * xp.cos((k + 1) * t) / xp.where(inside, y, 1)
-        return inside, xp.where(s != 0, xp.sin((k + 1) * t) / xp.where(s != 0, s, 1), alt)
-    return trig
+        return xp.where(s != 0, xp.sin((k + 1) * t) / xp.where(s != 0, s, 1), alt)
+    return _trig(shift, above, value)
 
 
 def _trig_v(shift, above):
-    def trig(xp, x, k):
-        y = x + x - 1 if shift else x
-        inside = (k > above) & (xp.abs(y) < 1)
-        t = xp.arccos(xp.where(inside, y, 0))
+    def value(xp, y, k, t, inside):
         edge = xp.sin(t / 2) == 1
         val = xp.cos((k + 0.5) * t) / xp.where(edge, 1, xp.cos(t / 2))
-        return inside, xp.where(edge, _sign_of(xp, k, 2.0 * k + 1), val)
-    return trig
+        return xp.where(edge, _sign_of(xp, k, 2.0 * k + 1), val)
+    return _trig(shift, above, value)
 
 
 def _trig_w(shift, above):
-    def trig(xp, x, k):
-        y = x + x - 1 if shift else x
-        inside = (k > above) & (xp.abs(y) < 1)
-        t = xp.arccos(xp.where(inside, y, 0))
+    def value(xp, y, k, t, inside):
         edge = xp.cos(t / 2) == 1
         val = xp.sin((k + 0.5) * t) / xp.where(edge, 1, xp.sin(t / 2))
         at_edge = _sign_of(xp, k, 1.0) if shift else xp.where(y > 0, 2.0 * k + 1,
                                                               _sign_of(xp, k, 1.0))
-        return inside, xp.where(edge, at_edge, val)
-    return trig
+        return xp.where(edge, at_edge, val)
+    return _trig(shift, above, value)
 
 
 def _shifted_ends(at_one, at_zero):

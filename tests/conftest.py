@@ -138,6 +138,37 @@ def no_cupy(monkeypatch):
     dev._CUDA.clear()
 
 
+@pytest.fixture
+def launches(monkeypatch):
+    """The kernel names launched during the test (through tensorgrad.backend.cuda)."""
+    from tensorgrad.backend import cuda as kcuda
+
+    seen = []
+    real = kcuda._launch
+
+    def spy(file, base, dtype, device_id, grid, block, args):
+        seen.append(base)
+        return real(file, base, dtype, device_id, grid, block, args)
+
+    monkeypatch.setattr(kcuda, "_launch", spy)
+    return seen
+
+
+@pytest.fixture
+def mpi_group():
+    """A process group of world size 1 in this process (the mpi backend), destroyed after the
+    test; the test is skipped where mpi4py (the ``distributed`` extra) is missing."""
+    import tensorgrad.distributed as dist
+
+    if not dist.is_available():  # as on the lent GPU machine
+        pytest.skip("the mpi backend needs mpi4py (the `distributed` extra)")
+    dist.init_process_group("mpi", timeout=30)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
 @pytest.fixture(params=_device_params())
 def device(request):
     """The device name a test runs on: "cpu", and "cuda" (marked ``cuda``) when available."""

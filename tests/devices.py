@@ -141,6 +141,25 @@ def cyclic_garbage():
         gc.enable()
 
 
+def quiet(step, warmup=2):
+    """Run ``step`` ``warmup`` times, then once more while the CuPy stand-in's recorder
+    watches: the watcher of that last run, whose ``events`` are the host synchronisations real
+    CuPy would make (lazy set-up, such as an optimizer's first flat buffers, may sync once)."""
+    from cupy_standin import _sync
+
+    for _ in range(warmup):
+        step()
+    with _sync.watch() as w:
+        step()
+    return w
+
+
+def assert_quiet(step, warmup=2):
+    """``step`` makes no host synchronisation after ``warmup`` runs (on the stand-in)."""
+    w = quiet(step, warmup)
+    assert not w.events, w.report()
+
+
 def param_names(fn):
     """Parameter names of ``fn``, ``*name`` for a variadic one; ``**kwargs`` left out."""
     import inspect

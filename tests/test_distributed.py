@@ -181,18 +181,11 @@ def test_post_accumulate_grad_hook():
 
 
 # ---- world size 1, in this process --------------------------------------------------------
-@pytest.fixture
-def group():
-    if not dist.is_available():  # as on the lent GPU machine; the nccl tests below run there
-        pytest.skip("the mpi backend needs mpi4py (the `distributed` extra)")
-    dist.init_process_group("mpi", timeout=30)
-    try:
-        yield
-    finally:
-        dist.destroy_process_group()
+# (``mpi_group`` is in conftest.py; it skips without mpi4py, as on the lent GPU machine,
+# where the nccl tests below run)
 
 
-def test_world_size_one(group, device):
+def test_world_size_one(mpi_group, device):
     assert dist.is_initialized()
     assert (dist.get_rank(), dist.get_world_size(), dist.get_backend()) == (0, 1, "mpi")
     a = np.arange(6, dtype=np.float64).reshape(2, 3)
@@ -210,7 +203,7 @@ def test_world_size_one(group, device):
     dist.barrier()
 
 
-def test_collectives_count_as_in_place_writes(group):
+def test_collectives_count_as_in_place_writes(mpi_group):
     # the version counter is what the engine checks for tensors saved by a graph
     y = tg.tensor([3.0, 4.0])
     before = y._version
@@ -219,7 +212,7 @@ def test_collectives_count_as_in_place_writes(group):
     assert y._version == before + 2
 
 
-def test_ddp_world_size_one_equals_plain_training(group, device):
+def test_ddp_world_size_one_equals_plain_training(mpi_group, device):
     def run(wrap):
         model = W.make_model(seed=7).to(device)
         net = DistributedDataParallel(model, bucket_cap_mb=1e-6) if wrap else model
@@ -244,7 +237,7 @@ def test_ddp_world_size_one_equals_plain_training(group, device):
     np.testing.assert_array_equal(W.flat_params(inner.to("cpu")), W.flat_params(plain.cpu()))
 
 
-def test_ddp_grads_are_new_arrays_each_step(group):
+def test_ddp_grads_are_new_arrays_each_step(mpi_group):
     model = nn.Linear(3, 2, dtype="float64")
     ddp = DistributedDataParallel(model)
     ddp(tg.ones(4, 3, dtype="float64")).sum().backward()
@@ -255,7 +248,7 @@ def test_ddp_grads_are_new_arrays_each_step(group):
     np.testing.assert_array_equal(model.weight.grad.numpy(), 3 * kept)
 
 
-def test_ddp_unused_parameter_is_an_error(group):
+def test_ddp_unused_parameter_is_an_error(mpi_group):
     class TwoHeads(nn.Module):
         def __init__(self):
             super().__init__()
@@ -286,7 +279,7 @@ def test_not_initialized():
         dist.all_reduce(tg.ones(2))
 
 
-def test_bad_arguments(group):
+def test_bad_arguments(mpi_group):
     with pytest.raises(RuntimeError, match="already initialized"):
         dist.init_process_group("mpi")
     with pytest.raises(ValueError, match="op must be one of"):
@@ -536,7 +529,7 @@ def test_sampler_shuffled_shards(n, replicas, drop_last):
         assert dealt[n:] == (perm * (len(dealt) // max(n, 1) + 1))[:len(dealt) - n]
 
 
-def test_sampler_epochs_and_defaults(group):
+def test_sampler_epochs_and_defaults(mpi_group):
     s = DistributedSampler(range(10))  # rank and world size of the group: 0 of 1
     assert (s.rank, s.num_replicas) == (0, 1)
     first = list(s)

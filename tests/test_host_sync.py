@@ -14,27 +14,13 @@ Only collected on the stand-in (tests/conftest.py): real CuPy records nothing.
 import numpy as np
 import pytest
 from cupy_standin import _sync
+from devices import assert_quiet, quiet
 
 import tensorgrad as tg
 import tensorgrad.nn as nn
 import tensorgrad.nn.functional as F
 
 CUDA = "cuda"
-
-
-def _quiet(step, warmup=2):
-    """Run ``step`` ``warmup`` times, then once more while watching: the synchronisations of
-    that last run (lazy set-up, such as an optimizer's first flat buffers, may sync once)."""
-    for _ in range(warmup):
-        step()
-    with _sync.watch() as w:
-        step()
-    return w
-
-
-def _assert_quiet(step, warmup=2):
-    w = _quiet(step, warmup)
-    assert not w.events, w.report()
 
 
 def _batch(shape, classes, seed=0):
@@ -131,7 +117,7 @@ def test_recorder_sees_a_sync_inside_a_step():
         opt.step()
         return loss.item()  # the user's choice: a sync
 
-    w = _quiet(step)
+    w = quiet(step)
     assert [e[0] for e in w.events] == ["ndarray.item"], w.report()
 
 
@@ -176,7 +162,7 @@ def test_mlp_step(make_opt):
     model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 32), nn.GELU(),
                           nn.Linear(32, 5)).to(CUDA)
     x, y = _batch((16, 20), 5)
-    _assert_quiet(_trainer(model, nn.CrossEntropyLoss(), make_opt(model.parameters()), x, y))
+    assert_quiet(_trainer(model, nn.CrossEntropyLoss(), make_opt(model.parameters()), x, y))
 
 
 def test_mlp_step_with_clipping_and_schedule():
@@ -184,7 +170,7 @@ def test_mlp_step_with_clipping_and_schedule():
     x, y = _batch((16, 20), 5)
     opt = tg.optim.Adam(model.parameters(), lr=1e-2)
     sched = tg.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.9)
-    _assert_quiet(_trainer(model, nn.CrossEntropyLoss(label_smoothing=0.1), opt, x, y,
+    assert_quiet(_trainer(model, nn.CrossEntropyLoss(label_smoothing=0.1), opt, x, y,
                            clip=1.0, sched=sched))
 
 
@@ -210,7 +196,7 @@ def test_schedulers_and_gradient_utilities(make_sched):
         vec = nn.utils.parameters_to_vector(model.parameters())
         nn.utils.vector_to_parameters(vec, model.parameters())
 
-    _assert_quiet(step)
+    assert_quiet(step)
 
 
 def test_checkpointed_and_dropout_model_step():
@@ -228,7 +214,7 @@ def test_checkpointed_and_dropout_model_step():
         F.cross_entropy(head(h), y).backward()
         opt.step()
 
-    _assert_quiet(step)
+    assert_quiet(step)
 
 
 def test_eval_mode_inference():
@@ -242,7 +228,7 @@ def test_eval_mode_inference():
         with tg.no_grad():
             F.softmax(model(x), dim=-1).argmax(dim=-1)
 
-    _assert_quiet(infer)
+    assert_quiet(infer)
 
 
 def test_gradient_accumulation_and_zero_grad_to_zeros():
@@ -256,7 +242,7 @@ def test_gradient_accumulation_and_zero_grad_to_zeros():
             (F.cross_entropy(model(x), y) / len(xs)).backward()
         opt.step()
 
-    _assert_quiet(step)
+    assert_quiet(step)
 
 
 def test_cnn_step():
@@ -266,7 +252,7 @@ def test_cnn_step():
         nn.Flatten(), nn.Linear(8, 4)).to(CUDA)
     x, y = _batch((4, 3, 12, 12), 4)
     opt = tg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    _assert_quiet(_trainer(model, nn.CrossEntropyLoss(), opt, x, y))
+    assert_quiet(_trainer(model, nn.CrossEntropyLoss(), opt, x, y))
 
 
 def test_norm_and_conv_variants_step():
@@ -287,7 +273,7 @@ def test_norm_and_conv_variants_step():
     model = Net().to(CUDA)
     x, y = _batch((4, 4, 8), 3)
     opt = tg.optim.Adam(model.parameters(), lr=1e-3)
-    _assert_quiet(_trainer(model, nn.CrossEntropyLoss(), opt, x, y))
+    assert_quiet(_trainer(model, nn.CrossEntropyLoss(), opt, x, y))
 
 
 def test_transformer_step():
@@ -318,7 +304,7 @@ def test_transformer_step():
     def loss_fn(logits, t):
         return F.cross_entropy(logits.reshape(-1, vocab), t, ignore_index=-100)
 
-    _assert_quiet(_trainer(model, loss_fn, opt, ids, targets, clip=0.5))
+    assert_quiet(_trainer(model, loss_fn, opt, ids, targets, clip=0.5))
 
 
 def test_attention_with_causal_mask_step():
@@ -333,7 +319,7 @@ def test_attention_with_causal_mask_step():
         (out ** 2).mean().backward()
         opt.step()
 
-    _assert_quiet(step)
+    assert_quiet(step)
 
 
 @pytest.mark.parametrize("loss_fn, target", [
@@ -369,7 +355,7 @@ def test_loss_step(loss_fn, target):
         loss_fn(head(z) if head else z, y).backward()
         opt.step()
 
-    _assert_quiet(step)
+    assert_quiet(step)
 
 
 # ---- the function API -----------------------------------------------------------------------
@@ -385,4 +371,4 @@ def test_function_api_on_device_data():
         tg.jvp(f, (x,), (tg.ones_like(x),))
         tg.hessian(f)(x)
 
-    _assert_quiet(run, warmup=1)
+    assert_quiet(run, warmup=1)

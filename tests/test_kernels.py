@@ -481,18 +481,7 @@ def test_every_dispatched_kernel_exists_in_its_source_and_has_a_reference():
 
 
 # ---- (iii) dispatch on the device -----------------------------------------------------------
-@pytest.fixture
-def launches(monkeypatch):
-    """The kernel names launched during the test (through tensorgrad.backend.cuda)."""
-    seen = []
-    real = kcuda._launch
-
-    def spy(file, base, dtype, device_id, grid, block, args):
-        seen.append(base)
-        return real(file, base, dtype, device_id, grid, block, args)
-
-    monkeypatch.setattr(kcuda, "_launch", spy)
-    return seen
+# (the ``launches`` fixture is in conftest.py)
 
 
 def _host(t):

@@ -339,18 +339,7 @@ def test_sync_batch_norm_without_a_group_is_batch_norm(device, momentum):
     _close(ours(_tg(x, device)), ref(torch.tensor(x)))
 
 
-@pytest.fixture
-def group():
-    if not dist.is_available():
-        pytest.skip("the mpi backend needs mpi4py (the `distributed` extra)")
-    dist.init_process_group("mpi", timeout=30)
-    try:
-        yield
-    finally:
-        dist.destroy_process_group()
-
-
-def test_sync_batch_norm_world_size_one_is_batch_norm(group, device):
+def test_sync_batch_norm_world_size_one_is_batch_norm(mpi_group, device):
     ours, ref = _bn_pair(nn.SyncBatchNorm, device)
     x = R.standard_normal((6, 3, 4))
     xin = _tg(x, device, True)
@@ -363,7 +352,7 @@ def test_sync_batch_norm_world_size_one_is_batch_norm(group, device):
     _close(ours.running_var, ref.running_var)
 
 
-def test_sync_batch_norm_composite_grads_and_values(group, device):
+def test_sync_batch_norm_composite_grads_and_values(mpi_group, device):
     # the synchronised path on one rank: all-reduces are identities, so it must equal
     # F.batch_norm, and its rules (including the all-reduce's) must pass finite differences
     from tensorgrad.nn.extra_c import _sync_batch_norm

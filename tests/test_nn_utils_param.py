@@ -57,11 +57,16 @@ def _same_grads(gmod, tmod, **tol):
         close_to_torch(tg_named[k].grad, p.grad, err_msg=k, **(tol or TOL))
 
 
-def _linears(device, n_in=4, n_out=3):
-    t = torch.nn.Linear(n_in, n_out).double()
-    g = tg.nn.Linear(n_in, n_out, dtype="float64", device=device)
+def _pair(name, device, *args):
+    """``nn.<name>(*args)`` of tensorgrad (float64, on ``device``) and of torch, same weights."""
+    t = getattr(torch.nn, name)(*args).double()
+    g = getattr(tg.nn, name)(*args, dtype="float64", device=device)
     _torch_into_tg(t, g, device)
     return g, t
+
+
+def _linears(device, n_in=4, n_out=3):
+    return _pair("Linear", device, n_in, n_out)
 
 
 def _data(rng, device, shape=(6, 4), n_out=3):
@@ -87,6 +92,12 @@ def _train_both(g, t, rng, device, steps=3, xshape=(6, 4), n_out=3, tol=None):
     _train(t, torch, tx, ty, steps)
     _same_state(g, t, **(tol or {}))
     _same_grads(g, t, **(tol or {}))
+
+
+def _train_squares(g, t, x, device):
+    """Both modules trained on the mean square of their output for the NumPy input ``x``."""
+    _train(g, tg, tg.tensor(put(x, device)), None, loss_of=lambda o: (o ** 2).mean())
+    _train(t, torch, torch.tensor(x), None, loss_of=lambda o: (o ** 2).mean())
 
 
 def _raises_as_torch(fn_tg, fn_torch, match=None):
@@ -504,15 +515,10 @@ def test_weight_norm_parametrization_trains_like_torch(device, rng, dim):
 
 
 def test_weight_norm_parametrization_conv(device, rng):
-    t = torch.nn.Conv2d(2, 3, 3).double()
-    g = tg.nn.Conv2d(2, 3, 3, dtype="float64", device=device)
-    _torch_into_tg(t, g, device)
+    g, t = _pair("Conv2d", device, 2, 3, 3)
     tP.weight_norm(t)
     tgP.weight_norm(g)
-    x = rng.standard_normal((2, 2, 5, 5))
-    gx, tx = tg.tensor(put(x, device)), torch.tensor(x)
-    _train(g, tg, gx, None, loss_of=lambda o: (o ** 2).mean())
-    _train(t, torch, tx, None, loss_of=lambda o: (o ** 2).mean())
+    _train_squares(g, t, rng.standard_normal((2, 2, 5, 5)), device)
     _same_state(g, t)
     _same_grads(g, t)
 
@@ -554,16 +560,12 @@ def test_spectral_norm_parametrization_trains_like_torch(device, rng, n_iter):
 
 
 def test_spectral_norm_parametrization_conv_dim_and_errors(device, rng):
-    t = torch.nn.ConvTranspose2d(2, 3, 3).double()
-    g = tg.nn.ConvTranspose2d(2, 3, 3, dtype="float64", device=device)
-    _torch_into_tg(t, g, device)
+    g, t = _pair("ConvTranspose2d", device, 2, 3, 3)
     tP.spectral_norm(t)
     tgP.spectral_norm(g)
     assert g.parametrizations.weight[0].dim == t.parametrizations.weight[0].dim == 1
     _torch_into_tg(t, g, device)
-    x = rng.standard_normal((1, 2, 4, 4))
-    _train(g, tg, tg.tensor(put(x, device)), None, loss_of=lambda o: (o ** 2).mean())
-    _train(t, torch, torch.tensor(x), None, loss_of=lambda o: (o ** 2).mean())
+    _train_squares(g, t, rng.standard_normal((1, 2, 4, 4)), device)
     _same_state(g, t)
     g2, t2 = _linears(device)
     _raises_as_torch(lambda: tgP.spectral_norm(g2, n_power_iterations=0),

@@ -15,10 +15,9 @@ from .distribution import (
     ExponentialFamily,
     as_param,
     broadcast_all,
-    lazy_property,
     standard_normal,
 )
-from .multivariate import scale_tril_of
+from .multivariate import ScaleTrilMatrices, scale_tril_of
 
 __all__ = ["LKJCholesky", "Wishart"]
 
@@ -117,7 +116,7 @@ def _mvdigamma(x, p):
     return tg.digamma(x.unsqueeze(-1) - half).sum(-1)
 
 
-class Wishart(ExponentialFamily):
+class Wishart(ScaleTrilMatrices, ExponentialFamily):
     """The Wishart distribution of ``p`` x ``p`` positive definite matrices with ``df``
     degrees of freedom (``df > p - 1``) and scale Sigma, given by exactly one of
     ``covariance_matrix`` (Sigma), ``precision_matrix`` (Sigma^-1) or ``scale_tril`` (its
@@ -199,22 +198,6 @@ class Wishart(ExponentialFamily):
 
     def _full(self, m):
         return m.expand(*(tuple(self._batch_shape) + tuple(self._event_shape)))
-
-    @lazy_property
-    def scale_tril(self):
-        return self._full(self._unbroadcasted_scale_tril)
-
-    @lazy_property
-    def covariance_matrix(self):
-        L = self._unbroadcasted_scale_tril
-        return self._full(L @ L.transpose(-1, -2))
-
-    @lazy_property
-    def precision_matrix(self):
-        tg = _tg()
-        L = self._unbroadcasted_scale_tril
-        eye = tg.eye(self._event_shape[-1], dtype=L.dtype, device=L.device)
-        return self._full(tg.cholesky_solve(eye, L))
 
     def _df_matrix(self):
         return self.df.reshape(*(tuple(self._batch_shape) + (1, 1)))

@@ -147,7 +147,29 @@ def scale_tril_of(name, matrix):
     return tg.linalg.cholesky(tg.linalg.inv(matrix))
 
 
-class MultivariateNormal(LocCentred, Distribution):
+class ScaleTrilMatrices:
+    """``scale_tril``, ``covariance_matrix`` and ``precision_matrix`` of a family kept as the
+    lower Cholesky factor ``_unbroadcasted_scale_tril``; ``_full(m)`` expands a matrix of the
+    factor's shape to the batch shape."""
+
+    @lazy_property
+    def scale_tril(self):
+        return self._full(self._unbroadcasted_scale_tril)
+
+    @lazy_property
+    def covariance_matrix(self):
+        L = self._unbroadcasted_scale_tril
+        return self._full(L @ L.transpose(-1, -2))
+
+    @lazy_property
+    def precision_matrix(self):
+        tg = _tg()
+        L = self._unbroadcasted_scale_tril
+        eye = tg.eye(L.shape[-1], dtype=L.dtype, device=L.device)
+        return self._full(tg.cholesky_solve(eye, L))
+
+
+class MultivariateNormal(ScaleTrilMatrices, LocCentred, Distribution):
     """The multivariate normal distribution with mean ``loc`` and a covariance given by
     exactly one of ``covariance_matrix``, ``precision_matrix`` or ``scale_tril`` (its lower
     Cholesky factor).
@@ -200,19 +222,6 @@ class MultivariateNormal(LocCentred, Distribution):
         n = self.event_shape[0]
         return m.expand(*(tuple(self.batch_shape) + (n, n)))
 
-    @lazy_property
-    def scale_tril(self):
-        return self._full(self._unbroadcasted_scale_tril)
-
-    @lazy_property
-    def covariance_matrix(self):
-        L = self._unbroadcasted_scale_tril
-        return self._full(L @ L.transpose(-1, -2))
-
-    @lazy_property
-    def precision_matrix(self):
-        L = self._unbroadcasted_scale_tril
-        return self._full(_tg().linalg.inv(L @ L.transpose(-1, -2)))
 
     @property
     def variance(self):

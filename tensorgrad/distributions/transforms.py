@@ -492,10 +492,14 @@ class PowerTransform(Transform):
         return _broadcast_shape(shape, self.exponent.shape)
 
 
-def _clipped_sigmoid(x):
+def _clip_unit(y):
     # kept in [tiny, 1 - eps] so that its logit and log stay finite
-    finfo = np.finfo(x.dtype)
-    return _tg().sigmoid(x).clamp(float(finfo.tiny), 1.0 - float(finfo.eps))
+    finfo = np.finfo(y.dtype)
+    return y.clamp(float(finfo.tiny), 1.0 - float(finfo.eps))
+
+
+def _clipped_sigmoid(x):
+    return _clip_unit(_tg().sigmoid(x))
 
 
 def _softplus(x):
@@ -516,8 +520,7 @@ class SigmoidTransform(_Parameterless):
         return _clipped_sigmoid(x)
 
     def _inverse(self, y):
-        finfo = np.finfo(y.dtype)
-        y = y.clamp(float(finfo.tiny), 1.0 - float(finfo.eps))
+        y = _clip_unit(y)
         return y.log() - (-y).log1p()
 
     def log_abs_det_jacobian(self, x, y):

@@ -16,7 +16,7 @@ from ..ops.shape import expand_dims as _unsqueeze
 from ..ops.shape import reshape as _reshape
 from ..tensor import _raw
 from ._functional_more import _const, _loss_args, _shape, pairwise_distance
-from .functional import _reduce, _renorm_rows_, embedding
+from .functional import _padding_index, _reduce, _renorm_rows_, embedding
 
 __all__ = ["multi_margin_loss", "multilabel_margin_loss", "triplet_margin_with_distance_loss",
            "ctc_loss", "embedding_bag"]
@@ -375,11 +375,8 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     if width == 0:  # every bag empty
         none = _red.sum(_getitem(weight, (slice(0, 0),)), (0,), False)  # zeros, on the tape
         return none + xp.zeros((bags, weight.shape[1]), dtype=_raw(weight).dtype)
+    padding_idx = _padding_index(op, padding_idx, num)
     if padding_idx is not None:
-        if not -num <= padding_idx < num:
-            raise ValueError(f"{op}: padding_idx={padding_idx} must be within "
-                             f"num_embeddings={num}")
-        padding_idx = int(padding_idx) % num
         inside = inside & (flat[pos] != padding_idx)
     if max_norm is not None:
         _renorm_rows_(weight, flat, float(max_norm), float(norm_type))

@@ -13,10 +13,9 @@ from ..ops.index import untake as _untake
 from ..ops.shape import concatenate_ as _concat
 from ..tensor import _raw
 from . import functional as F
-from . import init
 from ._functional_extra_b import _on_device
 from .conv import Conv1d, ConvTranspose2d
-from .layers import NLLLoss, _Loss, _WeightedLoss
+from .layers import Embedding, NLLLoss, _Loss, _WeightedLoss
 from .layers_3d import ConvTranspose1d
 from .modules import Conv2d, Linear, Module, ModuleList, Parameter, Sequential
 from .normalization import BatchNorm1d, BatchNorm2d
@@ -143,12 +142,7 @@ class EmbeddingBag(Module):
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.max_norm, self.norm_type = max_norm, norm_type
         self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
-        if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(f"EmbeddingBag: padding_idx={padding_idx} must be within "
-                                 f"num_embeddings={num_embeddings}")
-            padding_idx = padding_idx % num_embeddings
-        self.padding_idx = padding_idx
+        self.padding_idx = F._padding_index("EmbeddingBag", padding_idx, num_embeddings)
         if _weight is None:
             self.weight = Parameter(creation.empty(num_embeddings, embedding_dim, dtype=dtype,
                                                    device=device))
@@ -161,12 +155,8 @@ class EmbeddingBag(Module):
         self.mode = mode
         self.include_last_offset = include_last_offset
 
-    def reset_parameters(self):
-        """N(0, 1), then the padding row to zeros (PyTorch's initialisation)."""
-        init.normal_(self.weight)
-        if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
-            self.weight._vc[0] += 1
+    reset_parameters = Embedding.reset_parameters
+    _fill_padding_idx_with_zero = Embedding._fill_padding_idx_with_zero
 
     def forward(self, input, offsets=None, per_sample_weights=None):
         return F.embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type,
@@ -352,12 +342,8 @@ class _LazyConvMixin(LazyModuleMixin):
         self.in_channels = w[0] if getattr(self, "_transposed", False) else w[1] * self.groups
 
 
-class LazyConv1d(_LazyConvMixin, Conv1d):
-    """A ``Conv1d`` whose ``in_channels`` comes from its first input (PyTorch's
-    ``nn.LazyConv1d``)."""
-
-    cls_to_become = Conv1d
-    _spatial = 1
+class _LazyConv(_LazyConvMixin):
+    """The constructor of the lazy forms of the ``_Conv`` classes (1-D and 3-D)."""
 
     def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", device=None, dtype=None):
@@ -365,6 +351,14 @@ class LazyConv1d(_LazyConvMixin, Conv1d):
         super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False,
                          padding_mode, **kw)
         self._lazy_init(out_channels, bias, kw)
+
+
+class LazyConv1d(_LazyConv, Conv1d):
+    """A ``Conv1d`` whose ``in_channels`` comes from its first input (PyTorch's
+    ``nn.LazyConv1d``)."""
+
+    cls_to_become = Conv1d
+    _spatial = 1
 
 
 class LazyConv2d(_LazyConvMixin, Conv2d):

@@ -13,7 +13,7 @@ from ..ops.shape import reshape as _reshape
 from ..tensor import Tensor, _new_tensor, _raw
 from . import functional as F
 from ._functional_conv_attn import _tuple
-from .extra_b import _LazyBatchNorm, _LazyConvMixin, _LazyConvTranspose, _LazyInstanceNorm
+from .extra_b import _LazyBatchNorm, _LazyConv, _LazyConvTranspose, _LazyInstanceNorm
 from .layers_3d import BatchNorm3d, Conv3d, ConvTranspose3d, InstanceNorm3d
 from .modules import Module
 from .normalization import _BatchNorm
@@ -81,7 +81,7 @@ class FractionalMaxPool3d(_FractionalMaxPoolNd):
 
 
 # ---- 3-D lazy modules ---------------------------------------------------------------------------
-class LazyConv3d(_LazyConvMixin, Conv3d):
+class LazyConv3d(_LazyConv, Conv3d):
     """A ``Conv3d`` whose ``in_channels`` comes from its first input (PyTorch's
     ``nn.LazyConv3d``); after the first call it is a ``Conv3d``.
 
@@ -93,13 +93,6 @@ class LazyConv3d(_LazyConvMixin, Conv3d):
 
     cls_to_become = Conv3d
     _spatial = 3
-
-    def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", device=None, dtype=None):
-        kw = {"device": device, "dtype": dtype}
-        super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False,
-                         padding_mode, **kw)
-        self._lazy_init(out_channels, bias, kw)
 
 
 class LazyConvTranspose3d(_LazyConvTranspose, ConvTranspose3d):

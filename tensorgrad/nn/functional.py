@@ -1118,6 +1118,17 @@ def _renorm_rows_(weight, indices, max_norm, norm_type):
         weight._vc[0] += 1
 
 
+def _padding_index(op, padding_idx, num_embeddings):
+    """``padding_idx`` checked against a table of ``num_embeddings`` rows, negative counted
+    from the end (None stays None)."""
+    if padding_idx is None:
+        return None
+    if not -num_embeddings <= padding_idx < num_embeddings:
+        raise ValueError(f"{op}: padding_idx={padding_idx} must be within "
+                         f"num_embeddings={num_embeddings}")
+    return int(padding_idx) % num_embeddings
+
+
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
               scale_grad_by_freq=False, sparse=False):
     """Rows of ``weight`` (num_embeddings, embedding_dim) at the integer indices ``input``
@@ -1152,11 +1163,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         raise TypeError(f"embedding: input must hold integer indices, got dtype {idx.dtype} "
                         f"(shape {tuple(idx.shape)})")
     num = weight.shape[0]
-    if padding_idx is not None:
-        if not -num <= padding_idx < num:
-            raise ValueError(f"embedding: padding_idx={padding_idx} must be within "
-                             f"num_embeddings={num}")
-        padding_idx = int(padding_idx) % num
+    padding_idx = _padding_index("embedding", padding_idx, num)
     if idx.size and _xp_of(idx) is _np:  # no host sync on a GPU, as PyTorch
         lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= num:

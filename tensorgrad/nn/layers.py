@@ -30,12 +30,7 @@ class Embedding(Module):
         super().__init__()
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
-        if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(f"Embedding: padding_idx={padding_idx} must be within "
-                                 f"num_embeddings={num_embeddings}")
-            padding_idx = padding_idx % num_embeddings
-        self.padding_idx = padding_idx
+        self.padding_idx = F._padding_index("Embedding", padding_idx, num_embeddings)
         self.max_norm = max_norm
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
