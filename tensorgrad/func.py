@@ -29,6 +29,7 @@ import contextlib
 import functools
 
 from .autograd import batching as _batching
+from .autograd import functional as _functional
 from .autograd.forward import level_of, new_level, split
 from .autograd.functional import (
     _check_real,
@@ -502,12 +503,52 @@ def hessian(func, argnums=0):
 
     @functools.wraps(func)
     def wrapped(*args, **kwargs):
+        H = _hessian_plain(func, argnums, args, kwargs)
+        if H is not None:
+            return H
         try:
             return fwd(*args, **kwargs)
         except MissingRuleError:
             return rev(*args, **kwargs)
 
     return wrapped
+
+
+class _NotScalar(Exception):
+    pass
+
+
+def _scalar_only(out):
+    if not isinstance(out, Tensor) or tuple(out.shape) != ():
+        raise _NotScalar()
+
+
+def _hessian_plain(func, argnums, args, kwargs):
+    """``hessian`` of a scalar function at a plain tensor (no level, no history, outside
+    every reverse transform), as the autograd-style ``tg.hessian`` computes it: the gradient
+    recorded once, its JVP swept over blocks of basis directions. jacfwd over jacrev would
+    give each direction its own copy of the variable (the reverse pass runs on vmap's
+    physical values, so per-direction gradients need per-direction variables) and run the
+    forward and backward passes once per direction. None where this does not apply (the
+    caller then runs jacfwd over jacrev): an output that is not a 0-d Tensor (the function
+    has then run once for nothing), or a primitive without a JVP rule."""
+    if not (_is_int(argnums) and -len(args) <= argnums < len(args)):
+        return None
+    num = argnums % len(args)
+    x = args[num]
+    if type(x) is not Tensor or x.dtype.kind != "f" or _functional._rev_depth[0] \
+            or _batching.OPEN:
+        return None
+    for v in flatten([list(args), kwargs])[0]:
+        if isinstance(v, Tensor) and (v._level or v._rg):
+            return None  # derivatives of an outer transform or of the tape must flow
+    try:
+        with _randomness_policy("error"):  # as jacfwd's: random draws raise
+            H = _functional._hessian_on_tape(func, num, args, kwargs, check=_scalar_only,
+                                             whole=True)
+    except _NotScalar:
+        return None
+    return None if H is None else _tensor_of(H)
 
 
 # ---- randomness inside loops over slices ---------------------------------------------------

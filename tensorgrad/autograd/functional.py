@@ -18,7 +18,7 @@ from ..tensor import Tensor, _new_tensor, _raw
 from . import batching
 from .forward import Dual, level_of, make_dual, new_level, split
 from .grad_mode import _state
-from .graph import Node, forward_sweep, run_backward, tape_order
+from .graph import Node, _postorder, forward_sweep, run_backward, tape_order
 from .rules import MissingRuleError, lacks_jvp
 from .tree import flatten
 
@@ -165,18 +165,22 @@ def _vertex(t):
 
 
 def _reverse(outs, seeds, variables, create_graph):
-    """d(sum_k <seeds[k], outs[k]>)/d(variables), expanded over the dual levels that the
-    outputs or the seeds carry."""
+    """d(sum_k <seeds[k], outs[k]>)/d(variables), expanded over the levels that the outputs or
+    the seeds carry, highest first (see ``_pivot``)."""
     if len(outs) == 1 and len(seeds) == 1:
-        level = max(level_of(outs[0]), level_of(seeds[0]))
+        top = max(level_of(outs[0]), level_of(seeds[0]))
     else:
-        level = max(max(level_of(o) for o in outs), max(level_of(s) for s in seeds))
-    if level == 0:
+        top = max(max(level_of(o) for o in outs), max(level_of(s) for s in seeds))
+    if top == 0:
         return _reverse_tape(outs, seeds, variables, create_graph)
-    if any(batching.is_batched_at(v, level) for v in list(outs) + list(seeds)):
+    level, is_batch = _pivot(outs, seeds)
+    if level == 0:  # only cotangents batched (vmap over a VJP, as jacrev does): the tape's
+        # rules get the batched cotangents and batch them in turn
+        return _reverse_tape(outs, seeds, variables, create_graph, keep_seeds=True)
+    if is_batch:
         return _reverse_batched(outs, seeds, variables, create_graph, level)
-    ops_, ots = zip(*(split(o, level) for o in outs))
-    sps, sts = zip(*(split(s, level) for s in seeds))
+    ops_, ots = zip(*(_split_deep(o, level) for o in outs))
+    sps, sts = zip(*(_split_deep(s, level) for s in seeds))
     primal = _reverse(ops_, sps, variables, create_graph)
     tangents = []
     # the tangent of a gradient: the gradient of the tangent, plus the seed's own tangent
@@ -194,8 +198,110 @@ def _reverse(outs, seeds, variables, create_graph):
         tan = parts[0] if parts else _zeros_like_raw(p)
         for more in parts[1:]:
             tan = tan + more
-        out_list.append(make_dual(p, level, tan))
+        out_list.append(_make_dual_deep(p, level, tan))
     return out_list
+
+
+# ---- the order of levels in a reverse pass ----------------------------------------------
+# A VJP is linear in its cotangents, so a level that only the cotangents carry (a vmap over
+# the VJP: jacrev's rows) needs no expansion: the backward pass carries it through the tape's
+# rules as part of the cotangents' values. Every other level is expanded, highest first: a
+# dual level splits outputs and cotangents into primal and tangent parts (the transpose of the
+# dual expansion), a vmap level that the outputs carry runs the pass on physical values. A
+# level below a cotangents-only vmap level is expanded UNDER it: the parts and the results
+# keep that vmap level on top (levels stay ordered, the newest outermost), so jacrev's rows
+# stay separate from the directions of an outer jvp or the examples of an outer vmap.
+def _levels_in(x, found):
+    """Every level ``x`` carries, through primals and tangents: ``found[level] = is a vmap
+    level``."""
+    while isinstance(x, Tensor) and x._level:
+        batch = type(x) is batching.Batched
+        found[x._level] = batch
+        if not batch and x._tangent is not None:
+            _levels_in(x._tangent, found)
+        x = x._primal
+    return found
+
+
+def _pivot(outs, seeds):
+    """(level, is a vmap level) to expand next: the highest level of the outputs, or of the
+    cotangents' dual levels; (0, False) when only cotangents-only vmap levels are left."""
+    found = {}
+    for o in outs:
+        _levels_in(o, found)
+    seed_levels = {}
+    for s in seeds:
+        _levels_in(s, seed_levels)
+    for lev, batch in seed_levels.items():
+        if not batch:
+            found[lev] = False
+    if not found:
+        return 0, False
+    level = max(found)
+    return level, found[level]
+
+
+def _split_deep(x, level):
+    """(primal, tangent) of ``x`` at the dual ``level``, which may lie under higher levels:
+    those stay on top of both parts. Tangent None when ``x`` has no part there."""
+    lx = level_of(x)
+    if lx <= level:
+        return split(x, level)
+    if type(x) is batching.Batched:
+        p, t = _split_deep(x._primal, level)
+        return batching.make_batched(p, lx), None if t is None else batching.make_batched(t, lx)
+    pp, pt = _split_deep(x._primal, level)
+    tp, tt = _split_deep(x._tangent, level)
+    primal = make_dual(pp, lx, tp)
+    if pt is None and tt is None:
+        return primal, None
+    return primal, make_dual(_zeros_like_raw(pp) if pt is None else pt, lx,
+                             _zeros_like_raw(tp) if tt is None else tt)
+
+
+def _make_dual_deep(p, level, t):
+    """The dual of ``p`` and ``t`` at ``level``, put under the higher levels they carry."""
+    top = max(level_of(p), level_of(t))
+    if top < level:
+        return make_dual(p, level, t)
+    if batching.is_batched_at(p, top) or batching.is_batched_at(t, top):
+        size = (p if batching.is_batched_at(p, top) else t)._primal.shape[0]
+        return batching.make_batched(_make_dual_deep(_physical_at(p, top, size), level,
+                                                     _physical_at(t, top, size)), top)
+    pp, pt = split(p, top)
+    tp, tt = split(t, top)
+    return make_dual(_make_dual_deep(pp, level, tp), top,
+                     _make_dual_deep(_zeros_like_raw(pp) if pt is None else pt, level,
+                                     _zeros_like_raw(tp) if tt is None else tt))
+
+
+def _physical_at(x, level, size):
+    """``x``'s values at the vmap ``level`` with that batch first (broadcast when ``x`` does
+    not carry it); higher levels stay on top, each keeping its own batch dimension first."""
+    from ..ops.shape import swapaxes
+
+    lx = level_of(x)
+    if lx == level:
+        return x._primal
+    if lx < level or level not in _levels_in(x, {}):
+        return batching.broadcast_batch(x, size)
+    if type(x) is batching.Batched:  # its physical: (its batch, level's batch, ...)
+        return batching.make_batched(swapaxes(_physical_at(x._primal, level, size), 0, 1), lx)
+    return make_dual(_physical_at(x._primal, level, size), lx,
+                     _physical_at(x._tangent, level, size))
+
+
+def _batched_at(g, level):
+    """The inverse of ``_physical_at``: ``g`` (``level``'s batch first under any higher
+    levels) batched at ``level``, under those higher levels."""
+    from ..ops.shape import swapaxes
+
+    lg = level_of(g)
+    if lg < level:
+        return batching.make_batched(g, level)
+    if type(g) is batching.Batched:
+        return batching.make_batched(_batched_at(swapaxes(g._primal, 0, 1), level), lg)
+    return make_dual(_batched_at(g._primal, level), lg, _batched_at(g._tangent, level))
 
 
 # id(variable) -> (weak reference, the vmap levels it was made to carry): _vjp_maker inside
@@ -214,37 +320,27 @@ def _levels_of_variable(v):
 
 
 def _reverse_batched(outs, seeds, variables, create_graph, level):
-    """``_reverse`` at a vmap level. Outputs batched there: the backward pass runs on the
-    physical values (unbatched seeds broadcast to the batch), which gives per-example
-    gradients when every variable carries the level (``_vjp_maker`` promotes them); the
-    gradients are batched at the level again. Only seeds batched (vmap over a VJP, as jacrev
-    does): the batched cotangents go through the tape's rules, which batch them in turn."""
-    if not any(batching.is_batched_at(o, level) for o in outs):
-        if any(level_of(o) for o in outs):
-            raise batching.BatchingFallback("vjp: batched cotangents of outputs that carry "
-                                            "other levels")
-        return _reverse_tape(outs, seeds, variables, create_graph, keep_seeds=True)
+    """``_reverse`` at a vmap level that outputs carry: the backward pass runs on the
+    physical values (seeds without the level broadcast to the batch), which gives
+    per-example gradients when every variable carries the level (``_vjp_maker`` promotes
+    them); the gradients are batched at the level again (under any cotangents-only levels
+    above it)."""
     for v in variables:
         if level not in _levels_of_variable(v):
             raise batching.BatchingFallback("vjp: a variable made outside this vmap")
-    size = None
     pouts, pseeds = [], []
     for o, s in zip(outs, seeds):
-        if not batching.is_batched_at(o, level):
+        if not batching.is_batched_at(o, level):  # the highest level the outputs carry
             continue  # does not depend on the (batched) variables
         po = o._primal
         size = po.shape[0]
-        if batching.is_batched_at(s, level):
-            ps = s._primal
-        else:
-            if not hasattr(s, "shape"):
-                raw = _as_array(_bottom(o))
-                s = xp_of(raw).asarray(s, dtype=raw.dtype)
-            ps = batching.broadcast_batch(s, size)
+        if not hasattr(s, "shape"):
+            raw = _as_array(_bottom(o))
+            s = xp_of(raw).asarray(s, dtype=raw.dtype)
         pouts.append(po)
-        pseeds.append(ps)
+        pseeds.append(_physical_at(s, level, size))
     grads = _reverse(pouts, pseeds, variables, create_graph)
-    return [batching.make_batched(g, level) for g in grads]
+    return [_batched_at(g, level) for g in grads]
 
 
 def _seed_array(seed, out):
@@ -345,7 +441,7 @@ def _vjp_maker(fun, argnum, has_aux=False):
             grads = _reverse(outs, seeds, variables, cg)
             for v, gr in zip(variables, grads):
                 want = _levels_of_variable(v)
-                if want and batching.batch_levels(gr) != want:
+                if want and not set(want) <= set(batching.batch_levels(gr)):
                     # e.g. an output that does not depend on the variable: zeros shaped like
                     # the physical variable, not like the argument; the loop gets it right
                     raise batching.BatchingFallback("vjp: a gradient without its vmap levels")
@@ -505,15 +601,16 @@ def jacobian(fun, argnum=0):
 
 def vmapped_rows(call, basis):
     """``call`` applied to every slice of ``basis`` at once (a Batched at a new level): the
-    physical leaves of its result (the batch first), or None where that cannot run (a result
-    without the batch, a lower level left in it, or an error), counted as a fallback; the
-    caller then loops over the slices, which gives the answer or the error to report."""
+    physical leaves of its result (the batch first; lower levels, such as an outer vmap's or
+    jvp's, stay in them), or None where that cannot run (a result without the batch, or an
+    error), counted as a fallback; the caller then loops over the slices, which gives the
+    answer or the error to report."""
     got = vmapped_call(call, basis)
     if got is None:
         return None
     out = []
     for batched, g in got[0]:
-        if not batched or level_of(g):
+        if not batched:
             batching.STATS["fallback"] += 1
             return None
         out.append(g)
@@ -681,26 +778,47 @@ def hessian(fun, argnum=0):
             except MissingRuleError:  # a primitive without a JVP: reverse over reverse
                 return jacobian(gradfun, argnum)(*args, **kwargs)
             return _stack(cols, xs + xs)
-        variable, g = _recorded_grad(fun, argnum, args, kwargs)
-        if not isinstance(g, Tensor) or not g._rg:
-            cols = [xp.zeros(xs, dtype=basis.dtype) for _ in basis]
-        else:
-            order = tape_order(_vertex(g), variable)
-            if lacks_jvp(order):  # a primitive without a JVP: reverse over reverse, as autograd
-                return jacobian(gradfun, argnum)(*args, **kwargs)
-            cols = _batched_sweep(order, variable, basis, xs)
-            if cols is None:  # a rule the batched sweep cannot run: one sweep per column
-                cols = []
-                for e in basis:
-                    c = forward_sweep(order, variable, e.reshape(xs))
-                    cols.append(xp.zeros(xs, basis.dtype) if c is None else _as_array(c))
-        H = xp.stack(cols).reshape(xs + xs)
-        # columns are d(grad)/dx_k; for a smooth f the Hessian is symmetric, and its layout is
-        # H[i, j] = d2f / dx_i dx_j
-        H = xp.moveaxis(H.reshape(raw.size, raw.size), 0, 1).reshape(xs + xs)
+        H = _hessian_on_tape(fun, argnum, args, kwargs)
+        if H is None:  # a primitive without a JVP: reverse over reverse, as autograd
+            return jacobian(gradfun, argnum)(*args, **kwargs)
         return _give_back(_new_tensor(H, None, False), _kind(x), False)
 
     return wrapped
+
+
+def _hessian_on_tape(fun, argnum, args, kwargs, check=None, whole=False):
+    """The Hessian of ``fun`` at ``args[argnum]`` (which carries no derivative of an outer
+    transform), as an array shaped ``x.shape + x.shape``: the gradient recorded on the tape
+    ONCE, then forward sweeps of JVP rules over that recording with blocks of basis
+    directions batched; the variable is never copied per direction. None where a primitive
+    lacks a JVP rule. ``check(out)`` vets the function's value (default: a scalar).
+    ``whole``: the sweep also runs the forward pass's own JVP rules, as forward over reverse
+    with duals does (where they are not needed for the gradient's tangent too), so that a
+    rule it cannot run gives the same fallback as there."""
+    x = args[argnum]
+    xs = _shape_of(x)
+    raw = _as_float_array(_bottom(x), _home_xp(args, kwargs) if _is_number(x) else np)
+    xp = xp_of(raw)
+    basis = xp.eye(raw.size, dtype=raw.dtype)  # on the argument's device
+    variable, g, out = _recorded_grad(fun, argnum, args, kwargs, check)
+    if not isinstance(g, Tensor) or not g._rg:
+        cols = [xp.zeros(xs, dtype=basis.dtype) for _ in basis]
+    else:
+        # the gradient's node last (the walk takes the last root first): its tangent comes back
+        order = _postorder([_vertex(g), _vertex(out)], {variable}) if whole else \
+            tape_order(_vertex(g), variable)
+        if lacks_jvp(order):
+            return None
+        cols = _batched_sweep(order, variable, basis, xs)
+        if cols is None:  # a rule the batched sweep cannot run: one sweep per column
+            cols = []
+            for e in basis:
+                c = forward_sweep(order, variable, e.reshape(xs))
+                cols.append(xp.zeros(xs, basis.dtype) if c is None else _as_array(c))
+    H = xp.stack(cols).reshape(xs + xs)
+    # columns are d(grad)/dx_k; for a smooth f the Hessian is symmetric, and its layout is
+    # H[i, j] = d2f / dx_i dx_j
+    return xp.moveaxis(H.reshape(raw.size, raw.size), 0, 1).reshape(xs + xs)
 
 
 def _batched_sweep(order, variable, basis, xs):
@@ -721,12 +839,15 @@ def _batched_sweep(order, variable, basis, xs):
         try:
             c = forward_sweep(order, variable, batching.make_batched(
                 block.reshape((block.shape[0],) + xs), level))
-        except Exception:
+        except Exception as e:
+            batching.STATS["fallback"] += 1  # counted as vmapped_call counts its own
+            batching.STATS["reason"] = e
             return None
         if c is None:
             parts.append(xp_of(basis).zeros((block.shape[0],) + xs, dtype=basis.dtype))
             continue
         if not batching.is_batched_at(c, level) or level_of(c._primal):
+            batching.STATS["fallback"] += 1
             return None
         phys = _as_array(c._primal)
         if phys.shape != (block.shape[0],) + xs:
@@ -738,7 +859,7 @@ def _batched_sweep(order, variable, basis, xs):
 _SWEEP_ELEMENTS = [16384]
 
 
-def _recorded_grad(fun, argnum, args, kwargs):
+def _recorded_grad(fun, argnum, args, kwargs, check=None):
     """(variable, gradient): the gradient of ``fun`` at ``args[argnum]`` recorded on the tape
     as a function of ``variable``."""
     x = args[argnum]
@@ -751,16 +872,19 @@ def _recorded_grad(fun, argnum, args, kwargs):
     _state.enabled = True
     try:
         out = fun(*args, **kwargs)
-        _check_scalar(out, "hessian")
+        if check is None:
+            _check_scalar(out, "hessian")
+        else:
+            check(out)
         if not isinstance(out, Tensor) or not out._rg:
-            return variable, None
+            return variable, None, out
         seed = _new_tensor(_ones_like(out), None, False)
         g, = run_backward([_vertex(out)], [seed], retain_graph=True, create_graph=True,
                           targets=[variable], prune=True)
     finally:
         _rev_depth[0] -= 1
         _state.enabled = prev
-    return variable, g
+    return variable, g, out
 
 
 def make_ggnvp(f, g=None, f_argnum=0):
