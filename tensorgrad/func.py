@@ -118,8 +118,9 @@ def _tensor_of(raw):
 def _one_hot(x, k):
     """The k-th basis element shaped like the leaf ``x`` (a Tensor for a Tensor)."""
     raw = _zeros_like_raw(x)
-    flat = raw.reshape(-1)
+    flat = raw.reshape(-1)  # a copy when x is not C-contiguous (a transposed output, say)
     flat[k] = 1
+    raw = flat.reshape(raw.shape)
     return _tensor_of(raw) if isinstance(x, Tensor) else raw
 
 

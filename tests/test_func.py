@@ -678,3 +678,30 @@ def test_transform_argument_errors():
     # an unused argument gets a zero gradient, as torch's
     g = F.grad(lambda x, y: x.sum(), argnums=(0, 1))(x, x)
     onp.testing.assert_allclose(g[1].numpy(), [0.0, 0.0])
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "row_by_row"])
+def test_jacrev_of_a_transposed_output_row_by_row_and_batched(device, monkeypatch, batched):
+    """A function whose output is a transposed (not C-contiguous) view: jacrev's rows, one
+    VJP per output element (the path every fallback takes) or all at once, give torch's
+    Jacobian. The row-by-row path once seeded every row with zeros here: its one-hot seed was
+    written into a copy of a Fortran-ordered array, so the Jacobian (and jacrev(jacfwd(...)),
+    whose inner Jacobian comes out transposed) was silently zero."""
+    torch = torch_oracle()
+    if not batched:
+        monkeypatch.setattr(F, "_batched_rows", lambda *a: None)
+    w = onp.arange(6.0).reshape(2, 3) / 5
+
+    def f(x, m):
+        return (m @ x.reshape(3, 2)).T * x.sum()
+
+    a = onp.linspace(-1.0, 1.0, 6)
+    got = F.jacrev(lambda x: f(x, tensor_on(w, device)))(tensor_on(a, device))
+    want = torch.func.jacrev(lambda x: f(x, torch.tensor(w)))(torch.tensor(a))
+    onp.testing.assert_allclose(host(got), want.numpy(), rtol=1e-12, atol=1e-14)
+    assert onp.abs(host(got)).max() > 0.1
+    g = lambda x: (x ** 4).sum() * x[0]  # noqa: E731
+    x0 = onp.array([1.0, 2.0])
+    third = F.jacrev(F.jacfwd(F.grad(g)))(tensor_on(x0, device))
+    want3 = torch.func.jacrev(torch.func.jacfwd(torch.func.grad(g)))(torch.tensor(x0))
+    onp.testing.assert_allclose(host(third), want3.numpy(), rtol=1e-12)
