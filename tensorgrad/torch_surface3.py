@@ -946,9 +946,10 @@ def _apply_(self, callable):
     """Apply ``callable`` to each element in place (CPU tensors only, as PyTorch's)."""
     if type(self.data) is _CUPY_ARRAY:
         raise TypeError("apply_(): is only implemented on CPU tensors")
-    flat = self.data.reshape(-1)
+    flat = self.data.reshape(-1)  # a copy when the tensor is not C-contiguous: written back
     for i in builtins.range(flat.shape[0]):
         flat[i] = callable(flat[i].item())
+    self.data[...] = flat.reshape(self.data.shape)
     bump_version(self._vc)
     return self
 
@@ -958,9 +959,10 @@ def _map_(self, tensor, callable):
     if type(self.data) is _CUPY_ARRAY:
         raise TypeError("map_(): is only implemented on CPU tensors")
     other = np.broadcast_to(tensor.data, self.shape).reshape(-1)
-    flat = self.data.reshape(-1)
+    flat = self.data.reshape(-1)  # a copy when the tensor is not C-contiguous: written back
     for i in builtins.range(flat.shape[0]):
         flat[i] = callable(flat[i].item(), other[i].item())
+    self.data[...] = flat.reshape(self.data.shape)
     bump_version(self._vc)
     return self
 

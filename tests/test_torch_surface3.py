@@ -516,6 +516,10 @@ def test_apply_and_map_are_cpu_only_as_pytorchs(device):
         x.apply_(lambda v: v * 10)
         x.map_(tg.tensor([1.0, 1.0]), lambda a, b: a + b)
         assert x.tolist() == [11.0, 21.0]
+        t = tg.tensor([[1.0, 2.0], [3.0, 4.0]]).T  # not C-contiguous: written all the same
+        t.apply_(lambda v: -v)
+        t.map_(tg.tensor([[10.0, 10.0], [10.0, 10.0]]), lambda a, b: a + b)
+        assert t.tolist() == [[9.0, 7.0], [8.0, 6.0]]
     else:
         with pytest.raises(TypeError, match="CPU"):
             x.apply_(lambda v: v)
