@@ -63,9 +63,10 @@ def _scatter_reduced(x, fidx, s, reduce, include_self, op):
     """``x`` with the values ``s`` reduced into the places ``fidx`` (a fancy index of x's
     elements, one per value) by ``reduce``; places no value goes to keep x's value. Each
     reduction is a composition of differentiable pieces: amax/amin share the gradient evenly
-    among the values equal to the result (x's own included), as PyTorch's. One difference: with
-    include_self=False PyTorch still counts x's own value among those ties when it equals the
-    result (halving the values' share); here x's value takes no part then."""
+    among the values equal to the result, as PyTorch's. x's own value counts among those ties
+    even with include_self=False (PyTorch's rule: a zero-initialised output and a value 0 at the
+    maximum each get half), but then its share goes nowhere: x gets no gradient where values
+    were scattered."""
     if reduce not in _REDUCTIONS:
         raise ValueError(f"{op}(): reduce must be one of {', '.join(_REDUCTIONS)}, got "
                          f"{reduce!r}")
@@ -93,13 +94,18 @@ def _scatter_reduced(x, fidx, s, reduce, include_self, op):
     s_at = (s.data == best[fidx]).astype(x.dtype)
     ties = xp.zeros(x.shape, dtype=x.dtype)
     xp.add.at(ties, fidx, s_at)
-    self_at = (x.data == best).astype(x.dtype) if include_self else xp.zeros_like(ties)
+    self_at = (x.data == best).astype(x.dtype)
     ties = ties + self_at
     hit_any = hit > 0
     if x.dtype.kind not in "fc":  # no gradient: the extremes themselves
         return _const(xp.where(hit_any, best, x.data))
-    w = _const(xp.where(hit_any, 1 / xp.maximum(ties, 1), 0).astype(x.dtype))
-    picked = _untake(s * _const(s_at), fidx, x.shape) + x * _const(self_at)
+    w = _const((1 / xp.maximum(ties, 1)).astype(x.dtype))  # places not hit keep x, below
+    picked = _untake(s * _const(s_at), fidx, x.shape)
+    # x's tie: its share of the value, differentiable only when x takes part
+    # (where, not a product: an output filled with -inf must not give -inf * 0 = nan)
+    tied = self_at > 0
+    picked = picked + (_ew.where(_const(tied), x, 0.0) if include_self else
+                       _const(xp.where(tied, x.data, 0).astype(x.dtype)))
     return _ew.where(hit_any, picked * w, x)
 
 

@@ -96,10 +96,9 @@ def test_tensor_methods_exist_in_both(name):
 @pytest.mark.parametrize("include_self", [True, False])
 @pytest.mark.parametrize("dim", [0, 1])
 def test_scatter_reduce_matches_pytorch(device, reduce, include_self, dim):
-    # halves: ties among the values and with the input, no zeros. Without include_self, the
-    # input differs from every value: PyTorch then still counts an input equal to the result
-    # among the ties sharing the gradient, tensorgrad does not
-    x = np.round(A(4, 5), 0) + (0.5 if include_self else 0.25)
+    # halves: ties among the values and with the input (which counts among the ties even
+    # without include_self, as in PyTorch), no zeros
+    x = np.round(A(4, 5), 0) + 0.5
     src = np.round(A(6, 5) if dim == 0 else A(4, 6), 0) + 0.5
     idx = _RNG.integers(0, x.shape[dim] - 1, size=src.shape)  # the last slot stays untouched
     _vs(device, lambda a, s: a.scatter_reduce(dim, tensor_on(idx, device), s, reduce,
@@ -144,7 +143,7 @@ def test_scatter_reduce_bad_input(device):
 @pytest.mark.parametrize("reduce", ["prod", "mean", "amax", "amin"])
 @pytest.mark.parametrize("include_self", [True, False])
 def test_index_reduce_matches_pytorch(device, reduce, include_self):
-    x, s = np.round(A(4, 3), 0) + (0.5 if include_self else 0.25), np.round(A(5, 3), 0) + 0.5
+    x, s = np.round(A(4, 3), 0) + 0.5, np.round(A(5, 3), 0) + 0.5
     idx = np.array([0, 2, 0, 1, 2])
     _vs(device, lambda a, b: a.index_reduce(0, tensor_on(idx, device), b, reduce,
                                             include_self=include_self),

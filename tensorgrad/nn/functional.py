@@ -287,10 +287,39 @@ def _weighted_sum_over(loss, wt, reduction):
     return total / _red.sum(wt)
 
 
+def _classes_last(input, target, name):
+    """PyTorch's other layouts of a classification loss as the (M, C) rows the loss is written
+    for: an (N, C, d1, ..., dk) input (per-token logits, segmentation) with (N, d1, ..., dk)
+    class indices or (N, C, d1, ..., dk) probabilities, and an unbatched (C,) input with a 0-d
+    index or (C,) probabilities. Returns the rows, their targets and the shape an unreduced
+    loss takes. A mean over all the rows is PyTorch's mean over N and the d's."""
+    if input.ndim == 0:
+        raise ValueError(f"{name}: input must have a class dimension, got a 0-d tensor")
+    t = _raw(target)
+    probs = getattr(t, "dtype", _np.dtype(_np.float32)).kind not in "iu"
+    c = input.shape[0] if input.ndim == 1 else input.shape[1]
+    shape = tuple(input.shape[:1]) + tuple(input.shape[2:]) if input.ndim > 1 else ()
+    want = shape[:1] + (c,) + shape[1:] if probs else shape
+    if tuple(getattr(t, "shape", ())) != want:
+        kind = "probabilities" if probs else "class indices"
+        raise ValueError(f"{name}: for input of shape {tuple(input.shape)} the target "
+                         f"({kind}) must have shape {want}, got {tuple(getattr(t, 'shape', ()))}")
+    from ..ops.shape import transpose
+
+    last = (0,) + tuple(range(2, input.ndim)) + (1,)  # the class axis moved to the end
+    rows = _reshape(transpose(input, last) if input.ndim > 2 else input, (-1, c))
+    if probs:
+        target = _reshape(transpose(target, last) if input.ndim > 2 else target, (-1, c))
+    else:
+        target = _reshape(target, (-1,))
+    return rows, target, shape
+
+
 def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, weight=None,
                   ignore_index=-100):
     """Softmax cross-entropy of logits ``input`` (N, C) against class indices ``target`` (N,)
-    or class probabilities (N, C), as PyTorch's, with its ``weight`` (one per class),
+    or class probabilities (N, C), as PyTorch's (also its (N, C, d1, ..., dk) layout with
+    (N, d1, ..., dk) targets, and an unbatched (C,) input), with its ``weight`` (one per class),
     ``ignore_index`` (class-index targets) and ``label_smoothing``. With class indices,
     ``reduction="mean"`` divides by the summed weight of the targets that are not ignored, as
     PyTorch does; with probabilities it divides by N.
@@ -312,8 +341,10 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, weight=N
     if _AUTOCAST[0]:
         input, target, weight = _cast_inputs(_FP32, input, target, weight)
     if input.ndim != 2:
-        raise ValueError(f"cross_entropy: input must be (N, C) logits, got shape "
-                         f"{tuple(input.shape)}")
+        rows, target, shape = _classes_last(input, target, "cross_entropy")
+        loss = cross_entropy(rows, target, reduction, label_smoothing, weight=weight,
+                             ignore_index=ignore_index)
+        return _reshape(loss, shape) if reduction == "none" else loss
     _check_reduction(reduction, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
@@ -387,8 +418,9 @@ def nll_loss(input, target, reduction="mean", weight=None, ignore_index=-100):
     if _AUTOCAST[0]:
         input, weight = _cast_inputs(_FP32, input, weight)
     if input.ndim != 2:
-        raise ValueError(f"nll_loss: input must be (N, C) log-probabilities, got shape "
-                         f"{tuple(input.shape)}")
+        rows, target, shape = _classes_last(input, target, "nll_loss")
+        loss = nll_loss(rows, target, reduction, weight=weight, ignore_index=ignore_index)
+        return _reshape(loss, shape) if reduction == "none" else loss
     _check_reduction(reduction, "nll_loss")
     _class_weight(weight, input.shape[1], "nll_loss", input)
     valid, safe = _class_targets(_raw(target), input, ignore_index, "nll_loss")
@@ -1143,9 +1175,9 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     >>> w.grad.tolist()
     [[0.0, 0.0], [2.0, 2.0]]
     """
-    if scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding: scale_grad_by_freq=True and sparse=True are not "
-                                  "implemented (dense gradients only)")
+    if sparse:
+        raise NotImplementedError("embedding: sparse=True is not implemented (dense gradients "
+                                  "only)")
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got "
                          f"shape {tuple(weight.shape)}")
@@ -1172,7 +1204,19 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
                              f"{tuple(idx.shape)})")
     if max_norm is not None:
         _renorm_rows_(weight, idx, float(max_norm), float(norm_type))
-    return _embedding(weight, input if batched else idx, padding_idx)
+    out = _embedding(weight, input if batched else idx, padding_idx)
+    if scale_grad_by_freq:
+        if batched:
+            raise NotImplementedError("embedding: scale_grad_by_freq=True under vmap is not "
+                                      "implemented")
+        # PyTorch's scaling: each row's gradient divided by the number of times this call looks
+        # it up. (out - out.detach()) is exactly 0, so the value is untouched
+        xp = _xp_of(idx)
+        count = xp.zeros(num, dtype=_np.int64)
+        xp.add.at(count, idx.reshape(-1), 1)  # bincount would synchronise with a GPU
+        scale = (1.0 / xp.maximum(count, 1))[idx].astype(_raw(out).dtype)[..., None]
+        out = out + (out - out.detach()) * (scale - 1)
+    return out
 
 
 def one_hot(tensor, num_classes=-1):

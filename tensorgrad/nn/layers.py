@@ -35,9 +35,9 @@ class Embedding(Module):
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
         self.sparse = sparse
-        if scale_grad_by_freq or sparse:
-            raise NotImplementedError("Embedding: scale_grad_by_freq=True and sparse=True are "
-                                      "not implemented (dense gradients only)")
+        if sparse:
+            raise NotImplementedError("Embedding: sparse=True is not implemented (dense "
+                                      "gradients only)")
         if _weight is None:
             self.weight = Parameter(creation.empty(num_embeddings, embedding_dim, dtype=dtype,
                                                    device=device), requires_grad=not _freeze)
