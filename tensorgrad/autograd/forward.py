@@ -26,6 +26,12 @@ class Dual(Tensor):
     def _level(self):
         return self._lev
 
+    @property
+    def device(self):
+        if type(self.data) is _Logical:  # a batched primal (vmap): its device lies below
+            return self._primal.device
+        return Tensor.device.fget(self)
+
     def __repr__(self):
         return f"Dual(level={self._lev}, primal={self._primal!r}, tangent={self._tangent!r})"
 

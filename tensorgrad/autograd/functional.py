@@ -164,34 +164,37 @@ def _vertex(t):
     return t._node if t._node is not None else t
 
 
-def _reverse(outs, seeds, variables, create_graph):
+def _reverse(outs, seeds, variables, create_graph, below=None):
     """d(sum_k <seeds[k], outs[k]>)/d(variables), expanded over the levels that the outputs or
-    the seeds carry, highest first (see ``_pivot``)."""
+    the seeds carry, highest first (see ``_pivot``). ``below``: the lowest vmap level already
+    expanded by an enclosing ``_reverse_batched`` (None at the top); a gradient carries the
+    variable's vmap levels under it (see ``_zero_gradient``)."""
     if len(outs) == 1 and len(seeds) == 1:
         top = max(level_of(outs[0]), level_of(seeds[0]))
     else:
         top = max(max(level_of(o) for o in outs), max(level_of(s) for s in seeds))
     if top == 0:
-        return _reverse_tape(outs, seeds, variables, create_graph)
+        return _reverse_tape(outs, seeds, variables, create_graph, below=below)
     level, is_batch = _pivot(outs, seeds)
     if level == 0:  # only cotangents batched (vmap over a VJP, as jacrev does): the tape's
         # rules get the batched cotangents and batch them in turn
-        return _reverse_tape(outs, seeds, variables, create_graph, keep_seeds=True)
+        return _reverse_tape(outs, seeds, variables, create_graph, keep_seeds=True,
+                             below=below)
     if is_batch:
         return _reverse_batched(outs, seeds, variables, create_graph, level)
     ops_, ots = zip(*(_split_deep(o, level) for o in outs))
     sps, sts = zip(*(_split_deep(s, level) for s in seeds))
-    primal = _reverse(ops_, sps, variables, create_graph)
+    primal = _reverse(ops_, sps, variables, create_graph, below)
     tangents = []
     # the tangent of a gradient: the gradient of the tangent, plus the seed's own tangent
     pairs = [(ot, sp) for ot, sp in zip(ots, sps) if ot is not None]
     if pairs:
         tangents.append(_reverse([p[0] for p in pairs], [p[1] for p in pairs], variables,
-                                 create_graph))
+                                 create_graph, below))
     pairs = [(op, st) for op, st in zip(ops_, sts) if st is not None]
     if pairs:
         tangents.append(_reverse([p[0] for p in pairs], [p[1] for p in pairs], variables,
-                                 create_graph))
+                                 create_graph, below))
     out_list = []
     for k, p in enumerate(primal):
         parts = [t[k] for t in tangents]
@@ -339,7 +342,7 @@ def _reverse_batched(outs, seeds, variables, create_graph, level):
             s = xp_of(raw).asarray(s, dtype=raw.dtype)
         pouts.append(po)
         pseeds.append(_physical_at(s, level, size))
-    grads = _reverse(pouts, pseeds, variables, create_graph)
+    grads = _reverse(pouts, pseeds, variables, create_graph, level)
     return [_batched_at(g, level) for g in grads]
 
 
@@ -348,9 +351,23 @@ def _seed_array(seed, out):
     return xp_of(out.data).asarray(seed, dtype=out.data.dtype)
 
 
-def _reverse_tape(outs, seeds, variables, create_graph, keep_seeds=False):
+def _zero_gradient(v, below):
+    """The gradient of outputs that do not depend on the variable ``v``: zeros shaped like
+    ``v`` at the vmap levels it carries (``_vjp_maker`` promoted it) that no enclosing
+    ``_reverse_batched`` has expanded yet (those under ``below``), as a gradient that does
+    depend on ``v`` comes back there. ``v`` itself is physical (every level's batch in it):
+    its zeros alone would have the wrong logical shape at those levels (the tangent part of
+    a gradient under an outer jvp, whose outputs' tangents do not depend on ``v``, say)."""
+    z = _zeros_like_raw(v)
+    for level in sorted(_levels_of_variable(v)):  # the outermost vmap's batch is first
+        if below is None or level < below:
+            z = batching.make_batched(z, level)
+    return z
+
+
+def _reverse_tape(outs, seeds, variables, create_graph, keep_seeds=False, below=None):
     """The backward pass; ``keep_seeds``: Tensor seeds stay Tensors (batched cotangents,
-    which the rules batch in turn) without ``create_graph``."""
+    which the rules batch in turn) without ``create_graph``. ``below``: see ``_reverse``."""
     roots, root_seeds = [], []
     for out, seed in zip(outs, seeds):
         if not isinstance(out, Tensor) or not out._rg:
@@ -368,13 +385,13 @@ def _reverse_tape(outs, seeds, variables, create_graph, keep_seeds=False):
         roots.append(_vertex(out))
         root_seeds.append(seed)
     if not roots:
-        return [_zeros_like_raw(v) for v in variables]
+        return [_zero_gradient(v, below) for v in variables]
     # Nested in another transform (or with a variable on the user's tape) the graph holds outer
     # computations: walk only toward the variables. At the top level it holds nothing else.
     prune = create_graph or _rev_depth[0] > 0
     res = run_backward(roots, root_seeds, retain_graph=True, create_graph=create_graph,
                        targets=[_vertex(v) for v in variables], prune=prune)
-    return [_zeros_like_raw(v) if g is None else g for g, v in zip(res, variables)]
+    return [_zero_gradient(v, below) if g is None else g for g, v in zip(res, variables)]
 
 
 def _argnums(argnum):
@@ -442,8 +459,8 @@ def _vjp_maker(fun, argnum, has_aux=False):
             for v, gr in zip(variables, grads):
                 want = _levels_of_variable(v)
                 if want and not set(want) <= set(batching.batch_levels(gr)):
-                    # e.g. an output that does not depend on the variable: zeros shaped like
-                    # the physical variable, not like the argument; the loop gets it right
+                    # a gradient physical at a level it should carry (zeros now carry them:
+                    # _zero_gradient); kept as a guard, the loop gets it right
                     raise batching.BatchingFallback("vjp: a gradient without its vmap levels")
             grads = [_give_back(gr, k, cg) for gr, k in zip(grads, kinds)]
             parts = [rb(grads[start:start + n]) for start, n, rb in rebuilds]
@@ -600,21 +617,25 @@ def jacobian(fun, argnum=0):
 
 
 def vmapped_rows(call, basis):
-    """``call`` applied to every slice of ``basis`` at once (a Batched at a new level): the
-    physical leaves of its result (the batch first; lower levels, such as an outer vmap's or
-    jvp's, stay in them), or None where that cannot run (a result without the batch, or an
-    error), counted as a fallback; the caller then loops over the slices, which gives the
-    answer or the error to report."""
+    """``call`` (a VJP) applied to every slice of ``basis`` at once (a Batched at a new
+    level): the physical leaves of its result (the batch first; lower levels, such as an
+    outer vmap's or jvp's, stay in them), or None where that cannot run (an error), counted
+    as a fallback; the caller then loops over the slices, which gives the answer or the error
+    to report. A VJP is linear in its cotangent: a leaf without the batch does not depend on
+    it (the zeros of an output that ignores the variable) and is the same in every row."""
     got = vmapped_call(call, basis)
     if got is None:
         return None
-    out = []
-    for batched, g in got[0]:
-        if not batched:
-            batching.STATS["fallback"] += 1
-            return None
-        out.append(g)
-    return out
+    return [g if batched else _repeated(g, basis.shape[0]) for batched, g in got[0]]
+
+
+def _repeated(x, n):
+    """``x`` repeated ``n`` times along a new first dimension, in an array of its own (as a
+    loop's stack gives, never a read-only broadcast view)."""
+    from ..ops import copy
+
+    b = batching.broadcast_batch(x, n)
+    return copy(b) if isinstance(b, Tensor) else b.copy()
 
 
 def vmapped_call(call, basis, open_level=False):
