@@ -308,3 +308,26 @@ def test_jacobian_rows_of_an_output_that_ignores_the_input(device):
     J[0, 0] = 1.0
     onp.testing.assert_array_equal(J, onp.arange(12).reshape(3, 4) == 0)
     assert batching.STATS["fallback"] == start, batching.STATS.get("reason")
+
+
+def test_jacobians_and_hessians_are_arrays_of_their_own(device):
+    """The batched VJP of ``sum`` broadcasts its cotangent: the Jacobians and Hessians built
+    from such rows are copied out of the broadcast view, so each is an array a user can write
+    into (no zero strides, writeable), as the loop's stack gives."""
+    from tensorgrad.backend.device import xp_of
+
+    x = tensor_on(onp.ones(4), device)
+
+    def f(v):
+        return v.sum() * tensor_on(onp.ones(3), device)
+
+    results = [tg.func.jacrev(f)(x), tg.func.jacfwd(f)(x),
+               tg.func.hessian(lambda v: v.sum() ** 2)(x),
+               tg.jacobian(f)(x), tg.hessian(lambda v: v.sum() ** 2)(x)]
+    for r in results:
+        raw = r.data if isinstance(r, tg.Tensor) else r
+        assert 0 not in raw.strides, raw.strides
+        if xp_of(raw) is onp:
+            assert raw.flags.writeable
+        raw[(0,) * raw.ndim] = 7.0
+        assert float(xp_of(raw).count_nonzero(raw == 7.0)) == 1

@@ -18,7 +18,7 @@ from ..tensor import Tensor, _new_tensor, _raw
 from . import batching
 from .forward import Dual, level_of, make_dual, new_level, split
 from .grad_mode import _state
-from .graph import Node, _postorder, forward_sweep, run_backward, tape_order
+from .graph import Node, _next_seq, _postorder, forward_sweep, run_backward, tape_order
 from .rules import MissingRuleError, lacks_jvp
 from .tree import flatten
 
@@ -398,6 +398,35 @@ def _argnums(argnum):
     return (argnum, True) if isinstance(argnum, (tuple, list)) else ((argnum,), False)
 
 
+def _reads_outer_tape(outs, variables, start):
+    """Whether the graph behind ``outs`` (recorded by a transform's function, whose nodes come
+    after the sequence number ``start``) reads a tensor requiring grad that is not one of the
+    transform's ``variables``: a parameter closed over, or passed in an argument the transform
+    does not differentiate (``functional_call(model, params, ...)`` under ``jacrev(u,
+    argnums=1)``). The transform's result must then be recorded on the user's tape
+    (create_graph), as torch.func's is, or a loss built from it loses their gradient."""
+    own = {id(v) for v in variables}
+    stack = []
+    for o in outs:
+        b = _bottom(o)
+        if isinstance(b, Tensor) and b._rg:
+            stack.append(_vertex(b))
+    seen = set()
+    while stack:
+        n = stack.pop()
+        if type(n) is not Node:  # a leaf tensor
+            if id(n) not in own:
+                return True
+            continue
+        if n.seq < start:
+            return True
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        stack.extend(p for p in n.parents if p is not None)
+    return False
+
+
 def _vjp_maker(fun, argnum, has_aux=False):
     nums, many = _argnums(argnum)
 
@@ -432,6 +461,7 @@ def _vjp_maker(fun, argnum, has_aux=False):
         _rev_depth[0] += 1
         prev = _state.enabled
         _state.enabled = True  # like torch.func.grad: an outer no_grad does not stop the transform
+        start = _next_seq()
         try:
             res = fun(*args, **kwargs)
         finally:
@@ -439,6 +469,8 @@ def _vjp_maker(fun, argnum, has_aux=False):
             _state.enabled = prev
         out, aux = res if has_aux else (res, None)
         outs, rebuild_out = flatten(out)
+        if not create_graph and prev and _reads_outer_tape(outs, variables, start):
+            create_graph = True
         out_kinds = [_value_kind(kinds[0], o) for o in outs]
 
         def vjp(g):
@@ -661,10 +693,23 @@ def vmapped_call(call, basis, open_level=False):
     out = []
     for g in leaves:
         if batching.is_batched_at(g, level):
-            out.append((True, g._primal))
+            out.append((True, _owned(g._primal)))
         else:  # levels are made in order: what is not at this level carries only older ones
             out.append((False, g))
     return out, rebuild
+
+
+def _owned(x):
+    """``x``, or a copy of it when its array is a broadcast view (a zero stride: the batched
+    VJP of ``sum`` broadcasts its cotangent), so that the Jacobians and Hessians built from it
+    are arrays of their own that a user can write into, as a loop's stack gives."""
+    from ..ops import copy
+
+    raw = _bottom(x)
+    raw = raw.data if isinstance(raw, Tensor) else raw
+    if 0 not in getattr(raw, "strides", (1,)) or getattr(raw, "size", 0) < 2:
+        return x
+    return copy(x) if isinstance(x, Tensor) else x.copy()
 
 
 # ---- forward mode -----------------------------------------------------------------------
@@ -821,7 +866,11 @@ def _hessian_on_tape(fun, argnum, args, kwargs, check=None, whole=False):
     raw = _as_float_array(_bottom(x), _home_xp(args, kwargs) if _is_number(x) else np)
     xp = xp_of(raw)
     basis = xp.eye(raw.size, dtype=raw.dtype)  # on the argument's device
+    outer, start = _state.enabled, _next_seq()
     variable, g, out = _recorded_grad(fun, argnum, args, kwargs, check)
+    if outer and _reads_outer_tape([out], [variable], start):
+        return None  # differentiable in a parameter the function closes over: the caller's
+        # general path records the Hessian on the user's tape
     if not isinstance(g, Tensor) or not g._rg:
         cols = [xp.zeros(xs, dtype=basis.dtype) for _ in basis]
     else:
