@@ -868,9 +868,9 @@ def _hessian_on_tape(fun, argnum, args, kwargs, check=None, whole=False):
     basis = xp.eye(raw.size, dtype=raw.dtype)  # on the argument's device
     outer, start = _state.enabled, _next_seq()
     variable, g, out = _recorded_grad(fun, argnum, args, kwargs, check)
-    if outer and _reads_outer_tape([out], [variable], start):
-        return None  # differentiable in a parameter the function closes over: the caller's
-        # general path records the Hessian on the user's tape
+    if level_of(out) or outer and _reads_outer_tape([out], [variable], start):
+        return None  # differentiable in a tensor the function closes over (an outer jvp's
+        # dual, a parameter): the caller's general path keeps that derivative
     if not isinstance(g, Tensor) or not g._rg:
         cols = [xp.zeros(xs, dtype=basis.dtype) for _ in basis]
     else:
