@@ -189,3 +189,21 @@ def _seed_rngs(request):
 def rng(request):
     """A NumPy Generator seeded from the test's id: reruns see the same numbers."""
     return np.random.default_rng(_seed_of(request))
+
+
+@pytest.fixture
+def loop_only(monkeypatch):
+    """``loop_only()`` makes vmap, jacrev and jacfwd take their per-slice loops (the path
+    every fallback of the batched transforms takes) for the rest of the test."""
+    from tensorgrad import func
+    from tensorgrad.autograd import batching
+
+    def refuse(*a, **k):
+        raise batching.BatchingFallback("test: the loop")
+
+    def use_loop():
+        monkeypatch.setattr(func, "_batched_rows", lambda *a: None)
+        monkeypatch.setattr(func, "_jvp_columns", lambda *a: None)
+        monkeypatch.setattr(func, "_vmap_batched", refuse)
+
+    return use_loop

@@ -28,21 +28,6 @@ B = RNG.standard_normal(3)
 S = RNG.standard_normal(5)  # one number per example
 
 
-@pytest.fixture
-def loop_only(monkeypatch):
-    """Makes vmap, jacrev and jacfwd take their per-slice loops."""
-
-    def refuse(*a, **k):
-        raise batching.BatchingFallback("test: the loop")
-
-    def use_loop():
-        monkeypatch.setattr(F, "_batched_rows", lambda *a: None)
-        monkeypatch.setattr(F, "_jvp_columns", lambda *a: None)
-        monkeypatch.setattr(F, "_vmap_batched", refuse)
-
-    return use_loop
-
-
 # Each case: (name, build(T, c) -> (function, its arguments)); T is the transforms' namespace,
 # c(array) makes a constant of that library.
 def _grad_jvp_vmap(T, c):

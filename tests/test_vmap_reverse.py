@@ -31,21 +31,6 @@ class _Fallbacks:
         return batching.STATS["fallback"] - self.start
 
 
-@pytest.fixture
-def loop_only(monkeypatch):
-    """Makes jacrev, jacfwd and vmap take their per-slice loops."""
-
-    def refuse(*a, **k):
-        raise batching.BatchingFallback("test: the loop")
-
-    def use_loop():
-        monkeypatch.setattr(F, "_batched_rows", lambda *a: None)
-        monkeypatch.setattr(F, "_jvp_columns", lambda *a: None)
-        monkeypatch.setattr(F, "_vmap_batched", refuse)
-
-    return use_loop
-
-
 def _f_tg(w):
     def f(x):  # 4 -> 3, not linear in x: every derivative order is nonzero
         return tg.tanh(w @ x) * x.sum() + (x * x)[:3]
