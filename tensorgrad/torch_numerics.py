@@ -609,8 +609,9 @@ def segment_reduce(data, reduce, *, lengths=None, indices=None, offsets=None, ax
         safe = _const(xp.maximum(counts, 1).astype(x.dtype))
         empty = initial if initial is not None else empty_fill
         return _ew.where(_const(counts > 0), red / safe, float(empty))
-    # a finite base (an infinite one would meet a zero weight in scatter_reduce's rule)
-    base = _const(xp.zeros(out_shape, dtype=x.dtype))
+    # the base starts beyond every value: with include_self=False scatter_reduce (as torch's)
+    # still counts a base equal to the result among the ties sharing the gradient
+    base = _const(xp.full(out_shape, empty_fill, dtype=x.dtype))
     red = _s3.scatter_reduce(base, axis, _const(index), x, kind, include_self=False)
     red = _ta.narrow(red, axis, 0, S)
     if initial is None:

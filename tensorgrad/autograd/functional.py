@@ -18,7 +18,7 @@ from ..tensor import Tensor, _new_tensor, _raw
 from . import batching
 from .forward import Dual, level_of, make_dual, new_level, split
 from .grad_mode import _state
-from .graph import Node, _next_seq, _postorder, forward_sweep, run_backward, tape_order
+from .graph import Node, _postorder, forward_sweep, run_backward, tape_order
 from .rules import MissingRuleError, lacks_jvp
 from .tree import flatten
 
@@ -148,9 +148,27 @@ def _make_variable(x, home=lambda: np):
             data = b.data if b.data.dtype.kind in "fc" else b.data.astype(np.float64)
             v = _new_tensor(data, None, True)
             v._vc = b._vc
+            _remember_variable(v)
     else:
         v = _new_tensor(_as_float_array(b, home() if _is_number(b) else np), None, True)
+        _remember_variable(v)
     return _replace_bottom(x, v), v
+
+
+# The leaves that transforms made as their variables (by id, dropped when the tensor dies):
+# a later transform whose function reads one (make_ggnvp's VJP of a VJP) reads no tensor of
+# the user's, so its result need not go on the tape (_reads_outer_tape).
+_VARIABLES = {}
+
+
+def _remember_variable(v):
+    key = id(v)
+    _VARIABLES[key] = weakref.ref(v, lambda _, key=key: _VARIABLES.pop(key, None))
+
+
+def _is_transform_variable(t):
+    ref = _VARIABLES.get(id(t))
+    return ref is not None and ref() is t
 
 
 def _alias(t):
@@ -398,10 +416,10 @@ def _argnums(argnum):
     return (argnum, True) if isinstance(argnum, (tuple, list)) else ((argnum,), False)
 
 
-def _reads_outer_tape(outs, variables, start):
-    """Whether the graph behind ``outs`` (recorded by a transform's function, whose nodes come
-    after the sequence number ``start``) reads a tensor requiring grad that is not one of the
-    transform's ``variables``: a parameter closed over, or passed in an argument the transform
+def _reads_outer_tape(outs, variables):
+    """Whether the graph behind ``outs`` (recorded by a transform's function) reads a tensor
+    of the user's that requires grad (not one of the transform's ``variables``, nor a variable
+    of an earlier transform): a parameter closed over, or passed in an argument the transform
     does not differentiate (``functional_call(model, params, ...)`` under ``jacrev(u,
     argnums=1)``). The transform's result must then be recorded on the user's tape
     (create_graph), as torch.func's is, or a loss built from it loses their gradient."""
@@ -414,12 +432,10 @@ def _reads_outer_tape(outs, variables, start):
     seen = set()
     while stack:
         n = stack.pop()
-        if type(n) is not Node:  # a leaf tensor
-            if id(n) not in own:
+        if type(n) is not Node:  # a leaf: the user's, or a variable of a transform (no gradient
+            if id(n) not in own and not _is_transform_variable(n):  # is asked of that one)
                 return True
             continue
-        if n.seq < start:
-            return True
         if id(n) in seen:
             continue
         seen.add(id(n))
@@ -461,7 +477,6 @@ def _vjp_maker(fun, argnum, has_aux=False):
         _rev_depth[0] += 1
         prev = _state.enabled
         _state.enabled = True  # like torch.func.grad: an outer no_grad does not stop the transform
-        start = _next_seq()
         try:
             res = fun(*args, **kwargs)
         finally:
@@ -469,7 +484,7 @@ def _vjp_maker(fun, argnum, has_aux=False):
             _state.enabled = prev
         out, aux = res if has_aux else (res, None)
         outs, rebuild_out = flatten(out)
-        if not create_graph and prev and _reads_outer_tape(outs, variables, start):
+        if not create_graph and prev and _reads_outer_tape(outs, variables):
             create_graph = True
         out_kinds = [_value_kind(kinds[0], o) for o in outs]
 
@@ -866,9 +881,9 @@ def _hessian_on_tape(fun, argnum, args, kwargs, check=None, whole=False):
     raw = _as_float_array(_bottom(x), _home_xp(args, kwargs) if _is_number(x) else np)
     xp = xp_of(raw)
     basis = xp.eye(raw.size, dtype=raw.dtype)  # on the argument's device
-    outer, start = _state.enabled, _next_seq()
+    outer = _state.enabled
     variable, g, out = _recorded_grad(fun, argnum, args, kwargs, check)
-    if level_of(out) or outer and _reads_outer_tape([out], [variable], start):
+    if level_of(out) or outer and _reads_outer_tape([out], [variable]):
         return None  # differentiable in a tensor the function closes over (an outer jvp's
         # dual, a parameter): the caller's general path keeps that derivative
     if not isinstance(g, Tensor) or not g._rg:
