@@ -640,3 +640,71 @@ def test_new_names_in_dir_and_namespace():
                  "set_multithreading_enabled", "forward_ad", "grad", "Function"):
         assert getattr(tg.autograd, name) is not None
         assert hasattr(torch.autograd, name)
+
+
+# ---- torch.autograd.functional's jacobian / hessian / jvp forms ------------------------------
+def _two_out(x, y):
+    return (x[:2] * y).exp(), x.sum() * y
+
+
+@pytest.mark.parametrize("strategy", ["reverse-mode", "forward-mode"])
+def test_functional_jacobian_in_torchs_form(device, strategy):
+    """``tg.autograd.functional.jacobian(func, inputs, ...)`` returns the Jacobian itself, nested
+    per output and per input as torch's, detached unless create_graph; autograd's form
+    ``jacobian(fun, argnum)`` still returns a function."""
+    torch = torch_oracle()
+    import tensorgrad.autograd.functional as GF
+
+    a, b = np.random.default_rng(0).standard_normal(3), np.random.default_rng(1).standard_normal(2)
+    ours = GF.jacobian(_two_out, (tensor_on(a, device), tensor_on(b, device)), strategy=strategy)
+    theirs = torch.autograd.functional.jacobian(_two_out, (torch.tensor(a), torch.tensor(b)),
+                                                strategy=strategy, vectorize=True)
+    for row_o, row_t in zip(ours, theirs):
+        for o, t in zip(row_o, row_t):
+            close_to_torch(o, t, rtol=1e-12)
+            assert not o.requires_grad
+    single = GF.jacobian(lambda x: x ** 3, tensor_on(a, device))
+    close_to_torch(single, torch.autograd.functional.jacobian(lambda x: x ** 3, torch.tensor(a)),
+                   rtol=1e-12)
+    x = tensor_on(a, device, requires_grad=True)
+    J = GF.jacobian(lambda v: v ** 3, x, create_graph=True)
+    assert J.requires_grad and not GF.jacobian(lambda v: v ** 3, x).requires_grad
+    J.sum().backward()  # d/dx sum(diag(3x^2)) = 6x
+    close_to_torch(x.grad, torch.tensor(6 * a), rtol=1e-12)
+    fn = tg.jacobian(lambda u, w: u * w, 1)  # autograd's form: a function of the arguments
+    assert np.allclose(host(fn(tensor_on(a, device), tensor_on(a, device))), np.diag(a))
+    with pytest.raises(ValueError, match="strategy"):
+        GF.jacobian(_two_out, (tensor_on(a, device), tensor_on(b, device)), strategy="both")
+
+
+def test_functional_hessian_and_jvp_in_torchs_form(device):
+    torch = torch_oracle()
+    import tensorgrad.autograd.functional as GF
+
+    a, b = np.random.default_rng(2).standard_normal(3), np.random.default_rng(3).standard_normal(2)
+
+    def f(x, y):
+        return (x[:2] * y).sin().sum() + (x ** 3).sum()
+
+    ours = GF.hessian(f, (tensor_on(a, device), tensor_on(b, device)))
+    theirs = torch.autograd.functional.hessian(f, (torch.tensor(a), torch.tensor(b)))
+    for row_o, row_t in zip(ours, theirs):
+        for o, t in zip(row_o, row_t):
+            close_to_torch(o, t, rtol=1e-12)
+    h = GF.hessian(lambda x: (x ** 3).sum(), tensor_on(a, device))
+    close_to_torch(h, torch.autograd.functional.hessian(lambda x: (x ** 3).sum(),
+                                                        torch.tensor(a)), rtol=1e-12)
+    assert np.allclose(host(tg.hessian(lambda x: (x ** 3).sum())(tensor_on(a, device))),
+                       np.diag(6 * a))  # autograd's form unchanged
+    out, tan = GF.jvp(lambda x: x.sin(), tensor_on(a, device), tensor_on(np.ones(3), device))
+    t_out, t_tan = torch.autograd.functional.jvp(lambda x: x.sin(), torch.tensor(a),
+                                                 torch.ones(3, dtype=torch.float64))
+    close_to_torch(out, t_out, rtol=1e-12)
+    close_to_torch(tan, t_tan, rtol=1e-12)
+    one = GF.jvp(lambda x: x * 3.0, tensor_on(np.array([2.0]), device))[1]  # v left out
+    assert host(one).tolist() == [3.0]
+    with pytest.raises(RuntimeError, match="single element"):
+        GF.jvp(lambda x: x, tensor_on(a, device))
+    with pytest.raises(RuntimeError, match="strict"):
+        GF.jacobian(lambda x, y: x * 2.0, (tensor_on(a, device), tensor_on(b, device)),
+                    strict=True)

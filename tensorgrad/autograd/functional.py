@@ -632,8 +632,63 @@ def _stack(rows, shape):
     return xp_of(rows[0]).stack(rows).reshape(shape)
 
 
-def jacobian(fun, argnum=0):
-    """The Jacobian, shaped ``out.shape + x.shape`` (reverse mode, one VJP per output)."""
+def _torch_form(second):
+    """Whether ``jacobian``/``hessian`` were called as ``torch.autograd.functional``'s
+    ``(func, inputs, ...)``: the second argument a Tensor or a tuple of Tensors, where
+    autograd's form passes an ``argnum`` (an int, or a tuple of ints)."""
+    if isinstance(second, Tensor):
+        return True
+    return isinstance(second, (tuple, list)) and bool(second) and \
+        all(isinstance(t, Tensor) for t in second)
+
+
+def _torch_derivative(transform, who, func, inputs, create_graph, strict):
+    """``torch.autograd.functional.jacobian``/``hessian``: ``transform`` (tg.func's jacrev,
+    jacfwd or hessian) over every input; the result detached unless ``create_graph`` (then
+    differentiable in the inputs that require grad), nested per output and per input as
+    PyTorch's. ``strict=True`` raises where a block is independent of its input (no path in
+    the graph: all its entries structurally zero, told by the block's being all zeros)."""
+    single = isinstance(inputs, Tensor)
+    ins = (inputs,) if single else tuple(inputs)
+    argnums = 0 if single else tuple(range(len(ins)))
+    res = transform(func, argnums=argnums)(*ins)
+    leaves, rebuild = flatten(res)
+    if strict:
+        for leaf in leaves:
+            if not bool(_as_array(leaf).any()):
+                raise RuntimeError(f"{who}: in strict mode, an output's derivative is "
+                                   "independent of an input (all zero); pass strict=False")
+    if not create_graph:
+        leaves = [leaf.detach() if isinstance(leaf, Tensor) else leaf for leaf in leaves]
+    return rebuild(leaves)
+
+
+def jacobian(fun, argnum=0, create_graph=False, strict=False, vectorize=False,
+             strategy="reverse-mode"):
+    """The Jacobian, shaped ``out.shape + x.shape`` (reverse mode, one VJP per output).
+
+    Two forms, told apart by the second argument:
+
+    - autograd's ``jacobian(fun, argnum=0)`` returns a function of ``fun``'s arguments;
+    - PyTorch's ``jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
+      strategy="reverse-mode")`` (``inputs`` a Tensor or a tuple of Tensors) returns the
+      Jacobian at ``inputs``, a tuple per input (and per output) as
+      ``torch.autograd.functional.jacobian``'s; ``strategy="forward-mode"`` uses forward mode.
+      ``vectorize`` is accepted: tensorgrad batches the rows either way.
+
+    >>> import tensorgrad as tg
+    >>> tg.autograd.functional.jacobian(lambda x: x ** 2, tg.tensor([1.0, 2.0]))
+    tensor([[2., 0.],
+            [0., 4.]])
+    """
+    if _torch_form(argnum):
+        if strategy not in ("reverse-mode", "forward-mode"):
+            raise ValueError(f'jacobian: expected strategy to be either "forward-mode" or '
+                             f'"reverse-mode", got {strategy!r}')
+        from .. import func as _func
+
+        transform = _func.jacrev if strategy == "reverse-mode" else _func.jacfwd
+        return _torch_derivative(transform, "jacobian", fun, argnum, create_graph, strict)
 
     @functools.wraps(fun)
     def wrapped(*args, **kwargs):
@@ -787,8 +842,26 @@ def make_jvp(fun, argnum=0):
     return maker
 
 
-def jvp(fun, primals, tangents):
-    """JAX's form: ``jvp(f, (x, ...), (v, ...))`` returns ``(f(x, ...), J v)``."""
+def jvp(fun, primals, tangents=None, create_graph=False, strict=False):
+    """JAX's form: ``jvp(f, (x, ...), (v, ...))`` returns ``(f(x, ...), J v)``. PyTorch's
+    ``torch.autograd.functional.jvp(func, inputs, v=None, create_graph=False, strict=False)``
+    is the same call, also with a single Tensor for ``inputs`` and ``v`` (then single results),
+    ``v`` left out for a single-element input, and results detached unless ``create_graph``
+    (``strict`` is accepted)."""
+    if isinstance(primals, Tensor):  # PyTorch's form with one input
+        if tangents is None:
+            if primals.numel() != 1:
+                raise RuntimeError("jvp: v can only be None if the input to the user-provided "
+                                   f"function is a single element, got shape "
+                                   f"{tuple(primals.shape)}")
+            tangents = _new_tensor(_ones_of(_as_array(primals)), None, False)
+        out, tan = jvp(fun, (primals,), (tangents,))
+        if not create_graph:
+            out = out.detach() if isinstance(out, Tensor) else out
+            tan = tan.detach() if isinstance(tan, Tensor) else tan
+        return out, tan
+    if tangents is None:
+        raise RuntimeError("jvp: give v (the tangents) for several inputs")
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
@@ -815,7 +888,8 @@ def deriv(fun, argnum=0):
     return wrapped
 
 
-def hessian(fun, argnum=0):
+def hessian(fun, argnum=0, create_graph=False, strict=False, vectorize=False,
+            outer_jacobian_strategy="reverse-mode"):
     """The Hessian of a scalar function, shaped ``x.shape + x.shape``: forward mode over
     reverse mode, one JVP of the gradient per input element.
 
@@ -829,7 +903,19 @@ def hessian(fun, argnum=0):
     >>> tg.hessian(lambda x: tnp.sum(x ** 3))(tnp.array([1.0, 2.0]))
     array([[ 6.,  0.],
            [ 0., 12.]])
+
+    Called as PyTorch's ``hessian(func, inputs, create_graph=False, strict=False,
+    vectorize=False, outer_jacobian_strategy="reverse-mode")`` (``inputs`` a Tensor or a tuple
+    of Tensors), it returns the Hessian at ``inputs``, a tuple of tuples for several inputs, as
+    ``torch.autograd.functional.hessian``'s.
     """
+    if _torch_form(argnum):
+        if outer_jacobian_strategy not in ("reverse-mode", "forward-mode"):
+            raise ValueError(f'hessian: expected outer_jacobian_strategy to be either '
+                             f'"forward-mode" or "reverse-mode", got {outer_jacobian_strategy!r}')
+        from .. import func as _func
+
+        return _torch_derivative(_func.hessian, "hessian", fun, argnum, create_graph, strict)
     gradfun = grad(fun, argnum)
 
     @functools.wraps(fun)
@@ -1139,9 +1225,15 @@ def _grad_into_inputs(out, seed, inputs, retain_graph, create_graph):
 
 
 def autograd_grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-                  allow_unused=False):
+                  only_inputs=True, allow_unused=None, materialize_grads=False):
     """PyTorch's ``torch.autograd.grad``: gradients of ``outputs`` with respect to ``inputs``,
-    returned (not accumulated into ``.grad``)."""
+    returned (not accumulated into ``.grad``). ``materialize_grads=True`` gives zeros (not
+    None) for inputs the outputs do not depend on, and implies ``allow_unused``;
+    ``only_inputs`` is accepted and ignored, as PyTorch does."""
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    elif materialize_grads and not allow_unused:
+        raise ValueError("grad: materialize_grads=True needs allow_unused=True or unset")
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
@@ -1164,7 +1256,9 @@ def autograd_grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_
     res = run_backward([_vertex(o) for o in outputs], seeds, retain_graph, create_graph,
                        targets=[_vertex(t) for t in inputs])
     out = []
-    for g in res:
+    for t, g in zip(inputs, res):
+        if g is None and materialize_grads:
+            g = _zeros_like_raw(t)
         if g is None and not allow_unused:
             raise RuntimeError("grad: one of the inputs was not used to compute the outputs; "
                                "pass allow_unused=True to get None for it")
