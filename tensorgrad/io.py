@@ -57,24 +57,33 @@ def _encode(obj, arrays):
                     "strings, None and lists, tuples and dicts of them can be saved")
 
 
+def _write(f, structure, arrays):
+    with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("structure.json", json.dumps(structure))
+        for i, a in enumerate(arrays):
+            with z.open(f"{i}.npy", "w", force_zip64=True) as entry:
+                np.lib.format.write_array(entry, a if a.flags.c_contiguous else
+                                          np.ascontiguousarray(a),
+                                          allow_pickle=False)
+
+
 def save(obj, path):
     """Write ``obj`` to ``path`` atomically: a crash leaves the old file or none, never half of
-    the new one."""
+    the new one. ``path`` may also be a writable binary file object (``io.BytesIO``, an open
+    file), as PyTorch's ``f``; then the archive is written at its current position."""
     arrays = []
     structure = {"format": FORMAT, "root": _encode(obj, arrays)}  # fails before any write
     for a in arrays:
         if a.dtype.hasobject:
             raise TypeError("save: object arrays cannot be stored without pickle")
+    if not isinstance(path, (str, bytes, os.PathLike)) and hasattr(path, "write"):
+        _write(path, structure, arrays)
+        return
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".tg", dir=directory)
     try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
-            z.writestr("structure.json", json.dumps(structure))
-            for i, a in enumerate(arrays):
-                with z.open(f"{i}.npy", "w", force_zip64=True) as entry:
-                    np.lib.format.write_array(entry, a if a.flags.c_contiguous else
-                                              np.ascontiguousarray(a),
-                                              allow_pickle=False)
+        with os.fdopen(fd, "wb") as f:
+            _write(f, structure, arrays)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -180,13 +189,16 @@ def _read(z, path):
     return structure
 
 
-def load(path, map_location=None):
+def load(path, map_location=None, *, weights_only=None):
     """Read what ``save`` wrote. Tensors return to the device they were saved from, unless
     ``map_location`` (a device, a dict from saved device names to devices, or a function of
-    the saved name, as PyTorch's) says otherwise.
+    the saved name, as PyTorch's) says otherwise. ``weights_only`` is accepted for PyTorch's
+    signature; either value reads the same, since the format never holds code or objects.
 
     All or nothing: a file that is truncated, damaged or not a tensorgrad save file at all
     raises a ``ValueError`` naming it, before anything is returned."""
+    if weights_only not in (None, True, False):
+        raise TypeError(f"load: weights_only must be a bool or None, got {weights_only!r}")
     place = _placer(map_location)
     if isinstance(path, (str, bytes, os.PathLike)):
         with open(path, "rb"):  # a missing file is FileNotFoundError, as for any file
