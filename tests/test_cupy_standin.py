@@ -336,6 +336,99 @@ def test_names_cupy_has_are_present():
     assert cp.add.reduce(x).item() == 6.0 and cp.multiply.outer(x, x).shape == (4, 4)
 
 
+# ---- CuPy's signatures (cupy_signatures.json) -------------------------------------------------
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda x: cp.sum(x, where=x > 0), "unexpected keyword argument 'where'"),
+    (lambda x: np.sum(x, initial=0.0), "unexpected keyword argument 'initial'"),  # dispatched
+    (lambda x: np.clip(x, min=0.0, max=1.0), "unexpected keyword argument 'min'"),
+    (lambda x: cp.take_along_axis(x, cp.zeros(3, dtype=np.int64)), "missing 1 required"),
+    (lambda x: x.max(initial=0.0), "unexpected keyword argument 'initial'"),
+    (lambda x: x.sum(0, None, None, False, 1), "takes from 0 to 4 positional"),
+    (lambda x: x.item(0), "positional argument"),
+    (lambda x: cp.add(x, x, where=x > 0), "Wrong arguments"),
+    (lambda x: np.exp(x, order="C"), "Wrong arguments"),
+    (lambda x: cp.add.reduce(x, initial=0.0), "unexpected keyword argument 'initial'"),
+    (lambda x: cp.maximum.accumulate(x, 0, None, None, True), "positional"),
+    (lambda x: cp.asarray(x, device=0), "unexpected keyword argument 'device'"),
+    (lambda x: cp.random.normal(0.0, 1.0, size=3, out=x), "unexpected keyword argument 'out'"),
+    (lambda x: cp.random.RandomState(0).exponential(1.0, 3, method="x"), "'method'"),
+    (lambda x: cp.random.rand(2, foo=1), "unexpected keyword arguments foo"),
+])
+def test_calls_cupys_signatures_refuse_raise(call, match):
+    """Keywords and argument counts NumPy takes and CuPy 14 does not raise CuPy's TypeError,
+    also through ``__array_function__``/``__array_ufunc__``, for hand-written names too."""
+    x = cp.arange(3.0)
+    with pytest.raises(TypeError, match=match):
+        call(x)
+
+
+def test_calls_within_cupys_signatures_work():
+    x = cp.arange(3.0)
+    assert cp.sum(x, axis=0, dtype=np.float32, keepdims=True).shape == (1,)
+    assert np.clip(x, 0.5, 1.5).tolist() == [0.5, 1.0, 1.5]
+    assert x.clip(max=1.0).tolist() == [0.0, 1.0, 1.0]  # ndarray.clip takes min/max
+    assert cp.add(x, x, out=cp.empty(3), casting="same_kind", dtype=np.float64).sum().item() == 6
+    assert cp.random.normal(0.0, 1.0, size=3, dtype=np.float32).dtype == np.float32
+    assert cp.take_along_axis(x, cp.zeros(2, dtype=np.int64), 0).tolist() == [0.0, 0.0]
+
+
+def test_generators_have_only_cupys_methods():
+    rng = cp.random.default_rng(0)
+    assert rng.standard_normal(3).shape == (3,) and rng.uniform(size=2).shape == (2,)
+    for name in ("normal", "choice", "permutation", "shuffle"):  # NumPy's Generator has them
+        with pytest.raises(AttributeError, match=name):
+            getattr(rng, name)
+    rs = cp.random.RandomState(0)
+    assert rs.gumbel(size=2).shape == (2,)
+    with pytest.raises(AttributeError, match="random"):
+        rs.random(3)  # a module function in CuPy, not a RandomState method
+    assert cp.random.random(3).shape == (3,) and cp.random.random_integers(2, size=4).max() <= 2
+
+
+def _hand_written():
+    """``(where, name, function)`` for each function the stand-in writes itself rather than
+    delegating to NumPy with a check."""
+    for modname, mod in MODS.items():
+        for name, impl in mod.__dict__["_standin_impls"].items():
+            if callable(impl) and not isinstance(impl, (type, cp.ufunc)):
+                yield modname, name, getattr(mod, name)
+    for cls, where in ((cp.ndarray, "ndarray"), (cp.random.RandomState,
+                                                 "cupy.random.RandomState"),
+                       (type(cp.random.default_rng(0)), "cupy.random.Generator")):
+        for name, fn in vars(cls).items():
+            if not name.startswith("_") and callable(fn):
+                yield where, name, getattr(cls, name)
+
+
+def test_hand_written_names_take_cupys_parameters():
+    """Every stand-in function with a CuPy signature either takes exactly CuPy's parameters,
+    or checks each call against them before it runs."""
+    wrong, checked = [], 0
+    for where, name, fn in _hand_written():
+        check = _core.signature_checker(where, name)
+        if check is None:
+            continue
+        checked += 1
+        own = _core.parameters(fn)
+        if where != "cupy" and own and own[0][0] == "self":
+            own = own[1:]
+        if own != check.params and getattr(fn, "__cupy_signature__", None) is None:
+            wrong.append(f"{where}.{name}: {own} != CuPy's {check.params}")
+    assert wrong == []
+    assert checked > 60
+
+
+def test_signature_table_covers_what_tensorgrad_calls():
+    sigs = _core._signatures()
+    assert sigs["cupy_version"] == cupy_standin._modules._VERSION
+    assert {"cupy", "cupy.linalg", "cupy.fft", "cupyx", "cupyx.scipy.special"} <= set(
+        sigs["modules"])
+    assert sigs["modules"]["cupy"]["sum"] == "a, axis=..., dtype=..., out=..., keepdims=..."
+    assert sigs["methods"]["ndarray"]["max"] == "axis=..., out=..., keepdims=..."
+
+
 def test_get_array_module():
     assert cp.get_array_module(cp.ones(1)) is cp
     assert cp.get_array_module(np.ones(1), 1.0) is np

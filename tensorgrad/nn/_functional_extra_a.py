@@ -602,7 +602,7 @@ def _max_unpool(input, indices, d, kernel_size, stride, padding, output_size, op
     # value): the mean of what lands on a position is that value, as PyTorch's overwrite
     dtype = _raw(input).dtype
     hits = _untake(xp.ones(idx.shape, dtype=dtype), index, lead + (plane,))
-    if int(hits.max(initial=0)) > 1:
+    if hits.size and int(hits.max()) > 1:  # CuPy's max takes no initial=
         out = out / xp.maximum(hits, dtype.type(1))
     return _reshape(out, lead + sizes)
 

@@ -8,6 +8,10 @@ conversion, no NumPy arrays among the operands of a kernel, arrays on one device
 import collections
 import ctypes
 import functools
+import inspect
+import json
+import keyword
+import os
 import threading
 import warnings
 import weakref
@@ -199,6 +203,59 @@ isrealobj empty_like zeros_like ones_like full_like take put
 BOOL_TO_ARRAY = frozenset(["array_equal", "array_equiv", "allclose"])
 
 
+# ------------------------------------------------------------------------------------------
+# CuPy's call signatures (``cupy_signatures.json``, written by ``gen_signatures.py``)
+
+SIGNATURES_FILE = os.path.join(os.path.dirname(__file__), "cupy_signatures.json")
+
+
+@functools.lru_cache(maxsize=1)
+def _signatures():
+    with open(SIGNATURES_FILE) as f:
+        return json.load(f)
+
+
+_UNSET = object()
+
+
+@functools.cache
+def signature_checker(group, name):
+    """A function with the parameters of CuPy's ``group.name`` (``group`` a module name, or a
+    class: ``"ndarray"``, ``"ufunc"``, ``"cupy.random.Generator"``, ...), or None where CuPy's
+    are unknown. Called with a call's arguments, it returns those given, by name, or raises
+    CuPy's ``TypeError`` for a keyword CuPy's function does not take, a missing argument, or
+    too many positional ones."""
+    sigs = _signatures()
+    table = sigs["methods"].get(group) or sigs["modules"].get(group)
+    text = None if table is None else table.get(name)
+    if text is None:
+        return None
+    fname = name if name.isidentifier() and not keyword.iskeyword(name) else "function"
+    namespace = {"_D": _UNSET}
+    exec(f"def {fname}({text.replace('...', '_D')}):\n    return locals()", namespace)
+    checker = namespace[fname]
+
+    def check(*args, **kwargs):
+        """The arguments given, by CuPy's parameter names."""
+        try:
+            return {k: v for k, v in checker(*args, **kwargs).items() if v is not _UNSET}
+        except TypeError as e:
+            raise TypeError(f"{e} (CuPy {sigs['cupy_version']} has {group}.{name}({text}))") \
+                from None
+
+    check.params = parameters(checker)
+    return check
+
+
+def parameters(fn):
+    """``fn``'s parameters as ``(name, kind, has_default)``, or None where Python can't tell."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    return [(p.name, p.kind, p.default is not p.empty) for p in sig.parameters.values()]
+
+
 def make_function(np_func, name, module, allow_host=False, check=True):
     """``module.name`` of the stand-in: ``np_func`` on unwrapped arguments, results wrapped."""
     if name in VIEW_FUNCTIONS:
@@ -211,6 +268,7 @@ def make_function(np_func, name, module, allow_host=False, check=True):
         def np_func(*args, **kwargs):
             return np.bool_(plain(*args, **kwargs))
 
+    signature = signature_checker(module, name)
     sync = None
     if module == "cupy" and name in _sync.DATA_DEPENDENT:
         sync = f"cupy.{name}"
@@ -218,6 +276,8 @@ def make_function(np_func, name, module, allow_host=False, check=True):
         sync = f"cupy.{name}"  # only for where(condition) and repeat(a, device_array)
 
     def fn(*args, **kwargs):
+        if signature is not None:
+            signature(*args, **kwargs)
         if sync is not None and _sync._watchers and _data_dependent_call(name, args, kwargs):
             _sync.note(sync)
         found = []
@@ -238,6 +298,7 @@ def make_function(np_func, name, module, allow_host=False, check=True):
     fn.__doc__ = f"stand-in for {module}.{name}: {getattr(np_func, '__module__', '?')}." \
                  f"{getattr(np_func, '__name__', name)} on the device's data"
     fn.__wrapped_standin__ = np_func
+    fn.__cupy_signature__ = signature
     return fn
 
 
@@ -262,6 +323,14 @@ _COMPARISONS = frozenset(["greater", "greater_equal", "less", "less_equal", "equ
 def _is_scalar(x):
     return type(x) in _PY_SCALAR_TYPES or (isinstance(x, np.generic)
                                             and _supported_dtype(x.dtype))
+
+
+def _ufunc_keywords(kwargs):
+    """CuPy's ufunc ``__call__`` takes ``out``, ``dtype`` and ``casting`` only
+    (``_kernel.pyx``: no ``where``, ``order`` or ``subok``)."""
+    extra = kwargs.keys() - {"out", "dtype", "casting"}
+    if extra:
+        raise TypeError("Wrong arguments %s" % {k: kwargs[k] for k in sorted(extra)})
 
 
 class ufunc:
@@ -326,6 +395,7 @@ class ufunc:
             kwargs["out"] = self._output(out, found)
 
     def __call__(self, *args, **kwargs):
+        _ufunc_keywords(kwargs)
         nin = self._np.nin
         if len(args) > nin:
             if "out" in kwargs:
@@ -338,12 +408,11 @@ class ufunc:
         found = []
         ins = [self._operand(a, found) for a in args]
         self._outs(kwargs, found)
-        if "where" in kwargs:
-            kwargs["where"] = unwrap(kwargs["where"], found)
         cur = check_devices(found)
         return wrap(self._np(*ins, **kwargs), found, cur)
 
     def outer(self, A, B, **kwargs):
+        _ufunc_keywords(kwargs)
         found = []
         ins = [self._operand(A, found), self._operand(B, found)]
         self._outs(kwargs, found)
@@ -351,6 +420,7 @@ class ufunc:
         return wrap(self._np.outer(*ins, **kwargs), found, cur)
 
     def _reduction(self, method, array, args, kwargs):
+        signature_checker("ufunc", method)(array, *args, **kwargs)
         found = []
         if type(array) is not ndarray:
             raise unsupported(array)
@@ -572,9 +642,9 @@ class ndarray:
                              f"{arr.shape}")
         self._a[...] = arr
 
-    def item(self, *args):
+    def item(self):
         _sync.note("ndarray.item")
-        return self._a.item(*args)
+        return self._a.item()
 
     def tolist(self):
         _sync.note("ndarray.tolist")
@@ -977,8 +1047,11 @@ def _make_method(name):
     allow_host = name in _HOST_ARG_METHODS
 
     sync = f"ndarray.{name}" if name in _sync.DATA_DEPENDENT or name == "repeat" else None
+    signature = signature_checker("ndarray", name)
 
     def method(self, *args, **kwargs):
+        if signature is not None:
+            signature(*args, **kwargs)
         if sync is not None and _sync._watchers and _data_dependent_call(
                 name, (self,) + args, kwargs):
             _sync.note(sync)
@@ -994,6 +1067,7 @@ def _make_method(name):
 
     method.__name__ = name
     method.__qualname__ = f"ndarray.{name}"
+    method.__cupy_signature__ = signature
     return method
 
 
@@ -1248,11 +1322,11 @@ def array(obj, dtype=None, copy=True, order="K", subok=False, ndmin=0, *, blocki
     return new(a, cur)
 
 
-def asarray(a, dtype=None, order=None, *, device=None, copy=None, blocking=False):
+def asarray(a, dtype=None, order=None, *, copy=None, blocking=False):
     return array(a, dtype=dtype, copy=copy if copy is not None else None, order=order)
 
 
-def asanyarray(a, dtype=None, order=None, *, blocking=False):
+def asanyarray(a, dtype=None, order=None, *, copy=None, blocking=False):
     return array(a, dtype=dtype, copy=None, order=order)
 
 

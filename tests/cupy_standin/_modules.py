@@ -114,7 +114,7 @@ def _resolve(mod, name):
     if allowed is not None and name not in allowed and name not in impls:
         raise _missing(mod, name, f"CuPy {_VERSION} has no such name")
     if name in impls:
-        return impls[name]
+        return _checked(mod.__name__, name, impls[name])
     if allowed is None or d["_standin_source"] is None:
         raise _missing(mod, name, "the CuPy stand-in does not provide it")
     source = importlib.import_module(d["_standin_source"])
@@ -131,6 +131,22 @@ def _resolve(mod, name):
 
 
 _NOPE = object()
+
+
+def _checked(modname, name, impl):
+    """``impl`` refusing, before it runs, the calls CuPy's ``modname.name`` refuses."""
+    check = _core.signature_checker(modname, name)
+    if (check is None or isinstance(impl, (type, _core.ufunc)) or not callable(impl)
+            or hasattr(impl, "__wrapped_standin__") or _core.parameters(impl) == check.params):
+        return impl  # not a function, or one that checks itself or takes CuPy's parameters
+
+    @functools.wraps(impl)
+    def fn(*args, **kwargs):
+        check(*args, **kwargs)
+        return impl(*args, **kwargs)
+
+    fn.__cupy_signature__ = check
+    return fn
 
 
 def _convert(mod, name, value):
@@ -307,15 +323,20 @@ def rsqrt(x, out=None, dtype=None):
     return _core.wrap(r, found, cur)
 
 
-def get_runtime_info(full=True):
+def get_runtime_info(*, full=True):
     return f"CuPy stand-in (CPU), modelled on CuPy {_VERSION}"
+
+
+def seterr(*, divide=None, over=None, under=None, invalid=None, linalg=None):
+    """CuPy's ``cupyx.seterr``; ``linalg`` (raise on a singular matrix) is accepted, not used."""
+    return np.seterr(divide=divide, over=over, under=under, invalid=invalid)
 
 
 CUPYX_IMPLS = {
     "scatter_add": lambda a, slices, value: _core.scatter(a, slices, value, "add"),
     "scatter_max": lambda a, slices, value: _core.scatter(a, slices, value, "max"),
     "scatter_min": lambda a, slices, value: _core.scatter(a, slices, value, "min"),
-    "rsqrt": rsqrt, "errstate": np.errstate, "seterr": np.seterr, "geterr": np.geterr,
+    "rsqrt": rsqrt, "errstate": np.errstate, "seterr": seterr, "geterr": np.geterr,
     "empty_pinned": _pinned(np.empty), "zeros_pinned": _pinned(np.zeros),
     "empty_like_pinned": _like_pinned(np.empty_like),
     "zeros_like_pinned": _like_pinned(np.zeros_like),

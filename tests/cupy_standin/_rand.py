@@ -35,6 +35,25 @@ def _size(size):
     return tuple(size) if isinstance(size, (tuple, list)) else (int(size),)
 
 
+def _method_checker(cls, name):
+    """The signature check of CuPy's ``cls.name`` for a sampler delegated to NumPy's
+    Generator; ``AttributeError`` where CuPy's class has no such method."""
+    check = None
+    if not name.startswith("_") and hasattr(np.random.Generator, name):
+        check = _core.signature_checker(f"cupy.random.{cls.__name__}", name)
+    if check is None:
+        raise AttributeError(f"'cupy.random.{cls.__name__}' object has no attribute '{name}'")
+    return check
+
+
+def _dtype_only(name, kwarg):
+    """``dtype`` from the keywords of ``rand``/``randn``, which take no other (as CuPy's)."""
+    dtype = kwarg.pop("dtype", float)
+    if kwarg:
+        raise TypeError(f"{name}() got unexpected keyword arguments {', '.join(kwarg)}")
+    return dtype
+
+
 class RandomState:
     """``cupy.random.RandomState``."""
 
@@ -49,13 +68,12 @@ class RandomState:
     def random_sample(self, size=None, dtype=float):
         return _out(self._gen.random(_size(size), dtype=_float_dtype(dtype)))
 
-    random = ranf = sample = random_sample
 
-    def rand(self, *size, dtype=float):
-        return self.random_sample(size, dtype)
+    def rand(self, *size, **kwarg):
+        return self.random_sample(size, _dtype_only("rand", kwarg))
 
-    def randn(self, *size, dtype=float):
-        return self.standard_normal(size, dtype)
+    def randn(self, *size, **kwarg):
+        return self.standard_normal(size, _dtype_only("randn", kwarg))
 
     def standard_normal(self, size=None, dtype=float):
         return _out(self._gen.standard_normal(_size(size), dtype=_float_dtype(dtype)))
@@ -80,17 +98,12 @@ class RandomState:
     def randint(self, low, high=None, size=None, dtype="l"):
         return _out(self._gen.integers(low, high, size=_size(size), dtype=np.dtype(dtype)))
 
-    def random_integers(self, low, high=None, size=None):
-        if high is None:
-            low, high = 1, low
-        return _out(self._gen.integers(low, high, size=_size(size), endpoint=True))
-
     def tomaxint(self, size=None):
         return _out(self._gen.integers(0, np.iinfo(np.int64).max, size=_size(size)))
 
-    def permutation(self, num):
-        (num,), _ = _args((num,), {})
-        return _out(self._gen.permutation(num))
+    def permutation(self, a):
+        (a,), _ = _args((a,), {})
+        return _out(self._gen.permutation(a))
 
     def shuffle(self, a):
         if type(a) is not _core.ndarray:
@@ -103,15 +116,17 @@ class RandomState:
         return _out(self._gen.choice(a, size=_size(size), replace=replace, p=p))
 
     def __getattr__(self, name):
-        if name.startswith("_") or not hasattr(np.random.Generator, name):
-            raise AttributeError(name)
+        check = _method_checker(type(self), name)
         sampler = getattr(self._gen, name)
 
-        def draw(*args, size=None, dtype=None, **kwargs):
-            args, kwargs = _args(args, kwargs)
-            return _out(sampler(*args, size=_size(size), **kwargs), dtype)
+        def draw(*args, **kwargs):
+            given = check(*args, **kwargs)
+            size, dtype = given.pop("size", None), given.pop("dtype", None)
+            _, given = _args((), given)
+            return _out(sampler(size=_size(size), **given), dtype)
 
         draw.__name__ = name
+        draw.__cupy_signature__ = check
         return draw
 
 
@@ -143,15 +158,16 @@ class Generator:
         return out
 
     def __getattr__(self, name):
-        if name.startswith("_") or not hasattr(np.random.Generator, name):
-            raise AttributeError(name)
+        check = _method_checker(type(self), name)
         sampler = getattr(self._gen, name)
 
         def draw(*args, **kwargs):
+            check(*args, **kwargs)
             args, kwargs = _args(args, kwargs)
             return _out(sampler(*args, **kwargs))
 
         draw.__name__ = name
+        draw.__cupy_signature__ = check
         return draw
 
 
@@ -178,13 +194,26 @@ def seed(seed=None):
     get_random_state().seed(seed)
 
 
+def random_integers(low, high=None, size=None):
+    """CuPy's module function: ``randint`` over the closed interval [low, high]."""
+    if high is None:
+        low, high = 1, low
+    return get_random_state().randint(low, high + 1, size)
+
+
 def default_rng(seed=None):
     return Generator(seed)
 
 
+# module functions that CuPy draws with another RandomState method (``cupy/random/_sample.py``)
+_MODULE_ALIASES = {"random": "random_sample", "ranf": "random_sample", "sample": "random_sample"}
+
+
 def _module_function(name):
+    method = _MODULE_ALIASES.get(name, name)
+
     def fn(*args, **kwargs):
-        return getattr(get_random_state(), name)(*args, **kwargs)
+        return getattr(get_random_state(), method)(*args, **kwargs)
 
     fn.__name__ = fn.__qualname__ = name
     fn.__module__ = "cupy.random"
@@ -199,6 +228,9 @@ def random_names(allowed):
     for name in allowed:
         if name in names:
             continue
-        if hasattr(RandomState, name) or hasattr(np.random.Generator, name):
+        if name == "random_integers":
+            names[name] = random_integers
+        elif hasattr(RandomState, _MODULE_ALIASES.get(name, name)) or hasattr(
+                np.random.Generator, name):
             names[name] = _module_function(name)
     return {k: v for k, v in names.items() if k in allowed}

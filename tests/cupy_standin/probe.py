@@ -113,6 +113,19 @@ probes = {
     "reshape_np": lambda: cp.reshape(np.ones(4), (2, 2)),
     "sum_np": lambda: cp.sum(np.ones(3)),
     "dtype_np": lambda: cp.result_type(np.ones(2, np.float32), 1.0),
+    # signatures (cupy_signatures.json): keywords NumPy takes and CuPy does not
+    "sum_where": lambda: cp.sum(x, where=x > 0),
+    "npsum_initial": lambda: np.sum(x, initial=0.0),
+    "max_initial": lambda: x.max(initial=0.0),
+    "clip_minmax": lambda: np.clip(x, min=0.0, max=1.0),
+    "add_where": lambda: cp.add(x, x, where=x > 0),
+    "exp_order": lambda: np.exp(x, order="C"),
+    "reduce_initial": lambda: cp.add.reduce(x, initial=0.0),
+    "tala_noaxis": lambda: cp.take_along_axis(x, cp.zeros(3, dtype=cp.int64)),
+    "item_arg": lambda: x.item(0),
+    "rng_normal": lambda: cp.random.default_rng(0).normal(size=2),
+    "rs_random": lambda: cp.random.RandomState(0).random(2),
+    "rand_kw": lambda: cp.random.rand(2, foo=1),
 }
 for name, fn in probes.items():
     try:
