@@ -355,6 +355,9 @@ def test_names_cupy_has_are_present():
     (lambda x: cp.random.normal(0.0, 1.0, size=3, out=x), "unexpected keyword argument 'out'"),
     (lambda x: cp.random.RandomState(0).exponential(1.0, 3, method="x"), "'method'"),
     (lambda x: cp.random.rand(2, foo=1), "unexpected keyword arguments foo"),
+    (lambda x: cp.einsum("i,i->", x, x, casting="safe"), "Did not understand"),
+    (lambda x: np.einsum("i->i", x, out=cp.empty(3)), "Did not understand"),
+    (lambda x: cp.meshgrid(x, x, order="C"), "unexpected keyword argument 'order'"),
 ])
 def test_calls_cupys_signatures_refuse_raise(call, match):
     """Keywords and argument counts NumPy takes and CuPy 14 does not raise CuPy's TypeError,
@@ -362,6 +365,16 @@ def test_calls_cupys_signatures_refuse_raise(call, match):
     x = cp.arange(3.0)
     with pytest.raises(TypeError, match=match):
         call(x)
+
+
+def test_pad_modes_and_keywords_are_cupys():
+    x = cp.arange(3.0)
+    assert cp.pad(x, 1, "reflect", reflect_type="odd").shape == (5,)
+    assert cp.pad(x, 1, constant_values=2.0).tolist() == [2.0, 0.0, 1.0, 2.0, 2.0]
+    with pytest.raises(ValueError, match="mode 'median' is not supported"):
+        cp.pad(x, 1, "median")  # NumPy has it; CuPy 14 does not
+    with pytest.raises(ValueError, match="unsupported keyword arguments for mode 'edge'"):
+        np.pad(x, 1, mode="edge", constant_values=1.0)
 
 
 def test_calls_within_cupys_signatures_work():

@@ -256,6 +256,42 @@ def parameters(fn):
     return [(p.name, p.kind, p.default is not p.empty) for p in sig.parameters.values()]
 
 
+def _keywords_of(name, allowed, message):
+    def rule(args, kwargs):
+        extra = sorted(set(kwargs) - allowed)
+        if extra:
+            raise TypeError(message.format(name=name, extra=extra, first=extra[0]))
+    return rule
+
+
+# keywords taken by CuPy's pad, per mode (``cupy/_padding/pad.py``: no 'median')
+_PAD_KEYWORDS = {"empty": (), "edge": (), "wrap": (), "constant": ("constant_values",),
+                 "linear_ramp": ("end_values",), "maximum": ("stat_length",),
+                 "mean": ("stat_length",), "minimum": ("stat_length",),
+                 "reflect": ("reflect_type",), "symmetric": ("reflect_type",)}
+
+
+def _pad_keywords(args, kwargs):
+    mode = args[2] if len(args) > 2 else kwargs.get("mode", "constant")
+    if callable(mode):
+        return
+    if mode not in _PAD_KEYWORDS:
+        raise ValueError(f"mode '{mode}' is not supported")
+    extra = set(kwargs) - {"mode"} - set(_PAD_KEYWORDS[mode])
+    if extra:
+        raise ValueError(f"unsupported keyword arguments for mode '{mode}': {extra}")
+
+
+# CuPy functions declared ``(..., **kwargs)`` that refuse keywords in their bodies
+KEYWORD_RULES = {
+    "einsum": _keywords_of("einsum", {"dtype", "optimize"},
+                           "Did not understand the following kwargs: {extra}"),
+    "meshgrid": _keywords_of("meshgrid", {"indexing", "copy", "sparse"},
+                             "meshgrid() got an unexpected keyword argument '{first}'"),
+    "pad": _pad_keywords,
+}
+
+
 def make_function(np_func, name, module, allow_host=False, check=True):
     """``module.name`` of the stand-in: ``np_func`` on unwrapped arguments, results wrapped."""
     if name in VIEW_FUNCTIONS:
@@ -269,6 +305,7 @@ def make_function(np_func, name, module, allow_host=False, check=True):
             return np.bool_(plain(*args, **kwargs))
 
     signature = signature_checker(module, name)
+    keywords = KEYWORD_RULES.get(name) if module == "cupy" else None
     sync = None
     if module == "cupy" and name in _sync.DATA_DEPENDENT:
         sync = f"cupy.{name}"
@@ -278,6 +315,8 @@ def make_function(np_func, name, module, allow_host=False, check=True):
     def fn(*args, **kwargs):
         if signature is not None:
             signature(*args, **kwargs)
+        if keywords is not None:
+            keywords(args, kwargs)
         if sync is not None and _sync._watchers and _data_dependent_call(name, args, kwargs):
             _sync.note(sync)
         found = []
