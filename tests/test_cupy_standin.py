@@ -208,6 +208,21 @@ def test_reductions_and_scalar_indexing_give_0d_device_arrays(reduce):
     assert type(r) is cp.ndarray and r.shape == ()
 
 
+def test_repeated_positions_in_an_assignment_keep_the_first_value():
+    """CuPy leaves undefined which value a repeated index keeps; NumPy keeps the last. The
+    stand-in keeps the first, so code that counts on NumPy's order fails here."""
+    a = cp.zeros(4)
+    a[cp.array([1, 1, 2])] = cp.array([5.0, 6.0, 7.0])
+    assert a.tolist() == [0.0, 5.0, 7.0, 0.0]
+    b = cp.zeros((2, 3))
+    b[[0, 0]] = cp.array([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]])
+    b[cp.array([1, 1]), cp.array([2, 2])] = 9.0  # one value: nothing to tell apart
+    assert b.tolist() == [[1.0, 1.0, 1.0], [0.0, 0.0, 9.0]]
+    c = cp.zeros(3)
+    c[cp.array([2, 0])] = cp.array([1.0, 2.0])  # no repeats: as NumPy
+    assert c.tolist() == [2.0, 0.0, 1.0]
+
+
 def test_views_share_memory():
     x = cp.zeros((2, 3))
     v = x[1]

@@ -989,7 +989,7 @@ class ndarray:
         check_devices(found)
         if _sync._watchers and _has_mask(k):
             _sync.note("boolean-mask assignment")
-        self._a[k] = v
+        assign(self._a, k, v)
 
     # ---- methods with CuPy's own meaning
 
@@ -1038,6 +1038,30 @@ class ndarray:
 
     def reduced_view(self, dtype=None):
         return self
+
+
+def _int_arrays(key):
+    keys = key if type(key) is tuple else (key,)
+    return any(type(k) is list or (type(k) is np.ndarray and k.dtype.kind in "iu" and k.size > 1)
+               for k in keys)
+
+
+def assign(a, key, value):
+    """``a[key] = value``, where positions an integer-array index names more than once keep
+    the FIRST value written to them. Which one a GPU keeps is undefined in CuPy (and differs
+    between runs); NumPy keeps the last. Code that relies on either differs from NumPy here."""
+    a[key] = value
+    if not _int_arrays(key):
+        return
+    pos = np.arange(a.size).reshape(a.shape)[key].ravel()
+    order = np.argsort(pos, kind="stable")
+    ranked = pos[order]
+    first = np.ones(ranked.size, dtype=bool)
+    first[1:] = ranked[1:] != ranked[:-1]
+    if first.all():
+        return
+    values = np.broadcast_to(np.asarray(value), a[key].shape).ravel()
+    a.flat[ranked[first]] = values[order[first]]
 
 
 def _has_mask(k):
