@@ -183,8 +183,9 @@ def mean(x, axis=None, keepdims=False):
     return x.mean(axis=axis, keepdims=keepdims)
 
 
+# divided before it is broadcast: the cotangent stays a view, not a full-size array
 defvjp(mean, lambda g, ans, x, axis=None, keepdims=False:
-       _expand(g, x, axis, keepdims) / _count(x, axis))
+       _expand(g / _count(x, axis), x, axis, keepdims))
 defjvp(mean, lambda t, ans, x, axis=None, keepdims=False: mean(t, axis, keepdims))
 
 
