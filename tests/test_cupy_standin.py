@@ -477,6 +477,11 @@ def test_scatter_add_accumulates_in_place():
     assert a[1].item() == 2.0
     with pytest.raises(TypeError):
         cupyx.scatter_add(np.zeros(3), cp.array([0]), 1.0)
+    # the atomics behind scatter_* and ufunc.at cover these dtypes only (complex: none)
+    with pytest.raises(TypeError, match="cupy.add.at only supports"):
+        cupyx.scatter_add(cp.zeros(2, dtype=np.complex128), cp.array([0]), 1.0)
+    with pytest.raises(TypeError, match="cupy.maximum.at only supports"):
+        cupyx.scatter_max(cp.zeros(2, dtype=np.float16), cp.array([0]), 1.0)
 
 
 def test_random():

@@ -481,14 +481,9 @@ class ufunc:
     def at(self, a, indices, b=None):
         if type(a) is not ndarray:
             raise unsupported(a)
-        # CuPy 14 (_routines_indexing.pyx ``_scatter_op``): ``at`` exists for these ufuncs
-        # only, each for the dtypes its atomics cover
-        kinds = _AT_DTYPES.get(self._np.__name__)
-        if kinds is None:
+        if self._np.__name__ not in _AT_DTYPES:
             raise NotImplementedError(f"`cupy_{self._np.__name__}.at` is not supported yet")
-        if a.dtype.name not in kinds:
-            raise TypeError(f"cupy.{self._np.__name__}.at only supports {', '.join(kinds)} as "
-                            f"data type")
+        _check_atomic(self._np.__name__, a.dtype)
         found = [a]
         idx = unwrap(indices, found, allow_host=True)  # CuPy copies host indices
         if b is not None:
@@ -498,6 +493,14 @@ class ufunc:
             self._np.at(a._a, idx)
         else:
             self._np.at(a._a, idx, b)
+
+
+def _check_atomic(ufunc_name, dtype):
+    """CuPy 14 (_routines_indexing.pyx ``_scatter_op``, behind both ``ufunc.at`` and
+    ``cupyx.scatter_*``): each op for the dtypes its atomics cover, checked on the target's."""
+    kinds = _AT_DTYPES[ufunc_name]
+    if dtype.name not in kinds:
+        raise TypeError(f"cupy.{ufunc_name}.at only supports {', '.join(kinds)} as data type")
 
 
 _AT_INTS = ("int32", "int64", "uint32", "uint64")
@@ -1093,7 +1096,9 @@ def scatter(a, slices, value, op):
     idx = unwrap(slices, found, allow_host=True)
     v = unwrap(value, found, allow_host=True)
     check_devices(found)
-    {"add": np.add, "max": np.maximum, "min": np.minimum}[op].at(a._a, idx, v)
+    ufunc = {"add": np.add, "max": np.maximum, "min": np.minimum}[op]
+    _check_atomic(ufunc.__name__, a.dtype)
+    ufunc.at(a._a, idx, v)
 
 
 # methods delegated to numpy.ndarray's, for the names real CuPy's ndarray has
