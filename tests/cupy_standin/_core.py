@@ -152,6 +152,19 @@ def unwrap(obj, found, allow_host=False):
     return obj
 
 
+def _cai_indices(key):
+    """CuPy's ``_prepare_slice_list``: an index array of another library on the GPU (an object
+    with ``__cuda_array_interface__``, such as a CUDA tensor) is taken as a CuPy array over its
+    memory (``core.array(s, copy=False)``), not refused."""
+    def one(s):
+        if type(s) is not ndarray and not isinstance(s, np.ndarray) and \
+                hasattr(s, "__cuda_array_interface__"):
+            return from_cuda_array_interface(s)
+        return s
+
+    return tuple(one(s) for s in key) if type(key) is tuple else one(key)
+
+
 def _root(a):
     b = a.base
     return a if b is None else b
@@ -962,7 +975,7 @@ class ndarray:
 
     def __getitem__(self, key):
         found = []
-        k = unwrap(key, found, allow_host=True)  # CuPy copies host index arrays
+        k = unwrap(_cai_indices(key), found, allow_host=True)  # CuPy copies host index arrays
         if _sync._watchers and _has_mask(k):
             _sync.note("boolean-mask indexing")
         res = self._a[k]
@@ -981,7 +994,7 @@ class ndarray:
 
     def __setitem__(self, key, value):
         found = [self]
-        k = unwrap(key, found, allow_host=True)
+        k = unwrap(_cai_indices(key), found, allow_host=True)
         if type(value) is not ndarray and _is_basic_index(key):
             # CuPy fills a basic-index target from host data only with a scalar (gh-2079)
             v = np.asarray(value, dtype=self._a.dtype)
