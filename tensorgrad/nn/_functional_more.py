@@ -318,7 +318,25 @@ def pixel_unshuffle(input, downscale_factor):
 
 
 # ---- interpolation ----------------------------------------------------------------------------
-_INTERP_MODES = {"nearest": None, "linear": 1, "bilinear": 2, "trilinear": 3}
+_INTERP_MODES = {"nearest": None, "linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+_CUBIC_A = -0.75  # PyTorch's (and OpenCV's) coefficient of the cubic convolution
+
+
+def _cubic_taps(src, n_in):
+    """The four source indices (clamped to the border, as PyTorch's) and weights of cubic
+    convolution at the (unclamped) source positions ``src``: each a list of four arrays."""
+    a = _CUBIC_A
+    i0 = np.floor(src).astype(np.int64)
+    t = src - i0
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    weights = [far(t + 1), near(t), near(1 - t), far(2 - t)]
+    return [np.clip(i0 + k, 0, n_in - 1) for k in (-1, 0, 1, 2)], weights
 
 
 def _interp_sizes(input, size, scale_factor, recompute, op):
@@ -355,9 +373,10 @@ def _take_axis(x, ax, idx):
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
     """Resize the spatial dimensions of (N, C, *spatial), as PyTorch's: ``mode`` is
-    ``"nearest"`` (1 to 3 spatial dimensions), ``"linear"`` (3-D input), ``"bilinear"`` (4-D)
-    or ``"trilinear"`` (5-D), with ``align_corners`` for the linear modes. Gathers and weighted
-    sums along one axis at a time: differentiable in any order.
+    ``"nearest"`` (1 to 3 spatial dimensions), ``"linear"`` (3-D input), ``"bilinear"`` or
+    ``"bicubic"`` (4-D; cubic convolution with a = -0.75, borders replicated) or
+    ``"trilinear"`` (5-D), with ``align_corners`` for the linear and cubic modes. Gathers and
+    weighted sums along one axis at a time: differentiable in any order.
 
     >>> import tensorgrad as tg
     >>> x = tg.tensor([[[0.0, 1.0]]])
@@ -390,14 +409,22 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
             idx = np.minimum(np.floor(dst * scale).astype(np.int64), n_in - 1)
             x = _take_axis(x, ax, xp.asarray(idx))
             continue
+        wshape = (n_out,) + (1,) * (input.ndim - 1 - ax)
         if align_corners:
             src = dst * ((n_in - 1) / (n_out - 1)) if n_out > 1 else dst * 0
         else:
-            src = np.maximum((dst + 0.5) * scale - 0.5, 0.0)
+            src = (dst + 0.5) * scale - 0.5
+        if mode == "bicubic":  # the source position is not clamped at 0 (PyTorch's)
+            taps, weights = _cubic_taps(src, n_in)
+            terms = [_take_axis(x, ax, xp.asarray(i)) *
+                     xp.asarray(w.reshape(wshape).astype(raw.dtype))
+                     for i, w in zip(taps, weights, strict=True)]
+            x = (terms[0] + terms[1]) + (terms[2] + terms[3])
+            continue
+        src = np.maximum(src, 0.0)
         i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
         i1 = np.minimum(i0 + 1, n_in - 1)
         lam = src - i0
-        wshape = (n_out,) + (1,) * (input.ndim - 1 - ax)
         l1 = xp.asarray(lam.reshape(wshape).astype(raw.dtype))
         l0 = xp.asarray((1 - lam).reshape(wshape).astype(raw.dtype))
         x = _take_axis(x, ax, xp.asarray(i0)) * l0 + _take_axis(x, ax, xp.asarray(i1)) * l1

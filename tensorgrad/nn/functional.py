@@ -451,10 +451,11 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean", weight=Non
     if _AUTOCAST[0]:
         input, target, weight, pos_weight = _cast_inputs(_FP32, input, target, weight,
                                                          pos_weight)
+    # softplus without softplus()'s threshold: PyTorch's loss is log-sigmoid, exact everywhere
     if pos_weight is None:
-        loss = softplus(input) - input * target
+        loss = _softplus(input) - input * target
     else:  # (1 - t) x + (1 + (pw - 1) t) softplus(-x)
-        loss = (1 - target) * input + ((pos_weight - 1) * target + 1) * softplus(-input)
+        loss = (1 - target) * input + ((pos_weight - 1) * target + 1) * _softplus(-input)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
@@ -579,12 +580,16 @@ _softplus.prim.amp = _FP32
 
 
 def softplus(input, beta=1.0, threshold=20.0):
-    """log(1 + exp(beta x)) / beta, without overflow."""
+    """log(1 + exp(beta x)) / beta, without overflow; ``x`` itself (gradient 1) where
+    beta x > threshold, as PyTorch's."""
     if _AUTOCAST[0]:
         (input,) = _cast_inputs(_FP32, input)
     if beta == 1.0:
-        return _softplus(input)
-    return _softplus(input * beta) / beta
+        scaled, soft = input, _softplus(input)
+    else:
+        scaled = input * beta
+        soft = _softplus(scaled) / beta
+    return _ew.where(_raw(scaled) > threshold, input, soft)
 
 
 # On CuPy the activations below are one fused kernel forward and one backward (_bias_act);
@@ -594,7 +599,9 @@ def _fused_act_arg(input):
     return type(x) is _CUPY_ARRAY and x.ndim > 0 and _cuda.fusable(x)
 
 
-def relu(input):
+def relu(input, inplace=False):
+    """max(x, 0); ``inplace`` is accepted for PyTorch's signature and ignored (``relu_``
+    overwrites)."""
     if _fused_act_arg(input):
         return _bias_act(input, None, "relu")
     return _ew.relu(input)
@@ -620,7 +627,8 @@ def elu(input, alpha=1.0, inplace=False):
     return _ew.where(_raw(input) > 0, input, alpha * _ew.expm1(_ew.minimum(input, 0.0)))
 
 
-def silu(input):
+def silu(input, inplace=False):
+    """x * sigmoid(x); ``inplace`` is accepted for PyTorch's signature and ignored."""
     if _fused_act_arg(input):
         return _bias_act(input, None, "silu")
     return input * _ew.sigmoid(input)

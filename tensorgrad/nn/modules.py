@@ -718,19 +718,45 @@ class ParameterDict(_ParameterTable, _DictTable, Module):
         self._update(parameters)
 
 
-def _activation(name, fn, doc):
-    cls = type(name, (Module,), {
-        "forward": lambda self, x: fn(x),
-        "__doc__": doc,
-    })
-    return cls
+def _activation(name, fn, doc, params=()):
+    """A module class applying ``fn``, whose constructor takes PyTorch's arguments ``params``
+    ((name, default) pairs, positional or keyword) and passes them to ``fn`` after the input,
+    except ``inplace``, which is accepted and ignored (tensorgrad never overwrites an input, as
+    in activation.py). The repr lists them as PyTorch's does (``inplace`` only when set)."""
+    names = [key for key, _ in params]
+
+    def __init__(self, *args, **kwargs):
+        Module.__init__(self)
+        if len(args) > len(params):
+            raise TypeError(f"{name}() takes at most {len(params)} arguments "
+                            f"({len(args)} given)")
+        values = dict(params)
+        values.update(zip(names, args))
+        for key, value in kwargs.items():
+            if key not in values or key in names[:len(args)]:
+                raise TypeError(f"{name}() got an unexpected or repeated keyword argument "
+                                f"'{key}'")
+            values[key] = value
+        for key in names:
+            setattr(self, key, values[key])
+
+    def forward(self, x):
+        return fn(x, *(getattr(self, key) for key in names if key != "inplace"))
+
+    def extra_repr(self):
+        return ", ".join(f"{key}={getattr(self, key)}" for key in names
+                         if key != "inplace" or self.inplace)
+
+    return type(name, (Module,), {"__init__": __init__, "forward": forward,
+                                  "extra_repr": extra_repr, "__doc__": doc})
 
 
-ReLU = _activation("ReLU", F.relu, "max(x, 0) elementwise.")
+ReLU = _activation("ReLU", F.relu, "max(x, 0) elementwise.", (("inplace", False),))
 Tanh = _activation("Tanh", F.tanh, "tanh elementwise.")
 Sigmoid = _activation("Sigmoid", F.sigmoid, "1 / (1 + exp(-x)) elementwise.")
-SiLU = _activation("SiLU", F.silu, "x * sigmoid(x) elementwise.")
-Softplus = _activation("Softplus", F.softplus, "log(1 + exp(x)) elementwise.")
+SiLU = _activation("SiLU", F.silu, "x * sigmoid(x) elementwise.", (("inplace", False),))
+Softplus = _activation("Softplus", F.softplus, "log(1 + exp(beta x)) / beta elementwise.",
+                       (("beta", 1.0), ("threshold", 20.0)))
 
 
 class Identity(Module):
@@ -754,17 +780,18 @@ class Dropout(Module):
     """Zeroes each element with probability ``p`` in training mode and scales the rest by
     1 / (1 - p); the identity in eval mode."""
 
-    def __init__(self, p=0.5):
+    def __init__(self, p=0.5, inplace=False):
         super().__init__()
         if not 0 <= p <= 1:
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
         self.p = p
+        self.inplace = inplace  # accepted and ignored, as F.dropout's
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self):
-        return f"p={self.p}, inplace=False"
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 class Conv2d(_WeightBias, Module):
