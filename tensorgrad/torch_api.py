@@ -407,8 +407,15 @@ def where(condition, input=None, other=None):
         raise TypeError("where(): give both input and other, or neither")
     if c.dtype != np.bool_:
         raise TypeError(f"where(): condition must be a bool tensor, got {c.dtype}")
-    _first_tensor("where", input, other)
-    return _ew.where(c, _operand(input, "where", "input"), _operand(other, "where", "other"))
+    input, other = _operand(input, "where", "input"), _operand(other, "where", "other")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        # two numbers (``torch.where(done, 1.0, -0.01)``): PyTorch's dtype (bool, int64, the
+        # default float or complex dtype: the higher kind of the two) on the condition's device
+        make = _creation().tensor
+        dtype = builtins.max((make(v).dtype for v in (input, other)),
+                             key=lambda d: "bifc".index(d.kind))
+        input, other = (make(v, dtype=dtype, device=c.device) for v in (input, other))
+    return _ew.where(c, input, other)
 
 
 def clamp(input, min=None, max=None):
