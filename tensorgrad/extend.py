@@ -28,6 +28,7 @@ without a JVP. (``tensorgrad.defvjp``, the tape's door, takes the lecture's
 
 import functools
 
+from .autograd import user_spaces as _user
 from .autograd.rules import Rules, fill_vjps_from_jvps, mark_user_primitive
 from .autograd_compat._core import (  # noqa: F401  (autograd.extend's names)
     Box,
@@ -66,8 +67,20 @@ def primitive(fun=None, **options):
     if fun is None:
         return functools.partial(primitive, **options)
     wrapped = _primitive(fun, **options)
-    mark_user_primitive(wrapped.prim)
-    return wrapped
+    p = wrapped.prim
+    mark_user_primitive(p)
+
+    @functools.wraps(fun)
+    def user_primitive(*args, **kwargs):
+        if _user.ACTIVE[0]:  # a transform is differentiating a value of a user's VSpace
+            for a in args:
+                if _user.box_of(a):
+                    return _user.apply(p, args, kwargs)
+        return wrapped(*args, **kwargs)
+
+    user_primitive.prim = p
+    p.wrapper = user_primitive
+    return user_primitive
 
 
 def _uncurry(maker):

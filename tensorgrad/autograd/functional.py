@@ -15,7 +15,7 @@ import numpy as np
 
 from ..backend.device import _CUPY_ARRAY, _DEFAULT, to_default_device, xp_of
 from ..tensor import Tensor, _new_tensor, _raw
-from . import batching
+from . import batching, user_spaces
 from .forward import Dual, level_of, make_dual, new_level, split
 from .grad_mode import _state
 from .graph import Node, _postorder, forward_sweep, run_backward, tape_order
@@ -451,6 +451,7 @@ def _vjp_maker(fun, argnum, has_aux=False):
         variables = []
         kinds = []
         rebuilds = []  # per argnum: (first leaf, number of leaves, rebuild)
+        users = {}  # variable index -> a value of a user's VSpace (see user_spaces)
         create_graph = _rev_depth[0] > 0 and _state.enabled
         home = functools.partial(_home_xp, args, kwargs)
         for i in nums:
@@ -459,6 +460,13 @@ def _vjp_maker(fun, argnum, has_aux=False):
             new_leaves = []
             inside = not (len(leaves) == 1 and leaves[0] is args[i])
             for x in leaves:
+                if user_spaces.SPACES and user_spaces.is_user_value(x):
+                    box, v = user_spaces.make_variable(x)
+                    users[len(variables)] = x
+                    kinds.append("user")
+                    new_leaves.append(box)
+                    variables.append(v)
+                    continue
                 k = _kind(x)
                 # as autograd: a number inside a container gets a 0-d array as its gradient
                 kinds.append("array" if inside and k in ("float", "complex") else k)
@@ -475,12 +483,14 @@ def _vjp_maker(fun, argnum, has_aux=False):
                 variables.append(v)
             args[i] = rebuild(new_leaves)
         _rev_depth[0] += 1
+        user_spaces.ACTIVE[0] += bool(users)
         prev = _state.enabled
         _state.enabled = True  # like torch.func.grad: an outer no_grad does not stop the transform
         try:
             res = fun(*args, **kwargs)
         finally:
             _rev_depth[0] -= 1
+            user_spaces.ACTIVE[0] -= bool(users)
             _state.enabled = prev
         out, aux = res if has_aux else (res, None)
         outs, rebuild_out = flatten(out)
@@ -502,7 +512,13 @@ def _vjp_maker(fun, argnum, has_aux=False):
                         break
                 else:
                     cg = _rev_depth[0] > 0 and _state.enabled
+            if users and cg:
+                raise NotImplementedError(
+                    "vjp: higher derivatives (a transform inside another) with respect to a "
+                    "value of a user's VSpace are not supported; only first-order reverse mode")
             grads = _reverse(outs, seeds, variables, cg)
+            for j, x in users.items():
+                grads[j] = user_spaces.gradient_or_zeros(grads[j], x)
             for v, gr in zip(variables, grads):
                 want = _levels_of_variable(v)
                 if want and not set(want) <= set(batching.batch_levels(gr)):

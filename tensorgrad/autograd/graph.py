@@ -242,6 +242,9 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
                     except AttributeError:  # None, a tuple, a list: a user's rule gone wrong
                         if gi is None and getattr(n.prim, "none_is_no_gradient", False):
                             continue  # an autograd.Function's backward gave None: no edge
+                        if not hasattr(a, "shape") and gi is not None:
+                            _user_cotangent(grads, p, old, gi, heap)  # a user VSpace's value
+                            continue
                         raise rule_error("VJP", n.prim, i, gi, a.shape, a.dtype) from None
                     if not fits:
                         check_rule_result("VJP", n.prim, i, gi, a.shape, a.dtype)
@@ -283,6 +286,19 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
         _state.enabled = prev_mode
         _state.backward -= 1
     return None
+
+
+def _user_cotangent(grads, p, old, gi, heap):
+    """Accumulate ``gi``, a cotangent in a user's own VSpace (an argument that was a box of
+    tensorgrad.autograd.user_spaces), for the vertex ``p``: with the space's ``add``."""
+    from . import user_spaces
+
+    if old is None:
+        grads[p] = gi
+        if type(p) is Node:
+            heapq.heappush(heap, (-p.seq, p))
+    else:
+        grads[p] = user_spaces.add(old, gi)
 
 
 def _toward(roots, targets, stop):

@@ -13,19 +13,23 @@ import operator
 
 import numpy as np
 
+from ..autograd import user_spaces as _user
 from ..backend.device import _CUPY_ARRAY, xp_of
 from ..tensor import Tensor
 
 
 # ---- boxes -------------------------------------------------------------------------------
 def getval(x):
-    """The value under a traced value: its raw array (NumPy or CuPy); anything else as is."""
-    return x.data if isinstance(x, Tensor) else x
+    """The value under a traced value: its raw array (NumPy or CuPy), or the value of a user's
+    VSpace in its box; anything else as is."""
+    if isinstance(x, Tensor):
+        return x.data
+    return x._value if _user.box_of(x) else x
 
 
 def isbox(x):
-    """Whether ``x`` is a traced value (a Tensor) rather than a plain value."""
-    return isinstance(x, Tensor)
+    """Whether ``x`` is a traced value (a Tensor, or a box of a user's value)."""
+    return isinstance(x, Tensor) or _user.box_of(x)
 
 
 class _BoxMeta(type):
@@ -47,13 +51,17 @@ class Box(metaclass=_BoxMeta):
 
     @classmethod
     def _holds(cls, x):
-        return isinstance(x, Tensor) and cls._holds_tensors
+        # a box of a user's value (see tensorgrad.autograd.user_spaces) is a real instance
+        return isinstance(x, Tensor) and cls._holds_tensors or type.__instancecheck__(cls, x)
 
     @classmethod
     def register(cls, value_type):
-        # autograd maps a value type to its box type; tensorgrad needs no such map
+        """``value_type``'s values are traced in boxes of ``cls`` (autograd's convention). For
+        arrays tensorgrad needs no such map; for a type of a user's own VSpace, the reverse
+        transforms box it in ``cls`` (tensorgrad.autograd.user_spaces)."""
         cls.types.add(cls)
         cls.type_mappings[value_type] = cls
+        _user.BOX_TYPES[value_type] = cls
 
     def __init__(self, *args, **kwargs):
         raise NotImplementedError(
@@ -212,9 +220,14 @@ def unary_to_nary(unary_operator):
 # ---- vector spaces -----------------------------------------------------------------------
 class VSpace:
     """The vector space of a value (autograd's ``vspace``): arrays and numbers, and lists,
-    tuples and dicts of them. Used by autograd-style test and optimisation code."""
+    tuples and dicts of them. Used by autograd-style test and optimisation code.
 
-    _mappings = {}
+    As in autograd, ``add``, ``mut_add``, ``scalar_mul``, ``inner_prod`` and ``covector`` call
+    ``_add``, ``_mut_add``, ... which a subclass for a type of its own overrides (with its own
+    ``__init__``, ``zeros``, ...), and ``MySpace.register(MyType)`` makes ``vspace`` and the
+    reverse transforms use it (see tensorgrad.autograd.user_spaces)."""
+
+    _mappings = mappings = _user.SPACES  # autograd's name is VSpace.mappings
     iscomplex = False
 
     def __init__(self, value):
@@ -262,19 +275,34 @@ class VSpace:
         v = self.xp.reshape(value, self.shape)
         return self._out(self.xp.conj(v) if covector and self.iscomplex else v)
 
-    def mut_add(self, x, y):
-        return self.add(x, y)
+    def mut_add(self, x_prev, x_new):
+        return self._mut_add(self.zeros() if x_prev is None else x_prev, x_new)
 
     def add(self, x, y):
-        return x + y
+        return self._add(x, y)
 
     def scalar_mul(self, x, a):
-        return x * a
+        return self._scalar_mul(x, a)
 
     def inner_prod(self, x, y):
-        return self.xp.real(self.xp.vdot(self.flatten(x), self.flatten(y))).item()
+        return self._inner_prod(x, y)
 
     def covector(self, x):
+        return self._covector(x)
+
+    def _mut_add(self, x, y):
+        return self._add(x, y)
+
+    def _add(self, x, y):
+        return x + y
+
+    def _scalar_mul(self, x, a):
+        return x * a
+
+    def _inner_prod(self, x, y):
+        return self.xp.real(self.xp.vdot(self.flatten(x), self.flatten(y))).item()
+
+    def _covector(self, x):
         return self.xp.conj(x) if self.iscomplex else x
 
     def examples(self):
@@ -282,10 +310,14 @@ class VSpace:
         yield self.randn()
 
     def __eq__(self, other):
+        if "shape" not in self.__dict__:  # a user's space: autograd compares the attributes
+            return type(self) is type(other) and self.__dict__ == other.__dict__
         return type(self) is type(other) and (self.shape, self.dtype) == (other.shape,
                                                                           other.dtype)
 
     def __hash__(self):
+        if "shape" not in self.__dict__:
+            return hash(type(self))
         return hash((type(self), self.shape, self.dtype))
 
     def __repr__(self):
@@ -355,18 +387,18 @@ class ContainerVSpace(VSpace):
             start += s.size
         return self._build(out)
 
-    def add(self, x, y):
+    def _add(self, x, y):
         return self._build([s.add(a, b) for s, a, b in zip(self.spaces, self._parts(x),
                                                             self._parts(y))])
 
-    def scalar_mul(self, x, a):
+    def _scalar_mul(self, x, a):
         return self._build([s.scalar_mul(v, a) for s, v in zip(self.spaces, self._parts(x))])
 
-    def inner_prod(self, x, y):
+    def _inner_prod(self, x, y):
         return sum(s.inner_prod(a, b) for s, a, b in zip(self.spaces, self._parts(x),
                                                           self._parts(y)))
 
-    def covector(self, x):
+    def _covector(self, x):
         return self._build([s.covector(v) for s, v in zip(self.spaces, self._parts(x))])
 
     def __eq__(self, other):

@@ -15,7 +15,6 @@ from ..extend import (  # noqa: F401
 from ._core import (  # noqa: F401
     Box,
     JVPNode,
-    Node,
     SparseBox,
     SparseObject,
     VJPNode,
@@ -25,9 +24,9 @@ from ._core import (  # noqa: F401
     isbox,
     subval,
     toposort,
-    trace,
     vspace,
 )
+from .tracer import Node, trace  # noqa: E402,F401  (autograd.core has tracer's)
 from .util import func  # noqa: E402,F401  (autograd.core has it)
 
 primitive_with_deprecation_warnings = primitive

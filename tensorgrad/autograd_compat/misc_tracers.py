@@ -5,7 +5,8 @@ import functools
 from functools import partial, wraps  # noqa: F401
 from itertools import repeat  # noqa: F401
 
-from ._core import Node, engine_internal, subvals, toposort, trace  # noqa: F401
+from ._core import engine_internal, subvals, toposort  # noqa: F401
+from .tracer import Node, trace  # noqa: F401
 
 FullGraphNode = engine_internal("FullGraphNode", "graph-recording node")
 ConstGraphNode = engine_internal("ConstGraphNode", "graph-recording node")

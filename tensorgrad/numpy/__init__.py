@@ -229,8 +229,11 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=False):
 
 
 def full(shape, fill_value, dtype=None, order="C"):
-    """NumPy's full; differentiable in ``fill_value`` when that is a tensor."""
+    """NumPy's full; differentiable in ``fill_value`` when that is a tensor; filled with a
+    device array (a 0-d CuPy array: a cotangent in a user's VJP), the result is on its device."""
     if not isinstance(fill_value, Tensor):
+        if isinstance(fill_value, _CUPY_ARRAY):
+            return xp_of(fill_value).full(shape, fill_value, dtype=dtype, order=order)
         return _np.full(shape, fill_value, dtype=dtype, order=order)
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     value = fill_value if dtype is None else fill_value.to(dtype)
