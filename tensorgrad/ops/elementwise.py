@@ -16,6 +16,7 @@ def _ufunc_prim(ufunc, name=None, saves=True):
     generic = primitive(lambda *a: ufunc(*a), name=name or ufunc.__name__, saves=saves)
     p = generic.prim
     p.fwd = ufunc
+    p.promote = 0
     fast = []  # (unary, binary), made on first use: the rules are declared after this
 
     def prim(*args, **kw):
@@ -106,6 +107,12 @@ def where(cond, x, y):
         if hasattr(a, "dtype") and hasattr(a, "ndim"):
             return xp_of(a).where(cond, x, y)
     return np.where(cond, x, y)
+
+
+# Tensor operands promote as PyTorch's (registry.torch_promoted): where's values, not its
+# condition; sigmoid of an integer tensor is the default float
+where.prim.promote = 1
+sigmoid.prim.promote = 0
 
 
 @primitive(saves=False)

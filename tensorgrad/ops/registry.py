@@ -38,7 +38,7 @@ INTERCEPT = [None]
 
 class Primitive:
     __slots__ = ("name", "fwd", "vjps", "jvps", "saves", "view", "wrapper", "amp",
-                 "__weakref__")
+                 "promote", "__weakref__")
 
     def __init__(self, fwd, name=None, saves=True, view=False):
         self.fwd = fwd
@@ -55,6 +55,10 @@ class Primitive:
         # dtype) or "fp32" (cast them up); set where the primitive is declared, before the
         # operators that call it are made
         self.amp = None
+        # elementwise over broadcast operands: the index of the first operand that promotes
+        # as PyTorch's (``torch_promoted``; 1 for where's values, not its condition), or None;
+        # set where the primitive is declared
+        self.promote = None
 
     def __repr__(self):
         return f"<primitive {self.name}>"
@@ -214,6 +218,17 @@ def apply(p, args, kw):
         else:
             raw.append(_weak(a))
             parents.append(None)
+    promote = p.promote is not None and "dtype" not in kw
+    if promote:
+        promoted = torch_promoted(raw, p.promote)
+        if promoted is not None:
+            if need:  # a cast operand's gradient goes back through the cast, in its dtype
+                from .elementwise import astype
+
+                return apply(p, tuple(
+                    astype(a, c.dtype) if isinstance(a, Tensor) and c is not r else
+                    c if c is not r else a for a, r, c in zip(args, raw, promoted)), kw)
+            raw = promoted
     try:
         out = p.fwd(*raw, **kw) if INTERCEPT[0] is None else INTERCEPT[0](p, args, raw, kw)
     except Exception as e:
@@ -222,6 +237,14 @@ def apply(p, args, kw):
         if moved is not None:
             return apply(p, moved, kw)
         raise op_error(p, args, e) from e
+    if promote and getattr(out, "dtype", None) is not None and out.dtype.kind in "fc":
+        ints = [a for a in raw[p.promote:] if getattr(a, "dtype", None) is not None]
+        if ints and all(a.dtype.kind in "biu" for a in ints):
+            # a float function of integers (true division, exp): the default float
+            promoted = default_float(raw, p.promote)
+            if promoted is not None:
+                raw = promoted
+                out = p.fwd(*raw, **kw)
     if need and _state.enabled and out.dtype.kind in "fc":
         vcs = None
         if p.saves:
@@ -271,6 +294,12 @@ def binary(p, reflected=False):
             else:
                 yd = y.item() if isinstance(y, _generic) else y
             py = None
+        xdt = xd.dtype
+        ydt = getattr(yd, "dtype", None)
+        if (ydt is not xdt and ydt is not None) or (
+                xdt is not _F32 and xdt is not _F64 and xdt.kind in "biu"):
+            # mixed dtypes, or an integer tensor: PyTorch's promotion (rare, so out of line)
+            return apply(p, (y, x) if reflected else (x, y), {})
         try:
             out = fwd(yd, xd) if reflected else fwd(xd, yd)
         except Exception as e:
@@ -312,6 +341,114 @@ _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _SCALARS = {_F32: {}, _F64: {}}
 
+# ---- PyTorch's type promotion --------------------------------------------------------------
+# NumPy and PyTorch promote mixed operands differently, and Tensors follow PyTorch (c10's
+# ResultTypeState): operands with dimensions, 0-d ones and Python numbers are promoted apart,
+# then combined so that a lower rank counts only where its category (bool < integer < floating
+# < complex) is higher. So float32 with int64 is float32 (NumPy: float64); a float32 tensor
+# times a 0-d float64 tensor is float32 (NumPy 2: float64); integers meeting a Python float
+# give the default float dtype, float32 unless set_default_dtype chose another (NumPy:
+# float64), as does a float function of integer tensors (true division, exp, sqrt). Inside a
+# function transform of the autograd style (grad, jacobian, ...) the default is float64: its
+# traced arrays promote as NumPy's, as autograd's. float16 with a complex 0-d tensor or number
+# is complex64 (PyTorch's complex32 has no NumPy counterpart).
+_COMPLEX_OF = {np.dtype(np.float16): np.dtype(np.complex64), _F32: np.dtype(np.complex64),
+               _F64: np.dtype(np.complex128)}
+_INTEGRAL = frozenset("biu")
+
+
+def _promote(a, b):
+    """PyTorch's promoteTypes: NumPy's, except that an integer or bool meeting a float or
+    complex dtype gives that dtype unchanged."""
+    if a is None:
+        return b
+    ia, ib = a.kind in _INTEGRAL, b.kind in _INTEGRAL
+    if ia == ib:
+        return np.promote_types(a, b)
+    return b if ia else a
+
+
+def _combine(higher, lower):
+    """c10's combine_categories: ``lower`` (a lower rank's result) counts only where its
+    category is higher."""
+    if higher is None:
+        return lower
+    if lower is None or higher.kind == "c":
+        return higher
+    if lower.kind == "c":
+        return _COMPLEX_OF[higher] if higher.kind == "f" else lower
+    if higher.kind == "f":
+        return higher
+    if higher.kind == "b" or lower.kind == "f":
+        return _promote(higher, lower)
+    return higher
+
+
+def torch_dtype(raw):
+    """The dtype PyTorch gives an elementwise op of ``raw`` (arrays and Python numbers), or
+    None for operands it does not rank (None, lists, strings, ...)."""
+    dims = zeros = scalars = None
+    for a in raw:
+        dt = getattr(a, "dtype", None)
+        if dt is None:
+            t = type(a)
+            if t is bool:
+                dt = _BOOL
+            elif t is int:
+                dt = _I64
+            elif t is float:
+                dt = _default_of(False)
+            elif t is complex:
+                dt = _default_of(True)
+            else:
+                return None
+            scalars = _promote(scalars, dt)
+        elif dt.kind not in "biufc":
+            return None
+        elif a.ndim:
+            dims = _promote(dims, dt)
+        else:
+            zeros = _promote(zeros, dt)
+    return _combine(dims, _combine(zeros, scalars))
+
+
+_BOOL = np.dtype(np.bool_)
+_I64 = np.dtype(np.int64)
+
+
+def _default_of(complex_):
+    """The default float (or complex) dtype; float64 (complex128) inside an autograd-style
+    transform."""
+    from ..autograd.functional import _rev_depth
+    from ..creation import _DEFAULT_DTYPE
+
+    dt = _F64 if _rev_depth[0] else _DEFAULT_DTYPE[0]
+    return _COMPLEX_OF[dt] if complex_ else dt
+
+
+def _cast(raw, start, dt):
+    if dt is None:
+        return None
+    return tuple(a.astype(dt) if i >= start and getattr(a, "dtype", dt) != dt else a
+                 for i, a in enumerate(raw))
+
+
+def torch_promoted(raw, start=0):
+    """``raw`` with its arrays from ``start`` on cast to PyTorch's result dtype
+    (``torch_dtype``), or None where NumPy's promotion gives that dtype already."""
+    ops = raw[start:]
+    dt = torch_dtype(ops)
+    if dt is None or np.result_type(*[_weak(a) for a in ops]) == dt:
+        return None
+    return _cast(raw, start, dt)
+
+
+def default_float(raw, start=0):
+    """``raw`` with its integer arrays from ``start`` on cast to the default float dtype, for a
+    float function of integer tensors; None where that is float64, NumPy's answer."""
+    dt = _default_of(False)
+    return None if dt is _F64 else _cast(raw, start, dt)
+
 
 def _scalar_as(y, dtype):
     """A Python number as a cached 0-d array of a float array's dtype. NumPy takes a 0-d array
@@ -346,6 +483,11 @@ def unary(p):
             raise op_error(p, (x,), e) from e
         if type(out) is not _ndarray and type(out) is not _CUPY_ARRAY:
             out = _asarray(out)
+        if not x._rg and out.dtype is not xd.dtype and xd.dtype.kind in "biu" and \
+                out.dtype.kind in "fc":
+            promoted = default_float((xd,))  # exp(int) is the default float, as PyTorch's
+            if promoted is not None:
+                out = fwd(promoted[0])
         t = _new(Tensor)
         t.data = out
         t.grad = None
