@@ -7,7 +7,7 @@
 //
 // act: 0 identity, 1 relu, 2 gelu (exact, erf), 3 gelu (tanh approximation, PyTorch's
 // approximate="tanh"), 4 silu, 5 tanh, 6 sigmoid. The formulas are those of the composed
-// NumPy/CuPy path in tensorgrad.nn.functional, term for term; sigmoid is 0.5 * (tanh(z / 2) + 1)
+// NumPy/CuPy path in tensorgrad.nn.functional, term for term; sigmoid is 1 / (1 + exp(-z))
 // (no overflow for large |z|).
 //
 // Launch: any grid, block = (threads, 1, 1); every thread strides over [0, n).
@@ -34,7 +34,7 @@ template <> struct tg_act_math<double> {
 
 template <typename T>
 __device__ __forceinline__ T tg_sigmoid(T z) {
-    return (tg_act_math<T>::tanh(z * T(0.5)) + T(1)) * T(0.5);
+    return T(1) / (T(1) + tg_act_math<T>::exp(-z));
 }
 
 template <typename T>

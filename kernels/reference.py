@@ -345,7 +345,8 @@ _A = 0.044715
 
 
 def _sigmoid(z):
-    return (np.tanh(z * z.dtype.type(0.5)) + 1) * z.dtype.type(0.5)
+    with np.errstate(over="ignore"):  # exp(-z) is inf below -88 (float32): the right 0
+        return 1 / (1 + np.exp(-z))
 
 
 def act_forward(code, z):

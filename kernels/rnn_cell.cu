@@ -12,7 +12,7 @@
 //                out (N, H) = n + z * (h_prev - n).
 // GRU backward:  g (N, H) -> d_gi, d_gh (N, 3H), d_h (N, H).
 //
-// s(x) is 0.5 * (tanh(x / 2) + 1), and every formula is the CPU path's term for term (the
+// s(x) is 1 / (1 + exp(-x)), and every formula is the CPU path's term for term (the
 // NumPy references are in reference.py).
 // Launch: any grid, block = (threads, 1, 1).
 
@@ -20,15 +20,17 @@ template <typename T> struct tg_rnn_math;
 
 template <> struct tg_rnn_math<float> {
     static __device__ __forceinline__ float tanh(float x) { return tanhf(x); }
+    static __device__ __forceinline__ float exp(float x) { return expf(x); }
 };
 
 template <> struct tg_rnn_math<double> {
     static __device__ __forceinline__ double tanh(double x) { return ::tanh(x); }
+    static __device__ __forceinline__ double exp(double x) { return ::exp(x); }
 };
 
 template <typename T>
 __device__ __forceinline__ T tg_rnn_sigmoid(T x) {
-    return (tg_rnn_math<T>::tanh(x * T(0.5)) + T(1)) * T(0.5);
+    return T(1) / (T(1) + tg_rnn_math<T>::exp(-x));
 }
 
 // k over the N x H state elements [0, rows * hidden), grid-stride; n its row.

@@ -5,6 +5,7 @@ the same whether or not conftest installed it in place of ``cupy``."""
 import pickle
 import sys
 import types
+import warnings
 
 import cupy_standin
 import numpy as np
@@ -221,6 +222,14 @@ def test_repeated_positions_in_an_assignment_keep_the_first_value():
     c = cp.zeros(3)
     c[cp.array([2, 0])] = cp.array([1.0, 2.0])  # no repeats: as NumPy
     assert c.tolist() == [2.0, 0.0, 1.0]
+
+
+def test_no_floating_point_warnings_as_on_a_gpu():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = cp.array([100.0, 0.0, -1.0], dtype=np.float32)
+        assert np.isinf(cp.exp(x)[0].item()) and np.isinf((x / 0.0)[0].item())
+        assert np.isnan(cp.log(x)[2].item())
 
 
 def test_views_share_memory():

@@ -15,7 +15,7 @@ pre-activations instead of saving them. The matrix products stay outside (BLAS).
   in PyTorch's order r, z, n, with b_hn inside the r product as PyTorch has it; returns h'.
 
 The forward formulas are those of the composed steps, operation for operation (sigmoid is
-``(tanh(x / 2) + 1) / 2`` as ``tensorgrad.sigmoid`` computes it), so on the CPU the values are
+``1 / (1 + exp(-x))`` as ``tensorgrad.sigmoid`` computes it), so on the CPU the values are
 the composed path's bit for bit. The VJP and JVP rules are written with tensorgrad's ops, so on
 Tensors (``create_graph=True``, higher order, forward mode) they are differentiable themselves;
 only first-order rules on CuPy arrays take the kernels.

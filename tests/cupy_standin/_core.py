@@ -461,7 +461,8 @@ class ufunc:
         ins = [self._operand(a, found) for a in args]
         self._outs(kwargs, found)
         cur = check_devices(found)
-        return wrap(self._np(*ins, **kwargs), found, cur)
+        with np.errstate(all="ignore"):  # a GPU raises no floating-point flags: CuPy never warns
+            return wrap(self._np(*ins, **kwargs), found, cur)
 
     def outer(self, A, B, **kwargs):
         _ufunc_keywords(kwargs)
