@@ -961,8 +961,8 @@ def _with_printoptions(plain_repr):
 
 
 class Size(tuple):
-    """PyTorch's torch.Size: a tuple of ints with ``numel()``. ``Tensor.shape``/``size()`` stay
-    plain tuples in tensorgrad (they compare equal to a Size)."""
+    """PyTorch's torch.Size: a tuple of ints with ``numel()``. ``Tensor.size()`` is one;
+    ``Tensor.shape`` stays a plain tuple (equal to it), the engine reads it on every op."""
 
     def __new__(cls, sizes=()):
         vals = tuple(sizes)
@@ -992,12 +992,19 @@ def _cholesky_solve_method(self, input2, upper=False):
     return cholesky_solve(self, input2, upper)
 
 
+def _size_method(self, dim=None):
+    """PyTorch's ``x.size()``: a ``tg.Size`` (``x.size().numel()``), or one dimension's length."""
+    shape = self.data.shape
+    return tuple.__new__(Size, shape) if dim is None else shape[dim]
+
+
 def _attach(T):
     g = globals()
     for name in _METHODS:
         if not hasattr(T, name):
             setattr(T, name, g[name])
     T.cholesky_solve = _cholesky_solve_method  # Tensor.cholesky_solve(input2, upper)
+    T.size = _size_method
     if not hasattr(T.__repr__, "__wrapped__"):
         T.__repr__ = _with_printoptions(T.__repr__)
 

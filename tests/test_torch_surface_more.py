@@ -75,6 +75,12 @@ def test_size_is_a_tuple_like_pytorchs():
     assert s.numel() == torch.Size([2, 3, 4]).numel() == 24
     assert isinstance(s[1:], tg.Size) and s[1:] == (3, 4) and s[0] == 2
     assert tg.ones(2, 3).shape == tg.Size([2, 3])  # .shape stays a plain tuple that compares equal
+    # x.size() is a Size, as PyTorch's: x.size().numel(), slices of it, one dimension an int
+    x, tx = tg.ones(2, 3, 4), torch.ones(2, 3, 4)
+    assert isinstance(x.size(), tg.Size) and x.size().numel() == tx.size().numel() == 24
+    assert x.size()[1:].numel() == tx.size()[1:].numel() == 12
+    assert x.size(1) == tx.size(1) == 3 and x.size(-1) == tx.size(-1) == 4
+    assert type(x.size(0)) is int and repr(x.size()) == "tg.Size([2, 3, 4])"
     with pytest.raises(TypeError, match="Size"):
         tg.Size([2.5])
 
