@@ -472,3 +472,40 @@ def test_where_differentiates_both_branches_and_the_masking_idiom_avoids_nan(dev
     safe = grad(lambda x: np.sum(np.where(x > 0, np.sqrt(np.where(x > 0, x, 1.0)), 0.0)))(x)
     assert on(safe, device)
     onp.testing.assert_allclose(host(safe), [0.0, 0.25])
+
+
+def test_nested_transform_of_arrays_gives_arrays_as_autograd(device):
+    """A transform called inside another on plain arrays, reading nothing of the enclosing
+    one, gives plain arrays back (as autograd's: arrays in, arrays out), so its results can go
+    to NumPy/SciPy-only code. One that reads the enclosing variable stays on its tape, and the
+    outer derivative stays exact."""
+    seen = {}
+
+    def outer(x):
+        ones = put(onp.ones(3), device)
+        inner = tg.grad(lambda y: np.sum(y ** 2))(ones)
+        value, g3 = tg.value_and_grad(lambda y: np.sum(y ** 3))(ones)
+        hess = tg.hessian(lambda y: np.sum(y ** 3))(ones)
+        reads_x = tg.grad(lambda y: np.sum(y * x))(ones)
+        seen.update(inner=inner, value=value, g3=g3, hess=hess, reads_x=reads_x)
+        return np.sum(x * inner) + np.sum(reads_x ** 2) + np.sum(hess) * np.sum(x)
+
+    x = put(onp.array([0.5, -1.0, 2.0]), device)
+    g = tg.grad(outer)(x)
+    for k in ("inner", "g3", "hess"):
+        assert not isinstance(seen[k], tg.Tensor) and on(seen[k], device), k
+    assert not isinstance(seen["value"], tg.Tensor) and float(host(seen["value"])) == 3.0
+    assert isinstance(seen["reads_x"], tg.Tensor)  # depends on x: on the outer tape
+    # d/dx [sum(2 x) + sum(x^2) + 18 sum(x)] = 2 + 2 x + 18
+    onp.testing.assert_allclose(host(g), 20 + 2 * host(x), rtol=1e-13)
+    if pytest.importorskip("autograd"):
+        import autograd
+        import autograd.numpy as anp
+
+        def outer_ag(x):
+            inner = autograd.grad(lambda y: anp.sum(y ** 2))(onp.ones(3))
+            assert type(inner) is onp.ndarray
+            return anp.sum(x * inner) + anp.sum(autograd.grad(lambda y: anp.sum(y * x))(
+                onp.ones(3)) ** 2) + 18 * anp.sum(x)
+
+        onp.testing.assert_allclose(host(g), autograd.grad(outer_ag)(host(x)), rtol=1e-13)

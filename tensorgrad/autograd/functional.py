@@ -7,6 +7,7 @@ to duals is the transpose of the dual expansion: the tangent of a gradient is th
 tangent, computed on the same tape.
 """
 
+import collections
 import functools
 import numbers
 import weakref
@@ -443,6 +444,37 @@ def _reads_outer_tape(outs, variables):
     return False
 
 
+# ids of the variables of the transforms whose function is running now (the enclosing ones)
+_ACTIVE = collections.Counter()
+
+
+def _only_own(values, variables):
+    """Whether the graphs behind ``values`` end only at ``variables`` (this transform's own),
+    reading no variable of an enclosing transform and no tensor of the user's: then a nested
+    transform's results depend on nothing outside it, and are given back as raw values (as
+    autograd's: arrays in, arrays out)."""
+    own = {id(v) for v in variables}
+    stack = []
+    for o in values:
+        if isinstance(o, Tensor):
+            if o._level:
+                return False
+            if o._rg:
+                stack.append(_vertex(o))
+    seen = set()
+    while stack:
+        n = stack.pop()
+        if type(n) is not Node:
+            if id(n) not in own and (_ACTIVE[id(n)] or not _is_transform_variable(n)):
+                return False
+            continue
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        stack.extend(p for p in n.parents if p is not None)
+    return True
+
+
 def _vjp_maker(fun, argnum, has_aux=False):
     nums, many = _argnums(argnum)
 
@@ -452,7 +484,9 @@ def _vjp_maker(fun, argnum, has_aux=False):
         kinds = []
         rebuilds = []  # per argnum: (first leaf, number of leaves, rebuild)
         users = {}  # variable index -> a value of a user's VSpace (see user_spaces)
-        create_graph = _rev_depth[0] > 0 and _state.enabled
+        nested = _rev_depth[0] > 0 and _state.enabled
+        create_graph = nested
+        outer = False  # does the function read the user's tape (then results stay on it)?
         home = functools.partial(_home_xp, args, kwargs)
         for i in nums:
             leaves, rebuild = flatten(args[i])
@@ -475,7 +509,7 @@ def _vjp_maker(fun, argnum, has_aux=False):
                                          _as_float_array(x, home()))
                 b = _bottom(x)
                 if isinstance(b, Tensor) and b._rg and _state.enabled:
-                    create_graph = True
+                    create_graph = outer = True
                 xv, v = _make_variable(x, home)
                 if batching.OPEN:
                     _mark_levels(v, batching.batch_levels(xv))
@@ -486,16 +520,20 @@ def _vjp_maker(fun, argnum, has_aux=False):
         user_spaces.ACTIVE[0] += bool(users)
         prev = _state.enabled
         _state.enabled = True  # like torch.func.grad: an outer no_grad does not stop the transform
+        _ACTIVE.update(id(v) for v in variables)
         try:
             res = fun(*args, **kwargs)
         finally:
             _rev_depth[0] -= 1
             user_spaces.ACTIVE[0] -= bool(users)
             _state.enabled = prev
+            _ACTIVE.subtract(id(v) for v in variables)
         out, aux = res if has_aux else (res, None)
         outs, rebuild_out = flatten(out)
         if not create_graph and prev and _reads_outer_tape(outs, variables):
-            create_graph = True
+            create_graph = outer = True
+        # nested, on arrays: raw results where nothing enclosing is read (see _only_own)
+        given_raw = nested and not outer and _only_own(outs, variables)
         out_kinds = [_value_kind(kinds[0], o) for o in outs]
 
         def vjp(g):
@@ -525,11 +563,13 @@ def _vjp_maker(fun, argnum, has_aux=False):
                     # a gradient physical at a level it should carry (zeros now carry them:
                     # _zero_gradient); kept as a guard, the loop gets it right
                     raise batching.BatchingFallback("vjp: a gradient without its vmap levels")
-            grads = [_give_back(gr, k, cg) for gr, k in zip(grads, kinds)]
+            keep = cg and not (given_raw and cg == create_graph and _only_own(grads, variables))
+            grads = [_give_back(gr, k, keep) for gr, k in zip(grads, kinds)]
             parts = [rb(grads[start:start + n]) for start, n, rb in rebuilds]
             return tuple(parts) if many else parts[0]
 
-        value = rebuild_out([_give_back(o, k, create_graph) for o, k in zip(outs, out_kinds)])
+        value = rebuild_out([_give_back(o, k, create_graph and not given_raw)
+                             for o, k in zip(outs, out_kinds)])
         return (vjp, value, aux) if has_aux else (vjp, value)
 
     return maker
@@ -720,6 +760,9 @@ def jacobian(fun, argnum=0, create_graph=False, strict=False, vectorize=False,
                 phys = got[0]
                 if isinstance(x, Tensor) and not isinstance(phys, Tensor):
                     phys = _new_tensor(phys, None, False)  # the loop's rows are Tensors too
+                elif isinstance(phys, Tensor) and not isinstance(x, Tensor) and \
+                        not isinstance(value, Tensor) and _only_own([phys], ()):
+                    phys = phys.data  # nested, on arrays, reading nothing enclosing: raw
                 shape = out_shape + _shape_of(x)
                 return phys.reshape(shape) if isinstance(phys, Tensor) else \
                     xp_of(phys).reshape(phys, shape)
@@ -954,6 +997,8 @@ def hessian(fun, argnum=0, create_graph=False, strict=False, vectorize=False,
                     H = batching.broadcast_batch(H, raw.size)
                 if isinstance(x, Tensor) and not isinstance(H, Tensor):
                     H = _new_tensor(H, None, False)  # as the loop's stack of Tensor columns
+                elif isinstance(H, Tensor) and not isinstance(x, Tensor) and _only_own([H], ()):
+                    H = H.data  # nested, on arrays, reading nothing enclosing: raw
                 return H.reshape(xs + xs) if isinstance(H, Tensor) else \
                     xp_of(H).reshape(H, xs + xs)
             try:
