@@ -322,21 +322,37 @@ def run_both(program, steps=STEPS, device="cpu"):
     return want, got, their_state, our_state
 
 
+def assert_final_state(theirs, ours, device, rtol=1e-8, atol=1e-10):
+    """Every entry of PyTorch's final state dict is in ours, on ``device``, of its dtype and
+    equal to it."""
+    assert set(ours) == set(theirs)
+    for key, value in theirs.items():
+        assert on(ours[key], device), key
+        assert ours[key].dtype == value.dtype, key
+        np.testing.assert_allclose(host(ours[key]), value, rtol=rtol, atol=atol, err_msg=key)
+
+
+def assert_program_matches(run, device, rtol=1e-9, atol=1e-12, state_rtol=1e-8,
+                           state_atol=1e-10, moved=slice(None), same_types=False):
+    """``run_both``'s result: the numbers the program reported (floats, or of PyTorch's own
+    types with ``same_types``) equal PyTorch's, those in ``moved`` are not all alike (the loss
+    moved), and the final state equals PyTorch's (``assert_final_state``)."""
+    want, got, theirs, ours = run
+    assert len(got) == len(want)
+    if same_types:
+        assert [type(v) for v in got] == [type(v) for v in want]  # .item()/.tolist() types
+    else:
+        assert all(isinstance(v, float) for v in got)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+    assert len(set(got[moved])) > 1
+    assert_final_state(theirs, ours, device, state_rtol, state_atol)
+
+
 @pytest.mark.parametrize("name", list(PROGRAMS))
 def test_program_matches_torch(name, device):
     """The program's losses (and the other numbers it reports) and final parameters equal
     PyTorch's, with model and batches moved by ``.to(device)``."""
-    want, got, theirs, ours = run_both(PROGRAMS[name], device=device)
-    assert len(got) == len(want)
-    assert all(isinstance(v, float) for v in got)
-    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
-    assert len(set(got)) > 1  # the loss actually moved
-    assert set(ours) == set(theirs)
-    for key, value in theirs.items():
-        assert on(ours[key], device), key
-        assert ours[key].dtype == tg.float64 or value.dtype != np.float64, key
-        np.testing.assert_allclose(host(ours[key]), value, rtol=1e-8, atol=1e-10,
-                                   err_msg=key)
+    assert_program_matches(run_both(PROGRAMS[name], device=device), device)
 
 
 def test_programs_train_and_clip():

@@ -11,7 +11,7 @@ and final parameters to rounding; the mixed-precision one runs in float32 with f
 import numpy as np
 import pytest
 from devices import host, on
-from test_ported_programs import run_both
+from test_ported_programs import assert_final_state, assert_program_matches, run_both
 
 import tensorgrad as tg
 
@@ -280,24 +280,11 @@ PROGRAMS = {"transformer": transformer_program, "flow": flow_program, "pinn": pi
 # the comparisons
 
 
-def _check_final_state(theirs, ours, device, rtol, atol):
-    assert set(ours) == set(theirs)
-    for key, value in theirs.items():
-        assert on(ours[key], device), key
-        assert ours[key].dtype == value.dtype, key
-        np.testing.assert_allclose(host(ours[key]), value, rtol=rtol, atol=atol, err_msg=key)
-
-
 @pytest.mark.parametrize("name", list(PROGRAMS))
 def test_program_matches_torch(name, device):
     """The program's losses (and the other numbers it reports) and final parameters equal
     PyTorch's, with model and data moved by ``.to(device)``."""
-    want, got, theirs, ours = run_both(PROGRAMS[name], steps=STEPS, device=device)
-    assert len(got) == len(want)
-    assert all(isinstance(v, float) for v in got)
-    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
-    assert len(set(got)) > 1  # the loss actually moved
-    _check_final_state(theirs, ours, device, rtol=1e-8, atol=1e-10)
+    assert_program_matches(run_both(PROGRAMS[name], steps=STEPS, device=device), device)
 
 
 def test_mixed_precision_program_matches_torch(device):
@@ -311,7 +298,7 @@ def test_mixed_precision_program_matches_torch(device):
     assert len(got) == len(want)
     np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-3)
     assert got[2::3] == want[2::3] == [65536.0] * STEPS  # no overflow: the scale stays
-    _check_final_state(theirs, ours, device, rtol=5e-3, atol=5e-4)
+    assert_final_state(theirs, ours, device, rtol=5e-3, atol=5e-4)
 
     def fp32(torch, steps, init, device="cpu"):
         return amp_program(torch, steps, init, device=device, enabled=False)

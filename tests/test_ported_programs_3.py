@@ -14,7 +14,7 @@ import tempfile
 import numpy as np
 import pytest
 from devices import host, on
-from test_ported_programs import run_both
+from test_ported_programs import assert_program_matches, run_both
 
 import tensorgrad as tg
 
@@ -234,16 +234,8 @@ PROGRAMS = {"gan": gan_program, "resnet": resnet_program, "seq2seq": seq2seq_pro
 def test_program_matches_torch(name, device):
     """The program's losses (and the other numbers it reports) and final state equal PyTorch's,
     with model and data moved by ``.to(device)``."""
-    want, got, theirs, ours = run_both(PROGRAMS[name], steps=STEPS, device=device)
-    assert len(got) == len(want)
-    assert all(isinstance(v, float) for v in got)
-    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
-    assert len(set(got[:STEPS])) > 1  # the loss actually moved
-    assert set(ours) == set(theirs)
-    for key, value in theirs.items():
-        assert on(ours[key], device), key
-        assert ours[key].dtype == value.dtype, key
-        np.testing.assert_allclose(host(ours[key]), value, rtol=1e-8, atol=1e-10, err_msg=key)
+    assert_program_matches(run_both(PROGRAMS[name], steps=STEPS, device=device), device,
+                           moved=slice(STEPS))
 
 
 def test_programs_are_not_vacuous():

@@ -17,7 +17,7 @@ import math
 import numpy as np
 import pytest
 from devices import host, on
-from test_ported_programs import run_both
+from test_ported_programs import assert_program_matches, run_both
 
 import tensorgrad as tg
 
@@ -348,17 +348,8 @@ def test_program_matches_torch(name, device):
     program, steps = PROGRAMS[name]
     torch.manual_seed(0)  # PyTorch's initial weights, copied into ours
     with shared_sampling():
-        want, got, theirs, ours = run_both(program, steps=steps, device=device)
-    assert len(got) == len(want)
-    assert [type(v) for v in got] == [type(v) for v in want]  # .item() and .tolist() types
-    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
-    assert len(set(got)) > 1  # the loss actually moved
-    assert set(ours) == set(theirs)
-    for key, value in theirs.items():
-        assert on(ours[key], device), key
-        assert ours[key].dtype == value.dtype, key
-        np.testing.assert_allclose(host(ours[key]), value, rtol=1e-8, atol=1e-10,
-                                   err_msg=key)
+        run = run_both(program, steps=steps, device=device)
+    assert_program_matches(run, device, same_types=True)
 
 
 def test_programs_are_not_vacuous():
