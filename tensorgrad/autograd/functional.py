@@ -417,6 +417,20 @@ def _argnums(argnum):
     return (argnum, True) if isinstance(argnum, (tuple, list)) else ((argnum,), False)
 
 
+def _leaves(vertices):
+    """The leaves (tensors without a Node) of the graphs behind ``vertices``, each once."""
+    stack, seen = list(vertices), set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if type(n) is not Node:
+            yield n
+        else:
+            stack.extend(p for p in n.parents if p is not None)
+
+
 def _reads_outer_tape(outs, variables):
     """Whether the graph behind ``outs`` (recorded by a transform's function) reads a tensor
     of the user's that requires grad (not one of the transform's ``variables``, nor a variable
@@ -425,23 +439,9 @@ def _reads_outer_tape(outs, variables):
     argnums=1)``). The transform's result must then be recorded on the user's tape
     (create_graph), as torch.func's is, or a loss built from it loses their gradient."""
     own = {id(v) for v in variables}
-    stack = []
-    for o in outs:
-        b = _bottom(o)
-        if isinstance(b, Tensor) and b._rg:
-            stack.append(_vertex(b))
-    seen = set()
-    while stack:
-        n = stack.pop()
-        if type(n) is not Node:  # a leaf: the user's, or a variable of a transform (no gradient
-            if id(n) not in own and not _is_transform_variable(n):  # is asked of that one)
-                return True
-            continue
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        stack.extend(p for p in n.parents if p is not None)
-    return False
+    roots = [_vertex(b) for b in map(_bottom, outs) if isinstance(b, Tensor) and b._rg]
+    # a transform's variable is no one's to differentiate once that transform is done
+    return any(id(n) not in own and not _is_transform_variable(n) for n in _leaves(roots))
 
 
 # ids of the variables of the transforms whose function is running now (the enclosing ones)
@@ -453,26 +453,12 @@ def _only_own(values, variables):
     reading no variable of an enclosing transform and no tensor of the user's: then a nested
     transform's results depend on nothing outside it, and are given back as raw values (as
     autograd's: arrays in, arrays out)."""
+    tensors = [o for o in values if isinstance(o, Tensor)]
+    if any(o._level for o in tensors):
+        return False
     own = {id(v) for v in variables}
-    stack = []
-    for o in values:
-        if isinstance(o, Tensor):
-            if o._level:
-                return False
-            if o._rg:
-                stack.append(_vertex(o))
-    seen = set()
-    while stack:
-        n = stack.pop()
-        if type(n) is not Node:
-            if id(n) not in own and (_ACTIVE[id(n)] or not _is_transform_variable(n)):
-                return False
-            continue
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        stack.extend(p for p in n.parents if p is not None)
-    return True
+    return not any(id(n) not in own and (_ACTIVE[id(n)] or not _is_transform_variable(n))
+                   for n in _leaves(_vertex(o) for o in tensors if o._rg))
 
 
 def _vjp_maker(fun, argnum, has_aux=False):
