@@ -49,17 +49,22 @@ def _namespace(root):
     )
 
 
-TG = _namespace("tensorgrad")
+def namespaces(make):
+    """For a namespace maker ``make(root)``: tensorgrad's namespace, a function giving it with
+    the programs' data on a device, and one giving autograd's (skipped where it is absent)."""
+    tg_names = make("tensorgrad")
+
+    def on_device(device):
+        return SimpleNamespace(**{**vars(tg_names), "put": lambda x: put(x, device)})
+
+    def autograd_names():
+        pytest.importorskip("autograd")
+        return make("autograd")
+
+    return tg_names, on_device, autograd_names
 
 
-def _tg(device):
-    """tensorgrad's namespace with the programs' data on ``device``."""
-    return SimpleNamespace(**{**vars(TG), "put": lambda x: put(x, device)})
-
-
-def _autograd():
-    pytest.importorskip("autograd")
-    return _namespace("autograd")
+TG, _tg, _autograd = namespaces(_namespace)
 
 
 def _check_against_numeric(L, objective, params, rtol=1e-5, atol=1e-7):

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import numpy as onp
 import pytest
 from devices import host, numeric_jacobian, on, put
-from test_autograd_compat import _check_against_numeric
+from test_autograd_compat import _check_against_numeric, namespaces
 from test_autograd_compat import _namespace as _compat_namespace
 
 import tensorgrad as tg
@@ -39,17 +39,7 @@ def _namespace(root):
     )
 
 
-TG = _namespace("tensorgrad")
-
-
-def _tg(device):
-    """tensorgrad's namespace with the programs' data on ``device``."""
-    return SimpleNamespace(**{**vars(TG), "put": lambda x: put(x, device)})
-
-
-def _autograd():
-    pytest.importorskip("autograd")
-    return _namespace("autograd")
+TG, _tg, _autograd = namespaces(_namespace)
 
 
 @contextlib.contextmanager

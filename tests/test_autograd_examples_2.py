@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import numpy as onp
 import pytest
 from devices import host, numeric_jacobian, on, put
-from test_autograd_compat import _namespace
+from test_autograd_compat import _namespace, namespaces
 
 from tensorgrad.autograd_compat import MODULES
 
@@ -42,16 +42,7 @@ def _names(root):
     )
 
 
-TG = _names("tensorgrad")
-
-
-def _tg(device):
-    return SimpleNamespace(**{**vars(TG), "put": lambda x: put(x, device)})
-
-
-def _autograd():
-    pytest.importorskip("autograd")
-    return _names("autograd")
+TG, _tg, _autograd = namespaces(_names)
 
 
 def _close(mine, theirs, rtol=1e-10, atol=1e-12):
