@@ -1336,14 +1336,49 @@ def argwhere(input):
     return nonzero(input)
 
 
-def searchsorted(sorted_sequence, input, *, right=False, side=None):
-    """Insertion points of ``input`` into the sorted 1-D ``sorted_sequence``."""
+def _sorts_before(xp, a, b):
+    """``a < b`` with NaN sorted last (NumPy's and PyTorch's order for a NaN searched for)."""
+    return (a < b) | (xp.isnan(b) & ~xp.isnan(a))
+
+
+def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None,
+                 sorter=None):
+    """Insertion points of ``input`` into ``sorted_sequence``: a 1-D sequence for any input, or
+    one sorted row per leading index, (*, M), for an input of shape (*, K) (PyTorch's batched
+    form: ``torch.searchsorted(probs.cumsum(-1), u)`` samples one index per row).
+
+    >>> import tensorgrad as tg
+    >>> cdf = tg.tensor([[0.1, 0.5, 1.0], [0.3, 0.6, 1.0]])
+    >>> tg.searchsorted(cdf, tg.tensor([[0.4], [0.2]])).tolist()
+    [[1], [0]]
+    """
     s = _t(sorted_sequence, "searchsorted", "sorted_sequence")
-    if s.ndim != 1:
-        raise NotImplementedError("searchsorted(): only a 1-D sorted_sequence is supported")
+    if side not in (None, "left", "right") or (side == "left" and right):
+        raise ValueError(f"searchsorted(): side must be 'left' or 'right' (and agree with "
+                         f"right={right}), got {side!r}")
     side = side or ("right" if right else "left")
+    xp = xp_of(s.data)
+    seq = s.data
+    if sorter is not None:
+        seq = xp.take_along_axis(seq, _t(sorter, "searchsorted", "sorter").data, axis=-1)
     v = input.data if isinstance(input, Tensor) else input
-    return _new_tensor(xp_of(s.data).searchsorted(s.data, v, side=side), None, False)
+    dtype = np.int32 if out_int32 else np.int64
+    if s.ndim == 1:
+        return _new_tensor(xp.searchsorted(seq, v, side=side).astype(dtype), None, False)
+    v_shape = tuple(getattr(v, "shape", ()))
+    if not v_shape:
+        raise ValueError(f"searchsorted(): input can be a number only for a 1-D "
+                         f"sorted_sequence, got sorted_sequence of shape {tuple(s.shape)}")
+    if s.ndim == 0 or v_shape[:-1] != tuple(s.shape[:-1]):
+        raise ValueError(f"searchsorted(): the leading dimensions of sorted_sequence "
+                         f"{tuple(s.shape)} and input {v_shape} must match (or "
+                         f"sorted_sequence must be 1-D)")
+    rows, values = seq[..., None, :], v[..., :, None]  # (*, 1, M) against (*, K, 1)
+    if side == "left":
+        count = _sorts_before(xp, rows, values)
+    else:
+        count = ~_sorts_before(xp, values, rows)
+    return _new_tensor(count.sum(axis=-1).astype(dtype), None, False)
 
 
 def bucketize(input, boundaries, *, right=False):

@@ -354,9 +354,11 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
             raise ValueError(f"{op}: 1-D input (shape {tuple(idx.shape)}) needs offsets")
         off = to_host(_index_array(offsets, weight, op, "offsets")).reshape(-1)
         total = idx.shape[0]
-        ends = np.append(off[1:], total) if not include_last_offset else off[1:]
+        # with include_last_offset the last bag still runs to the input's end, whatever the
+        # last offset (PyTorch's kernels read it only for its check against the length)
         starts = off if not include_last_offset else off[:-1]
-        if len(off) and (off[0] != 0 or (np.diff(off) < 0).any() or ends[-1] > total):
+        ends = np.append(off[1:len(starts)], total) if len(starts) else off[:0]
+        if len(off) and (off[0] != 0 or (np.diff(off) < 0).any() or off[-1] > total):
             raise ValueError(f"{op}: offsets must start at 0, be non-decreasing and stay "
                              f"within the input's {total} entries, got {off.tolist()}")
         bags = len(starts)
