@@ -28,6 +28,7 @@ from ..tensor import _raw
 from .functional import (
     _check_per_channel,
     _check_reduction,
+    _expm1_branch,
     _reduce,
     _softplus,
     _update_running,
@@ -113,7 +114,7 @@ def celu(input, alpha=1.0, inplace=False):
     """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0")
-    return _ew.where(_raw(input) > 0, input, alpha * _ew.expm1(_ew.minimum(input, 0.0) / alpha))
+    return _ew.where(_raw(input) > 0, input, alpha * _expm1_branch(input, alpha))
 
 
 def logsigmoid(input):

@@ -624,7 +624,33 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
 
 
 def elu(input, alpha=1.0, inplace=False):
-    return _ew.where(_raw(input) > 0, input, alpha * _ew.expm1(_ew.minimum(input, 0.0)))
+    return _ew.where(_raw(input) > 0, input, alpha * _expm1_branch(input))
+
+
+def _expm1_branch(input, divisor=1.0):
+    """expm1(input / divisor) where input <= 0, else 0: elu/celu's exp branch, with PyTorch's
+    derivatives at x = 0. The first is the branch's whole slope (1 / divisor; not
+    ``expm1(minimum(x, 0))``, whose tie gives half of it); the second is 0 (PyTorch's double
+    backward masks x < 0). So the strictly negative part goes through expm1, and the input
+    where it is 0 (0 in value, slope 1 there and 0 elsewhere, so no cancellation in the
+    gradient) carries the first derivative at 0."""
+    raw = _raw(input)
+    negative = _ew.where(raw >= 0, 0.0, input)
+    at_zero = _ew.where(raw == 0, input, 0.0)
+    if divisor != 1.0:
+        negative, at_zero = negative / divisor, at_zero / divisor
+    return _expm1_slope_exp(negative) + at_zero
+
+
+@_primitive
+def _expm1_slope_exp(x):
+    return _xp_of(x).expm1(x)
+
+
+# expm1 whose slope is exp(x), as PyTorch's elu backward computes it: expm1's own rule,
+# ans + 1, cancels to 0 for x below about -37 and loses relative precision well before
+_defvjp(_expm1_slope_exp, lambda g, ans, x: g * _ew.exp(x))
+_defjvp(_expm1_slope_exp, lambda t, ans, x: t * _ew.exp(x))
 
 
 def silu(input, inplace=False):
