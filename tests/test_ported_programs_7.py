@@ -21,7 +21,7 @@ import math
 import numpy as np
 import pytest
 from devices import against_torch, host, on
-from test_ported_programs import run_both
+from test_ported_programs import assert_program_matches, run_both
 
 import tensorgrad as tg
 
@@ -415,17 +415,8 @@ def test_program_matches_torch(name, device):
     generated tokens, mined indices, decoded labels) and its final parameters and buffers equal
     PyTorch's, with model and data moved by ``.to(device)``."""
     torch.manual_seed(0)  # PyTorch's initial weights, copied into ours
-    want, got, theirs, ours = run_both(PROGRAMS[name], steps=STEPS, device=device)
-    assert len(got) == len(want)
-    assert [type(v) for v in got] == [type(v) for v in want]  # .item() gives int or float
-    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
-    assert len(set(got)) > 1  # the loss actually moved
-    assert set(ours) == set(theirs)
-    for key, value in theirs.items():
-        assert on(ours[key], device), key
-        assert ours[key].dtype == value.dtype, key
-        np.testing.assert_allclose(host(ours[key]), value, rtol=1e-10, atol=1e-12,
-                                   err_msg=key)
+    assert_program_matches(run_both(PROGRAMS[name], steps=STEPS, device=device), device,
+                           rtol=1e-10, state_rtol=1e-10, state_atol=1e-12, same_types=True)
 
 
 def _torch_run(name):
