@@ -7,7 +7,6 @@ to duals is the transpose of the dual expansion: the tangent of a gradient is th
 tangent, computed on the same tape.
 """
 
-import collections
 import functools
 import numbers
 import weakref
@@ -417,18 +416,21 @@ def _argnums(argnum):
     return (argnum, True) if isinstance(argnum, (tuple, list)) else ((argnum,), False)
 
 
-def _leaves(vertices):
-    """The leaves (tensors without a Node) of the graphs behind ``vertices``, each once."""
-    stack, seen = list(vertices), set()
+def _any_leaf(vertices, hit):
+    """Whether ``hit`` holds for a leaf (a tensor without a Node) of the graphs behind
+    ``vertices``: a loop, not a generator, as it runs on every transform call."""
+    stack, seen = vertices, set()
     while stack:
         n = stack.pop()
+        if type(n) is not Node:
+            if hit(n):
+                return True
+            continue
         if id(n) in seen:
             continue
         seen.add(id(n))
-        if type(n) is not Node:
-            yield n
-        else:
-            stack.extend(p for p in n.parents if p is not None)
+        stack.extend(p for p in n.parents if p is not None)
+    return False
 
 
 def _reads_outer_tape(outs, variables):
@@ -438,14 +440,20 @@ def _reads_outer_tape(outs, variables):
     does not differentiate (``functional_call(model, params, ...)`` under ``jacrev(u,
     argnums=1)``). The transform's result must then be recorded on the user's tape
     (create_graph), as torch.func's is, or a loss built from it loses their gradient."""
+    roots = []
+    for o in outs:
+        b = _bottom(o)
+        if isinstance(b, Tensor) and b._rg:
+            roots.append(_vertex(b))
+    if not roots:
+        return False
     own = {id(v) for v in variables}
-    roots = [_vertex(b) for b in map(_bottom, outs) if isinstance(b, Tensor) and b._rg]
     # a transform's variable is no one's to differentiate once that transform is done
-    return any(id(n) not in own and not _is_transform_variable(n) for n in _leaves(roots))
+    return _any_leaf(roots, lambda n: id(n) not in own and not _is_transform_variable(n))
 
 
-# ids of the variables of the transforms whose function is running now (the enclosing ones)
-_ACTIVE = collections.Counter()
+# the variables of each transform whose function is running now (the enclosing ones)
+_ACTIVE = []
 
 
 def _only_own(values, variables):
@@ -457,8 +465,9 @@ def _only_own(values, variables):
     if any(o._level for o in tensors):
         return False
     own = {id(v) for v in variables}
-    return not any(id(n) not in own and (_ACTIVE[id(n)] or not _is_transform_variable(n))
-                   for n in _leaves(_vertex(o) for o in tensors if o._rg))
+    active = {id(v) for vs in _ACTIVE for v in vs}
+    return not _any_leaf([_vertex(o) for o in tensors if o._rg], lambda n: id(n) not in own and (
+        id(n) in active or not _is_transform_variable(n)))
 
 
 def _vjp_maker(fun, argnum, has_aux=False):
@@ -503,17 +512,19 @@ def _vjp_maker(fun, argnum, has_aux=False):
                 variables.append(v)
             args[i] = rebuild(new_leaves)
         _rev_depth[0] += 1
-        user_spaces.ACTIVE[0] += bool(users)
+        if users:
+            user_spaces.ACTIVE[0] += 1
         prev = _state.enabled
         _state.enabled = True  # like torch.func.grad: an outer no_grad does not stop the transform
-        _ACTIVE.update(id(v) for v in variables)
+        _ACTIVE.append(variables)
         try:
             res = fun(*args, **kwargs)
         finally:
             _rev_depth[0] -= 1
-            user_spaces.ACTIVE[0] -= bool(users)
+            if users:
+                user_spaces.ACTIVE[0] -= 1
             _state.enabled = prev
-            _ACTIVE.subtract(id(v) for v in variables)
+            _ACTIVE.pop()
         out, aux = res if has_aux else (res, None)
         outs, rebuild_out = flatten(out)
         if not create_graph and prev and _reads_outer_tape(outs, variables):

@@ -280,26 +280,31 @@ def binary(p, reflected=False):
         if amp and AUTOCAST[0] or INTERCEPT[0] is not None:
             return apply(p, (y, x) if reflected else (x, y), {})
         xd = x.data
+        xdt = xd.dtype
+        if xdt is not _F32 and xdt is not _F64 and xdt.kind in "biu":
+            return apply(p, (y, x) if reflected else (x, y), {})  # PyTorch's promotion
         if isinstance(y, Tensor):
             if x._level or y._level:
                 return apply(p, (y, x) if reflected else (x, y), {})
             yd = y.data
+            ydt = yd.dtype
             py = (y._node or y) if y._rg else None
         else:
             if x._level:
                 return apply(p, (y, x) if reflected else (x, y), {})
             t = type(y)
             if (t is float or t is int) and type(xd) is _ndarray:  # CuPy takes no NumPy arrays
-                yd = _scalar_as(y, xd.dtype)
+                yd = _scalar_as(y, xdt)
             else:
                 yd = y.item() if isinstance(y, _generic) else y
+            ydt = getattr(yd, "dtype", None)
             py = None
-        xdt = xd.dtype
-        ydt = getattr(yd, "dtype", None)
-        if (ydt is not xdt and ydt is not None) or (
-                xdt is not _F32 and xdt is not _F64 and xdt.kind in "biu"):
-            # mixed dtypes, or an integer tensor: PyTorch's promotion (rare, so out of line)
-            return apply(p, (y, x) if reflected else (x, y), {})
+        if ydt is not xdt and ydt is not None:
+            agree = _AGREE.get((xdt, ydt, xd.ndim == 0, yd.ndim == 0))
+            if agree is None:
+                agree = _arrays_agree(xd, yd)
+            if not agree:  # dtypes that NumPy and PyTorch promote apart
+                return apply(p, (y, x) if reflected else (x, y), {})
         try:
             out = fwd(yd, xd) if reflected else fwd(xd, yd)
         except Exception as e:
@@ -433,14 +438,53 @@ def _cast(raw, start, dt):
                  for i, a in enumerate(raw))
 
 
+_PROMOTIONS = {}  # (operand kinds, default dtype, in a transform) -> dtype to cast to, or None
+
+
+_STATE = []  # [creation._DEFAULT_DTYPE, functional._rev_depth], bound on first use
+
+
+def _promotion(ops):
+    """PyTorch's result dtype for ``ops`` where NumPy's differs, else None: remembered per
+    kind of operands (dtype and 0-d for arrays, the type of a number), which decide it."""
+    if not _STATE:
+        from ..autograd.functional import _rev_depth
+        from ..creation import _DEFAULT_DTYPE
+
+        _STATE.extend((_DEFAULT_DTYPE, _rev_depth))
+    kinds = tuple((dt, a.ndim == 0) if (dt := getattr(a, "dtype", None)) is not None
+                  else type(a) for a in ops)
+    key = (kinds, _STATE[0][0], _STATE[1][0] > 0)
+    try:
+        return _PROMOTIONS[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable operand (a list): not ranked
+        return None
+    dt = torch_dtype(ops)
+    if dt is not None and np.result_type(*[_weak(a) for a in ops]) == dt:
+        dt = None
+    if len(_PROMOTIONS) > 4096:
+        _PROMOTIONS.clear()
+    _PROMOTIONS[key] = dt
+    return dt
+
+
+# (dtype, dtype, 0-d, 0-d) of two arrays -> whether NumPy promotes them as PyTorch does (with
+# no Python number among them, neither the default dtype nor a transform decides it)
+_AGREE = {}
+
+
+def _arrays_agree(a, b):
+    agree = _AGREE[(a.dtype, b.dtype, a.ndim == 0, b.ndim == 0)] = _promotion((a, b)) is None
+    return agree
+
+
 def torch_promoted(raw, start=0):
     """``raw`` with its arrays from ``start`` on cast to PyTorch's result dtype
     (``torch_dtype``), or None where NumPy's promotion gives that dtype already."""
-    ops = raw[start:]
-    dt = torch_dtype(ops)
-    if dt is None or np.result_type(*[_weak(a) for a in ops]) == dt:
-        return None
-    return _cast(raw, start, dt)
+    dt = _promotion(raw[start:])
+    return None if dt is None else _cast(raw, start, dt)
 
 
 def default_float(raw, start=0):
