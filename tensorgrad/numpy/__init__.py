@@ -284,6 +284,11 @@ def array(obj, dtype=None, copy=True, ndmin=0):
         xp = xp_of(_first_tensor(obj).data)  # numbers join the tensors on their device
         return stack([array(o) if _contains_tensor(o) else _scalar_tensor(o, xp)
                       for o in obj])
+    gpu = _first_of(obj, _CUPY_ARRAY) if isinstance(obj, (list, tuple)) else None
+    if gpu is not None:  # CuPy refuses lists mixing its arrays with numbers: stack them there
+        xp = xp_of(gpu)
+        obj = xp.stack([xp.asarray(array(o) if isinstance(o, (list, tuple)) else o)
+                        for o in obj])
     return xp_of(obj).array(obj, dtype=dtype, copy=copy, ndmin=ndmin)
 
 
