@@ -319,7 +319,8 @@ def pixel_unshuffle(input, downscale_factor):
 
 
 # ---- interpolation ----------------------------------------------------------------------------
-_INTERP_MODES = {"nearest": None, "linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+_INTERP_MODES = {"nearest": None, "nearest-exact": None, "area": None, "linear": 1,
+                 "bilinear": 2, "bicubic": 2, "trilinear": 3}
 _CUBIC_A = -0.75  # PyTorch's (and OpenCV's) coefficient of the cubic convolution
 
 
@@ -374,7 +375,9 @@ def _take_axis(x, ax, idx):
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
     """Resize the spatial dimensions of (N, C, *spatial), as PyTorch's: ``mode`` is
-    ``"nearest"`` (1 to 3 spatial dimensions), ``"linear"`` (3-D input), ``"bilinear"`` or
+    ``"nearest"``, ``"nearest-exact"`` (pixel centres: the source index of output i is
+    floor((i + 0.5) * scale)) or ``"area"`` (adaptive average pooling to the output size), for
+    1 to 3 spatial dimensions, ``"linear"`` (3-D input), ``"bilinear"`` or
     ``"bicubic"`` (4-D; cubic convolution with a = -0.75, borders replicated) or
     ``"trilinear"`` (5-D), with ``align_corners`` for the linear and cubic modes. Gathers and
     weighted sums along one axis at a time: differentiable in any order.
@@ -400,6 +403,11 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if min(sizes) <= 0:
         raise ValueError(f"{op}: output size {sizes} must be positive (input shape "
                          f"{_shape(input)})")
+    if mode == "area":
+        from . import functional as F
+
+        pool = {3: adaptive_avg_pool1d, 4: F.adaptive_avg_pool2d, 5: F.adaptive_avg_pool3d}
+        return pool[input.ndim](input, tuple(sizes))
     raw = _raw(input)
     xp = xp_of(raw)
     x = input
@@ -407,7 +415,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         ax = k + 2
         dst = np.arange(n_out, dtype=np.float64)
         if want is None:
-            idx = np.minimum(np.floor(dst * scale).astype(np.int64), n_in - 1)
+            at = dst + 0.5 if mode == "nearest-exact" else dst
+            idx = np.minimum(np.floor(at * scale).astype(np.int64), n_in - 1)
             x = _take_axis(x, ax, xp.asarray(idx))
             continue
         wshape = (n_out,) + (1,) * (input.ndim - 1 - ax)
