@@ -46,6 +46,7 @@ from .ops.index import getitem as _getitem
 from .ops.index import untake as _untake
 from .ops.index import zero_at as _zero_at
 from .ops.linalg import matmul as _matmul
+from .ops.registry import torch_dtype as _torch_dtype
 from .tensor import MinMax, Tensor, _in_transform, _new_tensor, _norm_axis, bump_version
 
 SortResult = namedtuple("sort", ["values", "indices"])
@@ -409,11 +410,10 @@ def where(condition, input=None, other=None):
         raise TypeError(f"where(): condition must be a bool tensor, got {c.dtype}")
     input, other = _operand(input, "where", "input"), _operand(other, "where", "other")
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
-        # two numbers (``torch.where(done, 1.0, -0.01)``): PyTorch's dtype (bool, int64, the
-        # default float or complex dtype: the higher kind of the two) on the condition's device
+        # two numbers (``torch.where(done, 1.0, -0.01)``): PyTorch's dtype for them (the
+        # operators' promotion rule), on the condition's device
+        dtype = _torch_dtype((input, other))
         make = _creation().tensor
-        dtype = builtins.max((make(v).dtype for v in (input, other)),
-                             key=lambda d: "bifc".index(d.kind))
         input, other = (make(v, dtype=dtype, device=c.device) for v in (input, other))
     return _ew.where(c, input, other)
 
