@@ -45,8 +45,9 @@ import pytest  # noqa: E402  (after the pop on purpose, though pytest does not i
 # glibc returns the top of its heap to the OS once more than M_TRIM_THRESHOLD is free, and
 # serves large blocks by mmap; either way the next step faults the pages in again (~750 page
 # faults, 1-2 ms per MLP step on this VM). Whether a run does so depends on the heap's history,
-# so the same NumPy step measured 2 ms or 4 ms. The benchmarks therefore set both thresholds
-# high, for every implementation alike; TENSORGRAD_BENCH_MALLOC=default keeps glibc's defaults.
+# so the same NumPy step measured 2 ms or 4 ms. tensorgrad sets both thresholds high when it is
+# imported (tensorgrad/backend/malloc.py), so the whole benchmark process, every implementation
+# alike, runs with them; TENSORGRAD_MALLOC=default keeps glibc's defaults.
 # The summary prints page faults per call either way.
 _MALLOC_NOTE = "glibc defaults"
 

@@ -35,22 +35,12 @@ class Workload:
 
 def tune_malloc():
     """glibc: keep freed memory (no heap trimming, mmap only above 32 MiB), for every
-    implementation alike, so that the times do not depend on the heap's history (see
-    README.md, "malloc"). Returns a note for the report, or None when nothing was changed
-    (not glibc, or TENSORGRAD_BENCH_MALLOC=default)."""
-    import ctypes
-    import sys
+    implementation alike, as tensorgrad does for its process at import (tensorgrad/backend/
+    malloc.py; see README.md, "malloc"). Returns the note for the report: what was set, or why
+    nothing was (TENSORGRAD_MALLOC=default, not glibc)."""
+    from tensorgrad.backend import malloc
 
-    if os.environ.get("TENSORGRAD_BENCH_MALLOC") == "default" or sys.platform != "linux":
-        return None
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc
-        return None
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    if mallopt(m_trim_threshold, 1 << 30) and mallopt(m_mmap_threshold, 32 << 20):
-        return "no heap trimming, mmap above 32 MiB (TENSORGRAD_BENCH_MALLOC=default: off)"
-    return None
+    return malloc.tune()
 
 
 def optional(name):

@@ -34,6 +34,7 @@ from .autograd.functional import (
 )
 from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend.device import Device, get_default_device, set_default_device
+from .backend.malloc import tune as _tune_malloc
 from .creation import (
     Generator,
     arange,
@@ -64,6 +65,8 @@ from .ops import concatenate, stack
 from .ops.registry import defjvp, defvjp
 from .tensor import Tensor, is_tensor
 from .testing import check_grads, gradcheck
+
+_tune_malloc()  # keep freed host memory for the next step (see backend/malloc.py)
 
 bfloat16 = "bfloat16"  # a name only: NumPy and CuPy have no bfloat16 (tg.autocast says so)
 cat = concatenate
