@@ -78,6 +78,8 @@ def test_conv_transpose2d_is_adjoint_of_conv2d(device, rng):
 # ---- adaptive_avg_pool2d --------------------------------------------------------------------
 ADAPTIVE_CASES = {  # name: (x shape, output_size)
     "global": ((2, 3, 7, 9), 1),
+    "global_pair": ((2, 3, 7, 9), (1, 1)),
+    "global_unbatched": ((3, 5, 6), 1),
     "divisible": ((2, 3, 8, 6), (4, 3)),
     "non_divisible": ((2, 3, 7, 10), (3, 4)),
     "mixed": ((1, 2, 9, 10), (3, 4)),
@@ -120,7 +122,8 @@ def test_conv_transpose2d_derivatives_second_order(device, rng):
 
 def test_adaptive_avg_pool2d_derivatives_second_order(device, rng):
     def f(x):
-        return F.adaptive_avg_pool2d(x * x, (2, 3)) + F.adaptive_avg_pool2d(tnp.tanh(x), (2, 3))
+        return (F.adaptive_avg_pool2d(x * x, (2, 3)) + F.adaptive_avg_pool2d(tnp.tanh(x), (2, 3))
+                + F.adaptive_avg_pool2d(x ** 3, 1))
 
     x = put(rng.standard_normal((1, 2, 5, 4)), device)
     tg.check_grads(f, modes=("fwd", "rev"), order=2)(x)

@@ -346,6 +346,8 @@ def adaptive_avg_pool2d(input, output_size):
     lead = tuple(input.shape[:-2])
     k = len(lead)  # non-negative axes: the reductions' rules want them
     x = input
+    if (oh, ow) == (1, 1):  # global pooling: one contiguous mean per plane, not two strided
+        return reshape(_red.mean(reshape(x, lead + (h * w,)), (k,), False), lead + (1, 1))
     if h % oh == 0:
         x = _red.mean(reshape(x, lead + (oh, h // oh, w)), (k + 1,), False)
     else:
