@@ -9,7 +9,7 @@ tensor([2., 4.])
 """
 
 # ops binds the Tensor operators and methods
-from . import amp, cuda, distributed, nn, ops, optim, utils
+from . import amp, backends, cpu, cuda, distributed, jit, nn, ops, optim, utils
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled
 from .autograd.functional import (
     checkpoint,

@@ -16,7 +16,7 @@ import numbers
 import os
 import warnings
 
-from .backend import device as _dev
+from ..backend import device as _dev
 
 
 def is_available():
@@ -99,7 +99,7 @@ def get_device_name(device=None):
 
 def manual_seed(seed):
     """Seed the generators of the cuda devices (kept for later where there is no GPU)."""
-    from .creation import _seed_devices
+    from ..creation import _seed_devices
 
     _seed_devices(seed)
 
@@ -480,7 +480,7 @@ _PRIMS = {}
 
 def _prims():
     if not _PRIMS:
-        from .ops.registry import defjvp, defvjp, primitive
+        from ..ops.registry import defjvp, defvjp, primitive
 
         @primitive(saves=False)
         def pin_memory(x):
@@ -726,7 +726,7 @@ def get_rng_state(device="cuda"):
     """The state of ``device``'s generator (the one behind ``tg.rand(..., device="cuda")``): an
     opaque ``DeviceGeneratorState``, usable by ``set_rng_state`` in this process only (CuPy
     keeps the state on the GPU with no public read-back; PyTorch returns a byte tensor)."""
-    from .creation import DeviceGeneratorState, _copy_backend, _generator
+    from ..creation import DeviceGeneratorState, _copy_backend, _generator
 
     cp, dev = _rng_device(device, "get_rng_state")
     with cp.cuda.Device(dev.index):
@@ -736,7 +736,7 @@ def get_rng_state(device="cuda"):
 def set_rng_state(new_state, device="cuda"):
     """Make ``device``'s generator continue from ``new_state`` (from ``get_rng_state`` of the
     same device)."""
-    from .creation import DeviceGeneratorState, _copy_backend, _rng
+    from ..creation import DeviceGeneratorState, _copy_backend, _rng
 
     cp, dev = _rng_device(device, "set_rng_state")
     if not isinstance(new_state, DeviceGeneratorState):
@@ -767,7 +767,7 @@ def _seed_key(index):
 def initial_seed():
     """The seed of the current GPU's generator (without a GPU: the one the generators will be
     made from)."""
-    from .creation import _rng
+    from ..creation import _rng
 
     if is_available():
         return int(_rng.get(_seed_key(current_device()), _rng["seed"]))
@@ -777,7 +777,7 @@ def initial_seed():
 def seed():
     """Seed the current GPU's generator with a fresh nondeterministic seed (as PyTorch's, it
     returns None; ``initial_seed()`` tells it)."""
-    from .creation import _fresh_seed, _rng
+    from ..creation import _fresh_seed, _rng
 
     cp, dev = _rng_device(None, "seed")
     s = _fresh_seed()
@@ -789,7 +789,7 @@ def seed():
 def seed_all():
     """Seed every GPU's generator with one fresh nondeterministic seed (remembered for later
     where there is no GPU)."""
-    from .creation import _fresh_seed, _seed_devices
+    from ..creation import _fresh_seed, _seed_devices
 
     _seed_devices(_fresh_seed())
 
@@ -807,3 +807,5 @@ __all__ = ["is_available", "device_count", "current_device", "set_device", "devi
            "get_arch_list", "get_gencode_flags", "device_of", "ExternalStream",
            "set_per_process_memory_fraction", "get_per_process_memory_fraction",
            "list_gpu_processes"]
+
+from . import amp  # noqa: E402  (tg.cuda.amp: needs the names above)
