@@ -487,17 +487,24 @@ def test_nested_transform_of_arrays_gives_arrays_as_autograd(device):
         value, g3 = tg.value_and_grad(lambda y: np.sum(y ** 3))(ones)
         hess = tg.hessian(lambda y: np.sum(y ** 3))(ones)
         reads_x = tg.grad(lambda y: np.sum(y * x))(ones)
-        seen.update(inner=inner, value=value, g3=g3, hess=hess, reads_x=reads_x)
-        return np.sum(x * inner) + np.sum(reads_x ** 2) + np.sum(hess) * np.sum(x)
+        # a forward-over-reverse product (a Hessian-vector product, as SciPy's hessp takes)
+        hvp = tg.jvp(tg.grad(lambda y: np.sum(y ** 4)), (ones,), (ones,))
+        hvp_x = tg.jvp(tg.grad(lambda y: np.sum(y ** 4 * x)), (ones,), (ones,))
+        seen.update(inner=inner, value=value, g3=g3, hess=hess, reads_x=reads_x, hvp=hvp[0],
+                    hvp_t=hvp[1], hvp_x=hvp_x[1])
+        return np.sum(x * inner) + np.sum(reads_x ** 2) + np.sum(hess) * np.sum(x) + \
+            np.sum(hvp[1]) * 0 + np.sum(hvp_x[1])
 
     x = put(onp.array([0.5, -1.0, 2.0]), device)
     g = tg.grad(outer)(x)
-    for k in ("inner", "g3", "hess"):
+    for k in ("inner", "g3", "hess", "hvp", "hvp_t"):
         assert not isinstance(seen[k], tg.Tensor) and on(seen[k], device), k
+    onp.testing.assert_array_equal(host(seen["hvp_t"]), [12.0, 12.0, 12.0])
     assert not isinstance(seen["value"], tg.Tensor) and float(host(seen["value"])) == 3.0
     assert isinstance(seen["reads_x"], tg.Tensor)  # depends on x: on the outer tape
-    # d/dx [sum(2 x) + sum(x^2) + 18 sum(x)] = 2 + 2 x + 18
-    onp.testing.assert_allclose(host(g), 20 + 2 * host(x), rtol=1e-13)
+    assert isinstance(seen["hvp_x"], tg.Tensor)
+    # d/dx [sum(2 x) + sum(x^2) + 18 sum(x) + sum(12 x)] = 2 + 2 x + 18 + 12
+    onp.testing.assert_allclose(host(g), 32 + 2 * host(x), rtol=1e-13)
     if pytest.importorskip("autograd"):
         import autograd
         import autograd.numpy as anp
@@ -505,7 +512,9 @@ def test_nested_transform_of_arrays_gives_arrays_as_autograd(device):
         def outer_ag(x):
             inner = autograd.grad(lambda y: anp.sum(y ** 2))(onp.ones(3))
             assert type(inner) is onp.ndarray
+            hvp_x = autograd.make_jvp(autograd.grad(lambda y: anp.sum(y ** 4 * x)))(
+                onp.ones(3))(onp.ones(3))[1]
             return anp.sum(x * inner) + anp.sum(autograd.grad(lambda y: anp.sum(y * x))(
-                onp.ones(3)) ** 2) + 18 * anp.sum(x)
+                onp.ones(3)) ** 2) + 18 * anp.sum(x) + anp.sum(hvp_x)
 
         onp.testing.assert_allclose(host(g), autograd.grad(outer_ag)(host(x)), rtol=1e-13)

@@ -866,7 +866,7 @@ def _jvp_core(fun, args, kwargs, nums, tangents):
     out = fun(*args, **kwargs)
     kind = kinds[0] if kinds else "array"
     outs, rebuild_out = flatten(out)
-    primals, tangents_out = [], []
+    pairs = []
     for o in outs:
         primal, tangent = split(o, level)
         if tangent is None:
@@ -875,9 +875,12 @@ def _jvp_core(fun, args, kwargs, nums, tangents):
             primal = _new_tensor(primal, None, False)
         if kind == "tensor" and not isinstance(tangent, Tensor):
             tangent = _new_tensor(tangent, None, False)
-        primals.append(_give_back(primal, kind))
-        tangents_out.append(_give_back(tangent, kind))
-    return rebuild_out(primals), rebuild_out(tangents_out)
+        pairs.append((primal, tangent))
+    # nested in another transform, on arrays, with results on a tape (a transform inside fun)
+    # that reads nothing enclosing: raw results, as the top-level call gives
+    keep = not (kind != "tensor" and _ACTIVE and _only_own([v for p in pairs for v in p], ()))
+    return (rebuild_out([_give_back(p, kind, keep) for p, _ in pairs]),
+            rebuild_out([_give_back(t, kind, keep) for _, t in pairs]))
 
 
 def make_jvp(fun, argnum=0):
