@@ -66,7 +66,8 @@ def primitive(fun=None, **options):
     ``NotImplementedError`` naming it (it is never silently treated as constant)."""
     if fun is None:
         return functools.partial(primitive, **options)
-    wrapped = _primitive(fun, **options)
+    several = _Several(fun)  # a function that returns a tuple of arrays (eig, say)
+    wrapped = _primitive(functools.wraps(fun)(several.checked), **options)
     p = wrapped.prim
     mark_user_primitive(p)
 
@@ -76,11 +77,142 @@ def primitive(fun=None, **options):
             for a in args:
                 if _user.box_of(a):
                     return _user.apply(p, args, kwargs)
-        return wrapped(*args, **kwargs)
+        if several.parts is None:
+            try:
+                return wrapped(*args, **kwargs)
+            except Exception as e:
+                out = several.caught(e)
+                if out is None:
+                    raise
+                several.learn(p, out)
+        return several.call(args, kwargs, wrapped)
 
     user_primitive.prim = p
     p.wrapper = user_primitive
     return user_primitive
+
+
+class _SeveralOutputs(Exception):
+    """What a primitive's kernel raises, the first time, when it returns a tuple."""
+
+    def __init__(self, value):
+        super().__init__("a primitive returned several outputs")
+        self.value = value
+
+
+class _Several:
+    """A user primitive that returns a tuple or list of arrays (autograd takes those; its
+    rules get the whole tuple as ``ans`` and a tuple of cotangents as ``g``). Each output is a
+    primitive of its own whose rules call the user's with the other cotangents zero. The
+    kernel runs once per call; a rule reuses the outputs of the last call when they are the
+    ones it was recorded with, and runs the kernel again otherwise."""
+
+    def __init__(self, fun):
+        self.fun, self.parts, self.p = fun, None, None
+        self.pending = self.last = None
+
+    @property
+    def checked(self):
+        def kernel(*args, **kwargs):
+            out = self.fun(*args, **kwargs)
+            if isinstance(out, (tuple, list)) and self.parts is None:
+                raise _SeveralOutputs(out)
+            return out
+
+        return kernel
+
+    @staticmethod
+    def caught(e):
+        while e is not None and not isinstance(e, _SeveralOutputs):
+            e = e.__cause__
+        return None if e is None else e.value
+
+    def learn(self, p, out):
+        """Make the primitives of the outputs, as many as ``out`` has (more on a later call
+        that returns more)."""
+        from .autograd.rules import rule_at
+
+        self.parts = self.parts or []
+        for i in range(len(self.parts), len(out)):
+            sub = _primitive(functools.partial(self.output, i), name=f"{p.name}[{i}]").prim
+            sub.vjps = _OutputRules(self, p, sub, i, "vjps", rule_at)
+            sub.jvps = _OutputRules(self, p, sub, i, "jvps", rule_at)
+            self.parts.append(sub.wrapper)
+        self.p = p
+
+    def output(self, i, *args, **kwargs):
+        full = self.pending if self.pending is not None else self.fun(*args, **kwargs)
+        self.last = full
+        return full[i]
+
+    def outputs(self, i, ans, args, kwargs):
+        """The whole tuple, for a rule of output ``i`` recorded with answer ``ans``."""
+        if any(isinstance(a, Tensor) for a in args):  # rules differentiated (create_graph)
+            return self.call(args, kwargs, self.p.wrapper)
+        full = self.last
+        if full is None or full[i] is not ans:
+            full = self.last = self.fun(*args, **kwargs)
+        return full
+
+    def call(self, args, kwargs, single):
+        if not any(isinstance(a, Tensor) for a in args):
+            return self.fun(*args, **kwargs)
+        full = self.fun(*[a.data if isinstance(a, Tensor) else a for a in args], **kwargs)
+        if not isinstance(full, (tuple, list)):  # one array this time (a flag argument, say)
+            return single(*args, **kwargs)
+        self.learn(self.p, full)
+        self.pending = full
+        try:
+            outs = [part(*args, **kwargs) for part in self.parts[:len(full)]]
+        finally:
+            self.pending = None
+        kind = type(full)
+        return kind._make(outs) if hasattr(kind, "_make") else kind(outs)
+
+
+class _OutputRules:
+    """The rules of output ``i`` of a :class:`_Several` primitive ``p``, read from ``p``'s
+    when used (they are declared after the primitive is made)."""
+
+    def __init__(self, several, p, sub, i, kind, rule_at):
+        self.several, self.p, self.sub, self.i, self.kind = several, p, sub, i, kind
+        self.rule_at = rule_at
+
+    def __len__(self):
+        return 1 << 30
+
+    def __getitem__(self, j):
+        from .autograd.rules import is_missing, vjp_from_jvp
+
+        rule = self.rule_at(getattr(self.p, self.kind), j)
+        if rule is None:
+            return None
+        if self.kind == "jvps":
+            return rule if is_missing(rule) else self._jvp(rule)
+        if is_missing(rule) or getattr(rule, "derived_from_jvp", False):
+            jvp = self.sub.jvps[j]
+            return rule if is_missing(jvp) else vjp_from_jvp(jvp, j)
+        return self._vjp(rule)
+
+    def _vjp(self, rule):
+        several, i = self.several, self.i
+
+        def vjp(g, ans, *args, **kwargs):
+            from .numpy import zeros_like
+
+            full = several.outputs(i, ans, args, kwargs)
+            gs = tuple(g if k == i else zeros_like(full[k]) for k in range(len(full)))
+            return rule(gs, full, *args, **kwargs)
+
+        return vjp
+
+    def _jvp(self, rule):
+        several, i = self.several, self.i
+
+        def jvp(g, ans, *args, **kwargs):
+            return rule(g, several.outputs(i, ans, args, kwargs), *args, **kwargs)[i]
+
+        return jvp
 
 
 def _uncurry(maker):

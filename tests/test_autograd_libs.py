@@ -199,3 +199,143 @@ def test_derivative_free_functions_without_the_hook_still_refuse_unknown_ones():
     with pytest.raises(NotImplementedError, match="no derivative"):
         tg.grad(lambda x: tg.numpy.sum(tg.numpy.nanpercentile(x, 50.0)))(
             onp.array([0.2, 0.4]))
+
+
+# ---- a list argument of a transform, given whole to NumPy's functions (lifelines' hazards) ----
+def test_a_traced_list_goes_whole_into_numpy_functions(device):
+    """lifelines' ``hazard_at_times([3.0, 10.0, 50.0])`` is ``elementwise_grad(cum_hazard,
+    argnum=1)(params, times)`` with ``times`` a list: its traced elements reach ``np.clip``
+    and ufuncs as one list, which become one array (as NumPy makes one from a list)."""
+    times = [0.5, 2.0, 7.5]
+    p = onp.array([1.3, 0.4])
+
+    def reference(t):
+        t = onp.asarray(t)
+        return (onp.exp(p[0] * onp.log(onp.clip(t, 1e-25, onp.inf)) - p[1]) + onp.sqrt(t)
+                + onp.maximum(t, 1.0) ** 2)
+
+    with autograd_compat.installed():
+        import autograd.numpy as np
+        from autograd import elementwise_grad
+
+        def cum_hazard(params, t):
+            return (np.exp(params[0] * np.log(np.clip(t, 1e-25, np.inf)) - params[1])
+                    + np.sqrt(t) + np.maximum(t, 1.0) ** 2)
+
+        hazard = elementwise_grad(cum_hazard, 1)(put(p, device), [put(onp.array(t), device)
+                                                                 for t in times])
+        value = cum_hazard(put(p, device), [put(onp.array(t), device) for t in times])
+    assert isinstance(hazard, list) and all(on(h, device) for h in hazard)
+    expected = onp.diag(numeric_jacobian(reference, onp.array(times)))
+    onp.testing.assert_allclose([float(host(h)) for h in hazard], expected, rtol=1e-7)
+    onp.testing.assert_allclose(host(value), reference(times), rtol=1e-12)
+
+
+def test_a_list_holding_a_traced_value_is_one_array_for_a_primitive():
+    """Tensorgrad's own door: ``tnp.exp([x, 2.0])`` inside ``grad`` stacks, as ``tnp.array``."""
+    f = lambda x: tg.numpy.sum(tg.numpy.exp([x, 2.0]) * tg.numpy.clip([x, x * x], 0.0, 5.0))
+    x = 0.7
+    g = tg.grad(f)(x)
+    expected = onp.exp(x) * x + onp.exp(x) + onp.exp(2.0) * 2 * x
+    onp.testing.assert_allclose(g, expected, rtol=1e-12)
+    tg.check_grads(f, modes=("fwd", "rev"), order=2)(x)
+
+
+# ---- a user primitive with several outputs (grcwa's eig through autograd.extend) --------------
+def _polar_primitive():
+    """A primitive that returns a named tuple (the norm and the direction of ``x``), its
+    rules in autograd's convention: ``ans`` the whole tuple, ``g`` a tuple of cotangents."""
+    import collections
+
+    from tensorgrad.extend import defjvp, defvjp, primitive
+
+    Polar = collections.namedtuple("Polar", "r u")
+    calls = []
+
+    @primitive
+    def polar(x):
+        calls.append(1)
+        r = (x * x).sum() ** 0.5
+        return Polar(r, x / r)
+
+    tnp = tg.numpy
+
+    def vjp_maker(ans, x):
+        def vjp(g):
+            gr, gu = g
+            return gr * ans.u + (gu - tnp.sum(gu * ans.u) * ans.u) / ans.r
+
+        return vjp
+
+    defvjp(polar, vjp_maker)
+    defjvp(polar, lambda g, ans, x: (tnp.sum(g * ans.u),
+                                     (g - tnp.sum(g * ans.u) * ans.u) / ans.r))
+    return polar, Polar, calls
+
+
+def _polar_reference(x, wr, wu):
+    r = onp.sqrt(onp.sum(x * x))
+    return wr * r + onp.sum(wu * onp.sin(x / r))
+
+
+@pytest.mark.parametrize("uses", ["r", "u", "both"])
+def test_user_primitive_with_several_outputs(uses, device):
+    polar, Polar, calls = _polar_primitive()
+    tnp = tg.numpy
+    x = X[0, :3]
+    wr, wu = {"r": (1.5, onp.zeros(3)), "u": (0.0, onp.array([0.5, -1.0, 2.0])),
+              "both": (1.5, onp.array([0.5, -1.0, 2.0]))}[uses]
+
+    def f(a):
+        out = polar(a)
+        parts = []
+        if wr:
+            parts.append(wr * out.r)
+        if wu.any():
+            parts.append(tnp.sum(put(wu, device) * tnp.sin(out[1])))
+        return parts[0] if len(parts) == 1 else parts[0] + parts[1]
+
+    raw = polar(put(x, device))  # no tracing: the user's tuple, unchanged
+    assert type(raw) is Polar and on(raw.u, device)
+    a = put(x, device)
+    g = tg.grad(f)(a)
+    assert on(g, device)
+    onp.testing.assert_allclose(host(g), numeric_jacobian(
+        lambda v: _polar_reference(v, wr, wu), x), rtol=1e-7, atol=1e-9)
+    onp.testing.assert_allclose(float(host(f(a))), _polar_reference(x, wr, wu), rtol=1e-12)
+    tg.check_grads(f, modes=("fwd", "rev"), order=2)(a)
+    traced = []
+    tg.grad(lambda v: (traced.append(type(polar(v))), calls.clear(), polar(v).r,
+                       traced.append(len(calls)))[2])(a)
+    assert traced == [Polar, 1]  # a traced call runs the kernel once for all its outputs
+
+
+def test_user_primitive_with_several_outputs_and_no_rule_names_it():
+    from tensorgrad.extend import primitive
+
+    @primitive
+    def two(x):
+        return x * 2, x * 3
+
+    assert [float(v) for v in two(1.0)] == [2.0, 3.0]
+    with pytest.raises(NotImplementedError, match="two.*no VJP rule for argument 0"):
+        tg.grad(lambda x: two(x)[1])(1.0)
+
+
+def test_user_primitive_whose_number_of_outputs_depends_on_an_argument():
+    """One array, two, or three by a keyword (as ``eigh`` without or with vectors): each call
+    is differentiated as what it returned."""
+    from tensorgrad.extend import defvjp, primitive
+
+    @primitive
+    def powers(x, n=2):
+        return x * 2 if n == 1 else tuple(x ** (k + 1) for k in range(n))
+
+    defvjp(powers, lambda ans, x, n=2: (lambda g: 2 * g) if n == 1 else
+           (lambda g: sum(g[k] * (k + 1) * x ** k for k in range(n))))
+    x = 0.7
+    for n, expected in [(2, 1 + 2 * x), (1, 2.0), (3, 1 + 2 * x + 3 * x ** 2), (2, 1 + 2 * x)]:
+        f = (lambda v, n=n: powers(v, n=n)) if n == 1 else \
+            (lambda v, n=n: sum(powers(v, n=n)))
+        onp.testing.assert_allclose(tg.grad(f)(x), expected, rtol=1e-12)
+        tg.check_grads(f, modes=("rev",), order=2)(x)

@@ -6,7 +6,16 @@ import numpy as np
 from ..backend import cuda as _cuda
 from ..backend.device import _CUPY_ARRAY, move_host_arrays, xp_of
 from ..tensor import Tensor
-from .registry import apply, binary, defjvp, defvjp, move_cpu_scalars, primitive, unary
+from .registry import (
+    apply,
+    binary,
+    defjvp,
+    defvjp,
+    move_cpu_scalars,
+    primitive,
+    stack_tensor_sequences,
+    unary,
+)
 
 
 def _ufunc_prim(ufunc, name=None, saves=True):
@@ -36,6 +45,9 @@ def _ufunc_prim(ufunc, name=None, saves=True):
         try:
             return ufunc(*args)
         except Exception:
+            stacked = stack_tensor_sequences(args)
+            if stacked is not None:
+                return prim(*stacked)
             # None unless a default device is set, or a 0-d NumPy array meets a CuPy array
             moved = move_host_arrays(args) or move_cpu_scalars(args)
             if moved is None:

@@ -87,6 +87,9 @@ def primitive(fwd=None, *, name=None, saves=True, view=False):
         try:
             return fwd(*args, **kw)
         except Exception:
+            stacked = stack_tensor_sequences(args)
+            if stacked is not None:
+                return wrapper(*stacked, **kw)
             # None unless a default device is set, or a 0-d NumPy array meets a CuPy array
             moved = move_host_arrays(args) or move_cpu_scalars(args)
             if moved is None:
@@ -548,6 +551,23 @@ def unary(p):
 
     op.__name__ = p.name
     return op
+
+
+def stack_tensor_sequences(args):
+    """``args`` with each list or tuple that holds Tensors or CuPy arrays stacked into one
+    (what NumPy does with a list of numbers, and what autograd does with a traced list:
+    ``np.exp(xs)`` where ``xs`` is a list argument of ``grad``), or None when there is none."""
+    if not any(isinstance(a, (list, tuple)) for a in args):
+        return None
+    from ..numpy import _contains_tensor, _first_of, array
+
+    def holds(a):
+        return isinstance(a, (list, tuple)) and (
+            _contains_tensor(a) or _first_of(a, _CUPY_ARRAY) is not None)
+
+    if not any(holds(a) for a in args):
+        return None
+    return tuple(array(a) if holds(a) else a for a in args)
 
 
 def move_cpu_scalars(args):
