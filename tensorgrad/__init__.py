@@ -154,3 +154,9 @@ from . import torch_numerics  # noqa: E402
 from .torch_numerics import *  # noqa: E402,F401,F403
 
 __all__ += torch_numerics.__all__
+
+# torch_quant: fake_quantize_per_tensor_affine, fake_quantize_per_channel_affine (QAT)
+from . import torch_quant  # noqa: E402
+from .torch_quant import *  # noqa: E402,F401,F403
+
+__all__ += torch_quant.__all__

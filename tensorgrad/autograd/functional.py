@@ -1286,11 +1286,18 @@ def _grad_into_inputs(out, seed, inputs, retain_graph, create_graph):
 
 
 def autograd_grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-                  only_inputs=True, allow_unused=None, materialize_grads=False):
+                  only_inputs=True, allow_unused=None, is_grads_batched=False,
+                  materialize_grads=False):
     """PyTorch's ``torch.autograd.grad``: gradients of ``outputs`` with respect to ``inputs``,
     returned (not accumulated into ``.grad``). ``materialize_grads=True`` gives zeros (not
     None) for inputs the outputs do not depend on, and implies ``allow_unused``;
-    ``only_inputs`` is accepted and ignored, as PyTorch does."""
+    ``only_inputs`` is accepted and ignored, as PyTorch does. ``is_grads_batched=True``: the
+    first dimension of every ``grad_outputs`` tensor is a batch of cotangents, and each
+    gradient gets that dimension in front (one vector-Jacobian product per row, as PyTorch's
+    vmap over them gives: rows of a Jacobian, Jacobian penalties)."""
+    if is_grads_batched:
+        return _grads_batched(outputs, inputs, grad_outputs, retain_graph, create_graph,
+                              allow_unused, materialize_grads)
     if allow_unused is None:
         allow_unused = materialize_grads
     elif materialize_grads and not allow_unused:
@@ -1326,6 +1333,45 @@ def autograd_grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_
         if g is not None and g.dtype.kind == "c":
             g = g.conj()  # PyTorch's convention, as for .grad
         out.append(g if g is None or isinstance(g, Tensor) else _new_tensor(g, None, False))
+    return tuple(out)
+
+
+def _grads_batched(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
+                   materialize_grads):
+    """``autograd_grad`` with ``is_grads_batched``: one pass per row of the cotangents, each
+    keeping the graph but the last, the rows' gradients stacked."""
+    from ..ops.shape import stack_
+
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    seeds = [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs or ())
+    if len(seeds) != len(outs) or not all(isinstance(g, Tensor) for g in seeds):
+        raise RuntimeError("grad: is_grads_batched=True needs a grad_outputs tensor for every "
+                           "output, with the batch as its first dimension")
+    for o, g in zip(outs, seeds):
+        if g.ndim != o.ndim + 1 or tuple(g.shape[1:]) != tuple(o.shape) or \
+                g.shape[0] != seeds[0].shape[0]:
+            raise RuntimeError(f"grad: with is_grads_batched=True, grad_outputs of shape "
+                               f"{tuple(g.shape)} must be (batch, *{tuple(o.shape)}), one batch "
+                               "size for all outputs")
+    batch = seeds[0].shape[0]
+    if batch == 0:
+        raise RuntimeError("grad: is_grads_batched=True with an empty batch of grad_outputs")
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    rows = [autograd_grad(outs, inputs, [g[i] for g in seeds],
+                          retain_graph=True if i < batch - 1 else retain_graph,
+                          create_graph=create_graph, allow_unused=allow_unused)
+            for i in range(batch)]
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    out = []
+    for t, column in zip(inputs, zip(*rows)):
+        if column[0] is not None:
+            out.append(stack_(0, *column))
+        elif materialize_grads:  # zeros of the input's own shape, without the batch (PyTorch)
+            out.append(_new_tensor(_zeros_like_raw(t), None, False))
+        else:
+            out.append(None)
     return tuple(out)
 
 

@@ -30,6 +30,7 @@ from .functional import (
     _check_reduction,
     _expm1_branch,
     _reduce,
+    _softmax_dim,
     _softplus,
     _update_running,
     adaptive_avg_pool2d,
@@ -130,13 +131,6 @@ def softsign(input):
 def tanhshrink(input):
     """input - tanh(input)."""
     return input - _ew.tanh(input)
-
-
-def _softmax_dim(ndim, dim, op):
-    if dim is not None:
-        return dim
-    # PyTorch's implicit choice (which it warns about)
-    return 0 if ndim in (0, 1, 3) else 1
 
 
 def softmin(input, dim=None, _stacklevel=3, dtype=None):

@@ -10,12 +10,13 @@ import numpy as np
 from .. import creation
 from ..backend.device import xp_of
 from ..ops import reduce as _red
-from ..ops.shape import expand_dims, reshape, squeeze, swapaxes, transpose
+from ..ops.shape import concatenate_, expand_dims, reshape, squeeze, swapaxes, transpose
 from ..tensor import Tensor, _raw
 from . import functional as F
 from . import init
 from ._functional_conv_attn import _attend
-from .modules import Dropout, Linear, Module, ModuleList, Parameter
+from .layers import GELU
+from .modules import Dropout, Linear, Module, ModuleList, Parameter, ReLU
 from .normalization import LayerNorm
 
 
@@ -45,7 +46,10 @@ class MultiheadAttention(Module):
     Parameters as PyTorch names and lays them out: ``in_proj_weight`` (3E, E) holding the
     query, key and value projections (or ``q_proj_weight``, ``k_proj_weight``,
     ``v_proj_weight`` when ``kdim``/``vdim`` differ from E), ``in_proj_bias`` (3E), and
-    ``out_proj`` a Linear; xavier_uniform_ projections and zero biases.
+    ``out_proj`` a Linear; xavier_uniform_ projections and zero biases. ``add_bias_kv``
+    appends a learned key and value (``bias_k``, ``bias_v``, (1, 1, E), xavier_normal_) to
+    every sequence's projected keys and values, ``add_zero_attn`` a zero key and value after
+    them; the masks get a column of "keep" for each, and the weights one more column.
 
     ``forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
     average_attn_weights=True, is_causal=False)`` returns ``(output, weights)``, weights
@@ -64,8 +68,9 @@ class MultiheadAttention(Module):
     ((3, 5, 8), (3, 5, 5))
     """
 
-    def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, batch_first=False,
-                 kdim=None, vdim=None, device=None, dtype=None):
+    def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False,
+                 add_zero_attn=False, kdim=None, vdim=None, batch_first=False, device=None,
+                 dtype=None):
         super().__init__()
         if embed_dim <= 0 or num_heads <= 0:
             raise ValueError(f"MultiheadAttention: embed_dim and num_heads must be positive, "
@@ -101,6 +106,12 @@ class MultiheadAttention(Module):
             self.in_proj_bias = empty(3 * embed_dim)
         else:
             self.register_parameter("in_proj_bias", None)
+        if add_bias_kv:  # registered before out_proj's, as PyTorch's state_dict has them
+            self.bias_k = empty(1, 1, embed_dim)
+            self.bias_v = empty(1, 1, embed_dim)
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = add_zero_attn
         self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias,
                                                         device=device, dtype=dtype)
         self._reset_parameters()
@@ -115,6 +126,9 @@ class MultiheadAttention(Module):
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
 
     # ---- projections --------------------------------------------------------------------------
     def _split_heads(self, x):
@@ -141,6 +155,21 @@ class MultiheadAttention(Module):
         return (self._split_heads(F.linear(query, wq, bq)),
                 self._split_heads(F.linear(key, wk, bk)),
                 self._split_heads(F.linear(value, wv, bv)))
+
+    def _extra_keys(self, k, v):
+        """(keys, values, how many were appended): ``bias_k``/``bias_v`` and then a zero key
+        and value (``add_zero_attn``) after each sequence's own, heads (N, H, S, head_dim)."""
+        n, extra = k.shape[0], 0
+        heads = (1, self.num_heads, 1, self.head_dim)
+        if self.bias_k is not None:
+            k = concatenate_(2, k, reshape(self.bias_k, heads).expand(n, -1, -1, -1))
+            v = concatenate_(2, v, reshape(self.bias_v, heads).expand(n, -1, -1, -1))
+            extra += 1
+        if self.add_zero_attn:
+            k = F.pad(k, (0, 0, 0, 1))
+            v = F.pad(v, (0, 0, 0, 1))
+            extra += 1
+        return k, v, extra
 
     # ---- forward ------------------------------------------------------------------------------
     def _check(self, query, key, value, key_padding_mask, attn_mask):
@@ -198,14 +227,16 @@ class MultiheadAttention(Module):
             value = key
         n, length, s = query.shape[0], query.shape[1], key.shape[1]
         q, k, v = self._project(query, key, value)
+        k, v, extra = self._extra_keys(k, v)
 
         mask = None
         if attn_mask is not None:
-            mask = _additive(attn_mask, q, "attn_mask")
+            mask = _keep_extra(_additive(attn_mask, q, "attn_mask"), extra)
             if mask.ndim == 3:
-                mask = reshape(mask, (n, self.num_heads, length, s))
+                mask = reshape(mask, (n, self.num_heads, length, s + extra))
         if key_padding_mask is not None:
-            pad = reshape(_additive(key_padding_mask, q, "key_padding_mask"), (n, 1, 1, s))
+            pad = _keep_extra(_additive(key_padding_mask, q, "key_padding_mask"), extra)
+            pad = reshape(pad, (n, 1, 1, s + extra))
             mask = pad if mask is None else mask + pad
         dropout_p = self.dropout if self.training else 0.0
         out, weights = _attend(q, k, v, mask, dropout_p, False, None, "MultiheadAttention")
@@ -222,6 +253,16 @@ class MultiheadAttention(Module):
         if not batched:
             weights = squeeze(weights, 0)
         return out, weights
+
+
+def _keep_extra(mask, extra):
+    """An additive mask (a Tensor or a raw array) with ``extra`` columns of 0 (keep) for the
+    appended keys."""
+    if not extra:
+        return mask
+    if isinstance(mask, Tensor):
+        return F.pad(mask, (0, extra))
+    return xp_of(mask).pad(mask, [(0, 0)] * (mask.ndim - 1) + [(0, extra)])
 
 
 _ACTS = {"relu": F.relu, "gelu": F.gelu}
@@ -340,10 +381,18 @@ def _clone(module, memo=None):
 
 class TransformerEncoder(Module):
     """``num_layers`` independent copies of ``encoder_layer`` applied in turn, then ``norm``
-    if given (PyTorch's ``nn.TransformerEncoder``; ``enable_nested_tensor`` and
-    ``mask_check`` are accepted for its signature: there is no nested-tensor fast path).
+    if given (PyTorch's ``nn.TransformerEncoder``).
 
     ``forward(src, mask=None, src_key_padding_mask=None, is_causal=None)``.
+
+    PyTorch's nested-tensor fast path has an effect a program sees: where it applies, the
+    padded positions of the output are 0 (``norm``'s value at 0 when ``norm`` is given), not
+    the layers' values there. It applies with ``enable_nested_tensor`` and a layer PyTorch
+    accepts (``TransformerEncoderLayer``, ``batch_first``, post-norm, relu or gelu, biases,
+    equal norm eps, an even number of heads), in eval mode, for a 3-D ``src`` with a
+    ``src_key_padding_mask`` whose padding is at the ends (``mask_check``) and no ``mask``,
+    outside autocast, when no gradient is recorded. tensorgrad computes the padded batch and
+    zeroes those positions then (the other positions are the same computation).
 
     >>> import tensorgrad as tg
     >>> layer = tg.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16)
@@ -358,15 +407,56 @@ class TransformerEncoder(Module):
         self.layers = ModuleList([_clone(encoder_layer) for _ in range(num_layers)])
         self.num_layers = num_layers
         self.norm = norm
+        self.enable_nested_tensor = enable_nested_tensor
+        self.use_nested_tensor = enable_nested_tensor and _nested_layer(encoder_layer)
+        self.mask_check = mask_check
+
+    def _padding_to_zero(self, src, mask, src_key_padding_mask):
+        """The (N, S) bool array of the positions PyTorch's fast path leaves at 0, or None."""
+        from ..amp.autocast_mode import is_autocast_enabled
+        from ..autograd.grad_mode import is_grad_enabled
+
+        first = self.layers[0]
+        if not self.use_nested_tensor or first.training or src.ndim != 3 or \
+                src_key_padding_mask is None or mask is not None or is_autocast_enabled():
+            return None
+        attn = first.self_attn
+        args = (src, attn.in_proj_weight, attn.in_proj_bias, attn.out_proj.weight,
+                attn.out_proj.bias, first.norm1.weight, first.norm1.bias, first.norm2.weight,
+                first.norm2.bias, first.linear1.weight, first.linear1.bias,
+                first.linear2.weight, first.linear2.bias)
+        if is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in args):
+            return None
+        padded = _raw(src_key_padding_mask)
+        padded = padded if padded.dtype == np.bool_ else padded != 0  # a float mask: not 0
+        if self.mask_check and padded.shape[1] > 1 and \
+                (padded[:, :-1] & ~padded[:, 1:]).any().item():
+            return None  # padding not at the ends: PyTorch takes the ordinary path
+        return padded
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
+        padded = self._padding_to_zero(src, mask, src_key_padding_mask)
         x = src
         for layer in self.layers:
             x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask,
                       is_causal=bool(is_causal))
+        if padded is not None:
+            x = x.masked_fill(Tensor(padded[:, :, None]), 0.0)
         if self.norm is not None:
             x = self.norm(x)
         return x
+
+
+def _nested_layer(layer):
+    """Does PyTorch's TransformerEncoder take its nested-tensor fast path with ``layer``?"""
+    if not isinstance(layer, TransformerEncoderLayer) or layer.norm_first:
+        return False
+    attn = layer.self_attn
+    act = layer.activation
+    relu_or_gelu = layer._act_name is not None or act is F.relu or act is F.gelu or \
+        isinstance(act, (ReLU, GELU))
+    return (attn.batch_first and attn._qkv_same_embed_dim and attn.in_proj_bias is not None
+            and relu_or_gelu and layer.norm1.eps == layer.norm2.eps and attn.num_heads % 2 == 0)
 
 
 class TransformerDecoderLayer(_TransformerLayer):

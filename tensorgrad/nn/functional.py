@@ -30,10 +30,6 @@ from ..tensor import Tensor as _Tensor
 from ..tensor import _norm_axis, _raw
 
 
-def _axis(x, dim):
-    return _norm_axis(dim, x.ndim, "softmax")
-
-
 # ---- softmax family ------------------------------------------------------------------------
 @_primitive
 def _log_softmax(x, axis):
@@ -92,19 +88,35 @@ for _p in (_log_softmax, _softmax):
     _p.prim.amp = _FP32
 
 
-def log_softmax(input, dim=-1):
-    """log(softmax(input)) along ``dim``, computed stably.
+def _softmax_dim(ndim, dim, op):
+    if dim is not None:
+        return dim
+    # PyTorch's implicit choice (which it warns about)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def _softmax_input(input, dim, dtype, op):
+    """(input cast to ``dtype`` first, as PyTorch's ``dtype=`` does, the axis) for the softmax
+    family."""
+    if dtype is not None:
+        input = input.to(dtype) if hasattr(input, "to") else input.astype(dtype)
+    return input, _norm_axis(_softmax_dim(input.ndim, dim, op), input.ndim, op)
+
+
+def log_softmax(input, dim=-1, _stacklevel=3, dtype=None):
+    """log(softmax(input)) along ``dim``, computed stably; ``dtype`` casts the input first.
 
     >>> import tensorgrad as tg
     >>> tg.nn.functional.log_softmax(tg.tensor([0.0, 0.0])).exp().tolist()
     [0.5, 0.5]
     """
-    return _log_softmax(input, _axis(input, dim))
+    return _log_softmax(*_softmax_input(input, dim, dtype, "log_softmax"))
 
 
-def softmax(input, dim=-1):
-    """exp(input) normalised along ``dim``."""
-    return _softmax(input, _axis(input, dim))
+def softmax(input, dim=-1, _stacklevel=3, dtype=None):
+    """exp(input) normalised along ``dim``; ``dtype`` casts the input first (PyTorch's
+    ``F.softmax(x, dim, dtype=torch.float32)`` of mixed-precision code)."""
+    return _softmax(*_softmax_input(input, dim, dtype, "softmax"))
 
 
 # ---- losses ---------------------------------------------------------------------------------
