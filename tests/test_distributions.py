@@ -6,10 +6,10 @@ import inspect
 
 import numpy as np
 import pytest
+from devices import check_samples_and_expand, host, numeric_jacobian, on, put, torch_oracle
 
 import tensorgrad as tg
 import tensorgrad.distributions as D
-from tests.devices import check_samples_and_expand, host, numeric_jacobian, on, put, torch_oracle
 
 torch = torch_oracle()
 TD = torch.distributions

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import scipy.special as sc
 import scipy.stats as st
+from devices import host, numeric_jacobian, on, put, torch_oracle
 
 import tensorgrad as tg
 import tensorgrad.distributions as D
-from tests.devices import host, numeric_jacobian, on, put, torch_oracle
 
 torch = torch_oracle()
 TD = torch.distributions

@@ -6,11 +6,11 @@ pathwise rsample gradients, on every device."""
 
 import numpy as np
 import pytest
+from devices import check_samples_and_expand, host, numeric_jacobian, on, put, torch_oracle
 
 import tensorgrad as tg
 import tensorgrad.distributions as D
 import tensorgrad.distributions.transforms as T
-from tests.devices import check_samples_and_expand, host, numeric_jacobian, on, put, torch_oracle
 
 torch = torch_oracle()
 TD = torch.distributions

@@ -6,11 +6,11 @@ PyTorch on every device, second-order finite differences in both modes, reprs an
 
 import numpy as np
 import pytest
+from devices import host, put
 from nn_helpers import check_case, check_case_float32, check_case_order2
 
 import tensorgrad as tg
 import tensorgrad.nn.functional as F
-from tests.devices import host, put
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional

@@ -6,10 +6,10 @@ reprs, state dicts and errors."""
 
 import numpy as np
 import pytest
+from devices import host, put
 
 import tensorgrad as tg
 import tensorgrad.nn.functional as F
-from tests.devices import host, put
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -521,7 +521,7 @@ def test_lazy_conv_unbatched_input_and_public_names(device):
                                   "triplet_margin_with_distance_loss", "ctc_loss",
                                   "embedding_bag"])
 def test_functions_take_torchs_parameters(name):
-    from tests.devices import assert_takes_torchs_parameters, torch_param_names
+    from devices import assert_takes_torchs_parameters, torch_param_names
 
     assert_takes_torchs_parameters(name, getattr(F, name), torch_param_names(getattr(TF, name)))
 
@@ -530,7 +530,7 @@ def test_functions_take_torchs_parameters(name):
                                   "TripletMarginWithDistanceLoss", "NLLLoss2d", "EmbeddingBag",
                                   "AdaptiveLogSoftmaxWithLoss", *LAZY])
 def test_modules_take_torchs_parameters(name):
-    from tests.devices import assert_takes_torchs_parameters, torch_param_names
+    from devices import assert_takes_torchs_parameters, torch_param_names
 
     ours, theirs = getattr(tg.nn, name), getattr(torch.nn, name)
     assert_takes_torchs_parameters(name, ours.__init__, torch_param_names(theirs.__init__))

@@ -11,12 +11,12 @@ import sys
 
 import numpy as np
 import pytest
+from devices import host, put
 
 import tensorgrad as tg
 import tensorgrad.distributed as dist
 import tensorgrad.nn.functional as F
 from tensorgrad import nn
-from tests.devices import host, put
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional

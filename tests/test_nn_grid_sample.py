@@ -5,10 +5,10 @@ import itertools
 
 import numpy as np
 import pytest
+from devices import close_to_torch, host, on, put, tensor_on, torch_oracle
 
 import tensorgrad as tg
 import tensorgrad.numpy as tnp
-from tests.devices import close_to_torch, host, on, put, tensor_on, torch_oracle
 
 F = tg.nn.functional
 

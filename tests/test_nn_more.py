@@ -7,11 +7,11 @@ import inspect
 
 import numpy as np
 import pytest
+from devices import host, put
 from nn_helpers import case_theirs, check_case, check_case_float32, check_case_order2
 
 import tensorgrad as tg
 import tensorgrad.nn.functional as F
-from tests.devices import host, put
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.filterwarnings("ignore:Implicit dimension choice")

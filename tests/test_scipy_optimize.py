@@ -242,3 +242,119 @@ def test_bad_problems_name_the_op_and_the_shapes(device):
         with pytest.raises(ValueError, match=r"root: fun must return as many values as x has, "
                                              r"got shape \(2,\) for x of shape \(3,\)"):
             opt.root(lambda x: x[:2], put(np.zeros(3), device))
+
+
+def test_torch_style_tensors_and_backward(device):
+    """Tensors everywhere, as a PyTorch user writes it: x0 a Tensor, data and the penalty in
+    args, and .backward() through the solution into the penalty."""
+    rng = np.random.default_rng(3)
+    X = tg.tensor(put(rng.standard_normal((20, 3)), device))
+    y = tg.tensor(put(rng.standard_normal(20), device))
+    lam = tg.tensor(put(np.array(0.3), device), requires_grad=True)
+
+    def loss(w, lam, X, y):
+        return ((X @ w - y) ** 2).mean() + lam * (w ** 2).sum()
+
+    res = opt.minimize(loss, tg.zeros(3, dtype=tg.float64, device=device), args=(lam, X, y),
+                       tol=1e-12)
+    assert isinstance(res.x, tg.Tensor) and res.x.device == tg.device(device)
+    ((X @ res.x - y) ** 2).mean().backward()
+    n = 20
+    xh, yh, lam0 = host(X), host(y), 0.3
+    hess = 2 * xh.T @ xh / n + 2 * lam0 * np.eye(3)
+    w = np.linalg.solve(hess, 2 * xh.T @ yh / n)
+    dw = -np.linalg.solve(hess, 2 * w)  # d w* / d lam
+    np.testing.assert_allclose(host(lam.grad), (2 * xh.T @ (xh @ w - yh) / n) @ dw, rtol=1e-6)
+
+
+def test_jac_true_takes_the_users_gradient_or_tensorgrads(device, monkeypatch):
+    f, closed = _ridge(device)
+    seen = []
+
+    def pair(x, lam):
+        seen.append(1)
+        return f(x, lam), tg.grad(f)(x, lam)
+
+    x0 = put(np.zeros(3), device)
+    res = opt.minimize(pair, x0, args=(0.5,), jac=True, tol=1e-12)
+    _close(res.x, closed(0.5))
+    assert seen  # SciPy (host) or tensorgrad's BFGS (device) called the user's pair
+    grads = tg.jacobian(lambda lam: opt.minimize(pair, x0, args=(lam,), jac=True,
+                                                 tol=1e-12).x)(0.5)
+    _close(grads, tg.jacobian(closed)(0.5), rtol=1e-6)
+    monkeypatch.setattr(opt, "_scipy_optimize", lambda: None)
+    steps = []
+    res = opt.minimize(pair, x0, args=(0.5,), jac=True, tol=1e-12, callback=steps.append)
+    assert len(steps) == res.nit > 0
+    _close(res.x, closed(0.5))
+
+
+# ---- scalar problems ----------------------------------------------------------------------------
+def _cubic(x, a):
+    return x ** 3 + a * x - 2.0
+
+
+def test_scalar_roots_and_their_derivatives(device):
+    a0 = put(np.array(1.0), device)
+    r = opt.root_scalar(_cubic, args=(1.0,), bracket=(0.0, 2.0))
+    assert r.converged and r.method == "brentq" and abs(r.root - 1.0) < 1e-12
+    # x^3 + a x = 2: dx/da = -x / (3 x^2 + a) = -1/4 at a = 1, x = 1
+    for solve in (lambda a: opt.brentq(_cubic, 0.0, 2.0, args=(a,)),
+                  lambda a: opt.newton(_cubic, 1.5, args=(a,), tol=1e-14),
+                  lambda a: opt.root_scalar(_cubic, args=(a,), x0=1.5, method="halley",
+                                            xtol=1e-14).root):
+        np.testing.assert_allclose(host(tg.grad(solve)(a0)), -0.25, rtol=1e-10)
+        np.testing.assert_allclose(host(tg.jvp(solve, (a0,), (put(np.array(2.0), device),))[1]),
+                                   -0.5, rtol=1e-10)
+    tg.check_grads(lambda a: opt.brentq(_cubic, 0.0, 3.0, args=(a,)), modes=("fwd", "rev"),
+                   order=2)(put(np.array(0.7), device))
+
+
+def test_scalar_root_on_the_tape(device):
+    a = tg.tensor(put(np.array(1.0), device), requires_grad=True)
+    x = opt.brentq(_cubic, 0.0, 2.0, args=(a,))
+    assert isinstance(x, tg.Tensor) and x.shape == () and x.device == tg.device(device)
+    (x * x).backward()
+    np.testing.assert_allclose(host(a.grad), 2 * 1.0 * -0.25, rtol=1e-10)
+    assert isinstance(opt.brentq(_cubic, 0.0, 2.0, args=(1.0,)), float)
+
+
+def test_minimize_scalar_and_its_derivative(device):
+    def h(x, a):
+        return (x - a) ** 2 + tnp.exp(x)
+
+    a0 = put(np.array(1.0), device)
+    res = opt.minimize_scalar(h, args=(a0,), tol=1e-12)
+    x = float(host(res.x))
+    np.testing.assert_allclose(2 * (x - 1.0) + np.exp(x), 0, atol=1e-7)  # Brent's accuracy
+    # 2 (x - a) + e^x = 0: dx/da = 2 / (2 + e^x)
+    grad = tg.grad(lambda a: opt.minimize_scalar(h, args=(a,), tol=1e-12).x)(a0)
+    np.testing.assert_allclose(host(grad), 2 / (2 + np.exp(x)), rtol=1e-6)
+    # the value's derivative: the partial in a at the minimum (envelope)
+    fgrad = tg.grad(lambda a: opt.minimize_scalar(h, args=(a,), tol=1e-12).fun)(a0)
+    np.testing.assert_allclose(host(fgrad), -2 * (x - 1.0), rtol=1e-6)
+    inner = opt.minimize_scalar(h, args=(a0,), bounds=(-1.0, 2.0), method="bounded",
+                                options={"xatol": 1e-12})
+    np.testing.assert_allclose(float(host(inner.x)), x, rtol=1e-8)
+    on_bound = tg.grad(lambda a: opt.minimize_scalar(h, args=(a,), bounds=(0.5, 2.0),
+                                                     method="bounded").x)(a0)
+    assert float(host(on_bound)) == 0.0  # the minimum sits on the bound 0.5
+
+
+def test_scalar_problems_without_scipy(monkeypatch):
+    monkeypatch.setattr(opt, "_scipy_optimize", lambda: None)
+    r = opt.root_scalar(_cubic, args=(1.0,), bracket=(0.0, 2.0))
+    assert abs(r.root - 1.0) < 1e-11 and r.method == "bisect"
+    assert abs(opt.root_scalar(_cubic, args=(1.0,), x0=1.7).root - 1.0) < 1e-12
+    np.testing.assert_allclose(tg.grad(lambda a: opt.root_scalar(
+        _cubic, args=(a,), x0=1.7).root)(1.0), -0.25, rtol=1e-10)
+    with pytest.raises(ValueError, match=r"root_scalar: f\(a\) and f\(b\) must have different "
+                                         r"signs"):
+        opt.root_scalar(_cubic, args=(1.0,), bracket=(2.0, 3.0))
+    with pytest.raises(NotImplementedError, match="minimize_scalar needs SciPy"):
+        opt.minimize_scalar(lambda x: x ** 2)
+
+
+def test_root_scalar_needs_a_bracket_or_a_start():
+    with pytest.raises(ValueError, match="root_scalar: give a bracket"):
+        opt.root_scalar(_cubic, args=(1.0,))

@@ -46,7 +46,8 @@ from ..misc.flatten import flatten
 from ..ops.registry import defjvp, defvjp, primitive
 from ..tensor import Tensor
 
-__all__ = ["minimize", "root", "fsolve", "OptimizeResult"]
+__all__ = ["minimize", "root", "fsolve", "root_scalar", "brentq", "newton", "minimize_scalar",
+           "OptimizeResult", "RootResults"]
 
 
 class OptimizeResult(dict):
@@ -80,6 +81,7 @@ class _Problem:
         self.slots = [i for i, a in enumerate(self.args) if isinstance(a, Tensor)]
         self.active = bounds_mask  # minimize: components pinned at a bound
         self.info = {}
+        self.pair = False  # minimize(jac=True): fun returns (value, gradient)
 
     def call(self, x, theta):
         """``fun(x, *args)`` with the packed entries taken from ``theta`` (None: as given)."""
@@ -88,7 +90,12 @@ class _Problem:
             args = list(args)
             for i, v in zip(self.slots, self.unflatten(theta)):
                 args[i] = v
-        return self.fun(x, *args)
+        out = self.fun(x, *args)
+        return out[0] if self.pair else out
+
+    def users_pair(self):
+        """``x -> (value, gradient)`` as the user's ``fun`` gives them (``jac=True``)."""
+        return lambda x: tuple(_raw(v) for v in self.fun(x, *self.args))
 
     def residual(self, x, theta):
         """F(x, theta): ``fun`` (root) or its gradient in ``x`` (minimize), with the components
@@ -172,6 +179,8 @@ def _scipy_minimize(so, f, x0, method, jac, hess, hessp, bounds, tol, options, c
     kw = {"method": method, "bounds": bounds, "tol": tol, "options": options,
           "callback": callback}
     fun = f
+    if jac is True:
+        fun = problem.users_pair()
     if m not in _NO_JAC:
         if jac is None:
             kw["jac"] = True
@@ -210,13 +219,13 @@ def _norm(v):
     return float(xp_of(v).linalg.norm(v))
 
 
-def _own_bfgs(f, x0, tol, options, problem):
+def _own_bfgs(f, x0, tol, options, problem, jac=None, callback=None):
     """BFGS on the inverse Hessian with a backtracking Armijo search, in ``xp``."""
     opts = dict(options or {})
     gtol = opts.get("gtol", 1e-5 if tol is None else tol)
     maxiter = opts.get("maxiter") or 200 * x0.size
     xp = xp_of(x0)
-    vg = value_and_grad(lambda x: f(x))
+    vg = problem.users_pair() if jac is True else value_and_grad(f)
     x = x0
     fx, g = vg(x)
     _check_scalar(fx, "minimize")
@@ -252,6 +261,8 @@ def _own_bfgs(f, x0, tol, options, problem):
                 + (rho * rho * float(y @ hy) + rho) * xp.outer(s, s)
         x, fx, g = x_new, f_new, g_new
         k += 1
+        if callback is not None:
+            callback(x)
     problem.info = {"fun": fx, "jac": g, "hess_inv": h, "nit": k, "nfev": nfev,
                     "status": status, "success": status == 0, "message": msg}
     return x
@@ -347,6 +358,10 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
         args = (args,)
     problem = _Problem("minimize", "min", fun, args)
     x0, theta = _same_device(_start("minimize", x0), _pack(problem))
+    if jac is True:
+        problem.pair = True
+        if theta is not None:  # the derivative in args differentiates fun itself: its gradient
+            jac = None         # comes from tensorgrad too
     so = _scipy_optimize()
     on_gpu = type(x0) is _CUPY_ARRAY
     own = on_gpu or so is None
@@ -359,7 +374,7 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
                 f"minimize: method {method!r}{' with bounds' if bounds is not None else ''} is "
                 f"not available {where}: tensorgrad's own solver is BFGS without bounds "
                 "(SciPy's methods run on host arrays when SciPy is installed)")
-        problem.solver = lambda f, x: _own_bfgs(f, x, tol, options, problem)
+        problem.solver = lambda f, x: _own_bfgs(f, x, tol, options, problem, jac, callback)
     else:
         problem.solver = lambda f, x: _scipy_minimize(so, f, x, method, jac, hess, hessp,
                                                       bounds, tol, options, callback, problem)
@@ -427,3 +442,191 @@ def fsolve(func, x0, args=(), fprime=None, full_output=False, col_deriv=False, x
         info = {k: v for k, v in res.items() if k not in ("x", "success", "status", "message")}
         return res.x, info, res.status, res.message
     return res.x
+
+
+# ---- scalar problems -----------------------------------------------------------------------------
+class RootResults:
+    """SciPy's ``RootResults``: ``root``, ``iterations``, ``function_calls``, ``converged``,
+    ``flag``, ``method``."""
+
+    def __init__(self, root, iterations, function_calls, converged, flag, method):
+        self.root, self.iterations, self.function_calls = root, iterations, function_calls
+        self.converged, self.flag, self.method = converged, flag, method
+
+    def __repr__(self):
+        return (f"      converged: {self.converged}\n           flag: {self.flag}\n"
+                f" function_calls: {self.function_calls}\n     iterations: {self.iterations}\n"
+                f"           root: {self.root!r}\n         method: {self.method}")
+
+
+def _on_line(f, shape=(1,)):
+    """A scalar function ``f(t, *args)`` as one of a vector of length 1 (its value of
+    ``shape``: (1,) for a root, () for a minimum)."""
+    def fv(x, *args):
+        return tnp.reshape(f(x[0], *args), shape)
+    return fv
+
+
+def _scalar_start(problem, theta, x0):
+    """The length-1 starting vector, on the device of the parameters (host when none)."""
+    like = _raw(theta) if theta is not None else next(
+        (a for a in problem.args if type(a) is _CUPY_ARRAY), None)
+    xp = np if like is None else xp_of(like)
+    return xp.asarray([0.0 if x0 is None else float(_raw(x0))])
+
+
+def _scalar(x, theta):
+    """The 0-d answer: a Tensor on the tape of ``theta``; for plain parameters a Python float
+    (as SciPy gives), or a 0-d CuPy array where they live on a GPU."""
+    if theta is not None:
+        return tnp.reshape(x, ())
+    if type(x) is _CUPY_ARRAY:
+        return x.reshape(())
+    return float(x[0])
+
+
+def _host_scalar_fn(f, like):
+    """``t -> float(f([t]))`` for SciPy's scalar solvers: the one number crosses to the host
+    (an explicit copy), where the parameters may live on a GPU."""
+    xp = xp_of(like)
+    return lambda t: float(f(xp.asarray([t], dtype=like.dtype))[0])
+
+
+def _derivative_on_line(f, like, order=1):
+    """``t -> float(d^order/dt^order f([t]))`` with tensorgrad's exact derivatives."""
+    xp = xp_of(like)
+
+    def g(t):
+        return f(tnp.reshape(t, (1,)))[0]
+
+    for _ in range(order):
+        g = grad(g)
+    return lambda t: float(_raw(g(xp.asarray(t, dtype=like.dtype))))
+
+
+def root_scalar(f, args=(), method=None, bracket=None, fprime=None, fprime2=None, x0=None,
+                x1=None, xtol=None, rtol=None, maxiter=None, options=None):
+    """SciPy's ``root_scalar``; ``.root`` is differentiable in the Tensors of ``args`` (see the
+    module: ``dx/dtheta = -(df/dtheta) / (df/dx)``). SciPy's solvers run on the host (the
+    parameters may live on a GPU: each evaluation copies one number back); where ``x0`` is
+    given without a bracket or a method, Newton's method runs with tensorgrad's exact
+    derivative. Without SciPy: bisection in a bracket, else Newton."""
+    if not isinstance(args, tuple):
+        args = (args,)
+    problem = _Problem("root_scalar", "root", _on_line(f), args)
+    theta = _pack(problem)
+    start = _scalar_start(problem, theta, x0)
+    so = _scipy_optimize()
+    if bracket is None and x0 is None:
+        raise ValueError("root_scalar: give a bracket [a, b] or a starting point x0")
+
+    def solver(fv, x):
+        fn = _host_scalar_fn(fv, x)
+        m = method or ("brentq" if bracket is not None else "newton")
+        if so is None:
+            t, it, calls = _own_scalar_root(fn, _derivative_on_line(fv, x), bracket, x0, xtol,
+                                            maxiter)
+            problem.info = {"iterations": it, "function_calls": calls, "converged": True,
+                            "flag": "converged", "method": "bisect" if bracket else "newton"}
+            return xp_of(x).asarray([t], dtype=x.dtype)
+        kw = {k: v for k, v in (("bracket", bracket), ("x0", x0), ("x1", x1), ("xtol", xtol),
+                                ("rtol", rtol), ("maxiter", maxiter), ("options", options))
+              if v is not None}
+        if m in ("newton", "halley"):
+            kw["fprime"] = fprime or _derivative_on_line(fv, x)
+        if m == "halley":
+            kw["fprime2"] = fprime2 or _derivative_on_line(fv, x, 2)
+        r = so.root_scalar(fn, method=m, **kw)
+        problem.info = {"iterations": r.iterations, "function_calls": r.function_calls,
+                        "converged": r.converged, "flag": r.flag, "method": m}
+        return xp_of(x).asarray([r.root], dtype=x.dtype)
+
+    problem.solver = solver
+    x = _finish(problem, start, theta)
+    i = problem.info
+    return RootResults(_scalar(x, theta), i["iterations"], i["function_calls"], i["converged"],
+                       i["flag"], i["method"])
+
+
+def _own_scalar_root(fn, dfn, bracket, x0, xtol, maxiter):
+    """Bisection in ``bracket`` (to rounding), else Newton from ``x0``: (root, iterations,
+    function calls)."""
+    maxiter = maxiter or 200
+    if bracket is not None:
+        a, b = map(float, bracket)
+        fa = fn(a)
+        if fa * fn(b) > 0:
+            raise ValueError(f"root_scalar: f(a) and f(b) must have different signs, got "
+                             f"f({a}) = {fa} and f({b}) = {fn(b)}")
+        for k in range(maxiter):
+            m = 0.5 * (a + b)
+            fm = fn(m)
+            if fm == 0 or b - a <= (xtol or 2e-12) + 4 * np.finfo(float).eps * abs(m):
+                return m, k + 1, k + 3
+            a, fa, b = (m, fm, b) if fa * fm > 0 else (a, fa, m)
+        return 0.5 * (a + b), maxiter, maxiter + 2
+    t = float(x0)
+    for k in range(maxiter):
+        step = fn(t) / dfn(t)
+        t -= step
+        if abs(step) <= (xtol or 1e-12) * (1 + abs(t)):
+            return t, k + 1, 2 * (k + 1)
+    return t, maxiter, 2 * maxiter
+
+
+def brentq(f, a, b, args=(), xtol=2e-12, rtol=8.881784197001252e-16, maxiter=100,
+           full_output=False, disp=True):
+    """SciPy's ``brentq``: the root in [a, b], differentiable in the Tensors of ``args``
+    (``full_output=True``: ``(root, RootResults)``)."""
+    r = root_scalar(f, args=args, method="brentq", bracket=(a, b), xtol=xtol, rtol=rtol,
+                    maxiter=maxiter)
+    return (r.root, r) if full_output else r.root
+
+
+def newton(func, x0, fprime=None, args=(), tol=1.48e-08, maxiter=50, fprime2=None):
+    """SciPy's ``newton`` for a scalar ``x0``: Newton's method with ``fprime`` (tensorgrad's
+    exact derivative when not given), differentiable in the Tensors of ``args``."""
+    return root_scalar(func, args=args, method="newton", x0=x0, fprime=fprime, xtol=tol,
+                       maxiter=maxiter).root
+
+
+def minimize_scalar(fun, bracket=None, bounds=None, args=(), method=None, tol=None,
+                    options=None):
+    """SciPy's ``minimize_scalar`` (SciPy's Brent, golden or bounded search on the host);
+    ``res.x`` and ``res.fun`` are differentiable in the Tensors of ``args``. With ``bounds``,
+    a minimum on a bound (the derivative pointing outward there) stays on it."""
+    if not isinstance(args, tuple):
+        args = (args,)
+    so = _scipy_optimize()
+    if so is None:
+        raise NotImplementedError("minimize_scalar needs SciPy (pip install 'tensorgrad[scipy]'); "
+                                  "minimize() runs tensorgrad's own BFGS without it")
+    problem = _Problem("minimize_scalar", "min", _on_line(fun, ()), args)
+    theta = _pack(problem)
+    start = _scalar_start(problem, theta, None)
+
+    def solver(fv, x):
+        fn = _host_scalar_fn(lambda z: tnp.reshape(fv(z), (1,)), x)
+        r = so.minimize_scalar(fn, bracket=bracket, bounds=bounds, method=method, tol=tol,
+                               options=options)
+        problem.info = {k: v for k, v in dict(r).items() if k not in ("x", "fun")}
+        return xp_of(x).asarray([r.x], dtype=x.dtype)
+
+    problem.solver = solver
+    if bounds is not None and theta is not None:
+        x_raw = _solve(problem, start, theta)
+        t = float(x_raw[0])
+        slope = _derivative_on_line(lambda z: tnp.reshape(problem.call(z, _raw(theta)), (1,)),
+                                    x_raw)(t)
+        lo, hi = map(float, bounds)
+        near = 1e-5 * (1 + max(abs(lo), abs(hi)))
+        problem.active = xp_of(x_raw).asarray(
+            [(t - lo <= near and slope > 0) or (hi - t <= near and slope < 0)])
+        problem.solver = lambda f, x: x_raw
+    x = _finish(problem, start, theta)
+    res = OptimizeResult(problem.info)
+    res["x"] = _scalar(x, theta)
+    value = problem.call(x, None)
+    res["fun"] = value if theta is not None or type(_raw(value)) is _CUPY_ARRAY else \
+        float(_raw(value))
+    return res
