@@ -160,3 +160,10 @@ from . import torch_quant  # noqa: E402
 from .torch_quant import *  # noqa: E402,F401,F403
 
 __all__ += torch_quant.__all__
+
+# sparse: tg.sparse (torch.sparse: mm, addmm, sum, softmax, log_softmax), sparse COO tensors
+# (tg.sparse_coo_tensor, Tensor.to_sparse) and the tg.sparse_coo layout
+from . import sparse  # noqa: E402
+from .sparse import sparse_coo, sparse_coo_tensor, spmm  # noqa: E402
+
+__all__ += ["sparse", "sparse_coo", "sparse_coo_tensor", "spmm"]

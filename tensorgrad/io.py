@@ -33,6 +33,14 @@ def _add(arrays, array, node):
 
 
 def _encode(obj, arrays):
+    if getattr(obj, "is_sparse", False) is True and isinstance(obj, Tensor):
+        # a sparse COO tensor: its indices and values, rebuilt (and checked) by load
+        return {"sparse_coo": _add(arrays, obj._idx if type(obj._idx) is np.ndarray else
+                                   obj._idx.get(), {"array": len(arrays)}),
+                "values": _add(arrays, obj._vals.numpy(), {"array": len(arrays)}),
+                "size": list(obj._size), "coalesced": obj._coal,
+                "requires_grad": bool(obj.requires_grad and obj.is_leaf),
+                "device": str(obj.device)}
     if isinstance(obj, Tensor):
         return _add(arrays, obj.numpy(), {
             "tensor": len(arrays), "requires_grad": bool(obj.requires_grad),
@@ -126,6 +134,17 @@ def _decode(node, arrays, place):
     from .nn.modules import Parameter
 
     device = place(node.get("device", "cpu"))
+    if "sparse_coo" in node:
+        from .sparse import _check_coalesced, sparse_coo_tensor
+
+        size = node["size"]
+        if not isinstance(size, list) or not all(type(n) is int for n in size):
+            raise ValueError(f"a sparse entry's size is {size!r}")
+        s = sparse_coo_tensor(device.put(arrays(node["sparse_coo"], "array")),
+                              device.put(arrays(node["values"], "array")), size,
+                              is_coalesced=node["coalesced"] is True)
+        _check_coalesced(s, "load")
+        return s.requires_grad_() if node["requires_grad"] is True else s
     if "tensor" in node:
         arr = device.put(arrays(node, "tensor"))
         if node.get("parameter"):

@@ -1469,6 +1469,8 @@ def median(input, dim=None, keepdim=False):
 # ---- linear algebra ----------------------------------------------------------------------------
 def matmul(input, other):
     """The matrix product, with NumPy's rules for 1-D operands and batch broadcasting."""
+    if getattr(input, "is_sparse", False) or getattr(other, "is_sparse", False):
+        return input @ other  # tensorgrad.sparse: a sparse @ dense product
     return _matmul(_t(input, "matmul"), _t(other, "matmul", "other"))
 
 
@@ -1504,6 +1506,8 @@ def _vectors(a, b):
 
 def mm(input, mat2):
     """The product of two matrices (no broadcasting)."""
+    if getattr(input, "is_sparse", False) or getattr(mat2, "is_sparse", False):
+        return input @ mat2  # tensorgrad.sparse: a sparse @ dense product
     return _matmul(*_operands("mm", input, mat2, "mat2", _mm_fits, "(n, m) @ (m, p) matrices"))
 
 
