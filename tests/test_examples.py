@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -62,7 +63,7 @@ def test_readme_example_runs():
     blocks = text.split("```python")[1:]
     assert blocks, "README has no python example"
     for block in blocks:
-        code = block.split("```")[0]
+        code = textwrap.dedent(block.split("```")[0])  # a block inside a list item is indented
         exec(compile(code, "README.md", "exec"), {})
 
 
