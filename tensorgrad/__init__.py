@@ -167,3 +167,10 @@ from . import sparse  # noqa: E402
 from .sparse import sparse_coo, sparse_coo_tensor, spmm  # noqa: E402
 
 __all__ += ["sparse", "sparse_coo", "sparse_coo_tensor", "spmm"]
+
+# profiler: tg.profiler (torch.profiler: profile, record_function, schedule, ...) and
+# tg.autograd.profiler (the older interface), one machinery; nothing runs until one records
+from . import profiler  # noqa: E402
+from .autograd import profiler as _autograd_profiler  # noqa: E402,F401
+
+__all__ += ["profiler"]
