@@ -114,6 +114,15 @@ def _give_back(value, kind, keep=True):
     return data
 
 
+def _value_back(value, kind):
+    """A function's own value as NumPy gives it: a 0-d host result of arrays is the NumPy
+    scalar a reduction or arithmetic makes (``np.float64``: hashable, a ``float``), as autograd
+    hands back what NumPy produced; gradients keep 0-d arrays (see ``_give_back``)."""
+    if kind == "array" and type(value) is np.ndarray and value.ndim == 0:
+        return value[()]
+    return value
+
+
 def _zeros_like_raw(x):
     if isinstance(x, Tensor) and type(x.data) is batching.Logical:  # batched (vmap): logical
         b = _bottom(x)
@@ -565,7 +574,7 @@ def _vjp_maker(fun, argnum, has_aux=False):
             parts = [rb(grads[start:start + n]) for start, n, rb in rebuilds]
             return tuple(parts) if many else parts[0]
 
-        value = rebuild_out([_give_back(o, k, create_graph and not given_raw)
+        value = rebuild_out([_value_back(_give_back(o, k, create_graph and not given_raw), k)
                              for o, k in zip(outs, out_kinds)])
         return (vjp, value, aux) if has_aux else (vjp, value)
 

@@ -6,7 +6,7 @@ in the argument's shape.
 >>> leaves
 [3.0, 1.0, 2.0]
 >>> rebuild([x * 10 for x in leaves])
-{'b': (30.0,), 'w': [10.0, 20.0]}
+{'w': [10.0, 20.0], 'b': (30.0,)}
 """
 
 
@@ -16,7 +16,8 @@ def is_container(x):
 
 def flatten(x):
     """(leaves, rebuild): the leaves of ``x`` in a fixed order (dict keys sorted), and a
-    function that makes a container of the same shape from a list of new leaves."""
+    function that makes a container of the same shape from a list of new leaves (its dicts
+    with their keys in the order given, as autograd's)."""
     if not isinstance(x, (list, tuple, dict)):  # one leaf: the common case, made cheap
         return [x], _single
     leaves = []
@@ -31,8 +32,11 @@ def _single(new):
 
 def _spec(x, leaves):
     if isinstance(x, dict):
-        keys = sorted(x)
-        return ("dict", type(x), keys, [_spec(x[k], leaves) for k in keys])
+        try:
+            keys = sorted(x)
+        except TypeError:  # keys that do not sort: insertion order
+            keys = list(x)
+        return ("dict", type(x), (keys, list(x)), [_spec(x[k], leaves) for k in keys])
     if isinstance(x, (list, tuple)):
         return ("seq", type(x), None, [_spec(v, leaves) for v in x])
     leaves.append(x)
@@ -45,7 +49,10 @@ def _build(spec, it):
     kind, cls, keys, children = spec
     parts = [_build(c, it) for c in children]
     if kind == "dict":
-        return cls(zip(keys, parts)) if cls is not dict else dict(zip(keys, parts))
+        keys, order = keys
+        by_key = dict(zip(keys, parts))
+        out = {k: by_key[k] for k in order}
+        return out if cls is dict else cls(out)
     if cls is list:
         return parts
     if cls is tuple:

@@ -43,8 +43,9 @@ def _collect(value, leaves):
         kind = type(value)
         return ("seq", kind, [_collect(v, leaves) for v in value])
     if isinstance(value, dict):
-        keys = _sorted_keys(value)
-        return ("dict", type(value), keys, [_collect(value[k], leaves) for k in keys])
+        keys = _sorted_keys(value)  # the vector's order; the rebuilt dict keeps the user's
+        return ("dict", type(value), keys, [_collect(value[k], leaves) for k in keys],
+                list(value))
     shape = _shape(value)
     leaves.append(value)
     return ("leaf", shape)
@@ -67,10 +68,11 @@ def _rebuild(spec, vector, pos):
         if hasattr(kind, "_fields"):  # a namedtuple
             return kind(*parts), pos
         return kind(parts), pos
-    kind, keys, subs = spec[1], spec[2], spec[3]
-    out = {}
+    kind, keys, subs, order = spec[1:]
+    pieces = {}
     for k, s in zip(keys, subs):
-        out[k], pos = _rebuild(s, vector, pos)
+        pieces[k], pos = _rebuild(s, vector, pos)
+    out = {k: pieces[k] for k in order}  # insertion order as given, as autograd's unflatten
     return (out if kind is dict else kind(out)), pos
 
 
