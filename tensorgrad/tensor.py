@@ -7,7 +7,7 @@ from collections import namedtuple
 import numpy as np
 
 from .autograd.grad_mode import _state
-from .backend.device import _CUPY_ARRAY, Device, as_device, cupy, device_of, is_pinned
+from .backend.device import _CUPY_ARRAY, Device, as_device, cupy, device_of, is_pinned, xp_of
 
 _ndarray = np.ndarray
 _new = object.__new__
@@ -151,8 +151,10 @@ class Tensor:
     """
 
     # _primal, _tangent and _lev are set only on forward-mode duals (autograd/forward.py)
+    # _view: (view primitive, source tensor, its other arguments, keywords), set on views made
+    # in grad mode (ops/registry.py), read by _view_base
     __slots__ = ("data", "_node", "_rg", "grad", "_vc", "_primal", "_tangent", "_lev",
-                 "__weakref__")
+                 "_view", "__weakref__")
     __array_ufunc__ = None  # ndarray <op> Tensor falls back to Tensor's reflected operator
     __array_priority__ = 1000
     _level = 0  # a dual's forward-mode level; plain tensors read this class attribute
@@ -589,10 +591,60 @@ class Tensor:
                 "do it under tg.no_grad() (as optimizers do) or work on a clone()"
             )
         if recording and self._node is not None and self._node.prim.view:
-            raise RuntimeError(
-                f"{op}: in-place write into a view (made by '{self._node.prim.name}') of a "
-                "tensor that requires grad is not supported while recording; clone() it first"
-            )
+            viewed = self._view_base()
+            if viewed is None:
+                raise RuntimeError(
+                    f"{op}: in-place write into a view (made by '{self._node.prim.name}') of "
+                    "a tensor that requires grad, made outside grad mode, is not supported "
+                    "while recording; clone() it first")
+            if viewed and viewed[0]._node is None and viewed[0]._rg:
+                raise RuntimeError(
+                    f"{op}: a view of a leaf tensor that requires grad is used in an in-place "
+                    "operation; do it under tg.no_grad() or on a clone()")
+
+    def _view_base(self):
+        """(base, [(primitive, arguments, keywords), ...] from the base to this tensor) when this
+        tensor shares memory with the tensor it was viewed from (the views of views followed
+        up to the first that owns its memory, PyTorch's ``._base``); False when its view
+        primitive copied (NumPy's reshape of a non-contiguous array); None when it is no view
+        made in grad mode."""
+        link = getattr(self, "_view", None)
+        if link is None:
+            return None
+        chain = []
+        t = self
+        while link is not None:
+            prim, source, rest, kw = link
+            if not _may_share(t.data, source.data):
+                break
+            chain.append((prim, rest, kw))
+            t = source
+            link = getattr(t, "_view", None)
+        return (t, chain[::-1]) if chain else False
+
+    def _rebase_view(self, viewed):
+        """After an in-place write into a view on the tape: the base's history becomes 'the
+        old base with the view's elements replaced by the view's new value' (PyTorch's
+        CopySlices), a where() over the base's elements of a gather from the view, so that
+        gradients through the base reach both its old history and the view's new one."""
+        base, chain = viewed
+        ops = _ops()
+        xp = xp_of(base.data)
+        size = base.data.size
+        ids = xp.arange(size).reshape(base.data.shape)  # which base element each view one is
+        for prim, rest, kw in chain:
+            ids = prim.fwd(ids, *rest, **kw)
+        ids = ids.reshape(-1)
+        inverse = xp.zeros(size, dtype=ids.dtype)
+        inverse[ids] = xp.arange(ids.size)
+        inside = xp.zeros(size, dtype=bool)
+        inside[ids] = True
+        new_view = _new_tensor(self.data, self._node, self._rg)
+        spread = ops.reshape(ops.getitem(ops.reshape(new_view, (-1,)), inverse), base.data.shape)
+        old = _new_tensor(base.data, base._node, base._rg)
+        new = ops.where(inside.reshape(base.data.shape), spread, old)
+        base._node = new._node
+        base._rg = new._rg
 
     def __setitem__(self, idx, value):
         from .ops import index as _index
@@ -609,7 +661,11 @@ class Tensor:
             return self._inplace_rebind(prim, other, opname)
         self._check_inplace(opname, recording)
         if recording:
-            return self._inplace_recorded(prim, other, opname)
+            self._inplace_recorded(prim, other, opname)
+            viewed = self._view_base()
+            if viewed:
+                self._rebase_view(viewed)
+            return self
         o = _raw(other)
         out = self.data
         try:
@@ -754,6 +810,10 @@ def _ops():
     from . import ops
 
     return ops
+
+
+def _may_share(a, b):
+    return xp_of(a).may_share_memory(a, b)
 
 
 _RUN_BACKWARD = []

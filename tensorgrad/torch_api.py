@@ -1108,12 +1108,9 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     a, b = _norm_axis(dim1, x.ndim, "diagonal"), _norm_axis(dim2, x.ndim, "diagonal")
     if a == b:
         raise ValueError(f"diagonal(): dim1 and dim2 must differ, got {dim1} and {dim2}")
-    moved = tnp.moveaxis(x, (a, b), (-2, -1))
-    n, m = moved.shape[-2], moved.shape[-1]
-    xp = _xp(x)
-    rows = xp.arange(builtins.max(0, -offset), builtins.max(builtins.max(0, -offset),
-                                                            builtins.min(n, m - offset)))
-    return _getitem(moved, (Ellipsis, rows, rows + offset))
+    from .ops.shape import diagonal as diagonal_view
+
+    return diagonal_view(x, int(offset), a, b)  # a view, as PyTorch's
 
 
 def diag(input, diagonal=0):

@@ -266,6 +266,8 @@ def apply(p, args, kw):
         t = _new_tensor(out, None, False)
     if p.view and (p.view is True or p.view(raw)) and isinstance(args[0], Tensor):
         t._vc = args[0]._vc  # a view shares its base's version counter
+        if _state.enabled:  # what an in-place write into the view needs (Tensor._view_base)
+            t._view = (p, args[0], tuple(raw[1:]), kw)
     if node is not None and p.saves:
         node.out_vc = (t._vc, t._vc[0])  # the rules may read the answer
     return t

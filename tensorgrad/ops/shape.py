@@ -34,6 +34,34 @@ def broadcast_to(x, shape):
     return xp_of(x).broadcast_to(x, shape)
 
 
+def _diagonal_view(x, offset, axis1, axis2):
+    # by strides, not xp.diagonal: NumPy's diagonal is read-only and PyTorch's view is not
+    xp = xp_of(x)
+    y = xp.moveaxis(x, (axis1, axis2), (-2, -1))
+    n, m = y.shape[-2:]
+    length = max(0, min(n, m - offset) if offset >= 0 else min(n + offset, m))
+    if length:
+        first = y[..., max(0, -offset), max(0, offset)]
+    else:
+        first = y[..., :0, 0]
+    return xp.lib.stride_tricks.as_strided(first, y.shape[:-2] + (length,),
+                                           y.strides[:-2] + (y.strides[-2] + y.strides[-1],))
+
+
+@primitive(saves=False, view=True)
+def diagonal(x, offset=0, axis1=0, axis2=1):
+    """PyTorch's diagonal: a writeable view, the diagonal as the last dimension."""
+    return _diagonal_view(x, offset, axis1, axis2)
+
+
+@primitive(saves=False)
+def undiagonal(g, shape, offset=0, axis1=0, axis2=1):
+    """Zeros of ``shape`` with ``g`` on the diagonal: diagonal's transpose."""
+    out = xp_of(g).zeros(shape, dtype=g.dtype)
+    _diagonal_view(out, offset, axis1, axis2)[...] = g
+    return out
+
+
 @primitive(saves=False)
 def concatenate_(axis, *xs):
     return xp_of(xs[0]).concatenate(xs, axis=axis)
@@ -78,6 +106,13 @@ defjvp(expand_dims, lambda t, ans, x, axis: expand_dims(t, axis))
 defvjp(squeeze, lambda g, ans, x, axis=None: reshape(g, x.shape))
 defjvp(squeeze, lambda t, ans, x, axis=None: squeeze(t, axis))
 # broadcasting is undone by the engine: the cotangent is summed back to x's shape centrally
+defvjp(diagonal, lambda g, ans, x, offset=0, axis1=0, axis2=1:
+       undiagonal(g, x.shape, offset, axis1, axis2))
+defjvp(diagonal, lambda t, ans, x, offset=0, axis1=0, axis2=1: diagonal(t, offset, axis1, axis2))
+defvjp(undiagonal, lambda g, ans, gin, shape, offset=0, axis1=0, axis2=1:
+       diagonal(g, offset, axis1, axis2))
+defjvp(undiagonal, lambda t, ans, gin, shape, offset=0, axis1=0, axis2=1:
+       undiagonal(t, shape, offset, axis1, axis2))
 defvjp(broadcast_to, lambda g, ans, x, shape: g)
 defjvp(broadcast_to, lambda t, ans, x, shape: broadcast_to(t, shape))
 defvjp(to_device, lambda g, ans, x, device, non_blocking=False:
