@@ -550,3 +550,22 @@ def test_relu_edge_values_match_torch(device):
     x = tg.tensor(np.array([-1.0, 0.0, 2.0]), device=device, requires_grad=True)
     x.relu().sum().backward()
     assert x.grad.cpu().numpy().tolist() == [0.0, 0.0, 1.0]
+
+
+def test_detach_in_place_updates_the_parameter_as_torchs_data_idiom(device):
+    """README's porting note: PyTorch's ``p.data.mul_(m).add_(q, alpha=1 - m)`` (an EMA teacher)
+    is ``p.detach().mul_(m).add_(q, alpha=1 - m)`` here, updating ``p`` in place, off the tape."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    p0, q0, mask = rng.standard_normal(4), rng.standard_normal(4), np.array([1.0, 0, 1, 0])
+    p = tg.nn.Parameter(tg.tensor(put(p0, device)))
+    q = tg.tensor(put(q0, device))
+    tp, tq = torch.nn.Parameter(torch.tensor(p0)), torch.tensor(q0)
+    before = p.data
+    for _ in range(3):
+        p.detach().mul_(0.9).add_(q, alpha=0.1)
+        tp.data.mul_(0.9).add_(tq, alpha=0.1)
+    p.data *= put(mask, device)
+    tp.data *= torch.tensor(mask)
+    assert p.data is before and p.requires_grad and p.grad_fn is None
+    np.testing.assert_allclose(host(p.detach()), tp.detach().numpy(), rtol=1e-15)
