@@ -415,17 +415,97 @@ class Module:
         becomes the one argument). Returns a handle whose ``remove()`` drops the hook. The
         hooks live in ``_forward_pre_hooks`` (an OrderedDict keyed by the handle's id), as
         PyTorch's, which weight_norm, spectral_norm and prune look through."""
-        hooks = self.__dict__.get("_forward_pre_hooks")
+        return self._add_hook("_forward_pre_hooks", (hook, with_kwargs) if with_kwargs else hook,
+                              prepend)
+
+    def _add_hook(self, where, entry, prepend):
+        hooks = self.__dict__.get(where)
         if hooks is None:
             hooks = OrderedDict()
-            object.__setattr__(self, "_forward_pre_hooks", hooks)
+            object.__setattr__(self, where, hooks)
         handle = _RemovableHandle(hooks)
-        hooks[handle.id] = (hook, with_kwargs) if with_kwargs else hook
+        hooks[handle.id] = entry
         if prepend:
             hooks.move_to_end(handle.id, last=False)
         return handle
 
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False,
+                              always_call=False):
+        """Call ``hook(module, args, output)`` after each ``forward`` (``hook(module, args,
+        kwargs, output)`` with ``with_kwargs``); a result that is not None replaces the output.
+        With ``always_call`` the hook also runs (with output None) when forward raises.
+        Returns a handle whose ``remove()`` drops the hook.
+
+        >>> import tensorgrad as tg
+        >>> seen = []
+        >>> lin = tg.nn.Linear(2, 3)
+        >>> h = lin.register_forward_hook(lambda m, args, out: seen.append(tuple(out.shape)))
+        >>> _ = lin(tg.zeros(4, 2)); h.remove(); _ = lin(tg.zeros(1, 2))
+        >>> seen
+        [(4, 3)]
+        """
+        return self._add_hook("_forward_hooks", (hook, with_kwargs, always_call), prepend)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """Call ``hook(module, grad_input, grad_output)`` once the gradients with respect to
+        the module's inputs of a backward pass are known (tuples with None for arguments that
+        are not tensors or need no gradient); a result that is not None replaces grad_input.
+        As PyTorch's: the module's inputs and outputs pass through identity nodes that catch
+        the gradients (see ``_module_hooks``).
+
+        >>> import tensorgrad as tg
+        >>> norms = []
+        >>> lin = tg.nn.Linear(2, 1)
+        >>> _ = lin.register_full_backward_hook(lambda m, gi, go: norms.append(go[0].shape))
+        >>> lin(tg.ones(3, 2, requires_grad=True)).sum().backward()
+        >>> norms
+        [(3, 1)]
+        """
+        return self._add_hook("_backward_hooks", hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """Call ``hook(module, grad_output)`` when the gradients of the module's outputs are
+        known, before those of its inputs; a result that is not None replaces grad_output."""
+        return self._add_hook("_backward_pre_hooks", hook, prepend)
+
     def __call__(self, *args, **kwargs):
+        d = self.__dict__
+        backward_hooks = d.get("_backward_hooks")
+        backward_pre_hooks = d.get("_backward_pre_hooks")
+        forward_hooks = d.get("_forward_hooks")
+        if not (backward_hooks or backward_pre_hooks or forward_hooks):
+            if d.get("_forward_pre_hooks"):
+                args, kwargs = self._run_forward_pre_hooks(args, kwargs)
+            return self.forward(*args, **kwargs)  # no hooks: one frame, as before hooks
+        return self._call_with_hooks(args, kwargs, forward_hooks, backward_hooks,
+                                     backward_pre_hooks)
+
+    def _call_with_hooks(self, args, kwargs, forward_hooks, backward_hooks, backward_pre_hooks):
+        from ._module_hooks import BackwardHook
+
+        forward_hooks = list(forward_hooks.values()) if forward_hooks else []
+        bw = None
+        if backward_hooks or backward_pre_hooks:
+            bw = BackwardHook(self, backward_hooks, backward_pre_hooks)
+        args, kwargs = self._run_forward_pre_hooks(args, kwargs)
+        if bw is not None:
+            args = bw.setup_input_hook(args)
+        try:
+            result = self.forward(*args, **kwargs)
+        except Exception:
+            for hook, _, always in forward_hooks:
+                if always:
+                    hook(self, args, None)
+            raise
+        for hook, with_kwargs, _ in forward_hooks:
+            res = hook(self, args, kwargs, result) if with_kwargs else hook(self, args, result)
+            if res is not None:
+                result = res
+        if bw is not None:
+            result = bw.setup_output_hook(result)
+        return result
+
+    def _run_forward_pre_hooks(self, args, kwargs):
         hooks = self.__dict__.get("_forward_pre_hooks")
         if hooks:
             for hook in list(hooks.values()):
@@ -437,7 +517,7 @@ class Module:
                 res = hook(self, args)
                 if res is not None:
                     args = res if isinstance(res, tuple) else (res,)
-        return self.forward(*args, **kwargs)
+        return args, kwargs
 
     def extra_repr(self):
         return ""

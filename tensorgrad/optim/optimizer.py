@@ -5,7 +5,9 @@ see ``_FlatGroup``. Elsewhere, and whenever the group does not fit the fused ste
 parameter is updated with a few array operations.
 """
 
+import functools
 import math
+from collections import OrderedDict
 
 import numpy as np
 
@@ -149,11 +151,44 @@ def _closure_loss(closure):
         return closure()
 
 
+def _hooked_step(step):
+    """``step`` running the optimizer's step pre- and post-hooks around it, as PyTorch patches
+    each optimizer class's ``step`` once: a pre-hook gets ``(optimizer, args, kwargs)`` (``args``
+    starts with the optimizer) and may return new ``(args, kwargs)``; a post-hook gets the
+    same after the step."""
+
+    @functools.wraps(step)
+    def wrapper(*args, **kwargs):
+        self = args[0]
+        pre = self.__dict__.get("_optimizer_step_pre_hooks")
+        post = self.__dict__.get("_optimizer_step_post_hooks")
+        if not pre and not post:
+            return step(*args, **kwargs)
+        for hook in list(pre.values()) if pre else ():
+            result = hook(self, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(f"{type(self).__name__}.step: a step pre-hook must "
+                                       "return None or a tuple (new_args, new_kwargs), got "
+                                       f"{result!r}")
+                args, kwargs = result
+        out = step(*args, **kwargs)
+        for hook in list(post.values()) if post else ():
+            hook(self, args, kwargs)
+        return out
+
+    wrapper.hooked = True
+    return wrapper
+
+
 class Optimizer:
     """Base class: ``param_groups`` (a list of dicts holding ``params`` and hyper-parameters),
     ``state`` (per-parameter buffers), ``zero_grad()``, ``step()``, ``state_dict()``."""
 
     def __init__(self, params, defaults):
+        cls = type(self)
+        if not getattr(cls.step, "hooked", False):
+            cls.step = _hooked_step(cls.step)
         self.defaults = dict(defaults)
         if isinstance(params, Tensor):
             raise TypeError(f"{type(self).__name__}: params should be an iterable of Tensors or "
@@ -216,6 +251,37 @@ class Optimizer:
 
     def _init_group_state(self, group):
         """State a subclass creates when a group is added (Adagrad's accumulators)."""
+
+    def register_step_pre_hook(self, hook):
+        """Call ``hook(optimizer, args, kwargs)`` before each ``step``; a result that is not
+        None must be ``(new_args, new_kwargs)`` for the step. Returns a handle whose
+        ``remove()`` drops the hook.
+
+        >>> import tensorgrad as tg
+        >>> w = tg.zeros(2, requires_grad=True)
+        >>> opt = tg.optim.SGD([w], lr=0.1)
+        >>> calls = []
+        >>> h = opt.register_step_post_hook(lambda o, args, kwargs: calls.append(len(args)))
+        >>> (w * 2).sum().backward(); opt.step(); h.remove(); opt.step()
+        >>> calls, w.tolist()
+        ([1], [-0.4000000059604645, -0.4000000059604645])
+        """
+        return self._add_step_hook("_optimizer_step_pre_hooks", hook)
+
+    def register_step_post_hook(self, hook):
+        """Call ``hook(optimizer, args, kwargs)`` after each ``step``. Returns a handle whose
+        ``remove()`` drops the hook."""
+        return self._add_step_hook("_optimizer_step_post_hooks", hook)
+
+    def _add_step_hook(self, where, hook):
+        from ..nn.modules import _RemovableHandle
+
+        hooks = self.__dict__.get(where)
+        if hooks is None:
+            hooks = self.__dict__[where] = OrderedDict()
+        handle = _RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
 
     def _flat_group(self, group, names):
         """The group's flat layout if this step can be one fused launch, else None: every
@@ -699,6 +765,18 @@ class Adagrad(Optimizer):
         return loss
 
 
+def _scalar_state(value):
+    """``value`` rounded as PyTorch stores an optimizer's scalar state (NAdam's ``mu_product``,
+    ASGD's ``eta`` and ``mu``): in a 0-d tensor of its scalar dtype, float32 unless the default
+    dtype is float64. Kept as a host number, so no step waits for the device; without the
+    rounding the trajectories part at the eighth digit from the first step."""
+    from ..creation import get_default_dtype
+
+    if get_default_dtype() == np.float64:
+        return float(value)
+    return float(np.float32(value))
+
+
 def _check_nonneg(name, **values):
     bad = {k: v for k, v in values.items() if not v >= 0}
     if bad:
@@ -771,7 +849,9 @@ class NAdam(_DecoupledMixin, Optimizer):
                 d = self._decayed_direction(p, g, group)
                 mu = b1 * (1.0 - 0.5 * 0.96 ** (t * md))
                 mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * md))
-                st["mu_product"] = mu_product = st["mu_product"] * mu
+                # PyTorch multiplies in its scalar dtype: both factors rounded first
+                mu_product = _scalar_state(_scalar_state(st["mu_product"]) * _scalar_state(mu))
+                st["mu_product"] = mu_product
                 m, v = self._moments(p, d, b1, b2)
                 a = self._scratch_for(p, 1)
                 xp.divide(v, 1 - b2 ** t, out=a)
@@ -986,7 +1066,7 @@ class ASGD(Optimizer):
                 xp = xp_of(p.data)
                 st = self.state.setdefault(id(p), {})
                 if "eta" not in st:
-                    st.update(step=0, eta=float(lr), mu=1.0)
+                    st.update(step=0, eta=_scalar_state(lr), mu=1.0)
                 t = st["step"] = st["step"] + 1
                 ax = self._buffer(p, "ax")
                 d = self._direction(p, g, group)
@@ -1000,7 +1080,7 @@ class ASGD(Optimizer):
                     ax += d
                 else:
                     xp.copyto(ax, p.data)
-                st["eta"] = lr / ((1 + lambd * lr * t) ** group["alpha"])
-                st["mu"] = 1 / max(1, t - group["t0"])
+                st["eta"] = _scalar_state(lr / ((1 + lambd * lr * t) ** group["alpha"]))
+                st["mu"] = _scalar_state(1 / max(1, t - group["t0"]))
                 bump_version(p._vc)
         return loss
