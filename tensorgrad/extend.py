@@ -29,7 +29,13 @@ without a JVP. (``tensorgrad.defvjp``, the tape's door, takes the lecture's
 import functools
 
 from .autograd import user_spaces as _user
-from .autograd.rules import Rules, fill_vjps_from_jvps, mark_user_primitive
+from .autograd.rules import (
+    Rules,
+    fill_vjps_from_jvps,
+    is_missing,
+    mark_user_primitive,
+    rule_at,
+)
 from .autograd_compat._core import (  # noqa: F401  (autograd.extend's names)
     Box,
     JVPNode,
@@ -38,6 +44,7 @@ from .autograd_compat._core import (  # noqa: F401  (autograd.extend's names)
     VSpace,
     vspace,
 )
+from .backend.device import xp_of
 from .ops.registry import Primitive, _prim_of
 from .ops.registry import defjvp as _defjvp
 from .ops.registry import primitive as _primitive
@@ -77,23 +84,190 @@ def primitive(fun=None, **options):
             for a in args:
                 if _user.box_of(a):
                     return _user.apply(p, args, kwargs)
-        if several.parts is None:
-            try:
-                return wrapped(*args, **kwargs)
-            except Exception as e:
-                out = several.caught(e)
-                if out is None:
-                    raise
-                several.learn(p, out)
-        return several.call(args, kwargs, wrapped)
+        packed = packing.call(args, kwargs)
+        if packed is not None:
+            return packed
+        outer, several.traced = several.traced, any(isinstance(a, Tensor) for a in args)
+        try:
+            if several.parts is None:
+                try:
+                    return wrapped(*args, **kwargs)
+                except (Exception, _SeveralOutputs) as e:
+                    out = several.caught(e)
+                    if out is None:
+                        raise
+                    several.learn(p, out)
+                    return several.call(args, kwargs, wrapped, full=out)  # the kernel ran once
+            return several.call(args, kwargs, wrapped)
+        finally:
+            several.traced = outer
 
+    packing = _Packed(fun, p, options)
     user_primitive.prim = p
     p.wrapper = user_primitive
     return user_primitive
 
 
-class _SeveralOutputs(Exception):
-    """What a primitive's kernel raises, the first time, when it returns a tuple."""
+def _traced_paths(x, path, out):
+    """The paths (argnum, index, key, ...) of the Tensors in ``x`` and the lists, tuples and
+    dicts inside it, in a fixed order (the one :func:`_refill` fills in)."""
+    if isinstance(x, Tensor):
+        out.append(path)
+    elif isinstance(x, (list, tuple)):
+        for i, v in enumerate(x):
+            _traced_paths(v, path + (i,), out)
+    elif isinstance(x, dict):
+        for k, v in x.items():
+            _traced_paths(v, path + (k,), out)
+    return out
+
+
+def _refill(x, values, is_leaf):
+    """``x`` with each leaf (``is_leaf``) replaced by the next of ``values``, containers
+    rebuilt with their own types."""
+    if is_leaf(x):
+        return next(values)
+    if isinstance(x, (list, tuple)):
+        items = [_refill(v, values, is_leaf) for v in x]
+        return type(x)._make(items) if hasattr(type(x), "_make") else type(x)(items)
+    if isinstance(x, dict):
+        return type(x)((k, _refill(v, values, is_leaf)) for k, v in x.items())
+    return x
+
+
+class _Hole:
+    """Where a traced value was, in a :class:`_Packed` call's saved arguments."""
+
+
+_HOLE = _Hole()
+
+
+def _is_hole(x):
+    return x is _HOLE
+
+
+def _flat_outputs(out, into):
+    if isinstance(out, (list, tuple)):
+        for o in out:
+            _flat_outputs(o, into)
+    else:
+        into.append(out)
+    return into
+
+
+class _Spec:
+    """A packed call's arguments without their traced values (and, once run, the nesting of
+    its outputs): the first argument of the packed primitive, saved with its node."""
+
+    def __init__(self, args, paths):
+        self.args = _refill(args, iter([_HOLE] * len(paths)), lambda a: isinstance(a, Tensor))
+        self.paths, self.outputs = paths, None
+
+    def args_with(self, leaves):
+        return _refill(self.args, iter(leaves), _is_hole)
+
+    def nested(self, flat):
+        """The outputs as the user's function returned them, from the flat tuple."""
+        return flat if self.outputs is None else _refill(self.outputs, iter(flat), _is_hole)
+
+
+class _Packed:
+    """A user primitive called with traced values inside a list, tuple or dict argument (as
+    autograd's ``builtins.tuple``/``list``/``dict`` make them; PennyLane passes its circuits'
+    parameters so) when a VJP is declared for that argument: the call becomes one of a second
+    primitive whose arguments are a :class:`_Spec` and the traced values themselves, so each
+    gets its part of the container's cotangent from the user's rule. The rule runs once per
+    cotangent, not once per traced value; nested outputs are flattened for the engine and
+    rebuilt for the user's function and rules."""
+
+    def __init__(self, fun, p, options):
+        self.fun, self.p, self.options, self.wrapper = fun, p, options, None
+        self.last = None  # (g, ans, argnum, cotangent) of the user's rule's last run
+
+    def call(self, args, kwargs):
+        if not any(isinstance(a, (list, tuple, dict)) for a in args):
+            return None
+        paths = _traced_paths(args, (), [])
+        if not any(len(path) > 1 and not is_missing(rule_at(self.p.vjps, path[0]))
+                   for path in paths):
+            # no rule for a container holding traced values: the function's body sees them
+            return None
+        spec = _Spec(args, paths)
+        leaves = [_at(args, path) for path in paths]
+        out = self._primitive()(spec, *leaves, **kwargs)
+        return spec.nested(out) if isinstance(out, (list, tuple)) else out
+
+    def _primitive(self):
+        if self.wrapper is None:
+            def kernel(spec, *leaves, **kwargs):
+                out = self.fun(*spec.args_with(leaves), **kwargs)
+                if not isinstance(out, (list, tuple)):
+                    return out
+                flat = _flat_outputs(out, [])
+                spec.outputs = _refill(out, iter([_HOLE] * len(flat)),
+                                       lambda o: not isinstance(o, (list, tuple)))
+                return tuple(flat)
+
+            self.wrapper = primitive(functools.wraps(self.fun)(kernel), **self.options)
+            self.wrapper.prim.vjps = _EveryArg(self._vjp)
+        return self.wrapper
+
+    def _vjp(self, j):
+        def vjp(g, ans, spec, *leaves, **kwargs):
+            path = spec.paths[j - 1]
+            rule = rule_at(self.p.vjps, path[0])
+            if rule is None:
+                from .numpy import zeros_like
+
+                return zeros_like(leaves[j - 1])
+            last = self.last
+            if last is not None and last[0] is g and last[1] is ans and last[2] == path[0]:
+                ct = last[3]
+            else:
+                nested = isinstance(ans, tuple)
+                ct = rule(spec.nested(g) if nested else g, spec.nested(ans) if nested else ans,
+                          *spec.args_with(leaves), **kwargs)
+                self.last = (g, ans, path[0], ct)
+            return _as_cotangent(_at(ct, path[1:]), leaves[j - 1])
+
+        return vjp
+
+
+def _as_cotangent(ct, like):
+    """A part of a container's cotangent as the engine takes it: an array (autograd's
+    containers take numbers and None, a zero, too)."""
+    if isinstance(ct, Tensor) or hasattr(ct, "shape") and hasattr(ct, "dtype"):
+        return ct
+    from .numpy import zeros_like
+
+    if ct is None:
+        return zeros_like(like)
+    raw = like.data if isinstance(like, Tensor) else like
+    return xp_of(raw).asarray(ct, dtype=raw.dtype)
+
+
+def _at(x, path):
+    for k in path:
+        x = x[k]
+    return x
+
+
+def _values(out):
+    """A kernel's answer with any traced value in it replaced by its value. A kernel called on
+    a traced argument computes on raw values, but may reach traced values another way (a
+    closure, an object argument: PennyLane's circuits); as in autograd, the primitive's answer
+    is then their value, and its derivative is the declared rule's alone."""
+    if isinstance(out, Tensor):
+        return out.data
+    if type(out) in (tuple, list) and any(isinstance(o, (Tensor, tuple, list)) for o in out):
+        return type(out)(_values(o) for o in out)
+    return out
+
+
+class _SeveralOutputs(BaseException):
+    """What a primitive's kernel raises, the first time, when it returns a tuple (not an
+    Exception: the recovery paths between the kernel and ``user_primitive``, which retry a
+    failed call with stacked or moved arguments, must let it through)."""
 
     def __init__(self, value):
         super().__init__("a primitive returned several outputs")
@@ -108,14 +282,23 @@ class _Several:
     ones it was recorded with, and runs the kernel again otherwise."""
 
     def __init__(self, fun):
-        self.fun, self.parts, self.p = fun, None, None
+        def run(*args, **kwargs):
+            out = fun(*args, **kwargs)
+            return _values(out) if self.traced else out
+
+        self.fun = functools.wraps(fun)(run)
+        # is the call traced (a traced argument: the kernel runs on raw values)? Without one,
+        # traced values the function meets in a container are traced through its body
+        self.traced = True
+        self.parts, self.p = None, None
         self.pending = self.last = None
 
     @property
     def checked(self):
         def kernel(*args, **kwargs):
+            learning = self.parts is None  # before the call: it may call the primitive again
             out = self.fun(*args, **kwargs)
-            if isinstance(out, (tuple, list)) and self.parts is None:
+            if isinstance(out, (tuple, list)) and learning:
                 raise _SeveralOutputs(out)
             return out
 
@@ -149,15 +332,17 @@ class _Several:
         """The whole tuple, for a rule of output ``i`` recorded with answer ``ans``."""
         if any(isinstance(a, Tensor) for a in args):  # rules differentiated (create_graph)
             return self.call(args, kwargs, self.p.wrapper)
-        full = self.last
-        if full is None or full[i] is not ans:
+        full = self.last  # the last call's, which may have had fewer outputs
+        if full is None or len(full) <= i or full[i] is not ans:
             full = self.last = self.fun(*args, **kwargs)
         return full
 
-    def call(self, args, kwargs, single):
+    def call(self, args, kwargs, single, full=None):
+        """``full``: the outputs, when the kernel has just computed them."""
         if not any(isinstance(a, Tensor) for a in args):
-            return self.fun(*args, **kwargs)
-        full = self.fun(*[a.data if isinstance(a, Tensor) else a for a in args], **kwargs)
+            return self.fun(*args, **kwargs) if full is None else full
+        if full is None:
+            full = self.fun(*[a.data if isinstance(a, Tensor) else a for a in args], **kwargs)
         if not isinstance(full, (tuple, list)):  # one array this time (a flag argument, say)
             return single(*args, **kwargs)
         self.learn(self.p, full)
@@ -176,7 +361,7 @@ class _OutputRules:
 
     def __init__(self, several, p, sub, i, kind, rule_at):
         self.several, self.p, self.sub, self.i, self.kind = several, p, sub, i, kind
-        self.rule_at = rule_at
+        self.rule_at, self.last_gs = rule_at, None
 
     def __len__(self):
         return 1 << 30
@@ -201,7 +386,11 @@ class _OutputRules:
             from .numpy import zeros_like
 
             full = several.outputs(i, ans, args, kwargs)
+            last = self.last_gs  # the same tuple for each argument's rule (a rule may cache)
+            if last is not None and last[0] is g and last[1] is full:
+                return rule(last[2], full, *args, **kwargs)
             gs = tuple(g if k == i else zeros_like(full[k]) for k in range(len(full)))
+            self.last_gs = (g, full, gs)
             return rule(gs, full, *args, **kwargs)
 
         return vjp

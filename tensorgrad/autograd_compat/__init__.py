@@ -93,7 +93,15 @@ class _Loader(importlib.abc.Loader):
         return mod
 
     def exec_module(self, module):
-        pass
+        # the names are in the module's __dict__ as well, as in a real module: libraries read
+        # it (PennyLane wraps every function in ``vars(autograd.numpy)``); a name the target
+        # computes on each use (``ndarray``) stays out
+        target = module.__dict__["_tensorgrad_module"]
+        names = [n for n in vars(target) if not n.startswith("__")]
+        names += getattr(target, "__all__", ())
+        for name in set(names) - set(getattr(target, "_DYNAMIC_NAMES", ())):
+            if name not in module.__dict__ and hasattr(target, name):
+                module.__dict__[name] = getattr(target, name)
 
 
 class AutogradFinder(importlib.abc.MetaPathFinder):

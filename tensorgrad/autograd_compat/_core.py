@@ -99,15 +99,24 @@ class SparseObject:
         self.vs, self.mut_add = vs, mut_add
 
 
-def engine_internal(name, what):
+def engine_internal(name, what, callable_=True):
     """A stand-in for a piece of autograd's tracing engine (its nodes, trace stack, ...):
-    importable, so libraries that import it load; an error naming it when used."""
+    importable, so libraries that import it load; an error naming it when used (called, or
+    for an object, ``callable_=False``, any of its attributes read)."""
 
     def refuse(*args, **kwargs):
         raise NotImplementedError(
             f"autograd's {name} ({what}) is part of autograd's own tracing engine, which "
             "tensorgrad replaces; use the transforms (grad, make_vjp, make_jvp, ...) instead")
 
+    if not callable_:  # an object (trace_stack): an error on the first attribute used
+        def getattr_(self, attr):
+            if attr.startswith("__"):  # Python's own probes (copy, inspect, pytest)
+                raise AttributeError(attr)
+            refuse()
+
+        return type(name, (), {"__getattr__": getattr_, "__repr__": lambda self: (
+            f"<autograd's {name}: not available under tensorgrad>")})()
     if name[:1].isupper():
         return type(name, (), {"__init__": refuse, "__doc__": f"autograd's {what}: not "
                                "available under tensorgrad (see the README)."})
@@ -124,6 +133,7 @@ trace = engine_internal("trace", "entry point of a trace")
 new_box = engine_internal("new_box", "box constructor")
 backward_pass = engine_internal("backward_pass", "reverse sweep over its graph")
 find_top_boxed_args = engine_internal("find_top_boxed_args", "box lookup")
+trace_stack = engine_internal("trace_stack", "stack of active traces", callable_=False)
 
 
 # ---- small utilities ---------------------------------------------------------------------

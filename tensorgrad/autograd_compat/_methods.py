@@ -1,4 +1,5 @@
-"""NumPy's array methods on traced values while the hook is installed.
+"""NumPy's array methods on traced values while the hook is installed (and the rest of an
+``ArrayBox``'s face: ``_value``, and autograd's package as the type's ``__module__``).
 
 autograd's ``ArrayBox`` has NumPy's methods (``x.size`` an int, ``x.std()`` with ``ddof=0``,
 ``x.min(1)`` the minima, ``x.cumsum()`` of the flattened array, ``x.repeat(2, axis=0)``,
@@ -8,6 +9,8 @@ installed these methods follow NumPy, as a program written for autograd expects;
 keyword arguments (``dim=``, ``keepdim=``, ``unbiased=``, ``correction=``, ``as_tuple=``) still
 select PyTorch's form. :func:`disable` (called by ``uninstall``) restores PyTorch's methods.
 """
+
+import copyreg
 
 from ..tensor import Tensor
 
@@ -70,9 +73,29 @@ def enable():
         setattr(Tensor, name, _method(name, form, torch_form))
     _saved["size"] = Tensor.__dict__["size"]
     Tensor.size = property(_size, doc="NumPy's element count; callable as PyTorch's size()")
+    # the rest of an ArrayBox's face: its raw value as ``_value``, and autograd's package as
+    # its type's module (libraries tell autograd's values from other arrays by it: autoray's
+    # ``infer_backend``, PennyLane's interfaces)
+    _saved["_value"] = None
+    Tensor._value = property(lambda self: self.data, doc="autograd's Box._value: the raw array")
+    _saved["__module__"] = Tensor.__module__
+    Tensor.__module__ = "autograd.numpy.numpy_boxes"
+    copyreg.pickle(Tensor, _reduce)  # pickles still name tensorgrad's class, not that module
+
+
+def _blank():
+    return Tensor.__new__(Tensor)
+
+
+def _reduce(t):
+    """Python's own reduction of ``t`` with the class replaced by :func:`_blank` (pickle
+    finds a class by its module's name)."""
+    reduced = t.__reduce_ex__(2)
+    return (_blank, ()) + tuple(reduced[2:])
 
 
 def disable():
+    copyreg.dispatch_table.pop(Tensor, None)
     for name, old in _saved.items():
         if old is None:
             delattr(Tensor, name)

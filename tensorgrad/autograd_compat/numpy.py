@@ -34,6 +34,9 @@ class _AnyDeviceArray(_np.ndarray, metaclass=_ArrayMeta):
         return _np.ndarray(*args, **kwargs)
 
 
+_DYNAMIC_NAMES = ("ndarray",)  # the hook's module leaves it to __getattr__
+
+
 def __getattr__(name):
     if name == "ndarray":
         return _AnyDeviceArray if _DEFAULT[0] is not None else _np.ndarray

@@ -24,6 +24,7 @@ from ._core import (  # noqa: F401
     new_box,
     subvals,
     toposort,
+    trace_stack,
     wraps,
 )
 
