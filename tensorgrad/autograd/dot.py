@@ -16,7 +16,8 @@ def _saved_bytes(n):
         return 0
     seen = set()
     total = 0
-    for a in (*n.args, n.ans):
+    held = n.args.held() if hasattr(n.args, "held") else (*n.args, n.ans)  # saved-tensor hooks
+    for a in held:
         nb = getattr(a, "nbytes", None)
         if nb is not None and id(a) not in seen:
             seen.add(id(a))

@@ -62,6 +62,81 @@ class Node:
     def __repr__(self):
         return f"<{self.prim.name}Backward>"
 
+    def register_prehook(self, fn):
+        """PyTorch's ``Node.register_prehook``: ``fn(grad_outputs)`` (a tuple) runs before
+        this node's backward; a tuple it returns replaces ``grad_outputs``. Returns a handle
+        whose ``remove()`` takes it away."""
+        from .graph_hooks import node_prehook
+
+        return node_prehook(self, fn)
+
+    def register_hook(self, fn):
+        """PyTorch's ``Node.register_hook``: ``fn(grad_inputs, grad_outputs)`` runs after
+        this node's backward (``grad_inputs``: one gradient per input, None where it needs
+        none); a tuple it returns replaces ``grad_inputs``. Returns a handle whose
+        ``remove()`` takes it away."""
+        from .graph_hooks import node_posthook
+
+        return node_posthook(self, fn)
+
+
+class _Packed:
+    """What a node recorded inside ``saved_tensors_hooks`` keeps as its ``args`` (its ``ans``
+    is None then): each saved array as the pack hook's result (a ``_Saved``), and the unpack
+    hook, which ``open`` calls when the backward pass (or a forward sweep) uses the node. Such
+    a node's ``epoch`` is -1, so ``run_backward`` looks at it in the branch it already takes
+    after in-place writes: ordinary nodes pay nothing for this."""
+
+    __slots__ = ("args", "ans", "unpack")
+
+    def __init__(self, args, ans, unpack):
+        self.args, self.ans, self.unpack = args, ans, unpack
+
+    def open(self, with_ans=True):
+        """The saved (args, ans), unpacked; ``ans`` stays packed unless ``with_ans``."""
+        args = tuple(a.open(self.unpack) if type(a) is _Saved else a for a in self.args)
+        ans = self.ans
+        if with_ans and type(ans) is _Saved:
+            ans = ans.open(self.unpack)
+        return args, ans
+
+    def held(self):
+        """What the node holds now (the pack hooks' results), for to_dot's byte counts."""
+        return [a.value if type(a) is _Saved else a for a in (*self.args, self.ans)]
+
+    def __iter__(self):  # a walk over a node's args (checkpoint's) sees the saved values
+        return iter(self.open(with_ans=False)[0])
+
+
+class _Saved:
+    """One array packed by a saved-tensor pack hook: the hook's result and the shape the
+    unpacked value must have."""
+
+    __slots__ = ("value", "shape")
+
+    def __init__(self, value, shape):
+        self.value, self.shape = value, shape
+
+    def open(self, unpack):
+        Tensor = _tensor_names()[0]
+        r = unpack(self.value)
+        arr = r.data if isinstance(r, Tensor) else r
+        if getattr(arr, "shape", None) != self.shape or not hasattr(arr, "dtype"):
+            got = f"shape {tuple(arr.shape)}" if hasattr(arr, "shape") else type(r).__name__
+            raise RuntimeError(f"saved_tensors_hooks: the unpack hook returned {got} for a "
+                               f"saved tensor of shape {tuple(self.shape)}; it must return the "
+                               "tensor that was packed (same shape)")
+        return arr
+
+
+def saved_values(n):
+    """(args, ans) of node ``n`` as its rules read them: unpacked if saved-tensor hooks packed
+    them."""
+    args = n.args
+    if type(args) is _Packed:
+        return args.open()
+    return args, n.ans
+
 
 def _freed(node):
     return RuntimeError(
@@ -196,6 +271,10 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
     slice_ok = not create_graph and not anomaly
     _state.enabled = create_graph
     _state.backward += 1  # as in PyTorch, autocast does not apply to the rules
+    # while a multi-grad hook exists it learns which vertices this pass runs (graph_hooks)
+    outer = _PASS[0]
+    if MULTI_GRAD_HOOKS[0]:
+        _PASS[0] = _Pass(roots, targets, needed, stop)
     try:
         while heap:
             n = pop(heap)[1]
@@ -216,6 +295,11 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
                 ov = n.out_vc
                 if ov is not None and ov[0][0] != ov[1]:
                     ans = _Overwritten(n)
+                if type(args) is _Packed:  # recorded inside saved_tensors_hooks: unpack now
+                    args, a = args.open(with_ans=type(ans) is not _Overwritten)
+                    raw_args = args
+                    if type(ans) is not _Overwritten:
+                        ans = a
             if create_graph:
                 # Rules see Tensors tied to the graph, so the pass records itself.
                 if not isinstance(g, Tensor):
@@ -278,6 +362,10 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
         # the last node's saves must not outlive its run in these locals (leaf hooks run next)
         args = raw_args = ans = a = None
         if targets is not None:
+            if _tensor_names()[3]:  # some tensor has a gradient hook: a leaf target's run too
+                for t in targets:
+                    if type(t) is not Node and t._hooks and grads.get(t) is not None:
+                        grads[t] = _run_hooks(t._hooks, grads[t], Tensor)
             return [captured.get(t) if type(t) is Node else grads.get(t) for t in targets]
         for leaf, g in grads.items():
             if type(leaf) is not Node:
@@ -285,7 +373,39 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
     finally:
         _state.enabled = prev_mode
         _state.backward -= 1
+        _PASS[0] = outer
     return None
+
+
+# register_multi_grad_hook's view of the running backward pass: [0] counts the live
+# multi-grad hooks (while none is, a pass records nothing), _PASS[0] is the running pass
+MULTI_GRAD_HOOKS = [0]
+_PASS = [None]
+
+
+class _Pass:
+    """One backward pass: which vertices it runs, worked out on first asking."""
+
+    __slots__ = ("roots", "targets", "needed", "stop", "_nodes", "__weakref__")
+
+    def __init__(self, roots, targets, needed, stop):
+        self.roots, self.targets, self.needed, self.stop = roots, targets, needed, stop
+        self._nodes = None
+
+    def will_run(self, vertex):
+        """Whether this pass computes the gradient of ``vertex`` (a node's, or a leaf's
+        accumulation: only when the pass accumulates into leaves, without ``targets``)."""
+        if self._nodes is None:
+            nodes = _postorder(self.roots, self.stop)
+            needed = self.needed
+            self._nodes = {n for n in nodes if needed is None or n in needed}
+        if type(vertex) is Node:
+            return vertex in self._nodes
+        if self.targets is not None and not any(t is vertex for t in self.targets):
+            return False
+        return any(r is vertex for r in self.roots) or any(
+            p is vertex for n in self._nodes for p in n.parents)  # by identity, not Tensor ==
+
 
 
 def _user_cotangent(grads, p, old, gi, heap):
@@ -477,6 +597,7 @@ def forward_sweep(order, source, tangent):
     for k, n in enumerate(order):
         if n.args is None:
             raise _freed(n)
+        args, ans = saved_values(n)
         acc = None
         jvps = n.prim.jvps
         kw = n.kw
@@ -488,12 +609,12 @@ def forward_sweep(order, source, tangent):
             tp = tangents.get(p)
             if tp is None:
                 continue
-            r = jvps[i](tp, n.ans, *n.args, **kw) if kw else jvps[i](tp, n.ans, *n.args)
-            if n.ans is not None and getattr(r, "shape", None) != n.ans.shape:
-                check_rule_result("JVP", n.prim, i, r, n.ans.shape, n.ans.dtype)
+            r = jvps[i](tp, ans, *args, **kw) if kw else jvps[i](tp, ans, *args)
+            if ans is not None and getattr(r, "shape", None) != ans.shape:
+                check_rule_result("JVP", n.prim, i, r, ans.shape, ans.dtype)
             acc = r if acc is None else acc + r
         if acc is not None:
-            shape = n.ans.shape if n.ans is not None else n.args[0].shape
+            shape = ans.shape if ans is not None else args[0].shape
             if acc.shape != shape:
                 from ..backend.device import xp_of
 
@@ -503,3 +624,11 @@ def forward_sweep(order, source, tangent):
             if last.get(p) == k and p is not order[-1]:
                 tangents.pop(p, None)
     return tangents.get(order[-1]) if order else None
+
+
+from .graph_hooks import (  # noqa: E402, F401  (public here; they build on the names above)
+    disable_saved_tensors_hooks,
+    register_multi_grad_hook,
+    save_on_cpu,
+    saved_tensors_hooks,
+)

@@ -11,7 +11,9 @@ node with ``grad_input`` all None (PyTorch warns then; so do we). The identity's
 written with tensorgrad values, so ``create_graph=True`` goes through it.
 """
 
+import itertools
 import warnings
+from collections import OrderedDict
 
 from ..autograd.function import Function
 from ..autograd.grad_mode import is_grad_enabled
@@ -42,8 +44,8 @@ class BackwardHook:
 
     def __init__(self, module, hooks, pre_hooks):
         self.module = module
-        self.hooks = list(hooks.values()) if hooks else []
-        self.pre_hooks = list(pre_hooks.values()) if pre_hooks else []
+        self.hooks = hooks  # lists: the global hooks first, then the module's
+        self.pre_hooks = pre_hooks
         self.grad_outputs = None
         self.n_inputs = self.n_outputs = -1
         self.input_index = self.output_index = None
@@ -123,3 +125,140 @@ class BackwardHook:
             res = out
         self.grad_outputs = None
         return tuple(res[i] for i in self.input_index)
+
+
+# ---- hooks common to all modules (PyTorch's torch.nn.modules.module.register_module_*) ------
+# While none is registered, Module.__call__ is the plain one and looks at none of these; the
+# first registration swaps in Module._call_with_global_hooks, the last removal swaps it back.
+_global_forward_pre_hooks = OrderedDict()
+_global_forward_hooks = OrderedDict()  # id -> (hook, with_kwargs, always_call), as a module's
+_global_backward_hooks = OrderedDict()
+_global_backward_pre_hooks = OrderedDict()
+_global_is_full_backward_hook = [None]  # True (full hooks), False (the deprecated ones), None
+_GLOBAL_TABLES = (_global_forward_pre_hooks, _global_forward_hooks, _global_backward_hooks,
+                  _global_backward_pre_hooks)
+
+
+def _swap_call():
+    from .modules import Module
+
+    if any(_GLOBAL_TABLES):
+        Module.__call__ = Module._call_with_global_hooks
+    else:
+        Module.__call__ = Module._call_plain
+        if not _global_backward_hooks:
+            _global_is_full_backward_hook[0] = None
+
+
+class _GlobalHandle:
+    """What the register_module_* functions return: ``remove()`` takes the hook out (and, with
+    the last one, the global-hook path out of Module.__call__)."""
+
+    _ids = itertools.count()
+
+    def __init__(self, table, entry):
+        self.table, self.id = table, next(_GlobalHandle._ids)
+        table[self.id] = entry
+        _swap_call()
+
+    def remove(self):
+        if self.table.pop(self.id, None) is not None:
+            _swap_call()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def register_module_forward_pre_hook(hook):
+    """Call ``hook(module, args)`` before the ``forward`` of every module, before the module's
+    own pre-hooks; a result that is not None replaces the arguments (a non-tuple becomes the
+    one argument). For debugging and profiling, as PyTorch's. Returns a handle whose
+    ``remove()`` drops the hook."""
+    return _GlobalHandle(_global_forward_pre_hooks, hook)
+
+
+def register_module_forward_hook(hook, *, with_kwargs=False, always_call=False):
+    """Call ``hook(module, args, output)`` (``hook(module, args, kwargs, output)`` with
+    ``with_kwargs``) after the ``forward`` of every module, before the module's own forward
+    hooks; a result that is not None replaces the output. With ``always_call`` it also runs
+    when forward raises. Returns a handle whose ``remove()`` drops the hook."""
+    return _GlobalHandle(_global_forward_hooks, (hook, with_kwargs, always_call))
+
+
+def _backward_kind(full):
+    if _global_is_full_backward_hook[0] is (not full):
+        raise RuntimeError("Cannot use both regular backward hooks and full backward hooks as a "
+                           "global Module hook. Please use only one of them.")
+    _global_is_full_backward_hook[0] = full
+
+
+def register_module_full_backward_hook(hook):
+    """Call ``hook(module, grad_input, grad_output)`` for every module, as
+    ``Module.register_full_backward_hook`` does, before the module's own hooks. Returns a
+    handle whose ``remove()`` drops the hook."""
+    _backward_kind(True)
+    return _GlobalHandle(_global_backward_hooks, hook)
+
+
+def register_module_backward_hook(hook):
+    """PyTorch's deprecated global backward hook: runs as a full backward hook (see
+    ``Module.register_backward_hook``)."""
+    _backward_kind(False)
+    return _GlobalHandle(_global_backward_hooks, hook)
+
+
+def register_module_full_backward_pre_hook(hook):
+    """Call ``hook(module, grad_output)`` for every module, as
+    ``Module.register_full_backward_pre_hook`` does, before the module's own pre-hooks.
+    Returns a handle whose ``remove()`` drops the hook."""
+    return _GlobalHandle(_global_backward_pre_hooks, hook)
+
+
+def warn_non_full(args, wrapped, result):
+    """The FutureWarnings PyTorch gives where its deprecated (non-full) backward hook would see
+    other gradients than a full one; here such a hook always runs as a full one. ``args``
+    are the module's arguments, ``wrapped`` those that forward got (through the identity
+    node of the full hooks, which PyTorch's non-full hooks do not add: it is looked through)."""
+    outs = result if isinstance(result, tuple) else (result,)
+    if not all(isinstance(r, Tensor) for r in outs):
+        warnings.warn("Using non-full backward hooks on a Module that does not return a single "
+                      "Tensor or a tuple of Tensors is deprecated and will be removed in future "
+                      "versions. This hook will be missing some of the grad_output. Please use "
+                      "register_full_backward_hook to get the documented behavior.",
+                      FutureWarning, stacklevel=3)
+        return
+    if not all(isinstance(a, Tensor) for a in args):
+        warnings.warn("Using non-full backward hooks on a Module that does not take as input a "
+                      "single Tensor or a tuple of Tensors is deprecated and will be removed in "
+                      "future versions. This hook will be missing some of the grad_input. "
+                      "Please use register_full_backward_hook to get the documented behavior.",
+                      FutureWarning, stacklevel=3)
+        return
+    out_nodes = {id(r._node): r._node for r in outs if r._node is not None}
+    if len(out_nodes) > 1:
+        warnings.warn("Using a non-full backward hook when outputs are generated by different "
+                      "autograd Nodes is deprecated and will be removed in future versions. "
+                      "This hook will be missing some grad_output. Please use "
+                      "register_full_backward_hook to get the documented behavior.",
+                      FutureWarning, stacklevel=3)
+        return
+    if not out_nodes:
+        return
+    node, = out_nodes.values()
+    # as PyTorch compares the inputs' grad_fns with the next functions of the output's
+    # grad_fn: a leaf input stands for its AccumulateGrad, which is never an input's grad_fn
+    inputs = {id(a._node) for a in args if a._node is not None}
+    through = {id(w._node): a._node or a for a, w in zip(args, wrapped)
+               if w is not a and w._node is not None}
+    # (arguments without a gradient are left out: tensorgrad's nodes do not tell a constant,
+    # such as a fused kernel's absent bias, from a tensor that needs none)
+    nexts = {id(through.get(id(p), p)) for p in node.parents if p is not None}
+    if inputs != nexts:
+        warnings.warn("Using a non-full backward hook when the forward contains multiple "
+                      "autograd Nodes is deprecated and will be removed in future versions. "
+                      "This hook will be missing some grad_input. Please use "
+                      "register_full_backward_hook to get the documented behavior.",
+                      FutureWarning, stacklevel=3)

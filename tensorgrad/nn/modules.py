@@ -1,5 +1,6 @@
 """Modules: parameters and sub-modules registered by attribute assignment, as in PyTorch."""
 
+import sys
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -7,6 +8,7 @@ import numpy as np
 from .. import creation
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor, _new_tensor, keep_array
+from . import _module_hooks as _hooks
 from . import functional as F
 from . import init
 
@@ -58,6 +60,18 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
         if not self.missing_keys and not self.unexpected_keys:
             return "<All keys matched successfully>"
         return super().__repr__()
+
+
+def _load_checked(updates, extras):
+    """load_state_dict's copies (and set_extra_state calls) of what has been checked; the
+    lists are emptied."""
+    with no_grad():
+        for t, arr in updates:
+            t.copy_(_new_tensor(t.device.put(arr.astype(t.dtype, copy=False)), None, False))
+    for m, value in extras:
+        m.set_extra_state(value)
+    updates.clear()
+    extras.clear()
 
 
 def _addindent(text, spaces):
@@ -203,6 +217,33 @@ class Module:
             mod = mod._modules[part]
         return mod
 
+    def set_submodule(self, target, module, strict=False):
+        """Put ``module`` at the dotted path ``target``, as PyTorch's: its parent must exist;
+        with ``strict`` the submodule must exist already (it is replaced).
+
+        >>> import tensorgrad as tg
+        >>> net = tg.nn.Sequential(tg.nn.Linear(2, 2), tg.nn.ReLU())
+        >>> net.set_submodule("1", tg.nn.Tanh()); net[1]
+        Tanh()
+        """
+        if target == "":
+            raise ValueError("Cannot set the submodule without a target name!")
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        parent_path, _, name = target.rpartition(".")
+        parent = self
+        for part in parent_path.split(".") if parent_path else ():
+            if not hasattr(parent, part):
+                raise AttributeError(f"{parent._get_name()} has no attribute `{part}`")
+            parent = getattr(parent, part)
+            if not isinstance(parent, Module):
+                raise AttributeError(f"`{part}` is not an nn.Module")
+        if strict and not hasattr(parent, name):
+            raise AttributeError(f"{parent._get_name()} has no attribute `{name}`")
+        if hasattr(parent, name) and not isinstance(getattr(parent, name), Module):
+            raise AttributeError(f"`{name}` is not an nn.Module")
+        setattr(parent, name, module)
+
     def _get_entry(self, target, table, what):
         mod_path, _, name = target.rpartition(".")
         mod = self.get_submodule(mod_path)
@@ -347,63 +388,249 @@ class Module:
     def double(self):
         return self.to(np.float64)
 
+    def half(self):
+        """Cast the floating parameters and buffers to float16 in place; returns self."""
+        return self.to(np.float16)
+
+    def bfloat16(self):
+        """PyTorch's cast to bfloat16, which tensorgrad cannot make: a TypeError, as
+        ``Tensor.bfloat16`` (NumPy and CuPy have no bfloat16 dtype)."""
+        raise TypeError(f"{type(self).__name__}.bfloat16(): NumPy and CuPy have no bfloat16 "
+                        "dtype; use .half() (float16) or .float()")
+
+    def to_empty(self, *, device, recurse=True):
+        """Give every parameter and buffer fresh, uninitialised memory of its shape and dtype on
+        ``device`` (nothing is copied; the Parameter objects stay), as PyTorch's; then
+        initialise them (``reset_parameters``, ``load_state_dict``). Returns self."""
+        mods = self.modules() if recurse else (self,)
+        with no_grad():
+            for m in mods:
+                for table in (m._parameters, m._buffers):
+                    for t in table.values():
+                        if t is not None:
+                            t.data = creation.empty(*t.shape, dtype=t.dtype, device=device).data
+                            t._vc = [t._vc[0] + 1]
+                            t.grad = None
+        return self
+
     # ---- state -------------------------------------------------------------------------------
-    def _state_items(self, prefix=""):
-        """(key, tensor) for every parameter and persistent buffer, in PyTorch's order: a
-        module's own parameters, then its buffers, then its children's, depth first (a module
-        or parameter reachable by two paths appears under both names, as in PyTorch)."""
-        stack = [(prefix, self)]
-        while stack:
-            pre, m = stack.pop()
-            for name, p in m._parameters.items():
-                if p is not None:
-                    yield pre + name, p
-            for name, b in m._buffers.items():
-                if b is not None and name not in m._non_persistent_buffers_set:
-                    yield pre + name, b
-            kids = [(f"{pre}{k}.", c) for k, c in m._modules.items() if c is not None]
-            stack.extend(reversed(kids))
+    _version = 1  # PyTorch's: each module's entry in a state dict's ``_metadata``
+
+    def _own_state(self):
+        """(name, tensor) for this module's parameters and persistent buffers (not its
+        children's), in PyTorch's order: parameters, then buffers."""
+        for name, p in self._parameters.items():
+            if p is not None:
+                yield name, p
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent_buffers_set:
+                yield name, b
+
+    def get_extra_state(self):
+        """What a module adds to its ``state_dict`` under ``<prefix>_extra_state``: define it
+        (and ``set_extra_state``) in a subclass; ``state_dict`` calls it only when the class
+        overrides it, as PyTorch's.
+
+        >>> import tensorgrad as tg
+        >>> class Counter(tg.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.count = 0
+        ...     def get_extra_state(self):
+        ...         return {"count": self.count}
+        ...     def set_extra_state(self, state):
+        ...         self.count = state["count"]
+        >>> a, b = Counter(), Counter()
+        >>> a.count = 3
+        >>> _ = b.load_state_dict(a.state_dict()); b.count
+        3
+        """
+        raise RuntimeError("Module.get_extra_state() was called on a module whose class does not "
+                           "define it; define get_extra_state and set_extra_state together")
+
+    def set_extra_state(self, state):
+        """Take back what ``get_extra_state`` returned (``load_state_dict`` calls it with the
+        ``<prefix>_extra_state`` entry when the class overrides it)."""
+        raise RuntimeError("Module.set_extra_state() was called on a module whose class does not "
+                           "define it; define get_extra_state and set_extra_state together")
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        """This module's own entries (not its children's): PyTorch's per-module step of
+        ``state_dict``, which subclasses may override."""
+        for name, t in self._own_state():
+            destination[prefix + name] = t if keep_vars else t.detach()
+        if type(self).get_extra_state is not Module.get_extra_state:
+            destination[prefix + "_extra_state"] = self.get_extra_state()
+
+    def _hook_values(self, where):
+        hooks = self.__dict__.get(where)
+        return list(hooks.values()) if hooks else ()
 
     def state_dict(self, destination=None, prefix="", keep_vars=False):
-        """An ordered dict of name -> tensor (parameters and persistent buffers), sharing their
-        data; detached unless ``keep_vars``."""
+        """An ordered dict of name -> tensor (parameters and persistent buffers, and
+        ``_extra_state`` entries), sharing their data; detached unless ``keep_vars``. Its
+        ``_metadata`` maps each module's prefix to ``{"version": ...}``. Each module's state
+        dict pre-hooks run before its entries are added, its post-hooks after its children's,
+        as PyTorch's (iteratively here: deep models do not recurse)."""
         out = OrderedDict() if destination is None else destination
-        for name, t in self._state_items(prefix):
-            out[name] = t if keep_vars else t.detach()
-        return out
+        if destination is None:
+            out._metadata = OrderedDict()
+        meta = getattr(out, "_metadata", None)
+        result = out
+        stack = [(prefix, self, None)]
+        while stack:
+            pre, m, local = stack.pop()
+            if local is not None:  # leaving m: its subtree is in
+                for hook, public in m._hook_values("_state_dict_hooks"):
+                    r = hook(m, out, pre, local)
+                    if public and r is not None:
+                        raise RuntimeError("state_dict post-hook must return None")
+                    if r is not None and m is self and pre == prefix:
+                        result = r  # _register_state_dict_hook's new dict: the root's only
+                continue
+            local = {"version": type(m)._version}
+            if meta is not None:
+                meta[pre[:-1]] = local
+            for hook in m._hook_values("_state_dict_pre_hooks"):
+                hook(m, pre, keep_vars)
+            m._save_to_state_dict(out, pre, keep_vars)
+            stack.append((pre, m, local))
+            stack.extend(reversed([(f"{pre}{k}.", c, None) for k, c in m._modules.items()
+                                   if c is not None]))
+        return result
+
+    def _check_own_state(self, state_dict, prefix, local_metadata, found):
+        """One module's part of ``load_state_dict``, without changing anything: its load
+        pre-hooks run, then its keys are matched (PyTorch's ``_load_from_state_dict``, whose
+        copies ``load_state_dict`` makes once everything is checked). ``found`` holds the
+        lists missing, unexpected, error_msgs, updates, extras."""
+        missing, unexpected, error_msgs, updates, extras = found
+        for hook, with_module in self._hook_values("_load_state_dict_pre_hooks"):
+            args = (state_dict, prefix, local_metadata, True, missing, unexpected, error_msgs)
+            hook(self, *args) if with_module else hook(*args)
+        local = dict(self._own_state())
+        for name, t in local.items():
+            key = prefix + name
+            if key not in state_dict:
+                missing.append(key)
+                continue
+            value = state_dict[key]
+            arr = value.data if isinstance(value, Tensor) else keep_array(value)
+            if arr.dtype.kind not in "fciub":
+                raise TypeError(f"load_state_dict: '{key}' holds {arr.dtype.name} data "
+                                f"({type(value).__name__}); expected a numeric tensor")
+            if tuple(arr.shape) != tuple(t.shape):
+                error_msgs.append(f"load_state_dict: '{key}' has shape {tuple(arr.shape)} in "
+                                  f"the state dict but {tuple(t.shape)} in the model")
+                continue
+            updates.append((t, arr))
+        extra_key = prefix + "_extra_state"
+        if type(self).set_extra_state is not Module.set_extra_state:
+            if extra_key in state_dict:
+                extras.append((self, state_dict[extra_key]))
+            else:
+                missing.append(extra_key)
+        elif extra_key in state_dict:
+            unexpected.append(extra_key)
+        for key in state_dict:
+            if key.startswith(prefix) and key != extra_key:
+                head, dot, _ = key[len(prefix):].partition(".")
+                if head not in (self._modules if dot else local):
+                    unexpected.append(key)
 
     def load_state_dict(self, state_dict, strict=True, assign=False):
-        """Copy values from ``state_dict`` into the parameters and persistent buffers.
-        Everything is checked first (names when ``strict``, shapes always), so a bad state
-        dict changes nothing. Returns ``(missing_keys, unexpected_keys)`` as a named tuple.
-        ``assign`` is accepted for PyTorch's signature; values are always copied."""
+        """Copy values from ``state_dict`` into the parameters and persistent buffers (and
+        hand ``_extra_state`` entries to ``set_extra_state``). Everything is checked first
+        (names when ``strict``, shapes always), so a bad state dict changes nothing, unless a
+        load post-hook is registered: as PyTorch's, a module's post-hooks run once its
+        subtree is loaded (what was checked until then is copied first), and may clear
+        ``missing_keys``/``unexpected_keys`` (the lists so far) before the strict check.
+        Load pre-hooks run per module first (parents before children) and may edit the
+        (copied) dict.
+        Returns ``(missing_keys, unexpected_keys)`` as a named tuple. ``assign`` is accepted
+        for PyTorch's signature; values are always copied."""
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
             raise TypeError(f"load_state_dict: expected a dict of name -> tensor (what "
                             f"state_dict() returns), got {type(state_dict).__name__}")
-        own = OrderedDict(self._state_items())
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        if strict and (missing or unexpected):
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: "
-                               f"missing keys {missing}, unexpected keys {unexpected}")
-        updates = []
-        for name, t in own.items():
-            if name not in state_dict:
+        metadata = getattr(state_dict, "_metadata", None)
+        state_dict = OrderedDict(state_dict)  # hooks may edit it; the caller's stays
+        missing, unexpected, error_msgs, updates, extras = found = [], [], [], [], []
+        stack = [("", self, state_dict, False)]
+        while stack:
+            pre, m, local_sd, leaving = stack.pop()
+            if leaving:  # m's subtree is checked: as PyTorch, load it and run m's post-hooks
+                _load_checked(updates, extras)
+                keys = _IncompatibleKeys(missing, unexpected)
+                for hook in m._hook_values("_load_state_dict_post_hooks"):
+                    if hook(m, keys) is not None:
+                        raise AssertionError(
+                            "Hooks registered with ``register_load_state_dict_post_hook`` are "
+                            "not expected to return new values, if incompatible_keys need to "
+                            "be modified, it should be done inplace.")
                 continue
-            value = state_dict[name]
-            arr = value.data if isinstance(value, Tensor) else keep_array(value)
-            # checked before any copy: a cast failing below would leave the model half-loaded
-            if arr.dtype.kind not in "fciub":
-                raise TypeError(f"load_state_dict: '{name}' holds {arr.dtype.name} data "
-                                f"({type(value).__name__}); expected a numeric tensor")
-            if tuple(arr.shape) != tuple(t.shape):
-                raise RuntimeError(f"load_state_dict: '{name}' has shape {tuple(arr.shape)} in "
-                                   f"the state dict but {tuple(t.shape)} in the model")
-            updates.append((t, arr))
-        with no_grad():
-            for t, arr in updates:
-                t.copy_(_new_tensor(t.device.put(arr.astype(t.dtype, copy=False)), None, False))
+            local_meta = metadata.get(pre[:-1], {}) if metadata is not None else {}
+            m._check_own_state(local_sd, pre, local_meta, found)
+            if m.__dict__.get("_load_state_dict_post_hooks"):
+                stack.append((pre, m, None, True))
+            kids = []
+            for k, c in m._modules.items():
+                if c is not None:
+                    cp = f"{pre}{k}."
+                    kids.append((cp, c, {key: v for key, v in local_sd.items()
+                                         if key.startswith(cp)}, False))
+            stack.extend(reversed(kids))
+        if error_msgs or strict and (missing or unexpected):
+            msgs = [f"missing keys {missing}, unexpected keys {unexpected}"] \
+                if strict and (missing or unexpected) else []
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: "
+                               + "; ".join(msgs + error_msgs))
+        _load_checked(updates, extras)
         return _IncompatibleKeys(missing, unexpected)
+
+    def register_state_dict_pre_hook(self, hook):
+        """Call ``hook(module, prefix, keep_vars)`` before ``state_dict`` adds this module's
+        entries. Returns a handle whose ``remove()`` drops the hook."""
+        return self._add_hook("_state_dict_pre_hooks", hook, False)
+
+    def register_state_dict_post_hook(self, hook):
+        """Call ``hook(module, state_dict, prefix, local_metadata)`` once ``state_dict`` has
+        added this module's entries and its children's; it may edit ``state_dict`` in place
+        and must return None. Returns a handle whose ``remove()`` drops the hook.
+
+        >>> import tensorgrad as tg
+        >>> lin = tg.nn.Linear(2, 2)
+        >>> def drop_bias(module, sd, prefix, local_metadata):
+        ...     del sd[prefix + "bias"]
+        >>> h = lin.register_state_dict_post_hook(drop_bias)
+        >>> list(lin.state_dict())
+        ['weight']
+        """
+        return self._add_hook("_state_dict_hooks", (hook, True), False)
+
+    def _register_state_dict_hook(self, hook):
+        """The older post-hook: ``hook(module, state_dict, prefix, local_metadata)`` may also
+        return a new dict, which counts only for the module ``state_dict`` was called on."""
+        return self._add_hook("_state_dict_hooks", (hook, False), False)
+
+    def register_load_state_dict_pre_hook(self, hook):
+        """Call ``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)`` before ``load_state_dict`` matches this module's keys
+        (``strict`` is always True here, as PyTorch passes it; ``state_dict`` is a copy the
+        hook may edit; what it appends to ``error_msgs`` makes the load fail). Returns a
+        handle whose ``remove()`` drops the hook."""
+        return self._add_hook("_load_state_dict_pre_hooks", (hook, True), False)
+
+    def _register_load_state_dict_pre_hook(self, hook, with_module=False):
+        """As ``register_load_state_dict_pre_hook``, the module left out of the arguments
+        unless ``with_module``."""
+        return self._add_hook("_load_state_dict_pre_hooks", (hook, with_module), False)
+
+    def register_load_state_dict_post_hook(self, hook):
+        """Call ``hook(module, incompatible_keys)`` after ``load_state_dict`` has loaded;
+        ``incompatible_keys`` (missing_keys, unexpected_keys) may be edited in place, which
+        the strict check then sees. The hook must return None. Returns a handle whose
+        ``remove()`` drops the hook."""
+        return self._add_hook("_load_state_dict_post_hooks", hook, False)
 
     # ---- calling -------------------------------------------------------------------------------
     def forward(self, *args, **kwargs):
@@ -461,7 +688,24 @@ class Module:
         >>> norms
         [(3, 1)]
         """
+        self._backward_kind(True)
         return self._add_hook("_backward_hooks", hook, prepend)
+
+    def _backward_kind(self, full):
+        if self.__dict__.get("_is_full_backward_hook") is (not full):
+            raise RuntimeError("Cannot use both regular backward hooks and full backward hooks on "
+                               "a single Module. Please use only one of them.")
+        object.__setattr__(self, "_is_full_backward_hook", full)
+
+    def register_backward_hook(self, hook):
+        """PyTorch's deprecated backward hook. PyTorch hands it the gradients of the last
+        autograd node of ``forward`` (not of the module's inputs); here it runs as a full
+        backward hook (``register_full_backward_hook``), and the FutureWarning PyTorch gives
+        where the two differ (several nodes in forward, outputs from several nodes, non-Tensor
+        inputs or outputs) is given at each call. Cannot be mixed with full hooks on one
+        module, as in PyTorch."""
+        self._backward_kind(False)
+        return self._add_hook("_backward_hooks", hook, False)
 
     def register_full_backward_pre_hook(self, hook, prepend=False):
         """Call ``hook(module, grad_output)`` when the gradients of the module's outputs are
@@ -469,6 +713,9 @@ class Module:
         return self._add_hook("_backward_pre_hooks", hook, prepend)
 
     def __call__(self, *args, **kwargs):
+        # the hot path: one dict look-up per kind of hook. Hooks common to all modules
+        # (register_module_forward_hook, ...) are not looked at here: registering the first
+        # swaps Module.__call__ for _call_with_global_hooks (see _module_hooks._swap_call)
         d = self.__dict__
         backward_hooks = d.get("_backward_hooks")
         backward_pre_hooks = d.get("_backward_pre_hooks")
@@ -480,14 +727,35 @@ class Module:
         return self._call_with_hooks(args, kwargs, forward_hooks, backward_hooks,
                                      backward_pre_hooks)
 
-    def _call_with_hooks(self, args, kwargs, forward_hooks, backward_hooks, backward_pre_hooks):
-        from ._module_hooks import BackwardHook
+    _call_plain = __call__
 
+    def _call_with_global_hooks(self, *args, **kwargs):
+        """Module.__call__ while some hook common to all modules is registered: those run
+        before the module's own, as in PyTorch."""
+        d = self.__dict__
+        return self._call_with_hooks(args, kwargs, d.get("_forward_hooks"),
+                                     d.get("_backward_hooks"), d.get("_backward_pre_hooks"),
+                                     glob=True)
+
+    def _call_with_hooks(self, args, kwargs, forward_hooks, backward_hooks, backward_pre_hooks,
+                         glob=False):
         forward_hooks = list(forward_hooks.values()) if forward_hooks else []
+        backward_hooks = list(backward_hooks.values()) if backward_hooks else []
+        backward_pre_hooks = list(backward_pre_hooks.values()) if backward_pre_hooks else []
+        pre_hooks = ()
+        if glob:
+            pre_hooks = list(_hooks._global_forward_pre_hooks.values())
+            forward_hooks = list(_hooks._global_forward_hooks.values()) + forward_hooks
+            backward_hooks = list(_hooks._global_backward_hooks.values()) + backward_hooks
+            backward_pre_hooks = list(_hooks._global_backward_pre_hooks.values()) + \
+                backward_pre_hooks
+        non_full = backward_hooks and (self.__dict__.get("_is_full_backward_hook") is False or
+                                       glob and _hooks._global_is_full_backward_hook[0] is False)
         bw = None
         if backward_hooks or backward_pre_hooks:
-            bw = BackwardHook(self, backward_hooks, backward_pre_hooks)
-        args, kwargs = self._run_forward_pre_hooks(args, kwargs)
+            bw = _hooks.BackwardHook(self, backward_hooks, backward_pre_hooks)
+        args, kwargs = self._run_forward_pre_hooks(args, kwargs, pre_hooks)
+        given = args
         if bw is not None:
             args = bw.setup_input_hook(args)
         try:
@@ -501,12 +769,18 @@ class Module:
             res = hook(self, args, kwargs, result) if with_kwargs else hook(self, args, result)
             if res is not None:
                 result = res
+        if non_full:
+            _hooks.warn_non_full(given, args, result)
         if bw is not None:
             result = bw.setup_output_hook(result)
         return result
 
-    def _run_forward_pre_hooks(self, args, kwargs):
+    def _run_forward_pre_hooks(self, args, kwargs, global_hooks=()):
         hooks = self.__dict__.get("_forward_pre_hooks")
+        for hook in global_hooks:  # the hooks common to all modules come first
+            res = hook(self, args)
+            if res is not None:
+                args = res if isinstance(res, tuple) else (res,)
         if hooks:
             for hook in list(hooks.values()):
                 if isinstance(hook, tuple):  # registered with_kwargs
@@ -950,3 +1224,10 @@ class AvgPool2d(_Pool2d):
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+# PyTorch's torch.nn.modules.module, where the hooks common to all modules are registered:
+# tg.nn.modules.module.register_module_forward_hook(...) and its import spelling
+module = _hooks
+_hooks.Module = Module
+sys.modules[__name__ + ".module"] = _hooks

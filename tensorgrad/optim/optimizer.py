@@ -273,7 +273,7 @@ class Optimizer:
         ``remove()`` drops the hook."""
         return self._add_step_hook("_optimizer_step_post_hooks", hook)
 
-    def _add_step_hook(self, where, hook):
+    def _add_step_hook(self, where, hook, prepend=False):
         from ..nn.modules import _RemovableHandle
 
         hooks = self.__dict__.get(where)
@@ -281,7 +281,42 @@ class Optimizer:
             hooks = self.__dict__[where] = OrderedDict()
         handle = _RemovableHandle(hooks)
         hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
         return handle
+
+    def _hooks(self, where):
+        hooks = self.__dict__.get(where)
+        return list(hooks.values()) if hooks else ()
+
+    def register_state_dict_pre_hook(self, hook, prepend=False):
+        """Call ``hook(optimizer)`` before ``state_dict`` builds its result (PyTorch's);
+        ``prepend`` puts it before the hooks registered so far. Returns a handle whose
+        ``remove()`` drops the hook."""
+        return self._add_step_hook("_optimizer_state_dict_pre_hooks", hook, prepend)
+
+    def register_state_dict_post_hook(self, hook, prepend=False):
+        """Call ``hook(optimizer, state_dict)`` on what ``state_dict`` built; a result that is
+        not None is returned instead. Returns a handle whose ``remove()`` drops the hook.
+
+        >>> import tensorgrad as tg
+        >>> opt = tg.optim.SGD([tg.zeros(2, requires_grad=True)], lr=0.1)
+        >>> h = opt.register_state_dict_post_hook(lambda o, sd: {**sd, "note": "v2"})
+        >>> opt.state_dict()["note"]
+        'v2'
+        """
+        return self._add_step_hook("_optimizer_state_dict_post_hooks", hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook, prepend=False):
+        """Call ``hook(optimizer, state_dict)`` before ``load_state_dict`` reads its argument
+        (a shallow copy); a result that is not None is loaded instead. Returns a handle whose
+        ``remove()`` drops the hook."""
+        return self._add_step_hook("_optimizer_load_state_dict_pre_hooks", hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook, prepend=False):
+        """Call ``hook(optimizer)`` after ``load_state_dict`` has loaded. Returns a handle
+        whose ``remove()`` drops the hook."""
+        return self._add_step_hook("_optimizer_load_state_dict_post_hooks", hook, prepend)
 
     def _flat_group(self, group, names):
         """The group's flat layout if this step can be one fused launch, else None: every
@@ -363,7 +398,10 @@ class Optimizer:
         """``{"state": {index: {name: value}}, "param_groups": [{..., "params": [index]}]}``
         as PyTorch's: parameters are numbered in the order of the groups, each group keeps its
         own hyper-parameters (``lr`` as a scheduler left it, ``initial_lr``), and the state
-        holds step counts and copies of the buffers (on the parameters' devices)."""
+        holds step counts and copies of the buffers (on the parameters' devices). The state
+        dict hooks run before and after, as PyTorch's."""
+        for hook in self._hooks("_optimizer_state_dict_pre_hooks"):
+            hook(self)
         index = {}
         groups = []
         for group in self.param_groups:
@@ -375,14 +413,27 @@ class Optimizer:
             groups.append(g)
         state = {index[k]: {n: (v.copy() if hasattr(v, "copy") else v) for n, v in st.items()}
                  for k, st in self.state.items() if k in index}
-        return {"state": dict(sorted(state.items())), "param_groups": groups}
+        out = {"state": dict(sorted(state.items())), "param_groups": groups}
+        for hook in self._hooks("_optimizer_state_dict_post_hooks"):
+            result = hook(self, out)
+            if result is not None:
+                out = result
+        return out
 
     def load_state_dict(self, state_dict):
         """Load what ``state_dict`` returned: hyper-parameters of every group, step counts and
         buffers (copied to each parameter's device and floating dtype). Refused with a
         ValueError naming the mismatch (number of groups, a group's size, a buffer's shape, an
-        index beyond the parameters); a refused state dict changes nothing."""
+        index beyond the parameters); a refused state dict changes nothing. The load state
+        dict hooks run before (they may replace the dict) and after, as PyTorch's."""
         name = type(self).__name__
+        pre = self._hooks("_optimizer_load_state_dict_pre_hooks")
+        if pre and isinstance(state_dict, dict):
+            state_dict = state_dict.copy()  # shallow, as PyTorch: hooks may edit it
+            for hook in pre:
+                result = hook(self, state_dict)
+                if result is not None:
+                    state_dict = result
         if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
             raise ValueError(f"{name}.load_state_dict: expected what {name}.state_dict() returns "
                              "(a dict with 'state' and 'param_groups'), got "
@@ -424,6 +475,8 @@ class Optimizer:
                       for k, v in saved.items() if k != "params"})
         self.state = new_state  # replaced whole: a bad state dict changes nothing
         self._scratch.clear()
+        for hook in self._hooks("_optimizer_load_state_dict_post_hooks"):
+            hook(self)
 
     def _state_shape(self, name, p):
         """The shape the state buffer ``name`` of parameter ``p`` has: the parameter's, unless
