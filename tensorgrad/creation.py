@@ -468,9 +468,19 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
     return _make(lambda xp, s, d: _drawn(src().random, s, d), size, dtype, dev, requires_grad)
 
 
-def _drawn(draw, shape, dtype):
+def _drawn(draw, shape, dtype, part_scale=1.0):
     """``draw(shape, dtype=dtype)``; the generators draw float32 and float64 only, so float16
-    (a possible default dtype) is drawn in float32 and rounded."""
+    (a possible default dtype) is drawn in float32 and rounded. A complex dtype draws its real
+    and imaginary parts in the matching real dtype, each times ``part_scale`` (PyTorch's
+    complex randn gives each part variance 1/2, its complex rand each part U[0, 1))."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "c":
+        part = np.float32 if dtype == np.complex64 else np.float64
+        real = draw(shape, dtype=part)
+        imag = draw(shape, dtype=part)
+        if part_scale != 1.0:
+            real, imag = real * part_scale, imag * part_scale
+        return (real + 1j * imag).astype(dtype)
     if dtype == np.float16:
         return draw(shape, dtype=np.float32).astype(np.float16)
     return draw(shape, dtype=dtype)
@@ -481,8 +491,8 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     global generator of ``device``. The values are not PyTorch's (other bit generators)."""
     dev = as_device(device)
     src = _source(generator, dev, "randn")
-    return _make(lambda xp, s, d: _drawn(src().standard_normal, s, d), size, dtype, dev,
-                 requires_grad)
+    return _make(lambda xp, s, d: _drawn(src().standard_normal, s, d, 0.5 ** 0.5), size,
+                 dtype, dev, requires_grad)
 
 
 def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None,

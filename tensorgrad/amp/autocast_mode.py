@@ -132,11 +132,15 @@ def cast_inputs(policy, *values):
     return _cast_args(policy, values)
 
 
+def _dtype_name(dtype):
+    name = dtype if isinstance(dtype, str) else getattr(dtype, "__name__", None) or str(dtype)
+    return name.lower().removeprefix("torch.")
+
+
 def _autocast_dtype(dtype, device_type):
     """The numpy dtype for autocast's ``dtype`` argument (tensorgrad's, NumPy's or PyTorch's
     spelling); bfloat16 raises, since neither NumPy nor CuPy has it."""
-    name = dtype if isinstance(dtype, str) else getattr(dtype, "__name__", None) or str(dtype)
-    name = name.lower().removeprefix("torch.")
+    name = _dtype_name(dtype)
     if name in ("bfloat16", "bf16"):
         raise ValueError(
             f"autocast: dtype bfloat16 is not available for device_type '{device_type}': "
@@ -245,7 +249,11 @@ class autocast:
     def __init__(self, device_type, dtype=None, enabled=True, cache_enabled=None):
         _check_device_type(device_type, "autocast")
         self.device = device_type
-        self.fast_dtype = get_autocast_dtype(device_type) if dtype is None else \
+        # a disabled region casts nothing, so it takes bfloat16 too (as scripts written for
+        # PyTorch's CPU autocast pass it), keeping the device's default as its dtype
+        off_bf16 = not enabled and dtype is not None and _dtype_name(dtype) in ("bfloat16",
+                                                                                 "bf16")
+        self.fast_dtype = get_autocast_dtype(device_type) if dtype is None or off_bf16 else \
             _autocast_dtype(dtype, device_type)
         self._enabled = bool(enabled)
         self._cache_enabled = is_autocast_cache_enabled() if cache_enabled is None else \

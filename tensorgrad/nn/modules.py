@@ -360,20 +360,29 @@ class Module:
     def to(self, *args, **kwargs):
         """Move (or cast) every parameter and buffer in place: the Parameter objects stay the
         same, so an optimizer made before still holds them."""
+        def convert(t):
+            moved = t.to(*args, **kwargs)
+            if moved.dtype != t.dtype and t.dtype.kind not in "fc":
+                moved = t.to(moved.device)  # as PyTorch: casts are for floats and complex
+            return moved
+
+        return self._move(convert)
+
+    def _move(self, convert):
+        """Replace the data of every parameter and buffer by ``convert(tensor)``'s, keeping the
+        objects (and bumping their version counters where the data changed)."""
         with no_grad():
             for m in self.modules():
                 for table in (m._parameters, m._buffers):
                     for t in table.values():
                         if t is None:
                             continue
-                        moved = t.to(*args, **kwargs)
-                        if moved.dtype != t.dtype and t.dtype.kind not in "fc":
-                            moved = t.to(moved.device)  # as PyTorch: casts are for floats
+                        moved = convert(t)
                         if moved is not t:
                             t.data = moved.data
                             t._vc = [t._vc[0] + 1]
                         if t.grad is not None:  # gradients go along, as in PyTorch
-                            t.grad = t.grad.to(*args, **kwargs)
+                            t.grad = t.grad.to(device=t.device, dtype=t.dtype)
         return self
 
     def cpu(self):
@@ -382,15 +391,24 @@ class Module:
     def cuda(self, device=None):
         return self.to("cuda" if device is None else f"cuda:{device}")
 
+    def _cast_floating(self, dtype):
+        # PyTorch's double()/float()/half() cast floating tensors only (complex ones stay;
+        # to(dtype) casts those too)
+        return self._move(lambda t: t.to(dtype) if t.dtype.kind == "f" else t)
+
     def float(self):
-        return self.to(np.float32)
+        """Cast the floating parameters and buffers to float32 in place (complex ones stay, as
+        in PyTorch); returns self."""
+        return self._cast_floating(np.float32)
 
     def double(self):
-        return self.to(np.float64)
+        """Cast the floating parameters and buffers to float64 in place (complex ones stay, as
+        in PyTorch); returns self."""
+        return self._cast_floating(np.float64)
 
     def half(self):
         """Cast the floating parameters and buffers to float16 in place; returns self."""
-        return self.to(np.float16)
+        return self._cast_floating(np.float16)
 
     def bfloat16(self):
         """PyTorch's cast to bfloat16, which tensorgrad cannot make: a TypeError, as

@@ -125,6 +125,40 @@ def _build_flat(params, state, names):
     return lay
 
 
+def _as_real(a):
+    """A complex array seen as real pairs ``(..., 2)`` (a view, as ``torch.view_as_real``);
+    other arrays as they are."""
+    if a.dtype.kind != "c":
+        return a
+    return a.view(a.real.dtype).reshape(a.shape + (2,))
+
+
+class _RealView:
+    """A complex parameter as PyTorch's optimizers step it: its data, gradient and state
+    viewed as real pairs, so every moment is kept per real and imaginary part (the state
+    itself stays complex, as in PyTorch's ``state_dict``)."""
+
+    __slots__ = ("param", "data", "_vc")
+
+    def __init__(self, param):
+        if not param.data.flags.c_contiguous:  # a real view needs contiguous pairs
+            param.data = xp_of(param.data).ascontiguousarray(param.data)
+        self.param, self.data, self._vc = param, _as_real(param.data), param._vc
+
+
+def _real_state(st, name):
+    """``st[name]`` for the step: a complex buffer as its real view, made C-contiguous first
+    (in ``st``) where a layout copied from the parameter was not."""
+    buf = st[name]
+    if buf.dtype.kind == "c" and not buf.flags.c_contiguous:
+        buf = st[name] = xp_of(buf).ascontiguousarray(buf)
+    return _as_real(buf)
+
+
+def _param_of(p):
+    return p.param if type(p) is _RealView else p
+
+
 def _placed(value, like):
     """A copy of a loaded state value for the parameter whose array is ``like``, as PyTorch
     loads optimizer state: arrays (NumPy, CuPy, or a Tensor's) move to the parameter's device,
@@ -354,24 +388,28 @@ class Optimizer:
     def _params_with_grad(self, group):
         for p in group["params"]:
             if p.grad is not None:
-                yield p, p.grad.data
+                if p.data.dtype.kind == "c":
+                    g = p.grad.data
+                    yield _RealView(p), _as_real(xp_of(g).ascontiguousarray(g))
+                else:
+                    yield p, p.grad.data
 
     def _count_step(self, p):
         """Count one more step in ``p``'s state: (the state, the new step number)."""
-        st = self.state.setdefault(id(p), {})
+        st = self.state.setdefault(id(_param_of(p)), {})
         t = st["step"] = st.get("step", 0) + 1
         return st, t
 
     def _buffer(self, p, name):
-        st = self.state.setdefault(id(p), {})
-        buf = st.get(name)
-        if buf is None:
-            buf = st[name] = xp_of(p.data).zeros_like(p.data)
-        return buf
+        param = _param_of(p)
+        st = self.state.setdefault(id(param), {})
+        if st.get(name) is None:
+            st[name] = xp_of(param.data).zeros_like(param.data)
+        return _real_state(st, name)
 
     def _scratch_for(self, p, slot=0):
         d = p.data
-        key = (id(p), slot) if slot else id(p)
+        key = (id(_param_of(p)), slot) if slot else id(_param_of(p))
         buf = self._scratch.get(key)
         if buf is None or type(buf) is not type(d) or buf.dtype != d.dtype or \
                 buf.shape != d.shape:
@@ -553,7 +591,7 @@ class SGD(Optimizer):
                     if wd:
                         d += wd * p.data
                     if mom:
-                        first = "momentum_buffer" not in self.state.get(id(p), {})
+                        first = "momentum_buffer" not in self.state.get(id(_param_of(p)), {})
                         buf = self._buffer(p, "momentum_buffer")
                         if first:
                             xp.copyto(buf, d)
@@ -798,15 +836,15 @@ class Adagrad(Optimizer):
         for group in self.param_groups:
             for p, g in self._params_with_grad(group):
                 xp = xp_of(p.data)
-                st = self.state.get(id(p))
+                st = self.state.get(id(_param_of(p)))
                 if st is None or "sum" not in st:
-                    self._init_group_state({**group, "params": [p]})
-                    st = self.state[id(p)]
+                    self._init_group_state({**group, "params": [_param_of(p)]})
+                    st = self.state[id(_param_of(p))]
                 st["step"] += 1
                 clr = group["lr"] / (1 + (st["step"] - 1) * group["lr_decay"])
                 d = self._direction(p, g, group)
                 a = self._scratch_for(p, 1)
-                acc = st["sum"]
+                acc = _real_state(st, "sum")
                 xp.multiply(d, d, out=a)
                 acc += a
                 xp.sqrt(acc, out=a)
@@ -1073,8 +1111,10 @@ class Rprop(Optimizer):
                 st, _ = self._count_step(p)
                 prev = self._buffer(p, "prev")
                 if "step_size" not in st:
-                    st["step_size"] = xp.full_like(p.data, group["lr"])
-                size = st["step_size"]
+                    # complex: both parts start at lr (PyTorch's complex(lr, lr))
+                    st["step_size"] = xp.full_like(_param_of(p).data, group["lr"])
+                    _real_state(st, "step_size")[...] = group["lr"]
+                size = _real_state(st, "step_size")
                 d = self._scratch_for(p)
                 if group["maximize"]:
                     xp.negative(g, out=d)
@@ -1117,7 +1157,7 @@ class ASGD(Optimizer):
             lr, lambd = group["lr"], group["lambd"]
             for p, g in self._params_with_grad(group):
                 xp = xp_of(p.data)
-                st = self.state.setdefault(id(p), {})
+                st = self.state.setdefault(id(_param_of(p)), {})
                 if "eta" not in st:
                     st.update(step=0, eta=_scalar_state(lr), mu=1.0)
                 t = st["step"] = st["step"] + 1
