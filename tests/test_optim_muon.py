@@ -187,3 +187,12 @@ def test_step_makes_no_host_sync():
         opt.step()
 
     assert_quiet(step)
+
+
+def test_muon_refuses_complex_parameters():
+    """Other optimizers step a complex parameter as real pairs (PyTorch's view_as_real); Muon
+    orthogonalizes matrices and refuses it, as PyTorch's does."""
+    z = tg.zeros(2, 2, dtype=np.complex128, requires_grad=True)
+    z.grad = tg.ones(2, 2, dtype=np.complex128)
+    with pytest.raises(RuntimeError, match="Muon does not support complex parameters"):
+        tg.optim.Muon([z]).step()

@@ -13,7 +13,7 @@ import numpy as np
 from ..autograd.graph import bump_version
 from ..backend.device import xp_of
 from ..tensor import Tensor
-from .optimizer import Optimizer, _closure_loss
+from .optimizer import Optimizer, _closure_loss, _param_of
 
 
 def _lerp_(a, b, w, tmp):
@@ -108,7 +108,7 @@ class Adafactor(Optimizer):
             eps1, eps2 = group["eps"]
             d_clip, wd, decay = group["d"], group["weight_decay"], group["beta2_decay"]
             for p, g in self._params_with_grad(group):
-                if p.dtype.kind == "c":
+                if _param_of(p).dtype.kind == "c":  # stepped as real pairs elsewhere
                     raise RuntimeError("Adafactor does not support complex parameters")
                 xp = xp_of(p.data)
                 if eps1 is None:  # as PyTorch: the first parameter's dtype decides

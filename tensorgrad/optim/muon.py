@@ -14,7 +14,7 @@ import math
 from ..autograd.graph import bump_version
 from ..backend.device import xp_of
 from .adafactor import _check_lr_tensor, _host_lr, _lerp_
-from .optimizer import Optimizer, _closure_loss
+from .optimizer import Optimizer, _closure_loss, _param_of
 
 __all__ = ["Muon"]
 
@@ -112,7 +112,7 @@ class Muon(Optimizer):
             lr = _host_lr(group["lr"])
             momentum, wd = group["momentum"], group["weight_decay"]
             for p, g in self._params_with_grad(group):
-                if p.dtype.kind == "c":
+                if _param_of(p).dtype.kind == "c":  # stepped as real pairs elsewhere
                     raise RuntimeError("Muon does not support complex parameters")
                 xp = xp_of(p.data)
                 buf = self._buffer(p, "momentum_buffer")
