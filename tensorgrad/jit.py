@@ -114,6 +114,9 @@ def fork(func, *args, **kwargs):
 
 
 def wait(future):
+    if not isinstance(future, Future):
+        raise TypeError(f"tg.jit.wait: expects the Future that tg.jit.fork returned, got "
+                        f"{type(future).__name__}")
     return future.wait()
 
 
@@ -140,7 +143,16 @@ def onednn_fusion_enabled():
 
 def set_fusion_strategy(strategy):
     """Accepted; returns the previous strategy, as PyTorch's does."""
-    old, _FUSION["strategy"] = _FUSION["strategy"], list(strategy)
+    if isinstance(strategy, (str, bytes)) or not hasattr(strategy, "__iter__"):
+        raise TypeError(f"tg.jit.set_fusion_strategy: strategy must be a list of (type, depth) "
+                        f"pairs such as [('STATIC', 2), ('DYNAMIC', 10)], got {strategy!r}")
+    new = list(strategy)
+    for pair in new:
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and
+                pair[0] in ("STATIC", "DYNAMIC") and isinstance(pair[1], int)):
+            raise ValueError(f"tg.jit.set_fusion_strategy: each entry must be ('STATIC', n) or "
+                             f"('DYNAMIC', n) with an int n, got {pair!r}")
+    old, _FUSION["strategy"] = _FUSION["strategy"], new
     return old
 
 

@@ -407,6 +407,10 @@ class SparseTensor(Tensor):
         if isinstance(other, Tensor) and (isinstance(other, SparseTensor) or other.ndim):
             raise SparseLayoutError(f"div(): a sparse tensor of shape {self._size} can be "
                                     "divided by a number or a 0-d tensor only")
+        if not isinstance(other, (numbers.Number, np.generic, Tensor)) and not (
+                hasattr(other, "dtype") and getattr(other, "ndim", None) == 0):
+            raise TypeError(f"div(): a sparse tensor of shape {self._size} can be divided by a "
+                            f"number or a 0-d tensor only, not a {type(other).__name__}")
         return self._scaled(self._vals / other)
 
     div = __truediv__
@@ -453,6 +457,14 @@ class SparseTensor(Tensor):
 
     def __rmatmul__(self, other):
         d = _as_dense(other, "matmul", "input")
+        if self.ndim == 2 and d.ndim > 2:  # PyTorch broadcasts the batch; not done here
+            raise SparseLayoutError(f"matmul(): dense input of shape {tuple(d.shape)} @ sparse "
+                                    f"other of shape {self._size}: a batched (3-D or more) "
+                                    "dense operand is not supported; loop over the batch")
+        if self.ndim == 2 and (d.ndim not in (1, 2) or d.shape[-1] != self._size[0]):
+            # checked here, in the order the user wrote the product (the work is s.t() @ d.T)
+            raise RuntimeError(f"matmul(): dense input of shape {tuple(d.shape)} @ sparse other "
+                               f"of shape {self._size}: {_mm_problem(d.ndim, d.shape[-1:], self)}")
         if d.ndim == 1:
             return _mm(self.t(), d, "matmul")
         return _mm(self.t(), d.transpose(0, 1), "matmul").transpose(0, 1)
@@ -531,7 +543,10 @@ def _refresh_names():
 # ---- construction ----------------------------------------------------------------------------
 def _dim(s, dim, op):
     n = len(s._size)
-    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or not -n <= dim < n:
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{op}(): dim must be an int, got {type(dim).__name__} {dim!r} (sparse "
+                        f"tensor of shape {s._size})")
+    if not -n <= dim < n:
         raise IndexError(f"{op}(): dim {dim!r} is out of range for a sparse tensor of shape "
                          f"{s._size}")
     return int(dim) % n
@@ -591,6 +606,9 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None, pi
                          "dimension; a sparse tensor needs at least one")
     if device_of(idx) != vals.device:
         idx = vals.device.put(idx)  # explicit copy
+    if idx.dtype == np.uint64 and idx.size and int(idx.max()) > np.iinfo(np.int64).max:
+        raise IndexError(f"{op}(): indices hold {int(idx.max())}, beyond any size (indices of "
+                         f"shape {tuple(idx.shape)})")
     idx = idx.astype(np.int64, copy=False)
     sd, nnz = idx.shape
     lo = hi = None
@@ -601,6 +619,9 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None, pi
     else:
         if isinstance(size, (int, np.integer)):
             size = (size,)
+        if isinstance(size, (str, bytes)) or not hasattr(size, "__iter__") or not all(
+                isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in size):
+            raise TypeError(f"{op}(): size must be a sequence of ints, got {size!r}")
         size = tuple(int(n) for n in size)
         if len(size) != sd + vals.ndim - 1 or size[sd:] != tuple(vals.shape[1:]) or \
                 any(n < 0 for n in size):
@@ -720,8 +741,7 @@ def _mm(mat1, mat2, op):
                                 f"got shape {s._size} with sparse_dim {s.sparse_dim()}")
     if d.ndim not in (1, 2) or d.shape[0] != s._size[1]:
         raise RuntimeError(f"{op}(): sparse mat1 of shape {s._size} @ dense mat2 of shape "
-                           f"{tuple(d.shape)}: mat2 must be 1-D or 2-D with {s._size[1]} rows "
-                           "(the inner dimensions differ)")
+                           f"{tuple(d.shape)}: {_mm_problem(d.ndim, d.shape[:1], s, 'mat2')}")
     if d.device != s.device:
         raise RuntimeError(f"{op}(): mat1 is on {s.device} and mat2 on {d.device}; move one "
                            "with .to()")
@@ -735,9 +755,26 @@ def _mm(mat1, mat2, op):
     return out.reshape(-1) if d.ndim == 1 else out
 
 
+def _mm_problem(ndim, inner, s, name="the dense operand"):
+    """What is wrong with a dense operand of ``ndim`` dims whose inner size is ``inner`` (a
+    tuple of 0 or 1 entries) for a product with the sparse matrix ``s``."""
+    if ndim not in (1, 2):
+        return (f"{name} must be 1-D or 2-D, got {ndim}-D (a sparse matrix multiplies vectors "
+                "and matrices only)")
+    return (f"the inner dimensions differ ({inner[0]} and "
+            f"{s._size[1] if name == 'mat2' else s._size[0]})")
+
+
 def addmm(mat, mat1, mat2, *, beta=1.0, alpha=1.0):
     """``beta * mat + alpha * (mat1 @ mat2)`` with a sparse ``mat1``."""
     prod = _mm(mat1, mat2, "sparse.addmm")
+    if isinstance(mat, Tensor) and beta != 0:
+        try:
+            np.broadcast_shapes(tuple(mat.shape), tuple(prod.shape))
+        except ValueError:
+            raise RuntimeError(f"sparse.addmm(): mat of shape {tuple(mat.shape)} does not "
+                               f"broadcast to the product's shape {tuple(prod.shape)} (mat1 "
+                               f"{mat1._size} @ mat2 {tuple(mat2.shape)})") from None
     prod = prod if alpha == 1 else prod * alpha
     return prod if beta == 0 else (mat if beta == 1 else mat * beta) + prod
 

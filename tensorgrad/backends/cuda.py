@@ -5,6 +5,8 @@ way) and the attention-kernel switches of PyTorch, accepted and remembered
 
 import contextlib
 
+import numpy as np
+
 _SDP = {"flash": True, "mem_efficient": True, "math": True, "cudnn": True}
 
 
@@ -31,6 +33,9 @@ class _Matmul:
     def allow_tf32(self, value):
         from ..torch_surface2 import set_float32_matmul_precision
 
+        if not isinstance(value, (bool, np.bool_)):
+            raise RuntimeError(f"backends.cuda.matmul.allow_tf32 must be set to a bool, got "
+                               f"{type(value).__name__} {value!r}")
         set_float32_matmul_precision("high" if value else "highest")
 
 

@@ -209,6 +209,9 @@ def format_table(events, sort_by=None, row_limit=100, name_width=55, shapes_widt
     """The table of ``events`` (FunctionEvents or their averages) as PyTorch prints it."""
     if time_unit not in (None, "s", "ms", "us"):
         raise ValueError(f"table: time_unit must be 's', 'ms' or 'us', got {time_unit!r}")
+    if row_limit is not None and (not isinstance(row_limit, int) or isinstance(row_limit, bool)):
+        raise TypeError(f"table: row_limit must be an int (negative: every row), got "
+                        f"{type(row_limit).__name__} {row_limit!r}")
     rows = list(events)
     if top_level_only:
         rows = [e for e in rows if getattr(e, "cpu_parent", None) is None]

@@ -56,6 +56,10 @@ def schedule(*, wait, warmup, active, repeat=0, skip_first=0, skip_first_wait=0)
     >>> [s(k).name for k in range(5)]
     ['NONE', 'WARMUP', 'RECORD', 'RECORD_AND_SAVE', 'NONE']
     """
+    for name, n in (("wait", wait), ("warmup", warmup), ("active", active),
+                    ("repeat", repeat), ("skip_first", skip_first)):
+        if not isinstance(n, int) or isinstance(n, bool):
+            raise TypeError(f"schedule: {name} must be an int, got {type(n).__name__} {n!r}")
     if wait < 0 or warmup < 0 or active <= 0 or repeat < 0 or skip_first < 0:
         raise ValueError(
             f"schedule: need wait >= 0, warmup >= 0, active > 0, repeat >= 0, skip_first >= 0; "
@@ -220,6 +224,10 @@ class profile(_Profiler):
                  record_shapes=False, profile_memory=False, with_stack=False, with_flops=False,
                  with_modules=False, experimental_config=None, execution_trace_observer=None,
                  acc_events=False, use_cuda=None, custom_trace_id_callback=None):
+        if isinstance(activities, ProfilerActivity) or (
+                activities is not None and not hasattr(activities, "__iter__")):
+            raise TypeError(f"profile: activities must be a list of ProfilerActivity values "
+                            f"(e.g. [ProfilerActivity.CPU]), got {activities!r}")
         acts = set(supported_activities() if activities is None else activities)
         for a in acts:
             if not isinstance(a, ProfilerActivity):

@@ -35,7 +35,9 @@ solver that the derivative should have (pass ``tol``).
 array([1., 0.])
 """
 
+import importlib
 import math
+import numbers
 
 import numpy as np
 
@@ -81,6 +83,7 @@ class _Problem:
         self.slots = [i for i, a in enumerate(self.args) if isinstance(a, Tensor)]
         self.active = bounds_mask  # minimize: components pinned at a bound
         self.info = {}
+        self.error = None  # what the solver raised, to be raised as it is (see _finish)
         self.pair = False  # minimize(jac=True): fun returns (value, gradient)
 
     def call(self, x, theta):
@@ -91,7 +94,12 @@ class _Problem:
             for i, v in zip(self.slots, self.unflatten(theta)):
                 args[i] = v
         out = self.fun(x, *args)
-        return out[0] if self.pair else out
+        if self.pair:
+            if not (isinstance(out, (tuple, list)) and len(out) == 2):
+                raise TypeError(f"{self.op}: with jac=True, fun must return (value, gradient), "
+                                f"got {_kind(out)}")
+            return out[0]
+        return out
 
     def users_pair(self):
         """``x -> (value, gradient)`` as the user's ``fun`` gives them (``jac=True``)."""
@@ -113,6 +121,82 @@ def _check_scalar(value, op):
     shape = tuple(getattr(value, "shape", ()))
     if math.prod(shape) != 1:
         raise ValueError(f"{op}: fun must return a scalar, got shape {shape}")
+
+
+def _kind(v):
+    """``v`` described for an error message: its type, and its shape and dtype if it has them."""
+    v = _raw(v)
+    if hasattr(v, "shape") and hasattr(v, "dtype"):
+        return f"{type(v).__name__} of shape {tuple(v.shape)} and dtype {v.dtype}"
+    return type(v).__name__
+
+
+def _value_shape(value, op, name="fun"):
+    """The shape of what ``fun`` returned (None for a list or tuple, left to the solver); a
+    TypeError naming ``op`` for anything that is not numbers."""
+    v = _raw(value)
+    if isinstance(v, numbers.Number) and not isinstance(v, bool):
+        return ()
+    if hasattr(v, "shape") and hasattr(v, "dtype"):
+        if v.dtype.kind not in "biufc":
+            raise TypeError(f"{op}: {name} must return numbers, got {_kind(v)}")
+        return tuple(v.shape)
+    if isinstance(v, (list, tuple)):
+        return None
+    raise TypeError(f"{op}: {name} must return a number, an array or a Tensor, got {_kind(v)}")
+
+
+def _check_callable(fun, op, name="fun"):
+    if not callable(fun):
+        raise TypeError(f"{op}: {name} must be callable, got {_kind(fun)}")
+
+
+def _known_methods(module, constant):
+    """SciPy's list of method names (None where this SciPy does not expose it)."""
+    try:
+        return tuple(getattr(importlib.import_module(f"scipy.optimize.{module}"), constant))
+    except (ImportError, AttributeError, TypeError):
+        return None
+
+
+def _check_method(method, op, module, constant):
+    """``method``: None, a callable, or one of SciPy's names (checked before any solve, so the
+    error names ``op`` rather than the solver's internals)."""
+    if method is None or callable(method):
+        return
+    if not isinstance(method, str):
+        raise TypeError(f"{op}: method must be a str, got {_kind(method)}")
+    known = _known_methods(module, constant)
+    if known is not None and method.lower() not in known:
+        raise ValueError(f"{op}: unknown method {method!r}; SciPy's are {', '.join(known)}")
+
+
+def _first_value(problem, x0, theta):
+    """``fun`` at ``x0``, once, before the solve and outside the solution's primitive: its
+    kind and shape are checked against what ``problem.op`` needs, and an error ``fun`` raises
+    there gets a note naming the call."""
+    try:
+        out = problem.call(x0, _raw(theta))
+    except Exception as e:
+        if hasattr(e, "add_note"):
+            shapes = ", ".join(_kind(a) for a in problem.args) or "none"
+            e.add_note(f"{problem.op}: raised by fun at the starting point x0 ({_kind(x0)}); "
+                       f"args: {shapes}")
+        raise
+    if isinstance(out, Tensor) and (out.requires_grad or out._level):
+        raise ValueError(
+            f"{problem.op}: fun returned a Tensor that carries a derivative for plain "
+            "inputs: it reads a differentiable Tensor from outside its arguments. Pass that "
+            "Tensor in args, so that the solution's derivative in it is taken")
+    shape = _value_shape(out, problem.op)
+    if shape is None:
+        return
+    if problem.kind == "min" and math.prod(shape) != 1:
+        raise ValueError(f"{problem.op}: fun must return a scalar, got shape {shape} at x0 of "
+                         f"shape {tuple(x0.shape)}")
+    if problem.kind == "root" and math.prod(shape) != x0.size:
+        raise ValueError(f"{problem.op}: fun must return as many values as x has, got shape "
+                         f"{shape} for x of shape {tuple(x0.shape)}")
 
 
 # ---- the solution as a primitive of theta ------------------------------------------------------
@@ -150,13 +234,11 @@ def _solve(problem, x0, theta):
         # differentiate
         return out if isinstance(x, Tensor) else _raw(out)
 
-    first = problem.call(x0, theta)
-    if isinstance(first, Tensor) and (first.requires_grad or first._level):
-        raise ValueError(
-            f"{problem.op}: fun returned a Tensor that carries a derivative for plain "
-            "inputs: it reads a differentiable Tensor from outside its arguments. Pass that "
-            "Tensor in args, so that the solution's derivative in it is taken")
-    return problem.solver(f, x0)
+    try:
+        return problem.solver(f, x0)
+    except Exception as e:
+        problem.error = e  # raised as it is by _finish, not as the primitive's error
+        raise
 
 
 # ---- solvers ----------------------------------------------------------------------------------
@@ -233,7 +315,11 @@ def _own_bfgs(f, x0, tol, options, problem, jac=None, callback=None):
     h = xp.eye(n, dtype=x.dtype)
     nfev, k, status, msg = 1, 0, 1, "Maximum number of iterations has been exceeded."
     while k < maxiter:
-        if float(xp.max(xp.abs(g))) <= gtol:
+        gmax, fval = float(xp.max(xp.abs(g))), float(fx)
+        if math.isnan(gmax) or math.isnan(fval):  # SciPy's status and message for NaN
+            status, msg = 3, "NaN result encountered."
+            break
+        if gmax <= gtol:
             status, msg = 0, "Optimization terminated successfully."
             break
         p = -(h @ g)
@@ -246,7 +332,7 @@ def _own_bfgs(f, x0, tol, options, problem, jac=None, callback=None):
             x_new = x + step * p
             f_new, g_new = vg(x_new)
             nfev += 1
-            if float(f_new) <= float(fx) + 1e-4 * step * slope or step < 1e-12:
+            if float(f_new) <= fval + 1e-4 * step * slope or step < 1e-12:
                 break
             step *= 0.5
         if step < 1e-12:
@@ -277,12 +363,19 @@ def _own_newton(f, x0, tol, options, problem):
     x = x0
     r = xp.ravel(f(x))
     if r.size != x.size:
-        raise ValueError(f"root: fun must return as many values as x has, got shape "
+        raise ValueError(f"{problem.op}: fun must return as many values as x has, got shape "
                          f"{tuple(r.shape)} for x of shape {tuple(x.shape)}")
     nfev, k, status, msg = 1, 0, 5, "The iteration is not making good progress."
     while k < maxiter:
         j = jacobian(f)(x).reshape(r.size, x.size)
-        dx = xp.linalg.solve(j, -r)
+        try:
+            dx = xp.linalg.solve(j, -r)
+        except np.linalg.LinAlgError:
+            dx = None
+        if dx is None or not math.isfinite(_norm(dx)):
+            msg = ("The iteration is not making good progress: the Jacobian of fun is singular "
+                   "or fun is not finite at x.")
+            break
         r2 = float(r @ r)
         step = 1.0
         while True:
@@ -307,12 +400,23 @@ def _own_newton(f, x0, tol, options, problem):
 # ---- the public functions ---------------------------------------------------------------------
 def _start(op, x0):
     raw = _raw(x0)
+    if raw is None or isinstance(raw, (str, bytes)):
+        raise TypeError(f"{op}: x0 must be a number, a 1-D array or a Tensor, got {_kind(raw)}")
     xp = xp_of(raw) if hasattr(raw, "shape") else np
-    x = xp.asarray(raw)
+    try:
+        x = xp.asarray(raw)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{op}: x0 must be a number, a 1-D array or a Tensor, got "
+                        f"{_kind(raw)} ({e})") from e
+    if x.dtype.kind not in "biufc":
+        raise TypeError(f"{op}: x0 must hold numbers, got {_kind(x)}")
     if x.dtype.kind not in "fc":
         x = x.astype(float)
     if x.ndim > 1:
         raise ValueError(f"{op}: x0 must be 1-D (SciPy's (n,)), got shape {tuple(x.shape)}")
+    if x.size == 0:
+        raise ValueError(f"{op}: x0 has no entries (shape {tuple(x.shape)}); there is nothing "
+                         "to solve for")
     return xp.ravel(x).copy()
 
 
@@ -325,10 +429,18 @@ def _pack(problem):
 
 
 def _finish(problem, x0, theta):
-    """The solution: on the tape of ``args``' Tensors when there are any."""
+    """The solution: on the tape of ``args``' Tensors when there are any. What the solver
+    raises comes out as it is (the public function's or SciPy's message), not as an error of
+    the internal primitive."""
     if theta is None:
         return _solve(problem, x0, None)
-    return _solution(theta, x0, problem)
+    try:
+        return _solution(theta, x0, problem)
+    except Exception as e:
+        own, problem.error = problem.error, None
+        if own is not None and (e is own or e.__cause__ is own):
+            raise own from None
+        raise
 
 
 def _same_device(x0, theta):
@@ -356,19 +468,25 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
             "of the active constraints); use bounds, or a penalty in fun")
     if not isinstance(args, tuple):
         args = (args,)
+    _check_callable(fun, "minimize")
+    _check_method(method, "minimize", "_minimize", "MINIMIZE_METHODS")
     problem = _Problem("minimize", "min", fun, args)
-    x0, theta = _same_device(_start("minimize", x0), _pack(problem))
+    packed = _pack(problem)
+    x0, theta = _same_device(_start("minimize", x0), packed)
+    if bounds is not None:
+        _check_bounds(bounds, x0)
     if jac is True:
         problem.pair = True
         if theta is not None:  # the derivative in args differentiates fun itself: its gradient
             jac = None         # comes from tensorgrad too
+    _first_value(problem, x0, theta)
     so = _scipy_optimize()
     on_gpu = type(x0) is _CUPY_ARRAY
     own = on_gpu or so is None
     if method is None:
         method = "L-BFGS-B" if bounds is not None else "BFGS"
     if own:
-        if method.upper() != "BFGS" or bounds is not None:
+        if not isinstance(method, str) or method.upper() != "BFGS" or bounds is not None:
             where = "on the cuda device" if on_gpu else "without SciPy"
             raise NotImplementedError(
                 f"minimize: method {method!r}{' with bounds' if bounds is not None else ''} is "
@@ -387,8 +505,44 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
     x = _finish(problem, x0, theta)
     res = OptimizeResult(problem.info)
     res["x"] = x
-    res["fun"] = problem.call(x, None)
+    # parameters moved to x0's device: the value with the moved ones (still on their tape)
+    res["fun"] = problem.call(x, None if theta is packed else theta)
     return res
+
+
+def _check_bounds(bounds, x):
+    """``bounds`` of ``minimize``: one (low, high) pair per component of ``x`` (None: no
+    bound), or a ``scipy.optimize.Bounds`` whose ends broadcast to ``x``; low <= high."""
+    n = x.size
+    if hasattr(bounds, "lb") and hasattr(bounds, "ub"):
+        lo, hi = np.asarray(bounds.lb, dtype=float), np.asarray(bounds.ub, dtype=float)
+        if any(a.ndim > 1 or a.size not in (1, n) for a in (lo, hi)):
+            raise ValueError(f"minimize: Bounds with lb of shape {lo.shape} and ub of shape "
+                             f"{hi.shape} do not fit x0 of shape {tuple(x.shape)}")
+    else:
+        try:
+            pairs = list(bounds)
+        except TypeError:
+            raise TypeError(f"minimize: bounds must be a sequence of (low, high) pairs or a "
+                            f"scipy.optimize.Bounds, got {_kind(bounds)}") from None
+        if len(pairs) != n:
+            raise ValueError(f"minimize: bounds must have one (low, high) pair per component, "
+                             f"got {len(pairs)} for x0 of shape {tuple(x.shape)}")
+        lo, hi = [], []
+        for k, p in enumerate(pairs):
+            ok = isinstance(p, (tuple, list)) and len(p) == 2 and all(
+                e is None or isinstance(e, numbers.Real) or
+                (hasattr(e, "shape") and math.prod(e.shape) == 1) for e in p)
+            if not ok:
+                raise TypeError(f"minimize: bounds[{k}] must be a (low, high) pair of numbers "
+                                f"or None, got {p!r}")
+            lo.append(-math.inf if p[0] is None else float(p[0]))
+            hi.append(math.inf if p[1] is None else float(p[1]))
+        lo, hi = np.asarray(lo), np.asarray(hi)
+    if np.any(lo > hi):
+        k = int(np.argmax(np.broadcast_to(lo > hi, (n,))))
+        raise ValueError(f"minimize: bounds[{k}] has its low end above its high end "
+                         f"(lb {lo.tolist()}, ub {hi.tolist()})")
 
 
 def _at_bounds(x, bounds):
@@ -411,10 +565,17 @@ def root(fun, x0, args=(), method="hybr", jac=None, tol=None, callback=None, opt
     """SciPy's ``root``, with ``res.x`` differentiable in the Tensors of ``args`` (see the
     module). On CuPy arrays or without SciPy, tensorgrad's Newton iteration runs whatever
     ``method`` says (``options``: ``xtol``, ``maxiter``)."""
+    return _root("root", fun, x0, args, method, jac, tol, callback, options)
+
+
+def _root(op, fun, x0, args, method, jac, tol, callback, options):
     if not isinstance(args, tuple):
         args = (args,)
-    problem = _Problem("root", "root", fun, args)
-    x0, theta = _same_device(_start("root", x0), _pack(problem))
+    _check_callable(fun, op)
+    _check_method(method, op, "_root", "ROOT_METHODS")
+    problem = _Problem(op, "root", fun, args)
+    x0, theta = _same_device(_start(op, x0), _pack(problem))
+    _first_value(problem, x0, theta)
     so = _scipy_optimize()
     if type(x0) is _CUPY_ARRAY or so is None:
         problem.solver = lambda f, x: _own_newton(f, x, tol, options, problem)
@@ -436,8 +597,8 @@ def fsolve(func, x0, args=(), fprime=None, full_output=False, col_deriv=False, x
     if maxfev:
         options["maxfev"] = maxfev
     own = type(_raw(x0)) is _CUPY_ARRAY or _scipy_optimize() is None
-    res = root(func, x0, args=args, method="hybr", jac=fprime,
-               options={"xtol": xtol, "maxiter": maxfev or None} if own else options)
+    res = _root("fsolve", func, x0, args, "hybr", fprime, None, None,
+                {"xtol": xtol, "maxiter": maxfev or None} if own else options)
     if full_output:
         info = {k: v for k, v in res.items() if k not in ("x", "success", "status", "message")}
         return res.x, info, res.status, res.message
@@ -459,12 +620,40 @@ class RootResults:
                 f"           root: {self.root!r}\n         method: {self.method}")
 
 
-def _on_line(f, shape=(1,)):
+def _on_line(f, op, shape=(1,), name="f"):
     """A scalar function ``f(t, *args)`` as one of a vector of length 1 (its value of
     ``shape``: (1,) for a root, () for a minimum)."""
     def fv(x, *args):
-        return tnp.reshape(f(x[0], *args), shape)
+        v = f(x[0], *args)
+        got = _value_shape(v, op, name)
+        if got is not None and math.prod(got) != 1:
+            raise ValueError(f"{op}: {name} must return a scalar, got shape {got}")
+        return tnp.reshape(v, shape)
     return fv
+
+
+def _scalar_arg(value, op, name):
+    """``value`` (a number, or a one-element array or Tensor) as a float."""
+    v = _raw(value)
+    if isinstance(v, numbers.Real) and not isinstance(v, bool):
+        return float(v)
+    if hasattr(v, "shape") and hasattr(v, "dtype") and v.dtype.kind in "biuf":
+        if math.prod(v.shape) != 1:
+            raise ValueError(f"{op}: {name} must be a single number, got shape "
+                             f"{tuple(v.shape)} (a vector of unknowns is root()'s)")
+        return float(v.reshape(()))
+    raise TypeError(f"{op}: {name} must be a real number, got {_kind(v)}")
+
+
+def _interval(value, op, name, sizes=(2,)):
+    """``bracket``/``bounds``: a sequence of ``sizes`` numbers, as floats."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise TypeError(f"{op}: {name} must be a sequence of {' or '.join(map(str, sizes))} "
+                        f"numbers, got {_kind(value)}")
+    if len(value) not in sizes:
+        raise ValueError(f"{op}: {name} must have {' or '.join(map(str, sizes))} numbers, got "
+                         f"{len(value)}: {value!r}")
+    return tuple(_scalar_arg(v, op, f"{name}[{k}]") for k, v in enumerate(value))
 
 
 def _scalar_start(problem, theta, x0):
@@ -472,7 +661,7 @@ def _scalar_start(problem, theta, x0):
     like = _raw(theta) if theta is not None else next(
         (a for a in problem.args if type(a) is _CUPY_ARRAY), None)
     xp = np if like is None else xp_of(like)
-    return xp.asarray([0.0 if x0 is None else float(_raw(x0))])
+    return xp.asarray([0.0 if x0 is None else _scalar_arg(x0, problem.op, "x0")])
 
 
 def _scalar(x, theta):
@@ -485,11 +674,21 @@ def _scalar(x, theta):
     return float(x[0])
 
 
-def _host_scalar_fn(f, like):
+def _host_scalar_fn(f, like, op=None):
     """``t -> float(f([t]))`` for SciPy's scalar solvers: the one number crosses to the host
-    (an explicit copy), where the parameters may live on a GPU."""
+    (an explicit copy), where the parameters may live on a GPU. With ``op`` (root finding), a
+    NaN value is an error naming ``op`` and the point, as SciPy's brentq reports it."""
     xp = xp_of(like)
-    return lambda t: float(f(xp.asarray([t], dtype=like.dtype))[0])
+    if op is None:
+        return lambda t: float(f(xp.asarray([t], dtype=like.dtype))[0])
+
+    def fn(t):
+        v = float(f(xp.asarray([t], dtype=like.dtype))[0])
+        if v != v:
+            raise ValueError(f"{op}: f returned NaN at x = {t}; the solver cannot continue")
+        return v
+
+    return fn
 
 
 def _derivative_on_line(f, like, order=1):
@@ -511,19 +710,49 @@ def root_scalar(f, args=(), method=None, bracket=None, fprime=None, fprime2=None
     parameters may live on a GPU: each evaluation copies one number back); where ``x0`` is
     given without a bracket or a method, Newton's method runs with tensorgrad's exact
     derivative. Without SciPy: bisection in a bracket, else Newton."""
+    return _root_scalar("root_scalar", f, args, method, bracket, fprime, fprime2, x0, x1, xtol,
+                        rtol, maxiter, options)
+
+
+_BRACKETING = ("bisect", "brentq", "brenth", "ridder", "toms748")
+
+
+def _root_scalar(op, f, args, method, bracket, fprime, fprime2, x0, x1, xtol, rtol, maxiter,
+                 options):
     if not isinstance(args, tuple):
         args = (args,)
-    problem = _Problem("root_scalar", "root", _on_line(f), args)
-    theta = _pack(problem)
-    start = _scalar_start(problem, theta, x0)
-    so = _scipy_optimize()
+    _check_callable(f, op, "f")
+    _check_method(method, op, "_root_scalar", "ROOT_SCALAR_METHODS")
     if bracket is None and x0 is None:
-        raise ValueError("root_scalar: give a bracket [a, b] or a starting point x0")
+        raise ValueError(f"{op}: give a bracket [a, b] or a starting point x0")
+    if bracket is not None:
+        bracket = _interval(bracket, op, "bracket")
+    if x0 is not None:
+        x0 = _scalar_arg(x0, op, "x0")
+    if x1 is not None:
+        x1 = _scalar_arg(x1, op, "x1")
+    problem = _Problem(op, "root", _on_line(f, op), args)
+    theta = _pack(problem)
+    start = _scalar_start(problem, theta, x0 if x0 is not None else
+                          None if bracket is None else bracket[0])
+    _first_value(problem, start, theta)
+    so = _scipy_optimize()
+
+    def signs(fn):
+        """The error for a bracket without a sign change (None where it has one)."""
+        (a, b), fa, fb = bracket, fn(bracket[0]), fn(bracket[1])
+        if fa * fb > 0:
+            return ValueError(f"{op}: f(a) and f(b) must have different signs, got "
+                              f"f({a}) = {fa} and f({b}) = {fb} for the bracket [{a}, {b}]")
+        return None
 
     def solver(fv, x):
-        fn = _host_scalar_fn(fv, x)
+        fn = _host_scalar_fn(fv, x, op)
         m = method or ("brentq" if bracket is not None else "newton")
         if so is None:
+            wrong = signs(fn) if bracket is not None else None
+            if wrong is not None:
+                raise wrong
             t, it, calls = _own_scalar_root(fn, _derivative_on_line(fv, x), bracket, x0, xtol,
                                             maxiter)
             problem.info = {"iterations": it, "function_calls": calls, "converged": True,
@@ -536,7 +765,14 @@ def root_scalar(f, args=(), method=None, bracket=None, fprime=None, fprime2=None
             kw["fprime"] = fprime or _derivative_on_line(fv, x)
         if m == "halley":
             kw["fprime2"] = fprime2 or _derivative_on_line(fv, x, 2)
-        r = so.root_scalar(fn, method=m, **kw)
+        try:
+            r = so.root_scalar(fn, method=m, **kw)
+        except ValueError as e:
+            # SciPy's message names neither the function nor the values: ours does
+            wrong = signs(fn) if bracket is not None and m in _BRACKETING else None
+            if wrong is not None:
+                raise wrong from e
+            raise
         problem.info = {"iterations": r.iterations, "function_calls": r.function_calls,
                         "converged": r.converged, "flag": r.flag, "method": m}
         return xp_of(x).asarray([r.root], dtype=x.dtype)
@@ -548,6 +784,15 @@ def root_scalar(f, args=(), method=None, bracket=None, fprime=None, fprime2=None
                        i["flag"], i["method"])
 
 
+def _converged(r, op, disp):
+    """``r.root``; with ``disp`` a RuntimeError where the solver did not converge (SciPy's
+    ``disp=True``)."""
+    if disp and not r.converged:
+        raise RuntimeError(f"{op}: failed to converge after {r.iterations} iterations "
+                           f"({r.flag}); the last value is {float(_raw(r.root))}")
+    return r.root
+
+
 def _own_scalar_root(fn, dfn, bracket, x0, xtol, maxiter):
     """Bisection in ``bracket`` (to rounding), else Newton from ``x0``: (root, iterations,
     function calls)."""
@@ -555,9 +800,6 @@ def _own_scalar_root(fn, dfn, bracket, x0, xtol, maxiter):
     if bracket is not None:
         a, b = map(float, bracket)
         fa = fn(a)
-        if fa * fn(b) > 0:
-            raise ValueError(f"root_scalar: f(a) and f(b) must have different signs, got "
-                             f"f({a}) = {fa} and f({b}) = {fn(b)}")
         for k in range(maxiter):
             m = 0.5 * (a + b)
             fm = fn(m)
@@ -578,16 +820,23 @@ def brentq(f, a, b, args=(), xtol=2e-12, rtol=8.881784197001252e-16, maxiter=100
            full_output=False, disp=True):
     """SciPy's ``brentq``: the root in [a, b], differentiable in the Tensors of ``args``
     (``full_output=True``: ``(root, RootResults)``)."""
-    r = root_scalar(f, args=args, method="brentq", bracket=(a, b), xtol=xtol, rtol=rtol,
-                    maxiter=maxiter)
-    return (r.root, r) if full_output else r.root
+    r = _root_scalar("brentq", f, args, "brentq", (a, b), None, None, None, None, xtol, rtol,
+                     maxiter, None)
+    root = _converged(r, "brentq", disp)
+    return (root, r) if full_output else root
 
 
-def newton(func, x0, fprime=None, args=(), tol=1.48e-08, maxiter=50, fprime2=None):
+def newton(func, x0, fprime=None, args=(), tol=1.48e-08, maxiter=50, fprime2=None, *,
+           disp=True):
     """SciPy's ``newton`` for a scalar ``x0``: Newton's method with ``fprime`` (tensorgrad's
-    exact derivative when not given), differentiable in the Tensors of ``args``."""
-    return root_scalar(func, args=args, method="newton", x0=x0, fprime=fprime, xtol=tol,
-                       maxiter=maxiter).root
+    exact derivative when not given), differentiable in the Tensors of ``args``. As SciPy's,
+    ``disp=True`` raises RuntimeError where it does not converge (a zero derivative, or
+    ``maxiter`` reached)."""
+    if x0 is None:
+        raise TypeError("newton: x0 must be a number, got None")
+    r = _root_scalar("newton", func, args, "newton", None, fprime, None, x0, None, tol, None,
+                     maxiter, None)
+    return _converged(r, "newton", disp)
 
 
 def minimize_scalar(fun, bracket=None, bounds=None, args=(), method=None, tol=None,
@@ -601,9 +850,20 @@ def minimize_scalar(fun, bracket=None, bounds=None, args=(), method=None, tol=No
     if so is None:
         raise NotImplementedError("minimize_scalar needs SciPy (pip install 'tensorgrad[scipy]'); "
                                   "minimize() runs tensorgrad's own BFGS without it")
-    problem = _Problem("minimize_scalar", "min", _on_line(fun, ()), args)
+    op = "minimize_scalar"
+    _check_callable(fun, op)
+    _check_method(method, op, "_minimize", "MINIMIZE_SCALAR_METHODS")
+    if bounds is not None:
+        bounds = _interval(bounds, op, "bounds")
+        if bounds[0] > bounds[1]:
+            raise ValueError(f"{op}: bounds {bounds}: the lower bound exceeds the upper one")
+    if bracket is not None:
+        bracket = _interval(bracket, op, "bracket", (2, 3))
+    problem = _Problem(op, "min", _on_line(fun, op, (), "fun"), args)
     theta = _pack(problem)
-    start = _scalar_start(problem, theta, None)
+    start = _scalar_start(problem, theta, 0.5 * (bounds[0] + bounds[1]) if bounds is not None
+                          else None if bracket is None else bracket[0])
+    _first_value(problem, start, theta)
 
     def solver(fv, x):
         fn = _host_scalar_fn(lambda z: tnp.reshape(fv(z), (1,)), x)

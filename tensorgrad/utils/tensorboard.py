@@ -239,6 +239,12 @@ def _histogram_proto(values, bins, max_bins, method="add_histogram"):
     except (TypeError, ValueError) as e:
         raise ValueError(f"{method}: bins={bins!r} is not usable for values of shape "
                          f"{values.shape}: {e}") from e
+    if max_bins is not None:
+        if not isinstance(max_bins, (int, np.integer)) or isinstance(max_bins, bool):
+            raise TypeError(f"{method}: max_bins must be an int (or None), got "
+                            f"{type(max_bins).__name__} {max_bins!r}")
+        if max_bins < 1:
+            raise ValueError(f"{method}: max_bins must be at least 1, got {max_bins}")
     if max_bins is not None and len(counts) > max_bins:
         # merge runs of neighbouring buckets (the last run may be short); PyTorch's runs of
         # len // max_bins can leave more than max_bins buckets, these never do
@@ -470,6 +476,16 @@ class SummaryWriter:
 
     def __init__(self, log_dir=None, comment="", purge_step=None, max_queue=10, flush_secs=120,
                  filename_suffix=""):
+        # checked before anything is created on disk
+        if log_dir and not isinstance(log_dir, (str, bytes, os.PathLike)):
+            raise TypeError(f"SummaryWriter: log_dir must be a str or a path, got "
+                            f"{type(log_dir).__name__}")
+        for name, n in (("max_queue", max_queue), ("flush_secs", flush_secs)):
+            if not isinstance(n, (int, float, np.integer, np.floating)) or isinstance(n, bool):
+                raise TypeError(f"SummaryWriter: {name} must be a number, got "
+                                f"{type(n).__name__} {n!r}")
+        if purge_step is not None:
+            _step(purge_step, "SummaryWriter")
         if not log_dir:
             stamp = datetime.now().strftime("%b%d_%H-%M-%S")
             log_dir = os.path.join("runs", f"{stamp}_{socket.gethostname()}{comment}")
