@@ -322,6 +322,27 @@ def run_both(program, steps=STEPS, device="cpu"):
     return want, got, their_state, our_state
 
 
+def check_program(programs, name, device, state_atol=1e-12, sampling=contextlib.nullcontext):
+    """A later round's test: ``programs[name]`` is (program, steps); both libraries run it from
+    PyTorch's initial weights (``sampling``: a context both run under, for shared draws), and
+    every number it reports and its final state equal PyTorch's to 1e-10, of PyTorch's types."""
+    program, steps = programs[name]
+    torch.manual_seed(0)  # PyTorch's initial weights, copied into ours
+    with sampling():
+        run = run_both(program, steps=steps, device=device)
+    assert_program_matches(run, device, rtol=1e-10, state_rtol=1e-10, state_atol=state_atol,
+                           same_types=True)
+
+
+def torch_run(programs, name, sampling=contextlib.nullcontext):
+    """``programs[name]`` run by PyTorch alone, seeded as in ``check_program`` (for the rounds'
+    checks that their comparisons are not vacuous)."""
+    program, steps = programs[name]
+    torch.manual_seed(0)
+    with sampling():
+        return program(torch, steps, lambda model: None)
+
+
 def assert_final_state(theirs, ours, device, rtol=1e-8, atol=1e-10):
     """Every entry of PyTorch's final state dict is in ours, on ``device``, of its dtype and
     equal to it."""

@@ -35,7 +35,7 @@ import math
 import numpy as np
 import pytest
 from devices import host, on, tensor_on
-from test_ported_programs import assert_program_matches, run_both
+from test_ported_programs import check_program, torch_run
 from test_ported_programs_6 import shared_sampling
 
 import tensorgrad as tg
@@ -781,19 +781,11 @@ STATE_ATOL = {"set_transformer": 1e-10}
 def test_program_matches_torch(name, device):
     """The program's losses (and every other number it reports) and its final parameters and
     buffers equal PyTorch's, with model and data moved by ``.to(device)``."""
-    program, steps = PROGRAMS[name]
-    torch.manual_seed(0)  # PyTorch's initial weights, copied into ours
-    with shared_sampling():
-        run = run_both(program, steps=steps, device=device)
-    assert_program_matches(run, device, rtol=1e-10, state_rtol=1e-10,
-                           state_atol=STATE_ATOL.get(name, 1e-12), same_types=True)
+    check_program(PROGRAMS, name, device, STATE_ATOL.get(name, 1e-12), shared_sampling)
 
 
 def _torch_run(name):
-    program, steps = PROGRAMS[name]
-    torch.manual_seed(0)  # as in test_program_matches_torch
-    with shared_sampling():
-        return program(torch, steps, lambda model: None)
+    return torch_run(PROGRAMS, name, shared_sampling)
 
 
 def test_programs_are_not_vacuous():

@@ -40,7 +40,7 @@ import math
 
 import numpy as np
 import pytest
-from test_ported_programs import assert_program_matches, run_both
+from test_ported_programs import check_program, torch_run
 
 torch = pytest.importorskip("torch")
 
@@ -682,17 +682,11 @@ _OUTPUT_ONLY = "ignore:Full backward hook is firing"  # SAM's first Linear: its 
 def test_program_matches_torch(name, device):
     """The program's losses (and every other number it reports) and its final parameters and
     buffers equal PyTorch's, with model and data moved by ``.to(device)``."""
-    program, steps = PROGRAMS[name]
-    torch.manual_seed(0)  # PyTorch's initial weights, copied into ours
-    run = run_both(program, steps=steps, device=device)
-    assert_program_matches(run, device, rtol=1e-10, state_rtol=1e-10, state_atol=1e-12,
-                           same_types=True)
+    check_program(PROGRAMS, name, device)
 
 
 def _torch_run(name):
-    program, steps = PROGRAMS[name]
-    torch.manual_seed(0)  # as in test_program_matches_torch
-    return program(torch, steps, lambda model: None)
+    return torch_run(PROGRAMS, name)
 
 
 @pytest.mark.filterwarnings(_OUTPUT_ONLY)
