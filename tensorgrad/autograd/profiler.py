@@ -40,14 +40,7 @@ class profile(_Profiler):
         if self._entered:
             raise RuntimeError("autograd.profiler.profile: this profiler was already entered; "
                                "make a new one for each block")
-        _core.claim(self)
-        try:
-            self._prepare_trace()
-            self._start_trace()
-        except BaseException:
-            self._collector = None
-            _core.release(self)
-            raise
+        self._claim_and_start()
         self._entered = True
         return self
 

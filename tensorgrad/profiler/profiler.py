@@ -133,6 +133,18 @@ class _Profiler:
             self._prepare_trace()
         self._collector.install()
 
+    def _claim_and_start(self):
+        """Become the one running profiler and install a fresh collector; on failure nothing
+        is left claimed or installed."""
+        _core.claim(self)
+        try:
+            self._prepare_trace()
+            self._start_trace()
+        except BaseException:
+            self._collector = None
+            _core.release(self)
+            raise
+
     def _stop_trace(self):
         c, self._collector = self._collector, None
         if c is None:
@@ -350,14 +362,7 @@ class _KinetoProfile(_Profiler):
         self.activities = acts
 
     def start(self):
-        _core.claim(self)
-        try:
-            self._prepare_trace()
-            self._start_trace()
-        except BaseException:
-            self._collector = None
-            _core.release(self)
-            raise
+        self._claim_and_start()
 
     def stop(self):
         try:
