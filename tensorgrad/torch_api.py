@@ -1099,7 +1099,7 @@ def _triangle(name, input, k):
                          f"{tuple(x.shape)}")
     xp = _xp(x)
     mask = getattr(xp, name)(xp.ones(x.shape[-2:], dtype=bool), int(k))
-    return _ew.where(mask, x, 0)
+    return _ew.where(mask, x, xp.zeros((), dtype=x.dtype))  # a bool input stays bool
 
 
 def diagonal(input, offset=0, dim1=0, dim2=1):

@@ -230,8 +230,9 @@ def _pool_args(op, input, kernel_size, stride, padding, dilation, ceil_mode, n_s
     PyTorch's checks and output sizes (``ceil_mode``: a last window may hang over the end, but
     must start inside the input or its left padding)."""
     if input.ndim not in (n_sp + 1, n_sp + 2):
-        raise ValueError(f"{op}: input must be (N, C, D, H, W) or (C, D, H, W), got shape "
-                         f"{_shape(input)}")
+        dims = ("L",) if n_sp == 1 else ("H", "W") if n_sp == 2 else ("D", "H", "W")
+        raise ValueError(f"{op}: input must be (N, C, {', '.join(dims)}) or "
+                         f"(C, {', '.join(dims)}), got shape {_shape(input)}")
     k = _tuple(kernel_size, n_sp, "kernel_size", op)
     empty = stride is None or (isinstance(stride, (tuple, list)) and not stride)
     s = k if empty else _tuple(stride, n_sp, "stride", op)
@@ -364,21 +365,29 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     >>> F.avg_pool3d(tg.arange(8.0).reshape(1, 1, 2, 2, 2), 2).tolist()
     [[[[[3.5]]]]]
     """
-    op = "avg_pool3d"
-    k, s, p, d, geometry = _pool_args(op, input, kernel_size, stride, padding, 1, ceil_mode)
+    return _avg_pool("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad, divisor_override)
+
+
+def _avg_pool(op, n_sp, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override):
+    """avg_pool3d over the last ``n_sp`` dims: also avg_pool1d's and avg_pool2d's, whose
+    ``ceil_mode``, ``count_include_pad=False`` and ``divisor_override`` come here."""
+    k, s, p, d, geometry = _pool_args(op, input, kernel_size, stride, padding, 1, ceil_mode,
+                                      n_sp)
     if divisor_override is not None and (
             not isinstance(divisor_override, (int, np.integer)) or divisor_override <= 0):
         raise ValueError(f"{op}: divisor_override must be a positive int, got "
                          f"{divisor_override!r}")
     raw = _raw(input)
-    spatial = _shape(input)[-3:]
+    spatial = _shape(input)[-n_sp:]
     y = input
     for i, (out, extra) in enumerate(geometry):
-        ax = input.ndim - 3 + i
+        ax = input.ndim - n_sp + i
         y = _pool_axis(y, ax, k[i], s[i], p[i], 1, out, extra, 0.0, _red.sum)
         if divisor_override is None:
             counts = _avg_counts(spatial[i], k[i], s[i], p[i], out, count_include_pad, raw)
-            y = y / reshape(counts, (out,) + (1,) * (2 - i))
+            y = y / reshape(counts, (out,) + (1,) * (n_sp - 1 - i))
     if divisor_override is not None:
         y = y / raw.dtype.type(divisor_override)
     return y

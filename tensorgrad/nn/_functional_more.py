@@ -495,10 +495,13 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True):
-    """Mean over windows along the last dimension of (N, C, L) or (C, L)."""
+    """Mean over windows along the last dimension of (N, C, L) or (C, L); ``ceil_mode`` and
+    ``count_include_pad`` as PyTorch's (avg_pool3d's)."""
     if ceil_mode or not count_include_pad:
-        raise NotImplementedError("avg_pool1d: ceil_mode and count_include_pad=False are not "
-                                  "supported")
+        from ._functional_3d import _avg_pool
+
+        return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode,
+                         count_include_pad, None)
     return _pool1d(input, kernel_size, stride, padding, avg_pool2d, "avg_pool1d")
 
 

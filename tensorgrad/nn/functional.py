@@ -1481,8 +1481,16 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return _pool(input, kernel_size, stride, padding, float("-inf"), _red.max, "max_pool2d")
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0):
-    """Mean over each window; padding counts as zeros (PyTorch's count_include_pad=True)."""
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """Mean over each window; padding counts as zeros and in the divisor unless
+    ``count_include_pad=False``; ``ceil_mode`` and ``divisor_override`` as PyTorch's
+    (avg_pool3d's)."""
+    if ceil_mode or not count_include_pad or divisor_override is not None:
+        from ._functional_3d import _avg_pool
+
+        return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode,
+                         count_include_pad, divisor_override)
     return _pool(input, kernel_size, stride, padding, 0.0, _red.mean, "avg_pool2d")
 
 

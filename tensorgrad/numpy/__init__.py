@@ -544,14 +544,14 @@ def triu(m, k=0):
     m = _tensorish(m)
     xp = xp_of(_raw(m))  # the mask lives on m's device
     mask = xp.triu(xp.ones(m.shape[-2:], dtype=bool), k)
-    return where(mask, m, 0)
+    return where(mask, m, xp.zeros((), dtype=m.dtype))  # a bool or int32 input keeps its dtype
 
 
 def tril(m, k=0):
     m = _tensorish(m)
     xp = xp_of(_raw(m))  # the mask lives on m's device
     mask = xp.tril(xp.ones(m.shape[-2:], dtype=bool), k)
-    return where(mask, m, 0)
+    return where(mask, m, xp.zeros((), dtype=m.dtype))  # a bool or int32 input keeps its dtype
 
 
 def outer(a, b):

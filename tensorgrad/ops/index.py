@@ -43,6 +43,11 @@ def untake(g, idx, shape):
     elif g.dtype.kind == "c" and xp is not np:
         # CuPy's add.at takes real dtypes only (int32/64, uint32/64, float16/32/64)
         return untake(g.real, idx, shape) + 1j * untake(g.imag, idx, shape)
+    elif xp is not np and g.dtype.kind in "biu" and g.dtype.itemsize < 4:
+        # nor bool or 8/16-bit integers: add in int64 and cast back (wrapping as NumPy's
+        # add.at does); bools that add up are true (NumPy's add.at of bools is a logical or)
+        wide = untake(g.astype(xp.int64), idx, shape)
+        return wide != 0 if g.dtype.kind == "b" else wide.astype(g.dtype)
     elif xp is np and g.size >= 2048 and g.dtype.kind == "f" and _leading_arrays(idx, shape) \
             and g.shape == np.broadcast_shapes(*(p.shape for p in _parts(idx))) + \
             tuple(shape[len(_parts(idx)):]) and np.prod(shape) <= 8 * g.size:
