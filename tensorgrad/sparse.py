@@ -31,6 +31,7 @@ from .autograd.forward import Dual
 from .backend.device import as_device, device_of, to_host, xp_of
 from .ops import concatenate as _concatenate
 from .ops import elementwise as _ew
+from .ops.index import extreme_at as _extreme_at
 from .ops.index import getitem as _getitem
 from .ops.index import untake as _untake
 from .ops.spmm import SpmmPlan
@@ -830,7 +831,7 @@ def _softmax(input, dim, dtype, log, op):
         group = group.reshape(-1)
         n = int(group.max()) + 1
         peak = xp.full((n,) + tuple(vals.shape[1:]), -np.inf, dtype=vals.dtype)
-        xp.maximum.at(peak, group, vals.data)
+        _extreme_at(peak, group, vals.data)  # not CuPy's maximum.at: see extreme_at
         z = vals - _const(peak[group])
         e = _ew.exp(z)
         total = _getitem(_untake(e, group, (n,) + tuple(vals.shape[1:])), group)

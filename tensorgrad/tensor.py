@@ -585,6 +585,8 @@ class Tensor:
 
     # ---- in-place writes ---------------------------------------------------------------
     def _check_inplace(self, op, recording):
+        if op != "setitem" and 0 in self.data.strides:  # setitem checks its target (ops/index)
+            _check_no_overlap(self.data, op)
         if recording and self._node is None and self._rg:
             raise RuntimeError(
                 f"{op}: a leaf tensor that requires grad is used in an in-place operation; "
@@ -814,6 +816,21 @@ def _ops():
 
 def _may_share(a, b):
     return xp_of(a).may_share_memory(a, b)
+
+
+def _check_no_overlap(a, op):
+    """PyTorch's refusal to write into an array whose elements share memory (an expanded
+    tensor's stride-0 dims). NumPy's broadcast views are read-only, CuPy's are not: on a GPU
+    the threads of one element would race."""
+    if a.size == 0:
+        return
+    for n, st in zip(a.shape, a.strides):
+        if st == 0 and n > 1:
+            raise RuntimeError(
+                f"{op}: unsupported operation: more than one element of the written-to tensor "
+                f"refers to a single memory location (shape {tuple(a.shape)}, strides "
+                f"{tuple(a.strides)}). Please clone() the tensor before performing the "
+                "operation.")
 
 
 _RUN_BACKWARD = []

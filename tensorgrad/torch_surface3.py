@@ -38,6 +38,7 @@ from .backend.device import _CUPY_ARRAY
 from .ops import elementwise as _ew
 from .ops import nondiff as _nd
 from .ops import shape as _sh
+from .ops.index import extreme_at as _extreme_at
 from .ops.index import getitem as _getitem
 from .ops.index import untake as _untake
 from .ops.index import zero_at as _zero_at
@@ -89,7 +90,7 @@ def _scatter_reduced(x, fidx, s, reduce, include_self, op):
     best = xp.full(x.shape, start, dtype=x.dtype)
     if include_self:
         best[...] = x.data
-    (xp.maximum if reduce == "amax" else xp.minimum).at(best, fidx, s.data)
+    _extreme_at(best, fidx, s.data, reduce == "amax")  # exact on CuPy too (extreme_at)
     # the values that reach the extreme share it: weights 1/ties, constants
     s_at = (s.data == best[fidx]).astype(x.dtype)
     ties = xp.zeros(x.shape, dtype=x.dtype)

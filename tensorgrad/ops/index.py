@@ -5,7 +5,7 @@ import numpy as np
 from ..autograd.grad_mode import _state
 from ..autograd.graph import Node, bump_version
 from ..backend.device import xp_of
-from ..tensor import Tensor, _raw
+from ..tensor import Tensor, _check_no_overlap, _raw
 from .registry import Primitive, defjvp, defvjp, op_error, primitive
 
 
@@ -56,6 +56,44 @@ def untake(g, idx, shape):
         out = xp.zeros(shape, dtype=g.dtype)
         xp.add.at(out, idx, g)
     return out
+
+
+_AT_EXACT = frozenset(["int32", "int64", "uint32", "uint64"])
+
+
+def extreme_at(out, idx, vals, largest=True):
+    """``maximum.at(out, idx, vals)`` (``minimum.at`` unless ``largest``), in place, as NumPy's
+    on both devices: repeated indices keep the extreme, NaN wins. CuPy's float atomics compare
+    with ``fmaxf``/``fminf`` (``cupy/_core/include/cupy/atomics.cuh``): float64 is rounded
+    through float32 and NaN is skipped; float16 and the small ints have no atomic at all. On
+    CuPy floats therefore go through integers of the same order (a float's bits as a signed
+    integer, with all bits but the sign flipped where it is negative; NaN the extreme one)."""
+    xp = xp_of(out)
+    ufunc = xp.maximum if largest else xp.minimum
+    if xp is np or out.dtype.name in _AT_EXACT:
+        ufunc.at(out, idx, vals)
+        return
+    if out.dtype.kind != "f":  # bool, int8/16, uint8/16: exact in int32
+        work = out.astype(np.int32)
+        ufunc.at(work, idx, vals.astype(np.int32, copy=False))
+        out[...] = work.astype(out.dtype, copy=False)
+        return
+    real = np.dtype(np.float32) if out.dtype.itemsize < 4 else out.dtype  # float16 exactly
+    keys = _ordered_keys(out.astype(real, copy=False), largest)
+    ufunc.at(keys, idx, _ordered_keys(vals.astype(real, copy=False), largest))
+    flip = keys.dtype.type(np.iinfo(keys.dtype).max)
+    out[...] = xp.where(keys < 0, keys ^ flip, keys).view(real).astype(out.dtype, copy=False)
+
+
+def _ordered_keys(a, largest):
+    """Integers ordered as the floats ``a`` are; NaN the largest (or smallest) of all, and back
+    a NaN again."""
+    xp = xp_of(a)
+    it = np.dtype(f"int{8 * a.dtype.itemsize}")
+    bits = a.view(it)
+    keys = xp.where(bits < 0, bits ^ it.type(np.iinfo(it).max), bits)
+    nan = it.type(np.iinfo(it).max if largest else np.iinfo(it).min)
+    return xp.where(xp.isnan(a), nan, keys)
 
 
 def _parts(idx):
@@ -134,6 +172,10 @@ def setitem(t, idx, value):
     ridx = raw_index(idx)
     vrg = isinstance(value, Tensor) and value._rg
     recording = _state.enabled and (t._rg or vrg)
+    if 0 in t.data.strides:  # PyTorch's check: the written region must not overlap itself;
+        # on the tape the whole tensor (_rebase_view's scatter needs distinct elements)
+        _check_no_overlap(t.data[ridx] if _is_basic(ridx) and not recording else t.data,
+                          "setitem")
     t._check_inplace("setitem", recording)
     if t._level or (isinstance(value, Tensor) and value._level):
         from ..autograd.forward import setitem_at_level

@@ -40,10 +40,8 @@ def _diagonal_view(x, offset, axis1, axis2):
     y = xp.moveaxis(x, (axis1, axis2), (-2, -1))
     n, m = y.shape[-2:]
     length = max(0, min(n, m - offset) if offset >= 0 else min(n + offset, m))
-    if length:
-        first = y[..., max(0, -offset), max(0, offset)]
-    else:
-        first = y[..., :0, 0]
+    # the first diagonal element; no element at all: any view (a (3, 0) matrix has no column 0)
+    first = y[..., max(0, -offset), max(0, offset)] if length else y
     return xp.lib.stride_tricks.as_strided(first, y.shape[:-2] + (length,),
                                            y.strides[:-2] + (y.strides[-2] + y.strides[-1],))
 

@@ -130,7 +130,8 @@ def _as_real(a):
     other arrays as they are."""
     if a.dtype.kind != "c":
         return a
-    return a.view(a.real.dtype).reshape(a.shape + (2,))
+    # 0-d: NumPy and CuPy (core.pyx ``view``) refuse a dtype of another itemsize; (1,) first
+    return (a if a.ndim else a.reshape(1)).view(a.real.dtype).reshape(a.shape + (2,))
 
 
 class _RealView:

@@ -327,7 +327,9 @@ def make_function(np_func, name, module, allow_host=False, check=True):
 
     def fn(*args, **kwargs):
         if signature is not None:
-            signature(*args, **kwargs)
+            given = signature(*args, **kwargs)
+            if name in _SORTS and module == "cupy":
+                _check_sort_kind(given)
         if keywords is not None:
             keywords(args, kwargs)
         if sync is not None and _sync._watchers and _data_dependent_call(name, args, kwargs):
@@ -352,6 +354,16 @@ def make_function(np_func, name, module, allow_host=False, check=True):
     fn.__wrapped_standin__ = np_func
     fn.__cupy_signature__ = signature
     return fn
+
+
+_SORTS = frozenset(["sort", "argsort"])
+
+
+def _check_sort_kind(given):
+    """CuPy sorts stably only (``core.pyx`` ``_check_kind_sort``): any other ``kind`` raises."""
+    kind = given.get("kind")
+    if kind is not None and kind != "stable":
+        raise ValueError("kind can only be None or 'stable'")
 
 
 def _data_dependent_call(name, args, kwargs):
@@ -506,7 +518,29 @@ class ufunc:
         if b is None:
             self._np.at(a._a, idx)
         else:
-            self._np.at(a._a, idx, b)
+            _atomic_at(self._np, a._a, idx, b)
+
+
+def _atomic_at(np_ufunc, a, idx, b):
+    """``np_ufunc.at(a, idx, b)`` as CuPy's atomics compute it. CuPy 14's float ``atomicMax``/
+    ``atomicMin`` (``cupy/_core/include/cupy/atomics.cuh`` lines 62-117) are CAS loops over
+    ``fmaxf``/``fminf``: NaN is skipped (C's fmax), and the double overloads call the float
+    functions too, so every float64 element they touch is stored rounded to float32 (and
+    beyond float32's range becomes inf)."""
+    name = np_ufunc.__name__
+    if name not in ("maximum", "minimum") or a.dtype.kind != "f":
+        np_ufunc.at(a, idx, b)
+        return
+    c_ufunc = np.fmax if name == "maximum" else np.fmin
+    if a.dtype != np.float64:
+        c_ufunc.at(a, idx, b)
+        return
+    touched = np.zeros(a.shape, dtype=bool)
+    touched[idx] = True
+    work = a.copy()
+    c_ufunc.at(work, idx, b)
+    with np.errstate(over="ignore"):
+        a[touched] = work[touched].astype(np.float32).astype(np.float64)
 
 
 def _check_atomic(ufunc_name, dtype):
@@ -1112,7 +1146,7 @@ def scatter(a, slices, value, op):
     check_devices(found)
     ufunc = {"add": np.add, "max": np.maximum, "min": np.minimum}[op]
     _check_atomic(ufunc.__name__, a.dtype)
-    ufunc.at(a._a, idx, v)
+    _atomic_at(ufunc, a._a, idx, v)
 
 
 # methods delegated to numpy.ndarray's, for the names real CuPy's ndarray has
@@ -1133,7 +1167,9 @@ def _make_method(name):
 
     def method(self, *args, **kwargs):
         if signature is not None:
-            signature(*args, **kwargs)
+            given = signature(*args, **kwargs)
+            if name in _SORTS:
+                _check_sort_kind(given)
         if sync is not None and _sync._watchers and _data_dependent_call(
                 name, (self,) + args, kwargs):
             _sync.note(sync)

@@ -29,6 +29,12 @@ def show(v):
     return f"{type(v).__name__} {v!r}"[:120]
 
 
+def _after(fn, a):
+    """``a`` after ``fn(a)`` wrote into it."""
+    fn(a)
+    return a
+
+
 x = cp.arange(3, dtype=cp.float64)
 x32 = cp.ones(3, dtype=cp.float32)
 m = cp.ones((2, 3))
@@ -126,6 +132,60 @@ probes = {
     "rng_normal": lambda: cp.random.default_rng(0).normal(size=2),
     "rs_random": lambda: cp.random.RandomState(0).random(2),
     "rand_kw": lambda: cp.random.rand(2, foo=1),
+    # semantics tensorgrad relies on (today's review: tests/test_gpu_semantics.py)
+    # float atomics are fmaxf/fminf (atomics.cuh): float64 rounded through float32, NaN skipped
+    "maxat_f64": lambda: _after(lambda a: cp.maximum.at(a, cp.array([0, 0, 1]),
+                                                        cp.array([1e11 + 0.123, 1.0, 3e300])),
+                                cp.full(3, -np.inf)),
+    "minat_f64": lambda: _after(lambda a: cp.minimum.at(a, cp.array([0, 1]),
+                                                        cp.array([0.1, 2.0])), cp.full(2, 1.0)),
+    "maxat_nan": lambda: _after(lambda a: cp.maximum.at(a, cp.array([0, 1]),
+                                                        cp.array([np.nan, -1.0])), cp.zeros(2)),
+    "maxat_f32_nan": lambda: _after(lambda a: cp.maximum.at(a, cp.array([0, 0]), cp.array(
+        [np.nan, 2.0], dtype=cp.float32)), cp.zeros(1, dtype=cp.float32)),
+    "scatmax_f64": lambda: _after(lambda a: __import__("cupyx").scatter_max(
+        a, cp.array([0]), cp.array([0.1])), cp.zeros(1)),
+    "maxat_f16": lambda: cp.maximum.at(cp.zeros(2, cp.float16), cp.array([0]), 1.0),
+    "maxat_i16": lambda: cp.maximum.at(cp.zeros(2, cp.int16), cp.array([0]), 1),
+    "addat_i16": lambda: cp.add.at(cp.zeros(2, cp.int16), cp.array([0]), 1),
+    "addat_c128": lambda: cp.add.at(cp.zeros(2, cp.complex128), cp.array([0]), 1.0),
+    "addat_neg_idx": lambda: _after(lambda a: cp.add.at(a, cp.array([-1, -1]), 1.0), cp.zeros(3)),
+    # as_strided (ops/shape.py diagonal): a view by a new ndarray over x.data
+    "strided_diag": lambda: cp.lib.stride_tricks.as_strided(m[..., 0, 0], (2,), (32,)),
+    "strided_flip": lambda: cp.lib.stride_tricks.as_strided(
+        cp.arange(9.0).reshape(3, 3)[::-1][..., 0, 0], (3,), (-16,)),
+    "strided_write": lambda: _after(lambda a: cp.lib.stride_tricks.as_strided(
+        a[..., 0, 1], (1,), (32,)).__setitem__(Ellipsis, 7.0), cp.zeros((2, 3))),
+    "strided_empty": lambda: cp.lib.stride_tricks.as_strided(m[..., :0, 0], (0,), (32,)),
+    "strided_base": lambda: cp.lib.stride_tricks.as_strided(x[..., 1], (1,), (8,)).base is None,
+    "strided_share": lambda: cp.may_share_memory(
+        cp.lib.stride_tricks.as_strided(m[..., 1, 0], (1,), (8,)), m),
+    "share_disjoint": lambda: cp.may_share_memory(m[0], m[1]),
+    "share_bounds": lambda: cp.may_share_memory(m[:, ::2], m[:, 1]),
+    "moveaxis_base": lambda: cp.moveaxis(m, 0, -1).base is m,
+    "bcast_write": lambda: _after(lambda a: cp.broadcast_to(a, (2, 3)).__iadd__(1.0),
+                                  cp.zeros(3)),
+    # optimizers' real-pair view of complex parameters (optim/optimizer.py _as_real)
+    "view_c_0d": lambda: cp.array(1 + 2j).view(cp.float64),
+    "view_c_2d": lambda: cp.ones((2, 3), cp.complex64).view(cp.float32).shape,
+    "view_c_T": lambda: cp.ones((2, 3), cp.complex128).T.view(cp.float64),
+    "real_view": lambda: cp.ones(2, cp.complex128).real.base is not None,
+    # sparse.py: unique's first index and argsort stability; optimize.py: linalg
+    "unique_first": lambda: [v.tolist() for v in cp.unique(cp.array([3, 1, 3, 1, 2]),
+                                                           return_index=True)],
+    "unique_inverse": lambda: cp.unique(cp.array([3, 1, 3, 1, 2]),
+                                        return_inverse=True)[1].tolist(),
+    "argsort_ties": lambda: cp.argsort(cp.array([1, 0, 1, 0, 1] * 300))[:4].tolist(),
+    "argsort_quick": lambda: cp.argsort(x, kind="quicksort"),
+    "sort_m_merge": lambda: x.copy().sort(kind="mergesort"),
+    "solve_singular": lambda: cp.linalg.solve(cp.zeros((2, 2)), cp.ones(2)),
+    "solve_1d": lambda: cp.linalg.solve(cp.eye(2) * 2, cp.ones(2)),
+    "outer": lambda: cp.outer(x, x32),
+    "float_0d_c": lambda: float(cp.array(2.5 + 0j)),
+    "float_dot": lambda: float(x @ x),
+    "rng_f32_c": lambda: (cp.random.default_rng(0).standard_normal(2, dtype=cp.float32)
+                          * 1j).dtype.name,
+    "rs_std_f32": lambda: cp.random.RandomState(0).standard_normal(2, dtype=cp.float32).dtype.name,
 }
 for name, fn in probes.items():
     try:
