@@ -286,3 +286,13 @@ def test_on_device(device, rng):
         return tnp.sum(tnp.cumsum(tnp.pad(e, 1, "reflect"), axis=0) ** 2)
 
     assert_matches_cpu(f, x, device, rtol=1e-12, grad_rtol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["quicksort", "mergesort", "heapsort", "stable", None])
+def test_sort_of_a_device_array_takes_numpys_kinds(kind, rng, device):
+    """NumPy's sort kinds all give the same sorted values; CuPy's sort takes only 'stable'
+    (or none), so a plain device array sorts whatever kind an autograd program names."""
+    x = rng.standard_normal((3, 5))
+    out = tnp.sort(put(x, device), axis=1, kind=kind)
+    assert on(out, device)
+    np.testing.assert_array_equal(host(out), np.sort(x, axis=1))

@@ -740,7 +740,10 @@ def sort(a, axis=-1, kind=None, order=None):
     if order is not None:
         raise NotImplementedError("sort: order= (structured arrays) is not supported")
     if not isinstance(a, Tensor):
-        return xp_of(a).sort(a, axis=axis, kind=kind)
+        xp = xp_of(a)
+        if xp is not _np and kind not in (None, "stable"):
+            kind = None  # CuPy takes only 'stable' (its sort is); every kind sorts alike
+        return xp.sort(a, axis=axis, kind=kind)
     return _extra.sort(a, axis)
 # ==== END: ops/extra.py names =============================================================
 
