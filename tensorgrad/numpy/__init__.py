@@ -41,7 +41,7 @@ from numpy import (  # noqa: F401  (re-exported)
 )
 
 from .._passthrough import module_getattr as _module_getattr
-from ..backend.device import _CUPY_ARRAY, xp_of
+from ..backend.device import _CUPY_ARRAY, move_host_arrays, xp_of
 from ..ops import elementwise as _ew
 from ..ops import nondiff as _nd
 from ..ops import reduce as _red
@@ -384,9 +384,17 @@ def broadcast_to(a, shape):
                             (shape,))
 
 
+def _host_moved(arrays):
+    """Raw ``arrays`` with their NumPy arrays on the device of the CuPy arrays among them while
+    a default device is set (as the ops move them), else ``arrays`` itself: CuPy refuses NumPy
+    operands, and a program written for the CPU mixes its host constants with device data."""
+    return list(move_host_arrays(tuple(arrays)) or arrays)
+
+
 def concatenate(arrays, axis=0):
     arrays = list(arrays)
     if not _any_tensor(arrays):
+        arrays = _host_moved(arrays)
         return xp_of(arrays[0]).concatenate(arrays, axis=axis)
     return _sh.concatenate_(_norm_axis(axis, _np.ndim(_raw(arrays[0])), "concatenate"),
                             *arrays)
@@ -574,6 +582,7 @@ def dot(a, b, out=None):
             a.ndim and b.ndim and (isinstance(a, Tensor) or isinstance(b, Tensor)):
         return _dot(a, b)  # the common case: arrays and tensors of one dimension or more
     if not _any_tensor((a, b)):
+        a, b = _host_moved((a, b))
         return xp_of(a if hasattr(a, "ndim") else b).dot(a, b, out=out)
     a, b = _lift_sequence(a), _lift_sequence(b)
     if _np.ndim(_raw(a)) == 0 or _np.ndim(_raw(b)) == 0:
@@ -653,6 +662,7 @@ def einsum(*operands, optimize=False, **kwargs):
     else:
         subscripts, operands = _einsum_from_sublists(operands)
     if not _any_tensor(operands):
+        operands = _host_moved(operands)
         return xp_of(operands[0]).einsum(subscripts, *operands)
     from ..ops.extra import einsum as _einsum
 
@@ -1404,12 +1414,18 @@ from ._device import (  # noqa: E402,F401  (replace the names above: same behavi
     asarray,  # noqa: F811
     empty,
     eye,
+    full,  # noqa: F811
+    full_like,  # noqa: F811
+    geomspace,
     identity,
     linspace,  # noqa: F811
     logspace,
     make_diagonal,
     ones,
+    ones_like,  # noqa: F811
+    tri,
     zeros,
+    zeros_like,  # noqa: F811
 )
 
 __version__ = _np.__version__  # autograd.numpy.__version__ is NumPy's version too

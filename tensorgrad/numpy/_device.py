@@ -9,6 +9,10 @@ from ..backend.device import _DEFAULT, xp_of
 from ..tensor import Tensor, _raw
 from . import array as _array
 from . import asarray as _asarray
+from . import full as _full
+from . import full_like as _full_like
+from . import ones_like as _ones_like
+from . import zeros_like as _zeros_like
 
 
 def _on_default(name, *args, **kwargs):
@@ -62,6 +66,35 @@ def arange(*args, **kwargs):
 
 def logspace(*args, **kwargs):
     return _on_default("logspace", *args, **kwargs)
+
+
+def geomspace(*args, **kwargs):
+    return _placed(np.geomspace(*args, **kwargs))  # CuPy has no geomspace
+
+
+def tri(N, M=None, k=0, dtype=float):
+    return _on_default("tri", N, M, k, dtype=dtype)
+
+
+def full(shape, fill_value, dtype=None, order="C"):
+    """NumPy's full (differentiable in a Tensor ``fill_value``); a new host array goes to the
+    default device."""
+    return _placed(_full(shape, fill_value, dtype=dtype, order=order))
+
+
+# ``*_like`` of a host array or a list follow the default device too (as CuPy's and JAX's
+# do), so ``np.zeros_like(x)`` of the program's own data lives where its computation runs; the
+# like of a Tensor or a device array stays where that is
+def zeros_like(a, dtype=None):
+    return _placed(_zeros_like(a, dtype=dtype))
+
+
+def ones_like(a, dtype=None):
+    return _placed(_ones_like(a, dtype=dtype))
+
+
+def full_like(a, fill_value, dtype=None):
+    return _placed(_full_like(a, fill_value, dtype=dtype))
 
 
 def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):

@@ -18,7 +18,7 @@ from numpy.random import (  # noqa: F401
     set_bit_generator,
 )
 
-from ..backend.device import _DEFAULT
+from ..backend.device import _CUPY_ARRAY, _DEFAULT, device_of
 
 
 def _placed(out):
@@ -52,3 +52,23 @@ for _name in [n for n in dir(_npr.RandomState) if not n.startswith("_")]:
     if _name not in _SKIP and callable(getattr(_npr.RandomState, _name)):
         setattr(RandomState, _name, _drawing(getattr(_npr.RandomState, _name)))
 del _name, _f
+
+
+def _shuffling(shuffle, permutation):
+    """NumPy's in-place ``shuffle``, which on a device array permutes it on the device:
+    NumPy's own swaps rows through ``x[i]``, a view on a CuPy array, and so leaves rows
+    duplicated. The order is NumPy's for the same seed (shuffling an array draws what
+    ``permutation(len(x))`` draws)."""
+    @functools.wraps(shuffle)
+    def shuffle_(*args):  # (x), or (self, x) for RandomState's
+        x = args[-1]
+        if type(x) is not _CUPY_ARRAY:
+            return shuffle(*args)
+        perm = permutation(*args[:-1], len(x))
+        x[...] = x[device_of(x).put(perm)]
+
+    return shuffle_
+
+
+shuffle = _shuffling(_npr.shuffle, _npr.permutation)
+RandomState.shuffle = _shuffling(_npr.RandomState.shuffle, _npr.RandomState.permutation)
