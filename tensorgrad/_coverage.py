@@ -55,7 +55,6 @@ UNSUPPORTED = {
     "copyto": _IN_PLACE,
     "fill_diagonal": _IN_PLACE,
     "frexp": "not implemented yet",
-    "geomspace": "creation from endpoints; the endpoints' derivative is not implemented",
     "i0": _NEEDS_PRIMITIVE + " (its derivative is i1, which NumPy lacks)",
     "insert": "not implemented yet; use concatenate of slices (differentiable)",
     "nanmedian": "not implemented yet; median of where(isnan, ...) needs a per-row count",

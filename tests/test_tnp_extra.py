@@ -296,3 +296,20 @@ def test_sort_of_a_device_array_takes_numpys_kinds(kind, rng, device):
     out = tnp.sort(put(x, device), axis=1, kind=kind)
     assert on(out, device)
     np.testing.assert_array_equal(host(out), np.sort(x, axis=1))
+
+
+def test_geomspace_values_and_derivatives_in_its_endpoints(device):
+    """As NumPy's (rows along ``axis``, negative sequences), and differentiable in Tensor
+    endpoints of one sign: finite differences to second order in both modes."""
+    lo, hi = put(np.array([1.0, -2.0]), device), put(np.array([8.0, -32.0]), device)
+    out = tnp.geomspace(tg.tensor(lo), tg.tensor(hi), 4, axis=1)
+    np.testing.assert_allclose(host(out), np.geomspace([1.0, -2.0], [8.0, -32.0], 4, axis=1),
+                               rtol=1e-14)
+    np.testing.assert_allclose(host(tnp.geomspace(0.5, 4.0, 5, endpoint=False)),
+                               np.geomspace(0.5, 4.0, 5, endpoint=False), rtol=1e-14)
+    tg.check_grads(lambda a, b: tnp.geomspace(a, b, 5), modes=("fwd", "rev"), order=2)(
+        put(np.array(0.5), device), put(np.array(3.0), device))
+    with pytest.raises(ValueError, match="geomspace: a geometric sequence cannot include zero"):
+        tnp.geomspace(tg.tensor(put(np.array(0.0), device)), 2.0)
+    with pytest.raises(NotImplementedError, match="geomspace: endpoints of different signs"):
+        tnp.geomspace(tg.tensor(put(np.array(-1.0), device)), 2.0)

@@ -68,8 +68,31 @@ def logspace(*args, **kwargs):
     return _on_default("logspace", *args, **kwargs)
 
 
-def geomspace(*args, **kwargs):
-    return _placed(np.geomspace(*args, **kwargs))  # CuPy has no geomspace
+def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
+    """NumPy's geomspace (host endpoints: NumPy's, placed on the default device; CuPy has
+    none), and for Tensor or device endpoints of one sign ``sign * exp(linspace(log|start|,
+    log|stop|))``, differentiable in them.
+
+    >>> import tensorgrad as tg, tensorgrad.numpy as tnp
+    >>> round(float(tg.grad(lambda b: tnp.sum(tnp.geomspace(1.0, b, 3)))(4.0)), 6)  # 1 + 2 + b
+    1.25
+    """
+    on_host = all(not isinstance(v, Tensor) and xp_of(v) is np for v in (start, stop))
+    if on_host:
+        return _placed(np.geomspace(start, stop, num, endpoint, dtype, axis))
+    from . import abs as _abs
+    from . import astype, exp, log, sign
+
+    lo, hi = _raw(start), _raw(stop)
+    if bool(xp_of(lo).any(lo == 0)) or bool(xp_of(hi).any(hi == 0)):
+        raise ValueError("geomspace: a geometric sequence cannot include zero (start or stop "
+                         "is 0)")
+    if bool(xp_of(lo).any(xp_of(lo).sign(lo) != xp_of(hi).sign(hi))):
+        raise NotImplementedError("geomspace: endpoints of different signs (a complex "
+                                  "sequence) are not supported for Tensor endpoints")
+    signs = linspace(sign(start), sign(stop), num, endpoint, axis=axis)  # one sign: constant
+    out = signs * exp(linspace(log(_abs(start)), log(_abs(stop)), num, endpoint, axis=axis))
+    return out if dtype is None else astype(out, dtype)
 
 
 def tri(N, M=None, k=0, dtype=float):
