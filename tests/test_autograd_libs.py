@@ -339,3 +339,20 @@ def test_user_primitive_whose_number_of_outputs_depends_on_an_argument():
             (lambda v, n=n: sum(powers(v, n=n)))
         onp.testing.assert_allclose(tg.grad(f)(x), expected, rtol=1e-12)
         tg.check_grads(f, modes=("rev",), order=2)(x)
+
+
+def test_mean_of_integers_raises_as_pytorch_and_is_numpys_under_the_hook(device):
+    """PyTorch refuses ``int_tensor.mean()`` (no floating dtype to infer); NumPy's method,
+    which the hook installs, gives the float64 mean."""
+    torch = pytest.importorskip("torch")
+    x = tg.tensor(put(onp.arange(6).reshape(2, 3), device))
+    with pytest.raises(RuntimeError, match="mean\\(\\): could not infer output dtype"):
+        x.mean()
+    with pytest.raises(RuntimeError, match="could not infer output dtype"):
+        torch.arange(6).mean()
+    onp.testing.assert_allclose(host(x.mean(dtype=tg.float64)), 2.5)
+    with autograd_compat.installed():
+        assert float(host(x.mean())) == 2.5
+        onp.testing.assert_allclose(host(x.mean(axis=0)), [1.5, 2.5, 3.5])
+    with pytest.raises(RuntimeError, match="could not infer output dtype"):
+        (x > 2).mean()  # bools too, as PyTorch

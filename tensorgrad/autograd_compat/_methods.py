@@ -42,7 +42,7 @@ def _numpy_forms():
         return tnp.compress(condition, self, axis=axis)
 
     forms = {name: getattr(tnp, name) for name in (
-        "std", "var", "min", "max", "cumsum", "cumprod", "repeat", "take", "nonzero",
+        "std", "var", "mean", "min", "max", "cumsum", "cumprod", "repeat", "take", "nonzero",
         "argpartition", "searchsorted")}
     forms["compress"] = compress
     return forms

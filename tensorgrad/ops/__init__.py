@@ -150,6 +150,10 @@ def _var_like(fn, name):
 
 def _mean(self, axis=None, keepdims=False, dim=None, keepdim=None, dtype=None):
     ax, kd = _axis_args("mean", self.ndim, axis, dim, keepdims, keepdim)
+    if dtype is None and self.data.dtype.kind in "biu":  # PyTorch's rule (NumPy's methods, with
+        # float64 means of integers, are the traced values' under the autograd hook)
+        raise RuntimeError(f"mean(): could not infer output dtype; input is "
+                           f"{self.data.dtype}, give a floating-point tensor or dtype=")
     return mean(self if dtype is None else self.to(dtype), ax, kd)
 
 
