@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 import pytest
-from test_ported_programs import assert_program_matches, run_both
+from test_ported_programs import check_program
 
 torch = pytest.importorskip("torch")
 
@@ -327,10 +327,7 @@ def test_program_matches_torch(name, device):
     """The program's losses (and every other number it reports: samples, accuracies, learning
     rates, scales) and its final parameters and buffers equal PyTorch's, with model and data
     moved by ``.to(device)``."""
-    program, steps = PROGRAMS[name]
-    torch.manual_seed(0)  # PyTorch's initial weights, copied into ours
-    assert_program_matches(run_both(program, steps=steps, device=device), device,
-                           rtol=1e-10, state_rtol=1e-10, state_atol=1e-12, same_types=True)
+    check_program(PROGRAMS, name, device)
 
 
 def test_programs_are_not_vacuous():
