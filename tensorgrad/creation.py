@@ -4,6 +4,7 @@ import numbers
 
 import numpy as np
 
+from . import _memory_format as _mf
 from .backend.device import as_device, require_cuda
 from .tensor import Tensor, _as_array, _check_grad_dtype, _new_tensor
 
@@ -139,8 +140,16 @@ def ones(*size, dtype=None, device=None, requires_grad=False):
     return _make(lambda xp, s, d: xp.ones(s, d), size, dtype, device, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
-    return _make(lambda xp, s, d: xp.empty(s, d), size, dtype, device, requires_grad)
+def empty(*size, dtype=None, device=None, requires_grad=False,
+          memory_format=_mf.contiguous_format):
+    """An uninitialised tensor; ``memory_format=tg.channels_last`` lays a 4-d one out NHWC."""
+    if memory_format is _mf.contiguous_format:
+        return _make(lambda xp, s, d: xp.empty(s, d), size, dtype, device, requires_grad)
+    perm = _mf.empty_order(_shape(size), memory_format, "empty")
+    t = _make(lambda xp, s, d: xp.empty(_mf.permuted_shape(s, perm), d), size, dtype, device,
+              requires_grad)
+    t.data = _mf.unpermute(t.data, perm)
+    return t
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
@@ -168,27 +177,40 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
                  requires_grad)
 
 
-def _like(fn, x, dtype, device, requires_grad):
+def _like(fn, x, dtype, device, requires_grad, memory_format, op):
+    """``fn(shape, ...)`` for ``x``'s shape, dtype and device; laid out as ``memory_format``
+    says (``preserve_format``: as ``x`` is, channels_last included, as PyTorch)."""
     dtype = x.dtype if dtype is None else dtype
-    return fn(x.shape, dtype=dtype, device=device or x.device, requires_grad=requires_grad)
+    perm = _mf.like_order(x, memory_format, op)
+    if perm is None:
+        return fn(x.shape, dtype=dtype, device=device or x.device, requires_grad=requires_grad)
+    t = fn(_mf.permuted_shape(x.shape, perm), dtype=dtype, device=device or x.device,
+           requires_grad=requires_grad)
+    t.data = _mf.unpermute(t.data, perm)
+    return t
 
 
-def zeros_like(x, dtype=None, device=None, requires_grad=False):
-    return _like(zeros, x, dtype, device, requires_grad)
+def zeros_like(x, dtype=None, device=None, requires_grad=False, *,
+               memory_format=_mf.preserve_format):
+    return _like(zeros, x, dtype, device, requires_grad, memory_format, "zeros_like")
 
 
-def ones_like(x, dtype=None, device=None, requires_grad=False):
-    return _like(ones, x, dtype, device, requires_grad)
+def ones_like(x, dtype=None, device=None, requires_grad=False, *,
+              memory_format=_mf.preserve_format):
+    return _like(ones, x, dtype, device, requires_grad, memory_format, "ones_like")
 
 
-def empty_like(x, dtype=None, device=None, requires_grad=False):
-    return _like(empty, x, dtype, device, requires_grad)
+def empty_like(x, dtype=None, device=None, requires_grad=False, *,
+               memory_format=_mf.preserve_format):
+    return _like(empty, x, dtype, device, requires_grad, memory_format, "empty_like")
 
 
-def full_like(x, fill_value, dtype=None, device=None, requires_grad=False):
-    dtype = x.dtype if dtype is None else dtype
-    return full(x.shape, fill_value, dtype=dtype, device=device or x.device,
-                requires_grad=requires_grad)
+def full_like(x, fill_value, dtype=None, device=None, requires_grad=False, *,
+              memory_format=_mf.preserve_format):
+    def fill(shape, **kw):
+        return full(shape, fill_value, **kw)
+
+    return _like(fill, x, dtype, device, requires_grad, memory_format, "full_like")
 
 
 def _check_seed(seed, who):
@@ -348,6 +370,44 @@ class Generator:
                                f"this generator is on {self._device}")
         self._put(_copy_backend(new_state._gen), None)  # a copy: the state serves again
         return self
+
+    def clone_state(self):
+        """A new Generator on the same device, with this one's seed and state (the two then
+        draw the same numbers, independently)."""
+        new = Generator(self._device)
+        new._seed = self.initial_seed()
+        return new.set_state(self.get_state())
+
+    def _no_offset(self, op):
+        if self._device.type == "cpu":
+            return RuntimeError("CPU Generator does not use offset")
+        return RuntimeError(f"Generator.{op}: tensorgrad's cuda generator (CuPy's) has no "
+                            "Philox offset to read or set; use get_state()/set_state()")
+
+    def get_offset(self):
+        """PyTorch's Philox offset: the CPU generator has none and raises, as PyTorch's."""
+        raise self._no_offset("get_offset")
+
+    def set_offset(self, offset):
+        """See :meth:`get_offset`."""
+        raise self._no_offset("set_offset")
+
+    def graphsafe_get_state(self):
+        """PyTorch's CUDA-graph-safe state: on cuda a generator holding a copy of this one's
+        state (``clone_state``); on the CPU it raises NotImplementedError, as PyTorch's."""
+        if self._device.type == "cpu":
+            raise NotImplementedError("graphsafe_get_state is not supported in this Generator")
+        return self.clone_state()
+
+    def graphsafe_set_state(self, state):
+        """Continue from the state of ``state`` (a generator from ``graphsafe_get_state``);
+        on the CPU it raises NotImplementedError, as PyTorch's."""
+        if self._device.type == "cpu":
+            raise NotImplementedError("graphsafe_set_state is not supported in this Generator")
+        if not isinstance(state, Generator):
+            raise TypeError(f"Generator.graphsafe_set_state: state must be a Generator, got "
+                            f"{type(state).__name__}")
+        return self.set_state(state.get_state())
 
 
 class _DefaultGenerator(Generator):

@@ -6,6 +6,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from . import _memory_format as _mf
 from .autograd.grad_mode import _state
 from .backend.device import _CUPY_ARRAY, Device, as_device, cupy, device_of, is_pinned, xp_of
 
@@ -497,14 +498,19 @@ class Tensor:
                                f"{tuple(self.shape)} is ambiguous; use .any() or .all()")
         return bool(self.data.item())
 
-    def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False):
+    def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False,
+           memory_format=None):
         """``.to(device)``, ``.to(dtype)`` or both; differentiable. After them, positionally,
         PyTorch's ``non_blocking`` and ``copy``.
 
         ``non_blocking=True``: a copy to the GPU from pinned memory (``pin_memory()``) is
         asynchronous on the current stream (work queued on it later sees the values, and the
         source must not be changed until the copy is done); from unpinned memory it is an
-        ordinary copy. A copy to the CPU is always complete on return."""
+        ordinary copy. A copy to the CPU is always complete on return.
+
+        ``memory_format=tg.channels_last`` (or another ``tg.memory_format``): the result in that
+        layout, ``self`` when nothing changes and its strides already suggest it (as PyTorch);
+        without it the layout is preserved (a channels_last tensor stays one on any device)."""
         flags = 0
         for a in args:
             if isinstance(a, (str, Device)) and not _is_dtype_name(a):
@@ -524,16 +530,22 @@ class Tensor:
                 out = _ops().to_device(out, as_device(device), True)
             else:
                 out = _ops().to_device(out, as_device(device))
+        if memory_format is None and out is not self and not self.data.flags.c_contiguous:
+            # preserve_format: CuPy's device copies come back row-major, and NumPy's astype
+            # of an expanded array is laid out oddly
+            out = _mf.like(out, self.data, "to")
+        if memory_format is not None:
+            return _mf.to(self, out, memory_format, copy)
         if copy and out is self:
             out = self.clone()
         return out
 
-    def cpu(self):
-        return self.to("cpu")
+    def cpu(self, *, memory_format=None):
+        return self.to("cpu", memory_format=memory_format)
 
-    def cuda(self, device=None, non_blocking=False):
+    def cuda(self, device=None, non_blocking=False, *, memory_format=None):
         return self.to(Device("cuda", device) if isinstance(device, int) else device or "cuda",
-                       non_blocking=non_blocking)
+                       non_blocking=non_blocking, memory_format=memory_format)
 
     def type(self, dtype):
         return self.to(dtype)
@@ -541,29 +553,45 @@ class Tensor:
     def astype(self, dtype):
         return self.to(dtype)
 
-    def float(self):
-        return self.to(np.float32)
+    def float(self, *, memory_format=None):
+        return self.to(np.float32, memory_format=memory_format)
 
-    def double(self):
-        return self.to(np.float64)
+    def double(self, *, memory_format=None):
+        return self.to(np.float64, memory_format=memory_format)
 
-    def half(self):
-        return self.to(np.float16)
+    def half(self, *, memory_format=None):
+        return self.to(np.float16, memory_format=memory_format)
 
-    def long(self):
-        return self.to(np.int64)
+    def long(self, *, memory_format=None):
+        return self.to(np.int64, memory_format=memory_format)
 
-    def int(self):
-        return self.to(np.int32)
+    def int(self, *, memory_format=None):
+        return self.to(np.int32, memory_format=memory_format)
 
-    def bool(self):
-        return self.to(np.bool_)
+    def bool(self, *, memory_format=None):
+        return self.to(np.bool_, memory_format=memory_format)
 
-    def clone(self):
-        return _ops().copy(self)
+    def clone(self, *, memory_format=_mf.preserve_format):
+        """A differentiable copy; ``memory_format``: its layout (``tg.preserve_format``: the
+        same strides as ``self``, as PyTorch)."""
+        if (memory_format is _mf.preserve_format or memory_format is None) \
+                and self.data.flags.c_contiguous:
+            return _ops().copy(self)
+        return _mf.copy_to(self, memory_format, "clone")
 
-    def contiguous(self):
-        return self
+    def contiguous(self, *, memory_format=_mf.contiguous_format):
+        """``self`` when it is contiguous in ``memory_format`` (default: row-major), else a
+        differentiable copy laid out so."""
+        if memory_format is _mf.contiguous_format and self.data.flags.c_contiguous:
+            return self
+        return _mf.contiguous(self, memory_format)
+
+    def is_contiguous(self, *, memory_format=_mf.contiguous_format):
+        """Whether the elements lie in memory in ``memory_format``'s order without gaps
+        (PyTorch's rules: a dimension of size 1 may have any stride)."""
+        if memory_format is _mf.contiguous_format:
+            return bool(self.data.flags.c_contiguous)
+        return _mf.is_contiguous(self.data, memory_format)
 
     def __repr__(self):
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")

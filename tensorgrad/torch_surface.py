@@ -28,6 +28,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from . import _memory_format as _mf
 from . import creation as _cr
 from . import torch_api as _ta
 from .autograd.grad_mode import _state
@@ -148,20 +149,22 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_
 
 
 def randint_like(input, low=0, high=None, *, generator=None, dtype=None, device=None,
-                 requires_grad=False):
+                 requires_grad=False, memory_format=_mf.preserve_format):
     """Integers drawn uniformly from [low, high) in ``input``'s shape (and dtype, unless
     ``dtype`` is given); ``randint_like(x, high)`` draws from [0, high), as PyTorch's. From
     ``generator`` (a ``tg.Generator`` on the result's device) or the global generator."""
-    x = _t(input, "randint_like")
     if high is None:
         low, high = 0, low
     if high <= low:
         raise ValueError(f"randint_like(): expects low < high, got low={low}, high={high}")
-    dt = x.dtype if dtype is None else np.dtype(dtype)
-    _cr._source(generator, device or x.device, "randint_like")
-    out = _cr.randint(low, high, tuple(x.shape), generator=generator, dtype=dt,
-                      device=device or x.device)
-    return out.requires_grad_() if requires_grad else out
+
+    def draw(shape, generator, dtype, device, requires_grad):
+        out = _cr.randint(low, high, tuple(shape), generator=generator, dtype=np.dtype(dtype),
+                          device=device)
+        return out.requires_grad_() if requires_grad else out
+
+    return _ta._random_like(draw, input, generator, dtype, device, requires_grad, memory_format,
+                            "randint_like")
 
 
 def randperm(n, *, generator=None, dtype=np.int64, device=None, requires_grad=False):

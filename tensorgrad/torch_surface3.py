@@ -838,10 +838,6 @@ def _data_ptr(self):
     return int(a.data.ptr) if type(a) is _CUPY_ARRAY else int(a.__array_interface__["data"][0])
 
 
-def _is_contiguous(self, memory_format=None):
-    return bool(self.data.flags.c_contiguous)
-
-
 def _dim_order(self, *, ambiguity_check=False):
     st = _stride(self)
     return tuple(sorted(builtins.range(self.ndim), key=lambda i: -st[i]))
@@ -860,8 +856,8 @@ def _is_set_to(self, other):
 
 
 def _cast(dtype):
-    def method(self, memory_format=None):
-        return self.to(dtype)
+    def method(self, *, memory_format=None):
+        return self.to(dtype, memory_format=memory_format)
 
     return method
 
@@ -1081,7 +1077,7 @@ def _attach(T):
     methods = {
         "multiply_": T.mul_, "divide_": T.div_, "subtract_": T.sub_,
         "stride": _stride, "storage_offset": _storage_offset, "data_ptr": _data_ptr,
-        "is_contiguous": _is_contiguous, "dim_order": _dim_order, "is_nonzero": _is_nonzero,
+        "dim_order": _dim_order, "is_nonzero": _is_nonzero,
         "is_set_to": _is_set_to, "is_same_size": is_same_size, "is_signed": is_signed,
         "is_neg": is_neg, "new": _new, "resize_": _resize_, "resize_as_": _resize_as_,
         "fill_diagonal_": _fill_diagonal_, "apply_": _apply_, "map_": _map_,

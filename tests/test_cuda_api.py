@@ -115,7 +115,7 @@ def test_tensor_methods_exist_in_torch():
     for name in ("is_cuda", "get_device", "pin_memory", "is_pinned"):
         assert hasattr(torch.Tensor, name) and hasattr(tg.Tensor, name)
         assert getattr(tg.Tensor, name).__doc__
-    assert _params(tg.Tensor.cuda) == ["self", "device", "non_blocking"]
+    assert _params(tg.Tensor.cuda) == ["self", "device", "non_blocking", "memory_format"]
 
 
 # ---- streams -----------------------------------------------------------------------------------

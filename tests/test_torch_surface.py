@@ -42,7 +42,7 @@ METHODS = ("unique bincount histc baddbmm addbmm addmv pinverse svd qr cholesky 
            "bitwise_not new_tensor").split()
 # PyTorch's arguments tensorgrad does not take: output buffers, layouts (generator= is taken:
 # tests/test_generator.py)
-_NOT_TAKEN = {"out", "layout", "memory_format", "pin_memory"}
+_NOT_TAKEN = {"out", "layout", "pin_memory"}
 # arguments of PyTorch's other overloads (its docstring shows only the first)
 _OVERLOADS = {"normal": {"size", "dtype", "device", "requires_grad"}, "bernoulli": {"p"}}
 

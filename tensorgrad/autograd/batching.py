@@ -38,6 +38,14 @@ def _refuse(*_args, **_kw):
                            "path cannot run this code (vmap falls back to its loop)")
 
 
+class _RowMajor:
+    __slots__ = ()
+    c_contiguous = True
+
+
+_ROW_MAJOR = _RowMajor()
+
+
 class Logical:
     """The ``.data`` of a batched value: logical metadata only."""
 
@@ -57,6 +65,12 @@ class Logical:
         for s in self.shape:
             n *= s
         return n
+
+    @property
+    def flags(self):
+        """A logical value has no memory layout: it reads as row-major, so ``contiguous()``
+        is itself and ``clone()`` a plain copy under ``vmap``."""
+        return _ROW_MAJOR
 
     def __getattr__(self, name):
         _refuse()

@@ -165,13 +165,31 @@ def clip_grad_norm(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False
     return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
 
 
-def convert_conv2d_weight_memory_format(module, memory_format):
-    """PyTorch's switch of convolution weights to a memory format; tensorgrad arrays have no
-    memory formats, so the module is returned as it is."""
+def _convert_conv_weights(module, memory_format, kinds):
+    """Lay the weights of the convolutions of ``kinds`` in ``module`` (recursively) out in
+    ``memory_format``, in place; values and parameters stay the same objects."""
+    if isinstance(module, kinds):
+        w = module.weight
+        w.data = w.detach().clone(memory_format=memory_format).data
+    for child in module.children():
+        _convert_conv_weights(child, memory_format, kinds)
     return module
 
 
-convert_conv3d_weight_memory_format = convert_conv2d_weight_memory_format
+def convert_conv2d_weight_memory_format(module, memory_format):
+    """PyTorch's: the weights of every ``Conv2d``/``ConvTranspose2d`` in ``module`` laid out
+    in ``memory_format`` (``tg.channels_last``); returns ``module``."""
+    from .. import Conv2d, ConvTranspose2d
+
+    return _convert_conv_weights(module, memory_format, (Conv2d, ConvTranspose2d))
+
+
+def convert_conv3d_weight_memory_format(module, memory_format):
+    """PyTorch's: the weights of every ``Conv3d``/``ConvTranspose3d`` in ``module`` laid out
+    in ``memory_format`` (``tg.channels_last_3d``); returns ``module``."""
+    from .. import Conv3d, ConvTranspose3d
+
+    return _convert_conv_weights(module, memory_format, (Conv3d, ConvTranspose3d))
 
 __all__ += ["clip_grad_norm", "convert_conv2d_weight_memory_format",
             "convert_conv3d_weight_memory_format"]
