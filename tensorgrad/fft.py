@@ -172,6 +172,46 @@ def irfft2(input, s=None, dim=(-2, -1), norm=None):
     return _nd("irfft2", input, s, dim, norm, last_default=_half)
 
 
+_DUAL = {None: "forward", "backward": "forward", "forward": "backward", "ortho": "ortho"}
+
+
+def _hermitian(name, input, s, dim, norm, inverse):
+    """``hfftn``: irfftn of the conjugate with the dual normalisation (the forward transform
+    of a Hermitian signal given by its last-dimension half); ``ihfftn``: the conjugate of
+    rfftn with the dual normalisation, as torch.fft defines them."""
+    x = _input(input, name, real=inverse)
+    _norm(norm, name)
+    if inverse:
+        dims, sizes = _dims_and_sizes(x, s, dim, name)
+        return _nf.rfftn(x, sizes, dims, _DUAL[norm]).conj()
+    dims, sizes = _dims_and_sizes(x, s, dim, name, _half)
+    if sizes is None:
+        sizes = tuple(x.shape[d] for d in dims[:-1]) + (_half(x.shape[dims[-1]]),)
+    return _nf.irfftn(x.conj(), sizes, dims, _DUAL[norm])
+
+
+def hfftn(input, s=None, dim=None, norm=None):
+    """The n-dimensional FFT of a Hermitian-symmetric signal given by its half in the last of
+    ``dim``: a real output whose last size defaults to ``2 * (m - 1)``."""
+    return _hermitian("hfftn", input, s, dim, norm, False)
+
+
+def hfft2(input, s=None, dim=(-2, -1), norm=None):
+    """:func:`hfftn` over the last two dimensions."""
+    return _hermitian("hfft2", input, s, dim, norm, False)
+
+
+def ihfftn(input, s=None, dim=None, norm=None):
+    """The inverse of :func:`hfftn`, for a real input: the half spectrum over the last of
+    ``dim``."""
+    return _hermitian("ihfftn", input, s, dim, norm, True)
+
+
+def ihfft2(input, s=None, dim=(-2, -1), norm=None):
+    """:func:`ihfftn` over the last two dimensions."""
+    return _hermitian("ihfft2", input, s, dim, norm, True)
+
+
 # ---- frequencies and shifts ----------------------------------------------------------------
 def _freqs(values, n, d, dtype, device, requires_grad, op):
     if int(n) != n or n < 0:
@@ -215,4 +255,5 @@ def ifftshift(input, dim=None):
 
 
 __all__ = ["fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2",
-           "rfftn", "irfftn", "hfft", "ihfft", "fftfreq", "rfftfreq", "fftshift", "ifftshift"]
+           "rfftn", "irfftn", "hfft", "ihfft", "hfft2", "hfftn", "ihfft2", "ihfftn", "fftfreq",
+           "rfftfreq", "fftshift", "ifftshift"]

@@ -97,3 +97,17 @@ class set_grad_enabled(_Mode):
     def __call__(self, fn):
         _state.enabled = self.prev  # a decorator must not change the mode at definition time
         return super().__call__(fn)
+
+
+def __getattr__(name):
+    # PyTorch's torch.autograd.grad_mode also holds these; lazy, since their modules import
+    # this one
+    if name == "inference_mode":
+        from ..torch_surface import inference_mode
+
+        return inference_mode
+    if name == "set_multithreading_enabled":
+        from .legacy import set_multithreading_enabled
+
+        return set_multithreading_enabled
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,11 +7,15 @@ reference counting alone, without the cyclic collector.
 
 import heapq
 import itertools
+import weakref
+from typing import NamedTuple
 
 from .grad_mode import _state
 
 # Bumped by every in-place write to a tensor (its own counter is bumped too).
 _EPOCH = [0]
+# nodes recorded inside allow_mutation_on_saved_tensors (their saved values are copies)
+_MUTABLE_SAVED = weakref.WeakSet()
 _next_seq = itertools.count().__next__
 
 
@@ -290,10 +294,12 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
                 raise _freed(n)
             ans = n.ans
             if n.epoch != epoch:  # some in-place write happened since this node was made
-                if n.vcs is not None and _versions_changed(n.vcs):
+                # (nodes recorded in allow_mutation_on_saved_tensors kept copies: no check)
+                mutable = _MUTABLE_SAVED and n in _MUTABLE_SAVED
+                if n.vcs is not None and not mutable and _versions_changed(n.vcs):
                     raise _modified(n)
                 ov = n.out_vc
-                if ov is not None and ov[0][0] != ov[1]:
+                if ov is not None and not mutable and ov[0][0] != ov[1]:
                     ans = _Overwritten(n)
                 if type(args) is _Packed:  # recorded inside saved_tensors_hooks: unpack now
                     args, a = args.open(with_ans=type(ans) is not _Overwritten)
@@ -632,3 +638,86 @@ from .graph_hooks import (  # noqa: E402, F401  (public here; they build on the 
     save_on_cpu,
     saved_tensors_hooks,
 )
+
+
+# ---- PyTorch's torch.autograd.graph helpers ------------------------------------------------
+class GradientEdge(NamedTuple):
+    """PyTorch's ``GradientEdge(node, output_nr)``: where a tensor's gradient enters the graph.
+    ``node`` is tensorgrad's vertex (the ``grad_fn`` Node of a non-leaf, the leaf tensor
+    itself); ``tg.autograd.grad(outputs, inputs=[edge])`` gives the gradient at that edge,
+    also after the tensor itself is gone or was changed in place."""
+
+    node: object
+    output_nr: int = 0
+
+    @property
+    def _node(self):  # what the autograd functions take as a variable's vertex
+        return self.node
+
+    @property
+    def _level(self):
+        return 0
+
+    # tg.autograd.backward(..., inputs=[edge]) accumulates into the leaf's .grad, as PyTorch's;
+    # the edge of a non-leaf has no .grad to fill
+    @property
+    def grad(self):
+        return self.node.grad if not isinstance(self.node, Node) else None
+
+    @grad.setter
+    def grad(self, value):
+        if not isinstance(self.node, Node):
+            self.node.grad = value
+
+    def __array__(self, *args, **kwargs):
+        raise RuntimeError("materialize_grads cannot be used when the given input is a "
+                           "GradientEdge (it is not a tensor)")
+
+
+def get_gradient_edge(tensor):
+    """The :class:`GradientEdge` of ``tensor`` (which must require grad)."""
+    if not getattr(tensor, "requires_grad", False):
+        raise RuntimeError("get_gradient_edge(): it is not possible to get the gradient edge "
+                           "for a Tensor that does not require gradients")
+    node = tensor._node
+    return GradientEdge(tensor if node is None else node, 0)
+
+
+def increment_version(tensor):
+    """Count an in-place change of ``tensor`` (or of each tensor of an iterable) that
+    tensorgrad did not see, so that backward passes that saved it refuse, as after any
+    in-place op."""
+    Tensor = _tensor_names()[0]
+    for t in ([tensor] if isinstance(tensor, Tensor) else tensor):
+        bump_version(t._vc)
+
+
+class allow_mutation_on_saved_tensors:
+    """PyTorch's context in which a tensor saved for backward may be changed in place: the
+    backward pass of what was recorded inside still uses the values as they were when saved.
+    tensorgrad saves a copy of each value the rules read (through the saved-tensor hook
+    machinery) and skips the in-place check for those nodes; leaving the context drops
+    nothing the graph still needs."""
+
+    def __enter__(self):
+        from ..ops import registry
+        from . import graph_hooks
+
+        self._hooks = graph_hooks.saved_tensors_hooks(lambda t: t.clone(), lambda t: t)
+        self._hooks.__enter__()
+        inner = registry.Node
+
+        def node(*args, **kwargs):
+            n = inner(*args, **kwargs)
+            _MUTABLE_SAVED.add(n)
+            return n
+
+        registry.Node = node
+        self._inner = inner
+        return self
+
+    def __exit__(self, *exc):
+        from ..ops import registry
+
+        registry.Node = self._inner
+        self._hooks.__exit__(*exc)

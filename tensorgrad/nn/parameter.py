@@ -6,7 +6,21 @@ from .. import creation
 from ..tensor import Tensor
 from .modules import Parameter
 
-__all__ = ["Parameter", "UninitializedParameter", "UninitializedBuffer"]
+__all__ = ["Parameter", "UninitializedParameter", "UninitializedBuffer", "Buffer",  # noqa: F822
+           "is_lazy"]
+
+
+def __getattr__(name):
+    if name == "Buffer":  # nn.Buffer (tensorgrad/nn/extra_a.py imports this module's names)
+        from .extra_a import Buffer
+
+        return Buffer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def is_lazy(param):
+    """Whether ``param`` is a placeholder of a lazy module not yet materialised."""
+    return isinstance(param, _UninitializedMixin)
 
 
 class _UninitializedMixin:

@@ -197,9 +197,10 @@ def _hooked_step(step):
         self = args[0]
         pre = self.__dict__.get("_optimizer_step_pre_hooks")
         post = self.__dict__.get("_optimizer_step_post_hooks")
-        if not pre and not post:
+        if not pre and not post and not _GLOBAL_PRE and not _GLOBAL_POST:
             return step(*args, **kwargs)
-        for hook in list(pre.values()) if pre else ():
+        # the global hooks (register_optimizer_step_pre_hook) run first, their post ones last
+        for hook in list(_GLOBAL_PRE.values()) + (list(pre.values()) if pre else []):
             result = hook(self, args, kwargs)
             if result is not None:
                 if not (isinstance(result, tuple) and len(result) == 2):
@@ -208,12 +209,37 @@ def _hooked_step(step):
                                        f"{result!r}")
                 args, kwargs = result
         out = step(*args, **kwargs)
-        for hook in list(post.values()) if post else ():
+        for hook in (list(post.values()) if post else []) + list(_GLOBAL_POST.values()):
             hook(self, args, kwargs)
         return out
 
     wrapper.hooked = True
     return wrapper
+
+
+_GLOBAL_PRE = OrderedDict()  # register_optimizer_step_pre_hook: for every optimizer
+_GLOBAL_POST = OrderedDict()
+
+
+def _global_hook(table, hook):
+    from ..nn.modules import _RemovableHandle
+
+    handle = _RemovableHandle(table)
+    table[handle.id] = hook
+    return handle
+
+
+def register_optimizer_step_pre_hook(hook):
+    """Call ``hook(optimizer, args, kwargs)`` before the ``step`` of every optimizer (before
+    each optimizer's own pre-hooks), as PyTorch's; returns a handle whose ``remove()`` drops
+    it."""
+    return _global_hook(_GLOBAL_PRE, hook)
+
+
+def register_optimizer_step_post_hook(hook):
+    """Call ``hook(optimizer, args, kwargs)`` after the ``step`` of every optimizer (after each
+    optimizer's own post-hooks); returns a handle whose ``remove()`` drops it."""
+    return _global_hook(_GLOBAL_POST, hook)
 
 
 class Optimizer:
@@ -307,6 +333,22 @@ class Optimizer:
         """Call ``hook(optimizer, args, kwargs)`` after each ``step``. Returns a handle whose
         ``remove()`` drops the hook."""
         return self._add_step_hook("_optimizer_step_post_hooks", hook)
+
+    @staticmethod
+    def profile_hook_step(func):
+        """PyTorch's decorator of ``step`` that records it under the profiler and runs the
+        step hooks; tensorgrad runs the hooks around every optimizer's ``step`` already, so it
+        adds only the profiler's record (``Optimizer.step#<Class>.step``)."""
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            from ..profiler import record_function
+
+            self = args[0]
+            with record_function(f"Optimizer.step#{type(self).__name__}.step"):
+                return func(*args, **kwargs)
+
+        return wrapper
 
     def _add_step_hook(self, where, hook, prepend=False):
         from ..nn.modules import _RemovableHandle
