@@ -808,4 +808,28 @@ __all__ = ["is_available", "device_count", "current_device", "set_device", "devi
            "set_per_process_memory_fraction", "get_per_process_memory_fraction",
            "list_gpu_processes"]
 
-from . import amp  # noqa: E402  (tg.cuda.amp: needs the names above)
+# tg.cuda.amp needs the names above; tg.cuda.nvtx: NVTX ranges, no-ops without a GPU
+from . import amp, nvtx  # noqa: E402
+
+# PyTorch's legacy cuda tensor types (tg.cuda.FloatTensor, ...): tg.FloatTensor's metaclass
+# (torch_surface3) with device cuda; made on first use, as torch_surface3 imports much of the
+# package
+_LEGACY_NAMES = ("FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor",
+                 "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor")
+__all__ += ["nvtx", *_LEGACY_NAMES]
+
+
+def __getattr__(name):
+    if name not in _LEGACY_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from ..torch_surface3 import _LEGACY_TYPES, _LegacyTensorType
+
+    class _CudaTensorType(_LegacyTensorType):
+        def __repr__(cls):
+            return f"<class 'tensorgrad.cuda.{cls.__name__}'>"
+
+    for n in _LEGACY_NAMES:
+        cpu = _LEGACY_TYPES[n]
+        globals()[n] = _CudaTensorType(n, (), {"dtype": cpu.dtype, "device": "cuda",
+                                               "__module__": __name__})
+    return globals()[name]

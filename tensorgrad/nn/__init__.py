@@ -13,12 +13,12 @@ from . import (
     parallel,
     pooling,
     rnn,
+    transformer,
     upsampling,
     utils,
 )
 from . import functional as F
 from .activation import *  # noqa: F403
-from .attention import *  # noqa: F403
 from .conv import *  # noqa: F403
 from .extra_a import *  # noqa: F403
 from .extra_b import *  # noqa: F403
@@ -50,13 +50,14 @@ from .modules import (
 from .normalization import *  # noqa: F403
 from .pooling import *  # noqa: F403
 from .rnn import *  # noqa: F403
+from .transformer import *  # noqa: F403  (tg.nn.attention is torch.nn.attention)
 from .upsampling import *  # noqa: F403
 
 __all__ = ["functional", "F", "Module", "Parameter", "Linear", "Sequential", "ModuleList",
            "ModuleDict", "ParameterList", "ParameterDict",
            "ReLU", "Tanh", "Sigmoid", "SiLU", "Softplus", "Identity", "Flatten", "Dropout",
            "Conv2d", "MaxPool2d", "AvgPool2d", "init", "utils", "parallel"]
-__all__ += attention.__all__ + conv.__all__ + layers.__all__ + normalization.__all__
+__all__ += transformer.__all__ + conv.__all__ + layers.__all__ + normalization.__all__
 __all__ += activation.__all__ + loss.__all__ + pooling.__all__ + upsampling.__all__
 __all__ += rnn.__all__
 __all__ += extra_b.__all__ + ["parameter"]  # noqa: F405 (bound by the import above)
