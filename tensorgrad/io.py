@@ -41,6 +41,10 @@ def _encode(obj, arrays):
                 "size": list(obj._size), "coalesced": obj._coal,
                 "requires_grad": bool(obj.requires_grad and obj.is_leaf),
                 "device": str(obj.device)}
+    if type(obj).__name__ == "SparseCompressedTensor":  # CSR/CSC: tensorgrad/sparse_compressed
+        from .sparse_compressed import _encode as _encode_compressed
+
+        return _encode_compressed(obj, lambda a: _add(arrays, a, {"array": len(arrays)}))
     if isinstance(obj, Tensor):
         return _add(arrays, obj.numpy(), {
             "tensor": len(arrays), "requires_grad": bool(obj.requires_grad),
@@ -145,6 +149,10 @@ def _decode(node, arrays, place):
                               is_coalesced=node["coalesced"] is True)
         _check_coalesced(s, "load")
         return s.requires_grad_() if node["requires_grad"] is True else s
+    if "sparse_compressed" in node:
+        from .sparse_compressed import _decode as _decode_compressed
+
+        return _decode_compressed(node, lambda key: device.put(arrays(node[key], "array")))
     if "tensor" in node:
         arr = device.put(arrays(node, "tensor"))
         if node.get("parameter"):

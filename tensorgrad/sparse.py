@@ -318,14 +318,28 @@ class SparseTensor(Tensor):
         vals = self._vals if dtype is None else self._vals.to(dtype)
         return _untake(vals, tuple(self._idx), self._size)
 
-    def to_sparse(self, sparse_dim=None, *, layout=None):
+    def to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None):
         if layout not in (None, sparse_coo):
-            raise SparseLayoutError(f"to_sparse(): layout {layout!r} is not supported; "
-                                    "tensorgrad has the sparse_coo layout only")
+            return _compressed()._to_compressed(self, layout, "to_sparse")
         if sparse_dim is not None and sparse_dim != self.sparse_dim():
             raise SparseLayoutError(f"to_sparse(): cannot change sparse_dim from "
                                     f"{self.sparse_dim()} to {sparse_dim}")
         return self
+
+    def to_sparse_coo(self):
+        return self
+
+    def to_sparse_csr(self, dense_dim=None):
+        """The CSR matrix of a 2-D COO matrix (coalesced first); differentiable."""
+        return _compressed()._from_coo(self, _compressed().sparse_csr)
+
+    def to_sparse_csc(self, dense_dim=None):
+        """The CSC matrix of a 2-D COO matrix (coalesced first); differentiable."""
+        return _compressed()._from_coo(self, _compressed().sparse_csc)
+
+    @property
+    def is_sparse_csr(self):
+        return False
 
     def coalesce(self):
         """Indices sorted and unique, the values of repeated ones summed; differentiable."""
@@ -499,13 +513,15 @@ class SparseTensor(Tensor):
 
 def _unsupported(s, name):
     size = object.__getattribute__(s, "_size")
+    kind = type(s).layout.fget(s)._name  # sparse_coo, or a compressed layout's name
+    supported = getattr(type(s), "_SUPPORTED", _SUPPORTED)
     if name.startswith("_"):
-        return SparseLayoutError(f"a sparse_coo tensor of shape {size} was given to an "
+        return SparseLayoutError(f"a {kind} tensor of shape {size} was given to an "
                                  f"operation on dense (strided) tensors only; convert it with "
-                                 f".to_dense() first (sparse tensors support {_SUPPORTED})")
-    return SparseLayoutError(f"{name}(): not supported for sparse_coo tensors (shape {size}); "
-                             f"convert with .to_dense() first (sparse tensors support "
-                             f"{_SUPPORTED})")
+                                 f".to_dense() first ({kind} tensors support {supported})")
+    return SparseLayoutError(f"{name}(): not supported for {kind} tensors (shape {size}); "
+                             f"convert with .to_dense() first ({kind} tensors support "
+                             f"{supported})")
 
 
 def _unsupported_dunder(name):
@@ -655,12 +671,18 @@ def _check_coalesced(s, what):
     return s
 
 
-def _to_sparse(self, sparse_dim=None, *, layout=None):
+def _compressed():
+    from . import sparse_compressed
+
+    return sparse_compressed
+
+
+def _to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None):
     """``dense.to_sparse()``: the nonzero entries (with ``sparse_dim``, the leading dims whose
-    slices are not all zero); differentiable (the dense tensor gets the gradient at them)."""
+    slices are not all zero); differentiable (the dense tensor gets the gradient at them).
+    ``layout=tg.sparse_csr`` or ``tg.sparse_csc``: a compressed matrix instead."""
     if layout not in (None, sparse_coo):
-        raise SparseLayoutError(f"to_sparse(): layout {layout!r} is not supported; tensorgrad "
-                                "has the sparse_coo layout only")
+        return _compressed()._to_compressed(self, layout, "to_sparse")
     k = self.ndim if sparse_dim is None else int(sparse_dim)
     if not 1 <= k <= self.ndim:
         raise ValueError(f"to_sparse(): sparse_dim {sparse_dim} must be in 1..{self.ndim} for "
@@ -855,5 +877,25 @@ def spmm(input, mat2):
     return input @ mat2
 
 
+# the compressed layouts (CSR, CSC) and the invariant switch: tensorgrad/sparse_compressed.py
+from .sparse_compressed import (  # noqa: E402
+    SparseCompressedTensor,
+    SparseInvariantError,
+    check_sparse_tensor_invariants,
+    sparse_bsc,
+    sparse_bsc_tensor,
+    sparse_bsr,
+    sparse_bsr_tensor,
+    sparse_compressed_tensor,
+    sparse_csc,
+    sparse_csc_tensor,
+    sparse_csr,
+    sparse_csr_tensor,
+)
+
 __all__ = ["SparseTensor", "SparseLayoutError", "sparse_coo_tensor", "sparse_coo", "strided",
-           "layout", "mm", "addmm", "sum", "softmax", "log_softmax", "spmm"]
+           "layout", "mm", "addmm", "sum", "softmax", "log_softmax", "spmm",
+           "SparseCompressedTensor", "SparseInvariantError", "check_sparse_tensor_invariants",
+           "sparse_csr", "sparse_csc", "sparse_bsr", "sparse_bsc", "sparse_csr_tensor",
+           "sparse_csc_tensor", "sparse_compressed_tensor", "sparse_bsr_tensor",
+           "sparse_bsc_tensor"]
