@@ -162,11 +162,28 @@ from .torch_quant import *  # noqa: E402,F401,F403
 __all__ += torch_quant.__all__
 
 # sparse: tg.sparse (torch.sparse: mm, addmm, sum, softmax, log_softmax), sparse COO tensors
-# (tg.sparse_coo_tensor, Tensor.to_sparse) and the tg.sparse_coo layout
+# (tg.sparse_coo_tensor, Tensor.to_sparse) and the tg.sparse_coo layout, and the compressed
+# layouts (tensorgrad/sparse_compressed.py): CSR and CSC; the BSR/BSC names raise
 from . import sparse  # noqa: E402
-from .sparse import sparse_coo, sparse_coo_tensor, spmm  # noqa: E402
+from .sparse import (  # noqa: E402
+    sparse_bsc,
+    sparse_bsc_tensor,
+    sparse_bsr,
+    sparse_bsr_tensor,
+    sparse_compressed_tensor,
+    sparse_coo,
+    sparse_coo_tensor,
+    sparse_csc,
+    sparse_csc_tensor,
+    sparse_csr,
+    sparse_csr_tensor,
+    spmm,
+)
 
 __all__ += ["sparse", "sparse_coo", "sparse_coo_tensor", "spmm"]
+__all__ += ["sparse_csr", "sparse_csc", "sparse_bsr", "sparse_bsc", "sparse_csr_tensor",
+            "sparse_csc_tensor", "sparse_compressed_tensor", "sparse_bsr_tensor",
+            "sparse_bsc_tensor"]
 
 # profiler: tg.profiler (torch.profiler: profile, record_function, schedule, ...) and
 # tg.autograd.profiler (the older interface), one machinery; nothing runs until one records
@@ -174,3 +191,34 @@ from . import profiler  # noqa: E402
 from .autograd import profiler as _autograd_profiler  # noqa: E402,F401
 
 __all__ += ["profiler"]
+
+# torch_surface4: the remaining Tensor methods and top-level names programs meet (bit-shift
+# operators, functional RNN cells, convolution, grid_sampler, rms_norm, hash_tensor, uint16/32/64)
+from . import torch_surface4  # noqa: E402
+from .torch_surface4 import *  # noqa: E402,F401,F403
+
+__all__ += torch_surface4.__all__
+
+# torch namespaces ported programs touch first: tg.accelerator, tg.compiler, tg.random,
+# tg.signal (.windows), tg.hub; tg.GradScaler is tg.amp.GradScaler (torch.GradScaler)
+from . import accelerator, compiler, hub, random, signal  # noqa: E402
+from .amp import GradScaler  # noqa: E402
+
+# not random and signal: `from tensorgrad import *` must not shadow the standard library's
+__all__ += ["accelerator", "compiler", "hub", "GradScaler"]
+
+# multiprocessing: tg.multiprocessing (torch.multiprocessing), Tensor.share_memory_/is_shared and
+# Module.share_memory (shared-memory tensors that travel between processes as handles)
+from . import multiprocessing  # noqa: E402
+
+__all__ += ["multiprocessing"]
+
+# memory formats: tg.memory_format, tg.channels_last, ... (tensor layouts, _memory_format.py)
+from ._memory_format import *  # noqa: E402,F401,F403
+from ._memory_format import __all__ as _mf_all  # noqa: E402
+
+__all__ += _mf_all
+
+# PyTorch's submodule import paths (tensorgrad.nn.modules.loss, tensorgrad.optim.adam, ...):
+# aliases made on first import by a finder that runs after the ordinary ones (_import_paths.py)
+from . import _import_paths  # noqa: E402,F401  (keep last: it prepares the loaded parents)

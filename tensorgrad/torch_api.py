@@ -33,6 +33,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from . import _memory_format as _mf
 from . import numpy as tnp
 from .autograd.grad_mode import _state
 from .backend.device import _CUPY_ARRAY, xp_of
@@ -1464,9 +1465,16 @@ def median(input, dim=None, keepdim=False):
 
 
 # ---- linear algebra ----------------------------------------------------------------------------
+def _is_sparse(x):
+    """A sparse tensor of any layout (COO, CSR, CSC; CSR's ``is_sparse`` is False)."""
+    from .sparse import SparseTensor
+
+    return isinstance(x, SparseTensor)
+
+
 def matmul(input, other):
     """The matrix product, with NumPy's rules for 1-D operands and batch broadcasting."""
-    if getattr(input, "is_sparse", False) or getattr(other, "is_sparse", False):
+    if _is_sparse(input) or _is_sparse(other):
         return input @ other  # tensorgrad.sparse: a sparse @ dense product
     return _matmul(_t(input, "matmul"), _t(other, "matmul", "other"))
 
@@ -1503,7 +1511,7 @@ def _vectors(a, b):
 
 def mm(input, mat2):
     """The product of two matrices (no broadcasting)."""
-    if getattr(input, "is_sparse", False) or getattr(mat2, "is_sparse", False):
+    if _is_sparse(input) or _is_sparse(mat2):
         return input @ mat2  # tensorgrad.sparse: a sparse @ dense product
     return _matmul(*_operands("mm", input, mat2, "mat2", _mm_fits, "(n, m) @ (m, p) matrices"))
 
@@ -1683,26 +1691,35 @@ def _creation():
     return creation
 
 
-def rand_like(input, *, generator=None, dtype=None, device=None, requires_grad=False):
+def _random_like(draw, input, generator, dtype, device, requires_grad, memory_format, op):
+    """``draw(shape, ...)`` in ``input``'s shape, dtype and device (laid out as
+    ``memory_format`` says), from ``generator`` (a ``tg.Generator`` on that device) or the
+    global generator."""
+    x = _t(input, op)
+    cr = _creation()
+    cr._source(generator, device or x.device, op)
+    return cr._like(lambda shape, **kw: draw(shape, generator=generator, **kw), x, dtype,
+                    device, requires_grad, memory_format, op)
+
+
+def rand_like(input, *, generator=None, dtype=None, device=None, requires_grad=False,
+              memory_format=_mf.preserve_format):
     """``rand`` in ``input``'s shape, dtype and device, from ``generator`` (a
     ``tg.Generator`` on that device) or the global generator."""
-    x = _t(input, "rand_like")
-    _creation()._source(generator, device or x.device, "rand_like")
-    return _creation().rand(*x.shape, generator=generator, dtype=dtype or x.dtype,
-                            device=device or x.device, requires_grad=requires_grad)
+    return _random_like(lambda shape, **kw: _creation().rand(*shape, **kw), input, generator,
+                        dtype, device, requires_grad, memory_format, "rand_like")
 
 
-def randn_like(input, *, generator=None, dtype=None, device=None, requires_grad=False):
+def randn_like(input, *, generator=None, dtype=None, device=None, requires_grad=False,
+               memory_format=_mf.preserve_format):
     """``randn`` in ``input``'s shape, dtype and device, from ``generator`` (a
     ``tg.Generator`` on that device) or the global generator."""
-    x = _t(input, "randn_like")
-    _creation()._source(generator, device or x.device, "randn_like")
-    return _creation().randn(*x.shape, generator=generator, dtype=dtype or x.dtype,
-                             device=device or x.device, requires_grad=requires_grad)
+    return _random_like(lambda shape, **kw: _creation().randn(*shape, **kw), input, generator,
+                        dtype, device, requires_grad, memory_format, "randn_like")
 
 
-def clone(input):
-    return _t(input, "clone").clone()
+def clone(input, *, memory_format=_mf.preserve_format):
+    return _t(input, "clone").clone(memory_format=memory_format)
 
 
 def numel(input):
@@ -1813,7 +1830,13 @@ def _minmax_method(fn, old):
 
 
 def _new_like(fill):
-    def method(self, *size, dtype=None, device=None, requires_grad=False):
+    def method(self, *size, dtype=None, device=None, requires_grad=False, **kw):
+        if "size" in kw:  # PyTorch's keyword form: x.new_ones(size=(2, 3))
+            if size:
+                raise TypeError(f"new_{fill}(): size given both positionally and as a keyword")
+            size = (kw.pop("size"),)
+        if kw:
+            raise TypeError(f"new_{fill}() got an unexpected keyword argument {next(iter(kw))!r}")
         size = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
         c = _creation()
         return getattr(c, fill)(*size, dtype=dtype or self.dtype, device=device or self.device,

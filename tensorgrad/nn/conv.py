@@ -6,81 +6,9 @@ from ..backend.device import xp_of
 from ..ops.index import getitem
 from ..tensor import _raw
 from . import functional as F
-from . import init
-from ._functional_conv_attn import _same_padding, _transpose_out, _tuple
-from .modules import Module, Parameter
-
-_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-
-
-class _ConvNd(Module):
-    """Shared by the convolutions: parameters made as PyTorch makes them and initialised by
-    ``reset_parameters`` (kaiming_uniform_(a=sqrt(5)) for the weight, uniform in
-    +-1/sqrt(fan_in) for the bias, fan_in from weight dimension 1 times the kernel)."""
-
-    _n = 1
-    _transposed = False
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                 output_padding, groups, bias, padding_mode, device, dtype):
-        super().__init__()
-        name, n = type(self).__name__, self._n
-        if groups <= 0:
-            raise ValueError(f"{name}: groups must be a positive integer, got {groups}")
-        if in_channels % groups:
-            raise ValueError(f"{name}: in_channels={in_channels} must be divisible by "
-                             f"groups={groups}")
-        if out_channels % groups:
-            raise ValueError(f"{name}: out_channels={out_channels} must be divisible by "
-                             f"groups={groups}")
-        if padding_mode not in _PADDING_MODES:
-            raise ValueError(f"{name}: padding_mode must be one of {_PADDING_MODES}, got "
-                             f"{padding_mode!r}")
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _tuple(kernel_size, n, "kernel_size", name)
-        self.stride = _tuple(stride, n, "stride", name)
-        self.dilation = _tuple(dilation, n, "dilation", name)
-        if isinstance(padding, str):
-            if padding not in ("valid", "same"):
-                raise ValueError(f"{name}: padding must be 'valid', 'same' or ints, got "
-                                 f"{padding!r}")
-            _same_padding(padding, self.kernel_size, self.stride, self.dilation, name)
-            self.padding = padding
-        else:
-            self.padding = _tuple(padding, n, "padding", name)
-        self.output_padding = _tuple(output_padding, n, "output_padding", name)
-        self.groups, self.padding_mode = groups, padding_mode
-        if self._transposed:
-            shape = (in_channels, out_channels // groups) + self.kernel_size
-        else:
-            shape = (out_channels, in_channels // groups) + self.kernel_size
-        self.weight = Parameter(creation.empty(*shape, dtype=dtype, device=device))
-        if bias:
-            self.bias = Parameter(creation.empty(out_channels, dtype=dtype, device=device))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        init.default_linear_(self.weight, self.bias)
-
-    def extra_repr(self):
-        n = self._n
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-             f"stride={self.stride}")
-        if self.padding != (0,) * n:
-            s += f", padding={self.padding}"
-        if self.dilation != (1,) * n:
-            s += f", dilation={self.dilation}"
-        if self.output_padding != (0,) * n:
-            s += f", output_padding={self.output_padding}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        if self.padding_mode != "zeros":
-            s += f", padding_mode={self.padding_mode}"
-        return s
+from ._functional_conv_attn import _same_padding, _transpose_out
+from .modules import _ConvNd
+from .pooling import _AdaptiveAvgPoolNd
 
 
 class _Conv(_ConvNd):
@@ -144,7 +72,13 @@ class Conv1d(_Conv):
         return input
 
 
-class ConvTranspose2d(_ConvNd):
+class _ConvTransposeNd(_ConvNd):
+    """PyTorch's base of the transposed convolutions."""
+
+    _transposed = True
+
+
+class ConvTranspose2d(_ConvTransposeNd):
     """2-D transposed convolution (PyTorch's ``nn.ConvTranspose2d``): weight
     (in_channels, out_channels/groups, kh, kw), whose dimension 1 times the kernel is the
     fan-in of the default initialisation. ``forward(input, output_size=None)``: an
@@ -159,7 +93,6 @@ class ConvTranspose2d(_ConvNd):
     """
 
     _n = 2
-    _transposed = True
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
@@ -202,7 +135,7 @@ class ConvTranspose2d(_ConvNd):
                                   self.dilation)
 
 
-class AdaptiveAvgPool2d(Module):
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
     """Average pooling to a fixed output size (PyTorch's ``nn.AdaptiveAvgPool2d``).
 
     >>> import tensorgrad as tg
@@ -213,15 +146,67 @@ class AdaptiveAvgPool2d(Module):
     (2, 3, 5, 9)
     """
 
-    def __init__(self, output_size):
-        super().__init__()
-        self.output_size = output_size
-
     def forward(self, input):
         return F.adaptive_avg_pool2d(input, self.output_size)
 
-    def extra_repr(self):
-        return f"output_size={self.output_size}"
-
 
 __all__ = ["Conv1d", "ConvTranspose2d", "AdaptiveAvgPool2d"]
+
+
+# ---- torch.nn.grad: a convolution's gradient with respect to its input or its weight, alone ----
+def _conv_grad(n, wrt, given, size, grad_output, stride, padding, dilation, groups):
+    """The vector-Jacobian product of ``conv{n}d`` (linear in each operand, so the operand
+    differentiated is a zero tensor of ``size``); differentiable itself when an input requires
+    grad, as PyTorch's."""
+    from ..autograd.functional import autograd_grad
+    from ..autograd.grad_mode import enable_grad, is_grad_enabled
+
+    name = f"conv{n}d_{wrt}"
+    if len(size) != n + 2:
+        raise ValueError(f"{name}: the {wrt} size must have {n + 2} entries (N, C and {n} "
+                         f"spatial sizes), got {tuple(size)}")
+    free = creation.zeros(*size, dtype=given.dtype, device=given.device, requires_grad=True)
+    x, w = (free, given) if wrt == "input" else (given, free)
+    create = is_grad_enabled() and (given.requires_grad or grad_output.requires_grad)
+    with enable_grad():
+        out = getattr(F, f"conv{n}d")(x, w, None, stride, padding, dilation, groups)
+        (g,) = autograd_grad(out, (free,), grad_output, create_graph=create)
+    return g
+
+
+def conv1d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=1, groups=1):
+    """The gradient of ``conv1d`` with respect to an input of ``input_size`` (PyTorch's
+    ``torch.nn.grad.conv1d_input``)."""
+    return _conv_grad(1, "input", weight, input_size, grad_output, stride, padding, dilation,
+                      groups)
+
+
+def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=1, groups=1):
+    """The gradient of ``conv2d`` with respect to an input of ``input_size``."""
+    return _conv_grad(2, "input", weight, input_size, grad_output, stride, padding, dilation,
+                      groups)
+
+
+def conv3d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=1, groups=1):
+    """The gradient of ``conv3d`` with respect to an input of ``input_size``."""
+    return _conv_grad(3, "input", weight, input_size, grad_output, stride, padding, dilation,
+                      groups)
+
+
+def conv1d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation=1, groups=1):
+    """The gradient of ``conv1d`` with respect to a weight of ``weight_size`` (PyTorch's
+    ``torch.nn.grad.conv1d_weight``)."""
+    return _conv_grad(1, "weight", input, weight_size, grad_output, stride, padding, dilation,
+                      groups)
+
+
+def conv2d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation=1, groups=1):
+    """The gradient of ``conv2d`` with respect to a weight of ``weight_size``."""
+    return _conv_grad(2, "weight", input, weight_size, grad_output, stride, padding, dilation,
+                      groups)
+
+
+def conv3d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation=1, groups=1):
+    """The gradient of ``conv3d`` with respect to a weight of ``weight_size``."""
+    return _conv_grad(3, "weight", input, weight_size, grad_output, stride, padding, dilation,
+                      groups)

@@ -38,21 +38,33 @@ class _PadNd(Module):
         return f"{self.padding}"
 
 
-def _pad_classes(prefix, mode, what):
-    """``{prefix}1d``, ``2d`` and ``3d``: _PadNd for 1 to 3 dimensions in ``mode``."""
-    return tuple(type(f"{prefix}{n}d", (_PadNd,), {
+class _ReflectionPadNd(_PadNd):  # PyTorch's bases of the three families
+    _mode = "reflect"
+
+
+class _ReplicationPadNd(_PadNd):
+    _mode = "replicate"
+
+
+class _CircularPadNd(_PadNd):
+    _mode = "circular"
+
+
+def _pad_classes(prefix, base, what):
+    """``{prefix}1d``, ``2d`` and ``3d``: ``base`` (a _PadNd) for 1 to 3 dimensions."""
+    return tuple(type(f"{prefix}{n}d", (base,), {
         "__doc__": f"Pads the last {n} dimension{'s' * (n > 1)} of a ({n + 1}-D or {n + 2}-D) "
                    f"input by {what}.",
-        "__module__": __name__, "__qualname__": f"{prefix}{n}d", "_n": n, "_mode": mode})
+        "__module__": __name__, "__qualname__": f"{prefix}{n}d", "_n": n})
         for n in (1, 2, 3))
 
 
 ReflectionPad1d, ReflectionPad2d, ReflectionPad3d = _pad_classes(
-    "ReflectionPad", "reflect", "mirroring it at the edges (the edge itself not repeated)")
+    "ReflectionPad", _ReflectionPadNd, "mirroring it at the edges (the edge itself not repeated)")
 ReplicationPad1d, ReplicationPad2d, ReplicationPad3d = _pad_classes(
-    "ReplicationPad", "replicate", "repeating the edge values")
+    "ReplicationPad", _ReplicationPadNd, "repeating the edge values")
 CircularPad1d, CircularPad2d, CircularPad3d = _pad_classes(
-    "CircularPad", "circular", "wrapping around (the other end's values)")
+    "CircularPad", _CircularPadNd, "wrapping around (the other end's values)")
 
 
 class ZeroPad1d(_ConstantPadNd):
@@ -212,7 +224,7 @@ class UpsamplingBilinear2d(Upsample):
 
 
 # ---- pooling ----------------------------------------------------------------------------------
-class _LPPool(Module):
+class _LPPoolNd(Module):
     _fn = None
 
     def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
@@ -229,7 +241,7 @@ class _LPPool(Module):
                 f"stride={self.stride}, ceil_mode={self.ceil_mode}")
 
 
-LPPool1d, LPPool2d, LPPool3d = _variants(_LPPool, __name__, (
+LPPool1d, LPPool2d, LPPool3d = _variants(_LPPoolNd, __name__, (
     ("LPPool1d", F.lp_pool1d, "Power-average pooling along the last dimension."),
     ("LPPool2d", F.lp_pool2d, "Power-average pooling over the last two dimensions."),
     ("LPPool3d", F.lp_pool3d, "Power-average pooling over the last three dimensions."),
@@ -240,7 +252,7 @@ def _as_tuple(v, n):
     return (v,) * n if isinstance(v, int) else tuple(v)
 
 
-class _MaxUnpool(Module):
+class _MaxUnpoolNd(Module):
     _fn = None
     _n = 1
 
@@ -259,7 +271,7 @@ class _MaxUnpool(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-MaxUnpool1d, MaxUnpool2d, MaxUnpool3d = _variants(_MaxUnpool, __name__, (
+MaxUnpool1d, MaxUnpool2d, MaxUnpool3d = _variants(_MaxUnpoolNd, __name__, (
     ("MaxUnpool1d", F.max_unpool1d, "The inverse of MaxPool1d given its indices."),
     ("MaxUnpool2d", F.max_unpool2d, "The inverse of MaxPool2d given its indices."),
     ("MaxUnpool3d", F.max_unpool3d, "The inverse of MaxPool3d given its indices."),

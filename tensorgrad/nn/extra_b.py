@@ -303,7 +303,7 @@ class LazyLinear(LazyModuleMixin, Linear):
         self.in_features = self.weight.shape[1]
 
 
-class _LazyConvMixin(LazyModuleMixin):
+class _LazyConvXdMixin(LazyModuleMixin):
     _spatial = 2
 
     def _lazy_init(self, out_channels, bias, kw):
@@ -342,7 +342,7 @@ class _LazyConvMixin(LazyModuleMixin):
         self.in_channels = w[0] if getattr(self, "_transposed", False) else w[1] * self.groups
 
 
-class _LazyConv(_LazyConvMixin):
+class _LazyConv(_LazyConvXdMixin):
     """The constructor of the lazy forms of the ``_Conv`` classes (1-D and 3-D)."""
 
     def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
@@ -361,7 +361,7 @@ class LazyConv1d(_LazyConv, Conv1d):
     _spatial = 1
 
 
-class LazyConv2d(_LazyConvMixin, Conv2d):
+class LazyConv2d(_LazyConvXdMixin, Conv2d):
     """A ``Conv2d`` whose ``in_channels`` comes from its first input (PyTorch's
     ``nn.LazyConv2d``).
 
@@ -385,7 +385,7 @@ class LazyConv2d(_LazyConvMixin, Conv2d):
         self._lazy_init(out_channels, bias, kw)
 
 
-class _LazyConvTranspose(_LazyConvMixin):
+class _LazyConvTranspose(_LazyConvXdMixin):
     def __init__(self, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
                  groups=1, bias=True, dilation=1, padding_mode="zeros", device=None,
                  dtype=None):
@@ -410,7 +410,7 @@ class LazyConvTranspose2d(_LazyConvTranspose, ConvTranspose2d):
     cls_to_become = ConvTranspose2d
 
 
-class _LazyNormMixin(LazyModuleMixin):
+class _LazyNormBase(LazyModuleMixin):
     def _lazy_init(self, kw):
         """The affine parameters and running statistics the ordinary class made (of size 0)
         become placeholders."""
@@ -440,7 +440,7 @@ class _LazyNormMixin(LazyModuleMixin):
                 return
 
 
-class _LazyBatchNorm(_LazyNormMixin):
+class _LazyBatchNorm(_LazyNormBase):
     def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  device=None, dtype=None, *, bias=True):
         kw = {"device": device, "dtype": dtype}
@@ -469,7 +469,7 @@ class LazyBatchNorm2d(_LazyBatchNorm, BatchNorm2d):
     cls_to_become = BatchNorm2d
 
 
-class _LazyInstanceNorm(_LazyNormMixin):
+class _LazyInstanceNorm(_LazyNormBase):
     # PyTorch's lazy instance norms default to affine=True and track_running_stats=True (the
     # ordinary ones to False and False)
     def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,

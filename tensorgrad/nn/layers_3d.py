@@ -4,12 +4,11 @@ default initialisation and repr. The shared machinery is the 1-D/2-D modules': `
 ``ConvTranspose2d``, ``_BatchNorm``, ``_InstanceNorm``, ``_DropoutNd``, ``_ConstantPadNd``."""
 
 from . import functional as F
-from ._functional_conv_attn import _same_padding
 from .activation import _variants
 from .conv import ConvTranspose2d, _Conv
-from .modules import Module
+from .modules import _AvgPoolNd, _MaxPoolNd
 from .normalization import _BatchNorm
-from .pooling import _MaxPoolNd
+from .pooling import _AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd
 from .upsampling import _ConstantPadNd, _DropoutNd, _InstanceNorm
 
 __all__ = ["Conv3d", "ConvTranspose1d", "ConvTranspose3d", "MaxPool3d", "AvgPool3d",
@@ -31,15 +30,6 @@ class Conv3d(_Conv):
     """
 
     _n = 3
-
-    def _pad(self, input):
-        if isinstance(self.padding, str):
-            pairs = _same_padding(self.padding, self.kernel_size, self.stride, self.dilation,
-                                  "Conv3d")
-        else:
-            pairs = [(p, p) for p in self.padding]
-        widths = [w for before, after in reversed(pairs) for w in (before, after)]
-        return F.pad(input, widths, self.padding_mode) if any(widths) else input
 
 
 class ConvTranspose1d(ConvTranspose2d):
@@ -95,7 +85,7 @@ class MaxPool3d(_MaxPoolNd):
     _n = 3
 
 
-class AvgPool3d(Module):
+class AvgPool3d(_AvgPoolNd):
     """Mean over (kd, kh, kw) windows (PyTorch's ``nn.AvgPool3d``), with ``ceil_mode``,
     ``count_include_pad`` and ``divisor_override``.
 
@@ -120,7 +110,7 @@ class AvgPool3d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AdaptiveAvgPool3d(Module):
+class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
     """Average pooling to a fixed (OD, OH, OW) (PyTorch's ``nn.AdaptiveAvgPool3d``).
 
     >>> import tensorgrad as tg
@@ -128,24 +118,13 @@ class AdaptiveAvgPool3d(Module):
     (1, 3, 2, 4, 1)
     """
 
-    def __init__(self, output_size):
-        super().__init__()
-        self.output_size = output_size
-
     def forward(self, input):
         return F.adaptive_avg_pool3d(input, self.output_size)
 
-    def extra_repr(self):
-        return f"output_size={self.output_size}"
 
-
-class AdaptiveMaxPool3d(AdaptiveAvgPool3d):
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     """Max pooling to a fixed (OD, OH, OW) (PyTorch's ``nn.AdaptiveMaxPool3d``); with
     ``return_indices`` forward returns (values, flat indices)."""
-
-    def __init__(self, output_size, return_indices=False):
-        super().__init__(output_size)
-        self.return_indices = return_indices
 
     def forward(self, input):
         return F.adaptive_max_pool3d(input, self.output_size, self.return_indices)

@@ -2,15 +2,18 @@
 
 import sys
 from collections import OrderedDict, namedtuple
+from collections.abc import Iterable
+from itertools import repeat
 
 import numpy as np
 
-from .. import creation
+from .. import _memory_format, creation
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor, _new_tensor, keep_array
 from . import _module_hooks as _hooks
 from . import functional as F
 from . import init
+from ._functional_conv_attn import _same_padding, _tuple
 
 
 class Parameter(Tensor):
@@ -79,6 +82,12 @@ def _addindent(text, spaces):
     if len(lines) == 1:
         return text
     return lines[0] + "\n" + "\n".join(" " * spaces + line for line in lines[1:])
+
+
+_LEGACY_TYPE_NAMES = {f"torch.{k}Tensor": np.dtype(v) for k, v in (
+    ("Float", np.float32), ("Double", np.float64), ("Half", np.float16), ("Byte", np.uint8),
+    ("Char", np.int8), ("Short", np.int16), ("Int", np.int32), ("Long", np.int64),
+    ("Bool", np.bool_))}
 
 
 class Module:
@@ -359,11 +368,18 @@ class Module:
 
     def to(self, *args, **kwargs):
         """Move (or cast) every parameter and buffer in place: the Parameter objects stay the
-        same, so an optimizer made before still holds them."""
+        same, so an optimizer made before still holds them. ``memory_format=`` (keyword) lays
+        out the 4-d and 5-d ones, as PyTorch (channels_last refuses 5-d ones, as PyTorch)."""
+        fmt = kwargs.pop("memory_format", None)
+        if fmt is not None:
+            _memory_format.check(fmt, "Module.to")
+
         def convert(t):
-            moved = t.to(*args, **kwargs)
+            kw = kwargs if fmt is None or t.ndim not in (4, 5) else {**kwargs, "memory_format": fmt}
+            moved = t.to(*args, **kw)
             if moved.dtype != t.dtype and t.dtype.kind not in "fc":
-                moved = t.to(moved.device)  # as PyTorch: casts are for floats and complex
+                # as PyTorch: casts are for floats and complex
+                moved = t.to(moved.device, memory_format=kw.get("memory_format"))
             return moved
 
         return self._move(convert)
@@ -406,6 +422,22 @@ class Module:
         in PyTorch); returns self."""
         return self._cast_floating(np.float64)
 
+    def type(self, dst_type):
+        """Cast every parameter and buffer (floating or not, as PyTorch's) to ``dst_type`` (a
+        dtype, or a legacy name such as ``"torch.DoubleTensor"``) in place; returns self."""
+        dtype = _LEGACY_TYPE_NAMES.get(dst_type, dst_type) if isinstance(dst_type, str) \
+            else dst_type
+        return self._move(lambda t: t.to(dtype))
+
+    def compile(self, *args, **kwargs):
+        """PyTorch's in-place ``Module.compile``: the module's forward through ``tg.compile``,
+        which runs eagerly and returns it unchanged, so calls go on as before (nothing is kept:
+        a bound method stored on the module would make a reference cycle); returns None, as
+        PyTorch's."""
+        from .. import compile as _compile
+
+        _compile(self.forward, *args, **kwargs)
+
     def half(self):
         """Cast the floating parameters and buffers to float16 in place; returns self."""
         return self._cast_floating(np.float16)
@@ -433,6 +465,8 @@ class Module:
 
     # ---- state -------------------------------------------------------------------------------
     _version = 1  # PyTorch's: each module's entry in a state dict's ``_metadata``
+    dump_patches = False  # PyTorch's (a no-op flag of its old serialisation)
+    call_super_init = False  # PyTorch's: whether __init__ passes extra args to super()
 
     def _own_state(self):
         """(name, tensor) for this module's parameters and persistent buffers (not its
@@ -1148,69 +1182,181 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
-class Dropout(Module):
-    """Zeroes each element with probability ``p`` in training mode and scales the rest by
-    1 / (1 - p); the identity in eval mode."""
+# ---- PyTorch's base classes of the layer families (torch.nn.modules.conv._ConvNd, ...),
+# which user code subclasses and tests with isinstance; the 1-d, 2-d and 3-d layers of
+# conv.py, pooling.py, upsampling.py and layers_3d.py derive from them too
+class _DropoutNd(Module):
+    _fn = None
 
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
         if not 0 <= p <= 1:
-            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
-        self.p = p
-        self.inplace = inplace  # accepted and ignored, as F.dropout's
+            raise ValueError(f"{type(self).__name__}: p must be in [0, 1], got {p}")
+        self.p, self.inplace = p, inplace
 
-    def forward(self, x):
-        return F.dropout(x, self.p, self.training)
+    def forward(self, input):
+        return type(self)._fn(input, self.p, self.training)
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
 
 
-class Conv2d(_WeightBias, Module):
-    """2-D convolution layer with PyTorch's layout, attributes (pairs for ``kernel_size``,
-    ``stride``, ``padding``, ``dilation``), repr and initialisation (``init.default_linear_``:
-    uniform in +-1/sqrt(in_channels / groups * kh * kw) for weight and bias).
-
-    >>> import tensorgrad as tg
-    >>> tg.nn.Conv2d(1, 8, 3, padding=1)
-    Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
-    """
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, device=None, dtype=None):
-        super().__init__()
-        kh, kw = F._pair(kernel_size, "kernel_size", "Conv2d")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"Conv2d: channels {in_channels}->{out_channels} are not divisible "
-                             f"by groups={groups}")
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = (kh, kw)
-        self.stride = F._pair(stride, "stride", "Conv2d")
-        self.padding = F._pair(padding, "padding", "Conv2d")
-        self.dilation = F._pair(dilation, "dilation", "Conv2d")
-        self.groups = groups
-        self._weight_bias((out_channels, in_channels // groups, kh, kw), bias, dtype, device)
+class Dropout(_DropoutNd):
+    """Zeroes each element with probability ``p`` in training mode and scales the rest by
+    1 / (1 - p); the identity in eval mode (``inplace`` is accepted and ignored, as
+    F.dropout's)."""
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                        self.groups)
+        return F.dropout(x, self.p, self.training)
+
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+class _ConvNd(Module):
+    """Shared by the convolutions: parameters made as PyTorch makes them and initialised by
+    ``reset_parameters`` (kaiming_uniform_(a=sqrt(5)) for the weight, uniform in
+    +-1/sqrt(fan_in) for the bias, fan_in from weight dimension 1 times the kernel)."""
+
+    _n = 1
+    _transposed = False
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
+                 output_padding, groups, bias, padding_mode, device, dtype):
+        super().__init__()
+        name, n = type(self).__name__, self._n
+        if groups <= 0:
+            raise ValueError(f"{name}: groups must be a positive integer, got {groups}")
+        if in_channels % groups:
+            raise ValueError(f"{name}: in_channels={in_channels} must be divisible by "
+                             f"groups={groups}")
+        if out_channels % groups:
+            raise ValueError(f"{name}: out_channels={out_channels} must be divisible by "
+                             f"groups={groups}")
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"{name}: padding_mode must be one of {_PADDING_MODES}, got "
+                             f"{padding_mode!r}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = _tuple(kernel_size, n, "kernel_size", name)
+        self.stride = _tuple(stride, n, "stride", name)
+        self.dilation = _tuple(dilation, n, "dilation", name)
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise ValueError(f"{name}: padding must be 'valid', 'same' or ints, got "
+                                 f"{padding!r}")
+            _same_padding(padding, self.kernel_size, self.stride, self.dilation, name)
+            self.padding = padding
+        else:
+            self.padding = _tuple(padding, n, "padding", name)
+        self.output_padding = _tuple(output_padding, n, "output_padding", name)
+        self.groups, self.padding_mode = groups, padding_mode
+        if self._transposed:
+            shape = (in_channels, out_channels // groups) + self.kernel_size
+        else:
+            shape = (out_channels, in_channels // groups) + self.kernel_size
+        self.weight = Parameter(creation.empty(*shape, dtype=dtype, device=device))
+        if bias:
+            self.bias = Parameter(creation.empty(out_channels, dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.default_linear_(self.weight, self.bias)
+
+    def _pad(self, input):
+        """``input`` padded by ``padding_mode`` (not zeros) as ``padding`` says, with
+        ``F.pad``, before a convolution without padding (PyTorch's order)."""
+        if isinstance(self.padding, str):
+            pairs = _same_padding(self.padding, self.kernel_size, self.stride, self.dilation,
+                                  type(self).__name__)
+        else:
+            pairs = [(p, p) for p in self.padding]
+        widths = [w for before, after in reversed(pairs) for w in (before, after)]
+        return F.pad(input, widths, self.padding_mode) if any(widths) else input
 
     def extra_repr(self):
+        n = self._n
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
-        if self.padding != (0, 0):
+        if self.padding != (0,) * n:
             s += f", padding={self.padding}"
-        if self.dilation != (1, 1):
+        if self.dilation != (1,) * n:
             s += f", dilation={self.dilation}"
+        if self.output_padding != (0,) * n:
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
 
 
-class _Pool2d(Module):
-    """MaxPool2d's and AvgPool2d's arguments (``stride`` defaults to ``kernel_size``)."""
+class Conv2d(_ConvNd):
+    """2-D convolution layer with PyTorch's arguments, layout, attributes (pairs for
+    ``kernel_size``, ``stride``, ``padding``, ``dilation``), repr and initialisation
+    (``init.default_linear_``: uniform in +-1/sqrt(in_channels / groups * kh * kw) for weight
+    and bias). ``padding`` may be ``'same'`` or ``'valid'``; a ``padding_mode`` other than
+    ``'zeros'`` (``'reflect'``, ``'replicate'``, ``'circular'``) pads with ``F.pad`` first, as
+    PyTorch does.
+
+    >>> import tensorgrad as tg
+    >>> tg.nn.Conv2d(1, 8, 3, padding=1)
+    Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
+    >>> tg.nn.Conv2d(1, 8, 3, padding="same", padding_mode="reflect")(tg.ones(2, 1, 5, 6)).shape
+    (2, 8, 5, 6)
+    """
+
+    _n = 2
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, 0,
+                         groups, bias, padding_mode, device, dtype)
+
+    def forward(self, x):
+        if self.padding_mode == "zeros":
+            return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                            self.groups)
+        return F.conv2d(self._pad(x), self.weight, self.bias, self.stride, 0, self.dilation,
+                        self.groups)
+
+
+class _MaxPoolNd(Module):
+    """``F.max_pool{_n}d`` with PyTorch's arguments (``stride`` defaults to ``kernel_size``)
+    and repr."""
+
+    _n = 1
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
+
+    def forward(self, input):
+        return getattr(F, f"max_pool{self._n}d")(input, self.kernel_size, self.stride,
+                                                 self.padding, self.dilation, self.ceil_mode,
+                                                 self.return_indices)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class _AvgPoolNd(Module):
+    """PyTorch's base of the average poolings (it has no ``__init__`` of its own)."""
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class _Pool2d(_AvgPoolNd):
+    """AvgPool2d's arguments (``stride`` defaults to ``kernel_size``)."""
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
@@ -1218,14 +1364,11 @@ class _Pool2d(Module):
         self.stride = stride if stride is not None else kernel_size  # as PyTorch
 
 
-class MaxPool2d(_Pool2d):
+class MaxPool2d(_MaxPoolNd):
     """Max over (kh, kw) windows (PyTorch's ``nn.MaxPool2d``); with ``return_indices`` forward
     returns (values, flat h W + w indices), for ``MaxUnpool2d``."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
-                 ceil_mode=False):
-        super().__init__(kernel_size, stride, padding)
-        self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
+    _n = 2
 
     def forward(self, x):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
@@ -1249,6 +1392,51 @@ class AvgPool2d(_Pool2d):
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+# ---- torch.nn.modules.utils: the argument helpers layers (and user layers) are written with ---
+def _ntuple(n, name="parse"):
+    """A parser that repeats a scalar ``n`` times and turns any iterable into a tuple:
+    ``_pair(3) == (3, 3)``, ``_pair([1, 2]) == (1, 2)`` (PyTorch's helpers)."""
+
+    def parse(x):
+        return tuple(x) if isinstance(x, Iterable) else tuple(repeat(x, n))
+
+    parse.__name__ = parse.__qualname__ = name
+    return parse
+
+
+_single = _ntuple(1, "_single")
+_pair = _ntuple(2, "_pair")
+_triple = _ntuple(3, "_triple")
+_quadruple = _ntuple(4, "_quadruple")
+
+
+def _reverse_repeat_tuple(t, n):
+    """Each entry of ``t``, last first, ``n`` times: F.pad's widths from a conv's padding."""
+    return tuple(x for x in reversed(t) for _ in range(n))
+
+
+def _list_with_default(out_size, defaults):
+    """An adaptive pooling's output size with ``None`` entries taken from ``defaults`` (the
+    input's trailing sizes)."""
+    if isinstance(out_size, (int, np.integer)):
+        return out_size
+    if len(defaults) <= len(out_size):
+        raise ValueError(f"Input dimension should be at least {len(out_size) + 1}")
+    return [d if v is None else v for v, d in zip(out_size, defaults[-len(out_size):])]
+
+
+def consume_prefix_in_state_dict_if_present(state_dict, prefix):
+    """Strip ``prefix`` from the keys of ``state_dict`` that start with it, in place (a
+    checkpoint saved from a DataParallel/DDP wrapper has ``module.`` before every key)."""
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        state_dict[key[len(prefix):]] = state_dict.pop(key)
+    meta = getattr(state_dict, "_metadata", None)
+    if meta is not None:
+        bare = prefix.replace(".", "")
+        for key in [k for k in meta if k and (k == bare or k.startswith(prefix))]:
+            meta[key[len(prefix):]] = meta.pop(key)
 
 
 # PyTorch's torch.nn.modules.module, where the hooks common to all modules are registered:

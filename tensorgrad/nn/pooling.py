@@ -1,34 +1,10 @@
 """1-d and adaptive max pooling modules with PyTorch's names, arguments and repr."""
 
 from . import functional as F
-from .modules import Module
+from .modules import Module, _AvgPoolNd, _MaxPoolNd
 
 __all__ = ["MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d",
            "AdaptiveMaxPool2d"]
-
-
-class _MaxPoolNd(Module):
-    """``F.max_pool{_n}d`` with PyTorch's arguments (``stride`` defaults to ``kernel_size``)
-    and repr."""
-
-    _n = 1
-
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
-                 ceil_mode=False):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding, self.dilation = padding, dilation
-        self.return_indices, self.ceil_mode = return_indices, ceil_mode
-
-    def forward(self, input):
-        return getattr(F, f"max_pool{self._n}d")(input, self.kernel_size, self.stride,
-                                                 self.padding, self.dilation, self.ceil_mode,
-                                                 self.return_indices)
-
-    def extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
 class MaxPool1d(_MaxPoolNd):
@@ -40,7 +16,7 @@ def _single(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v,)
 
 
-class AvgPool1d(Module):
+class AvgPool1d(_AvgPoolNd):
     """Mean over windows along the last dimension (padding counts as zeros)."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -73,13 +49,19 @@ class _Adaptive(Module):
         return f"output_size={self.output_size}"
 
 
-class AdaptiveAvgPool1d(_Adaptive):
+class _AdaptiveAvgPoolNd(_Adaptive):
+    """PyTorch's base of the adaptive average poolings: ``__init__(output_size)``."""
+
+
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
     """Average pooling to a fixed length."""
     _fn = staticmethod(F.adaptive_avg_pool1d)
 
 
-class _AdaptiveMax(_Adaptive):
-    """With ``return_indices`` forward returns (values, flat indices of the maxima)."""
+class _AdaptiveMaxPoolNd(_Adaptive):
+    """PyTorch's base of the adaptive max poolings: ``__init__(output_size,
+    return_indices=False)``; with ``return_indices`` forward returns (values, flat indices of
+    the maxima)."""
 
     def __init__(self, output_size, return_indices=False):
         super().__init__(output_size)
@@ -89,11 +71,11 @@ class _AdaptiveMax(_Adaptive):
         return type(self)._fn(input, self.output_size, self.return_indices)
 
 
-class AdaptiveMaxPool1d(_AdaptiveMax):
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
     """Max pooling to a fixed length."""
     _fn = staticmethod(F.adaptive_max_pool1d)
 
 
-class AdaptiveMaxPool2d(_AdaptiveMax):
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
     """Max pooling to a fixed (OH, OW)."""
     _fn = staticmethod(F.adaptive_max_pool2d)

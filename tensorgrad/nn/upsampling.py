@@ -7,7 +7,7 @@ from .. import creation
 from . import functional as F
 from . import init
 from .activation import _Applies, _variants
-from .modules import Module, Parameter
+from .modules import Module, Parameter, _DropoutNd
 from .normalization import _NormBase
 
 __all__ = ["Upsample", "PixelShuffle", "PixelUnshuffle", "ZeroPad2d", "ConstantPad1d",
@@ -131,22 +131,6 @@ class Unflatten(Module):
 
     def extra_repr(self):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
-
-
-class _DropoutNd(Module):
-    _fn = None
-
-    def __init__(self, p=0.5, inplace=False):
-        super().__init__()
-        if not 0 <= p <= 1:
-            raise ValueError(f"{type(self).__name__}: p must be in [0, 1], got {p}")
-        self.p, self.inplace = p, inplace
-
-    def forward(self, input):
-        return type(self)._fn(input, self.p, self.training)
-
-    def extra_repr(self):
-        return f"p={self.p}, inplace={self.inplace}"
 
 
 Dropout1d, Dropout2d, AlphaDropout = _variants(_DropoutNd, __name__, (
