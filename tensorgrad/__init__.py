@@ -208,10 +208,34 @@ from .amp import GradScaler  # noqa: E402
 __all__ += ["accelerator", "compiler", "hub", "GradScaler"]
 
 # multiprocessing: tg.multiprocessing (torch.multiprocessing), Tensor.share_memory_/is_shared and
-# Module.share_memory (shared-memory tensors that travel between processes as handles)
-from . import multiprocessing  # noqa: E402
+# Module.share_memory (shared-memory tensors that travel between processes as handles). Loaded
+# on first use (tg.multiprocessing, or one of the methods): it costs ~5 ms at import.
 
-__all__ += ["multiprocessing"]
+
+import importlib as _importlib  # noqa: E402
+
+
+def _multiprocessing_method(name):
+    def method(self, *args, **kwargs):
+        _importlib.import_module(__name__ + ".multiprocessing")  # installs the real methods
+        return getattr(self, name)(*args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+Tensor.share_memory_ = _multiprocessing_method("share_memory_")
+Tensor.is_shared = _multiprocessing_method("is_shared")
+nn.Module.share_memory = _multiprocessing_method("share_memory")
+
+
+def __getattr__(name):
+    if name == "multiprocessing":
+        return _importlib.import_module(__name__ + ".multiprocessing")
+    raise AttributeError(f"module 'tensorgrad' has no attribute {name!r}")
+
+
+# not in __all__ (as PyTorch's): `from tensorgrad import *` must not shadow the standard library's
 
 # memory formats: tg.memory_format, tg.channels_last, ... (tensor layouts, _memory_format.py)
 from ._memory_format import *  # noqa: E402,F401,F403
