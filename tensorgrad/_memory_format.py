@@ -166,28 +166,11 @@ def _inverse(perm):
     return tuple(inv)
 
 
-def _relayout_raw(x, perm):
-    """A copy of ``x`` whose memory order is ``perm`` (None: row-major); ``copy()`` is
-    C-ordered on NumPy and CuPy, and transposes keep strides."""
-    if perm is None:
-        return x.copy()
-    return x.transpose(perm).copy().transpose(_inverse(perm))
-
-
-_PRIM = []
-
-
 def _relayout():
-    # made on first use: the registry imports tensor.py, which imports this module
-    if not _PRIM:
-        from .ops.registry import defjvp, defvjp, primitive
+    # imported here: the registry imports tensor.py, which imports this module
+    from .ops.shape import relayout
 
-        prim = primitive(_relayout_raw, name="relayout", saves=False)
-        # a data movement: the values, hence the derivatives, are the input's
-        defvjp(prim, lambda g, ans, x, perm: g)
-        defjvp(prim, lambda t, ans, x, perm: t)
-        _PRIM.append(prim)
-    return _PRIM[0]
+    return relayout
 
 
 def copy_to(t, fmt, op):

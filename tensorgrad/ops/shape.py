@@ -71,6 +71,21 @@ def stack_(axis, *xs):
 
 
 @primitive(saves=False)
+def relayout(x, perm):
+    """A copy of ``x`` whose memory order is ``perm`` (None: row-major): memory formats'
+    copies (``tensorgrad/_memory_format.py``). ``copy()`` is C-ordered on NumPy and CuPy and
+    transposes keep strides; the values, hence the derivatives, are the input's."""
+    if perm is None:
+        return x.copy()
+    inverse = tuple(sorted(range(len(perm)), key=perm.__getitem__))
+    return x.transpose(perm).copy().transpose(inverse)
+
+
+defvjp(relayout, lambda g, ans, x, perm: g)
+defjvp(relayout, lambda t, ans, x, perm: t)
+
+
+@primitive(saves=False)
 def to_device(x, device, non_blocking=False):
     """``x`` on ``device``; ``non_blocking``: from pinned host memory, an asynchronous copy
     (``Device.put``). The cotangent goes back by an ordinary copy."""
