@@ -26,7 +26,6 @@ they stay importable from here, where tensorgrad kept them before.
 
 import contextlib
 import enum
-import logging
 import warnings
 
 from ..transformer import *  # noqa: F403  (the modules' old home: tg.nn.attention.Transformer)
@@ -136,7 +135,6 @@ def can_use_efficient_attention(params, debug=False):
 # ---- the flash-attention implementation registry (PyTorch's, for providers of kernels) -------
 _IMPLS = {}
 _ACTIVE = [None]  # (name, handle) of the activated implementation
-_log = logging.getLogger(__name__)
 
 
 def register_flash_attention_impl(impl, *, register_fn):
@@ -176,7 +174,10 @@ def restore_flash_attention_impl(_raise_warn=True):
     if _ACTIVE[0] is not None:
         _ACTIVE[0][1].remove()
     elif _raise_warn:
-        _log.warning("Trying to restore default FA2 impl when no custom impl was activated")
+        import logging  # here: ~1 ms at import for one rarely reached warning
+
+        logging.getLogger(__name__).warning(
+            "Trying to restore default FA2 impl when no custom impl was activated")
     _ACTIVE[0] = None
 
 
