@@ -241,6 +241,30 @@ def like_order(x, fmt, op):
     return None if a.flags.c_contiguous else target(a, preserve_format, op)
 
 
+def follow(out, *arrays):
+    """The 4-d Tensor ``out`` of a convolution laid out channels_last when one of the op's
+    4-d input arrays (the input or the weight) suggests channels_last, as PyTorch's
+    convolutions do; else ``out`` itself."""
+    data = out if hasattr(out, "flags") else out.data  # a raw array inside a rule, or a Tensor
+    if out.ndim != 4 or not hasattr(data, "flags") or is_contiguous(data, channels_last):
+        return out
+    if any(hasattr(a, "flags") and a.ndim == 4 and suggest(a) is channels_last for a in arrays):
+        return _relayout()(out, _PERMS[channels_last][1])
+    return out
+
+
+def grad_like(g, param):
+    """The gradient array ``g`` laid out as its leaf's array ``param`` when that is not
+    row-major (PyTorch's AccumulateGrad layout contract: a new ``.grad`` takes the strides of
+    a dense parameter, so a channels_last weight gets a channels_last gradient)."""
+    if getattr(g, "shape", None) != param.shape or param.ndim < 2:
+        return g
+    perm = target(param, preserve_format, "backward")
+    if perm is None or _has_order(g, perm):
+        return g
+    return unpermute(g.transpose(perm).copy(), perm)
+
+
 def permuted_shape(shape, perm):
     return tuple(shape[p] for p in perm)
 

@@ -341,7 +341,7 @@ def _layout(y):
 # what tensorgrad gives a channels_last input (PyTorch keeps channels_last through all but the
 # last two); the values are the row-major input's either way
 OPS = {
-    "conv2d": (lambda v, p: F.conv2d(v, p["w"], p["b"], padding=1), "row-major"),
+    "conv2d": (lambda v, p: F.conv2d(v, p["w"], p["b"], padding=1), "channels_last"),
     "batch_norm": (lambda v, p: F.batch_norm(v, None, None, p["g"], p["beta"], training=True),
                    "channels_last"),
     "relu": (lambda v, p: F.relu(v), "channels_last"),

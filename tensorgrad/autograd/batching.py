@@ -68,9 +68,22 @@ class Logical:
 
     @property
     def flags(self):
-        """A logical value has no memory layout: it reads as row-major, so ``contiguous()``
-        is itself and ``clone()`` a plain copy under ``vmap``."""
+        """A logical value has no memory layout: it reads as row-major (flags, strides), so
+        ``contiguous()`` is itself, ``clone()`` a plain copy and no layout follows a
+        channels_last input under ``vmap``."""
         return _ROW_MAJOR
+
+    @property
+    def itemsize(self):
+        return np.dtype(self.dtype).itemsize
+
+    @property
+    def strides(self):
+        out, step = [], self.itemsize
+        for n in reversed(self.shape):
+            out.append(step)
+            step *= n
+        return tuple(reversed(out))
 
     def __getattr__(self, name):
         _refuse()

@@ -551,6 +551,12 @@ def _accumulate_leaf(leaf, g, Tensor, create_graph):
         if hooks:
             g = _run_hooks(hooks, g, Tensor)
     if leaf.grad is None and not isinstance(g, Tensor) and not create_graph:
+        # PyTorch's layout contract: a channels_last leaf gets a channels_last .grad
+        flags = getattr(leaf.data, "flags", None)
+        if flags is not None and not flags.c_contiguous:
+            from .. import _memory_format
+
+            g = _memory_format.grad_like(g, leaf.data)
         leaf.grad = names[4](g, None, False)
     else:
         leaf.grad = _sum_grad(leaf.grad, g, Tensor)

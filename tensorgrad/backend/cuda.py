@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 
+from .. import _memory_format as _mf
 from . import device as _device
 
 OPTIONS = ("-std=c++14",)
@@ -163,6 +164,15 @@ def _launch(file, base, dtype, device_id, grid, block, args):
 
 def _contig(a):
     return a if a.flags.c_contiguous else _device.cupy.ascontiguousarray(a)
+
+
+def _dense_order(a):
+    """The memory order of an array that is dense but not row-major (a channels_last one),
+    else None."""
+    if a.flags.c_contiguous or a.ndim < 2:
+        return None
+    perm = _mf._dense_perm(a)
+    return None if perm is None or perm == tuple(range(a.ndim)) else perm
 
 
 def _rows_cols(x):
@@ -344,7 +354,12 @@ def adam_flat(p, tables, m, v, vmax, step, lr, beta1, beta2, eps, weight_decay, 
 
 # ---- bias_act.cu ----------------------------------------------------------------------------
 def bias_act(x, b, activation):
-    """act(x + b) (b along the last axis; None for no bias) of fusable CuPy arrays."""
+    """act(x + b) (b along the last axis; None for no bias) of fusable CuPy arrays. Without a
+    bias the kernel is elementwise: a dense array in another memory order (channels_last) is
+    read in place and the answer keeps its layout."""
+    perm = _dense_order(x) if b is None else None
+    if perm is not None:
+        return _mf.unpermute(bias_act(x.transpose(perm), None, activation), perm)
     x = _contig(x)
     y = _device.cupy.empty_like(x)
     cols = x.shape[-1] if x.ndim else 1
@@ -356,7 +371,12 @@ def bias_act(x, b, activation):
 
 
 def bias_act_backward(g, x, b, activation):
-    """g * act'(x + b): the cotangent of x (and, summed over the leading axes, of b)."""
+    """g * act'(x + b): the cotangent of x (and, summed over the leading axes, of b); laid
+    out as x without a bias (``bias_act``)."""
+    perm = _dense_order(x) if b is None else None
+    if perm is not None:
+        return _mf.unpermute(bias_act_backward(g.transpose(perm), x.transpose(perm), None,
+                                               activation), perm)
     x = _contig(x)
     g = _contig(g.astype(x.dtype, copy=False))
     dz = _device.cupy.empty_like(x)

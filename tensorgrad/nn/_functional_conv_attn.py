@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from .. import _memory_format as _mf
 from ..amp.autocast_mode import LOWER, cast_inputs
 from ..backend.device import _CUPY_ARRAY, xp_of
 from ..ops import conv as _conv
@@ -153,8 +154,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                          f"than the kernel's reach {reach} (kernel {(kh, kw)}, dilation {d})")
     if _on_host(x, weight, *([] if bias is None else [bias])):
         out = _conv.conv2d(x, weight, bias, s, p, d, groups)  # the bias included
-        return _add_bias_unbatch(out, None, unbatched)
-    return _add_bias_unbatch(_conv2d_unfold(x, weight, s, p, d, groups), bias, unbatched)
+        bias = None
+    else:
+        out = _conv2d_unfold(x, weight, s, p, d, groups)
+    out = _add_bias_unbatch(out, bias, unbatched)
+    return _mf.follow(out, _raw(input), _raw(weight))  # channels_last in, channels_last out
 
 
 # ---- conv1d ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .. import _memory_format as _mf
 from ..autograd.grad_mode import enable_grad
 from ..autograd.graph import bump_version
 from ..backend import cuda as _cuda
@@ -38,7 +39,7 @@ class _FlatGroup:
     current values in.
     """
 
-    __slots__ = ("params", "views", "flat", "tables", "bufs")
+    __slots__ = ("params", "views", "flat", "tables", "bufs", "perms")
 
     def valid(self, params, state, names):
         if len(params) != len(self.params) or any(n not in self.bufs for n in names):
@@ -60,25 +61,39 @@ class _FlatGroup:
     def grad_tables(self, xp):
         """This step's pointer tables, and the gradient arrays they point to (contiguous; keep
         them alive through the launch)."""
-        grads = [xp.ascontiguousarray(p.grad.data) for p in self.params]
+        grads = [xp.ascontiguousarray(_in_order(p.grad.data, perm))
+                 for p, perm in zip(self.params, self.perms)]
         _cuda.fill_grad_tables(self.tables, grads)
         return self.tables, grads
 
     def new_buffer(self, name, state, xp):
         flat = xp.zeros_like(self.flat)
-        views = _views(flat, self.params)
+        views = _views(flat, self.params, self.perms)
         for p, v in zip(self.params, views):
             state.setdefault(id(p), {})[name] = v
         self.bufs[name] = (flat, views)
         return flat
 
 
-def _views(flat, params):
+def _in_order(a, perm):
+    """``a`` seen in the memory order ``perm`` (None: as it is)."""
+    return a if perm is None else a.transpose(perm)
+
+
+def _views(flat, params, perms):
+    """Each parameter's piece of ``flat``, laid out in its own memory order (a channels_last
+    weight keeps its layout: the update is elementwise, and the gradient and state are read
+    in the same order)."""
     views = []
     offset = 0
-    for p in params:
+    for p, perm in zip(params, perms):
         n = p.data.size
-        views.append(flat[offset:offset + n].reshape(p.data.shape))
+        piece = flat[offset:offset + n]
+        if perm is None:
+            views.append(piece.reshape(p.data.shape))
+        else:
+            views.append(_mf.unpermute(piece.reshape(_mf.permuted_shape(p.data.shape, perm)),
+                                       perm))
         offset += n
     return views
 
@@ -107,14 +122,17 @@ def _build_flat(params, state, names):
     with p0.device:
         lay = _FlatGroup()
         lay.params = list(params)
-        lay.flat = xp.concatenate([p.data.reshape(-1) for p in params])
-        lay.views = _views(lay.flat, params)
+        lay.perms = [_cuda._dense_order(p.data) for p in params]
+        lay.flat = xp.concatenate([_in_order(p.data, perm).reshape(-1)
+                                   for p, perm in zip(params, lay.perms)])
+        lay.views = _views(lay.flat, params, lay.perms)
         lay.tables = _cuda.grad_tables([p.data.size for p in params])
         lay.bufs = {}
         for name in names:
             if have[name]:
-                flat = xp.concatenate([state[id(p)][name].reshape(-1) for p in params])
-                views = _views(flat, params)
+                flat = xp.concatenate([_in_order(state[id(p)][name], perm).reshape(-1)
+                                       for p, perm in zip(params, lay.perms)])
+                views = _views(flat, params, lay.perms)
                 for p, v in zip(params, views):
                     state[id(p)][name] = v
                 lay.bufs[name] = (flat, views)
