@@ -473,10 +473,10 @@ def get_rng_state():
     return default_generator.get_state()
 
 
-def set_rng_state(state):
-    """Make the CPU generator continue from ``state``, a value from ``get_rng_state`` (also
-    after a ``tg.save``/``tg.load`` round trip)."""
-    _rng["cpu"] = _numpy_from_state(state, "set_rng_state")
+def set_rng_state(new_state):
+    """Make the CPU generator continue from ``new_state``, a value from ``get_rng_state``
+    (also after a ``tg.save``/``tg.load`` round trip)."""
+    _rng["cpu"] = _numpy_from_state(new_state, "set_rng_state")
 
 
 def _seed_devices(seed):
@@ -578,10 +578,21 @@ def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None,
 _DLPACK_CPU, _DLPACK_CUDA = 1, 2  # DLDeviceType codes
 
 
-def from_dlpack(x):
-    """A tensor sharing memory with ``x``, any object that speaks DLPack (a PyTorch, CuPy or
-    JAX array, a NumPy array): CPU data stays on the CPU, CUDA data on its GPU; nothing is
-    copied."""
+def from_dlpack(ext_tensor, *, device=None, copy=None):
+    """A tensor sharing memory with ``ext_tensor``, any object that speaks DLPack (a PyTorch,
+    CuPy or JAX array, a NumPy array): CPU data stays on the CPU, CUDA data on its GPU; nothing
+    is copied. As PyTorch's: ``device`` moves the result there (a copy when it differs),
+    ``copy=True`` always copies, ``copy=False`` refuses to copy."""
+    t = _from_dlpack(ext_tensor)
+    if device is not None and as_device(device) != t.device:
+        if copy is False:
+            raise ValueError(f"from_dlpack: copy=False, but the data is on {t.device} and "
+                             f"device={device!r} needs a copy")
+        return t.to(device)
+    return t.clone() if copy else t
+
+
+def _from_dlpack(x):
     from .backend.device import require_cuda
 
     if isinstance(x, Tensor):

@@ -79,10 +79,16 @@ def _write(f, structure, arrays):
                                           allow_pickle=False)
 
 
-def save(obj, path):
+def save(obj, path, pickle_module=None, pickle_protocol=2, _use_new_zipfile_serialization=True):
     """Write ``obj`` to ``path`` atomically: a crash leaves the old file or none, never half of
     the new one. ``path`` may also be a writable binary file object (``io.BytesIO``, an open
-    file), as PyTorch's ``f``; then the archive is written at its current position."""
+    file), as PyTorch's ``f``; then the archive is written at its current position.
+
+    PyTorch's ``pickle_module``, ``pickle_protocol`` and ``_use_new_zipfile_serialization``
+    are accepted for its signature and change nothing: the format never pickles (a module
+    other than ``pickle`` is refused, since it would be silently unused), and is always a zip
+    archive."""
+    _refuse_pickle_module("save", pickle_module)
     arrays = []
     structure = {"format": FORMAT, "root": _encode(obj, arrays)}  # fails before any write
     for a in arrays:
@@ -216,16 +222,30 @@ def _read(z, path):
     return structure
 
 
-def load(path, map_location=None, *, weights_only=None):
+def _refuse_pickle_module(op, pickle_module):
+    import pickle
+
+    if pickle_module is not None and pickle_module is not pickle:
+        raise ValueError(f"{op}: pickle_module={getattr(pickle_module, '__name__', pickle_module)}"
+                         " cannot be used: tensorgrad's format never pickles")
+
+
+def load(path, map_location=None, pickle_module=None, *, weights_only=None, mmap=None):
     """Read what ``save`` wrote. Tensors return to the device they were saved from, unless
     ``map_location`` (a device, a dict from saved device names to devices, or a function of
     the saved name, as PyTorch's) says otherwise. ``weights_only`` is accepted for PyTorch's
     signature; either value reads the same, since the format never holds code or objects.
+    ``mmap`` (a bool) is accepted and reads the same: the arrays are read whole from the
+    (compressed) archive. ``pickle_module`` other than ``pickle`` is refused: nothing is
+    unpickled.
 
     All or nothing: a file that is truncated, damaged or not a tensorgrad save file at all
     raises a ``ValueError`` naming it, before anything is returned."""
     if weights_only not in (None, True, False):
         raise TypeError(f"load: weights_only must be a bool or None, got {weights_only!r}")
+    if mmap not in (None, True, False):
+        raise TypeError(f"load: mmap must be a bool or None, got {mmap!r}")
+    _refuse_pickle_module("load", pickle_module)
     place = _placer(map_location)
     if isinstance(path, (str, bytes, os.PathLike)):
         with open(path, "rb"):  # a missing file is FileNotFoundError, as for any file

@@ -364,9 +364,10 @@ class Tensor:
         if self._node is not None:
             self._node.retain = weakref.ref(self)
 
-    def register_hook(self, fn):
-        """Call ``fn(grad)`` when this tensor's gradient is computed; a non-None return replaces
-        the gradient. Returns a handle whose ``remove()`` takes the hook away."""
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a non-None return
+        replaces the gradient. Returns a handle whose ``remove()`` takes the hook away."""
+        fn = hook
         if not self._rg:
             raise RuntimeError("register_hook: cannot register a hook on a tensor that does not "
                                "require grad")
@@ -382,9 +383,9 @@ class Tensor:
         hooks.append(fn)
         return _HookHandle(hooks, fn)
 
-    def register_post_accumulate_grad_hook(self, fn):
-        """Call ``fn(self)`` after backward has accumulated a gradient into ``self.grad`` (a leaf
-        only), as PyTorch's method of that name; ``fn`` returns None. Returns a handle whose
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(self)`` after backward has accumulated a gradient into ``self.grad`` (a
+        leaf only), as PyTorch's method of that name; ``hook`` returns None. Returns a handle whose
         ``remove()`` takes the hook away. (DistributedDataParallel starts its gradient
         all-reduces from such hooks.)"""
         if self._node is not None:
@@ -397,8 +398,8 @@ class Tensor:
         if hooks is None:
             hooks = _POST_ACCUMULATE_HOOKS[id(self)] = []
             weakref.finalize(self, _POST_ACCUMULATE_HOOKS.pop, id(self), None)
-        hooks.append(fn)
-        return _HookHandle(hooks, fn)
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
 
     def detach(self):
         """The same data (shared, not copied) without history."""

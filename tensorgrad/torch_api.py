@@ -1872,8 +1872,9 @@ _METHOD_NAMES = (
     "mm bmm mv inner outer ger addmm cross kron det logdet slogdet inverse norm dist "
     "aminmax var_mean std_mean"
 ).split()
-# methods that replace existing ones: clamp takes tensor bounds (with gradients)
-_OVERRIDES = ("clamp", "clip")
+# methods that replace existing ones: clamp takes tensor bounds (with gradients); add/sub
+# take PyTorch's alpha=, div its rounding_mode= (the operators stay the fast path)
+_OVERRIDES = ("clamp", "clip", "add", "sub", "subtract", "div", "divide")
 # in-place variants: name_ writes ``name(self, ...)`` into self
 _INPLACE_NAMES = (
     "abs neg negative exp log log1p expm1 exp2 log2 log10 sqrt rsqrt square reciprocal sin cos "
@@ -1882,6 +1883,12 @@ _INPLACE_NAMES = (
     "clamp_max fmod remainder atan2 hypot lerp addcmul addcdiv masked_fill index_fill "
     "scatter scatter_add index_add tril triu float_power floor_divide true_divide"
 ).split()
+
+
+def _split_method(self, split_size, dim=0):
+    """PyTorch's Tensor.split: its first parameter is ``split_size`` (torch.split's is
+    ``split_size_or_sections``)."""
+    return split(self, split_size, dim)
 
 
 def _attach(T):
@@ -1893,6 +1900,7 @@ def _attach(T):
         setattr(T, name, g[name])
     T.max = _minmax_method(max, T.max)
     T.min = _minmax_method(min, T.min)
+    T.split = _split_method
     if not hasattr(T, "repeat"):
         T.repeat = _repeat_method
     for name in _INPLACE_NAMES:

@@ -269,13 +269,14 @@ def poisson_nll_loss(input, target, log_input, full, eps, reduction):
 
 def kl_div(input, target, reduction=1, *, log_target=False):
     """``F.kl_div``; ``reduction`` 0 none, 1 mean (over every element), 2 sum."""
-    return F.kl_div(input, target, _reduction(reduction, "kl_div"), log_target)
+    return F.kl_div(input, target, reduction=_reduction(reduction, "kl_div"),
+                   log_target=log_target)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction=1):
     """``F.binary_cross_entropy_with_logits``; ``reduction`` 0 none, 1 mean, 2 sum."""
     op = "binary_cross_entropy_with_logits"
-    return F.binary_cross_entropy_with_logits(input, target, _reduction(reduction, op),
+    return F.binary_cross_entropy_with_logits(input, target, reduction=_reduction(reduction, op),
                                               weight=weight, pos_weight=pos_weight)
 
 

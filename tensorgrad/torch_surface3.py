@@ -685,10 +685,12 @@ def while_loop(cond_fn, body_fn, carried_inputs):
 
 
 def compile(model=None, *, fullgraph=False, dynamic=None, backend="inductor", mode=None,
-            options=None, disable=False):
+            options=None, name=None, disable=False, recompile_limit=None,
+            isolate_recompiles=False, shapes_spec=None):
     """tensorgrad has no graph compiler: ``compile(f)`` returns ``f`` itself (and
     ``@compile(...)`` decorates with no change), so code written for ``torch.compile`` runs
-    eagerly with the same results."""
+    eagerly with the same results (its recompilation switches, ``name``, ``recompile_limit``,
+    ``isolate_recompiles`` and ``shapes_spec``, have nothing to control)."""
     if model is None:
         return lambda m: m
     return model

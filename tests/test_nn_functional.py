@@ -38,7 +38,7 @@ CASES = {
     "ce_smooth": (lambda x, c: F.cross_entropy(x, c["T"], label_smoothing=0.1),
                   lambda tF, x: tF.cross_entropy(x, _torch().tensor(T), label_smoothing=0.1)),
     "ce_smooth_tensor": (
-        lambda x, c: F.cross_entropy(x, tg.tensor(c["T"]), "sum", label_smoothing=0.1),
+        lambda x, c: F.cross_entropy(x, tg.tensor(c["T"]), reduction="sum", label_smoothing=0.1),
         lambda tF, x: tF.cross_entropy(x, _torch().tensor(T), reduction="sum",
                                        label_smoothing=0.1)),
     "ce_probs_smooth": (
@@ -46,7 +46,7 @@ CASES = {
         lambda tF, x: tF.cross_entropy(x, _torch().tensor(P), label_smoothing=0.1)),
     "nll": (lambda x, c: F.nll_loss(F.log_softmax(x, 1), c["T"]),
             lambda tF, x: tF.nll_loss(tF.log_softmax(x, 1), _torch().tensor(T))),
-    "nll_sum": (lambda x, c: F.nll_loss(F.log_softmax(x, 1), tg.tensor(c["T"]), "sum"),
+    "nll_sum": (lambda x, c: F.nll_loss(F.log_softmax(x, 1), tg.tensor(c["T"]), reduction="sum"),
                 lambda tF, x: tF.nll_loss(tF.log_softmax(x, 1), _torch().tensor(T),
                                           reduction="sum")),
     "mse": (lambda x, c: F.mse_loss(x, tg.tensor(c["Y"])),
@@ -60,12 +60,13 @@ CASES = {
     "bce_logits": (lambda x, c: F.binary_cross_entropy_with_logits(x, tg.tensor(c["B"])),
                    lambda tF, x: tF.binary_cross_entropy_with_logits(x, _torch().tensor(B))),
     "bce_logits_none": (
-        lambda x, c: F.binary_cross_entropy_with_logits(x, tg.tensor(c["B"]), "none"),
+        lambda x, c: F.binary_cross_entropy_with_logits(x, tg.tensor(c["B"]), reduction="none"),
         lambda tF, x: tF.binary_cross_entropy_with_logits(x, _torch().tensor(B),
                                                           reduction="none")),
     "bce": (lambda x, c: F.binary_cross_entropy(x.sigmoid(), tg.tensor(c["B"])),
             lambda tF, x: tF.binary_cross_entropy(x.sigmoid(), _torch().tensor(B))),
-    "bce_sum": (lambda x, c: F.binary_cross_entropy(x.sigmoid(), tg.tensor(c["B"]), "sum"),
+    "bce_sum": (lambda x, c: F.binary_cross_entropy(x.sigmoid(), tg.tensor(c["B"]),
+                                                    reduction="sum"),
                 lambda tF, x: tF.binary_cross_entropy(x.sigmoid(), _torch().tensor(B),
                                                       reduction="sum")),
     "softplus": (lambda x, c: F.softplus(x * 3), lambda tF, x: tF.softplus(x * 3)),

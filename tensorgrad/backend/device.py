@@ -192,7 +192,7 @@ def device_of(x):
 _DEFAULT = [None]
 
 
-def set_default_device(spec):
+def set_default_device(device):
     """Where ``tensorgrad.numpy``'s creation functions (``array``, ``zeros``, ``linspace``, ...)
     and ``tensorgrad.numpy.random`` put new arrays, and where the function transforms put a
     NumPy argument they differentiate with respect to. While it is not the CPU, a plain NumPy
@@ -207,6 +207,7 @@ def set_default_device(spec):
     >>> tg.get_default_device()
     device(type='cpu')
     """
+    spec = device
     dev = as_device(spec)
     if dev.type != "cpu":
         require_cuda(f"set_default_device({str(spec)!r})")

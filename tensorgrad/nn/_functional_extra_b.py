@@ -16,7 +16,7 @@ from ..ops.shape import expand_dims as _unsqueeze
 from ..ops.shape import reshape as _reshape
 from ..tensor import _raw
 from ._functional_more import _const, _loss_args, _shape, pairwise_distance
-from .functional import _padding_index, _reduce, _renorm_rows_, embedding
+from .functional import _legacy_reduction, _padding_index, _reduce, _renorm_rows_, embedding
 
 __all__ = ["multi_margin_loss", "multilabel_margin_loss", "triplet_margin_with_distance_loss",
            "ctc_loss", "embedding_bag"]
@@ -72,6 +72,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     0.325
     """
     op = "multi_margin_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     (input,) = _loss_args(op, size_average, reduce, reduction, input)
     if p not in (1, 2):
         raise ValueError(f"{op}: only p == 1 and p == 2 are supported, got p={p}")
@@ -108,6 +109,7 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     0.85
     """
     op = "multilabel_margin_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     (input,) = _loss_args(op, size_average, reduce, reduction, input)
     if input.ndim not in (1, 2):
         raise ValueError(f"{op}: input must be (N, C) or (C,), got shape {_shape(input)}")

@@ -29,6 +29,7 @@ from .functional import (
     _check_per_channel,
     _check_reduction,
     _expm1_branch,
+    _legacy_reduction,
     _reduce,
     _softmax_dim,
     _softplus,
@@ -251,8 +252,19 @@ def dropout1d(input, p=0.5, training=True, inplace=False):
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
-    """Zero whole channels of (N, C, H, W) or (C, H, W) with probability ``p``."""
-    return _channel_dropout(input, p, training, 2, "dropout2d")
+    """Zero whole channels of (N, C, H, W) with probability ``p``. As PyTorch 2.13 (with its
+    warnings): a 3-D input is (N, C, L), and any other input of 2 or more dimensions has its
+    mask over the first two (a 2-D (N, F) input drops single elements, as ``dropout``)."""
+    if input.ndim < 2:
+        raise ValueError(f"dropout2d: input must be (N, C, H, W), (N, C, L) or have at least "
+                         f"2 dimensions, got shape {_shape(input)}")
+    if input.ndim != 4:
+        import warnings
+
+        warnings.warn(f"dropout2d: Received a {input.ndim}-D input; as PyTorch, its mask is "
+                      f"over the first 2 dimensions (N, C): use dropout for 2-D input and "
+                      f"dropout1d for (N, C, L)", stacklevel=2)
+    return _channel_dropout(input, p, training, input.ndim - 2, "dropout2d")
 
 
 def _alpha_dropout(input, p, training, mask_shape, op):
@@ -637,12 +649,10 @@ def _same_shape(op, **arrays):
 
 
 def _loss_args(op, size_average, reduce, reduction, *inputs, autocast=True):
-    """A loss's common prologue: refuse the deprecated ``size_average`` and ``reduce``, check
-    ``reduction``, and return ``inputs``, cast to float32 under autocast when ``autocast``
-    (the loss is on PyTorch's float32 autocast list)."""
-    if size_average is not None or reduce is not None:
-        raise NotImplementedError(f"{op}: size_average and reduce are deprecated in PyTorch "
-                                  "and not supported; use reduction='mean'|'sum'|'none'")
+    """A loss's common prologue: check ``reduction`` (the caller has mapped the deprecated
+    ``size_average`` and ``reduce`` to it with ``_legacy_reduction``, as PyTorch does), and
+    return ``inputs``, cast to float32 under autocast when ``autocast`` (the loss is on
+    PyTorch's float32 autocast list)."""
     _check_reduction(reduction, op)
     if autocast and _AUTOCAST[0]:
         inputs = _cast_inputs(_FP32, *inputs)
@@ -653,6 +663,7 @@ def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, red
                         reduction="mean"):
     """max(0, -target * (input1 - input2) + margin)."""
     op = "margin_ranking_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     input1, input2, target = _loss_args(op, size_average, reduce, reduction, input1, input2, target)
     _same_shape(op, input1=input1, input2=input2, target=target)
     return _reduce(_ew.relu(-target * (input1 - input2) + margin), reduction, op)
@@ -662,6 +673,7 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
                          reduction="mean"):
     """input where target is 1, max(0, margin - input) where target is -1."""
     op = "hinge_embedding_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     input, target = _loss_args(op, size_average, reduce, reduction, input, target)
     _same_shape(op, input=input, target=target)
     t = _raw(target)
@@ -672,6 +684,7 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """log(1 + exp(-target * input)), stably."""
     op = "soft_margin_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     input, target = _loss_args(op, size_average, reduce, reduction, input, target)
     _same_shape(op, input=input, target=target)
     return _reduce(_softplus(-target * input), reduction, op)
@@ -681,6 +694,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
                                 reduction="mean"):
     """Per sample, the mean over the C classes of the binary logistic loss of (N, C) logits."""
     op = "multilabel_soft_margin_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _loss_args(op, size_average, reduce, reduction, autocast=False)
     _same_shape(op, input=input, target=target)
     if input.ndim not in (1, 2):
@@ -696,6 +710,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, r
                           reduction="mean"):
     """1 - cos(x1, x2) where target is 1, max(0, cos(x1, x2) - margin) where it is -1."""
     op = "cosine_embedding_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     input1, input2, target = _loss_args(op, size_average, reduce, reduction, input1, input2, target)
     _same_shape(op, input1=input1, input2=input2)
     if input1.ndim not in (1, 2) or _shape(target) != _shape(input1)[:-1]:
@@ -716,6 +731,7 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
                         size_average=None, reduce=None, reduction="mean"):
     """max(0, margin + d(a, p) - d(a, n)), d the pairwise p-norm distance."""
     op = "triplet_margin_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     anchor, positive, negative = _loss_args(op, size_average, reduce, reduction, anchor,
                                             positive, negative)
     _same_shape(op, anchor=anchor, positive=positive, negative=negative)
@@ -733,6 +749,7 @@ def poisson_nll_loss(input, target, log_input=True, full=False, size_average=Non
     """exp(input) - target * input (``log_input``), else input - target * log(input + eps);
     ``full`` adds Stirling's term for target > 1."""
     op = "poisson_nll_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     input, target = _loss_args(op, size_average, reduce, reduction, input, target)
     if log_input:
         loss = _ew.exp(input) - target * input

@@ -114,7 +114,7 @@ class NLLLoss2d(NLLLoss):
         axes = (0,) + tuple(range(2, input.ndim)) + (1,)
         flat = input.permute(*axes).reshape(-1, c)
         t = _raw(target)
-        out = F.nll_loss(flat, t.reshape(-1), self.reduction, weight=self.weight,
+        out = F.nll_loss(flat, t.reshape(-1), reduction=self.reduction, weight=self.weight,
                          ignore_index=self.ignore_index)
         if self.reduction == "none":
             out = out.reshape(tuple(t.shape))

@@ -254,6 +254,43 @@ def _reduce(loss, reduction, op):
 _REDUCTIONS = ("mean", "sum", "none")
 
 
+def _legacy_reduction(size_average, reduce, reduction, op=None, weight=None):
+    """PyTorch's deprecated ``size_average``/``reduce`` mapped to a ``reduction``, with the
+    warning PyTorch gives (``torch.nn._reduction.legacy_get_string``); ``reduction`` itself
+    when both are None. With ``op``: a string passed positionally where PyTorch's order puts
+    ``weight``, ``size_average`` or ``reduce`` (``F.mse_loss(x, y, "sum")``, the order
+    tensorgrad had before) is a TypeError naming the op and the argument."""
+    if op is not None:
+        for name, value in (("weight", weight), ("size_average", size_average),
+                            ("reduce", reduce)):
+            if isinstance(value, str):
+                raise TypeError(f"{op}(): argument '{name}' got the string {value!r}; "
+                                "reduction is a keyword argument (PyTorch's order: "
+                                f"{op}(input, target, ..., reduction={value!r}))")
+    if size_average is None and reduce is None:
+        return reduction
+    import warnings
+
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    legacy = "mean" if size_average and reduce else "sum" if reduce else "none"
+    warnings.warn("size_average and reduce args will be deprecated, please use "
+                  f"reduction='{legacy}' instead.", stacklevel=3)
+    return legacy
+
+
+def _weighted_elementwise(loss, weight, reduction, op, input, mean_by_weight):
+    """PyTorch 2.13's elementwise ``weight`` of mse/l1/huber losses: same shape as
+    ``input``; the mean divides by the summed weight (mse, l1) or by the count (huber)."""
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError(f"{op}: weight must have the input's shape {tuple(input.shape)}, got "
+                         f"{tuple(weight.shape)}")
+    loss = loss * weight
+    if reduction == "mean" and mean_by_weight:
+        return _reduce(loss, "sum", op) / _reduce(weight, "sum", op)
+    return _reduce(loss, reduction, op)
+
+
 def _check_reduction(reduction, op, extra=()):
     if reduction not in _REDUCTIONS + tuple(extra):
         allowed = ", ".join(repr(r) for r in _REDUCTIONS + tuple(extra))
@@ -327,8 +364,8 @@ def _classes_last(input, target, name):
     return rows, target, shape
 
 
-def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, weight=None,
-                  ignore_index=-100):
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
+                  reduce=None, reduction="mean", label_smoothing=0.0):
     """Softmax cross-entropy of logits ``input`` (N, C) against class indices ``target`` (N,)
     or class probabilities (N, C), as PyTorch's (also its (N, C, d1, ..., dk) layout with
     (N, d1, ..., dk) targets, and an unbatched (C,) input), with its ``weight`` (one per class),
@@ -339,9 +376,6 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, weight=N
     The per-row loss is one fused node (a CUDA kernel on CuPy); the weight, the ignored rows
     and the smoothing term are compositions around it.
 
-    ``weight`` and ``ignore_index`` come after ``reduction`` and ``label_smoothing`` here (pass
-    them by keyword, as PyTorch code usually does).
-
     >>> import tensorgrad as tg
     >>> x = tg.tensor([[2.0, 0.0], [0.0, 2.0]], requires_grad=True)
     >>> loss = tg.nn.functional.cross_entropy(x, tg.tensor([0, 1]))
@@ -350,12 +384,13 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0, weight=N
     >>> round(tg.nn.functional.cross_entropy(x, tg.tensor([0, -100])).item(), 4)
     0.1269
     """
+    reduction = _legacy_reduction(size_average, reduce, reduction, "cross_entropy", weight)
     if _AUTOCAST[0]:
         input, target, weight = _cast_inputs(_FP32, input, target, weight)
     if input.ndim != 2:
         rows, target, shape = _classes_last(input, target, "cross_entropy")
-        loss = cross_entropy(rows, target, reduction, label_smoothing, weight=weight,
-                             ignore_index=ignore_index)
+        loss = cross_entropy(rows, target, reduction=reduction, label_smoothing=label_smoothing,
+                             weight=weight, ignore_index=ignore_index)
         return _reshape(loss, shape) if reduction == "none" else loss
     _check_reduction(reduction, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
@@ -415,10 +450,11 @@ def _reshape(x, shape):
     return reshape(x, shape)
 
 
-def nll_loss(input, target, reduction="mean", weight=None, ignore_index=-100):
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
     """Negative log-likelihood of log-probabilities ``input`` (N, C) at classes ``target``,
-    with PyTorch's ``weight`` and ``ignore_index`` (pass them by keyword: ``reduction`` comes
-    third here) and its weighted mean.
+    with PyTorch's ``weight`` and ``ignore_index`` (PyTorch's argument order) and its weighted
+    mean.
 
     >>> import tensorgrad as tg
     >>> logp = tg.tensor([[-0.5, -1.0], [-2.0, -0.1]])
@@ -427,11 +463,13 @@ def nll_loss(input, target, reduction="mean", weight=None, ignore_index=-100):
     """
     from ..ops.index import getitem
 
+    reduction = _legacy_reduction(size_average, reduce, reduction, "nll_loss", weight)
     if _AUTOCAST[0]:
         input, weight = _cast_inputs(_FP32, input, weight)
     if input.ndim != 2:
         rows, target, shape = _classes_last(input, target, "nll_loss")
-        loss = nll_loss(rows, target, reduction, weight=weight, ignore_index=ignore_index)
+        loss = nll_loss(rows, target, reduction=reduction, weight=weight,
+                        ignore_index=ignore_index)
         return _reshape(loss, shape) if reduction == "none" else loss
     _check_reduction(reduction, "nll_loss")
     _class_weight(weight, input.shape[1], "nll_loss", input)
@@ -441,24 +479,33 @@ def nll_loss(input, target, reduction="mean", weight=None, ignore_index=-100):
     return _weighted_sum_over(-picked * wt, wt, reduction)
 
 
-def mse_loss(input, target, reduction="mean"):
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    reduction = _legacy_reduction(size_average, reduce, reduction, "mse_loss", weight)
     if _AUTOCAST[0]:
-        input, target = _cast_inputs(_FP32, input, target)
+        input, target, weight = _cast_inputs(_FP32, input, target, weight)
     d = input - target
+    if weight is not None:
+        return _weighted_elementwise(d * d, weight, reduction, "mse_loss", input, True)
     return _reduce(d * d, reduction, "mse_loss")
 
 
-def l1_loss(input, target, reduction="mean"):
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    reduction = _legacy_reduction(size_average, reduce, reduction, "l1_loss", weight)
     if _AUTOCAST[0]:
-        input, target = _cast_inputs(_FP32, input, target)
+        input, target, weight = _cast_inputs(_FP32, input, target, weight)
+    if weight is not None:
+        return _weighted_elementwise(_ew.abs(input - target), weight, reduction, "l1_loss",
+                                     input, True)
     return _reduce(_ew.abs(input - target), reduction, "l1_loss")
 
 
-def binary_cross_entropy_with_logits(input, target, reduction="mean", weight=None,
-                                     pos_weight=None):
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
+                                     reduce=None, reduction="mean", pos_weight=None):
     """-(t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))), computed stably from the logits, as
     PyTorch's: ``weight`` scales each element's loss, ``pos_weight`` (broadcast along the last
     dimension) the positive term."""
+    reduction = _legacy_reduction(size_average, reduce, reduction,
+                                  "binary_cross_entropy_with_logits", weight)
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
     if _AUTOCAST[0]:
         input, target, weight, pos_weight = _cast_inputs(_FP32, input, target, weight,
@@ -473,9 +520,11 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean", weight=Non
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
-def binary_cross_entropy(input, target, reduction="mean", weight=None):
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
     """-(t log p + (1 - t) log(1 - p)) for probabilities ``input``; logs clamped at -100 as
     PyTorch does; ``weight`` scales each element's loss."""
+    reduction = _legacy_reduction(size_average, reduce, reduction, "binary_cross_entropy", weight)
     _check_reduction(reduction, "binary_cross_entropy")
     if _AUTOCAST[0]:
         input, target, weight = _cast_inputs(_FP32, input, target, weight)
@@ -487,14 +536,16 @@ def binary_cross_entropy(input, target, reduction="mean", weight=None):
     return _reduce(loss, reduction, "binary_cross_entropy")
 
 
-def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     """PyTorch's smooth L1: 0.5 d**2 / beta where |d| < beta, |d| - 0.5 beta elsewhere
     (d = input - target); ``beta=0`` is the L1 loss.
 
     >>> import tensorgrad as tg
-    >>> tg.nn.functional.smooth_l1_loss(tg.tensor([0.5, 3.0]), tg.zeros(2), "none").tolist()
+    >>> F = tg.nn.functional
+    >>> F.smooth_l1_loss(tg.tensor([0.5, 3.0]), tg.zeros(2), reduction="none").tolist()
     [0.125, 2.5]
     """
+    reduction = _legacy_reduction(size_average, reduce, reduction, "smooth_l1_loss")
     _check_reduction(reduction, "smooth_l1_loss")
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
@@ -508,7 +559,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     return _reduce(loss, reduction, "smooth_l1_loss")
 
 
-def huber_loss(input, target, reduction="mean", delta=1.0):
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     """PyTorch's Huber loss: 0.5 d**2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere;
     ``delta`` times ``smooth_l1_loss`` with ``beta=delta``.
 
@@ -520,13 +571,15 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     if _AUTOCAST[0]:
-        input, target = _cast_inputs(_FP32, input, target)
+        input, target, weight = _cast_inputs(_FP32, input, target, weight)
     d = input - target
     loss = _ew.where(_ew.abs(_raw(d)) < delta, 0.5 * d * d, delta * (_ew.abs(d) - 0.5 * delta))
+    if weight is not None:
+        return _weighted_elementwise(loss, weight, reduction, "huber_loss", input, False)
     return _reduce(loss, reduction, "huber_loss")
 
 
-def kl_div(input, target, reduction="mean", log_target=False):
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """PyTorch's Kullback-Leibler divergence loss: ``target * (log(target) - input)`` for
     log-probabilities ``input`` (0 where ``target`` is 0), or ``exp(target) * (target - input)``
     with ``log_target``. ``reduction="batchmean"`` divides the sum by the batch size
@@ -538,6 +591,7 @@ def kl_div(input, target, reduction="mean", log_target=False):
     >>> round(tg.nn.functional.kl_div(p.log(), p, reduction="batchmean").item(), 6)
     0.0
     """
+    reduction = _legacy_reduction(size_average, reduce, reduction, "kl_div")
     _check_reduction(reduction, "kl_div", ("batchmean",))
     if _AUTOCAST[0]:
         input, target = _cast_inputs(_FP32, input, target)

@@ -116,17 +116,11 @@ class GELU(Module):
 
 
 # ---- losses -------------------------------------------------------------------------------------
-def _legacy(name, size_average, reduce):
-    if size_average is not None or reduce is not None:
-        raise NotImplementedError(f"{name}: size_average and reduce are deprecated in PyTorch "
-                                  "and not supported; use reduction='mean'|'sum'|'none'")
-
-
 class _Loss(Module):
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
-        _legacy(type(self).__name__, size_average, reduce)
-        self.reduction = reduction
+        # PyTorch's deprecated size_average/reduce give the reduction, with PyTorch's warning
+        self.reduction = F._legacy_reduction(size_average, reduce, reduction)
 
 
 class _WeightedLoss(_Loss):
@@ -153,8 +147,9 @@ class CrossEntropyLoss(_WeightedLoss):
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, input, target):
-        return F.cross_entropy(input, target, self.reduction, self.label_smoothing,
-                               weight=self.weight, ignore_index=self.ignore_index)
+        return F.cross_entropy(input, target, reduction=self.reduction,
+                               label_smoothing=self.label_smoothing, weight=self.weight,
+                               ignore_index=self.ignore_index)
 
 
 class MSELoss(_Loss):
@@ -174,7 +169,7 @@ class NLLLoss(_WeightedLoss):
         self.ignore_index = ignore_index
 
     def forward(self, input, target):
-        return F.nll_loss(input, target, self.reduction, weight=self.weight,
+        return F.nll_loss(input, target, reduction=self.reduction, weight=self.weight,
                           ignore_index=self.ignore_index)
 
 
@@ -182,7 +177,7 @@ class BCELoss(_WeightedLoss):
     """Binary cross-entropy of probabilities (PyTorch's ``nn.BCELoss``)."""
 
     def forward(self, input, target):
-        return F.binary_cross_entropy(input, target, self.reduction, weight=self.weight)
+        return F.binary_cross_entropy(input, target, reduction=self.reduction, weight=self.weight)
 
 
 class BCEWithLogitsLoss(_Loss):
@@ -196,7 +191,7 @@ class BCEWithLogitsLoss(_Loss):
         self.register_buffer("pos_weight", _as_tensor(pos_weight))
 
     def forward(self, input, target):
-        return F.binary_cross_entropy_with_logits(input, target, self.reduction,
+        return F.binary_cross_entropy_with_logits(input, target, reduction=self.reduction,
                                                   weight=self.weight, pos_weight=self.pos_weight)
 
 
@@ -204,7 +199,7 @@ class L1Loss(_Loss):
     """Mean absolute error (PyTorch's ``nn.L1Loss``)."""
 
     def forward(self, input, target):
-        return F.l1_loss(input, target, self.reduction)
+        return F.l1_loss(input, target, reduction=self.reduction)
 
 
 class SmoothL1Loss(_Loss):
@@ -215,7 +210,7 @@ class SmoothL1Loss(_Loss):
         self.beta = beta
 
     def forward(self, input, target):
-        return F.smooth_l1_loss(input, target, self.reduction, beta=self.beta)
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
 
 
 class HuberLoss(_Loss):
@@ -239,7 +234,7 @@ class KLDivLoss(_Loss):
         self.log_target = log_target
 
     def forward(self, input, target):
-        return F.kl_div(input, target, self.reduction, log_target=self.log_target)
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
 
 
 __all__ = ["Embedding", "GELU", "CrossEntropyLoss", "MSELoss", "NLLLoss", "BCELoss",
