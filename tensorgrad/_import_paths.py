@@ -122,7 +122,33 @@ def install():
         mod = sys.modules.get("tensorgrad." + path)
         if mod is not None and "__getattr__" not in mod.__dict__:
             mod.__getattr__ = _forwarder(mod, sources, names)
+    for parent in dict.fromkeys(("tensorgrad." + path).rpartition(".")[0] for path in PATHS):
+        mod = sys.modules.get(parent)
+        if mod is not None and not isinstance(mod, _Alias):
+            mod.__getattr__ = _children(mod, mod.__dict__.get("__getattr__"))
     sys.meta_path.append(_Finder())
+
+
+def _children(module, previous):
+    """A module ``__getattr__`` that imports a child path of ``PATHS`` on first read, as torch's
+    eagerly imported submodules are attributes (``torch.nn.modules.linear.Linear``,
+    ``torch.serialization.safe_globals`` without their own import line). The module's previous
+    ``__getattr__`` is asked first: its lazy names win (``tg.autograd.gradcheck`` is a function).
+    """
+    prefix = module.__name__ + "."
+
+    def __getattr__(name):
+        if previous is not None:
+            try:
+                return previous(name)
+            except AttributeError:
+                if (prefix + name)[11:] not in PATHS:
+                    raise
+        if (prefix + name)[11:] in PATHS:
+            return import_module(prefix + name)  # the import sets it on the module too
+        raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}")
+
+    return __getattr__
 
 
 def _forwarder(module, sources, names):
@@ -368,7 +394,8 @@ PATHS = {  # path under tensorgrad: (sources, torch 2.13's __all__ there, space-
         ),
     ),
     "nn.modules.lazy": (("tensorgrad.nn.extra_b",), "LazyModuleMixin"),
-    "nn.modules.linear": (_NN, "Bilinear Identity LazyLinear Linear"),
+    "nn.modules.linear": (_NN + ("tensorgrad.nn.transformer",),  # + MultiheadAttention's
+                          "Bilinear Identity LazyLinear Linear"),   # out_proj class
     "nn.modules.loss": (("tensorgrad.nn", "tensorgrad.nn.layers"), (
         "L1Loss NLLLoss NLLLoss2d PoissonNLLLoss GaussianNLLLoss KLDivLoss MSELoss BCELoss "
         "BCEWithLogitsLoss HingeEmbeddingLoss MultiLabelMarginLoss SmoothL1Loss HuberLoss "

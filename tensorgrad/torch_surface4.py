@@ -519,6 +519,14 @@ def _bit_op(fn, reflected=False):
     return op
 
 
+def _format(self, format_spec):
+    """PyTorch's ``Tensor.__format__``: a 0-d plain Tensor formats as its Python number
+    (``'{:+.2f}'.format(w[0])``); anything else as ``object`` does (a spec is a TypeError)."""
+    if self.ndim == 0 and type(self) is Tensor:
+        return self.detach().item().__format__(format_spec)
+    return object.__format__(self, format_spec)
+
+
 def _bit_shift_reflected(fn):
     def op(self, other):
         if not isinstance(other, (int, np.integer)):
@@ -561,7 +569,8 @@ def _attach(T):
            "__rlshift__": _bit_shift_reflected(_LSHIFT),
            "__rrshift__": _bit_shift_reflected(_RSHIFT),
            "__ilshift__": lambda self, other: self.bitwise_left_shift_(other),
-           "__irshift__": lambda self, other: self.bitwise_right_shift_(other)}
+           "__irshift__": lambda self, other: self.bitwise_right_shift_(other),
+           "__format__": _format}
     for name, fn in ops.items():
         if name not in T.__dict__:
             setattr(T, name, fn)
