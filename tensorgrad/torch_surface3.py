@@ -687,13 +687,81 @@ def while_loop(cond_fn, body_fn, carried_inputs):
 def compile(model=None, *, fullgraph=False, dynamic=None, backend="inductor", mode=None,
             options=None, name=None, disable=False, recompile_limit=None,
             isolate_recompiles=False, shapes_spec=None):
-    """tensorgrad has no graph compiler: ``compile(f)`` returns ``f`` itself (and
-    ``@compile(...)`` decorates with no change), so code written for ``torch.compile`` runs
-    eagerly with the same results (its recompilation switches, ``name``, ``recompile_limit``,
-    ``isolate_recompiles`` and ``shapes_spec``, have nothing to control)."""
+    """tensorgrad has no graph compiler: everything runs eagerly with the same results.
+    ``compile(f)`` of a function returns ``f`` itself (``@compile(...)`` decorates with no
+    change); ``compile(module)`` returns an ``OptimizedModule`` wrapping it as PyTorch's does
+    (``_orig_mod``, ``state_dict`` keys prefixed ``_orig_mod.``, attributes read and written
+    through), or ``module`` itself with ``disable=True``. The recompilation switches
+    (``name``, ``recompile_limit``, ``isolate_recompiles``, ``shapes_spec``) have nothing to
+    control."""
     if model is None:
-        return lambda m: m
-    return model
+        return lambda m: compile(m, disable=disable)
+    from .nn.modules import Module
+
+    if disable or not isinstance(model, Module) or isinstance(model, OptimizedModule):
+        return model
+    return OptimizedModule(model)
+
+
+def _optimized_module_class():
+    from .nn.modules import Module
+
+    class OptimizedModule(Module):
+        """What ``tg.compile(module)`` returns, as ``torch.compile``'s: the module as the child
+        ``_orig_mod`` (so ``named_parameters``/``state_dict`` names start with ``_orig_mod.``),
+        attributes and ``training`` read and written through to it, calls running it."""
+
+        _own = frozenset({"_orig_mod", "forward", "dynamo_ctx", "_initialized"})
+
+        def __init__(self, mod):
+            object.__setattr__(self, "_initialized", False)
+            super().__init__()
+            self._modules["_orig_mod"] = mod
+            object.__setattr__(self, "_initialized", True)
+
+        @property
+        def training(self):
+            return self._modules["_orig_mod"].training
+
+        @training.setter
+        def training(self, value):
+            if self.__dict__.get("_initialized"):
+                self._modules["_orig_mod"].training = value
+
+        def forward(self, *args, **kwargs):
+            return self._modules["_orig_mod"](*args, **kwargs)
+
+        def __getattr__(self, name):
+            mods = self.__dict__.get("_modules")
+            if mods is None or "_orig_mod" not in mods:
+                raise AttributeError(f"'OptimizedModule' object has no attribute '{name}'")
+            if name == "_orig_mod":
+                return mods["_orig_mod"]
+            return getattr(mods["_orig_mod"], name)
+
+        def __setattr__(self, name, value):
+            if hasattr(type(self), name) or name in self._own or \
+                    not self.__dict__.get("_initialized"):
+                return super().__setattr__(name, value)
+            return setattr(self._modules["_orig_mod"], name, value)
+
+        def __delattr__(self, name):
+            if hasattr(type(self), name) or name in self._own:
+                return super().__delattr__(name)
+            return delattr(self._modules["_orig_mod"], name)
+
+        def __len__(self):
+            return len(self._modules["_orig_mod"])
+
+        def __dir__(self):
+            mine = self._modules["_orig_mod"].__dir__()
+            return mine + [a for a in super().__dir__() if a not in mine]
+
+    OptimizedModule.__module__ = "tensorgrad"
+    return OptimizedModule
+
+
+OptimizedModule = _optimized_module_class()
 
 
 # ---- process switches --------------------------------------------------------------------

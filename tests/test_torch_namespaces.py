@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
-from devices import close_to_torch, host, on, put, torch_oracle
+from devices import close_to_torch, host, on, put, tensor_on, torch_oracle
 
 import tensorgrad as tg
 from tensorgrad.utils import _pytree as pytree
@@ -186,7 +186,7 @@ def test_compiler_decorators_run_eagerly():
     assert C.allow_in_graph([f, g]) == [f, g]
     assert C.compile(f) is f and C.compile(mode="max-autotune")(f) is f
     model = tg.nn.Linear(2, 2)
-    assert C.compile(model) is model
+    assert C.compile(model, disable=True) is model and C.compile(model)._orig_mod is model
     assert C.is_compiling() is torch.compiler.is_compiling() is False
     assert C.is_dynamo_compiling() is torch.compiler.is_dynamo_compiling() is False
     assert C.is_exporting() is torch.compiler.is_exporting() is False
@@ -882,3 +882,34 @@ def test_amp_names_at_their_torch_places():
 
     assert callable(fwd) and callable(tg.amp.custom_bwd(device_type="cpu")(lambda ctx, g: g))
     assert os.path.basename(tg.amp.custom_fwd.__code__.co_filename) == "custom_fn.py"
+
+
+def test_compile_of_a_module_wraps_it_as_pytorchs_optimized_module(device):
+    """``compile(module)`` is PyTorch's OptimizedModule: ``_orig_mod``, prefixed state-dict
+    keys, attributes and ``training`` through to the module, the same outputs and gradients."""
+    torch = torch_oracle()
+    m = tg.nn.Sequential(tg.nn.Linear(3, 4), tg.nn.ReLU(), tg.nn.Linear(4, 2)).double().to(device)
+    tm = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(),
+                             torch.nn.Linear(4, 2)).double()
+    c, tc = tg.compile(m), torch.compile(tm, backend="eager")
+    assert type(c).__name__ == type(tc).__name__ == "OptimizedModule"
+    assert c._orig_mod is m and list(c.state_dict()) == list(tc.state_dict())
+    assert [n for n, _ in c.named_parameters()] == [n for n, _ in tc.named_parameters()]
+    assert len(c) == len(tc) == 3 and repr(c).splitlines()[:2] == repr(tc).splitlines()[:2]
+    c.eval()
+    tc.eval()
+    assert (m.training, c.training) == (tm.training, tc.training) == (False, False)
+    c.train()
+    c.extra = 5
+    assert m.training and c.training and m.extra == 5 and c.extra == 5
+    tc.load_state_dict({k: torch.tensor(host(v)) for k, v in c.state_dict().items()})
+    x = np.random.default_rng(3).standard_normal((5, 3))
+    out, tout = c(tensor_on(x, device)), tc(torch.tensor(x))
+    np.testing.assert_allclose(host(out), tout.detach().numpy(), rtol=1e-12)
+    out.sum().backward()
+    tout.sum().backward()
+    np.testing.assert_allclose(host(m[0].weight.grad), tm[0].weight.grad.numpy(), rtol=1e-12)
+    # a checkpoint of the compiled model loads into a plain one after stripping the prefix
+    plain = tg.nn.Sequential(tg.nn.Linear(3, 4), tg.nn.ReLU(), tg.nn.Linear(4, 2)).double()
+    plain.load_state_dict({k.removeprefix("_orig_mod."): v for k, v in c.state_dict().items()})
+    assert tg.compile(c) is c and tg.compile()(m)._orig_mod is m

@@ -560,7 +560,7 @@ def test_cond_while_loop_and_compile_run_eagerly(device):
 
     assert tg.compile(f) is f and tg.compile(mode="max-autotune")(f) is f
     m = tg.nn.Linear(2, 2)
-    assert tg.compile(m) is m
+    assert tg.compile(m)._orig_mod is m and tg.compile(m, disable=True) is m
 
 
 def test_process_switches():
