@@ -186,7 +186,29 @@ probes = {
     "rng_f32_c": lambda: (cp.random.default_rng(0).standard_normal(2, dtype=cp.float32)
                           * 1j).dtype.name,
     "rs_std_f32": lambda: cp.random.RandomState(0).standard_normal(2, dtype=cp.float32).dtype.name,
+    # memory formats (_memory_format.py): channels_last layouts through CuPy's copies
+    "cl_relayout": lambda: _cl().strides,
+    "cl_flags": lambda: (_cl().flags.c_contiguous, _cl().flags.f_contiguous),
+    "cl_copy": lambda: _cl().copy().strides,
+    "cl_astype": lambda: _cl().astype(cp.float32).strides,
+    "cl_empty_like": lambda: cp.empty_like(_cl()).strides,
+    "cl_get": lambda: _cl().get().strides,
+    "cl_asarray": lambda: cp.asarray(np.ones((2, 3, 4, 5)).transpose(0, 2, 3, 1).copy()
+                                     .transpose(0, 3, 1, 2)).strides,
+    "cl_ufunc": lambda: cp.maximum(_cl(), 0).strides,
+    "cl_add": lambda: (_cl() + _cl()).strides,
+    # flex attention's broadcast int32 indices; CSR's expanded row indices
+    "i32_bcast": lambda: (cp.arange(4, dtype=cp.int32)[:, None]
+                          - cp.arange(3, dtype=cp.int32)).dtype.name,
+    "repeat_rows": lambda: cp.repeat(cp.arange(3), cp.array([1, 0, 2])),
 }
+
+
+def _cl():
+    """A (2, 3, 4, 5) float64 array laid out channels_last (NHWC strides)."""
+    return cp.ones((2, 3, 4, 5)).transpose(0, 2, 3, 1).copy().transpose(0, 3, 1, 2)
+
+
 for name, fn in probes.items():
     try:
         r = show(fn())
