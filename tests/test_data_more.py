@@ -289,5 +289,12 @@ def test_signatures_are_torchs(name):
     from devices import assert_takes_torchs_parameters, torch_param_names
 
     ours, theirs = getattr(tgd, name).__init__, getattr(tud, name).__init__
-    skip = ("pin_memory_device",) if name == "DataLoader" else ()
-    assert_takes_torchs_parameters(name, ours, torch_param_names(theirs), not_taken=skip)
+    assert_takes_torchs_parameters(name, ours, torch_param_names(theirs))
+
+
+def test_dataloader_pin_memory_device_is_torchs_keyword():
+    ds = tgd.TensorDataset(tg.arange(4.0))
+    loader = tgd.DataLoader(ds, batch_size=2, pin_memory=True, pin_memory_device="cuda")
+    assert loader.pin_memory_device == "cuda" and len(list(loader)) == 2
+    with pytest.raises(ValueError, match="DataLoader: pin_memory_device must be '' or a cuda"):
+        tgd.DataLoader(ds, pin_memory_device="xpu")

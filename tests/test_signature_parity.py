@@ -108,9 +108,6 @@ EXCLUDED = {
     ("Tensor", "div_", "rounding_mode"): "in-place rounding division is not offered: "
                                          "x.copy_(x.div(y, rounding_mode=...))",
     ("Tensor", "divide_", "rounding_mode"): "as div_'s",
-    ("data", "DataLoader", "pin_memory_device"): "pin_memory is a no-op without CUDA's page-"
-                                                 "locked memory; adding it needs "
-                                                 "tests/test_data_more.py's skip list updated",
     ("torch", "save", "f"): "tensorgrad names it path (a path or a binary file, as f)",
     ("torch", "load", "f"): "tensorgrad names it path (a path or a binary file, as f)",
     ("torch", "norm", "dtype"): "position: tensorgrad's dtype is keyword-only",

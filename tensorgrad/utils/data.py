@@ -1243,7 +1243,12 @@ class DataLoader:
     def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None,
                  num_workers=0, collate_fn=None, pin_memory=False, drop_last=False,
                  timeout=0, worker_init_fn=None, multiprocessing_context=None, generator=None,
-                 *, prefetch_factor=None, persistent_workers=False, in_order=True):
+                 *, prefetch_factor=None, persistent_workers=False, pin_memory_device="",
+                 in_order=True):
+        if pin_memory_device not in ("", "cuda") and \
+                not str(pin_memory_device).startswith("cuda:"):
+            raise ValueError(f"DataLoader: pin_memory_device must be '' or a cuda device (pinned "
+                             f"memory serves host-to-GPU copies), got {pin_memory_device!r}")
         if isinstance(num_workers, bool) or not isinstance(num_workers, numbers.Integral) \
                 or num_workers < 0:
             raise ValueError(f"DataLoader: num_workers option should be non-negative; use "
@@ -1324,6 +1329,7 @@ class DataLoader:
         self.timeout = timeout
         self.in_order = bool(in_order)
         self.pin_memory = bool(pin_memory)
+        self.pin_memory_device = pin_memory_device
         self._auto_collation = batch_sampler is not None
         self._iterable = iterable
         self._len_reported = None  # len(loader) over an IterableDataset, once asked
