@@ -216,39 +216,14 @@ class SourceChangeWarning(Warning):
     hold no code, so it is never raised; it exists for ``except``/``filterwarnings`` lines)."""
 
 
-_SAFE_GLOBALS = []
-
-
 def _serialization():
-    """torch.serialization: save and load (tensorgrad.io), and the safe-globals registry.
-    tensorgrad's format stores tensors and plain containers, never pickled objects, so there
-    is nothing for allow-listed globals to permit: the registry only remembers what a program
-    added, so that its calls (add_safe_globals before load(weights_only=True)) run as written."""
-    from contextlib import contextmanager
+    """torch.serialization: save and load, and the safe-globals registry that
+    ``load(weights_only=True)`` consults (all in tensorgrad.io)."""
+    from . import io
 
-    from .io import load, save
-
-    def add_safe_globals(safe_globals):
-        _SAFE_GLOBALS.extend(g for g in safe_globals if g not in _SAFE_GLOBALS)
-
-    def get_safe_globals():
-        return list(_SAFE_GLOBALS)
-
-    def clear_safe_globals():
-        _SAFE_GLOBALS.clear()
-
-    @contextmanager
-    def safe_globals(safe_globals):
-        saved = list(_SAFE_GLOBALS)
-        add_safe_globals(safe_globals)
-        try:
-            yield
-        finally:
-            _SAFE_GLOBALS[:] = saved
-
-    return {"save": save, "load": load, "add_safe_globals": add_safe_globals,
-            "get_safe_globals": get_safe_globals, "clear_safe_globals": clear_safe_globals,
-            "safe_globals": safe_globals, "SourceChangeWarning": SourceChangeWarning}
+    names = ("save", "load", "add_safe_globals", "get_safe_globals", "clear_safe_globals",
+             "safe_globals", "get_unsafe_globals_in_checkpoint")
+    return {**{n: getattr(io, n) for n in names}, "SourceChangeWarning": SourceChangeWarning}
 
 
 # ---- the table, generated from torch 2.13's package tree (sources: the first tensorgrad modules

@@ -95,9 +95,11 @@ def download_url_to_file(url, dst, hash_prefix=None, progress=True):
 
 
 def load_state_dict_from_url(url, model_dir=None, map_location=None, progress=True,
-                             check_hash=False, file_name=None, weights_only=False):
+                             check_hash=False, file_name=None, weights_only=True):
     """The object ``tg.save`` wrote to the file at ``url``, downloaded into ``model_dir``
     (default ``get_dir()/checkpoints``) unless a file of that name is already there.
+    ``weights_only`` defaults to True (PyTorch's default here is False): a downloaded file
+    names no class to import unless the caller asks for it.
 
     >>> import os, tempfile, pathlib, tensorgrad as tg
     >>> d = tempfile.mkdtemp()

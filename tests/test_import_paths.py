@@ -101,8 +101,8 @@ EXCLUDED_NAMES = {
     "StorageType": _PICKLE, "LoadEndianness": _PICKLE, "get_crc32_options": _PICKLE,
     "set_crc32_options": _PICKLE, "get_default_load_endianness": _PICKLE,
     "set_default_load_endianness": _PICKLE, "get_default_mmap_options": _PICKLE,
-    "set_default_mmap_options": _PICKLE, "get_unsafe_globals_in_checkpoint": _PICKLE,
-    "skip_data": _PICKLE, "Storage": "tensorgrad has no storage classes",
+    "set_default_mmap_options": _PICKLE, "skip_data": _PICKLE,
+    "Storage": "tensorgrad has no storage classes",
     "variable": "a submodule's name: tensorgrad.autograd.variable is an attribute once "
                 "imported (torch imports it eagerly)",
 }
