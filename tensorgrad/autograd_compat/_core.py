@@ -9,13 +9,16 @@ subclassing or registering them is accepted (for import compatibility) without e
 
 import builtins
 import functools
+import itertools
 import operator
+import weakref
 
 import numpy as np
 
 from ..autograd import user_spaces as _user
+from ..autograd.graph import Node as _GraphNode
 from ..backend.device import _CUPY_ARRAY, xp_of
-from ..tensor import Tensor
+from ..tensor import Tensor, _new_tensor
 
 
 # ---- boxes -------------------------------------------------------------------------------
@@ -126,12 +129,101 @@ def engine_internal(name, what, callable_=True):
 
 
 Node = engine_internal("Node", "graph node base class")
-VJPNode = engine_internal("VJPNode", "reverse-mode graph node")
 JVPNode = engine_internal("JVPNode", "forward-mode graph node")
 TraceStack = engine_internal("TraceStack", "trace stack")
 trace = engine_internal("trace", "entry point of a trace")
-new_box = engine_internal("new_box", "box constructor")
-backward_pass = engine_internal("backward_pass", "reverse sweep over its graph")
+
+
+# ---- autograd's reverse-mode engine, the way libraries drive it by hand ---------------------
+# pymoo's gradients (and autograd's own make_vjp) do: ``root = VJPNode.new_root()``,
+# ``x = new_box(value, 0, root)``, ``y = f(x)``, then ``backward_pass(g, y._node)`` is g^T dy/dx.
+# Here ``x`` is a Tensor leaf, ``y._node`` tensorgrad's own graph node, and backward_pass runs
+# the tape from that node to the latest-made ``new_box`` leaf behind it.
+class VJPNode:
+    """autograd's reverse-mode node: only ``VJPNode.new_root()`` (a trace's start, handed to
+    :func:`new_box`); the nodes of the trace are tensorgrad's (a traced value's ``_node``)."""
+
+    __slots__ = ("box",)
+
+    def __init__(self, *args, **kwargs):
+        raise NotImplementedError(
+            "autograd's VJPNode(...) (a node of autograd's own graph) cannot be made under "
+            "tensorgrad; VJPNode.new_root() with new_box and backward_pass work")
+
+    @classmethod
+    def new_root(cls, *args, **kwargs):
+        root = object.__new__(cls)
+        root.box = None
+        return root
+
+
+_BOXES = {}  # id(leaf made by new_box) -> (weak reference to it, the order it was made in)
+_MADE = itertools.count()
+
+
+def new_box(value, trace_id, node):
+    """A traced value of ``value`` starting the trace rooted at ``node`` (from
+    ``VJPNode.new_root()``): a Tensor leaf that carries a derivative. Integers become floats."""
+    if type(node) is not VJPNode:
+        raise NotImplementedError(
+            f"new_box: the node must come from VJPNode.new_root(), got {type(node).__name__} "
+            "(autograd's other nodes are part of its own engine, which tensorgrad replaces)")
+    if isinstance(value, Tensor):
+        if value._rg or value._level:
+            raise NotImplementedError("new_box: boxing a value that is already traced (a "
+                                      "trace inside a trace) is not supported; use the "
+                                      "transforms (grad of grad, make_vjp, ...)")
+        value = value.data
+    raw = value if isinstance(value, (np.ndarray, _CUPY_ARRAY)) else np.asarray(value)
+    if raw.dtype.kind not in "biufc":  # None, strings, objects: autograd's words
+        raise TypeError(f"Can't differentiate w.r.t. type {type(value)}")
+    if raw.dtype.kind not in "fc":
+        raw = raw.astype(np.float64)
+    box = _new_tensor(raw, None, True)
+    key = id(box)
+    _BOXES[key] = (weakref.ref(box, lambda _, k=key: _BOXES.pop(k, None)), next(_MADE))
+    node.box = box
+    return box
+
+
+def _latest_box_behind(node):
+    """The latest-made leaf from :func:`new_box` that the graph behind ``node`` reads."""
+    best, order = None, -1
+    stack, seen = [node], set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if type(n) is _GraphNode:
+            stack.extend(p for p in n.parents if p is not None)
+            continue
+        entry = _BOXES.get(id(n))
+        if entry is not None and entry[0]() is n and entry[1] > order:
+            best, order = n, entry[1]
+    return best
+
+
+def backward_pass(g, end_node):
+    """autograd's reverse sweep: the cotangent ``g`` of the value whose node is ``end_node``
+    (a traced value's ``_node``) pulled back to the value :func:`new_box` made (the trace's
+    start). The graph is kept (call it again with another ``g``); a traced ``g`` (one from
+    ``new_box``, as pymoo makes) gives a traced result, differentiable in ``g``."""
+    from ..autograd.functional import _reverse_tape
+
+    if type(end_node) is not _GraphNode:
+        raise TypeError("backward_pass: end_node must be a traced value's _node (a node of "
+                        f"the trace), got {type(end_node).__name__}; a value that does not "
+                        "depend on the traced input has none")
+    box = _latest_box_behind(end_node)
+    if box is None:
+        raise ValueError("backward_pass: no value made by new_box lies behind end_node")
+    traced_g = isinstance(g, Tensor)
+    out = _new_tensor(end_node.ans, end_node, True)
+    (grad,) = _reverse_tape([out], [g], [box], traced_g and g._rg)
+    return _new_tensor(grad, None, False) if traced_g and not isinstance(grad, Tensor) else grad
+
+
 find_top_boxed_args = engine_internal("find_top_boxed_args", "box lookup")
 trace_stack = engine_internal("trace_stack", "stack of active traces", callable_=False)
 

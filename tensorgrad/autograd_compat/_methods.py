@@ -12,6 +12,8 @@ select PyTorch's form. :func:`disable` (called by ``uninstall``) restores PyTorc
 
 import copyreg
 
+import numpy as np
+
 from ..tensor import Tensor
 
 
@@ -50,6 +52,30 @@ def _numpy_forms():
 
 _saved = {}
 
+# the operators of a traced value, which under autograd hand the other operand to NumPy
+_TAKEN = frozenset((float, int, complex, bool, np.ndarray))
+_OPERATORS = tuple(f"__{r}{n}__" for n in ("add", "sub", "mul", "truediv", "matmul", "pow")
+                   for r in ("", "r"))
+
+
+def _operator(torch_form):
+    """``x <op> other`` as an ArrayBox does it: an ``other`` that is no array but has
+    ``__array__`` (a library's matrix class: mici's ``Matrix`` has ``__array__`` and
+    ``__rmatmul__``) is the array NumPy makes of it, before the op records it (its VJP uses
+    it too). Types with a ``dtype`` or their own ``__array_ufunc__`` (arrays, NumPy scalars,
+    pandas) go in as they are."""
+
+    def method(self, other):
+        if type(other) not in _TAKEN and not isinstance(other, Tensor) and \
+                getattr(other, "__array__", None) is not None and \
+                not hasattr(other, "dtype") and not hasattr(other, "__array_ufunc__"):
+            other = np.asarray(other)
+        return torch_form(self, other)
+
+    method.__name__ = method.__qualname__ = torch_form.__name__
+    method.__doc__ = torch_form.__doc__
+    return method
+
 
 def _method(name, numpy_form, torch_form):
     def method(self, *args, **kwargs):
@@ -71,6 +97,9 @@ def enable():
         torch_form = Tensor.__dict__.get(name)
         _saved[name] = torch_form
         setattr(Tensor, name, _method(name, form, torch_form))
+    for name in _OPERATORS:
+        _saved[name] = Tensor.__dict__[name]
+        setattr(Tensor, name, _operator(_saved[name]))
     _saved["size"] = Tensor.__dict__["size"]
     Tensor.size = property(_size, doc="NumPy's element count; callable as PyTorch's size()")
     # the rest of an ArrayBox's face: its raw value as ``_value``, and autograd's package as

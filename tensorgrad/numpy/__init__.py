@@ -364,7 +364,11 @@ def moveaxis(a, source, destination):
 
 
 def _as_tuple(x):
-    return tuple(x) if isinstance(x, (list, tuple)) else (x,)
+    """One axis or a sequence of them as a tuple; as NumPy, an integer array of any length
+    (empty too) is a sequence of axes and a 0-d one is one axis."""
+    if isinstance(x, (list, tuple)):
+        return tuple(x)
+    return tuple(x.tolist()) if getattr(x, "ndim", 0) else (x,)
 
 
 def expand_dims(a, axis):
