@@ -18,12 +18,16 @@ The forward formulas are those of the composed steps, operation for operation (s
 ``1 / (1 + exp(-x))`` as ``tensorgrad.sigmoid`` computes it), so on the CPU the values are
 the composed path's bit for bit. The VJP and JVP rules are written with tensorgrad's ops, so on
 Tensors (``create_graph=True``, higher order, forward mode) they are differentiable themselves;
-only first-order rules on CuPy arrays take the kernels.
+only first-order rules on CuPy arrays take the kernels (and on NumPy arrays the LSTM's VJP
+runs the same formulas in place, :func:`_lstm_grads_numpy`).
 """
+
+import numpy as np
 
 from ..backend import cuda as _cuda
 from ..backend.device import _CUPY_ARRAY, xp_of
 from .elementwise import sigmoid, tanh
+from .index import getitem
 from .registry import defjvp, defvjp, primitive
 from .shape import concatenate_
 
@@ -101,17 +105,30 @@ def lstm_cell(gates, c_prev):
     return out
 
 
+# The indices of h and c in the packed answer, one pair per hidden size, shared by every step:
+# the getitem nodes of an unrolled loop then hold no index objects of their own for the
+# garbage collector to scan (and raw_index has none to rebuild).
+_HALVES = {}
+
+
 def lstm_cell_hc(gates, c_prev):
     """(h, c) of :func:`lstm_cell`: the two halves of its answer."""
     out = lstm_cell(gates, c_prev)
     hidden = out.shape[-1] // 2
-    return out[..., :hidden], out[..., hidden:]
+    halves = _HALVES.get(hidden)
+    if halves is None:
+        halves = _HALVES[hidden] = ((Ellipsis, slice(None, hidden)),
+                                    (Ellipsis, slice(hidden, None)))
+    return getitem(out, halves[0]), getitem(out, halves[1])
 
 
 def _lstm_grads(g, ans, gates, c_prev):
     """(d gates, d c_prev) from the cotangent g = (dh, dc) of the packed answer."""
     if type(g) is _CUPY_ARRAY and _kernel_args(gates, c_prev):
         return _cuda.lstm_cell_backward(g, gates, c_prev)
+    if type(g) is np.ndarray and type(gates) is np.ndarray and type(c_prev) is np.ndarray \
+            and type(ans) is np.ndarray and g.dtype == gates.dtype == c_prev.dtype:
+        return _lstm_grads_numpy(g, ans, gates, c_prev)
     i, f, cand, o = _lstm_acts(gates)
     dh, dc = _chunks(g, 2)
     tc = tanh(_chunks(ans, 2)[1])
@@ -124,6 +141,37 @@ def _lstm_grads(g, ans, gates, c_prev):
     do = dh * tc
     d_gates = concatenate_(-1, di * i - di * i * i, df * f - df * f * f, dci - dci * cand * cand,
                            do * o - do * o * o)
+    return d_gates, dcf
+
+
+def _lstm_grads_numpy(g, ans, gates, c_prev):
+    """:func:`_lstm_grads` on NumPy arrays of one dtype, operation for operation (the same
+    values bit for bit), with the results written into their final buffers: d gates is made
+    in place of the concatenation, and two scratch arrays replace some twenty temporaries (an
+    unrolled RNN's backward runs this once per step and cell)."""
+    i, f, cand, o = _lstm_acts(gates)
+    dh, dc = _chunks(g, 2)
+    tc = np.tanh(_chunks(ans, 2)[1])
+    d_gates = np.empty(gates.shape, gates.dtype)
+    di, df, dcand, do = _chunks(d_gates, 4)
+    a = dh * o  # dho
+    b = a * tc
+    b *= tc
+    a -= b
+    np.add(dc, a, out=a)  # dc = dc + (dho - dho * tc * tc)
+    dcf = a * f
+    for grad, by, act in ((di, cand, i), (df, c_prev, f), (do, None, o)):
+        if by is None:
+            np.multiply(dh, tc, out=grad)  # do = dh * tc
+        else:
+            np.multiply(a, by, out=grad)  # di = dc * cand, df = dc * c_prev
+        np.multiply(grad, act, out=b)
+        np.multiply(b, act, out=grad)
+        np.subtract(b, grad, out=grad)  # x * s - x * s * s
+    np.multiply(a, i, out=dcand)  # dci
+    np.multiply(dcand, cand, out=b)
+    b *= cand
+    np.subtract(dcand, b, out=dcand)  # dci - dci * cand * cand
     return d_gates, dcf
 
 

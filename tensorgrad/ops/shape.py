@@ -1,5 +1,7 @@
 """Shape primitives: views where the array module gives views, each undone by its VJP."""
 
+import weakref
+
 from ..backend.device import Device, device_of, xp_of
 from .registry import defjvp, defvjp, primitive
 
@@ -152,12 +154,34 @@ class _EveryArg:
         return r
 
 
-def _concat_part(g, axis, xs, i):
+# The offsets of the pieces of the last concatenation whose VJP ran: (weak reference to its
+# answer, axis, offsets). The engine calls the VJP once per piece; summing the sizes before
+# piece i each time made the backward of a concatenation of T pieces (an unrolled RNN's
+# outputs) O(T^2). The answer identifies the node, and its pieces' sizes with it.
+_OFFSETS = [None]
+
+
+def _concat_offsets(ans, axis, xs):
+    entry = _OFFSETS[0]
+    if entry is not None and ans is not None and entry[0]() is ans and entry[1] == axis and \
+            len(entry[2]) == len(xs) + 1:  # (a dead reference gives None: not an answer)
+        return entry[2]
+    offsets = [0]
+    for x in xs:
+        offsets.append(offsets[-1] + x.shape[axis])
+    try:
+        _OFFSETS[0] = (weakref.ref(ans), axis, offsets)
+    except TypeError:  # an answer that takes no weak reference: no memo
+        _OFFSETS[0] = None
+    return offsets
+
+
+def _concat_part(g, ans, axis, xs, i):
     from .index import getitem
 
     axis %= len(g.shape)  # a negative axis counts from the end
-    start = sum(x.shape[axis] for x in xs[:i])
-    idx = (slice(None),) * axis + (slice(start, start + xs[i].shape[axis]),)
+    offsets = _concat_offsets(ans, axis, xs)
+    idx = (slice(None),) * axis + (slice(offsets[i], offsets[i + 1]),)
     return getitem(g, idx)
 
 
@@ -168,7 +192,7 @@ def _stack_part(g, axis, i):
 
 
 concatenate_.prim.vjps = _EveryArg(
-    lambda i: lambda g, ans, axis, *xs: _concat_part(g, axis, xs, i - 1))
+    lambda i: lambda g, ans, axis, *xs: _concat_part(g, ans, axis, xs, i - 1))
 concatenate_.prim.jvps = _EveryArg(
     lambda i: lambda t, ans, axis, *xs: _one_hot_concat(t, ans, axis, xs, i - 1))
 stack_.prim.vjps = _EveryArg(lambda i: lambda g, ans, axis, *xs: _stack_part(g, axis, i - 1))
