@@ -328,6 +328,8 @@ class _Encoder:
         if t is collections.defaultdict:
             return {"defaultdict": self.encode(obj.default_factory, f"{path}.default_factory"),
                     "items": self.items(obj.items(), path)}
+        if t is collections.Counter:  # MultiStepLR's milestones
+            return {"counter": self.items(obj.items(), path)}
         if t is set:
             return {"set": [self.encode(v, f"{path}{{}}") for v in obj]}
         if t is frozenset:
@@ -624,6 +626,10 @@ class _Decoder:
             out = self.keep(node, collections.defaultdict())
             out.default_factory = self.decode(node["defaultdict"])
             out.update(self.items(node["items"]))
+            return out
+        if "counter" in node:
+            out = self.keep(node, collections.Counter())
+            dict.update(out, self.items(node["counter"]))  # Counter.update would count pairs
             return out
         if "set" in node:
             out = self.keep(node, set())

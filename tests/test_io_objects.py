@@ -607,3 +607,13 @@ def test_old_save_1_files_still_load(tmp_path):
             "dict": [[{"value": "step"}, {"value": 3}]]}}))
     assert tg.load(path) == {"step": 3}
     assert tgio.FORMAT == "tensorgrad-save-2"
+
+
+def test_counter_round_trips_and_stays_shared(tmp_path):
+    """``collections.Counter`` (MultiStepLR's milestones in its state dict) comes back a Counter
+    with its counts, shared where it was shared."""
+    c = collections.Counter({30: 2, 80: 1})
+    tg.save({"milestones": c, "again": [c]}, tmp_path / "c.tg")
+    back = tg.load(tmp_path / "c.tg")
+    assert type(back["milestones"]) is collections.Counter and back["milestones"] == c
+    assert back["again"][0] is back["milestones"]
