@@ -10,10 +10,10 @@ Each library is imported afresh for each run (its modules bind autograd's functi
 CPU only: these libraries hand their arrays to SciPy (``minimize``, ``scipy.special``) or to
 plain NumPy (pymanopt's manifolds, grcwa's own primitives), which take no device arrays."""
 
-import sys
 
 import numpy as onp
 import pytest
+from autograd_libs import run_under
 
 from tensorgrad import autograd_compat
 
@@ -22,25 +22,8 @@ for _name in ("lifelines", "pymanopt", "grcwa"):  # the dev extra; pandas loads 
 LIBRARIES = ("lifelines", "autograd_gamma", "pymanopt", "grcwa")
 
 
-def _forget_libraries():
-    for name in [n for n in sys.modules if n.split(".")[0] in LIBRARIES]:
-        del sys.modules[name]
-
-
 def _run(engine, fn):
-    """``fn()`` with the libraries imported afresh against ``engine``."""
-    _forget_libraries()
-    if engine == "tensorgrad":
-        autograd_compat.install()
-    try:
-        import autograd
-
-        assert (type(autograd) is autograd_compat._Alias) == (engine == "tensorgrad")
-        return fn()
-    finally:
-        if engine == "tensorgrad":
-            autograd_compat.uninstall()
-        _forget_libraries()
+    return run_under(engine, fn, LIBRARIES)
 
 
 def _assert_same(ours, theirs, path="", rtol=1e-8, atol=1e-10):

@@ -15,34 +15,17 @@ importing ``autograd`` afresh under each engine; the results agree to 1e-10.
 
 CPU only, as the other library tests: these programs hand arrays to plain NumPy."""
 
-import sys
-
 import numpy as onp
 import pytest
+from autograd_libs import run_under
 
 from tensorgrad import autograd_compat
 
 LIBRARIES = ("mici",)
 
 
-def _forget():
-    for name in [n for n in sys.modules if n.split(".")[0] in LIBRARIES]:
-        del sys.modules[name]
-
-
 def _run(engine, fn):
-    _forget()
-    if engine == "tensorgrad":
-        autograd_compat.install()
-    try:
-        import autograd
-
-        assert (type(autograd) is autograd_compat._Alias) == (engine == "tensorgrad")
-        return fn()
-    finally:
-        if engine == "tensorgrad":
-            autograd_compat.uninstall()
-        _forget()
+    return run_under(engine, fn, LIBRARIES)
 
 
 def _host(v):
