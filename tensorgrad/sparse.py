@@ -265,20 +265,26 @@ class SparseTensor(Tensor):
         """A sparse tensor of the same indices and values, without history (PyTorch's)."""
         return self.detach()
 
-    @data.setter
-    def data(self, other):
-        # Module.to()/.double() of a sparse buffer: swap the contents, keep the object
+    # what ``.data = other`` swaps in besides the values (the compressed layouts add theirs)
+    _STATE = ("_idx", "_size", "_coal", "_plan")
+
+    def _check_data(self, other):
         if not isinstance(other, SparseTensor):
             raise SparseLayoutError(f"data: a sparse tensor's .data can be set to a sparse "
                                     f"tensor only, not a {type(other).__name__}")
+
+    @data.setter
+    def data(self, other):
+        # Module.to()/.double() of a sparse buffer: swap the contents, keep the object
+        self._check_data(other)
         vals = other._vals.detach()
         if self._owned:
             vals = _const(vals.data)
             if self._vals.requires_grad:
                 vals.requires_grad_()
-        for name, value in (("_idx", other._idx), ("_vals", vals), ("_size", other._size),
-                            ("_coal", other._coal), ("_plan", other._plan)):
-            object.__setattr__(self, name, value)
+        for name in self._STATE:
+            object.__setattr__(self, name, object.__getattribute__(other, name))
+        object.__setattr__(self, "_vals", vals)
 
     def detach(self):
         return _make(self._idx, self._vals.detach(), self._size, self._coal, plan=self._plan)

@@ -251,24 +251,13 @@ class SparseCompressedTensor(SparseTensor):
     def grad(self, value):
         SparseTensor.grad.fset(self, value)
 
-    @property
-    def data(self):
-        return self.detach()
+    _STATE = SparseTensor._STATE + ("_layout", "_comp", "_plain", "_sorted")
 
-    @data.setter
-    def data(self, other):
+    def _check_data(self, other):
         if not isinstance(other, SparseCompressedTensor):
             raise SparseLayoutError(f"data: a {self._layout._name} tensor's .data can be set "
                                     f"to a compressed sparse tensor only, not a "
                                     f"{type(other).__name__}")
-        vals = other._vals.detach()
-        if self._owned:
-            vals = _const(vals.data)
-            if self._vals.requires_grad:
-                vals.requires_grad_()
-        for name in ("_idx", "_size", "_coal", "_plan", "_layout", "_comp", "_plain", "_sorted"):
-            object.__setattr__(self, name, object.__getattribute__(other, name))
-        object.__setattr__(self, "_vals", vals)
 
     def _with(self, vals, keep_plan=True):
         return _make_c(self._layout, self._comp, self._plain, self._idx, vals, self._size,

@@ -505,3 +505,19 @@ def test_module_buffer_and_no_reference_cycles(device):
         for _ in range(2):
             (m.adj.t() @ tg.tanh(m.adj @ x)).sum().backward()
     assert not found and x.grad is not None
+
+
+def test_data_assignment_swaps_contents_and_refuses_other_layouts(device):
+    a = tensor_on(_dense(3, 4), device).to_sparse_csr()
+    b = tensor_on(_dense(3, 4) * 2 + 1, device).to_sparse_csr()
+    keep = a
+    a.data = b
+    assert a is keep and a.layout is tg.sparse_csr
+    np.testing.assert_array_equal(host(a.to_dense()), host(b.to_dense()))
+    np.testing.assert_array_equal(host(a.crow_indices()), host(b.crow_indices()))
+    with pytest.raises(tg.sparse.SparseLayoutError,
+                       match="can be set to a compressed sparse tensor only"):
+        a.data = tensor_on(_dense(3, 4), device).to_sparse()
+    coo = tensor_on(_dense(3, 4), device).to_sparse()
+    with pytest.raises(tg.sparse.SparseLayoutError, match="can be set to a sparse tensor only"):
+        coo.data = tensor_on(_dense(3, 4), device)
