@@ -785,8 +785,14 @@ class Tensor:
     def mul_(self, o):
         return self.__imul__(o)
 
-    def div_(self, o):
-        return self.__itruediv__(o)
+    def div_(self, o, *, rounding_mode=None):
+        """``self /= o`` in place; ``rounding_mode`` 'trunc' or 'floor' rounds the quotient
+        (``tg.div``'s), written back in place (integer tensors stay integers)."""
+        if rounding_mode is None:
+            return self.__itruediv__(o)
+        from .torch_api import div
+
+        return self.copy_(div(self, o, rounding_mode=rounding_mode))
 
     def pow_(self, o):
         return self.__ipow__(o)

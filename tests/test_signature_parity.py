@@ -105,9 +105,6 @@ EXCLUDED = {
     **{("Tensor", "new_empty_strided", p): "position: keyword-only in tensorgrad, as PyTorch "
                                            "code passes them"
        for p in ("dtype", "device", "requires_grad")},
-    ("Tensor", "div_", "rounding_mode"): "in-place rounding division is not offered: "
-                                         "x.copy_(x.div(y, rounding_mode=...))",
-    ("Tensor", "divide_", "rounding_mode"): "as div_'s",
     ("torch", "save", "f"): "tensorgrad names it path (a path or a binary file, as f)",
     ("torch", "load", "f"): "tensorgrad names it path (a path or a binary file, as f)",
     ("torch", "norm", "dtype"): "position: tensorgrad's dtype is keyword-only",
@@ -539,3 +536,22 @@ def test_a_reduction_passed_third_is_a_clear_error(device, name):
     with pytest.raises(TypeError, match=f"{name}\\(\\): argument '(weight|size_average)' got "
                                         "the string 'sum'; reduction is a keyword argument"):
         getattr(tg.nn.functional, name)(x, target, "sum")
+
+
+@pytest.mark.parametrize("name", ["div_", "divide_"])
+@pytest.mark.parametrize("mode", [None, "trunc", "floor"])
+@pytest.mark.parametrize("kind", ["float", "int"])
+def test_in_place_division_takes_rounding_mode_as_pytorch(device, name, mode, kind):
+    torch = torch_oracle()
+    a = np.array([7.5, -7.5, 3.0, -2.0]) if kind == "float" else np.array([7, -7, 3, -2])
+    b = np.array([2.0, 2.0, -2.0, 3.0]) if kind == "float" else np.array([2, 2, -2, 3])
+    x, tx = tensor_on(a.copy(), device), torch.tensor(a.copy())
+    if kind == "int" and mode is None:  # a float quotient cannot be written into integers
+        with pytest.raises(TypeError, match="divide: Cannot cast"):
+            getattr(x, name)(tensor_on(b, device))
+        return
+    kept = x
+    out = getattr(x, name)(tensor_on(b, device), rounding_mode=mode)
+    getattr(tx, name)(torch.tensor(b), rounding_mode=mode)
+    assert out is kept and x.dtype == a.dtype
+    np.testing.assert_array_equal(host(x), tx.numpy())
