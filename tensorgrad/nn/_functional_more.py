@@ -755,12 +755,11 @@ def poisson_nll_loss(input, target, log_input=True, full=False, size_average=Non
         loss = _ew.exp(input) - target * input
     else:
         loss = input - target * _ew.log(input + eps)
-    if full:
-        t = _raw(target)
-        xp = xp_of(t)
-        safe = xp.where(t > 1, t, 1)
-        stirling = safe * xp.log(safe) - safe + 0.5 * xp.log(2 * math.pi * safe)
-        loss = loss + xp.where(t > 1, stirling, 0).astype(_raw(input).dtype)
+    if full:  # differentiable in the target too (a predicted target), as PyTorch's
+        big = _raw(target) > 1
+        safe = _ew.where(big, target, 1.0)
+        stirling = safe * _ew.log(safe) - safe + 0.5 * _ew.log(2 * math.pi * safe)
+        loss = loss + _ew.where(big, stirling, 0.0)
     return _reduce(loss, reduction, op)
 
 

@@ -1,5 +1,7 @@
 """matmul (1-D, 2-D, batched, broadcasting) and dot. VJPs pass transposed views to matmul."""
 
+import math
+
 from ..tensor import _raw
 from .registry import defjvp, defvjp, primitive
 from .shape import expand_dims, squeeze
@@ -11,10 +13,16 @@ def _matmul_fwd(x, y):
     return x @ y
 
 
+def _flat_rows(a):
+    """``a`` (..., k) as (rows, k); the row count spelled out, since reshape cannot infer a
+    -1 next to a zero-width k (a Linear with no inputs or outputs)."""
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
+
+
 def _rows_times(x, y):
     """``x @ y`` for a batched ``x`` (..., n, k) and a 2-D ``y``: one GEMM over all the rows.
     BLAS runs a (B*n, k) product about twice as fast as B products of (n, k)."""
-    return (x.reshape(-1, x.shape[-1]) @ y).reshape(x.shape[:-1] + (y.shape[-1],))
+    return (_flat_rows(x) @ y).reshape(x.shape[:-1] + (y.shape[-1],))
 
 
 matmul = primitive(_matmul_fwd, name="matmul")
@@ -50,7 +58,7 @@ def _mm_dy(g, ans, x, y):
     if y.ndim == 2 and x.ndim > 2:
         # a weight shared by every batch (a Linear layer on (B, S, E)): one GEMM over all rows,
         # instead of a batched product and a sum over the batch
-        return x.reshape(-1, x.shape[-1]).swapaxes(-1, -2) @ g.reshape(-1, g.shape[-1])
+        return _flat_rows(x).swapaxes(-1, -2) @ _flat_rows(g)
     return x.swapaxes(-1, -2) @ g
 
 
@@ -88,7 +96,7 @@ def _linear_dx(g, ans, x, w, b=None):
 
 
 def _linear_dw(g, ans, x, w, b=None):
-    return g.reshape(-1, g.shape[-1]).swapaxes(-1, -2) @ x.reshape(-1, x.shape[-1])
+    return _flat_rows(g).swapaxes(-1, -2) @ _flat_rows(x)
 
 
 def _linear_db(g, ans, x, w, b):
