@@ -200,8 +200,9 @@ from .torch_surface4 import *  # noqa: E402,F401,F403
 __all__ += torch_surface4.__all__
 
 # torch namespaces ported programs touch first: tg.accelerator, tg.compiler, tg.random,
-# tg.signal (.windows), tg.hub; tg.GradScaler is tg.amp.GradScaler (torch.GradScaler)
-from . import accelerator, compiler, hub, random, signal  # noqa: E402
+# tg.signal (.windows), tg.hub, tg.masked (torch.masked's reductions); tg.GradScaler is
+# tg.amp.GradScaler (torch.GradScaler)
+from . import accelerator, compiler, hub, masked, random, signal  # noqa: E402
 from .amp import GradScaler  # noqa: E402
 
 # not random and signal: `from tensorgrad import *` must not shadow the standard library's

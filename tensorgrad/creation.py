@@ -1,5 +1,6 @@
 """Factories: tensors made from nothing but a shape (or another tensor)."""
 
+import math
 import numbers
 
 import numpy as np
@@ -164,15 +165,56 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     return _make(lambda xp, s, d: xp.eye(n, m, dtype=d), (), dtype, device, requires_grad)
 
 
+def _integral(dtype):
+    return dtype is not None and np.dtype(dtype).kind in "iu"
+
+
+def _int_arange(xp, start, end, step, dtype):
+    """PyTorch's arange of an integer dtype from float bounds: start and step truncated to
+    integers; the length from the truncated bounds for int64 (C's integer division), from the
+    float ones for the narrower types."""
+    s, e, st = (int(v) for v in (start, end, step))  # int() truncates toward zero, as C's cast
+    if (st if dtype == np.int64 else step) == 0:
+        raise RuntimeError("arange(): step must be nonzero")
+    if dtype == np.int64:
+        num = e - s + st - (1 if st > 0 else -1)
+        n = abs(num) // abs(st) * (1 if (num >= 0) == (st > 0) else -1)
+    else:
+        n = math.ceil((end - start) / step)
+    if n < 0:
+        raise RuntimeError(f"arange(): upper bound {end} and lower bound {start} inconsistent "
+                           f"with the sign of step {step}")
+    return (s + st * xp.arange(n, dtype=np.int64)).astype(dtype)
+
+
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
     if end is None:
         start, end = 0, start
     floats = any(isinstance(v, float) for v in (start, end, step))
+    if floats and _integral(dtype):
+        return _make(lambda xp, s, d: _int_arange(xp, start, end, step, d), (), dtype, device,
+                     requires_grad)
     return _make(lambda xp, s, d: xp.arange(start, end, step, dtype=d), (), dtype, device,
                  requires_grad, None if floats else np.int64)
 
 
+def _int_linspace(xp, start, end, steps, dtype):
+    """PyTorch's linspace of an integer dtype: the bounds truncated to integers, the step in
+    float64, the first half counted up from start and the second down from end, each value
+    truncated."""
+    s, e = int(start), int(end)
+    if steps == 1:
+        return xp.full((1,), s, dtype)
+    step = (e - s) / (steps - 1)
+    i = xp.arange(steps, dtype=np.float64)
+    vals = xp.where(i < steps // 2, s + step * i, e - step * (steps - 1 - i))
+    return vals.astype(np.int64).astype(dtype)
+
+
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    if _integral(dtype):
+        return _make(lambda xp, s, d: _int_linspace(xp, start, end, steps, d), (), dtype,
+                     device, requires_grad)
     return _make(lambda xp, s, d: xp.linspace(start, end, steps, dtype=d), (), dtype, device,
                  requires_grad)
 

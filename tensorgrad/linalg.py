@@ -49,7 +49,7 @@ from .numpy import linalg as _nla
 from .ops import decomp as _dc
 from .ops import elementwise as _ew
 from .ops import reduce as _red
-from .ops.decomp import _mH, _mT
+from .ops.decomp import _flat_batch, _mH, _mT
 from .ops.index import getitem as _getitem
 from .ops.linalg import matmul as _matmul
 from .ops.registry import defjvp, defvjp, primitive
@@ -171,7 +171,7 @@ def _lu_raw(a):
     xp = xp_of(a)
     m, n = a.shape[-2], a.shape[-1]
     k = min(m, n)
-    flat = a.reshape((-1, m, n))
+    flat = _flat_batch(a)
     lus, pivs = [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SciPy warns on an exactly singular matrix
@@ -190,8 +190,8 @@ def _lu_raw(a):
 def lu_packed(a):
     """The LU factorization with partial pivoting, A = P L U, packed into one array
     (..., m + 1, n): rows 0..m-1 hold L's strict lower triangle and U (LAPACK's layout), row m
-    LAPACK's 0-based pivots (as values of a's dtype). Differentiable for square matrices
-    where U is invertible; the pivots are locally constant."""
+    LAPACK's 0-based pivots (as values of a's dtype). Differentiable for any shape where the
+    leading k x k block of U is invertible (k = min(m, n)); the pivots are locally constant."""
     xp = xp_of(a)
     lu, piv = _lu_raw(a)
     row = xp.zeros(a.shape[:-2] + (1, a.shape[-1]), dtype=a.dtype)
@@ -238,44 +238,74 @@ def _tri_masks(x, n):
     return xp.tril(ones, -1), xp.triu(ones)
 
 
-def _lu_square(a, op):
-    m, n = a.shape[-2], a.shape[-1]
-    if m != n:
-        raise NotImplementedError(f"linalg.{op}: derivatives of the LU factorization are "
-                                  f"implemented for square matrices, got {m} x {n}")
+def _block(x, rows, cols):
+    return _getitem(x, (Ellipsis, rows, cols))
 
 
-def _lu_factors(ans, m):
+def _lu_factors(ans, m, n):
+    """(L1, U1, L2, U2, P^T, strict, upper) of a packed LU (m x n, k = min(m, n)): P^T A =
+    [L1; L2] [U1 U2] with L1 (k, k) unit lower, U1 (k, k) upper, L2 (m - k, k) the rows of L
+    below (tall A), U2 (k, n - k) the columns of U to the right (wide A)."""
     lu, piv = _lu_parts(ans, m)
-    strict, upper = _tri_masks(lu, m)
-    low = lu * strict + _eye(lu)
-    up = lu * upper
+    k = min(m, n)
+    head, tail = slice(0, k), slice(k, None)
+    strict, upper = _tri_masks(lu, k)
+    top = _block(lu, head, head)
+    low1 = top * strict + _eye(top)
+    up1 = top * upper
     pt = _pt_matrix(piv, m, _raw(lu).dtype)
-    return low, up, pt, strict, upper
+    return low1, up1, _block(lu, tail, head), _block(lu, head, tail), pt, strict, upper
 
 
+# A = P L U (m x n, k = min(m, n)). With P^T dA = [dA1 dA2; dA3 .] split at k, and
+# X = L1^-1 dA1 U1^-1 = L1^-1 dL1 (strictly lower) + dU1 U1^-1 (upper):
+#     dL1 = L1 tril(X, -1)     dU1 = triu(X) U1
+#     dU2 = L1^-1 dA2 - tril(X, -1) U2          (wide A: the columns of U beyond k)
+#     dL2 = dA3 U1^-1 - L2 triu(X)              (tall A: the rows of L beyond k)
+# The VJP is the transpose of that map (PyTorch's linalg_lu_backward, derived here).
 def _lu_jvp(t, ans, a):
-    # P^T dA = dL U + L dU: X = L^-1 P^T dA U^-1 = L^-1 dL (strictly lower) + dU U^-1 (upper)
-    _lu_square(a, "lu")
-    m = a.shape[-2]
-    low, up, pt, strict, upper = _lu_factors(ans, m)
-    y = _dc.solve(low, _matmul(pt, t))
-    x = _mT(_dc.solve(_mT(up), _mT(y)))
-    dlu = _matmul(low, x * strict) + _matmul(x * upper, up)
-    zero = _const(_xp(dlu).zeros(tuple(dlu.shape[:-2]) + (1, dlu.shape[-1]), _raw(dlu).dtype))
+    m, n = a.shape[-2], a.shape[-1]
+    k = min(m, n)
+    head, tail = slice(0, k), slice(k, None)
+    low1, up1, low2, up2, pt, strict, upper = _lu_factors(ans, m, n)
+    pdt = _matmul(pt, t)
+    y = _dc.solve(low1, _block(pdt, head, head))
+    x = _mT(_dc.solve(_mT(up1), _mT(y)))
+    xl, xu = x * strict, x * upper
+    dlu = _matmul(low1, xl) + _matmul(xu, up1)
+    if n > k:
+        du2 = _dc.solve(low1, _block(pdt, head, tail)) - _matmul(xl, up2)
+        dlu = _concat(dlu.ndim - 1, dlu, du2)
+    if m > k:
+        dl2 = _mT(_dc.solve(_mT(up1), _mT(_block(pdt, tail, head)))) - _matmul(low2, xu)
+        dlu = _concat(dlu.ndim - 2, dlu, dl2)
+    zero = _const(_xp(dlu).zeros(tuple(dlu.shape[:-2]) + (1, n), _raw(dlu).dtype))
     return _concat(dlu.ndim - 2, dlu, zero)
 
 
 def _lu_vjp(g, ans, a):
-    # the transpose of _lu_jvp: gA = P L^-T (tril(L^T gL, -1) + triu(gU U^T)) U^-T
-    _lu_square(a, "lu")
-    m = a.shape[-2]
-    low, up, pt, strict, upper = _lu_factors(ans, m)
-    gl = _getitem(g, (Ellipsis, slice(0, m), slice(None)))
-    inner = _matmul(_mT(low), gl * strict) * strict + _matmul(gl * upper, _mT(up)) * upper
-    y = _dc.solve(_mT(low), inner)
-    z = _mT(_dc.solve(up, _mT(y)))
-    return _matmul(_mT(pt), z)
+    # gA = P [L1^-T M U1^-T, L1^-T gU2; gL2 U1^-T] with
+    # M = tril(L1^T gL1 - gU2 U2^T, -1) + triu(gU1 U1^T - L2^T gL2)
+    m, n = a.shape[-2], a.shape[-1]
+    k = min(m, n)
+    head, tail = slice(0, k), slice(k, None)
+    low1, up1, low2, up2, pt, strict, upper = _lu_factors(ans, m, n)
+    g1 = _block(g, head, head)
+    lower_part = _matmul(_mT(low1), g1 * strict)
+    upper_part = _matmul(g1 * upper, _mT(up1))
+    if n > k:
+        gu2 = _block(g, head, tail)
+        lower_part = lower_part - _matmul(gu2, _mT(up2))
+    if m > k:
+        gl2 = _block(g, slice(k, m), head)
+        upper_part = upper_part - _matmul(_mT(low2), gl2)
+    inner = lower_part * strict + upper_part * upper
+    ga = _mT(_dc.solve(up1, _mT(_dc.solve(_mT(low1), inner))))
+    if n > k:
+        ga = _concat(ga.ndim - 1, ga, _dc.solve(_mT(low1), gu2))
+    if m > k:
+        ga = _concat(ga.ndim - 2, ga, _mT(_dc.solve(up1, _mT(gl2))))
+    return _matmul(_mT(pt), ga)
 
 
 defvjp(lu_packed, _lu_vjp)
@@ -285,10 +315,17 @@ defjvp(lu_packed, _lu_jvp)
 def _lu_info(lu_raw):
     """LAPACK's getrf info: 1 + the index of the first zero on U's diagonal, 0 if none."""
     xp = xp_of(lu_raw)
-    d = xp.diagonal(lu_raw, 0, -2, -1)
-    zero = d == 0
-    first = xp.argmax(zero, axis=-1) + 1
-    return xp.where(zero.any(axis=-1), first, 0).astype(np.int32)
+    return _first_true(xp.diagonal(lu_raw, 0, -2, -1) == 0)
+
+
+def _first_true(mask):
+    """LAPACK's info from a boolean (..., k): 1 + the index of the first True, 0 if none (and
+    for k = 0, where argmax has nothing to look at)."""
+    xp = xp_of(mask)
+    if mask.shape[-1] == 0:
+        return xp.zeros(mask.shape[:-1], np.int32)
+    first = xp.argmax(mask, axis=-1) + 1
+    return xp.where(mask.any(axis=-1), first, 0).astype(np.int32)
 
 
 def _singular_mask(a_raw):
@@ -495,8 +532,7 @@ def _cholesky_info(a_raw):
     """potrf's info per matrix (0, or the order of the failing leading minor), computed on
     the host copy."""
     host = np.asarray(to_host(a_raw))
-    n = host.shape[-1]
-    flat = host.reshape((-1, n, n))
+    flat = _flat_batch(host)
     info = np.zeros(flat.shape[0], np.int32)
     for i in range(flat.shape[0]):
         m = flat[i]
@@ -570,7 +606,7 @@ def _lu_factor_core(a):
 def lu_factor_ex(A, *, pivot=True, check_errors=False, out=None):
     """``linalg_lu_factor_ex(LU, pivots, info)``: LAPACK's compact LU (L's strict lower
     triangle and U), 1-based int32 pivots, and info (i when U[i, i] is zero, else 0).
-    Differentiable in LU for square matrices."""
+    Differentiable in LU (any shape, as PyTorch's)."""
     _no_out(out, "lu_factor_ex")
     a = _lu_input(A, "lu_factor_ex", pivot)
     lu, piv = _lu_factor_core(a)
@@ -603,7 +639,7 @@ def lu_factor(A, *, pivot=True, out=None):
 
 def lu(A, *, pivot=True, out=None):
     """``linalg_lu(P, L, U)`` with A = P L U: P a permutation matrix, L (m, k) unit lower,
-    U (k, n) upper triangular, k = min(m, n). Differentiable for square matrices."""
+    U (k, n) upper triangular, k = min(m, n). Differentiable for any shape (as PyTorch's)."""
     _no_out(out, "lu")
     a = _lu_input(A, "lu", pivot)
     m, n = a.shape[-2], a.shape[-1]
@@ -791,25 +827,35 @@ def _tolerances(a, atol, rtol, op):
 def pinv(A, *, atol=None, rtol=None, hermitian=False, out=None):
     """The Moore-Penrose pseudo-inverse (batched): singular values at most
     max(atol, rtol * largest) are dropped, PyTorch's defaults. Differentiable where the rank
-    does not change (Golub and Pereyra's formula). ``hermitian=True`` computes the general
-    pseudo-inverse (the same matrix for a Hermitian input). An ``atol`` reads the singular
-    values back to the host."""
+    does not change (Golub and Pereyra's formula). ``hermitian=True`` computes it from the
+    eigendecomposition of the Hermitian matrix that A's lower triangle defines (whatever the
+    upper one holds), as PyTorch's; its derivative is the same formula in that result and A,
+    as PyTorch's. An ``atol`` reads the singular values back to the host."""
     _no_out(out, "pinv")
     a = _t(A, "linalg.pinv", "A")
     _float_matrices(a, "pinv")
     atol, rtol = _tolerances(a, atol, rtol, "pinv")
+    hermitian = bool(hermitian)
+    if hermitian:
+        _square(a, "pinv")
     if np.all(np.asarray(atol) == 0) and np.ndim(rtol) == 0:
-        return _dc.pinv(a, float(rtol))
+        return _dc.pinv(a, float(rtol), hermitian)
     # an absolute tolerance: the relative cutoff per matrix, from its largest singular value
-    s1 = np.asarray(to_host(_dc.svdvals(a.data)))[..., 0] if min(a.shape[-2:]) else 0.0
+    # (largest |eigenvalue| of the Hermitian matrix read, with hermitian=True)
+    if not min(a.shape[-2:]):
+        s1 = 0.0
+    elif hermitian:
+        s1 = np.abs(np.asarray(to_host(_dc.eigvalsh(a.data)))).max(axis=-1)
+    else:
+        s1 = np.asarray(to_host(_dc.svdvals(a.data)))[..., 0]
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.maximum(np.where(s1 > 0, np.asarray(atol) / np.where(s1 > 0, s1, 1), 0),
                          rtol)
     rel = np.broadcast_to(rel, tuple(a.shape[:-2]))
     if rel.ndim == 0:
-        return _dc.pinv(a, float(rel))
-    flat = _reshape(a, (-1,) + tuple(a.shape[-2:]))
-    parts = [_dc.pinv(_getitem(flat, i), float(r)) for i, r in enumerate(rel.ravel())]
+        return _dc.pinv(a, float(rel), hermitian)
+    flat = _flat_batch(a)
+    parts = [_dc.pinv(_getitem(flat, i), float(r), hermitian) for i, r in enumerate(rel.ravel())]
     out_t = _tnp.stack(parts, axis=0)
     return _reshape(out_t, tuple(a.shape[:-2]) + (a.shape[-1], a.shape[-2]))
 
@@ -820,7 +866,12 @@ def matrix_rank(A, *, atol=None, rtol=None, hermitian=False, out=None):
     _no_out(out, "matrix_rank")
     a = _t(A, "linalg.matrix_rank", "A")
     _float_matrices(a, "matrix_rank")
-    s = _dc.svdvals(a.data)
+    if hermitian:  # PyTorch's: |eigenvalues| of the lower triangle's Hermitian matrix
+        _square(a, "matrix_rank")
+        s = xp_of(a.data).abs(_dc.eigvalsh(a.data))
+        s = xp_of(s).sort(s, axis=-1)[..., ::-1]
+    else:
+        s = _dc.svdvals(a.data)
     xp = xp_of(s)
     atol, rtol = _tolerances(a, atol, rtol, "matrix_rank")
     atol = xp.asarray(atol, dtype=s.dtype)
@@ -902,7 +953,7 @@ def matrix_exp(A):
     if a.ndim == 2:
         return _expm(a)
     batch = tuple(a.shape[:-2])
-    flat = _reshape(a, (-1,) + tuple(a.shape[-2:]))
+    flat = _flat_batch(a)
     if flat.shape[0] == 0:
         return a * 0
     parts = [_expm(_getitem(flat, i)) for i in range(flat.shape[0])]
@@ -960,13 +1011,20 @@ def diagonal(A, *, offset=0, dim1=-2, dim2=-1):
 
 
 def vander(x, N=None):
-    """The Vandermonde matrix with increasing powers x^0 .. x^(N-1) in the last dim."""
+    """The Vandermonde matrix with increasing powers x^0 .. x^(N-1) in the last dim (a 0-d x
+    is one element, as PyTorch's). N (default x.shape[-1]) must be greater than 1.
+
+    >>> import tensorgrad as tg
+    >>> tg.linalg.vander(tg.tensor([2.0, 3.0])).tolist()
+    [[1.0, 2.0], [1.0, 3.0]]
+    """
     t = _t(x, "linalg.vander", "x")
-    if t.ndim < 1:
-        raise ValueError("linalg.vander: x must have at least 1 dimension")
+    if t.ndim == 0:
+        t = _reshape(t, (1,))
     n = t.shape[-1] if N is None else int(N)
-    if n <= 0:
-        raise ValueError(f"linalg.vander: N must be greater than 1, got {N}")
+    if n <= 1:
+        raise ValueError(f"linalg.vander: N must be greater than 1, got N={n} for x of shape "
+                         f"{tuple(t.shape)}")
     cols = [_ew.astype(t * 0 + 1, t.dtype) if t.dtype.kind not in "iu" else t * 0 + 1]
     for _ in range(n - 1):
         cols.append(cols[-1] * t)
@@ -998,11 +1056,14 @@ def tensorsolve(A, B, dims=None, *, out=None):
     if dims is not None:
         dims = [_norm_axis(d, a.ndim, "linalg.tensorsolve") for d in dims]
         a = _tnp.moveaxis(a, dims, list(range(a.ndim - len(dims), a.ndim)))
+    # PyTorch's (and NumPy's) condition: X has A's trailing dims, as many elements as B, and
+    # A is that square matrix in total; A's leading dims need not be B's shape
     x_shape = tuple(a.shape[b.ndim:])
     rows, cols = math.prod(tuple(b.shape)), math.prod(x_shape)
-    if tuple(a.shape[: b.ndim]) != tuple(b.shape) or rows != cols:
-        raise ValueError(f"linalg.tensorsolve: A of shape {tuple(a.shape)} (after dims) must "
-                         f"start with B's shape {tuple(b.shape)} and be square in total")
+    if rows != cols or math.prod(tuple(a.shape)) != rows * cols:
+        raise ValueError(f"linalg.tensorsolve: Expected prod(A.shape[B.ndim:]) == prod(B.shape) "
+                         f"and A square in total, got A of shape {tuple(a.shape)} (after dims) "
+                         f"and B of shape {tuple(b.shape)}")
     x = solve(_reshape(a, (rows, cols)), _reshape(b, (rows,)))
     return _reshape(x, x_shape)
 
@@ -1042,7 +1103,22 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
         axes = tuple(range(t.ndim))
     else:
         axes = _dim_tuple(dim, t.ndim, "vector_norm")
-    return _nla._vector_norm(t, ord, axes, bool(keepdim))
+    keepdim = bool(keepdim)
+    if t.ndim == 0 and axes:  # dim=0 or -1 of a 0-d tensor: one element, a 0-d norm
+        t, axes, keepdim = _reshape(t, (1,)), (0,), False
+    if -math.inf < ord < 1 and ord != 0:
+        return _small_p_norm(t, float(ord), axes, keepdim)
+    return _nla._vector_norm(t, ord, axes, keepdim)
+
+
+def _small_p_norm(t, p, axes, keepdim):
+    """(sum |x|^p)^(1/p) for p < 1, p != 0, with PyTorch's subgradient 0 at the zero entries
+    (where d|x|^p is infinite) instead of NaN; the masks are constants. For p < 0 a zero
+    entry makes the norm 0 (|0|^p = inf) and every gradient 0, as PyTorch's."""
+    a = _ew.abs(t)
+    zero = _raw(a) == 0
+    powered = _ew.where(zero, 0.0 if p > 0 else math.inf, _ew.power(_ew.where(zero, 1, a), p))
+    return _nla._safe_root(_red.sum(powered, axes, keepdim), p)
 
 
 _MATRIX_ORDS = ("fro", "nuc", math.inf, -math.inf, 1, -1, 2, -2)
@@ -1218,8 +1294,8 @@ def geqrf_packed(a):
     xp = xp_of(a)
     m, n = a.shape[-2], a.shape[-1]
     out = xp.zeros(a.shape[:-2] + (m + 1, n), dtype=a.dtype)
-    flat_in = a.reshape((-1, m, n))
-    flat_out = out.reshape((-1, m + 1, n))
+    flat_in = _flat_batch(a)
+    flat_out = _flat_batch(out)
     if m and n:
         for i in range(flat_in.shape[0]):
             h, tau = xp.linalg.qr(flat_in[i], mode="raw")  # h is LAPACK's array, transposed
@@ -1296,7 +1372,7 @@ def _ldl_host(a, hermitian):
     trf, kind = _ldl_routine(a.dtype, hermitian, "trf")
     lwork_fn = _lapack(kind + "trf_lwork", a.dtype, "ldl")
     lwork = max(int(np.real(lwork_fn(n, lower=1)[0])), 1) if n else 1
-    flat = a.reshape((-1, n, n))
+    flat = _flat_batch(a)
     ld = np.zeros(flat.shape, a.dtype)
     piv = np.zeros(flat.shape[:-1], np.int32)
     for i in range(flat.shape[0]):
@@ -1324,9 +1400,7 @@ defjvp(ldl_packed, _no_derivative("linalg_ldl_factor_ex"))
 def _ldl_info(ld_raw, piv_raw):
     """sytrf's info: 1 + the first i with a 1 x 1 pivot D[i, i] exactly zero, else 0."""
     xp = xp_of(ld_raw)
-    zero = (xp.diagonal(ld_raw, 0, -2, -1) == 0) & (piv_raw > 0)
-    first = xp.argmax(zero, axis=-1) + 1
-    return xp.where(zero.any(axis=-1), first, 0).astype(np.int32)
+    return _first_true((xp.diagonal(ld_raw, 0, -2, -1) == 0) & (piv_raw > 0))
 
 
 def _ldl_input(A, op):
@@ -1385,9 +1459,9 @@ def _ldl_solve_host(ld, piv, b, hermitian):
     n = ld.shape[-1]
     trs, _ = _ldl_routine(ld.dtype, hermitian, "trs")
     batch = np.broadcast_shapes(ld.shape[:-2], b.shape[:-2])
-    lds = np.broadcast_to(ld, batch + ld.shape[-2:]).reshape((-1, n, n))
-    pivs = np.broadcast_to(piv, batch + piv.shape[-1:]).reshape((-1, n))
-    bs = np.broadcast_to(b, batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
+    lds = _flat_batch(np.broadcast_to(ld, batch + ld.shape[-2:]))
+    pivs = _flat_batch(np.broadcast_to(piv, batch + piv.shape[-1:]), 1)
+    bs = _flat_batch(np.broadcast_to(b, batch + b.shape[-2:]))
     x = np.empty(bs.shape, b.dtype)
     for i in range(bs.shape[0]):
         if n and bs.shape[-1]:

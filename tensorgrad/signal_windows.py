@@ -136,6 +136,9 @@ def stft(input, n_fft, hop_length=None, win_length=None, window=None, center=Tru
     complex ``(B?, n_freq, n_frames)``, ``n_freq = n_fft // 2 + 1`` when ``onesided`` (the
     default for a real input and window), else ``n_fft``."""
     x = _t(input, "stft")
+    if return_complex is None and (x.dtype.kind == "c" or (
+            window is not None and _t(window, "stft").dtype.kind == "c")):
+        return_complex = True  # PyTorch's default for a complex input or window
     if return_complex is None:
         raise RuntimeError("stft requires the return_complex parameter be given for real "
                            "inputs, and will further require that return_complex=True in a "
@@ -212,7 +215,7 @@ def istft(input, n_fft, hop_length=None, win_length=None, window=None, center=Tr
     xp = _xp(z3)
     idx = _frame_index(xp, n_frames, n_fft, hop)
     y = _untake(frames, (slice(None), idx), (frames.shape[0], total))
-    wsq = w * w if w.dtype.kind != "c" else _ew.real(w * _ew.conjugate(w))
+    wsq = w * w  # PyTorch divides by the overlap-added squares, w^2 (not |w|^2) for a complex w
     env = _untake(_sh.broadcast_to(wsq, (n_frames, n_fft)), idx, (total,))
     start = n_fft // 2 if center else 0
     if length is not None:

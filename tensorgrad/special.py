@@ -25,7 +25,7 @@ import numpy as np
 from . import torch_api as _ta
 from . import torch_surface as _ts
 from .backend.device import to_host, xp_of
-from .ops.registry import primitive
+from .ops.registry import _default_of, primitive
 from .scipy import special as _ss
 from .tensor import Tensor, _new_tensor
 from .torch_api import _t
@@ -207,18 +207,17 @@ def _poly_args(input, n, op):
     x, k = _pair(input, n, op)
     if x.dtype.kind == "c" or k.dtype.kind == "c":
         raise TypeError(f"{op}(): complex input is not supported (got {x.dtype} and {k.dtype})")
-    if x.dtype.kind == "b" or k.dtype.kind == "b":
-        raise TypeError(f"{op}(): boolean input is not supported")
     xr, kr = x.data, k.data
     if xp_of(xr) is not xp_of(kr):
         raise RuntimeError(f"{op}(): input and n must be on the same device, got {x.device} "
                            f"and {k.device}")
     xp = xp_of(xr)
-    # PyTorch's promotion: an integer n keeps input's floating dtype; two floats promote
+    # PyTorch's promotion: an integer n keeps input's floating dtype; two floats promote;
+    # integers and bools (as 0 and 1) alone give the default float dtype
     floats = [d for d in (xr.dtype, kr.dtype) if d.kind == "f"]
     if isinstance(n, numbers.Number) and xr.dtype.kind == "f":
         floats = [xr.dtype]
-    dtype = np.result_type(*floats) if floats else np.dtype(np.float32)
+    dtype = np.result_type(*floats) if floats else _default_of(False)
     xr, kr = xp.broadcast_arrays(xr.astype(dtype), kr)
     if kr.dtype.kind == "f":
         kr = xp.where(xp.isfinite(kr), kr, -1)

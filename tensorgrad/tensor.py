@@ -128,7 +128,10 @@ def _norm_axis(axis, ndim, op="reduce"):
     return a % max(ndim, 1) if ndim else 0
 
 
-def _axis_args(op, ndim, axis, dim, keepdims, keepdim):
+def _axis_args(op, ndim, axis, dim, keepdims, keepdim, scalar_dims=False):
+    """(axes: None or a sorted tuple, keepdims) of a reduction. ``scalar_dims``: PyTorch's rule
+    for Tensor methods, where a 0-d tensor has one dimension (dim 0 or -1) of size 1, so that
+    reducing over it reduces nothing (the axes become ``()``); NumPy's callers leave it off."""
     if dim is not None:
         if axis is not None:
             raise TypeError(f"{op}: give axis= or dim=, not both")
@@ -138,6 +141,8 @@ def _axis_args(op, ndim, axis, dim, keepdims, keepdim):
     axis = _norm_axis(axis, ndim, op)
     if isinstance(axis, int):
         axis = (axis,)
+    if scalar_dims and not ndim and axis is not None:
+        axis = ()
     return axis, bool(keepdims)
 
 

@@ -47,6 +47,7 @@ from .ops.index import getitem as _getitem
 from .ops.index import untake as _untake
 from .ops.index import zero_at as _zero_at
 from .ops.linalg import matmul as _matmul
+from .ops.registry import _default_of
 from .ops.registry import torch_dtype as _torch_dtype
 from .tensor import MinMax, Tensor, _in_transform, _new_tensor, _norm_axis, bump_version
 
@@ -97,6 +98,8 @@ def _dims(x, dim, op):
     if dim is None or (isinstance(dim, (list, tuple)) and not dim):
         return None
     d = _norm_axis(dim, x.ndim, op)
+    if not x.ndim:  # PyTorch: dim 0 (or -1) of a 0-d tensor has one element: nothing reduced
+        return ()
     return d if isinstance(d, tuple) else (d,)
 
 
@@ -150,6 +153,12 @@ def _special(name):
     return fn
 
 
+def _floating(x):
+    """``x``, an integer or bool tensor cast to the default float dtype first: PyTorch's
+    float functions (reciprocal, sinc, logit, logsumexp) of integers are float32."""
+    return x.to(_default_of(False)) if x.data.dtype.kind in "biu" else x
+
+
 def _rsqrt(x):
     return _ex.reciprocal(_ew.sqrt(x))
 
@@ -161,16 +170,18 @@ def _frac(x):
 _UNARY = {
     "exp": _ew.exp, "log": _ew.log, "log1p": _ew.log1p, "expm1": _ew.expm1,
     "exp2": _ex.exp2, "log2": _ex.log2, "log10": _ex.log10, "sqrt": _ew.sqrt, "rsqrt": _rsqrt,
-    "square": _ew.square, "abs": _ew.abs, "neg": _ew.negative, "reciprocal": _ex.reciprocal,
+    "square": _ew.square, "abs": _ew.abs, "neg": _ew.negative,
+    "reciprocal": lambda x: _ex.reciprocal(_floating(x)),
     "sin": _ew.sin, "cos": _ew.cos, "tan": _ew.tan, "asin": _ex.arcsin, "acos": _ex.arccos,
     "atan": _ex.arctan, "sinh": _ex.sinh, "cosh": _ex.cosh, "tanh": _ew.tanh,
     "asinh": _ex.arcsinh, "acosh": _ex.arccosh, "atanh": _ex.arctanh, "sigmoid": _ew.sigmoid,
-    "relu": _ew.relu, "sinc": _ex.sinc, "deg2rad": _ex.deg2rad, "rad2deg": _ex.rad2deg,
-    "frac": _frac, "conj": _ew.conjugate, "real": _ew.real, "imag": _ew.imag,
+    "relu": _ew.relu, "sinc": lambda x: _ex.sinc(_floating(x)), "deg2rad": _ex.deg2rad,
+    "rad2deg": _ex.rad2deg,
+    "frac": _frac, "conj": Tensor.conj, "real": _ew.real, "imag": _ew.imag,
     "erf": _special("erf"), "erfc": _special("erfc"), "erfinv": _special("erfinv"),
     "lgamma": _special("gammaln"), "digamma": _special("digamma"),
     # no derivative (PyTorch's is zero almost everywhere): results carry no history
-    "sign": _nd.sign, "sgn": _nd.sign, "floor": _nd.floor, "ceil": _nd.ceil,
+    "sign": Tensor.sign, "sgn": Tensor.sign, "floor": _nd.floor, "ceil": _nd.ceil,
     "trunc": _nd.trunc, "fix": _nd.trunc, "isnan": _nd.isnan, "isinf": _nd.isinf,
     "isfinite": _nd.isfinite, "logical_not": _nd.logical_not,
 }
@@ -190,15 +201,12 @@ def positive(input):
 
 def round(input, *, decimals=0):
     """Round half to even (PyTorch's and NumPy's rule), to ``decimals`` places."""
-    x = _t(input, "round")
-    if decimals == 0:
-        return _nd.rint(x)
-    return _nd.rint(x * 10.0 ** decimals) / 10.0 ** decimals
+    return _t(input, "round").round(decimals)
 
 
 def logit(input, eps=None):
     """log(p / (1 - p)); with ``eps`` the input is clamped to [eps, 1 - eps] first."""
-    x = _t(input, "logit")
+    x = _floating(_t(input, "logit"))
     if eps is not None:
         x = clamp(x, eps, 1 - eps)
     return _ew.log(x / (1 - x))
@@ -332,7 +340,18 @@ def _binary(fn, name, doc):
 atan2 = arctan2 = _binary(_ex.arctan2, "atan2", "atan2(input, other): the angle of (other, "
                           "input), elementwise.")
 hypot = _binary(_ex.hypot, "hypot", "sqrt(input**2 + other**2), elementwise.")
-logaddexp = _binary(_ex.logaddexp, "logaddexp", "log(exp(input) + exp(other)), stably.")
+def logaddexp(input, other):
+    """log(exp(input) + exp(other)), stably; complex operands too (the larger real part
+    factored out, as PyTorch's)."""
+    x = _t(input, "logaddexp")
+    o = _operand(other, "logaddexp")
+    if x.dtype.kind != "c" and getattr(o, "dtype", np.dtype(type(o))).kind != "c":
+        return _ex.logaddexp(x, o)
+    first = _nd.greater_equal(_ew.real(x), _ew.real(o))
+    hi, lo = _ew.where(first, x, o), _ew.where(first, o, x)
+    return hi + _ew.log1p(_ew.exp(lo - hi))
+
+
 logaddexp2 = _binary(_ex.logaddexp2, "logaddexp2", "log2(2**input + 2**other), stably.")
 maximum = _binary(_ew.maximum, "maximum", "The elementwise maximum (NaN propagates; ties "
                   "share the gradient).")
@@ -607,7 +626,7 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 def logsumexp(input, dim, keepdim=False):
     """log(sum(exp(input))) over ``dim``, computed stably."""
-    x = _t(input, "logsumexp")
+    x = _floating(_t(input, "logsumexp"))
     return _red.logsumexp(x, _dims(x, dim, "logsumexp"), bool(keepdim))
 
 
@@ -675,6 +694,12 @@ def logcumsumexp(input, dim):
     if x.ndim == 0:
         return x.clone()
     d = _dim(x, dim, "logcumsumexp")
+    if x.dtype.kind == "c" and x.shape[d]:  # PyTorch's running logaddexp, whose imaginary
+        # parts are not brought back to (-pi, pi] as one logsumexp of each prefix would be
+        acc = [_getitem(x, _slice_along(x, d, 0))]
+        for j in builtins.range(1, x.shape[d]):
+            acc.append(logaddexp(acc[-1], _getitem(x, _slice_along(x, d, j))))
+        return stack(acc, d)
     return _red.logsumexp(_prefix_grid(x, d, -np.inf), (d + 1,), False)
 
 
@@ -682,9 +707,17 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
     """The n-th forward difference along ``dim``; ``prepend``/``append`` are joined first."""
     x = _t(input, "diff")
     d = _dim(x, dim, "diff")
+    if n == 0:  # PyTorch: the input itself, prepend and append ignored
+        return x
     parts = [p for p in (prepend, x, append) if p is not None]
     if len(parts) > 1:
         x = cat([_t(p, "diff", "prepend/append") for p in parts], d)
+    if x.dtype.kind == "b":  # bools differ where they are unequal (xor), as PyTorch's
+        for _ in builtins.range(builtins.min(n, x.shape[d])):
+            m = x.shape[d]
+            x = _nd.logical_xor(_getitem(x, _slice_along(x, d, slice(1, m))),
+                                _getitem(x, _slice_along(x, d, slice(0, m - 1))))
+        return x
     return _ex.diff(x, n, d)
 
 
@@ -696,7 +729,8 @@ def reshape(input, shape):
 def transpose(input, dim0, dim1):
     """``input`` with dimensions ``dim0`` and ``dim1`` swapped."""
     x = _t(input, "transpose")
-    return _sh.swapaxes(x, _dim(x, dim0, "transpose"), _dim(x, dim1, "transpose"))
+    d0, d1 = _dim(x, dim0, "transpose"), _dim(x, dim1, "transpose")
+    return _sh.swapaxes(x, d0, d1) if x.ndim else x
 
 
 swapaxes = swapdims = transpose
@@ -1164,6 +1198,12 @@ def gather(input, dim, index, *, sparse_grad=False):
     x = _t(input, "gather")
     idx = _int_index(index, "gather")
     d = _dim(x, dim, "gather")
+    if not idx.size:  # PyTorch: an empty index gives an empty result of its shape, unchecked
+        return _getitem(x.reshape(-1), idx.reshape(-1)).reshape(idx.shape)
+    if not x.ndim:  # a 0-d input: one element along dim 0 (and a 0-d index: one index)
+        x = x.reshape(1)
+        if not idx.ndim:
+            return _getitem(x, _along(idx.reshape(1), 0)).reshape(())
     if idx.ndim != x.ndim or builtins.any(
             idx.shape[i] > x.shape[i] for i in range(x.ndim) if i != d):
         raise ValueError(f"gather(): index of shape {tuple(idx.shape)} does not fit input of "
@@ -1199,6 +1239,8 @@ def index_select(input, dim, index):
         raise ValueError(f"index_select(): index must be 0-D or 1-D, got shape "
                          f"{tuple(idx.shape)}")
     d = _dim(x, dim, "index_select")
+    if not x.ndim:  # a 0-d input: one element along dim 0, and a 0-d result
+        return _getitem(x.reshape(1), idx.reshape(-1)).reshape(())
     return _getitem(x, _slice_along(x, d, idx.reshape(-1)))
 
 
@@ -1230,9 +1272,13 @@ def masked_fill(input, mask, value):
     filled places) where ``mask`` (broadcastable to input) holds."""
     x = _t(input, "masked_fill")
     m = _bool_mask(mask, "masked_fill")
-    if broadcast_shapes(x.shape, m.shape) != x.shape:
-        raise ValueError(f"masked_fill(): mask of shape {tuple(m.shape)} does not broadcast to "
-                         f"the input's shape {tuple(x.shape)}")
+    # the result has the broadcast shape of input and mask (PyTorch's out-of-place form;
+    # the in-place masked_fill_ needs a mask that broadcasts to input)
+    try:
+        broadcast_shapes(x.shape, m.shape)
+    except ValueError:
+        raise ValueError(f"masked_fill(): mask of shape {tuple(m.shape)} does not broadcast "
+                         f"with the input's shape {tuple(x.shape)}") from None
     return _ew.where(m, _fill_value(value, x, "masked_fill"), x)
 
 
@@ -1280,10 +1326,29 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     fidx, s = _scatter_index(x, dim, index, src, "scatter")
     if reduce == "add":
         return x + _untake(s, fidx, x.shape)
+    if reduce == "multiply":
+        return _scatter_multiply(x, _dim(x, dim, "scatter"), fidx, s)
     if reduce is not None:
         raise NotImplementedError(f"scatter(): reduce={reduce!r} is not supported; use "
-                                  "reduce='add' or scatter_add")
+                                  "reduce='add', reduce='multiply' or scatter_add")
     return _zero_at(x, fidx) + _untake(s, fidx, x.shape)
+
+
+def _scatter_multiply(x, d, fidx, s):
+    """scatter with reduce='multiply', without a derivative (PyTorch has none either)."""
+    if _state.enabled and (x.requires_grad or s.requires_grad):
+        raise RuntimeError("scatter(): reduce='multiply' has no derivative (as in PyTorch); "
+                           "detach the inputs or use tg.no_grad()")
+    xp = _xp(x)
+    out = x.data.copy()
+    shape = s.shape
+    parts = [xp.broadcast_to(a, shape) for a in fidx]
+    # the targets of one position along d are distinct: a slice at a time multiplies
+    # repeated indices in turn
+    for j in builtins.range(shape[d] if s.ndim else 1):
+        at = _slice_along(x, d, j) if s.ndim else ()
+        out[tuple(a[at] for a in parts)] *= s.data[at]
+    return _new_tensor(out, None, False)
 
 
 def scatter_add(input, dim, index, src):
@@ -1299,6 +1364,8 @@ def index_add(input, dim, index, source, *, alpha=1):
     d = _dim(x, dim, "index_add")
     idx = _int_index(index, "index_add")
     s = _t(source, "index_add", "source")
+    if not x.ndim:  # a 0-d input: one element along dim 0
+        return index_add(x.reshape(1), 0, index, s.reshape(-1), alpha=alpha).reshape(())
     want = x.shape[:d] + (idx.reshape(-1).shape[0],) + x.shape[d + 1:]
     if s.shape != want:
         raise ValueError(f"index_add(): source has shape {tuple(s.shape)}, expected {want} "
@@ -1312,6 +1379,8 @@ def index_fill(input, dim, index, value):
     """``input`` with the slices index of ``dim`` set to ``value``."""
     x = _t(input, "index_fill")
     d = _dim(x, dim, "index_fill")
+    if not x.ndim:  # a 0-d input: one element along dim 0
+        return index_fill(x.reshape(1), 0, index, value).reshape(())
     idx = _int_index(index, "index_fill").reshape(-1)
     xp = _xp(x)
     m = xp.zeros(x.shape[d], dtype=bool)
@@ -1324,10 +1393,13 @@ def nonzero(input, *, as_tuple=False):
     """The indices of the nonzero elements: an (n, ndim) int64 tensor, or one 1-D tensor per
     dim with ``as_tuple=True``."""
     x = _t(input, "nonzero")
-    idx = _xp(x).nonzero(x.data if x.ndim else x.data.reshape(1))
+    xp = _xp(x)
+    idx = xp.nonzero(x.data if x.ndim else x.data.reshape(1))
     if as_tuple:
         return tuple(_new_tensor(i, None, False) for i in idx)
-    return _new_tensor(_xp(x).stack(idx, axis=1), None, False)
+    if not x.ndim:  # one row per nonzero element, of no coordinates
+        return _new_tensor(xp.zeros((idx[0].shape[0], 0), dtype=np.int64), None, False)
+    return _new_tensor(xp.stack(idx, axis=1), None, False)
 
 
 def argwhere(input):
@@ -1379,9 +1451,10 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
     return _new_tensor(count.sum(axis=-1).astype(dtype), None, False)
 
 
-def bucketize(input, boundaries, *, right=False):
-    """The bucket of each element of ``input`` given 1-D sorted ``boundaries``."""
-    return searchsorted(boundaries, input, right=right)
+def bucketize(input, boundaries, *, out_int32=False, right=False):
+    """The bucket of each element of ``input`` given 1-D sorted ``boundaries`` (int64, or
+    int32 with ``out_int32``)."""
+    return searchsorted(boundaries, input, out_int32=out_int32, right=right)
 
 
 # ---- sorting ---------------------------------------------------------------------------------
@@ -1575,10 +1648,20 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
 def tensordot(a, b, dims=2):
     """Contraction over the last ``dims`` dims of a and the first of b, or over the dims in a
     pair of lists."""
-    _t(a, "tensordot", "a")
-    _t(b, "tensordot", "b")
+    a = _t(a, "tensordot", "a")
+    b = _t(b, "tensordot", "b")
     if isinstance(dims, Tensor):
         dims = dims.tolist()
+    if isinstance(dims, numbers.Integral):
+        pairs = [(a.ndim - int(dims) + k, k) for k in builtins.range(int(dims))]
+    else:
+        da, db = ([d] if isinstance(d, numbers.Integral) else list(d) for d in dims)
+        pairs = list(zip(da, db))
+    for i, j in pairs:  # PyTorch broadcasts a contracted dim of size 1 against the other's
+        if a.shape[i] == 1 and b.shape[j] != 1:
+            b = _red.sum(b, (_dim(b, j, "tensordot"),), True)
+        elif b.shape[j] == 1 and a.shape[i] != 1:
+            a = _red.sum(a, (_dim(a, i, "tensordot"),), True)
     return tnp.tensordot(a, b, dims)
 
 
@@ -1632,7 +1715,10 @@ def logdet(input):
     """log(det(input)); nan where the determinant is negative."""
     from .ops import decomp
 
-    s, la = decomp.slogdet(_t(input, "logdet"))
+    x = _t(input, "logdet")
+    if x.dtype.kind == "c":  # the complex logarithm of the determinant (PyTorch's)
+        return _ew.log(decomp.det(x))
+    s, la = decomp.slogdet(x)
     return _ew.where(s.data < 0, np.nan, la)  # det = 0: logabsdet is already -inf
 
 

@@ -15,7 +15,7 @@ them raises.
 """
 
 from .backend.device import xp_of
-from .ops.decomp import _mH, _mT, _real_only, solve
+from .ops.decomp import _mH, _mT, _ravel_tail, _real_only, solve
 from .ops.index import getitem
 from .ops.linalg import matmul
 from .ops.registry import defjvp, defvjp, primitive
@@ -28,8 +28,7 @@ def qr_packed(a, mode="reduced"):
     """Q and R of ``qr(a, mode)`` raveled into one array (..., m*kq + kr*n)."""
     xp = xp_of(a)
     q, r = xp.linalg.qr(a, mode=mode)
-    lead = a.shape[:-2]
-    return xp.concatenate([q.reshape(lead + (-1,)), r.reshape(lead + (-1,))], axis=-1)
+    return xp.concatenate([_ravel_tail(q), _ravel_tail(r)], axis=-1)
 
 
 def _sizes(a, mode):
@@ -84,8 +83,7 @@ def _qr_jvp(t, ans, a, mode="reduced"):
     c_minus_omega = c * upper + _mT(c * strict_lower)
     dr = matmul(c_minus_omega, r)
     dq = x - matmul(q, c_minus_omega)
-    lead = tuple(dq.shape[:-2])
-    return concatenate_(len(lead), reshape(dq, lead + (-1,)), reshape(dr, lead + (-1,)))
+    return concatenate_(dq.ndim - 2, _ravel_tail(dq), _ravel_tail(dr))
 
 
 defvjp(qr_packed, _qr_vjp)

@@ -534,8 +534,12 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
 
 def _beta_alpha(op, input, prod_, beta, alpha):
     """beta * input + alpha * prod_, with PyTorch's rule that beta=0 ignores input (its NaNs
-    too)."""
+    too). Integer and bool operands keep their dtype, as PyTorch's: it casts beta and alpha to
+    it (a float truncated; a bool scale: nonzero)."""
     x = _t(input, op)
+    if prod_.dtype.kind in "biu" and x.dtype.kind in "biu":
+        cast = bool if prod_.dtype.kind == "b" and x.dtype.kind == "b" else int
+        beta, alpha = cast(beta), cast(alpha)
     scaled = prod_ if alpha == 1 else prod_ * alpha
     if beta == 0:
         shape = np.broadcast_shapes(tuple(x.shape), tuple(prod_.shape))

@@ -43,6 +43,7 @@ from .ops import extra as _ex
 from .ops import nondiff as _nd
 from .ops import shape as _sh
 from .ops.index import getitem as _getitem
+from .ops.registry import _default_of, torch_dtype
 from .tensor import Tensor, _new_tensor
 
 _t = _ta._t
@@ -412,8 +413,14 @@ def pdist(input, p=2):
 
 
 # ---- elementwise -----------------------------------------------------------------------------
-def _float_result(x, op):
-    return x if x.dtype.kind in "fc" else x.to(np.result_type(x.dtype, np.float32))
+def _float_result(x, op, other=None):
+    """``x`` in the dtype PyTorch gives a float function of ``x`` and ``other`` (a Tensor or a
+    number): their promoted dtype, and the default float dtype where that is integral."""
+    dt = torch_dtype((x.data,) if other is None else
+                     (x.data, other.data if isinstance(other, Tensor) else other))
+    if dt is None or dt.kind not in "fc":
+        dt = _default_of(False)
+    return x if x.dtype == dt else x.to(dt)
 
 
 def copysign(input, other):
@@ -424,8 +431,8 @@ def copysign(input, other):
     >>> tg.copysign(tg.tensor([1.0, -2.0]), -1.0).tolist()
     [-1.0, -2.0]
     """
-    x = _float_result(_t(input, "copysign"), "copysign")
     o = _other(other, "copysign")
+    x = _float_result(_t(input, "copysign"), "copysign", o)
     xp = _xp(x)
     neg = xp.signbit(o.data) if isinstance(o, Tensor) else np.signbit(o)
     mag = _ew.abs(x)
@@ -476,8 +483,8 @@ def frexp(input):
 
 def ldexp(input, other):
     """input * 2**other (floats). Differentiable in both."""
-    x = _float_result(_t(input, "ldexp"), "ldexp")
     o = _other(other, "ldexp")
+    x = _float_result(_t(input, "ldexp"), "ldexp", o)
     if isinstance(o, Tensor):
         o = _float_result(o, "ldexp")
         if o.dtype != x.dtype and x.dtype.kind == "f":

@@ -34,7 +34,7 @@ from . import linalg as _la
 from . import special as _sp
 from . import torch_api as _ta
 from .autograd import anomaly as _anomaly
-from .backend.device import _CUPY_ARRAY
+from .backend.device import _CUPY_ARRAY, xp_of
 from .ops import elementwise as _ew
 from .ops import nondiff as _nd
 from .ops import shape as _sh
@@ -42,6 +42,7 @@ from .ops.index import extreme_at as _extreme_at
 from .ops.index import getitem as _getitem
 from .ops.index import untake as _untake
 from .ops.index import zero_at as _zero_at
+from .ops.registry import defjvp, defvjp, primitive
 from .tensor import Tensor, _new_tensor, bump_version
 
 _t = _ta._t
@@ -71,6 +72,10 @@ def _scatter_reduced(x, fidx, s, reduce, include_self, op):
     if reduce not in _REDUCTIONS:
         raise ValueError(f"{op}(): reduce must be one of {', '.join(_REDUCTIONS)}, got "
                          f"{reduce!r}")
+    if x.dtype == np.bool_ and reduce != "sum":  # logical and (prod, amin) / or (amax)
+        # (int32: a dtype CuPy's atomics cover)
+        return _scatter_reduced(x.to(np.int32), fidx, s.to(np.int32), reduce, include_self,
+                                op).to(np.bool_)
     xp = _xp(x)
     hit = xp.zeros(x.shape, dtype=np.int64)
     xp.add.at(hit, fidx, 1)
@@ -145,11 +150,23 @@ def _scatter_prod(x, fidx, s, hit, include_self):
     return _ew.where(_const(hit > 0), out, x)
 
 
+def _one_element(fn, x, dim, index, values, op, *args, **kwargs):
+    """``fn`` on a 0-d ``x`` as PyTorch sees it: one element along dim 0 (or -1), with the
+    index and the values taken as 1-d too; the answer 0-d again."""
+    _dim(x, dim, op)  # 0 or -1, else IndexError
+    flat = [v.reshape(-1) if isinstance(v, Tensor) else _t(v, op).reshape(-1)
+            for v in (index, values)]
+    return fn(x.reshape(1), 0, *flat, *args, **kwargs).reshape(())
+
+
 def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
     """``input`` with each ``src[i][j][k]`` reduced into ``out[index[i][j][k]][j][k]`` (for
     dim=0) by ``reduce``: "sum", "prod", "mean", "amax" or "amin"; with
     ``include_self=False`` the places written start from the values alone."""
     x = _t(input, "scatter_reduce")
+    if x.ndim == 0:
+        return _one_element(scatter_reduce, x, dim, index, src, "scatter_reduce", reduce,
+                            include_self=include_self)
     fidx, s = _ta._scatter_index(x, dim, index, _t(src, "scatter_reduce", "src"),
                                  "scatter_reduce")
     return _scatter_reduced(x, fidx, s, reduce, include_self, "scatter_reduce")
@@ -178,6 +195,9 @@ def index_reduce(input, dim, index, source, reduce, *, include_self=True):
     if reduce not in ("prod", "mean", "amax", "amin"):
         raise ValueError(f"index_reduce(): reduce must be prod, mean, amax or amin, got "
                          f"{reduce!r}")
+    if x.ndim == 0:
+        return _one_element(index_reduce, x, dim, index, source, "index_reduce", reduce,
+                            include_self=include_self)
     fidx, s = _index_places(x, dim, index, source, "index_reduce")
     return _scatter_reduced(x, fidx, s, reduce, include_self, "index_reduce")
 
@@ -185,6 +205,8 @@ def index_reduce(input, dim, index, source, reduce, *, include_self=True):
 def index_copy(input, dim, index, source):
     """``input`` with slice ``index[i]`` of ``dim`` replaced by slice i of ``source``."""
     x = _t(input, "index_copy")
+    if x.ndim == 0:
+        return _one_element(index_copy, x, dim, index, source, "index_copy")
     fidx, s = _index_places(x, dim, index, source, "index_copy")
     return _zero_at(x, fidx) + _untake(s, fidx, x.shape)
 
@@ -204,6 +226,14 @@ def index_put(input, indices, values, accumulate=False):
     return _zero_at(x, idx) + _untake(v, idx, x.shape)
 
 
+def _broadcast_shapes(a, b, op, name_a, name_b):
+    try:
+        return tuple(np.broadcast_shapes(tuple(a), tuple(b)))
+    except ValueError:
+        raise RuntimeError(f"{op}(): {name_a} of shape {tuple(a)} and {name_b} of shape "
+                           f"{tuple(b)} do not broadcast") from None
+
+
 def masked_scatter(input, mask, source):
     """``input`` with the places where ``mask`` (broadcast to input) holds taken, in order,
     from the elements of ``source``."""
@@ -213,6 +243,10 @@ def masked_scatter(input, mask, source):
         raise TypeError(f"masked_scatter(): mask must be a bool tensor, got {m.dtype}")
     s = _t(source, "masked_scatter", "source")
     xp = _xp(x)
+    if m.shape != x.shape:  # the answer has the shape of input and mask broadcast together
+        shape = _broadcast_shapes(x.shape, m.shape, "masked_scatter", "input", "mask")
+        if shape != x.shape:
+            x = _sh.broadcast_to(x, shape)
     mb = xp.broadcast_to(m.data, x.shape).reshape(-1)
     need = int(mb.sum())
     if need > s.numel():
@@ -300,9 +334,9 @@ def unfold(input, dimension, size, step):
     """``Tensor.unfold``: the windows of ``size`` elements every ``step`` along ``dimension``,
     as a new last dimension (PyTorch's is a view; this is a copy with the same gradient)."""
     x = _t(input, "unfold")
-    if x.ndim == 0:
-        d, n = 0, 1
-        x = x.reshape(1)
+    if x.ndim == 0:  # PyTorch: the one window of a 0-d tensor, shape (size,)
+        _dim(x, dimension, "unfold")
+        return unfold(x.reshape(1), 0, size, step).reshape((size,))
     else:
         d = _dim(x, dimension, "unfold")
         n = x.shape[d]
@@ -327,6 +361,8 @@ def sum_to_size(input, *size):
     if lead < 0 or any(s != 1 and s != n for s, n in zip(size, x.shape[lead:])):
         raise RuntimeError(f"sum_to_size(): size {list(size)} is not expandable to size "
                            f"{list(x.shape)}")
+    if not size:  # torch sums everything to a 0-d result (a bool one becomes int64)
+        return x.sum()
     axes = tuple(builtins.range(lead)) + tuple(lead + i for i, s in enumerate(size)
                                       if s == 1 and x.shape[lead + i] != 1)
     out = x.sum(dim=axes, keepdim=True) if axes else x
@@ -430,11 +466,29 @@ def mvlgamma(input, p):
     return _sp.multigammaln(x, p)
 
 
+@primitive(saves=False)
+def nextafter_(x, other):
+    """The next floating-point value after x towards other, on raw arrays."""
+    return xp_of(x).nextafter(x, other)
+
+
+# PyTorch's derivative: the identity in input (the step is below any finite difference), none
+# in other
+defvjp(nextafter_, lambda g, ans, x, other: g, None)
+defjvp(nextafter_, lambda t, ans, x, other: t, None)
+
+
 def nextafter(input, other):
-    """The next floating-point value after ``input`` towards ``other``."""
+    """The next floating-point value after ``input`` towards ``other``; the gradient passes
+    to ``input`` unchanged (PyTorch's), none to ``other``.
+
+    >>> import tensorgrad as tg
+    >>> tg.nextafter(tg.tensor([1.0]), tg.tensor([2.0])).item() > 1.0
+    True
+    """
     x = _t(input, "nextafter")
-    o = other.data if isinstance(other, Tensor) else other
-    return _const(_xp(x).nextafter(x.data, o))
+    o = other.detach() if isinstance(other, Tensor) else other
+    return nextafter_(x, o)
 
 
 # ---- old linear-algebra names ------------------------------------------------------------
@@ -610,12 +664,53 @@ def histogramdd(input, bins=10, *, range=None, weight=None, density=False):
                                      else weight.data.get())
     rng = None if range is None else [tuple(range[i:i + 2]) for i in
                                       builtins.range(0, len(range), 2)]
+    pts = pts.reshape(-1, pts.shape[-1])
     if isinstance(bins, (list, tuple)) and bins and isinstance(bins[0], Tensor):
-        bins = [b.data if type(b.data) is not _CUPY_ARRAY else b.data.get() for b in bins]
-    hist, edges = np.histogramdd(pts.reshape(-1, pts.shape[-1]), bins=bins, range=rng,
-                                 weights=w, density=density)
+        edges = [b.data if type(b.data) is not _CUPY_ARRAY else b.data.get() for b in bins]
+        hist = _histogram_at_edges(pts, edges, w, density)
+    else:
+        hist, edges = np.histogramdd(pts, bins=bins, range=rng, weights=w, density=density)
     return _HistogramddResult(_cr.tensor(hist.astype(x.dtype), device=x.device),
                               [_cr.tensor(e.astype(x.dtype), device=x.device) for e in edges])
+
+
+def _upper_bound(edges, v):
+    """C++'s std::upper_bound of each value in ``v`` over ``edges`` (the same steps, so edges
+    out of order give PyTorch's answers too): the first position whose edge exceeds it."""
+    first = np.zeros(v.shape, np.int64)
+    count = np.full(v.shape, edges.shape[0], np.int64)
+    while count.max(initial=0) > 0:
+        step = count // 2
+        it = np.minimum(first + step, edges.shape[0] - 1)
+        right = (count > 0) & ~(v < edges[it])
+        first = np.where(right, it + 1, first)
+        count = np.where(right, count - step - 1, np.where(count > 0, step, 0))
+    return first
+
+
+def _histogram_at_edges(pts, edges, weights, density):
+    """PyTorch's histogramdd for explicit bin edges (on host arrays): a point counts where each
+    coordinate lies within [first edge, last edge] of its dimension, in the bin that
+    std::upper_bound finds (the last bin closed on the right); edges need not be sorted."""
+    shape = tuple(e.shape[0] - 1 for e in edges)
+    keep = np.ones(pts.shape[0], bool)
+    flat = np.zeros(pts.shape[0], np.int64)
+    for d, e in enumerate(edges):
+        v = pts[:, d]
+        keep &= (v >= e[0]) & (v <= e[-1])
+        pos = _upper_bound(e, v) - 1
+        pos = np.where(pos == e.shape[0] - 1, pos - 1, pos)
+        flat = flat * shape[d] + np.clip(pos, 0, max(shape[d] - 1, 0))
+    w = np.ones(pts.shape[0], pts.dtype) if weights is None else weights.reshape(-1)
+    hist = np.zeros(int(np.prod(shape)), np.result_type(pts.dtype, w.dtype))
+    np.add.at(hist, flat[keep], w[keep])
+    hist = hist.reshape(shape)
+    if density:
+        with np.errstate(all="ignore"):
+            hist = hist / hist.sum()
+            for d, e in enumerate(edges):
+                hist = hist / np.diff(e).reshape((1,) * d + (-1,) + (1,) * (len(edges) - d - 1))
+    return hist
 
 
 _HistogramddResult = namedtuple("histogramdd", ["hist", "bin_edges"])
@@ -623,14 +718,17 @@ _HistogramddResult = namedtuple("histogramdd", ["hist", "bin_edges"])
 
 def gradient(input, *, spacing=1, dim=None, edge_order=1):
     """The derivative of sampled values by central differences inside and one-sided ones at
-    the edges (``numpy.gradient``'s rule): one tensor per dimension in ``dim``. Differentiable:
-    a composition of slices."""
+    the edges (``numpy.gradient``'s rule): one tensor per dimension in ``dim``. ``spacing``: a
+    number (None is 1), one number per dim, or one 1-d tensor of coordinates per dim (uneven
+    steps). Differentiable: a composition of slices."""
     x = _t(input, "gradient")
     dims = list(builtins.range(x.ndim)) if dim is None else \
         [dim] if isinstance(dim, int) else list(dim)
     dims = [_dim(x, d, "gradient") for d in dims]
     if edge_order not in (1, 2):
         raise ValueError(f"gradient(): edge_order must be 1 or 2, got {edge_order}")
+    if spacing is None:
+        spacing = 1
     if isinstance(spacing, (list, tuple)):
         hs = list(spacing)
     else:
@@ -640,17 +738,17 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
                            f"{len(hs)}")
     outs = []
     for d, h in zip(dims, hs):
-        if isinstance(h, Tensor):
-            raise NotImplementedError("gradient(): coordinate tensors as spacing are not "
-                                      "supported; give numbers")
         n = x.shape[d]
         if n < edge_order + 1:
             raise RuntimeError(f"gradient(): each dimension needs at least edge_order + 1 = "
                                f"{edge_order + 1} samples; dim {d} has {n}")
 
-        def at(sl, d=d):
-            return x[(slice(None),) * d + (sl,)]
+        def at(sl, d=d, v=x):
+            return v[(slice(None),) * d + (sl,)]
 
+        if isinstance(h, Tensor):
+            outs.append(_coordinate_gradient(x, d, h, edge_order, at))
+            continue
         inner = (at(slice(2, None)) - at(slice(None, -2))) / (2.0 * h)
         if edge_order == 1:
             first = (at(slice(1, 2)) - at(slice(0, 1))) / h
@@ -661,6 +759,35 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
                 / h
         outs.append(_ta.cat([first, inner, last], d))
     return tuple(outs)
+
+
+def _coordinate_gradient(x, d, coords, edge_order, at):
+    """gradient() along ``d`` sampled at the 1-d ``coords`` (numpy.gradient's second-order
+    formulas for uneven steps)."""
+    if coords.ndim != 1 or coords.shape[0] != x.shape[d]:
+        raise RuntimeError(f"gradient(): a spacing tensor must be 1-d with the {x.shape[d]} "
+                           f"coordinates of dim {d}, got shape {tuple(coords.shape)}")
+    c = coords.reshape((1,) * d + (-1,) + (1,) * (x.ndim - d - 1))
+    h = at(slice(1, None), v=c) - at(slice(None, -1), v=c)  # the n - 1 steps, along d
+
+    def step(sl):
+        return at(sl, v=h)
+
+    h1, h2 = step(slice(None, -1)), step(slice(1, None))
+    inner = (-h2 / (h1 * (h1 + h2))) * at(slice(None, -2)) + \
+        ((h2 - h1) / (h1 * h2)) * at(slice(1, -1)) + (h1 / (h2 * (h1 + h2))) * at(slice(2, None))
+    if edge_order == 1:
+        first = (at(slice(1, 2)) - at(slice(0, 1))) / step(slice(0, 1))
+        last = (at(slice(-1, None)) - at(slice(-2, -1))) / step(slice(-1, None))
+    else:
+        a, b = step(slice(0, 1)), step(slice(1, 2))
+        first = (-(a + a + b) / (a * (a + b))) * at(slice(0, 1)) + \
+            ((a + b) / (a * b)) * at(slice(1, 2)) + (-a / (b * (a + b))) * at(slice(2, 3))
+        a, b = step(slice(-2, -1)), step(slice(-1, None))
+        last = (b / (a * (a + b))) * at(slice(-3, -2)) + \
+            (-(a + b) / (a * b)) * at(slice(-2, -1)) + ((b + b + a) / (b * (a + b))) * \
+            at(slice(-1, None))
+    return _ta.cat([first, inner, last], d)
 
 
 # ---- control flow and compilation (eager) --------------------------------------------------

@@ -305,6 +305,10 @@ def hash_tensor(input, dim=None, *, keepdim=False, mode=0):
         raise RuntimeError(f"hash_tensor(): complex input ({a.dtype}) is not supported")
     bits = (a.astype(np.float64) if a.dtype.kind == "f" else
             a if a.dtype == np.uint64 else a.astype(np.int64)).view(np.uint64)
+    if a.ndim == 0:  # dim 0 or -1 of a 0-d tensor: its one element, 0-d (keepdim too)
+        for d in () if dim is None else (dim,) if isinstance(dim, int) else dim:
+            _ta._dim(x, d, "hash_tensor")
+        return _new_tensor(xp.array(bits, dtype=np.uint64), None, False)
     dims = tuple(builtins.range(a.ndim)) if dim is None else \
         tuple(_ta._dim(x, d, "hash_tensor") for d in ((dim,) if isinstance(dim, int) else dim))
     rest = tuple(d for d in builtins.range(a.ndim) if d not in dims)

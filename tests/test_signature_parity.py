@@ -117,7 +117,6 @@ EXCLUDED = {
     ("Tensor", "uniform_", "from"): "`from` is a Python keyword; tensorgrad's is positional",
     ("Tensor", "resize_", "memory_format"): _CANNOT,
     ("Tensor", "resize_as_", "tensor"): _OPERAND,
-    ("torch", "bucketize", "out_int32"): "int32 boundaries indices are not offered: int64 only",
     ("torch", "save", "_disable_byteorder_record"): "a private switch of torch's zip format",
 }
 

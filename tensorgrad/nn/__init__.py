@@ -18,6 +18,7 @@ from . import (
     utils,
 )
 from . import functional as F
+from ._functional_aliases import LinearCrossEntropyOptions  # torch.nn's name
 from .activation import *  # noqa: F403
 from .conv import *  # noqa: F403
 from .extra_a import *  # noqa: F403
@@ -59,7 +60,7 @@ __all__ = ["functional", "F", "Module", "Parameter", "Linear", "Sequential", "Mo
            "Conv2d", "MaxPool2d", "AvgPool2d", "init", "utils", "parallel"]
 __all__ += transformer.__all__ + conv.__all__ + layers.__all__ + normalization.__all__
 __all__ += activation.__all__ + loss.__all__ + pooling.__all__ + upsampling.__all__
-__all__ += rnn.__all__
+__all__ += rnn.__all__ + ["LinearCrossEntropyOptions"]
 __all__ += extra_b.__all__ + ["parameter"]  # noqa: F405 (bound by the import above)
 __all__ += layers_3d.__all__  # noqa: F405 (bound by the import above)
 __all__ += extra_a.__all__  # noqa: F405 (bound by the import above)

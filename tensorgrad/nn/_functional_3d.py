@@ -39,7 +39,7 @@ from ._functional_conv_attn import (
     conv_transpose2d,
 )
 from ._functional_more import _adaptive_max, _channel_dropout, _windows
-from .functional import pad
+from .functional import _lowest, pad
 
 __all__ = ["conv3d", "conv_transpose1d", "conv_transpose3d", "max_pool3d", "avg_pool3d",
            "adaptive_avg_pool3d", "adaptive_max_pool3d", "dropout3d"]
@@ -332,7 +332,7 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     y = input
     for i, (out, extra) in enumerate(geometry):
         y = _pool_axis(y, input.ndim - 3 + i, k[i], s[i], p[i], d[i], out, extra,
-                       float("-inf"), _red.max)
+                       _lowest(_raw(input).dtype), _red.max)
     if not return_indices:
         return y
     spatial = _shape(input)[-3:]
@@ -375,22 +375,42 @@ def _avg_pool(op, n_sp, input, kernel_size, stride, padding, ceil_mode, count_in
     ``ceil_mode``, ``count_include_pad=False`` and ``divisor_override`` come here."""
     k, s, p, d, geometry = _pool_args(op, input, kernel_size, stride, padding, 1, ceil_mode,
                                       n_sp)
+    # PyTorch divides by a negative override too; only 0 is refused
     if divisor_override is not None and (
-            not isinstance(divisor_override, (int, np.integer)) or divisor_override <= 0):
-        raise ValueError(f"{op}: divisor_override must be a positive int, got "
-                         f"{divisor_override!r}")
+            not isinstance(divisor_override, (int, np.integer)) or divisor_override == 0):
+        raise ValueError(f"{op}: divisor_override must be a positive int or a negative one, "
+                         f"not 0, got {divisor_override!r}")
     raw = _raw(input)
     spatial = _shape(input)[-n_sp:]
+    integral = raw.dtype.kind in "iu"
     y = input
+    divisor = None  # integer inputs: the whole divisor, applied once at the end
     for i, (out, extra) in enumerate(geometry):
         ax = input.ndim - n_sp + i
-        y = _pool_axis(y, ax, k[i], s[i], p[i], 1, out, extra, 0.0, _red.sum)
+        y = _pool_axis(y, ax, k[i], s[i], p[i], 1, out, extra, 0, _red.sum)
         if divisor_override is None:
             counts = _avg_counts(spatial[i], k[i], s[i], p[i], out, count_include_pad, raw)
-            y = y / reshape(counts, (out,) + (1,) * (n_sp - 1 - i))
+            counts = reshape(counts, (out,) + (1,) * (n_sp - 1 - i))
+            if integral:
+                divisor = counts if divisor is None else divisor * counts
+            else:
+                y = y / counts
+    if integral:  # PyTorch's integer mean: the sum divided with truncation toward zero
+        return _truncating_div(y, divisor_override if divisor is None else divisor)
     if divisor_override is not None:
         y = y / raw.dtype.type(divisor_override)
     return y
+
+
+def _truncating_div(total, divisor):
+    """C's integer division (toward zero) of an integer Tensor by a positive or negative
+    divisor (an int or an integer array); integers carry no gradient, so on raw arrays."""
+    t = _raw(total)
+    xp = xp_of(t)
+    d = xp.asarray(_raw(divisor), dtype=t.dtype)
+    q = xp.abs(t) // xp.abs(d)
+    q = xp.where((t < 0) != (d < 0), -q, q)
+    return _new_tensor(q, None, False) if isinstance(total, Tensor) else q
 
 
 def _sizes3(output_size, spatial, op):

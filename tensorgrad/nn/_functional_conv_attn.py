@@ -39,6 +39,8 @@ def _tuple(v, n, name, op):
         t = tuple(int(a) for a in v)
     except TypeError:
         raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {v!r}") from None
+    if len(t) == 1:  # PyTorch expands a 1-element list as an int
+        return t * n
     if len(t) != n:
         raise ValueError(f"{op}: {name} must be an int or a tuple of {n} ints, got {v!r}")
     return t

@@ -31,7 +31,7 @@ from ..tensor import _raw
 from ._functional_conv_attn import _tuple
 from ._functional_more import _alpha_dropout, _pnorm, celu, hardtanh, selu
 from ._functional_more import threshold as _threshold
-from .functional import _norm_shape, elu, leaky_relu, relu, softmax
+from .functional import _lowest, _norm_shape, elu, leaky_relu, relu, softmax
 
 __all__ = [
     "rms_norm", "hardshrink", "softshrink", "rrelu", "rrelu_", "channel_shuffle",
@@ -283,7 +283,10 @@ def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
 def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
     """Alpha dropout of whole channels: each (sample, channel) map of (N, C, *) is dropped to
     SELU's saturation value with probability ``p``, then the affine map restores mean and
-    variance (PyTorch's ``feature_alpha_dropout``)."""
+    variance (PyTorch's ``feature_alpha_dropout``). Outside training the identity, for any
+    shape (PyTorch's)."""
+    if not training:
+        return input
     if input.ndim < 2:
         raise ValueError(f"feature_alpha_dropout: input must have at least 2 dimensions "
                          f"(N, C, *), got shape {_shape(input)}")
@@ -431,7 +434,7 @@ def _argmax_gather(input, tables, op):
         v = xp.asarray((t >= 0).reshape(shape))
         valid = v if valid is None else valid & v
     windows = raw[(Ellipsis,) + tuple(index)]  # lead + (O0, K0, O1, K1, ...)
-    windows = xp.where(valid, windows, raw.dtype.type(-np.inf))
+    windows = xp.where(valid, windows, raw.dtype.type(_lowest(raw.dtype)))
     k = len(lead)
     order = tuple(range(k)) + tuple(k + 2 * a for a in range(d)) + \
         tuple(k + 2 * a + 1 for a in range(d))

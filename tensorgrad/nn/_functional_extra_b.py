@@ -76,6 +76,8 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     (input,) = _loss_args(op, size_average, reduce, reduction, input)
     if p not in (1, 2):
         raise ValueError(f"{op}: only p == 1 and p == 2 are supported, got p={p}")
+    if input.ndim == 0:  # PyTorch: one class
+        input = _reshape(input, (1,))
     x, t, one_d = _class_rows(input, target, op)
     n, c = x.shape
     if weight is not None and _shape(weight) != (c,):
@@ -111,6 +113,10 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     op = "multilabel_margin_loss"
     reduction = _legacy_reduction(size_average, reduce, reduction)
     (input,) = _loss_args(op, size_average, reduce, reduction, input)
+    if input.ndim == 0:  # PyTorch: one class, a 0-d target
+        input = _reshape(input, (1,))
+        if tuple(getattr(target, "shape", (1,))) == ():
+            target = target.reshape((1,))
     if input.ndim not in (1, 2):
         raise ValueError(f"{op}: input must be (N, C) or (C,), got shape {_shape(input)}")
     t = _index_array(target, input, op, "target")

@@ -24,12 +24,14 @@ from ..ops.shape import expand_dims as _unsqueeze
 from ..ops.shape import reshape as _reshape
 from ..ops.shape import squeeze as _squeeze
 from ..ops.shape import transpose as _transpose
-from ..tensor import _raw
+from ..tensor import Tensor, _new_tensor, _raw
 from .functional import (
     _check_per_channel,
     _check_reduction,
     _expm1_branch,
+    _is_integral,
     _legacy_reduction,
+    _on_vector,
     _reduce,
     _softmax_dim,
     _softplus,
@@ -79,6 +81,9 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
         raise ValueError(f"hardtanh: min_val={min_val} must not exceed max_val={max_val}")
     x = _raw(input)
     xp = xp_of(x)
+    if x.dtype.kind in "iu":  # PyTorch keeps integers integer: the bounds truncated to ints
+        out = xp.clip(x, int(min_val), int(max_val))
+        return _new_tensor(out, None, False) if isinstance(input, Tensor) else out
     inside = (x > min_val) & (x < max_val)
     return _ew.where(inside, input, xp.clip(x, min_val, max_val))
 
@@ -194,8 +199,11 @@ def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
     """
     if out is not None:
         raise NotImplementedError("normalize: out= is not supported")
-    ax = dim % max(input.ndim, 1)
-    return input / _ew.maximum(_pnorm(input, p, ax, True), eps)
+    return _on_vector(_normalize, input, dim % max(input.ndim, 1), p, eps)
+
+
+def _normalize(x, ax, p, eps):
+    return x / _ew.maximum(_pnorm(x, p, ax, True), eps)
 
 
 def _broadcast_shapes(a, b, op):
@@ -215,6 +223,8 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     x1 = x1 if _shape(x1) == shape else _broadcast_to(x1, shape)
     x2 = x2 if _shape(x2) == shape else _broadcast_to(x2, shape)
     ax = dim % max(len(shape), 1)
+    if not shape:  # 0-d: one element along dim 0 (PyTorch's)
+        x1, x2 = _reshape(x1, (1,)), _reshape(x2, (1,))
     n1 = _ew.maximum(_pnorm(x1, 2, ax, True), eps)
     n2 = _ew.maximum(_pnorm(x2, 2, ax, True), eps)
     return _red.sum((x1 / n1) * (x2 / n2), (ax,), False)
@@ -509,7 +519,7 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True):
     """Mean over windows along the last dimension of (N, C, L) or (C, L); ``ceil_mode`` and
     ``count_include_pad`` as PyTorch's (avg_pool3d's)."""
-    if ceil_mode or not count_include_pad:
+    if ceil_mode or not count_include_pad or _is_integral(input):
         from ._functional_3d import _avg_pool
 
         return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode,
@@ -625,18 +635,24 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     PyTorch's."""
     from .functional import pad
 
+    if input.ndim >= 3 and _raw(input).size == 0:  # PyTorch returns an empty input as it is
+        return input
     if input.ndim < 3:
         raise ValueError(f"local_response_norm: input must be (N, C, *), got shape "
                          f"{_shape(input)}")
     if int(size) <= 0:
         raise ValueError(f"local_response_norm: size must be positive, got {size}")
     n, c = input.shape[:2]
-    sq = _reshape(input * input, (n, c, -1))
+    sq = _reshape(input * input, (n, c, math.prod(_shape(input)[2:])))
     sq = pad(sq, (0, 0, size // 2, (size - 1) // 2))
     div = _getitem(sq, (slice(None), slice(0, c)))
     for j in range(1, size):
         div = div + _getitem(sq, (slice(None), slice(j, j + c)))
-    div = _reshape(div, _shape(input)) * (alpha / size) + k
+    if _is_integral(input):  # PyTorch averages integers with an integer (truncating) division
+        div = div // size
+        div = _reshape(div, _shape(input)) * alpha + k
+    else:
+        div = _reshape(div, _shape(input)) * (alpha / size) + k
     return input / div ** beta
 
 

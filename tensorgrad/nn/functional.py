@@ -36,6 +36,8 @@ def _log_softmax(x, axis):
     if type(x) is _CUPY_ARRAY and axis == x.ndim - 1 and _cuda.fusable(x):
         return _cuda.log_softmax_lastdim(x)
     xp = _xp_of(x)
+    if x.size == 0:  # an empty axis has no max; the answer is as empty as the input
+        return x.copy()
     m = x.max(axis=axis, keepdims=True)
     if not xp.isfinite(m).all():
         m = xp.where(xp.isfinite(m), m, 0)
@@ -49,6 +51,8 @@ def _softmax(x, axis):
     if type(x) is _CUPY_ARRAY and axis == x.ndim - 1 and _cuda.fusable(x):
         return _cuda.softmax_lastdim(x)
     xp = _xp_of(x)
+    if x.size == 0:
+        return x.copy()
     e = xp.exp(x - x.max(axis=axis, keepdims=True))
     e /= e.sum(axis=axis, keepdims=True)
     return e
@@ -103,6 +107,14 @@ def _softmax_input(input, dim, dtype, op):
     return input, _norm_axis(_softmax_dim(input.ndim, dim, op), input.ndim, op)
 
 
+def _on_vector(fn, x, axis, *args):
+    """``fn(x, axis, *args)`` for a reduction-like op along ``axis``; a 0-d ``x`` (PyTorch
+    takes dim 0 or -1 of it as one element) runs as a 1-element vector and is reshaped back."""
+    if x.ndim:
+        return fn(x, axis, *args)
+    return _reshape(fn(_reshape(x, (1,)), 0, *args), ())
+
+
 def log_softmax(input, dim=-1, _stacklevel=3, dtype=None):
     """log(softmax(input)) along ``dim``, computed stably; ``dtype`` casts the input first.
 
@@ -110,13 +122,13 @@ def log_softmax(input, dim=-1, _stacklevel=3, dtype=None):
     >>> tg.nn.functional.log_softmax(tg.tensor([0.0, 0.0])).exp().tolist()
     [0.5, 0.5]
     """
-    return _log_softmax(*_softmax_input(input, dim, dtype, "log_softmax"))
+    return _on_vector(_log_softmax, *_softmax_input(input, dim, dtype, "log_softmax"))
 
 
 def softmax(input, dim=-1, _stacklevel=3, dtype=None):
     """exp(input) normalised along ``dim``; ``dtype`` casts the input first (PyTorch's
     ``F.softmax(x, dim, dtype=torch.float32)`` of mixed-precision code)."""
-    return _softmax(*_softmax_input(input, dim, dtype, "softmax"))
+    return _on_vector(_softmax, *_softmax_input(input, dim, dtype, "softmax"))
 
 
 # ---- losses ---------------------------------------------------------------------------------
@@ -1088,6 +1100,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """
     if _AUTOCAST[0]:
         input, weight, bias = _cast_inputs(_FP32, input, weight, bias)
+    if input.ndim == 1 and input.shape[0] == 0:  # PyTorch gives an empty (0,) back
+        y = input if weight is None else input * weight
+        return y if bias is None else y + bias
     c = _check_channels(input, "batch_norm")
     _check_per_channel("batch_norm", c, input, running_mean=running_mean,
                        running_var=running_var, weight=weight, bias=bias)
@@ -1194,7 +1209,8 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
                          f"the {c} channels (input shape {tuple(input.shape)})")
     _check_per_channel("group_norm", c, input, weight=weight, bias=bias)
     n = input.shape[0]
-    y = _layer_norm(_reshape(input, (n, int(num_groups), -1)), None, None, 1, float(eps))
+    size = _np.prod(input.shape[1:], dtype=_np.int64) // int(num_groups)  # -1 fails if n is 0
+    y = _layer_norm(_reshape(input, (n, int(num_groups), int(size))), None, None, 1, float(eps))
     y = _reshape(y, tuple(input.shape))
     shape = _channel_shape(input, c)
     if weight is not None:
@@ -1457,11 +1473,19 @@ def pad(input, pad, mode="constant", value=None):
                          f"one or two more; pad {tuple(widths)} ({k} dimensions) does not fit "
                          f"input shape {shape}")
     x = input
+    crop = [slice(None)] * ndim
     for ax, b, a in axes:
         n = shape[ax]
-        if b < 0 or a < 0:
-            raise ValueError(f"pad: mode {mode!r} takes non-negative widths, got "
-                             f"{tuple(widths)}")
+        if b < 0 or a < 0:  # PyTorch crops
+            if n + b + a < 0 or n + min(b, 0) + min(a, 0) < 0:
+                raise ValueError(f"pad: widths {tuple(widths)} crop dimension {ax} of input "
+                                 f"shape {shape} below zero")
+            if mode == "circular":  # first, and the rest wraps around what is left
+                x = _slice_axis(x, ax, max(-b, 0), n - max(-a, 0))
+                n = x.shape[ax]
+            else:  # last: reflect and replicate pad from the whole input's edges
+                crop[ax] = slice(max(-b, 0), max(b, 0) + n + a)
+            b, a = max(b, 0), max(a, 0)
         if mode == "reflect" and (b >= n or a >= n):
             raise ValueError(f"pad: reflect widths must be below the size of the dimension: "
                              f"pad {tuple(widths)}, dimension {ax} of input shape {shape}")
@@ -1473,6 +1497,10 @@ def pad(input, pad, mode="constant", value=None):
             raise ValueError(f"pad: replicate needs a non-empty dimension {ax}, input shape "
                              f"{shape}")
         x = _pad_axis(x, ax, b, a, mode)
+    if any(c != slice(None) for c in crop):
+        from ..ops.index import getitem
+
+        x = getitem(x, tuple(crop))
     return x
 
 
@@ -1496,6 +1524,8 @@ def _pair(v, name, op):
     if isinstance(v, int):
         return (v, v)
     v = tuple(int(a) for a in v)
+    if len(v) == 1:  # PyTorch's pooling takes a 1-tuple as an int
+        return v * 2
     if len(v) != 2:
         raise ValueError(f"{op}: {name} must be an int or a pair, got {v}")
     return v
@@ -1511,12 +1541,25 @@ def _pool(input, kernel_size, stride, padding, pad_value, reduce, op):
 
     _check_4d(input, op)
     kernel = _pair(kernel_size, "kernel_size", op)
-    stride = kernel if stride is None else _pair(stride, "stride", op)
+    stride = kernel if stride is None or stride == () or stride == [] else \
+        _pair(stride, "stride", op)
     padding = _pair(padding, "padding", op)
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise ValueError(f"{op}: padding {padding} must be at most half the kernel {kernel}")
     cols = unfold(input, kernel, stride, padding, (1, 1), pad_value)
     return reduce(cols, (2, 3), False)
+
+
+def _lowest(dtype):
+    """The value padding takes in a max: -inf, or the smallest integer (an integer input
+    cannot hold -inf), or False."""
+    if dtype.kind == "b":
+        return False
+    return int(_np.iinfo(dtype).min) if dtype.kind in "iu" else float("-inf")
+
+
+def _is_integral(x):
+    return _raw(x).dtype.kind in "iub"
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -1532,7 +1575,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
         out = max_pool2d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode)
         return out if return_indices else out[0]
-    return _pool(input, kernel_size, stride, padding, float("-inf"), _red.max, "max_pool2d")
+    return _pool(input, kernel_size, stride, padding, _lowest(_raw(input).dtype), _red.max,
+                 "max_pool2d")
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -1540,7 +1584,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     """Mean over each window; padding counts as zeros and in the divisor unless
     ``count_include_pad=False``; ``ceil_mode`` and ``divisor_override`` as PyTorch's
     (avg_pool3d's)."""
-    if ceil_mode or not count_include_pad or divisor_override is not None:
+    if ceil_mode or not count_include_pad or divisor_override is not None or \
+            _is_integral(input):
         from ._functional_3d import _avg_pool
 
         return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode,
@@ -1574,3 +1619,7 @@ from ._functional_extra_b import *  # noqa: E402, F403
 
 # group C: fractional max pooling and adaptive_max_pool3d_with_indices
 from ._functional_extra_c import *  # noqa: E402, F403
+
+# isort: split
+# interpolate's deprecated aliases, multi_head_attention_forward, linear_cross_entropy
+from ._functional_aliases import *  # noqa: E402, F403

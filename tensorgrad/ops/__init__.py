@@ -79,10 +79,20 @@ def ones_like_raw(a):
 def concatenate(xs, axis=0, *, dim=None):
     """Join along an existing axis (NumPy's ``axis=`` or PyTorch's ``dim=``)."""
     axis = axis if dim is None else dim
-    xs = list(xs)
+    xs = skip_legacy_empty(list(xs))
     if not xs:
         raise ValueError("concatenate: need at least one array")
     return concatenate_(_norm_axis(axis, xs[0].ndim, "concatenate"), *xs)
+
+
+def skip_legacy_empty(xs):
+    """``xs`` without its 1-D empty tensors when the others have another number of dims:
+    PyTorch's cat skips such (0,)-shaped tensors, a legacy way to start an accumulation."""
+    if len(xs) > 1 and any(x.ndim == 1 and x.shape[0] == 0 for x in xs) and \
+            len({x.ndim for x in xs}) > 1:
+        kept = [x for x in xs if not (x.ndim == 1 and x.shape[0] == 0)]
+        return kept or xs[:1]
+    return xs
 
 
 def stack(xs, axis=0, *, dim=None):
@@ -102,9 +112,12 @@ def _reducer(prim, name):
     def method(self, axis=None, keepdims=False, dim=None, keepdim=None, dtype=None, out=None):
         if isinstance(axis, (list, tuple)) and not axis:
             axis = None
-        ax, kd = _axis_args(name, self.ndim, axis, dim, keepdims, keepdim)
-        x = self if dtype is None else self.to(dtype)
-        return prim(x, ax, kd)
+        ax, kd = _axis_args(name, self.ndim, axis, dim, keepdims, keepdim, True)
+        if dtype is None:
+            return prim(self, ax, kd)
+        out = prim(self.to(dtype), ax, kd)
+        # NumPy sums and multiplies bools as int64; PyTorch keeps the dtype asked for
+        return out if out.dtype == dtype else out.to(dtype)
 
     method.__name__ = name
     method.__doc__ = (f"{name} over ``axis`` (or PyTorch's ``dim``); ``keepdims``/``keepdim`` "
@@ -121,9 +134,11 @@ def _minmax(prim, argprim, name):
             if len(args) > 1:
                 keepdim = args[1]
         torch_style = dim is not None
-        ax, kd = _axis_args(name, self.ndim, axis, dim, keepdims, keepdim)
+        ax, kd = _axis_args(name, self.ndim, axis, dim, keepdims, keepdim, True)
         values = prim(self, ax, kd)
         if torch_style:
+            if not ax:  # a 0-d tensor: its one element, at index 0
+                return MinMax(values, argprim(self, None, False))
             return MinMax(values, argprim(self, ax[0], kd))
         return values
 
@@ -137,7 +152,7 @@ def _var_like(fn, name):
     # PyTorch's positional order: (dim, unbiased, keepdim)
     def method(self, axis=None, unbiased=None, keepdims=False, *, dim=None, keepdim=None,
                ddof=None, correction=None):
-        ax, kd = _axis_args(name, self.ndim, axis, dim, keepdims, keepdim)
+        ax, kd = _axis_args(name, self.ndim, axis, dim, keepdims, keepdim, True)
         if ddof is None:
             # Tensor methods follow PyTorch (unbiased by default); tnp follows NumPy (ddof=0)
             ddof = correction if correction is not None else (
@@ -149,7 +164,7 @@ def _var_like(fn, name):
 
 
 def _mean(self, axis=None, keepdims=False, dim=None, keepdim=None, dtype=None):
-    ax, kd = _axis_args("mean", self.ndim, axis, dim, keepdims, keepdim)
+    ax, kd = _axis_args("mean", self.ndim, axis, dim, keepdims, keepdim, True)
     if dtype is None and self.data.dtype.kind in "biu":  # PyTorch's rule (NumPy's methods, with
         # float64 means of integers, are the traced values' under the autograd hook)
         raise RuntimeError(f"mean(): could not infer output dtype; input is "
@@ -159,8 +174,10 @@ def _mean(self, axis=None, keepdims=False, dim=None, keepdim=None, dtype=None):
 
 def _arg(prim, name, single=True):
     def method(self, axis=None, keepdims=False, dim=None, keepdim=None):
-        ax, kd = _axis_args(name, self.ndim, axis, dim, keepdims, keepdim)
+        ax, kd = _axis_args(name, self.ndim, axis, dim, keepdims, keepdim, True)
         if single and ax is not None:
+            if not ax:  # a 0-d tensor: index 0
+                return prim(self, None, False)
             if len(ax) != 1:
                 raise ValueError(f"{name}: takes a single axis, got {ax}")
             ax = ax[0]
@@ -186,7 +203,10 @@ def _reshape(self, *shape):
 
 def _transpose(self, *axes):
     if len(axes) == 2 and all(isinstance(a, int) for a in axes):
-        return swapaxes(self, *(_norm_axis(a, self.ndim, "transpose") for a in axes))
+        axes = tuple(_norm_axis(a, self.ndim, "transpose") for a in axes)
+        if not self.ndim:  # PyTorch: dims 0 and -1 of a 0-d tensor; nothing to swap
+            return self
+        return swapaxes(self, *axes)
     axes = _shape_arg(axes) if axes else None
     if axes is not None:
         axes = tuple(_norm_axis(a, self.ndim, "transpose") for a in axes)
@@ -220,6 +240,8 @@ def _squeeze(self, axis=None, dim=None):
     if axis is None:
         return squeeze(self, None)
     ax = _norm_axis(axis, self.ndim, "squeeze")
+    if not self.ndim:  # PyTorch: dim 0 or -1 of a 0-d tensor, which stays as it is
+        return self
     ax = ax if isinstance(ax, tuple) else (ax,)
     ax = tuple(a for a in ax if self.shape[a] == 1)  # PyTorch: squeezing a non-1 dim is a no-op
     return squeeze(self, ax) if ax else self
@@ -243,6 +265,26 @@ def _broadcast_to(self, shape):
 # ---- operators ---------------------------------------------------------------------------
 _ADD, _SUB, _MUL, _DIV, _POW = add.prim, subtract.prim, multiply.prim, true_divide.prim, power.prim
 _MATMUL = matmul.prim
+
+
+def _conj(self):
+    """The complex conjugate; a real tensor itself, as PyTorch's (NumPy's conjugate of a bool
+    array is int8)."""
+    return conjugate(self) if self.data.dtype.kind == "c" else self
+
+
+def _sign(self):
+    """-1, 0 or 1 (no history); a bool tensor's sign is itself, as PyTorch's."""
+    return copy(self) if self.data.dtype.kind == "b" else nondiff.sign(self)
+
+
+def _round(self, decimals=0):
+    """Round half to even, to ``decimals`` places (no history); integers stay as they are."""
+    if self.data.dtype.kind in "biu":
+        return copy(self)
+    if decimals == 0:
+        return nondiff.rint(self)
+    return nondiff.rint(self * 10.0 ** decimals) / 10.0 ** decimals
 
 
 def _cmp(fn):
@@ -282,6 +324,11 @@ def _setmethods():
     T.__and__ = lambda self, o: nondiff.bitwise_and(self, o)
     T.__or__ = lambda self, o: nondiff.bitwise_or(self, o)
     T.__xor__ = lambda self, o: nondiff.bitwise_xor(self, o)
+    T.__rand__ = lambda self, o: nondiff.bitwise_and(o, self)
+    T.__ror__ = lambda self, o: nondiff.bitwise_or(o, self)
+    T.__rxor__ = lambda self, o: nondiff.bitwise_xor(o, self)
+    T.__rdiv__ = T.__rtruediv__  # PyTorch keeps Python 2's names
+    T.__div__ = T.__truediv__
     T.__invert__ = lambda self: nondiff.invert(self)
     T.__getitem__ = lambda self, idx: getitem(self, index.raw_index(idx))
 
@@ -292,11 +339,11 @@ def _setmethods():
     T.abs = T.__abs__
     T.neg = T.__neg__
     T.negative = T.__neg__
-    T.conj = T.conjugate
-    for name in ("sign", "floor", "ceil", "isnan", "isinf", "isfinite", "logical_not"):
+    T.conj = T.conjugate = _conj
+    for name in ("floor", "ceil", "isnan", "isinf", "isfinite", "logical_not"):
         setattr(T, name, (lambda f: lambda self: f(self))(getattr(nondiff, name)))
-    T.round = lambda self, decimals=0: nondiff.rint(self) if decimals == 0 else nondiff.rint(
-        self * 10.0 ** decimals) / 10.0 ** decimals
+    T.sign = _sign
+    T.round = _round
     T.add = T.__add__
     T.sub = T.__sub__
     T.subtract = T.__sub__

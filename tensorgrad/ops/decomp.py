@@ -10,6 +10,7 @@ arrays are one primitive whose answer packs them into one array (one node, one f
 """
 
 
+import math
 from collections import namedtuple
 
 import numpy as _np
@@ -31,6 +32,21 @@ SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
 
 def _mT(x):
     return swapaxes(x, -1, -2)
+
+
+# Sizes spelled out: reshape cannot infer a -1 next to a zero-size dimension (an empty batch, a
+# 0 x n matrix), which the packed decompositions meet.
+def _ravel_tail(x, k=2):
+    """x (..., *core) with its last k dims raveled into one: (..., prod(core)). Arrays or
+    Tensors."""
+    shape = tuple(x.shape)
+    return x.reshape(shape[:-k] + (math.prod(shape[-k:]),))
+
+
+def _flat_batch(x, k=2):
+    """x (..., *core) as (B, *core), core its last k dims, B the batch size (0 allowed)."""
+    shape = tuple(x.shape)
+    return x.reshape((math.prod(shape[:-k]),) + shape[-k:])
 
 
 def _sym(x):
@@ -438,9 +454,7 @@ def svd_packed(a, full_matrices=True):
     """U, S and Vh of NumPy's svd raveled into one array (..., m*ku + k + kv*n)."""
     xp = xp_of(a)
     u, s, vh = _la(a, "svd")(a, full_matrices=full_matrices)
-    lead = a.shape[:-2]
-    return xp.concatenate([u.reshape(lead + (-1,)), s.astype(u.dtype),
-                           vh.reshape(lead + (-1,))], axis=-1)
+    return xp.concatenate([_ravel_tail(u), s.astype(u.dtype), _ravel_tail(vh)], axis=-1)
 
 
 def _svd_sizes(a, full_matrices):
@@ -459,9 +473,8 @@ def _unpack_svd(p, a, full_matrices):
 
 
 def _pack_svd(u, s, vh, like):
-    lead = tuple(like.shape[:-1])
-    return concatenate_(like.ndim - 1, reshape(u, lead + (-1,)),
-                        _with_dtype(s, like.dtype), reshape(vh, lead + (-1,)))
+    return concatenate_(like.ndim - 1, _ravel_tail(u), _with_dtype(s, like.dtype),
+                        _ravel_tail(vh))
 
 
 def _first(x, k):
@@ -576,14 +589,30 @@ def svd(a, full_matrices=True, compute_uv=True):
 
 
 # ---- pinv ----------------------------------------------------------------------------------
+def _pinv_hermitian(a, rcond):
+    """V diag(1 / w) V^H over the eigenvalues w of the Hermitian matrix a's lower triangle
+    defines, those with |w| > rcond * max |w| (NumPy's and PyTorch's hermitian pinv)."""
+    xp = xp_of(a)
+    w, v = _la(a, "eigh")(a)
+    absw = xp.abs(w)
+    cutoff = rcond * absw.max(axis=-1, keepdims=True) if w.shape[-1] else 0.0
+    keep = absw > cutoff
+    winv = xp.where(keep, 1 / xp.where(keep, w, 1), 0).astype(v.dtype)
+    return (v * winv[..., None, :]) @ xp.conj(xp.swapaxes(v, -1, -2))
+
+
 @primitive
-def pinv(a, rcond=1e-15):
+def pinv(a, rcond=1e-15, hermitian=False):
     """The Moore-Penrose pseudo-inverse (singular values below ``rcond`` times the largest
-    dropped). The derivative holds where the rank does not change."""
+    dropped). The derivative holds where the rank does not change. ``hermitian``: from the
+    eigendecomposition of the lower triangle's Hermitian matrix; the derivative is the same
+    formula in that answer and ``a`` itself (PyTorch's)."""
+    if hermitian:
+        return _pinv_hermitian(a, rcond)
     return _la(a, "pinv")(a, rcond)
 
 
-def _pinv_vjp(g, ans, a, rcond=1e-15):
+def _pinv_vjp(g, ans, a, rcond=1e-15, hermitian=False):
     # Golub & Pereyra: d(A+) = -A+ dA A+ + A+ A+^H dA^H (I - A A+) + (I - A+ A) dA^H A+^H A+,
     # transposed in PyTorch's convention and conjugated back
     p, ph, gc = ans, _mH(ans), _conj(g)
@@ -593,7 +622,7 @@ def _pinv_vjp(g, ans, a, rcond=1e-15):
     return _conj(out) if a.dtype.kind == "c" else out
 
 
-def _pinv_jvp(t, ans, a, rcond=1e-15):
+def _pinv_jvp(t, ans, a, rcond=1e-15, hermitian=False):
     p, ph, th = ans, _mH(ans), _mH(t)
     out = -matmul(matmul(p, t), p)
     out = out + matmul(matmul(p, ph), th - matmul(th, matmul(a, p)))

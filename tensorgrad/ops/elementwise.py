@@ -201,8 +201,25 @@ def _pow_dy(g, ans, x, y):
     return g * log(safe) * ans
 
 
+def _int_power(error, x, y):
+    """PyTorch's power of integer tensors where NumPy refuses a negative exponent: the
+    quotient truncated toward zero, 1 / x ** -y (1 for x = 1, +-1 for x = -1, else 0). A
+    negative Python-number exponent stays an error, as in PyTorch."""
+    if getattr(y, "ndim", None) is None or y.dtype.kind not in "biu" or \
+            getattr(x, "dtype", np.dtype(type(x))).kind not in "biu":
+        return None
+    xp = xp_of(y)
+    neg = y < 0
+    out = xp.power(x, xp.where(neg, 0, y))
+    base = xp.asarray(x)  # a Python number as an array on y's device, for the comparisons
+    odd = (y % 2) != 0
+    inverse = xp.where(base == 1, 1, xp.where(base == -1, xp.where(odd, -1, 1), 0))
+    return xp.where(neg, inverse, out).astype(out.dtype)
+
+
 defvjp(power, _pow_dx, _pow_dy)
 defjvp(power, _pow_dx, _pow_dy)
+power.prim.fallback = _int_power
 defvjp(exp, lambda g, ans, x: g * ans)
 defjvp(exp, lambda t, ans, x: t * ans)
 defvjp(log, lambda g, ans, x: g / x)

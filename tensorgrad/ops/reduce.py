@@ -67,7 +67,12 @@ def prod(x, axis=None, keepdims=False):
 @primitive
 def logsumexp(x, axis=None, keepdims=False):
     xp = xp_of(x)
-    m = x.max(axis=axis, keepdims=True)
+    if x.size == 0:  # no maximum to shift by: log(0) = -inf over the empty axes
+        with np.errstate(divide="ignore"):
+            return xp.log(xp.exp(x).sum(axis=axis, keepdims=keepdims))
+    # complex: shifted by the largest real part (SciPy's and PyTorch's), which keeps the
+    # imaginary part where log's principal branch puts it
+    m = (x.real if x.dtype.kind == "c" else x).max(axis=axis, keepdims=True)
     if not xp.isfinite(m).all():  # rows of -inf (or inf): shift by 0 there instead
         m = xp.where(xp.isfinite(m), m, 0)
     e = xp.exp(x - m)

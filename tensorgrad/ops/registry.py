@@ -38,7 +38,7 @@ INTERCEPT = [None]
 
 class Primitive:
     __slots__ = ("name", "fwd", "vjps", "jvps", "saves", "view", "wrapper", "amp",
-                 "promote", "__weakref__")
+                 "promote", "fallback", "__weakref__")
 
     def __init__(self, fwd, name=None, saves=True, view=False):
         self.fwd = fwd
@@ -59,6 +59,10 @@ class Primitive:
         # as PyTorch's (``torch_promoted``; 1 for where's values, not its condition), or None;
         # set where the primitive is declared
         self.promote = None
+        # None, or a forward for Tensor arguments that ``apply`` tries when ``fwd`` raises:
+        # PyTorch's answer where NumPy refuses (integer powers with negative exponents);
+        # arrays alone keep NumPy's error
+        self.fallback = None
 
     def __repr__(self):
         return f"<primitive {self.name}>"
@@ -239,7 +243,9 @@ def apply(p, args, kw):
         moved = move_host_arrays(args) or move_cpu_scalars(args)
         if moved is not None:
             return apply(p, moved, kw)
-        raise op_error(p, args, e) from e
+        out = None if p.fallback is None else p.fallback(e, *raw, **kw)
+        if out is None:
+            raise op_error(p, args, e) from e
     if promote and getattr(out, "dtype", None) is not None and out.dtype.kind in "fc":
         ints = [a for a in raw[p.promote:] if getattr(a, "dtype", None) is not None]
         if ints and all(a.dtype.kind in "biu" for a in ints):
@@ -424,6 +430,7 @@ def torch_dtype(raw):
 
 _BOOL = np.dtype(np.bool_)
 _I64 = np.dtype(np.int64)
+_I8 = np.dtype(np.int8)
 
 
 def _default_of(complex_):
@@ -532,11 +539,13 @@ def unary(p):
             raise op_error(p, (x,), e) from e
         if type(out) is not _ndarray and type(out) is not _CUPY_ARRAY:
             out = _asarray(out)
-        if not x._rg and out.dtype is not xd.dtype and xd.dtype.kind in "biu" and \
-                out.dtype.kind in "fc":
-            promoted = default_float((xd,))  # exp(int) is the default float, as PyTorch's
-            if promoted is not None:
-                out = fwd(promoted[0])
+        if not x._rg and out.dtype is not xd.dtype and xd.dtype.kind in "biu":
+            if out.dtype.kind in "fc":
+                promoted = default_float((xd,))  # exp(int) is the default float, as PyTorch's
+                if promoted is not None:
+                    out = fwd(promoted[0])
+            elif out.dtype == _I8 and xd.dtype == _BOOL:
+                out = fwd(xd.astype(_I64))  # NumPy's arithmetic on bools is int8, PyTorch's int64
         t = _new(Tensor)
         t.data = out
         t.grad = None

@@ -75,7 +75,11 @@ def _scipy_prim(name, doc, saves=True, order_arg=False):
 
     fwd.__name__ = fwd.__qualname__ = name
     fwd.__doc__ = doc
-    return primitive(fwd, saves=saves)
+    prim = primitive(fwd, saves=saves)
+    # Tensor operands promote as PyTorch's (integer tensors give the default float dtype,
+    # float32 meets int64 as float32); an integer order is not an operand. Arrays keep NumPy's.
+    prim.prim.promote = 1 if order_arg else 0
+    return prim
 
 
 def _elementwise(prim, *rules):
