@@ -212,6 +212,8 @@ def _int_linspace(xp, start, end, steps, dtype):
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    # 0-d tensors as bounds (PyTorch's tensor overload) count by their value, wherever they are
+    start, end = (v.item() if isinstance(v, Tensor) else v for v in (start, end))
     if _integral(dtype):
         return _make(lambda xp, s, d: _int_linspace(xp, start, end, steps, d), (), dtype,
                      device, requires_grad)

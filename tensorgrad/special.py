@@ -432,7 +432,8 @@ def _airy_part(x, which):
         return out.astype(x.dtype, copy=False) if x.dtype.kind == "f" else out
     with np.errstate(all="ignore"):
         host = _airy_host(np.asarray(to_host(x)))[which]
-    return device_of(x).put(np.ascontiguousarray(host.astype(x.dtype, copy=False)))
+    # np.array, not np.ascontiguousarray, which makes a 0-d array 1-d
+    return device_of(x).put(np.array(host.astype(x.dtype, copy=False), order="C"))
 
 
 @primitive
