@@ -64,6 +64,21 @@ def _tg_function(f):
     return f
 
 
+def _tg_encoder_layer(layer):
+    """tensorgrad's TransformerEncoderLayer configured as torch's ``layer`` (an argument of
+    TransformerEncoder's samples), with its parameters."""
+    attn, lin = layer.self_attn, layer.linear1
+    act = layer.activation
+    ours = tg.nn.TransformerEncoderLayer(
+        attn.embed_dim, attn.num_heads, dim_feedforward=lin.out_features,
+        dropout=layer.dropout.p, activation=_tg_function(act) if callable(act) else act,
+        layer_norm_eps=layer.norm1.eps, batch_first=attn.batch_first,
+        norm_first=layer.norm_first, bias=lin.bias is not None)
+    ours.load_state_dict({k: tg.tensor(t.detach().numpy().copy())
+                          for k, t in layer.state_dict().items()})
+    return ours
+
+
 def to_tg(v, leaves):
     """A sample's argument with torch's tensors, dtypes, sizes and functions made tensorgrad's;
     (torch leaf, tensorgrad leaf) pairs for the tensors that require grad go to ``leaves``."""
@@ -91,6 +106,8 @@ def to_tg(v, leaves):
         return getattr(tg, str(v).split(".")[1])
     if isinstance(v, torch.layout):
         return getattr(tg, str(v).split(".")[1])
+    if isinstance(v, torch.nn.TransformerEncoderLayer):
+        return _tg_encoder_layer(v)
     if isinstance(v, torch.nn.Module) and not list(v.parameters()):
         return getattr(tg.nn, type(v).__name__)()  # PairwiseDistance(): default arguments
     if callable(v) and (getattr(v, "__module__", "") or "").startswith("torch") or \

@@ -13,7 +13,7 @@ import numpy as np
 from ..autograd.graph import bump_version
 from ..backend.device import xp_of
 from ..tensor import Tensor
-from .optimizer import Optimizer, _closure_loss, _param_of
+from .optimizer import Optimizer, _closure_loss, _host_lr, _param_of
 
 
 def _lerp_(a, b, w, tmp):
@@ -27,10 +27,6 @@ def _lerp_(a, b, w, tmp):
     else:
         tmp *= 1 - w
         xp.subtract(b, tmp, out=a)
-
-
-def _host_lr(lr):
-    return float(lr.item()) if isinstance(lr, Tensor) else float(lr)
 
 
 def _check_lr_tensor(name, lr):

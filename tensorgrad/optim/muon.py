@@ -13,8 +13,8 @@ import math
 
 from ..autograd.graph import bump_version
 from ..backend.device import xp_of
-from .adafactor import _check_lr_tensor, _host_lr, _lerp_
-from .optimizer import Optimizer, _closure_loss, _param_of
+from .adafactor import _check_lr_tensor, _lerp_
+from .optimizer import Optimizer, _closure_loss, _host_lr, _param_of
 
 __all__ = ["Muon"]
 

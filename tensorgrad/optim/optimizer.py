@@ -640,7 +640,7 @@ class SGD(Optimizer):
         for group in self.param_groups:
             if self._fused_step(group):
                 continue
-            lr, mom, wd = group["lr"], group["momentum"], group["weight_decay"]
+            lr, mom, wd = _host_lr(group["lr"]), group["momentum"], group["weight_decay"]
             for p, g in self._params_with_grad(group):
                 xp = xp_of(p.data)
                 if wd or mom or group["maximize"]:
@@ -686,7 +686,7 @@ class SGD(Optimizer):
                 first = entry is None
                 buf = lay.new_buffer("momentum_buffer", self.state, xp) if first else entry[0]
             tables, _grads = lay.grad_tables(xp)
-            _cuda.sgd_flat(lay.flat, tables, buf, group["lr"], mom, group["dampening"],
+            _cuda.sgd_flat(lay.flat, tables, buf, _host_lr(group["lr"]), mom, group["dampening"],
                            group["weight_decay"], group["nesterov"], group["maximize"], first)
         for p in lay.params:
             bump_version(p._vc)
@@ -702,6 +702,7 @@ class Adam(Optimizer):
         if lr < 0 or eps < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"{type(self).__name__}: invalid lr={lr}, eps={eps} or "
                              f"betas={betas}")
+        _check_nonneg(type(self).__name__, weight_decay=weight_decay)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize,
@@ -714,7 +715,7 @@ class Adam(Optimizer):
         for group in self.param_groups:
             if self._fused_step(group):
                 continue
-            lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group[
+            lr, (b1, b2), eps, wd = _host_lr(group["lr"]), group["betas"], group["eps"], group[
                 "weight_decay"]
             for p, g in self._params_with_grad(group):
                 xp = xp_of(p.data)
@@ -768,7 +769,7 @@ class Adam(Optimizer):
             tables, _grads = lay.grad_tables(xp)
             b1, b2 = group["betas"]
             _cuda.adam_flat(lay.flat, tables, bufs[0], bufs[1],
-                            bufs[2] if group["amsgrad"] else None, t, group["lr"], b1, b2,
+                            bufs[2] if group["amsgrad"] else None, t, _host_lr(group["lr"]), b1, b2,
                             group["eps"], group["weight_decay"],
                             group["decoupled_weight_decay"],
                             group["maximize"])
@@ -819,7 +820,8 @@ class RMSprop(Optimizer):
     def step(self, closure=None):
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            lr, alpha, eps, mom = group["lr"], group["alpha"], group["eps"], group["momentum"]
+            lr, alpha, eps = _host_lr(group["lr"]), group["alpha"], group["eps"]
+            mom = group["momentum"]
             for p, g in self._params_with_grad(group):
                 xp = xp_of(p.data)
                 self._count_step(p)
@@ -902,7 +904,7 @@ class Adagrad(Optimizer):
                     self._init_group_state({**group, "params": [_param_of(p)]})
                     st = self.state[id(_param_of(p))]
                 st["step"] += 1
-                clr = group["lr"] / (1 + (st["step"] - 1) * group["lr_decay"])
+                clr = _host_lr(group["lr"]) / (1 + (st["step"] - 1) * group["lr_decay"])
                 d = self._direction(p, g, group)
                 a = self._scratch_for(p, 1)
                 acc = _real_state(st, "sum")
@@ -929,6 +931,11 @@ def _scalar_state(value):
     return float(np.float32(value))
 
 
+def _host_lr(lr):
+    """A learning rate as a Python float (PyTorch takes a 1-element Tensor as well)."""
+    return float(lr.item()) if isinstance(lr, Tensor) else float(lr)
+
+
 def _check_nonneg(name, **values):
     bad = {k: v for k, v in values.items() if not v >= 0}
     if bad:
@@ -949,7 +956,7 @@ class _DecoupledMixin:
     def _decayed_direction(self, p, g, group):
         wd = group["weight_decay"]
         if wd and group["decoupled_weight_decay"]:
-            p.data *= 1 - group["lr"] * wd
+            p.data *= 1 - _host_lr(group["lr"]) * wd
             return self._direction(p, g, group, l2=False)
         return self._direction(p, g, group)
 
@@ -992,7 +999,7 @@ class NAdam(_DecoupledMixin, Optimizer):
     def step(self, closure=None):
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            lr, (b1, b2), eps, md = group["lr"], group["betas"], group["eps"], group[
+            lr, (b1, b2), eps, md = _host_lr(group["lr"]), group["betas"], group["eps"], group[
                 "momentum_decay"]
             for p, g in self._params_with_grad(group):
                 xp = xp_of(p.data)
@@ -1038,7 +1045,7 @@ class RAdam(_DecoupledMixin, Optimizer):
     def step(self, closure=None):
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+            lr, (b1, b2), eps = _host_lr(group["lr"]), group["betas"], group["eps"]
             rho_inf = 2 / (1 - b2) - 1
             for p, g in self._params_with_grad(group):
                 xp = xp_of(p.data)
@@ -1078,7 +1085,7 @@ class Adamax(Optimizer):
     def step(self, closure=None):
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+            lr, (b1, b2), eps = _host_lr(group["lr"]), group["betas"], group["eps"]
             for p, g in self._params_with_grad(group):
                 xp = xp_of(p.data)
                 _, t = self._count_step(p)
@@ -1117,7 +1124,7 @@ class Adadelta(Optimizer):
     def step(self, closure=None):
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            lr, rho, eps = group["lr"], group["rho"], group["eps"]
+            lr, rho, eps = _host_lr(group["lr"]), group["rho"], group["eps"]
             for p, g in self._params_with_grad(group):
                 xp = xp_of(p.data)
                 self._count_step(p)
@@ -1173,8 +1180,8 @@ class Rprop(Optimizer):
                 prev = self._buffer(p, "prev")
                 if "step_size" not in st:
                     # complex: both parts start at lr (PyTorch's complex(lr, lr))
-                    st["step_size"] = xp.full_like(_param_of(p).data, group["lr"])
-                    _real_state(st, "step_size")[...] = group["lr"]
+                    st["step_size"] = xp.full_like(_param_of(p).data, _host_lr(group["lr"]))
+                    _real_state(st, "step_size")[...] = _host_lr(group["lr"])
                 size = _real_state(st, "step_size")
                 d = self._scratch_for(p)
                 if group["maximize"]:
@@ -1215,7 +1222,7 @@ class ASGD(Optimizer):
     def step(self, closure=None):
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            lr, lambd = group["lr"], group["lambd"]
+            lr, lambd = _host_lr(group["lr"]), group["lambd"]
             for p, g in self._params_with_grad(group):
                 xp = xp_of(p.data)
                 st = self.state.setdefault(id(_param_of(p)), {})
