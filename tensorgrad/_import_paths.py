@@ -371,6 +371,10 @@ PATHS = {  # path under tensorgrad: (sources, torch 2.13's __all__ there, space-
     "nn.modules.lazy": (("tensorgrad.nn.extra_b",), "LazyModuleMixin"),
     "nn.modules.linear": (_NN + ("tensorgrad.nn.transformer",),  # + MultiheadAttention's
                           "Bilinear Identity LazyLinear Linear"),   # out_proj class
+    # torch 2.13's linear_cross_entropy module has an empty __all__ (the class is reached
+    # through torch.nn.modules.loss); its options dataclass has its own
+    "nn.modules.linear_cross_entropy": (("tensorgrad.nn.loss",), ""),
+    "nn.modules.linear_cross_entropy_options": (_NN, "LinearCrossEntropyOptions"),
     "nn.modules.loss": (("tensorgrad.nn", "tensorgrad.nn.layers"), (
         "L1Loss NLLLoss NLLLoss2d PoissonNLLLoss GaussianNLLLoss KLDivLoss MSELoss BCELoss "
         "BCEWithLogitsLoss HingeEmbeddingLoss MultiLabelMarginLoss SmoothL1Loss HuberLoss "

@@ -85,8 +85,11 @@ def to_tg(v, leaves):
     if isinstance(v, torch.Tensor):
         if v.layout != torch.strided:
             raise NotImplementedError(f"sample tensor with layout {v.layout}")
-        a = v.detach().resolve_conj().resolve_neg().numpy().copy()
         rg = bool(v.requires_grad)
+        for tv, tt in leaves if rg else ():  # one tensor passed twice stays one leaf
+            if tv is v:
+                return tt
+        a = v.detach().resolve_conj().resolve_neg().numpy().copy()
         t = tg.tensor(a, requires_grad=rg, device=DEVICE[0])
         if rg:
             leaves.append((v, t))
@@ -444,6 +447,38 @@ def check(op, dtypes=DTYPES, device="cpu"):
     finally:
         signal.signal(signal.SIGALRM, old)
     return problems
+
+
+def check_errors(op):
+    """torch's error inputs of ``op`` (``op.error_inputs``: arguments torch refuses) on which
+    tensorgrad raises nothing, as strings (empty: tensorgrad refuses them all too)."""
+    kind, fn = tg_callable(op)
+    if kind is None:
+        return []
+    try:
+        errors = list(op.error_inputs("cpu"))
+    except Exception:  # torch's generator needs what this machine lacks
+        return []
+    accepted = []
+    old = signal.signal(signal.SIGALRM, _alarm)
+    try:
+        for ei in errors:
+            s = ei.sample_input
+            signal.alarm(SECONDS)
+            try:
+                fn(to_tg(s.input, []), *to_tg(list(s.args), []), **to_tg(dict(s.kwargs), []))
+            except _Timeout:
+                accepted.append(f"over {SECONDS} s: {_describe(s)}")
+            except Exception:  # refused, as torch refuses it
+                continue
+            else:
+                accepted.append(f"no error where torch raises {ei.error_type.__name__} "
+                                f"({ei.error_regex!r}): {_describe(s)}")
+            finally:
+                signal.alarm(0)
+    finally:
+        signal.signal(signal.SIGALRM, old)
+    return accepted
 
 
 def quiet():

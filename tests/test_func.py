@@ -572,7 +572,7 @@ def test_functional_call_substitutes_and_restores(device):
     assert own_w.grad is None and own_b.grad is not None  # the bias was the module's own
     # a single argument need not be a tuple; kwargs pass through
     onp.testing.assert_allclose(host(F.functional_call(lin, {"weight": w}, x)), host(y), **TOL)
-    onp.testing.assert_allclose(host(F.functional_call(lin, {"weight": w}, (), {"x": x})),
+    onp.testing.assert_allclose(host(F.functional_call(lin, {"weight": w}, (), {"input": x})),
                                 host(y), **TOL)
 
     # restored even when the forward raises

@@ -37,9 +37,6 @@ EXCLUDED_PATHS = {
     "torch.utils.data.graph_settings": "DataPipe graph settings (datapipes are out of scope)",
     "torch.utils.data.backward_compatibility": "a DataPipe worker_init_fn (datapipes)",
     "torch.cuda.amp.common": "amp_definitely_not_available only, torch's internal probe",
-    "torch.nn.modules.linear_cross_entropy": "LinearCrossEntropyLoss (new in torch 2.13) is "
-                                             "not implemented",
-    "torch.nn.modules.linear_cross_entropy_options": "LinearCrossEntropyOptions: as above",
     "torch.nn.parallel.comm": "the device-to-device steps inside torch's DataParallel; "
                               "tensorgrad's DataParallel (nn/extra_c.py) does not expose them",
     "torch.nn.parallel.parallel_apply": "a DataParallel step (as torch.nn.parallel.comm)",
@@ -76,7 +73,6 @@ EXCLUDED_NAMES = {
     "upsample": "deprecated in torch (F.interpolate)",
     "assert_int_or_pair": "torch's internal helper",
     "Container": "deprecated in torch since 0.4", "CrossMapLRN2d": "not implemented",
-    "LinearCrossEntropyLoss": "new in torch 2.13, not implemented",
     "register_module_buffer_registration_hook": "global registration hooks: not implemented",
     "register_module_module_registration_hook": "global registration hooks: not implemented",
     "register_module_parameter_registration_hook": "global registration hooks: not "

@@ -90,9 +90,11 @@ def _fractional(input, d, kernel_size, output_size, output_ratio, samples, op):
     planes = int(np.prod(lead, dtype=np.int64))
     u = _raw(samples)
     want = (batch, lead[-1], d)
-    if tuple(u.shape) != want:
-        raise ValueError(f"{op}: _random_samples must have shape {want} (batch, channels, {d}) "
-                         f"for input shape {_shape(input)}, got {tuple(u.shape)}")
+    if u.ndim != 3 or u.shape[0] < batch or tuple(u.shape[1:]) != want[1:]:
+        raise ValueError(f"{op}: _random_samples must have shape {want} (batch, channels, {d}; "
+                         f"a larger batch is allowed, its first {batch} used) for input shape "
+                         f"{_shape(input)}, got {tuple(u.shape)}")
+    u = u[:batch]  # PyTorch takes the first rows of a larger batch of samples
     if u.dtype != raw.dtype:
         raise TypeError(f"{op}: _random_samples must have the input's dtype {raw.dtype}, got "
                         f"{u.dtype}")

@@ -782,18 +782,23 @@ def poisson_nll_loss(input, target, log_input=True, full=False, size_average=Non
 def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
     """0.5 (log(var) + (input - target)^2 / var), var clamped below at ``eps`` (the clamp
     passes the gradient through, as PyTorch's), ``full`` adds 0.5 log(2 pi). ``var`` has the
-    input's shape, or one fewer (trailing) dimension, or a trailing size 1, or is a float."""
+    input's shape, or its shape without the last dimension, or its shape with one dimension
+    of size 1 (broadcast: one variance shared along that dimension, as PyTorch's
+    homoscedastic case), or is a float."""
     op = "gaussian_nll_loss"
     _check_reduction(reduction, op)
     if isinstance(var, (int, float)):
         var = _const(float(var), input) + 0 * _raw(input)
     vs, xs = _shape(var), _shape(input)
     if vs != xs:
-        if xs[:-1] == vs or (xs[:-1] == vs[:-1] and vs[-1:] == (1,)):
-            if xs[:-1] == vs:
-                var = _unsqueeze(var, var.ndim)
-        else:
-            raise ValueError(f"{op}: var of shape {vs} does not fit input of shape {xs}")
+        if xs[:-1] == vs:
+            var = _unsqueeze(var, var.ndim)
+        elif len(vs) != len(xs) or sum(v for x, v in zip(xs, vs) if x != v) != 1:
+            # PyTorch's rule: the same rank and the var's sizes where the shapes differ sum to
+            # 1 (one dimension of size 1 to broadcast)
+            raise ValueError(f"{op}: var of shape {vs} does not fit input of shape {xs}: it "
+                             f"must be the input's shape, that shape without its last "
+                             f"dimension, or that shape with one dimension of size 1")
     v = _raw(var)
     if v.size and xp_of(v) is np and bool((v < 0).any()):
         raise ValueError(f"{op}: var has negative entries")

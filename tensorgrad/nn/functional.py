@@ -199,8 +199,8 @@ def _ce_vjp(g, ans, x, target, ignore=None):
     if saved is not None:
         return _cuda.cross_entropy_rows_backward(g, x, target, saved, ignore)
     safe, valid = _unignored(target, ignore)
-    if valid is not None:
-        g = g * valid.astype(_raw(x).dtype)
+    if valid is not None:  # a where: an ignored row passes 0 even for an infinite cotangent
+        g = _ew.where(valid, g, 0.0)
     return reshape(g, (-1, 1)) * (_ce_probs(ans, x, safe) - _onehot(safe, x))
 
 
@@ -244,7 +244,7 @@ def _ce_mean_jvp(t, ans, x, target, ignore=None):
 def _ce_jvp(t, ans, x, target, ignore=None):
     safe, valid = _unignored(target, ignore)
     out = _red.sum(t * (_ce_probs(ans, x, safe) - _onehot(safe, x)), (1,), False)
-    return out if valid is None else out * valid.astype(_raw(x).dtype)
+    return out if valid is None else _ew.where(valid, out, 0.0)
 
 
 _defvjp(_cross_entropy_rows, _ce_vjp, None, None)
@@ -337,15 +337,16 @@ def _class_targets(t, input, ignore_index, op):
     return valid.astype(_raw(input).dtype), safe
 
 
-def _weighted_sum_over(loss, wt, reduction):
+def _weighted_sum_over(loss, wt, reduction, valid):
     """PyTorch's weighted reduction for class-index losses: 'mean' divides by the total weight
-    of the rows that count (NaN when none does, as PyTorch)."""
+    of the rows that count (NaN when none does, as PyTorch). The ignored rows (``valid`` 0) get
+    a zero gradient even then, as PyTorch's (a ``where``, not a product with an infinite
+    cotangent); kept rows of zero weight get NaN, as there."""
     if reduction == "none":
         return loss
-    total = _red.sum(loss)
     if reduction == "sum":
-        return total
-    return total / _red.sum(wt)
+        return _red.sum(loss)
+    return _red.sum(_ew.where(valid != 0, loss, 0.0)) / _red.sum(wt)
 
 
 def _classes_last(input, target, name):
@@ -432,7 +433,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
             # the plain case: one fused node and nothing around it
             return _reduce(_cross_entropy_rows(input, t), reduction, "cross_entropy")
         wt = valid if weight is None else weight[safe] * valid
-        loss = _weighted_sum_over(_cross_entropy_rows(input, safe) * wt, wt, reduction)
+        loss = _weighted_sum_over(_cross_entropy_rows(input, safe) * wt, wt, reduction, valid)
         if not label_smoothing:
             return loss
         # PyTorch's smoothing term: the (weighted) sum of -log p over all classes, reduced with
@@ -440,7 +441,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         logp = log_softmax(input, 1)
         if weight is not None:
             logp = logp * _reshape(weight, (1, c))
-        smooth = _weighted_sum_over(-_red.sum(logp, (1,), False) * valid, wt, reduction)
+        smooth = _weighted_sum_over(-_red.sum(logp, (1,), False) * valid, wt, reduction,
+                                    valid)
         return loss * (1 - label_smoothing) + smooth * (label_smoothing / c)
     if tuple(t.shape) != tuple(input.shape):
         raise ValueError(f"cross_entropy: probability target must have the input's shape "
@@ -488,7 +490,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     valid, safe = _class_targets(_raw(target), input, ignore_index, "nll_loss")
     picked = getitem(input, (_rows(input.shape[0], _raw(input)), safe))
     wt = valid if weight is None else weight[safe] * valid
-    return _weighted_sum_over(-picked * wt, wt, reduction)
+    return _weighted_sum_over(-picked * wt, wt, reduction, valid)
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
@@ -593,10 +595,10 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """PyTorch's Kullback-Leibler divergence loss: ``target * (log(target) - input)`` for
-    log-probabilities ``input`` (0 where ``target`` is 0), or ``exp(target) * (target - input)``
-    with ``log_target``. ``reduction="batchmean"`` divides the sum by the batch size
-    ``input.shape[0]`` (the divergence per sample); ``"mean"`` divides by the number of
-    elements, as PyTorch's (which warns about it).
+    log-probabilities ``input`` (0 where ``target`` is 0, NaN where it is negative), or
+    ``exp(target) * (target - input)`` with ``log_target``. ``reduction="batchmean"``
+    divides the sum by the batch size ``input.shape[0]`` (the divergence per sample);
+    ``"mean"`` divides by the number of elements, as PyTorch's (which warns about it).
 
     >>> import tensorgrad as tg
     >>> p = tg.tensor([[0.5, 0.5]])
@@ -610,12 +612,12 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     if log_target:
         loss = _ew.exp(target) * (target - input)
     else:
-        t = _raw(target)
-        pos = t > 0
-        # target * log(target) is 0 at target = 0; the inner where keeps log's argument
-        # positive so that no 0 * inf reaches the gradient
-        safe = _ew.where(pos, target, 1.0)
-        loss = _ew.where(pos, target * _ew.log(safe), 0.0) - target * input
+        # PyTorch's xlogy(target, target) - target * input: target * log(target) is 0 at
+        # target = 0 and NaN below; its gradient log(target) + 1 is NaN at 0 and below (0 * -inf
+        # in the product's rule), as PyTorch's (0 / 0 in xlogy's)
+        with _np.errstate(divide="ignore", invalid="ignore"):
+            xlx = _ew.where(_raw(target) == 0, 0.0, target * _ew.log(target))
+        loss = xlx - target * input
     if reduction == "batchmean":
         total = _red.sum(loss)
         return total / input.shape[0] if input.ndim else total
@@ -1098,6 +1100,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     >>> [round(v, 3) for v in y.tolist()[0]], [round(v, 4) for v in rm.tolist() + rv.tolist()]
     ([-1.0, -1.0], [0.2, 0.4, 1.1, 1.7])
     """
+    if eps <= 0 if training else eps < 0:  # as PyTorch: a zero variance would divide by 0
+        raise ValueError(f"batch_norm: eps must be {'positive' if training else 'non-negative'}"
+                         f"{' when training' if training else ''}, got {eps} (input shape "
+                         f"{tuple(input.shape)})")
     if _AUTOCAST[0]:
         input, weight, bias = _cast_inputs(_FP32, input, weight, bias)
     if input.ndim == 1 and input.shape[0] == 0:  # PyTorch gives an empty (0,) back
@@ -1111,6 +1117,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     b = None if bias is None else _reshape(bias, shape)
     if training:
         count = _raw(input).size // c if c else 0
+        if count == 0:  # an empty batch: PyTorch gives the empty output, statistics untouched
+            y = input if w is None else input * w
+            return y if b is None else y + b
         if count <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                              f"training, got input shape {tuple(input.shape)}")
@@ -1531,15 +1540,15 @@ def _pair(v, name, op):
     return v
 
 
-def _check_4d(input, op):
-    if input.ndim != 4:
-        raise ValueError(f"{op}: input must be (N, C, H, W), got shape {tuple(input.shape)}")
-
-
 def _pool(input, kernel_size, stride, padding, pad_value, reduce, op):
+    """A window reduction over (N, C, H, W), or an unbatched (C, H, W) as PyTorch's."""
     from ..ops.conv import unfold
 
-    _check_4d(input, op)
+    if input.ndim == 3:  # no batch axis: pool a batch of one
+        return _pool(input[None], kernel_size, stride, padding, pad_value, reduce, op)[0]
+    if input.ndim != 4:
+        raise ValueError(f"{op}: input must be (N, C, H, W) or (C, H, W), got shape "
+                         f"{tuple(input.shape)}")
     kernel = _pair(kernel_size, "kernel_size", op)
     stride = kernel if stride is None or stride == () or stride == [] else \
         _pair(stride, "stride", op)

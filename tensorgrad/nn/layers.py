@@ -217,6 +217,10 @@ class HuberLoss(_Loss):
     """PyTorch's ``nn.HuberLoss``: quadratic below ``delta``, ``delta``-sloped above."""
 
     def __init__(self, reduction="mean", delta=1.0):
+        if isinstance(delta, bool) or not isinstance(delta, (int, float, np.integer,
+                                                             np.floating)):
+            raise TypeError(f"HuberLoss: delta must be a float or int, got "
+                            f"{type(delta).__name__} ({delta!r})")
         super().__init__(reduction=reduction)
         self.delta = delta
 

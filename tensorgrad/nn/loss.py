@@ -1,11 +1,14 @@
 """Margin, embedding and likelihood losses with PyTorch's names, arguments and repr."""
 
+import math
+
 from . import functional as F
 from .layers import _Loss, _WeightedLoss
+from .modules import Linear
 
 __all__ = ["MarginRankingLoss", "TripletMarginLoss", "CosineEmbeddingLoss",
            "HingeEmbeddingLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "PoissonNLLLoss",
-           "GaussianNLLLoss"]
+           "GaussianNLLLoss", "LinearCrossEntropyLoss"]
 
 
 class MarginRankingLoss(_Loss):
@@ -89,3 +92,53 @@ class GaussianNLLLoss(_Loss):
 
     def forward(self, input, target, var):
         return F.gaussian_nll_loss(input, target, var, self.full, self.eps, self.reduction)
+
+
+class LinearCrossEntropyLoss(_WeightedLoss):
+    """Cross-entropy of logits made by an inner ``Linear`` (PyTorch 2.13's
+    ``nn.LinearCrossEntropyLoss``): ``self.linear`` maps ``in_features`` to
+    ``num_classes * prod(out_features)`` (bias only with ``bias=True``), its weight viewed as
+    (C, *out_features, in_features) and passed to ``F.linear_cross_entropy`` with the class
+    ``weight`` (a buffer), ``reduction``, ``ignore_index`` (None: -100 for class indices),
+    ``label_smoothing`` and ``options`` (a ``LinearCrossEntropyOptions``: chunked rows).
+
+    >>> import tensorgrad as tg
+    >>> loss = tg.nn.LinearCrossEntropyLoss(5, 10, out_features=(4, 3))
+    >>> loss.linear.weight.shape, loss(tg.randn(2, 5), tg.zeros(2, 4, 3, dtype=tg.int64)).shape
+    ((120, 5), ())
+    """
+
+    def __init__(self, in_features, num_classes, *, out_features=(), bias=False, device=None,
+                 dtype=None, reduction="mean", weight=None, ignore_index=None,
+                 label_smoothing=0.0, options=None):
+        if weight is not None and tuple(weight.shape) != (num_classes,):
+            raise ValueError(f"LinearCrossEntropyLoss: weight must have shape ({num_classes},), "
+                             f"one per class, got {tuple(weight.shape)}")
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"LinearCrossEntropyLoss: label_smoothing must be in [0, 1], got "
+                             f"{label_smoothing}")
+        super().__init__(weight, None, None, reduction)
+        self.num_classes = num_classes
+        self.out_features = tuple(out_features)
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+        # Linear's weight is 2-D: (C * prod(out_features), in_features), viewed in forward
+        self.linear = Linear(in_features, math.prod(self.out_features, start=num_classes),
+                             bias=bias, device=device, dtype=dtype)
+        self.options = options
+
+    def forward(self, input, target):
+        shape = (self.num_classes,) + self.out_features
+        lin = self.linear
+        bias = None if lin.bias is None else lin.bias.reshape(shape)
+        return F.linear_cross_entropy(input, lin.weight.reshape(shape + (lin.in_features,)),
+                                      target, linear_bias=bias, weight=self.weight,
+                                      reduction=self.reduction, ignore_index=self.ignore_index,
+                                      label_smoothing=self.label_smoothing,
+                                      options=self.options)
+
+    def extra_repr(self):
+        return (f"in_features={self.linear.in_features}, num_classes={self.num_classes}, "
+                f"out_features={self.out_features}, bias={self.linear.bias is not None}, "
+                f"reduction={self.reduction}, ignore_index={self.ignore_index}, "
+                f"label_smoothing={self.label_smoothing}, options={self.options}")

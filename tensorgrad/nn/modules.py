@@ -908,8 +908,8 @@ class Linear(_WeightBias, Module):
         self.in_features, self.out_features = in_features, out_features
         self._weight_bias((out_features, in_features), bias, dtype, device)
 
-    def forward(self, x):
-        return F.linear(x, self.weight, self.bias)
+    def forward(self, input):
+        return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
@@ -929,10 +929,10 @@ class Sequential(Module):
             for i, m in enumerate(modules):
                 self.add_module(str(i), m)
 
-    def forward(self, x):
+    def forward(self, input):
         for m in self._modules.values():
-            x = m(x)
-        return x
+            input = m(input)
+        return input
 
     def __getitem__(self, i):
         if isinstance(i, slice):
@@ -1146,8 +1146,8 @@ def _activation(name, fn, doc, params=()):
         for key in names:
             setattr(self, key, values[key])
 
-    def forward(self, x):
-        return fn(x, *(getattr(self, key) for key in names if key != "inplace"))
+    def forward(self, input):
+        return fn(input, *(getattr(self, key) for key in names if key != "inplace"))
 
     def extra_repr(self):
         return ", ".join(f"{key}={getattr(self, key)}" for key in names
@@ -1166,8 +1166,8 @@ Softplus = _activation("Softplus", F.softplus, "log(1 + exp(beta x)) / beta elem
 
 
 class Identity(Module):
-    def forward(self, x):
-        return x
+    def forward(self, input):
+        return input
 
 
 class Flatten(Module):
@@ -1175,8 +1175,8 @@ class Flatten(Module):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
-    def forward(self, x):
-        return x.flatten(self.start_dim, self.end_dim)
+    def forward(self, input):
+        return input.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -1206,8 +1206,8 @@ class Dropout(_DropoutNd):
     1 / (1 - p); the identity in eval mode (``inplace`` is accepted and ignored, as
     F.dropout's)."""
 
-    def forward(self, x):
-        return F.dropout(x, self.p, self.training)
+    def forward(self, input):
+        return F.dropout(input, self.p, self.training)
 
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -1316,11 +1316,11 @@ class Conv2d(_ConvNd):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, 0,
                          groups, bias, padding_mode, device, dtype)
 
-    def forward(self, x):
+    def forward(self, input):
         if self.padding_mode == "zeros":
-            return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+            return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
                             self.groups)
-        return F.conv2d(self._pad(x), self.weight, self.bias, self.stride, 0, self.dilation,
+        return F.conv2d(self._pad(input), self.weight, self.bias, self.stride, 0, self.dilation,
                         self.groups)
 
 
@@ -1370,8 +1370,8 @@ class MaxPool2d(_MaxPoolNd):
 
     _n = 2
 
-    def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+    def forward(self, input):
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
                             self.ceil_mode, self.return_indices)
 
     def extra_repr(self):
@@ -1386,8 +1386,8 @@ class AvgPool2d(_Pool2d):
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
         self.divisor_override = divisor_override
 
-    def forward(self, x):
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+    def forward(self, input):
+        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad, self.divisor_override)
 
     def extra_repr(self):

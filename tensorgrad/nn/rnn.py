@@ -143,14 +143,19 @@ class RNNBase(Module):
             warnings.warn(f"{name}: dropout option adds dropout after all but last recurrent "
                           f"layer, so non-zero dropout expects num_layers greater than 1, but "
                           f"got dropout={dropout} and num_layers={num_layers}", stacklevel=2)
+        for what, v in (("bias", bias), ("batch_first", batch_first)):
+            # as PyTorch: bias=0 or a string "False" (truthy) is a mistake, not a flag
+            if not isinstance(v, bool):
+                raise TypeError(f"{name}: {what} should be of type bool, got "
+                                f"{type(v).__name__} ({v!r})")
         for what, v in (("input_size", input_size), ("hidden_size", hidden_size),
                         ("num_layers", num_layers), ("proj_size", proj_size)):
             if not isinstance(v, numbers.Integral) or isinstance(v, bool):
                 raise TypeError(f"{name}: {what} should be of type int, got "
                                 f"{type(v).__name__}")
-        if hidden_size <= 0 or num_layers <= 0 or input_size < 0:
-            raise ValueError(f"{name}: hidden_size and num_layers must be positive (and "
-                             f"input_size non-negative), got input_size={input_size}, "
+        if hidden_size <= 0 or num_layers <= 0 or input_size <= 0:
+            raise ValueError(f"{name}: input_size, hidden_size and num_layers must be "
+                             f"positive, got input_size={input_size}, "
                              f"hidden_size={hidden_size}, num_layers={num_layers}")
         if proj_size < 0:
             raise ValueError(f"{name}: proj_size should be a positive integer or zero to "
