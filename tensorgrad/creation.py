@@ -205,10 +205,16 @@ def _int_linspace(xp, start, end, steps, dtype):
     s, e = int(start), int(end)
     if steps == 1:
         return xp.full((1,), s, dtype)
+    return _int_steps(xp, s, e, steps).astype(np.int64).astype(dtype)
+
+
+def _int_steps(xp, s, e, steps):
+    """The float64 points of PyTorch's integer-dtype linspace/logspace kernels between the
+    truncated bounds ``s`` and ``e`` (steps >= 2): the first half counted up from ``s``, the
+    second down from ``e``."""
     step = (e - s) / (steps - 1)
     i = xp.arange(steps, dtype=np.float64)
-    vals = xp.where(i < steps // 2, s + step * i, e - step * (steps - 1 - i))
-    return vals.astype(np.int64).astype(dtype)
+    return xp.where(i < steps // 2, s + step * i, e - step * (steps - 1 - i))
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):

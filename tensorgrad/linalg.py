@@ -1137,6 +1137,9 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
     axes = _dim_tuple(dim, t.ndim, "matrix_norm")
     if len(axes) != 2:
         raise ValueError(f"linalg.matrix_norm: dim must be a 2-tuple, got {dim}")
+    if ord in (math.inf, 1, 2) and 0 in (t.shape[axes[0]], t.shape[axes[1]]):
+        # no entries: a maximum over nothing is PyTorch's 0 (norms are >= 0), as 'fro' gives
+        return _nla._matrix_norm(t, "fro", axes, bool(keepdim))
     return _nla._matrix_norm(t, ord, axes, bool(keepdim))
 
 

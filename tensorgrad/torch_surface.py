@@ -141,8 +141,14 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_
     if not isinstance(steps, numbers.Integral) or steps < 0:
         raise ValueError(f"logspace(): steps must be a non-negative int, got {steps!r}")
     dt = _cr.get_default_dtype() if dtype is None else np.dtype(dtype)
-    # exponents in float64 (PyTorch computes in the dtype; float64 is at least as accurate)
-    exps = np.linspace(builtins.float(start), builtins.float(end), int(steps))
+    start, end = (v.item() if isinstance(v, Tensor) else v for v in (start, end))
+    if dt.kind in "iu" and steps > 1:
+        # PyTorch's integer rule: bounds truncated to integers, exponents in float64 as its
+        # integer linspace, each power truncated (a single step keeps the untruncated start)
+        exps = _cr._int_steps(np, int(start), int(end), int(steps))
+    else:
+        # exponents in float64 (PyTorch computes in the dtype; float64 is at least as accurate)
+        exps = np.linspace(builtins.float(start), builtins.float(end), int(steps))
     vals = np.power(builtins.float(base), exps)
     out = _cr.tensor(vals.astype(dt), device=device)
     return out.requires_grad_() if requires_grad else out
@@ -375,6 +381,8 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
         inv_shape = x.shape
     else:
         d = _ta._dim(x, dim, "unique")
+        if x.numel() == 0:
+            return _unique_dim_empty(x, d, "unique", return_inverse, return_counts)
         rest = tuple(x.shape[:d]) + tuple(x.shape[d + 1:])
         # the slices along d as the rows of a matrix: NumPy's unique of rows
         rows = xp.moveaxis(x.data, d, 0).reshape((x.shape[d], -1))
@@ -387,6 +395,18 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
         out.append(_const(res[1].reshape(inv_shape).astype(np.int64)))
     if return_counts:
         out.append(_const(res[2].astype(np.int64)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _unique_dim_empty(x, d, op, return_inverse, return_counts):
+    """unique/unique_consecutive along dim ``d`` of an empty ``x``, as PyTorch's: no slices
+    (``x``'s size along d is 0) gives empty results; empty slices of some other dim, an error."""
+    if x.shape[d] != 0:
+        raise RuntimeError(f"{op}(): input of shape {tuple(x.shape)} has a size-0 dimension "
+                           f"other than dim {d}; there are no slices to compare")
+    xp = _xp(x)
+    out = [_const(xp.empty(x.shape, x.dtype))]
+    out += [_const(xp.empty((0,), np.int64)) for f in (return_inverse, return_counts) if f]
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -671,21 +691,26 @@ def cov(input, *, correction=1, fweights=None, aweights=None):
                              f"got shape {tuple(v.shape)}")
         if name == "fweights" and v.dtype.kind not in "iu":
             raise TypeError(f"cov(): fweights must be integers, got {v.dtype}")
-        v = v.to(x2.dtype) if v.dtype != x2.dtype else v
+        if name == "aweights":
+            aw = v
         w = v if w is None else w * v
     if w is None:
         avg = x2.mean(1, keepdim=True)
         total = n - correction
     else:
+        # PyTorch sums the weights and forms the normalization in the weights' own dtype
+        # (float32 aweights give a float32 norm factor), and only then meets the data's dtype
         wsum = w.sum()
-        avg = (x2 * w).sum(1, keepdim=True) / wsum
         if correction == 0:
             total = wsum
         elif aweights is None:
             total = wsum - correction
         else:
-            a = aweights.to(x2.dtype) if aweights.dtype != x2.dtype else aweights
-            total = wsum - correction * (w * a).sum() / wsum
+            total = wsum - correction * (w * aw).sum() / wsum
+        rdt = x2.real.dtype if x2.dtype.kind == "c" else x2.dtype
+        if w.dtype != rdt:
+            w, wsum, total = w.to(rdt), wsum.to(rdt), total.to(rdt)
+        avg = (x2 * w).sum(1, keepdim=True) / wsum
     c = x2 - avg
     cw = c if w is None else c * w
     ct = _ew.conjugate(c) if c.dtype.kind == "c" else c

@@ -184,7 +184,13 @@ def _quantile(input, q, dim, keepdim, interpolation, op, ignore_nan):
         elif interpolation == "midpoint":
             out = (val_lo + val_hi) * 0.5
         else:
-            out = val_lo + (val_hi - val_lo) * _const((pos - xp.floor(pos)).astype(x.dtype))
+            frac = (pos - xp.floor(pos)).astype(x.dtype)
+            if isinstance(q, Tensor):  # the weight q*(count-1) - floor(...) is linear in q
+                frac = (q.reshape(qq.shape) * _const((count - 1).astype(x.dtype))
+                        - _const(xp.floor(pos).astype(x.dtype)))
+            else:
+                frac = _const(frac)
+            out = val_lo + (val_hi - val_lo) * frac
     empty = (count == 0) if ignore_nan else nan.any(axis=-1, keepdims=True)
     if builtins.bool(empty.shape) and empty.size:
         out = _ew.where(xp.broadcast_to(empty, out.shape), _const(xp.asarray(np.nan, x.dtype)),
@@ -577,8 +583,9 @@ def histogram(input, bins, *, range=None, weight=None, density=False):
             raise TypeError("histogram(): range is only taken with an int bins")
     elif isinstance(bins, numbers.Integral) and bins > 0:
         if range is None:
+            # no data: [0, 1], as PyTorch's (and NumPy's)
             lo = builtins.float(to_host(x.data.min()).item()) if x.numel() else 0.0
-            hi = builtins.float(to_host(x.data.max()).item()) if x.numel() else 0.0
+            hi = builtins.float(to_host(x.data.max()).item()) if x.numel() else 1.0
         else:
             lo, hi = (builtins.float(v) for v in range)
             if lo > hi:

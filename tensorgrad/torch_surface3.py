@@ -33,8 +33,9 @@ from . import creation as _cr
 from . import linalg as _la
 from . import special as _sp
 from . import torch_api as _ta
+from . import torch_surface as _ts
 from .autograd import anomaly as _anomaly
-from .backend.device import _CUPY_ARRAY, xp_of
+from .backend.device import _CUPY_ARRAY, to_host, xp_of
 from .ops import elementwise as _ew
 from .ops import nondiff as _nd
 from .ops import shape as _sh
@@ -126,11 +127,13 @@ def _scatter_prod(x, fidx, s, hit, include_self):
     logabs = 0
     negs = xp.zeros(x.shape, dtype=np.int64)
     zero_sum = 0
+    zparts = []  # (the zero values as differentiable entries, where they go)
     for v, idx, scattered in vals:
         nz = v.data != 0
         mag = _ew.where(_const(nz), _ew.abs(v), 1.0)
         part = _ew.log(mag)
         zpart = _ew.where(_const(~nz), v, 0.0)
+        zparts.append((zpart, idx if scattered else None))
         if scattered:
             xp.add.at(zeros, idx, (~nz).astype(np.int64))
             xp.add.at(negs, idx, (v.data < 0).astype(np.int64))
@@ -143,11 +146,37 @@ def _scatter_prod(x, fidx, s, hit, include_self):
         zero_sum = zero_sum + zpart
     sign = _const((1 - 2 * (negs % 2)).astype(x.dtype))
     prod_nz = sign * _ew.exp(logabs)
-    factor = _ew.where(_const(zeros == 0), 1.0, _const((zeros == 1).astype(x.dtype)) * zero_sum)
+    most = int(to_host(zeros.max()).item()) if x.dtype.kind in "fc" and zeros.size else 0
+    if most < 2:
+        factor = _ew.where(_const(zeros == 0), 1.0,
+                           _const((zeros == 1).astype(x.dtype)) * zero_sum)
+    else:
+        factor = _zeros_product(zparts, zeros, most, x.shape, x.dtype)
     out = prod_nz * factor
     if x.dtype.kind in "iu":
         out = _nd.rint(out).to(x.dtype)
     return _ew.where(_const(hit > 0), out, x)
+
+
+def _zeros_product(zparts, zeros, most, shape, dtype):
+    """The product of the zero values meeting in each place (``zeros`` of them, at most
+    ``most``), as the elementary symmetric polynomial e_k of those values (k = their count)
+    from their power sums p_i by Newton's identities, k e_k = sum_i (-1)^(i-1) e_(k-i) p_i: a
+    polynomial identity, so every derivative is the product's (where two zeros meet, the second
+    derivative in the pair is the product of the rest, as PyTorch's)."""
+    p = []
+    for i in builtins.range(1, most + 1):
+        terms = [zp ** i for zp, _ in zparts]
+        p.append(sum(_untake(t, idx, shape) if idx is not None else t
+                     for t, (_, idx) in zip(terms, zparts)))
+    e = [1.0]
+    for k in builtins.range(1, most + 1):
+        e.append(sum((-1) ** (i - 1) * e[k - i] * p[i - 1]
+                     for i in builtins.range(1, k + 1)) / k)
+    factor = _const((zeros == 0).astype(dtype))
+    for k in builtins.range(1, most + 1):
+        factor = _ew.where(_const(zeros == k), e[k], factor)
+    return factor
 
 
 def _one_element(fn, x, dim, index, values, op, *args, **kwargs):
@@ -393,6 +422,9 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
         values = flat[change]
     else:
         d = _dim(x, dim, "unique_consecutive")
+        if a.size == 0:
+            return _ts._unique_dim_empty(x, d, "unique_consecutive", return_inverse,
+                                         return_counts)
         m = xp.moveaxis(a, d, 0).reshape(a.shape[d], -1)
         diff = (m[1:] != m[:-1]).any(axis=1) if m.shape[0] else xp.zeros(0, dtype=bool)
         change = xp.concatenate([xp.ones(min(1, m.shape[0]), dtype=bool), diff])
@@ -665,6 +697,11 @@ def histogramdd(input, bins=10, *, range=None, weight=None, density=False):
     rng = None if range is None else [tuple(range[i:i + 2]) for i in
                                       builtins.range(0, len(range), 2)]
     pts = pts.reshape(-1, pts.shape[-1])
+    if w is not None:  # one weight per point: weight has input's shape without the last dim
+        if tuple(w.shape) != tuple(x.shape[:-1]):
+            raise ValueError(f"histogramdd(): weight of shape {tuple(w.shape)} must have "
+                             f"input's shape {tuple(x.shape)} without the last dim")
+        w = w.reshape(-1)
     if isinstance(bins, (list, tuple)) and bins and isinstance(bins[0], Tensor):
         edges = [b.data if type(b.data) is not _CUPY_ARRAY else b.data.get() for b in bins]
         hist = _histogram_at_edges(pts, edges, w, density)
