@@ -190,6 +190,12 @@ def _int_arange(xp, start, end, step, dtype):
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
     if end is None:
         start, end = 0, start
+    if all(isinstance(v, numbers.Real) for v in (start, end, step)):  # O(1), on the host
+        if step == 0:
+            raise RuntimeError(f"arange(): step must be nonzero (start {start}, end {end})")
+        if (step > 0 and end < start) or (step < 0 and end > start):
+            raise RuntimeError(f"arange(): upper bound {end} and lower bound {start} "
+                               f"inconsistent with the sign of step {step}")
     floats = any(isinstance(v, float) for v in (start, end, step))
     if floats and _integral(dtype):
         return _make(lambda xp, s, d: _int_arange(xp, start, end, step, d), (), dtype, device,

@@ -78,6 +78,11 @@ def _operand(x, op, name="other"):
                     f"{type(x).__name__}")
 
 
+def _is_number(v):
+    """A real Python/NumPy number (a scalar argument checked on the host, with no device read)."""
+    return isinstance(v, numbers.Real) and not isinstance(v, Tensor)
+
+
 def _first_tensor(op, *xs):
     for x in xs:
         if isinstance(x, Tensor):
@@ -478,6 +483,10 @@ def equal(input, other):
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     x = _t(input, "isclose")
     o = other.data if isinstance(other, Tensor) else _operand(other, "isclose")
+    for name, tol in (("rtol", rtol), ("atol", atol)):
+        if isinstance(tol, numbers.Real) and not tol >= 0:  # O(1), as PyTorch's check
+            raise RuntimeError(f"isclose(): {name} must be greater than or equal to zero, got "
+                               f"{tol} (input of shape {tuple(x.shape)})")
     return _new_tensor(_xp(x).isclose(x.data, o, rtol=rtol, atol=atol, equal_nan=equal_nan),
                        None, False)
 
@@ -707,6 +716,9 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
     """The n-th forward difference along ``dim``; ``prepend``/``append`` are joined first."""
     x = _t(input, "diff")
     d = _dim(x, dim, "diff")
+    if n < 0:
+        raise RuntimeError(f"diff(): order n must be non-negative, got {n} (input of shape "
+                           f"{tuple(x.shape)})")
     if n == 0:  # PyTorch: the input itself, prepend and append ignored
         return x
     parts = [p for p in (prepend, x, append) if p is not None]
@@ -751,6 +763,11 @@ def movedim(input, source, destination):
     dst = destination if isinstance(destination, (tuple, list)) else (destination,)
     if len(src) != len(dst):
         raise ValueError(f"movedim(): {len(src)} source dims but {len(dst)} destination dims")
+    for name, dims in (("source", src), ("destination", dst)):
+        normed = [_norm_axis(d, x.ndim, "movedim") for d in dims]
+        if len(set(normed)) != len(normed):
+            raise RuntimeError(f"movedim(): repeated dim in {name} {list(dims)} (input of "
+                               f"shape {tuple(x.shape)})")
     return tnp.moveaxis(x, tuple(src), tuple(dst))
 
 
@@ -801,6 +818,9 @@ def narrow(input, dim, start, length):
     x = _t(input, "narrow")
     d = _dim(x, dim, "narrow")
     n = x.shape[d]
+    if isinstance(start, Tensor) and (start.ndim or start.dtype.kind not in "iu"):
+        raise TypeError(f"narrow(): start must be an int or a 0-d integral tensor, got a "
+                        f"tensor of dtype {start.dtype} and shape {tuple(start.shape)}")
     start = int(start)
     if start < 0:
         start += n
@@ -1289,8 +1309,29 @@ def _fill_value(value, x, op):
         if v.ndim:
             raise ValueError(f"{op}(): value must be a number or a 0-d tensor, got shape "
                              f"{tuple(v.shape)}")
+        vd, xd = v.dtype, x.dtype
+        if (xd.kind in "iu" and not np.can_cast(vd, xd)) or (xd.kind == "f" and vd.kind == "c"):
+            _check_fits(v.item(), x, op)  # a device read, only for these rare dtype pairs
         return _cast_like(v, x)
-    return x.dtype.type(v).item()
+    return x.dtype.type(_check_fits(v, x, op)).item()
+
+
+def _check_fits(v, x, op):
+    """``v`` as a number ``x``'s dtype takes (a zero imaginary part dropped); RuntimeError
+    unless it converts without overflow (PyTorch's rule for fill values: no imaginary part into
+    a real dtype, no NaN, infinity or out-of-range value into an integer dtype; anything into
+    bool)."""
+    kind = x.dtype.kind
+    fits, real = True, v
+    if kind in "iuf" and isinstance(v, numbers.Complex) and not isinstance(v, numbers.Real):
+        fits, real = v.imag == 0, v.real
+    if fits and kind in "iu":
+        info = np.iinfo(x.dtype)
+        fits = bool(info.min <= real <= info.max)  # False for NaN
+    if not fits:
+        raise RuntimeError(f"{op}(): value {v!r} cannot be converted to the input's dtype "
+                           f"{x.dtype} without overflow (input of shape {tuple(x.shape)})")
+    return real
 
 
 def _scatter_index(x, dim, index, src, op):
@@ -1678,7 +1719,8 @@ def einsum(equation, *operands):
 def cross(input, other, dim=None):
     """The cross product of 3-vectors along ``dim`` (broadcast elsewhere; the first dim of size
     3 when None)."""
-    a, b = broadcast_tensors(_t(input, "cross"), _t(other, "cross", "other"))
+    x, y = _t(input, "cross"), _t(other, "cross", "other")
+    a, b = broadcast_tensors(x, y)
     if dim is None:
         sizes = [i for i, n in enumerate(a.shape) if n == 3]
         if not sizes:
@@ -1686,9 +1728,10 @@ def cross(input, other, dim=None):
         d = sizes[0]
     else:
         d = _dim(a, dim, "cross")
-        if a.shape[d] != 3:
-            raise ValueError(f"cross(): dim {dim} must have size 3, got shape "
-                             f"{tuple(a.shape)}")
+        k = d - a.ndim  # in both inputs: no broadcasting along the vectors' dim, as PyTorch's
+        if builtins.any(-k > v.ndim or v.shape[k] != 3 for v in (x, y)):
+            raise ValueError(f"cross(): dim {dim} must have size 3 in both inputs, got shapes "
+                             f"{tuple(x.shape)} and {tuple(y.shape)}")
     a0, a1, a2 = unbind(a, d)
     b0, b1, b2 = unbind(b, d)
     return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], d)
@@ -1889,6 +1932,9 @@ def _inplace_method(name, fn):
 def _uniform_(self, from_=0.0, to=1.0, *, generator=None):
     """Fill with uniform samples in [from_, to), from ``generator`` (a ``tg.Generator`` on
     this tensor's device) or the global generator."""
+    if _is_number(from_) and _is_number(to) and not from_ <= to:
+        raise RuntimeError(f"uniform_(): expects a [from, to) range, but found from={from_} > "
+                           f"to={to} (tensor of shape {tuple(self.shape)})")
     _creation()._source(generator, self.device, "uniform_")
     u = _creation().rand(*self.shape, generator=generator, dtype=self.dtype, device=self.device)
     return self.copy_(u * (to - from_) + from_)
@@ -1897,6 +1943,9 @@ def _uniform_(self, from_=0.0, to=1.0, *, generator=None):
 def _normal_(self, mean=0.0, std=1.0, *, generator=None):
     """Fill with normal samples of ``mean`` and ``std``, from ``generator`` (a
     ``tg.Generator`` on this tensor's device) or the global generator."""
+    if _is_number(std) and not std >= 0:
+        raise RuntimeError(f"normal_(): expects std >= 0.0, but found std={std} (tensor of "
+                           f"shape {tuple(self.shape)})")
     _creation()._source(generator, self.device, "normal_")
     z = _creation().randn(*self.shape, generator=generator, dtype=self.dtype, device=self.device)
     return self.copy_(z * std + mean)

@@ -691,6 +691,10 @@ def cov(input, *, correction=1, fweights=None, aweights=None):
                              f"got shape {tuple(v.shape)}")
         if name == "fweights" and v.dtype.kind not in "iu":
             raise TypeError(f"cov(): fweights must be integers, got {v.dtype}")
+        # a device read, paid only when weights are given (as PyTorch's check)
+        if v.dtype.kind not in "bu" and bool(to_host((v.data < 0).any())):
+            raise RuntimeError(f"cov(): {name} cannot be negative (input of shape "
+                               f"{tuple(x.shape)}, {name} of shape {tuple(v.shape)})")
         if name == "aweights":
             aw = v
         w = v if w is None else w * v

@@ -350,6 +350,9 @@ def renorm(input, p, dim, maxnorm):
     """Each slice of ``dim`` whose ``p``-norm exceeds ``maxnorm`` scaled down to that norm
     (PyTorch's factor maxnorm / (norm + 1e-7))."""
     x = _t(input, "renorm")
+    if x.ndim < 2:  # PyTorch's rule: one norm per slice of dim needs another dimension
+        raise RuntimeError(f"renorm(): input needs at least 2 dimensions, got {x.ndim} "
+                           f"dimensions (shape {tuple(x.shape)})")
     d = _dim(x, dim, "renorm")
     if p <= 0:
         raise ValueError(f"renorm(): p must be positive, got {p}")
@@ -762,6 +765,10 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
     dims = list(builtins.range(x.ndim)) if dim is None else \
         [dim] if isinstance(dim, int) else list(dim)
     dims = [_dim(x, d, "gradient") for d in dims]
+    if len(set(dims)) != len(dims):
+        twice = next(d for d in dims if dims.count(d) > 1)
+        raise RuntimeError(f"gradient(): dim {twice} appears multiple times in dim {dim} "
+                           f"(input of shape {tuple(x.shape)})")
     if edge_order not in (1, 2):
         raise ValueError(f"gradient(): edge_order must be 1 or 2, got {edge_order}")
     if spacing is None:
@@ -1204,8 +1211,11 @@ def _map_(self, tensor, callable):
     return self
 
 
-def _random_fill(name, draw):
+def _random_fill(name, draw, check):
+    """The in-place fill ``name`` drawing ``draw(u, *args)`` from uniforms ``u``; ``check(*args)``
+    is the message of PyTorch's error for bad scalar parameters, else None."""
     def method(self, *args, generator=None, **kwargs):
+        _check_params(name, self, check(*args, **kwargs))
         _cr._source(generator, self.device, name)
         u = _cr.rand(*self.shape, generator=generator, dtype=np.float64, device=self.device)
         vals = draw(u, *args, **kwargs)
@@ -1215,19 +1225,43 @@ def _random_fill(name, draw):
     return method
 
 
+def _check_params(name, self, problem):
+    if problem is not None:
+        raise RuntimeError(f"{name}(): expects {problem} (tensor of shape {tuple(self.shape)})")
+
+
+def _bad(v, ok):
+    """True if ``v`` is a real number (checked on the host, O(1)) for which ``ok`` fails."""
+    return isinstance(v, numbers.Real) and not ok(v)
+
+
 def _exponential(u, lambd=1.0):
     return -_ew.log1p(-u) / lambd
+
+
+def _exponential_check(lambd=1.0):
+    return f"lambda > 0.0, but found lambda={lambd}" if _bad(lambd, lambda v: v > 0) else None
 
 
 def _geometric(u, p):
     return _nd.floor(_ew.log1p(-u) / math.log1p(-p)) + 1
 
 
+def _geometric_check(p):
+    return f"p to be in (0, 1), but got p={p}" if _bad(p, lambda v: 0 < v < 1) else None
+
+
 def _cauchy(u, median=0.0, sigma=1.0):
     return median + sigma * _ew.tan(math.pi * (u - 0.5))
 
 
+def _cauchy_check(median=0.0, sigma=1.0):
+    return f"sigma > 0.0, but found sigma={sigma}" if _bad(sigma, lambda v: v > 0) else None
+
+
 def _log_normal_(self, mean=1.0, std=2.0, *, generator=None):
+    if _bad(std, lambda v: v > 0):
+        _check_params("log_normal_", self, f"std > 0.0, but found std={std}")
     _cr._source(generator, self.device, "log_normal_")
     z = _cr.randn(*self.shape, generator=generator, dtype=np.float64, device=self.device)
     return self.copy_(_ew.exp(z * std + mean).to(self.dtype))
@@ -1315,9 +1349,10 @@ def _attach(T):
         "is_set_to": _is_set_to, "is_same_size": is_same_size, "is_signed": is_signed,
         "is_neg": is_neg, "new": _new, "resize_": _resize_, "resize_as_": _resize_as_,
         "fill_diagonal_": _fill_diagonal_, "apply_": _apply_, "map_": _map_,
-        "random_": _random_, "exponential_": _random_fill("exponential_", _exponential),
-        "geometric_": _random_fill("geometric_", _geometric),
-        "cauchy_": _random_fill("cauchy_", _cauchy), "log_normal_": _log_normal_,
+        "random_": _random_,
+        "exponential_": _random_fill("exponential_", _exponential, _exponential_check),
+        "geometric_": _random_fill("geometric_", _geometric, _geometric_check),
+        "cauchy_": _random_fill("cauchy_", _cauchy, _cauchy_check), "log_normal_": _log_normal_,
         "bernoulli_": _bernoulli_, "to_dense": lambda self, dtype=None: self if dtype is None
         else self.to(dtype),
         "byte": _cast(np.uint8), "char": _cast(np.int8), "short": _cast(np.int16),

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 import torch
-from opinfo_check import _alarm, _array, _flat, _Timeout, differs, quiet, to_tg
+from opinfo_check import _alarm, _array, _flat, _Timeout, arguments, differs, main, to_tg
 from torch.testing._internal.common_modules import module_db
 
 import tensorgrad as tg
@@ -29,15 +29,8 @@ def tg_class(info):
 
 
 def _describe(mi):
-    def short(v):
-        if isinstance(v, torch.Tensor):
-            return f"T{tuple(v.shape)}"
-        if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(short(x) for x in v) + "]"
-        return repr(v)
     c, f = mi.constructor_input, mi.forward_input
-    args = ", ".join([short(a) for a in c.args] + [f"{k}={short(v)}" for k, v in c.kwargs.items()])
-    fwd = ", ".join([short(a) for a in f.args] + [f"{k}={short(v)}" for k, v in f.kwargs.items()])
+    args, fwd = arguments(c.args, c.kwargs), arguments(f.args, f.kwargs)
     return f"{mi.desc or '-'}: ({args})({fwd})"
 
 
@@ -139,6 +132,7 @@ def check(info, dtype=torch.float64):
     old = signal.signal(signal.SIGALRM, _alarm)
     try:
         for training in (True, False):
+            torch.manual_seed(1234)  # torch draws the samples: the same ones on every run
             try:
                 inputs = info.module_inputs_func(info, device="cpu", dtype=dtype,
                                                  requires_grad=True, training=training)
@@ -159,13 +153,4 @@ def check(info, dtype=torch.float64):
 
 
 if __name__ == "__main__":
-    quiet()
-    n_bad = 0
-    for name in sys.argv[1:] or list(MODULES):
-        probs = check(MODULES[name])
-        if probs:
-            n_bad += 1
-            print(f"== {name} ({len(probs)})")
-            for p in probs[:5]:
-                print("   ", p[:300])
-    print(f"{n_bad} modules differ", file=sys.stderr)
+    main(sys.argv[1:] or list(MODULES), lambda name: check(MODULES[name]), "modules")

@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 import torch
-from opinfo_check import _array, differs, to_tg
+from opinfo_check import _array, differs, main, to_tg
 from torch.testing._internal.common_optimizers import OptimizerErrorEnum, optim_db
 
 import tensorgrad as tg
@@ -138,13 +138,4 @@ def check(info):
 
 
 if __name__ == "__main__":
-    warnings.filterwarnings("ignore")
-    n_bad = 0
-    for name in sys.argv[1:] or list(OPTIMIZERS):
-        probs = check(OPTIMIZERS[name])
-        if probs:
-            n_bad += 1
-            print(f"== {name} ({len(probs)})")
-            for p in probs[:6]:
-                print("   ", p[:300])
-    print(f"{n_bad} optimizers differ", file=sys.stderr)
+    main(sys.argv[1:] or list(OPTIMIZERS), lambda name: check(OPTIMIZERS[name]), "optimizers")

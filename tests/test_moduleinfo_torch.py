@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("expecttest")  # torch.testing._internal needs it (the oracle extra)
 
 import moduleinfo_check as mc  # noqa: E402
+from opinfo_check import assert_as_expected  # noqa: E402
 
 # name -> (reason, substrings one of which every differing line contains)
 EXPECTED = {
@@ -20,11 +21,4 @@ EXPECTED = {
 
 @pytest.mark.parametrize("name", sorted(mc.MODULES))
 def test_pytorch_module_samples_agree(name):
-    problems = mc.check(mc.MODULES[name])
-    if name not in EXPECTED:
-        assert not problems, "\n".join(problems[:12])
-        return
-    reason, *patterns = EXPECTED[name]
-    assert problems, f"{name} agrees with torch now: remove it from EXPECTED ({reason})"
-    other = [p for p in problems if not any(pat in p for pat in patterns)]
-    assert not other, "\n".join(other[:12])
+    assert_as_expected(mc.check(mc.MODULES[name]), name, EXPECTED)

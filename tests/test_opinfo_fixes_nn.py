@@ -183,10 +183,6 @@ def test_max_unpool_duplicate_indices_gradient_is_the_true_derivative(device):
         return float((host(F.max_unpool1d(tensor_on(a, device), tensor_on(idx, device), 3, 2,
                                           output_size=[5])) * w).sum())
 
-    def f_torch(a):
-        return float((torch.nn.functional.max_unpool1d(torch.tensor(a), torch.tensor(idx), 3, 2,
-                                                       output_size=[5]).numpy() * w).sum())
-
     def fd(f):
         g = np.zeros_like(x)
         for i in np.ndindex(x.shape):
@@ -202,11 +198,11 @@ def test_max_unpool_duplicate_indices_gradient_is_the_true_derivative(device):
     tt = torch.tensor(x, requires_grad=True)
     (torch.nn.functional.max_unpool1d(tt, torch.tensor(idx), 3, 2, output_size=[5]) *
      torch.tensor(w)).sum().backward()
-    # PyTorch's gather gives both duplicates the whole w[2]; its forward keeps one of them, so
-    # the finite differences of its own function give w[2] to one and 0 to the other
+    # PyTorch's gather gives both duplicates the whole w[2] (twice what any one position
+    # receives); which duplicate its forward keeps is unspecified, so its own finite
+    # differences are not a stable reference
     np.testing.assert_allclose(tt.grad.numpy(), [[[2.0, 2.0]]])
-    assert fd(f_torch).sum() == pytest.approx(2.0) and not np.allclose(tt.grad.numpy(),
-                                                                     fd(f_torch))
+    assert not np.allclose(host(t.grad), tt.grad.numpy())
 
 
 # ---- the missing names ------------------------------------------------------------------------

@@ -112,11 +112,26 @@ def test_pytorch_opinfo_samples_agree(key, device):
     if key in NOT_OURS:  # still without a counterpart: no name, or OpInfo's wrapper fails
         assert problems, f"tensorgrad runs {key} now: remove it from NOT_OURS"
         return
-    if key not in EXPECTED:
-        assert not problems, "\n".join(problems[:12])
-        return
-    reason, *patterns = EXPECTED[key]
-    if device == "cpu":  # the cuda run covers fewer dtypes: it may not meet the difference
-        assert problems, f"{key} agrees with torch now: remove it from EXPECTED ({reason})"
-    other = [p for p in problems if not any(pat in p for pat in patterns)]
-    assert not other, "\n".join(other[:12])
+    # the cuda run covers fewer dtypes: it may not meet an expected difference
+    oc.assert_as_expected(problems, key, EXPECTED, stale_check=device == "cpu")
+
+
+# torch's error inputs tensorgrad takes on purpose: key -> (reason, substrings of each line)
+_NUMBER = ("tensorgrad takes a Python number as the second operand, where torch's binding of "
+           "this function demands a Tensor", "torch raises Exception (''): (T(3,), 2)")
+_PROMOTES = ("operands of two dtypes are promoted (as everywhere in tensorgrad), where torch "
+             "refuses them here", "should be the same", "Expected self.dtype to be equal")
+ACCEPTED = {key: _NUMBER for key in (
+    "clamp_max clamp_min atan2 fmax fmin ldexp logaddexp maximum minimum logical_and "
+    "logical_or logical_xor isclose nextafter igamma igammac hypot").split()}
+ACCEPTED.update({key: _PROMOTES for key in (
+    "nn.functional.conv1d nn.functional.conv2d nn.functional.conv3d scatter "
+    "scatter_add").split()})
+
+
+@pytest.mark.parametrize("key", sorted(k for k in oc.OPS if k not in NOT_OURS))
+def test_pytorch_error_inputs_are_refused(key):
+    """Each of torch's error inputs (``op.error_inputs``: arguments torch refuses) raises in
+    tensorgrad too, unless ``ACCEPTED`` says why tensorgrad takes it."""
+    oc.quiet()
+    oc.assert_as_expected(oc.check_errors(oc.OPS[key]), key, ACCEPTED)

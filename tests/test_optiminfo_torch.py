@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("expecttest")  # torch.testing._internal needs it (the oracle extra)
 
 import optiminfo_check as oc  # noqa: E402
+from opinfo_check import assert_as_expected  # noqa: E402
 
 # name -> (reason, substrings one of which every differing line contains)
 _TENSOR_FLAGS = ("tensorgrad takes a Tensor lr or betas in any combination; torch refuses a "
@@ -20,14 +21,7 @@ EXPECTED = {"Adam": _TENSOR_FLAGS, "AdamW": _TENSOR_FLAGS}
 
 @pytest.mark.parametrize("name", sorted(oc.OPTIMIZERS))
 def test_pytorch_optimizer_configurations_agree(name):
-    problems = oc.check(oc.OPTIMIZERS[name])
-    if name not in EXPECTED:
-        assert not problems, "\n".join(problems[:12])
-        return
-    reason, *patterns = EXPECTED[name]
-    assert problems, f"{name} agrees with torch now: remove it from EXPECTED ({reason})"
-    other = [p for p in problems if not any(pat in p for pat in patterns)]
-    assert not other, "\n".join(other[:12])
+    assert_as_expected(oc.check(oc.OPTIMIZERS[name]), name, EXPECTED)
 
 
 @pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adam", "ASGD", "Rprop"])

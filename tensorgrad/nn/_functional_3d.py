@@ -39,7 +39,7 @@ from ._functional_conv_attn import (
     conv_transpose2d,
 )
 from ._functional_more import _adaptive_max, _channel_dropout, _windows
-from .functional import _lowest, pad
+from .functional import _lowest, _pool_nonempty, pad
 
 __all__ = ["conv3d", "conv_transpose1d", "conv_transpose3d", "max_pool3d", "avg_pool3d",
            "adaptive_avg_pool3d", "adaptive_max_pool3d", "dropout3d"]
@@ -327,6 +327,7 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     [[[[[7.0]]]]]
     """
     op = "max_pool3d"
+    _pool_nonempty(op, input, 3)
     k, s, p, d, geometry = _pool_args(op, input, kernel_size, stride, padding, dilation,
                                       ceil_mode)
     y = input

@@ -31,7 +31,7 @@ from ..tensor import _raw
 from ._functional_conv_attn import _tuple
 from ._functional_more import _alpha_dropout, _pnorm, celu, hardtanh, selu
 from ._functional_more import threshold as _threshold
-from .functional import _lowest, _norm_shape, elu, leaky_relu, relu, softmax
+from .functional import _lowest, _norm_shape, _pool_nonempty, elu, leaky_relu, relu, softmax
 
 __all__ = [
     "rms_norm", "hardshrink", "softshrink", "rrelu", "rrelu_", "channel_shuffle",
@@ -474,6 +474,7 @@ def _max_pool_with_indices(input, d, kernel_size, stride, padding, dilation, cei
     if input.ndim not in (d + 1, d + 2):
         raise ValueError(f"{op}: input must have {d + 1} or {d + 2} dimensions, got shape "
                          f"{_shape(input)}")
+    _pool_nonempty(op, input, d)
     kernel = _tuple(kernel_size, d, "kernel_size", op)
     stride = kernel if stride is None or stride == () else _tuple(stride, d, "stride", op)
     padding = _tuple(padding, d, "padding", op)

@@ -32,6 +32,7 @@ from .functional import (
     _is_integral,
     _legacy_reduction,
     _on_vector,
+    _pool_nonempty,
     _reduce,
     _softmax_dim,
     _softplus,
@@ -507,6 +508,7 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     also gives the input index of each maximum, for ``max_unpool1d``. With ``dilation``,
     ``ceil_mode`` or ``return_indices`` the gradient goes to the one maximum picked (PyTorch's);
     otherwise ties split it evenly."""
+    _pool_nonempty("max_pool1d", input, 1)
     if _one(dilation, "dilation", "max_pool1d") != 1 or ceil_mode or return_indices:
         from ._functional_extra_a import max_pool1d_with_indices
 
@@ -753,6 +755,9 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     _same_shape(op, anchor=anchor, positive=positive, negative=negative)
     if anchor.ndim not in (1, 2):
         raise ValueError(f"{op}: inputs must be (N, D) or (D,), got shape {_shape(anchor)}")
+    if not margin > 0:
+        raise ValueError(f"{op}: margin must be greater than 0, got {margin} (inputs of shape "
+                         f"{_shape(anchor)})")
     d_ap = pairwise_distance(anchor, positive, p, eps)
     d_an = pairwise_distance(anchor, negative, p, eps)
     if swap:

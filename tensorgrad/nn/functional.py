@@ -1559,6 +1559,15 @@ def _pool(input, kernel_size, stride, padding, pad_value, reduce, op):
     return reduce(cols, (2, 3), False)
 
 
+def _pool_nonempty(op, input, n_sp):
+    """PyTorch's rule for pooling: of an (N, C, *spatial) or (C, *spatial) input only the
+    batch dimension N may be 0 (an O(1) shape check)."""
+    shape = tuple(input.shape)
+    if len(shape) in (n_sp + 1, n_sp + 2) and 0 in shape[len(shape) - n_sp - 1:]:
+        raise ValueError(f"{op}: expected a {n_sp + 1}-D or {n_sp + 2}-D (batched) input whose "
+                         f"non-batch dimensions have positive length, got shape {shape}")
+
+
 def _lowest(dtype):
     """The value padding takes in a max: -inf, or the smallest integer (an integer input
     cannot hold -inf), or False."""
@@ -1578,6 +1587,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     flat (h W + w) index of each maximum, for ``max_unpool2d``; with it, ``dilation``,
     ``ceil_mode`` or an unbatched (C, H, W) input, ``max_pool2d_with_indices`` pools, and the
     gradient goes to the one maximum picked, as PyTorch's."""
+    _pool_nonempty("max_pool2d", input, 2)
     if _pair(dilation, "dilation", "max_pool2d") != (1, 1) or ceil_mode or return_indices \
             or input.ndim == 3:
         from ._functional_extra_a import max_pool2d_with_indices

@@ -169,7 +169,12 @@ def _mean(self, axis=None, keepdims=False, dim=None, keepdim=None, dtype=None):
         # float64 means of integers, are the traced values' under the autograd hook)
         raise RuntimeError(f"mean(): could not infer output dtype; input is "
                            f"{self.data.dtype}, give a floating-point tensor or dtype=")
-    return mean(self if dtype is None else self.to(dtype), ax, kd)
+    x = self if dtype is None else self.to(dtype)
+    if x.data.dtype.kind not in "fc":  # PyTorch's rule: an integer mean is no mean
+        raise RuntimeError(f"mean(): could not infer output dtype; dtype= must be a floating "
+                           f"point or complex dtype, got {x.data.dtype} (input of shape "
+                           f"{tuple(self.shape)})")
+    return mean(x, ax, kd)
 
 
 def _arg(prim, name, single=True):
