@@ -78,6 +78,18 @@ def close_to_torch(mine, theirs, **tol):
     np.testing.assert_allclose(host(mine), theirs, **tol)
 
 
+def same_as_torch(mine, theirs, tol=1e-12):
+    """Our tensor (any device) against PyTorch's: shape, dtype and values."""
+    want = theirs.detach().resolve_conj().numpy()
+    got = host(mine)
+    assert got.shape == want.shape, (got.shape, want.shape)
+    assert got.dtype == want.dtype, (got.dtype, want.dtype)
+    if want.dtype.kind in "fc":
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    else:
+        np.testing.assert_array_equal(got, want)
+
+
 def numeric_jacobian(f, x, eps=1e-6):
     """Central finite differences of ``f`` at the float64 host array ``x``: shape
     ``f(x).shape + x.shape`` (for a scalar ``f``, its gradient)."""

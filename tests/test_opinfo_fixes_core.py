@@ -5,7 +5,7 @@ inputs) where tensorgrad differed from PyTorch."""
 
 import numpy as np
 import pytest
-from devices import host, on, tensor_on, torch_oracle
+from devices import on, same_as_torch, tensor_on, torch_oracle
 
 import tensorgrad as tg
 import tensorgrad.numpy as tnp
@@ -13,16 +13,7 @@ import tensorgrad.numpy as tnp
 torch = torch_oracle()
 
 
-def _same(mine, theirs, tol=1e-12):
-    """Our tensor against PyTorch's: shape, dtype and values."""
-    want = theirs.detach().resolve_conj().numpy()
-    got = host(mine)
-    assert got.shape == want.shape, (got.shape, want.shape)
-    assert got.dtype == want.dtype, (got.dtype, want.dtype)
-    if want.dtype.kind in "fc":
-        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
-    else:
-        np.testing.assert_array_equal(got, want)
+_same = same_as_torch
 
 
 def _pair(a, device, requires_grad=False):

@@ -6,7 +6,7 @@ mode and the spectral norm's subgradient at 0."""
 
 import numpy as np
 import pytest
-from devices import host, on, tensor_on, torch_oracle
+from devices import host, on, same_as_torch, tensor_on, torch_oracle
 
 import tensorgrad as tg
 
@@ -14,15 +14,7 @@ torch = torch_oracle()
 _RNG = np.random.default_rng(7)
 
 
-def _same(mine, theirs, tol=1e-12):
-    want = theirs.detach().resolve_conj().numpy()
-    got = host(mine)
-    assert got.shape == want.shape, (got.shape, want.shape)
-    assert got.dtype == want.dtype, (got.dtype, want.dtype)
-    if want.dtype.kind in "fc":
-        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
-    else:
-        np.testing.assert_array_equal(got, want)
+_same = same_as_torch
 
 
 # ---- cov: the norm factor in the weights' dtype -----------------------------------------------
