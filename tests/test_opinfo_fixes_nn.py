@@ -293,3 +293,18 @@ def test_stft_complex_input_defaults_to_complex_and_istft_complex_window(device)
                   lambda a, w: tg.istft(a, 10, window=w, center=True, return_complex=True),
                   lambda a, w: torch.istft(a, 10, window=w, center=True, return_complex=True),
                   [z, win], grad_args=(0, 1), rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_fractional_max_pool_of_an_empty_batch_is_empty(device, dims):
+    """A batch of no images pools to no images, with and without indices, as PyTorch's (the
+    window size was inferred by reshape(-1), which an empty array cannot do)."""
+    torch = _torch()
+    shape = (0, 1) + (4, 5, 4)[:dims]
+    pool = getattr(F, f"fractional_max_pool{dims}d")
+    tpool = getattr(torch.nn.functional, f"fractional_max_pool{dims}d")
+    out, idx = pool(tensor_on(np.zeros(shape), device), 2, output_size=2, return_indices=True)
+    want, _ = tpool(torch.zeros(shape, dtype=torch.float64), 2, output_size=2,
+                    return_indices=True)
+    assert tuple(out.shape) == tuple(want.shape) == (0, 1) + (2,) * dims
+    assert tuple(idx.shape) == tuple(want.shape)

@@ -115,7 +115,9 @@ def _fractional(input, d, kernel_size, output_size, output_ratio, samples, op):
         index.append(p.reshape([planes] + [sizes[a] if i == a else 1 for i in range(d)] +
                                [kernel[a] if i == a else 1 for i in range(d)]))
     windows = raw.reshape((planes,) + spatial)[tuple(index)]  # (P, *sizes, *kernel)
-    best = xp.argmax(windows.reshape((planes,) + sizes + (-1,)), axis=-1)  # (P, *sizes)
+    # sizes written out, not -1: an empty batch has no planes to infer them from
+    window = int(np.prod(kernel, dtype=np.int64))
+    best = xp.argmax(windows.reshape((planes,) + sizes + (window,)), axis=-1)  # (P, *sizes)
     flat = xp.zeros(best.shape, dtype=np.int64)
     rest = best
     for a in reversed(range(d)):
@@ -126,7 +128,8 @@ def _fractional(input, d, kernel_size, output_size, output_ratio, samples, op):
         flat = flat + (row + offset) * int(np.prod(spatial[a + 1:], dtype=np.int64))
     flat = flat.reshape(lead + sizes)
     plane = int(np.prod(spatial, dtype=np.int64))
-    values = _take_along_axis(_reshape(input, lead + (plane,)), flat.reshape(lead + (-1,)), -1)
+    values = _take_along_axis(_reshape(input, lead + (plane,)),
+                              flat.reshape(lead + (int(np.prod(sizes, dtype=np.int64)),)), -1)
     return _reshape(values, lead + sizes), _tensor_of(flat, input)
 
 
