@@ -15,6 +15,9 @@ import numpy as np
 # leaves the data as it is, so they only need to be distinct
 SUM, MAX, MIN, PROD = "sum", "max", "min", "prod"
 COMM_TYPE_SHARED = "shared"
+BYTE = "byte"
+UNDEFINED = -32766  # mpi4py's values
+ANY_SOURCE = -2
 
 
 class _InPlace:
@@ -25,10 +28,17 @@ class _InPlace:
 IN_PLACE = _InPlace()
 
 
+class Status:
+    """Where a completed receive came from (always rank 0 here)."""
+
+    def Get_source(self):
+        return 0
+
+
 class Request:
     """A collective that completed when it was started."""
 
-    def Test(self):
+    def Test(self, status=None):
         return True
 
 
@@ -77,6 +87,40 @@ class SelfComm:
         _copy(_bytes(sendbuf), _bytes(recvbuf), "Iallgather")
         return Request()
 
+    def Ireduce(self, sendbuf, recvbuf, op=SUM, root=0):
+        self._check_root(root, "Ireduce")
+        return self.Iallreduce(sendbuf, recvbuf, op)
+
+    def Ireduce_scatter_block(self, sendbuf, recvbuf, op=SUM):
+        return self.Iallreduce(sendbuf, recvbuf, op)
+
+    def Igather(self, sendbuf, recvbuf, root=0):
+        self._check_root(root, "Igather")
+        return self.Iallgather(sendbuf, recvbuf)
+
+    def Iscatter(self, sendbuf, recvbuf, root=0):
+        self._check_root(root, "Iscatter")
+        return self.Iallgather(sendbuf, recvbuf)
+
+    def Ialltoallv(self, sendbuf, recvbuf):
+        (send, (scounts, sdispls), _), (recv, (rcounts, rdispls), _) = sendbuf, recvbuf
+        if len(scounts) != 1 or len(rcounts) != 1 or scounts[0] != rcounts[0]:
+            raise ValueError(f"Ialltoallv: counts {scounts} sent, {rcounts} received; at one "
+                             "process they must be one and the same")
+        n = scounts[0]
+        _copy(_bytes(send)[sdispls[0]:sdispls[0] + n], _bytes(recv)[rdispls[0]:rdispls[0] + n],
+              "Ialltoallv")
+        return Request()
+
+    def Isend(self, buf, dest=0, tag=0):
+        raise RuntimeError("Isend: a process of a one-process job has no peer to send to")
+
+    def Irecv(self, buf, source=ANY_SOURCE, tag=0):
+        raise RuntimeError("Irecv: a process of a one-process job has no peer to receive from")
+
+    def Split(self, color=0, key=0):
+        return self if color != UNDEFINED else COMM_NULL
+
     def Ibarrier(self):
         return Request()
 
@@ -95,3 +139,4 @@ def _copy(send, recv, what):
 
 
 COMM_WORLD = SelfComm()
+COMM_NULL = None

@@ -119,20 +119,21 @@ class LazyInstanceNorm3d(_LazyInstanceNorm, InstanceNorm3d):
 
 # ---- SyncBatchNorm ------------------------------------------------------------------------------
 @primitive(saves=False)
-def _all_reduce_sum(x):
-    """The sum over all ranks of each rank's ``x`` (a new array); its VJP is the same sum of
-    the cotangents (the loss being the sum of every rank's loss, as in PyTorch's
+def _all_reduce_sum(x, group=None):
+    """The sum over the ranks of ``group`` of each rank's ``x`` (a new array); its VJP is the
+    same sum of the cotangents (the loss being the sum of every rank's loss, as in PyTorch's
     ``SyncBatchNorm``), its JVP the sum of the tangents."""
     out = _new_tensor(x.copy(), None, False)
-    _dist.all_reduce(out)
+    _dist.all_reduce(out, group=group)
     return out.data
 
 
-defvjp(_all_reduce_sum, lambda g, ans, x: _all_reduce_sum(g))
-defjvp(_all_reduce_sum, lambda t, ans, x: _all_reduce_sum(t))
+defvjp(_all_reduce_sum, lambda g, ans, x, group=None: _all_reduce_sum(g, group))
+defjvp(_all_reduce_sum, lambda t, ans, x, group=None: _all_reduce_sum(t, group))
 
 
-def _sync_batch_norm(input, weight, bias, running_mean, running_var, eps, momentum):
+def _sync_batch_norm(input, weight, bias, running_mean, running_var, eps, momentum,
+                     group=None):
     """Batch norm with the mean and the biased variance of the batch of all ranks together:
     two all-reduces forward (sums with the counts, then squared deviations), two backward."""
     c = input.shape[1]
@@ -140,7 +141,7 @@ def _sync_batch_norm(input, weight, bias, running_mean, running_var, eps, moment
     shape = (1, c) + (1,) * (input.ndim - 2)
     raw = _raw(input)
     count = _new_tensor(xp_of(raw).full((1,), raw.size // c, dtype=raw.dtype), None, False)
-    sums = _all_reduce_sum(_concat(0, input.sum(axis=axes), count))
+    sums = _all_reduce_sum(_concat(0, input.sum(axis=axes), count), group)
     total = float(sums.data[c])
     if total <= 1:
         raise ValueError(f"SyncBatchNorm: expected more than 1 value per channel when "
@@ -148,7 +149,7 @@ def _sync_batch_norm(input, weight, bias, running_mean, running_var, eps, moment
                          f"{tuple(input.shape)} here)")
     mean = sums[:c] / total
     centered = input - _reshape(mean, shape)
-    var = _all_reduce_sum((centered * centered).sum(axis=axes)) / total
+    var = _all_reduce_sum((centered * centered).sum(axis=axes), group) / total
     out = centered * _reshape((var + float(eps)) ** -0.5, shape)
     if weight is not None:
         out = out * _reshape(weight, shape)
@@ -167,7 +168,8 @@ class SyncBatchNorm(_BatchNorm):
     of the ranks' batches concatenated, and the gradients are those of that one big batch
     (each rank's weight and bias gradients are its own part of the sum; DDP averages them).
     Otherwise (eval mode, one process, no group) it is ``BatchNorm``. Any (N, C, *) input.
-    Only the default group exists here: ``process_group`` must be None.
+    ``process_group`` (from ``tensorgrad.distributed.new_group``; default: all ranks) limits
+    the statistics to its ranks.
 
     >>> import tensorgrad as tg
     >>> tg.nn.SyncBatchNorm(3)(tg.randn(4, 3, 5)).shape
@@ -179,8 +181,7 @@ class SyncBatchNorm(_BatchNorm):
                  bias=True):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
                          dtype, bias=bias)
-        _check_group(process_group)
-        self.process_group = process_group
+        self.process_group = _check_group(process_group)
 
     def _check_input_dim(self, input):
         if input.ndim < 2:
@@ -190,7 +191,8 @@ class SyncBatchNorm(_BatchNorm):
             raise ValueError("SyncBatchNorm: number of input channels should be non-zero")
 
     def forward(self, input):
-        need_sync = self.training and _dist.is_initialized() and _dist.get_world_size() > 1
+        need_sync = (self.training and _dist.is_initialized()
+                     and _dist.get_world_size(self.process_group) > 1)
         if not need_sync:
             return super().forward(input)
         self._check_input_dim(input)
@@ -208,7 +210,8 @@ class SyncBatchNorm(_BatchNorm):
         track = self.track_running_stats
         return _sync_batch_norm(input, self.weight, self.bias,
                                 self.running_mean if track else None,
-                                self.running_var if track else None, self.eps, factor)
+                                self.running_var if track else None, self.eps, factor,
+                                self.process_group)
 
     @classmethod
     def convert_sync_batchnorm(cls, module, process_group=None):
@@ -239,10 +242,11 @@ class SyncBatchNorm(_BatchNorm):
 
 
 def _check_group(process_group):
-    if process_group is not None:
-        raise ValueError(f"SyncBatchNorm: only the default process group exists in "
-                         f"tensorgrad.distributed; pass process_group=None, got "
-                         f"{process_group!r}")
+    if process_group is not None and not isinstance(
+            process_group, (_dist.ProcessGroup, type(_dist.GroupMember.NON_GROUP_MEMBER))):
+        raise ValueError(f"SyncBatchNorm: process_group must be None (all ranks) or a group "
+                         f"from tensorgrad.distributed.new_group, got {process_group!r}")
+    return process_group
 
 
 # ---- DataParallel -------------------------------------------------------------------------------

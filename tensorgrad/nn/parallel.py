@@ -101,21 +101,38 @@ class DistributedDataParallel(Module):
     >>> model(x_shard).pow(2).mean().backward()   # grads averaged    # doctest: +SKIP
     """
 
-    def __init__(self, module, bucket_cap_mb=25, broadcast_buffers=True, device_ids=None,
-                 output_device=None, dim=0):
-        # device_ids, output_device and dim are PyTorch's (one device per process here): the
-        # module stays where it is
+    def __init__(self, module, device_ids=None, output_device=None, dim=0,
+                 broadcast_buffers=True, process_group=None, bucket_cap_mb=None,
+                 find_unused_parameters=False, check_reduction=False,
+                 gradient_as_bucket_view=False, static_graph=False, **kwargs):
+        # PyTorch's arguments, in its order. device_ids, output_device and dim: one device per
+        # process here, the module stays where it is; gradient_as_bucket_view and static_graph
+        # are PyTorch's memory and graph optimisations, which change no result
         super().__init__()
         from .. import distributed as dist
 
+        unknown = set(kwargs) - {"init_sync", "delay_all_reduce_named_params",
+                                 "param_to_hook_all_reduce", "mixed_precision", "device_mesh",
+                                 "skip_all_reduce_unused_params"}
+        if unknown:
+            raise TypeError(f"DistributedDataParallel: unexpected keyword arguments "
+                            f"{sorted(unknown)}")
+        # find_unused_parameters: taken, but every parameter must still get a gradient (a
+        # backward that leaves one without raises at the next forward, naming it)
+        object.__setattr__(self, "find_unused_parameters", bool(find_unused_parameters))
+        bucket_cap_mb = 25 if bucket_cap_mb is None else bucket_cap_mb
         if not isinstance(module, Module):
             raise TypeError(f"DistributedDataParallel: module must be a tensorgrad.nn.Module, "
                             f"got {type(module).__name__}")
         if not bucket_cap_mb > 0:
             raise ValueError(f"DistributedDataParallel: bucket_cap_mb must be positive, got "
                              f"{bucket_cap_mb!r}")
-        group = dist._group("DistributedDataParallel")
+        group = dist._group("DistributedDataParallel", process_group)
+        if group is None:
+            raise ValueError("DistributedDataParallel: this rank is not a member of "
+                             "process_group")
         self.module = module
+        object.__setattr__(self, "process_group", group)
         object.__setattr__(self, "_group", group)
         object.__setattr__(self, "broadcast_buffers", bool(broadcast_buffers))
         object.__setattr__(self, "require_backward_grad_sync", True)
@@ -124,7 +141,7 @@ class DistributedDataParallel(Module):
         params = [p for p in module.parameters() if p.requires_grad]
         buffers = [b for b in module.buffers() if b is not None]
         object.__setattr__(self, "_buffer_list", buffers)
-        if group.size > 1:
+        if group.size() > 1:
             _broadcast_coalesced(group, list(module.parameters()) + buffers, cap)
         buckets = [_Bucket(run) for run in _runs(list(reversed(params)), cap)]
         object.__setattr__(self, "_buckets", buckets)
@@ -167,8 +184,8 @@ class DistributedDataParallel(Module):
         for b, work in zip(self._buckets, self._works):
             group.wait(work, "DistributedDataParallel gradient all_reduce")
             flat = b.flat
-            if group.size > 1:
-                flat /= group.size
+            if group.size() > 1:
+                flat /= group.size()
             for pos, p in enumerate(b.params):
                 # back into the gradient backward just made (the bucket is reused next step,
                 # so .grad must not be a view of it); a read-only one is replaced
@@ -211,8 +228,9 @@ class DistributedDataParallel(Module):
                 "every parameter, so its gradients were never averaged (parameters of shapes "
                 f"{missing[:8]} got none, or .grad was reset before the end); every parameter "
                 "that requires grad must take part in the loss, or set requires_grad=False on "
-                "the unused ones before wrapping")
-        if self.broadcast_buffers and self._buffer_list and self._group.size > 1:
+                "the unused ones before wrapping (find_unused_parameters=True does not lift "
+                "this here)")
+        if self.broadcast_buffers and self._buffer_list and self._group.size() > 1:
             _broadcast_coalesced(self._group, self._buffer_list, self._cap)
         return self.module(*args, **kwargs)
 
@@ -223,7 +241,7 @@ class DistributedDataParallel(Module):
         return self.module.load_state_dict(state_dict, strict, assign)
 
     def extra_repr(self):
-        return (f"world_size={self._group.size}, buckets={len(self._buckets)}, "
+        return (f"world_size={self._group.size()}, buckets={len(self._buckets)}, "
                 f"bucket_cap_mb={self._cap / 2**20:g}")
 
 

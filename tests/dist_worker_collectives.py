@@ -1,0 +1,177 @@
+"""One rank of the three-process checks in tests/test_distributed_collectives.py (not a test
+module itself). Started by that test as
+
+    mpiexec -n 3 python tests/dist_worker_collectives.py OUTDIR
+
+Each rank runs every collective, point-to-point and object operation of
+``tensorgrad.distributed`` on rank-dependent data and writes what it got to
+OUTDIR/rank{R}.pkl; the test compares with what NumPy says each rank must get.
+"""
+
+import os
+import pickle
+import sys
+
+import numpy as np
+
+import tensorgrad as tg
+import tensorgrad.distributed as dist
+from tensorgrad import nn
+
+
+def val(r, shape=(2, 3)):
+    """Rank r's data: distinct per rank and element."""
+    return np.arange(np.prod(shape), dtype=np.float64).reshape(shape) + 100.0 * (r + 1)
+
+
+def main(outdir):
+    dist.init_process_group("gloo")  # PyTorch's CPU backend name: the MPI transport here
+    me, n = dist.get_rank(), dist.get_world_size()
+    out = {"world": n, "backend": dist.get_backend()}
+
+    for op in ("sum", "mean", "max", "prod"):
+        t = tg.tensor(val(me))
+        dist.reduce(t, dst=1, op=op)
+        out["reduce_" + op] = t.numpy()
+    t = tg.tensor(val(me).T)  # not contiguous
+    dist.reduce(t, dst=0)
+    out["reduce_strided"] = t.numpy()
+
+    gl = [tg.zeros(2, 3, dtype="float64") for _ in range(n)] if me == 2 else None
+    dist.gather(tg.tensor(val(me)), gl, dst=2)
+    out["gather"] = None if gl is None else np.stack([g.numpy() for g in gl])
+    t = tg.zeros(2, 3, dtype="float64")
+    dist.scatter(t, [tg.tensor(val(10 + r)) for r in range(n)] if me == 1 else None, src=1)
+    out["scatter"] = t.numpy()
+
+    o = tg.zeros(2, 3, dtype="float64")
+    dist.reduce_scatter(o, [tg.tensor(val(me) * (q + 1)) for q in range(n)])
+    out["reduce_scatter"] = o.numpy()
+    o = tg.zeros(2, 3, dtype="float64")
+    dist.reduce_scatter_tensor(o, tg.tensor(np.concatenate([val(me) * (q + 1) for q in range(n)])),
+                               op=dist.ReduceOp.MAX)
+    out["reduce_scatter_tensor_cat"] = o.numpy()
+    o = tg.zeros(2, 3, dtype="float64")
+    dist.reduce_scatter_tensor(o, tg.tensor(np.stack([val(me) * (q + 1) for q in range(n)])))
+    out["reduce_scatter_tensor_stack"] = o.numpy()
+
+    cat = tg.zeros(2 * n, 3, dtype="float64")
+    dist.all_gather_into_tensor(cat, tg.tensor(val(me)))
+    out["all_gather_cat"] = cat.numpy()
+    st = tg.zeros(n, 2, 3, dtype="float32")
+    dist.all_gather_into_tensor(st, tg.tensor(val(me).astype(np.float32)))
+    out["all_gather_stack"] = st.numpy()
+
+    # all_to_all: rank r sends rank q a (r + q + 1, 2) block of 10 r + q
+    outs = [tg.zeros(q + me + 1, 2, dtype="int64") for q in range(n)]
+    dist.all_to_all(outs, [tg.full((me + q + 1, 2), 10 * me + q, dtype="int64")
+                           for q in range(n)])
+    out["all_to_all"] = [o.numpy() for o in outs]
+    # all_to_all_single with splits: rank r sends q + 1 rows to rank q
+    rows = sum(q + 1 for q in range(n))
+    src = tg.tensor(np.arange(rows * 2, dtype=np.float64).reshape(rows, 2) + 1000 * me)
+    dst = tg.zeros((me + 1) * n, 2, dtype="float64")
+    dist.all_to_all_single(dst, src, output_split_sizes=[me + 1] * n,
+                           input_split_sizes=[q + 1 for q in range(n)])
+    out["all_to_all_single"] = dst.numpy()
+    even = tg.zeros(n, 4, dtype="float64")
+    dist.all_to_all_single(even, tg.tensor(np.arange(4.0 * n).reshape(n, 4) + 1000 * me))
+    out["all_to_all_single_even"] = even.numpy()
+
+    # point to point: a ring, both ways of waiting
+    right, left = (me + 1) % n, (me - 1) % n
+    w = dist.isend(tg.tensor(val(me)), dst=right)
+    got = tg.zeros(2, 3, dtype="float64")
+    out["recv_from"] = dist.recv(got)  # any source: the left neighbour's
+    w.wait()
+    out["ring"] = got.numpy()
+    # two messages to the right, received in the other order by their tags
+    a, b = tg.zeros(3, dtype="float64"), tg.zeros(3, dtype="float64")
+    ops = [dist.P2POp(dist.isend, tg.full((3,), 1.0 + me, dtype="float64"), right, tag=1),
+           dist.P2POp(dist.isend, tg.full((3,), 2.0 + me, dtype="float64"), right, tag=2),
+           dist.P2POp(dist.irecv, b, left, tag=2), dist.P2POp(dist.irecv, a, left, tag=1)]
+    works = dist.batch_isend_irecv(ops)
+    for w in works:
+        w.wait()
+    out["tag1"], out["tag2"] = a.numpy(), b.numpy()
+
+    # a receive into a tensor of another size is an error, not a silent partial copy
+    if me == 0:
+        dist.send(tg.ones(2, dtype="float32"), dst=1, tag=9)
+    elif me == 1:
+        try:
+            dist.recv(tg.zeros(3, dtype="float64"), src=0, tag=9)
+        except RuntimeError as e:
+            out["recv_mismatch"] = str(e)
+
+    # async: start, compute, wait
+    t = tg.tensor(val(me))
+    work = dist.all_reduce(t, async_op=True)
+    out["async_type"] = type(work).__name__
+    local = (tg.tensor(val(me)) * 2).sum().item()
+    work.wait()
+    out["async"] = t.numpy()
+    out["async_local"] = local
+    out["async_done"] = work.is_completed()
+
+    # Python objects of different sizes, a tensor among them
+    obj = {"rank": me, "pad": "x" * (10 * me), "t": tg.tensor([float(me)])}
+    objs = [None] * n
+    dist.all_gather_object(objs, obj)
+    out["all_gather_object"] = [(o["rank"], o["pad"], o["t"].tolist()) for o in objs]
+    lst = [me, "z" * me, None] if me == 2 else [None, None, None]
+    dist.broadcast_object_list(lst, src=2)
+    out["broadcast_object_list"] = lst
+    gathered = [None] * n if me == 0 else None
+    dist.gather_object(("g", me), gathered, dst=0)
+    out["gather_object"] = gathered
+    recv_obj = [None]
+    dist.scatter_object_list(recv_obj, [{"to": q, "s": "y" * q} for q in range(n)]
+                             if me == 1 else None, src=1)
+    out["scatter_object_list"] = recv_obj[0]
+
+    # a group of ranks 0 and 2; rank 1 is not in it
+    g = dist.new_group([2, 0])
+    out["group_is_member"] = g is not dist.GroupMember.NON_GROUP_MEMBER
+    out["group_rank"] = dist.get_rank(g)
+    out["group_size"] = dist.get_world_size(g)
+    t = tg.tensor(val(me))
+    dist.all_reduce(t, group=g)  # rank 1: not a member, does nothing (warns)
+    out["group_all_reduce"] = t.numpy()
+    t = tg.tensor(val(me))
+    dist.broadcast(t, src=2, group=g)  # a global rank
+    out["group_broadcast"] = t.numpy()
+    t = tg.tensor(val(me))
+    dist.broadcast(t, group_src=0, group=g)  # the group's rank 0: global 0
+    out["group_broadcast_group_src"] = t.numpy()
+    if out["group_is_member"]:
+        out["group_ranks"] = dist.get_process_group_ranks(g)
+        out["group_global_of_1"] = dist.get_global_rank(g, 1)
+        objs = [None, None]
+        dist.all_gather_object(objs, me * 7, group=g)
+        out["group_objects"] = objs
+        try:
+            dist.broadcast(tg.ones(2), src=1, group=g)
+        except ValueError as e:
+            out["group_bad_src"] = str(e)
+    # a group of ranks 0 and 1 for SyncBatchNorm; rank 2 normalises alone
+    h = dist.new_group([0, 1])
+    x = np.random.default_rng(5).standard_normal((9, 3)) * 2 + 1
+    rows = [slice(0, 4), slice(4, 9), slice(0, 9)][me]
+    bn = nn.SyncBatchNorm(3, process_group=h, dtype="float64")
+    xt = tg.tensor(x[rows], requires_grad=True)
+    y = bn(xt)
+    (y * tg.tensor(np.arange(27.0).reshape(9, 3)[rows])).sum().backward()
+    out["bn_y"], out["bn_dx"] = y.numpy(), xt.grad.numpy()
+    out["bn_rm"] = bn.running_mean.numpy()
+
+    dist.barrier()
+    dist.monitored_barrier(timeout=30)
+    dist.destroy_process_group(h)
+    with open(os.path.join(outdir, f"rank{me}.pkl"), "wb") as f:
+        pickle.dump(out, f)
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
