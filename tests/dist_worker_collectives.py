@@ -24,6 +24,81 @@ def val(r, shape=(2, 3)):
     return np.arange(np.prod(shape), dtype=np.float64).reshape(shape) + 100.0 * (r + 1)
 
 
+X_SHAPE = (3, 2)
+
+
+def x_of(r):
+    """Rank r's input of the differentiable collectives."""
+    return np.random.default_rng(50 + r).standard_normal(X_SHAPE)
+
+
+def c_of(r, k=0):
+    """Rank r's loss weights (for output k)."""
+    return np.random.default_rng(80 + 10 * r + k).standard_normal(X_SHAPE)
+
+
+def dnn_losses(me, x, ops):
+    """Rank me's loss through each differentiable collective, given the collectives ``ops``
+    (``tensorgrad.distributed.nn.functional``, or the test's one-process simulation)."""
+    def w(y, k=0):
+        return (tg.tensor(c_of(me, k)) * y * y).sum()
+
+    out = {}
+    out["all_gather"] = sum(w(y, k) for k, y in enumerate(ops.all_gather(x)))
+    out["all_reduce_sum"] = w(ops.all_reduce(x))
+    out["all_reduce_mean"] = w(ops.all_reduce(x, op="mean"))
+    out["all_reduce_max"] = w(ops.all_reduce(x, op="max"))
+    out["broadcast"] = w(ops.broadcast(x, src=1))
+    out["reduce"] = w(ops.reduce(x, dst=2))
+    out["reduce_scatter"] = w(ops.reduce_scatter(tg.zeros(*X_SHAPE, dtype="float64"),
+                                                 [x * (k + 1) for k in range(3)]))
+    out["gather"] = sum(w(y, k) for k, y in enumerate(ops.gather(x, dst=0)))
+    out["scatter"] = w(ops.scatter([x * (k + 1) for k in range(3)], src=1))
+    out["all_to_all"] = sum(w(y, k) for k, y in enumerate(ops.all_to_all(
+        [tg.zeros(*X_SHAPE, dtype="float64")] * 3, [x * (k + 1) for k in range(3)])))
+    out["all_to_all_single"] = w(ops.all_to_all_single(tg.zeros(*X_SHAPE, dtype="float64"),
+                                                       x))
+    return out
+
+
+def differentiable(me):
+    import tensorgrad.distributed.nn.functional as dF
+
+    grads = {}
+    names = list(dnn_losses(me, tg.tensor(x_of(me)), dF))  # one run to learn the names
+    for name in names:
+        x = tg.tensor(x_of(me), requires_grad=True)
+        dnn_losses_one(me, x, dF, name).backward()
+        grads[name] = x.grad.numpy()
+    # second order through all_gather: the gradient of |dL/dx|^2
+    x = tg.tensor(x_of(me), requires_grad=True)
+    g, = tg.autograd.grad(dnn_losses_one(me, x, dF, "all_gather"), x, create_graph=True)
+    (g * g).sum().backward()
+    grads["all_gather_second"] = x.grad.numpy()
+    # forward mode: the tangent of every rank's output is the gathered tangents
+    _, tangent = tg.func.jvp(lambda t: tg.stack(dF.all_gather(t)), (tg.tensor(x_of(me)),),
+                             (tg.tensor(np.full(X_SHAPE, float(me + 1))),))
+    grads["all_gather_jvp"] = tangent.numpy()
+    return grads
+
+
+def dnn_losses_one(me, x, ops, name):
+    return dnn_losses(me, x, ops)[name]
+
+
+class Heads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        tg.manual_seed(0)
+        self.a = nn.Linear(3, 2, dtype="float64")
+        self.b = nn.Linear(3, 2, dtype="float64")
+        self.never = nn.Linear(3, 2, dtype="float64")
+
+    def forward(self, x, use_b=True):
+        y = self.a(x)
+        return y + self.b(x) if use_b else y
+
+
 def main(outdir):
     dist.init_process_group("gloo")  # PyTorch's CPU backend name: the MPI transport here
     me, n = dist.get_rank(), dist.get_world_size()
@@ -164,6 +239,23 @@ def main(outdir):
     (y * tg.tensor(np.arange(27.0).reshape(9, 3)[rows])).sum().backward()
     out["bn_y"], out["bn_dx"] = y.numpy(), xt.grad.numpy()
     out["bn_rm"] = bn.running_mean.numpy()
+
+    # find_unused_parameters: rank 0 never uses head b; no rank uses `never`
+    for cap, tag in ((25, "big"), (1e-6, "tiny")):
+        model = Heads()
+        ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=cap,
+                                                  find_unused_parameters=True)
+        steps = []
+        for s in range(2):
+            x = tg.tensor(np.random.default_rng(10 * me + s).standard_normal((4, 3)))
+            model.zero_grad()
+            ddp(x, use_b=me != 0).pow(2).sum().backward()
+            steps.append({k: None if v.grad is None else v.grad.numpy().copy()
+                          for k, v in model.named_parameters()})
+        out["unused_" + tag] = steps
+    out["unused_init"] = {k: v.numpy() for k, v in model.named_parameters()}
+
+    out["dnn"] = differentiable(me)
 
     dist.barrier()
     dist.monitored_barrier(timeout=30)

@@ -162,6 +162,97 @@ def test_sync_batch_norm_over_a_group(ranks):
         np.testing.assert_allclose(r["bn_rm"], bn.running_mean.numpy(), rtol=0, atol=1e-14)
 
 
+@pytest.mark.parametrize("tag", ["big", "tiny"])
+def test_ddp_find_unused_parameters(ranks, tag):
+    # the reference: every rank's local gradients, summed over ranks (rank 0 has none for b),
+    # divided by the world size
+    model = W.Heads()
+    for s in range(2):
+        model.zero_grad()
+        for me in range(N):
+            x = tg.tensor(np.random.default_rng(10 * me + s).standard_normal((4, 3)))
+            (model(x, use_b=me != 0).pow(2).sum() / N).backward()
+        for r in ranks:
+            got = r["unused_" + tag][s]
+            assert got["never.weight"] is None and got["never.bias"] is None
+            for name in ("a.weight", "a.bias", "b.weight", "b.bias"):
+                want = dict(model.named_parameters())[name].grad.numpy()
+                # rank 0 did not use b: its .grad is the others' sum over the world size too
+                np.testing.assert_allclose(got[name], want, rtol=0, atol=1e-12)
+
+
+class _Simulated:
+    """The differentiable collectives of rank ``me`` in a job of three, simulated in one
+    process from every rank's input ``xs`` (the formulas they must follow)."""
+
+    def __init__(self, me, xs):
+        self.me, self.xs = me, xs
+
+    def all_gather(self, x):
+        return tuple(self.xs)
+
+    def all_reduce(self, x, op="sum"):
+        if op == "max":
+            return tg.maximum(tg.maximum(self.xs[0], self.xs[1]), self.xs[2])
+        total = self.xs[0] + self.xs[1] + self.xs[2]
+        return total / N if op == "mean" else total
+
+    def broadcast(self, x, src):
+        return self.xs[src]
+
+    def reduce(self, x, dst):
+        return self.all_reduce(x) if self.me == dst else self.xs[self.me]
+
+    def reduce_scatter(self, out, parts):
+        return self.all_reduce(None) * (self.me + 1)
+
+    def gather(self, x, dst):
+        if self.me == dst:
+            return tuple(self.xs)
+        return tuple(tg.zeros(*W.X_SHAPE, dtype="float64") for _ in range(N))
+
+    def scatter(self, parts, src):
+        return self.xs[src] * (self.me + 1)
+
+    def all_to_all(self, outs, parts):
+        return tuple(xk * (self.me + 1) for xk in self.xs)
+
+    def all_to_all_single(self, out, x):
+        return tg.stack([xk[self.me] for xk in self.xs])
+
+
+def _simulated_grads(name):
+    xs = [tg.tensor(W.x_of(r), requires_grad=True) for r in range(N)]
+    sum(W.dnn_losses_one(me, xs[me], _Simulated(me, xs), name) for me in range(N)).backward()
+    return [np.zeros(W.X_SHAPE) if x.grad is None else x.grad.numpy() for x in xs]
+
+
+DNN = ["all_gather", "all_reduce_sum", "all_reduce_mean", "all_reduce_max", "broadcast",
+       "reduce", "reduce_scatter", "gather", "scatter", "all_to_all", "all_to_all_single"]
+
+
+@pytest.mark.parametrize("name", DNN)
+def test_differentiable_collectives_match_one_process(ranks, name):
+    want = _simulated_grads(name)
+    assert sorted(ranks[0]["dnn"]) == sorted(DNN + ["all_gather_second", "all_gather_jvp"])
+    for r in range(N):
+        np.testing.assert_allclose(ranks[r]["dnn"][name], want[r], rtol=1e-12, atol=1e-12)
+        assert np.abs(want[r]).max() > 0 or (name in ("broadcast", "scatter") and r != 1)
+
+
+def test_differentiable_all_gather_second_order_and_forward_mode(ranks):
+    xs = [tg.tensor(W.x_of(r), requires_grad=True) for r in range(N)]
+    total = sum(W.dnn_losses_one(me, xs[me], _Simulated(me, xs), "all_gather")
+                for me in range(N))
+    gs = tg.autograd.grad(total, xs, create_graph=True)
+    sum((g * g).sum() for g in gs).backward()
+    tangents = np.stack([np.full(W.X_SHAPE, float(k + 1)) for k in range(N)])
+    for r in range(N):
+        np.testing.assert_allclose(ranks[r]["dnn"]["all_gather_second"], xs[r].grad.numpy(),
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(ranks[r]["dnn"]["all_gather_jvp"], tangents)
+
+
 # ---- world size 1 in this process, every device ---------------------------------------------
 def _backends():
     """(backend, device) pairs: mpi on every device, nccl on cuda."""
@@ -439,3 +530,43 @@ def test_single_comm_matches_mpi4py_for_the_new_operations():
             assert mpi[key] == single[key], key
     with pytest.raises(RuntimeError, match="no peer"):
         _single.COMM_WORLD.Isend(a, dest=0)
+
+
+def test_one_rank_differentiable_collectives_check_grads(one_rank):
+    # at one rank every collective is a copy: the tape, forward mode and second order must
+    # agree with finite differences on each device
+    import tensorgrad.distributed.nn.functional as dF
+
+    backend, device = one_rank
+    x0 = tg.tensor(np.random.default_rng(3).standard_normal((3, 2)), device=device)
+    fns = {
+        "all_gather": lambda x: (dF.all_gather(x)[0] ** 3).sum(),
+        "all_reduce": lambda x: (dF.all_reduce(x, op="mean") ** 3).sum(),
+        "all_reduce_max": lambda x: (dF.all_reduce(x, op="max") ** 3).sum(),
+        "broadcast": lambda x: (dF.broadcast(x, src=0) ** 3).sum(),
+        "reduce": lambda x: (dF.reduce(x, dst=0) ** 3).sum(),
+        "reduce_scatter": lambda x: (dF.reduce_scatter(x, [x * 2]) ** 3).sum(),
+        "gather": lambda x: (dF.gather(x)[0] ** 3).sum(),
+        "scatter": lambda x: (dF.scatter([x])[0:2] ** 3).sum(),
+        "all_to_all": lambda x: (dF.all_to_all([x], [x * x])[0] ** 2).sum(),
+        "all_to_all_single": lambda x: (dF.all_to_all_single(x, x) ** 3).sum(),
+    }
+    for name, f in fns.items():
+        modes = ("rev",) if name == "all_reduce_max" else ("fwd", "rev")
+        tg.check_grads(f, modes=modes, order=2)(x0)
+        g = tg.grad(f)(x0)
+        assert g.device == tg.Device(device), name
+    with pytest.raises(RuntimeError, match="PRODUCT has no gradient"):
+        tg.grad(lambda x: dF.all_reduce(x, op="prod").sum())(x0)
+    with pytest.raises(ValueError, match="op must be ReduceOp.SUM"):
+        dF.reduce(x0, dst=0, op="max")
+    with pytest.raises(TypeError, match="distributed.nn.all_gather: expected a tensorgrad "
+                                        "Tensor, got list"):
+        dF.all_gather([1.0, 2.0])
+    # the function API hands raw arrays (autograd style): they work as tensors do
+    raw = x0.data
+    assert type(dF.all_reduce(raw)) is type(raw)
+    np.testing.assert_array_equal(_np(tg.tensor(dF.all_gather(raw)[0])), _np(x0))
+    import tensorgrad.distributed.nn as dnn
+
+    assert dnn.all_gather is dF.all_gather

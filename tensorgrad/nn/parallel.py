@@ -15,7 +15,7 @@ class _Bucket:
     (allocated at the first backward and reused: a new 25 MB array each step would cost more
     in page faults than the copies into and out of it)."""
 
-    __slots__ = ("params", "offsets", "numel", "dtype", "ready", "flat", "fortran")
+    __slots__ = ("params", "offsets", "numel", "dtype", "ready", "flat", "fortran", "unused")
 
     def __init__(self, params):
         self.params = params
@@ -27,6 +27,7 @@ class _Bucket:
         self.numel = n
         self.dtype = params[0].data.dtype
         self.ready = 0
+        self.unused = set()  # positions find_unused_parameters marked ready with zeros
         self.flat = None
         # per parameter, whether its gradient's slot is laid out in Fortran order: a Linear
         # weight's gradient is the transpose of a product, and copying it into C order would
@@ -93,7 +94,12 @@ class DistributedDataParallel(Module):
     ``load_state_dict()`` are the module's (no ``module.`` prefix, so a checkpoint loads into a
     plain model). Every parameter that requires grad must receive a gradient in each backward
     (PyTorch's ``find_unused_parameters=False``); a forward that finds the previous
-    iteration's reduction unfinished names the parameters that got none.
+    iteration's reduction unfinished names the parameters that got none. With
+    ``find_unused_parameters=True`` each forward walks its output's graph and marks the
+    parameters it does not reach as ready with zero gradients: a parameter unused on this rank
+    gets the average of the other ranks' gradients, one unused on every rank keeps its
+    ``.grad`` (one more small all-reduce per step). ``process_group`` (from
+    ``tensorgrad.distributed.new_group``) averages over its ranks only.
 
     >>> import tensorgrad as tg, tensorgrad.distributed as dist      # doctest: +SKIP
     >>> dist.init_process_group("mpi")                               # doctest: +SKIP
@@ -117,8 +123,6 @@ class DistributedDataParallel(Module):
         if unknown:
             raise TypeError(f"DistributedDataParallel: unexpected keyword arguments "
                             f"{sorted(unknown)}")
-        # find_unused_parameters: taken, but every parameter must still get a gradient (a
-        # backward that leaves one without raises at the next forward, naming it)
         object.__setattr__(self, "find_unused_parameters", bool(find_unused_parameters))
         bucket_cap_mb = 25 if bucket_cap_mb is None else bucket_cap_mb
         if not isinstance(module, Module):
@@ -144,6 +148,11 @@ class DistributedDataParallel(Module):
         if group.size() > 1:
             _broadcast_coalesced(group, list(module.parameters()) + buffers, cap)
         buckets = [_Bucket(run) for run in _runs(list(reversed(params)), cap)]
+        if find_unused_parameters:
+            # a parameter may be unused on one rank at the first backward and used on another,
+            # so the layout of its slot cannot come from its gradient: C order everywhere
+            for b in buckets:
+                b.fortran = [False] * len(b.params)
         object.__setattr__(self, "_buckets", buckets)
         object.__setattr__(self, "_works", [])
         object.__setattr__(self, "_next", 0)  # the next bucket to start, in bucket order
@@ -158,6 +167,12 @@ class DistributedDataParallel(Module):
     def _grad_ready(self, bi, pos, p):
         b = self._buckets[bi]
         g = p.grad.data
+        if pos in b.unused:
+            raise RuntimeError(
+                f"DistributedDataParallel: a parameter of shape {tuple(p.shape)} got a gradient "
+                "although the forward's graph did not reach it (find_unused_parameters marked "
+                "it unused); it takes part in the loss some other way than through the "
+                "forward's outputs")
         if b.flat is None:
             b.flat = xp_of(g).empty(b.numel, dtype=b.dtype)
         if g.dtype != b.dtype:
@@ -167,6 +182,9 @@ class DistributedDataParallel(Module):
             b.fortran[pos] = bool(g.ndim > 1 and g.flags.f_contiguous
                                   and not g.flags.c_contiguous)
         b.slot(pos, g.shape)[...] = g
+        self._one_ready(b)
+
+    def _one_ready(self, b):
         b.ready += 1
         if b.ready == len(b.params):
             # buckets start in their order on every rank: MPI and NCCL match collectives by order
@@ -181,12 +199,19 @@ class DistributedDataParallel(Module):
 
     def _finish(self):
         group = self._group
-        for b, work in zip(self._buckets, self._works):
+        used = self._globally_used() if self.find_unused_parameters else None
+        for bi, (b, work) in enumerate(zip(self._buckets, self._works)):
             group.wait(work, "DistributedDataParallel gradient all_reduce")
             flat = b.flat
             if group.size() > 1:
                 flat /= group.size()
             for pos, p in enumerate(b.params):
+                if pos in b.unused:
+                    # unused here: the average of the other ranks' gradients, as PyTorch; a
+                    # parameter no rank used keeps its .grad as it was
+                    if used[bi][pos]:
+                        p.grad = Tensor._wrap(b.slot(pos, p.data.shape).copy())
+                    continue
                 # back into the gradient backward just made (the bucket is reused next step,
                 # so .grad must not be a view of it); a read-only one is replaced
                 g = p.grad.data
@@ -196,8 +221,53 @@ class DistributedDataParallel(Module):
                 else:
                     p.grad = Tensor._wrap(avg.copy())
             b.ready = 0
+            b.unused = set()
         self._works.clear()
         self._next = 0
+
+    # ---- find_unused_parameters -----------------------------------------------------------------
+    def _mark_unused(self, output):
+        """Mark ready, with zero gradients, the parameters the graph of ``output`` does not
+        reach (PyTorch's ``find_unused_parameters=True``): a walk over the graph each
+        forward."""
+        from ..autograd.grad_mode import is_grad_enabled
+
+        outputs = _tensors_in(output)
+        if not is_grad_enabled() or not any(t.requires_grad for t in outputs):
+            return  # no backward follows
+        reached, stack, seen = set(), outputs, set()
+        while stack:
+            v = stack.pop()
+            if id(v) in seen:
+                continue
+            seen.add(id(v))
+            node = v._node if isinstance(v, Tensor) else v
+            if node is None:
+                reached.add(id(v))
+                continue
+            stack.extend(q for q in node.parents if q is not None)
+        for b in self._buckets:
+            for pos, p in enumerate(b.params):
+                if id(p) not in reached:
+                    if b.flat is None:
+                        b.flat = xp_of(p.data).empty(b.numel, dtype=b.dtype)
+                    b.unused.add(pos)
+                    b.slot(pos, p.data.shape)[...] = 0
+                    self._one_ready(b)
+
+    def _globally_used(self):
+        """Per bucket and parameter, whether any rank used it (one small all-reduce)."""
+        import numpy as np
+
+        local = np.array([0 if pos in b.unused else 1 for b in self._buckets
+                          for pos in range(len(b.params))], dtype=np.int32)
+        self._group.wait(self._group.transport.allreduce(local, "max"),
+                         "DistributedDataParallel find_unused_parameters")
+        out, o = [], 0
+        for b in self._buckets:
+            out.append(local[o:o + len(b.params)])
+            o += len(b.params)
+        return out
 
     def _unfinished(self):
         return any(b.ready for b in self._buckets)
@@ -228,11 +298,13 @@ class DistributedDataParallel(Module):
                 "every parameter, so its gradients were never averaged (parameters of shapes "
                 f"{missing[:8]} got none, or .grad was reset before the end); every parameter "
                 "that requires grad must take part in the loss, or set requires_grad=False on "
-                "the unused ones before wrapping (find_unused_parameters=True does not lift "
-                "this here)")
+                "the unused ones before wrapping, or pass find_unused_parameters=True)")
         if self.broadcast_buffers and self._buffer_list and self._group.size() > 1:
             _broadcast_coalesced(self._group, self._buffer_list, self._cap)
-        return self.module(*args, **kwargs)
+        out = self.module(*args, **kwargs)
+        if self.find_unused_parameters and self.require_backward_grad_sync:
+            self._mark_unused(out)
+        return out
 
     def state_dict(self, destination=None, prefix="", keep_vars=False):
         return self.module.state_dict(destination, prefix, keep_vars)
@@ -243,6 +315,17 @@ class DistributedDataParallel(Module):
     def extra_repr(self):
         return (f"world_size={self._group.size()}, buckets={len(self._buckets)}, "
                 f"bucket_cap_mb={self._cap / 2**20:g}")
+
+
+def _tensors_in(obj):
+    """The tensors in a forward's output (nested tuples, lists and dicts)."""
+    if isinstance(obj, Tensor):
+        return [obj]
+    if isinstance(obj, dict):
+        obj = list(obj.values())
+    if isinstance(obj, (list, tuple)):
+        return [t for o in obj for t in _tensors_in(o)]
+    return []
 
 
 def _hook(ddp_ref, bi, pos):
