@@ -115,6 +115,10 @@ def main(outdir):
     gl = [tg.zeros(2, 3, dtype="float64") for _ in range(n)] if me == 2 else None
     dist.gather(tg.tensor(val(me)), gl, dst=2)
     out["gather"] = None if gl is None else np.stack([g.numpy() for g in gl])
+    try:  # every rank refuses before communicating: no rank is left waiting
+        dist.gather(tg.tensor(val(me)), [tg.tensor(val(me))] * 5, dst=0)
+    except ValueError as e:
+        out["gather_error"] = str(e)
     t = tg.zeros(2, 3, dtype="float64")
     dist.scatter(t, [tg.tensor(val(10 + r)) for r in range(n)] if me == 1 else None, src=1)
     out["scatter"] = t.numpy()

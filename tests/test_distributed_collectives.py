@@ -59,6 +59,11 @@ def test_gather_and_scatter(ranks):
     assert ranks[0]["gather"] is None and ranks[1]["gather"] is None
     for r in range(N):
         np.testing.assert_array_equal(ranks[r]["scatter"], W.val(10 + r))
+    assert "gather_list must be a list of 3 tensors (the group's size), got 5" in (
+        ranks[0]["gather_error"])
+    for r in (1, 2):
+        assert (f"gather: gather_list must be empty or None on the ranks other than dst (this "
+                f"is rank {r} of the group, dst 0)") == ranks[r]["gather_error"]
 
 
 def test_reduce_scatter_variants(ranks):

@@ -617,6 +617,24 @@ def _tensor_list(tensors, n, who, arg):
     return [_raw_of(t, who, f"{arg}[{i}]") for i, t in enumerate(tensors)]
 
 
+def _like_list(g, who, ref, tensors, arg, ref_arg="tensor"):
+    """``tensors``' raw arrays: a list of the group's size, each shaped like ``ref``."""
+    parts = _tensor_list(tensors, g.size(), who, arg)
+    for i, p in enumerate(parts):
+        _same(p, ref, who, f"{arg}[{i}]", ref_arg)
+    return parts
+
+
+def _root_list(g, who, ref, tensors, root, arg, role):
+    """``_like_list`` on the rank ``root``; None elsewhere, where no list may be given."""
+    if g.rank() == root:
+        return _like_list(g, who, ref, tensors, arg)
+    if tensors:
+        raise ValueError(f"{who}: {arg} must be empty or None on the ranks other than {role} "
+                         f"(this is rank {g.rank()} of the group, {role} {root})")
+    return None
+
+
 def _mean_then(tensor, buf, op, size, root_only=None):
     def then():
         if op == "mean" and root_only is not False:
@@ -680,8 +698,7 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
     if g is None:
         return None
     a = _raw_of(tensor, "all_gather")
-    for i, out in enumerate(_tensor_list(tensor_list, g.size(), "all_gather", "tensor_list")):
-        _same(out, a, "all_gather", f"tensor_list[{i}]")
+    _like_list(g, "all_gather", a, tensor_list, "tensor_list")
     recv = xp_of(a).empty((g.size(),) + a.shape, dtype=a.dtype)
 
     def then():
@@ -741,10 +758,8 @@ def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=Fal
         return None
     out = _raw_of(output, "reduce_scatter", "output")
     _check_op(op, out.dtype, "reduce_scatter")
-    parts = _tensor_list(input_list, g.size(), "reduce_scatter", "input_list")
-    for i, p in enumerate(parts):
-        _same(p, out, "reduce_scatter", f"input_list[{i}]", "output")
-    send = xp_of(out).stack(parts) if parts else None
+    parts = _like_list(g, "reduce_scatter", out, input_list, "input_list", "output")
+    send = xp_of(out).stack(parts)
     recv = xp_of(out).empty(out.shape, dtype=out.dtype)
     work = g.transport.reduce_scatter(send, recv, "sum" if op == "mean" else op)
     return _run(g, work, f"reduce_scatter({op})", async_op,
@@ -760,13 +775,8 @@ def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group
     a = _raw_of(tensor, "gather")
     root = _peer(g, "gather", dst, group_dst, "dst")
     recv = None
-    if g.rank() == root:
-        for i, out in enumerate(_tensor_list(gather_list, g.size(), "gather", "gather_list")):
-            _same(out, a, "gather", f"gather_list[{i}]")
+    if _root_list(g, "gather", a, gather_list, root, "gather_list", "dst") is not None:
         recv = xp_of(a).empty((g.size(),) + a.shape, dtype=a.dtype)
-    elif gather_list:
-        raise ValueError(f"gather: gather_list must be empty or None on the ranks other than "
-                         f"dst (this is rank {g.rank()} of the group, dst {root})")
 
     def then():
         if recv is not None:
@@ -785,15 +795,8 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
         return None
     a = _raw_of(tensor, "scatter")
     root = _peer(g, "scatter", src, group_src, "src")
-    send = None
-    if g.rank() == root:
-        parts = _tensor_list(scatter_list, g.size(), "scatter", "scatter_list")
-        for i, p in enumerate(parts):
-            _same(p, a, "scatter", f"scatter_list[{i}]")
-        send = xp_of(a).stack(parts)
-    elif scatter_list:
-        raise ValueError(f"scatter: scatter_list must be empty or None on the ranks other than "
-                         f"src (this is rank {g.rank()} of the group, src {root})")
+    parts = _root_list(g, "scatter", a, scatter_list, root, "scatter_list", "src")
+    send = None if parts is None else xp_of(a).stack(parts)
     recv = xp_of(a).empty(a.shape, dtype=a.dtype)
     return _run(g, g.transport.scatter(send, recv, root), "scatter", async_op,
                 lambda: _write_back(tensor, recv), [tensor])
