@@ -202,11 +202,11 @@ __all__ += torch_surface4.__all__
 # torch namespaces ported programs touch first: tg.accelerator, tg.compiler, tg.random,
 # tg.signal (.windows), tg.hub, tg.masked (torch.masked's reductions); tg.GradScaler is
 # tg.amp.GradScaler (torch.GradScaler)
-from . import accelerator, compiler, hub, masked, random, signal  # noqa: E402
+from . import accelerator, compiler, futures, hub, masked, random, signal  # noqa: E402
 from .amp import GradScaler  # noqa: E402
 
 # not random and signal: `from tensorgrad import *` must not shadow the standard library's
-__all__ += ["accelerator", "compiler", "hub", "GradScaler"]
+__all__ += ["accelerator", "compiler", "futures", "hub", "GradScaler"]
 
 # multiprocessing: tg.multiprocessing (torch.multiprocessing), Tensor.share_memory_/is_shared and
 # Module.share_memory (shared-memory tensors that travel between processes as handles). Loaded
@@ -243,6 +243,14 @@ from ._memory_format import *  # noqa: E402,F401,F403
 from ._memory_format import __all__ as _mf_all  # noqa: E402
 
 __all__ += _mf_all
+
+# layouts: tg.strided, tg.sparse_coo, ..., tg.jagged, tg._mkldnn (_layouts.py), and PyTorch's
+# layout= on every factory that takes one (None or tg.strided; others raise naming the factory)
+from . import _layouts  # noqa: E402
+from ._layouts import _mkldnn, jagged  # noqa: E402,F401
+
+_layouts.install(globals(), Tensor)
+__all__ += ["jagged"]
 
 # PyTorch's submodule import paths (tensorgrad.nn.modules.loss, tensorgrad.optim.adam, ...):
 # aliases made on first import by a finder that runs after the ordinary ones (_import_paths.py)

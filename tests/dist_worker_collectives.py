@@ -86,6 +86,41 @@ def dnn_losses_one(me, x, ops, name):
     return dnn_losses(me, x, ops)[name]
 
 
+def hook_model():
+    tg.manual_seed(1)
+    return nn.Sequential(nn.Linear(3, 4, dtype="float64"), nn.Tanh(),
+                         nn.Linear(4, 2, dtype="float64"))
+
+
+def hook_input(r):
+    return tg.tensor(np.random.default_rng(200 + r).standard_normal((5, 3)))
+
+
+def comm_hooks(me):
+    """Gradients after one backward under each communication hook (and none)."""
+    from tensorgrad.distributed.algorithms.ddp_comm_hooks import default_hooks as H
+
+    seen = []
+
+    def custom(state, bucket):  # a hook of the user's: sum only, count the calls
+        state.append((bucket.index(), bucket.is_last(), len(bucket.parameters()),
+                      [tuple(g.shape) for g in bucket.gradients()]))
+        fut = dist.all_reduce(bucket.buffer(), async_op=True).get_future()
+        return fut.then(lambda f: f.value()[0] / dist.get_world_size())
+
+    out = {}
+    for name, state, hook in (("none", None, None), ("allreduce", None, H.allreduce_hook),
+                              ("fp16", None, H.fp16_compress_hook), ("custom", seen, custom)):
+        model = hook_model()
+        ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=1e-4)
+        if hook is not None:
+            ddp.register_comm_hook(state, hook)
+        ddp(hook_input(me)).pow(2).sum().backward()
+        out[name] = [p.grad.numpy() for p in model.parameters()]
+    out["custom_calls"] = seen
+    return out
+
+
 class Heads(nn.Module):
     def __init__(self):
         super().__init__()
@@ -260,6 +295,7 @@ def main(outdir):
     out["unused_init"] = {k: v.numpy() for k, v in model.named_parameters()}
 
     out["dnn"] = differentiable(me)
+    out["hooks"] = comm_hooks(me)
 
     dist.barrier()
     dist.monitored_barrier(timeout=30)

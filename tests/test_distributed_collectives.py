@@ -186,6 +186,27 @@ def test_ddp_find_unused_parameters(ranks, tag):
                 np.testing.assert_allclose(got[name], want, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["none", "allreduce", "fp16", "custom"])
+def test_ddp_comm_hooks(ranks, name):
+    model = W.hook_model()
+    for r in range(N):
+        (model(W.hook_input(r)).pow(2).sum() / N).backward()
+    want = [p.grad.numpy() for p in model.parameters()]
+    for r in ranks:
+        got = r["hooks"][name]
+        for g, w in zip(got, want):
+            if name == "fp16":  # averaged in float16: 11 bits of mantissa
+                np.testing.assert_allclose(g, w, rtol=2e-3, atol=2e-3 * np.abs(w).max())
+                assert not np.array_equal(g, w)
+            else:
+                np.testing.assert_allclose(g, w, rtol=0, atol=1e-12)
+    calls = ranks[0]["hooks"]["custom_calls"]
+    # 104-byte buckets, last layer first (backward's order): its bias and weight (80 bytes),
+    # then the first layer's bias, then its weight
+    assert [c[:3] for c in calls] == [(0, False, 2), (1, False, 1), (2, True, 1)]
+    assert [c[3] for c in calls] == [[(2,), (2, 4)], [(4,)], [(4, 3)]]
+
+
 class _Simulated:
     """The differentiable collectives of rank ``me`` in a job of three, simulated in one
     process from every rank's input ``xs`` (the formulas they must follow)."""

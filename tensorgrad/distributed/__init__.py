@@ -230,6 +230,7 @@ class Work:
         self._then = then
         self._outputs = list(outputs)
         self._done = False
+        self._futures = []
 
     def is_completed(self):
         return self._done or all(p.test() for p in self._parts)
@@ -247,7 +248,22 @@ class Work:
             if self._then is not None:
                 self._then()
             self._done = True
+            for f in self._futures:
+                f.set_result(self._outputs)
         return True
+
+    def get_future(self):
+        """A ``tensorgrad.futures.Future`` of the output tensors (a list), completed when the
+        operation is: ``fut.wait()`` waits for it, ``fut.then(fn)`` chains on it."""
+        from ..futures import Future
+
+        fut = Future()
+        if self._done:
+            fut.set_result(self._outputs)
+        else:
+            fut._waiter = self.wait
+            self._futures.append(fut)
+        return fut
 
     def result(self):
         """The output tensors (after waiting)."""

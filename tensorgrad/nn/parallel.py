@@ -42,6 +42,41 @@ class _Bucket:
         return seg.reshape(shape[::-1]).T if self.fortran[pos] else seg.reshape(shape)
 
 
+class GradBucket:
+    """What a DDP communication hook gets (PyTorch's ``dist.GradBucket``): ``buffer()``, the
+    flat tensor of the bucket's gradients (its memory: a hook may work in place),
+    ``gradients()`` and ``parameters()``, ``index()``, ``is_last()``, and ``set_buffer(t)``
+    to hand a replacement buffer (a compressed copy) to a hook it wraps."""
+
+    def __init__(self, index, bucket, last):
+        self._index = index
+        self._bucket = bucket
+        self._last = last
+        self._buffer = Tensor._wrap(bucket.flat)
+
+    def index(self):
+        return self._index
+
+    def is_last(self):
+        return self._last
+
+    def buffer(self):
+        return self._buffer
+
+    def set_buffer(self, tensor):
+        if not isinstance(tensor, Tensor):
+            raise TypeError(f"GradBucket.set_buffer: expected a Tensor, got "
+                            f"{type(tensor).__name__}")
+        self._buffer = tensor
+
+    def parameters(self):
+        return list(self._bucket.params)
+
+    def gradients(self):
+        b = self._bucket
+        return [Tensor._wrap(b.slot(pos, p.data.shape)) for pos, p in enumerate(b.params)]
+
+
 def _runs(tensors, cap_bytes):
     """``tensors`` cut into runs of one dtype and device, each at most ``cap_bytes`` (a tensor
     larger than that is a run of its own)."""
@@ -155,6 +190,7 @@ class DistributedDataParallel(Module):
                 b.fortran = [False] * len(b.params)
         object.__setattr__(self, "_buckets", buckets)
         object.__setattr__(self, "_works", [])
+        object.__setattr__(self, "_comm_hook", None)
         object.__setattr__(self, "_next", 0)  # the next bucket to start, in bucket order
         handles = []
         me = weakref.ref(self)
@@ -191,20 +227,63 @@ class DistributedDataParallel(Module):
             buckets = self._buckets
             while self._next < len(buckets) and buckets[self._next].ready == len(
                     buckets[self._next].params):
-                nb = buckets[self._next]
-                self._works.append(self._group.transport.allreduce(nb.flat, "sum"))
+                self._works.append(self._start(self._next))
                 self._next += 1
             if self._next == len(buckets):
                 self._finish()
 
-    def _finish(self):
+    def _start(self, bi):
+        """Start bucket ``bi``'s reduction: a summing all-reduce, or the communication hook."""
+        b = self._buckets[bi]
+        if self._comm_hook is None:
+            return self._group.transport.allreduce(b.flat, "sum")
+        state, hook = self._comm_hook
+        fut = hook(state, GradBucket(bi, b, bi == len(self._buckets) - 1))
+        if not hasattr(fut, "wait") or not hasattr(fut, "then"):
+            raise TypeError(f"DistributedDataParallel: the communication hook must return a "
+                            f"tensorgrad.futures.Future, got {type(fut).__name__}")
+        return fut
+
+    def _collect(self, b, work):
+        """Wait for a bucket's reduction and leave the averaged gradients in ``b.flat``."""
         group = self._group
+        if self._comm_hook is None:
+            group.wait(work, "DistributedDataParallel gradient all_reduce")
+            if group.size() > 1:
+                b.flat /= group.size()
+            return
+        result = work.wait()
+        if isinstance(result, (list, tuple)) and len(result) == 1:
+            result = result[0]
+        raw = result.data if isinstance(result, Tensor) else result
+        if getattr(raw, "size", None) != b.numel:
+            raise RuntimeError(f"DistributedDataParallel: the communication hook's future gave "
+                               f"{type(result).__name__} of shape "
+                               f"{getattr(raw, 'shape', None)}; it must be the bucket's flat "
+                               f"gradients ({b.numel} elements)")
+        if raw is not b.flat:
+            b.flat[...] = raw.reshape(-1)
+
+    def register_comm_hook(self, state, hook):
+        """Reduce each bucket with ``hook(state, bucket)`` instead of the default all-reduce:
+        it gets a ``GradBucket`` and returns a ``tensorgrad.futures.Future`` of the bucket's
+        averaged flat gradients (``tensorgrad.distributed.algorithms.ddp_comm_hooks`` has
+        PyTorch's stock hooks). Register it once, before the first backward."""
+        if self._comm_hook is not None:
+            raise RuntimeError("DistributedDataParallel: register_comm_hook can only be called "
+                               "once")
+        if any(b.flat is not None for b in self._buckets):
+            raise RuntimeError("DistributedDataParallel: register_comm_hook must be called "
+                               "before the first backward")
+        if not callable(hook):
+            raise TypeError(f"DistributedDataParallel: hook must be callable, got "
+                            f"{type(hook).__name__}")
+        object.__setattr__(self, "_comm_hook", (state, hook))
+
+    def _finish(self):
         used = self._globally_used() if self.find_unused_parameters else None
         for bi, (b, work) in enumerate(zip(self._buckets, self._works)):
-            group.wait(work, "DistributedDataParallel gradient all_reduce")
-            flat = b.flat
-            if group.size() > 1:
-                flat /= group.size()
+            self._collect(b, work)
             for pos, p in enumerate(b.params):
                 if pos in b.unused:
                     # unused here: the average of the other ranks' gradients, as PyTorch; a
