@@ -1106,19 +1106,9 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
     keepdim = bool(keepdim)
     if t.ndim == 0 and axes:  # dim=0 or -1 of a 0-d tensor: one element, a 0-d norm
         t, axes, keepdim = _reshape(t, (1,)), (0,), False
-    if -math.inf < ord < 1 and ord != 0:
-        return _small_p_norm(t, float(ord), axes, keepdim)
+    # one implementation with tnp.linalg.norm and torch.norm (PyTorch's subgradient 0 at
+    # zero entries for p < 1, a zero-derivative count of nonzeros for p = 0)
     return _nla._vector_norm(t, ord, axes, keepdim)
-
-
-def _small_p_norm(t, p, axes, keepdim):
-    """(sum |x|^p)^(1/p) for p < 1, p != 0, with PyTorch's subgradient 0 at the zero entries
-    (where d|x|^p is infinite) instead of NaN; the masks are constants. For p < 0 a zero
-    entry makes the norm 0 (|0|^p = inf) and every gradient 0, as PyTorch's."""
-    a = _ew.abs(t)
-    zero = _raw(a) == 0
-    powered = _ew.where(zero, 0.0 if p > 0 else math.inf, _ew.power(_ew.where(zero, 1, a), p))
-    return _nla._safe_root(_red.sum(powered, axes, keepdim), p)
 
 
 _MATRIX_ORDS = ("fro", "nuc", math.inf, -math.inf, 1, -1, 2, -2)

@@ -34,6 +34,7 @@ from . import linalg as _la
 from . import special as _sp
 from . import torch_api as _ta
 from . import torch_surface as _ts
+from ._layouts import layout, strided  # PyTorch's layout tags; dense is tg.strided
 from .autograd import anomaly as _anomaly
 from .backend.device import _CUPY_ARRAY, to_host, xp_of
 from .ops import elementwise as _ew
@@ -1374,18 +1375,6 @@ def _attach(T):
             setattr(T, name, property(fn))
 
 
-class layout:
-    """PyTorch's memory-layout tag; tensorgrad's tensors are all ``tg.strided``."""
-
-    def __init__(self, name):
-        self._name = name
-
-    def __repr__(self):
-        return f"torch.{self._name}"
-
-
-strided = layout("strided")
-
 _attach(Tensor)
 
 # torch.abs_(x)-style functions for the in-place methods
@@ -1449,5 +1438,5 @@ __all__ = sorted(
     n for n, v in globals().items()
     if not n.startswith("_") and not isinstance(v, type(np)) and not hasattr(_pkg, n)
     and (getattr(v, "__module__", None) == __name__ or isinstance(v, layout)
-         or n in ("unsafe_split", "unsafe_chunk"))
+         or n in ("unsafe_split", "unsafe_chunk", "layout"))
     and n not in ("TriangularSolveResult", "LuUnpackResult", "unfold"))

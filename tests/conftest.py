@@ -183,6 +183,12 @@ def _seed_rngs(request):
     torch = sys.modules.get("torch")  # the oracle, where a test has imported it: its draws too
     if torch is not None:
         torch.manual_seed(seed)
+    dists = sys.modules.get("torch.distributions")
+    if dists is not None:
+        # torch.compile's first call (dynamo's TorchPatcher.patch) turns PyTorch's default
+        # argument validation off for the rest of the process; the oracle of the validation
+        # tests needs its default (__debug__) whatever ran before
+        dists.Distribution.set_default_validate_args(__debug__)
 
 
 @pytest.fixture

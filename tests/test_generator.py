@@ -346,9 +346,9 @@ def test_data_takes_cpu_generators_only(cuda_device):
 
 
 # ---- PyTorch's signatures ----------------------------------------------------------------------
-_NOT_TAKEN = {"out", "layout", "pin_memory"}
+_NOT_TAKEN = {"out", "pin_memory"}  # layout= is taken (tensorgrad/_layouts.py)
 # parameters of overloads that torch's docstring line does not show
-_OVERLOADS = {"normal": {"size", "dtype", "device", "requires_grad"}, "bernoulli": {"p"}}
+_OVERLOADS = {"normal": {"size", "dtype", "layout", "device", "requires_grad"}, "bernoulli": {"p"}}
 FUNCTIONS = ("rand randn randint randperm normal bernoulli multinomial rand_like randn_like "
              "randint_like").split()
 

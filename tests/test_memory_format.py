@@ -251,10 +251,11 @@ def test_tensor_methods_take_pytorchs_memory_format(name):
 def test_factories_take_pytorchs_memory_format(name):
     torch = torch_oracle()
     want = torch_param_names(getattr(torch, name))
-    # tensorgrad's *_like name their first argument x; PyTorch's input
+    # tensorgrad's *_like name their first argument x; PyTorch's input. layout= is taken,
+    # keyword-only after the others here (tests/test_loose_ends_2.py checks it)
     ours = getattr(tg, name)
     assert_takes_torchs_parameters(name, ours, want, ("out", "layout", "pin_memory", "input"),
-                                   ("x",))
+                                   ("x", "layout"))
     import inspect
 
     p = inspect.signature(ours).parameters["memory_format"]

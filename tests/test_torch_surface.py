@@ -40,11 +40,11 @@ CONSTANTS = "pi e inf nan newaxis".split()
 METHODS = ("unique bincount histc baddbmm addbmm addmv pinverse svd qr cholesky bernoulli "
            "multinomial matrix_power xlogy cov corrcoef bitwise_and bitwise_or bitwise_xor "
            "bitwise_not new_tensor").split()
-# PyTorch's arguments tensorgrad does not take: output buffers, layouts (generator= is taken:
-# tests/test_generator.py)
-_NOT_TAKEN = {"out", "layout", "pin_memory"}
+# PyTorch's arguments tensorgrad does not take: output buffers, pinned memory (generator= is
+# taken: tests/test_generator.py; layout= too: tensorgrad/_layouts.py)
+_NOT_TAKEN = {"out", "pin_memory"}
 # arguments of PyTorch's other overloads (its docstring shows only the first)
-_OVERLOADS = {"normal": {"size", "dtype", "device", "requires_grad"}, "bernoulli": {"p"}}
+_OVERLOADS = {"normal": {"size", "dtype", "layout", "device", "requires_grad"}, "bernoulli": {"p"}}
 
 
 _params, _torch_params = param_names, torch_param_names  # also used by other test files

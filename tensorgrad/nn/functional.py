@@ -346,7 +346,12 @@ def _weighted_sum_over(loss, wt, reduction, valid):
         return loss
     if reduction == "sum":
         return _red.sum(loss)
-    return _red.sum(_ew.where(valid != 0, loss, 0.0)) / _red.sum(wt)
+    kept = _red.sum(_ew.where(valid != 0, loss, 0.0))
+    if type(valid) is _np.ndarray and not valid.any():
+        # every row ignored (CPU): PyTorch's NaN and zero gradients, silently, as there; the
+        # 0 / 0 would make NumPy warn in the forward and in the division's backward
+        return kept * _np.nan
+    return kept / _red.sum(wt)
 
 
 def _classes_last(input, target, name):

@@ -18,9 +18,13 @@ from .._passthrough import module_getattr as _module_getattr
 from ..backend.device import _CUPY_ARRAY, xp_of
 from ..ops import decomp as _dc
 from ..ops import elementwise as _ew
+from ..ops import nondiff as _nondiff
 from ..ops import reduce as _red
 from ..ops.linalg import matmul as _matmul
 from ..ops.linalg import norm2 as _norm2
+from ..ops.registry import defjvp as _defjvp
+from ..ops.registry import defvjp as _defvjp
+from ..ops.registry import primitive as _primitive
 from ..ops.shape import swapaxes as _swapaxes
 from ..tensor import Tensor, _new_tensor, _norm_axis, _raw
 
@@ -100,8 +104,10 @@ _NO_RTOL = object()
 
 def pinv(a, rcond=None, hermitian=False, *, rtol=_NO_RTOL):
     """NumPy's pinv (``rcond``/``rtol`` as NumPy reads them), batched. Its derivative
-    (Golub and Pereyra's) holds where the rank does not change; ``hermitian=True`` differentiates
-    the general pseudo-inverse."""
+    (Golub and Pereyra's) holds where the rank does not change. ``hermitian=True``, as NumPy's,
+    inverts the eigendecomposition of the Hermitian matrix that a's lower triangle defines
+    (whatever the upper one holds); its derivative is the same formula (for a Hermitian
+    ``a``), as ``tg.linalg.pinv``'s."""
     if rcond is None:
         if rtol is _NO_RTOL:
             rcond = 1e-15
@@ -113,6 +119,8 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=_NO_RTOL):
         raise ValueError("pinv: `rtol` and `rcond` can't be both set")
     if not _is_tensor(a) and hermitian and xp_of(a) is _np:
         return _np.linalg.pinv(a, rcond=rcond, hermitian=True)
+    if hermitian:
+        return _dc.pinv(a, rcond, True)  # tg.linalg.pinv's: the lower triangle, through eigh
     return _dc.pinv(a, rcond)
 
 
@@ -206,17 +214,40 @@ def _vector_norm(x, ord, axes, keepdims):
     if ord == -_np.inf:
         return _red.min(_ew.abs(x), axes, keepdims)
     if ord == 0:
-        from ..ops import nondiff
-
-        nz = nondiff.not_equal(x, 0)
-        dtype = x.dtype if x.dtype.kind != "c" else _np.empty(0, x.dtype).real.dtype
-        return _red.sum(_ew.astype(nz, dtype), axes, keepdims)
+        return _count_nonzero(x, axes, keepdims)
     if ord == 1:
         return _red.sum(_ew.abs(x), axes, keepdims)
     if isinstance(ord, str):
         raise ValueError(f"norm: invalid norm order {ord!r} for vectors")
     p = float(ord)
+    if p < 1:
+        return _small_p_norm(x, p, axes, keepdims)
     return _safe_root(_red.sum(_ew.power(_ew.abs(x), p), axes, keepdims), p)
+
+
+@_primitive(saves=False)
+def _count_nonzero(x, axes, keepdims):
+    """The 0-"norm": the number of nonzero entries over ``axes``, in x's real dtype. A
+    primitive with zero derivatives (not a graph cut) so that the result requires grad and
+    passes back zeros, as PyTorch's (also for inf or nan entries, which a product with 0
+    would turn into nan)."""
+    real = _np.empty(0, x.dtype).real.dtype
+    return (x != 0).sum(axis=axes, keepdims=keepdims).astype(real)
+
+
+_defvjp(_count_nonzero, lambda g, ans, x, axes, keepdims: _nondiff.zeros_like(x), None, None)
+_defjvp(_count_nonzero, lambda t, ans, x, axes, keepdims: _nondiff.zeros_like(ans), None, None)
+
+
+def _small_p_norm(x, p, axes, keepdims):
+    """(sum |x|^p)^(1/p) for p < 1, p != 0, with PyTorch's subgradient 0 at the zero entries
+    (where d|x|^p is infinite) instead of NaN; the masks are constants. For p < 0 a zero
+    entry makes the norm 0 (|0|^p = inf) and every gradient 0, as PyTorch's (and the value
+    NumPy's)."""
+    a = _ew.abs(x)
+    zero = _raw(a) == 0
+    powered = _ew.where(zero, 0.0 if p > 0 else _np.inf, _ew.power(_ew.where(zero, 1, a), p))
+    return _safe_root(_red.sum(powered, axes, keepdims), p)
 
 
 def _safe_root(s, p):

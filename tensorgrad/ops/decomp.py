@@ -595,6 +595,8 @@ def _pinv_hermitian(a, rcond):
     xp = xp_of(a)
     w, v = _la(a, "eigh")(a)
     absw = xp.abs(w)
+    if _np.ndim(rcond):  # one rcond per matrix (NumPy's), broadcast over the batch
+        rcond = xp.asarray(rcond, dtype=absw.dtype)[..., None]
     cutoff = rcond * absw.max(axis=-1, keepdims=True) if w.shape[-1] else 0.0
     keep = absw > cutoff
     winv = xp.where(keep, 1 / xp.where(keep, w, 1), 0).astype(v.dtype)
