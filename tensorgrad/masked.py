@@ -21,7 +21,11 @@ they receive a zero gradient (``where``'s rule selects, it never multiplies) and
 or inf never reaches a rule: no nan gradient leaks through the mask. ``var``/``std`` centre the
 masked input too (PyTorch centres the raw input, so a masked inf gives it nan gradients; the
 values agree). Everything is a composition of differentiable tensorgrad functions, so reverse,
-forward and higher-order derivatives come from their rules. ``MaskedTensor`` is not provided.
+forward and higher-order derivatives come from their rules.
+
+``MaskedTensor`` (``masked_tensor``, ``as_masked_tensor``, ``is_masked_tensor``), PyTorch's
+prototype tensor of data and mask, lives in ``tensorgrad/_masked_tensor.py`` and computes its
+reductions and normalizations with these functions.
 
 >>> import tensorgrad as tg
 >>> x = tg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
@@ -46,7 +50,8 @@ from .tensor import Tensor
 
 __all__ = ["amax", "amin", "argmax", "argmin", "cumprod", "cumsum", "log_softmax", "logaddexp",
            "logsumexp", "mean", "median", "norm", "normalize", "prod", "softmax", "softmin",
-           "std", "sum", "var"]
+           "std", "sum", "var",
+           "MaskedTensor", "as_masked_tensor", "is_masked_tensor", "masked_tensor"]
 
 _SMALL_INTS = frozenset(np.dtype(d) for d in (np.bool_, np.uint8, np.int8, np.int16, np.int32))
 
@@ -519,3 +524,12 @@ def normalize(input, ord, dim, *, eps=1e-12, dtype=None, mask=None):
     nrm = norm(input, ord, dim, keepdim=True, dtype=dtype, mask=m)
     floor = _creation.full((), eps, dtype=nrm.dtype, device=nrm.device)
     return _fill(input, m, 0) / _ta.maximum(nrm, floor)
+
+
+# MaskedTensor last: it computes with the functions above
+from . import _masked_tensor  # noqa: E402
+
+MaskedTensor = _masked_tensor.MaskedTensor
+as_masked_tensor = _masked_tensor.as_masked_tensor
+is_masked_tensor = _masked_tensor.is_masked_tensor
+masked_tensor = _masked_tensor.masked_tensor
