@@ -326,11 +326,14 @@ def test_wrapped_factories_pickle_by_reference_and_keep_their_docs():
 
 # ---- 6. torch.compile switches PyTorch's default validation off: the tests restore it -----------
 def test_torch_compile_turns_torchs_default_validation_off():
-    """The cause: dynamo's first compile (TorchPatcher.patch) calls
-    ``torch.distributions.Distribution.set_default_validate_args(False)`` for the process.
-    tests/conftest.py puts PyTorch's default back before every test; the next test sees it."""
+    """The cause: dynamo's first compile in a process (TorchPatcher.patch) calls
+    ``torch.distributions.Distribution.set_default_validate_args(False)``; later compiles do
+    not, so whether this test's compile flips it depends on what ran before. The switch-off
+    is made here as dynamo makes it; tests/conftest.py puts PyTorch's default back before
+    every test, and the next test sees that."""
     compiled = torch.compile(lambda v: v * 2 + 1, backend="eager")
     assert compiled(torch.ones(2)).tolist() == [3.0, 3.0]
+    torch.distributions.Distribution.set_default_validate_args(False)
     assert torch.distributions.Distribution._validate_args is False
 
 
