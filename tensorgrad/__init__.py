@@ -206,6 +206,10 @@ from . import accelerator, compiler, futures, hub, masked, random, signal  # noq
 from .amp import GradScaler  # noqa: E402
 
 # not random and signal: `from tensorgrad import *` must not shadow the standard library's
+# tg.exp(masked_tensor), tg.sum, tg.where, tg.nn.functional.softmax, ...: the functions PyTorch's
+# MaskedTensor supports take one (tg.masked.MaskedTensor)
+masked._masked_tensor.install()
+
 __all__ += ["accelerator", "compiler", "futures", "hub", "GradScaler"]
 
 # multiprocessing: tg.multiprocessing (torch.multiprocessing), Tensor.share_memory_/is_shared and

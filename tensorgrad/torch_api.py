@@ -140,10 +140,28 @@ def _slice_along(x, dim, index):
 
 
 # ---- elementwise, one argument --------------------------------------------------------------
+def _masked(*args):
+    """Whether an argument is a ``tg.masked.MaskedTensor`` (asked only after a call failed)."""
+    from ._masked_tensor import MaskedTensor
+
+    for a in args:  # (``any`` here is torch's)
+        if isinstance(a, MaskedTensor):
+            return True
+    return False
+
+
 def _unary(fn, name, doc=None):
     def f(input):
-        return fn(_t(input, name))
+        try:
+            return fn(_t(input, name))
+        except TypeError:
+            if not _masked(input):
+                raise
+        from ._masked_tensor import call
 
+        return call(name, input)
+
+    f._masked_tensor_builtin = True
     f.__name__ = f.__qualname__ = name
     f.__doc__ = doc or f"PyTorch's ``torch.{name}(input)``, elementwise."
     return f
@@ -334,9 +352,17 @@ def float_power(input, exponent):
 
 def _binary(fn, name, doc):
     def f(input, other):
-        _t(input, name)
-        return fn(input, _operand(other, name))
+        try:
+            _t(input, name)
+            return fn(input, _operand(other, name))
+        except TypeError:
+            if not _masked(input, other):
+                raise
+        from ._masked_tensor import call
 
+        return call(name, input, other)
+
+    f._masked_tensor_builtin = True
     f.__name__ = f.__qualname__ = name
     f.__doc__ = doc
     return f
