@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 from . import _memory_format as _mf
-from .backend.device import as_device, require_cuda
+from .backend.device import _DEFAULT, as_device, factory_device, require_cuda
 from .tensor import Tensor, _as_array, _check_grad_dtype, _new_tensor
 
 
@@ -96,7 +96,7 @@ def _finish(arr, requires_grad):
 
 
 def _make(fill, size, dtype, device, requires_grad, default=None):
-    dev = as_device(device)
+    dev = factory_device(device)
     xp = dev.xp
     if dtype is None:
         dtype = _DEFAULT_DTYPE[0] if default is None else default
@@ -120,6 +120,9 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     """
     if dtype is None:
         dtype = _default_for(data)
+    if device is None:
+        device = _DEFAULT[0]  # None (the CPU, or where a Tensor's or CuPy array's data is)
+        # unless a default device is set: then everything goes there, as PyTorch's
     arr = _as_array(data, dtype, device)
     if isinstance(data, Tensor) or arr is data:
         arr = arr.copy()
@@ -579,7 +582,7 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
     >>> tg.rand(2, 3, generator=tg.Generator().manual_seed(0)).shape
     (2, 3)
     """
-    dev = as_device(device)
+    dev = factory_device(device)
     src = _source(generator, dev, "rand")
     return _make(lambda xp, s, d: _drawn(src().random, s, d), size, dtype, dev, requires_grad)
 
@@ -605,7 +608,7 @@ def _drawn(draw, shape, dtype, part_scale=1.0):
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Standard normal samples, from ``generator`` (a ``tg.Generator`` on ``device``) or the
     global generator of ``device``. The values are not PyTorch's (other bit generators)."""
-    dev = as_device(device)
+    dev = factory_device(device)
     src = _source(generator, dev, "randn")
     return _make(lambda xp, s, d: _drawn(src().standard_normal, s, d, 0.5 ** 0.5), size,
                  dtype, dev, requires_grad)
@@ -625,7 +628,7 @@ def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None,
         low, high = 0, low
     elif isinstance(high, (tuple, list)) and size == ():  # randint(high, size), as PyTorch's
         low, high, size = 0, low, high
-    dev = as_device(device)
+    dev = factory_device(device)
     src = _source(generator, dev, "randint")
     return _make(lambda xp, s, d: src().integers(low, high, s).astype(d), (size,),
                  dtype, dev, requires_grad, np.int64)

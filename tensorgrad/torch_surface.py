@@ -32,7 +32,7 @@ from . import _memory_format as _mf
 from . import creation as _cr
 from . import torch_api as _ta
 from .autograd.grad_mode import _state
-from .backend.device import _CUPY_ARRAY, as_device, device_of, to_host
+from .backend.device import _CUPY_ARRAY, _DEFAULT, device_of, factory_device, to_host
 from .ops import decomp as _dc
 from .ops import elementwise as _ew
 from .ops import nondiff as _nd
@@ -74,7 +74,8 @@ def _convert(obj, dtype, device, copy, op):
     if isinstance(obj, Tensor) or _is_array(obj):
         raw = obj.data if isinstance(obj, Tensor) else obj
         here = device_of(raw)
-        dev = here if device is None else as_device(device)
+        # where the data is, unless a device is given or a default device is set (PyTorch's)
+        dev = here if device is None and _DEFAULT[0] is None else factory_device(device)
         same = (dt is None or dt == raw.dtype) and dev == here
         if not same and copy is False:
             raise ValueError(f"{op}(): copy=False, but a {raw.dtype} {here} input needs a copy "
@@ -184,7 +185,7 @@ def randperm(n, *, generator=None, dtype=np.int64, device=None, requires_grad=Fa
     """
     if not isinstance(n, numbers.Integral) or n < 0:
         raise ValueError(f"randperm(): n must be a non-negative int, got {n!r}")
-    dev = as_device(device)
+    dev = factory_device(device)
     _cr._source(generator, dev, "randperm")
     keys = _cr.rand(int(n), generator=generator, dtype=np.float64, device=dev).data
     perm = keys.argsort().astype(np.dtype(dtype))

@@ -223,7 +223,7 @@ def test_regression_full_like_tri_geomspace_follow_the_default_device(device):
         assert on(out, device), name
         onp.testing.assert_allclose(host(out), expected, rtol=1e-15, err_msg=name)
     with default_device(device):
-        t = tg.tensor(host_x)  # a Tensor made on the CPU keeps its device
+        t = tg.tensor(host_x, device="cpu")  # a Tensor made on the CPU keeps its device
         like = tnp.zeros_like(t)
         assert isinstance(like, tg.Tensor) and like.device == "cpu"
         g = tg.grad(lambda v: tnp.sum(tnp.full_like(v, 2.0) * v))(host_x)

@@ -193,8 +193,11 @@ _DEFAULT = [None]
 
 
 def set_default_device(device):
-    """Where ``tensorgrad.numpy``'s creation functions (``array``, ``zeros``, ``linspace``, ...)
-    and ``tensorgrad.numpy.random`` put new arrays, and where the function transforms put a
+    """Where the factories put new tensors when no ``device=`` is given (``tg.zeros``,
+    ``tg.tensor`` of lists and NumPy arrays, ``tg.randn``, ..., so also the parameters of
+    ``nn`` modules made afterwards, as PyTorch's ``torch.set_default_device``), where
+    ``tensorgrad.numpy``'s creation functions (``array``, ``zeros``, ``linspace``, ...) and
+    ``tensorgrad.numpy.random`` put new arrays, and where the function transforms put a
     NumPy argument they differentiate with respect to. While it is not the CPU, a plain NumPy
     array that meets a device array in a tensorgrad op is moved to the device first (as JAX
     does), so a program written for the CPU runs on the GPU unchanged.
@@ -216,6 +219,14 @@ def set_default_device(device):
 
 def get_default_device():
     return _DEFAULT[0] or CPU
+
+
+def factory_device(spec):
+    """The device a factory's ``device=spec`` means: the default device when ``spec`` is None
+    (PyTorch's ``torch.set_default_device``), else ``spec``."""
+    if spec is None:
+        return _DEFAULT[0] or CPU
+    return spec if isinstance(spec, Device) else Device(spec)
 
 
 def to_default_device(x):
