@@ -3,6 +3,10 @@ module itself). Started by that test as
 
     mpiexec -n 3 python tests/dist_worker_collectives.py OUTDIR
 
+With ``TG_WORKER_BACKEND=nccl`` the job runs on the CuPy stand-in (installed here, before
+tensorgrad) with cuda tensors and the nccl backend, whose communicators the stand-in runs
+over MPI between the processes.
+
 Each rank runs every collective, point-to-point and object operation of
 ``tensorgrad.distributed`` on rank-dependent data and writes what it got to
 OUTDIR/rank{R}.pkl; the test compares with what NumPy says each rank must get.
@@ -14,9 +18,17 @@ import sys
 
 import numpy as np
 
-import tensorgrad as tg
-import tensorgrad.distributed as dist
-from tensorgrad import nn
+BACKEND = os.environ.get("TG_WORKER_BACKEND", "gloo")
+if BACKEND == "nccl":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import cupy_standin
+
+    cupy_standin._kernels.MODE = "reference"
+    cupy_standin.install()
+
+import tensorgrad as tg  # noqa: E402
+import tensorgrad.distributed as dist  # noqa: E402
+from tensorgrad import nn  # noqa: E402
 
 
 def val(r, shape=(2, 3)):
@@ -69,16 +81,16 @@ def differentiable(me):
     for name in names:
         x = tg.tensor(x_of(me), requires_grad=True)
         dnn_losses_one(me, x, dF, name).backward()
-        grads[name] = x.grad.numpy()
+        grads[name] = x.grad.cpu().numpy()
     # second order through all_gather: the gradient of |dL/dx|^2
     x = tg.tensor(x_of(me), requires_grad=True)
     g, = tg.autograd.grad(dnn_losses_one(me, x, dF, "all_gather"), x, create_graph=True)
     (g * g).sum().backward()
-    grads["all_gather_second"] = x.grad.numpy()
+    grads["all_gather_second"] = x.grad.cpu().numpy()
     # forward mode: the tangent of every rank's output is the gathered tangents
     _, tangent = tg.func.jvp(lambda t: tg.stack(dF.all_gather(t)), (tg.tensor(x_of(me)),),
                              (tg.tensor(np.full(X_SHAPE, float(me + 1))),))
-    grads["all_gather_jvp"] = tangent.numpy()
+    grads["all_gather_jvp"] = tangent.cpu().numpy()
     return grads
 
 
@@ -116,7 +128,7 @@ def comm_hooks(me):
         if hook is not None:
             ddp.register_comm_hook(state, hook)
         ddp(hook_input(me)).pow(2).sum().backward()
-        out[name] = [p.grad.numpy() for p in model.parameters()]
+        out[name] = [p.grad.cpu().numpy() for p in model.parameters()]
     out["custom_calls"] = seen
     return out
 
@@ -135,82 +147,95 @@ class Heads(nn.Module):
 
 
 def main(outdir):
-    dist.init_process_group("gloo")  # PyTorch's CPU backend name: the MPI transport here
+    # "gloo": PyTorch's CPU backend name, the MPI transport here
+    dist.init_process_group(BACKEND)
+    if BACKEND == "nccl":  # every tensor made below on this rank's GPU
+        tg.set_default_device(f"cuda:{tg.cuda.current_device()}")
     me, n = dist.get_rank(), dist.get_world_size()
-    out = {"world": n, "backend": dist.get_backend()}
+    world = dist.group.WORLD
+    out = {"world": n, "backend": dist.get_backend(),
+           "transport": type(world.transport).__name__,
+           "nccl_ranks": getattr(getattr(world.transport, "comm", None), "_ndev", None),
+           "device": str(tg.tensor(val(me)).device)}
 
     for op in ("sum", "mean", "max", "prod"):
         t = tg.tensor(val(me))
         dist.reduce(t, dst=1, op=op)
-        out["reduce_" + op] = t.numpy()
+        out["reduce_" + op] = t.cpu().numpy()
     t = tg.tensor(val(me).T)  # not contiguous
     dist.reduce(t, dst=0)
-    out["reduce_strided"] = t.numpy()
+    out["reduce_strided"] = t.cpu().numpy()
 
     gl = [tg.zeros(2, 3, dtype="float64") for _ in range(n)] if me == 2 else None
     dist.gather(tg.tensor(val(me)), gl, dst=2)
-    out["gather"] = None if gl is None else np.stack([g.numpy() for g in gl])
+    out["gather"] = None if gl is None else np.stack([g.cpu().numpy() for g in gl])
     try:  # every rank refuses before communicating: no rank is left waiting
         dist.gather(tg.tensor(val(me)), [tg.tensor(val(me))] * 5, dst=0)
     except ValueError as e:
         out["gather_error"] = str(e)
     t = tg.zeros(2, 3, dtype="float64")
     dist.scatter(t, [tg.tensor(val(10 + r)) for r in range(n)] if me == 1 else None, src=1)
-    out["scatter"] = t.numpy()
+    out["scatter"] = t.cpu().numpy()
 
     o = tg.zeros(2, 3, dtype="float64")
     dist.reduce_scatter(o, [tg.tensor(val(me) * (q + 1)) for q in range(n)])
-    out["reduce_scatter"] = o.numpy()
+    out["reduce_scatter"] = o.cpu().numpy()
     o = tg.zeros(2, 3, dtype="float64")
     dist.reduce_scatter_tensor(o, tg.tensor(np.concatenate([val(me) * (q + 1) for q in range(n)])),
                                op=dist.ReduceOp.MAX)
-    out["reduce_scatter_tensor_cat"] = o.numpy()
+    out["reduce_scatter_tensor_cat"] = o.cpu().numpy()
     o = tg.zeros(2, 3, dtype="float64")
     dist.reduce_scatter_tensor(o, tg.tensor(np.stack([val(me) * (q + 1) for q in range(n)])))
-    out["reduce_scatter_tensor_stack"] = o.numpy()
+    out["reduce_scatter_tensor_stack"] = o.cpu().numpy()
 
     cat = tg.zeros(2 * n, 3, dtype="float64")
     dist.all_gather_into_tensor(cat, tg.tensor(val(me)))
-    out["all_gather_cat"] = cat.numpy()
+    out["all_gather_cat"] = cat.cpu().numpy()
     st = tg.zeros(n, 2, 3, dtype="float32")
     dist.all_gather_into_tensor(st, tg.tensor(val(me).astype(np.float32)))
-    out["all_gather_stack"] = st.numpy()
+    out["all_gather_stack"] = st.cpu().numpy()
 
     # all_to_all: rank r sends rank q a (r + q + 1, 2) block of 10 r + q
     outs = [tg.zeros(q + me + 1, 2, dtype="int64") for q in range(n)]
     dist.all_to_all(outs, [tg.full((me + q + 1, 2), 10 * me + q, dtype="int64")
                            for q in range(n)])
-    out["all_to_all"] = [o.numpy() for o in outs]
+    out["all_to_all"] = [o.cpu().numpy() for o in outs]
     # all_to_all_single with splits: rank r sends q + 1 rows to rank q
     rows = sum(q + 1 for q in range(n))
     src = tg.tensor(np.arange(rows * 2, dtype=np.float64).reshape(rows, 2) + 1000 * me)
     dst = tg.zeros((me + 1) * n, 2, dtype="float64")
     dist.all_to_all_single(dst, src, output_split_sizes=[me + 1] * n,
                            input_split_sizes=[q + 1 for q in range(n)])
-    out["all_to_all_single"] = dst.numpy()
+    out["all_to_all_single"] = dst.cpu().numpy()
     even = tg.zeros(n, 4, dtype="float64")
     dist.all_to_all_single(even, tg.tensor(np.arange(4.0 * n).reshape(n, 4) + 1000 * me))
-    out["all_to_all_single_even"] = even.numpy()
+    out["all_to_all_single_even"] = even.cpu().numpy()
 
     # point to point: a ring, both ways of waiting
     right, left = (me + 1) % n, (me - 1) % n
     w = dist.isend(tg.tensor(val(me)), dst=right)
     got = tg.zeros(2, 3, dtype="float64")
-    out["recv_from"] = dist.recv(got)  # any source: the left neighbour's
+    # any source (the left neighbour's); NCCL needs the sender named
+    out["recv_from"] = dist.recv(got, src=left if BACKEND == "nccl" else None)
     w.wait()
-    out["ring"] = got.numpy()
-    # two messages to the right, received in the other order by their tags
+    out["ring"] = got.cpu().numpy()
+    # two messages to the right, received in the other order by their tags (NCCL has no
+    # tags: there they match in order)
     a, b = tg.zeros(3, dtype="float64"), tg.zeros(3, dtype="float64")
+    recvs = [dist.P2POp(dist.irecv, b, left, tag=2), dist.P2POp(dist.irecv, a, left, tag=1)]
     ops = [dist.P2POp(dist.isend, tg.full((3,), 1.0 + me, dtype="float64"), right, tag=1),
            dist.P2POp(dist.isend, tg.full((3,), 2.0 + me, dtype="float64"), right, tag=2),
-           dist.P2POp(dist.irecv, b, left, tag=2), dist.P2POp(dist.irecv, a, left, tag=1)]
+           *(recvs[::-1] if BACKEND == "nccl" else recvs)]
     works = dist.batch_isend_irecv(ops)
     for w in works:
         w.wait()
-    out["tag1"], out["tag2"] = a.numpy(), b.numpy()
+    out["tag1"], out["tag2"] = a.cpu().numpy(), b.cpu().numpy()
 
-    # a receive into a tensor of another size is an error, not a silent partial copy
-    if me == 0:
+    # a receive into a tensor of another size is an error, not a silent partial copy (MPI
+    # tells the size received; NCCL does not)
+    if BACKEND == "nccl":
+        pass
+    elif me == 0:
         dist.send(tg.ones(2, dtype="float32"), dst=1, tag=9)
     elif me == 1:
         try:
@@ -224,7 +249,7 @@ def main(outdir):
     out["async_type"] = type(work).__name__
     local = (tg.tensor(val(me)) * 2).sum().item()
     work.wait()
-    out["async"] = t.numpy()
+    out["async"] = t.cpu().numpy()
     out["async_local"] = local
     out["async_done"] = work.is_completed()
 
@@ -251,13 +276,13 @@ def main(outdir):
     out["group_size"] = dist.get_world_size(g)
     t = tg.tensor(val(me))
     dist.all_reduce(t, group=g)  # rank 1: not a member, does nothing (warns)
-    out["group_all_reduce"] = t.numpy()
+    out["group_all_reduce"] = t.cpu().numpy()
     t = tg.tensor(val(me))
     dist.broadcast(t, src=2, group=g)  # a global rank
-    out["group_broadcast"] = t.numpy()
+    out["group_broadcast"] = t.cpu().numpy()
     t = tg.tensor(val(me))
     dist.broadcast(t, group_src=0, group=g)  # the group's rank 0: global 0
-    out["group_broadcast_group_src"] = t.numpy()
+    out["group_broadcast_group_src"] = t.cpu().numpy()
     if out["group_is_member"]:
         out["group_ranks"] = dist.get_process_group_ranks(g)
         out["group_global_of_1"] = dist.get_global_rank(g, 1)
@@ -276,8 +301,8 @@ def main(outdir):
     xt = tg.tensor(x[rows], requires_grad=True)
     y = bn(xt)
     (y * tg.tensor(np.arange(27.0).reshape(9, 3)[rows])).sum().backward()
-    out["bn_y"], out["bn_dx"] = y.numpy(), xt.grad.numpy()
-    out["bn_rm"] = bn.running_mean.numpy()
+    out["bn_y"], out["bn_dx"] = y.cpu().numpy(), xt.grad.cpu().numpy()
+    out["bn_rm"] = bn.running_mean.cpu().numpy()
 
     # find_unused_parameters: rank 0 never uses head b; no rank uses `never`
     for cap, tag in ((25, "big"), (1e-6, "tiny")):
@@ -289,10 +314,10 @@ def main(outdir):
             x = tg.tensor(np.random.default_rng(10 * me + s).standard_normal((4, 3)))
             model.zero_grad()
             ddp(x, use_b=me != 0).pow(2).sum().backward()
-            steps.append({k: None if v.grad is None else v.grad.numpy().copy()
+            steps.append({k: None if v.grad is None else v.grad.cpu().numpy().copy()
                           for k, v in model.named_parameters()})
         out["unused_" + tag] = steps
-    out["unused_init"] = {k: v.numpy() for k, v in model.named_parameters()}
+    out["unused_init"] = {k: v.cpu().numpy() for k, v in model.named_parameters()}
 
     out["dnn"] = differentiable(me)
     out["hooks"] = comm_hooks(me)

@@ -23,11 +23,14 @@ from test_distributed import _mpiexec, _no_launcher  # noqa: E402
 N = 3
 
 
-@pytest.fixture(scope="module")
-def ranks(tmp_path_factory):
+@pytest.fixture(scope="module", params=["gloo", "nccl"])
+def ranks(request, tmp_path_factory):
+    """The three ranks' results: "gloo" (MPI, cpu tensors), and "nccl" (cuda tensors on the
+    CuPy stand-in, whose NCCL communicators run over MPI between the processes)."""
     outdir = tmp_path_factory.mktemp("collectives")
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dist_worker_collectives.py")
-    env = dict(os.environ, TENSORGRAD_DIST_TIMEOUT="60", TENSORGRAD_CUPY_STANDIN="0")
+    env = dict(os.environ, TENSORGRAD_DIST_TIMEOUT="60", TENSORGRAD_CUPY_STANDIN="0",
+               TG_WORKER_BACKEND=request.param)
     proc = subprocess.run([_mpiexec(), "-n", str(N), sys.executable, script, str(outdir)],
                           capture_output=True, text=True, timeout=180, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -38,9 +41,16 @@ def ranks(tmp_path_factory):
     return out
 
 
-def test_three_ranks_on_the_gloo_name(ranks):
+def test_three_ranks_on_the_backend_asked_for(ranks):
     assert [r["world"] for r in ranks] == [N] * N
-    assert {r["backend"] for r in ranks} == {"gloo"}
+    assert len({r["backend"] for r in ranks}) == 1
+    if ranks[0]["backend"] == "gloo":
+        assert {r["transport"] for r in ranks} == {"MPITransport"}
+        assert {r["device"] for r in ranks} == {"cpu"}
+    else:  # the stand-in's two GPUs: local ranks 0, 1, 2 on devices 0, 1, 0
+        assert {r["transport"] for r in ranks} == {"NCCLTransport"}
+        assert [r["nccl_ranks"] for r in ranks] == [N] * N
+        assert [r["device"] for r in ranks] == ["cuda:0", "cuda:1", "cuda:0"]
 
 
 @pytest.mark.parametrize("op", ["sum", "mean", "max", "prod"])
@@ -111,8 +121,9 @@ def test_point_to_point_ring_and_tags(ranks):
         np.testing.assert_array_equal(r["ring"], W.val(left))
         np.testing.assert_array_equal(r["tag1"], np.full(3, 1.0 + left))
         np.testing.assert_array_equal(r["tag2"], np.full(3, 2.0 + left))
-    assert ("recv: rank 0 sent 8 bytes, but the receiving tensor (shape (3,), dtype float64) "
-            "has 24") in ranks[1]["recv_mismatch"]
+    if ranks[0]["backend"] == "gloo":  # MPI says how much came; NCCL does not
+        assert ("recv: rank 0 sent 8 bytes, but the receiving tensor (shape (3,), dtype "
+                "float64) has 24") in ranks[1]["recv_mismatch"]
 
 
 def test_async_all_reduce(ranks):
