@@ -77,3 +77,23 @@ def test_a_model_made_under_the_default_device_trains_there(cuda_device):
         tg.set_default_device("cpu")
     assert all(p.device == tg.Device(cuda_device) for p in model.parameters())
     assert losses[-1] < losses[0]
+
+
+def test_cuda_without_an_index_is_the_current_gpu(cuda_device):
+    # as PyTorch: after set_device(n) (each DDP process's first line), "cuda" means GPU n
+    last = tg.cuda.device_count() - 1  # 1 on the stand-in's two GPUs
+    tg.cuda.set_device(last)
+    try:
+        want = tg.Device(f"cuda:{last}")
+        assert tg.cuda.current_device() == last
+        assert tg.zeros(2, device="cuda").device == want
+        assert tg.ones(2).to("cuda").device == want
+        assert tg.ones(2).cuda().device == want
+        assert tg.nn.Linear(2, 2).to("cuda").weight.device == want
+        assert tg.device("cuda") == want
+        with tg.cuda.device(0):
+            assert tg.zeros(2, device="cuda").device == tg.Device("cuda:0")
+        assert tg.zeros(2, device="cuda:0").device == tg.Device("cuda:0")
+    finally:
+        tg.cuda.set_device(0)
+    assert tg.zeros(2, device="cuda").device == tg.Device("cuda:0")

@@ -62,8 +62,19 @@ def require_cuda(what):
         raise RuntimeError(f"{what}: {_probe()['why']}")
 
 
+def _current_gpu():
+    """CuPy's current device (0 without CuPy: asking for cuda then fails with its message)."""
+    if cupy is None:
+        return 0
+    try:
+        return int(cupy.cuda.runtime.getDevice())
+    except Exception:  # noqa: BLE001 - no driver or no GPU: as above
+        return 0
+
+
 class Device:
-    """A place for arrays: ``Device("cpu")`` or ``Device("cuda:0")``.
+    """A place for arrays: ``Device("cpu")`` or ``Device("cuda:0")``; ``Device("cuda")`` is
+    the current GPU (as PyTorch puts tensors made with ``device="cuda"``).
 
     >>> Device("cuda:1").index
     1
@@ -80,7 +91,12 @@ class Device:
             raise ValueError(f"device: unknown device {spec!r}; expected 'cpu' or 'cuda[:N]'")
         self.type = kind
         if kind == "cuda":
-            self.index = int(num) if num else (0 if index is None else int(index))
+            if num:
+                self.index = int(num)
+            elif index is not None:
+                self.index = int(index)
+            else:  # "cuda": the current GPU (tg.cuda.set_device, with tg.cuda.device(n):)
+                self.index = _current_gpu()
         else:
             self.index = None
 
