@@ -607,3 +607,23 @@ def test_one_rank_differentiable_collectives_check_grads(one_rank):
     import tensorgrad.distributed.nn as dnn
 
     assert dnn.all_gather is dF.all_gather
+
+
+def test_ddp_example_trains_on_two_gpus_over_nccl(tmp_path):
+    # examples/train_digits_ddp.py --device cuda on the stand-in's two GPUs, the NCCL
+    # communicator across the two processes: rank 1 must put its model on its own GPU
+    # ("cuda" is the current device, which init_process_group("nccl") set); before that fix
+    # it landed on GPU 0 and the first collective failed
+    pytest.importorskip("sklearn")
+    here = os.path.dirname(os.path.abspath(__file__))
+    script = os.path.join(here, os.pardir, "examples", "train_digits_ddp.py")
+    env = dict(os.environ, TENSORGRAD_DIST_TIMEOUT="60", TENSORGRAD_CUPY_STANDIN="0")
+    proc = subprocess.run([_mpiexec(), "-n", "2", sys.executable,
+                           os.path.join(here, "standin_run.py"), script, "--device", "cuda",
+                           "--epochs", "2", "--quiet", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=180, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].startswith("mlp on 2 ranks (nccl)")
+    assert lines[-1].startswith("test accuracy: ") and float(lines[-1].split()[-1]) > 0.8
+    assert (tmp_path / "digits-mlp.tg").exists()
