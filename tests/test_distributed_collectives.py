@@ -378,6 +378,16 @@ def test_one_rank_async_work(one_rank):
     np.testing.assert_array_equal(_np(t), [1.0, 2.0])
     assert dist.barrier(async_op=True).wait()
     dist.monitored_barrier(timeout=5)
+    out = tg.zeros(2, dtype="float64", device=device)
+    work = dist.all_to_all_single(out, _t([5.0, 6.0], device), async_op=True)
+    assert work.result() == [out]
+    np.testing.assert_array_equal(_np(out), [5.0, 6.0])
+    outs = [tg.zeros(1, dtype="float64", device=device)]
+    assert dist.all_to_all(outs, [_t([7.0], device)], async_op=True).result() == outs
+    t = _t([1.0, 3.0], device)
+    work = dist.reduce(t, dst=0, op="mean", async_op=True)
+    assert work.result() == [t]
+    np.testing.assert_array_equal(_np(t), [1.0, 3.0])
 
 
 def test_one_rank_objects(one_rank):

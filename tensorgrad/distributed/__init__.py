@@ -651,11 +651,13 @@ def _root_list(g, who, ref, tensors, root, arg, role):
     return None
 
 
-def _mean_then(tensor, buf, op, size, root_only=None):
+def _mean_then(tensor, buf, op, size, lands=True):
+    """What finishes a reduction into ``buf``: the mean's division and the write into
+    ``tensor``, on a rank where the result lands (``lands``)."""
     def then():
-        if op == "mean" and root_only is not False:
-            buf[...] /= size
-        if root_only is not False:
+        if lands:
+            if op == "mean":
+                buf[...] /= size
             _write_back(tensor, buf)
     return then
 
@@ -692,7 +694,7 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_
     buf = _contiguous(a)  # read on the other ranks, written on dst only
     work = g.transport.reduce(buf, "sum" if op == "mean" else op, root)
     return _run(g, work, f"reduce({op})", async_op,
-                _mean_then(tensor, buf, op, g.size(), g.rank() == root), [tensor])
+                _mean_then(tensor, buf, op, g.size(), lands=g.rank() == root), [tensor])
 
 
 def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
@@ -818,13 +820,14 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
                 lambda: _write_back(tensor, recv), [tensor])
 
 
-def _all_to_all(g, who, outs, ins, out_counts, in_counts, then_outputs, async_op):
-    """Send the flat blocks ``ins`` (one per rank) and receive ``outs``'s blocks."""
-    xp = xp_of(ins)
+def _all_to_all(g, who, outs, ins, out_counts, in_counts, then_outputs, async_op, outputs):
+    """Send the flat blocks of ``ins`` (``in_counts`` elements to each rank) and receive
+    ``out_counts`` from each into a new array shaped like ``outs``, which ``then_outputs``
+    hands on."""
     send = _contiguous(ins)
-    recv = xp.empty(outs.size, dtype=outs.dtype)
+    recv = xp_of(ins).empty(outs.size, dtype=outs.dtype)
     work = g.transport.alltoallv(send.reshape(-1), in_counts, recv, out_counts)
-    return _run(g, work, who, async_op, lambda: then_outputs(recv), [])
+    return _run(g, work, who, async_op, lambda: then_outputs(recv), outputs)
 
 
 def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=None,
@@ -857,7 +860,7 @@ def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=
                              f"{rows}, got {list(sizes)}")
         counts.append([s * row for s in sizes])
     return _all_to_all(g, who, out, a, counts[1], counts[0],
-                       lambda recv: _write_back(output, recv), async_op)
+                       lambda recv: _write_back(output, recv), async_op, [output])
 
 
 def _rows(shape):
@@ -891,7 +894,7 @@ def all_to_all(output_tensor_list, input_tensor_list, group=None, async_op=False
             o += p.size
 
     return _all_to_all(g, who, total, flat, [p.size for p in outs], [p.size for p in ins],
-                       then, async_op)
+                       then, async_op, list(output_tensor_list))
 
 
 # ---- point to point ------------------------------------------------------------------------
