@@ -133,6 +133,48 @@ def comm_hooks(me):
     return out
 
 
+def join_model():
+    tg.manual_seed(3)
+    return nn.Sequential(nn.Linear(3, 4, dtype="float64"), nn.BatchNorm1d(4, dtype="float64"),
+                         nn.Tanh(), nn.Linear(4, 2, dtype="float64"))
+
+
+def join_batch(r, step):
+    """Rank r's batch of a step: rank r has 2 + 2 r of them (2, 4 and 6)."""
+    rng = np.random.default_rng(1000 + 10 * r + step)
+    return tg.tensor(rng.standard_normal((4, 3))), tg.tensor(rng.integers(0, 2, 4))
+
+
+def uneven(me):
+    """DDP.join() with 2, 4 and 6 batches on ranks 0, 1, 2: the parameters each rank ends with,
+    for both divisions; then throw_on_early_termination."""
+    out = {}
+    for divide in (True, False):
+        model = join_model()
+        ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=1e-4)
+        opt = tg.optim.SGD(ddp.parameters(), lr=0.5)
+        with ddp.join(divide_by_initial_world_size=divide):
+            for step in range(2 + 2 * me):
+                x, y = join_batch(me, step)
+                opt.zero_grad()
+                tg.nn.functional.cross_entropy(ddp(x), y).backward()
+                opt.step()
+        out[divide] = [p.cpu().numpy() for p in model.parameters()] + [
+            model[1].running_mean.cpu().numpy()]
+    model = join_model()
+    ddp = nn.parallel.DistributedDataParallel(model)
+    steps = 0
+    try:
+        with ddp.join(throw_on_early_termination=True):
+            for step in range(2 + 2 * me):
+                x, y = join_batch(me, step)
+                ddp(x).sum().backward()
+                steps += 1
+    except RuntimeError as e:
+        out["throw"] = (steps, str(e))
+    return out
+
+
 class Heads(nn.Module):
     def __init__(self):
         super().__init__()
@@ -321,6 +363,7 @@ def main(outdir):
 
     out["dnn"] = differentiable(me)
     out["hooks"] = comm_hooks(me)
+    out["join"] = uneven(me)
 
     dist.barrier()
     dist.monitored_barrier(timeout=30)

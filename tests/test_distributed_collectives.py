@@ -637,3 +637,71 @@ def test_ddp_example_trains_on_two_gpus_over_nccl(tmp_path):
     assert lines[0].startswith("mlp on 2 ranks (nccl)")
     assert lines[-1].startswith("test accuracy: ") and float(lines[-1].split()[-1]) > 0.8
     assert (tmp_path / "digits-mlp.tg").exists()
+
+
+@pytest.mark.parametrize("divide", [True, False])
+def test_ddp_join_with_uneven_inputs(ranks, divide):
+    # ranks 0, 1, 2 have 2, 4 and 6 batches; at each step the ranks still training average
+    # their gradients over the world (or over themselves); BatchNorm's running statistics
+    # come from the highest rank still training (rank 2, throughout); at the end every rank
+    # holds the last one's parameters
+    model = W.join_model()
+    opt = tg.optim.SGD(model.parameters(), lr=0.5)
+    bn = model[1]
+    for step in range(6):
+        active = [r for r in range(N) if step < 2 + 2 * r]
+        opt.zero_grad()
+        before = (bn.running_mean.numpy().copy(), bn.running_var.numpy().copy(),
+                  bn.num_batches_tracked.numpy().copy())
+        for r in active:
+            if r == active[-1]:  # only the buffers' source rank's update is kept
+                bn.running_mean.data[...], bn.running_var.data[...] = before[0], before[1]
+                bn.num_batches_tracked.data[...] = before[2]
+            x, y = W.join_batch(r, step)
+            loss = tg.nn.functional.cross_entropy(model(x), y)
+            (loss / (N if divide else len(active))).backward()
+        opt.step()
+    want = [p.numpy() for p in model.parameters()] + [bn.running_mean.numpy()]
+    for r in ranks:
+        got = r["join"][divide]
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=0, atol=1e-12)
+
+
+def test_ddp_join_throw_on_early_termination(ranks):
+    for me, r in enumerate(ranks):
+        steps, message = r["join"]["throw"]
+        assert steps == 2  # rank 0's two batches; the others raise at their third forward
+        assert message == ("DistributedDataParallel.join: 1 of 3 ranks ran out of inputs "
+                           f"(throw_on_early_termination=True; this is rank {me})")
+
+
+def test_one_rank_join_trains_as_without_it(one_rank):
+    backend, device = one_rank
+
+    def train(use_join):
+        model = W.join_model().to(device)
+        ddp = nn.parallel.DistributedDataParallel(model)
+        opt = tg.optim.SGD(ddp.parameters(), lr=0.5)
+        ctx = ddp.join() if use_join else ddp.join(enable=False)
+        with ctx:
+            for step in range(3):
+                x, y = W.join_batch(0, step)
+                opt.zero_grad()
+                tg.nn.functional.cross_entropy(ddp(x.to(device)), y.to(device)).backward()
+                opt.step()
+        return ddp, [_np(p) for p in model.parameters()]
+
+    ddp, joined = train(True)
+    _, plain = train(False)
+    for a, b in zip(joined, plain):
+        np.testing.assert_array_equal(a, b)
+    with ddp.join():
+        with pytest.raises(RuntimeError, match="already inside a join"):
+            with ddp.join():
+                pass
+    with pytest.raises(ValueError, match="boom"):  # an error inside leaves join() at once
+        with ddp.join():
+            raise ValueError("boom")
+    assert ddp._join is None

@@ -191,6 +191,8 @@ class DistributedDataParallel(Module):
         object.__setattr__(self, "_buckets", buckets)
         object.__setattr__(self, "_works", [])
         object.__setattr__(self, "_comm_hook", None)
+        object.__setattr__(self, "_join", None)  # the settings of join() while inside it
+        object.__setattr__(self, "_active", group.size())  # ranks not yet joined, this step
         object.__setattr__(self, "_next", 0)  # the next bucket to start, in bucket order
         handles = []
         me = weakref.ref(self)
@@ -249,8 +251,11 @@ class DistributedDataParallel(Module):
         group = self._group
         if self._comm_hook is None:
             group.wait(work, "DistributedDataParallel gradient all_reduce")
-            if group.size() > 1:
-                b.flat /= group.size()
+            size = group.size()
+            if self._join is not None and not self._join["divide_by_initial_world_size"]:
+                size = self._active
+            if size > 1:
+                b.flat /= size
             return
         result = work.wait()
         if isinstance(result, (list, tuple)) and len(result) == 1:
@@ -378,12 +383,111 @@ class DistributedDataParallel(Module):
                 f"{missing[:8]} got none, or .grad was reset before the end); every parameter "
                 "that requires grad must take part in the loss, or set requires_grad=False on "
                 "the unused ones before wrapping, or pass find_unused_parameters=True)")
+        src = 0
+        if self._join is not None:
+            src = self._notify(True)
         if self.broadcast_buffers and self._buffer_list and self._group.size() > 1:
-            _broadcast_coalesced(self._group, self._buffer_list, self._cap)
+            _broadcast_coalesced(self._group, self._buffer_list, self._cap, src)
         out = self.module(*args, **kwargs)
         if self.find_unused_parameters and self.require_backward_grad_sync:
             self._mark_unused(out)
         return out
+
+    # ---- uneven inputs: join() ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def join(self, divide_by_initial_world_size=True, enable=True,
+             throw_on_early_termination=False):
+        """Train on inputs of different lengths per rank (PyTorch's ``ddp.join()``): a rank
+        whose loop ends first keeps taking part in the others' collectives (their buffer
+        broadcasts and gradient all-reduces, with zero gradients) until every rank is done;
+        then every rank takes the parameters of the last rank to finish. Gradients are
+        divided by the world size (``divide_by_initial_world_size``, default, so a joined
+        rank counts as zero) or by the ranks still training. Each forward inside costs one
+        small all-reduce (who is still training). ``throw_on_early_termination``: every rank
+        raises as soon as one runs out, instead.
+
+        >>> with ddp.join():                            # doctest: +SKIP
+        ...     for x, y in my_shard:                   # of any length
+        ...         opt.zero_grad(); loss(ddp(x), y).backward(); opt.step()
+        """
+        if not enable:
+            yield
+            return
+        if self._join is not None:
+            raise RuntimeError("DistributedDataParallel.join: already inside a join()")
+        object.__setattr__(self, "_join", {
+            "divide_by_initial_world_size": bool(divide_by_initial_world_size),
+            "throw": bool(throw_on_early_termination), "first_exit": True})
+        try:
+            yield
+            self._shadow_until_all_joined()
+        finally:
+            object.__setattr__(self, "_join", None)
+            object.__setattr__(self, "_active", self._group.size())
+
+    def _notify(self, training):
+        """One step's roll call (an all-reduce of [training, syncing, rank one-hot, last-joiner
+        one-hot]): how many ranks still train, whether any syncs gradients this step, and
+        which rank's buffers count (the highest one still training). Returns that rank."""
+        import numpy as np
+
+        g, join = self._group, self._join
+        n, me = g.size(), g.rank()
+        v = np.zeros(2 + 2 * n, dtype=np.int64)
+        if training:
+            v[0], v[1], v[2 + me] = 1, int(self.require_backward_grad_sync), 1
+        elif join["first_exit"]:
+            v[2 + n + me] = 1
+        g.wait(g.transport.allreduce(v, "sum"), "DistributedDataParallel.join roll call")
+        object.__setattr__(self, "_active", int(v[0]))
+        join["syncing"], join["last"] = bool(v[1]), v[2 + n:]
+        if join["throw"] and v[0] < n:
+            raise RuntimeError(
+                f"DistributedDataParallel.join: {n - int(v[0])} of {n} ranks ran out of inputs "
+                f"(throw_on_early_termination=True; this is rank {me})")
+        return int(np.flatnonzero(v[2:2 + n])[-1]) if v[0] else 0
+
+    def _shadow_until_all_joined(self):
+        """This rank's inputs are done: answer the other ranks' collectives, step by step,
+        until no rank trains; then take the last one's parameters and buffers."""
+        g = self._group
+        while True:
+            src = self._notify(False)
+            self._join["first_exit"] = False
+            if self._active == 0:
+                break
+            if self.broadcast_buffers and self._buffer_list and g.size() > 1:
+                _broadcast_coalesced(g, self._buffer_list, self._cap, src)
+            if self._join["syncing"]:
+                self._shadow_backward()
+        import numpy as np
+
+        last = int(np.flatnonzero(self._join["last"])[-1])
+        if g.size() > 1:
+            _broadcast_coalesced(g, list(self.module.parameters()) + self._buffer_list,
+                                 self._cap, last)
+
+    def _shadow_backward(self):
+        """The collectives of one backward, with zero gradients: each bucket's reduction in
+        order (through the communication hook if there is one), then find_unused_parameters'
+        usage all-reduce (nothing used here)."""
+        import numpy as np
+
+        works = []
+        for bi, b in enumerate(self._buckets):
+            if b.flat is None:
+                b.flat = xp_of(b.params[0].data).zeros(b.numel, dtype=b.dtype)
+            b.flat[...] = 0
+            works.append(self._start(bi))
+        if self.find_unused_parameters:
+            used = np.zeros(sum(len(b.params) for b in self._buckets), dtype=np.int32)
+            self._group.wait(self._group.transport.allreduce(used, "max"),
+                             "DistributedDataParallel find_unused_parameters")
+        for work in works:
+            if self._comm_hook is None:
+                self._group.wait(work, "DistributedDataParallel gradient all_reduce")
+            else:
+                work.wait()
 
     def state_dict(self, destination=None, prefix="", keep_vars=False):
         return self.module.state_dict(destination, prefix, keep_vars)
