@@ -21,10 +21,7 @@ import numpy as np
 BACKEND = os.environ.get("TG_WORKER_BACKEND", "gloo")
 if BACKEND == "nccl":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import cupy_standin
-
-    cupy_standin._kernels.MODE = "reference"
-    cupy_standin.install()
+    import standin_run  # noqa: F401 (importing it puts the stand-in in place of CuPy)
 
 import tensorgrad as tg  # noqa: E402
 import tensorgrad.distributed as dist  # noqa: E402

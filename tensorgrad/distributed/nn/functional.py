@@ -16,8 +16,10 @@ hold the extreme (split evenly between ties); PRODUCT has none. ``reduce``: ``ds
 the other ranks their own input, and the gradient follows both (PyTorch's drops the second).
 """
 
+import numpy as np
+
 from ... import distributed as dist
-from ...backend.device import xp_of
+from ...backend.device import _CUPY_ARRAY, xp_of
 from ...ops.registry import defjvp, defvjp, primitive
 from ...tensor import Tensor, _new_tensor
 
@@ -161,7 +163,7 @@ defjvp(_all_to_all, lambda t, ans, x, i, o, shape, group: _all_to_all(t, i, o, s
 
 # ---- the public functions --------------------------------------------------------------------
 def _check(t, who):
-    if not isinstance(t, Tensor) and type(t) is not type(xp_of(t).empty(0)):
+    if not isinstance(t, Tensor) and type(t) is not np.ndarray and type(t) is not _CUPY_ARRAY:
         raise TypeError(f"distributed.nn.{who}: expected a tensorgrad Tensor, got "
                         f"{type(t).__name__}")
     return t
