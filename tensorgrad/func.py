@@ -38,6 +38,7 @@ from .autograd.functional import (
     _vjp_maker,
     _zeros_like_raw,
     make_jvp,
+    torch_inplace,
     vmapped_call,
     vmapped_rows,
 )
@@ -150,7 +151,8 @@ def grad_and_value(func, argnums=0, has_aux=False):
     @functools.wraps(func)
     def wrapped(*args, **kwargs):
         nums, many = _check_argnums(argnums, len(args), who)
-        res = _vjp_maker(fun, nums if many else nums[0], has_aux=has_aux)(*args, **kwargs)
+        res = _vjp_maker(torch_inplace(fun), nums if many else nums[0],
+                         has_aux=has_aux)(*args, **kwargs)
         vjp_fn, value = res[0], res[1]
         if _shape_of(value) != ():
             raise RuntimeError(f"{who}({_name(func)})(*args): Expected f(*args) to return a "
@@ -198,7 +200,7 @@ def vjp(func, *primals, has_aux=False):
     if not primals:
         raise RuntimeError("vjp(f, *primals): expected at least one primal")
     fun = (lambda *a, **k: _split_aux(func(*a, **k), "vjp")) if has_aux else func
-    res = _vjp_maker(fun, tuple(range(len(primals))), has_aux=has_aux)(*primals)
+    res = _vjp_maker(torch_inplace(fun), tuple(range(len(primals))), has_aux=has_aux)(*primals)
     return (res[1], res[0], res[2]) if has_aux else (res[1], res[0])
 
 
@@ -287,7 +289,8 @@ def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None):
     @functools.wraps(func)
     def wrapped(*args, **kwargs):
         nums, many = _check_argnums(argnums, len(args), "jacrev")
-        res = _vjp_maker(fun, nums if many else nums[0], has_aux=has_aux)(*args, **kwargs)
+        res = _vjp_maker(torch_inplace(fun), nums if many else nums[0],
+                         has_aux=has_aux)(*args, **kwargs)
         jac = _jacobian_rows(res[0], res[1])
         return (jac, res[2]) if has_aux else jac
 
@@ -328,9 +331,9 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
                            + (f" of length {len(tangents)}" if isinstance(tangents, tuple)
                               else ""))
     if not has_aux:
-        return _jvp(func, primals, tangents)
+        return _jvp(torch_inplace(func), primals, tangents)
     box = []
-    out, tan = _jvp(_aux_stripped(func, "jvp", box), primals, tangents)
+    out, tan = _jvp(torch_inplace(_aux_stripped(func, "jvp", box)), primals, tangents)
     return out, tan, box[0]
 
 
@@ -351,7 +354,7 @@ def linearize(func, *primals):
         if len(tangents) != len(primals):
             raise RuntimeError(f"linearize: jvp_fn expects {len(primals)} tangents, one per "
                                f"primal, got {len(tangents)}")
-        return _jvp(func, primals, tangents)[1]
+        return _jvp(torch_inplace(func), primals, tangents)[1]
 
     return output, jvp_fn
 
@@ -376,7 +379,7 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
         nums, many = _check_argnums(argnums, len(args), "jacfwd")
         box = []
         fun = _aux_stripped(func, "jacfwd", box) if has_aux else func
-        at = make_jvp(fun, nums if many else nums[0])(*args, **kwargs)
+        at = make_jvp(torch_inplace(fun), nums if many else nums[0])(*args, **kwargs)
         ins = [flatten(args[i]) for i in nums]
         zeros = [[_zeros_of(v) for v in leaves] for leaves, _ in ins]
 
@@ -545,7 +548,8 @@ def _hessian_plain(func, argnums, args, kwargs):
             return None  # derivatives of an outer transform or of the tape must flow
     try:
         with _randomness_policy("error"):  # as jacfwd's: random draws raise
-            H = _functional._hessian_on_tape(func, num, args, kwargs, check=_scalar_only,
+            H = _functional._hessian_on_tape(torch_inplace(func), num, args, kwargs,
+                                             check=_scalar_only,
                                              whole=True)
     except _NotScalar:
         return None

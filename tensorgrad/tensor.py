@@ -158,9 +158,10 @@ class Tensor:
 
     # _primal, _tangent and _lev are set only on forward-mode duals (autograd/forward.py)
     # _view: (view primitive, source tensor, its other arguments, keywords), set on views made
-    # in grad mode (ops/registry.py), read by _view_base
+    # in grad mode (ops/registry.py), read by _view_base; _views: weak references to the views
+    # made from this tensor in grad mode, whose histories an in-place write renews
     __slots__ = ("data", "_node", "_rg", "grad", "_vc", "_primal", "_tangent", "_lev",
-                 "_view", "__weakref__")
+                 "_view", "_views", "__weakref__")
     __array_ufunc__ = None  # ndarray <op> Tensor falls back to Tensor's reflected operator
     __array_priority__ = 1000
     _level = 0  # a dual's forward-mode level; plain tensors read this class attribute
@@ -658,27 +659,28 @@ class Tensor:
             link = getattr(t, "_view", None)
         return (t, chain[::-1]) if chain else False
 
+    def _after_recorded_write(self):
+        """After an in-place write into this tensor on the tape: when it is a view, its base
+        takes the write into its history (PyTorch's CopySlices); then every other view of the
+        memory's owner made on the tape reads its history from the owner's new one, as PyTorch
+        regenerates a view's grad_fn once its base's version moved. Without that a view taken
+        before the write would differentiate the old values (a silently wrong gradient)."""
+        viewed = self._view_base()
+        root = self
+        if viewed:
+            self._rebase_view(viewed)
+            root = viewed[0]
+        if getattr(root, "_views", None):
+            _renew_views(root, _new_tensor(root.data, root._node, root._rg), self)
+
     def _rebase_view(self, viewed):
         """After an in-place write into a view on the tape: the base's history becomes 'the
         old base with the view's elements replaced by the view's new value' (PyTorch's
-        CopySlices), a where() over the base's elements of a gather from the view, so that
-        gradients through the base reach both its old history and the view's new one."""
+        CopySlices), so that gradients through the base reach both its old history and the
+        view's new one."""
         base, chain = viewed
-        ops = _ops()
-        xp = xp_of(base.data)
-        size = base.data.size
-        ids = xp.arange(size).reshape(base.data.shape)  # which base element each view one is
-        for prim, rest, kw in chain:
-            ids = prim.fwd(ids, *rest, **kw)
-        ids = ids.reshape(-1)
-        inverse = xp.zeros(size, dtype=ids.dtype)
-        inverse[ids] = xp.arange(ids.size)
-        inside = xp.zeros(size, dtype=bool)
-        inside[ids] = True
-        new_view = _new_tensor(self.data, self._node, self._rg)
-        spread = ops.reshape(ops.getitem(ops.reshape(new_view, (-1,)), inverse), base.data.shape)
-        old = _new_tensor(base.data, base._node, base._rg)
-        new = ops.where(inside.reshape(base.data.shape), spread, old)
+        new = _spliced(base.data, chain, _new_tensor(self.data, self._node, self._rg),
+                       _new_tensor(base.data, base._node, base._rg))
         base._node = new._node
         base._rg = new._rg
 
@@ -691,16 +693,14 @@ class Tensor:
         other_rg = isinstance(other, Tensor) and other._rg
         recording = _state.enabled and (self._rg or other_rg)
         if self._level or (isinstance(other, Tensor) and other._level) or (
-                recording and _in_transform() and self._node is not None):
+                recording and self._node is not None and _rebinds()):
             # Inside grad/jvp (autograd's world, where ``x -= y`` makes a new value) the
-            # tensor takes the result and no array is written.
+            # tensor takes the result and no array is written; torch.func writes.
             return self._inplace_rebind(prim, other, opname)
         self._check_inplace(opname, recording)
         if recording:
             self._inplace_recorded(prim, other, opname)
-            viewed = self._view_base()
-            if viewed:
-                self._rebase_view(viewed)
+            self._after_recorded_write()
             return self
         o = _raw(other)
         out = self.data
@@ -754,6 +754,12 @@ class Tensor:
         new primal and tangent; nothing is written into the old arrays, which others may
         share (and which values saved for backward may be)."""
         r = self._inplace_result(prim, self, other, opname)
+        if r._level and not _rebinds():
+            from .autograd import forward
+
+            if forward.writes_through(self, r):  # PyTorch's forward AD: written in place
+                forward.write_dual(self, r._level, r)
+                return self
         if r._level:
             if type(self) is not Tensor and not self._level:
                 raise TypeError(f"{opname}: cannot make a {type(self).__name__} carry a "
@@ -848,6 +854,14 @@ def _in_transform():
     return _rev_depth[0] > 0
 
 
+def _rebinds():
+    """Whether an in-place op on a traced tensor takes its result as a new value instead of
+    writing it: inside an autograd-style reverse transform (see functional._REBIND)."""
+    from .autograd.functional import _REBIND
+
+    return bool(_REBIND) and _REBIND[-1]
+
+
 def _ops():
     from . import ops
 
@@ -856,6 +870,74 @@ def _ops():
 
 def _may_share(a, b):
     return xp_of(a).may_share_memory(a, b)
+
+
+def _spliced(base_data, chain, view, base):
+    """``base`` (a Tensor shaped like ``base_data``) with the elements that the view
+    primitives of ``chain`` pick from ``base_data`` replaced by ``view``'s: a where() over the
+    base's elements of a gather from the view, differentiable in both."""
+    ops = _ops()
+    xp = xp_of(base_data)
+    size = base_data.size
+    ids = xp.arange(size).reshape(base_data.shape)  # which base element each view one is
+    for prim, rest, kw in chain:
+        ids = prim.fwd(ids, *rest, **kw)
+    ids = ids.reshape(-1)
+    inverse = xp.zeros(size, dtype=ids.dtype)
+    inverse[ids] = xp.arange(ids.size)
+    inside = xp.zeros(size, dtype=bool)
+    inside[ids] = True
+    spread = ops.reshape(ops.getitem(ops.reshape(view, (-1,)), inverse), base_data.shape)
+    return ops.where(inside.reshape(base_data.shape), spread, base)
+
+
+def _link_view(t, prim, source, rest, kw):
+    """Record ``t`` as a view of ``source`` made by ``prim`` (its other arguments ``rest``):
+    the link an in-place write into ``t`` follows to its base (``_view_base``), and a weak
+    reference in ``source._views``, which a write into the base follows to its views. Dead
+    references are dropped at each power of two, so the list stays amortized O(1)."""
+    t._view = (prim, source, rest, kw)
+    views = getattr(source, "_views", None)
+    if views is None:
+        source._views = [weakref.ref(t)]
+    else:
+        views.append(weakref.ref(t))
+        n = len(views)
+        if n > 16 and not n & (n - 1):
+            views[:] = [r for r in views if r() is not None]
+
+
+def _live_views(source):
+    """(view, primitive, other arguments, keywords) of each live view of ``source`` that still
+    shares its memory; dead references are dropped."""
+    refs = source._views
+    live, out = [], []
+    for ref in refs:
+        view = ref()
+        if view is None:
+            continue
+        live.append(ref)
+        prim, src, rest, kw = view._view
+        if src is source and _may_share(view.data, source.data):  # not replaced (set_, ...)
+            out.append((view, prim, rest, kw))
+    refs[:] = live
+    return out
+
+
+def _renew_views(source, history, written):
+    """Give each live view of ``source`` made on the tape (and, recursively, their views) the
+    history of its view primitive applied to ``history``, ``source``'s new one; ``written``,
+    the tensor just written in place, keeps the history the write gave it. Dead references
+    are dropped on the way."""
+    from .ops.registry import apply
+
+    for view, prim, rest, kw in _live_views(source):
+        renewed = apply(prim, (history,) + rest, kw)
+        if view is not written:
+            view._node = renewed._node
+            view._rg = renewed._rg
+        if getattr(view, "_views", None):
+            _renew_views(view, renewed, written)
 
 
 def _check_no_overlap(a, op):

@@ -49,7 +49,7 @@ from .ops.index import zero_at as _zero_at
 from .ops.linalg import matmul as _matmul
 from .ops.registry import _default_of
 from .ops.registry import torch_dtype as _torch_dtype
-from .tensor import MinMax, Tensor, _in_transform, _new_tensor, _norm_axis, bump_version
+from .tensor import MinMax, Tensor, _new_tensor, _norm_axis, _rebinds, bump_version
 
 SortResult = namedtuple("sort", ["values", "indices"])
 TopkResult = namedtuple("topk", ["values", "indices"])
@@ -1917,7 +1917,7 @@ def _inplace(self, opname, fn, *others):
     recording = _state.enabled and (self._rg or builtins.any(o._rg for o in ts))
     step = lambda first, _other: fn(first)  # noqa: E731  (Tensor._inplace_* call prim(a, b))
     if self._level or builtins.any(o._level for o in ts) or (
-            recording and _in_transform() and self._node is not None):
+            recording and self._node is not None and _rebinds()):
         return self._inplace_rebind(step, None, opname)
     self._check_inplace(opname, recording)
     if not recording:
@@ -1942,6 +1942,7 @@ def _inplace(self, opname, fn, *others):
         # the rule reads its answer (exp_, sigmoid_, tanh_ ...): that answer is this tensor's
         # values now, so a later in-place change of it makes backward raise, as PyTorch's
         node.out_vc = (self._vc, self._vc[0])
+    self._after_recorded_write()
     return self
 
 

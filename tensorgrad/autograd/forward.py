@@ -108,9 +108,10 @@ def apply_at_level(p, args, kw, level):
 
 
 def setitem_at_level(t, idx, value):
-    """``t[idx] = value`` when a dual is involved: primal and tangent are written alike."""
+    """``t[idx] = value`` when a dual is involved: the primal is written in place, and the
+    tangent of ``t``, of the base it views and of that base's views take the write (see
+    ``spread_tangent``)."""
     from ..ops import copy as _copy
-    from ..ops.nondiff import zeros_like
 
     level = max(level_of(t), level_of(value))
     for x in (t, value):
@@ -119,23 +120,134 @@ def setitem_at_level(t, idx, value):
 
             raise BatchingFallback("setitem: writing into a batched tensor (vmap falls back to "
                                    "its loop)")
+    _check_convertible(t, "setitem")
     vp, vt = split(value, level)
-    if t._level == level:
-        tp, tt = t._primal, _copy(t._tangent)  # the tangent may be shared: write into a copy
-    else:
-        if type(t) is not Tensor:
-            raise TypeError("setitem: cannot write a dual into a tensor subclass")
-        tp = _new_tensor(t.data, t._node, t._rg)
-        tp._vc = t._vc
-        tt = zeros_like(t.data)
-        t.__class__ = Dual
-        t._lev = level
-    tp = _writable(tp)
-    tp[idx] = vp
+    tt = _copy(t._tangent) if t._level == level else _zeros(t)  # the tangent may be shared
+    _writable(t._primal if t._level == level else t)[idx] = vp
     tt = _writable(tt)
     tt[idx] = 0 if vt is None else vt
-    t._primal, t._tangent = tp, tt
-    t.data = _data(tp)
+    spread_tangent(t, level, tt)
+
+
+def write_dual(t, level, value):
+    """``t`` overwritten in place by ``value`` (PyTorch's in-place op under forward mode):
+    ``value``'s primal goes into ``t``'s memory (views of it see the new values; the tape and
+    lower levels record the write), its tangent at ``level`` becomes ``t``'s."""
+    _check_convertible(t, "in-place op")
+    vp, vt = split(value, level)
+    _writable(t._primal if t._level == level else t)[...] = vp
+    spread_tangent(t, level, _zeros(t) if vt is None else vt)
+
+
+def spread_tangent(t, level, tangent):
+    """``t``'s tangent at ``level`` is now ``tangent``: when ``t`` views a base, the base's
+    tangent takes it in ``t``'s elements, and every view of the base made in forward mode (or
+    on the tape) reads its tangent from the base's new one, as PyTorch's forward AD keeps a
+    view's tangent a view of its base's. A tensor without a tangent at ``level`` becomes a
+    dual there."""
+    from ..tensor import _live_views, _spliced
+
+    viewed = t._view_base()
+    if viewed:
+        base, chain = viewed
+        old = base._tangent if base._level == level else _zeros(base)
+        _check_convertible(base, "in-place op")
+        tangent = _unwrapped(_spliced(base.data, chain, _as_tensor(tangent), _as_tensor(old)))
+        t = base
+    _set_tangent(t, level, tangent)
+    stack = [(t, tangent)]
+    while stack:
+        source, tan = stack.pop()
+        if not getattr(source, "_views", None):
+            continue
+        for view, prim, rest, kw in _live_views(source):
+            if isinstance(tan, Tensor):
+                from ..ops.registry import apply
+
+                vt = apply(prim, (tan,) + rest, kw)
+            else:
+                vt = prim.fwd(tan, *rest, **kw)
+            if type(view) is Tensor or view.__class__ is Dual:
+                _set_tangent(view, level, vt)
+                stack.append((view, vt))
+
+
+def _set_tangent(t, level, tangent):
+    if t._level == level:
+        t._tangent = tangent
+        return
+    from ..tensor import _new_tensor
+
+    primal = _new_tensor(t.data, None, False)  # t as it is, below this level
+    for slot in ("_node", "_rg", "_vc", "_lev", "_primal", "_tangent", "_view", "_views"):
+        try:
+            object.__setattr__(primal, slot, object.__getattribute__(t, slot))
+        except AttributeError:
+            pass
+    primal.__class__ = t.__class__
+    t.__class__ = Dual
+    t._lev = level
+    t._primal = primal
+    t._tangent = tangent
+    t._node = None
+    t._rg = False
+
+
+def _check_convertible(t, what):
+    if not (type(t) is Tensor or t.__class__ is Dual):
+        raise TypeError(f"{what}: cannot write a forward-mode dual into a "
+                        f"{type(t).__name__} (a tensor subclass); use an out-of-place op")
+
+
+def writes_through(t, value):
+    """Whether an in-place op writing ``value`` into ``t`` writes (``write_dual``) rather
+    than rebinds ``t``: forward-mode duals, no vmap level among them (a batched tensor's
+    logical array cannot take a write; one meeting views makes vmap take its loop)."""
+    if value.__class__ is Dual and type(value.data) is not _Logical and (
+            not t._level or t.__class__ is Dual):
+        return True
+    refuse_batched_view_write(t, value)
+    return False
+
+
+def link_level_view(out, prim, args, kw):
+    """Record a view primitive's result at a level as a view of its argument
+    (``_link_view``): what in-place writes under forward mode follow (``spread_tangent``),
+    and what tells vmap that a write must take its loop (``refuse_batched_view_write``)."""
+    from ..tensor import _link_view
+
+    if isinstance(out, Tensor) and out._level:
+        _link_view(out, prim, args[0], tuple(args[1:]), kw)
+
+
+def refuse_batched_view_write(t, value):
+    """An in-place op inside vmap rebinds the batched tensor it writes; where that tensor is
+    a view or has views, others would not see the write, so vmap runs its loop instead."""
+    if not any(isinstance(x, Tensor) and x._level and x.__class__ is not Dual
+               for x in (t, value)):
+        return
+    if getattr(t, "_view", None) is not None or getattr(t, "_views", None):
+        from .batching import BatchingFallback
+
+        raise BatchingFallback("vmap: an in-place write into a view, or into a tensor that has "
+                               "views, inside vmap (vmap falls back to its loop)")
+
+
+def _zeros(t):
+    from ..ops.nondiff import zeros_like
+
+    return zeros_like(t.data)
+
+
+def _as_tensor(x):
+    from ..tensor import _new_tensor
+
+    return x if isinstance(x, Tensor) else _new_tensor(x, None, False)
+
+
+def _unwrapped(x):
+    """A tangent computed on Tensors back as a raw array where it carries nothing."""
+    return x.data if type(x) is Tensor and not x._rg else x
 
 
 def _writable(x):

@@ -23,6 +23,23 @@ from .rules import MissingRuleError, lacks_jvp
 from .tree import flatten
 
 _rev_depth = [0]  # reverse transforms whose function is being evaluated right now
+# How an in-place op on a traced tensor behaves inside those transforms, the innermost
+# deciding: True for autograd's (``x -= y`` binds x to a new value, nothing is written),
+# False for torch.func's (the array is written, views see it: the tape's own rules).
+_REBIND = []
+
+
+def torch_inplace(fun):
+    """``fun`` evaluated with PyTorch's in-place semantics inside a reverse transform (what
+    torch.func's transforms wrap the user's function in)."""
+    def run(*args, **kwargs):
+        _REBIND.append(False)
+        try:
+            return fun(*args, **kwargs)
+        finally:
+            _REBIND.pop()
+
+    return run
 
 
 # ---- what the caller gave, and giving the same kind back --------------------------------
@@ -521,6 +538,7 @@ def _vjp_maker(fun, argnum, has_aux=False):
                 variables.append(v)
             args[i] = rebuild(new_leaves)
         _rev_depth[0] += 1
+        _REBIND.append(True)
         if users:
             user_spaces.ACTIVE[0] += 1
         prev = _state.enabled
@@ -530,6 +548,7 @@ def _vjp_maker(fun, argnum, has_aux=False):
             res = fun(*args, **kwargs)
         finally:
             _rev_depth[0] -= 1
+            _REBIND.pop()
             if users:
                 user_spaces.ACTIVE[0] -= 1
             _state.enabled = prev
@@ -872,7 +891,11 @@ def _jvp_core(fun, args, kwargs, nums, tangents):
                                  f"argument's shape {_shape_of(xv)}")
             duals.append(make_dual(xv, level, tv))
         args[i] = rebuild(duals)
-    out = fun(*args, **kwargs)
+    _REBIND.append(True)  # autograd's in-place semantics, unless fun is torch.func's
+    try:
+        out = fun(*args, **kwargs)
+    finally:
+        _REBIND.pop()
     kind = kinds[0] if kinds else "array"
     outs, rebuild_out = flatten(out)
     pairs = []
@@ -1109,6 +1132,7 @@ def _recorded_grad(fun, argnum, args, kwargs, check=None):
     args = list(args)
     args[argnum] = variable
     _rev_depth[0] += 1
+    _REBIND.append(True)
     prev = _state.enabled
     _state.enabled = True
     try:
@@ -1124,6 +1148,7 @@ def _recorded_grad(fun, argnum, args, kwargs, check=None):
                           targets=[variable], prune=True)
     finally:
         _rev_depth[0] -= 1
+        _REBIND.pop()
         _state.enabled = prev
     return variable, g, out
 

@@ -194,6 +194,4 @@ def setitem(t, idx, value):
         parents = (old, None, (value._node or value) if vrg else None)
         t._node = Node(SETITEM, parents, (t.data, ridx, v), None, None, None, None)
         t._rg = True
-        viewed = t._view_base()
-        if viewed:  # a view's base takes the write into its history too
-            t._rebase_view(viewed)
+        t._after_recorded_write()

@@ -17,7 +17,7 @@ from ..autograd.grad_mode import _state
 from ..autograd.graph import _EPOCH, Node
 from ..autograd.rules import Rules, fill_vjps_from_jvps
 from ..backend.device import _CUPY_ARRAY, cupy, device_of, move_host_arrays
-from ..tensor import Tensor, _new_tensor
+from ..tensor import Tensor, _link_view, _new_tensor
 
 _new = object.__new__
 _ndarray = np.ndarray
@@ -209,7 +209,12 @@ def apply(p, args, kw):
             # The JVP rules see the arguments as given, and one that broadcasts a CPU scalar's
             # tangent succeeds: a 0-d CPU operand among CUDA ones moves first, not on failure.
             args = move_cpu_scalars(args) or args
-        return apply_at_level(p, args, kw, level)
+        out = apply_at_level(p, args, kw, level)
+        if p.view and isinstance(args[0], Tensor) and (p.view is True or p.view(args)):
+            from ..autograd.forward import link_level_view
+
+            link_level_view(out, p, args, kw)
+        return out
     raw = []
     parents = []
     need = False
@@ -273,7 +278,7 @@ def apply(p, args, kw):
     if p.view and (p.view is True or p.view(raw)) and isinstance(args[0], Tensor):
         t._vc = args[0]._vc  # a view shares its base's version counter
         if _state.enabled:  # what an in-place write into the view needs (Tensor._view_base)
-            t._view = (p, args[0], tuple(raw[1:]), kw)
+            _link_view(t, p, args[0], tuple(raw[1:]), kw)  # and what one into its base needs
     if node is not None and p.saves:
         node.out_vc = (t._vc, t._vc[0])  # the rules may read the answer
     return t

@@ -1,0 +1,276 @@
+"""In-place writes where views are involved: a write through one view, or into a base, is
+seen by every other view of that base, in its values and in its derivatives, in reverse mode,
+in forward mode and in torch.func's transforms, as in PyTorch. (Before, a view taken before a
+write kept its old history: a silently wrong gradient.) autograd-style transforms keep
+autograd's semantics, where ``y *= x`` binds ``y`` to a new value."""
+
+import functools
+import gc
+import weakref
+
+import numpy as np
+import pytest
+from devices import host, on, put, torch_oracle
+
+import tensorgrad as tg
+
+X4 = np.array([0.3, -0.7, 1.1, 0.5])
+
+
+def sibling(lib, x):
+    """A write through one view, read through another that overlaps it."""
+    y = x * 1
+    a, b = y[0:2], y[1:3]
+    a.mul_(x[2:4])
+    return b * y[3]
+
+
+def base_then_view(lib, x):
+    """A write into the base, read through a view taken before it."""
+    y = x * 1
+    v = y[1:3]
+    y.mul_(x)
+    return v
+
+
+def plain_base(lib, x):
+    """A base with no history takes a traced write; its earlier view gets one too."""
+    y = lib.zeros(4, dtype=x.dtype, device=x.device)
+    v = y[1:3]
+    y.add_(x * 2)
+    return v * v
+
+
+def view_of_view(lib, x):
+    """A view of a view whose middle tensor is gone; the write goes through another view."""
+    y = x.reshape(2, 2) * 1
+    vv = y.reshape(-1)[1:3]
+    y[0].mul_(x[3])
+    return vv
+
+
+def transposed(lib, x):
+    """A transposed view; the write is into a column of the base."""
+    y = x.reshape(2, 2) * 1
+    t = y.t()
+    y[:, 0].mul_(x[2:4])
+    return t * x.reshape(2, 2)
+
+
+def assigned(lib, x):
+    """``y[0:2] = ...`` with a view overlapping the written part."""
+    y = x * 1
+    b = y[1:3]
+    y[0:2] = x[2:4] ** 2
+    return b * y[2:4]
+
+
+def chained_writes(lib, x):
+    """Writes through a view of a view, then into the base; the first view is read."""
+    y = x * 1
+    v = y[1:4]
+    w = v[0:2]
+    w.sin_()
+    y.mul_(x)
+    return v.sin() + w.sum()
+
+
+PROGRAMS = [sibling, base_then_view, plain_base, view_of_view, transposed, assigned,
+            chained_writes]
+
+
+def _torch_x(torch, x=X4, **kw):
+    return torch.tensor(x, dtype=torch.float64, **kw)
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.__name__)
+def test_backward_through_views_matches_pytorch(program, device):
+    torch = torch_oracle()
+    w = np.linspace(1.0, 2.0, program(tg, tg.tensor(X4)).numel())
+    x = tg.tensor(put(X4, device), requires_grad=True)
+    out = program(tg, x)
+    assert on(out, device)
+    (out.reshape(-1) * tg.tensor(put(w, device))).sum().backward()
+    xt = _torch_x(torch, requires_grad=True)
+    ref = program(torch, xt)
+    (ref.reshape(-1) * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(host(out.detach()), ref.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(host(x.grad), xt.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.__name__)
+def test_view_writes_pass_gradcheck_both_modes_and_second_order(program, device):
+    x = tg.tensor(put(X4, device), requires_grad=True)
+
+    def f(x):
+        return program(tg, x)
+
+    assert tg.autograd.gradcheck(f, (x,), check_forward_ad=True)
+    assert tg.autograd.gradgradcheck(f, (x,))
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.__name__)
+def test_forward_ad_through_views_matches_pytorch(program, device):
+    torch = torch_oracle()
+    fwad, tfwad = tg.autograd.forward_ad, torch.autograd.forward_ad
+    tan = np.array([1.0, 10.0, 100.0, 1000.0])
+    with fwad.dual_level():
+        out = program(tg, fwad.make_dual(tg.tensor(put(X4, device)), tg.tensor(put(tan, device))))
+        primal, tangent = fwad.unpack_dual(out)
+    with tfwad.dual_level():
+        ref = program(torch, tfwad.make_dual(_torch_x(torch), _torch_x(torch, tan)))
+        rp, rt = tfwad.unpack_dual(ref)
+    assert on(primal, device) and on(tangent, device)
+    np.testing.assert_allclose(host(primal), rp.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(host(tangent), rt.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_forward_ad_write_reaches_the_primal_memory_as_pytorchs():
+    """An in-place op on a dual writes its primal: a primal unpacked before sees it."""
+    torch = torch_oracle()
+    got = []
+    for lib in (tg, torch):
+        fwad = lib.autograd.forward_ad
+        with fwad.dual_level():
+            x = lib.tensor([1.0, 2.0], dtype=lib.float64)
+            d = fwad.make_dual(x, lib.ones(2, dtype=lib.float64))
+            before = fwad.unpack_dual(d).primal
+            d.mul_(3)
+            got.append((x.tolist(), before.tolist(), fwad.unpack_dual(d).tangent.tolist()))
+    assert got[0] == got[1] == ([3.0, 6.0], [3.0, 6.0], [3.0, 3.0])
+
+
+TRANSFORMS = ["grad", "vjp", "jacrev", "jvp", "jacfwd", "vmap", "vmap_grad", "hessian"]
+
+
+def _transform(func, name, lib, x):
+    """``name`` of the scalar-or-vector program ``func`` at ``x``, as plain nested lists."""
+    def scalar(x):
+        return (func(x).reshape(-1) ** 2).sum()
+
+    if name == "grad":
+        r = lib.func.grad(scalar)(x)
+    elif name == "vjp":
+        out, fn = lib.func.vjp(func, x)
+        r = fn(lib.ones_like(out))[0]
+    elif name == "jacrev":
+        r = lib.func.jacrev(func)(x)
+    elif name == "jvp":
+        r = lib.stack([t.reshape(-1) for t in lib.func.jvp(func, (x,), (x * 0 + 1,))])
+    elif name == "jacfwd":
+        r = lib.func.jacfwd(func)(x)
+    elif name.startswith("vmap"):
+        f = func if name == "vmap" else lib.func.grad(scalar)
+        try:
+            r = lib.func.vmap(f)(lib.stack([x, 2 * x]))
+        except RuntimeError:  # torch's vmap cannot write batched values into the plain base
+            assert lib is not tg and func.__name__ == "plain_base"
+            r = lib.stack([f(x), f(2 * x)])
+    else:
+        r = lib.func.hessian(scalar)(x)
+    return r.tolist()
+
+
+@pytest.mark.parametrize("name", TRANSFORMS)
+@pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.__name__)
+def test_torch_func_transforms_write_as_pytorch(program, name):
+    torch = torch_oracle()
+    def bind(lib):
+        f = functools.partial(program, lib)
+        f.__name__ = program.__name__
+        return f
+
+    mine = _transform(bind(tg), name, tg, tg.tensor(X4))
+    theirs = _transform(bind(torch), name, torch, _torch_x(torch))
+    np.testing.assert_allclose(mine, theirs, rtol=1e-11, atol=1e-12)
+
+
+def test_saved_answer_overwritten_through_another_view_raises_as_pytorch(device):
+    """exp_ saves its answer; a later write into the base overwrites it: backward refuses."""
+    torch = torch_oracle()
+
+    def program(lib, x):
+        y = x * 1
+        w = y[0:2]
+        w.exp_()
+        y.mul_(x)
+        return w.sum()
+
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        program(torch, _torch_x(torch, requires_grad=True)).backward()
+    with pytest.raises(RuntimeError, match="'exp' .* was modified in place"):
+        program(tg, tg.tensor(put(X4, device), requires_grad=True)).backward()
+
+
+def test_vmap_takes_its_loop_only_where_a_write_meets_views():
+    calls = []
+
+    def no_views(x):
+        calls.append(type(x).__name__)
+        y = x * 2
+        y.add_(1)
+        return y.sum()
+
+    def with_views(x):
+        calls.append(type(x).__name__)
+        return base_then_view(tg, x)
+
+    xs = tg.tensor(np.stack([X4, 2 * X4]))
+    np.testing.assert_allclose(tg.func.vmap(no_views)(xs).tolist(), (2 * xs + 1).sum(1).tolist())
+    assert calls == ["Batched"]  # one batched call
+    calls.clear()
+    out = tg.func.vmap(with_views)(xs)
+    np.testing.assert_allclose(out.tolist(), [base_then_view(tg, r).tolist() for r in xs])
+    assert calls[0] == "Batched" and calls[1:] == ["Tensor", "Tensor"]  # then the loop
+
+
+def test_autograd_style_transforms_keep_autograds_rebinding():
+    """In autograd ``y *= x`` on a traced value makes a new value: a view taken before keeps
+    the old one. tg.grad and tg.make_jvp do the same; tg.func's transforms write (above)."""
+    autograd = pytest.importorskip("autograd")
+    anp = autograd.numpy
+    import tensorgrad.numpy as tnp
+
+    def make(np_):
+        def f(x):
+            y = x * 1
+            v = y[1:3]
+            y *= x
+            return np_.sum(v * v) + np_.sum(y)
+        return f
+
+    want = autograd.grad(make(anp))(X4)
+    np.testing.assert_allclose(tg.grad(make(tnp))(X4), want, rtol=1e-12)
+    want_jvp = autograd.make_jvp(make(anp))(X4)(np.ones(4))
+    np.testing.assert_allclose(tg.make_jvp(make(tnp))(X4)(np.ones(4)), want_jvp, rtol=1e-12)
+    # the same program through tg.func.grad writes, as torch.func.grad does
+    torch = torch_oracle()
+    theirs = torch.func.grad(make(torch))(_torch_x(torch)).numpy()
+    np.testing.assert_allclose(tg.func.grad(make(tg))(tg.tensor(X4)).numpy(), theirs, rtol=1e-12)
+    assert not np.allclose(theirs, want)  # the two semantics differ on this program
+
+
+def test_views_are_held_weakly_and_their_list_stays_short():
+    p = tg.randn(10, requires_grad=True)
+    base = p * 1
+    v = base[0:5]
+    ref = weakref.ref(v)
+    del v
+    gc.collect()
+    assert ref() is None  # the base does not keep its views alive
+    for _ in range(5000):  # a tensor viewed at every step, as a weight is
+        (base[2:4] * 2).sum()
+    assert len(base._views) <= 64
+
+
+def test_write_into_a_view_whose_base_memory_was_replaced_leaves_it_alone():
+    """``set_``/``.data =`` give the base new memory: its old views are views no more."""
+    x = tg.tensor(X4, requires_grad=True)
+    y = x * 1
+    v = y[0:2]
+    old = v.detach().clone()
+    y.data = y.data.copy()
+    y.mul_(x)
+    assert v.tolist() == old.tolist()
+    v.sum().backward()
+    np.testing.assert_allclose(x.grad.tolist(), [1.0, 1.0, 0.0, 0.0])
