@@ -158,10 +158,11 @@ class Tensor:
 
     # _primal, _tangent and _lev are set only on forward-mode duals (autograd/forward.py)
     # _view: (view primitive, source tensor, its other arguments, keywords), set on views made
-    # in grad mode (ops/registry.py), read by _view_base; _views: weak references to the views
-    # made from this tensor in grad mode, whose histories an in-place write renews
+    # in grad mode (ops/registry.py), read by _view_base. _vc, the version counter that a base
+    # and its views share, is [version, weak references to the views made in grad mode, in
+    # the order they were made]: the views whose histories an in-place write renews.
     __slots__ = ("data", "_node", "_rg", "grad", "_vc", "_primal", "_tangent", "_lev",
-                 "_view", "_views", "__weakref__")
+                 "_view", "__weakref__")
     __array_ufunc__ = None  # ndarray <op> Tensor falls back to Tensor's reflected operator
     __array_priority__ = 1000
     _level = 0  # a dual's forward-mode level; plain tensors read this class attribute
@@ -174,6 +175,22 @@ class Tensor:
         self._vc = [0]
         if requires_grad:
             self.requires_grad = True
+
+    def __getstate__(self):
+        """Pickle's (and deepcopy's) state: the slots, less what ties this tensor to others of
+        this process: the link of a view to its source and the references to its views."""
+        slots = {}
+        for cls in type(self).__mro__:
+            for name in getattr(cls, "__slots__", ()):
+                if name in ("__weakref__", "__dict__", "_view") or name in slots:
+                    continue
+                try:
+                    slots[name] = object.__getattribute__(self, name)
+                except AttributeError:
+                    pass
+        if "_vc" in slots:
+            slots["_vc"] = [slots["_vc"][0]]
+        return (getattr(self, "__dict__", None) or None, slots)
 
     @staticmethod
     def _wrap(data, node=None):
@@ -670,7 +687,7 @@ class Tensor:
         if viewed:
             self._rebase_view(viewed)
             root = viewed[0]
-        if getattr(root, "_views", None):
+        if len(root._vc) > 1:
             _renew_views(root, _new_tensor(root.data, root._node, root._rg), self)
 
     def _rebase_view(self, viewed):
@@ -892,52 +909,60 @@ def _spliced(base_data, chain, view, base):
 
 
 def _link_view(t, prim, source, rest, kw):
-    """Record ``t`` as a view of ``source`` made by ``prim`` (its other arguments ``rest``):
-    the link an in-place write into ``t`` follows to its base (``_view_base``), and a weak
-    reference in ``source._views``, which a write into the base follows to its views. Dead
-    references are dropped at each power of two, so the list stays amortized O(1)."""
+    """Record ``t``, made by the view primitive ``prim`` from ``source`` (its other arguments
+    ``rest``), as a view: the link an in-place write into ``t`` follows to its base
+    (``_view_base``), and a weak reference in the version counter it shares with ``source``,
+    which a write into the base follows to its views (``_family``)."""
+    vc = t._vc = source._vc
     t._view = (prim, source, rest, kw)
-    views = getattr(source, "_views", None)
-    if views is None:
-        source._views = [weakref.ref(t)]
-    else:
-        views.append(weakref.ref(t))
-        n = len(views)
-        if n > 16 and not n & (n - 1):
-            views[:] = [r for r in views if r() is not None]
+    vc.append(weakref.ref(t))
+    _prune_at_powers_of_two(vc)
 
 
-def _live_views(source):
-    """(view, primitive, other arguments, keywords) of each live view of ``source`` that still
-    shares its memory; dead references are dropped."""
-    refs = source._views
-    live, out = [], []
-    for ref in refs:
+def _prune_at_powers_of_two(vc):
+    """Drop the dead view references of ``vc`` when its length reaches a power of two: a
+    tensor viewed at every step (a weight) keeps a short list, at O(1) amortized cost."""
+    n = len(vc)
+    if n > 16 and not n & (n - 1):
+        vc[1:] = [r for r in vc[1:] if r() is not None]
+
+
+def _family(root, value, derive):
+    """Walk the live views made from ``root`` and from its views (in the order they were
+    made, so a view's source comes before it): ``derive(view, source's value, primitive,
+    other arguments, keywords)`` gives each view's value from its source's, starting from
+    ``value`` for ``root``. Views of other tensors sharing the counter (a ``detach()``), and
+    views whose memory was replaced (``set_``, ``.data =``), are passed over; dead references
+    are dropped."""
+    vc = root._vc
+    values = {id(root): value}
+    live = []
+    for ref in vc[1:]:
         view = ref()
         if view is None:
             continue
         live.append(ref)
         prim, src, rest, kw = view._view
-        if src is source and _may_share(view.data, source.data):  # not replaced (set_, ...)
-            out.append((view, prim, rest, kw))
-    refs[:] = live
-    return out
+        have = values.get(id(src))
+        if have is not None and _may_share(view.data, src.data):
+            values[id(view)] = derive(view, have, prim, rest, kw)
+    vc[1:] = live
 
 
-def _renew_views(source, history, written):
-    """Give each live view of ``source`` made on the tape (and, recursively, their views) the
-    history of its view primitive applied to ``history``, ``source``'s new one; ``written``,
-    the tensor just written in place, keeps the history the write gave it. Dead references
-    are dropped on the way."""
+def _renew_views(root, history, written):
+    """Give each live view of ``root`` made on the tape the history of its view primitives
+    applied to ``history``, ``root``'s new one; ``written``, the tensor just written in place,
+    keeps the history the write gave it."""
     from .ops.registry import apply
 
-    for view, prim, rest, kw in _live_views(source):
-        renewed = apply(prim, (history,) + rest, kw)
+    def derive(view, source, prim, rest, kw):
+        renewed = apply(prim, (source,) + rest, kw)
         if view is not written:
             view._node = renewed._node
             view._rg = renewed._rg
-        if getattr(view, "_views", None):
-            _renew_views(view, renewed, written)
+        return renewed
+
+    _family(root, history, derive)
 
 
 def _check_no_overlap(a, op):

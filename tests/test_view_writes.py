@@ -260,7 +260,27 @@ def test_views_are_held_weakly_and_their_list_stays_short():
     assert ref() is None  # the base does not keep its views alive
     for _ in range(5000):  # a tensor viewed at every step, as a weight is
         (base[2:4] * 2).sum()
-    assert len(base._views) <= 64
+    assert len(base._vc) <= 64  # [version, references to live or not yet dropped views]
+
+
+def test_tensors_with_views_pickle_and_deepcopy_as_pytorchs():
+    """A view's link and its base's references to views stay in this process: a pickled or
+    copied tensor is a tensor of its own (pickling a view made in grad mode used to fail)."""
+    import copy
+    import pickle
+
+    torch = torch_oracle()
+    for lib in (tg, torch):
+        x = lib.randn(4, requires_grad=True)
+        v = x[0:2]
+        y = lib.randn(4)
+        w = y[1:3]
+        for clone in (pickle.loads(pickle.dumps(x)), copy.deepcopy(x)):
+            assert clone.requires_grad and clone.tolist() == x.tolist()
+        w2 = pickle.loads(pickle.dumps(w))
+        w2.add_(1)  # a tensor of its own now
+        assert w2.tolist() == (w + 1).tolist() and y[1:3].tolist() == w.tolist()
+        assert v.tolist() == x[0:2].tolist()
 
 
 def test_write_into_a_view_whose_base_memory_was_replaced_leaves_it_alone():

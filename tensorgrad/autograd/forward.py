@@ -7,6 +7,7 @@ handles lower levels and the tape recursively) and combines the JVP rules of the
 level. Levels keep nested transforms from confusing their perturbations.
 """
 
+import functools
 import itertools
 
 from ..tensor import Tensor, _new_tensor
@@ -145,7 +146,7 @@ def spread_tangent(t, level, tangent):
     on the tape) reads its tangent from the base's new one, as PyTorch's forward AD keeps a
     view's tangent a view of its base's. A tensor without a tangent at ``level`` becomes a
     dual there."""
-    from ..tensor import _live_views, _spliced
+    from ..tensor import _family, _spliced
 
     viewed = t._view_base()
     if viewed:
@@ -155,21 +156,21 @@ def spread_tangent(t, level, tangent):
         tangent = _unwrapped(_spliced(base.data, chain, _as_tensor(tangent), _as_tensor(old)))
         t = base
     _set_tangent(t, level, tangent)
-    stack = [(t, tangent)]
-    while stack:
-        source, tan = stack.pop()
-        if not getattr(source, "_views", None):
-            continue
-        for view, prim, rest, kw in _live_views(source):
-            if isinstance(tan, Tensor):
-                from ..ops.registry import apply
+    if len(t._vc) > 1:
+        _family(t, tangent, functools.partial(_view_tangent, level))
 
-                vt = apply(prim, (tan,) + rest, kw)
-            else:
-                vt = prim.fwd(tan, *rest, **kw)
-            if type(view) is Tensor or view.__class__ is Dual:
-                _set_tangent(view, level, vt)
-                stack.append((view, vt))
+
+def _view_tangent(level, view, tangent, prim, rest, kw):
+    """The tangent of ``view`` from its source's (``tangent``), which ``view`` takes."""
+    if isinstance(tangent, Tensor):
+        from ..ops.registry import apply
+
+        vt = apply(prim, (tangent,) + rest, kw)
+    else:
+        vt = prim.fwd(tangent, *rest, **kw)
+    if type(view) is Tensor or view.__class__ is Dual:
+        _set_tangent(view, level, vt)
+    return vt
 
 
 def _set_tangent(t, level, tangent):
@@ -179,7 +180,7 @@ def _set_tangent(t, level, tangent):
     from ..tensor import _new_tensor
 
     primal = _new_tensor(t.data, None, False)  # t as it is, below this level
-    for slot in ("_node", "_rg", "_vc", "_lev", "_primal", "_tangent", "_view", "_views"):
+    for slot in ("_node", "_rg", "_vc", "_lev", "_primal", "_tangent", "_view"):
         try:
             object.__setattr__(primal, slot, object.__getattribute__(t, slot))
         except AttributeError:
@@ -226,7 +227,7 @@ def refuse_batched_view_write(t, value):
     if not any(isinstance(x, Tensor) and x._level and x.__class__ is not Dual
                for x in (t, value)):
         return
-    if getattr(t, "_view", None) is not None or getattr(t, "_views", None):
+    if getattr(t, "_view", None) is not None or len(t._vc) > 1:
         from .batching import BatchingFallback
 
         raise BatchingFallback("vmap: an in-place write into a view, or into a tensor that has "

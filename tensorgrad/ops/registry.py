@@ -10,6 +10,7 @@ are written with tensorgrad's own functions and operators, so the same rule runs
 
 import functools
 import inspect
+from weakref import ref as _weakref
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from ..autograd.grad_mode import _state
 from ..autograd.graph import _EPOCH, Node
 from ..autograd.rules import Rules, fill_vjps_from_jvps
 from ..backend.device import _CUPY_ARRAY, cupy, device_of, move_host_arrays
-from ..tensor import Tensor, _link_view, _new_tensor
+from ..tensor import Tensor, _new_tensor, _prune_at_powers_of_two
 
 _new = object.__new__
 _ndarray = np.ndarray
@@ -276,9 +277,13 @@ def apply(p, args, kw):
         node = None
         t = _new_tensor(out, None, False)
     if p.view and (p.view is True or p.view(raw)) and isinstance(args[0], Tensor):
-        t._vc = args[0]._vc  # a view shares its base's version counter
-        if _state.enabled:  # what an in-place write into the view needs (Tensor._view_base)
-            _link_view(t, p, args[0], tuple(raw[1:]), kw)  # and what one into its base needs
+        vc = t._vc = args[0]._vc  # a view shares its base's version counter
+        if _state.enabled:  # what in-place writes into the view or its base need (_link_view)
+            t._view = (p, args[0], tuple(raw[1:]), kw)
+            vc.append(_weakref(t))
+            n = len(vc)
+            if n > 16 and not n & (n - 1):
+                _prune_at_powers_of_two(vc)
     if node is not None and p.saves:
         node.out_vc = (t._vc, t._vc[0])  # the rules may read the answer
     return t
