@@ -161,8 +161,10 @@ class Tensor:
     # in grad mode (ops/registry.py), read by _view_base. _vc, the version counter that a base
     # and its views share, is [version, weak references to the views made in grad mode, in
     # the order they were made]: the views whose histories an in-place write renews.
+    # __dict__: attributes a user sets on a tensor or a parameter (``p.no_decay = True``), as
+    # PyTorch's tensors take them; empty (no dict made) unless one is set
     __slots__ = ("data", "_node", "_rg", "grad", "_vc", "_primal", "_tangent", "_lev",
-                 "_view", "__weakref__")
+                 "_view", "__weakref__", "__dict__")
     __array_ufunc__ = None  # ndarray <op> Tensor falls back to Tensor's reflected operator
     __array_priority__ = 1000
     _level = 0  # a dual's forward-mode level; plain tensors read this class attribute
@@ -676,19 +678,23 @@ class Tensor:
             link = getattr(t, "_view", None)
         return (t, chain[::-1]) if chain else False
 
-    def _after_recorded_write(self):
-        """After an in-place write into this tensor on the tape: when it is a view, its base
-        takes the write into its history (PyTorch's CopySlices); then every other view of the
-        memory's owner made on the tape reads its history from the owner's new one, as PyTorch
-        regenerates a view's grad_fn once its base's version moved. Without that a view taken
-        before the write would differentiate the old values (a silently wrong gradient)."""
+    def _after_recorded_write(self, region=None):
+        """After an in-place write into this tensor on the tape (into its elements in the
+        array ``region``, all of them by default): when it is a view, its base takes the write
+        into its history (PyTorch's CopySlices); then every other view of the memory's owner
+        made on the tape that overlaps the written elements reads its history from the
+        owner's new one, as PyTorch regenerates a view's grad_fn once its base's version moved.
+        Without that a view taken before the write would differentiate the old values (a
+        silently wrong gradient). A view apart from the written elements keeps its history:
+        its values did not change, nor does its derivative."""
         viewed = self._view_base()
         root = self
         if viewed:
             self._rebase_view(viewed)
             root = viewed[0]
         if len(root._vc) > 1:
-            _renew_views(root, _new_tensor(root.data, root._node, root._rg), self)
+            _renew_views(root, _new_tensor(root.data, root._node, root._rg), self,
+                         self.data if region is None else region)
 
     def _rebase_view(self, viewed):
         """After an in-place write into a view on the tape: the base's history becomes 'the
@@ -927,12 +933,13 @@ def _prune_at_powers_of_two(vc):
         vc[1:] = [r for r in vc[1:] if r() is not None]
 
 
-def _family(root, value, derive):
+def _family(root, value, derive, region=None):
     """Walk the live views made from ``root`` and from its views (in the order they were
     made, so a view's source comes before it): ``derive(view, source's value, primitive,
     other arguments, keywords)`` gives each view's value from its source's, starting from
-    ``value`` for ``root``. Views of other tensors sharing the counter (a ``detach()``), and
-    views whose memory was replaced (``set_``, ``.data =``), are passed over; dead references
+    ``value`` for ``root``. Views of other tensors sharing the counter (a ``detach()``), views
+    whose memory was replaced (``set_``, ``.data =``), and, with ``region`` (an array), views
+    that share no memory with it (nor do their own views), are passed over; dead references
     are dropped."""
     vc = root._vc
     values = {id(root): value}
@@ -944,15 +951,16 @@ def _family(root, value, derive):
         live.append(ref)
         prim, src, rest, kw = view._view
         have = values.get(id(src))
-        if have is not None and _may_share(view.data, src.data):
+        if have is not None and (region is None or _may_share(view.data, region)) and \
+                _may_share(view.data, src.data):
             values[id(view)] = derive(view, have, prim, rest, kw)
     vc[1:] = live
 
 
-def _renew_views(root, history, written):
-    """Give each live view of ``root`` made on the tape the history of its view primitives
-    applied to ``history``, ``root``'s new one; ``written``, the tensor just written in place,
-    keeps the history the write gave it."""
+def _renew_views(root, history, written, region):
+    """Give each live view of ``root`` made on the tape that overlaps ``region`` the history
+    of its view primitives applied to ``history``, ``root``'s new one; ``written``, the tensor
+    just written in place, keeps the history the write gave it."""
     from .ops.registry import apply
 
     def derive(view, source, prim, rest, kw):
@@ -962,7 +970,7 @@ def _renew_views(root, history, written):
             view._rg = renewed._rg
         return renewed
 
-    _family(root, history, derive)
+    _family(root, history, derive, region)
 
 
 def _check_no_overlap(a, op):

@@ -294,3 +294,43 @@ def test_write_into_a_view_whose_base_memory_was_replaced_leaves_it_alone():
     assert v.tolist() == old.tolist()
     v.sum().backward()
     np.testing.assert_allclose(x.grad.tolist(), [1.0, 1.0, 0.0, 0.0])
+
+
+def test_tensors_and_parameters_take_attributes_as_pytorchs():
+    """``t.foo = 1`` on a tensor or a parameter, as training code marks parameters
+    (``p.no_decay = True``); a view does not inherit them; pickle and deepcopy keep them."""
+    import copy
+    import pickle
+
+    torch = torch_oracle()
+    for lib in (tg, torch):
+        t = lib.randn(3)
+        t.tag = "input"
+        assert t.tag == "input" and not hasattr(t[0:2], "tag")
+        m = lib.nn.Linear(2, 2)
+        m.weight.no_decay = True
+        assert [n for n, p in m.named_parameters() if getattr(p, "no_decay", False)] == ["weight"]
+    p = tg.nn.Parameter(tg.randn(2))
+    p.bar = "x"
+    assert copy.deepcopy(p).bar == "x" and pickle.loads(pickle.dumps(p)).bar == "x"
+    assert type(copy.deepcopy(p)) is tg.nn.Parameter
+
+
+def test_rows_of_a_buffer_viewed_before_being_filled_as_pytorch(device):
+    """A buffer's rows taken as views first, then filled one by one: each write renews the
+    one row it touches, and every row differentiates its own write."""
+    torch = torch_oracle()
+
+    def program(lib, x):
+        buf = lib.zeros((4, 3), dtype=x.dtype, device=x.device)
+        rows = [buf[i] for i in range(4)]  # (torch refuses unbind's views after a write)
+        h = x
+        for t in range(4):
+            buf[t] = h = lib.tanh(h * (t + 1))
+        return sum((r * (i + 1)).sum() for i, r in enumerate(rows)) + buf.sum()
+
+    x = tg.tensor(put(X4[:3], device), requires_grad=True)
+    program(tg, x).backward()
+    xt = _torch_x(torch, X4[:3], requires_grad=True)
+    program(torch, xt).backward()
+    np.testing.assert_allclose(host(x.grad), xt.grad.numpy(), rtol=1e-12)

@@ -194,4 +194,4 @@ def setitem(t, idx, value):
         parents = (old, None, (value._node or value) if vrg else None)
         t._node = Node(SETITEM, parents, (t.data, ridx, v), None, None, None, None)
         t._rg = True
-        t._after_recorded_write()
+        t._after_recorded_write(t.data[ridx] if _is_basic(ridx) else None)
