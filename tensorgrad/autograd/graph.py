@@ -236,7 +236,9 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
     """Walk the graph from ``roots`` (vertices) with cotangents ``seeds``.
 
     With ``targets`` (a list of vertices) the gradients of those are returned in order and no
-    ``.grad`` changes; without, gradients accumulate into the ``.grad`` of leaves. ``prune``
+    ``.grad`` changes (nor is any leaf's gradient computed but the targets': for
+    ``grad(loss, input)`` no weight gradient); without, gradients accumulate into the ``.grad``
+    of leaves. ``prune``
     stops the walk at the targets (the function transforms' variables, which never depend on
     one another): what lies behind them belongs to an outer computation, and only the nodes
     from which a target can be reached are visited.
@@ -318,7 +320,8 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
             i = -1
             for p in n.parents:
                 i += 1
-                if p is None or (needed is not None and p not in needed):
+                if p is None or (needed is not None and p not in needed) or (
+                        targets is not None and type(p) is not Node and p not in target_set):
                     continue
                 old = grads.get(p)
                 if old is not None and n.prim is slice_prim and p in private and slice_ok \
