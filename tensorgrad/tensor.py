@@ -429,7 +429,9 @@ class Tensor:
     def detach(self):
         """The same data (shared, not copied) without history."""
         t = _new_tensor(self.data, None, False)
-        t._vc = self._vc
+        vc = t._vc = self._vc
+        vc.append(weakref.ref(t))  # an alias: in-place ops must write (nn/_inplace.py)
+        _prune_at_powers_of_two(vc)
         return t
 
     def detach_(self):
@@ -937,10 +939,10 @@ def _family(root, value, derive, region=None):
     """Walk the live views made from ``root`` and from its views (in the order they were
     made, so a view's source comes before it): ``derive(view, source's value, primitive,
     other arguments, keywords)`` gives each view's value from its source's, starting from
-    ``value`` for ``root``. Views of other tensors sharing the counter (a ``detach()``), views
-    whose memory was replaced (``set_``, ``.data =``), and, with ``region`` (an array), views
-    that share no memory with it (nor do their own views), are passed over; dead references
-    are dropped."""
+    ``value`` for ``root``. Aliases (``detach()``), views of other tensors sharing the
+    counter, views whose memory was replaced (``set_``, ``.data =``), and, with ``region`` (an
+    array), views that share no memory with it (nor do their own views), are passed over;
+    dead references are dropped."""
     vc = root._vc
     values = {id(root): value}
     live = []
@@ -949,7 +951,10 @@ def _family(root, value, derive, region=None):
         if view is None:
             continue
         live.append(ref)
-        prim, src, rest, kw = view._view
+        link = getattr(view, "_view", None)
+        if link is None:  # an alias, not a view (detach)
+            continue
+        prim, src, rest, kw = link
         have = values.get(id(src))
         if have is not None and (region is None or _may_share(view.data, region)) and \
                 _may_share(view.data, src.data):

@@ -21,7 +21,8 @@ import numpy as np
 
 from .backend.device import to_host, xp_of
 from .nn import functional as F
-from .nn._functional_extra_a import _apply_inplace, _rrelu
+from .nn._functional_extra_a import _rrelu
+from .nn._inplace import apply_inplace as _apply_inplace
 from .tensor import _new_tensor, _raw
 
 _REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}

@@ -39,6 +39,7 @@ from ._functional_conv_attn import (
     conv_transpose2d,
 )
 from ._functional_more import _adaptive_max, _channel_dropout, _windows
+from ._inplace import apply_inplace
 from .functional import _lowest, _pool_nonempty, pad
 
 __all__ = ["conv3d", "conv_transpose1d", "conv_transpose3d", "max_pool3d", "avg_pool3d",
@@ -496,4 +497,6 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
     6.0
     """
     _check_5d(input, "dropout3d")
+    if inplace and training and p:
+        return apply_inplace(input, lambda x: dropout3d(x, p, training), "dropout3d")
     return _channel_dropout(input, p, training, 3, "dropout3d")

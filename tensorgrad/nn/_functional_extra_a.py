@@ -13,7 +13,6 @@ import math
 
 import numpy as np
 
-from ..autograd.grad_mode import _state
 from ..backend.device import xp_of
 from ..ops import elementwise as _ew
 from ..ops import reduce as _red
@@ -31,6 +30,7 @@ from ..tensor import _raw
 from ._functional_conv_attn import _tuple
 from ._functional_more import _alpha_dropout, _pnorm, celu, hardtanh, selu
 from ._functional_more import threshold as _threshold
+from ._inplace import apply_inplace as _apply_inplace
 from .functional import _lowest, _norm_shape, _pool_nonempty, elu, leaky_relu, relu, softmax
 
 __all__ = [
@@ -299,23 +299,6 @@ def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
 
 
 # ---- in-place activations ---------------------------------------------------------------------
-
-
-def _apply_inplace(input, fn, op):
-    """``input`` overwritten by ``fn(input)``, as PyTorch's in-place functions: the array is
-    written (views see it, the version counter moves), and on the tape the new value's graph
-    reads a copy of the old values, so a rule that saved them stays right."""
-    if not isinstance(input, _Tensor):
-        raise TypeError(f"{op}: input must be a tensorgrad Tensor, got {type(input).__name__}")
-    recording = _state.enabled and input.requires_grad
-    input._check_inplace(op, recording)
-    # a dual's primal is written in place too: its graph must not read the old values either
-    out = fn(input.clone() if recording or input._level else input)
-    if _shape(out) != _shape(input):
-        raise ValueError(f"{op}: result shape {_shape(out)} differs from input shape "
-                         f"{_shape(input)}")
-    input[...] = out
-    return input
 
 
 def relu_(input):

@@ -25,6 +25,7 @@ from ..ops.shape import reshape as _reshape
 from ..ops.shape import squeeze as _squeeze
 from ..ops.shape import transpose as _transpose
 from ..tensor import Tensor, _new_tensor, _raw
+from ._inplace import apply_inplace as _apply_inplace
 from .functional import (
     _check_per_channel,
     _check_reduction,
@@ -80,6 +81,8 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     """
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val={min_val} must not exceed max_val={max_val}")
+    if inplace:
+        return _apply_inplace(input, lambda x: hardtanh(x, min_val, max_val), "hardtanh")
     x = _raw(input)
     xp = xp_of(x)
     if x.dtype.kind in "iu":  # PyTorch keeps integers integer: the bounds truncated to ints
@@ -91,21 +94,27 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
 
 def relu6(input, inplace=False):
     """min(max(input, 0), 6)."""
-    return hardtanh(input, 0.0, 6.0)
+    return hardtanh(input, 0.0, 6.0, inplace)
 
 
 def hardsigmoid(input, inplace=False):
     """relu6(input + 3) / 6, PyTorch's piecewise-linear sigmoid."""
+    if inplace:
+        return _apply_inplace(input, hardsigmoid, "hardsigmoid")
     return hardtanh(input + 3.0, 0.0, 6.0) / 6.0
 
 
 def hardswish(input, inplace=False):
     """input * relu6(input + 3) / 6."""
+    if inplace:
+        return _apply_inplace(input, hardswish, "hardswish")
     return input * hardsigmoid(input)
 
 
 def mish(input, inplace=False):
     """input * tanh(softplus(input)), softplus computed stably."""
+    if inplace:
+        return _apply_inplace(input, mish, "mish")
     return input * _ew.tanh(_softplus(input))
 
 
@@ -115,6 +124,8 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 def selu(input, inplace=False):
     """scale * elu(input, alpha) with PyTorch's constants."""
+    if inplace:
+        return _apply_inplace(input, selu, "selu")
     return _SELU_SCALE * elu(input, _SELU_ALPHA)
 
 
@@ -122,6 +133,8 @@ def celu(input, alpha=1.0, inplace=False):
     """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0")
+    if inplace:
+        return _apply_inplace(input, lambda x: celu(x, alpha), "celu")
     return _ew.where(_raw(input) > 0, input, alpha * _expm1_branch(input, alpha))
 
 
@@ -149,6 +162,12 @@ def softmin(input, dim=None, _stacklevel=3, dtype=None):
 
 def threshold(input, threshold, value, inplace=False):
     """input where input > threshold, else ``value``."""
+    if inplace:
+        return _apply_inplace(input, lambda x: _threshold_of(x, threshold, value), "threshold")
+    return _threshold_of(input, threshold, value)
+
+
+def _threshold_of(input, threshold, value):
     return _ew.where(_raw(input) > threshold, input, value)
 
 
@@ -259,6 +278,8 @@ def _channel_dropout(input, p, training, spatial, op):
 
 def dropout1d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels of (N, C, L) or (C, L) with probability ``p``, scale the rest."""
+    if inplace and training and p:
+        return _apply_inplace(input, lambda x: dropout1d(x, p, training), "dropout1d")
     return _channel_dropout(input, p, training, 1, "dropout1d")
 
 
@@ -275,6 +296,9 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
         warnings.warn(f"dropout2d: Received a {input.ndim}-D input; as PyTorch, its mask is "
                       f"over the first 2 dimensions (N, C): use dropout for 2-D input and "
                       f"dropout1d for (N, C, L)", stacklevel=2)
+    if inplace and training and p:
+        return _apply_inplace(input, lambda x: _channel_dropout(x, p, training, x.ndim - 2,
+                                                                 "dropout2d"), "dropout2d")
     return _channel_dropout(input, p, training, input.ndim - 2, "dropout2d")
 
 
@@ -302,6 +326,8 @@ def _alpha_dropout(input, p, training, mask_shape, op):
 def alpha_dropout(input, p=0.5, training=False, inplace=False):
     """PyTorch's alpha dropout for SELU networks: dropped elements take SELU's negative
     saturation value and an affine map keeps mean and variance."""
+    if inplace and training and p:
+        return _apply_inplace(input, lambda x: alpha_dropout(x, p, training), "alpha_dropout")
     return _alpha_dropout(input, p, training, _shape(input), "alpha_dropout")
 
 

@@ -1,5 +1,5 @@
-"""Activation modules with PyTorch's names, arguments and repr (``inplace`` is accepted and
-ignored: tensorgrad never overwrites an input)."""
+"""Activation modules with PyTorch's names, arguments and repr (with ``inplace=True`` the
+input takes the result, as PyTorch's: ``nn/_inplace.py``)."""
 
 from .. import creation
 from . import functional as F
@@ -29,7 +29,10 @@ class _Applies(Module):
     _args = ()
 
     def forward(self, input):
-        return type(self)._fn(input, *(getattr(self, name) for name in self._args))
+        args = (getattr(self, name) for name in self._args)
+        if getattr(self, "inplace", False):
+            return type(self)._fn(input, *args, inplace=True)
+        return type(self)._fn(input, *args)
 
     def extra_repr(self):
         parts = [f"{name}={getattr(self, name)}" for name in self._args]

@@ -28,6 +28,7 @@ from ..ops.registry import defvjp as _defvjp
 from ..ops.registry import primitive as _primitive
 from ..tensor import Tensor as _Tensor
 from ..tensor import _norm_axis, _raw
+from ._inplace import apply_inplace as _apply_inplace
 
 
 # ---- softmax family ------------------------------------------------------------------------
@@ -632,7 +633,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 def dropout(input, p=0.5, training=True, inplace=False):
     """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p) while
     ``training``; ``input`` itself otherwise (PyTorch's ``F.dropout``). The mask is drawn on
-    the input's device; ``inplace`` is accepted for PyTorch's signature and ignored.
+    the input's device; with ``inplace`` the input takes the result (see ``nn/_inplace.py``).
 
     >>> import tensorgrad as tg
     >>> x = tg.ones(4)
@@ -643,6 +644,8 @@ def dropout(input, p=0.5, training=True, inplace=False):
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0:
         return input
+    if inplace:
+        return _apply_inplace(input, lambda x: dropout(x, p, training), "dropout")
     from .. import creation
 
     raw = _raw(input)
@@ -685,8 +688,9 @@ def _fused_act_arg(input):
 
 
 def relu(input, inplace=False):
-    """max(x, 0); ``inplace`` is accepted for PyTorch's signature and ignored (``relu_``
-    overwrites)."""
+    """max(x, 0); with ``inplace`` the input takes the result and is returned (``relu_``)."""
+    if inplace:
+        return _apply_inplace(input, relu, "relu")
     if _fused_act_arg(input):
         return _bias_act(input, None, "relu")
     return _ew.relu(input)
@@ -705,10 +709,14 @@ def tanh(input):
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
+    if inplace:
+        return _apply_inplace(input, lambda x: leaky_relu(x, negative_slope), "leaky_relu")
     return _ew.where(_raw(input) > 0, input, input * negative_slope)
 
 
 def elu(input, alpha=1.0, inplace=False):
+    if inplace:
+        return _apply_inplace(input, lambda x: elu(x, alpha), "elu")
     return _ew.where(_raw(input) > 0, input, alpha * _expm1_branch(input))
 
 
@@ -739,7 +747,9 @@ _defjvp(_expm1_slope_exp, lambda t, ans, x: t * _ew.exp(x))
 
 
 def silu(input, inplace=False):
-    """x * sigmoid(x); ``inplace`` is accepted for PyTorch's signature and ignored."""
+    """x * sigmoid(x); with ``inplace`` the input takes the result and is returned."""
+    if inplace:
+        return _apply_inplace(input, silu, "silu")
     if _fused_act_arg(input):
         return _bias_act(input, None, "silu")
     return input * _ew.sigmoid(input)

@@ -1126,9 +1126,9 @@ class ParameterDict(_ParameterTable, _DictTable, Module):
 
 def _activation(name, fn, doc, params=()):
     """A module class applying ``fn``, whose constructor takes PyTorch's arguments ``params``
-    ((name, default) pairs, positional or keyword) and passes them to ``fn`` after the input,
-    except ``inplace``, which is accepted and ignored (tensorgrad never overwrites an input, as
-    in activation.py). The repr lists them as PyTorch's does (``inplace`` only when set)."""
+    ((name, default) pairs, positional or keyword) and passes them to ``fn`` after the input
+    (``inplace`` by keyword, where set). The repr lists them as PyTorch's does (``inplace``
+    only when set)."""
     names = [key for key, _ in params]
 
     def __init__(self, *args, **kwargs):
@@ -1147,7 +1147,10 @@ def _activation(name, fn, doc, params=()):
             setattr(self, key, values[key])
 
     def forward(self, input):
-        return fn(input, *(getattr(self, key) for key in names if key != "inplace"))
+        args = (getattr(self, key) for key in names if key != "inplace")
+        if getattr(self, "inplace", False):
+            return fn(input, *args, inplace=True)
+        return fn(input, *args)
 
     def extra_repr(self):
         return ", ".join(f"{key}={getattr(self, key)}" for key in names
@@ -1195,6 +1198,8 @@ class _DropoutNd(Module):
         self.p, self.inplace = p, inplace
 
     def forward(self, input):
+        if self.inplace:
+            return type(self)._fn(input, self.p, self.training, inplace=True)
         return type(self)._fn(input, self.p, self.training)
 
     def extra_repr(self):
@@ -1203,10 +1208,11 @@ class _DropoutNd(Module):
 
 class Dropout(_DropoutNd):
     """Zeroes each element with probability ``p`` in training mode and scales the rest by
-    1 / (1 - p); the identity in eval mode (``inplace`` is accepted and ignored, as
-    F.dropout's)."""
+    1 / (1 - p); the identity in eval mode (with ``inplace`` the input takes the result)."""
 
     def forward(self, input):
+        if self.inplace:
+            return F.dropout(input, self.p, self.training, inplace=True)
         return F.dropout(input, self.p, self.training)
 
 
