@@ -139,3 +139,18 @@ def test_values_saved_before_an_inplace_activation_stay_valid():
     tg.nn.functional.relu(y, inplace=True)
     z.backward()
     assert x.grad.tolist() == [-2.0, 4.0]
+
+
+def test_views_that_died_do_not_force_a_copy():
+    """A tensor whose views are gone takes the result without a copy again (the rows of an
+    earlier reshape no longer see its memory)."""
+    x = tg.tensor(X, requires_grad=True)
+    y = x * 1
+    y.reshape(-1).sum()  # a view made on the tape, dropped at once
+    before = y.data
+    tg.nn.functional.relu(y, inplace=True)
+    assert y.data is not before and before.tolist() == (X * 1).tolist()  # a new array
+    z = x * 1
+    keep = z.reshape(-1)
+    tg.nn.functional.relu(z, inplace=True)
+    assert keep.tolist() == np.maximum(X, 0).reshape(-1).tolist()  # a live view: written

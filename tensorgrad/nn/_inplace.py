@@ -21,8 +21,8 @@ def apply_inplace(input, fn, op):
         raise TypeError(f"{op}: input must be a tensorgrad Tensor, got {type(input).__name__}")
     recording = _state.enabled and input._rg
     input._check_inplace(op, recording)
-    if recording and not input._level and len(input._vc) == 1 and \
-            getattr(input, "_view", None) is None:
+    if recording and not input._level and getattr(input, "_view", None) is None and \
+            not _aliased(input):
         out = fn(input)
         _check_shape(out, input, op)
         if out is not input:
@@ -35,6 +35,16 @@ def apply_inplace(input, fn, op):
     if out is not input:
         input[...] = out
     return input
+
+
+def _aliased(t):
+    """Whether a live view or ``detach()`` alias of ``t`` is registered with its version
+    counter (the dead references are dropped on the way)."""
+    vc = t._vc
+    if len(vc) == 1:
+        return False
+    vc[1:] = [r for r in vc[1:] if r() is not None]
+    return len(vc) > 1
 
 
 def _check_shape(out, input, op):
