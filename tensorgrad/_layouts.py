@@ -75,15 +75,23 @@ def check_layout(value, op):
                               f"Tensor.to_sparse(layout=...)")
 
 
-def takes_layout(fn, op=None):
-    """``fn`` with PyTorch's keyword ``layout=`` (checked by :func:`check_layout`, then not
-    passed on: ``fn`` makes strided tensors)."""
+def takes_layout(fn, op=None, layout_kw=True, pin_kw=True):
+    """``fn`` with PyTorch's keywords ``layout=`` (checked by :func:`check_layout`, then not
+    passed on: ``fn`` makes strided tensors) and ``pin_memory=`` (True gives the tensor in
+    page-locked host memory, :meth:`Tensor.pin_memory`), each where ``layout_kw`` /
+    ``pin_kw``."""
     op = op or fn.__name__
 
     @functools.wraps(fn)
-    def factory(*args, layout=None, **kwargs):
+    def factory(*args, layout=None, pin_memory=False, **kwargs):
         if layout is not None and layout is not strided:
+            if not layout_kw:
+                raise TypeError(f"{op}() got an unexpected keyword argument 'layout'")
             check_layout(layout, op)
+        if pin_memory:
+            if not pin_kw:
+                raise TypeError(f"{op}() got an unexpected keyword argument 'pin_memory'")
+            return _pinned(fn(*args, **kwargs), op)
         return fn(*args, **kwargs)
 
     try:
@@ -91,35 +99,51 @@ def takes_layout(fn, op=None):
     except (TypeError, ValueError):
         return factory
     kw_only = inspect.Parameter.KEYWORD_ONLY
-    params = [p for p in sig.parameters.values() if p.name != "layout"]
+    params = [p for p in sig.parameters.values() if p.name not in ("layout", "pin_memory")]
     names = [p.name for p in params]
     # PyTorch's place, right after dtype, where what follows is keyword-only; else the end
-    at = len(params) - (params and params[-1].kind is inspect.Parameter.VAR_KEYWORD)
+    end = len(params) - (params and params[-1].kind is inspect.Parameter.VAR_KEYWORD)
+    at = end
     if "dtype" in names and all(p.kind in (kw_only, inspect.Parameter.VAR_KEYWORD)
                                 for p in params[names.index("dtype") + 1:]):
         at = names.index("dtype") + 1
-    params.insert(at, inspect.Parameter("layout", kw_only, default=None))
+    if pin_kw:
+        params.insert(end, inspect.Parameter("pin_memory", kw_only, default=False))
+    if layout_kw:
+        params.insert(at, inspect.Parameter("layout", kw_only, default=None))
     factory.__signature__ = sig.replace(parameters=params)
     return factory
 
 
+def _pinned(t, op):
+    """The factory's result ``t`` in pinned host memory, a leaf as it was."""
+    if t.device.type != "cpu":
+        raise RuntimeError(f"{op}(): pin_memory=True is for CPU tensors (page-locked host "
+                           f"memory), not for one on {t.device}")
+    return t.detach().pin_memory().requires_grad_(t.requires_grad)
+
+
 # PyTorch's factories with a layout= (their schemas' ``Layout? layout``); torch.tensor,
-# torch.as_tensor, torch.asarray and the sparse constructors take none
+# torch.as_tensor, torch.asarray and the sparse constructors take none. All of them but range
+# take pin_memory= too, and so does torch.tensor (PIN_ONLY)
 FACTORIES = (
     "zeros ones empty full eye arange range linspace logspace rand randn randint randperm "
     "normal zeros_like ones_like empty_like full_like rand_like randn_like randint_like "
     "empty_strided empty_permuted scalar_tensor tril_indices triu_indices hann_window "
     "hamming_window blackman_window bartlett_window kaiser_window").split()
 METHODS = ("new_zeros", "new_ones", "new_empty", "new_full", "new_empty_strided")
+NO_PIN = ("range",)
+PIN_ONLY = ("tensor",)
 
 
 def install(namespace, tensor_cls):
     """Wrap the factories named in ``FACTORIES`` found in ``namespace`` (the package's globals)
     and ``tensor_cls``'s ``new_*`` methods; a second call wraps nothing again."""
-    for name in FACTORIES:
+    for name in FACTORIES + list(PIN_ONLY):
         fn = namespace.get(name)
         if fn is not None and not getattr(fn, "_takes_layout", False):
-            wrapped = takes_layout(fn, name)
+            wrapped = takes_layout(fn, name, layout_kw=name not in PIN_ONLY,
+                                   pin_kw=name not in NO_PIN)
             # pickled by reference as tensorgrad.<name>, the object users hold (the wrapped
             # function's own module keeps the unwrapped one)
             wrapped.__module__, wrapped.__qualname__ = namespace["__name__"], name

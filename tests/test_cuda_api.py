@@ -341,6 +341,44 @@ def test_pin_memory_round_trip(dtype):
     assert empty.shape == (0, 3) and empty.dtype == a.dtype
 
 
+_PIN_FACTORIES = {  # PyTorch's factories that take pin_memory= (checked against torch below)
+    "zeros": ((2, 3),), "ones": ((2,),), "empty": ((2,),), "full": ((2,), 1.5), "eye": (2,),
+    "arange": (3,), "linspace": (0, 1, 3), "logspace": (0, 1, 3), "rand": ((2,),),
+    "randn": ((2,),), "randint": (0, 5, (2,)), "randperm": (3,), "normal": (0.0, 1.0, (2,)),
+    "empty_strided": ((2,), (1,)), "scalar_tensor": (1.0,), "tril_indices": (3, 3),
+    "triu_indices": (3, 3), "hann_window": (4,), "tensor": ([1.0, 2.0],),
+}
+
+
+def test_factories_take_pin_memory_where_pytorch_does():
+    torch = pytest.importorskip("torch")
+    for name, args in _PIN_FACTORIES.items():
+        ours = getattr(tg, name)(*args, pin_memory=False)
+        theirs = getattr(torch, name)(*args, pin_memory=False)
+        assert tuple(ours.shape) == tuple(theirs.shape) and not ours.is_pinned(), name
+        assert "pin_memory" in inspect.signature(getattr(tg, name)).parameters, name
+    x = tg.ones(2)
+    for method, args in (("new_zeros", ((2,),)), ("new_full", ((2,), 3.0)),
+                         ("new_empty", ((2,),))):
+        assert getattr(x, method)(*args, pin_memory=False).shape == (2,)
+    for like in ("zeros_like", "ones_like", "empty_like", "rand_like", "randn_like"):
+        assert getattr(tg, like)(x, pin_memory=False).shape == (2,)
+
+
+@needs_cuda
+def test_factories_with_pin_memory_give_pinned_leaves():
+    for name, args in _PIN_FACTORIES.items():
+        p = getattr(tg, name)(*args, pin_memory=True)
+        assert p.is_pinned() and not p.is_cuda, name
+    assert tg.ones(2).new_full((3,), 2.0, pin_memory=True).is_pinned()
+    assert tg.zeros_like(tg.ones(2), pin_memory=True).is_pinned()
+    leaf = tg.zeros(2, requires_grad=True, pin_memory=True)
+    assert leaf.is_leaf and leaf.requires_grad and leaf.is_pinned()
+    assert tg.tensor([1.0, 2.0], pin_memory=True).to("cuda", non_blocking=True).is_cuda
+    with pytest.raises(RuntimeError, match="pin_memory=True is for CPU tensors"):
+        tg.zeros(2, device="cuda", pin_memory=True)
+
+
 @needs_cuda
 def test_pinning_a_cuda_tensor_is_an_error():
     x = tg.ones(2, device="cuda")
