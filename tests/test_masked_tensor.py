@@ -387,6 +387,21 @@ def test_a_plain_tensor_operand_broadcasts_and_its_gradient_is_safe(device):
                 torch.tensor(OTHER), device)
 
 
+def test_a_plain_tensor_on_the_left_gives_a_masked_tensor_as_torchs(device):
+    """``tensor <op> masked``: the Tensor's operator defers to the MaskedTensor's reflected
+    one (NumPy's ``__array_ufunc__ = None`` protocol), as PyTorch's gives a MaskedTensor."""
+    mt, tm = ours(CLEAN, device, requires_grad=True), theirs(CLEAN)
+    t, tt = tensor_on(OTHER, device), torch.tensor(OTHER)
+    for out, want in ((t + mt, tt + tm), (t - mt, tt - tm), (t * mt, tt * tm),
+                      (t / mt, tt / tm)):
+        assert isinstance(out, MaskedTensor)
+        assert_same(out, want, device)
+    backward_weighted(t * mt, device)
+    assert_grad_is(mt, plain_torch_grads(lambda a, b: b * a, [CLEAN, OTHER], MASK)[0])
+    with pytest.raises(TypeError, match="add"):  # the functions keep tensorgrad's error
+        tg.add(tg.ones(2), object())
+
+
 def test_operators_equal_torchs(device):
     mt, tm = ours(CLEAN, device), theirs(CLEAN)
     mo, to = ours(OTHER, device), theirs(OTHER)

@@ -289,10 +289,13 @@ def apply(p, args, kw):
     return t
 
 
-def binary(p, reflected=False):
+def binary(p, reflected=False, dunder=False):
     """The operator ``x <op> y`` for a Tensor ``x`` (``y <op> x`` when ``reflected``: the
     right-hand operator of a number or an array minus a tensor, say): the hottest path, so no
-    generic loops, no kwargs and one Python frame."""
+    generic loops, no kwargs and one Python frame. As Python's operator method (``dunder``)
+    it follows NumPy's protocol where the operation fails: an operand that sets
+    ``__array_ufunc__ = None`` (a MaskedTensor) gets its reflected operator (NotImplemented
+    here)."""
     fwd = p.fwd
     saves = p.saves
     amp = p.amp is not None  # an autocast policy: ops without one pay nothing for autocast
@@ -334,6 +337,8 @@ def binary(p, reflected=False):
             moved = move_host_arrays(args) or move_cpu_scalars(args)
             if moved is not None:
                 return apply(p, moved, {})
+            if dunder and getattr(type(y), "__array_ufunc__", 0) is None:
+                return NotImplemented
             raise op_error(p, args, e) from e
         if type(out) is not _ndarray and type(out) is not _CUPY_ARRAY:
             out = _asarray(out)
