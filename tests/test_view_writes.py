@@ -334,3 +334,36 @@ def test_rows_of_a_buffer_viewed_before_being_filled_as_pytorch(device):
     xt = _torch_x(torch, X4[:3], requires_grad=True)
     program(torch, xt).backward()
     np.testing.assert_allclose(host(x.grad), xt.grad.numpy(), rtol=1e-12)
+
+
+def test_custom_function_writing_a_view_in_place_as_pytorch(device):
+    """An autograd.Function that doubles its input in place (``ctx.mark_dirty``), given a view:
+    the base and the other views take the write, as after a built-in in-place op."""
+    torch = torch_oracle()
+
+    def program(lib, x, weights):
+        class Double(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, t):
+                t.mul_(2)
+                ctx.mark_dirty(t)
+                return t
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 2
+
+        y = x * 1
+        v = y[1:3]
+        out = Double.apply(y[0:2])
+        return (v * weights[0]).sum() + (y * weights[1]).sum() + out.sum(), y
+
+    w = (np.array([10.0, 100.0]), np.array([1.0, 2.0, 3.0, 4.0]))
+    x = tg.tensor(put(X4, device), requires_grad=True)
+    loss, y = program(tg, x, [tg.tensor(put(a, device)) for a in w])
+    loss.backward()
+    xt = _torch_x(torch, requires_grad=True)
+    tloss, ty = program(torch, xt, [torch.tensor(a) for a in w])
+    tloss.backward()
+    np.testing.assert_allclose(host(y.detach()), ty.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(host(x.grad), xt.grad.numpy(), rtol=1e-12)

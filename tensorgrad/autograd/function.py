@@ -370,6 +370,8 @@ def record(ctx, fn_cls, parents, metas, tensor_input, outs):
         for o in outs:
             if id(o) in dirty:
                 bump_version(o._vc)  # what was saved of its old values is stale now
+                if node is not None and o._rg:  # a view's base and the other views take
+                    o._after_recorded_write()  # the write, as after any in-place op
     _resolve_saved(ctx, outs)
     return outs
 
