@@ -107,8 +107,10 @@ def takes_layout(fn, op=None, layout_kw=True, pin_kw=True):
     if "dtype" in names and all(p.kind in (kw_only, inspect.Parameter.VAR_KEYWORD)
                                 for p in params[names.index("dtype") + 1:]):
         at = names.index("dtype") + 1
-    if pin_kw:
-        params.insert(end, inspect.Parameter("pin_memory", kw_only, default=False))
+    if pin_kw:  # PyTorch's place, right after requires_grad; else the end
+        names = [p.name for p in params]
+        pin_at = names.index("requires_grad") + 1 if "requires_grad" in names else end
+        params.insert(pin_at, inspect.Parameter("pin_memory", kw_only, default=False))
     if layout_kw:
         params.insert(at, inspect.Parameter("layout", kw_only, default=None))
     factory.__signature__ = sig.replace(parameters=params)

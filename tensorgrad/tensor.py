@@ -648,7 +648,7 @@ class Tensor:
                 f"{op}: a leaf tensor that requires grad is used in an in-place operation; "
                 "do it under tg.no_grad() (as optimizers do) or work on a clone()"
             )
-        if recording and self._node is not None and self._node.prim.view:
+        if recording and self._node is not None and _made_as_view(self._node):
             viewed = self._view_base()
             if viewed is None:
                 raise RuntimeError(
@@ -960,6 +960,15 @@ def _family(root, value, derive, region=None):
                 _may_share(view.data, src.data):
             values[id(view)] = derive(view, have, prim, rest, kw)
     vc[1:] = live
+
+
+def _made_as_view(node):
+    """Whether ``node``'s primitive gave a view of its first argument (getitem does for a
+    basic index, and copies for an advanced one, as ``as_strided``'s gather)."""
+    view = node.prim.view
+    if not view or view is True:
+        return bool(view)
+    return node.args is None or view(node.args)
 
 
 def _renew_views(root, history, written, region):

@@ -346,7 +346,7 @@ def test_data_takes_cpu_generators_only(cuda_device):
 
 
 # ---- PyTorch's signatures ----------------------------------------------------------------------
-_NOT_TAKEN = {"out", "pin_memory"}  # layout= is taken (tensorgrad/_layouts.py)
+_NOT_TAKEN = {"out"}  # layout= and pin_memory= are taken (tensorgrad/_layouts.py)
 # parameters of overloads that torch's docstring line does not show
 _OVERLOADS = {"normal": {"size", "dtype", "layout", "device", "requires_grad"}, "bernoulli": {"p"}}
 FUNCTIONS = ("rand randn randint randperm normal bernoulli multinomial rand_like randn_like "
@@ -359,7 +359,8 @@ def test_factories_take_pytorchs_parameters(name):
     want = [p for p in _torch_params(getattr(torch, name)) if p not in _NOT_TAKEN]
     assert "generator" in want and "generator" in mine
     assert [p for p in mine if p in want] == want, (mine, want)
-    assert set(mine) - set(want) <= _OVERLOADS.get(name, set()), (mine, want)
+    # pin_memory=: PyTorch takes it at run time even where its docstring leaves it out
+    assert set(mine) - set(want) <= _OVERLOADS.get(name, set()) | {"pin_memory"}, (mine, want)
     param = inspect.signature(getattr(tg, name)).parameters["generator"]
     assert param.kind == param.KEYWORD_ONLY and param.default is None
 
@@ -373,7 +374,8 @@ def test_tensor_methods_take_pytorchs_parameters(name):
         mine = ["input"] + mine
         want = want if want[:1] == ["input"] else ["input"] + want
     assert [p for p in mine if p in want] == want, (mine, want)
-    assert set(mine) - set(want) <= _OVERLOADS.get(name, set()), (mine, want)
+    # pin_memory=: PyTorch takes it at run time even where its docstring leaves it out
+    assert set(mine) - set(want) <= _OVERLOADS.get(name, set()) | {"pin_memory"}, (mine, want)
 
 
 @pytest.mark.parametrize("name", ["RandomSampler", "SubsetRandomSampler", "random_split",

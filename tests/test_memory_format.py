@@ -251,11 +251,12 @@ def test_tensor_methods_take_pytorchs_memory_format(name):
 def test_factories_take_pytorchs_memory_format(name):
     torch = torch_oracle()
     want = torch_param_names(getattr(torch, name))
-    # tensorgrad's *_like name their first argument x; PyTorch's input. layout= is taken,
-    # keyword-only after the others here (tests/test_loose_ends_2.py checks it)
+    # tensorgrad's *_like name their first argument x; PyTorch's input. layout= and
+    # pin_memory= are taken, keyword-only after the others here (tests/test_loose_ends_2.py,
+    # tests/test_cuda_api.py check them)
     ours = getattr(tg, name)
     assert_takes_torchs_parameters(name, ours, want, ("out", "layout", "pin_memory", "input"),
-                                   ("x", "layout"))
+                                   ("x", "layout", "pin_memory"))
     import inspect
 
     p = inspect.signature(ours).parameters["memory_format"]

@@ -40,9 +40,9 @@ CONSTANTS = "pi e inf nan newaxis".split()
 METHODS = ("unique bincount histc baddbmm addbmm addmv pinverse svd qr cholesky bernoulli "
            "multinomial matrix_power xlogy cov corrcoef bitwise_and bitwise_or bitwise_xor "
            "bitwise_not new_tensor").split()
-# PyTorch's arguments tensorgrad does not take: output buffers, pinned memory (generator= is
-# taken: tests/test_generator.py; layout= too: tensorgrad/_layouts.py)
-_NOT_TAKEN = {"out", "pin_memory"}
+# PyTorch's arguments tensorgrad does not take: output buffers (generator= is taken:
+# tests/test_generator.py; layout= and pin_memory= too: tensorgrad/_layouts.py)
+_NOT_TAKEN = {"out"}
 # arguments of PyTorch's other overloads (its docstring shows only the first)
 _OVERLOADS = {"normal": {"size", "dtype", "layout", "device", "requires_grad"}, "bernoulli": {"p"}}
 
@@ -58,7 +58,9 @@ def test_function_exists_in_both_with_pytorchs_parameters(name):
     ours, theirs = getattr(tg, name), getattr(torch, name)
     assert name in tg.__all__
     want = _UNIQUE_DOC if name == "unique" else _torch_params(theirs)
-    assert_takes_torchs_parameters(name, ours, want, _NOT_TAKEN, _OVERLOADS.get(name, ()))
+    # pin_memory=: PyTorch takes it at run time even where its docstring leaves it out
+    assert_takes_torchs_parameters(name, ours, want, _NOT_TAKEN,
+                                   set(_OVERLOADS.get(name, ())) | {"pin_memory"})
 
 
 @pytest.mark.parametrize("name", DTYPES)

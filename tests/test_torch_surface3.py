@@ -46,7 +46,7 @@ FUNCTIONS = ("scatter_reduce index_reduce index_copy index_put masked_scatter pu
              "set_num_interop_threads get_num_interop_threads is_anomaly_enabled "
              "set_anomaly_enabled abs_ exp_ sigmoid_ clamp_ zero_ fill_ index_put_ "
              "diagonal_copy permute_copy unfold_copy view_copy unsafe_split unsafe_chunk").split()
-_NOT_TAKEN = {"out", "memory_format", "pin_memory"}  # layout= is taken (_layouts.py)
+_NOT_TAKEN = {"out", "memory_format"}  # layout= and pin_memory= are taken (_layouts.py)
 _OVERLOADS = {"nuclear_norm": {"dim", "keepdim"}, "frobenius_norm": {"dim", "keepdim"},
               "gradient": {"spacing", "dim", "edge_order"}, "rsub": {"alpha"},
               "fill": {"value"}, "fill_": {"value"}, "clamp_": {"min", "max"},

@@ -367,3 +367,31 @@ def test_custom_function_writing_a_view_in_place_as_pytorch(device):
     tloss.backward()
     np.testing.assert_allclose(host(y.detach()), ty.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(host(x.grad), xt.grad.numpy(), rtol=1e-12)
+
+
+def test_expand_to_the_same_shape_is_a_writable_view_as_pytorchs(device):
+    torch = torch_oracle()
+    got = []
+    for lib, dev in ((tg, device), (torch, "cpu")):
+        x = lib.tensor(put(X4, dev) if lib is tg else X4, requires_grad=True)
+        y = x * 1
+        row = y[None, 1:3].expand(1, 2)  # no dimension really broadcast
+        row.mul_(4.0)
+        (y * y).sum().backward()
+        got.append((host(y.detach()) if lib is tg else y.detach().numpy(),
+                    host(x.grad) if lib is tg else x.grad.numpy()))
+    np.testing.assert_allclose(got[0][0], got[1][0], rtol=1e-12)
+    np.testing.assert_allclose(got[0][1], got[1][1], rtol=1e-12)
+    with pytest.raises(RuntimeError, match="more than one element"):
+        (tg.tensor(put(X4, device), requires_grad=True) * 1)[None].expand(3, 4).add_(1.0)
+
+
+def test_in_place_on_a_gather_is_allowed():
+    """``as_strided`` is a gather in tensorgrad (documented: a copy, not a view); an in-place
+    op on its result used to be refused as a write into a view made outside grad mode."""
+    x = tg.tensor(X4, requires_grad=True)
+    y = x * 1
+    w = tg.as_strided(y, (2, 2), (1, 1))  # overlapping windows [[0, 1], [1, 2]]
+    w.mul_(2.0)
+    w.sum().backward()
+    assert x.grad.tolist() == [2.0, 4.0, 2.0, 0.0] and y.tolist() == X4.tolist()

@@ -337,7 +337,8 @@ def binary(p, reflected=False, dunder=False):
             moved = move_host_arrays(args) or move_cpu_scalars(args)
             if moved is not None:
                 return apply(p, moved, {})
-            if dunder and getattr(type(y), "__array_ufunc__", 0) is None:
+            if dunder and getattr(type(y), "__array_ufunc__", 0) is None and \
+                    not isinstance(y, Tensor):
                 return NotImplemented
             raise op_error(p, args, e) from e
         if type(out) is not _ndarray and type(out) is not _CUPY_ARRAY:

@@ -33,6 +33,8 @@ def squeeze(x, axis=None):
 
 @primitive(saves=False, view=True)
 def broadcast_to(x, shape):
+    if x.shape == tuple(shape):  # a writable view, as PyTorch's expand to the same shape
+        return x[...]
     return xp_of(x).broadcast_to(x, shape)
 
 
