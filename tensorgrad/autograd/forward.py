@@ -177,8 +177,6 @@ def _set_tangent(t, level, tangent):
     if t._level == level:
         t._tangent = tangent
         return
-    from ..tensor import _new_tensor
-
     primal = _new_tensor(t.data, None, False)  # t as it is, below this level
     for slot in ("_node", "_rg", "_vc", "_lev", "_primal", "_tangent", "_view"):
         try:
@@ -241,8 +239,6 @@ def _zeros(t):
 
 
 def _as_tensor(x):
-    from ..tensor import _new_tensor
-
     return x if isinstance(x, Tensor) else _new_tensor(x, None, False)
 
 
