@@ -493,3 +493,33 @@ def test_forward_mode_of_a_tensor_multiplied_by_itself_in_place():
         primal, tangent = fwad.unpack_dual(y)
     np.testing.assert_allclose(primal.numpy(), x * x)
     np.testing.assert_allclose(tangent.numpy(), 2 * x * t)  # d(y^2) = 2 y dy
+
+
+def test_forward_mode_under_no_grad_reaches_views_of_a_plain_base(device):
+    """Forward AD runs under no_grad too: a plain buffer's view made there takes the tangent
+    of a dual written into the buffer, as PyTorch's (views are linked while a level is open)."""
+    torch = torch_oracle()
+    got = []
+    for lib, dev in ((tg, device), (torch, "cpu")):
+        fwad = lib.autograd.forward_ad
+        with lib.no_grad(), fwad.dual_level():
+            x = fwad.make_dual(lib.tensor(put(X4, dev) if lib is tg else X4),
+                               lib.tensor(put(X4 * 10, dev) if lib is tg else X4 * 10))
+            buf = lib.zeros(4, dtype=x.dtype, device=x.device)
+            view = buf[1:3]
+            buf.copy_(x * 2)
+            primal, tangent = fwad.unpack_dual(view)
+            got.append((host(primal), host(tangent)) if lib is tg else
+                       (primal.numpy(), tangent.numpy()))
+    np.testing.assert_allclose(got[0][0], got[1][0], rtol=1e-12)
+    np.testing.assert_allclose(got[0][1], got[1][1], rtol=1e-12)
+
+    def f(x):
+        buf = tg.zeros(4, dtype=x.dtype, device=x.device)
+        view = buf[1:3]
+        buf.copy_(x * 2)
+        return view * 1
+
+    with tg.no_grad():
+        _, jvp_out = tg.func.jvp(f, (tg.tensor(put(X4, device)),), (tg.tensor(put(X4, device)),))
+    np.testing.assert_allclose(host(jvp_out), 2 * X4[1:3], rtol=1e-12)

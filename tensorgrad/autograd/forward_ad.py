@@ -28,6 +28,7 @@ from collections import namedtuple
 from ..backend.device import device_of
 from ..tensor import Tensor, _new_tensor
 from . import forward
+from .grad_mode import _state as _grad_state
 
 __all__ = ["dual_level", "enter_dual_level", "exit_dual_level", "make_dual", "unpack_dual",
            "UnpackedDualTensor"]
@@ -51,6 +52,7 @@ def enter_dual_level():
         raise RuntimeError("enter_dual_level: nested forward mode AD is not supported (a level "
                            "is already open); exit it first, or use tg.func.jvp inside it")
     _state.current = forward.new_level()
+    _grad_state.dual_levels += 1
     return _state.current
 
 
@@ -62,6 +64,7 @@ def exit_dual_level(*, level=None):
         raise RuntimeError(f"exit_dual_level: level {level} is not the open level "
                            f"({_state.current}); levels are exited in the order they were made")
     _state.current = None
+    _grad_state.dual_levels -= 1
 
 
 class dual_level:

@@ -892,10 +892,12 @@ def _jvp_core(fun, args, kwargs, nums, tangents):
             duals.append(make_dual(xv, level, tv))
         args[i] = rebuild(duals)
     _REBIND.append(True)  # autograd's in-place semantics, unless fun is torch.func's
+    _state.dual_levels += 1
     try:
         out = fun(*args, **kwargs)
     finally:
         _REBIND.pop()
+        _state.dual_levels -= 1
     kind = kinds[0] if kinds else "array"
     outs, rebuild_out = flatten(out)
     pairs = []

@@ -11,6 +11,9 @@ class _State(threading.local):
     anomaly = False  # check every backward rule's result for NaN/inf
     anomaly_forward = False  # ... and every recorded forward result for NaN
     backward = 0  # reverse passes running in this thread (autocast stays off inside them)
+    # forward-mode levels open (forward_ad's, jvp's): views are linked to their bases for
+    # in-place writes even under no_grad then (ops/registry.py), as a dual may be written
+    dual_levels = 0
 
 
 _state = _State()

@@ -278,7 +278,7 @@ def apply(p, args, kw):
         t = _new_tensor(out, None, False)
     if p.view and (p.view is True or p.view(raw)) and isinstance(args[0], Tensor):
         vc = t._vc = args[0]._vc  # a view shares its base's version counter
-        if _state.enabled:  # what in-place writes into the view or its base need (_link_view)
+        if _state.enabled or _state.dual_levels:  # what in-place writes need (_link_view)
             t._view = (p, args[0], tuple(raw[1:]), kw)
             vc.append(_weakref(t))
             n = len(vc)
