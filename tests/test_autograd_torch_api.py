@@ -708,3 +708,32 @@ def test_functional_hessian_and_jvp_in_torchs_form(device):
     with pytest.raises(RuntimeError, match="strict"):
         GF.jacobian(lambda x, y: x * 2.0, (tensor_on(a, device), tensor_on(b, device)),
                     strict=True)
+
+
+def test_functional_vjp_in_torchs_form(device):
+    """``torch.autograd.functional.vjp(func, inputs, v)`` returns ``(func(inputs), v^T J)``;
+    the JAX form ``vjp(f, *primals)`` (a function back) stays where the call is not torch's."""
+    rng = np.random.default_rng(3)
+    a, b, g = rng.standard_normal(3), rng.standard_normal(3), rng.standard_normal(3)
+    AF, TF = tg.autograd.functional, torch.autograd.functional
+    x, y, v = (tensor_on(t, device) for t in (a, b, g))
+    tx, ty, tv = (torch.tensor(t) for t in (a, b, g))
+    out, got = AF.vjp(lambda t: t.sin() * t, x, v)
+    tout, want = TF.vjp(lambda t: t.sin() * t, tx, tv)
+    close_to_torch(out, tout, rtol=1e-12)
+    close_to_torch(got, want, rtol=1e-12)
+    out, got = AF.vjp(lambda p, q: p * q.exp(), (x, y), v)  # a tuple of inputs
+    tout, want = TF.vjp(lambda p, q: p * q.exp(), (tx, ty), tv)
+    for mine, theirs in zip(got, want):
+        close_to_torch(mine, theirs, rtol=1e-12)
+    out, got = AF.vjp(lambda t: (t ** 3).sum(), x, create_graph=True)  # v left out
+    tout, want = TF.vjp(lambda t: (t ** 3).sum(), tx, create_graph=True)
+    close_to_torch(got, want, rtol=1e-12)
+    out, got = AF.vjp(lambda t: t * 2, inputs=x, v=v)
+    close_to_torch(got, 2 * g, rtol=1e-12)
+    with pytest.raises(RuntimeError, match="v can only be None"):
+        AF.vjp(lambda t: t * 2, x, create_graph=False)
+    value, fn = tg.vjp(lambda p, q: p * q, x, y)  # JAX's form: two primals, a function back
+    close_to_torch(fn(tensor_on(np.ones(3), device))[1], a, rtol=1e-12)
+    value, fn = tg.vjp(lambda t: t * 3, x)
+    assert callable(fn)

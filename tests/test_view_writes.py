@@ -523,3 +523,33 @@ def test_forward_mode_under_no_grad_reaches_views_of_a_plain_base(device):
     with tg.no_grad():
         _, jvp_out = tg.func.jvp(f, (tg.tensor(put(X4, device)),), (tg.tensor(put(X4, device)),))
     np.testing.assert_allclose(host(jvp_out), 2 * X4[1:3], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["jvp", "vjp", "jacobian", "hessian", "hvp"])
+def test_torch_autograd_functional_writes_as_pytorch(name):
+    """torch.autograd.functional's forms (Tensors in) run the function with PyTorch's in-place
+    semantics, as tg.func does; the autograd-style forms keep autograd's (tested above)."""
+    torch = torch_oracle()
+    got = []
+    for lib in (tg, torch):
+        F = lib.autograd.functional
+        x, v = lib.tensor(X4), lib.tensor([1.0, -2.0, 0.5, 3.0])
+
+        def f(x):
+            return base_then_view(lib, x) * 2
+
+        def scalar(x):
+            return (f(x) ** 2).sum()
+
+        if name == "jvp":
+            r = F.jvp(f, x, v)[1]
+        elif name == "vjp":
+            r = F.vjp(f, x, v[:2])[1]
+        elif name == "jacobian":
+            r = F.jacobian(f, x)
+        elif name == "hessian":
+            r = F.hessian(scalar, x)
+        else:
+            r = F.hvp(scalar, x, v)[1]
+        got.append(np.asarray(r.tolist()))
+    np.testing.assert_allclose(got[0], got[1], rtol=1e-12)

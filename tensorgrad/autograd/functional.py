@@ -8,6 +8,7 @@ tangent, computed on the same tape.
 """
 
 import functools
+import inspect
 import numbers
 import weakref
 
@@ -958,14 +959,67 @@ def jvp(fun, primals, tangents=None, create_graph=False, strict=False):
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    if _torch_form(primals):  # Tensors in: PyTorch's in-place semantics inside fun
+        fun = torch_inplace(fun)
     return _jvp_core(fun, primals, {}, tuple(range(len(primals))), tangents)
 
 
-def vjp(fun, *primals):
+_TORCH_VJP_KEYWORDS = frozenset(("inputs", "v", "create_graph", "strict"))
+
+
+def vjp(fun, *primals, **torch_kw):
     """JAX's form: ``vjp(f, x, ...)`` returns ``(f(x, ...), vjp_fn)`` with ``vjp_fn(g)`` a tuple
-    of one cotangent per primal."""
+    of one cotangent per primal.
+
+    PyTorch's ``torch.autograd.functional.vjp(func, inputs, v=None, create_graph=False,
+    strict=False)`` returns ``(func(inputs), vjp)`` instead; it is taken where the call says
+    so: one of its keywords is given, or ``inputs`` (a Tensor or a tuple of Tensors) is
+    followed by ``v`` and ``func`` takes exactly as many arguments as there are inputs."""
+    if torch_kw or _torch_vjp_call(fun, primals):
+        unknown = set(torch_kw) - _TORCH_VJP_KEYWORDS
+        if unknown:
+            raise TypeError(f"vjp() got unexpected keyword arguments {sorted(unknown)}")
+        inputs = primals[0] if primals else torch_kw.get("inputs")
+        v = primals[1] if len(primals) > 1 else torch_kw.get("v")
+        return _torch_vjp(fun, inputs, v, torch_kw.get("create_graph", False))
     fn, value = _vjp_maker(fun, tuple(range(len(primals))))(*primals)
     return value, fn
+
+
+def _torch_vjp_call(fun, primals):
+    if len(primals) != 2 or not _torch_form(primals[0]):
+        return False
+    n = 1 if isinstance(primals[0], Tensor) else len(primals[0])
+    try:
+        params = inspect.signature(fun).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    kinds = [p.kind for p in params]
+    if inspect.Parameter.VAR_POSITIONAL in kinds:
+        return False
+    required = sum(1 for p in params if p.default is p.empty and p.kind in (
+        inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD))
+    return required == n
+
+
+def _torch_vjp(fun, inputs, v, create_graph):
+    """PyTorch's vjp: ``(func(inputs), v^T J)``, single results for a single Tensor input, the
+    results detached unless ``create_graph``; ``v`` may be left out for a one-element output."""
+    from .. import func as _func
+
+    single = isinstance(inputs, Tensor)
+    ins = (inputs,) if single else tuple(inputs)
+    out, vjp_fn = _func.vjp(fun, *ins)
+    if v is None:
+        if not isinstance(out, Tensor) or out.numel() != 1:
+            raise RuntimeError("vjp: the vector v can only be None if the user-provided "
+                               "function returns a single Tensor with a single element")
+        v = _new_tensor(_ones_of(_as_array(out)), None, False)
+    grads = vjp_fn(v)
+    if not create_graph:
+        out = out.detach() if isinstance(out, Tensor) else out
+        grads = tuple(g.detach() if isinstance(g, Tensor) else g for g in grads)
+    return out, (grads[0] if single else grads)
 
 
 def deriv(fun, argnum=0):
