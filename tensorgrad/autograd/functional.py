@@ -959,7 +959,9 @@ def jvp(fun, primals, tangents=None, create_graph=False, strict=False):
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
-    if _torch_form(primals):  # Tensors in: PyTorch's in-place semantics inside fun
+    if _torch_form(primals) and not (_REBIND and _REBIND[-1]):
+        # Tensors in, and not inside an autograd-style transform (whose semantics an inner
+        # call keeps): PyTorch's in-place semantics inside fun
         fun = torch_inplace(fun)
     return _jvp_core(fun, primals, {}, tuple(range(len(primals))), tangents)
 
