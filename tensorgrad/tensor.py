@@ -932,7 +932,13 @@ def _prune_at_powers_of_two(vc):
     tensor viewed at every step (a weight) keeps a short list, at O(1) amortized cost."""
     n = len(vc)
     if n > 16 and not n & (n - 1):
-        vc[1:] = [r for r in vc[1:] if r() is not None]
+        drop_dead_views(vc)
+
+
+def drop_dead_views(vc):
+    """Keep only the live view references of the version counter ``vc``; True if any."""
+    vc[1:] = [r for r in vc[1:] if r() is not None]
+    return len(vc) > 1
 
 
 def _family(root, value, derive, region=None):

@@ -2,7 +2,7 @@
 the input tensor takes the function's value and is returned."""
 
 from ..autograd.grad_mode import _state
-from ..tensor import Tensor
+from ..tensor import Tensor, drop_dead_views
 
 
 def apply_inplace(input, fn, op):
@@ -40,11 +40,7 @@ def apply_inplace(input, fn, op):
 def _aliased(t):
     """Whether a live view or ``detach()`` alias of ``t`` is registered with its version
     counter (the dead references are dropped on the way)."""
-    vc = t._vc
-    if len(vc) == 1:
-        return False
-    vc[1:] = [r for r in vc[1:] if r() is not None]
-    return len(vc) > 1
+    return len(t._vc) > 1 and drop_dead_views(t._vc)
 
 
 def _check_shape(out, input, op):
