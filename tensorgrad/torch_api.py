@@ -48,8 +48,11 @@ from .ops.index import untake as _untake
 from .ops.index import zero_at as _zero_at
 from .ops.linalg import matmul as _matmul
 from .ops.registry import _default_of
+from .ops.registry import defjvp as _defjvp
+from .ops.registry import defvjp as _defvjp
+from .ops.registry import primitive as _primitive
 from .ops.registry import torch_dtype as _torch_dtype
-from .tensor import MinMax, Tensor, _new_tensor, _norm_axis, _rebinds, bump_version
+from .tensor import MinMax, Tensor, _new_tensor, _norm_axis, _raw, _rebinds, bump_version
 
 SortResult = namedtuple("sort", ["values", "indices"])
 TopkResult = namedtuple("topk", ["values", "indices"])
@@ -1597,11 +1600,52 @@ def median(input, dim=None, keepdim=False):
         flat = x.reshape(-1)
         if flat.shape[0] == 0:
             raise ValueError("median(): cannot take the median of an empty tensor")
-        return kthvalue(flat, (flat.shape[0] + 1) // 2, 0).values
-    d = _dim(x, dim, "median") if x.ndim else 0
-    n = x.shape[d] if x.ndim else 1
-    r = kthvalue(x, (n + 1) // 2, d if x.ndim else 0, keepdim)
-    return MedianResult(r.values, r.indices)
+        return _tied_value(flat, median(flat.detach(), 0).values)
+    if x.ndim == 0:
+        return MedianResult(x.clone(), _zero_index(x))
+    d = _dim(x, dim, "median")
+    n = x.shape[d]
+    if n == 0:
+        raise ValueError(f"median(): dim {dim} of input shape {tuple(x.shape)} is empty")
+    idx = _argsort_raw(x, d, False)[_slice_along(x, d, slice((n - 1) // 2, (n + 1) // 2))]
+    if x.dtype.kind in "fc":  # a NaN in a row makes its median NaN: the first NaN's (PyTorch)
+        xp = xp_of(x.data)
+        nan = xp.isnan(x.data)
+        idx = xp.where(nan.any(axis=d, keepdims=True), nan.argmax(axis=d, keepdims=True), idx)
+    return MedianResult(_by_index(x, idx, d, keepdim),
+                        _new_tensor(idx if keepdim else idx.squeeze(d), None, False))
+
+
+@_primitive
+def _evenly_at(x, value):
+    """``value`` (an element of ``x``, as an array), its derivative spread evenly over the
+    elements of ``x`` equal to it (NaN: over the NaNs): PyTorch's for a median of all
+    elements, where the index of ``median(dim)`` picks one of the tied elements."""
+    return value.copy()
+
+
+def _ties(ans, x):
+    xp = xp_of(_raw(x))
+    a, v = _raw(x), _raw(ans)
+    mask = (xp.where(xp.isnan(v), xp.isnan(a), a == v) if a.dtype.kind in "fc" else a == v)
+    mask = mask.astype(a.dtype)
+    return mask / mask.sum()
+
+
+_defvjp(_evenly_at, lambda g, ans, x, value: g * _ties(ans, x), None)
+_defjvp(_evenly_at, lambda t, ans, x, value: _red.sum(t * _ties(ans, x)), None)
+
+
+def _tied_value(flat, value):
+    """The median ``value`` of the 1-D ``flat`` (detached), differentiable through ``flat``
+    with its ties sharing the gradient."""
+    if not flat.requires_grad and not _is_dual(flat):
+        return value
+    return _evenly_at(flat, value.data)
+
+
+def _is_dual(t):
+    return t._level != 0
 
 
 # ---- linear algebra ----------------------------------------------------------------------------

@@ -238,7 +238,7 @@ def nanmedian(input, dim=None, keepdim=False):
         flat = x.reshape(-1)
         if flat.shape[0] == 0:
             raise ValueError("nanmedian(): cannot take the median of an empty tensor")
-        return nanmedian(flat, 0).values
+        return _ta._tied_value(flat, nanmedian(flat.detach(), 0).values)
     if x.ndim == 0:
         return NanmedianResult(x.clone(), _ta._zero_index(x))
     d = _ta._dim(x, dim, "nanmedian")

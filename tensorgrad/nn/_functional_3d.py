@@ -334,7 +334,7 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     y = input
     for i, (out, extra) in enumerate(geometry):
         y = _pool_axis(y, input.ndim - 3 + i, k[i], s[i], p[i], d[i], out, extra,
-                       _lowest(_raw(input).dtype), _red.max)
+                       _lowest(_raw(input).dtype), _red.max_kernel)
     if not return_indices:
         return y
     spatial = _shape(input)[-3:]

@@ -83,7 +83,7 @@ def hardshrink(input, lambd=0.5):
     [-1.0, 0.0, 0.75]
     """
     x = _raw(input)
-    return _ew.where((x > lambd) | (x < -lambd), input, 0.0)
+    return _ew.where_kernel((x > lambd) | (x < -lambd), input, 0.0)
 
 
 def softshrink(input, lambd=0.5):
@@ -96,7 +96,8 @@ def softshrink(input, lambd=0.5):
     if lambd < 0:
         raise ValueError(f"softshrink: lambd must be at least 0, got {lambd}")
     x = _raw(input)
-    return _ew.where(x > lambd, input - lambd, _ew.where(x < -lambd, input + lambd, 0.0))
+    below = _ew.where_kernel(x < -lambd, input + lambd, 0.0)
+    return _ew.where_kernel(x > lambd, input - lambd, below)
 
 
 def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
@@ -125,8 +126,8 @@ def _rrelu(input, lower, upper, training, generator):
     x = _raw(input)
     u = creation.rand(*x.shape, generator=generator, dtype=x.dtype, device=input.device).data
     slope = u * x.dtype.type(upper - lower) + x.dtype.type(lower)
-    noise = xp_of(x).where(x <= 0, slope, x.dtype.type(1))
-    return input * noise
+    # where, not input * noise: PyTorch's backward kernel takes the input (ops/join.py)
+    return _ew.where_kernel(x <= 0, input * slope, input)
 
 
 def channel_shuffle(input, groups):

@@ -89,7 +89,7 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
         out = xp.clip(x, int(min_val), int(max_val))
         return _new_tensor(out, None, False) if isinstance(input, Tensor) else out
     inside = (x > min_val) & (x < max_val)
-    return _ew.where(inside, input, xp.clip(x, min_val, max_val))
+    return _ew.where_kernel(inside, input, xp.clip(x, min_val, max_val))
 
 
 def relu6(input, inplace=False):
@@ -168,7 +168,7 @@ def threshold(input, threshold, value, inplace=False):
 
 
 def _threshold_of(input, threshold, value):
-    return _ew.where(_raw(input) > threshold, input, value)
+    return _ew.where_kernel(_raw(input) > threshold, input, value)
 
 
 def glu(input, dim=-1):
@@ -198,7 +198,7 @@ def prelu(input, weight):
             weight = _reshape(weight, (1, c) + (1,) * (input.ndim - 2))
     elif weight.ndim:
         weight = _reshape(weight, ())
-    return _ew.where(_raw(input) > 0, input, weight * input)
+    return _ew.where_kernel(_raw(input) > 0, input, weight * input)
 
 
 # ---- distances and normalisation --------------------------------------------------------------
@@ -584,7 +584,7 @@ def _adaptive_max(input, sizes, op):
         ax = input.ndim - d + k
         if n_in == n_out:
             continue
-        parts = [_red.max(_getitem(x, (slice(None),) * ax + (slice(a, b),)), (ax,), True)
+        parts = [_red.max_kernel(_getitem(x, (slice(None),) * ax + (slice(a, b),)), (ax,), True)
                  for a, b in _windows(n_in, n_out)]
         x = _concat(ax, *parts)
     return x
@@ -710,7 +710,8 @@ def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, red
     reduction = _legacy_reduction(size_average, reduce, reduction)
     input1, input2, target = _loss_args(op, size_average, reduce, reduction, input1, input2, target)
     _same_shape(op, input1=input1, input2=input2, target=target)
-    return _reduce(_ew.relu(-target * (input1 - input2) + margin), reduction, op)
+    # clamp_min, as PyTorch's: at the margin the gradient is the linear part's (relu's is 0)
+    return _reduce(_ew.clip(-target * (input1 - input2) + margin, 0, None), reduction, op)
 
 
 def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None,
@@ -721,7 +722,9 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
     input, target = _loss_args(op, size_average, reduce, reduction, input, target)
     _same_shape(op, input=input, target=target)
     t = _raw(target)
-    loss = _ew.where(t != 1, _ew.relu(margin - input), 0.0) + _ew.where(t != -1, input, 0.0)
+    # clamp_min, as PyTorch's: at margin == input the gradient is -1 (relu's would be 0)
+    loss = _ew.where(t != 1, _ew.clip(margin - input, 0, None), 0.0) + \
+        _ew.where(t != -1, input, 0.0)
     return _reduce(loss, reduction, op)
 
 

@@ -22,6 +22,7 @@ from ..backend.device import _CUPY_ARRAY
 from ..backend.device import xp_of as _xp_of
 from ..ops import elementwise as _ew
 from ..ops import reduce as _red
+from ..ops.join import join as _join
 from ..ops.registry import AUTOCAST as _AUTOCAST
 from ..ops.registry import defjvp as _defjvp
 from ..ops.registry import defvjp as _defvjp
@@ -548,12 +549,51 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     _check_reduction(reduction, "binary_cross_entropy")
     if _AUTOCAST[0]:
         input, target, weight = _cast_inputs(_FP32, input, target, weight)
-    logp = _ew.maximum(_ew.log(input), -100.0)
-    log1mp = _ew.maximum(_ew.log1p(-input), -100.0)
-    loss = -(target * logp + (1 - target) * log1mp)
+    loss = _bce(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def _clamped_logs(p):
+    """log(p) and log(1 - p), each at least -100 (PyTorch's clamp), without NumPy's warning at
+    p = 0 or 1."""
+    xp = _xp_of(p)
+    if xp is _np:
+        with _np.errstate(divide="ignore"):
+            return xp.maximum(xp.log(p), -100.0), xp.maximum(xp.log1p(-p), -100.0)
+    return xp.maximum(xp.log(p), -100.0), xp.maximum(xp.log1p(-p), -100.0)
+
+
+@_primitive
+def _bce(p, t):
+    """-(t log p + (1 - t) log(1 - p)), the logs clamped at -100, elementwise."""
+    logp, log1mp = _clamped_logs(p)
+    out = -(t * logp + (1 - t) * log1mp)
+    return out.astype(_np.result_type(p, t), copy=False)
+
+
+# PyTorch's: the derivative's denominator p (1 - p) is at least this, a float32 constant (so
+# 1 / eps is 1.000000004e12 in float64 too)
+_BCE_EPS = float(_np.float32(1e-12))
+
+
+def _bce_dp(ans, p, t):
+    """d bce / dp as PyTorch's backward kernel: (p - t) / max(p (1 - p), 1e-12), finite where
+    p is 0 or 1 (a saturated sigmoid), where the clamped logs' own derivative is infinite."""
+    return (p - t) / _ew.maximum((1 - p) * p, _BCE_EPS)
+
+
+def _bce_dt(ans, p, t):
+    """d bce / dt = -log(p / (1 - p)), unclamped (infinite at p = 0 or 1), as PyTorch's."""
+    with _np.errstate(divide="ignore"):
+        return -_ew.log(p / (1 - p))
+
+
+_defvjp(_bce, lambda g, ans, p, t: g * _bce_dp(ans, p, t),
+        lambda g, ans, p, t: g * _bce_dt(ans, p, t))
+_defjvp(_bce, lambda d, ans, p, t: d * _bce_dp(ans, p, t),
+        lambda d, ans, p, t: d * _bce_dt(ans, p, t))
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
@@ -711,7 +751,7 @@ def tanh(input):
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     if inplace:
         return _apply_inplace(input, lambda x: leaky_relu(x, negative_slope), "leaky_relu")
-    return _ew.where(_raw(input) > 0, input, input * negative_slope)
+    return _ew.where_kernel(_raw(input) > 0, input, input * negative_slope)
 
 
 def elu(input, alpha=1.0, inplace=False):
@@ -864,7 +904,14 @@ def _bias_act_vjp_x(g, ans, x, b, activation):
         if b is not None:
             _DZ_CACHE.extend((g, x, dz))
         return dz
-    return g * _act_grad(_preact(x, b), activation)
+    return _relu_joined(g * _act_grad(_preact(x, b), activation), x, activation)
+
+
+def _relu_joined(dz, arg, activation):
+    """relu's cotangent joined to its argument under create_graph (ops/join.py)."""
+    if activation == "relu" and isinstance(arg, _Tensor):
+        return _join(dz, arg)
+    return dz
 
 
 def _bias_act_vjp_b(g, ans, x, b, activation):
@@ -874,7 +921,7 @@ def _bias_act_vjp_b(g, ans, x, b, activation):
             _DZ_CACHE.clear()
             return dz
         return _cuda.bias_act_backward(g, x, b, activation)
-    return g * _act_grad(_preact(x, b), activation)
+    return _relu_joined(g * _act_grad(_preact(x, b), activation), b, activation)
 
 
 def _bias_act_jvp(t, ans, x, b, activation):
@@ -1609,7 +1656,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
         out = max_pool2d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode)
         return out if return_indices else out[0]
-    return _pool(input, kernel_size, stride, padding, _lowest(_raw(input).dtype), _red.max,
+    return _pool(input, kernel_size, stride, padding, _lowest(_raw(input).dtype), _red.max_kernel,
                  "max_pool2d")
 
 

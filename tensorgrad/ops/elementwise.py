@@ -6,6 +6,7 @@ import numpy as np
 from ..backend import cuda as _cuda
 from ..backend.device import _CUPY_ARRAY, move_host_arrays, xp_of
 from ..tensor import Tensor
+from .join import join, joined_variant
 from .registry import (
     apply,
     binary,
@@ -259,6 +260,8 @@ def _abs_vjp(g, ans, x):
     if x.dtype.kind == "c":
         # autograd's convention for |z|: the real cotangent times conj(z) / |z|, 0 at z = 0
         return g * conjugate(x) / where(ans == 0, 1, ans)
+    if type(x) is Tensor:  # create_graph: joined to x, as PyTorch's sgn (ops/join.py)
+        return join(g * _sign(x), x)
     return g * _sign(x)
 
 
@@ -276,6 +279,8 @@ def _relu_vjp(g, ans, x):
     if type(g) is _CUPY_ARRAY and type(x) is _CUPY_ARRAY and g.shape == x.shape and \
             g.dtype == x.dtype and _cuda.fusable(x):
         return _cuda.bias_act_backward(g, x, None, "relu")  # one launch, not two
+    if type(x) is Tensor:  # create_graph: joined to x, as PyTorch's threshold_backward
+        return join(g * (x > 0), x)
     # multiplying by the boolean mask keeps g's dtype: one pass fewer than casting the mask
     return g * (x > 0)
 
@@ -310,6 +315,9 @@ defvjp(clip, lambda g, ans, x, lo, hi: g * _clip_mask(x, lo, hi))
 defjvp(clip, lambda t, ans, x, lo, hi: t * _clip_mask(x, lo, hi))
 defvjp(where, None, lambda g, ans, c, x, y: where(c, g, 0), lambda g, ans, c, x, y: where(c, 0, g))
 defjvp(where, None, lambda t, ans, c, x, y: where(c, t, 0), lambda t, ans, c, x, y: where(c, 0, t))
+# where for the piecewise-linear activations that PyTorch computes with a backward kernel of
+# their input (leaky_relu, hardtanh, threshold, the shrinks, prelu, rrelu): ops/join.py
+where_kernel = joined_variant(where, "where_kernel")
 defvjp(real, lambda g, ans, x: astype(g, x.dtype) if x.dtype.kind == "c" else g)
 defjvp(real, lambda t, ans, x: real(t))
 defvjp(imag, lambda g, ans, x: astype(g, x.dtype) * -1j)

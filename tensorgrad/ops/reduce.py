@@ -7,6 +7,7 @@ import numpy as np
 
 from ..backend.device import xp_of
 from ..tensor import Tensor, _raw
+from .join import joined_variant
 from .registry import defjvp, defvjp, primitive
 from .shape import broadcast_to, reshape
 
@@ -168,6 +169,8 @@ defvjp(logsumexp, lambda g, ans, x, axis=None, keepdims=False:
        _expand(g, x, axis, keepdims) * _exp(x - _expand(ans, x, axis, keepdims)))
 defjvp(logsumexp, lambda t, ans, x, axis=None, keepdims=False:
        sum(t * _exp(x - _expand(ans, x, axis, keepdims)), axis, keepdims))
+# max over pooling windows: PyTorch's max pooling backward kernel is joined to its input
+max_kernel = joined_variant(max, "max_kernel")
 
 
 def _tie_weights(ans, x, axis, keepdims):
