@@ -202,7 +202,16 @@ __all__ += torch_surface4.__all__
 # torch namespaces ported programs touch first: tg.accelerator, tg.compiler, tg.random,
 # tg.signal (.windows), tg.hub, tg.masked (torch.masked's reductions); tg.GradScaler is
 # tg.amp.GradScaler (torch.GradScaler)
-from . import accelerator, compiler, futures, hub, masked, random, signal  # noqa: E402
+from . import (  # noqa: E402
+    accelerator,
+    compiler,
+    futures,
+    hub,
+    masked,
+    quasirandom,
+    random,
+    signal,
+)
 from .amp import GradScaler  # noqa: E402
 
 # not random and signal: `from tensorgrad import *` must not shadow the standard library's
@@ -255,6 +264,20 @@ from ._layouts import _mkldnn, jagged  # noqa: E402,F401
 
 _layouts.install(globals(), Tensor)
 __all__ += ["jagged"]
+
+# storage: tg.UntypedStorage, tg.TypedStorage, tg.FloatStorage, ... (and tg.cuda.FloatStorage,
+# ...), Tensor.untyped_storage/storage/storage_type and set_(storage, ...); tg.is_storage knows
+# them. After torch_surface3/4: it wraps their Tensor.set_ and replaces their is_storage.
+from . import storage  # noqa: E402
+from .storage import *  # noqa: E402,F401,F403
+from .storage import (  # noqa: E402,F401
+    BFloat16Storage,
+    ComplexDoubleStorage,
+    ComplexFloatStorage,
+    HalfStorage,
+)
+
+__all__ += [n for n in storage.__all__ if n not in __all__]
 
 # PyTorch's submodule import paths (tensorgrad.nn.modules.loss, tensorgrad.optim.adam, ...):
 # aliases made on first import by a finder that runs after the ordinary ones (_import_paths.py)
