@@ -336,3 +336,82 @@ def test_gradient_penalty_of_a_relu_critic_gives_every_parameter_a_gradient():
         np.testing.assert_allclose(ours, theirs, atol=1e-12)
     assert not res[1][1].any() and not res[1][3].any()  # zero gradients, not missing ones
 
+
+
+# ---- NaN and infinite inputs -----------------------------------------------------------------
+X_NAN = [1.0, float("nan"), -0.5, 0.0, 0.5, 2.0, float("nan"), 3.0, -3.0, 6.0, 0.5, 1.0]
+X_INF = [1.0, float("inf"), -0.5, 0.0, 0.5, 2.0, -float("inf"), 3.0, -3.0, 6.0, 0.5, 1.0]
+NONFINITE = dict(FIRST_ORDER, **{
+    "sum": lambda L, F, x: x.sum(),
+    "mean": lambda L, F, x: x.mean(),
+    "prod": lambda L, F, x: x.prod(),
+    "std": lambda L, F, x: x.std(),
+    "nansum": lambda L, F, x: x.nansum(),
+    "nanmean": lambda L, F, x: x.nanmean(),
+    "cumsum": lambda L, F, x: x.cumsum(0),
+    "softmax_all": lambda L, F, x: F.softmax(x, 0),
+    "logsumexp": lambda L, F, x: L.logsumexp(x, 0),
+    "clamp_01": lambda L, F, x: x.clamp(0, 1),
+    "nan_to_num_all": lambda L, F, x: L.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0),
+    "where_isnan": lambda L, F, x: L.where(L.isnan(x), L.zeros_like(x), x),
+    "masked_fill_nan": lambda L, F, x: x.masked_fill(L.isnan(x), 0.0),
+    "cross_entropy": lambda L, F, x: F.cross_entropy(x.reshape(3, 4), L.tensor([0, 1, 2])),
+    "norm": lambda L, F, x: x.norm(),
+})
+# Where the two differ, and why it is left: the gradient at a NaN element itself (PyTorch's
+# relu, abs, elu, ... give it a finite slope, tensorgrad NaN: the loss is NaN either way);
+# max/min/max pooling over NaN (PyTorch routes the gradient to the NaN, tensorgrad's tie rule
+# makes it NaN everywhere the NaN competes); which of several tied or NaN elements
+# kthvalue/quantile/mode pick; margin losses that skip NaN terms in PyTorch's loops; cumprod,
+# renorm, diff over non-finite values.
+NONFINITE_DIFFER = {
+    "nan": {"relu", "relu_times_relu", "hardswish", "elu", "celu", "selu", "abs", "norm1",
+            "l1_loss", "smooth_l1_loss_beta0", "clamp_tensor", "maximum", "minimum", "max_all",
+            "min_all", "kthvalue", "quantile", "mode", "norm_inf", "renorm", "diff_abs",
+            "multi_margin_loss", "multilabel_margin_loss", "bce_saturated", "max_pool1d",
+            "max_pool1d_overlapping", "max_pool2d", "max_pool2d_indices", "adaptive_max_pool1d",
+            "prod", "logsumexp", "softmax_all", "log_softmax", "cross_entropy"},
+    "inf": {"glu", "relu_times_relu", "kthvalue", "log_softmax", "norm1", "copysign",
+            "smooth_l1_loss", "huber_loss", "soft_margin_loss", "multilabel_margin_loss",
+            "prod", "logsumexp", "softmax_all", "cross_entropy"},
+}
+
+
+def _value_and_gradient(L, f, data):
+    x = L.tensor(data, dtype=L.float64, requires_grad=True)
+    y = f(L, L.nn.functional, x)
+    value = np.asarray(y.detach()).ravel()
+    if y.ndim:
+        y = (y * L.arange(1, y.numel() + 1, dtype=L.float64).reshape(y.shape)).sum()
+    (g,) = L.autograd.grad(y, x, allow_unused=True)
+    return value, None if g is None else np.asarray(g.detach())
+
+
+@pytest.mark.parametrize("name,kind", [(n, k) for k in ("nan", "inf") for n in sorted(NONFINITE)
+                                       if n not in NONFINITE_DIFFER[k]])
+def test_nan_and_inf_inputs_give_torch_values_and_gradients(name, kind):
+    data = X_NAN if kind == "nan" else X_INF
+    (v, g), (tv, tgr) = (_value_and_gradient(L, NONFINITE[name], data) for L in (tg, torch))
+    np.testing.assert_allclose(v, tv, rtol=1e-7, atol=1e-12)  # NaN where PyTorch's is NaN
+    assert (g is None) == (tgr is None)
+    if g is not None:
+        np.testing.assert_allclose(g, tgr, rtol=1e-7, atol=1e-12)
+
+
+@pytest.mark.parametrize("op", ["threshold", "hardshrink", "softshrink"])
+def test_shrink_and_threshold_keep_nan(op):
+    # they gave 0 (or the threshold value) for a NaN input; PyTorch's keep it NaN
+    F = tg.nn.functional
+    x = tg.tensor([float("nan"), 0.1, 2.0])
+    y = F.threshold(x, 0.5, -1.0) if op == "threshold" else getattr(F, op)(x, 0.5)
+    assert np.isnan(y.numpy()[0]) and not np.isnan(y.numpy()[1:]).any()
+
+
+def test_power_zero_has_zero_derivative_at_inf_and_nan():
+    x = tg.tensor([0.0, float("inf"), float("nan"), 2.0], dtype=tg.float64, requires_grad=True)
+    (x ** 0).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 0.0, 0.0]
+    x = tg.tensor([0.0, float("inf"), 2.0], dtype=tg.float64, requires_grad=True)
+    e = tg.tensor([0.0, 1.0, 2.0], dtype=tg.float64)
+    (x[:, None] ** e).sum().backward()  # the exponent-0 column adds 0, not 0 * inf
+    assert x.grad.tolist() == [1.0, float("inf"), 5.0]

@@ -83,7 +83,8 @@ def hardshrink(input, lambd=0.5):
     [-1.0, 0.0, 0.75]
     """
     x = _raw(input)
-    return _ew.where_kernel((x > lambd) | (x < -lambd), input, 0.0)
+    # input * 0 inside: a NaN stays NaN, with gradient 0 (PyTorch's)
+    return _ew.where_kernel((x > lambd) | (x < -lambd), input, input * 0)
 
 
 def softshrink(input, lambd=0.5):
@@ -96,7 +97,8 @@ def softshrink(input, lambd=0.5):
     if lambd < 0:
         raise ValueError(f"softshrink: lambd must be at least 0, got {lambd}")
     x = _raw(input)
-    below = _ew.where_kernel(x < -lambd, input + lambd, 0.0)
+    # input * 0 between the bounds: 0, and NaN for a NaN (PyTorch's)
+    below = _ew.where_kernel(x < -lambd, input + lambd, input * 0)
     return _ew.where_kernel(x > lambd, input - lambd, below)
 
 

@@ -168,7 +168,8 @@ def threshold(input, threshold, value, inplace=False):
 
 
 def _threshold_of(input, threshold, value):
-    return _ew.where_kernel(_raw(input) > threshold, input, value)
+    # value where input <= threshold, so that a NaN stays NaN (PyTorch's)
+    return _ew.where_kernel(_raw(input) <= threshold, value, input)
 
 
 def glu(input, dim=-1):

@@ -188,9 +188,12 @@ defjvp(negative, lambda t, ans, x: -t)
 def _pow_dx(g, ans, x, y):
     # where y == 0 the exponent y - 1 becomes 1, so 0 ** 0.0 has derivative 0 * 0 ** 1 = 0
     # (autograd's value) instead of 0 * inf = nan, and nothing warns
-    if isinstance(y, (int, float)):
+    if type(y) is np.ndarray and y.ndim == 0:  # a number (the operators pass 0-d arrays)
+        y = y.item()
+    if isinstance(y, (int, float, complex)):
         return g * y * x ** (y - 1) if y != 0 else g * 0
-    return g * y * x ** where(y != 0, y - 1, 1)
+    # and where y == 0 the derivative is 0 also at x = inf or nan (PyTorch's), not 0 * inf
+    return g * where(y != 0, y * x ** where(y != 0, y - 1, 1), 0)
 
 
 def _pow_dy(g, ans, x, y):
