@@ -65,6 +65,7 @@ from .backend.device import (
     to_host,
 )
 from .tensor import Tensor, _new_tensor
+from .torch_surface3 import _storage_root as _np_root
 
 # torch.__all__'s storage names (HalfStorage, BFloat16Storage, ComplexFloatStorage and
 # ComplexDoubleStorage exist there too, outside __all__)
@@ -91,15 +92,6 @@ class _Span:
                                     "data": (ptr, readonly), "version": 3}
 
 
-def _np_root(a):
-    while True:
-        b = a.base
-        if isinstance(b, np.ndarray):
-            a = b
-        elif b is not None and isinstance(getattr(b, "base", None), np.ndarray):
-            a = b.base  # np.lib.stride_tricks.as_strided's DummyArray, or a _Span
-        else:
-            return a
 
 
 def _ptr(a):
@@ -1148,8 +1140,19 @@ def _set_(self, source=None, storage_offset=0, size=None, stride=None):
         arr = _view_of(source, self.dtype, storage_offset, size, stride, "set_()")
         source._owned = False
         return _tensor_set_(self, _new_tensor(arr, None, False))
+    if isinstance(source, Tensor) and source.dtype != self.dtype:
+        raise RuntimeError(f"set_(): cannot set a tensor of dtype {self.dtype} to a tensor of "
+                           f"dtype {source.dtype}")
+    if isinstance(source, Tensor) and (size is not None or storage_offset):
+        # a view of the source's storage (writes through either are seen by the other, as
+        # PyTorch's), with the source's version counter
+        arr = _view_of(source.untyped_storage(), self.dtype, storage_offset,
+                       source.shape if size is None else size, stride, "set_()")
+        _tensor_set_(self, source)
+        self.data = arr
+        return self
     if source is None or isinstance(source, Tensor):
-        return _tensor_set_(self, source, storage_offset, size, stride)
+        return _tensor_set_(self, source)
     raise TypeError(f"set_(): source must be a Tensor or a storage (UntypedStorage, "
                     f"TypedStorage), got {type(source).__name__}")
 

@@ -1054,9 +1054,16 @@ def is_anomaly_check_nan_enabled():
 
 # ---- Tensor methods ----------------------------------------------------------------------
 def _storage_root(a):
-    while getattr(a, "base", None) is not None:
-        a = a.base
-    return a
+    """The last NumPy array down ``a``'s ``.base`` chain: the array whose memory is ``a``'s
+    storage (past it lies a buffer: shared memory, bytes, a mapped file)."""
+    while True:
+        b = a.base
+        if isinstance(b, np.ndarray):
+            a = b
+        elif b is not None and isinstance(getattr(b, "base", None), np.ndarray):
+            a = b.base  # np.lib.stride_tricks.as_strided's DummyArray, or a storage's span
+        else:
+            return a
 
 
 def _stride(self, dim=None):
@@ -1069,8 +1076,6 @@ def _storage_offset(self):
     if type(a) is _CUPY_ARRAY:
         return (a.data.ptr - a.data.mem.ptr) // a.itemsize
     root = _storage_root(a)
-    if not isinstance(root, np.ndarray):
-        return 0
     return (a.__array_interface__["data"][0] - root.__array_interface__["data"][0]) // \
         a.itemsize
 

@@ -405,9 +405,10 @@ def _resize_as(self, tensor):
     return _resize(self, tuple(tensor.shape))
 
 
-def _set_(self, source=None, storage_offset=0, size=None, stride=None):
+def _set_(self, source=None):
     """Make this tensor use ``source``'s data (shared: writes to one show in the other), or
-    become empty (no ``source``). A leaf that requires grad refuses, as PyTorch's."""
+    become empty (no ``source``). A leaf that requires grad refuses, as PyTorch's. (Storages,
+    offsets, sizes and strides: ``tensorgrad/storage.py``, which wraps this.)"""
     from .autograd.grad_mode import _state
 
     if _state.enabled and self._rg and self._node is None:
@@ -416,19 +417,10 @@ def _set_(self, source=None, storage_offset=0, size=None, stride=None):
     if source is None:
         self.data = _xp(self).zeros((0,), dtype=self.dtype)
     elif isinstance(source, Tensor):
-        arr = source.data
-        if size is not None or storage_offset:
-            from .torch_numerics import as_strided
-
-            view = as_strided(source.detach(), size if size is not None else source.shape,
-                              stride if stride is not None else
-                              _s3._stride(_cr.empty(*(size or source.shape))),
-                              storage_offset)
-            arr = view.data
-        self.data = arr
+        self.data = source.data
         self._vc = source._vc
     else:
-        raise TypeError(f"set_(): source must be a Tensor (tensorgrad has no storages), got "
+        raise TypeError(f"set_(): source must be a Tensor or a storage, got "
                         f"{type(source).__name__}")
     self._node = None
     bump_version(self._vc)

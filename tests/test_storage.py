@@ -640,3 +640,35 @@ def test_names():
     assert tg.cuda.IntStorage.dtype == tg.int32 and hasattr(torch.cuda, "IntStorage")
     for name in ("untyped_storage", "storage", "storage_type", "set_"):
         assert callable(getattr(tg.Tensor, name)) and hasattr(torch.Tensor, name)
+
+
+def test_storage_offset_of_a_view_of_shared_or_borrowed_memory_equals_torch():
+    # the .base chain ends in a buffer (shared memory, bytes): the offset is from the array
+    # over it (it read 0)
+    torch = torch_oracle()
+    shared = tg.arange(4.0).share_memory_()
+    assert shared[2:].storage_offset() == torch.arange(4.0).share_memory_()[2:].storage_offset()
+    assert shared[2:].storage_offset() == 2
+    buf = bytearray(np.arange(4.0).tobytes())
+    assert tg.frombuffer(buf, dtype=tg.float64)[1:].storage_offset() == 1
+    view = shared[2:]
+    assert view.data_ptr() == view.untyped_storage().data_ptr() + 2 * view.element_size()
+
+
+def test_set_with_a_tensor_source_offset_and_size_shares_its_memory():
+    torch = torch_oracle()
+    res = []
+    for L in (tg, torch):
+        src = L.arange(6.0)
+        t = L.zeros(0).set_(src, 1, (2, 2))
+        src[1] = 10.0
+        t[1, 1] = -1.0
+        res.append((t.tolist(), src.tolist()))
+    assert res[0] == res[1] == ([[10.0, 2.0], [3.0, -1.0]], [0.0, 10.0, 2.0, 3.0, -1.0, 5.0])
+    strided = tg.zeros(0).set_(tg.arange(6.0), 1, (2,), (2,))
+    assert strided.tolist() == [1.0, 3.0]
+
+
+def test_set_refuses_a_source_of_another_dtype():
+    with pytest.raises(RuntimeError, match=r"set_\(\).*float32.*int64"):
+        tg.zeros(0).set_(tg.arange(6))
