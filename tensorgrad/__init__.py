@@ -207,6 +207,7 @@ from . import (  # noqa: E402
     compiler,
     futures,
     hub,
+    library,
     masked,
     quasirandom,
     random,
