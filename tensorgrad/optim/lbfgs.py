@@ -170,13 +170,10 @@ class LBFGS(Optimizer):
 
     def _add_flat(self, t, d):
         """``params += t * d`` (``d`` flat), without allocating."""
-        xp = xp_of(d)
         offset = 0
         for p in self._params:
             n = p.data.size
-            step = self._scratch_for(p)
-            xp.multiply(d[offset:offset + n].reshape(p.data.shape), t, out=step)
-            p.data += step
+            self._add_scaled(p, p.data, d[offset:offset + n].reshape(p.data.shape), t)
             bump_version(p._vc)
             offset += n
 
