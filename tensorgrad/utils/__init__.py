@@ -1,12 +1,12 @@
 """``tensorgrad.utils``: data loading (``tensorgrad.utils.data``) and activation checkpointing
-(``tensorgrad.utils.checkpoint``); PyTorch's ``hooks``, ``dlpack``, ``_pytree`` and
-``model_zoo`` (imported on first use)."""
+(``tensorgrad.utils.checkpoint``); PyTorch's ``hooks``, ``dlpack``, ``_pytree``, ``model_zoo``
+and ``benchmark`` (imported on first use)."""
 
 from . import checkpoint, data
 
-__all__ = ["checkpoint", "data", "hooks", "dlpack", "model_zoo"]
+__all__ = ["checkpoint", "data", "hooks", "dlpack", "model_zoo", "benchmark"]
 
-_LAZY = ("hooks", "dlpack", "_pytree", "model_zoo")
+_LAZY = ("hooks", "dlpack", "_pytree", "model_zoo", "benchmark")
 
 
 def __getattr__(name):
