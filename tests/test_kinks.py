@@ -415,3 +415,20 @@ def test_power_zero_has_zero_derivative_at_inf_and_nan():
     e = tg.tensor([0.0, 1.0, 2.0], dtype=tg.float64)
     (x[:, None] ** e).sum().backward()  # the exponent-0 column adds 0, not 0 * inf
     assert x.grad.tolist() == [1.0, float("inf"), 5.0]
+
+
+def test_vmap_of_second_derivatives_through_joined_rules_stays_batched():
+    # join (ops/join.py) has a batching rule: per-sample Hessians through relu and abs run
+    # batched, and equal the loop
+    from tensorgrad.autograd import batching
+
+    w = tg.tensor(np.random.default_rng(0).standard_normal((4, 3)))
+    xs = tg.tensor(np.random.default_rng(1).standard_normal((5, 3)))
+    for f in (lambda x: (tg.nn.functional.relu(w @ x) ** 3).sum(),
+              lambda x: ((w @ x).abs() ** 3).sum()):
+        for transform in (tg.func.hessian, lambda f: tg.func.jacrev(tg.func.jacrev(f))):
+            before = batching.STATS["fallback"]
+            batched = tg.func.vmap(transform(f))(xs)
+            assert batching.STATS["fallback"] == before
+            loop = tg.stack([transform(f)(x) for x in xs])
+            np.testing.assert_allclose(batched.numpy(), loop.numpy(), atol=1e-12)

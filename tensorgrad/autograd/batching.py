@@ -548,11 +548,20 @@ copy astype clip where arccos arccosh arcsin arcsinh arctan arctan2 arctanh cbrt
 exp2 hypot log10 log2 logaddexp logaddexp2 rad2deg reciprocal sinc sinh equal not_equal greater
 greater_equal less less_equal logical_and logical_or logical_xor logical_not sign floor ceil
 rint trunc isfinite isinf isnan signbit heaviside floor_divide invert bitwise_and bitwise_or
-bitwise_xor _softplus erf erfc erfinv expit logit gammaln digamma ndtr log_ndtr""".split()
+bitwise_xor _softplus erf erfc erfinv expit logit gammaln digamma ndtr log_ndtr
+where_kernel""".split()
 for _n in _ELEMENTWISE:
     RULES[_n] = _elementwise
-for _n in ("sum", "mean", "max", "min", "prod", "logsumexp"):
+for _n in ("sum", "mean", "max", "min", "prod", "logsumexp", "max_kernel"):
     RULES[_n] = _reduction
+
+
+def _join(p, phys, bd, kw, size):
+    """ops/join.py's join(v, x) is v: batched as v is (v without a batch: the loop)."""
+    return p.wrapper(*phys) if bd[0] else None
+
+
+RULES["join"] = _join
 RULES.update({
     "matmul": _matmul, "linear": _linear, "einsum_": _einsum, "reshape": _reshape,
     "transpose": _transpose,
