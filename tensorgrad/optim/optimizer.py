@@ -501,6 +501,9 @@ class Optimizer:
         parameter's size. Otherwise (CuPy, a layout other than C order) once, over the whole
         arrays, with ``p``'s work arrays (``_scratch_for``)."""
         x = arrays[0]
+        if type(x) is np.ndarray and x.size <= _CHUNK:  # one slice: small work arrays
+            fn(*arrays, *[np.empty_like(x) for _ in range(nwork)])
+            return
         if type(x) is np.ndarray and all(
                 a is None or (type(a) is np.ndarray and a.flags.c_contiguous and
                               a.shape == x.shape) for a in arrays):
@@ -516,6 +519,10 @@ class Optimizer:
     def _add_scaled(self, p, x, y, a):
         """``x += a * y`` in place (``x`` and ``y`` of ``p``'s shape), allocating nothing of
         their size."""
+        if type(x) is np.ndarray and x.size <= _CHUNK:  # small: one product (the hot case)
+            x += y * a
+            return
+
         def add(x, y, w):
             xp_of(x).multiply(y, a, out=w)
             x += w
