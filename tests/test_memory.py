@@ -151,13 +151,16 @@ def test_optimizers_keep_no_parameter_sized_work_arrays_between_steps():
         assert kept < state + 0.02, (make, kept, state)
 
 
-def test_sgd_and_adam_steps_allocate_nothing_of_the_parameters_size():
+def test_sgd_adam_rmsprop_adagrad_steps_allocate_nothing_of_the_parameters_size():
     # on the host they walk the arrays in cache-sized slices: the peak is two slices' work
     # arrays (512 KiB), not a 4 MiB temporary
     for make in (lambda ps: tg.optim.SGD(ps, lr=0.1),
                  lambda ps: tg.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True,
                                          weight_decay=1e-4),
                  lambda ps: tg.optim.Adam(ps, weight_decay=1e-2),
-                 lambda ps: tg.optim.AdamW(ps, amsgrad=True, maximize=True)):
+                 lambda ps: tg.optim.AdamW(ps, amsgrad=True, maximize=True),
+                 lambda ps: tg.optim.RMSprop(ps, momentum=0.9, centered=True,
+                                             weight_decay=1e-4),
+                 lambda ps: tg.optim.Adagrad(ps, lr_decay=0.1, maximize=True)):
         peak, _ = _step_memory(make)
         assert peak < 1 << 20, (make, peak)

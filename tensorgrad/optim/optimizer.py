@@ -533,16 +533,9 @@ class Optimizer:
         """The gradient as PyTorch's RMSprop and Adagrad see it, in the first work array:
         negated for ``maximize``, plus ``weight_decay * p`` unless ``l2`` is false (the second
         work array holds the product, so nothing is allocated)."""
-        xp = xp_of(p.data)
         d = self._scratch_for(p)
-        if group["maximize"]:
-            xp.negative(g, out=d)
-        else:
-            xp.copyto(d, g)
-        if l2 and group["weight_decay"]:
-            a = self._scratch_for(p, 1)
-            xp.multiply(p.data, group["weight_decay"], out=a)
-            d += a
+        wd = group["weight_decay"] if l2 else 0
+        _direction(p.data, g, d, self._scratch_for(p, 1) if wd else None, wd, group["maximize"])
         return d
 
     def state_dict(self):
@@ -661,17 +654,24 @@ def _impl_flags(name, foreach, fused, differentiable, capturable=None):
 _NO_FUSED = object()  # RMSprop: PyTorch's has no ``fused``
 
 
-def _sgd_update(x, g, buf, d, a, *, lr, mom, wd, dampening, nesterov, maximize, first):
-    """One SGD step with PyTorch's formulas, elementwise over (slices of) the parameter
-    ``x``, its gradient ``g`` and momentum buffer ``buf``; ``d``, ``a``: work arrays."""
+def _direction(x, g, d, a, wd, maximize):
+    """``d`` = the gradient ``g`` of parameter ``x`` as the optimizers step along it: negated
+    for ``maximize`` (PyTorch negates first), plus ``wd * x`` (through work array ``a``)."""
     xp = xp_of(x)
-    if maximize:  # PyTorch negates the gradient first
+    if maximize:
         xp.negative(g, out=d)
     else:
         xp.copyto(d, g)
     if wd:
         xp.multiply(x, wd, out=a)
         d += a
+
+
+def _sgd_update(x, g, buf, d, a, *, lr, mom, wd, dampening, nesterov, maximize, first):
+    """One SGD step with PyTorch's formulas, elementwise over (slices of) the parameter
+    ``x``, its gradient ``g`` and momentum buffer ``buf``; ``d``, ``a``: work arrays."""
+    xp = xp_of(x)
+    _direction(x, g, d, a, wd, maximize)
     if mom:
         if first:
             xp.copyto(buf, d)
@@ -694,14 +694,9 @@ def _adam_update(x, g, m, v, vmax, d, a, *, lr, b1, b2, eps, wd, decoupled, maxi
     ``x``, its gradient ``g`` and moments ``m``, ``v`` (``vmax`` with amsgrad); ``d``, ``a``:
     work arrays."""
     xp = xp_of(x)
-    xp.copyto(d, g)
-    if maximize:
-        d *= -1
     if wd and decoupled:
         x *= 1 - lr * wd
-    elif wd:
-        xp.multiply(x, wd, out=a)
-        d += a
+    _direction(x, g, d, a, 0 if decoupled else wd, maximize)
     m *= b1
     xp.multiply(d, 1 - b1, out=a)
     m += a
@@ -718,6 +713,49 @@ def _adam_update(x, g, m, v, vmax, d, a, *, lr, b1, b2, eps, wd, decoupled, maxi
     xp.divide(m, d, out=d)
     d *= -lr / bias1
     x += d
+
+
+def _rmsprop_update(x, g, sq, ga, buf, d, a, *, lr, alpha, eps, mom, wd, maximize):
+    """One RMSprop step with PyTorch's formulas over (slices of) the parameter ``x``, its
+    gradient ``g``, ``square_avg``, ``grad_avg`` (centered) and ``momentum_buffer``."""
+    xp = xp_of(x)
+    _direction(x, g, d, a, wd, maximize)
+    sq *= alpha
+    xp.multiply(d, d, out=a)
+    a *= 1 - alpha
+    sq += a
+    if ga is not None:
+        xp.subtract(d, ga, out=a)  # lerp towards the gradient by 1 - alpha
+        a *= 1 - alpha
+        ga += a
+        xp.multiply(ga, ga, out=a)
+        xp.subtract(sq, a, out=a)
+        xp.sqrt(a, out=a)
+    else:
+        xp.sqrt(sq, out=a)
+    a += eps
+    xp.divide(d, a, out=a)
+    if buf is not None:
+        buf *= mom
+        buf += a
+        xp.multiply(buf, -lr, out=a)
+    else:
+        a *= -lr
+    x += a
+
+
+def _adagrad_update(x, g, acc, d, a, *, clr, eps, wd, maximize):
+    """One Adagrad step with PyTorch's formulas over (slices of) the parameter ``x``, its
+    gradient ``g`` and the running sum ``acc``; ``clr``: the decayed learning rate."""
+    xp = xp_of(x)
+    _direction(x, g, d, a, wd, maximize)
+    xp.multiply(d, d, out=a)
+    acc += a
+    xp.sqrt(acc, out=a)
+    a += eps
+    xp.divide(d, a, out=a)
+    a *= -clr
+    x += a
 
 
 class SGD(Optimizer):
@@ -896,35 +934,13 @@ class RMSprop(Optimizer):
             lr, alpha, eps = _host_lr(group["lr"]), group["alpha"], group["eps"]
             mom = group["momentum"]
             for p, g in self._params_with_grad(group):
-                xp = xp_of(p.data)
                 self._count_step(p)
-                d = self._direction(p, g, group)
-                a = self._scratch_for(p, 1)
                 sq = self._buffer(p, "square_avg")
-                sq *= alpha
-                xp.multiply(d, d, out=a)
-                a *= 1 - alpha
-                sq += a
-                if group["centered"]:
-                    ga = self._buffer(p, "grad_avg")
-                    xp.subtract(d, ga, out=a)  # lerp towards the gradient by 1 - alpha
-                    a *= 1 - alpha
-                    ga += a
-                    xp.multiply(ga, ga, out=a)
-                    xp.subtract(sq, a, out=a)
-                    xp.sqrt(a, out=a)
-                else:
-                    xp.sqrt(sq, out=a)
-                a += eps
-                xp.divide(d, a, out=a)
-                if mom > 0:
-                    buf = self._buffer(p, "momentum_buffer")
-                    buf *= mom
-                    buf += a
-                    xp.multiply(buf, -lr, out=a)
-                else:
-                    a *= -lr
-                p.data += a
+                ga = self._buffer(p, "grad_avg") if group["centered"] else None
+                buf = self._buffer(p, "momentum_buffer") if mom > 0 else None
+                self._each_slice(p, (p.data, g, sq, ga, buf), 2, functools.partial(
+                    _rmsprop_update, lr=lr, alpha=alpha, eps=eps, mom=mom,
+                    wd=group["weight_decay"], maximize=group["maximize"]))
                 bump_version(p._vc)
         return loss
 
@@ -971,23 +987,15 @@ class Adagrad(Optimizer):
         loss = _closure_loss(closure)
         for group in self.param_groups:
             for p, g in self._params_with_grad(group):
-                xp = xp_of(p.data)
                 st = self.state.get(id(_param_of(p)))
                 if st is None or "sum" not in st:
                     self._init_group_state({**group, "params": [_param_of(p)]})
                     st = self.state[id(_param_of(p))]
                 st["step"] += 1
                 clr = _host_lr(group["lr"]) / (1 + (st["step"] - 1) * group["lr_decay"])
-                d = self._direction(p, g, group)
-                a = self._scratch_for(p, 1)
-                acc = _real_state(st, "sum")
-                xp.multiply(d, d, out=a)
-                acc += a
-                xp.sqrt(acc, out=a)
-                a += group["eps"]
-                xp.divide(d, a, out=a)
-                a *= -clr
-                p.data += a
+                self._each_slice(p, (p.data, g, _real_state(st, "sum")), 2, functools.partial(
+                    _adagrad_update, clr=clr, eps=group["eps"], wd=group["weight_decay"],
+                    maximize=group["maximize"]))
                 bump_version(p._vc)
         return loss
 
