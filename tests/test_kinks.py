@@ -432,3 +432,17 @@ def test_vmap_of_second_derivatives_through_joined_rules_stays_batched():
             assert batching.STATS["fallback"] == before
             loop = tg.stack([transform(f)(x) for x in xs])
             np.testing.assert_allclose(batched.numpy(), loop.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("op", ["var", "std"])
+def test_variance_of_an_empty_or_too_short_axis_is_nan_or_inf_as_torch(op):
+    # the divisor n - correction is never below 0 (it was -1 for an empty axis: -0.0)
+    res = []
+    for L in (tg, torch):
+        cases = [(L.zeros(0, dtype=L.float64), {}), (L.zeros(2, 0, dtype=L.float64), {"dim": 1}),
+                 (L.tensor([3.0], dtype=L.float64), {}),
+                 (L.tensor([3.0, 4.0], dtype=L.float64), {"correction": 3})]
+        with np.errstate(all="ignore"):
+            res.append([np.asarray(getattr(x, op)(**kw)).tolist() for x, kw in cases])
+    np.testing.assert_equal(res[0], res[1])
+    assert np.isnan(res[0][0])

@@ -1,6 +1,7 @@
 """Reductions. Arguments are normalised by the callers: ``axis`` is None or a tuple of
 non-negative ints, ``keepdims`` a bool."""
 
+import builtins
 import math
 
 import numpy as np
@@ -206,7 +207,9 @@ def var(x, axis=None, keepdims=False, ddof=0):
         sq = real(d * conjugate(d))
     else:
         sq = d * d
-    return sum(sq, axis, keepdims) / (n - ddof)
+    # NumPy's and PyTorch's divisor: never below 0 (an empty or too short axis gives nan, not
+    # the -0.0 of 0 / -1)
+    return sum(sq, axis, keepdims) / builtins.max(n - ddof, 0)
 
 
 @primitive
