@@ -1599,7 +1599,7 @@ def median(input, dim=None, keepdim=False):
     if dim is None:
         flat = x.reshape(-1)
         if flat.shape[0] == 0:
-            raise ValueError("median(): cannot take the median of an empty tensor")
+            return _empty_median(flat, "median")
         return _tied_value(flat, median(flat.detach(), 0).values)
     if x.ndim == 0:
         return MedianResult(x.clone(), _zero_index(x))
@@ -1642,6 +1642,14 @@ def _tied_value(flat, value):
     if not flat.requires_grad and not _is_dual(flat):
         return value
     return _evenly_at(flat, value.data)
+
+
+def _empty_median(flat, op):
+    """The median of no elements: nan, as PyTorch's (an integer tensor has no nan: an error,
+    where PyTorch returns the smallest integer)."""
+    if flat.dtype.kind not in "fc":
+        raise ValueError(f"{op}(): cannot take the median of an empty {flat.dtype} tensor")
+    return _tied_value(flat, Tensor._wrap(xp_of(flat.data).asarray(np.nan, dtype=flat.dtype)))
 
 
 def _is_dual(t):

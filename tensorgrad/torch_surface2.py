@@ -237,7 +237,7 @@ def nanmedian(input, dim=None, keepdim=False):
     if dim is None:
         flat = x.reshape(-1)
         if flat.shape[0] == 0:
-            raise ValueError("nanmedian(): cannot take the median of an empty tensor")
+            return _ta._empty_median(flat, "nanmedian")
         return _ta._tied_value(flat, nanmedian(flat.detach(), 0).values)
     if x.ndim == 0:
         return NanmedianResult(x.clone(), _ta._zero_index(x))

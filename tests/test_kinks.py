@@ -446,3 +446,17 @@ def test_variance_of_an_empty_or_too_short_axis_is_nan_or_inf_as_torch(op):
             res.append([np.asarray(getattr(x, op)(**kw)).tolist() for x, kw in cases])
     np.testing.assert_equal(res[0], res[1])
     assert np.isnan(res[0][0])
+
+
+@pytest.mark.parametrize("fn", ["median", "nanmedian"])
+def test_median_of_no_elements_is_nan_as_torch(fn):
+    res = []
+    for L in (tg, torch):
+        x = L.zeros(0, 3, requires_grad=True)
+        m = getattr(x, fn)()
+        m.backward()
+        res.append((m.item(), tuple(x.grad.shape)))
+    np.testing.assert_equal(res[0], res[1])
+    assert np.isnan(res[0][0])
+    with pytest.raises(ValueError, match=f"{fn}.*empty int64"):
+        getattr(tg.zeros(0, dtype=tg.int64), fn)()
