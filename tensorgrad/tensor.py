@@ -98,6 +98,24 @@ def _seed_like(value, data):
     return np.asarray(value, dtype=data.dtype)
 
 
+def checked_seed(gradient, out, what):
+    """``gradient`` (a Tensor, an array, a number or a list) as the raw seed of ``out``'s
+    backward pass, once it is on ``out``'s device and of its shape (``what`` names it in the
+    error: "backward: gradient", "grad: grad_outputs[0]")."""
+    seed = _raw(gradient)
+    if not hasattr(seed, "shape") or isinstance(seed, np.generic):
+        return _seed_like(seed, out.data)  # a number or a list: on the tensor's device
+    data = out.data
+    if (type(seed) is _CUPY_ARRAY) is not (type(data) is _CUPY_ARRAY) or (
+            type(seed) is _CUPY_ARRAY and seed.device.id != data.device.id):
+        raise RuntimeError(f"{what} is on {device_of(seed)} but the tensor is on {out.device}; "
+                           f"move it with .to({str(out.device)!r}) first")
+    if seed.shape != data.shape:
+        raise RuntimeError(f"{what} has shape {tuple(seed.shape)} but the tensor has shape "
+                           f"{tuple(out.shape)}; they must match")
+    return seed
+
+
 def _unwrap_nested(data):
     if isinstance(data, Tensor):
         return data.data.get() if type(data.data) is _CUPY_ARRAY else data.data
@@ -358,20 +376,7 @@ class Tensor:
             else:
                 seed = _ops().ones_like_raw(data)
         else:
-            seed = _raw(gradient)
-            if not hasattr(seed, "shape") or isinstance(seed, np.generic):
-                seed = _seed_like(seed, self.data)  # a number or a list: on the tensor's device
-            elif (type(seed) is _CUPY_ARRAY) is not (type(self.data) is _CUPY_ARRAY) or (
-                    type(seed) is _CUPY_ARRAY and seed.device.id != self.data.device.id):
-                raise RuntimeError(
-                    f"backward: gradient is on {device_of(seed)} but the tensor is on "
-                    f"{self.device}; move the gradient with .to({str(self.device)!r}) first"
-                )
-            if seed.shape != self.data.shape:
-                raise RuntimeError(
-                    f"backward: gradient has shape {tuple(seed.shape)} but the tensor has shape "
-                    f"{tuple(self.shape)}; they must match"
-                )
+            seed = checked_seed(gradient, self, "backward: gradient")
             if create_graph and isinstance(gradient, Tensor):
                 seed = gradient
         if retain_graph is None:

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 import torch
-from opinfo_check import _alarm, _array, _flat, _Timeout, arguments, differs, main, to_tg
+from opinfo_check import DEVICE, _alarm, _array, _flat, _Timeout, arguments, differs, main, to_tg
 from torch.testing._internal.common_modules import module_db
 
 import tensorgrad as tg
@@ -125,6 +125,7 @@ def check_input(info, cls, mi, i, training, dtype):
 
 def check(info, dtype=torch.float64):
     """Every difference of module ``info`` on its samples (empty: all agree)."""
+    DEVICE[0] = "cpu"  # to_tg's device: an OpInfo check on cuda may have run before
     cls = tg_class(info)
     if cls is None:
         return [f"no tensorgrad module {info.module_cls.__name__}"]

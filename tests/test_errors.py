@@ -303,3 +303,23 @@ def test_mixing_devices_in_an_in_place_update(fake_cuda):
 def test_unknown_device_name():
     with pytest.raises(ValueError, match="cpu.*cuda"):
         tg.device("tpu")
+
+
+def test_grad_outputs_of_another_shape_names_the_output():
+    # it failed inside the first VJP ("VJP of 'multiply' returned shape (4,)")
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match=r"grad: grad_outputs\[0\] has shape \(4,\) but the "
+                                           r"tensor has shape \(3,\)"):
+        tg.autograd.grad(y, x, tg.ones(4))
+    assert tg.autograd.grad(y, x, tg.ones(3))[0].tolist() == [2.0, 2.0, 2.0]
+
+
+def test_grad_outputs_on_another_device_names_both():
+    if not tg.cuda.is_available():  # make test runs it on the CuPy stand-in
+        pytest.skip("needs CuPy: a GPU or the stand-in")
+    x = tg.tensor([1.0, 2.0], device="cuda", requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match=r"grad_outputs\[0\] is on cpu but the tensor is on "
+                                           r"cuda:0"):
+        tg.autograd.grad(y, x, tg.ones(2))

@@ -15,7 +15,7 @@ import weakref
 import numpy as np
 
 from ..backend.device import _CUPY_ARRAY, _DEFAULT, to_default_device, xp_of
-from ..tensor import Tensor, _new_tensor, _raw
+from ..tensor import Tensor, _new_tensor, _raw, checked_seed
 from . import batching, user_spaces
 from .forward import Dual, level_of, make_dual, new_level, split
 from .grad_mode import _state
@@ -1402,12 +1402,15 @@ def autograd_grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_
     elif isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs]
     seeds = []
-    for o, g in zip(outputs, grad_outputs):
+    for i, (o, g) in enumerate(zip(outputs, grad_outputs)):
         if g is None:
             if o.data.size != 1:
                 raise RuntimeError(f"grad: grad_outputs is required for an output of shape "
                                    f"{tuple(o.shape)}; pass a tensor of that shape")
             g = _ones_of(o.data)
+        elif not (isinstance(g, Tensor) and g._level) and not level_of(o):
+            seed = checked_seed(g, o, f"grad: grad_outputs[{i}]")
+            g = g if isinstance(g, Tensor) else seed
         seeds.append(g if create_graph and isinstance(g, Tensor) else _raw(g))
     if any(level_of(t) for t in outputs + inputs + seeds):
         return _autograd_grad_duals(outputs, seeds, inputs, create_graph)
