@@ -323,3 +323,25 @@ def test_grad_outputs_on_another_device_names_both():
     with pytest.raises(RuntimeError, match=r"grad_outputs\[0\] is on cpu but the tensor is on "
                                            r"cuda:0"):
         tg.autograd.grad(y, x, tg.ones(2))
+
+
+@pytest.mark.parametrize("loss", ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"])
+def test_a_loss_target_of_another_shape_warns_as_torch(loss):
+    # (N, 1) predictions against (N,) targets broadcast to (N, N): PyTorch warns, so do we
+    x, t = tg.zeros(3, 1), tg.ones(3)
+    with pytest.warns(UserWarning, match=rf"{loss}: using a target size \(3,\) that is "
+                                          r"different to the input size \(3, 1\)"):
+        value = getattr(tg.nn.functional, loss)(x, t)
+    assert value.shape == ()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        getattr(tg.nn.functional, loss)(x, tg.ones(3, 1))  # same shapes: silent
+
+
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "binary_cross_entropy_with_logits"])
+def test_a_binary_cross_entropy_target_of_another_shape_is_refused_as_torch(loss):
+    with pytest.raises(ValueError, match=rf"{loss}: target size \(3,\) must be the same as "
+                                         r"input size \(3, 1\)"):
+        getattr(tg.nn.functional, loss)(tg.full((3, 1), 0.5), tg.ones(3))

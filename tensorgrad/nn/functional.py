@@ -13,6 +13,8 @@ forward mode) it runs its composed form, which is differentiable. NumPy arrays n
 kernel.
 """
 
+import warnings as _warnings
+
 import numpy as _np
 
 from ..amp.autocast_mode import FP32 as _FP32
@@ -500,8 +502,25 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return _weighted_sum_over(-picked * wt, wt, reduction, valid)
 
 
+def _target_size(op, input, target, strict=False):
+    """PyTorch's check of a loss's target shape: a target of another shape than the input is
+    broadcast with a warning (an (N, 1) prediction against (N,) targets makes an (N, N) loss:
+    a classic silent bug), or refused with ``strict`` (the binary cross-entropies)."""
+    ts, xs = getattr(target, "shape", None), getattr(input, "shape", None)
+    if ts is None or xs is None or tuple(ts) == tuple(xs):
+        return
+    if strict:
+        raise ValueError(f"{op}: target size {tuple(ts)} must be the same as input size "
+                         f"{tuple(xs)}")
+    _warnings.warn(f"{op}: using a target size {tuple(ts)} that is different to the input size "
+                  f"{tuple(xs)}. This will likely lead to incorrect results due to "
+                  "broadcasting. Please ensure they have the same size.", UserWarning,
+                  stacklevel=3)
+
+
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     reduction = _legacy_reduction(size_average, reduce, reduction, "mse_loss", weight)
+    _target_size("mse_loss", input, target)
     if _AUTOCAST[0]:
         input, target, weight = _cast_inputs(_FP32, input, target, weight)
     d = input - target
@@ -512,6 +531,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     reduction = _legacy_reduction(size_average, reduce, reduction, "l1_loss", weight)
+    _target_size("l1_loss", input, target)
     if _AUTOCAST[0]:
         input, target, weight = _cast_inputs(_FP32, input, target, weight)
     if weight is not None:
@@ -528,6 +548,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     reduction = _legacy_reduction(size_average, reduce, reduction,
                                   "binary_cross_entropy_with_logits", weight)
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    _target_size("binary_cross_entropy_with_logits", input, target, strict=True)
     if _AUTOCAST[0]:
         input, target, weight, pos_weight = _cast_inputs(_FP32, input, target, weight,
                                                          pos_weight)
@@ -547,6 +568,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     PyTorch does; ``weight`` scales each element's loss."""
     reduction = _legacy_reduction(size_average, reduce, reduction, "binary_cross_entropy", weight)
     _check_reduction(reduction, "binary_cross_entropy")
+    _target_size("binary_cross_entropy", input, target, strict=True)
     if _AUTOCAST[0]:
         input, target, weight = _cast_inputs(_FP32, input, target, weight)
     loss = _bce(input, target)
@@ -609,6 +631,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     _check_reduction(reduction, "smooth_l1_loss")
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    _target_size("smooth_l1_loss", input, target)
     if _AUTOCAST[0]:
         input, target = _cast_inputs(_FP32, input, target)
     d = input - target
@@ -630,6 +653,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     _check_reduction(reduction, "huber_loss")
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    _target_size("huber_loss", input, target)
     if _AUTOCAST[0]:
         input, target, weight = _cast_inputs(_FP32, input, target, weight)
     d = input - target
