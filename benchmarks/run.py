@@ -175,7 +175,13 @@ def measure_scaling(quick):
         out["batch"].append({"x": batch, "stats": stats})
     for depth in depths:
         sizes = (numpy_mlp.SIZES[0],) + (DEPTH_WIDTH,) * (depth - 1) + (numpy_mlp.SIZES[-1],)
-        steps = build_mlp(sizes, numpy_mlp.BATCH, check=True, only=SCALING_IMPLS)
+        # past 8 layers PyTorch's step parts from the floor's (its first gradients by 1.4e-2 of
+        # the largest entry at 16 layers, 6.3e-2 at 64, its loss after one step by 8e-5):
+        # its BLAS sums in another order, and over 16 layers that flips the sign of some
+        # near-zero pre-activations, so a few ReLUs differ. tensorgrad, on the floor's BLAS,
+        # stays within 8e-7 and 2.2e-6. PyTorch is timed there without the check
+        steps = build_mlp(sizes, numpy_mlp.BATCH, check=True, only=SCALING_IMPLS,
+                          unchecked=() if depth <= 8 else ("torch",))
         stats = summarize(interleaved(steps, rounds, min_time=0.01, warmup=1))
         out["depth"].append({"x": depth, "stats": stats})
     return out
