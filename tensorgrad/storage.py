@@ -349,7 +349,29 @@ def _cuda_device(device):
 
 
 # ---- UntypedStorage --------------------------------------------------------------------------
-class UntypedStorage:
+class _StorageCommon:
+    """What both storage classes share: ``copy.copy`` clones, ``copy.deepcopy`` clones once
+    per memo (``_deep_clone``), the repr's values, the conversions' ``_to_dtype``."""
+
+    __slots__ = ()
+
+    def __copy__(self):
+        return self.clone()
+
+    def __deepcopy__(self, memo):
+        out = memo.get(id(self))
+        if out is None:
+            out = memo[id(self)] = self._deep_clone(memo)
+        return out
+
+    def _values_repr(self):
+        return "".join(f" {v}\n" for v in self.tolist())
+
+    def _to_dtype(self, dtype):
+        return _converted(self, np.dtype(dtype), None)
+
+
+class UntypedStorage(_StorageCommon):
     """Bytes of memory on a device: ``UntypedStorage(nbytes, device=None)`` (uninitialised),
     ``UntypedStorage(sequence_of_byte_values)``, ``UntypedStorage()`` (empty), or the memory
     of a tensor (``tensor.untyped_storage()``). Indexing gives and takes byte values (ints);
@@ -594,9 +616,7 @@ class UntypedStorage:
         self._replace(b)
         return self
 
-    # ---- conversions: each byte value becomes an element (as PyTorch's)
-    def _to_dtype(self, dtype):
-        return _converted(self, np.dtype(dtype), None)
+    # (conversions: each byte value becomes an element, as PyTorch's: _StorageCommon)
 
     # ---- construction from buffers and files
     @classmethod
@@ -632,18 +652,11 @@ class UntypedStorage:
 
     # ---- Python protocols
     def __repr__(self):
-        vals = "".join(f" {v}\n" for v in self.tolist())
-        return f"{vals}[tensorgrad.storage.UntypedStorage(device={self.device}) of size " \
-               f"{self.nbytes()}]"
+        return f"{self._values_repr()}[tensorgrad.storage.UntypedStorage(device={self.device}) " \
+               f"of size {self.nbytes()}]"
 
-    def __copy__(self):
+    def _deep_clone(self, memo):
         return self.clone()
-
-    def __deepcopy__(self, memo):
-        out = memo.get(id(self))
-        if out is None:
-            out = memo[id(self)] = self.clone()
-        return out
 
     def __reduce__(self):
         return _rebuild_untyped, (to_host(self._bytes).tobytes(), str(self.device))
@@ -718,7 +731,7 @@ def _no_bfloat16(self):
 
 
 # ---- TypedStorage ----------------------------------------------------------------------------
-class TypedStorage:
+class TypedStorage(_StorageCommon):
     """Elements of one dtype over an UntypedStorage (PyTorch's deprecated typed storage):
     ``TypedStorage(size, dtype=, device=)``, ``TypedStorage(sequence, dtype=, device=)``,
     ``TypedStorage(wrap_storage=untyped, dtype=)``, or ``tensor.storage()``. Indexing gives and
@@ -908,9 +921,6 @@ class TypedStorage:
         self._untyped_storage.resize_(n * self.dtype.itemsize)
         return self
 
-    def _to_dtype(self, dtype):
-        return _converted(self, np.dtype(dtype), None)
-
     # ---- construction from buffers and files
     @classmethod
     def from_buffer(cls, buffer, byte_order="native", count=-1, offset=0, *, dtype=None,
@@ -942,19 +952,11 @@ class TypedStorage:
 
     # ---- Python protocols
     def __repr__(self):
-        vals = "".join(f" {v}\n" for v in self.tolist())
-        return f"{vals}[tensorgrad.storage.TypedStorage(dtype={self.dtype}, " \
+        return f"{self._values_repr()}[tensorgrad.storage.TypedStorage(dtype={self.dtype}, " \
                f"device={self.device}) of size {self._size()}]"
 
-    def __copy__(self):
-        return self.clone()
-
-    def __deepcopy__(self, memo):
-        out = memo.get(id(self))
-        if out is None:
-            out = memo[id(self)] = self._new_wrapped_storage(
-                _copy.deepcopy(self._untyped_storage, memo))
-        return out
+    def _deep_clone(self, memo):
+        return self._new_wrapped_storage(_copy.deepcopy(self._untyped_storage, memo))
 
     def __reduce__(self):
         return _rebuild_typed, (self._untyped_storage, self.dtype.str)
