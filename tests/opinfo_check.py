@@ -313,9 +313,10 @@ def check_sample(op, fn, s, i, dtype, random_op, grads):
     try:
         if not all(isinstance(b, tg.Tensor) for _, b in pairs):
             raise TypeError("an output that torch differentiates is not a Tensor")
+        # each cotangent on its output's device (`to` moves an output off DEVICE)
         ggrads = tg.autograd.grad([b for _, b in pairs], [t for _, t in leaves],
-                                  [tg.tensor(c, device=DEVICE[0]) for c in cots],
-                                  allow_unused=True)
+                                  [tg.tensor(c, device=b.device) for c, (_, b) in
+                                   zip(cots, pairs)], allow_unused=True)
     except _Timeout:
         raise
     except Exception as e:
@@ -423,7 +424,9 @@ def _second_order(op, fn, s, leaves, rng):
     g_in = [g.detach().requires_grad_() for g in gl]
     try:
         gouts = fg(*g_in)
-        h1 = tg.autograd.grad(gouts, g_in, [tg.tensor(u, device=DEVICE[0]) for u in us],
+        listed = gouts if isinstance(gouts, (tuple, list)) else [gouts]
+        h1 = tg.autograd.grad(gouts, g_in, [tg.tensor(u, device=o.device)
+                                            for u, o in zip(us, listed)],
                               create_graph=True, allow_unused=True)
         idx = [k for k, g in enumerate(g1) if g is not None and g.requires_grad]
         hp = [(h1[k], ws[k]) for k in idx if h1[k] is not None and h1[k].requires_grad]
@@ -431,7 +434,7 @@ def _second_order(op, fn, s, leaves, rng):
             got = [None] * len(g_in)
         else:
             got = tg.autograd.grad([h for h, _ in hp], g_in,
-                                   [tg.tensor(w, device=DEVICE[0]) for _, w in hp],
+                                   [tg.tensor(w, device=h.device) for h, w in hp],
                                    allow_unused=True)
     except Exception as e:
         return f"raises {type(e).__name__}: {str(e)[:160]}"
