@@ -193,6 +193,17 @@ def _frac(x):
     return x - _nd.trunc(x)  # trunc has zero derivative: d frac / dx = 1, as PyTorch
 
 
+def _sgn(x):
+    """PyTorch's sgn: sign of a real tensor (no history); z / |z| of a complex one, differentiable
+    (0 at 0, with a zero gradient there, as PyTorch's)."""
+    x = _t(x, "sgn")
+    if x.data.dtype.kind != "c":
+        return Tensor.sign(x)
+    r = _ew.abs(x)
+    zero = _nd.equal(r, 0)
+    return _ew.where(zero, 0, x / _ew.where(zero, 1, r))
+
+
 _UNARY = {
     "exp": _ew.exp, "log": _ew.log, "log1p": _ew.log1p, "expm1": _ew.expm1,
     "exp2": _ex.exp2, "log2": _ex.log2, "log10": _ex.log10, "sqrt": _ew.sqrt, "rsqrt": _rsqrt,
@@ -207,7 +218,7 @@ _UNARY = {
     "erf": _special("erf"), "erfc": _special("erfc"), "erfinv": _special("erfinv"),
     "lgamma": _special("gammaln"), "digamma": _special("digamma"),
     # no derivative (PyTorch's is zero almost everywhere): results carry no history
-    "sign": Tensor.sign, "sgn": Tensor.sign, "floor": _nd.floor, "ceil": _nd.ceil,
+    "sign": Tensor.sign, "sgn": _sgn, "floor": _nd.floor, "ceil": _nd.ceil,
     "trunc": _nd.trunc, "fix": _nd.trunc, "isnan": _nd.isnan, "isinf": _nd.isinf,
     "isfinite": _nd.isfinite, "logical_not": _nd.logical_not,
 }

@@ -3,10 +3,11 @@ eigvals, svd, svdvals, pinv. Batched over leading axes ``(..., m, n)`` as NumPy 
 
 Complex inputs follow HIPS autograd's convention (the VJP of a holomorphic map is its
 transpose, no conjugate; in general the pairing is Re sum(g * dx)). cholesky differentiates
-real symmetric inputs as the function ``A -> f((A + A.T) / 2)`` (a symmetric gradient). eigh and
-eigvalsh differentiate NumPy's function itself, which reads one triangle (``UPLO``) and the real
-part of the diagonal: the gradient lives on that triangle. Decompositions that return several
-arrays are one primitive whose answer packs them into one array (one node, one factorization).
+symmetric (Hermitian) inputs as the function ``A -> f((A + A^H) / 2)`` (a Hermitian
+gradient). eigh and eigvalsh differentiate NumPy's function itself, which reads one triangle
+(``UPLO``) and the real part of the diagonal: the gradient lives on that triangle.
+Decompositions that return several arrays are one primitive whose answer packs them into one
+array (one node, one factorization).
 """
 
 
@@ -49,8 +50,9 @@ def _flat_batch(x, k=2):
     return x.reshape((math.prod(shape[:-k]),) + shape[-k:])
 
 
-def _sym(x):
-    return (x + _mT(x)) * 0.5
+def _herm(x):
+    """The Hermitian part of x (the symmetric part of a real x)."""
+    return (x + _mH(x)) * 0.5
 
 
 def _trace_of_product(x, y):
@@ -61,12 +63,6 @@ def _trace_of_product(x, y):
 
 def _as_matrix_scalar(s):
     return reshape(s, tuple(s.shape) + (1, 1))
-
-
-def _real_only(name, x):
-    if x.dtype.kind == "c":
-        raise NotImplementedError(f"{name}: derivatives for complex input are not implemented; "
-                                  "split it into real and imaginary parts")
 
 
 # ---- inv ---------------------------------------------------------------------------------
@@ -104,10 +100,26 @@ defvjp(logabsdet, lambda g, ans, a: _as_matrix_scalar(g) * _mT(inv(a)))
 defjvp(logabsdet, _logabsdet_jvp)
 
 
+@primitive
+def detsign(a):
+    """det(a) / |det(a)| of a complex a (0 if singular), the first half of NumPy's slogdet."""
+    xp = xp_of(a)
+    return xp.asarray(xp.linalg.slogdet(a)[0])
+
+
+# d sign = i sign Im(tr(a^-1 da)); with Im(z) = Re(-i z) its transpose under Re sum(g * da) is
+# -i Re(i g sign) a^-T
+defvjp(detsign, lambda g, ans, a: _as_matrix_scalar(real(1j * g * ans)) * (-1j * _mT(inv(a))))
+defjvp(detsign, lambda t, ans, a: ans * (1j * imag(_trace_of_product(inv(a), t))))
+
+
 def slogdet(a):
-    """NumPy's slogdet: ``(sign, logabsdet)``; only ``logabsdet`` carries a derivative."""
+    """NumPy's slogdet: ``(sign, logabsdet)``; ``logabsdet`` carries a derivative, and so does
+    the sign of a complex ``a`` (a real one's is constant)."""
     if not isinstance(a, Tensor):
         return xp_of(a).linalg.slogdet(a)
+    if a.data.dtype.kind == "c":
+        return SlogdetResult(detsign(a), logabsdet(a))
     from ..tensor import _new_tensor
 
     sign = xp_of(a.data).linalg.slogdet(a.data)[0]
@@ -162,17 +174,17 @@ def _phi(x):
 
 
 def _cholesky_vjp(g, ans, a):
-    # Iain Murray, "Differentiation of the Cholesky decomposition" (arXiv:1602.07527)
-    _real_only("cholesky", a)
-    lt = _mT(ans)
-    p = _phi(matmul(lt, g))
-    s = solve(lt, _mT(solve(lt, _mT(p))))  # L^-T P L^-1
-    return _sym(s)
+    # Iain Murray, "Differentiation of the Cholesky decomposition" (arXiv:1602.07527), with
+    # conjugate transposes for a complex input: in PyTorch's convention (G = conj(g)) the
+    # gradient is herm(L^-H phi(L^H G) L^-1); conjugated back to autograd's pairing.
+    lh = _mH(ans)
+    p = _phi(matmul(lh, _conj(g)))
+    s = solve(lh, _mH(solve(lh, _mH(p))))  # L^-H P L^-1
+    return _conj(_herm(s))
 
 
 def _cholesky_jvp(t, ans, a):
-    _real_only("cholesky", a)
-    m = solve(ans, _mT(solve(ans, _sym(t))))  # L^-1 dA L^-T (dA symmetric)
+    m = solve(ans, _mH(solve(ans, _herm(t))))  # L^-1 dA L^-H (dA Hermitian)
     return matmul(ans, _phi(m))
 
 
