@@ -199,9 +199,9 @@ def _sgn(x):
     x = _t(x, "sgn")
     if x.data.dtype.kind != "c":
         return Tensor.sign(x)
-    r = _ew.abs(x)
-    zero = _nd.equal(r, 0)
-    return _ew.where(zero, 0, x / _ew.where(zero, 1, r))
+    zero = _nd.equal(x, 0)
+    safe = _ew.where(zero, 1, x)  # no 0/0 in any derivative of |x| at 0
+    return _ew.where(zero, 0, safe / _ew.abs(safe))
 
 
 _UNARY = {

@@ -185,3 +185,35 @@ def test_slogdet_sign_of_real_has_no_history():
     x = tg.tensor(A.real, requires_grad=True)
     assert not tg.linalg.slogdet(x).sign.requires_grad
     assert tg.linalg.slogdet(x).logabsdet.requires_grad
+
+
+T = RNG.standard_normal((3, 3)) + 1j * RNG.standard_normal((3, 3))
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_complex_jvp_matches_torch(name, device):
+    loss = LOSSES[name]
+    _, want = torch.func.jvp(lambda x: loss(torch, x), (torch.tensor(A),), (torch.tensor(T),))
+    _, got = tg.func.jvp(lambda x: loss(tg, x), (tg.tensor(A, device=device),),
+                         (tg.tensor(T, device=device),))
+    assert float(host(got)) == pytest.approx(want.item(), rel=1e-8, abs=1e-10)
+
+
+# losses linear in x (no second derivative: PyTorch's double backward refuses them), and sgn at
+# 0, whose second derivative PyTorch gives as NaN (tensorgrad's: 0, the limit along every line)
+_LINEAR = {"view_as_complex", "where", "weighted_sum", "roll", "flip", "transpose", "index",
+           "scatter_add", "cat", "diag", "triu", "ifft", "fftshift", "sgn_at_zero"}
+
+
+def _hvp(L, loss, device=None):
+    kw = {} if L is torch else {"device": device}
+    x = L.tensor(A, requires_grad=True, **kw)
+    (g,) = L.autograd.grad(loss(L, x), x, create_graph=True)
+    (g.conj() * L.tensor(T, **kw)).real.sum().backward()
+    return x.grad.resolve_conj().numpy() if L is torch else host(x.grad)
+
+
+@pytest.mark.parametrize("name", sorted(set(LOSSES) - _LINEAR))
+def test_complex_double_backward_matches_torch(name, device):
+    onp.testing.assert_allclose(_hvp(tg, LOSSES[name], device), _hvp(torch, LOSSES[name]),
+                                rtol=1e-7, atol=1e-9)
