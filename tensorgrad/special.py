@@ -130,6 +130,15 @@ def _pair(input, other, op):
     return tensor(a, "input"), tensor(b, "other")
 
 
+def _float_pair(input, other, op):
+    """``_pair`` in the float dtype PyTorch gives a float function of the two (a Python number
+    counts as a wrapped number: 2.5 with an integer tensor gives the default float dtype)."""
+    x, y = _pair(input, other, op)
+    dt = _ta._float_dtype(*(v if isinstance(v, numbers.Number) else t
+                            for v, t in ((input, x), (other, y))))
+    return tuple(t if t.dtype == dt else t.to(dt) for t in (x, y))
+
+
 def xlogy(input, other):
     """input * log(other), and 0 where input == 0 (PyTorch's gradients)."""
     return _ts.xlogy(input, other)
@@ -137,7 +146,7 @@ def xlogy(input, other):
 
 def xlog1py(input, other):
     """input * log1p(other), and 0 where input == 0."""
-    x, y = _pair(input, other, "xlog1py")
+    x, y = _float_pair(input, other, "xlog1py")
     return _ss.xlog1py(x, y)
 
 
@@ -151,21 +160,21 @@ _ss._elementwise(zeta_, _ss._no_derivative("zeta", "input (the exponent)"),
 def zeta(input, other):
     """The Hurwitz zeta function of exponent ``input`` at ``other`` (differentiable in
     ``other``, as PyTorch)."""
-    x, q = _pair(input, other, "zeta")
+    x, q = _float_pair(input, other, "zeta")
     return zeta_(x, q)
 
 
 def gammainc(input, other):
     """The regularized lower incomplete gamma function P(input, other) (differentiable in
     ``other``)."""
-    a, x = _pair(input, other, "gammainc")
+    a, x = _float_pair(input, other, "gammainc")
     return _ss.gammainc(a, x)
 
 
 def gammaincc(input, other):
     """The regularized upper incomplete gamma function Q(input, other) (differentiable in
     ``other``)."""
-    a, x = _pair(input, other, "gammaincc")
+    a, x = _float_pair(input, other, "gammaincc")
     return _ss.gammaincc(a, x)
 
 

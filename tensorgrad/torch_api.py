@@ -189,6 +189,21 @@ def _rsqrt(x):
     return _ex.reciprocal(_ew.sqrt(x))
 
 
+def _float_dtype(*vals):
+    """The dtype PyTorch gives a float function of ``vals`` (Tensors and numbers): their
+    promoted dtype, and the default float dtype where that is integral. Python numbers count as
+    PyTorch's wrapped numbers: an integer tensor meeting 2.5 gives the default float, a float16
+    one float16."""
+    dt = _torch_dtype(tuple(v.data if isinstance(v, Tensor) else v for v in vals))
+    return _default_of(False) if dt is None or dt.kind not in "fc" else dt
+
+
+def _float_operands(*vals):
+    """``vals`` (Tensors and numbers) in their ``_float_dtype``; numbers stay numbers."""
+    dt = _float_dtype(*vals)
+    return tuple(v.to(dt) if isinstance(v, Tensor) and v.dtype != dt else v for v in vals)
+
+
 def _frac(x):
     return x - _nd.trunc(x)  # trunc has zero derivative: d frac / dx = 1, as PyTorch
 
@@ -266,6 +281,9 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     neginf = info.min if neginf is None else neginf
     raw = x.data
     xp = xp_of(raw)
+    if x.dtype.kind == "c":  # each part on its own, as PyTorch's
+        fixed = xp.nan_to_num(raw, nan=nan, posinf=posinf, neginf=neginf)
+        return _ew.where(xp.isfinite(raw), x, fixed)
     out = _ew.where(xp.isnan(raw), nan, x)
     out = _ew.where(xp.isposinf(raw), posinf, out)
     return _ew.where(xp.isneginf(raw), neginf, out)
@@ -492,6 +510,10 @@ def clamp(input, min=None, max=None):
         raise ValueError("clamp(): at least one of 'min' or 'max' must not be None")
     lo = _operand(min, "clamp", "min") if min is not None else None
     hi = _operand(max, "clamp", "max") if max is not None else None
+    dt = _torch_dtype(tuple(v.data if isinstance(v, Tensor) else v
+                            for v in (x, lo, hi) if v is not None))
+    if dt is not None and dt != x.dtype:  # PyTorch's promotion of the three (int with 0.5)
+        x = x.to(dt)
     if not isinstance(lo, Tensor) and not isinstance(hi, Tensor):
         return _ew.clip(x, lo, hi)  # NumPy's clip: min > max gives max, as PyTorch
     out = x
@@ -707,9 +729,16 @@ def log_softmax(input, dim, dtype=None):
     return _F.log_softmax(x if dtype is None else x.to(dtype), dim)
 
 
+def _accumulating(x, dtype):
+    """``x`` in ``dtype``, or for a sum or product of unsigned integers in int64 (PyTorch's;
+    NumPy's: uint64)."""
+    if dtype is None:
+        return x.to(np.int64) if x.dtype.kind == "u" else x
+    return x.to(dtype)
+
+
 def cumsum(input, dim, *, dtype=None):
-    x = _t(input, "cumsum")
-    x = x if dtype is None else x.to(dtype)
+    x = _accumulating(_t(input, "cumsum"), dtype)
     if x.ndim == 0:
         return x.clone()
     return _ex.cumsum(x, _dim(x, dim, "cumsum"))
@@ -729,8 +758,7 @@ def _prefix_grid(x, d, fill):
 def cumprod(input, dim, *, dtype=None):
     """Cumulative product along ``dim``; differentiable at zeros too (row i of a prefix grid
     reduced by ``prod``, whose rule handles zeros)."""
-    x = _t(input, "cumprod")
-    x = x if dtype is None else x.to(dtype)
+    x = _accumulating(_t(input, "cumprod"), dtype)
     if x.ndim == 0:
         return x.clone()
     d = _dim(x, dim, "cumprod")
@@ -1247,7 +1275,7 @@ def trace(input):
     x = _t(input, "trace")
     if x.ndim != 2:
         raise RuntimeError(f"trace(): expected a matrix, got shape {tuple(x.shape)}")
-    return _red.sum(diagonal(x), None, False)
+    return _red.sum(_accumulating(diagonal(x), None), None, False)
 
 
 # ---- indexing ------------------------------------------------------------------------------------

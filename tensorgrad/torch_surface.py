@@ -650,8 +650,8 @@ def xlogy(input, other):
     >>> tg.xlogy(tg.tensor([0.0, 2.0]), tg.tensor([0.0, 1.0])).tolist()
     [0.0, 0.0]
     """
-    x = _tensor_or_number(input, "xlogy", "input")
-    y = _tensor_or_number(other, "xlogy", "other")
+    x, y = _ta._float_operands(_tensor_or_number(input, "xlogy", "input"),
+                               _tensor_or_number(other, "xlogy", "other"))
     like = _ta._first_tensor("xlogy", x, y)
     xp = _xp(like)
     xr = x.data if isinstance(x, Tensor) else x

@@ -43,7 +43,6 @@ from .ops import extra as _ex
 from .ops import nondiff as _nd
 from .ops import shape as _sh
 from .ops.index import getitem as _getitem
-from .ops.registry import _default_of, torch_dtype
 from .tensor import Tensor, _new_tensor
 
 _t = _ta._t
@@ -422,11 +421,7 @@ def pdist(input, p=2):
 def _float_result(x, op, other=None):
     """``x`` in the dtype PyTorch gives a float function of ``x`` and ``other`` (a Tensor or a
     number): their promoted dtype, and the default float dtype where that is integral."""
-    dt = torch_dtype((x.data,) if other is None else
-                     (x.data, other.data if isinstance(other, Tensor) else other))
-    if dt is None or dt.kind not in "fc":
-        dt = _default_of(False)
-    return x if x.dtype == dt else x.to(dt)
+    return _ta._float_operands(x)[0] if other is None else _ta._float_operands(x, other)[0]
 
 
 def copysign(input, other):
@@ -460,7 +455,7 @@ def _integer_pair(fn, name):
         if x.dtype.kind not in "iub" or o.dtype.kind not in "iub":
             raise TypeError(f"{name}(): input and other must be integer tensors, got "
                             f"{x.dtype} and {o.dtype}")
-        return _const(getattr(_xp(x), fn)(x.data, o.data))
+        return getattr(_nd, fn)(x.detach(), o.detach())
 
     f.__name__ = f.__qualname__ = name
     f.__doc__ = f"The elementwise {fn} of two integer tensors (no gradient)."
@@ -488,15 +483,10 @@ def frexp(input):
 
 
 def ldexp(input, other):
-    """input * 2**other (floats). Differentiable in both."""
-    o = _other(other, "ldexp")
-    x = _float_result(_t(input, "ldexp"), "ldexp", o)
-    if isinstance(o, Tensor):
-        o = _float_result(o, "ldexp")
-        if o.dtype != x.dtype and x.dtype.kind == "f":
-            o = o.to(np.result_type(o.dtype, x.dtype))
-        return x * _ex.exp2(o)
-    return x * (2.0 ** o)
+    """input * 2**other, in the float dtype of the pair (float16 stays float16). Differentiable
+    in both."""
+    x, o = _ta._float_operands(_t(input, "ldexp"), _other(other, "ldexp"))
+    return x * (_ex.exp2(o) if isinstance(o, Tensor) else 2.0 ** o)
 
 
 # ---- complex numbers -------------------------------------------------------------------------

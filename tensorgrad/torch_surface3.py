@@ -471,8 +471,7 @@ def bitwise_right_shift(input, other):
 
 def _bit_shift(input, other, name):
     x = _t(input, "bitwise_" + name)
-    o = other.data if isinstance(other, Tensor) else other
-    return _const(getattr(_xp(x), name)(x.data, o))
+    return getattr(_nd, name)(x, other.detach() if isinstance(other, Tensor) else other)
 
 
 # ---- special functions -------------------------------------------------------------------
@@ -510,6 +509,7 @@ def nextafter_(x, other):
 
 # PyTorch's derivative: the identity in input (the step is below any finite difference), none
 # in other
+nextafter_.prim.promote = 0  # PyTorch's promotion of the pair
 defvjp(nextafter_, lambda g, ans, x, other: g, None)
 defjvp(nextafter_, lambda t, ans, x, other: t, None)
 

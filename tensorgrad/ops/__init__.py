@@ -114,7 +114,9 @@ def _reducer(prim, name):
             axis = None
         ax, kd = _axis_args(name, self.ndim, axis, dim, keepdims, keepdim, True)
         if dtype is None:
-            return prim(self, ax, kd)
+            if self.data.dtype.kind != "u":
+                return prim(self, ax, kd)
+            dtype = np.int64  # unsigned integers sum to int64, as PyTorch's (NumPy's: uint64)
         out = prim(self.to(dtype), ax, kd)
         # NumPy sums and multiplies bools as int64; PyTorch keeps the dtype asked for
         return out if out.dtype == dtype else out.to(dtype)

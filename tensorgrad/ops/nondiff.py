@@ -37,7 +37,17 @@ bitwise_xor = _nd(np.bitwise_xor)
 invert = _nd(np.invert)
 floor_divide = _nd(np.floor_divide)
 heaviside = _nd(np.heaviside)
+left_shift = _nd(np.left_shift)
+right_shift = _nd(np.right_shift)
+gcd = _nd(np.gcd)
+lcm = _nd(np.lcm)
 signbit = _nd(np.signbit)
+
+# Tensor operands promote as PyTorch's (registry.torch_promoted): a 0-d int64 tensor does not
+# widen a uint8 one, an integer tensor meeting a Python float gives the default float dtype
+for _p in (floor_divide, bitwise_and, bitwise_or, bitwise_xor, heaviside, left_shift, right_shift,
+           gcd, lcm):
+    _p.prim.promote = 0
 
 
 @primitive

@@ -68,10 +68,10 @@ def _scipy_prim(name, doc, saves=True, order_arg=False):
         if low is None:
             return getattr(_special_module(args, name), name)(*args)
         # SciPy's kernels do not all treat a Python number as weak: make it float32 here, and
-        # bring a float64 answer of float32 arrays back to float32
+        # bring a wider answer (float64 of float32 arrays, float32 of float16) back to theirs
         args = tuple(low.type(a) if type(a) is float else a for a in args)
         out = getattr(_special_module(args, name), name)(*args)
-        return out.astype(low) if out.dtype == np.float64 else out
+        return out.astype(low) if out.dtype.kind == "f" and out.dtype != low else out
 
     fwd.__name__ = fwd.__qualname__ = name
     fwd.__doc__ = doc
