@@ -189,6 +189,16 @@ def _rsqrt(x):
     return _ex.reciprocal(_ew.sqrt(x))
 
 
+def _lgamma(x):
+    """log|Gamma(x)|, +inf at -inf as C's lgamma and PyTorch's (SciPy's gammaln: -inf)."""
+    from .scipy import special
+
+    out = special.gammaln(x)
+    if x.dtype.kind == "f":
+        out = _ew.where(_nd.equal(x, -np.inf), np.inf, out)
+    return out
+
+
 def _float_dtype(*vals):
     """The dtype PyTorch gives a float function of ``vals`` (Tensors and numbers): their
     promoted dtype, and the default float dtype where that is integral. Python numbers count as
@@ -231,7 +241,7 @@ _UNARY = {
     "rad2deg": _ex.rad2deg,
     "frac": _frac, "conj": Tensor.conj, "real": _ew.real, "imag": _ew.imag,
     "erf": _special("erf"), "erfc": _special("erfc"), "erfinv": _special("erfinv"),
-    "lgamma": _special("gammaln"), "digamma": _special("digamma"),
+    "lgamma": lambda x: _lgamma(x), "digamma": _special("digamma"),
     # no derivative (PyTorch's is zero almost everywhere): results carry no history
     "sign": Tensor.sign, "sgn": _sgn, "floor": _nd.floor, "ceil": _nd.ceil,
     "trunc": _nd.trunc, "fix": _nd.trunc, "isnan": _nd.isnan, "isinf": _nd.isinf,

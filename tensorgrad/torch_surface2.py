@@ -271,11 +271,21 @@ def mode(input, dim=-1, keepdim=False):
     xi, xj, j, _ = _pairs_along(x, d)
     counts = (xi == xj).sum(axis=d + 1)  # (..., n at d, ...): how often x_i occurs
     best = counts == counts.max(axis=d, keepdims=True)
-    big = xp.where(best, x.data, x.data.max(axis=d, keepdims=True))
-    value = big.min(axis=d, keepdims=True)
+    v = x.data
+    if v.dtype.kind == "f":
+        # a NaN equals nothing (it counts once) and is the largest value, as in PyTorch's
+        # sort: the answer only where every candidate is NaN
+        nan = xp.isnan(v)
+        pick = best & ~nan
+        found = pick.any(axis=d, keepdims=True)
+        value = xp.where(found, xp.where(pick, v, xp.inf).min(axis=d, keepdims=True), xp.nan)
+        match = best & xp.where(found, v == value, nan)
+    else:
+        value = xp.where(best, v, v.max(axis=d, keepdims=True)).min(axis=d, keepdims=True)
+        match = best & (v == value)
     n = x.shape[d]
     pos = xp.arange(n).reshape((n,) + (1,) * (x.ndim - d - 1))
-    idx = xp.where(best & (x.data == value), pos, -1).max(axis=d, keepdims=True)
+    idx = xp.where(match, pos, -1).max(axis=d, keepdims=True)
     return ModeResult(_ta._by_index(x, idx, d, keepdim),
                       _const(idx if keepdim else idx.squeeze(d)))
 

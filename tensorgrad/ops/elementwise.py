@@ -91,7 +91,27 @@ for _f in (exp, log, log1p, expm1, power, tan):
     _f.prim.amp = "fp32"
 
 
+_F16 = np.dtype(np.float16)
+
+
+def half_as_float(fwd):
+    """``fwd`` (a function of a raw array first) computing a float16 argument in float32 and
+    rounding the answer back once, as PyTorch's kernels do for half (their "opmath"): in float16
+    exp(12) overflows, so sigmoid(-12) was 0 (6.1e-6), and a cumulative sum of 167 halves lost
+    its small partial sums entirely."""
+    import functools
+
+    @functools.wraps(fwd)
+    def f(x, *args, **kw):
+        if getattr(x, "dtype", None) == _F16:
+            return fwd(x.astype(np.float32), *args, **kw).astype(_F16)
+        return fwd(x, *args, **kw)
+
+    return f
+
+
 @primitive
+@half_as_float
 def sigmoid(x):
     # 1 / (1 + exp(-x)): accurate to the last bits in both tails, as PyTorch's. The form
     # 0.5 * (tanh(x / 2) + 1) loses the left tail to cancellation: in float32 it was off by

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..backend.device import move_host_arrays, xp_of
 from ..tensor import Tensor, _norm_axis, _raw
-from .elementwise import _ufunc_prim, cos, exp, sqrt, where
+from .elementwise import _ufunc_prim, cos, exp, half_as_float, sqrt, where
 from .index import getitem, untake
 from .reduce import sum as _sum
 from .registry import _describe, defjvp, defvjp, primitive
@@ -29,6 +29,7 @@ def _flip(x, axis):
 
 # ---- cumsum ------------------------------------------------------------------------------
 @primitive(saves=False)
+@half_as_float
 def cumsum(x, axis):
     """Cumulative sum along ``axis`` (a non-negative int); the adjoint is a reversed cumsum."""
     return xp_of(x).cumsum(x, axis=axis)
@@ -185,6 +186,7 @@ for _f in (arcsin, arccos, sinh, cosh, log2, log10, reciprocal):
 
 
 @primitive
+@half_as_float
 def sinc(x):
     return xp_of(x).sinc(x)
 
