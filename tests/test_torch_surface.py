@@ -655,15 +655,17 @@ def test_second_derivatives_match_finite_differences(device, name, fn, arrays):
     tg.check_grads(fn, modes=("fwd", "rev"), order=2, argnum=argnum)(*put(arrays, device))
 
 
-def test_qr_of_complex_input_gives_values_and_refuses_derivatives(device):
+def test_qr_of_complex_input_gives_values_and_derivatives(device):
     a = A(3, 2) + 1j * A(3, 2)
     q, r = tg.qr(tensor_on(a, device))
     tq, tr = torch.linalg.qr(torch.tensor(a))
     np.testing.assert_allclose(host(q), tq.numpy(), atol=1e-10)
     np.testing.assert_allclose(host(r), tr.numpy(), atol=1e-10)
     x = tensor_on(a, device, requires_grad=True)
-    with pytest.raises(NotImplementedError, match="qr.*complex"):
-        tg.qr(x).R.real.sum().backward()
+    (tg.qr(x).R.abs().sum() + tg.qr(x).Q.imag.sum()).backward()
+    xt = torch.tensor(a, requires_grad=True)
+    (torch.linalg.qr(xt).R.abs().sum() + torch.linalg.qr(xt).Q.imag.sum()).backward()
+    np.testing.assert_allclose(host(x.grad), xt.grad.numpy(), atol=1e-10)
 
 
 def test_gradient_checks_reject_a_wrong_qr_rule():

@@ -7,6 +7,7 @@ from ..ops.index import getitem
 from ..tensor import _raw
 from . import functional as F
 from ._functional_conv_attn import _same_padding, _transpose_out
+from .modules import Conv2d as _Conv2d
 from .modules import _ConvNd
 from .pooling import _AdaptiveAvgPoolNd
 
@@ -20,13 +21,8 @@ class _Conv(_ConvNd):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, 0,
                          groups, bias, padding_mode, device, dtype)
 
-    def forward(self, input):
-        conv = getattr(F, f"conv{self._n}d")
-        if self.padding_mode == "zeros":
-            return conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                        self.groups)
-        return conv(self._pad(input), self.weight, self.bias, self.stride, 0, self.dilation,
-                    self.groups)
+    _conv_forward = _Conv2d._conv_forward
+    forward = _Conv2d.forward
 
 
 def _pad_index(length, left, right, mode, like, op):

@@ -1322,12 +1322,17 @@ class Conv2d(_ConvNd):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, 0,
                          groups, bias, padding_mode, device, dtype)
 
-    def forward(self, input):
+    def _conv_forward(self, input, weight, bias):
+        """PyTorch's ``_conv_forward``: this layer's convolution with another ``weight`` and
+        ``bias`` (what weight-standardising subclasses call), its padding mode included."""
+        conv = getattr(F, f"conv{self._n}d")
         if self.padding_mode == "zeros":
-            return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                            self.groups)
-        return F.conv2d(self._pad(input), self.weight, self.bias, self.stride, 0, self.dilation,
+            return conv(input, weight, bias, self.stride, self.padding, self.dilation,
                         self.groups)
+        return conv(self._pad(input), weight, bias, self.stride, 0, self.dilation, self.groups)
+
+    def forward(self, input):
+        return self._conv_forward(input, self.weight, self.bias)
 
 
 class _MaxPoolNd(Module):
