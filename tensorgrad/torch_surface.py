@@ -33,12 +33,16 @@ from . import creation as _cr
 from . import torch_api as _ta
 from .autograd.grad_mode import _state
 from .backend.device import _CUPY_ARRAY, _DEFAULT, device_of, factory_device, to_host
+from .backend.device import xp_of as _xp_of
 from .ops import decomp as _dc
 from .ops import elementwise as _ew
 from .ops import nondiff as _nd
 from .ops.decomp import _mH
 from .ops.linalg import matmul as _matmul
-from .tensor import Tensor, _new_tensor
+from .ops.registry import defjvp as _defjvp
+from .ops.registry import defvjp as _defvjp
+from .ops.registry import primitive as _primitive
+from .tensor import Tensor, _new_tensor, _raw
 
 _t = _ta._t
 _xp = _ta._xp
@@ -641,10 +645,38 @@ def matrix_power(input, n):
     return _la.matrix_power(x, int(n))
 
 
+@_primitive
+def xlogy_(x, y):
+    """x * log(y) on raw arrays (or numbers), exactly 0 where x == 0 unless y is NaN."""
+    xp = _xp_of(x if hasattr(x, "dtype") else y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = x * xp.log(y)
+    return xp.where((x == 0) & ~xp.isnan(y), 0, out)
+
+
+def _xlogy_dx(g, ans, x, y):
+    # PyTorch's xlogy(g, y): a zero cotangent gives 0 even where y == 0 (g * log(0) is NaN),
+    # so an entry masked out of a loss (a Beta or Gamma log-density at a boundary value) leaves
+    # the other entries' gradients finite; 0 where x == 0 and y <= 0 (where the answer is 0)
+    pin = (_raw(x) == 0) & (_raw(y) <= 0)
+    return _ew.where(pin, 0, xlogy_(g, _ew.where(pin, 1, y)))
+
+
+def _xlogy_dy(g, ans, x, y):
+    # g * x / y; 0 at x == y == 0 (PyTorch: NaN)
+    pin = (_raw(x) == 0) & (_raw(y) == 0)
+    return _ew.where(pin, 0, g * x / _ew.where(pin, 1, y))
+
+
+_defvjp(xlogy_, _xlogy_dx, _xlogy_dy)
+_defjvp(xlogy_, _xlogy_dx, _xlogy_dy)
+
+
 def xlogy(input, other):
     """input * log(other), and 0 where input == 0 (unless other is NaN); differentiable, with
-    PyTorch's gradients (log(other) with respect to input, also where input == 0, but 0 where
-    input == 0 and other <= 0 or infinite).
+    PyTorch's gradients: ``xlogy(g, other)`` with respect to input (0 where input == 0 and
+    other <= 0; a zero cotangent gives 0 where other == 0), ``g * input / other`` with respect
+    to other (0 at input == other == 0, where PyTorch's is NaN).
 
     >>> import tensorgrad as tg
     >>> tg.xlogy(tg.tensor([0.0, 2.0]), tg.tensor([0.0, 1.0])).tolist()
@@ -653,15 +685,9 @@ def xlogy(input, other):
     x, y = _ta._float_operands(_tensor_or_number(input, "xlogy", "input"),
                                _tensor_or_number(other, "xlogy", "other"))
     like = _ta._first_tensor("xlogy", x, y)
-    xp = _xp(like)
-    xr = x.data if isinstance(x, Tensor) else x
-    yr = y.data if isinstance(y, Tensor) else y
-    # where x == 0 the answer is 0 also for other <= 0 or inf, where log(other) * 0 is NaN:
-    # there other is replaced by 1 (a constant mask), so neither the value nor a gradient is NaN
-    fix = xp.asarray((xr == 0) & ((yr <= 0) | xp.isinf(yr)))
-    safe_y = _ew.where(fix, 1, y) if isinstance(y, Tensor) else _const(
-        xp.where(fix, 1, yr).astype(like.dtype if like.dtype.kind in "fc" else np.float32))
-    return _ew.where(fix, 0, x * _ew.log(safe_y))
+    dt = _ta._float_dtype(x, y)  # a number becomes an array of the answer's dtype
+    x, y = (v if isinstance(v, Tensor) else _const(_xp(like).asarray(v, dtype=dt)) for v in (x, y))
+    return xlogy_(x, y)
 
 
 def _tensor_or_number(v, op, name):

@@ -170,3 +170,41 @@ def test_mode_with_nan_gives_a_valid_index(values, value, index, device):
 def test_lgamma_of_minus_inf_is_inf_as_torch():
     np.testing.assert_equal(tg.lgamma(tg.tensor([-np.inf, 1.0])).tolist(), [np.inf, 0.0])
     np.testing.assert_equal(tg.tensor([-np.inf]).lgamma().tolist(), [np.inf])
+
+
+@pytest.mark.parametrize("name, params, values", [
+    ("Beta", (2.0, 3.0), [0.0, 0.3, 1.0]),
+    ("Gamma", (2.0, 3.0), [0.0, 0.5, 4.0]),
+    ("Chi2", (3.0,), [0.0, 1.0, 2.0]),
+    ("Beta", (1.0, 3.0), [0.0, 0.3, 0.9]),
+])
+def test_log_prob_gradient_of_the_finite_entries_stays_finite(name, params, values, device):
+    # a log-density at a boundary value (Beta at 0 or 1, Gamma at 0) is -inf; masking it out of
+    # the loss gave NaN gradients for the parameters (0 * log 0 in xlogy's rule), PyTorch's
+    # are finite (its rule for the first argument is xlogy(g, other))
+    def grads(L, **kw):
+        ps = [L.tensor(p, dtype=L.float64, requires_grad=True, **kw) for p in params]
+        d = getattr(L.distributions, name)(*ps, validate_args=False)
+        lp = d.log_prob(L.tensor(values, dtype=L.float64, **kw))
+        return [g.numpy() for g in L.autograd.grad(lp[L.isfinite(lp)].sum(), ps)]
+
+    want = grads(torch)
+    got = grads(tg, device=device)
+    assert np.isfinite(want).all()
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+def test_xlogy_gradients_as_torch():
+    x = np.array([0.0, 0.0, 0.0, 1.0, 2.0])
+    y = np.array([np.inf, -1.0, 0.0, 0.0, 3.0])
+
+    def grads(L):
+        xt, yt = L.tensor(x, requires_grad=True), L.tensor(y, requires_grad=True)
+        L.xlogy(xt, yt).sum().backward()
+        return xt.grad.numpy(), yt.grad.numpy()
+
+    (gx, gy), (tx, ty) = grads(tg), grads(torch)
+    np.testing.assert_array_equal(gx, tx)  # inf at (0, inf), 0 at (0, <= 0), -inf at (1, 0)
+    # other's: PyTorch's NaN at (0, 0) is 0 here
+    np.testing.assert_array_equal(gy[[0, 1, 3, 4]], ty[[0, 1, 3, 4]])
+    assert gy[2] == 0 and np.isnan(ty[2])
