@@ -12,7 +12,7 @@ import numpy as np
 
 from ..backend.device import move_host_arrays, xp_of
 from ..tensor import Tensor, _norm_axis, _raw
-from .elementwise import _ufunc_prim, cos, exp, half_as_float, sqrt, where
+from .elementwise import _ufunc_prim, cos, half_as_float, sigmoid, sqrt, where
 from .index import getitem, untake
 from .reduce import sum as _sum
 from .registry import _describe, defjvp, defvjp, primitive
@@ -215,9 +215,11 @@ _unary(arctan, lambda x, ans: 1 / (1 + x * x))
 _unary(sinh, lambda x, ans: cosh(x))
 _unary(cosh, lambda x, ans: sinh(x))
 _unary(arcsinh, lambda x, ans: 1 / sqrt(x * x + 1))
-# sqrt(x - 1) sqrt(x + 1), not sqrt(x * x - 1): the principal branch off the real axis (and no
-# overflow of x * x)
-_unary(arccosh, lambda x, ans: 1 / (sqrt(x - 1) * sqrt(x + 1)))
+# complex x: sqrt(x - 1) sqrt(x + 1), the principal branch off the real axis (sqrt(x * x - 1)
+# is another one); real x: sqrt(x * x - 1), finite below -1 as PyTorch's, so that entries
+# outside the domain (NaN) masked out of a loss give 0, not NaN, times their zero cotangent
+_unary(arccosh, lambda x, ans: 1 / (sqrt(x - 1) * sqrt(x + 1)) if x.dtype.kind == "c"
+       else 1 / sqrt(x * x - 1))
 _unary(arctanh, lambda x, ans: 1 / (1 - x * x))
 _unary(log2, lambda x, ans: 1 / (x * _LN2))
 _unary(log10, lambda x, ans: 1 / (x * _LN10))
@@ -237,9 +239,10 @@ def _binary(prim, dx, dy):
     defjvp(prim, lambda t, ans, x, y: t * dx(x, y, ans), lambda t, ans, x, y: t * dy(x, y, ans))
 
 
-_binary(logaddexp, lambda x, y, ans: exp(x - ans), lambda x, y, ans: exp(y - ans))
-_binary(logaddexp2, lambda x, y, ans: exp((x - ans) * _LN2),
-        lambda x, y, ans: exp((y - ans) * _LN2))
+# sigmoid(x - y), PyTorch's 1 / (1 + exp(y - x)): 1 at x = inf, where exp(x - ans) is NaN
+_binary(logaddexp, lambda x, y, ans: sigmoid(x - y), lambda x, y, ans: sigmoid(y - x))
+_binary(logaddexp2, lambda x, y, ans: sigmoid((x - y) * _LN2),
+        lambda x, y, ans: sigmoid((y - x) * _LN2))
 # arctan2(y, x): the first argument is y
 _binary(arctan2, lambda y, x, ans: x / (x * x + y * y), lambda y, x, ans: -y / (x * x + y * y))
 _binary(hypot, lambda x, y, ans: x / ans, lambda x, y, ans: y / ans)

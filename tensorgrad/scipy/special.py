@@ -297,8 +297,11 @@ xlog1py = _scipy_prim("xlog1py", "x * log1p(y), and 0 where x == 0.")
 entr = _scipy_prim("entr", "-x * log(x) for x > 0, 0 at 0.")
 rel_entr = _scipy_prim("rel_entr", "x * log(x / y) for x, y > 0, 0 at x == 0.")
 
-_elementwise(xlogy, lambda s, ans, x, y: s * tnp.log(y), lambda s, ans, x, y: s * x / y)
-_elementwise(xlog1py, lambda s, ans, x, y: s * tnp.log1p(y),
+# d/dx as PyTorch's: xlogy(s, y), so a zero cotangent gives 0 where log(y) is infinite or NaN
+# (an entry masked out of a loss), and 0 where x == 0 and y is at or below the pole
+_elementwise(xlogy, lambda s, ans, x, y: tnp.where((x == 0) & (y <= 0), 0, xlogy(s, y)),
+             lambda s, ans, x, y: s * x / y)
+_elementwise(xlog1py, lambda s, ans, x, y: tnp.where((x == 0) & (y <= -1), 0, xlog1py(s, y)),
              lambda s, ans, x, y: s * x / (1 + y))
 _unary(entr, lambda x, ans: -1 - tnp.log(x))
 _elementwise(rel_entr, lambda s, ans, x, y: s * (tnp.log(x / y) + 1),
