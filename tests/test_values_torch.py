@@ -270,3 +270,17 @@ def test_masked_entries_leave_gradients_finite(name):
     nan = np.isnan(want)
     assert not (np.isnan(got) & ~nan).any(), MASK_X[np.isnan(got) & ~nan]
     np.testing.assert_allclose(got[~nan], want[~nan], rtol=1e-6, atol=1e-12)
+
+
+def test_numpy_where_and_compress_as_numpy():
+    # tnp.where(condition) alone is NumPy's nonzero (it raised); compress takes a condition's
+    # truth values, not its floats as indices (it raised)
+    import tensorgrad.numpy as tnp
+
+    c = np.array([0, 1, 2])
+    got = tnp.where(c)
+    assert len(got) == 1 and np.asarray(got[0]).tolist() == [1, 2]
+    assert np.asarray(tnp.compress(np.array([0.5, 0.0, 2.0]), np.array([1, 2, 3]))).tolist() == [
+        1, 3]
+    with pytest.raises(ValueError, match="both x and y"):
+        tnp.where(c, 1.0)

@@ -88,7 +88,18 @@ conjugate = conj = _ew.conjugate
 remainder = mod = _ew.remainder
 real = _ew.real
 imag = _ew.imag
-where = _ew.where
+def where(condition, x=None, y=None):
+    """NumPy's where: ``x`` where ``condition`` holds, else ``y`` (differentiable in both); with
+    the condition alone, the indices of its nonzero elements (NumPy's ``nonzero``)."""
+    if x is None and y is None:
+        from tensorgrad.numpy import nonzero  # a passthrough (the module's __getattr__)
+
+        return nonzero(condition)
+    if x is None or y is None:
+        raise ValueError("where: give both x and y, or neither")
+    return _ew.where(condition, x, y)
+
+
 
 
 def clip(a, a_min=None, a_max=None):
@@ -1290,6 +1301,8 @@ def compress(condition, a, axis=None):
     a = _tensorish(a)
     cond = _np.asarray(condition, dtype=bool) if not hasattr(condition, "dtype") else _raw(
         condition)
+    if cond.dtype != bool:  # NumPy takes a condition's truth values (nonzero), not indices
+        cond = cond != 0
     if axis is None:
         return ravel(a)[cond]
     ax = _norm_axis(axis, a.ndim, "compress")
