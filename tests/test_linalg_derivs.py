@@ -376,3 +376,32 @@ def test_missing_cupy_function_names_it(monkeypatch, rng):
         LA.eig(a)
     with pytest.raises(NotImplementedError, match=r"pinv.*cuda"):
         LA.pinv(a)
+
+
+SINGULAR = {
+    "rank2_3x3": np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]]),
+    "rank1_2x2": np.array([[1.0, 2.0], [2.0, 4.0]]),
+    "zero_3x3": np.zeros((3, 3)),
+    "rank1_complex": np.array([[1 + 1j, 2.0], [2 + 2j, 4.0]]),
+    "batch_mixed": np.stack([np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]]),
+                             np.eye(3) + 0.1]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SINGULAR))
+def test_det_derivative_at_singular_matrices(name, device):
+    # the derivative of det is the cofactor matrix, finite everywhere; at a singular matrix the
+    # rule through the inverse raised LinAlgError (PyTorch 2.13 gives 0 for the 2 x 2 ones)
+    a = SINGULAR[name]
+    check(LA.det, put(a, device))
+    x = tensor_on(a, device, requires_grad=True)
+    d = tg.linalg.det(x)
+    (d.real if d.dtype.kind == "c" else d).sum().backward()
+    fd = np.zeros_like(a)
+    for i in np.ndindex(a.shape):
+        for step in ((1.0, 1j) if a.dtype.kind == "c" else (1.0,)):
+            e = np.zeros_like(a)
+            e[i] = 1e-6 * step
+            diff = np.linalg.det(a + e).real - np.linalg.det(a - e).real
+            fd[i] += diff.sum() / 2e-6 * (1.0 if step == 1.0 else 1j)
+    np.testing.assert_allclose(host(x.grad), fd, atol=1e-6)

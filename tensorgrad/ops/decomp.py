@@ -81,8 +81,50 @@ def det(a):
     return xp_of(a).linalg.det(a)
 
 
-defvjp(det, lambda g, ans, a: _as_matrix_scalar(g * ans) * _mT(inv(a)))
-defjvp(det, lambda t, ans, a: ans * _trace_of_product(inv(a), t))
+def _singular(ans):
+    """Is any determinant in ``ans`` exactly 0 (an LU pivot was 0: no inverse)? A host read."""
+    raw = _raw(ans)
+    return bool(xp_of(raw).any(raw == 0))
+
+
+def _cofactor(a):
+    """The cofactor matrix of ``a`` (the transpose of its adjugate: det(a) a^-T where a is
+    invertible), for singular matrices too. Raw arrays (a first derivative): from the SVD,
+    a = U S Vh gives adj(a) = det(U) det(Vh) Vh^H diag(prod_{j != i} s_j) U^H. On the tape
+    (derivatives of derivatives): from the determinants of the (n-1) x (n-1) minors, the
+    polynomial itself, differentiable again (O(n^5): only reached for singular matrices)."""
+    n = a.shape[-1]
+    if n == 1:
+        return _raw_or_tensor_ones(a)
+    if not isinstance(a, Tensor):
+        xp = xp_of(a)
+        u, s, vh = _la(a, "svd")(a)
+        from .reduce import _prod_others
+
+        p = _prod_others(s, (s.ndim - 1,)).astype(a.dtype)
+        phase = (xp.linalg.det(u) * xp.linalg.det(vh))[..., None, None]
+        adj = phase * ((xp.conj(vh).swapaxes(-1, -2) * p[..., None, :])
+                       @ xp.conj(u).swapaxes(-1, -2))
+        return adj.swapaxes(-1, -2)
+    keep = _np.array([[j for j in range(n) if j != i] for i in range(n)])
+    rows = keep[:, None, :, None]
+    cols = keep[None, :, None, :]
+    minors = getitem(a, (Ellipsis, rows, cols))  # (..., n, n, n - 1, n - 1)
+    sign = (-1.0) ** _np.add.outer(_np.arange(n), _np.arange(n))
+    return det(minors) * xp_of(_raw(a)).asarray(sign, dtype=a.dtype)
+
+
+def _raw_or_tensor_ones(a):
+    raw = _raw(a)
+    return xp_of(raw).ones(raw.shape, dtype=raw.dtype)
+
+
+# The inverse where every matrix is invertible; at a singular one (PyTorch's too) the cofactor
+# matrix, the derivative of the polynomial det, which the inverse cannot give (it raised)
+defvjp(det, lambda g, ans, a: _as_matrix_scalar(g) * _cofactor(a) if _singular(ans)
+       else _as_matrix_scalar(g * ans) * _mT(inv(a)))
+defjvp(det, lambda t, ans, a: _sum(_cofactor(a) * t, (a.ndim - 2, a.ndim - 1), False)
+       if _singular(ans) else ans * _trace_of_product(inv(a), t))
 
 
 @primitive
