@@ -18,6 +18,12 @@ own classes, builtin and NumPy scalar types, and those a program allowed with
 ``tg.serialization.add_safe_globals`` or ``safe_globals``; with ``weights_only=False`` it imports
 whatever class the file names, so load such files only from sources you trust, as PyTorch says.
 
+PyTorch's own files (``torch.save``'s zip format) are read too, without PyTorch and as weights
+only whatever ``weights_only`` says: a restricted unpickler rebuilds tensors, Parameters,
+containers, numbers and strings and refuses every other name it meets, before importing or
+calling anything (``tensorgrad/_torch_format.py``). ``save(obj, path, format="torch")`` writes
+that format (tensors, containers, numbers, strings) for ``torch.load(path, weights_only=True)``.
+
 >>> import os, tempfile, tensorgrad as tg
 >>> path = os.path.join(tempfile.mkdtemp(), "ckpt.tg")
 >>> tg.save({"w": tg.ones(2), "step": 3}, path)
@@ -435,7 +441,8 @@ def _write(f, structure, arrays):
                                           allow_pickle=False)
 
 
-def save(obj, path, pickle_module=None, pickle_protocol=2, _use_new_zipfile_serialization=True):
+def save(obj, path, pickle_module=None, pickle_protocol=2, _use_new_zipfile_serialization=True,
+         *, format="tensorgrad"):
     """Write ``obj`` to ``path`` atomically: a crash leaves the old file or none, never half of
     the new one. ``path`` may also be a writable binary file object (``io.BytesIO``, an open
     file), as PyTorch's ``f``; then the archive is written at its current position.
@@ -446,22 +453,36 @@ def save(obj, path, pickle_module=None, pickle_protocol=2, _use_new_zipfile_seri
     generator, a lambda or local function, say in a hook) is a ``TypeError`` naming where it
     is (``obj.encoder._forward_hooks[0]``), raised before anything is written.
 
+    ``format="torch"`` writes PyTorch's ``torch.save`` zip format instead, which
+    ``torch.load(path, weights_only=True)`` reads: only tensors (Parameters stay Parameters;
+    NumPy/CuPy arrays become tensors), dicts, OrderedDicts, lists, tuples, str, int, float,
+    bool and None (anything else is a ``TypeError`` naming where it is). Tensors on a GPU are
+    written as CPU tensors (their bytes copied to the host), so the file loads anywhere;
+    ``.to(device)`` or ``load_state_dict`` into a model on the GPU puts them back there.
+
     PyTorch's ``pickle_module``, ``pickle_protocol`` and ``_use_new_zipfile_serialization``
-    are accepted for its signature and change nothing: the format never pickles (a module
-    other than ``pickle`` is refused, since it would be silently unused), and is always a zip
-    archive."""
+    are accepted for its signature and change nothing: tensorgrad's format never pickles (a
+    module other than ``pickle`` is refused, since it would be silently unused), PyTorch's is
+    always written as a protocol-2 zip archive."""
     _refuse_pickle_module("save", pickle_module)
-    enc = _Encoder()
-    structure = {"format": FORMAT, "root": enc.encode(obj, "obj")}  # fails before any write
-    arrays = enc.arrays
+    if format == "torch":
+        from ._torch_format import prepare
+
+        write = prepare(obj)  # fails before any write
+    elif format == "tensorgrad":
+        enc = _Encoder()
+        structure = {"format": FORMAT, "root": enc.encode(obj, "obj")}  # fails before any write
+        write = lambda f: _write(f, structure, enc.arrays)
+    else:
+        raise ValueError(f"save: format must be 'tensorgrad' or 'torch', got {format!r}")
     if not isinstance(path, (str, bytes, os.PathLike)) and hasattr(path, "write"):
-        _write(path, structure, arrays)
+        write(path)
         return
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".tg", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            _write(f, structure, arrays)
+            write(f)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -774,6 +795,13 @@ def load(path, map_location=None, pickle_module=None, *, weights_only=None, mmap
     (compressed) archive. ``pickle_module`` other than ``pickle`` is refused: nothing is
     unpickled.
 
+    A file PyTorch's ``torch.save`` wrote (its zip format, PyTorch 1.6+) is read as weights
+    only, whatever ``weights_only`` says: tensors (``tg.nn.Parameter`` for Parameters, with
+    ``requires_grad`` as saved; bfloat16 widened exactly to float32, with a warning), dicts,
+    OrderedDicts, lists, tuples, numbers and strings; a pickled module or any other object is
+    a ``pickle.UnpicklingError`` (save a state_dict instead), raised before anything is
+    imported or called. PyTorch's legacy non-zip format is a ``ValueError`` saying to re-save.
+
     All or nothing: a file that is truncated, damaged or not a tensorgrad save file at all
     raises a ``ValueError`` naming it, before anything is returned."""
     if weights_only not in (None, True, False):
@@ -785,8 +813,17 @@ def load(path, map_location=None, pickle_module=None, *, weights_only=None, mmap
     if isinstance(path, (str, bytes, os.PathLike)):
         with open(path, "rb"):  # a missing file is FileNotFoundError, as for any file
             pass
+    from . import _torch_format
+
+    legacy = _torch_format.legacy_error(_torch_format.peek(path), _name(path))
+    if legacy is not None:
+        raise legacy
     try:
         with zipfile.ZipFile(path, "r") as z:
+            names = z.namelist()
+            top = None if "structure.json" in names else _torch_format.prefix(names)
+            if top is not None:  # PyTorch's torch.save format
+                return _torch_format.read(z, top, place, _name(path))
             structure = _read(z, path)
             loaded = {}
 
@@ -811,7 +848,7 @@ def load(path, map_location=None, pickle_module=None, *, weights_only=None, mmap
                 _refuse_unsafe(structure["root"], _name(path))
             return _Decoder(arrays, place, _name(path)).decode(structure["root"])
     except _DAMAGE as e:
-        if isinstance(e, ValueError) and str(e).startswith(f"load: {_name(path)} is not"):
+        if isinstance(e, ValueError) and str(e).startswith(f"load: {_name(path)} "):
             raise
         why = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
         raise _not_a_checkpoint(path, why) from e
