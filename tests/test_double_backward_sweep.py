@@ -91,7 +91,7 @@ FNS = {  # each: a function of x (4, 6), written once for torch and tensorgrad (
     "glu": lambda L, F, x: F.glu(x, 1),
     "prelu": lambda L, F, x: F.prelu(x, L.tensor(np.array([0.2]))) * x,
     "dropout_eval": lambda L, F, x: F.dropout(x * x, 0.5, training=False),
-    "embedding_like": lambda L, F, x: (x * x)[L.tensor(idx)],
+    "embedding_like": lambda L, F, x: (x * x)[L.tensor(idx % 4)],
     "std": lambda L, F, x: x.std(1),
     "var_mean": lambda L, F, x: L.var_mean(x, 1)[0],
     "norm_2": lambda L, F, x: L.linalg.vector_norm(x, dim=1),
@@ -135,13 +135,34 @@ def _gradients(L, fn):
     y = fn(L, L.nn.functional, x)
     w = L.tensor(np.cos(np.arange(y.numel())).reshape(tuple(y.shape)))
     (g,) = L.autograd.grad((y * w).sum(), x, create_graph=True)
+    if not g.requires_grad:  # piecewise linear (margin_ranking): PyTorch's g has no graph
+        return g.detach().numpy(), np.zeros_like(X)
     (h,) = L.autograd.grad((g * L.tensor(V)).sum(), x, allow_unused=True)
     return g.detach().numpy(), np.zeros_like(X) if h is None else h.numpy()
 
 
-@pytest.mark.parametrize("name", sorted(FNS))
+# PyTorch 2.13 has no double backward for these (NotImplementedError): checked against finite
+# differences of tensorgrad's own first derivative instead
+_TORCH_LACKS = {"cdist", "pdist", "multi_margin"}
+
+
+@pytest.mark.parametrize("name", sorted(set(FNS) - _TORCH_LACKS))
 def test_double_backward_matches_torch(name):
     want_g, want_h = _gradients(torch, FNS[name])
     got_g, got_h = _gradients(tg, FNS[name])
     np.testing.assert_allclose(got_g, want_g, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(got_h, want_h, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", sorted(_TORCH_LACKS))
+def test_double_backward_where_torch_has_none(name):
+    fn = FNS[name]
+    with pytest.raises((NotImplementedError, RuntimeError)):
+        _gradients(torch, fn)
+    y = fn(tg, tg.nn.functional, tg.tensor(X))
+    w = np.cos(np.arange(y.numel())).reshape(tuple(y.shape))
+
+    def loss(x):  # finite differences evaluate on arrays: Tensors for the functions here
+        return (fn(tg, tg.nn.functional, tg.as_tensor(x)) * tg.tensor(w)).sum()
+
+    tg.check_grads(loss, modes=("rev",), order=2)(X)
