@@ -241,6 +241,13 @@ def bernoulli(input, p=None, *, generator=None):
     if x.dtype.kind != "f":
         raise TypeError(f"bernoulli(): input must be floating point, got {x.dtype}")
     prob = x.data if p is None else p
+    if isinstance(prob, np.ndarray) or isinstance(prob, numbers.Real):
+        # PyTorch refuses probabilities outside [0, 1] (here checked on the host only: a
+        # device array would cost a synchronisation)
+        arr = np.asarray(prob)
+        if arr.size and not bool(((arr >= 0) & (arr <= 1)).all()):
+            raise ValueError(f"bernoulli(): probabilities must be in [0, 1], got values from "
+                             f"{np.nanmin(arr)} to {np.nanmax(arr)} (shape {tuple(x.shape)})")
     _cr._source(generator, x.device, "bernoulli")
     u = _cr.rand(*x.shape, generator=generator, dtype=x.dtype, device=x.device).data
     return _const((u < prob).astype(x.dtype))

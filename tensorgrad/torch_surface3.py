@@ -45,7 +45,7 @@ from .ops.index import getitem as _getitem
 from .ops.index import untake as _untake
 from .ops.index import zero_at as _zero_at
 from .ops.registry import defjvp, defvjp, primitive
-from .tensor import Tensor, _new_tensor, bump_version
+from .tensor import Tensor, _new_tensor, _raw, bump_version
 
 _t = _ta._t
 _xp = _ta._xp
@@ -293,6 +293,10 @@ def put(input, index, source, accumulate=False):
     x = _t(input, "put")
     idx = _ta._int_index(index, "put").reshape(-1)
     n = x.numel()
+    raw = _raw(idx)
+    if raw.size and bool(((raw < -n) | (raw >= n)).any()):  # a host read
+        raise IndexError(f"put(): index out of range for a tensor of {n} elements "
+                         f"(shape {tuple(x.shape)}): indices must be in [-{n}, {n})")
     idx = idx % n if n else idx
     flat = x.reshape(-1)
     s = _ta._cast_like(_t(source, "put", "source"), x).reshape(-1)

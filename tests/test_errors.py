@@ -345,3 +345,28 @@ def test_a_binary_cross_entropy_target_of_another_shape_is_refused_as_torch(loss
     with pytest.raises(ValueError, match=rf"{loss}: target size \(3,\) must be the same as "
                                          r"input size \(3, 1\)"):
         getattr(tg.nn.functional, loss)(tg.full((3, 1), 0.5), tg.ones(3))
+
+
+@pytest.mark.parametrize("name, call, error, match", [
+    ("flatten", lambda: tg.ones(2, 3).flatten(1, 0), ValueError, "start_dim 1 comes after"),
+    ("put", lambda: tg.zeros(2, 3).put_(tg.tensor([6]), tg.tensor([1.0])), IndexError,
+     r"\[-6, 6\)"),
+    ("bernoulli", lambda: tg.bernoulli(tg.tensor([1.5])), ValueError, r"\[0, 1\]"),
+    ("binary_cross_entropy", lambda: tg.nn.functional.binary_cross_entropy(
+        tg.tensor([0.5, 1.5]), tg.tensor([1.0, 0.0])), ValueError, "between 0 and 1"),
+])
+def test_what_torch_refuses_is_refused(name, call, error, match):
+    # these computed silently (flatten into a wrong shape, put wrapping the index around,
+    # bernoulli and the BCE of a probability of 1.5); PyTorch raises for each
+    torch = pytest.importorskip("torch")
+    torch_call = {
+        "flatten": lambda: torch.ones(2, 3).flatten(1, 0),
+        "put": lambda: torch.zeros(2, 3).put_(torch.tensor([6]), torch.tensor([1.0])),
+        "bernoulli": lambda: torch.bernoulli(torch.tensor([1.5])),
+        "binary_cross_entropy": lambda: torch.nn.functional.binary_cross_entropy(
+            torch.tensor([0.5, 1.5]), torch.tensor([1.0, 0.0])),
+    }[name]
+    with pytest.raises((RuntimeError, IndexError)):
+        torch_call()
+    with pytest.raises(error, match=match):
+        call()

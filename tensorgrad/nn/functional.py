@@ -569,6 +569,13 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     reduction = _legacy_reduction(size_average, reduce, reduction, "binary_cross_entropy", weight)
     _check_reduction(reduction, "binary_cross_entropy")
     _target_size("binary_cross_entropy", input, target, strict=True)
+    raw = _raw(input)
+    if type(raw) is _np.ndarray and raw.size and not bool(((raw >= 0) & (raw <= 1)).all()):
+        # PyTorch refuses probabilities outside [0, 1] (checked on the host only: on a GPU the
+        # check would cost a synchronisation; there a NaN shows it)
+        raise ValueError(f"binary_cross_entropy: all elements of input must be between 0 and "
+                         f"1 (probabilities), got values from {_np.nanmin(raw)} to "
+                         f"{_np.nanmax(raw)}; for logits use binary_cross_entropy_with_logits")
     if _AUTOCAST[0]:
         input, target, weight = _cast_inputs(_FP32, input, target, weight)
     loss = _bce(input, target)

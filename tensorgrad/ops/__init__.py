@@ -234,6 +234,9 @@ def _flatten(self, start_dim=0, end_dim=-1):
         return reshape(self, (1,))
     s = _norm_axis(start_dim, self.ndim, "flatten")
     e = _norm_axis(end_dim, self.ndim, "flatten")
+    if s > e:  # it flattened nothing, or into a wrong shape
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a "
+                         f"tensor of shape {tuple(self.shape)}")
     shape = self.shape
     n = 1
     for d in shape[s:e + 1]:
