@@ -370,3 +370,69 @@ def test_what_torch_refuses_is_refused(name, call, error, match):
         torch_call()
     with pytest.raises(error, match=match):
         call()
+
+
+def test_a_reassigned_parameter_or_module_keeps_its_place():
+    # tying weights (decoder.weight = encoder.weight) moved the name to the end: parameter and
+    # state_dict order differed from PyTorch's (optimizer state loaded by position)
+    torch = pytest.importorskip("torch")
+
+    def names(L):
+        m = L.nn.Sequential(L.nn.Linear(2, 2), L.nn.Linear(2, 2), L.nn.ReLU())
+        m[0].weight = m[1].weight
+        m[0].bias = L.nn.Parameter(L.zeros(2))
+        m[1] = L.nn.Linear(2, 2)
+        return [n for n, _ in m.named_parameters(remove_duplicate=False)], list(m.state_dict())
+
+    assert names(tg) == names(torch)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda L, s: s.__setitem__(1, L.nn.Tanh()),
+    lambda L, s: s.__delitem__(0),
+    lambda L, s: s.__delitem__(slice(0, 2)),
+    lambda L, s: s.pop(-1),
+    lambda L, s: s.insert(1, L.nn.Tanh()),
+    lambda L, s: s.insert(-1, L.nn.Tanh()),
+    lambda L, s: s.extend([L.nn.Tanh(), L.nn.Sigmoid()]),
+    lambda L, s: s.append(L.nn.Tanh()),
+], ids=["setitem", "delitem", "delitem_slice", "pop", "insert", "insert_negative", "extend",
+        "append"])
+@pytest.mark.parametrize("kind", ["Sequential", "ModuleList"])
+def test_container_edits_as_torch(edit, kind):
+    # Sequential had no item assignment, deletion, insert, pop, extend, +, * (PyTorch's);
+    # ModuleList no deletion, pop, +
+    torch = pytest.importorskip("torch")
+
+    def layout(L):
+        s = getattr(L.nn, kind)([L.nn.Linear(2, 2), L.nn.ReLU(), L.nn.Linear(2, 3)]
+                                if kind == "ModuleList" else None) if kind == "ModuleList" \
+            else L.nn.Sequential(L.nn.Linear(2, 2), L.nn.ReLU(), L.nn.Linear(2, 3))
+        edit(L, s)
+        return [(n, type(m).__name__) for n, m in s.named_children()]
+
+    try:
+        want = layout(torch)
+    except KeyError:  # PyTorch 2.13's ModuleList.insert(-1) fails (KeyError '-1'): a list's
+        want = [("0", "Linear"), ("1", "ReLU"), ("2", "Tanh"), ("3", "Linear")]
+    assert layout(tg) == want
+
+
+def test_sequential_arithmetic_as_torch():
+    torch = pytest.importorskip("torch")
+
+    def layout(L):
+        a = L.nn.Sequential(L.nn.Linear(2, 2), L.nn.ReLU())
+        b = L.nn.Sequential(L.nn.Tanh())
+        c = a + b
+        d = 2 * b
+        a += b
+        b *= 3
+        return [[(n, type(m).__name__) for n, m in s.named_children()] for s in (a, b, c, d)] + [
+            (c[0] is a[0], d[0] is d[1])]
+
+    assert layout(tg) == layout(torch)
+    with pytest.raises(ValueError, match="positive"):
+        tg.nn.Sequential(tg.nn.Tanh()) * 0
+    with pytest.raises(IndexError):
+        tg.nn.Sequential(tg.nn.Tanh()).insert(3, tg.nn.ReLU())

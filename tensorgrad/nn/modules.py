@@ -121,10 +121,10 @@ class Module:
             if isinstance(getattr(type(self), name, None), property):
                 # a parametrized tensor (tg.nn.utils.parametrize): PyTorch's error
                 raise KeyError(f"attribute '{name}' already exists")
-            self._drop(name)
-            self._parameters[name] = value
+            self._drop(name, keep=self._parameters)  # a name reassigned keeps its place
+            self._parameters[name] = value  # (PyTorch's order: tied weights, state_dict keys)
         elif isinstance(value, Module):
-            self._drop(name)
+            self._drop(name, keep=self._modules)
             self._modules[name] = value
         elif name in self._parameters:
             if value is not None:
@@ -146,10 +146,11 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _drop(self, name):
+    def _drop(self, name, keep=None):
         self.__dict__.pop(name, None)
         for table in (self._parameters, self._buffers, self._modules):
-            table.pop(name, None)
+            if table is not keep:
+                table.pop(name, None)
         self._non_persistent_buffers_set.discard(name)
 
     def __getattr__(self, name):
@@ -949,6 +950,80 @@ class Sequential(Module):
         self.add_module(str(len(self._modules)), m)
         return self
 
+    def __setitem__(self, i, module):
+        setattr(self, list(self._modules)[i], module)  # the name keeps its place
+
+    def __delitem__(self, i):
+        _delete_children(self, i)
+
+    def pop(self, i):
+        m = self[i]
+        del self[i]
+        return m
+
+    def insert(self, index, module):
+        _insert_child(self, index, module, "Sequential")
+        return self
+
+    def extend(self, sequential):
+        for m in sequential:
+            self.append(m)
+        return self
+
+    def _others(self, other, op):
+        if not isinstance(other, Sequential):
+            raise ValueError(f"Sequential {op}: supports only Sequential operands, got "
+                             f"{type(other).__name__}")
+        return list(other)
+
+    def __add__(self, other):
+        return Sequential(*(list(self) + self._others(other, "+")))
+
+    def __iadd__(self, other):
+        return self.extend(self._others(other, "+="))
+
+    def _times(self, n):
+        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+            raise ValueError(f"Sequential *: the factor must be a positive int, got {n!r}")
+        return list(self) * n
+
+    def __mul__(self, n):
+        return Sequential(*self._times(n))  # the same modules, repeated (PyTorch's)
+
+    __rmul__ = __mul__
+
+    def __imul__(self, n):
+        mods = self._times(n)
+        return self.extend(mods[len(self):])
+
+
+def _renumber(module, children):
+    """``module``'s children replaced by ``children`` under the names "0", "1", ... (what a
+    Sequential or ModuleList is after a deletion or an insertion, as PyTorch's)."""
+    module._modules.clear()
+    for i, m in enumerate(children):
+        module._modules[str(i)] = m
+
+
+def _delete_children(module, i):
+    children = list(module._modules.values())
+    if isinstance(i, slice):
+        del children[i]
+    else:
+        children.pop(i)  # IndexError out of range, as a list's
+    _renumber(module, children)
+
+
+def _insert_child(module, index, child, op):
+    if not isinstance(child, Module):
+        raise TypeError(f"{op}.insert: expected a Module, got {type(child).__name__}")
+    n = len(module._modules)
+    if not -n <= index <= n:
+        raise IndexError(f"{op}.insert: index {index} out of range for {n} modules")
+    children = list(module._modules.values())
+    children.insert(index, child)
+    _renumber(module, children)
+
 
 class _Table:
     """What the containers share over their one table of children: ``_table`` names it
@@ -1037,15 +1112,24 @@ class ModuleList(_ListTable, Module):
         return _ListTable.extend(self, modules)
 
     def insert(self, index, module):
-        mods = list(self._modules.values())
-        mods.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(mods):
-            self.add_module(str(i), m)
+        _insert_child(self, index, module, "ModuleList")
 
     def __setitem__(self, i, module):
-        key = list(self._modules)[i]
-        self.add_module(key, module)
+        setattr(self, list(self._modules)[i], module)  # the name keeps its place
+
+    def __delitem__(self, i):
+        _delete_children(self, i)
+
+    def pop(self, i):
+        m = self[i]
+        del self[i]
+        return m
+
+    def __add__(self, other):
+        return ModuleList(list(self) + list(other))
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
 
 
 class ModuleDict(_DictTable, Module):
@@ -1109,6 +1193,9 @@ class ParameterList(_ParameterTable, _ListTable, Module):
         if i < 0:
             i += n
         self.register_parameter(str(i), value)
+
+    def __iadd__(self, values):
+        return self.extend(values)
 
 
 class ParameterDict(_ParameterTable, _DictTable, Module):
