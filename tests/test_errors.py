@@ -436,3 +436,33 @@ def test_sequential_arithmetic_as_torch():
         tg.nn.Sequential(tg.nn.Tanh()) * 0
     with pytest.raises(IndexError):
         tg.nn.Sequential(tg.nn.Tanh()).insert(3, tg.nn.ReLU())
+
+
+def test_load_from_state_dict_and_apply_overrides_are_called():
+    # PyTorch's extension points: _load_from_state_dict (renaming an old checkpoint's keys,
+    # then super()) and _apply (what to/double/cuda call: moving a cache that is no buffer)
+    # were never called (the override was silently ignored)
+    torch = pytest.importorskip("torch")
+
+    def run(L):
+        class Renamed(L.nn.Linear):
+            def _load_from_state_dict(self, sd, prefix, *args):
+                if prefix + "w" in sd:
+                    sd[prefix + "weight"] = sd.pop(prefix + "w")
+                super()._load_from_state_dict(sd, prefix, *args)
+
+            def _apply(self, fn, *args, **kwargs):
+                self.cache = fn(self.cache)
+                return super()._apply(fn, *args, **kwargs)
+
+        net = L.nn.Sequential(Renamed(2, 2))
+        net[0].cache = L.ones(2)
+        old = {"0.w": L.full((2, 2), 3.0), "0.bias": L.zeros(2)}
+        keys = net.load_state_dict(old)
+        net.double()
+        return (net[0].weight.tolist(), str(net[0].cache.dtype).replace("torch.", ""),
+                str(net[0].weight.dtype).replace("torch.", ""), list(keys.missing_keys))
+
+    assert run(tg) == run(torch)
+    with pytest.raises(RuntimeError, match="unexpected keys"):
+        tg.nn.Linear(2, 2).load_state_dict({"w": tg.ones(2, 2), "bias": tg.zeros(2)})

@@ -65,6 +65,11 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
         return super().__repr__()
 
 
+# the (updates, extras) lists of the load_state_dict calls running, innermost last: where a
+# module's _load_from_state_dict stages its copies
+_LOAD_STAGING = []
+
+
 def _load_checked(updates, extras):
     """load_state_dict's copies (and set_extra_state calls) of what has been checked; the
     lists are emptied."""
@@ -383,23 +388,28 @@ class Module:
                 moved = t.to(moved.device, memory_format=kw.get("memory_format"))
             return moved
 
-        return self._move(convert)
+        return self._apply(convert)
 
-    def _move(self, convert):
-        """Replace the data of every parameter and buffer by ``convert(tensor)``'s, keeping the
-        objects (and bumping their version counters where the data changed)."""
+    def _apply(self, fn, recurse=True):
+        """PyTorch's ``_apply``, what ``to``/``cuda``/``double``/... call: replace the data of
+        every parameter and buffer by ``fn(tensor)``'s, keeping the objects (and bumping their
+        version counters where the data changed), children first, each through its own
+        ``_apply``: a module that overrides it (to move a cache that is not a buffer) is
+        called, as in PyTorch. Returns self."""
+        if recurse:
+            for m in self.children():
+                m._apply(fn)
         with no_grad():
-            for m in self.modules():
-                for table in (m._parameters, m._buffers):
-                    for t in table.values():
-                        if t is None:
-                            continue
-                        moved = convert(t)
-                        if moved is not t:
-                            t.data = moved.data
-                            t._vc = [t._vc[0] + 1]
-                        if t.grad is not None:  # gradients go along, as in PyTorch
-                            t.grad = t.grad.to(device=t.device, dtype=t.dtype)
+            for table in (self._parameters, self._buffers):
+                for t in table.values():
+                    if t is None:
+                        continue
+                    moved = fn(t)
+                    if moved is not t:
+                        t.data = moved.data
+                        t._vc = [t._vc[0] + 1]
+                    if t.grad is not None:  # gradients go along, as in PyTorch
+                        t.grad = t.grad.to(device=t.device, dtype=t.dtype)
         return self
 
     def cpu(self):
@@ -411,7 +421,7 @@ class Module:
     def _cast_floating(self, dtype):
         # PyTorch's double()/float()/half() cast floating tensors only (complex ones stay;
         # to(dtype) casts those too)
-        return self._move(lambda t: t.to(dtype) if t.dtype.kind == "f" else t)
+        return self._apply(lambda t: t.to(dtype) if t.dtype.kind == "f" else t)
 
     def float(self):
         """Cast the floating parameters and buffers to float32 in place (complex ones stay, as
@@ -428,7 +438,7 @@ class Module:
         dtype, or a legacy name such as ``"torch.DoubleTensor"``) in place; returns self."""
         dtype = _LEGACY_TYPE_NAMES.get(dst_type, dst_type) if isinstance(dst_type, str) \
             else dst_type
-        return self._move(lambda t: t.to(dtype))
+        return self._apply(lambda t: t.to(dtype))
 
     def compile(self, *args, **kwargs):
         """PyTorch's in-place ``Module.compile``: the module's forward through ``tg.compile``,
@@ -552,12 +562,19 @@ class Module:
                                    if c is not None]))
         return result
 
-    def _check_own_state(self, state_dict, prefix, local_metadata, found):
-        """One module's part of ``load_state_dict``, without changing anything: its load
-        pre-hooks run, then its keys are matched (PyTorch's ``_load_from_state_dict``, whose
-        copies ``load_state_dict`` makes once everything is checked). ``found`` holds the
-        lists missing, unexpected, error_msgs, updates, extras."""
-        missing, unexpected, error_msgs, updates, extras = found
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        """PyTorch's: this module's own part of ``load_state_dict``. Its load pre-hooks run,
+        then its parameters, persistent buffers and extra state are matched against the
+        entries of ``state_dict`` under ``prefix``, adding to ``missing_keys``,
+        ``unexpected_keys`` and ``error_msgs``. Subclasses override it to rename or convert
+        the keys of old checkpoints and then call ``super()._load_from_state_dict(...)``, as in
+        PyTorch. Inside ``load_state_dict`` nothing is written here: the copies are made once
+        every module is checked (a bad state dict changes nothing); called on its own, it
+        copies what it matched."""
+        staged = _LOAD_STAGING[-1] if _LOAD_STAGING else ([], [])
+        missing, unexpected = missing_keys, unexpected_keys
+        updates, extras = staged
         for hook, with_module in self._hook_values("_load_state_dict_pre_hooks"):
             args = (state_dict, prefix, local_metadata, True, missing, unexpected, error_msgs)
             hook(self, *args) if with_module else hook(*args)
@@ -590,6 +607,8 @@ class Module:
                 head, dot, _ = key[len(prefix):].partition(".")
                 if head not in (self._modules if dot else local):
                     unexpected.append(key)
+        if not _LOAD_STAGING and not error_msgs:
+            _load_checked(updates, extras)
 
     def load_state_dict(self, state_dict, strict=True, assign=False):
         """Copy values from ``state_dict`` into the parameters and persistent buffers (and
@@ -607,7 +626,25 @@ class Module:
                             f"state_dict() returns), got {type(state_dict).__name__}")
         metadata = getattr(state_dict, "_metadata", None)
         state_dict = OrderedDict(state_dict)  # hooks may edit it; the caller's stays
-        missing, unexpected, error_msgs, updates, extras = found = [], [], [], [], []
+        missing, unexpected, error_msgs, updates, extras = [], [], [], [], []
+        _LOAD_STAGING.append((updates, extras))
+        try:
+            self._load_modules(state_dict, metadata, missing, unexpected, error_msgs)
+        finally:
+            _LOAD_STAGING.pop()
+        if error_msgs or strict and (missing or unexpected):
+            msgs = [f"missing keys {missing}, unexpected keys {unexpected}"] \
+                if strict and (missing or unexpected) else []
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: "
+                               + "; ".join(msgs + error_msgs))
+        _load_checked(updates, extras)
+        return _IncompatibleKeys(missing, unexpected)
+
+    def _load_modules(self, state_dict, metadata, missing, unexpected, error_msgs):
+        """``load_state_dict``'s walk: each module's ``_load_from_state_dict`` (parents before
+        children, each seeing the entries under its prefix), and each module's load post-hooks
+        once its subtree is done (what was checked until then copied first, as PyTorch)."""
+        updates, extras = _LOAD_STAGING[-1]
         stack = [("", self, state_dict, False)]
         while stack:
             pre, m, local_sd, leaving = stack.pop()
@@ -622,7 +659,8 @@ class Module:
                             "be modified, it should be done inplace.")
                 continue
             local_meta = metadata.get(pre[:-1], {}) if metadata is not None else {}
-            m._check_own_state(local_sd, pre, local_meta, found)
+            m._load_from_state_dict(local_sd, pre, local_meta, True, missing, unexpected,
+                                    error_msgs)
             if m.__dict__.get("_load_state_dict_post_hooks"):
                 stack.append((pre, m, None, True))
             kids = []
@@ -632,13 +670,6 @@ class Module:
                     kids.append((cp, c, {key: v for key, v in local_sd.items()
                                          if key.startswith(cp)}, False))
             stack.extend(reversed(kids))
-        if error_msgs or strict and (missing or unexpected):
-            msgs = [f"missing keys {missing}, unexpected keys {unexpected}"] \
-                if strict and (missing or unexpected) else []
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: "
-                               + "; ".join(msgs + error_msgs))
-        _load_checked(updates, extras)
-        return _IncompatibleKeys(missing, unexpected)
 
     def register_state_dict_pre_hook(self, hook):
         """Call ``hook(module, prefix, keep_vars)`` before ``state_dict`` adds this module's
