@@ -180,7 +180,7 @@ class _ByParam(list):
 def _optimizer_state(opt, state):
     params = {id(p): p for g in opt.param_groups for p in g["params"]}
     state = dict(state)
-    state["state"] = _ByParam((params[k], v) for k, v in opt.state.items() if k in params)
+    state["state"] = _ByParam((params[k], v) for k, v in dict.items(opt.state) if k in params)
     for cache in ("_scratch", "_flat"):  # work arrays keyed by id: remade on the next step
         if cache in state:
             state[cache] = {}

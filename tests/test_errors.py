@@ -466,3 +466,37 @@ def test_load_from_state_dict_and_apply_overrides_are_called():
     assert run(tg) == run(torch)
     with pytest.raises(RuntimeError, match="unexpected keys"):
         tg.nn.Linear(2, 2).load_state_dict({"w": tg.ones(2, 2), "bias": tg.zeros(2)})
+
+
+def test_optimizer_state_is_keyed_by_parameter_as_torch():
+    # opt.state was a dict keyed by id(p): custom optimizers (opt.state[p], a defaultdict in
+    # PyTorch) raised KeyError, and iterating it gave ids
+    torch = pytest.importorskip("torch")
+
+    def run(L):
+        class Momentum(L.optim.Optimizer):
+            def __init__(self, params, lr=0.1):
+                super().__init__(params, {"lr": lr})
+
+            @L.no_grad()
+            def step(self, closure=None):
+                for g in self.param_groups:
+                    for p in g["params"]:
+                        st = self.state[p]
+                        if "buf" not in st:
+                            st["buf"] = L.zeros_like(p)
+                        st["buf"].mul_(0.5).add_(p.grad)
+                        p.add_(st["buf"], alpha=-g["lr"])
+
+        w = L.nn.Parameter(L.tensor(np.array([1.0, -2.0])))
+        opt = Momentum([w])
+        for _ in range(3):
+            opt.zero_grad()
+            (w ** 2).sum().backward()
+            opt.step()
+        adam = L.optim.Adam([w])
+        adam.step()
+        return (w.detach().numpy().tolist(), [k is w for k in opt.state], w in adam.state,
+                sorted(adam.state[w]), list(opt.state_dict()["state"][0]))
+
+    assert run(tg) == run(torch)

@@ -340,7 +340,7 @@ def test_an_optimizer_comes_back_holding_the_models_parameters(tmp_path, device,
     params = list(m.parameters())
     assert all(p is q for p, q in zip(o.param_groups[0]["params"], params, strict=True))
     assert s.optimizer is o
-    assert sorted(o.state) == sorted(id(p) for p in params)
+    assert [id(p) for p in o.state] == [id(p) for p in params]  # keyed by the parameters
     assert o.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
     assert all(on(v, device) for st in o.state.values() for v in st.values()
                if hasattr(v, "shape"))

@@ -765,10 +765,15 @@ def test_load_state_dict_from_url_hash_and_names(tmp_path):
                                             file_name="renamed.tg", progress=False)
     assert named["step"] == 3 and (tmp_path / "c3" / "renamed.tg").is_file()
     not_ours = tmp_path / "server" / "model.pth"
-    torch.save({"w": torch.ones(1)}, str(not_ours))
-    with pytest.raises(ValueError, match="not a valid tensorgrad checkpoint"):
-        tg.hub.load_state_dict_from_url(not_ours.as_uri(), model_dir=str(tmp_path / "c4"),
-                                        progress=False)
+    torch.save({"w": torch.ones(1)}, str(not_ours))  # PyTorch's own file: read as weights
+    theirs = tg.hub.load_state_dict_from_url(not_ours.as_uri(), model_dir=str(tmp_path / "c4"),
+                                             progress=False)
+    assert theirs["w"].tolist() == [1.0]
+    not_a_checkpoint = tmp_path / "server" / "junk.pth"
+    not_a_checkpoint.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a valid"):
+        tg.hub.load_state_dict_from_url(not_a_checkpoint.as_uri(),
+                                        model_dir=str(tmp_path / "c5"), progress=False)
     with pytest.raises(ValueError, match="unsupported URL"):
         tg.hub.download_url_to_file("gopher://x/y", str(tmp_path / "y"))
     with pytest.raises(TypeError, match="url"):

@@ -331,4 +331,5 @@ class LBFGS(Optimizer):
                                      f"{sorted(sizes)} elements; the parameters have {numel}")
             placed[id(self._params[0])] = new
         super().load_state_dict({**state_dict, "state": {}})
-        self.state = placed
+        self.state.clear()
+        self.state.update(placed)

@@ -268,9 +268,94 @@ def register_optimizer_step_post_hook(hook):
     return _global_hook(_GLOBAL_POST, hook)
 
 
+class _ParamState(dict):
+    """``Optimizer.state``: each parameter's state as PyTorch's ``defaultdict(dict)`` keyed by
+    the parameter: ``opt.state[p]`` (a new ``{}`` the first time, so custom optimizers and
+    SAM-style wrappers keep their own entries), ``p in opt.state``, ``opt.state.get(p)``, and
+    iteration over ``(parameter, state)`` pairs. Kept by ``id(p)`` inside: the optimizers'
+    own code reads and writes it by id (tensors compare elementwise); ``param_groups`` turns
+    the ids back into parameters when it is iterated. Buffers are the arrays the update
+    writes (NumPy or CuPy), not Tensors."""
+
+    def __init__(self, items=(), groups=()):
+        super().__init__(items)
+        self._groups = groups  # the optimizer's param_groups: ids -> parameters
+        self._extra = {}  # tensors used as keys that are in no group
+
+    def _key(self, key):
+        if isinstance(key, Tensor):
+            self._extra.setdefault(id(key), key)
+            return id(key)
+        return key
+
+    def __getitem__(self, key):
+        k = self._key(key)
+        if k not in self and isinstance(key, Tensor):
+            dict.__setitem__(self, k, {})
+        return dict.__getitem__(self, k)
+
+    def __setitem__(self, key, value):
+        dict.__setitem__(self, self._key(key), value)
+
+    def __delitem__(self, key):
+        dict.__delitem__(self, id(key) if isinstance(key, Tensor) else key)
+
+    def __contains__(self, key):
+        return dict.__contains__(self, id(key) if isinstance(key, Tensor) else key)
+
+    def get(self, key, default=None):
+        return dict.get(self, id(key) if isinstance(key, Tensor) else key, default)
+
+    def setdefault(self, key, default=None):
+        return dict.setdefault(self, self._key(key), default)
+
+    def pop(self, key, *default):
+        return dict.pop(self, id(key) if isinstance(key, Tensor) else key, *default)
+
+    def _params(self):
+        found = dict(self._extra)
+        found.update((id(p), p) for g in self._groups for p in g["params"])
+        return found
+
+    def __iter__(self):
+        params = self._params()
+        return iter([params.get(k, k) for k in dict.keys(self)])
+
+    def keys(self):
+        return list(self)
+
+    def items(self):
+        params = self._params()
+        return [(params.get(k, k), v) for k, v in dict.items(self)]
+
+    def by_id(self):
+        """The ``(id(parameter), state)`` pairs, as the optimizers' own code keeps them."""
+        return dict.items(self)
+
+    def __reduce__(self):
+        # copied as (parameter, state) pairs: a deep copy's parameters have new ids
+        return _param_state, (self.items(), self._groups)
+
+    def __repr__(self):
+        return repr(dict(self.items()))
+
+
+def _param_state(pairs, groups):
+    st = _ParamState((), groups)
+    for k, v in pairs:
+        st[k] = v
+    return st
+
+
 class Optimizer:
     """Base class: ``param_groups`` (a list of dicts holding ``params`` and hyper-parameters),
     ``state`` (per-parameter buffers), ``zero_grad()``, ``step()``, ``state_dict()``."""
+
+    def __setstate__(self, state):
+        # a loaded optimizer (tg.load rebuilds it by its state) gets its state mapping back
+        self.__dict__.update(state)
+        if type(self.__dict__.get("state")) is dict:
+            self.state = _ParamState(self.state, self.param_groups)
 
     def __init__(self, params, defaults):
         cls = type(self)
@@ -284,7 +369,7 @@ class Optimizer:
         if not params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
         self.param_groups = []
-        self.state = {}
+        self.state = _ParamState((), self.param_groups)
         # the work arrays of the parameter being stepped (_scratch_for): not state (not saved,
         # not loaded), emptied after each step
         self._scratch = {}
@@ -556,7 +641,7 @@ class Optimizer:
                 g["params"].append(index[id(p)])
             groups.append(g)
         state = {index[k]: {n: (v.copy() if hasattr(v, "copy") else v) for n, v in st.items()}
-                 for k, st in self.state.items() if k in index}
+                 for k, st in self.state.by_id() if k in index}
         out = {"state": dict(sorted(state.items())), "param_groups": groups}
         for hook in self._hooks("_optimizer_state_dict_post_hooks"):
             result = hook(self, out)
@@ -617,7 +702,8 @@ class Optimizer:
         for g, saved in zip(self.param_groups, groups):
             g.update({k: (v.copy() if isinstance(v, (list, dict)) else v)
                       for k, v in saved.items() if k != "params"})
-        self.state = new_state  # replaced whole: a bad state dict changes nothing
+        # replaced whole: a bad state dict changes nothing
+        self.state = _ParamState(new_state, self.param_groups)
         self._scratch.clear()
         for hook in self._hooks("_optimizer_load_state_dict_post_hooks"):
             hook(self)
