@@ -948,7 +948,26 @@ class Linear(_WeightBias, Module):
                 f"bias={self.bias is not None}")
 
 
-class Sequential(Module):
+class _ChildSequence:
+    """Sequential's and ModuleList's list edits over their children "0", "1", ..."""
+
+    def append(self, m):
+        self.add_module(str(len(self._modules)), m)
+        return self
+
+    def __setitem__(self, i, module):
+        setattr(self, list(self._modules)[i], module)  # the name keeps its place
+
+    def __delitem__(self, i):
+        _delete_children(self, i)
+
+    def pop(self, i):
+        m = self[i]
+        del self[i]
+        return m
+
+
+class Sequential(_ChildSequence, Module):
     """Modules applied one after the other; built from modules or from an OrderedDict of
     named modules."""
 
@@ -976,21 +995,6 @@ class Sequential(Module):
 
     def __len__(self):
         return len(self._modules)
-
-    def append(self, m):
-        self.add_module(str(len(self._modules)), m)
-        return self
-
-    def __setitem__(self, i, module):
-        setattr(self, list(self._modules)[i], module)  # the name keeps its place
-
-    def __delitem__(self, i):
-        _delete_children(self, i)
-
-    def pop(self, i):
-        m = self[i]
-        del self[i]
-        return m
 
     def insert(self, index, module):
         _insert_child(self, index, module, "Sequential")
@@ -1129,32 +1133,17 @@ class _DictTable(_Table):
             self[key] = v
 
 
-class ModuleList(_ListTable, Module):
+class ModuleList(_ChildSequence, _ListTable, Module):
     """A list of modules, registered (``parameters()`` sees them) under "0", "1", ..."""
 
     def __init__(self, modules=None):
         self._init(modules)
-
-    def append(self, m):
-        self.add_module(str(len(self._modules)), m)
-        return self
 
     def extend(self, modules):
         return _ListTable.extend(self, modules)
 
     def insert(self, index, module):
         _insert_child(self, index, module, "ModuleList")
-
-    def __setitem__(self, i, module):
-        setattr(self, list(self._modules)[i], module)  # the name keeps its place
-
-    def __delitem__(self, i):
-        _delete_children(self, i)
-
-    def pop(self, i):
-        m = self[i]
-        del self[i]
-        return m
 
     def __add__(self, other):
         return ModuleList(list(self) + list(other))
