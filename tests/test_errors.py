@@ -1,6 +1,7 @@
 """Errors a user meets: each test checks the exception type and that the message names the op,
 the shapes, or what to do instead."""
 
+import collections
 import sys
 
 import numpy as np
@@ -496,7 +497,10 @@ def test_optimizer_state_is_keyed_by_parameter_as_torch():
             opt.step()
         adam = L.optim.Adam([w])
         adam.step()
-        return (w.detach().numpy().tolist(), [k is w for k in opt.state], w in adam.state,
-                sorted(adam.state[w]), list(opt.state_dict()["state"][0]))
+        out = (w.detach().numpy().tolist(), [k is w for k in opt.state], w in adam.state,
+               sorted(adam.state[w]), list(opt.state_dict()["state"][0]))
+        adam.state = collections.defaultdict(dict)  # PyTorch code's way to reset the state
+        adam.step()
+        return out + (len(adam.state), sorted(adam.state_dict()["state"][0]))
 
     assert run(tg) == run(torch)

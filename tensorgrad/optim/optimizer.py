@@ -351,6 +351,19 @@ class Optimizer:
     """Base class: ``param_groups`` (a list of dicts holding ``params`` and hyper-parameters),
     ``state`` (per-parameter buffers), ``zero_grad()``, ``step()``, ``state_dict()``."""
 
+    @property
+    def state(self):
+        """Each parameter's state: PyTorch's ``defaultdict(dict)`` keyed by the parameter
+        (``_ParamState``). Assigning a mapping (``opt.state = defaultdict(dict)`` to reset the
+        state, as PyTorch code does) keeps that behaviour."""
+        return self.__dict__["state"]
+
+    @state.setter
+    def state(self, value):
+        if not isinstance(value, _ParamState):
+            value = _param_state(dict(value).items(), self.param_groups)
+        self.__dict__["state"] = value
+
     def __setstate__(self, state):
         # a loaded optimizer (tg.load rebuilds it by its state) gets its state mapping back
         self.__dict__.update(state)
