@@ -504,3 +504,20 @@ def test_optimizer_state_is_keyed_by_parameter_as_torch():
         return out + (len(adam.state), sorted(adam.state_dict()["state"][0]))
 
     assert run(tg) == run(torch)
+
+
+def test_optimizer_state_survives_deepcopy_and_save(tmp_path):
+    import copy
+
+    w = tg.nn.Parameter(tg.ones(2))
+    opt = tg.optim.Adam([w])
+    (w * w).sum().backward()
+    opt.step()
+    twin = copy.deepcopy(opt)
+    w2 = twin.param_groups[0]["params"][0]
+    assert w2 is not w and w2 in twin.state and w not in twin.state
+    assert sorted(twin.state[w2]) == ["exp_avg", "exp_avg_sq", "step"]
+    tg.save(opt, tmp_path / "opt.tg")
+    back = tg.load(tmp_path / "opt.tg")
+    p = back.param_groups[0]["params"][0]
+    assert p in back.state and sorted(back.state_dict()["state"][0]) == sorted(twin.state[w2])
