@@ -241,7 +241,7 @@ _UNARY = {
     "rad2deg": _ex.rad2deg,
     "frac": _frac, "conj": Tensor.conj, "real": _ew.real, "imag": _ew.imag,
     "erf": _special("erf"), "erfc": _special("erfc"), "erfinv": _special("erfinv"),
-    "lgamma": lambda x: _lgamma(x), "digamma": _special("digamma"),
+    "lgamma": _lgamma, "digamma": _special("digamma"),
     # no derivative (PyTorch's is zero almost everywhere): results carry no history
     "sign": Tensor.sign, "sgn": _sgn, "floor": _nd.floor, "ceil": _nd.ceil,
     "trunc": _nd.trunc, "fix": _nd.trunc, "isnan": _nd.isnan, "isinf": _nd.isinf,
