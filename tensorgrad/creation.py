@@ -158,8 +158,14 @@ def empty(*size, dtype=None, device=None, requires_grad=False,
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     size = (size,) if isinstance(size, int) else tuple(size)
-    default = None if isinstance(fill_value, float) else (
-        np.bool_ if isinstance(fill_value, bool) else np.int64)
+    if isinstance(fill_value, (bool, np.bool_)):
+        default = np.bool_
+    elif isinstance(fill_value, (numbers.Integral, np.integer)):
+        default = np.int64
+    elif isinstance(fill_value, (complex, np.complexfloating)):  # the default complex dtype
+        default = np.result_type(_DEFAULT_DTYPE[0], np.complex64)
+    else:
+        default = None  # the default float dtype
     return _make(lambda xp, s, d: xp.full(s, fill_value, d), (size,), dtype, device,
                  requires_grad, default)
 
@@ -203,8 +209,16 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     if floats and _integral(dtype):
         return _make(lambda xp, s, d: _int_arange(xp, start, end, step, d), (), dtype, device,
                      requires_grad)
-    return _make(lambda xp, s, d: xp.arange(start, end, step, dtype=d), (), dtype, device,
+    return _make(lambda xp, s, d: _float_arange(xp, start, end, step, d), (), dtype, device,
                  requires_grad, None if floats else np.int64)
+
+
+def _float_arange(xp, start, end, step, dtype):
+    """NumPy's arange; a narrower float dtype's values computed in float64 and rounded once,
+    as PyTorch's (arange(0, 1, 0.1)[9] is float32(0.9), not 9 * float32(0.1) = 0.90000004)."""
+    if dtype.kind == "f" and dtype.itemsize < 8:
+        return xp.arange(start, end, step, dtype=np.float64).astype(dtype)
+    return xp.arange(start, end, step, dtype=dtype)
 
 
 def _int_linspace(xp, start, end, steps, dtype):

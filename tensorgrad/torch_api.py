@@ -41,6 +41,7 @@ from .nn import functional as _F
 from .ops import elementwise as _ew
 from .ops import extra as _ex
 from .ops import nondiff as _nd
+from .ops import promoted as _promoted
 from .ops import reduce as _red
 from .ops import shape as _sh
 from .ops.index import getitem as _getitem
@@ -1006,7 +1007,7 @@ def cat(tensors, dim=0):
         if v.ndim != nd or v.shape[:d] + v.shape[d + 1:] != ref[:d] + ref[d + 1:]:
             raise ValueError(f"cat(): tensors must agree in shape except in dim {dim}, got "
                              f"{[tuple(u.shape) for u in tensors]}")
-    return _sh.concatenate_(d, *tensors)
+    return _sh.concatenate_(d, *_promoted(tensors))
 
 
 concat = concatenate = cat
@@ -1019,7 +1020,7 @@ def stack(tensors, dim=0):
     if len(shapes) > 1:
         raise ValueError(f"stack(): expects each tensor to be equal size, got "
                          f"{[tuple(u.shape) for u in tensors]}")
-    return _sh.stack_(_norm_axis(dim, tensors[0].ndim + 1, "stack"), *tensors)
+    return _sh.stack_(_norm_axis(dim, tensors[0].ndim + 1, "stack"), *_promoted(tensors))
 
 
 def hstack(tensors):

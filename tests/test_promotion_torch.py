@@ -4,6 +4,7 @@ reductions, compared with PyTorch's dtype where PyTorch accepts the operands."""
 
 import warnings
 
+import numpy as np
 import pytest
 
 import tensorgrad as tg
@@ -104,3 +105,35 @@ def test_unary_result_dtype_matches_torch(name, device):
         if got != want:
             wrong.append((d, want, got))
     assert not wrong, f"{name}: (dtype, PyTorch's, ours): {wrong}"
+
+
+@pytest.mark.parametrize("name", ["cat", "stack", "hstack", "vstack"])
+def test_joining_promotes_as_torch(name, device):
+    # cat/stack of an int64 and a float32 tensor gave float64 (NumPy's promotion)
+    wrong = []
+    for d1 in DTYPES:
+        for d2 in DTYPES:
+            def join(L, d1=d1, d2=d2):
+                kw = {"device": device} if L is tg else {}
+                a = L.ones(3, dtype=getattr(L, d1), **kw)
+                b = L.ones(3, dtype=getattr(L, d2), **kw)
+                return getattr(L, name)([a, b])
+
+            want = _dtype(torch, lambda L: join(L))
+            if want is None or want == "complex32":
+                continue
+            got = _dtype(tg, lambda L: join(L))
+            if got != want:
+                wrong.append((d1, d2, want, got))
+    assert not wrong, wrong
+
+
+def test_full_and_arange_dtypes_and_values_as_torch():
+    # full((2,), 1j) gave int64 zeros (complex fill cast away); arange(0, 1, 0.1)[9] was
+    # 9 * float32(0.1) = 0.90000004, PyTorch's float32(0.9)
+    for fill in (1j, 1, True, 1.5):
+        assert str(tg.full((2,), fill).dtype) == str(torch.full((2,), fill).dtype).replace(
+            "torch.", "")
+    np.testing.assert_array_equal(tg.full((2,), 1j).numpy(), [1j, 1j])
+    for args in ((0, 1, 0.1), (1, 2.5, 0.5), (-3.3, 2.2, 0.7), (5.0,)):
+        np.testing.assert_array_equal(tg.arange(*args).numpy(), torch.arange(*args).numpy())

@@ -53,7 +53,17 @@ from .nondiff import (
     zeros_like,
 )
 from .reduce import logsumexp, mean, std, var
-from .registry import Primitive, apply, binary, defjvp, defvjp, op_error, primitive, unary
+from .registry import (
+    Primitive,
+    apply,
+    binary,
+    defjvp,
+    defvjp,
+    op_error,
+    primitive,
+    torch_dtype,
+    unary,
+)
 from .shape import (
     broadcast_to,
     concatenate_,
@@ -76,13 +86,25 @@ def ones_like_raw(a):
     return xp_of(a).ones_like(a)
 
 
+def promoted(xs):
+    """``xs`` cast (differentiably) to PyTorch's result dtype of them all where one is a
+    Tensor and NumPy's promotion differs (int64 with float32 is float32, not float64); arrays
+    alone keep NumPy's."""
+    if not any(isinstance(x, Tensor) for x in xs):
+        return xs
+    dt = torch_dtype(tuple(_raw(x) for x in xs))
+    if dt is None or all(x.dtype == dt for x in xs):
+        return xs
+    return [x if x.dtype == dt else astype(x, dt) for x in xs]
+
+
 def concatenate(xs, axis=0, *, dim=None):
     """Join along an existing axis (NumPy's ``axis=`` or PyTorch's ``dim=``)."""
     axis = axis if dim is None else dim
     xs = skip_legacy_empty(list(xs))
     if not xs:
         raise ValueError("concatenate: need at least one array")
-    return concatenate_(_norm_axis(axis, xs[0].ndim, "concatenate"), *xs)
+    return concatenate_(_norm_axis(axis, xs[0].ndim, "concatenate"), *promoted(xs))
 
 
 def skip_legacy_empty(xs):
@@ -104,7 +126,7 @@ def stack(xs, axis=0, *, dim=None):
     shapes = {tuple(x.shape) for x in xs}
     if len(shapes) > 1:
         raise ValueError(f"stack: all inputs must have the same shape, got {sorted(shapes)}")
-    return stack_(_norm_axis(axis, xs[0].ndim + 1, "stack"), *xs)
+    return stack_(_norm_axis(axis, xs[0].ndim + 1, "stack"), *promoted(xs))
 
 
 # ---- reductions with NumPy's and PyTorch's argument names ------------------------------
