@@ -154,14 +154,20 @@ class Timer:
         total ``min_run_time`` seconds; ``callback(number, seconds)`` after each block."""
         min_run_time = _positive_time("Timer.blocked_autorange(): min_run_time", min_run_time)
         with set_torch_threads(self._task_spec.num_threads):
-            number = self._estimate_block_size(min_run_time)
-            times, total = [], 0.0
-            while total < min_run_time:
-                t = self._timeit(number)
-                times.append(t)
-                total += t
-                if callback is not None:
-                    callback(number, t)
+            return self._blocks(self._estimate_block_size(min_run_time), min_run_time, callback)
+
+    def _blocks(self, number, limit, callback, done=None):
+        """Timed blocks of ``number`` runs until they total ``limit`` seconds, or until
+        ``done(times, total)`` says enough; ``callback(number, seconds)`` after each."""
+        times, total = [], 0.0
+        while total < limit:
+            t = self._timeit(number)
+            times.append(t)
+            total += t
+            if callback is not None:
+                callback(number, t)
+            if done is not None and done(times, total):
+                break
         return Measurement(number_per_run=number, raw_times=times, task_spec=self._task_spec)
 
     def adaptive_autorange(self, threshold=0.1, *, min_run_time=0.01, max_run_time=10.0,
@@ -174,17 +180,9 @@ class Timer:
         max_run_time = _positive_time("Timer.adaptive_autorange(): max_run_time", max_run_time)
         with set_torch_threads(self._task_spec.num_threads):
             number = self._estimate_block_size(min_run_time=0.05)
-            times, total = [], 0.0
-            while total < max_run_time:
-                t = self._timeit(number)
-                times.append(t)
-                total += t
-                if callback is not None:
-                    callback(number, t)
-                if len(times) > 3 and total >= min_run_time and Measurement(
-                        number, times, self._task_spec).meets_confidence(threshold):
-                    break
-        return Measurement(number_per_run=number, raw_times=times, task_spec=self._task_spec)
+            return self._blocks(number, max_run_time, callback, lambda times, total: (
+                len(times) > 3 and total >= min_run_time and Measurement(
+                    number, times, self._task_spec).meets_confidence(threshold)))
 
     def collect_callgrind(self, number=100, *, repeats=None, collect_baseline=True,
                           retain_out_file=False):
