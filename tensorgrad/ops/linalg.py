@@ -2,15 +2,43 @@
 
 import math
 
+import numpy as np
+
+from ..backend.device import _CUPY_ARRAY
 from ..tensor import _raw
 from .registry import defjvp, defvjp, primitive
 from .shape import expand_dims, squeeze
+
+_OUTER_GEMM = 4096  # entries of a column-times-row product from which a GEMM pays
+_ARRAYS = (np.ndarray, _CUPY_ARRAY)
+
+
+def _mm(a, b):
+    """``a @ b`` of arrays, except a column times a row (a product over an axis of length 1),
+    which NumPy's matmul runs as a plain loop without BLAS: 430 us for a float32
+    (512, 1) @ (1, 784), the weight gradient of a Linear at batch 1 or the input gradient of
+    a Linear with one output. From ``_OUTER_GEMM`` entries on, a NumPy float32/float64 pair
+    of finite values goes to a GEMM of depth 2 whose second term is zero (40-70 us, the same
+    numbers); other such products (small, batched, complex, CuPy) are the broadcast product
+    ``a * b``, one elementwise pass."""
+    if a.ndim >= 2 and a.shape[-1] == 1 and type(a) in _ARRAYS and type(b) is type(a) and \
+            b.ndim >= 2 and a.dtype == b.dtype and a.dtype.kind in "fc":
+        if type(a) is np.ndarray and a.ndim == 2 == b.ndim and a.dtype.char in "fd" and \
+                a.shape[0] * b.shape[1] >= _OUTER_GEMM and np.isfinite(a).all() and \
+                np.isfinite(b).all():  # (BLAS kernels flag an inf times their zero padding)
+            a2 = np.zeros((a.shape[0], 2), a.dtype)
+            a2[:, :1] = a
+            b2 = np.zeros((2, b.shape[1]), b.dtype)
+            b2[:1] = b
+            return a2 @ b2
+        return a * b
+    return a @ b
 
 
 def _matmul_fwd(x, y):
     if y.ndim == 2 and x.ndim > 2:
         return _rows_times(x, y)
-    return x @ y
+    return _mm(x, y)
 
 
 def _flat_rows(a):
@@ -22,7 +50,7 @@ def _flat_rows(a):
 def _rows_times(x, y):
     """``x @ y`` for a batched ``x`` (..., n, k) and a 2-D ``y``: one GEMM over all the rows.
     BLAS runs a (B*n, k) product about twice as fast as B products of (n, k)."""
-    return (_flat_rows(x) @ y).reshape(x.shape[:-1] + (y.shape[-1],))
+    return _mm(_flat_rows(x), y).reshape(x.shape[:-1] + (y.shape[-1],))
 
 
 matmul = primitive(_matmul_fwd, name="matmul")
@@ -35,7 +63,7 @@ def _mm_dx(g, ans, x, y):
     if y.ndim == 1:
         if x.ndim == 1:
             return g * y
-        return expand_dims(g, -1) * y  # (..., n, 1) * (k,) -> (..., n, k)
+        return _mm(expand_dims(g, -1), expand_dims(y, 0))  # (..., n, 1) @ (1, k)
     if x.ndim == 1:
         if y.ndim == 2:
             return y @ g  # (k, m) @ (m,)
@@ -43,14 +71,14 @@ def _mm_dx(g, ans, x, y):
         return squeeze(y @ expand_dims(g, -1), -1)
     if y.ndim == 2 and g.ndim > 2:
         return _rows_times(g, y.swapaxes(-1, -2))
-    return g @ y.swapaxes(-1, -2)
+    return _mm(g, y.swapaxes(-1, -2))
 
 
 def _mm_dy(g, ans, x, y):
     if x.ndim == 1:
         if y.ndim == 1:
             return g * x
-        return expand_dims(x, -1) * expand_dims(g, -2)  # (k, 1) * (..., 1, m)
+        return _mm(expand_dims(x, -1), expand_dims(g, -2))  # (k, 1) @ (..., 1, m)
     if y.ndim == 1:
         if x.ndim == 2:
             return x.swapaxes(-1, -2) @ g  # (k, n) @ (n,)
@@ -58,8 +86,8 @@ def _mm_dy(g, ans, x, y):
     if y.ndim == 2 and x.ndim > 2:
         # a weight shared by every batch (a Linear layer on (B, S, E)): one GEMM over all rows,
         # instead of a batched product and a sum over the batch
-        return _flat_rows(x).swapaxes(-1, -2) @ _flat_rows(g)
-    return x.swapaxes(-1, -2) @ g
+        return _mm(_flat_rows(x).swapaxes(-1, -2), _flat_rows(g))
+    return _mm(x.swapaxes(-1, -2), g)
 
 
 defvjp(matmul, _mm_dx, _mm_dy)
@@ -68,13 +96,31 @@ defjvp(matmul, lambda t, ans, x, y: matmul(t, y), lambda t, ans, x, y: matmul(x,
 
 
 # ---- PyTorch's linear layer: x @ w.T + b as one node ------------------------------------------
+_FEW_ROWS = (8, 32)  # row counts at which ``_times_wt`` computes (w @ x.T).T
+_WIDE = 1 << 17  # weights of this many entries or more
+
+
+def _times_wt(x, w):
+    """``x @ w.T`` for a 2-D ``x``. OpenBLAS (SkylakeX kernels, 1 or 2 threads) multiplies a
+    float32 (rows, in) by a transposed (out, in) weight of 128K+ entries 1.4-1.8x slower at
+    8-32 rows than it computes the transposed product ``w @ x.T`` (at 16 rows of W3's first
+    layer: 226 against 140 us, the copy back to rows included); from 64 rows on the two
+    are even, beyond 128 the direct product wins. One input feature (an RNN fed one value
+    per step) is a column times a row: ``_mm``."""
+    if _FEW_ROWS[0] <= x.shape[0] <= _FEW_ROWS[1] and type(x) is np.ndarray and \
+            x.dtype.char == "f" and w.dtype.char == "f" and w.size >= _WIDE and \
+            w.flags.c_contiguous:
+        return np.ascontiguousarray((w @ x.T).T)
+    return _mm(x, w.swapaxes(-1, -2))
+
+
 def _linear_fwd(x, w, b=None):
-    if x.shape[-1] == 1 and x.ndim >= 2 and x.dtype == w.dtype and x.dtype.kind in "fc":
-        # one input feature (an RNN fed one value per step): the product of a column and a row
-        # is that of one multiply, the same numbers, at a third of the cost of a GEMM call
-        out = x * w.swapaxes(-1, -2)
+    if x.ndim <= 2:
+        out = _times_wt(x, w) if x.ndim == 2 else x @ w.swapaxes(-1, -2)
+    elif x.shape[-1] == 1:  # a batch of columns times a row: ``_mm``
+        out = _mm(x, w.swapaxes(-1, -2))
     else:
-        out = _rows_times(x, w.swapaxes(-1, -2)) if x.ndim > 2 else x @ w.swapaxes(-1, -2)
+        out = _times_wt(_flat_rows(x), w).reshape(x.shape[:-1] + (w.shape[0],))
     if b is None:
         return out
     if b.dtype == out.dtype and out.ndim:
@@ -92,11 +138,11 @@ One node instead of a transpose, a product and a sum: the weight's gradient come
 
 
 def _linear_dx(g, ans, x, w, b=None):
-    return _rows_times(g, w) if g.ndim > 2 else g @ w
+    return _rows_times(g, w) if g.ndim > 2 else _mm(g, w)
 
 
 def _linear_dw(g, ans, x, w, b=None):
-    return _flat_rows(g).swapaxes(-1, -2) @ _flat_rows(x)
+    return _mm(_flat_rows(g).swapaxes(-1, -2), _flat_rows(x))
 
 
 def _linear_db(g, ans, x, w, b):
