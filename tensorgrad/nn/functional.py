@@ -31,6 +31,7 @@ from ..ops.registry import defvjp as _defvjp
 from ..ops.registry import primitive as _primitive
 from ..tensor import Tensor as _Tensor
 from ..tensor import _norm_axis, _raw
+from . import _layer_norm_host as _ln_host
 from ._inplace import apply_inplace as _apply_inplace
 
 
@@ -1037,6 +1038,8 @@ def _layer_norm(x, weight, bias, ndim, eps):
     if _ln_fusable(x, weight, bias, cols):
         _LN_DB_CACHE.clear()
         return _cuda.layer_norm(x, weight, bias, cols, eps)
+    if _ln_host.fits(x, weight, bias, cols):
+        return _ln_host.forward(x, weight, bias, cols, eps)
     return _normalize_raw(x, tuple(range(x.ndim - ndim, x.ndim)), eps, weight, bias)
 
 
@@ -1068,10 +1071,24 @@ def _ln_lead(x, ndim):
     return tuple(range(x.ndim - ndim))
 
 
+def _ln_host_saved(g, ans, x, weight, ndim):
+    """(cols, (mean, rstd)) of the host forward behind ``ans`` on the raw first-order path
+    (``_layer_norm_host``); else None."""
+    if type(g) is not _np.ndarray or g.shape != x.shape or g.dtype != x.dtype or \
+            weight is not None and type(weight) is not _np.ndarray:
+        return None
+    cols = _ln_cols(x, ndim)
+    stats = _ln_host.saved(ans, x, cols)
+    return None if stats is None else (cols, stats)
+
+
 def _ln_vjp_x(g, ans, x, weight, bias, ndim, eps):
     saved = _ln_fused_saved(g, ans, x, weight, ndim)
     if saved is not None:
         return _cuda.layer_norm_backward_x(g, x, weight, saved, _ln_cols(x, ndim))
+    host = _ln_host_saved(g, ans, x, weight, ndim)
+    if host is not None:
+        return _ln_host.backward_x(g, x, weight, host[1], host[0])
     xhat, rstd, axes = _ln_stats(x, ndim, eps)
     gw = g if weight is None else g * weight
     return rstd * ((gw - _red.mean(gw, axes, True)) - xhat * _red.mean(gw * xhat, axes, True))
@@ -1094,6 +1111,9 @@ def _ln_vjp_w(g, ans, x, weight, bias, ndim, eps):
         if bias is not None:
             _LN_DB_CACHE.extend((g, x, ndim, db))
         return dw.reshape(weight.shape)
+    host = _ln_host_saved(g, ans, x, weight, ndim)
+    if host is not None:
+        return _ln_host.backward_weight(g, x, host[1], host[0]).reshape(weight.shape)
     xhat = _ln_stats(x, ndim, eps)[0]
     lead = _ln_lead(x, ndim)
     dw = g * xhat
@@ -1113,6 +1133,8 @@ def _ln_vjp_b(g, ans, x, weight, bias, ndim, eps):
     if fused is not None:
         return fused[1].reshape(bias.shape)
     lead = _ln_lead(x, ndim)
+    if lead and type(g) is _np.ndarray and g.dtype == bias.dtype and g.dtype.char in "fd":
+        return _ln_host.row_sum(g, _ln_cols(x, ndim)).reshape(bias.shape)
     return reshape(_red.sum(g, lead, False), bias.shape) if lead else g
 
 

@@ -1,0 +1,132 @@
+"""layer_norm's host path (``tensorgrad/nn/_layer_norm_host.py``): blocks of rows, statistics
+kept behind the answer for the backward. It must give what the composed form gives, take
+over only where it applies, and hand every other case (create_graph, other dtypes, an answer
+changed in place) to the composed, differentiable rules.
+"""
+
+import numpy as np
+import pytest
+
+import tensorgrad as tg
+import tensorgrad.nn.functional as F
+import tensorgrad.numpy as tnp
+from tensorgrad.nn import _layer_norm_host as host_ln
+
+RNG = np.random.default_rng(5)
+
+# (input shape, normalized_shape): rows of one, few and many blocks; several trailing dims
+SHAPES = [((4096, 128), (128,)), ((3, 7), (7,)), ((2, 5, 300), (300,)),
+          ((6, 4, 8, 9), (8, 9)), ((1, 70000), (70000,)), ((300, 1), (1,))]
+
+
+def _composed(x, w, b, eps, g, k=1):
+    """The reference over the last ``k`` axes: the formula in float64 NumPy, its gradients."""
+    axes = tuple(range(x.ndim - k, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    xc = x - mean
+    rstd = 1 / np.sqrt((xc * xc).mean(axis=axes, keepdims=True) + eps)
+    xhat = xc * rstd
+    y = xhat * (1 if w is None else w) + (0 if b is None else b)
+    gw = g * (1 if w is None else w)
+    dx = rstd * (gw - gw.mean(axis=axes, keepdims=True) -
+                 xhat * (gw * xhat).mean(axis=axes, keepdims=True))
+    lead = tuple(range(x.ndim - len(axes)))
+    return y, dx, (g * xhat).sum(axis=lead), g.sum(axis=lead)
+
+
+@pytest.mark.parametrize("affine", ["both", "weight", "none"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, norm", SHAPES, ids=str)
+def test_values_and_gradients(shape, norm, dtype, affine):
+    x0 = (RNG.standard_normal(shape) * 3 + 1.5).astype(dtype)
+    g0 = RNG.standard_normal(shape).astype(dtype)
+    w0 = RNG.standard_normal(norm).astype(dtype) if affine != "none" else None
+    b0 = RNG.standard_normal(norm).astype(dtype) if affine == "both" else None
+    x = tg.tensor(x0, requires_grad=True)
+    w = None if w0 is None else tg.tensor(w0, requires_grad=True)
+    b = None if b0 is None else tg.tensor(b0, requires_grad=True)
+    y = F.layer_norm(x, norm, w, b, eps=1e-5)
+    assert host_ln.saved(y.data, x0, int(np.prod(norm))) is not None  # the host path ran
+    y.backward(tg.tensor(g0))
+    ref = _composed(*(None if a is None else a.astype(np.float64) for a in (x0, w0, b0)),
+                    1e-5, g0.astype(np.float64), len(norm))
+    tol = dict(rtol=2e-4, atol=2e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    assert y.dtype == x.dtype and y.shape == x.shape
+    np.testing.assert_allclose(y.numpy(), ref[0], **tol)
+    np.testing.assert_allclose(x.grad.numpy(), ref[1], **tol)
+    if w is not None:
+        np.testing.assert_allclose(w.grad.numpy(), ref[2], **tol)
+    if b is not None:
+        np.testing.assert_allclose(b.grad.numpy(), ref[3], **tol)
+
+
+def test_matches_torch_layer_norm():
+    torch = pytest.importorskip("torch")
+    x0 = RNG.standard_normal((8, 64, 96)).astype(np.float32)
+    g0 = RNG.standard_normal((8, 64, 96)).astype(np.float32)
+    ours, theirs = tg.nn.LayerNorm(96), torch.nn.LayerNorm(96)
+    with torch.no_grad():
+        theirs.weight.copy_(torch.tensor(RNG.standard_normal(96)))
+        theirs.bias.copy_(torch.tensor(RNG.standard_normal(96)))
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    x, tx = tg.tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
+    y, ty = ours(x), theirs(tx)
+    y.backward(tg.tensor(g0))
+    ty.backward(torch.tensor(g0))
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(),
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ours.bias.grad.numpy(), theirs.bias.grad.numpy(), rtol=1e-4,
+                               atol=1e-4)
+
+
+def test_non_contiguous_input():
+    x0 = RNG.standard_normal((40, 30)).T  # (30, 40), Fortran order
+    x = tg.tensor(x0, requires_grad=True)
+    F.layer_norm(x, (40,)).sum().backward()
+    ref = _composed(np.ascontiguousarray(x0), None, None, 1e-5, np.ones((30, 40)))
+    np.testing.assert_allclose(x.grad.numpy(), ref[1], atol=1e-12)
+
+
+def test_second_order_and_forward_mode_use_the_composed_rules():
+    x0 = RNG.standard_normal((5, 6))
+    w0 = RNG.standard_normal(6)
+    b0 = RNG.standard_normal(6)
+    tg.check_grads(lambda x, w, b: (tnp.tanh(F.layer_norm(x, (6,), w, b)) ** 2).sum(),
+                   order=2)(x0, w0, b0)
+
+
+def test_float16_takes_the_composed_path():
+    x = tg.tensor(RNG.standard_normal((10, 20)).astype(np.float16), requires_grad=True)
+    y = F.layer_norm(x, (20,))
+    assert y.dtype == tg.float16
+    assert host_ln.saved(y.data, x.data, 20) is None
+    y.float().sum().backward()
+    assert x.grad.dtype == tg.float16 and np.isfinite(x.grad.numpy()).all()
+
+
+def test_an_answer_changed_in_place_keeps_its_statistics():
+    """The answer's buffer also holds the saved statistics, after the answer's own entries:
+    changing the answer in place (allowed, as in PyTorch: the rules do not read it) leaves
+    them intact, and the gradients are those of the unchanged layer (PyTorch's too)."""
+    x = tg.tensor(RNG.standard_normal((4, 8)), requires_grad=True)
+    w = tg.tensor(RNG.standard_normal(8), requires_grad=True)
+    y = F.layer_norm(x, (8,), w)
+    y.add_(1.0)
+    y.mul_(2.0)
+    y.sum().backward()
+    ref = _composed(x.data, w.data, None, 1e-5, np.full((4, 8), 2.0))
+    np.testing.assert_allclose(x.grad.numpy(), ref[1], atol=1e-12)
+    np.testing.assert_allclose(w.grad.numpy(), ref[2], atol=1e-12)
+
+
+def test_large_offset_stays_accurate():
+    """Rows far from zero (mean 1e4, spread 1): the two-pass statistics keep float64
+    gradients to 1e-9 of the composed form."""
+    x0 = 1e4 + RNG.standard_normal((50, 64))
+    g0 = RNG.standard_normal((50, 64))
+    x = tg.tensor(x0, requires_grad=True)
+    F.layer_norm(x, (64,)).backward(tg.tensor(g0))
+    np.testing.assert_allclose(x.grad.numpy(), _composed(x0, None, None, 1e-5, g0)[1],
+                               rtol=1e-9, atol=1e-9)
