@@ -31,7 +31,7 @@ from ..ops.registry import defvjp as _defvjp
 from ..ops.registry import primitive as _primitive
 from ..tensor import Tensor as _Tensor
 from ..tensor import _norm_axis, _raw
-from . import _layer_norm_host as _ln_host
+from . import _host_rows as _hr
 from ._inplace import apply_inplace as _apply_inplace
 
 
@@ -150,6 +150,8 @@ def _cross_entropy_rows(x, target, ignore=None):
         # the answer is the start of a 3N buffer whose rest keeps each row's max and log-sum
         # for the backward kernel (see _fused_saved)
         return _cuda.cross_entropy_rows(x, target, ignore)
+    if ignore is None and _hr.ce_fits(x, target):
+        return _hr.ce_forward(x, target)
     xp = _xp_of(x)
     safe, valid = _unignored(target, ignore)
     m = x.max(axis=1, keepdims=True)
@@ -203,6 +205,11 @@ def _ce_vjp(g, ans, x, target, ignore=None):
     saved = _fused_saved(g, ans, x)
     if saved is not None:
         return _cuda.cross_entropy_rows_backward(g, x, target, saved, ignore)
+    if ignore is None and type(g) is _np.ndarray and type(target) is _np.ndarray and \
+            g.shape == target.shape:
+        lse = _hr.ce_saved(ans, x)
+        if lse is not None:
+            return _hr.ce_backward(g, x, target, lse)
     safe, valid = _unignored(target, ignore)
     if valid is not None:  # a where: an ignored row passes 0 even for an infinite cotangent
         g = _ew.where(valid, g, 0.0)
@@ -1038,8 +1045,8 @@ def _layer_norm(x, weight, bias, ndim, eps):
     if _ln_fusable(x, weight, bias, cols):
         _LN_DB_CACHE.clear()
         return _cuda.layer_norm(x, weight, bias, cols, eps)
-    if _ln_host.fits(x, weight, bias, cols):
-        return _ln_host.forward(x, weight, bias, cols, eps)
+    if _hr.ln_fits(x, weight, bias, cols):
+        return _hr.ln_forward(x, weight, bias, cols, eps)
     return _normalize_raw(x, tuple(range(x.ndim - ndim, x.ndim)), eps, weight, bias)
 
 
@@ -1073,12 +1080,12 @@ def _ln_lead(x, ndim):
 
 def _ln_host_saved(g, ans, x, weight, ndim):
     """(cols, (mean, rstd)) of the host forward behind ``ans`` on the raw first-order path
-    (``_layer_norm_host``); else None."""
+    (``_host_rows``); else None."""
     if type(g) is not _np.ndarray or g.shape != x.shape or g.dtype != x.dtype or \
             weight is not None and type(weight) is not _np.ndarray:
         return None
     cols = _ln_cols(x, ndim)
-    stats = _ln_host.saved(ans, x, cols)
+    stats = _hr.ln_saved(ans, x, cols)
     return None if stats is None else (cols, stats)
 
 
@@ -1088,7 +1095,7 @@ def _ln_vjp_x(g, ans, x, weight, bias, ndim, eps):
         return _cuda.layer_norm_backward_x(g, x, weight, saved, _ln_cols(x, ndim))
     host = _ln_host_saved(g, ans, x, weight, ndim)
     if host is not None:
-        return _ln_host.backward_x(g, x, weight, host[1], host[0])
+        return _hr.ln_backward_x(g, x, weight, host[1], host[0])
     xhat, rstd, axes = _ln_stats(x, ndim, eps)
     gw = g if weight is None else g * weight
     return rstd * ((gw - _red.mean(gw, axes, True)) - xhat * _red.mean(gw * xhat, axes, True))
@@ -1113,7 +1120,7 @@ def _ln_vjp_w(g, ans, x, weight, bias, ndim, eps):
         return dw.reshape(weight.shape)
     host = _ln_host_saved(g, ans, x, weight, ndim)
     if host is not None:
-        return _ln_host.backward_weight(g, x, host[1], host[0]).reshape(weight.shape)
+        return _hr.ln_backward_weight(g, x, host[1], host[0]).reshape(weight.shape)
     xhat = _ln_stats(x, ndim, eps)[0]
     lead = _ln_lead(x, ndim)
     dw = g * xhat
@@ -1134,7 +1141,7 @@ def _ln_vjp_b(g, ans, x, weight, bias, ndim, eps):
         return fused[1].reshape(bias.shape)
     lead = _ln_lead(x, ndim)
     if lead and type(g) is _np.ndarray and g.dtype == bias.dtype and g.dtype.char in "fd":
-        return _ln_host.row_sum(g, _ln_cols(x, ndim)).reshape(bias.shape)
+        return _hr.row_sum(g, _ln_cols(x, ndim)).reshape(bias.shape)
     return reshape(_red.sum(g, lead, False), bias.shape) if lead else g
 
 

@@ -1,7 +1,8 @@
-"""layer_norm's host path (``tensorgrad/nn/_layer_norm_host.py``): blocks of rows, statistics
-kept behind the answer for the backward. It must give what the composed form gives, take
-over only where it applies, and hand every other case (create_graph, other dtypes, an answer
-changed in place) to the composed, differentiable rules.
+"""The host paths of row-wise layers (``tensorgrad/nn/_host_rows.py``): layer_norm and
+cross-entropy, a block of rows at a time, with what the backward needs kept behind the
+answer. They must give what the composed forms give, take over only where they apply, and
+hand every other case (create_graph, other dtypes, an answer from elsewhere) to the composed,
+differentiable rules.
 """
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import tensorgrad as tg
 import tensorgrad.nn.functional as F
 import tensorgrad.numpy as tnp
-from tensorgrad.nn import _layer_norm_host as host_ln
+from tensorgrad.nn import _host_rows as host_rows
 
 RNG = np.random.default_rng(5)
 
@@ -46,7 +47,7 @@ def test_values_and_gradients(shape, norm, dtype, affine):
     w = None if w0 is None else tg.tensor(w0, requires_grad=True)
     b = None if b0 is None else tg.tensor(b0, requires_grad=True)
     y = F.layer_norm(x, norm, w, b, eps=1e-5)
-    assert host_ln.saved(y.data, x0, int(np.prod(norm))) is not None  # the host path ran
+    assert host_rows.ln_saved(y.data, x0, int(np.prod(norm))) is not None  # the host path ran
     y.backward(tg.tensor(g0))
     ref = _composed(*(None if a is None else a.astype(np.float64) for a in (x0, w0, b0)),
                     1e-5, g0.astype(np.float64), len(norm))
@@ -101,7 +102,7 @@ def test_float16_takes_the_composed_path():
     x = tg.tensor(RNG.standard_normal((10, 20)).astype(np.float16), requires_grad=True)
     y = F.layer_norm(x, (20,))
     assert y.dtype == tg.float16
-    assert host_ln.saved(y.data, x.data, 20) is None
+    assert host_rows.ln_saved(y.data, x.data, 20) is None
     y.float().sum().backward()
     assert x.grad.dtype == tg.float16 and np.isfinite(x.grad.numpy()).all()
 
@@ -130,3 +131,79 @@ def test_large_offset_stays_accurate():
     F.layer_norm(x, (64,)).backward(tg.tensor(g0))
     np.testing.assert_allclose(x.grad.numpy(), _composed(x0, None, None, 1e-5, g0)[1],
                                rtol=1e-9, atol=1e-9)
+
+
+# ---- cross-entropy --------------------------------------------------------------------------
+
+
+def _ce_reference(x, t, g_rows):
+    """Per-row loss and d/dx in float64 NumPy."""
+    m = x.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(x - m).sum(axis=1)) + m[:, 0]
+    loss = lse - x[np.arange(len(t)), t]
+    p = np.exp(x - lse[:, None])
+    p[np.arange(len(t)), t] -= 1
+    return loss, p * g_rows[:, None]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(128, 10), (1, 7), (3000, 65), (20, 50000), (4096, 1)],
+                         ids=str)
+def test_cross_entropy_values_and_gradients(shape, dtype, reduction):
+    n, c = shape
+    x0 = (RNG.standard_normal(shape) * 4).astype(dtype)
+    t0 = RNG.integers(0, c, n)
+    x = tg.tensor(x0, requires_grad=True)
+    loss = F.cross_entropy(x, tg.tensor(t0), reduction=reduction)
+    g0 = RNG.standard_normal(n) if reduction == "none" else np.array(1.7)
+    loss.backward(tg.tensor(g0.astype(dtype)))
+    g_rows = g0 if reduction == "none" else np.full(n, 1.7 / (n if reduction == "mean" else 1))
+    want_loss, want_grad = _ce_reference(x0.astype(np.float64), t0, g_rows)
+    want_loss = {"none": want_loss, "sum": want_loss.sum(), "mean": want_loss.mean()}[reduction]
+    tol = dict(rtol=2e-5, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-12)
+    assert loss.dtype == x.dtype and x.grad.dtype == x.dtype
+    np.testing.assert_allclose(loss.detach().numpy(), want_loss, **tol)
+    np.testing.assert_allclose(x.grad.numpy(), want_grad, **tol)
+
+
+def test_cross_entropy_keeps_its_log_sum_behind_the_answer():
+    x = RNG.standard_normal((6, 4))
+    rows = tg.nn.functional._cross_entropy_rows(x, RNG.integers(0, 4, 6))
+    lse = host_rows.ce_saved(rows, x)
+    np.testing.assert_allclose(lse, np.log(np.exp(x).sum(axis=1)), rtol=1e-14)
+    assert host_rows.ce_saved(rows.copy(), x) is None  # an answer from elsewhere: recomputed
+
+
+def test_cross_entropy_matches_torch():
+    torch = pytest.importorskip("torch")
+    x0 = (RNG.standard_normal((700, 300)) * 5).astype(np.float32)
+    t0 = RNG.integers(0, 300, 700)
+    x, tx = tg.tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
+    for reduction in ("mean", "sum"):
+        x.grad, tx.grad = None, None
+        ours = F.cross_entropy(x, tg.tensor(t0), reduction=reduction)
+        theirs = torch.nn.functional.cross_entropy(tx, torch.tensor(t0), reduction=reduction)
+        ours.backward()
+        theirs.backward()
+        np.testing.assert_allclose(ours.item(), theirs.item(), rtol=1e-5)
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-7)
+
+
+def test_cross_entropy_extreme_logits():
+    """-inf logits of other classes contribute nothing; a huge spread stays finite."""
+    x0 = np.array([[0.0, -np.inf, 2.0], [1e30, -1e30, 0.0], [-50.0, 50.0, 0.0]])
+    t0 = np.array([2, 0, 1])
+    x = tg.tensor(x0, requires_grad=True)
+    loss = F.cross_entropy(x, tg.tensor(t0), reduction="sum")
+    loss.backward()
+    want_loss, want_grad = _ce_reference(x0, t0, np.ones(3))
+    np.testing.assert_allclose(loss.item(), want_loss.sum(), rtol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), want_grad, atol=1e-15)
+
+
+def test_cross_entropy_second_order_and_forward_mode():
+    t = tg.tensor(RNG.integers(0, 5, 8))
+    tg.check_grads(lambda x: F.cross_entropy(x, t) ** 2, order=2)(RNG.standard_normal((8, 5)))
+    tg.check_grads(lambda x: F.cross_entropy(x, t, reduction="none").sum() * 3,
+                   order=2)(RNG.standard_normal((8, 5)))

@@ -1,14 +1,24 @@
-"""layer_norm on NumPy arrays: forward and first-order backward a block of rows at a time.
+"""Row-wise layers on NumPy arrays, forward and first-order backward a block of rows at a
+time: layer_norm and cross-entropy.
 
-The composed form (a mean, a centred copy, its square, another mean, a product, the weight,
-the bias; the backward recomputing the statistics twice) makes ~25 passes over the whole
-array, each out of cache: 5.6 ms for a (4096, 128) float32 forward and backward, where
-PyTorch takes 0.8. Here each block of ``_BLOCK`` elements stays in L2 while ~6 passes
-(forward) or ~10 (backward) go over it, row sums are BLAS products with a vector of ones, and
-the forward keeps each row's mean and rstd after the answer in one buffer (the layout of the
-CUDA kernel's: ``answer.base`` is [y, mean, rstd]), so the backward does not recompute them:
-1.9 ms for the same step. The rules fall back to the composed, differentiable form for
+Both keep what the backward needs after the answer in one buffer (``answer.base``), as the
+CUDA kernels do, and their rules fall back to the composed, differentiable forms for
 create_graph (Tensors), for other dtypes, and for an answer that did not come from here.
+
+layer_norm. The composed form (a mean, a centred copy, its square, another mean, a
+product, the weight, the bias; the backward recomputing the statistics twice) makes ~25
+passes over the whole array, each out of cache: 5.6 ms for a (4096, 128) float32 forward and
+backward, where PyTorch takes 0.8. Here each block of ``_BLOCK`` elements stays in L2 while
+~6 passes (forward) or ~10 (backward) go over it, row sums are BLAS products with a vector
+of ones, and the forward keeps each row's mean and rstd after the answer (the layout of the
+CUDA kernel's: ``answer.base`` is [y, mean, rstd]), so the backward does not recompute them:
+2.6 ms for the same step.
+
+cross-entropy of (N, C) logits and class indices. The composed form makes a shifted copy, its
+exponential and a sum, and the backward does it all again before the probabilities, a one-hot
+matrix and their difference: (8192, 1000) float32 forward and backward took 31 ms, PyTorch 21.
+Here the forward keeps each row's log-sum-exp (buffer [loss, lse]) and the backward writes
+exp(x - lse) once, subtracts 1 at the targets and scales the rows.
 """
 
 import numpy as np
@@ -16,7 +26,7 @@ import numpy as np
 _BLOCK = 1 << 15  # elements per block of rows (128 KiB of float32)
 
 
-def fits(x, weight, bias, cols):
+def ln_fits(x, weight, bias, cols):
     """Does the host path take this call: float32/float64 NumPy data, weight and bias of its
     dtype (or None), a nonempty array."""
     if type(x) is not np.ndarray or x.dtype.char not in "fd" or x.size == 0 or cols == 0:
@@ -37,7 +47,7 @@ def _steps(rows, cols):
         yield r0, min(rows, r0 + step)
 
 
-def forward(x, weight, bias, cols, eps):
+def ln_forward(x, weight, bias, cols, eps):
     """y = (x - mean) * rstd * weight + bias over the trailing ``cols`` elements of each row:
     the leading part of a buffer that holds each row's mean and rstd after it."""
     x2 = _rows(x, cols)
@@ -66,7 +76,7 @@ def forward(x, weight, bias, cols, eps):
     return y.reshape(x.shape)
 
 
-def saved(ans, x, cols):
+def ln_saved(ans, x, cols):
     """(mean, rstd) per row when ``ans`` came from ``forward`` of this ``x``; else None."""
     if type(ans) is not np.ndarray or type(x) is not np.ndarray or ans.shape != x.shape:
         return None
@@ -85,7 +95,7 @@ def _centred(h, xs, m, r):
     return h
 
 
-def backward_x(g, x, weight, stats, cols):
+def ln_backward_x(g, x, weight, stats, cols):
     """The input's cotangent: rstd * (gw - mean(gw) - xhat * mean(gw * xhat)), gw = g * w."""
     mean, rstd = stats
     x2, g2 = _rows(x, cols), _rows(g, cols)
@@ -112,7 +122,7 @@ def backward_x(g, x, weight, stats, cols):
     return out.reshape(x.shape)
 
 
-def backward_weight(g, x, stats, cols):
+def ln_backward_weight(g, x, stats, cols):
     """The weight's cotangent: the sum over rows of g * xhat, as (cols,)."""
     mean, rstd = stats
     x2, g2 = _rows(x, cols), _rows(g, cols)
@@ -132,3 +142,67 @@ def row_sum(g, cols):
     a vector of ones (BLAS), a third of the time of ``sum(axis=0)``."""
     g2 = _rows(g, cols)
     return np.ones(g2.shape[0], dtype=g.dtype) @ g2
+
+
+def ce_fits(x, target):
+    return type(x) is np.ndarray and x.dtype.char in "fd" and x.ndim == 2 and x.size > 0 and \
+        type(target) is np.ndarray and target.dtype.kind in "iu"
+
+
+def ce_forward(x, target):
+    """Per row -log softmax(x)[target]: the leading part of a buffer [loss, lse] (N each)."""
+    n, c = x.shape
+    buf = np.empty(2 * n, dtype=x.dtype)
+    loss, lse = buf[:n], buf[n:]
+    if x.size <= _BLOCK:  # one block: the same steps without the loop
+        m = x.max(axis=1)
+        t = x - m[:, None]
+        np.exp(t, out=t)
+        np.sum(t, axis=1, out=lse)
+        np.log(lse, out=lse)
+        lse += m
+        np.subtract(lse, x[np.arange(n), target], out=loss)
+        return loss
+    ones = np.ones(c, dtype=x.dtype)
+    tmp = np.empty((min(n, max(1, _BLOCK // c)), c), dtype=x.dtype)
+    for r0, r1 in _steps(n, c):
+        xs, t, s = x[r0:r1], tmp[:r1 - r0], lse[r0:r1]
+        m = xs.max(axis=1)
+        np.subtract(xs, m[:, None], out=t)
+        np.exp(t, out=t)
+        np.matmul(t, ones, out=s)
+        np.log(s, out=s)
+        s += m
+    np.subtract(lse, x[np.arange(n), target], out=loss)
+    return loss
+
+
+def ce_saved(ans, x):
+    """Each row's log-sum-exp when ``ans`` came from ``ce_forward`` of this ``x``; else None."""
+    if type(ans) is not np.ndarray or type(x) is not np.ndarray:
+        return None
+    base, n = ans.base, x.shape[0]
+    if type(base) is not np.ndarray or base.dtype != x.dtype or base.shape != (2 * n,) or \
+            ans.shape != (n,):
+        return None
+    return base[n:]
+
+
+def ce_backward(g, x, target, lse):
+    """d loss / d x for the per-row cotangent ``g`` (N,): g * (softmax(x) - onehot(target))."""
+    n, c = x.shape
+    if x.size <= _BLOCK:  # one block: the same steps without the loops
+        out = x - lse[:, None]
+        np.exp(out, out=out)
+        out[np.arange(n), target] -= 1
+        out *= g[:, None]
+        return out
+    out = np.empty_like(x)
+    for r0, r1 in _steps(n, c):
+        o = out[r0:r1]
+        np.subtract(x[r0:r1], lse[r0:r1, None], out=o)
+        np.exp(o, out=o)
+    out[np.arange(n), target] -= 1
+    for r0, r1 in _steps(n, c):
+        out[r0:r1] *= g[r0:r1, None]
+    return out

@@ -1,0 +1,111 @@
+"""Single layers, forward and backward, tensorgrad against PyTorch eager on the CPU: the
+host paths that are not one GEMM.
+
+- ``layer_norm``: LayerNorm(128) on (4096, 128) float32 (a transformer's 32 x 128 tokens);
+- ``embedding``: a (1000, 64) float32 table, 20,000 lookups (the backward is a scatter-add);
+- ``linear b1``: Linear(784, 512) on one row (the weight gradient is a column times a row);
+- ``linear out1``: Linear(256, 1) on 128 rows (the input gradient is a column times a row).
+
+Each call runs the layer and ``backward`` with a fixed cotangent, after ``zero_grad``. Both
+libraries start from the same weights and are checked first for equal outputs and gradients
+(also under --benchmark-only). The summary prints tensorgrad / torch per layer, timed in
+alternation (``paired``).
+"""
+
+import numpy as np
+import pytest
+
+import tensorgrad as tg
+
+RNG = np.random.default_rng(0)
+
+
+def _layer_norm(lib):
+    layer = lib.nn.LayerNorm(128)
+    x = RNG.standard_normal((4096, 128)).astype(np.float32)
+    return layer, x
+
+
+def _embedding(lib):
+    layer = lib.nn.Embedding(1000, 64)
+    return layer, RNG.integers(0, 1000, 20000)
+
+
+def _linear_b1(lib):
+    return lib.nn.Linear(784, 512), RNG.standard_normal((1, 784)).astype(np.float32)
+
+
+def _linear_out1(lib):
+    return lib.nn.Linear(256, 1), RNG.standard_normal((128, 256)).astype(np.float32)
+
+
+CASES = {"layer_norm": _layer_norm, "embedding": _embedding, "linear b1": _linear_b1,
+         "linear out1": _linear_out1}
+
+
+def setups(torch, name):
+    """(tensorgrad call, torch call, their layers and inputs) for case ``name``, the same
+    weights in both."""
+    theirs, data = CASES[name](torch)
+    ours, _ = CASES[name](tg)
+    ours.load_state_dict({k: v.detach().numpy().copy() for k, v in theirs.state_dict().items()})
+    x, tx = tg.tensor(data), torch.from_numpy(data)
+    float_input = data.dtype.kind == "f"
+    if float_input:
+        x.requires_grad_(True)
+        tx.requires_grad_(True)
+    out_shape = tuple(theirs(tx).shape)
+    g = RNG.standard_normal(out_shape).astype(np.float32)
+    gg, tgg = tg.tensor(g), torch.from_numpy(g)
+
+    def ours_call():
+        ours.zero_grad()
+        x.grad = None
+        ours(x).backward(gg)
+
+    def torch_call():
+        theirs.zero_grad()
+        tx.grad = None
+        theirs(tx).backward(tgg)
+
+    return ours_call, torch_call, (ours, x, theirs, tx, float_input)
+
+
+def check(torch, name):
+    ours_call, torch_call, (ours, x, theirs, tx, float_input) = setups(torch, name)
+    ours_call()
+    torch_call()
+    np.testing.assert_allclose(ours(x).detach().numpy(), theirs(tx).detach().numpy(),
+                               rtol=1e-4, atol=1e-5, err_msg=name)
+    mine = dict(ours.named_parameters())
+    for k, p in theirs.named_parameters():
+        np.testing.assert_allclose(mine[k].grad.numpy(), p.grad.numpy(), rtol=1e-4, atol=1e-4,
+                                   err_msg=f"{name}: {k}")
+    if float_input:
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5,
+                                   err_msg=f"{name}: input")
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_layer_matches_torch(name):
+    check(pytest.importorskip("torch"), name)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_layer_tensorgrad(name, benchmark, record, paired):
+    torch = pytest.importorskip("torch")
+    check(torch, name)  # a wrong fast answer is no result
+    ours_call, torch_call, _ = setups(torch, name)
+    benchmark.group = name
+    benchmark(ours_call)
+    record(name, "tensorgrad", fn=ours_call)
+    paired(name, "tensorgrad", ours_call, "torch", torch_call, pairs=40)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_layer_torch(name, benchmark, record):
+    torch = pytest.importorskip("torch")
+    _, torch_call, _ = setups(torch, name)
+    benchmark.group = name
+    benchmark(torch_call)
+    record(name, "torch", fn=torch_call)
