@@ -207,3 +207,64 @@ def test_cross_entropy_second_order_and_forward_mode():
     tg.check_grads(lambda x: F.cross_entropy(x, t) ** 2, order=2)(RNG.standard_normal((8, 5)))
     tg.check_grads(lambda x: F.cross_entropy(x, t, reduction="none").sum() * 3,
                    order=2)(RNG.standard_normal((8, 5)))
+
+
+# ---- softmax and log_softmax ----------------------------------------------------------------
+
+
+def _softmax_ref(x, g, log):
+    m = x.max(axis=-1, keepdims=True)
+    lse = np.log(np.exp(x - m).sum(axis=-1, keepdims=True)) + m
+    if log:
+        ans = x - lse
+        return ans, g - np.exp(ans) * g.sum(axis=-1, keepdims=True)
+    ans = np.exp(x - lse)
+    return ans, ans * (g - (g * ans).sum(axis=-1, keepdims=True))
+
+
+@pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, dim", [((32, 4, 128, 128), -1), ((4096, 65), 1),
+                                        ((3, 50000), -1), ((300, 40), 0), ((20, 30), -1)],
+                         ids=str)
+def test_softmax_values_and_gradients(shape, dim, dtype, log):
+    x0 = (RNG.standard_normal(shape) * 3).astype(dtype)
+    g0 = RNG.standard_normal(shape).astype(dtype)
+    x = tg.tensor(x0, requires_grad=True)
+    y = (F.log_softmax if log else F.softmax)(x, dim=dim)
+    y.backward(tg.tensor(g0))
+    xr, gr = np.moveaxis(x0, dim, -1).astype(np.float64), np.moveaxis(g0, dim, -1)
+    want, want_grad = (np.moveaxis(a, -1, dim) for a in _softmax_ref(xr, gr, log))
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    assert y.dtype == x.dtype and x.grad.dtype == x.dtype
+    np.testing.assert_allclose(y.detach().numpy(), want, **tol)
+    np.testing.assert_allclose(x.grad.numpy(), want_grad, **tol)
+
+
+def test_softmax_rows_with_infinities():
+    """-inf entries get probability 0; a row all -inf gives NaN: the host path (last axis)
+    answers as the composed form (another axis) does."""
+    x0 = RNG.standard_normal((100, 100))
+    x0[3, :50] = -np.inf
+    x0[7, :] = -np.inf
+    for fn in (F.softmax, F.log_softmax):
+        with np.errstate(all="ignore"):
+            host = fn(tg.tensor(x0), dim=-1).numpy()
+            composed = fn(tg.tensor(np.ascontiguousarray(x0.T)), dim=0).numpy().T
+        assert np.isnan(host[7]).all()
+        np.testing.assert_allclose(host, composed, rtol=1e-13, atol=0)
+
+
+def test_softmax_matches_torch_and_second_order():
+    torch = pytest.importorskip("torch")
+    x0 = (RNG.standard_normal((64, 4, 16, 16)) * 2).astype(np.float32)
+    g0 = RNG.standard_normal(x0.shape).astype(np.float32)
+    for ours_fn, torch_fn in ((F.softmax, torch.softmax), (F.log_softmax, torch.log_softmax)):
+        x, tx = tg.tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
+        ours_fn(x, dim=-1).backward(tg.tensor(g0))
+        torch_fn(tx, dim=-1).backward(torch.tensor(g0))
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-6)
+    big = RNG.standard_normal((2, 4100))  # the host path's size: second order still holds
+    w = RNG.standard_normal(big.shape)
+    for fn in (F.softmax, F.log_softmax):
+        tg.check_grads(lambda x, fn=fn: (tnp.tanh(fn(x, dim=-1)) * w).sum(), order=2)(big)

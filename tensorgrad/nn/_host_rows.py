@@ -206,3 +206,85 @@ def ce_backward(g, x, target, lse):
     for r0, r1 in _steps(n, c):
         out[r0:r1] *= g[r0:r1, None]
     return out
+
+
+# ---- softmax and log_softmax over the last axis -----------------------------------------------
+# The composed forms allocate a temporary of the whole array per step; a block of rows at a
+# time keeps the four or five passes in cache and sums rows by BLAS.
+
+
+_MIN_SOFTMAX = 1 << 13  # below, the composed form's few calls cost less than the blocks'
+
+
+def last_axis_fits(x, axis):
+    return type(x) is np.ndarray and x.dtype.char in "fd" and x.size >= _MIN_SOFTMAX and \
+        axis % x.ndim == x.ndim - 1
+
+
+def _row_blocks(*arrays):
+    """(r0, r1, ones) over the rows of ``arrays`` (same shape, last axis the row)."""
+    c = arrays[0].shape[-1]
+    return _steps(arrays[0].size // c, c), np.ones(c, dtype=arrays[0].dtype)
+
+
+def softmax(x):
+    c = x.shape[-1]
+    x2 = _rows(x, c)
+    out = np.empty(x2.shape, dtype=x.dtype)
+    steps, ones = _row_blocks(x2)
+    for r0, r1 in steps:
+        o = out[r0:r1]
+        np.subtract(x2[r0:r1], x2[r0:r1].max(axis=1, keepdims=True), out=o)
+        np.exp(o, out=o)
+        s = o @ ones
+        np.divide(1.0, s, out=s)
+        o *= s[:, None]
+    return out.reshape(x.shape)
+
+
+def softmax_backward(g, ans):
+    """ans * (g - sum(g * ans)) along the rows."""
+    c = ans.shape[-1]
+    a2, g2 = _rows(ans, c), _rows(g, c)
+    out = np.empty(a2.shape, dtype=ans.dtype)
+    tmp = np.empty((min(a2.shape[0], max(1, _BLOCK // c)), c), dtype=ans.dtype)
+    steps, ones = _row_blocks(a2)
+    for r0, r1 in steps:
+        o, a, t = out[r0:r1], a2[r0:r1], tmp[:r1 - r0]
+        np.multiply(g2[r0:r1], a, out=o)
+        np.multiply(a, (o @ ones)[:, None], out=t)
+        o -= t
+    return out.reshape(ans.shape)
+
+
+def log_softmax(x):
+    c = x.shape[-1]
+    x2 = _rows(x, c)
+    out = np.empty(x2.shape, dtype=x.dtype)
+    tmp = np.empty((min(x2.shape[0], max(1, _BLOCK // c)), c), dtype=x.dtype)
+    steps, ones = _row_blocks(x2)
+    for r0, r1 in steps:
+        o, t = out[r0:r1], tmp[:r1 - r0]
+        m = x2[r0:r1].max(axis=1, keepdims=True)
+        if not np.isfinite(m).all():  # a row of infinities: shifted by 0, as the composed form
+            m = np.where(np.isfinite(m), m, 0)
+        np.subtract(x2[r0:r1], m, out=o)
+        np.exp(o, out=t)
+        s = t @ ones
+        np.log(s, out=s)
+        o -= s[:, None]
+    return out.reshape(x.shape)
+
+
+def log_softmax_backward(g, ans):
+    """g - exp(ans) * sum(g) along the rows."""
+    c = ans.shape[-1]
+    a2, g2 = _rows(ans, c), _rows(g, c)
+    out = np.empty(a2.shape, dtype=ans.dtype)
+    steps, ones = _row_blocks(a2)
+    for r0, r1 in steps:
+        o, gs = out[r0:r1], g2[r0:r1]
+        np.exp(a2[r0:r1], out=o)
+        o *= (gs @ ones)[:, None]
+        np.subtract(gs, o, out=o)
+    return out.reshape(ans.shape)

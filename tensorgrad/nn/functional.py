@@ -40,6 +40,8 @@ from ._inplace import apply_inplace as _apply_inplace
 def _log_softmax(x, axis):
     if type(x) is _CUPY_ARRAY and axis == x.ndim - 1 and _cuda.fusable(x):
         return _cuda.log_softmax_lastdim(x)
+    if _hr.last_axis_fits(x, axis):
+        return _hr.log_softmax(x)
     xp = _xp_of(x)
     if x.size == 0:  # an empty axis has no max; the answer is as empty as the input
         return x.copy()
@@ -55,6 +57,8 @@ def _log_softmax(x, axis):
 def _softmax(x, axis):
     if type(x) is _CUPY_ARRAY and axis == x.ndim - 1 and _cuda.fusable(x):
         return _cuda.softmax_lastdim(x)
+    if _hr.last_axis_fits(x, axis):
+        return _hr.softmax(x)
     xp = _xp_of(x)
     if x.size == 0:
         return x.copy()
@@ -73,15 +77,25 @@ def _fused_rows(g, ans, axis):
             and g.shape == ans.shape and _cuda.fusable(ans))
 
 
+def _host_rows_vjp(g, ans, axis):
+    # raw NumPy cotangent and answer of one dtype, last axis: _host_rows
+    return type(g) is _np.ndarray and g.shape == getattr(ans, "shape", None) and \
+        g.dtype == ans.dtype and _hr.last_axis_fits(ans, axis)
+
+
 def _log_softmax_vjp(g, ans, x, axis):
     if _fused_rows(g, ans, axis):
         return _cuda.log_softmax_lastdim_backward(g, ans)
+    if _host_rows_vjp(g, ans, axis):
+        return _hr.log_softmax_backward(g, ans)
     return g - _ew.exp(ans) * _sum_keep(g, axis)
 
 
 def _softmax_vjp(g, ans, x, axis):
     if _fused_rows(g, ans, axis):
         return _cuda.softmax_lastdim_backward(g, ans)
+    if _host_rows_vjp(g, ans, axis):
+        return _hr.softmax_backward(g, ans)
     return ans * (g - _sum_keep(g * ans, axis))
 
 
