@@ -103,7 +103,8 @@ def test_second_order_and_forward_mode():
 @pytest.mark.parametrize("batch, fan_in, fan_out", [(1, 784, 512), (1, 30, 20), (128, 256, 1),
                                                     (5, 1, 300), (3, 4, 1), (1, 1, 1),
                                                     (16, 784, 512), (8, 512, 256),
-                                                    (32, 1024, 128), (33, 1024, 128)])
+                                                    (32, 1024, 128), (33, 1024, 128),
+                                                    (16, 1, 140000)])
 def test_linear_layer_gradients(batch, fan_in, fan_out, dtype, device):
     """Batch 1 (the weight gradient is a column times a row), one output (the input
     gradient is), one input (the forward pass is): against the plain NumPy formulas."""

@@ -110,7 +110,7 @@ def _times_wt(x, w):
     if _FEW_ROWS[0] <= x.shape[0] <= _FEW_ROWS[1] and type(x) is np.ndarray and \
             x.dtype.char == "f" and w.dtype.char == "f" and w.size >= _WIDE and \
             w.flags.c_contiguous:
-        return np.ascontiguousarray((w @ x.T).T)
+        return np.ascontiguousarray(_mm(w, x.T).T)
     return _mm(x, w.swapaxes(-1, -2))
 
 
