@@ -221,10 +221,9 @@ def last_axis_fits(x, axis):
         axis % x.ndim == x.ndim - 1
 
 
-def _row_blocks(*arrays):
-    """(r0, r1, ones) over the rows of ``arrays`` (same shape, last axis the row)."""
-    c = arrays[0].shape[-1]
-    return _steps(arrays[0].size // c, c), np.ones(c, dtype=arrays[0].dtype)
+def _row_blocks(a2):
+    """(the (r0, r1) blocks, a row of ones) for the (rows, cols) array ``a2``."""
+    return _steps(a2.shape[0], a2.shape[1]), np.ones(a2.shape[1], dtype=a2.dtype)
 
 
 def softmax(x):
