@@ -4,7 +4,9 @@ host paths that are not one GEMM.
 - ``layer_norm``: LayerNorm(128) on (4096, 128) float32 (a transformer's 32 x 128 tokens);
 - ``embedding``: a (1000, 64) float32 table, 20,000 lookups (the backward is a scatter-add);
 - ``linear b1``: Linear(784, 512) on one row (the weight gradient is a column times a row);
-- ``linear out1``: Linear(256, 1) on 128 rows (the input gradient is a column times a row).
+- ``linear out1``: Linear(256, 1) on 128 rows (the input gradient is a column times a row);
+- ``cross_entropy``: CrossEntropyLoss of (8192, 1000) float32 logits;
+- ``leaky_relu``: LeakyReLU on (4096, 512) float32 (``where`` with an unpredictable mask).
 
 Each call runs the layer and ``backward`` with a fixed cotangent, after ``zero_grad``. Both
 libraries start from the same weights and are checked first for equal outputs and gradients
@@ -39,43 +41,55 @@ def _linear_out1(lib):
     return lib.nn.Linear(256, 1), RNG.standard_normal((128, 256)).astype(np.float32)
 
 
+def _cross_entropy(lib):
+    x = RNG.standard_normal((8192, 1000)).astype(np.float32)
+    return lib.nn.CrossEntropyLoss(), x, RNG.integers(0, 1000, 8192)
+
+
+def _leaky_relu(lib):
+    return lib.nn.LeakyReLU(), RNG.standard_normal((4096, 512)).astype(np.float32)
+
+
 CASES = {"layer_norm": _layer_norm, "embedding": _embedding, "linear b1": _linear_b1,
-         "linear out1": _linear_out1}
+         "linear out1": _linear_out1, "cross_entropy": _cross_entropy,
+         "leaky_relu": _leaky_relu}
 
 
 def setups(torch, name):
     """(tensorgrad call, torch call, their layers and inputs) for case ``name``, the same
     weights in both."""
-    theirs, data = CASES[name](torch)
-    ours, _ = CASES[name](tg)
+    theirs, data, *extra = CASES[name](torch)
+    ours = CASES[name](tg)[0]
     ours.load_state_dict({k: v.detach().numpy().copy() for k, v in theirs.state_dict().items()})
     x, tx = tg.tensor(data), torch.from_numpy(data)
+    args, targs = [tg.tensor(a) for a in extra], [torch.from_numpy(a) for a in extra]
     float_input = data.dtype.kind == "f"
     if float_input:
         x.requires_grad_(True)
         tx.requires_grad_(True)
-    out_shape = tuple(theirs(tx).shape)
+    out_shape = tuple(theirs(tx, *targs).shape)
     g = RNG.standard_normal(out_shape).astype(np.float32)
     gg, tgg = tg.tensor(g), torch.from_numpy(g)
 
     def ours_call():
         ours.zero_grad()
         x.grad = None
-        ours(x).backward(gg)
+        ours(x, *args).backward(gg)
 
     def torch_call():
         theirs.zero_grad()
         tx.grad = None
-        theirs(tx).backward(tgg)
+        theirs(tx, *targs).backward(tgg)
 
-    return ours_call, torch_call, (ours, x, theirs, tx, float_input)
+    return ours_call, torch_call, (ours, x, args, theirs, tx, targs, float_input)
 
 
 def check(torch, name):
-    ours_call, torch_call, (ours, x, theirs, tx, float_input) = setups(torch, name)
+    ours_call, torch_call, (ours, x, args, theirs, tx, targs, float_input) = setups(torch, name)
     ours_call()
     torch_call()
-    np.testing.assert_allclose(ours(x).detach().numpy(), theirs(tx).detach().numpy(),
+    np.testing.assert_allclose(ours(x, *args).detach().numpy(),
+                               theirs(tx, *targs).detach().numpy(),
                                rtol=1e-4, atol=1e-5, err_msg=name)
     mine = dict(ours.named_parameters())
     for k, p in theirs.named_parameters():
