@@ -50,7 +50,8 @@ def test_same_bits_as_numpy(dtype, form):
 
 
 @pytest.mark.parametrize("case", ["broadcast row", "transposed", "float16", "int cond",
-                                  "complex128", "strong scalar", "bool values"])
+                                  "complex128", "strong scalar", "bool values", "wrapping int",
+                                  "huge int"])
 def test_other_operands_go_to_numpy(case):
     cond = RNG.random((300, 40)) < 0.3
     x, y = _values((300, 40), np.float32), _values((300, 40), np.float32)
@@ -68,11 +69,16 @@ def test_other_operands_go_to_numpy(case):
         y = np.float64(0.25)  # a float subclass: float64 wins, as in NumPy
     elif case == "bool values":
         x, y = x > 0, y > 0
+    elif case == "wrapping int":  # NumPy's where wraps -1 into uint32
+        x, y = RNG.integers(0, 9, x.shape).astype(np.uint32), -1
+    elif case == "huge int":
+        x, y = RNG.integers(0, 9, x.shape).astype(np.int32), 1 << 40
     want = np.where(cond, x, y)
     got = where(cond, x, y)
     assert got.dtype == want.dtype
     np.testing.assert_array_equal(got, want)
-    if case in ("broadcast row", "transposed", "float16", "complex128", "bool values"):
+    if case in ("broadcast row", "transposed", "float16", "complex128", "bool values",
+                "wrapping int", "huge int"):
         assert _select(cond, x, y) is None
 
 

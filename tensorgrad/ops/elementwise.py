@@ -175,6 +175,9 @@ def _select(cond, x, y):
     it = _SAME_SIZE_INT.get(dtype.itemsize)
     if it is None or dtype.kind not in "fiuc":
         return None
+    for a in (x, y):  # a Python int NumPy's where would wrap into an integer dtype: NumPy's
+        if type(a) is int and (dtype.kind in "iu" or abs(a) >= 1 << 53):
+            return None
     shape = cond.shape
     parts = []
     for a in (x, y):
