@@ -268,3 +268,85 @@ def test_softmax_matches_torch_and_second_order():
     w = RNG.standard_normal(big.shape)
     for fn in (F.softmax, F.log_softmax):
         tg.check_grads(lambda x, fn=fn: (tnp.tanh(fn(x, dim=-1)) * w).sum(), order=2)(big)
+
+
+# ---- batch_norm (training) ------------------------------------------------------------------
+
+
+def _bn_reference(x, w, b, eps, g):
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    mean = x.mean(axis=axes, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    rstd = 1 / np.sqrt(var + eps)
+    xhat = (x - mean) * rstd
+    wv = np.ones(shape) if w is None else w.reshape(shape)
+    y = xhat * wv + (0 if b is None else b.reshape(shape))
+    gw = g * wv
+    dx = rstd * (gw - gw.mean(axis=axes, keepdims=True) -
+                 xhat * (gw * xhat).mean(axis=axes, keepdims=True))
+    return y, dx, (g * xhat).sum(axis=axes), g.sum(axis=axes), mean.ravel(), var.ravel()
+
+
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(32, 16, 26, 26), (512, 256), (200, 8, 3), (4, 3, 100),
+                                   (2, 5, 4, 6, 7), (3, 2)], ids=str)
+def test_batch_norm_values_gradients_and_running_stats(shape, dtype, affine):
+    c = shape[1]
+    x0 = (RNG.standard_normal(shape) * 2 + 3).astype(dtype)
+    g0 = RNG.standard_normal(shape).astype(dtype)
+    layer = {2: tg.nn.BatchNorm1d, 3: tg.nn.BatchNorm1d, 4: tg.nn.BatchNorm2d,
+             5: tg.nn.BatchNorm3d}[len(shape)](c, affine=affine, momentum=0.3)
+    layer = layer.double() if dtype == np.float64 else layer
+    if affine:
+        with tg.no_grad():
+            layer.weight.copy_(tg.tensor(RNG.standard_normal(c).astype(dtype)))
+            layer.bias.copy_(tg.tensor(RNG.standard_normal(c).astype(dtype)))
+    w0 = layer.weight.detach().numpy().astype(np.float64) if affine else None
+    b0 = layer.bias.detach().numpy().astype(np.float64) if affine else None
+    x = tg.tensor(x0, requires_grad=True)
+    y = layer(x)
+    assert host_rows.bn_saved(y.data, x0) is not None  # the host path ran
+    y.backward(tg.tensor(g0))
+    ref = _bn_reference(x0.astype(np.float64), w0, b0, 1e-5, g0.astype(np.float64))
+    tol = dict(rtol=2e-4, atol=2e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(y.detach().numpy(), ref[0], **tol)
+    np.testing.assert_allclose(x.grad.numpy(), ref[1], **tol)
+    if affine:
+        np.testing.assert_allclose(layer.weight.grad.numpy(), ref[2], **tol)
+        np.testing.assert_allclose(layer.bias.grad.numpy(), ref[3], **tol)
+    count = x0.size // c
+    np.testing.assert_allclose(layer.running_mean.numpy(), 0.3 * ref[4], **tol)
+    np.testing.assert_allclose(layer.running_var.numpy(),
+                               0.7 + 0.3 * ref[5] * count / (count - 1), **tol)
+
+
+def test_batch_norm_matches_torch_training_steps():
+    torch = pytest.importorskip("torch")
+    x0 = RNG.standard_normal((16, 8, 12, 12)).astype(np.float32)
+    ours, theirs = tg.nn.BatchNorm2d(8), torch.nn.BatchNorm2d(8)
+    for _ in range(3):
+        x, tx = tg.tensor(x0 * 3 + 1, requires_grad=True), torch.tensor(x0 * 3 + 1,
+                                                                       requires_grad=True)
+        (ours(x) ** 2).sum().backward()
+        (theirs(tx) ** 2).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-3, atol=1e-4)
+    for k, v in theirs.state_dict().items():
+        np.testing.assert_allclose(ours.state_dict()[k].numpy(), v.numpy(), rtol=1e-5,
+                                   atol=1e-6, err_msg=k)
+    np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-4)
+
+
+def test_batch_norm_second_order_and_eval():
+    x0 = RNG.standard_normal((6, 3, 4))
+    w0, b0 = RNG.standard_normal(3), RNG.standard_normal(3)
+
+    def f(x, w, b):
+        return (tnp.tanh(F.batch_norm(x, None, None, w, b, training=True)) ** 2).sum()
+
+    tg.check_grads(f, order=2)(x0, w0, b0)
+    layer = tg.nn.BatchNorm1d(3).eval()
+    y = layer(tg.tensor(x0))
+    assert host_rows.bn_saved(y.data, x0) is None  # evaluation: the affine map
+    np.testing.assert_allclose(y.numpy(), x0 / np.sqrt(1 + 1e-5), rtol=1e-6)  # float32 stats

@@ -1265,13 +1265,17 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         axes = (0,) + tuple(range(2, input.ndim))
         if (running_mean is None) != (running_var is None):
             raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+        out = _batch_norm(input, w, b, axes, float(eps))
         if running_mean is not None:
             x = _raw(input)
-            mean = x.mean(axis=axes)
-            var = x.var(axis=axes) * (count / (count - 1))
+            saved = _hr.bn_saved(_raw(out), x)  # the host forward's statistics
+            if saved is None:
+                mean, var = x.mean(axis=axes), x.var(axis=axes)
+            else:
+                mean, var = saved[0], saved[2]
             _update_running(running_mean, mean, momentum)
-            _update_running(running_var, var, momentum)
-        return _batch_norm(input, w, b, axes, float(eps))
+            _update_running(running_var, var * (count / (count - 1)), momentum)
+        return out
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: running_mean and running_var are needed when not "
                          "training")
@@ -1294,7 +1298,17 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 def _batch_norm(x, weight, bias, axes, eps):
     """y = (x - mean) * rstd * weight + bias, the statistics over ``axes``; weight and bias
     already shaped to broadcast (1, C, 1, ...)."""
+    if _hr.bn_fits(x, weight, bias, axes):
+        return _hr.bn_forward(x, weight, bias, eps)
     return _normalize_raw(x, axes, eps, weight, bias)
+
+
+def _bn_host_saved(g, ans, x, weight):
+    """The host forward's (mean, rstd, var) on the raw first-order path; else None."""
+    if type(g) is not _np.ndarray or g.shape != x.shape or g.dtype != x.dtype or \
+            weight is not None and type(weight) is not _np.ndarray:
+        return None
+    return _hr.bn_saved(ans, x)
 
 
 def _bn_stats(x, axes, eps):
@@ -1305,16 +1319,25 @@ def _bn_stats(x, axes, eps):
 
 
 def _bn_vjp_x(g, ans, x, weight, bias, axes, eps):
+    saved = _bn_host_saved(g, ans, x, weight)
+    if saved is not None:
+        return _hr.bn_backward_x(g, x, weight, saved)
     xhat, rstd = _bn_stats(x, axes, eps)
     gw = g if weight is None else g * weight
     return rstd * ((gw - _red.mean(gw, axes, True)) - xhat * _red.mean(gw * xhat, axes, True))
 
 
 def _bn_vjp_w(g, ans, x, weight, bias, axes, eps):
+    saved = _bn_host_saved(g, ans, x, weight)
+    if saved is not None:
+        return _hr.bn_backward_weight(g, x, saved).reshape(weight.shape)
     return _red.sum(g * _bn_stats(x, axes, eps)[0], axes, True)
 
 
 def _bn_vjp_b(g, ans, x, weight, bias, axes, eps):
+    if type(g) is _np.ndarray and g.dtype == bias.dtype and g.dtype.char in "fd" and \
+            tuple(axes) == (0,) + tuple(range(2, g.ndim)):
+        return _hr.bn_backward_bias(g).reshape(bias.shape)
     return _red.sum(g, axes, True)
 
 
