@@ -6,7 +6,8 @@ host paths that are not one GEMM.
 - ``linear b1``: Linear(784, 512) on one row (the weight gradient is a column times a row);
 - ``linear out1``: Linear(256, 1) on 128 rows (the input gradient is a column times a row);
 - ``cross_entropy``: CrossEntropyLoss of (8192, 1000) float32 logits;
-- ``leaky_relu``: LeakyReLU on (4096, 512) float32 (``where`` with an unpredictable mask).
+- ``leaky_relu``: LeakyReLU on (4096, 512) float32 (``where`` with an unpredictable mask);
+- ``batch_norm``: BatchNorm2d(16) in training on (32, 16, 26, 26) float32 (W5's first layer).
 
 Each call runs the layer and ``backward`` with a fixed cotangent, after ``zero_grad``. Both
 libraries start from the same weights and are checked first for equal outputs and gradients
@@ -50,9 +51,13 @@ def _leaky_relu(lib):
     return lib.nn.LeakyReLU(), RNG.standard_normal((4096, 512)).astype(np.float32)
 
 
+def _batch_norm(lib):
+    return lib.nn.BatchNorm2d(16), RNG.standard_normal((32, 16, 26, 26)).astype(np.float32)
+
+
 CASES = {"layer_norm": _layer_norm, "embedding": _embedding, "linear b1": _linear_b1,
          "linear out1": _linear_out1, "cross_entropy": _cross_entropy,
-         "leaky_relu": _leaky_relu}
+         "leaky_relu": _leaky_relu, "batch_norm": _batch_norm}
 
 
 def setups(torch, name):
