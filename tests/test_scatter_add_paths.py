@@ -1,9 +1,11 @@
-"""The gradient of row lookups (``w[idx]``, an embedding) is a scatter-add of the cotangent's
-rows. On the host tensorgrad runs it as NumPy's ``add.at`` of single entries at flat positions
-(a few ns an entry) rather than of whole rows (~400 ns a row): the same additions in the same
-order, so the very numbers of ``add.at``. Checked here bit for bit against ``np.add.at``, for
-every dtype, repeated and negative indices, several index arrays and broadcast ones, on both
-sides of the size threshold; and embedding gradients against PyTorch's.
+"""The gradient of row lookups (``w[idx]``, an embedding) and of lookups after whole slices
+(``x[:, i, j]``, bilinear upsampling's corners) is a scatter-add of the cotangent. On the host
+tensorgrad runs it as NumPy's ``add.at`` of single entries at flat positions (a few ns an
+entry) rather than of whole rows (~400 ns a row) or through NumPy's general loop: the same
+additions in the same order, so the very numbers of ``add.at``. Checked here bit for bit
+against ``np.add.at``, for every dtype, repeated and negative indices, several index arrays
+and broadcast ones, leading slices, on both sides of the size threshold; and embedding and
+upsampling gradients against PyTorch's.
 """
 
 import numpy as np
@@ -90,3 +92,38 @@ def test_second_order_through_the_lookup():
     idx = tg.tensor(RNG.integers(0, 30, 50))
     tg.check_grads(lambda w: (F.embedding(idx, w) ** 3).sum(), order=2)(w0)
     tg.check_grads(lambda w: (tg.tanh(w[idx]) * w[idx]).sum(), order=2)(w0)
+
+
+# whole slices first, then index arrays: x[:, i], x[:, :, i, j] (bilinear upsampling's corners)
+SLICED = [((16, 16, 32, 32), 2, [(64, 1), (1, 64)]), ((8, 300), 1, [(500,)]),
+          ((4, 50, 7), 1, [(90,)]), ((3, 5, 9, 4), 1, [(6, 2), (1, 2)]),
+          ((2, 3, 4000), 2, [(70000,)]), ((600, 2), 1, [(3,)])]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.complex128],
+                         ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("shape, k, index_shapes", SLICED, ids=str)
+def test_sliced_scatter_add_is_add_at_bit_for_bit(shape, k, index_shapes, dtype):
+    arrays = tuple(RNG.integers(-shape[k + i], shape[k + i], s)
+                   for i, s in enumerate(index_shapes))
+    idx = (slice(None),) * k + arrays
+    lead = np.broadcast_shapes(*index_shapes)
+    g = _values(tuple(shape[:k]) + lead + tuple(shape[k + len(arrays):]), dtype)
+    want = np.zeros(shape, dtype)
+    np.add.at(want, idx, g)
+    got = untake(g, idx, shape)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+def test_bilinear_upsampling_gradient_matches_torch():
+    torch = pytest.importorskip("torch")
+    x0 = RNG.standard_normal((4, 3, 20, 24)).astype(np.float32)
+    g0 = RNG.standard_normal((4, 3, 40, 48)).astype(np.float32)
+    for align in (False, True):
+        x, tx = tg.tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
+        F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=align).backward(
+            tg.tensor(g0))
+        torch.nn.functional.interpolate(tx, scale_factor=2, mode="bilinear",
+                                        align_corners=align).backward(torch.tensor(g0))
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-5)
