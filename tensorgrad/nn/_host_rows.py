@@ -219,8 +219,10 @@ _MIN_SOFTMAX = 1 << 13  # below, the composed form's few calls cost less than th
 
 
 def last_axis_fits(x, axis):
+    """float32/float64 NumPy data in C order (other layouts keep the composed form, whose
+    answer keeps the input's layout), 8,192+ elements, the last axis."""
     return type(x) is np.ndarray and x.dtype.char in "fd" and x.size >= _MIN_SOFTMAX and \
-        axis % x.ndim == x.ndim - 1
+        axis % x.ndim == x.ndim - 1 and x.flags.c_contiguous
 
 
 def _row_blocks(a2):
@@ -300,8 +302,10 @@ def log_softmax_backward(g, ans):
 
 
 def bn_fits(x, weight, bias, axes):
+    """float32/float64 NumPy data in C order (a channels_last input keeps the composed form,
+    whose answer keeps its layout, as PyTorch's), weight and bias of its dtype or None."""
     if type(x) is not np.ndarray or x.dtype.char not in "fd" or x.ndim < 2 or x.size == 0 or \
-            tuple(axes) != (0,) + tuple(range(2, x.ndim)):
+            not x.flags.c_contiguous or tuple(axes) != (0,) + tuple(range(2, x.ndim)):
         return False
     return all(a is None or (type(a) is np.ndarray and a.dtype == x.dtype)
                for a in (weight, bias))
