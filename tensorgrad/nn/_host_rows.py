@@ -25,6 +25,8 @@ exp(x - lse) once, subtracts 1 at the targets and scales the rows.
 
 import numpy as np
 
+from ..ops.conv import sum_by_channel
+
 _BLOCK = 1 << 15  # elements per block of rows (128 KiB of float32)
 
 
@@ -141,9 +143,8 @@ def ln_backward_weight(g, x, stats, cols):
 
 def row_sum(g, cols):
     """The sum of ``g``'s rows of ``cols`` elements (the bias's cotangent): one product with
-    a vector of ones (BLAS), a third of the time of ``sum(axis=0)``."""
-    g2 = _rows(g, cols)
-    return np.ones(g2.shape[0], dtype=g.dtype) @ g2
+    a row of ones (BLAS), a third of the time of ``sum(axis=0)``."""
+    return sum_by_channel(_rows(g, cols))
 
 
 def ce_fits(x, target):
@@ -316,13 +317,6 @@ def _by_channel(x):
     return x.reshape(x.shape[0], x.shape[1], x.size // (x.shape[0] * x.shape[1]))
 
 
-def _channel_sums(a3):
-    """The per-channel sums of an (N, C, L) array."""
-    if a3.shape[2] == 1:  # (N, C): one product of a row of ones
-        return np.ones(a3.shape[0], dtype=a3.dtype) @ a3[:, :, 0]
-    return (a3 @ np.ones(a3.shape[2], dtype=a3.dtype)).sum(axis=0)
-
-
 def _channel_dots(a3, b3):
     """The per-channel sums of a3 * b3: image by image for a few large images, else one
     contraction."""
@@ -341,7 +335,7 @@ def bn_forward(x, weight, bias, eps):
     buf = np.empty(x.size + 3 * c, dtype=x.dtype)
     y3 = buf[:x.size].reshape(x3.shape)
     mean, rstd, var = (buf[x.size + k * c:x.size + (k + 1) * c] for k in range(3))
-    np.multiply(_channel_sums(x3), 1.0 / count, out=mean)
+    np.multiply(sum_by_channel(x3), 1.0 / count, out=mean)
     np.subtract(x3, mean[:, None], out=y3)
     np.multiply(_channel_dots(y3, y3), 1.0 / count, out=var)
     np.add(var, eps, out=rstd)
@@ -377,7 +371,7 @@ def bn_backward_x(g, x, weight, stats):
     c = x3.shape[1]
     count = x.size // c
     h = _centred_by_channel(x3, mean)
-    sum_g, sum_gh = _channel_sums(g3), _channel_dots(g3, h)
+    sum_g, sum_gh = sum_by_channel(g3), _channel_dots(g3, h)
     a = rstd if weight is None else rstd * weight.reshape(c)
     out = g3 * a[:, None]
     h *= (-a * rstd * rstd * sum_gh / count)[:, None]
@@ -393,4 +387,4 @@ def bn_backward_weight(g, x, stats):
 
 
 def bn_backward_bias(g):
-    return _channel_sums(_by_channel(g))
+    return sum_by_channel(_by_channel(g))

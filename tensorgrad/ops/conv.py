@@ -371,14 +371,20 @@ def conv2d_weight_grad(x, gy, kernel, stride=(1, 1), padding=(0, 0), dilation=(1
     return acc.reshape(kh, groups, kw, cg, ocg).transpose(1, 4, 3, 0, 2).reshape(oc, cg, kh, kw)
 
 
-@primitive(saves=False)
-def channel_sum(g):
-    """(N, C, H, W) -> (C,): the bias gradient. A product with a vector of ones per image
-    (BLAS) takes a third of the time of ``g.sum((0, 2, 3))`` on W5's layers."""
+def sum_by_channel(g):
+    """(N, C, *) -> (C,), the sum over every axis but the channels: a product with a vector
+    of ones per image (BLAS) takes a third of the time of ``g.sum((0, 2, 3))`` on W5's
+    layers; for (N, C) one product with a row of ones. Raw arrays."""
     xp = xp_of(g)
     n, c = g.shape[:2]
+    if g.ndim == 2 or math.prod(g.shape[2:]) == 1:
+        return xp.matmul(xp.ones(n, dtype=g.dtype), xp.reshape(g, (n, c)))
     flat = xp.reshape(g, (n, c, math.prod(g.shape[2:])))
     return xp.matmul(flat, xp.ones(flat.shape[2], dtype=g.dtype)).sum(axis=0)
+
+
+channel_sum = primitive(sum_by_channel, saves=False, name="channel_sum")
+channel_sum.__doc__ = "(N, C, H, W) -> (C,): conv2d's bias gradient (``sum_by_channel``)."
 
 
 def _bias_tangent(t, shape):

@@ -48,8 +48,8 @@ def untake(g, idx, shape):
         # add.at does); bools that add up are true (NumPy's add.at of bools is a logical or)
         wide = untake(g.astype(xp.int64), idx, shape)
         return wide != 0 if g.dtype.kind == "b" else wide.astype(g.dtype)
-    elif xp is np and g.size >= _FLAT_AT and _flat_form(idx, shape, g.shape) is not None:
-        return _flat_add_at(g, idx, shape, _flat_form(idx, shape, g.shape))
+    elif xp is np and g.size >= _FLAT_AT and (k := _flat_form(idx, shape, g.shape)) is not None:
+        return _flat_add_at(g, idx, shape, k)
     else:
         out = xp.zeros(shape, dtype=g.dtype)
         xp.add.at(out, idx, g)
