@@ -350,3 +350,104 @@ def test_batch_norm_second_order_and_eval():
     y = layer(tg.tensor(x0))
     assert host_rows.bn_saved(y.data, x0) is None  # evaluation: the affine map
     np.testing.assert_allclose(y.numpy(), x0 / np.sqrt(1 + 1e-5), rtol=1e-6)  # float32 stats
+
+
+# ---- bias + activation --------------------------------------------------------------------
+ACT_SHAPES = [(4096,), (64, 128), (3, 40000), (40001,), (5, 7, 300)]
+
+
+def _act(name):
+    return (lambda z: F.gelu(z, approximate="tanh")) if name == "gelu_tanh" else getattr(F, name)
+
+
+def _act_step(x0, b0, g0, activation):
+    x = tg.tensor(x0, requires_grad=True)
+    b = None if b0 is None else tg.tensor(b0, requires_grad=True)
+    y = (F.bias_act(x, b, activation) if b is not None else _act(activation)(x))
+    return y, tg.autograd.grad(y, [x] if b is None else [x, b], tg.tensor(g0))
+
+
+def _spy(monkeypatch):
+    calls = []
+    real = host_rows.act_forward
+    monkeypatch.setattr(host_rows, "act_forward",
+                        lambda *a: calls.append(a[2]) or real(*a))
+    return calls
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", ACT_SHAPES, ids=str)
+@pytest.mark.parametrize("activation", sorted(host_rows.HOST_ACTS))
+def test_activation_values_and_gradients(activation, shape, dtype, bias, monkeypatch):
+    x0 = (RNG.standard_normal(shape) * 3).astype(dtype)
+    b0 = RNG.standard_normal(shape[-1]).astype(dtype) if bias else None
+    g0 = RNG.standard_normal(shape).astype(dtype)
+    calls = _spy(monkeypatch)
+    y, grads = _act_step(x0, b0, g0, activation)
+    assert calls == [activation]  # the host path ran
+    monkeypatch.setattr(host_rows, "HOST_ACTS", frozenset())
+    y_ref, grads_ref = _act_step(x0, b0, g0, activation)
+    assert calls == [activation]  # and the composed one did not take it
+    tol = dict(rtol=4e-6, atol=4e-6) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-13)
+    assert y.dtype == y_ref.dtype and y.shape == y_ref.shape
+    np.testing.assert_allclose(y.numpy(), y_ref.numpy(), **tol)
+    for got, want in zip(grads, grads_ref):
+        assert got.dtype == want.dtype
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=tol["rtol"],
+                                   atol=tol["atol"] * (shape[0] if got.ndim == 1 else 1))
+
+
+@pytest.mark.parametrize("activation", sorted(host_rows.HOST_ACTS))
+def test_activation_matches_torch(activation):
+    torch = pytest.importorskip("torch")
+    x0 = RNG.standard_normal((128, 96)) * 4
+    b0, g0 = RNG.standard_normal(96), RNG.standard_normal((128, 96))
+    y, (gx, gb) = _act_step(x0, b0, g0, activation)
+    xt = torch.tensor(x0, requires_grad=True)
+    bt = torch.tensor(b0, requires_grad=True)
+    tf = {"gelu": torch.nn.functional.gelu, "silu": torch.nn.functional.silu,
+          "gelu_tanh": lambda z: torch.nn.functional.gelu(z, approximate="tanh")}[activation]
+    yt = tf(xt + bt)
+    yt.backward(torch.tensor(g0))
+    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(gx.numpy(), xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gb.numpy(), bt.grad.numpy(), rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("case", ["small", "strided", "float16", "sigmoid"])
+def test_activation_other_cases_take_the_composed_form(case, monkeypatch):
+    calls = _spy(monkeypatch)
+    x0 = RNG.standard_normal((64, 128))
+    if case == "small":
+        y = F.gelu(tg.tensor(x0[:4]))
+    elif case == "strided":
+        y = F.gelu(tg.tensor(x0).T)
+    elif case == "float16":
+        y = F.silu(tg.tensor(x0.astype(np.float16)))
+    else:
+        y = F.bias_act(tg.tensor(x0), None, "sigmoid")
+    assert calls == [] and y.shape in ((4, 128), (128, 64), (64, 128))
+
+
+@pytest.mark.parametrize("activation", sorted(host_rows.HOST_ACTS))
+def test_activation_second_order_and_forward_mode(activation, monkeypatch):
+    """create_graph and forward mode run the composed rules: the same numbers either way."""
+    x0, b0 = RNG.standard_normal((64, 128)), RNG.standard_normal(128)
+    g0, v0 = RNG.standard_normal((64, 128)), RNG.standard_normal((64, 128))
+
+    def derivatives():
+        x = tg.tensor(x0, requires_grad=True)
+        y = F.bias_act(x, tg.tensor(b0), activation)
+        (d1,) = tg.autograd.grad(y, [x], tg.tensor(g0), create_graph=True)
+        (d2,) = tg.autograd.grad((d1 * tg.tensor(v0)).sum(), [x])
+        _, jv = tg.func.jvp(lambda z: F.bias_act(z, tg.tensor(b0), activation),
+                            (tg.tensor(x0),), (tg.tensor(v0),))
+        return d1.detach().numpy(), d2.numpy(), jv.numpy()
+
+    calls = _spy(monkeypatch)
+    host = derivatives()
+    assert activation in calls
+    monkeypatch.setattr(host_rows, "HOST_ACTS", frozenset())
+    for got, want in zip(host, derivatives()):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

@@ -388,3 +388,58 @@ def bn_backward_weight(g, x, stats):
 
 def bn_backward_bias(g):
     return sum_by_channel(_by_channel(g))
+
+
+# ---- bias + activation ----------------------------------------------------------------------
+# act(x + b) and g * act'(x + b) with the CUDA kernel's math (kernels/reference.py), a block of
+# rows at a time: the composed forms make 5-12 passes over the whole array (gelu's erf, the
+# tanh formula, silu's sigmoid and product), each out of cache; here they run in L2.
+_MIN_ACT = 1 << 12  # below, the composed form's few calls cost less than the blocks'
+# not sigmoid or tanh: their composed backward reads the answer, cheaper than recomputing it
+HOST_ACTS = frozenset(("gelu", "gelu_tanh", "silu"))
+
+
+def act_fits(x, b, activation):
+    """Does the host path take act(x + b): a C-order float32/float64 NumPy array of 4,096+
+    elements, the bias None or a vector of its dtype along its last axis."""
+    if (activation not in HOST_ACTS or type(x) is not np.ndarray or x.dtype.char not in "fd"
+            or x.size < _MIN_ACT or not x.flags.c_contiguous):
+        return False
+    return b is None or (type(b) is np.ndarray and b.dtype == x.dtype
+                         and b.shape == (x.shape[-1],))
+
+
+def _act_views(x, b):
+    """x as rows (of the bias's length; of one block's elements, or fewer, without a bias:
+    the activation is elementwise) and the slices of those rows that make the blocks."""
+    cols = x.shape[-1] if b is not None else _BLOCK
+    if b is None and x.size % cols:
+        cols = x.size if x.size < _BLOCK else int(np.gcd(x.size, _BLOCK))
+    return cols, [slice(r0, r1) for r0, r1 in _steps(x.size // cols, cols)]
+
+
+def act_forward(x, b, activation):
+    """act(x + b) as one array of x's shape."""
+    from ..kernels import reference
+
+    code = reference.ACTIVATIONS[activation]
+    cols, blocks = _act_views(x, b)
+    x2, y = _rows(x, cols), np.empty_like(x)
+    y2 = _rows(y, cols)
+    for rows in blocks:
+        y2[rows] = reference.act_forward(code, x2[rows] if b is None else x2[rows] + b)
+    return y
+
+
+def act_backward(g, x, b, activation):
+    """g * act'(x + b): x's cotangent (and, summed over the leading axes, b's)."""
+    from ..kernels import reference
+
+    code = reference.ACTIVATIONS[activation]
+    cols, blocks = _act_views(x, b)
+    x2, dz = _rows(x, cols), np.empty_like(x)
+    g2, dz2 = _rows(np.ascontiguousarray(g, dtype=x.dtype), cols), _rows(dz, cols)
+    for rows in blocks:
+        z = x2[rows] if b is None else x2[rows] + b
+        dz2[rows] = reference.act_backward(code, g2[rows], z)
+    return dz

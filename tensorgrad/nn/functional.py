@@ -775,28 +775,32 @@ def softplus(input, beta=1.0, threshold=20.0):
 
 # On CuPy the activations below are one fused kernel forward and one backward (_bias_act);
 # elsewhere they are the compositions, unchanged.
-def _fused_act_arg(input):
+def _fused_act_arg(input, activation):
+    """Does act(input) run as one _bias_act: a fusable CuPy array (one kernel each way), or a
+    NumPy array that _host_rows takes (blocks in cache)."""
     x = input.data if isinstance(input, _Tensor) else input
-    return type(x) is _CUPY_ARRAY and x.ndim > 0 and _cuda.fusable(x)
+    if type(x) is _CUPY_ARRAY:
+        return x.ndim > 0 and _cuda.fusable(x)
+    return _hr.act_fits(x, None, activation)
 
 
 def relu(input, inplace=False):
     """max(x, 0); with ``inplace`` the input takes the result and is returned (``relu_``)."""
     if inplace:
         return _apply_inplace(input, relu, "relu")
-    if _fused_act_arg(input):
+    if _fused_act_arg(input, "relu"):
         return _bias_act(input, None, "relu")
     return _ew.relu(input)
 
 
 def sigmoid(input):
-    if _fused_act_arg(input):
+    if _fused_act_arg(input, "sigmoid"):
         return _bias_act(input, None, "sigmoid")
     return _ew.sigmoid(input)
 
 
 def tanh(input):
-    if _fused_act_arg(input):
+    if _fused_act_arg(input, "tanh"):
         return _bias_act(input, None, "tanh")
     return _ew.tanh(input)
 
@@ -843,7 +847,7 @@ def silu(input, inplace=False):
     """x * sigmoid(x); with ``inplace`` the input takes the result and is returned."""
     if inplace:
         return _apply_inplace(input, silu, "silu")
-    if _fused_act_arg(input):
+    if _fused_act_arg(input, "silu"):
         return _bias_act(input, None, "silu")
     return input * _ew.sigmoid(input)
 
@@ -860,8 +864,9 @@ def gelu(input, approximate="none"):
     if getattr(input, "dtype", None) == _np.float16:  # in float32, as PyTorch's half kernels:
         # 1 + erf(x / sqrt 2) cancels in float16 (gelu(-3) 8% off, gelu(-4) 0)
         return _ew.astype(gelu(_ew.astype(input, _np.float32), approximate), _np.float16)
-    if _fused_act_arg(input):
-        return _bias_act(input, None, "gelu_tanh" if approximate == "tanh" else "gelu")
+    activation = "gelu_tanh" if approximate == "tanh" else "gelu"
+    if _fused_act_arg(input, activation):
+        return _bias_act(input, None, activation)
     if approximate == "tanh":
         c = _GELU_C
         return 0.5 * input * (1 + _ew.tanh(c * (input + 0.044715 * input * input * input)))
@@ -900,12 +905,14 @@ def bias_act(input, bias=None, activation="relu"):
     if act is None:
         raise ValueError(f"bias_act: activation must be one of {sorted(_ACTIVATIONS)}, got "
                          f"{activation!r}")
-    if _fused_act_arg(input):
-        x = _raw(input)
-        b = _raw(bias)
-        if b is None or (type(b) is _CUPY_ARRAY and b.dtype == x.dtype
-                         and b.shape == (x.shape[-1],)):
+    x, b = _raw(input), _raw(bias)
+    if type(x) is _CUPY_ARRAY:
+        if _cuda.fusable(x) and x.ndim > 0 and (
+                b is None or (type(b) is _CUPY_ARRAY and b.dtype == x.dtype
+                              and b.shape == (x.shape[-1],))):
             return _bias_act(input, bias, activation)
+    elif _hr.act_fits(x, b, activation):
+        return _bias_act(input, bias, activation)
     return act(input if bias is None else input + bias)
 
 
@@ -916,7 +923,9 @@ def bias_act(input, bias=None, activation="relu"):
 @_primitive
 def _bias_act(x, b, activation):
     _DZ_CACHE.clear()  # a new forward: drop any cotangent left from the last backward
-    return _cuda.bias_act(x, b, activation)
+    if type(x) is _CUPY_ARRAY:
+        return _cuda.bias_act(x, b, activation)
+    return _hr.act_forward(x, b, activation)
 
 
 def _act_grad(z, activation):
@@ -953,9 +962,20 @@ def _preact(x, b):
 _DZ_CACHE = []
 
 
+def _fused_act_backward(g, x, b, activation):
+    """g * act'(x + b) by the CUDA kernel or the host blocks, for raw arrays of one kind and
+    shape; None otherwise (Tensors under create_graph take the composed rules)."""
+    if type(x) is _CUPY_ARRAY:
+        if type(g) is _CUPY_ARRAY and g.shape == x.shape:
+            return _cuda.bias_act_backward(g, x, b, activation)
+    elif type(x) is _np.ndarray and type(g) is _np.ndarray and g.shape == x.shape:
+        return _hr.act_backward(g, x, b, activation)
+    return None
+
+
 def _bias_act_vjp_x(g, ans, x, b, activation):
-    if type(g) is _CUPY_ARRAY and type(x) is _CUPY_ARRAY and g.shape == x.shape:
-        dz = _cuda.bias_act_backward(g, x, b, activation)
+    dz = _fused_act_backward(g, x, b, activation)
+    if dz is not None:
         _DZ_CACHE.clear()
         if b is not None:
             _DZ_CACHE.extend((g, x, dz))
@@ -971,12 +991,13 @@ def _relu_joined(dz, arg, activation):
 
 
 def _bias_act_vjp_b(g, ans, x, b, activation):
-    if type(g) is _CUPY_ARRAY and type(x) is _CUPY_ARRAY and g.shape == x.shape:
-        if _DZ_CACHE and _DZ_CACHE[0] is g and _DZ_CACHE[1] is x:
-            dz = _DZ_CACHE[2]
-            _DZ_CACHE.clear()
-            return dz
-        return _cuda.bias_act_backward(g, x, b, activation)
+    if _DZ_CACHE and _DZ_CACHE[0] is g and _DZ_CACHE[1] is x:
+        dz = _DZ_CACHE[2]
+        _DZ_CACHE.clear()
+        return dz
+    dz = _fused_act_backward(g, x, b, activation)
+    if dz is not None:
+        return dz
     return _relu_joined(g * _act_grad(_preact(x, b), activation), b, activation)
 
 
