@@ -165,9 +165,13 @@ def _first_failure(info, x):
 def _lu_raw(a):
     """(lu, pivots) of SciPy's (or cupyx's) lu_factor for every matrix of a (..., m, n);
     pivots 0-based row swaps (..., min(m, n)). A zero pivot is no error here (info says)."""
+    from .scipy import _host_linalg
     from .scipy._module import scipy_module
 
-    lu_factor = scipy_module("linalg", (a,), "lu_factor").lu_factor
+    mod = scipy_module("linalg", (a,), "lu_factor")
+    if mod is _host_linalg:  # without SciPy: NumPy's own, the whole batch at once
+        return _host_linalg.lu_factor(a)
+    lu_factor = mod.lu_factor
     xp = xp_of(a)
     m, n = a.shape[-2], a.shape[-1]
     k = min(m, n)

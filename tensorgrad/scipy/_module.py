@@ -4,18 +4,34 @@ import importlib
 
 from ..backend.device import _CUPY_ARRAY
 
+_FOUND = {}  # sub -> scipy.<sub>, or the ImportError of a missing SciPy (tried once)
+# what stands in for scipy.<sub> without SciPy: NumPy implementations of some of its functions
+_NUMPY_ONLY = {"special": "._host_special", "linalg": "._host_linalg"}
+
 
 def scipy_module(sub, args, name):
-    """``scipy.<sub>`` (``cupyx.scipy.<sub>`` when an argument is a CuPy array); a missing
-    SciPy is an ImportError that names the function and the extra to install."""
+    """``scipy.<sub>`` (``cupyx.scipy.<sub>`` when an argument is a CuPy array). Without SciPy,
+    the functions of ``scipy.special`` and ``scipy.linalg`` that tensorgrad has in NumPy
+    (``_host_special``, ``_host_linalg``) come from there; any other is an ImportError that
+    names the function and the extra to install."""
     for a in args:
         if isinstance(a, _CUPY_ARRAY):
             return cupyx_module(sub, name, a)
-    try:
-        return importlib.import_module(f"scipy.{sub}")
-    except ImportError as e:  # pragma: no cover - SciPy is installed in the test environment
-        raise ImportError(f"tensorgrad.scipy.{sub}.{name} needs SciPy; install it with "
-                          "pip install 'tensorgrad[scipy]'") from e
+    mod = _FOUND.get(sub)
+    if mod is None:
+        try:
+            mod = importlib.import_module(f"scipy.{sub}")
+        except ImportError as e:
+            mod = e
+        _FOUND[sub] = mod
+    if not isinstance(mod, ImportError):
+        return mod
+    if sub in _NUMPY_ONLY:
+        fallback = importlib.import_module(_NUMPY_ONLY[sub], __package__)
+        if name in fallback.NAMES:
+            return fallback
+    raise ImportError(f"tensorgrad.scipy.{sub}.{name} needs SciPy; install it with "
+                      "pip install 'tensorgrad[scipy]'") from mod
 
 
 def cupyx_module(sub, name, array):
