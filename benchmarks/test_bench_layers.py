@@ -7,7 +7,9 @@ host paths that are not one GEMM.
 - ``linear out1``: Linear(256, 1) on 128 rows (the input gradient is a column times a row);
 - ``cross_entropy``: CrossEntropyLoss of (8192, 1000) float32 logits;
 - ``leaky_relu``: LeakyReLU on (4096, 512) float32 (``where`` with an unpredictable mask);
-- ``batch_norm``: BatchNorm2d(16) in training on (32, 16, 26, 26) float32 (W5's first layer).
+- ``batch_norm``: BatchNorm2d(16) in training on (32, 16, 26, 26) float32 (W5's first layer);
+- ``gelu``, ``gelu_tanh``, ``silu``: GELU (exact; ``approximate="tanh"``) and SiLU on
+  (4096, 512) float32 (a transformer MLP's activations).
 
 Each call runs the layer and ``backward`` with a fixed cotangent, after ``zero_grad``. Both
 libraries start from the same weights and are checked first for equal outputs and gradients
@@ -55,9 +57,22 @@ def _batch_norm(lib):
     return lib.nn.BatchNorm2d(16), RNG.standard_normal((32, 16, 26, 26)).astype(np.float32)
 
 
+def _gelu(lib):
+    return lib.nn.GELU(), RNG.standard_normal((4096, 512)).astype(np.float32)
+
+
+def _gelu_tanh(lib):
+    return lib.nn.GELU(approximate="tanh"), RNG.standard_normal((4096, 512)).astype(np.float32)
+
+
+def _silu(lib):
+    return lib.nn.SiLU(), RNG.standard_normal((4096, 512)).astype(np.float32)
+
+
 CASES = {"layer_norm": _layer_norm, "embedding": _embedding, "linear b1": _linear_b1,
          "linear out1": _linear_out1, "cross_entropy": _cross_entropy,
-         "leaky_relu": _leaky_relu, "batch_norm": _batch_norm}
+         "leaky_relu": _leaky_relu, "batch_norm": _batch_norm, "gelu": _gelu,
+         "gelu_tanh": _gelu_tanh, "silu": _silu}
 
 
 def setups(torch, name):
