@@ -357,13 +357,26 @@ def _sigmoid(z):
         return 1 / (1 + np.exp(-z))
 
 
+def gelu_cdf(z):
+    """Phi(z) = (1 + erf(z / sqrt 2)) / 2 in z's dtype: exact gelu is z * Phi(z)."""
+    T = z.dtype.type
+    return T(0.5) * (1 + _erf(z / T(_SQRT2)).astype(z.dtype))
+
+
+def gelu_backward(g, z, cdf):
+    """g * gelu'(z) = g * (Phi(z) + z phi(z)), from Phi(z) = ``cdf``."""
+    T = z.dtype.type
+    pdf = np.exp(T(-0.5) * z * z) * T(1 / math.sqrt(2 * math.pi))
+    return g * (cdf + z * pdf)
+
+
 def act_forward(code, z):
     """act(z) for activation ``code`` (see ACTIVATIONS), in z's dtype."""
     T = z.dtype.type
     if code == 1:
         return np.maximum(z, T(0))
     if code == 2:
-        return T(0.5) * z * (1 + _erf(z / T(_SQRT2)).astype(z.dtype))
+        return z * gelu_cdf(z)
     if code == 3:
         return T(0.5) * z * (1 + np.tanh(T(_K) * (z + T(_A) * z * z * z)))
     if code == 4:
@@ -381,9 +394,7 @@ def act_backward(code, g, z):
     if code == 1:
         return g * (z > 0)
     if code == 2:
-        cdf = T(0.5) * (1 + _erf(z / T(_SQRT2)).astype(z.dtype))
-        pdf = np.exp(T(-0.5) * z * z) * T(1 / math.sqrt(2 * math.pi))
-        return g * (cdf + z * pdf)
+        return gelu_backward(g, z, gelu_cdf(z))
     if code == 3:
         t = np.tanh(T(_K) * (z + T(_A) * z * z * z))
         du = T(_K) * (1 + T(3 * _A) * z * z)

@@ -386,6 +386,12 @@ def test_activation_values_and_gradients(activation, shape, dtype, bias, monkeyp
     calls = _spy(monkeypatch)
     y, grads = _act_step(x0, b0, g0, activation)
     assert calls == [activation]  # the host path ran
+    saved = host_rows.act_saved(y.data, x0)  # gelu keeps Phi(x + b) for its backward
+    if activation == "gelu":
+        z = x0 if b0 is None else x0 + b0
+        np.testing.assert_array_equal(saved.reshape(shape) * z, y.numpy())
+    else:
+        assert saved is None
     monkeypatch.setattr(host_rows, "HOST_ACTS", frozenset())
     y_ref, grads_ref = _act_step(x0, b0, g0, activation)
     assert calls == [activation]  # and the composed one did not take it

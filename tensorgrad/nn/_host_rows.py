@@ -419,27 +419,53 @@ def _act_views(x, b):
 
 
 def act_forward(x, b, activation):
-    """act(x + b) as one array of x's shape."""
+    """act(x + b) as one array of x's shape. gelu's answer is the first half of a buffer whose
+    second half keeps Phi(x + b) for the backward (``act_saved``): its erf is most of the
+    cost, and the backward then needs only an exp."""
     from ..kernels import reference
 
     code = reference.ACTIVATIONS[activation]
     cols, blocks = _act_views(x, b)
-    x2, y = _rows(x, cols), np.empty_like(x)
-    y2 = _rows(y, cols)
+    x2 = _rows(x, cols)
+    gelu = activation == "gelu"
+    buf = np.empty(2 * x.size if gelu else x.size, dtype=x.dtype)
+    y2 = _rows(buf[:x.size], cols)
+    cdf2 = _rows(buf[x.size:], cols) if gelu else None
     for rows in blocks:
-        y2[rows] = reference.act_forward(code, x2[rows] if b is None else x2[rows] + b)
-    return y
+        z = x2[rows] if b is None else x2[rows] + b
+        if gelu:
+            cdf2[rows] = reference.gelu_cdf(z)
+            np.multiply(z, cdf2[rows], out=y2[rows])
+        else:
+            y2[rows] = reference.act_forward(code, z)
+    return buf[:x.size].reshape(x.shape)
 
 
-def act_backward(g, x, b, activation):
-    """g * act'(x + b): x's cotangent (and, summed over the leading axes, b's)."""
+def act_saved(ans, x):
+    """Phi(x + b) kept behind gelu's answer ``ans`` of this ``x``; else None."""
+    if type(ans) is not np.ndarray or ans.shape != x.shape:
+        return None
+    base = ans.base
+    if type(base) is not np.ndarray or base.dtype != x.dtype or base.shape != (2 * x.size,):
+        return None
+    return base[x.size:]
+
+
+def act_backward(g, x, b, activation, ans=None):
+    """g * act'(x + b): x's cotangent (and, summed over the leading axes, b's); gelu reads
+    Phi(x + b) from behind its answer ``ans`` when it is there."""
     from ..kernels import reference
 
     code = reference.ACTIVATIONS[activation]
     cols, blocks = _act_views(x, b)
     x2, dz = _rows(x, cols), np.empty_like(x)
     g2, dz2 = _rows(np.ascontiguousarray(g, dtype=x.dtype), cols), _rows(dz, cols)
+    saved = act_saved(ans, x) if activation == "gelu" else None
+    cdf2 = None if saved is None else _rows(saved, cols)
     for rows in blocks:
         z = x2[rows] if b is None else x2[rows] + b
-        dz2[rows] = reference.act_backward(code, g2[rows], z)
+        if cdf2 is not None:
+            dz2[rows] = reference.gelu_backward(g2[rows], z, cdf2[rows])
+        else:
+            dz2[rows] = reference.act_backward(code, g2[rows], z)
     return dz

@@ -962,19 +962,19 @@ def _preact(x, b):
 _DZ_CACHE = []
 
 
-def _fused_act_backward(g, x, b, activation):
+def _fused_act_backward(g, ans, x, b, activation):
     """g * act'(x + b) by the CUDA kernel or the host blocks, for raw arrays of one kind and
     shape; None otherwise (Tensors under create_graph take the composed rules)."""
     if type(x) is _CUPY_ARRAY:
         if type(g) is _CUPY_ARRAY and g.shape == x.shape:
             return _cuda.bias_act_backward(g, x, b, activation)
     elif type(x) is _np.ndarray and type(g) is _np.ndarray and g.shape == x.shape:
-        return _hr.act_backward(g, x, b, activation)
+        return _hr.act_backward(g, x, b, activation, ans)
     return None
 
 
 def _bias_act_vjp_x(g, ans, x, b, activation):
-    dz = _fused_act_backward(g, x, b, activation)
+    dz = _fused_act_backward(g, ans, x, b, activation)
     if dz is not None:
         _DZ_CACHE.clear()
         if b is not None:
@@ -995,7 +995,7 @@ def _bias_act_vjp_b(g, ans, x, b, activation):
         dz = _DZ_CACHE[2]
         _DZ_CACHE.clear()
         return dz
-    dz = _fused_act_backward(g, x, b, activation)
+    dz = _fused_act_backward(g, ans, x, b, activation)
     if dz is not None:
         return dz
     return _relu_joined(g * _act_grad(_preact(x, b), activation), b, activation)
