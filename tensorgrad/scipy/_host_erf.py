@@ -27,6 +27,8 @@ import math
 
 import numpy as np
 
+from ._host_common import horner as _horner
+
 NAMES = ("erf", "erfc", "erfcx", "erfinv", "erfcinv", "ndtr", "log_ndtr", "ndtri")
 
 __all__ = ["NAMES", *NAMES]
@@ -302,15 +304,6 @@ _G0_HI, _G0_LO = _ERFCX_G[0], 7.66772980658294e-18  # G(0) = 1/sqrt(pi) = hi + l
 _HI_MASK = np.uint64(0xFFFFFFFFF8000000)
 _S_HI = float((np.array([_SQRT1_2]).view(np.uint64) & _HI_MASK).view(np.float64)[0])
 _S_LO = _SQRT1_2 - _S_HI  # exact: _SQRT1_2 = _S_HI + _S_LO, both halves of <= 27 bits
-
-
-def _horner(coefs, t):
-    r = t * coefs[-1]
-    r += coefs[-2]
-    for c in coefs[-3::-1]:
-        r *= t
-        r += c
-    return r
 
 
 def _piecewise(x, pieces, *extra, fill=np.nan):

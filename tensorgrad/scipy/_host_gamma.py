@@ -56,6 +56,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from ._host_common import horner as _horner
+
 NAMES = ("gammaln", "gamma", "rgamma", "gammasgn", "digamma", "psi", "polygamma", "zeta",
          "multigammaln", "betaln", "beta", "entr", "gammainc", "gammaincc")
 
@@ -172,15 +174,6 @@ def _run(name, kernel, *args):
             out[s:s + _BLOCK] = kernel(*blk)
     out = out.reshape(shape)
     return out[()] if out.ndim == 0 else out
-
-
-def _horner(coeffs, t):
-    """sum_k coeffs[k] t^k (in place in a new array)."""
-    r = np.full_like(t, coeffs[-1])
-    for c in coeffs[-2::-1]:
-        np.multiply(r, t, out=r)
-        np.add(r, c, out=r)
-    return r
 
 
 def _where(mask):
