@@ -469,4 +469,3 @@ def act_backward(g, x, b, activation, ans=None):
         else:
             dz2[rows] = reference.act_backward(code, g2[rows], z)
     return dz
-
