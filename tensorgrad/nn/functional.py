@@ -775,7 +775,8 @@ def softplus(input, beta=1.0, threshold=20.0):
 
 
 # On CuPy the activations below are one fused kernel forward and one backward (_bias_act);
-# elsewhere they are the compositions, unchanged.
+# on NumPy gelu (both forms) and silu of 4,096+ elements are one _bias_act too, a block of rows
+# at a time (nn/_host_rows.py); elsewhere they are the compositions, unchanged.
 def _fused_act_arg(input, activation):
     """Does act(input) run as one _bias_act: a fusable CuPy array (one kernel each way), or a
     NumPy array that _host_rows takes (blocks in cache)."""
