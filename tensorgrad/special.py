@@ -424,9 +424,9 @@ for _f, _what, _ex in (
 
 # ---- airy_ai and the scaled modified Bessel functions of the second kind ----------------------
 def _airy_host(x):
-    from scipy import special as sp
+    from .scipy._module import scipy_module
 
-    ai, aip, _, _ = sp.airy(x)
+    ai, aip, _, _ = scipy_module("special", (x,), "airy").airy(x)  # SciPy's, or what to install
     return ai, aip
 
 

@@ -2,15 +2,16 @@
 
 When SciPy is not installed, ``tensorgrad.scipy.special`` (and through it ``tg.erf``,
 ``tg.lgamma``, ``tg.xlogy``, ``nn.GELU``, the distributions, ``tg.special``) computes these
-functions with the NumPy implementations of ``_host_erf``, ``_host_gamma`` and ``_host_bessel``
-(and ``xlogy``/``xlog1py`` here) instead of raising ImportError; the rest of ``scipy.special``
-still needs SciPy and says so. Each is a ``scipy.special``-like ufunc of real arguments,
-within a few ulp of the exact value (tests/test_host_*.py measure them against mpmath).
+functions with the NumPy implementations of ``_host_erf``, ``_host_gamma``, ``_host_bessel`` (I
+and K) and ``_host_bessel_jy`` (J and Y), and ``xlogy``/``xlog1py`` here, instead of raising
+ImportError; the rest of ``scipy.special`` still needs SciPy and says so. Each is a
+``scipy.special``-like ufunc of real arguments, within a few ulp of the exact value
+(tests/test_host_*.py measure them against mpmath).
 """
 
 import numpy as np
 
-from . import _host_bessel, _host_erf, _host_gamma
+from . import _host_bessel, _host_bessel_jy, _host_erf, _host_gamma
 
 
 def _x_times(name, log, x, y):
@@ -36,10 +37,10 @@ def xlog1py(x, y):
     return _x_times("xlog1py", np.log1p, x, y)
 
 
-NAMES = frozenset(_host_erf.NAMES + _host_gamma.NAMES + _host_bessel.NAMES
-                  + ("xlogy", "xlog1py"))
+_MODULES = (_host_erf, _host_gamma, _host_bessel, _host_bessel_jy)
+NAMES = frozenset(sum((m.NAMES for m in _MODULES), ("xlogy", "xlog1py")))
 
-for _mod in (_host_erf, _host_gamma, _host_bessel):
+for _mod in _MODULES:
     for _name in _mod.NAMES:
         globals()[_name] = getattr(_mod, _name)
 del _mod, _name
