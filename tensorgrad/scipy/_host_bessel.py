@@ -56,6 +56,9 @@ array([       inf, 0.60190725,        nan], dtype=float32)
 
 import numpy as np
 
+from ._host_common import polyval as _horner
+from ._host_common import unary
+
 __all__ = ["NAMES", "i0", "i0e", "i1", "i1e", "k0", "k0e", "k1", "k1e"]
 
 NAMES = ("i0", "i0e", "i1", "i1e", "k0", "k0e", "k1", "k1e")
@@ -165,41 +168,9 @@ _LOG_TINY = -708.0  # log(x / 2) below it: x / 2 may be subnormal, so not exact
 _LN2 = 0.6931471805599453
 
 
-def _horner(t, coefs):
-    r = coefs[0] * t
-    r += coefs[1]
-    for c in coefs[2:]:
-        r *= t
-        r += c
-    return r
-
 
 def _unary(f):
-    """Wraps f (a float64 array of one dimension in, one out) in SciPy's dtype rules."""
-    def wrapper(x):
-        a = np.asarray(x)
-        if a.dtype.kind in "biu" or a.dtype in (np.float16, np.float64):
-            out_dtype = np.float64
-        elif a.dtype == np.float32:
-            out_dtype = np.float32
-        else:
-            raise TypeError(f"{f.__name__} takes real arguments (booleans, integers, float16, "
-                            f"float32, float64), not {a.dtype}")
-        flat = a.astype(np.float64, copy=False).reshape(-1)
-        with np.errstate(all="ignore"):  # no warnings, as SciPy's (float32 overflows too)
-            if flat.size <= _BLOCK:
-                r = f(flat) if flat.size else flat.copy()
-            else:  # a block at a time: the temporaries stay in cache
-                r = np.empty(flat.size)
-                for i in range(0, flat.size, _BLOCK):
-                    r[i:i + _BLOCK] = f(flat[i:i + _BLOCK])
-            r = r.reshape(a.shape).astype(out_dtype, copy=False)
-        return r[()] if a.ndim == 0 else r
-
-    wrapper.__name__ = wrapper.__qualname__ = f.__name__
-    wrapper.__doc__ = f.__doc__
-    wrapper.__module__ = __name__
-    return wrapper
+    return unary(f, _BLOCK)
 
 
 def _pieces(ax, bounds, fns, *args):

@@ -61,6 +61,9 @@ array([       -inf, -0.78121282,         nan])
 
 import numpy as np
 
+from ._host_common import polyval as _horner
+from ._host_common import unary
+
 __all__ = ["NAMES", "j0", "j1", "y0", "y1"]
 
 NAMES = ("j0", "j1", "y0", "y1")
@@ -219,14 +222,6 @@ _Y0_LOG_SWITCH = 0.45  # Y0 near 0: log(x) - log(z) below it, log1p((x - z) / z)
 _LOG_Y0_Z1 = -0.11252280788079415  # log of Y0's first zero
 _BLOCK = 1 << 15  # elements per block of a long argument
 
-
-def _horner(t, coefs):
-    r = coefs[0] * t
-    r += coefs[1]
-    for c in coefs[2:]:
-        r *= t
-        r += c
-    return r
 
 
 class _Zeros:
@@ -476,37 +471,7 @@ _Y1 = _make(1, 0.75, 1.0, _Y1_ZEROS, (1.2, _y1_near0), _Y1_PIECES)
 
 
 def _unary(f):
-    """Wraps f (float64 array of one dimension in, one out) in SciPy's dtype rules for these
-    ufuncs (types d->d and f->f: float32 gives float32, other real types float64)."""
-    name = f.__name__
-
-    def wrapper(x):
-        a = np.asarray(x)
-        if a.dtype.kind == "c":
-            raise TypeError(f"{name}: complex arguments need SciPy "
-                            "(pip install 'tensorgrad[scipy]')")
-        if a.dtype.kind in "biu" or a.dtype in (np.float16, np.float64):
-            out_dtype = np.float64
-        elif a.dtype == np.float32:
-            out_dtype = np.float32
-        else:
-            raise TypeError(f"{name} takes real arguments (booleans, integers, float16, "
-                            f"float32, float64), not {a.dtype}")
-        flat = a.astype(np.float64, copy=False).reshape(-1)
-        with np.errstate(all="ignore"):
-            if flat.size <= _BLOCK:
-                r = f(flat) if flat.size else flat.copy()
-            else:  # a block at a time: the temporaries stay in cache
-                r = np.empty(flat.size)
-                for i in range(0, flat.size, _BLOCK):
-                    r[i:i + _BLOCK] = f(flat[i:i + _BLOCK])
-            r = r.reshape(a.shape).astype(out_dtype, copy=False)
-        return r[()] if a.ndim == 0 else r
-
-    wrapper.__name__ = wrapper.__qualname__ = name
-    wrapper.__doc__ = f.__doc__
-    wrapper.__module__ = __name__
-    return wrapper
+    return unary(f, _BLOCK)
 
 
 def _second_kind(x, f):
