@@ -56,6 +56,7 @@ array([       inf, 0.60190725,        nan], dtype=float32)
 
 import numpy as np
 
+from ._host_common import by_range as _pieces
 from ._host_common import polyval as _horner
 from ._host_common import unary
 
@@ -168,28 +169,8 @@ _LOG_TINY = -708.0  # log(x / 2) below it: x / 2 may be subnormal, so not exact
 _LN2 = 0.6931471805599453
 
 
-
 def _unary(f):
     return unary(f, _BLOCK)
-
-
-def _pieces(ax, bounds, fns, *args):
-    """fns[k](ax, *args) where bounds[k-1] < ax <= bounds[k] (NaN: the first piece); args are
-    arrays of ax's shape, taken at the same entries. Gathers and scatters by index, not by
-    boolean mask (several times faster on mixed masks)."""
-    idx = (ax > bounds[0]).astype(np.int8)
-    for b in bounds[1:]:
-        idx += ax > b
-    out = None
-    for k, f in enumerate(fns):
-        at = np.flatnonzero(idx == k)
-        if at.size == ax.size:
-            return f(ax, *args)
-        if at.size:
-            if out is None:
-                out = np.empty_like(ax)
-            out[at] = f(ax.take(at), *(a.take(at) for a in args))
-    return out
 
 
 def _times_exp(v, a):

@@ -61,6 +61,7 @@ array([       -inf, -0.78121282,         nan])
 
 import numpy as np
 
+from ._host_common import by_range as _by_range
 from ._host_common import polyval as _horner
 from ._host_common import unary
 
@@ -223,7 +224,6 @@ _LOG_Y0_Z1 = -0.11252280788079415  # log of Y0's first zero
 _BLOCK = 1 << 15  # elements per block of a long argument
 
 
-
 class _Zeros:
     """The zeros of one function from the start of its phase form to 40, and the Taylor
     coefficients about each (an array: one row per power from the first, one column per zero)
@@ -372,24 +372,6 @@ def _piece(x, centre, zhi, zlo, coefs):
         d -= zlo
         q *= d
     return q
-
-
-def _by_range(x, ends, fns):
-    """fns[k](x) where ends[k-1] < x <= ends[k] (NaN: the first): evaluates each range's
-    entries together and scatters them back (a scan per range costs less than a sort here)."""
-    idx = (x > ends[0]).view(np.int8)
-    for e in ends[1:]:
-        idx += x > e
-    out = None
-    for k, f in enumerate(fns):
-        at = np.flatnonzero(idx == k)
-        if at.size == x.size:
-            return f(x)
-        if at.size:
-            if out is None:
-                out = np.empty_like(x)
-            out[at] = f(x.take(at))
-    return out
 
 
 def _split_at(x, split, small, large):
