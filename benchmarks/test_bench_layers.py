@@ -9,7 +9,9 @@ host paths that are not one GEMM.
 - ``leaky_relu``: LeakyReLU on (4096, 512) float32 (``where`` with an unpredictable mask);
 - ``batch_norm``: BatchNorm2d(16) in training on (32, 16, 26, 26) float32 (W5's first layer);
 - ``gelu``, ``gelu_tanh``, ``silu``: GELU (exact; ``approximate="tanh"``) and SiLU on
-  (4096, 512) float32 (a transformer MLP's activations).
+  (4096, 512) float32 (a transformer MLP's activations);
+- ``lstm``: LSTM(64, 128) over 200 steps of a batch of 32, float32 (the output sequence; the
+  recurrence is sequential, so per-step costs add up).
 
 Each call runs the layer and ``backward`` with a fixed cotangent, after ``zero_grad``. Both
 libraries start from the same weights and are checked first for equal outputs and gradients
@@ -69,10 +71,22 @@ def _silu(lib):
     return lib.nn.SiLU(), RNG.standard_normal((4096, 512)).astype(np.float32)
 
 
+def _lstm(lib):
+    class Outputs(lib.nn.Module):  # the output sequence alone, as the cases' calls expect
+        def __init__(self):
+            super().__init__()
+            self.lstm = lib.nn.LSTM(64, 128)
+
+        def forward(self, x):
+            return self.lstm(x)[0]
+
+    return Outputs(), RNG.standard_normal((200, 32, 64)).astype(np.float32)
+
+
 CASES = {"layer_norm": _layer_norm, "embedding": _embedding, "linear b1": _linear_b1,
          "linear out1": _linear_out1, "cross_entropy": _cross_entropy,
          "leaky_relu": _leaky_relu, "batch_norm": _batch_norm, "gelu": _gelu,
-         "gelu_tanh": _gelu_tanh, "silu": _silu}
+         "gelu_tanh": _gelu_tanh, "silu": _silu, "lstm": _lstm}
 
 
 def setups(torch, name):

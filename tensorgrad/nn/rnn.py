@@ -15,6 +15,7 @@ import warnings
 
 from .. import creation
 from ..ops.rnn_cell import gru_cell, lstm_cell_hc
+from ..ops.rnn_sequence import lstm_sequence
 from ..ops.shape import concatenate_, expand_dims, squeeze, stack_, swapaxes
 from . import functional as F
 from . import init
@@ -294,13 +295,24 @@ class RNNBase(Module):
             bounds.append(bounds[-1] + b)
         h_n, c_n = [], []
         layer_in = x
+        # an LSTM on padded input: one node per layer and direction (ops.rnn_sequence)
+        whole = lstm and not packed and not self.proj_size and x.shape[0] > 0
         for layer in range(self.num_layers):
             outs = []
             for d in range(directions):
                 w_ih, b_ih, rec = self._weights(layer, d)
+                k = layer * directions + d
+                if whole:
+                    b = None if b_ih is None else b_ih + rec[1]
+                    hc = lstm_sequence(F.linear(layer_in, w_ih, b), h0[k], c0[k], rec[0],
+                                           reverse=d == 1)
+                    end = 0 if d == 1 else -1
+                    outs.append(hc[0])
+                    h_n.append(hc[0, end])
+                    c_n.append(hc[1, end])
+                    continue
                 proj = F.linear(layer_in, w_ih, b_ih)  # every step's input at once
                 inputs = _split_steps(proj, bounds, packed)
-                k = layer * directions + d
                 seq, h, c = _scan(step, inputs, sizes, h0[k], None if c0 is None else c0[k],
                                   rec, reverse=d == 1)
                 outs.append(concatenate_(0, *seq) if packed else stack_(0, *seq))

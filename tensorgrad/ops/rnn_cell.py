@@ -68,13 +68,13 @@ _LAST = [None]
 
 
 def _one_pass(grads, argnum, last):
-    def rule(g, ans, *args):
+    def rule(g, ans, *args, **kw):
         entry = _LAST[0]
         if entry is not None and entry[0] is g and entry[1] is ans:
             if argnum == last:
                 _LAST[0] = None
             return entry[2][argnum]
-        out = grads(g, ans, *args)
+        out = grads(g, ans, *args, **kw)
         _LAST[0] = None if argnum == last else (g, ans, out)
         return out[argnum]
     return rule

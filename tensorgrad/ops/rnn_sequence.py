@@ -1,0 +1,250 @@
+"""One direction of one LSTM layer over a whole sequence as one primitive (used by
+``nn.LSTM`` without ``proj_size`` on padded input).
+
+Unrolled step by step, a sequence of T steps records some 5T nodes, and its backward makes T
+small weight-gradient GEMMs (h_{t-1}^T d gates_t, one per step) and T tape visits. Here the
+layer is one node:
+
+- ``lstm_sequence(proj, h0, c0, w_hh, reverse=False)``: ``proj`` (T, N, 4H) holds every step's
+  ``x_t W_ih^T + b_ih + b_hh`` (one GEMM over all steps, made by the caller), h0 and c0 (N, H)
+  the initial state, w_hh (4H, H). Gates in PyTorch's order i, f, g, o. Returns (2, T, N, H):
+  the h of every step in [0], the c of every step in [1]; ``reverse`` runs from step T - 1 down
+  to 0 (the backward direction of a bidirectional layer).
+
+The VJP runs the steps back once, one GEMM per step for the state's cotangent, and ends with
+one GEMM for w_hh's gradient over all steps. On NumPy (float32/64) the forward writes the gate
+activations of every step behind its answer (the answer is a view of a longer buffer, as
+``nn.GELU`` keeps Phi), so the backward computes no exponential; elsewhere (CuPy: the fused
+cell kernels of ``tensorgrad.ops.rnn_cell`` per step) the backward recomputes the gates'
+pre-activations with one GEMM over all steps. Under ``create_graph=True`` and in forward mode
+the rules differentiate the step-by-step composition (``lstm_cell`` per step) of the same
+function, so derivatives of every order follow.
+"""
+
+import functools
+
+import numpy as np
+
+from ..tensor import Tensor
+from .linalg import matmul
+from .registry import defjvp, defvjp, primitive
+from .rnn_cell import _LAST, _lstm_grads, _one_pass, lstm_cell, lstm_cell_hc
+from .shape import stack_, swapaxes
+
+_FAST = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _check(proj, h0, c0, w_hh):
+    """(T, N, H), after checking the shapes of the arguments."""
+    shape = tuple(proj.shape)
+    if len(shape) != 3 or not shape[-1] or shape[-1] % 4:
+        raise ValueError(f"lstm_sequence: proj must be (steps, batch, 4 * hidden_size), got "
+                         f"shape {shape}")
+    steps, batch, hidden = shape[0], shape[1], shape[2] // 4
+    for name, a, want in (("h0", h0, (batch, hidden)), ("c0", c0, (batch, hidden)),
+                          ("w_hh", w_hh, (4 * hidden, hidden))):
+        if tuple(a.shape) != want:
+            raise ValueError(f"lstm_sequence: {name} must have shape {want} for proj of shape "
+                             f"{shape}, got {tuple(a.shape)}")
+    return steps, batch, hidden
+
+
+def _order(steps, reverse):
+    return range(steps - 1, -1, -1) if reverse else range(steps)
+
+
+def _fast(*arrays):
+    """NumPy arrays of one float32/64 dtype: the path that keeps the activations."""
+    first = arrays[0]
+    return all(type(a) is np.ndarray and a.dtype == first.dtype for a in arrays) and \
+        first.dtype in _FAST
+
+
+@primitive
+def lstm_sequence(proj, h0, c0, w_hh, *, reverse=False):
+    """The (2, T, N, H) states [h, c] of every step of an LSTM from the input projections
+    ``proj`` (T, N, 4H), the initial state (h0, c0) and the recurrent weight w_hh (4H, H)."""
+    _LAST[0] = None
+    steps, batch, hidden = _check(proj, h0, c0, w_hh)
+    if _fast(proj, h0, c0, w_hh):
+        return _forward_numpy(proj, h0, c0, w_hh, reverse)
+    from ..backend.device import xp_of
+
+    xp = xp_of(proj)
+    out = xp.empty((2, steps, batch, hidden), xp.result_type(proj, h0, c0, w_hh))
+    h, c, w_t = h0, c0, w_hh.T
+    for t in _order(steps, reverse):
+        hc = lstm_cell(proj[t] + h @ w_t, c)  # one fused kernel on CuPy
+        out[0, t] = hc[:, :hidden]
+        out[1, t] = hc[:, hidden:]
+        h, c = out[0, t], out[1, t]
+    return out
+
+
+def _sigmoid_(a):
+    """a = 1 / (1 + exp(-a)) in place (``tensorgrad.sigmoid``'s formula; exp overflows to
+    inf below -88 in float32, which gives the right 0)."""
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    a += 1
+    np.reciprocal(a, out=a)
+
+
+def _forward_numpy(proj, h0, c0, w_hh, reverse):
+    steps, batch, four = proj.shape
+    hidden = four // 4
+    n = steps * batch * hidden
+    buf = np.empty(6 * n, proj.dtype)  # the answer [h, c], then every step's activations
+    out = buf[:2 * n].reshape(2, steps, batch, hidden)
+    acts = buf[2 * n:].reshape(steps, batch, four)
+    tmp = np.empty((batch, hidden), proj.dtype)
+    h, c, w_t = h0, c0, w_hh.T
+    with np.errstate(over="ignore"):
+        for t in _order(steps, reverse):
+            a = acts[t]
+            np.matmul(h, w_t, out=a)
+            a += proj[t]
+            i, f, g, o = (a[:, k * hidden:(k + 1) * hidden] for k in range(4))
+            np.tanh(g, out=tmp)
+            _sigmoid_(a)  # the g quarter of it is overwritten: one call instead of three
+            g[...] = tmp
+            h_t, c_t = out[0, t], out[1, t]
+            np.multiply(f, c, out=c_t)
+            np.multiply(i, g, out=tmp)
+            c_t += tmp
+            np.tanh(c_t, out=h_t)
+            h_t *= o
+            h, c = h_t, c_t
+    return out
+
+
+def _saved_acts(ans):
+    """The activations kept behind the answer by :func:`_forward_numpy`, or None."""
+    base = ans.base
+    size = ans.size
+    if type(base) is not np.ndarray or base.dtype != ans.dtype or base.shape != (3 * size,) \
+            or not ans.flags.c_contiguous or base[:size].ctypes.data != ans.ctypes.data:
+        return None
+    steps, batch, hidden = ans.shape[1:]
+    return base[size:].reshape(steps, batch, 4 * hidden)
+
+
+def _previous(ans, first_state, reverse):
+    """The state entering each step: (T, N, H) from the answer's [0] or [1] and the initial
+    one."""
+    from ..backend.device import xp_of
+
+    xp = xp_of(ans)
+    first = first_state[None]
+    return xp.concatenate((ans[1:], first) if reverse else (first, ans[:-1]), 0)
+
+
+def _grads_numpy(g, ans, h0, c0, w_hh, acts, reverse):
+    """(d proj, d h0, d c0, d w_hh) from the saved activations, in place where possible."""
+    steps, batch, hidden = ans.shape[1:]
+    dtype = ans.dtype
+    d = np.empty(acts.shape, dtype)  # d gates of every step, which is d proj
+    dh, dc = np.zeros((batch, hidden), dtype), np.zeros((batch, hidden), dtype)
+    x, s, tc, tmp = (np.empty((batch, hidden), dtype) for _ in range(4))
+    for t in reversed(_order(steps, reverse)):
+        i, f, cand, o = (acts[t][:, k * hidden:(k + 1) * hidden] for k in range(4))
+        di, df, dcand, do = (d[t][:, k * hidden:(k + 1) * hidden] for k in range(4))
+        first = t == (steps - 1 if reverse else 0)
+        c_prev = c0 if first else ans[1, t + 1 if reverse else t - 1]
+        np.tanh(ans[1, t], out=tc)
+        np.add(g[0, t], dh, out=x)  # d h_t: from the output and from the next step
+        np.multiply(x, tc, out=do)
+        np.multiply(x, o, out=s)
+        np.multiply(s, tc, out=x)
+        x *= tc
+        s -= x  # d h_t * o * (1 - tanh(c_t)^2)
+        s += dc
+        s += g[1, t]  # d c_t
+        for grad, by, act in ((di, cand, i), (df, c_prev, f), (do, None, o)):
+            if by is not None:
+                np.multiply(s, by, out=grad)
+            np.multiply(grad, act, out=tmp)
+            np.multiply(tmp, act, out=grad)
+            np.subtract(tmp, grad, out=grad)  # x * s - x * s * s: through the sigmoid
+        np.multiply(s, i, out=dcand)
+        np.multiply(dcand, cand, out=tmp)
+        tmp *= cand
+        dcand -= tmp  # through the tanh
+        np.multiply(s, f, out=dc)
+        np.matmul(d[t], w_hh, out=dh)
+    return d, dh, dc, _weight_grad(d, ans[0], h0, reverse)
+
+
+def _weight_grad(d, hs, h0, reverse):
+    """sum over steps of d gates_t^T h_{t-1}: two GEMMs (the first step's h0, the rest)."""
+    steps, batch, hidden = hs.shape
+    first = steps - 1 if reverse else 0
+    dw = d[first].T @ h0
+    if steps > 1:
+        rest_d = d[:-1] if reverse else d[1:]
+        rest_h = hs[1:] if reverse else hs[:-1]
+        dw += rest_d.reshape(-1, 4 * hidden).T @ rest_h.reshape(-1, hidden)
+    return dw
+
+
+def _grads_arrays(g, ans, proj, h0, c0, w_hh, reverse):
+    """The four cotangents on raw arrays of any device: the fused cell's backward per step
+    (its kernel on CuPy), after recomputing every step's gates with one GEMM."""
+    from ..backend.device import xp_of
+
+    xp = xp_of(ans)
+    steps = ans.shape[1]
+    hprev = _previous(ans[0], h0, reverse)
+    cprev = _previous(ans[1], c0, reverse)
+    gates = proj + hprev @ w_hh.T
+    d = xp.empty(gates.shape, gates.dtype)
+    dh = dc = None
+    for t in reversed(_order(steps, reverse)):
+        gh = g[0, t] if dh is None else g[0, t] + dh
+        gc = g[1, t] if dc is None else g[1, t] + dc
+        packed_g = xp.concatenate((gh, gc), -1)
+        packed_ans = xp.concatenate((ans[0, t], ans[1, t]), -1)
+        d[t], dc = _lstm_grads(packed_g, packed_ans, gates[t], cprev[t])
+        dh = d[t] @ w_hh
+    dw = xp.tensordot(d, hprev, axes=([0, 1], [0, 1]))
+    return d, dh, dc, dw
+
+
+def _composed(proj, h0, c0, w_hh, reverse=False):
+    """The same function step by step with tensorgrad's ops (differentiable to any order)."""
+    steps = proj.shape[0]
+    hs, cs = [None] * steps, [None] * steps
+    h, c, w_t = h0, c0, swapaxes(w_hh, 0, 1)
+    for t in _order(steps, reverse):
+        h, c = lstm_cell_hc(proj[t] + matmul(h, w_t), c)
+        hs[t], cs[t] = h, c
+    return stack_(0, stack_(0, *hs), stack_(0, *cs))
+
+
+def _grads(g, ans, proj, h0, c0, w_hh, reverse=False):
+    if any(isinstance(a, Tensor) for a in (g, ans, proj, h0, c0, w_hh)):
+        from ..autograd.functional import make_vjp
+
+        vjp, _ = make_vjp(functools.partial(_composed, reverse=reverse), (0, 1, 2, 3))(
+            proj, h0, c0, w_hh)
+        return vjp(g)
+    if _fast(g, ans, proj, h0, c0, w_hh):
+        acts = _saved_acts(ans)
+        if acts is not None:
+            return _grads_numpy(g, ans, h0, c0, w_hh, acts, reverse)
+    return _grads_arrays(g, ans, proj, h0, c0, w_hh, reverse)
+
+
+def _tangent(k):
+    def rule(t, ans, proj, h0, c0, w_hh, reverse=False):
+        from ..autograd.functional import make_jvp
+
+        return make_jvp(functools.partial(_composed, reverse=reverse), k)(
+            proj, h0, c0, w_hh)(t)[1]
+    return rule
+
+
+defvjp(lstm_sequence, *(_one_pass(_grads, k, 3) for k in range(4)))
+defjvp(lstm_sequence, *(_tangent(k) for k in range(4)))
+
+__all__ = ["lstm_sequence"]

@@ -1,0 +1,184 @@
+"""The whole-sequence LSTM primitive (tensorgrad/ops/rnn_sequence.py) behind ``nn.LSTM``.
+
+* its answer against the step-by-step composition it replaces (bit for bit on the CPU), on the
+  ``device`` fixture, in both directions;
+* its three backward paths (the NumPy one reading the activations kept behind the answer, the
+  per-step one for other arrays and devices, the composed one under ``create_graph``) against
+  each other and against finite differences to second order in both modes;
+* the layer: one node per layer and direction, float32 against PyTorch, the paths it leaves
+  to the step loop (``proj_size``, packed input), and the shape errors.
+"""
+
+import numpy as np
+import pytest
+from devices import close_to_torch, host, put, torch_oracle
+
+import tensorgrad as tg
+from tensorgrad.ops import rnn_sequence as rs
+from tensorgrad.ops.rnn_sequence import lstm_sequence
+
+
+def _args(rng, steps=4, batch=3, hidden=2, dtype=np.float64, device="cpu"):
+    proj = rng.standard_normal((steps, batch, 4 * hidden))
+    h0 = rng.standard_normal((batch, hidden)) * 0.5
+    c0 = rng.standard_normal((batch, hidden))
+    w = rng.standard_normal((4 * hidden, hidden)) * 0.5
+    return [put(a.astype(dtype), device) for a in (proj, h0, c0, w)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_answer_is_the_step_by_step_composition(device, rng, dtype, reverse):
+    args = _args(rng, dtype=dtype, device=device)
+    ans = lstm_sequence(*args, reverse=reverse)
+    ref = rs._composed(*args, reverse=reverse)
+    assert ans.shape == (2, 4, 3, 2) and ans.dtype == dtype
+    if device == "cpu":
+        np.testing.assert_array_equal(ans, ref)
+    else:  # the fused cell kernel's reference on the stand-in: same formulas, same order
+        np.testing.assert_allclose(host(ans), host(ref), rtol=1e-6, atol=1e-7)
+    # the last step's state is the end of the run: step 0 when reversed
+    h, c = host(args[1]), host(args[2])
+    for t in (range(3, -1, -1) if reverse else range(4)):
+        gates = host(args[0])[t] + h @ host(args[3]).T
+        hc = host(tg.ops.rnn_cell.lstm_cell(gates, c))
+        h, c = hc[:, :2], hc[:, 2:]
+    end = 0 if reverse else 3
+    np.testing.assert_allclose(host(ans)[:, end], np.stack([h, c]), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_the_backward_paths_agree(rng, dtype, reverse, monkeypatch):
+    """The in-place NumPy path (activations from behind the answer), the per-step path (what
+    other devices and dtypes take; here forced by copying the answer) and the composed rules
+    give the same four cotangents."""
+    args = _args(rng, steps=6, dtype=dtype)
+    ans = lstm_sequence(*args, reverse=reverse)
+    acts = rs._saved_acts(ans)
+    assert acts is not None and acts.shape == (6, 3, 8)
+    assert rs._saved_acts(ans.copy()) is None
+    g = rng.standard_normal(ans.shape).astype(dtype)
+    fast = rs._grads_numpy(g, ans, args[1], args[2], args[3], acts, reverse)
+    steps = rs._grads_arrays(g, ans.copy(), *args, reverse=reverse)
+    vjp, _ = tg.make_vjp(lambda *a: rs._composed(*a, reverse=reverse), (0, 1, 2, 3))(*args)
+    composed = vjp(g)
+    tol = dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    for a, b, c, arg in zip(fast, steps, composed, args):
+        assert a.shape == b.shape == arg.shape and a.dtype == dtype
+        np.testing.assert_allclose(a, c, **tol)
+        np.testing.assert_allclose(b, c, **tol)
+    # and the primitive's rule takes the in-place path for its own answer
+    monkeypatch.setattr(rs, "_grads_arrays", None)
+    got = tg.make_vjp(lambda *a: lstm_sequence(*a, reverse=reverse), (0, 1, 2, 3))(*args)[0](g)
+    for a, b in zip(got, fast):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_second_order_in_both_modes(device, rng, reverse):
+    args = _args(rng, steps=3, batch=2, device=device)
+    tg.check_grads(lambda *a: lstm_sequence(*a, reverse=reverse), modes=("fwd", "rev"),
+                   order=2)(*args)
+
+
+def test_each_argument_alone_to_second_order(rng):
+    args = _args(rng, steps=3, batch=2)
+    for k in range(4):
+        def f(a, k=k):
+            return lstm_sequence(*args[:k], a, *args[k + 1:])
+        tg.check_grads(f, modes=("fwd", "rev"), order=2)(args[k])
+
+
+def test_double_backward_of_the_layer_against_the_step_loop(rng):
+    """create_graph through nn.LSTM (the composed rules) against the same layer run step by
+    step with LSTMCell weights: the gradient norm's gradient for every parameter."""
+    lstm = tg.nn.LSTM(2, 3, dtype=tg.float64)
+    cell = tg.nn.LSTMCell(2, 3, dtype=tg.float64)
+    cell.load_state_dict({k[:-3]: v for k, v in lstm.state_dict().items()})
+    x = rng.standard_normal((4, 2, 2))
+
+    def penalty(run):
+        xt = tg.tensor(x, requires_grad=True)
+        (g,) = tg.autograd.grad(run(xt).sum(), [xt], create_graph=True)
+        (g * g).sum().backward()
+        return xt.grad
+
+    def by_cell(xt):
+        h = c = tg.zeros(2, 3, dtype=tg.float64)
+        outs = []
+        for t in range(4):
+            h, c = cell(xt[t], (h, c))
+            outs.append(h)
+        return tg.stack(outs) * tg.stack(outs)
+
+    a = penalty(lambda xt: lstm(xt)[0] * lstm(xt)[0])
+    b = penalty(by_cell)
+    np.testing.assert_allclose(host(a), host(b), rtol=1e-10, atol=1e-12)
+    for (name, p) in lstm.named_parameters():
+        np.testing.assert_allclose(host(p.grad), host(getattr(cell, name[:-3]).grad),
+                                   rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_layer_makes_one_node_per_layer_and_direction(rng, monkeypatch):
+    calls = []
+    forward = rs._forward_numpy
+    monkeypatch.setattr(rs, "_forward_numpy", lambda *a: calls.append(a[-1]) or forward(*a))
+    m = tg.nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+    x = tg.tensor(rng.standard_normal((7, 2, 3)).astype(np.float32), requires_grad=True)
+    out, (h, c) = m(x)
+    assert calls == [False, True, False, True]
+    assert out.shape == (7, 2, 8) and h.shape == c.shape == (4, 2, 4)
+    out.sum().backward()
+    assert all(p.grad is not None for p in m.parameters())
+    # the states at the end of each direction: the last step forward, step 0 backward
+    np.testing.assert_array_equal(host(h[2]), host(out[-1, :, :4]))
+    np.testing.assert_array_equal(host(h[3]), host(out[0, :, 4:]))
+
+
+@pytest.mark.parametrize("kw", [dict(proj_size=2), dict(packed=True)], ids=["proj", "packed"])
+def test_projection_and_packed_input_keep_the_step_loop(rng, monkeypatch, kw):
+    monkeypatch.setattr(rs, "_forward_numpy", None)  # would fail if called
+    packed = kw.pop("packed", False)
+    m = tg.nn.LSTM(3, 4, **kw)
+    x = tg.tensor(rng.standard_normal((5, 2, 3)))
+    if packed:
+        x = tg.nn.utils.rnn.pack_padded_sequence(x, [5, 3])
+    out, _ = m(x)
+    assert (out.data if packed else out).shape[-1] == kw.get("proj_size", 4)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_float32_layer_follows_torch(device, rng, batch_first):
+    """A longer float32 sequence, two layers, both directions: values and every gradient."""
+    torch = torch_oracle()
+    theirs = torch.nn.LSTM(5, 16, num_layers=2, bidirectional=True, batch_first=batch_first)
+    ours = tg.nn.LSTM(5, 16, num_layers=2, bidirectional=True, batch_first=batch_first,
+                      device=device)
+    ours.load_state_dict({k: v.detach().numpy().copy() for k, v in theirs.state_dict().items()})
+    x = rng.standard_normal((3, 30, 5) if batch_first else (30, 3, 5)).astype(np.float32)
+    xt = torch.tensor(x, requires_grad=True)
+    xo = tg.tensor(put(x, device), requires_grad=True)
+    out, (h, c) = ours(xo)
+    out_t, (h_t, c_t) = theirs(xt)
+    tol = dict(rtol=1e-5, atol=1e-5)
+    for a, b in ((out, out_t), (h, h_t), (c, c_t)):
+        close_to_torch(a, b, **tol)
+    w = rng.standard_normal(tuple(out_t.shape)).astype(np.float32)
+    ((out * tg.tensor(put(w, device))).sum() + c.sum()).backward()
+    ((out_t * torch.tensor(w)).sum() + c_t.sum()).backward()
+    close_to_torch(xo.grad, xt.grad, **tol)
+    mine = dict(ours.named_parameters())
+    for name, p in theirs.named_parameters():
+        close_to_torch(mine[name].grad, p.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_errors_name_the_op_the_argument_and_the_shapes(rng):
+    proj, h0, c0, w = _args(rng)
+    with pytest.raises(ValueError, match=r"lstm_sequence: proj must be .* got shape \(4, 3, 7\)"):
+        lstm_sequence(proj[..., :7], h0, c0, w)
+    with pytest.raises(ValueError, match=r"lstm_sequence: c0 must have shape \(3, 2\) .* "
+                                         r"got \(2, 2\)"):
+        lstm_sequence(proj, h0, c0[:2], w)
+    with pytest.raises(ValueError, match=r"lstm_sequence: w_hh must have shape \(8, 2\)"):
+        lstm_sequence(proj, h0, c0, w.T)
