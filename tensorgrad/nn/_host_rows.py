@@ -63,21 +63,27 @@ def ln_forward(x, weight, bias, cols, eps):
     b = None if bias is None else bias.reshape(cols)
     ones = np.ones(cols, dtype=x.dtype)
     for r0, r1 in _steps(rows, cols):
-        xs, ys, m, r = x2[r0:r1], y[r0:r1], mean[r0:r1], rstd[r0:r1]
-        np.matmul(xs, ones, out=m)
-        m *= 1.0 / cols
-        np.subtract(xs, m[:, None], out=ys)
-        np.einsum("ij,ij->i", ys, ys, out=r)
-        r *= 1.0 / cols
-        r += eps
-        np.sqrt(r, out=r)
-        np.divide(1.0, r, out=r)
+        ys, r = y[r0:r1], rstd[r0:r1]
+        _normalise_rows(x2[r0:r1], ys, mean[r0:r1], r, ones, eps)
         ys *= r[:, None]
         if w is not None:
             ys *= w
         if b is not None:
             ys += b
     return y.reshape(x.shape)
+
+
+def _normalise_rows(xs, ys, m, r, ones, eps):
+    """Each row's mean into ``m`` and rstd into ``r``, and ys = xs - mean (rows of xs)."""
+    cols = xs.shape[1]
+    np.matmul(xs, ones, out=m)
+    m *= 1.0 / cols
+    np.subtract(xs, m[:, None], out=ys)
+    np.einsum("ij,ij->i", ys, ys, out=r)
+    r *= 1.0 / cols
+    r += eps
+    np.sqrt(r, out=r)
+    np.divide(1.0, r, out=r)
 
 
 def ln_saved(ans, x, cols):
@@ -145,6 +151,83 @@ def row_sum(g, cols):
     """The sum of ``g``'s rows of ``cols`` elements (the bias's cotangent): one product with
     a row of ones (BLAS), a third of the time of ``sum(axis=0)``."""
     return sum_by_channel(_rows(g, cols))
+
+
+def gn_fits(x, weight, bias, groups):
+    """Does group_norm's host path take this call: nonempty float32/float64 NumPy (N, C, *)
+    data, weight and bias of its dtype (or None)."""
+    return ln_fits(x, weight, bias, 1) and x.ndim >= 2 and x.shape[1] % groups == 0
+
+
+def _gn_shape(x, groups):
+    """(rows, channels per group, positions): the (N * G, C / G, S) view of (N, C, *)."""
+    n, c = x.shape[:2]
+    return n * groups, c // groups, x.size // (n * c)
+
+
+def gn_forward(x, weight, bias, groups, eps):
+    """Group normalisation with the per-channel weight and bias, a block of (sample, group)
+    rows at a time: the leading part of a buffer that holds each row's mean and rstd after
+    it (as layer_norm's)."""
+    rows, cg, positions = _gn_shape(x, groups)
+    cols = cg * positions
+    buf = np.empty(x.size + 2 * rows, dtype=x.dtype)
+    y = buf[:x.size].reshape(rows, cg, positions)
+    mean, rstd = buf[x.size:x.size + rows], buf[x.size + rows:]
+    x3 = np.ascontiguousarray(x).reshape(rows, cg, positions)
+    w = None if weight is None else weight.reshape(groups, cg)
+    b = None if bias is None else bias.reshape(groups, cg)
+    ones = np.ones(cols, dtype=x.dtype)
+    for r0, r1 in _steps(rows, cols):
+        ys, r = y[r0:r1], rstd[r0:r1]
+        _normalise_rows(x3[r0:r1].reshape(r1 - r0, cols), ys.reshape(r1 - r0, cols),
+                        mean[r0:r1], r, ones, eps)
+        group = np.arange(r0, r1) % groups
+        ys *= (r[:, None] if w is None else r[:, None] * w[group])[:, :, None]
+        if b is not None:
+            ys += b[group][:, :, None]
+    return y.reshape(x.shape)
+
+
+def gn_saved(ans, x, groups):
+    """(mean, rstd) per (sample, group) row when ``ans`` came from ``gn_forward``; else None."""
+    rows, cg, positions = _gn_shape(x, groups)
+    return ln_saved(ans, x, cg * positions)
+
+
+def gn_backward(g, x, weight, bias, stats, groups):
+    """(dx, dweight, dbias) of group_norm in one pass over blocks of rows, from per-channel
+    sums of g and g * (x - mean) (dweight and dbias are None where the argument is None)."""
+    mean, rstd = stats
+    rows, cg, positions = _gn_shape(x, groups)
+    cols = cg * positions
+    x3 = np.ascontiguousarray(x).reshape(rows, cg, positions)
+    g3 = np.ascontiguousarray(g).reshape(rows, cg, positions)
+    dx = np.empty((rows, cg, positions), dtype=x.dtype)
+    w = np.ones((groups, cg), x.dtype) if weight is None else weight.reshape(groups, cg)
+    s1 = np.empty((rows, cg), x.dtype)  # sum over positions of g, per row and channel
+    s2 = np.empty((rows, cg), x.dtype)  # ... of g * (x - mean)
+    ones = np.ones(positions, dtype=x.dtype)
+    step = max(1, _BLOCK // cols)
+    tmp = np.empty((min(rows, step), cg, positions), dtype=x.dtype)
+    for r0, r1 in _steps(rows, cols):
+        m, r, gs, t = mean[r0:r1], rstd[r0:r1], g3[r0:r1], tmp[:r1 - r0]
+        np.subtract(x3[r0:r1], m[:, None, None], out=t)
+        flat = (r1 - r0) * cg, positions  # (row, channel) pairs by positions: BLAS, einsum
+        np.matmul(gs.reshape(flat), ones, out=s1[r0:r1].reshape(-1))
+        np.einsum("ij,ij->i", gs.reshape(flat), t.reshape(flat), out=s2[r0:r1].reshape(-1))
+        wg = w[np.arange(r0, r1) % groups]
+        a = np.einsum("rc,rc->r", wg, s1[r0:r1]) * (1.0 / cols)  # mean of g * w over the row
+        b = np.einsum("rc,rc->r", wg, s2[r0:r1]) * (r * r * (1.0 / cols))  # of g w xhat / r
+        d = dx[r0:r1]
+        np.multiply(gs, (r[:, None] * wg)[:, :, None], out=d)  # rstd * w * g
+        t *= (-r * b)[:, None, None]
+        d += t
+        d -= (r * a)[:, None, None]
+    n, c = x.shape[:2]
+    dw = None if weight is None else (rstd[:, None] * s2).reshape(n, c).sum(0)
+    db = None if bias is None else s1.reshape(n, c).sum(0)
+    return dx.reshape(x.shape), dw, db
 
 
 def ce_fits(x, target):

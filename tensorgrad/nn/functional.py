@@ -24,6 +24,7 @@ from ..backend.device import _CUPY_ARRAY
 from ..backend.device import xp_of as _xp_of
 from ..ops import elementwise as _ew
 from ..ops import reduce as _red
+from ..ops.composed_rules import define_rules as _define_rules
 from ..ops.join import join as _join
 from ..ops.join import joined as _joined
 from ..ops.registry import AUTOCAST as _AUTOCAST
@@ -1409,8 +1410,11 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     ``num_groups`` groups, each sample's group normalised over its channels and positions
     (biased variance), then ``weight`` and ``bias`` (shape (C,)) per channel.
 
-    The normalisation is layer_norm's _primitive on the (N, groups, rest) view (its fused
-    kernels on CuPy); the per-channel affine map is a composition.
+    On NumPy float32/float64 data one _primitive normalises, scales and shifts a block of
+    (sample, group) rows at a time and its backward makes every cotangent in one pass
+    (``_host_rows.gn_forward``/``gn_backward``); elsewhere (CuPy: layer_norm's fused kernels
+    on the (N, groups, rest) view), and for the derivatives of higher order, it is the
+    composition of layer_norm and the per-channel affine map.
 
     >>> import tensorgrad as tg
     >>> y = tg.nn.functional.group_norm(tg.tensor([[1.0, 3.0, 5.0, 5.0]]), 2)
@@ -1424,16 +1428,45 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
         raise ValueError(f"group_norm: num_groups={num_groups!r} must be a positive divisor of "
                          f"the {c} channels (input shape {tuple(input.shape)})")
     _check_per_channel("group_norm", c, input, weight=weight, bias=bias)
-    n = input.shape[0]
-    size = _np.prod(input.shape[1:], dtype=_np.int64) // int(num_groups)  # -1 fails if n is 0
-    y = _layer_norm(_reshape(input, (n, int(num_groups), int(size))), None, None, 1, float(eps))
-    y = _reshape(y, tuple(input.shape))
-    shape = _channel_shape(input, c)
+    groups, eps = int(num_groups), float(eps)
+    if _hr.gn_fits(*(getattr(a, "data", a) for a in (input, weight, bias)), groups):
+        return _group_norm(input, weight, bias, groups=groups, eps=eps)
+    return _gn_composed(input, weight, bias, groups, eps)
+
+
+def _gn_composed(x, weight, bias, groups, eps):
+    """group_norm as layer_norm over the (N, groups, rest) view and a per-channel weight and
+    bias: differentiable to any order, on any device."""
+    n = x.shape[0]
+    size = _np.prod(x.shape[1:], dtype=_np.int64) // groups  # -1 fails if n is 0
+    y = _layer_norm(_reshape(x, (n, groups, int(size))), None, None, 1, eps)
+    y = _reshape(y, tuple(x.shape))
+    shape = _channel_shape(x, x.shape[1])
     if weight is not None:
         y = y * _reshape(weight, shape)
     if bias is not None:
         y = y + _reshape(bias, shape)
     return y
+
+
+@_primitive
+def _group_norm(x, weight, bias, *, groups, eps):
+    """group_norm on the host (``_host_rows.gn_forward``); any other arrays: the composition."""
+    if _hr.gn_fits(x, weight, bias, groups):
+        return _hr.gn_forward(x, weight, bias, groups, eps)
+    return _gn_composed(x, weight, bias, groups, eps)
+
+
+def _gn_first_order(g, ans, x, weight, bias, *, groups, eps):
+    if type(g) is _np.ndarray and g.dtype == x.dtype and g.shape == x.shape and \
+            _hr.gn_fits(x, weight, bias, groups):
+        stats = _hr.gn_saved(ans, x, groups)
+        if stats is not None:
+            return _hr.gn_backward(g, x, weight, bias, stats, groups)
+    return None  # the composition's rules
+
+
+_define_rules(_group_norm, _gn_composed, _gn_first_order, 3)
 
 
 # ---- embeddings, one-hot, padding ---------------------------------------------------------------

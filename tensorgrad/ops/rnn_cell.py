@@ -26,6 +26,7 @@ import numpy as np
 
 from ..backend import cuda as _cuda
 from ..backend.device import _CUPY_ARRAY, xp_of
+from .composed_rules import LAST, one_pass
 from .elementwise import sigmoid, tanh
 from .index import getitem
 from .registry import defjvp, defvjp, primitive
@@ -60,26 +61,6 @@ def _kernel_args(*arrays):
                                         for a in arrays[1:])
 
 
-# A VJP rule is called once per argument with the same cotangent; the first computes the
-# cotangents of all arguments in one pass and leaves them here, keyed by (g, ans), for the
-# others. One tuple, replaced whole (a reader never sees half an entry); dropped by the last
-# argument's rule or by the next forward.
-_LAST = [None]
-
-
-def _one_pass(grads, argnum, last):
-    def rule(g, ans, *args, **kw):
-        entry = _LAST[0]
-        if entry is not None and entry[0] is g and entry[1] is ans:
-            if argnum == last:
-                _LAST[0] = None
-            return entry[2][argnum]
-        out = grads(g, ans, *args, **kw)
-        _LAST[0] = None if argnum == last else (g, ans, out)
-        return out[argnum]
-    return rule
-
-
 # ---- LSTM -------------------------------------------------------------------------------------
 def _lstm_acts(gates):
     s = sigmoid(gates)  # the g quarter of it is not used: one call instead of three
@@ -90,7 +71,7 @@ def _lstm_acts(gates):
 @primitive
 def lstm_cell(gates, c_prev):
     """h and c of an LSTM step, packed (..., 2H), from the gate pre-activations and c_prev."""
-    _LAST[0] = None
+    LAST[0] = None
     hidden = _check("lstm_cell", gates, 4, c_prev, "gates", "c_prev")
     if _kernel_args(gates, c_prev):
         return _cuda.lstm_cell(gates, c_prev, hidden)
@@ -189,7 +170,7 @@ def _lstm_tangent(t, of_gates, ans, gates, c_prev):
     return concatenate_(-1, (to * (o - o * o)) * tc + oc * dc, dc)
 
 
-defvjp(lstm_cell, _one_pass(_lstm_grads, 0, 1), _one_pass(_lstm_grads, 1, 1))
+defvjp(lstm_cell, one_pass(_lstm_grads, 0, 1), one_pass(_lstm_grads, 1, 1))
 defjvp(lstm_cell, lambda t, ans, gates, c_prev: _lstm_tangent(t, True, ans, gates, c_prev),
        lambda t, ans, gates, c_prev: _lstm_tangent(t, False, ans, gates, c_prev))
 
@@ -206,7 +187,7 @@ def _gru_acts(gi, gh):
 @primitive
 def gru_cell(gi, gh, h_prev):
     """h' = n + z * (h_prev - n) of a GRU step from the input and hidden projections."""
-    _LAST[0] = None
+    LAST[0] = None
     _check("gru_cell", gi, 3, h_prev, "gi", "h_prev", gh, "gh")
     if _kernel_args(gi, gh, h_prev):
         return _cuda.gru_cell(gi, gh, h_prev)
@@ -245,8 +226,8 @@ def _gru_tangent(t, argnum, ans, gi, gh, h_prev):
     return dn - dn * z + dz * (h_prev - n)
 
 
-defvjp(gru_cell, _one_pass(_gru_grads, 0, 2), _one_pass(_gru_grads, 1, 2),
-       _one_pass(_gru_grads, 2, 2))
+defvjp(gru_cell, one_pass(_gru_grads, 0, 2), one_pass(_gru_grads, 1, 2),
+       one_pass(_gru_grads, 2, 2))
 defjvp(gru_cell, *(lambda t, ans, gi, gh, h_prev, k=k: _gru_tangent(t, k, ans, gi, gh, h_prev)
                    for k in range(3)))
 

@@ -21,14 +21,12 @@ the rules differentiate the step-by-step composition (``lstm_cell`` per step) of
 function, so derivatives of every order follow.
 """
 
-import functools
-
 import numpy as np
 
-from ..tensor import Tensor
+from .composed_rules import LAST, define_rules
 from .linalg import matmul
-from .registry import defjvp, defvjp, primitive
-from .rnn_cell import _LAST, _lstm_grads, _one_pass, lstm_cell, lstm_cell_hc
+from .registry import primitive
+from .rnn_cell import _lstm_grads, lstm_cell, lstm_cell_hc
 from .shape import stack_, swapaxes
 
 _FAST = (np.dtype(np.float32), np.dtype(np.float64))
@@ -64,7 +62,7 @@ def _fast(*arrays):
 def lstm_sequence(proj, h0, c0, w_hh, *, reverse=False):
     """The (2, T, N, H) states [h, c] of every step of an LSTM from the input projections
     ``proj`` (T, N, 4H), the initial state (h0, c0) and the recurrent weight w_hh (4H, H)."""
-    _LAST[0] = None
+    LAST[0] = None
     steps, batch, hidden = _check(proj, h0, c0, w_hh)
     if _fast(proj, h0, c0, w_hh):
         return _forward_numpy(proj, h0, c0, w_hh, reverse)
@@ -221,13 +219,7 @@ def _composed(proj, h0, c0, w_hh, reverse=False):
     return stack_(0, stack_(0, *hs), stack_(0, *cs))
 
 
-def _grads(g, ans, proj, h0, c0, w_hh, reverse=False):
-    if any(isinstance(a, Tensor) for a in (g, ans, proj, h0, c0, w_hh)):
-        from ..autograd.functional import make_vjp
-
-        vjp, _ = make_vjp(functools.partial(_composed, reverse=reverse), (0, 1, 2, 3))(
-            proj, h0, c0, w_hh)
-        return vjp(g)
+def _first_order(g, ans, proj, h0, c0, w_hh, reverse=False):
     if _fast(g, ans, proj, h0, c0, w_hh):
         acts = _saved_acts(ans)
         if acts is not None:
@@ -235,16 +227,6 @@ def _grads(g, ans, proj, h0, c0, w_hh, reverse=False):
     return _grads_arrays(g, ans, proj, h0, c0, w_hh, reverse)
 
 
-def _tangent(k):
-    def rule(t, ans, proj, h0, c0, w_hh, reverse=False):
-        from ..autograd.functional import make_jvp
-
-        return make_jvp(functools.partial(_composed, reverse=reverse), k)(
-            proj, h0, c0, w_hh)(t)[1]
-    return rule
-
-
-defvjp(lstm_sequence, *(_one_pass(_grads, k, 3) for k in range(4)))
-defjvp(lstm_sequence, *(_tangent(k) for k in range(4)))
+define_rules(lstm_sequence, _composed, _first_order, 4)
 
 __all__ = ["lstm_sequence"]

@@ -1,0 +1,74 @@
+"""Rules for a primitive that has a fast first-order backward on raw arrays and a slower twin
+written with tensorgrad's ops.
+
+Some primitives (a whole LSTM sequence, group normalisation on the host) compute their answer
+and first-order cotangents with in-place NumPy code that is not itself differentiable. Each has
+a composition of differentiable primitives computing the same function; :func:`define_rules`
+gives the primitive
+
+- VJP rules that compute the cotangents of all arguments in one pass (``first_order`` on raw
+  arrays), shared between the per-argument calls through :func:`one_pass`;
+- and, where ``first_order`` declines (it returns None) or the arguments are Tensors
+  (``create_graph=True``, higher order), the VJP of the composition (recomputing it);
+- JVP rules that are the composition's JVP (forward mode, to any order).
+"""
+
+import functools
+
+from ..tensor import Tensor
+from .registry import defjvp, defvjp
+
+# A VJP rule is called once per argument with the same cotangent; the first computes the
+# cotangents of all arguments in one pass and leaves them here, keyed by (g, ans), for the
+# others. One tuple, replaced whole (a reader never sees half an entry); dropped by the last
+# argument's rule, by the next one-pass backward or by the next forward that clears it.
+LAST = [None]
+
+
+def one_pass(grads, argnum, last):
+    """The VJP rule of argument ``argnum`` from ``grads(g, ans, *args, **kw)``, which returns
+    the cotangents of all arguments; ``last`` is the last argument whose rule may ask."""
+    def rule(g, ans, *args, **kw):
+        entry = LAST[0]
+        if entry is not None and entry[0] is g and entry[1] is ans:
+            if argnum == last:
+                LAST[0] = None
+            return entry[2][argnum]
+        out = grads(g, ans, *args, **kw)
+        LAST[0] = None if argnum == last else (g, ans, out)
+        return out[argnum]
+    return rule
+
+
+def _composed_vjp(composed, g, args, kw):
+    from ..autograd.functional import make_vjp
+
+    nums = tuple(k for k, a in enumerate(args) if a is not None)
+    vjp, _ = make_vjp(functools.partial(composed, **kw), nums)(*args)
+    out = [None] * len(args)
+    for k, v in zip(nums, vjp(g)):
+        out[k] = v
+    return out
+
+
+def define_rules(prim, composed, first_order, nargs):
+    """VJP and JVP rules for the ``nargs`` positional arguments of ``prim`` (None arguments
+    allowed: they get no cotangent), as the module docstring says."""
+    def grads(g, ans, *args, **kw):
+        if not isinstance(g, Tensor) and not isinstance(ans, Tensor) and \
+                not any(isinstance(a, Tensor) for a in args):
+            out = first_order(g, ans, *args, **kw)
+            if out is not None:
+                return out
+        return _composed_vjp(composed, g, args, kw)
+
+    def tangent(k):
+        def rule(t, ans, *args, **kw):
+            from ..autograd.functional import make_jvp
+
+            return make_jvp(functools.partial(composed, **kw), k)(*args)(t)[1]
+        return rule
+
+    last = nargs - 1
+    defvjp(prim, *(one_pass(grads, k, last) for k in range(nargs)))
+    defjvp(prim, *(tangent(k) for k in range(nargs)))
