@@ -10,6 +10,7 @@ host paths that are not one GEMM.
 - ``batch_norm``: BatchNorm2d(16) in training on (32, 16, 26, 26) float32 (W5's first layer);
 - ``gelu``, ``gelu_tanh``, ``silu``: GELU (exact; ``approximate="tanh"``) and SiLU on
   (4096, 512) float32 (a transformer MLP's activations);
+- ``elu``: ELU on (4096, 512) float32;
 - ``group_norm``: GroupNorm(8, 64) on (16, 64, 32, 32) float32 (a U-Net's block);
 - ``lstm``: LSTM(64, 128) over 200 steps of a batch of 32, float32 (the output sequence; the
   recurrence is sequential, so per-step costs add up).
@@ -72,6 +73,10 @@ def _silu(lib):
     return lib.nn.SiLU(), RNG.standard_normal((4096, 512)).astype(np.float32)
 
 
+def _elu(lib):
+    return lib.nn.ELU(), RNG.standard_normal((4096, 512)).astype(np.float32)
+
+
 def _group_norm(lib):
     return lib.nn.GroupNorm(8, 64), RNG.standard_normal((16, 64, 32, 32)).astype(np.float32)
 
@@ -91,7 +96,7 @@ def _lstm(lib):
 CASES = {"layer_norm": _layer_norm, "embedding": _embedding, "linear b1": _linear_b1,
          "linear out1": _linear_out1, "cross_entropy": _cross_entropy,
          "leaky_relu": _leaky_relu, "batch_norm": _batch_norm, "gelu": _gelu,
-         "gelu_tanh": _gelu_tanh, "silu": _silu, "group_norm": _group_norm,
+         "gelu_tanh": _gelu_tanh, "silu": _silu, "elu": _elu, "group_norm": _group_norm,
          "lstm": _lstm}
 
 

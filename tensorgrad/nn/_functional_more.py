@@ -29,7 +29,7 @@ from ._inplace import apply_inplace as _apply_inplace
 from .functional import (
     _check_per_channel,
     _check_reduction,
-    _expm1_branch,
+    _elu_family,
     _is_integral,
     _legacy_reduction,
     _on_vector,
@@ -41,7 +41,6 @@ from .functional import (
     adaptive_avg_pool2d,
     avg_pool2d,
     batch_norm,
-    elu,
     group_norm,
     max_pool2d,
     softmax,
@@ -126,7 +125,7 @@ def selu(input, inplace=False):
     """scale * elu(input, alpha) with PyTorch's constants."""
     if inplace:
         return _apply_inplace(input, selu, "selu")
-    return _SELU_SCALE * elu(input, _SELU_ALPHA)
+    return _elu_family(input, _SELU_ALPHA, _SELU_SCALE, 1.0)
 
 
 def celu(input, alpha=1.0, inplace=False):
@@ -135,7 +134,7 @@ def celu(input, alpha=1.0, inplace=False):
         raise ValueError("celu: alpha must not be 0")
     if inplace:
         return _apply_inplace(input, lambda x: celu(x, alpha), "celu")
-    return _ew.where(_raw(input) > 0, input, alpha * _expm1_branch(input, alpha))
+    return _elu_family(input, alpha, 1.0, alpha)
 
 
 def logsigmoid(input):
