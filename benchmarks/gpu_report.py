@@ -423,7 +423,7 @@ def render(steps=(), tests=(None, "no result given"), bench_tests=None, bench=((
     """The report as markdown text. ``tests`` and ``bench_tests``: ``(counts, note)`` as
     returned by ``_read_test_results``; ``bench``: ``(rows, notes)`` from
     ``load_benchmarks``; ``info``: ``device_info()``'s list, or None to leave it out."""
-    now = now or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = now or datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     failed = [name for name, rc in steps if rc not in ("0", 0)]
     lines = [f"# tensorgrad GPU check ({now})", ""]
     if steps:

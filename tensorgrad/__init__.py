@@ -8,6 +8,15 @@
 tensor([2., 4.])
 """
 
+import numpy as _np
+
+# NumPy 2's promotion rules (NEP 50) are tensorgrad's; NumPy 1.x promotes Python scalars by
+# value and sends mixed-dtype ops into endless casts. 2.2 is the first whose from_dlpack gives
+# writable arrays (PyTorch's zero-copy sharing).
+if _np.lib.NumpyVersion(_np.__version__) < "2.2.0":
+    raise ImportError(f"tensorgrad needs NumPy 2.2 or newer; this environment has NumPy "
+                      f"{_np.__version__}: pip install 'numpy>=2.2'")
+
 # ops binds the Tensor operators and methods
 from . import amp, backends, cpu, cuda, distributed, jit, nn, ops, optim, utils
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled

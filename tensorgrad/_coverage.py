@@ -34,7 +34,7 @@ format_float_positional format_float_scientific from_dlpack frombuffer fromfile 
 fromiter frompyfunc fromregex fromstring gcd genfromtxt get_include get_printoptions getbufsize
 geterr geterrcall greater greater_equal hamming hanning heaviside histogram histogram2d
 histogram_bin_edges histogramdd identity indices info intersect1d invert is_busday isclose
-iscomplex iscomplexobj isdtype isfinite isfortran isin isinf isnan isnat isneginf isposinf
+in1d iscomplex iscomplexobj isdtype isfinite isfortran isin isinf isnan isnat isneginf isposinf
 isreal isrealobj isscalar issubdtype iterable ix_ kaiser lcm left_shift less less_equal
 lexsort load loadtxt logical_and logical_not logical_or logical_xor mask_indices
 may_share_memory min_scalar_type mintypecode nanargmax nanargmin ndim nested_iters nextafter

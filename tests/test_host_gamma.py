@@ -545,7 +545,9 @@ def test_special_values_two_arguments():
     for name in ("gammainc", "gammaincc"):
         got, want = getattr(hg, name)(a2, x2), getattr(scipy.special, name)(a2, x2)
         skip = (a2 == 1e300) & (x2 == 1e300)   # SciPy: 0.5 by its asymptotics; not covered
-        bad = ~_same(got, want) & ~skip
+        nan_in = np.isnan(a2) | np.isnan(x2)
+        assert np.isnan(got[nan_in]).all()  # NaN in, NaN out (SciPy 1.15 gave 0 or 1 at some)
+        bad = ~_same(got, want) & ~skip & ~nan_in
         assert not bad.any(), (name, list(zip(a2[bad], x2[bad], got[bad], want[bad])))
 
 

@@ -758,6 +758,7 @@ roll = _extra.roll
 pad = _extra.pad
 diff = _extra.diff
 trapezoid = _extra.trapezoid
+trapz = trapezoid  # NumPy's name before 2.0 (removed in 2.4), which autograd programs use
 
 
 def sort(a, axis=-1, kind=None, order=None):

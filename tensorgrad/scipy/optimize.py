@@ -178,10 +178,9 @@ def _first_value(problem, x0, theta):
     try:
         out = problem.call(x0, _raw(theta))
     except Exception as e:
-        if hasattr(e, "add_note"):
-            shapes = ", ".join(_kind(a) for a in problem.args) or "none"
-            e.add_note(f"{problem.op}: raised by fun at the starting point x0 ({_kind(x0)}); "
-                       f"args: {shapes}")
+        shapes = ", ".join(_kind(a) for a in problem.args) or "none"
+        e.add_note(f"{problem.op}: raised by fun at the starting point x0 ({_kind(x0)}); "
+                   f"args: {shapes}")
         raise
     if isinstance(out, Tensor) and (out.requires_grad or out._level):
         raise ValueError(
