@@ -79,7 +79,7 @@ def _xy(rng=None):
 # ---- signatures ------------------------------------------------------------------------------
 def test_every_name_exists_in_torch_func_with_its_parameters():
     torch = torch_oracle()
-    import torch.func as tf
+    tf = torch.func
 
     assert F.__all__, "tensorgrad.func exports nothing"
     for name in F.__all__:
@@ -98,7 +98,7 @@ def test_every_name_exists_in_torch_func_with_its_parameters():
 
 # ---- grad, grad_and_value, vjp, jvp, linearize -----------------------------------------------
 def test_grad_matches_torch(device):
-    import torch.func as tf
+    tf = torch_oracle().func
 
     xa, ya = _xy()
     x, y = tensor_on(xa, device), tensor_on(ya, device)
@@ -114,7 +114,7 @@ def test_grad_matches_torch(device):
 
 
 def test_grad_has_aux_and_pytree_argument(device):
-    import torch.func as tf
+    tf = torch_oracle().func
 
     rng = _rng(1)
     pa = {"w": rng.standard_normal((2, 3)), "b": rng.standard_normal(3)}
@@ -131,7 +131,7 @@ def test_grad_has_aux_and_pytree_argument(device):
 
 
 def test_grad_and_value_matches_torch(device):
-    import torch.func as tf
+    tf = torch_oracle().func
 
     xa, ya = _xy(_rng(2))
     x, y = tensor_on(xa, device), tensor_on(ya, device)
@@ -148,7 +148,7 @@ def test_grad_and_value_matches_torch(device):
 
 
 def test_vjp_matches_torch_on_pytree_outputs(device):
-    import torch.func as tf
+    tf = torch_oracle().func
 
     rng = _rng(3)
     xa, ya = _xy(rng)
@@ -169,7 +169,7 @@ def test_vjp_matches_torch_on_pytree_outputs(device):
 
 
 def test_jvp_matches_torch(device):
-    import torch.func as tf
+    tf = torch_oracle().func
 
     rng = _rng(4)
     xa, ya = _xy(rng)
@@ -196,7 +196,7 @@ def test_jvp_matches_torch(device):
 
 
 def test_linearize_matches_torch(device):
-    import torch.func as tf
+    tf = torch_oracle().func
 
     rng = _rng(5)
     xa, va = _xy(rng)
@@ -211,7 +211,7 @@ def test_linearize_matches_torch(device):
 # ---- jacobians and hessians -------------------------------------------------------------------
 @pytest.mark.parametrize("jac", ["jacrev", "jacfwd"])
 def test_jacobians_match_torch_on_pytrees_and_argnums(device, jac):
-    import torch.func as tf
+    tf = torch_oracle().func
 
     xa, ya = _xy(_rng(6))
     x, y = tensor_on(xa, device), tensor_on(ya, device)
@@ -239,7 +239,7 @@ def test_jacobians_match_torch_on_pytrees_and_argnums(device, jac):
 
 
 def test_hessian_matches_torch_and_the_compositions(device):
-    import torch.func as tf
+    tf = torch_oracle().func
 
     xa, ya = _xy(_rng(8))
     x, y = tensor_on(xa, device), tensor_on(ya, device)
@@ -257,7 +257,7 @@ def test_hessian_matches_torch_and_the_compositions(device):
 
 
 def test_nested_grads_match_torch(device):
-    import torch.func as tf
+    tf = torch_oracle().func
 
     xa = onp.array(0.7)
     f = lambda x: (x * 2).sin() * x ** 3  # noqa: E731
@@ -296,7 +296,7 @@ def test_transforms_pass_second_order_finite_differences(device):
 
 # ---- vmap -------------------------------------------------------------------------------------
 def test_vmap_matches_torch_on_dims(device):
-    import torch.func as tf
+    tf = torch_oracle().func
 
     rng = _rng(11)
     aa, ba, ca = rng.standard_normal((4, 3)), rng.standard_normal((3, 4)), rng.standard_normal(3)
@@ -334,7 +334,7 @@ def test_vmap_matches_torch_on_dims(device):
 
 
 def test_nested_vmap_and_chunk_size(device):
-    import torch.func as tf
+    tf = torch_oracle().func
 
     rng = _rng(12)
     xa, ya = rng.standard_normal((3, 2)), rng.standard_normal((4, 2))
@@ -468,8 +468,8 @@ def _mlp(device, seed):
 def test_per_sample_gradients_of_an_mlp(device):
     """vmap(grad(loss), in_dims=(None, 0, 0)) through functional_call, against a loop of
     ordinary backward passes and against torch.func."""
-    import torch
-    import torch.func as tf
+    torch = torch_oracle()
+    tf = torch.func
 
     model = _mlp(device, 0)
     rng = _rng(15)

@@ -215,7 +215,8 @@ def test_dtypes_as_scipy(mod, name):
         with pytest.raises(TypeError):
             f(bad)
     ss = pytest.importorskip("scipy.special")
-    for a in (x64, x64.astype(np.float32), x64.astype(np.float16), x64.astype(np.int32)):
+    # (not float16: SciPy 1.15 and 1.18 give float32 there, 1.16 and 1.17 float64, as here)
+    for a in (x64, x64.astype(np.float32), x64.astype(np.int32)):
         assert f(a).dtype == getattr(ss, name)(a).dtype
 
 

@@ -356,9 +356,7 @@ def test_selective_checkpoint_contexts_refuse_bad_policies(device):
 
 
 def test_torch_public_names_exist():
-    import torch.utils.checkpoint as tcp
-
-    torch_oracle()
+    tcp = torch_oracle().utils.checkpoint
     # aten op sets and torch.compile's graph groups have no tensorgrad counterpart
     missing = [n for n in tcp.__all__ if not hasattr(ckpt_mod, n) and
                n not in ("SAC_IGNORED_OPS", "GraphExecGroup")]

@@ -412,11 +412,23 @@ defjvp(eigvalsh, _eigvalsh_jvp)
 
 
 # ---- eig / eigvals -----------------------------------------------------------------------
+_EIG_REAL = []  # [whether this NumPy's eig gives real arrays when all eigenvalues are real]
+
+
+def _numpy_eig_real():
+    """NumPy before 2.5 returns real arrays from eig when every eigenvalue is real; 2.5 always
+    returns complex ones. Asked of the installed NumPy once."""
+    if not _EIG_REAL:
+        _EIG_REAL.append(_np.linalg.eig(_np.eye(1))[0].dtype.kind != "c")
+    return _EIG_REAL[0]
+
+
 def _eig_raw(a):
-    """NumPy's eig on either device: for a real input whose eigenvalues are all real, real
-    arrays (NumPy's rule; CuPy returns complex ones)."""
+    """The installed NumPy's eig on either device: CuPy's complex arrays made real where
+    NumPy's would be (a real input, every eigenvalue real, a NumPy before 2.5)."""
     w, v = _la(a, "eig")(a)
-    if a.dtype.kind != "c" and w.dtype.kind == "c" and not bool(xp_of(w).any(w.imag)):
+    if a.dtype.kind != "c" and w.dtype.kind == "c" and _numpy_eig_real() and \
+            not bool(xp_of(w).any(w.imag)):
         w, v = w.real.copy(), v.real.copy()
     return w, v
 
