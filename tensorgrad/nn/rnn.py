@@ -15,7 +15,7 @@ import warnings
 
 from .. import creation
 from ..ops.rnn_cell import gru_cell, lstm_cell_hc
-from ..ops.rnn_sequence import lstm_sequence
+from ..ops.rnn_sequence import gru_sequence, lstm_sequence
 from ..ops.shape import concatenate_, expand_dims, squeeze, stack_, swapaxes
 from . import functional as F
 from . import init
@@ -295,21 +295,28 @@ class RNNBase(Module):
             bounds.append(bounds[-1] + b)
         h_n, c_n = [], []
         layer_in = x
-        # an LSTM on padded input: one node per layer and direction (ops.rnn_sequence)
-        whole = lstm and not packed and not self.proj_size and x.shape[0] > 0
+        # an LSTM or a GRU on padded input: one node per layer and direction (ops.rnn_sequence)
+        whole = self.mode in ("LSTM", "GRU") and not packed and not self.proj_size and \
+            x.shape[0] > 0
         for layer in range(self.num_layers):
             outs = []
             for d in range(directions):
                 w_ih, b_ih, rec = self._weights(layer, d)
                 k = layer * directions + d
                 if whole:
-                    b = None if b_ih is None else b_ih + rec[1]
-                    hc = lstm_sequence(F.linear(layer_in, w_ih, b), h0[k], c0[k], rec[0],
-                                           reverse=d == 1)
                     end = 0 if d == 1 else -1
-                    outs.append(hc[0])
-                    h_n.append(hc[0, end])
-                    c_n.append(hc[1, end])
+                    if lstm:
+                        b = None if b_ih is None else b_ih + rec[1]
+                        hc = lstm_sequence(F.linear(layer_in, w_ih, b), h0[k], c0[k], rec[0],
+                                           reverse=d == 1)
+                        hs = hc[0]
+                        c_n.append(hc[1, end])
+                    else:
+                        hs = gru_sequence(F.linear(layer_in, w_ih, b_ih), h0[k], rec[0],
+                                          rec[1], reverse=d == 1)
+                        c_n.append(None)
+                    outs.append(hs)
+                    h_n.append(hs[end])
                     continue
                 proj = F.linear(layer_in, w_ih, b_ih)  # every step's input at once
                 inputs = _split_steps(proj, bounds, packed)

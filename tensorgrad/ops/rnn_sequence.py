@@ -1,15 +1,18 @@
-"""One direction of one LSTM layer over a whole sequence as one primitive (used by
-``nn.LSTM`` without ``proj_size`` on padded input).
+"""One direction of one LSTM or GRU layer over a whole sequence as one primitive (used by
+``nn.LSTM`` without ``proj_size`` and ``nn.GRU``, on padded input).
 
-Unrolled step by step, a sequence of T steps records some 5T nodes, and its backward makes T
-small weight-gradient GEMMs (h_{t-1}^T d gates_t, one per step) and T tape visits. Here the
-layer is one node:
+Unrolled step by step, a sequence of T steps records a few nodes per step, and its backward
+makes T small weight-gradient GEMMs (h_{t-1}^T d gates_t, one per step) and T tape visits.
+Here the layer is one node:
 
 - ``lstm_sequence(proj, h0, c0, w_hh, reverse=False)``: ``proj`` (T, N, 4H) holds every step's
   ``x_t W_ih^T + b_ih + b_hh`` (one GEMM over all steps, made by the caller), h0 and c0 (N, H)
   the initial state, w_hh (4H, H). Gates in PyTorch's order i, f, g, o. Returns (2, T, N, H):
   the h of every step in [0], the c of every step in [1]; ``reverse`` runs from step T - 1 down
   to 0 (the backward direction of a bidirectional layer).
+- ``gru_sequence(proj, h0, w_hh, b_hh, reverse=False)``: ``proj`` (T, N, 3H) holds
+  ``x_t W_ih^T + b_ih``, w_hh (3H, H), b_hh (3H,) or None (PyTorch's b_hn sits inside the
+  r product, so it stays apart). Gates r, z, n. Returns the h of every step, (T, N, H).
 
 The VJP runs the steps back once, one GEMM per step for the state's cotangent, and ends with
 one GEMM for w_hh's gradient over all steps. On NumPy (float32/64) the forward writes the gate
@@ -17,32 +20,36 @@ activations of every step behind its answer (the answer is a view of a longer bu
 ``nn.GELU`` keeps Phi), so the backward computes no exponential; elsewhere (CuPy: the fused
 cell kernels of ``tensorgrad.ops.rnn_cell`` per step) the backward recomputes the gates'
 pre-activations with one GEMM over all steps. Under ``create_graph=True`` and in forward mode
-the rules differentiate the step-by-step composition (``lstm_cell`` per step) of the same
-function, so derivatives of every order follow.
+the rules differentiate the step-by-step composition (``lstm_cell``/``gru_cell`` per step) of
+the same function, so derivatives of every order follow.
 """
 
 import numpy as np
 
 from .composed_rules import LAST, define_rules
-from .linalg import matmul
+from .linalg import linear, matmul
 from .registry import primitive
-from .rnn_cell import _lstm_grads, lstm_cell, lstm_cell_hc
+from .rnn_cell import _gru_grads, _lstm_grads, gru_cell, lstm_cell, lstm_cell_hc
 from .shape import stack_, swapaxes
 
 _FAST = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _check(proj, h0, c0, w_hh):
-    """(T, N, H), after checking the shapes of the arguments."""
+def _check(op, proj, gates, states, w_hh, b_hh=None):
+    """(T, N, H), after checking the shapes of the arguments: proj (T, N, gates * H), each
+    (name, state) of ``states`` (N, H), w_hh (gates * H, H), b_hh (gates * H,) or None."""
     shape = tuple(proj.shape)
-    if len(shape) != 3 or not shape[-1] or shape[-1] % 4:
-        raise ValueError(f"lstm_sequence: proj must be (steps, batch, 4 * hidden_size), got "
+    if len(shape) != 3 or not shape[-1] or shape[-1] % gates:
+        raise ValueError(f"{op}: proj must be (steps, batch, {gates} * hidden_size), got "
                          f"shape {shape}")
-    steps, batch, hidden = shape[0], shape[1], shape[2] // 4
-    for name, a, want in (("h0", h0, (batch, hidden)), ("c0", c0, (batch, hidden)),
-                          ("w_hh", w_hh, (4 * hidden, hidden))):
+    steps, batch, hidden = shape[0], shape[1], shape[2] // gates
+    wanted = [(name, a, (batch, hidden)) for name, a in states]
+    wanted.append(("w_hh", w_hh, (gates * hidden, hidden)))
+    if b_hh is not None:
+        wanted.append(("b_hh", b_hh, (gates * hidden,)))
+    for name, a, want in wanted:
         if tuple(a.shape) != want:
-            raise ValueError(f"lstm_sequence: {name} must have shape {want} for proj of shape "
+            raise ValueError(f"{op}: {name} must have shape {want} for proj of shape "
                              f"{shape}, got {tuple(a.shape)}")
     return steps, batch, hidden
 
@@ -63,7 +70,8 @@ def lstm_sequence(proj, h0, c0, w_hh, *, reverse=False):
     """The (2, T, N, H) states [h, c] of every step of an LSTM from the input projections
     ``proj`` (T, N, 4H), the initial state (h0, c0) and the recurrent weight w_hh (4H, H)."""
     LAST[0] = None
-    steps, batch, hidden = _check(proj, h0, c0, w_hh)
+    steps, batch, hidden = _check("lstm_sequence", proj, 4, (("h0", h0), ("c0", c0)),
+                                  w_hh)
     if _fast(proj, h0, c0, w_hh):
         return _forward_numpy(proj, h0, c0, w_hh, reverse)
     from ..backend.device import xp_of
@@ -116,15 +124,21 @@ def _forward_numpy(proj, h0, c0, w_hh, reverse):
     return out
 
 
+def _saved_behind(ans, cols):
+    """The (T, N, cols) block a NumPy forward kept behind its answer ``ans`` (T ... first),
+    or None (an answer from elsewhere, or copied)."""
+    base = ans.base
+    size, steps, batch = ans.size, ans.shape[-3], ans.shape[-2]
+    if type(base) is not np.ndarray or base.dtype != ans.dtype or \
+            base.shape != (size + steps * batch * cols,) or not ans.flags.c_contiguous or \
+            base[:size].ctypes.data != ans.ctypes.data:
+        return None
+    return base[size:].reshape(steps, batch, cols)
+
+
 def _saved_acts(ans):
     """The activations kept behind the answer by :func:`_forward_numpy`, or None."""
-    base = ans.base
-    size = ans.size
-    if type(base) is not np.ndarray or base.dtype != ans.dtype or base.shape != (3 * size,) \
-            or not ans.flags.c_contiguous or base[:size].ctypes.data != ans.ctypes.data:
-        return None
-    steps, batch, hidden = ans.shape[1:]
-    return base[size:].reshape(steps, batch, 4 * hidden)
+    return _saved_behind(ans, 4 * ans.shape[-1])
 
 
 def _previous(ans, first_state, reverse):
@@ -181,7 +195,7 @@ def _weight_grad(d, hs, h0, reverse):
     if steps > 1:
         rest_d = d[:-1] if reverse else d[1:]
         rest_h = hs[1:] if reverse else hs[:-1]
-        dw += rest_d.reshape(-1, 4 * hidden).T @ rest_h.reshape(-1, hidden)
+        dw += rest_d.reshape(-1, d.shape[-1]).T @ rest_h.reshape(-1, hidden)
     return dw
 
 
@@ -229,4 +243,145 @@ def _first_order(g, ans, proj, h0, c0, w_hh, reverse=False):
 
 define_rules(lstm_sequence, _composed, _first_order, 4)
 
-__all__ = ["lstm_sequence"]
+
+# ---- GRU --------------------------------------------------------------------------------------
+@primitive
+def gru_sequence(proj, h0, w_hh, b_hh, *, reverse=False):
+    """The (T, N, H) h of every step of a GRU from the input projections ``proj`` (T, N, 3H),
+    the initial state h0, the recurrent weight w_hh (3H, H) and bias b_hh (3H,) or None."""
+    LAST[0] = None
+    steps, batch, hidden = _check("gru_sequence", proj, 3, (("h0", h0),), w_hh, b_hh)
+    arrays = (proj, h0, w_hh) + (() if b_hh is None else (b_hh,))
+    if _fast(*arrays):
+        return _gru_forward_numpy(proj, h0, w_hh, b_hh, reverse)
+    from ..backend.device import xp_of
+
+    xp = xp_of(proj)
+    out = xp.empty((steps, batch, hidden), xp.result_type(*arrays))
+    h = h0
+    for t in _order(steps, reverse):
+        gh = h @ w_hh.T if b_hh is None else h @ w_hh.T + b_hh
+        out[t] = gru_cell(proj[t], gh, h)  # one fused kernel on CuPy
+        h = out[t]
+    return out
+
+
+def _thirds(a, hidden):
+    return a[:, :hidden], a[:, hidden:2 * hidden], a[:, 2 * hidden:3 * hidden]
+
+
+def _gru_forward_numpy(proj, h0, w_hh, b_hh, reverse):
+    """The steps in place, the formulas of ``gru_cell`` operation for operation; behind the
+    answer, per step, r, z, n and the n part of h W_hh^T + b_hh (4H)."""
+    steps, batch, three = proj.shape
+    hidden = three // 3
+    n_out = steps * batch * hidden
+    buf = np.empty(n_out + 4 * n_out, proj.dtype)
+    out = buf[:n_out].reshape(steps, batch, hidden)
+    saved = buf[n_out:].reshape(steps, batch, 4 * hidden)
+    gh = np.empty((batch, three), proj.dtype)
+    h, w_t = h0, w_hh.T
+    with np.errstate(over="ignore"):
+        for t in _order(steps, reverse):
+            s, p = saved[t], proj[t]
+            np.matmul(h, w_t, out=gh)
+            if b_hh is not None:
+                gh += b_hh
+            rz = s[:, :2 * hidden]
+            np.add(p[:, :2 * hidden], gh[:, :2 * hidden], out=rz)
+            _sigmoid_(rz)
+            r, z, n = _thirds(s, hidden)
+            hn = s[:, 3 * hidden:]
+            hn[...] = gh[:, 2 * hidden:]
+            np.multiply(r, hn, out=n)
+            n += p[:, 2 * hidden:]
+            np.tanh(n, out=n)
+            h_t = out[t]
+            np.subtract(h, n, out=h_t)
+            h_t *= z
+            h_t += n
+            h = h_t
+    return out
+
+
+def _gru_grads_numpy(g, ans, h0, w_hh, b_hh, saved, reverse):
+    """(d proj, d h0, d w_hh, d b_hh) from the activations kept behind the answer."""
+    steps, batch, hidden = ans.shape
+    dtype = ans.dtype
+    d_in = np.empty((steps, batch, 3 * hidden), dtype)  # d proj
+    d_rec = np.empty((steps, batch, 3 * hidden), dtype)  # d (h W_hh^T + b_hh)
+    dh = np.zeros((batch, hidden), dtype)
+    x, gz, tmp = (np.empty((batch, hidden), dtype) for _ in range(3))
+    for t in reversed(_order(steps, reverse)):
+        r, z, n = _thirds(saved[t], hidden)
+        hn = saved[t][:, 3 * hidden:]
+        first = t == (steps - 1 if reverse else 0)
+        h_prev = h0 if first else ans[t + 1 if reverse else t - 1]
+        dr, dz, dn = _thirds(d_in[t], hidden)
+        np.add(g[t], dh, out=x)  # d h_t: from the output and from the next step
+        np.multiply(x, z, out=gz)
+        np.subtract(x, gz, out=dn)
+        np.multiply(dn, n, out=tmp)
+        tmp *= n
+        dn -= tmp  # through the tanh
+        np.subtract(h_prev, n, out=dz)
+        dz *= x
+        np.multiply(dn, hn, out=dr)
+        for grad, act in ((dz, z), (dr, r)):
+            np.multiply(grad, act, out=tmp)
+            np.multiply(tmp, act, out=grad)
+            np.subtract(tmp, grad, out=grad)  # through the sigmoid
+        e = d_rec[t]
+        e[:, :2 * hidden] = d_in[t][:, :2 * hidden]
+        np.multiply(dn, r, out=e[:, 2 * hidden:])
+        np.matmul(e, w_hh, out=dh)
+        dh += gz
+    db = None if b_hh is None else d_rec.reshape(-1, 3 * hidden).sum(0)
+    return d_in, dh, _weight_grad(d_rec, ans, h0, reverse), db
+
+
+def _gru_grads_arrays(g, ans, proj, h0, w_hh, b_hh, reverse):
+    """The cotangents on raw arrays of any device: the fused cell's backward per step (its
+    kernel on CuPy), after recomputing every step's h W_hh^T + b_hh with one GEMM."""
+    from ..backend.device import xp_of
+
+    xp = xp_of(ans)
+    hprev = _previous(ans, h0, reverse)
+    gh = hprev @ w_hh.T
+    if b_hh is not None:
+        gh = gh + b_hh
+    d_in = xp.empty(proj.shape, gh.dtype)
+    d_rec = xp.empty(gh.shape, gh.dtype)
+    dh = None
+    for t in reversed(_order(ans.shape[0], reverse)):
+        gt = g[t] if dh is None else g[t] + dh
+        d_in[t], d_rec[t], dh = _gru_grads(gt, ans[t], proj[t], gh[t], hprev[t])
+        dh = dh + d_rec[t] @ w_hh
+    dw = xp.tensordot(d_rec, hprev, axes=([0, 1], [0, 1]))
+    db = None if b_hh is None else d_rec.sum((0, 1))
+    return d_in, dh, dw, db
+
+
+def _gru_composed(proj, h0, w_hh, b_hh, reverse=False):
+    """The same function step by step with tensorgrad's ops (differentiable to any order)."""
+    steps = proj.shape[0]
+    hs = [None] * steps
+    h = h0
+    for t in _order(steps, reverse):
+        h = gru_cell(proj[t], linear(h, w_hh, b_hh), h)
+        hs[t] = h
+    return stack_(0, *hs)
+
+
+def _gru_first_order(g, ans, proj, h0, w_hh, b_hh, reverse=False):
+    arrays = (g, ans, proj, h0, w_hh) + (() if b_hh is None else (b_hh,))
+    if _fast(*arrays):
+        saved = _saved_behind(ans, 4 * ans.shape[-1])
+        if saved is not None:
+            return _gru_grads_numpy(g, ans, h0, w_hh, b_hh, saved, reverse)
+    return _gru_grads_arrays(g, ans, proj, h0, w_hh, b_hh, reverse)
+
+
+define_rules(gru_sequence, _gru_composed, _gru_first_order, 4)
+
+__all__ = ["lstm_sequence", "gru_sequence"]

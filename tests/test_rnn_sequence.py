@@ -1,4 +1,5 @@
-"""The whole-sequence LSTM primitive (tensorgrad/ops/rnn_sequence.py) behind ``nn.LSTM``.
+"""The whole-sequence LSTM and GRU primitives (tensorgrad/ops/rnn_sequence.py) behind
+``nn.LSTM`` and ``nn.GRU``.
 
 * its answer against the step-by-step composition it replaces (bit for bit on the CPU), on the
   ``device`` fixture, in both directions;
@@ -182,3 +183,111 @@ def test_errors_name_the_op_the_argument_and_the_shapes(rng):
         lstm_sequence(proj, h0, c0[:2], w)
     with pytest.raises(ValueError, match=r"lstm_sequence: w_hh must have shape \(8, 2\)"):
         lstm_sequence(proj, h0, c0, w.T)
+
+
+# ---- GRU --------------------------------------------------------------------------------------
+def _gru_args(rng, steps=4, batch=3, hidden=2, dtype=np.float64, device="cpu", bias=True):
+    proj = rng.standard_normal((steps, batch, 3 * hidden))
+    h0 = rng.standard_normal((batch, hidden)) * 0.5
+    w = rng.standard_normal((3 * hidden, hidden)) * 0.5
+    b = rng.standard_normal(3 * hidden) if bias else None
+    return [None if a is None else put(a.astype(dtype), device) for a in (proj, h0, w, b)]
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_gru_answer_is_the_step_by_step_composition(device, rng, dtype, reverse, bias):
+    args = _gru_args(rng, dtype=dtype, device=device, bias=bias)
+    ans = rs.gru_sequence(*args, reverse=reverse)
+    ref = rs._gru_composed(*args, reverse=reverse)
+    assert ans.shape == (4, 3, 2) and ans.dtype == dtype
+    if device == "cpu":
+        np.testing.assert_array_equal(ans, ref)
+    else:
+        np.testing.assert_allclose(host(ans), host(ref), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_gru_backward_paths_agree(rng, dtype, reverse, bias):
+    args = _gru_args(rng, steps=6, dtype=dtype, bias=bias)
+    ans = rs.gru_sequence(*args, reverse=reverse)
+    saved = rs._saved_behind(ans, 8)
+    assert saved is not None and rs._saved_behind(ans.copy(), 8) is None
+    g = rng.standard_normal(ans.shape).astype(dtype)
+    fast = rs._gru_first_order(g, ans, *args, reverse=reverse)
+    steps = rs._gru_grads_arrays(g, ans.copy(), *args, reverse=reverse)
+    nums = (0, 1, 2, 3) if bias else (0, 1, 2)
+    vjp, _ = tg.make_vjp(lambda p, h, w, b=None: rs._gru_composed(p, h, w, b, reverse=reverse),
+                         nums)(*args[:len(nums)])
+    composed = list(vjp(g)) + [None] * (4 - len(nums))
+    tol = dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    for a, b, c, arg in zip(fast, steps, composed, args):
+        if arg is None:
+            assert a is None and b is None
+            continue
+        assert a.shape == b.shape == arg.shape and a.dtype == dtype
+        np.testing.assert_allclose(a, c, **tol)
+        np.testing.assert_allclose(b, c, **tol)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_gru_second_order_in_both_modes(device, rng, reverse, bias):
+    args = _gru_args(rng, steps=3, batch=2, device=device, bias=bias)
+    n = 4 if bias else 3
+    tg.check_grads(lambda *a: rs.gru_sequence(*a, *([None] * (4 - n)), reverse=reverse),
+                   modes=("fwd", "rev"), order=2)(*args[:n])
+
+
+def test_gru_layer_makes_one_node_per_layer_and_direction(rng, monkeypatch):
+    calls = []
+    forward = rs._gru_forward_numpy
+    monkeypatch.setattr(rs, "_gru_forward_numpy",
+                        lambda *a: calls.append(a[-1]) or forward(*a))
+    m = tg.nn.GRU(3, 4, num_layers=2, bidirectional=True, bias=False)
+    x = tg.tensor(rng.standard_normal((7, 2, 3)).astype(np.float32), requires_grad=True)
+    out, h = m(x)
+    assert calls == [False, True, False, True]
+    assert out.shape == (7, 2, 8) and h.shape == (4, 2, 4)
+    out.sum().backward()
+    assert all(p.grad is not None for p in m.parameters())
+    np.testing.assert_array_equal(host(h[2]), host(out[-1, :, :4]))
+    np.testing.assert_array_equal(host(h[3]), host(out[0, :, 4:]))
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_gru_float32_layer_follows_torch(device, rng, batch_first):
+    torch = torch_oracle()
+    theirs = torch.nn.GRU(5, 16, num_layers=2, bidirectional=True, batch_first=batch_first)
+    ours = tg.nn.GRU(5, 16, num_layers=2, bidirectional=True, batch_first=batch_first,
+                     device=device)
+    ours.load_state_dict({k: v.detach().numpy().copy() for k, v in theirs.state_dict().items()})
+    x = rng.standard_normal((3, 30, 5) if batch_first else (30, 3, 5)).astype(np.float32)
+    xt = torch.tensor(x, requires_grad=True)
+    xo = tg.tensor(put(x, device), requires_grad=True)
+    out, h = ours(xo)
+    out_t, h_t = theirs(xt)
+    tol = dict(rtol=1e-5, atol=1e-5)
+    close_to_torch(out, out_t, **tol)
+    close_to_torch(h, h_t, **tol)
+    w = rng.standard_normal(tuple(out_t.shape)).astype(np.float32)
+    ((out * tg.tensor(put(w, device))).sum() + h.sum()).backward()
+    ((out_t * torch.tensor(w)).sum() + h_t.sum()).backward()
+    close_to_torch(xo.grad, xt.grad, **tol)
+    mine = dict(ours.named_parameters())
+    for name, p in theirs.named_parameters():
+        close_to_torch(mine[name].grad, p.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_gru_errors_name_the_op_the_argument_and_the_shapes(rng):
+    proj, h0, w, b = _gru_args(rng)
+    with pytest.raises(ValueError, match=r"gru_sequence: proj must be \(steps, batch, 3 \* "):
+        rs.gru_sequence(proj[..., :5], h0, w, b)
+    with pytest.raises(ValueError, match=r"gru_sequence: b_hh must have shape \(6,\) .* "
+                                         r"got \(5,\)"):
+        rs.gru_sequence(proj, h0, w, b[:5])
+    with pytest.raises(ValueError, match=r"gru_sequence: h0 must have shape \(3, 2\)"):
+        rs.gru_sequence(proj, h0[:1], w, b)
