@@ -12,8 +12,8 @@ host paths that are not one GEMM.
   (4096, 512) float32 (a transformer MLP's activations);
 - ``elu``: ELU on (4096, 512) float32;
 - ``group_norm``: GroupNorm(8, 64) on (16, 64, 32, 32) float32 (a U-Net's block);
-- ``lstm``: LSTM(64, 128) over 200 steps of a batch of 32, float32 (the output sequence; the
-  recurrence is sequential, so per-step costs add up).
+- ``rnn``, ``lstm``, ``gru``: RNN(64, 128), LSTM(64, 128) and GRU(64, 128) over 200 steps of a batch of 32, float32
+  (the output sequence; the recurrence is sequential, so per-step costs add up).
 
 Each call runs the layer and ``backward`` with a fixed cotangent, after ``zero_grad``. Both
 libraries start from the same weights and are checked first for equal outputs and gradients
@@ -81,23 +81,25 @@ def _group_norm(lib):
     return lib.nn.GroupNorm(8, 64), RNG.standard_normal((16, 64, 32, 32)).astype(np.float32)
 
 
-def _lstm(lib):
-    class Outputs(lib.nn.Module):  # the output sequence alone, as the cases' calls expect
-        def __init__(self):
-            super().__init__()
-            self.lstm = lib.nn.LSTM(64, 128)
+def _recurrent(kind):
+    def case(lib):
+        class Outputs(lib.nn.Module):  # the output sequence alone, as the cases' calls expect
+            def __init__(self):
+                super().__init__()
+                self.rnn = getattr(lib.nn, kind)(64, 128)
 
-        def forward(self, x):
-            return self.lstm(x)[0]
+            def forward(self, x):
+                return self.rnn(x)[0]
 
-    return Outputs(), RNG.standard_normal((200, 32, 64)).astype(np.float32)
+        return Outputs(), RNG.standard_normal((200, 32, 64)).astype(np.float32)
+    return case
 
 
 CASES = {"layer_norm": _layer_norm, "embedding": _embedding, "linear b1": _linear_b1,
          "linear out1": _linear_out1, "cross_entropy": _cross_entropy,
          "leaky_relu": _leaky_relu, "batch_norm": _batch_norm, "gelu": _gelu,
          "gelu_tanh": _gelu_tanh, "silu": _silu, "elu": _elu, "group_norm": _group_norm,
-         "lstm": _lstm}
+         "rnn": _recurrent("RNN"), "lstm": _recurrent("LSTM"), "gru": _recurrent("GRU")}
 
 
 def setups(torch, name):

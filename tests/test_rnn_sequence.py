@@ -291,3 +291,78 @@ def test_gru_errors_name_the_op_the_argument_and_the_shapes(rng):
         rs.gru_sequence(proj, h0, w, b[:5])
     with pytest.raises(ValueError, match=r"gru_sequence: h0 must have shape \(3, 2\)"):
         rs.gru_sequence(proj, h0[:1], w, b)
+
+
+# ---- Elman RNN --------------------------------------------------------------------------------
+def _rnn_args(rng, steps=4, batch=3, hidden=2, dtype=np.float64, device="cpu"):
+    proj = rng.standard_normal((steps, batch, hidden))
+    h0 = rng.standard_normal((batch, hidden)) * 0.5
+    w = rng.standard_normal((hidden, hidden)) * 0.5
+    return [put(a.astype(dtype), device) for a in (proj, h0, w)]
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_rnn_answer_and_backward_are_the_compositions(device, rng, dtype, reverse, act):
+    args = _rnn_args(rng, steps=6, dtype=dtype, device=device)
+    kw = dict(nonlinearity=act, reverse=reverse)
+    ans = rs.rnn_sequence(*args, **kw)
+    ref = rs._rnn_composed(*args, **kw)
+    assert ans.shape == (6, 3, 2) and ans.dtype == dtype
+    np.testing.assert_array_equal(host(ans), host(ref))
+    g = put(rng.standard_normal(ans.shape).astype(dtype), device)
+    ours = rs._rnn_first_order(g, ans, *args, **kw)
+    vjp, _ = tg.make_vjp(lambda *a: rs._rnn_composed(*a, **kw), (0, 1, 2))(*args)
+    tol = dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    for a, c, arg in zip(ours, vjp(g), args):
+        assert a.shape == arg.shape and a.dtype == dtype
+        np.testing.assert_allclose(host(a), host(c), **tol)
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_rnn_second_order_in_both_modes(device, rng, reverse, act):
+    args = _rnn_args(rng, steps=3, batch=2, device=device)
+    tg.check_grads(lambda *a: rs.rnn_sequence(*a, nonlinearity=act, reverse=reverse),
+                   modes=("fwd", "rev"), order=2)(*args)
+
+
+def test_rnn_relu_kink_is_torchs(rng):
+    """A pre-activation of exactly 0: relu's derivative there is 0, as PyTorch's."""
+    proj = np.zeros((2, 1, 1))
+    h0, w = np.zeros((1, 1)), np.ones((1, 1))
+    grads = tg.make_vjp(lambda p: rs.rnn_sequence(p, h0, w, nonlinearity="relu"))(proj)[0](
+        np.ones((2, 1, 1)))
+    np.testing.assert_array_equal(grads, 0.0)
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu"])
+def test_rnn_float32_layer_follows_torch(device, rng, act):
+    torch = torch_oracle()
+    theirs = torch.nn.RNN(5, 16, num_layers=2, bidirectional=True, nonlinearity=act)
+    ours = tg.nn.RNN(5, 16, num_layers=2, bidirectional=True, nonlinearity=act, device=device)
+    ours.load_state_dict({k: v.detach().numpy().copy() for k, v in theirs.state_dict().items()})
+    x = rng.standard_normal((30, 3, 5)).astype(np.float32)
+    xt = torch.tensor(x, requires_grad=True)
+    xo = tg.tensor(put(x, device), requires_grad=True)
+    out, h = ours(xo)
+    out_t, h_t = theirs(xt)
+    tol = dict(rtol=1e-5, atol=1e-5)
+    close_to_torch(out, out_t, **tol)
+    close_to_torch(h, h_t, **tol)
+    w = rng.standard_normal(tuple(out_t.shape)).astype(np.float32)
+    ((out * tg.tensor(put(w, device))).sum() + h.sum()).backward()
+    ((out_t * torch.tensor(w)).sum() + h_t.sum()).backward()
+    close_to_torch(xo.grad, xt.grad, **tol)
+    mine = dict(ours.named_parameters())
+    for name, p in theirs.named_parameters():
+        close_to_torch(mine[name].grad, p.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_rnn_errors_name_the_op_and_the_argument(rng):
+    proj, h0, w = _rnn_args(rng)
+    with pytest.raises(ValueError, match=r"rnn_sequence: w_hh must have shape \(2, 2\)"):
+        rs.rnn_sequence(proj, h0, w[:1])
+    with pytest.raises(ValueError, match="rnn_sequence: nonlinearity must be 'tanh' or 'relu'"):
+        rs.rnn_sequence(proj, h0, w, nonlinearity="gelu")

@@ -15,7 +15,7 @@ import warnings
 
 from .. import creation
 from ..ops.rnn_cell import gru_cell, lstm_cell_hc
-from ..ops.rnn_sequence import gru_sequence, lstm_sequence
+from ..ops.rnn_sequence import gru_sequence, lstm_sequence, rnn_sequence
 from ..ops.shape import concatenate_, expand_dims, squeeze, stack_, swapaxes
 from . import functional as F
 from . import init
@@ -295,9 +295,8 @@ class RNNBase(Module):
             bounds.append(bounds[-1] + b)
         h_n, c_n = [], []
         layer_in = x
-        # an LSTM or a GRU on padded input: one node per layer and direction (ops.rnn_sequence)
-        whole = self.mode in ("LSTM", "GRU") and not packed and not self.proj_size and \
-            x.shape[0] > 0
+        # padded input: one node per layer and direction (ops.rnn_sequence)
+        whole = not packed and not self.proj_size and x.shape[0] > 0
         for layer in range(self.num_layers):
             outs = []
             for d in range(directions):
@@ -311,6 +310,12 @@ class RNNBase(Module):
                                            reverse=d == 1)
                         hs = hc[0]
                         c_n.append(hc[1, end])
+                    elif self.mode != "GRU":
+                        b = None if b_ih is None else b_ih + rec[1]
+                        act = "tanh" if self.mode == "RNN_TANH" else "relu"
+                        hs = rnn_sequence(F.linear(layer_in, w_ih, b), h0[k], rec[0],
+                                          nonlinearity=act, reverse=d == 1)
+                        c_n.append(None)
                     else:
                         hs = gru_sequence(F.linear(layer_in, w_ih, b_ih), h0[k], rec[0],
                                           rec[1], reverse=d == 1)

@@ -1,5 +1,5 @@
-"""One direction of one LSTM or GRU layer over a whole sequence as one primitive (used by
-``nn.LSTM`` without ``proj_size`` and ``nn.GRU``, on padded input).
+"""One direction of one recurrent layer over a whole sequence as one primitive (used by
+``nn.RNN``, ``nn.LSTM`` without ``proj_size`` and ``nn.GRU``, on padded input).
 
 Unrolled step by step, a sequence of T steps records a few nodes per step, and its backward
 makes T small weight-gradient GEMMs (h_{t-1}^T d gates_t, one per step) and T tape visits.
@@ -13,6 +13,9 @@ Here the layer is one node:
 - ``gru_sequence(proj, h0, w_hh, b_hh, reverse=False)``: ``proj`` (T, N, 3H) holds
   ``x_t W_ih^T + b_ih``, w_hh (3H, H), b_hh (3H,) or None (PyTorch's b_hn sits inside the
   r product, so it stays apart). Gates r, z, n. Returns the h of every step, (T, N, H).
+- ``rnn_sequence(proj, h0, w_hh, nonlinearity="tanh", reverse=False)``: ``proj`` (T, N, H)
+  holds ``x_t W_ih^T + b_ih + b_hh``; returns the h of every step, whose values give the
+  backward its derivative (nothing else is kept).
 
 The VJP runs the steps back once, one GEMM per step for the state's cotangent, and ends with
 one GEMM for w_hh's gradient over all steps. On NumPy (float32/64) the forward writes the gate
@@ -384,4 +387,73 @@ def _gru_first_order(g, ans, proj, h0, w_hh, b_hh, reverse=False):
 
 define_rules(gru_sequence, _gru_composed, _gru_first_order, 4)
 
-__all__ = ["lstm_sequence", "gru_sequence"]
+# ---- Elman RNN -------------------------------------------------------------------------------
+@primitive
+def rnn_sequence(proj, h0, w_hh, *, nonlinearity="tanh", reverse=False):
+    """The (T, N, H) h of every step of an Elman RNN, h_t = act(proj_t + h_{t-1} W_hh^T), from
+    ``proj`` (T, N, H) = x W_ih^T + b_ih + b_hh, h0 and w_hh (H, H); act tanh or relu. The
+    backward reads the derivative off the answer (1 - h^2, or h > 0): nothing is kept."""
+    steps, batch, hidden = _check("rnn_sequence", proj, 1, (("h0", h0),), w_hh)
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"rnn_sequence: nonlinearity must be 'tanh' or 'relu', got "
+                         f"{nonlinearity!r}")
+    from ..backend.device import xp_of
+
+    xp = xp_of(proj)
+    out = xp.empty((steps, batch, hidden), xp.result_type(proj, h0, w_hh))
+    h, w_t = h0, w_hh.T
+    host = _fast(proj, h0, w_hh)
+    for t in _order(steps, reverse):
+        a = out[t]
+        if host:
+            np.matmul(h, w_t, out=a)
+        else:
+            a[...] = h @ w_t
+        a += proj[t]
+        if nonlinearity == "tanh":
+            xp.tanh(a, out=a)
+        else:
+            xp.clip(a, 0, xp.inf, out=a)  # relu's: -0.0 stays, NaN stays
+        h = a
+    return out
+
+
+def _rnn_first_order(g, ans, proj, h0, w_hh, *, nonlinearity="tanh", reverse=False):
+    """(d proj, d h0, d w_hh) on raw arrays of any device, the pre-activation cotangent of
+    each step written in place into one (T, N, H) buffer."""
+    from ..backend.device import xp_of
+
+    xp = xp_of(ans)
+    d = xp.empty(ans.shape, xp.result_type(g, ans))
+    dh = None
+    for t in reversed(_order(ans.shape[0], reverse)):
+        dt, h_t = d[t], ans[t]
+        if dh is None:
+            dt[...] = g[t]
+        else:
+            xp.add(g[t], dh, out=dt)
+        if nonlinearity == "tanh":
+            dt -= (dt * h_t) * h_t  # tanh's rule, g - g h h
+        else:
+            dt *= h_t > 0
+        dh = dt @ w_hh
+    return d, dh, _weight_grad(d, ans, h0, reverse)
+
+
+def _rnn_composed(proj, h0, w_hh, nonlinearity="tanh", reverse=False):
+    """The same function step by step with tensorgrad's ops (differentiable to any order)."""
+    from .elementwise import relu, tanh
+
+    act = tanh if nonlinearity == "tanh" else relu
+    steps = proj.shape[0]
+    hs = [None] * steps
+    h, w_t = h0, swapaxes(w_hh, 0, 1)
+    for t in _order(steps, reverse):
+        h = act(proj[t] + matmul(h, w_t))
+        hs[t] = h
+    return stack_(0, *hs)
+
+
+define_rules(rnn_sequence, _rnn_composed, _rnn_first_order, 3)
+
+__all__ = ["lstm_sequence", "gru_sequence", "rnn_sequence"]
