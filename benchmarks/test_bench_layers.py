@@ -12,8 +12,9 @@ host paths that are not one GEMM.
   (4096, 512) float32 (a transformer MLP's activations);
 - ``elu``: ELU on (4096, 512) float32;
 - ``group_norm``: GroupNorm(8, 64) on (16, 64, 32, 32) float32 (a U-Net's block);
-- ``rnn``, ``lstm``, ``gru``: RNN(64, 128), LSTM(64, 128) and GRU(64, 128) over 200 steps of a batch of 32, float32
-  (the output sequence; the recurrence is sequential, so per-step costs add up).
+- ``rnn``, ``lstm``, ``gru``: RNN(64, 128), LSTM(64, 128) and GRU(64, 128) over 200 steps
+  of a batch of 32, float32 (the output sequence; the recurrence is sequential, so per-step
+  costs add up).
 
 Each call runs the layer and ``backward`` with a fixed cotangent, after ``zero_grad``. Both
 libraries start from the same weights and are checked first for equal outputs and gradients
