@@ -888,7 +888,7 @@ def _elu_first_order(g, ans, x, *, alpha, scale, divisor):
     t = _elu_negative(x, divisor)
     xp.exp(t, out=t)
     t *= alpha * scale / divisor
-    d = xp.where(x > 0, x.dtype.type(scale), t)
+    d = _ew.where(x > 0, scale, t)  # branch-free on the host (ops.elementwise._select)
     d *= g
     return (d,)
 
