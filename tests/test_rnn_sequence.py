@@ -137,15 +137,16 @@ def test_layer_makes_one_node_per_layer_and_direction(rng, monkeypatch):
     np.testing.assert_array_equal(host(h[3]), host(out[0, :, 4:]))
 
 
-def test_projection_keeps_the_step_loop(rng, monkeypatch):
+@pytest.mark.parametrize("kw", [dict(proj_size=2), dict(packed=True)], ids=["proj", "packed"])
+def test_projection_and_packed_input_keep_the_step_loop(rng, monkeypatch, kw):
     monkeypatch.setattr(rs, "_forward_numpy", None)  # would fail if called
-    m = tg.nn.LSTM(3, 4, proj_size=2)
-    for x in (tg.tensor(rng.standard_normal((5, 2, 3))),
-              tg.nn.utils.rnn.pack_padded_sequence(tg.tensor(rng.standard_normal((5, 2, 3))),
-                                                   [5, 3])):
-        out, _ = m(x)
-        assert (out.data if isinstance(x, tg.nn.utils.rnn.PackedSequence) else out).shape[-1] \
-            == 2
+    packed = kw.pop("packed", False)
+    m = tg.nn.LSTM(3, 4, **kw)
+    x = tg.tensor(rng.standard_normal((5, 2, 3)))
+    if packed:
+        x = tg.nn.utils.rnn.pack_padded_sequence(x, [5, 3])
+    out, _ = m(x)
+    assert (out.data if packed else out).shape[-1] == kw.get("proj_size", 4)
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
@@ -176,55 +177,6 @@ def test_float32_layers_follow_torch(device, rng, kind, kw, batch_first):
     mine = dict(ours.named_parameters())
     for name, p in theirs.named_parameters():
         close_to_torch(mine[name].grad, p.grad, rtol=1e-4, atol=1e-4)
-
-
-@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
-def test_packed_float32_layers_follow_torch(device, rng, kind):
-    """Packed sequences of unsorted lengths: one sequence node per layer and direction on a
-    padded grid, each sequence reversed within its length for the backward direction."""
-    torch = torch_oracle()
-    kw = dict(num_layers=2, bidirectional=True)
-    theirs = getattr(torch.nn, kind)(5, 16, **kw)
-    ours = getattr(tg.nn, kind)(5, 16, device=device, **kw)
-    ours.load_state_dict({k: v.detach().numpy().copy() for k, v in theirs.state_dict().items()})
-    lengths = [7, 30, 1, 18, 30, 4]
-    x = rng.standard_normal((30, 6, 5)).astype(np.float32)
-    xt = torch.tensor(x, requires_grad=True)
-    xo = tg.tensor(put(x, device), requires_grad=True)
-    pt = torch.nn.utils.rnn.pack_padded_sequence(xt, torch.tensor(lengths), enforce_sorted=False)
-    po = tg.nn.utils.rnn.pack_padded_sequence(xo, lengths, enforce_sorted=False)
-    (out, state), (out_t, state_t) = ours(po), theirs(pt)
-    states = state if kind == "LSTM" else (state,)
-    states_t = state_t if kind == "LSTM" else (state_t,)
-    tol = dict(rtol=1e-5, atol=1e-5)
-    for a, b in zip((out.data, *states), (out_t.data, *states_t)):
-        close_to_torch(a, b, **tol)
-    w = rng.standard_normal(tuple(out_t.data.shape)).astype(np.float32)
-    ((out.data * tg.tensor(put(w, device))).sum() + states[-1].sum()).backward()
-    ((out_t.data * torch.tensor(w)).sum() + states_t[-1].sum()).backward()
-    close_to_torch(xo.grad, xt.grad, **tol)
-    mine = dict(ours.named_parameters())
-    for name, p in theirs.named_parameters():
-        close_to_torch(mine[name].grad, p.grad, rtol=1e-4, atol=1e-4)
-
-
-def test_packed_grid_places(monkeypatch):
-    """Steps of sizes 3, 2, 1 (lengths 3, 2, 1): rows 0-2 at step 0, 3-4 at step 1, 5 at 2."""
-    from tensorgrad.nn.rnn import _Grid
-
-    grid = _Grid([3, 2, 1], tg.zeros(6, 1))
-    np.testing.assert_array_equal(grid.source[0], [[0, 1, 2], [3, 4, 0], [5, 0, 0]])
-    # backward: each sequence read from its last step down to its first
-    np.testing.assert_array_equal(grid.source[1], [[5, 4, 2], [3, 1, 0], [0, 0, 0]])
-    np.testing.assert_array_equal(grid.target[0], [0, 1, 2, 3, 4, 6])
-    np.testing.assert_array_equal(grid.target[1], [6, 4, 2, 3, 1, 0])
-    np.testing.assert_array_equal(grid.last, [6, 4, 2])
-    calls = []
-    forward = rs._forward_numpy
-    monkeypatch.setattr(rs, "_forward_numpy", lambda *a: calls.append(a[-1]) or forward(*a))
-    m = tg.nn.LSTM(1, 2, bidirectional=True)
-    m(tg.nn.utils.rnn.pack_sequence([tg.ones(3, 1), tg.ones(2, 1), tg.ones(1, 1)]))
-    assert calls == [False, False]  # both directions run forward on their grids
 
 
 def test_errors_name_the_op_the_argument_and_the_shapes(rng):

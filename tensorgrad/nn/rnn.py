@@ -1,16 +1,12 @@
 """Recurrent layers with PyTorch's arguments, parameter names, shapes, initialisation and
 numerics: ``RNN`` (tanh or relu), ``LSTM`` (with ``proj_size``), ``GRU`` and their cells.
 
-Each layer and direction projects the inputs of all time steps with one matrix product, then
-runs the recurrence as one node (``tensorgrad.ops.rnn_sequence``: the steps in place on the
-host, the fused cell kernels per step on CuPy; its backward makes the recurrent weight's
-gradient with one GEMM over all steps; its rules beyond the first order differentiate the
-step-by-step composition, so gradients of every order follow). A
+Each layer and direction projects the inputs of all time steps with one matrix product, then a
+Python loop over the steps adds the recurrent product and applies the gates: for the LSTM and
+the GRU one fused primitive per step (``tensorgrad.ops.rnn_cell``: one node, one CUDA kernel
+each way on CuPy), whose rules are differentiable, so gradients of every order follow. A
 :class:`~tensorgrad.nn.utils.rnn.PackedSequence` input runs each sequence for its own length:
-its rows are placed on a padded grid (each sequence reversed within its length for the
-backward direction), and outputs and final states, those of each sequence's last step, are
-gathered back. An LSTM with ``proj_size`` keeps a Python loop over the steps with one fused
-``lstm_cell`` node per step.
+the final states are those of each sequence's last step.
 """
 
 import math
@@ -20,7 +16,7 @@ import warnings
 from .. import creation
 from ..ops.rnn_cell import gru_cell, lstm_cell_hc
 from ..ops.rnn_sequence import gru_sequence, lstm_sequence, rnn_sequence
-from ..ops.shape import concatenate_, expand_dims, reshape, squeeze, stack_, swapaxes
+from ..ops.shape import concatenate_, expand_dims, squeeze, stack_, swapaxes
 from . import functional as F
 from . import init
 from .modules import Module, Parameter
@@ -102,37 +98,6 @@ def _split_steps(proj, bounds, packed):
     slices), so cutting T pieces costs O(T) in backward, not O(T^2)."""
     return [proj[bounds[t]:bounds[t + 1]] if packed else proj[t]
             for t in range(len(bounds) - 1)]
-
-
-class _Grid:
-    """Packed data of decreasing ``sizes`` per step on a padded (T, N) grid, each sequence
-    from step 0: ``source[backward]`` (T, N) holds the packed row of each place (row 0 on
-    padding, whose values never reach a valid place of a forward run), with each sequence
-    reversed within its own length for the backward direction; ``target[backward]`` the grid
-    place (t * N + b) of each packed row; ``last`` the place of each sequence's last step
-    (its final state, in both directions). Index arrays on the data's device."""
-
-    def __init__(self, sizes, like):
-        import numpy as np
-
-        sizes = np.asarray(sizes, dtype=np.int64)
-        steps, batch = len(sizes), int(sizes[0])
-        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-        lengths = (sizes[None, :] > np.arange(batch)[:, None]).sum(1)
-        t, b = np.arange(steps)[:, None], np.arange(batch)[None, :]
-        valid = t < lengths[None, :]
-        flipped = np.maximum(lengths[None, :] - 1 - t, 0)
-        row_t = np.repeat(np.arange(steps), sizes)
-        row_b = np.arange(int(sizes.sum())) - starts[row_t]
-
-        def put(a):
-            return creation.tensor(a, device=like.device).data
-
-        self.source = (put(np.where(valid, starts[t] + b, 0)),
-                       put(np.where(valid, starts[flipped] + b, 0)))
-        self.target = (put(row_t * batch + row_b),
-                       put((lengths[row_b] - 1 - row_t) * batch + row_b))
-        self.last = put((lengths - 1) * batch + np.arange(batch))
 
 
 def _shape(t):
@@ -263,34 +228,6 @@ class RNNBase(Module):
             raise RuntimeError(f"{self._name()}: Expected {what} size {expected}, got "
                                f"{list(h.shape)}")
 
-    def _whole(self, layer_in, w_ih, b_ih, rec, h0, c0, backward, grid):
-        """(outputs, final h, final c) of one layer and direction as one sequence primitive;
-        packed data goes through ``grid`` (its places on a padded grid, each sequence reversed
-        within its length for the backward direction, so that the run is a forward one) and
-        comes back."""
-        w_hh, b_hh, _ = rec
-        gru = self.mode == "GRU"
-        b = b_ih if gru or b_ih is None else b_ih + b_hh  # b_hn stays inside the GRU's r
-        proj = F.linear(layer_in, w_ih, b)
-        reverse = backward and grid is None
-        if grid is not None:
-            proj = proj[grid.source[backward]]
-        c = None
-        if self.mode == "LSTM":
-            hc = lstm_sequence(proj, h0, c0, w_hh, reverse=reverse)
-            hs, c = hc[0], hc[1]
-        elif gru:
-            hs = gru_sequence(proj, h0, w_hh, b_hh, reverse=reverse)
-        else:
-            act = "tanh" if self.mode == "RNN_TANH" else "relu"
-            hs = rnn_sequence(proj, h0, w_hh, nonlinearity=act, reverse=reverse)
-        if grid is None:
-            end = 0 if reverse else -1
-            return hs, hs[end], None if c is None else c[end]
-        flat = reshape(hs, (-1, hs.shape[-1]))
-        c_last = None if c is None else reshape(c, (-1, c.shape[-1]))[grid.last]
-        return flat[grid.target[backward]], flat[grid.last], c_last
-
     def forward(self, input, hx=None):
         name = self._name()
         lstm = self.mode == "LSTM"
@@ -358,20 +295,33 @@ class RNNBase(Module):
             bounds.append(bounds[-1] + b)
         h_n, c_n = [], []
         layer_in = x
-        # one node per layer and direction (ops.rnn_sequence); packed input on a padded grid
-        whole = not self.proj_size and x.shape[0] > 0
-        grid = _Grid(sizes, x) if packed and whole else None
+        # padded input: one node per layer and direction (ops.rnn_sequence)
+        whole = not packed and not self.proj_size and x.shape[0] > 0
         for layer in range(self.num_layers):
             outs = []
             for d in range(directions):
                 w_ih, b_ih, rec = self._weights(layer, d)
                 k = layer * directions + d
                 if whole:
-                    out, h, c = self._whole(layer_in, w_ih, b_ih, rec, h0[k],
-                                            None if c0 is None else c0[k], d == 1, grid)
-                    outs.append(out)
-                    h_n.append(h)
-                    c_n.append(c)
+                    end = 0 if d == 1 else -1
+                    if lstm:
+                        b = None if b_ih is None else b_ih + rec[1]
+                        hc = lstm_sequence(F.linear(layer_in, w_ih, b), h0[k], c0[k], rec[0],
+                                           reverse=d == 1)
+                        hs = hc[0]
+                        c_n.append(hc[1, end])
+                    elif self.mode != "GRU":
+                        b = None if b_ih is None else b_ih + rec[1]
+                        act = "tanh" if self.mode == "RNN_TANH" else "relu"
+                        hs = rnn_sequence(F.linear(layer_in, w_ih, b), h0[k], rec[0],
+                                          nonlinearity=act, reverse=d == 1)
+                        c_n.append(None)
+                    else:
+                        hs = gru_sequence(F.linear(layer_in, w_ih, b_ih), h0[k], rec[0],
+                                          rec[1], reverse=d == 1)
+                        c_n.append(None)
+                    outs.append(hs)
+                    h_n.append(hs[end])
                     continue
                 proj = F.linear(layer_in, w_ih, b_ih)  # every step's input at once
                 inputs = _split_steps(proj, bounds, packed)
