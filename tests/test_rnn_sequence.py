@@ -324,3 +324,23 @@ def test_rnn_errors_name_the_op_and_the_argument(rng):
         rs.rnn_sequence(proj, h0, w[:1])
     with pytest.raises(ValueError, match="rnn_sequence: nonlinearity must be 'tanh' or 'relu'"):
         rs.rnn_sequence(proj, h0, w, nonlinearity="gelu")
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_per_sample_gradients_under_vmap(rng, kind):
+    """vmap(grad) over examples through the sequence primitives (no batching rule of their
+    own: the generic one) equals a loop over the examples."""
+    m = getattr(tg.nn, kind)(3, 4, dtype=tg.float64)
+    params = {k: v.detach() for k, v in m.named_parameters()}
+    xs = tg.tensor(rng.standard_normal((5, 6, 2, 3)))
+
+    def loss(p, x):
+        out, _ = tg.func.functional_call(m, p, (x,))
+        return (out ** 2).sum()
+
+    batched = tg.func.vmap(tg.func.grad(loss), in_dims=(None, 0))(params, xs)
+    for i in range(5):
+        one = tg.func.grad(loss)(params, xs[i])
+        for k in params:
+            np.testing.assert_allclose(batched[k].numpy()[i], one[k].numpy(), rtol=1e-12,
+                                       atol=1e-14, err_msg=k)
