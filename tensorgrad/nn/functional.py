@@ -845,9 +845,10 @@ def elu(input, alpha=1.0, inplace=False):
 def _elu_family(input, alpha, scale, divisor):
     """scale * (x if x > 0 else alpha * expm1(x / divisor)): elu (scale and divisor 1), selu
     (PyTorch's alpha and scale) and celu (divisor alpha). On float32/float64 data one
-    primitive, three passes forward (max(x, 0) + alpha expm1(min(x, 0) / divisor)) and three
-    back, instead of six ops each way; the composition otherwise, and for its rules beyond
-    the first order (its kinks at 0 are PyTorch's)."""
+    primitive, max(x, 0) + alpha expm1(min(x, 0) / divisor) forward and a branch-free select
+    back, five array passes each way instead of six recorded ops with their temporaries; the
+    composition otherwise, and for its rules beyond the first order (its kinks at 0 are
+    PyTorch's)."""
     numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool)
                   for v in (alpha, scale, divisor))
     if numbers and getattr(_raw(input), "dtype", _np.dtype("O")).char in "fd":
