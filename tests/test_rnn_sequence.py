@@ -344,3 +344,14 @@ def test_per_sample_gradients_under_vmap(rng, kind):
         for k in params:
             np.testing.assert_allclose(batched[k].numpy()[i], one[k].numpy(), rtol=1e-12,
                                        atol=1e-14, err_msg=k)
+
+
+@pytest.mark.parametrize("kind, kw", [("GRU", {"bias": False}), ("LSTM", {}), ("RNN", {})])
+def test_backward_leaves_no_cotangents_behind(rng, kind, kw):
+    """The rules share one pass through a cache that the last argument's rule empties: a GRU
+    without bias (b_hh None) must not leave its cotangents there after backward."""
+    from tensorgrad.ops.composed_rules import LAST
+
+    m = getattr(tg.nn, kind)(3, 4, **kw)
+    m(tg.tensor(rng.standard_normal((5, 2, 3)).astype(np.float32)))[0].sum().backward()
+    assert LAST[0] is None

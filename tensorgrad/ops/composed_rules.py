@@ -25,17 +25,21 @@ from .registry import defjvp, defvjp
 LAST = [None]
 
 
-def one_pass(grads, argnum, last):
+def one_pass(grads, argnum, last=None):
     """The VJP rule of argument ``argnum`` from ``grads(g, ans, *args, **kw)``, which returns
-    the cotangents of all arguments; ``last`` is the last argument whose rule may ask."""
+    the cotangents of all arguments; ``last`` is the last argument whose rule may ask (None:
+    the last argument that is not None, so that an absent bias leaves nothing behind)."""
     def rule(g, ans, *args, **kw):
+        end = last
+        if end is None:
+            end = max(i for i, a in enumerate(args) if a is not None)
         entry = LAST[0]
         if entry is not None and entry[0] is g and entry[1] is ans:
-            if argnum == last:
+            if argnum == end:
                 LAST[0] = None
             return entry[2][argnum]
         out = grads(g, ans, *args, **kw)
-        LAST[0] = None if argnum == last else (g, ans, out)
+        LAST[0] = None if argnum == end else (g, ans, out)
         return out[argnum]
     return rule
 
@@ -69,6 +73,5 @@ def define_rules(prim, composed, first_order, nargs):
             return make_jvp(functools.partial(composed, **kw), k)(*args)(t)[1]
         return rule
 
-    last = nargs - 1
-    defvjp(prim, *(one_pass(grads, k, last) for k in range(nargs)))
+    defvjp(prim, *(one_pass(grads, k) for k in range(nargs)))
     defjvp(prim, *(tangent(k) for k in range(nargs)))
