@@ -61,6 +61,12 @@ def _order(steps, reverse):
     return range(steps - 1, -1, -1) if reverse else range(steps)
 
 
+def _transposed(w):
+    """w.T as a C-ordered copy, made once per sequence: OpenBLAS multiplies a (32, 128) state
+    by it in 38 us and by the transposed view in 57 (float32, (512, 128) weight)."""
+    return np.ascontiguousarray(w.T)
+
+
 def _fast(*arrays):
     """NumPy arrays of one float32/64 dtype: the path that keeps the activations."""
     first = arrays[0]
@@ -107,7 +113,7 @@ def _forward_numpy(proj, h0, c0, w_hh, reverse):
     out = buf[:2 * n].reshape(2, steps, batch, hidden)
     acts = buf[2 * n:].reshape(steps, batch, four)
     tmp = np.empty((batch, hidden), proj.dtype)
-    h, c, w_t = h0, c0, w_hh.T
+    h, c, w_t = h0, c0, _transposed(w_hh)
     with np.errstate(over="ignore"):
         for t in _order(steps, reverse):
             a = acts[t]
@@ -283,7 +289,7 @@ def _gru_forward_numpy(proj, h0, w_hh, b_hh, reverse):
     out = buf[:n_out].reshape(steps, batch, hidden)
     saved = buf[n_out:].reshape(steps, batch, 4 * hidden)
     gh = np.empty((batch, three), proj.dtype)
-    h, w_t = h0, w_hh.T
+    h, w_t = h0, _transposed(w_hh)
     with np.errstate(over="ignore"):
         for t in _order(steps, reverse):
             s, p = saved[t], proj[t]
@@ -401,8 +407,8 @@ def rnn_sequence(proj, h0, w_hh, *, nonlinearity="tanh", reverse=False):
 
     xp = xp_of(proj)
     out = xp.empty((steps, batch, hidden), xp.result_type(proj, h0, w_hh))
-    h, w_t = h0, w_hh.T
     host = _fast(proj, h0, w_hh)
+    h, w_t = h0, _transposed(w_hh) if host else w_hh.T
     for t in _order(steps, reverse):
         a = out[t]
         if host:
