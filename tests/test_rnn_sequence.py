@@ -355,3 +355,25 @@ def test_backward_leaves_no_cotangents_behind(rng, kind, kw):
     m = getattr(tg.nn, kind)(3, 4, **kw)
     m(tg.tensor(rng.standard_normal((5, 2, 3)).astype(np.float32)))[0].sum().backward()
     assert LAST[0] is None
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_no_grad_keeps_nothing_behind_the_answer(rng, kind):
+    """Under no_grad the forward keeps no per-step activations (one step's scratch instead),
+    with the same values; a backward of such an answer (were one asked for) would take the
+    recomputing path."""
+    m = getattr(tg.nn, kind)(3, 4)
+    x = tg.tensor(rng.standard_normal((9, 2, 3)).astype(np.float32))
+    with tg.no_grad():
+        out, _ = m(x)
+    ref, _ = m(x)
+    np.testing.assert_array_equal(out.numpy(), ref.numpy())
+    args = (m.weight_hh_l0.detach().numpy(),)
+    proj = tg.nn.functional.linear(x, m.weight_ih_l0, m.bias_ih_l0).detach().numpy()
+    h0 = np.zeros((2, 4), np.float32)
+    with tg.no_grad():
+        if kind == "LSTM":
+            ans = rs.lstm_sequence(proj, h0, h0, *args)
+        else:
+            ans = rs.gru_sequence(proj, h0, *args, None)
+    assert ans.base is None and rs._saved_behind(ans, 16) is None

@@ -27,8 +27,11 @@ the rules differentiate the step-by-step composition (``lstm_cell``/``gru_cell``
 the same function, so derivatives of every order follow.
 """
 
+import math
+
 import numpy as np
 
+from ..autograd.grad_mode import is_grad_enabled
 from .composed_rules import LAST, define_rules
 from .linalg import linear, matmul
 from .registry import primitive
@@ -108,15 +111,12 @@ def _sigmoid_(a):
 def _forward_numpy(proj, h0, c0, w_hh, reverse):
     steps, batch, four = proj.shape
     hidden = four // 4
-    n = steps * batch * hidden
-    buf = np.empty(6 * n, proj.dtype)  # the answer [h, c], then every step's activations
-    out = buf[:2 * n].reshape(2, steps, batch, hidden)
-    acts = buf[2 * n:].reshape(steps, batch, four)
+    out, acts = _answer_and_kept(proj.dtype, (2, steps, batch, hidden), (steps, batch, four))
     tmp = np.empty((batch, hidden), proj.dtype)
     h, c, w_t = h0, c0, _transposed(w_hh)
     with np.errstate(over="ignore"):
         for t in _order(steps, reverse):
-            a = acts[t]
+            a = acts[t % len(acts)]
             np.matmul(h, w_t, out=a)
             a += proj[t]
             i, f, g, o = (a[:, k * hidden:(k + 1) * hidden] for k in range(4))
@@ -131,6 +131,17 @@ def _forward_numpy(proj, h0, c0, w_hh, reverse):
             h_t *= o
             h, c = h_t, c_t
     return out
+
+
+def _answer_and_kept(dtype, shape, kept_shape):
+    """The answer of ``shape`` and the (T, ...) per-step block the backward reads, behind it in
+    one buffer; with gradients off (``no_grad``: nothing will read them) a single step's
+    block, reused, and an answer with nothing behind it."""
+    size = math.prod(shape)
+    if not is_grad_enabled():
+        return np.empty(shape, dtype), np.empty((1,) + kept_shape[1:], dtype)
+    buf = np.empty(size + math.prod(kept_shape), dtype)
+    return buf[:size].reshape(shape), buf[size:].reshape(kept_shape)
 
 
 def _saved_behind(ans, cols):
@@ -288,15 +299,13 @@ def _gru_forward_numpy(proj, h0, w_hh, b_hh, reverse):
     answer, per step, r, z, n and the n part of h W_hh^T + b_hh (4H)."""
     steps, batch, three = proj.shape
     hidden = three // 3
-    n_out = steps * batch * hidden
-    buf = np.empty(n_out + 4 * n_out, proj.dtype)
-    out = buf[:n_out].reshape(steps, batch, hidden)
-    saved = buf[n_out:].reshape(steps, batch, 4 * hidden)
+    out, saved = _answer_and_kept(proj.dtype, (steps, batch, hidden),
+                                  (steps, batch, 4 * hidden))
     gh = np.empty((batch, three), proj.dtype)
     h, w_t = h0, _transposed(w_hh)
     with np.errstate(over="ignore"):
         for t in _order(steps, reverse):
-            s, p = saved[t], proj[t]
+            s, p = saved[t % len(saved)], proj[t]
             np.matmul(h, w_t, out=gh)
             if b_hh is not None:
                 gh += b_hh
