@@ -125,8 +125,6 @@ def test_embedding_errors():
         F.embedding(tg.tensor([0]), tg.ones(4))
     with pytest.raises(ValueError, match="padding_idx=7 must be within num_embeddings=4"):
         F.embedding(tg.tensor([0]), w, padding_idx=7)
-    with pytest.raises(NotImplementedError, match="sparse=True"):
-        F.embedding(tg.tensor([0]), w, sparse=True)
     with pytest.raises(ValueError, match="Embedding: padding_idx=5"):
         tg.nn.Embedding(3, 2, padding_idx=5)
 

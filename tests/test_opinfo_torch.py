@@ -81,11 +81,6 @@ EXPECTED = {
         "torch's backward assumes log_probs came out of log_softmax; tensorgrad's is the "
         "derivative with respect to log_probs themselves (through log_softmax they agree)",
         "gradient of input 0"),
-    "nn.functional.embedding": ("sparse=True (sparse gradients) is not implemented",
-                                "sparse=True"),
-    "nn.functional.embedding_bag": (
-        "sparse=True and scale_grad_by_freq=True are not implemented", "sparse",
-        "scale_grad_by_freq"),
     "linalg.norm.subgradients_at_zero": (
         "second derivative of a norm at the zero vector: torch gives nan, tensorgrad the "
         "subgradient 0 (norm2's documented choice); first order agrees", "second order"),

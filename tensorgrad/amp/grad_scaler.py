@@ -160,6 +160,8 @@ class GradScaler:
                     continue
                 if not allow_fp16 and g.dtype == _F16:
                     raise ValueError("Attempting to unscale FP16 gradients.")
+                if g.is_sparse:  # an Embedding(sparse=True)'s gradient: its values
+                    g = g._vals
                 gd = g.data
                 dev = device_of(gd)
                 entry = per_device.get(dev)

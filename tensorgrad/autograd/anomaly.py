@@ -129,7 +129,11 @@ class set_detect_anomaly:
 
 def _bad_values(a):
     """'nan', 'inf' or None for a raw array (or Tensor) of floats."""
+    from .row_grad import RowGrad
+
     data = a.data if hasattr(a, "_rg") else a  # a Tensor under create_graph
+    if type(data) is RowGrad:  # an Embedding(sparse=True)'s: its rows' values
+        data = data.values
     if not hasattr(data, "dtype") or data.dtype.kind not in "fc":
         return None
     from ..backend.device import xp_of

@@ -10,7 +10,9 @@ import itertools
 import weakref
 from typing import NamedTuple
 
+from ..backend.device import xp_of
 from .grad_mode import _state
+from .row_grad import RowGrad, densified, sum_with_rows
 
 # Bumped by every in-place write to a tensor (its own counter is bumped too).
 _EPOCH = [0]
@@ -352,6 +354,10 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
                             private.add(p)  # getitem's rule made it: a fresh buffer
                         if type(p) is Node:
                             push(heap, (-p.seq, p))
+                    elif type(gi) is RowGrad or type(old) is RowGrad:
+                        grads[p] = sum_with_rows(old, gi)  # an Embedding(sparse=True)'s
+                        if type(grads[p]) is not RowGrad:
+                            private.add(p)
                     elif create_graph or p not in private or isinstance(old, Tensor):
                         grads[p] = old + gi
                         private.add(p)
@@ -374,8 +380,10 @@ def run_backward(roots, seeds, retain_graph=False, create_graph=False, targets=N
             if _tensor_names()[3]:  # some tensor has a gradient hook: a leaf target's run too
                 for t in targets:
                     if type(t) is not Node and t._hooks and grads.get(t) is not None:
-                        grads[t] = _run_hooks(t._hooks, grads[t], Tensor)
-            return [captured.get(t) if type(t) is Node else grads.get(t) for t in targets]
+                        grads[t] = _run_hooks(t._hooks, densified(grads[t]), Tensor)
+            # the gradients asked for are dense, an Embedding(sparse=True)'s weight's too
+            return [captured.get(t) if type(t) is Node else densified(grads.get(t))
+                    for t in targets]
         for leaf, g in grads.items():
             if type(leaf) is not Node:
                 _hand_to_leaf(leaf, g, handed, Tensor, create_graph)
@@ -514,7 +522,30 @@ def _sum_grad(old, g, Tensor):
         g = Tensor._wrap(g)
     if old is None:
         return g
+    if old.is_sparse or g.is_sparse:
+        return _sum_sparse_grad(old, g, Tensor)
     return old + g if (g._rg or old._rg) else Tensor._wrap(old.data + g.data)
+
+
+def _sum_sparse_grad(old, g, Tensor):
+    """A leaf's ``.grad`` plus a new gradient, one of them sparse (an Embedding(sparse=True)'s
+    weight): sparse + sparse stays sparse (rows concatenated, uncoalesced, as PyTorch
+    accumulates), otherwise the sum is dense."""
+    tracked = old.requires_grad or g.requires_grad
+    if old.is_sparse and g.is_sparse:
+        if tracked:
+            return old + g
+        from ..sparse import _const, _make
+
+        xp = xp_of(old._idx)
+        return _make(xp.concatenate([old._idx, g._idx], axis=1),
+                     _const(xp.concatenate([old._vals.data,
+                                            g._vals.data.astype(old.dtype, copy=False)])),
+                     old.shape, False)
+    dense, sparse = (g, old) if old.is_sparse else (old, g)
+    if tracked:
+        return dense + sparse.to_dense()
+    return Tensor._wrap(dense.data + sparse.to_dense().data)
 
 
 def _hooked_leaves():
@@ -536,10 +567,14 @@ def _hooked_leaf_edges(roots):
 
 def _hand_to_leaf(leaf, g, handed, Tensor, create_graph):
     if not isinstance(g, Tensor):
-        key = id(g if g.base is None else g.base)
-        if key in handed or not getattr(g.flags, "writeable", True):
-            g = g.copy()
+        a = g.values if type(g) is RowGrad else g
+        key = id(a if a.base is None else a.base)
+        owned = key not in handed and getattr(a.flags, "writeable", True)
         handed.add(key)
+        if type(g) is RowGrad:
+            g = g.sparse_tensor(owned)  # the leaf's .grad is sparse, as PyTorch's
+        elif not owned:
+            g = g.copy()
     _accumulate_leaf(leaf, g, Tensor, create_graph)
 
 

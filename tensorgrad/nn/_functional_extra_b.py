@@ -324,6 +324,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     ``offsets`` (the start of each bag; with ``include_last_offset`` one more, the end) gives
     bags of any length. ``per_sample_weights`` (``mode="sum"`` only) scale each row;
     ``padding_idx`` entries are left out of their bag. An empty bag gives zeros.
+    ``scale_grad_by_freq`` and ``sparse`` (sum and mean) as in ``embedding``.
 
     >>> import tensorgrad as tg
     >>> w = tg.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
@@ -334,9 +335,10 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     op = "embedding_bag"
     if mode not in ("sum", "mean", "max"):
         raise ValueError(f"{op}: mode must be 'sum', 'mean' or 'max', got {mode!r}")
-    if scale_grad_by_freq or sparse:
-        raise NotImplementedError(f"{op}: scale_grad_by_freq=True and sparse=True are not "
-                                  "implemented (dense gradients only)")
+    if mode == "max" and (sparse or scale_grad_by_freq):
+        raise ValueError(f"{op}: max mode does not support "
+                         + ("sparse weights" if sparse else
+                            "scaling the gradient by the frequency"))
     if weight.ndim != 2:
         raise ValueError(f"{op}: weight must be 2-D (num_embeddings, embedding_dim), got shape "
                          f"{_shape(weight)}")
@@ -390,7 +392,13 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
         inside = inside & (flat[pos] != padding_idx)
     if max_norm is not None:
         _renorm_rows_(weight, flat, float(max_norm), float(norm_type))
-    rows = embedding(flat[pos], weight)  # (B, W, D), index checks included
+    if sparse or scale_grad_by_freq:
+        # the rows of the input's indices, then the bags' grid of them: the counts are the
+        # input's, and a sparse gradient holds one row per index of the input, as PyTorch's
+        rows = _getitem(embedding(flat, weight, padding_idx, None, 2.0, scale_grad_by_freq,
+                                  sparse), pos)
+    else:
+        rows = embedding(flat[pos], weight)  # (B, W, D), index checks included
     dtype = _raw(weight).dtype
     keep = inside[:, :, None]
     if mode == "max":

@@ -1553,6 +1553,41 @@ _defvjp(_embedding, _embedding_vjp, None, None)
 _defjvp(_embedding, _embedding_jvp, None, None)
 
 
+# embedding(..., sparse=True): the same lookup, whose weight's cotangent is a RowGrad (the
+# looked-up rows and their cotangent rows), which a leaf receives as a sparse COO .grad
+@_primitive
+def _embedding_rows(weight, indices, padding_idx):
+    return weight[indices]
+
+
+def _embedding_rows_vjp(g, ans, weight, indices, padding_idx):
+    from ..autograd.row_grad import RowGrad
+
+    if isinstance(g, _Tensor):  # create_graph: the dense rule, differentiable again
+        return _embedding_vjp(g, ans, weight, indices, padding_idx)
+    rows = indices.reshape(-1)
+    values = g.reshape((rows.shape[0],) + tuple(weight.shape[1:]))
+    if padding_idx is not None:  # as PyTorch: the padding row is not in the gradient
+        if _xp_of(rows) is _np:
+            keep = rows != padding_idx
+            rows, values = rows[keep], values[keep]
+        else:  # a mask would make the host wait for the GPU: its rows hold zeros instead
+            values = _xp_of(values).where((rows == padding_idx)[:, None], 0, values)
+    return RowGrad(rows, values, weight.shape)
+
+
+_defvjp(_embedding_rows, _embedding_rows_vjp, None, None)
+_defjvp(_embedding_rows, _embedding_jvp, None, None)
+
+
+def _sparse_grad_weight(weight):
+    """Does ``embedding(..., sparse=True)`` give ``weight`` a sparse gradient: a real floating
+    leaf Tensor that requires grad (a weight computed from others, or batched by vmap, gets
+    the dense gradient)."""
+    return (isinstance(weight, _Tensor) and weight.requires_grad and weight.is_leaf
+            and not weight._level and weight.dtype.kind == "f")
+
+
 def _renorm_rows_(weight, indices, max_norm, norm_type):
     # PyTorch's embedding_renorm_: rows looked up whose norm exceeds max_norm are scaled (in
     # place, unrecorded) to max_norm / (norm + 1e-7)
@@ -1588,6 +1623,11 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
 
     ``padding_idx``: that row receives no gradient. ``max_norm``: the rows looked up are first
     renormalised in place to a ``norm_type``-norm of at most ``max_norm``, as PyTorch does.
+    ``sparse``: ``weight.grad`` is a sparse COO tensor holding only the rows looked up (one row
+    per index, uncoalesced, the padding index left out), as PyTorch's; ``optim.SparseAdam``,
+    ``SGD`` and ``Adagrad`` then update those rows only. A weight that is not a leaf, a
+    complex weight, ``create_graph`` and the function API (``tg.grad``,
+    ``tg.autograd.grad``) get the dense gradient.
 
     >>> import tensorgrad as tg
     >>> w = tg.tensor([[0.0, 1.0], [2.0, 3.0]], requires_grad=True)
@@ -1595,9 +1635,6 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     >>> w.grad.tolist()
     [[0.0, 0.0], [2.0, 2.0]]
     """
-    if sparse:
-        raise NotImplementedError("embedding: sparse=True is not implemented (dense gradients "
-                                  "only)")
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got "
                          f"shape {tuple(weight.shape)}")
@@ -1624,19 +1661,27 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
                              f"{tuple(idx.shape)})")
     if max_norm is not None:
         _renorm_rows_(weight, idx, float(max_norm), float(norm_type))
-    out = _embedding(weight, input if batched else idx, padding_idx)
+    if sparse and not batched and _sparse_grad_weight(weight):
+        out = _embedding_rows(weight, idx, padding_idx)
+    else:
+        out = _embedding(weight, input if batched else idx, padding_idx)
     if scale_grad_by_freq:
         if batched:
             raise NotImplementedError("embedding: scale_grad_by_freq=True under vmap is not "
                                       "implemented")
-        # PyTorch's scaling: each row's gradient divided by the number of times this call looks
-        # it up. (out - out.detach()) is exactly 0, so the value is untouched
-        xp = _xp_of(idx)
-        count = xp.zeros(num, dtype=_np.int64)
-        xp.add.at(count, idx.reshape(-1), 1)  # bincount would synchronise with a GPU
-        scale = (1.0 / xp.maximum(count, 1))[idx].astype(_raw(out).dtype)[..., None]
-        out = out + (out - out.detach()) * (scale - 1)
+        out = _freq_scaled(out, idx, num)
     return out
+
+
+def _freq_scaled(out, idx, num):
+    """``out`` (rows looked up at ``idx``) with PyTorch's ``scale_grad_by_freq``: the gradient
+    of each row divided by the number of times ``idx`` holds it. (out - out.detach()) is
+    exactly 0, so the value is untouched."""
+    xp = _xp_of(idx)
+    count = xp.zeros(num, dtype=_np.int64)
+    xp.add.at(count, idx.reshape(-1), 1)  # bincount would synchronise with a GPU
+    scale = (1.0 / xp.maximum(count, 1))[idx].astype(_raw(out).dtype)[..., None]
+    return out + (out - out.detach()) * (scale - 1)
 
 
 def one_hot(tensor, num_classes=-1):

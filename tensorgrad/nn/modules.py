@@ -362,11 +362,11 @@ class Module:
         return self.train(False)
 
     def zero_grad(self, set_to_none=True):
+        from ..optim.optimizer import zero_grad_of
+
         for p in self.parameters():
-            if set_to_none:
-                p.grad = None
-            elif p.grad is not None:
-                p.grad.data[...] = 0
+            zero_grad_of(p, set_to_none)
+
     def requires_grad_(self, requires_grad=True):
         for p in self.parameters():
             p.requires_grad_(requires_grad)

@@ -204,6 +204,8 @@ class DistributedDataParallel(Module):
     # ---- the reduction ------------------------------------------------------------------------
     def _grad_ready(self, bi, pos, p):
         b = self._buckets[bi]
+        if p.grad.is_sparse:  # an Embedding(sparse=True)'s gradient: averaged dense
+            p.grad = p.grad.to_dense()
         g = p.grad.data
         if pos in b.unused:
             raise RuntimeError(

@@ -13,7 +13,7 @@ import numpy as np
 from ..autograd.graph import bump_version
 from ..backend.device import xp_of
 from ..tensor import Tensor
-from .optimizer import Optimizer, _closure_loss, _host_lr, _param_of
+from .optimizer import Optimizer, _closure_loss, _host_lr, _param_of, sparse_rows
 
 
 def _lerp_(a, b, w, tmp):
@@ -151,19 +151,38 @@ class Adafactor(Optimizer):
         return loss
 
 
+def _sparse_adam_rows(p, g, m, v, lr, b1, b2, eps, t, maximize):
+    """PyTorch's SparseAdam step for a sparse gradient ``g``: the moments and values of the
+    gradient's rows (coalesced) move, every entry of those rows, and nothing else."""
+    rows, vals = sparse_rows(g)
+    if maximize:
+        vals = -vals
+    xp = xp_of(vals)
+    f = vals.dtype.type
+    old_m = m[rows]
+    step_m = (vals - old_m) * f(1 - b1)
+    m[rows] += step_m
+    old_v = v[rows]
+    step_v = (vals * vals - old_v) * f(1 - b2)
+    v[rows] += step_v
+    numer = step_m + old_m
+    denom = xp.sqrt(step_v + old_v)
+    denom += eps
+    step_size = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+    p.data[rows] += (numer / denom) * f(-step_size)
+
+
 class SparseAdam(Optimizer):
     """Adam restricted to the entries a gradient touches (PyTorch's "lazy" SparseAdam):
     ``exp_avg``, ``exp_avg_sq`` and the parameter change only where the gradient is nonzero;
     elsewhere they keep their values (no decay of the moments, no step). The step count, and
     with it the bias corrections, is per parameter, counted at every step it has a gradient.
 
-    Dense gradients, masked: tensorgrad has no sparse tensors, so the gradient is the dense one
-    backward made and its nonzero entries are the mask. The result is PyTorch's SparseAdam
-    given ``p.grad.to_sparse()``. An ``Embedding`` lookup's gradient is zero outside the rows
-    it looked up, so those rows are the ones updated, as with PyTorch's
-    ``Embedding(sparse=True)``; the one difference is an entry of a looked-up row whose
-    gradient is exactly zero, which PyTorch updates (with a zero gradient) and the mask skips.
-    No step waits for the device.
+    A sparse gradient (of an ``Embedding`` or ``EmbeddingBag`` with ``sparse=True``) is
+    PyTorch's case: every entry of the rows it holds moves, and only those (on a GPU, finding
+    the distinct rows waits for the device, as PyTorch's coalescing does). A dense gradient,
+    which PyTorch refuses, is taken with its nonzero entries as the mask: the result is
+    PyTorch's SparseAdam given ``p.grad.to_sparse()``, and no step waits for the device.
 
     >>> import tensorgrad as tg
     >>> w = tg.ones(3, requires_grad=True)
@@ -191,6 +210,8 @@ class SparseAdam(Optimizer):
             raise ValueError(f"SparseAdam: Complex params at indices {bad}: SparseAdam does not "
                              "support complex parameters")
 
+    _SPARSE_GRADS = True
+
     def step(self, closure=None):
         loss = _closure_loss(closure)
         for group in self.param_groups:
@@ -201,6 +222,10 @@ class SparseAdam(Optimizer):
                 _, t = self._count_step(p)
                 m = self._buffer(p, "exp_avg")
                 v = self._buffer(p, "exp_avg_sq")
+                if isinstance(g, Tensor):  # sparse (_params_with_grad)
+                    _sparse_adam_rows(p, g, m, v, lr, b1, b2, eps, t, group["maximize"])
+                    bump_version(p._vc)
+                    continue
                 d = self._scratch_for(p)
                 a = self._scratch_for(p, 1)
                 if group["maximize"]:

@@ -164,8 +164,9 @@ class LBFGS(Optimizer):
 
     def _flat_grad(self):
         xp = xp_of(self._params[0].data)
-        return xp.concatenate([p.grad.data.reshape(-1) if p.grad is not None
-                               else xp.zeros(p.data.size, p.data.dtype)
+        # a sparse gradient (Embedding(sparse=True)) is taken dense, as PyTorch's LBFGS does
+        return xp.concatenate([xp.zeros(p.data.size, p.data.dtype) if p.grad is None else
+                               (p.grad.to_dense() if p.grad.is_sparse else p.grad).data.reshape(-1)
                                for p in self._params])
 
     def _add_flat(self, t, d):

@@ -201,6 +201,37 @@ def _placed(value, like):
 _CHUNK = 1 << 16
 
 
+def zero_grad_of(p, set_to_none):
+    """``zero_grad`` for one parameter: its ``.grad`` to None, or to zeros (a sparse one to no
+    entries, as PyTorch's ``zero_()`` of a sparse tensor)."""
+    g = p.grad
+    if set_to_none or g is None:
+        p.grad = None
+    elif g.is_sparse:
+        from ..sparse import _const, _make
+
+        xp = xp_of(g._idx)
+        p.grad = _make(g._idx[:, :0], _const(xp.zeros((0,) + tuple(g.shape[1:]), g.dtype)),
+                       g.shape, True)
+    else:
+        g.data[...] = 0
+
+
+def _sparse_refused(opt, p):
+    name = type(opt).__name__
+    hint = ", please consider SparseAdam instead" if name in ("Adam", "AdamW") else ""
+    return RuntimeError(f"{name} does not support sparse gradients{hint} (the gradient of the "
+                        f"parameter of shape {tuple(p.shape)}, from an Embedding or "
+                        "EmbeddingBag with sparse=True; SGD, Adagrad and SparseAdam take it)")
+
+
+def sparse_rows(g):
+    """A sparse gradient's rows and their values (raw arrays), coalesced: each row once, in
+    order, its values summed."""
+    c = g.coalesce()
+    return c._idx[0], c._vals.data
+
+
 def _closure_loss(closure):
     """``closure()`` with gradients on (it re-evaluates the model and calls backward), or None."""
     if closure is None:
@@ -547,15 +578,19 @@ class Optimizer:
     def zero_grad(self, set_to_none=True):
         for group in self.param_groups:
             for p in group["params"]:
-                if set_to_none:
-                    p.grad = None
-                elif p.grad is not None:
-                    p.grad.data[...] = 0
+                zero_grad_of(p, set_to_none)
+
+    # do the per-parameter steps take sparse gradients (an Embedding(sparse=True)'s weight)?
+    _SPARSE_GRADS = False
 
     def _params_with_grad(self, group):
         for p in group["params"]:
             if p.grad is not None:
-                if p.data.dtype.kind == "c":
+                if p.grad.is_sparse:
+                    if not self._SPARSE_GRADS:
+                        raise _sparse_refused(self, p)
+                    yield p, p.grad  # the SparseTensor itself
+                elif p.data.dtype.kind == "c":
                     g = p.grad.data
                     yield _RealView(p), _as_real(xp_of(g).ascontiguousarray(g))
                 else:
@@ -890,6 +925,15 @@ class SGD(Optimizer):
                 continue
             lr, mom, wd = _host_lr(group["lr"]), group["momentum"], group["weight_decay"]
             for p, g in self._params_with_grad(group):
+                if isinstance(g, Tensor):  # sparse (_params_with_grad)
+                    if not (wd or mom):  # only the rows the gradient holds change
+                        xp = xp_of(p.data)
+                        vals = g._vals.data
+                        xp.add.at(p.data, g._idx[0], vals * vals.dtype.type(
+                            lr if group["maximize"] else -lr))
+                        bump_version(p._vc)
+                        continue
+                    g = g.to_dense().data  # momentum and decay move every row
                 if not (wd or mom or group["maximize"]):
                     self._add_scaled(p, p.data, g, -lr)
                 else:
@@ -901,6 +945,8 @@ class SGD(Optimizer):
                         nesterov=group["nesterov"], maximize=group["maximize"], first=first))
                 bump_version(p._vc)
         return loss
+
+    _SPARSE_GRADS = True
 
     def _fused_step(self, group):
         """The whole group in one kernel launch (CuPy), or False to take the per-parameter
@@ -1092,11 +1138,32 @@ class Adagrad(Optimizer):
                     st = self.state[id(_param_of(p))]
                 st["step"] += 1
                 clr = _host_lr(group["lr"]) / (1 + (st["step"] - 1) * group["lr_decay"])
+                if isinstance(g, Tensor):  # sparse (_params_with_grad)
+                    self._sparse_step(p, g, st["sum"], clr, group)
+                    continue
                 self._each_slice(p, (p.data, g, _real_state(st, "sum")), 2, functools.partial(
                     _adagrad_update, clr=clr, eps=group["eps"], wd=group["weight_decay"],
                     maximize=group["maximize"]))
                 bump_version(p._vc)
         return loss
+
+    _SPARSE_GRADS = True
+
+    def _sparse_step(self, p, g, acc, clr, group):
+        """PyTorch's sparse Adagrad: only the gradient's rows (coalesced) change, their sums of
+        squares and their values."""
+        if group["weight_decay"]:
+            raise RuntimeError("Adagrad: weight_decay option is not compatible with sparse "
+                               f"gradients (parameter of shape {tuple(p.shape)})")
+        rows, vals = sparse_rows(g)
+        if group["maximize"]:
+            vals = -vals
+        xp = xp_of(vals)
+        acc[rows] += vals * vals
+        std = xp.sqrt(acc[rows])
+        std += group["eps"]
+        p.data[rows] += (vals / std) * vals.dtype.type(-clr)
+        bump_version(p._vc)
 
 
 def _scalar_state(value):

@@ -58,8 +58,8 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     first = tensors[0].device
     norms = []
     for t in tensors:
-        n = _vector_norm(t.data, norm_type) if t.data.size else \
-            xp_of(t.data).zeros((), xp_of(t.data).abs(t.data).dtype)
+        a = t.coalesce()._vals.data if t.is_sparse else t.data  # a sparse gradient's entries
+        n = _vector_norm(a, norm_type) if a.size else xp_of(a).zeros((), xp_of(a).abs(a).dtype)
         if t.device != first:  # as PyTorch: the norms meet on the first tensor's device
             n = _new_tensor(n, None, False).to(first).data
         norms.append(n)
@@ -83,12 +83,13 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
     coef = float(max_norm) / (total + 1e-6)
     coef = xp.minimum(coef, 1.0) if hasattr(coef, "dtype") else min(coef, 1.0)
     for g in grads:
+        a = g._vals.data if g.is_sparse else g.data  # a sparse gradient: its values
         c = coef
         if hasattr(c, "dtype"):
-            if xp_of(g.data) is not xp or g.device != total_norm.device:
+            if xp_of(a) is not xp or g.device != total_norm.device:
                 c = _new_tensor(xp.asarray(c), None, False).to(g.device).data
-            c = c.astype(g.data.dtype, copy=False)
-        g.data *= c
+            c = c.astype(a.dtype, copy=False)
+        a *= c
         bump_version(g._vc)
 
 
@@ -112,7 +113,11 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     clip_value = float(clip_value)
     for p in _as_list(parameters):
         if p.grad is not None:
-            g = p.grad.data
+            if p.grad.is_sparse:  # clamped entry by entry: each row once
+                p.grad = p.grad.coalesce()
+                g = p.grad._vals.data
+            else:
+                g = p.grad.data
             xp_of(g).clip(g, -clip_value, clip_value, out=g)
             bump_version(p.grad._vc)
 
