@@ -16,6 +16,7 @@ from ..autograd.grad_mode import enable_grad
 from ..autograd.graph import bump_version
 from ..backend import cuda as _cuda
 from ..backend.device import _CUPY_ARRAY, xp_of
+from ..sparse import SparseTensor
 from ..tensor import Tensor
 
 
@@ -217,6 +218,13 @@ def zero_grad_of(p, set_to_none):
         g.data[...] = 0
 
 
+def _refuse_sparse(opt):
+    for group in opt.param_groups:
+        for p in group["params"]:
+            if type(p.grad) is SparseTensor:
+                raise _sparse_refused(opt, p)
+
+
 def _sparse_refused(opt, p):
     name = type(opt).__name__
     hint = ", please consider SparseAdam instead" if name in ("Adam", "AdamW") else ""
@@ -251,6 +259,10 @@ def _hooked_step(step):
         self = args[0]
         pre = self.__dict__.get("_optimizer_step_pre_hooks")
         post = self.__dict__.get("_optimizer_step_post_hooks")
+        if not self._SPARSE_GRADS and type(self).__module__.startswith("tensorgrad."):
+            # before any parameter changes (a closure's are checked later); a user's own
+            # optimizer reads .grad itself and is left to it
+            _refuse_sparse(self)
         if not pre and not post and not _GLOBAL_PRE and not _GLOBAL_POST:
             out = step(*args, **kwargs)
             self._scratch.clear()  # the last parameter's work arrays (_scratch_for)
@@ -586,7 +598,7 @@ class Optimizer:
     def _params_with_grad(self, group):
         for p in group["params"]:
             if p.grad is not None:
-                if p.grad.is_sparse:
+                if type(p.grad) is SparseTensor:
                     if not self._SPARSE_GRADS:
                         raise _sparse_refused(self, p)
                     yield p, p.grad  # the SparseTensor itself
