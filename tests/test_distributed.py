@@ -237,6 +237,29 @@ def test_ddp_world_size_one_equals_plain_training(mpi_group, device):
     np.testing.assert_array_equal(W.flat_params(inner.to("cpu")), W.flat_params(plain.cpu()))
 
 
+def test_ddp_averages_a_sparse_embedding_gradient_dense(mpi_group):
+    """An Embedding(sparse=True) under DDP: its gradient is averaged as a dense array (the
+    values of the sparse one), and SGD steps as without DDP."""
+    def run(wrap):
+        tg.manual_seed(0)
+        model = nn.Sequential(nn.Embedding(10, 3, sparse=True, dtype=tg.float64),
+                              nn.Linear(3, 1, dtype=tg.float64))
+        net = DistributedDataParallel(model) if wrap else model
+        opt = tg.optim.SGD(net.parameters(), lr=0.1)
+        for tokens in ([1, 4, 4], [2, 1]):
+            opt.zero_grad()
+            net(tg.tensor(tokens)).pow(2).sum().backward()
+            opt.step()
+        return model
+
+    ddp, plain = run(True), run(False)
+    assert not ddp[0].weight.grad.is_sparse and plain[0].weight.grad.is_sparse
+    np.testing.assert_allclose(ddp[0].weight.grad.numpy(), plain[0].weight.grad.to_dense().numpy(),
+                               rtol=1e-15)
+    for a, b in zip(ddp.parameters(), plain.parameters(), strict=True):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-15)
+
+
 def test_ddp_grads_are_new_arrays_each_step(mpi_group):
     model = nn.Linear(3, 2, dtype="float64")
     ddp = DistributedDataParallel(model)
