@@ -8,6 +8,7 @@ parameter is updated with a few array operations.
 import functools
 import math
 from collections import OrderedDict
+from collections.abc import MutableMapping
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from ..autograd.graph import bump_version
 from ..backend import cuda as _cuda
 from ..backend.device import _CUPY_ARRAY, xp_of
 from ..sparse import SparseTensor
-from ..tensor import Tensor
+from ..tensor import Tensor, _new_tensor
 
 
 class _FlatGroup:
@@ -328,14 +329,62 @@ def register_optimizer_step_post_hook(hook):
     return _global_hook(_GLOBAL_POST, hook)
 
 
+class _StateView(MutableMapping):
+    """``opt.state[p]`` as PyTorch shows it: the buffers as Tensors that share the optimizer's
+    arrays (so ``opt.state[p]["exp_avg"].norm()`` works and ``.zero_()`` resets the buffer);
+    a Tensor stored into it (``state[k] = v.to(device)``, the way PyTorch code moves a loaded
+    optimizer's state) is kept as its array, which is what the optimizers' own code reads (by
+    ``id(p)``, unwrapped)."""
+
+    __slots__ = ("_d",)
+
+    def __init__(self, d):
+        self._d = d
+
+    def __getitem__(self, key):
+        v = self._d[key]
+        return _new_tensor(v, None, False) if type(v) is np.ndarray or type(
+            v) is _CUPY_ARRAY else v
+
+    def __setitem__(self, key, value):
+        self._d[key] = _unwrapped(value)
+
+    def __delitem__(self, key):
+        del self._d[key]
+
+    def __iter__(self):
+        return iter(self._d)
+
+    def __len__(self):
+        return len(self._d)
+
+    def __repr__(self):
+        return repr(dict(self.items()))
+
+    def __eq__(self, other):  # the same buffers (Tensors would compare elementwise)
+        return self._d == (other._d if isinstance(other, _StateView) else other)
+
+    __hash__ = None
+
+
+def _unwrapped(value):
+    """A state value as the optimizers keep it: a dense Tensor as its array."""
+    return value.data if isinstance(value, Tensor) and not value.is_sparse else value
+
+
+def _view(st):
+    return _StateView(st) if type(st) is dict else st
+
+
 class _ParamState(dict):
     """``Optimizer.state``: each parameter's state as PyTorch's ``defaultdict(dict)`` keyed by
     the parameter: ``opt.state[p]`` (a new ``{}`` the first time, so custom optimizers and
     SAM-style wrappers keep their own entries), ``p in opt.state``, ``opt.state.get(p)``, and
     iteration over ``(parameter, state)`` pairs. Kept by ``id(p)`` inside: the optimizers'
-    own code reads and writes it by id (tensors compare elementwise); ``param_groups`` turns
-    the ids back into parameters when it is iterated. Buffers are the arrays the update
-    writes (NumPy or CuPy), not Tensors."""
+    own code reads and writes it by id (tensors compare elementwise), and gets the arrays
+    the update writes (NumPy or CuPy); ``param_groups`` turns the ids back into parameters
+    when it is iterated. Asked by parameter (``opt.state[p]``, ``.get(p)``, ``.items()``,
+    ``.values()``), a state shows its buffers as Tensors (``_StateView``)."""
 
     def __init__(self, items=(), groups=()):
         super().__init__(items)
@@ -349,12 +398,16 @@ class _ParamState(dict):
         return key
 
     def __getitem__(self, key):
+        if not isinstance(key, Tensor):
+            return dict.__getitem__(self, key)  # by id: the optimizers' own code
         k = self._key(key)
-        if k not in self and isinstance(key, Tensor):
+        if k not in self:
             dict.__setitem__(self, k, {})
-        return dict.__getitem__(self, k)
+        return _view(dict.__getitem__(self, k))
 
     def __setitem__(self, key, value):
+        if isinstance(value, (dict, _StateView)):  # Tensors in it kept as their arrays
+            value = {n: _unwrapped(b) for n, b in value.items()}
         dict.__setitem__(self, self._key(key), value)
 
     def __delitem__(self, key):
@@ -364,10 +417,14 @@ class _ParamState(dict):
         return dict.__contains__(self, id(key) if isinstance(key, Tensor) else key)
 
     def get(self, key, default=None):
-        return dict.get(self, id(key) if isinstance(key, Tensor) else key, default)
+        if not isinstance(key, Tensor):
+            return dict.get(self, key, default)
+        st = dict.get(self, id(key))
+        return default if st is None else _view(st)
 
     def setdefault(self, key, default=None):
-        return dict.setdefault(self, self._key(key), default)
+        st = dict.setdefault(self, self._key(key), default)
+        return _view(st) if isinstance(key, Tensor) else st
 
     def pop(self, key, *default):
         return dict.pop(self, id(key) if isinstance(key, Tensor) else key, *default)
@@ -386,7 +443,10 @@ class _ParamState(dict):
 
     def items(self):
         params = self._params()
-        return [(params.get(k, k), v) for k, v in dict.items(self)]
+        return [(params.get(k, k), _view(v)) for k, v in dict.items(self)]
+
+    def values(self):
+        return [_view(v) for v in dict.values(self)]
 
     def by_id(self):
         """The ``(id(parameter), state)`` pairs, as the optimizers' own code keeps them."""
@@ -394,7 +454,9 @@ class _ParamState(dict):
 
     def __reduce__(self):
         # copied as (parameter, state) pairs: a deep copy's parameters have new ids
-        return _param_state, (self.items(), self._groups)
+        params = self._params()
+        return _param_state, ([(params.get(k, k), v) for k, v in dict.items(self)],
+                              self._groups)
 
     def __repr__(self):
         return repr(dict(self.items()))
