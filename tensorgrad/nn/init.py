@@ -13,9 +13,12 @@ import functools
 import math
 import warnings
 
+import numpy as np
+
 from .. import creation
 from ..autograd.grad_mode import no_grad
-from ..backend.device import xp_of
+from ..backend.device import _CUPY_ARRAY, xp_of
+from ..tensor import _new_tensor
 
 _GAINS = {"linear": 1.0, "identity": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3, "relu": math.sqrt(2.0),
           "selu": 3.0 / 4}
@@ -57,10 +60,15 @@ _SKIP = [0]  # > 0 inside skip_init: the initialisers leave tensors as they are
 
 def _skippable(fn):
     """``fn`` does nothing (returns its tensor untouched, drawing no random numbers) while
-    ``tg.nn.utils.skip_init`` builds a module."""
+    ``tg.nn.utils.skip_init`` builds a module. Given an array (``p.data``, as PyTorch code
+    writes ``nn.init.normal_(m.weight.data, 0.0, 0.02)``) it fills that array in place and
+    returns it."""
     @functools.wraps(fn)
     def run(tensor, *args, **kwargs):
         if _SKIP[0]:
+            return tensor
+        if type(tensor) is np.ndarray or type(tensor) is _CUPY_ARRAY:
+            fn(_new_tensor(tensor, None, False), *args, **kwargs)  # shares the array
             return tensor
         return fn(tensor, *args, **kwargs)
     return run
