@@ -421,5 +421,5 @@ def test_interpolate_bicubic_derivatives_and_errors():
                    modes=("fwd", "rev"), order=2)(x)
     with pytest.raises(ValueError, match=r"mode 'bicubic' needs a 4-D input"):
         F.interpolate(tg.tensor(_X[0]), scale_factor=2, mode="bicubic")
-    with pytest.raises(NotImplementedError, match="antialias"):
-        F.interpolate(x, scale_factor=2, mode="bicubic", antialias=True)
+    with pytest.raises(ValueError, match="antialias=True takes the bilinear, bicubic"):
+        F.interpolate(x, scale_factor=2, mode="nearest", antialias=True)

@@ -363,7 +363,48 @@ def pixel_unshuffle(input, downscale_factor):
 
 # ---- interpolation ----------------------------------------------------------------------------
 _INTERP_MODES = {"nearest": None, "nearest-exact": None, "area": None, "linear": 1,
-                 "bilinear": 2, "bicubic": 2, "trilinear": 3}
+                 "bilinear": 2, "bicubic": 2, "trilinear": 3, "lanczos": 2}
+
+
+def _aa_filter(mode, x):
+    """The antialiasing filters of PyTorch's ``interpolate(..., antialias=True)`` (PIL's): the
+    triangle, Keys' cubic with a = -0.5, and Lanczos-3; and their half-widths."""
+    x = np.abs(x)
+    if mode == "bilinear":
+        return np.maximum(1 - x, 0.0)
+    if mode == "bicubic":
+        a = -0.5
+        near = ((a + 2) * x - (a + 3)) * x * x + 1
+        far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+        return np.where(x < 1, near, np.where(x < 2, far, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sinc = np.where(x == 0, 1.0, np.sin(np.pi * x) / (np.pi * x))
+        sinc3 = np.where(x == 0, 1.0, np.sin(np.pi * x / 3) / (np.pi * x / 3))
+    return np.where(x < 3, sinc * sinc3, 0.0)
+
+
+_AA_SUPPORT = {"bilinear": 1.0, "bicubic": 2.0, "lanczos": 3.0}
+
+
+def _aa_weights(mode, n_in, n_out, scale):
+    """The (n_out, n_in) matrix of antialiased resampling along one axis, as PyTorch computes
+    it: output i is centred at ``scale (i + 0.5)`` of the input; when shrinking (scale > 1)
+    the filter is stretched by ``scale``, so each output averages every input it covers;
+    each row's weights sum to one."""
+    support = _AA_SUPPORT[mode] * max(scale, 1.0)
+    invscale = 1.0 / scale if scale >= 1.0 else 1.0
+    centre = scale * (np.arange(n_out) + 0.5)
+    lo = np.maximum((centre - support + 0.5).astype(np.int64), 0)  # C's truncation
+    hi = np.minimum((centre + support + 0.5).astype(np.int64), n_in)
+    cols = lo[:, None] + np.arange(int(math.ceil(support)) * 2 + 1)[None, :]
+    inside = cols < hi[:, None]
+    w = np.where(inside, _aa_filter(mode, (cols - centre[:, None] + 0.5) * invscale), 0.0)
+    total = w.sum(1, keepdims=True)
+    w = np.divide(w, total, out=np.zeros_like(w), where=total != 0)
+    out = np.zeros((n_out, n_in))
+    rows = np.broadcast_to(np.arange(n_out)[:, None], cols.shape)
+    out[rows[inside], cols[inside]] = w[inside]
+    return out
 _CUBIC_A = -0.75  # PyTorch's (and OpenCV's) coefficient of the cubic convolution
 
 
@@ -433,8 +474,13 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     op = "interpolate"
     if mode not in _INTERP_MODES:
         raise ValueError(f"{op}: mode must be one of {tuple(_INTERP_MODES)}, got {mode!r}")
-    if antialias:
-        raise NotImplementedError(f"{op}: antialias=True is not supported")
+    if antialias and not (mode in _AA_SUPPORT and input.ndim == 4):
+        raise ValueError(f"{op}: antialias=True takes the bilinear, bicubic and lanczos modes "
+                         f"and a 4-D input (N, C, H, W), got mode {mode!r} and shape "
+                         f"{_shape(input)}")
+    if mode == "lanczos" and (not antialias or align_corners):
+        raise ValueError(f"{op}: mode 'lanczos' needs antialias=True and align_corners "
+                         f"False, got antialias={antialias}, align_corners={align_corners}")
     want = _INTERP_MODES[mode]
     if input.ndim not in (3, 4, 5) or (want is not None and input.ndim != want + 2):
         need = "3-D to 5-D" if want is None else f"{want + 2}-D"
@@ -454,6 +500,16 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     raw = _raw(input)
     xp = xp_of(raw)
     x = input
+    if antialias:  # one (out, in) matrix per axis, applied as products: rows, then columns
+        from ..ops.linalg import matmul
+
+        for k, (n_in, n_out, scale) in enumerate(zip(input.shape[2:], sizes, scales,
+                                                     strict=True)):
+            if align_corners:
+                scale = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+            m = xp.asarray(_aa_weights(mode, n_in, n_out, scale).astype(raw.dtype))
+            x = matmul(m, x) if k == 0 else matmul(x, m.T)
+        return x
     for k, (n_in, n_out, scale) in enumerate(zip(input.shape[2:], sizes, scales, strict=True)):
         ax = k + 2
         dst = np.arange(n_out, dtype=np.float64)
