@@ -455,9 +455,10 @@ class Tensor:
         return self
 
     # ---- conversion --------------------------------------------------------------------
-    def numpy(self):
+    def numpy(self, *, force=False):
         """The values as a NumPy array (copied from the GPU for CUDA tensors). Like ``.data``,
-        it carries no history: gradients do not flow through what is done with it."""
+        it carries no history: gradients do not flow through what is done with it. ``force``
+        is PyTorch's switch for what this always does (detach and copy to the host)."""
         d = self.data
         return d.get() if type(d) is _CUPY_ARRAY else d
 

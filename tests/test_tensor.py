@@ -46,6 +46,9 @@ def test_numpy_item_tolist(device):
     assert isinstance(a, np.ndarray)
     np.testing.assert_array_equal(a, [[1.0, 2.0], [3.0, 4.0]])
     assert np.shares_memory(a, x.data) if device == "cpu" else on(x, device)  # a copy on cuda
+    # PyTorch's force=True (detach, copy to the host): what numpy() does anyway
+    w = tg.tensor([1.0, 2.0], device=device, requires_grad=True) * 2
+    np.testing.assert_array_equal(w.numpy(force=True), [2.0, 4.0])
     if device != "cpu":  # as PyTorch and CuPy: no implicit copy from the GPU
         with pytest.raises(TypeError, match=r"on cuda:0 .*\.numpy\(\) or \.cpu\(\)"):
             np.asarray(x)
