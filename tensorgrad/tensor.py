@@ -60,6 +60,32 @@ def _default_dtype(data):
     return None
 
 
+def _legacy_tensor_data(args, dtype, device):
+    """The array of ``Tensor(*args)``, PyTorch's legacy constructor as well as tensorgrad's
+    ``Tensor(data[, dtype])``: ``Tensor(2, 3)`` is an uninitialised (2, 3) tensor of the default
+    float dtype (``nn.Parameter(torch.Tensor(out, in))`` before ``reset_parameters()``),
+    ``Tensor()`` an empty one, and numbers or lists of them become that float dtype too (an
+    array keeps its own)."""
+    if not args or all(type(a) is int for a in args):
+        from .creation import empty, get_default_dtype
+
+        return empty(*(args or (0,)), dtype=dtype or get_default_dtype(), device=device).data
+    if len(args) > 2:
+        raise TypeError(f"Tensor(): expected sizes (ints) or data and a dtype, got "
+                        f"{len(args)} arguments of types "
+                        f"{[type(a).__name__ for a in args]}")
+    data = args[0]
+    if len(args) == 2:
+        dtype = args[1]
+    if dtype is None and not isinstance(data, (Tensor, _ndarray, _CUPY_ARRAY, np.generic)):
+        from .creation import get_default_dtype
+
+        probe = np.asarray(_unwrap_nested(data))
+        if probe.dtype.kind in "biuf":
+            dtype = get_default_dtype()
+    return _as_array(data, dtype, device)
+
+
 def _as_array(data, dtype=None, device=None):
     dev = as_device(device) if device is not None else None
     if isinstance(data, Tensor):
@@ -187,8 +213,8 @@ class Tensor:
     __array_priority__ = 1000
     _level = 0  # a dual's forward-mode level; plain tensors read this class attribute
 
-    def __init__(self, data, dtype=None, device=None, requires_grad=False):
-        self.data = _as_array(data, dtype, device)
+    def __init__(self, *args, dtype=None, device=None, requires_grad=False):
+        self.data = _legacy_tensor_data(args, dtype, device)
         self._node = None
         self._rg = False
         self.grad = None
@@ -581,7 +607,19 @@ class Tensor:
         return self.to(Device("cuda", device) if isinstance(device, int) else device or "cuda",
                        non_blocking=non_blocking, memory_format=memory_format)
 
-    def type(self, dtype):
+    def type(self, dtype=None, non_blocking=False, **kwargs):
+        """PyTorch's: without a dtype the type's name (``"torch.FloatTensor"``); with one (a
+        dtype, ``tg.DoubleTensor`` or its name ``"torch.cuda.DoubleTensor"``) a cast."""
+        from .torch_surface3 import _LEGACY_TYPES, typename
+
+        if dtype is None:
+            return typename(self)
+        if isinstance(dtype, str) and dtype.startswith("torch."):
+            typ = _LEGACY_TYPES.get(dtype.rsplit(".", 1)[-1])
+            if typ is None:
+                raise ValueError(f"type(): invalid type {dtype!r}")
+            device = "cuda" if dtype.startswith("torch.cuda.") else "cpu"
+            return self.to(device=device, dtype=typ.dtype)
         return self.to(dtype)
 
     def astype(self, dtype):

@@ -572,3 +572,29 @@ def test_detach_in_place_updates_the_parameter_as_torchs_data_idiom(device):
     tp.data *= torch.tensor(mask)
     assert p.data is before and p.requires_grad and p.grad_fn is None
     np.testing.assert_allclose(host(p.detach()), tp.detach().numpy(), rtol=1e-15)
+
+
+def test_legacy_constructor_and_type_names():
+    """PyTorch's ``torch.Tensor(2, 3)`` (sizes: an uninitialised tensor, as custom layers
+    write ``nn.Parameter(torch.Tensor(out, in))`` before ``reset_parameters()``) raised
+    "Cannot interpret '3' as a data type"; ``x.type()`` without a dtype raised TypeError."""
+    torch = pytest.importorskip("torch")
+    for args in ((2, 3), (5,), (), ([1, 2],), ([1.5, 2.0],), ([True, False],), ([[1, 2]],)):
+        ours, theirs = tg.Tensor(*args), torch.Tensor(*args)
+        assert tuple(ours.shape) == tuple(theirs.shape) and ours.dtype == tg.float32, args
+        if args and not isinstance(args[0], int):
+            np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    w = tg.nn.Parameter(tg.Tensor(4, 3))
+    tg.nn.init.kaiming_uniform_(w, a=5 ** 0.5)
+    assert w.shape == (4, 3) and w.requires_grad and np.isfinite(w.numpy()).all()
+    assert tg.Tensor(np.arange(3)).dtype == tg.int64  # an array keeps its dtype
+    assert tg.Tensor(np.arange(3.0), np.float32).dtype == tg.float32  # tensorgrad's dtype
+    for dt, name in ((tg.float32, "torch.FloatTensor"), (tg.int64, "torch.LongTensor"),
+                     (tg.float64, "torch.DoubleTensor"), (tg.bool, "torch.BoolTensor")):
+        x = tg.zeros(2, dtype=dt)
+        assert x.type() == name == torch.zeros(2, dtype=getattr(torch, str(dt))).type()
+        assert x.type(name).dtype == dt
+    assert tg.ones(2).type(tg.DoubleTensor).dtype == tg.float64
+    assert tg.ones(2).type(tg.float16).dtype == tg.float16
+    with pytest.raises(ValueError, match="invalid type 'torch.NoSuchTensor'"):
+        tg.ones(2).type("torch.NoSuchTensor")
