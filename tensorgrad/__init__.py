@@ -254,8 +254,10 @@ nn.Module.share_memory = _multiprocessing_method("share_memory")
 
 
 def __getattr__(name):
-    if name == "multiprocessing":
-        return _importlib.import_module(__name__ + ".multiprocessing")
+    # loaded on first use, as PyTorch's torch.multiprocessing and torch.onnx are there after
+    # `import torch`
+    if name in ("multiprocessing", "onnx"):
+        return _importlib.import_module(__name__ + "." + name)
     raise AttributeError(f"module 'tensorgrad' has no attribute {name!r}")
 
 

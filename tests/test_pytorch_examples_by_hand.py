@@ -162,6 +162,14 @@ def test_dropout2d_masks_the_first_two_dims_as_torch(device, shape, mask_dims):
 
 # ---- word_language_model: `import torch.onnx` ----------------------------------------------------
 def test_onnx_import_path_exists_and_export_says_it_is_missing():
+    import subprocess
+    import sys
+
+    # tg.onnx without importing it first, as torch.onnx after `import torch`
+    code = "import tensorgrad as tg; print(tg.onnx.is_in_onnx_export())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert done.stdout.strip() == "False", done.stderr
     onnx = importlib.import_module("tensorgrad.onnx")
     assert tg.onnx is onnx and onnx.is_in_onnx_export() is torch.onnx.is_in_onnx_export()
     with pytest.raises(RuntimeError, match=r"tensorgrad.onnx.export: .*Linear.*'m.onnx'"):
