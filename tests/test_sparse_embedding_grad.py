@@ -392,3 +392,24 @@ def test_sparse_grad_leaf_hooks_see_the_sparse_tensor():
 def test_embedding_repr_shows_sparse():
     assert repr(tg.nn.Embedding(5, 3, scale_grad_by_freq=True, sparse=True)) == \
         "Embedding(5, 3, scale_grad_by_freq=True, sparse=True)"
+
+
+def test_lookups_from_a_large_table_are_fancy_indexing(device):
+    """From a table larger than the cache the host takes rows with np.take (faster there);
+    the values and both gradients are those of weight[idx]."""
+    from tensorgrad.nn.functional import _TAKE_FROM
+
+    rng = np.random.default_rng(6)
+    table = rng.standard_normal((20000, 32)).astype(np.float32)
+    assert table.nbytes >= _TAKE_FROM
+    idx = rng.integers(0, 20000, (16, 9))
+    upstream = rng.standard_normal((16, 9, 32)).astype(np.float32)
+    want = np.zeros_like(table)
+    np.add.at(want, idx, upstream)
+    for sparse in (False, True):
+        w = tg.tensor(table, device=device, requires_grad=True)
+        out = F.embedding(tg.tensor(idx, device=device), w, sparse=sparse)
+        np.testing.assert_array_equal(host(out), table[idx])
+        (out * tg.tensor(upstream, device=device)).sum().backward()
+        got = w.grad.to_dense() if sparse else w.grad
+        np.testing.assert_allclose(host(got), want, rtol=1e-6, atol=1e-6)
