@@ -6,9 +6,13 @@
 * its three backward paths (the NumPy one reading the activations kept behind the answer, the
   per-step one for other arrays and devices, the composed one under ``create_graph``) against
   each other and against finite differences to second order in both modes;
-* the layer: one node per layer and direction, float32 against PyTorch, the paths it leaves
-  to the step loop (``proj_size``, packed input), and the shape errors.
+* the layer: one node per layer and direction, float32 against PyTorch, the path it leaves
+  to the step loop (``proj_size``), and the shape errors;
+* packed input (``batch_sizes``): the batch shrinks as sequences end, against the
+  composition, each sequence alone, finite differences and PyTorch's packed layers.
 """
+
+import re
 
 import numpy as np
 import pytest
@@ -56,12 +60,12 @@ def test_the_backward_paths_agree(rng, dtype, reverse, monkeypatch):
     give the same four cotangents."""
     args = _args(rng, steps=6, dtype=dtype)
     ans = lstm_sequence(*args, reverse=reverse)
-    acts = rs._saved_acts(ans)
-    assert acts is not None and acts.shape == (6, 3, 8)
-    assert rs._saved_acts(ans.copy()) is None
+    acts = rs._saved_behind(ans, 18, 8)  # 6 steps of 3 rows, 4 gates of 2
+    assert acts is not None and acts.shape == (18, 8)
+    assert rs._saved_behind(ans.copy(), 18, 8) is None
     g = rng.standard_normal(ans.shape).astype(dtype)
-    fast = rs._grads_numpy(g, ans, args[1], args[2], args[3], acts, reverse)
-    steps = rs._grads_arrays(g, ans.copy(), *args, reverse=reverse)
+    fast = rs._first_order(g, ans, *args, reverse=reverse)  # finds the activations
+    steps = rs._first_order(g, ans.copy(), *args, reverse=reverse)  # recomputes the gates
     vjp, _ = tg.make_vjp(lambda *a: rs._composed(*a, reverse=reverse), (0, 1, 2, 3))(*args)
     composed = vjp(g)
     tol = dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
@@ -124,7 +128,7 @@ def test_double_backward_of_the_layer_against_the_step_loop(rng):
 def test_layer_makes_one_node_per_layer_and_direction(rng, monkeypatch):
     calls = []
     forward = rs._forward_numpy
-    monkeypatch.setattr(rs, "_forward_numpy", lambda *a: calls.append(a[-1]) or forward(*a))
+    monkeypatch.setattr(rs, "_forward_numpy", lambda *a: calls.append(a[4]) or forward(*a))
     m = tg.nn.LSTM(3, 4, num_layers=2, bidirectional=True)
     x = tg.tensor(rng.standard_normal((7, 2, 3)).astype(np.float32), requires_grad=True)
     out, (h, c) = m(x)
@@ -137,16 +141,148 @@ def test_layer_makes_one_node_per_layer_and_direction(rng, monkeypatch):
     np.testing.assert_array_equal(host(h[3]), host(out[0, :, 4:]))
 
 
-@pytest.mark.parametrize("kw", [dict(proj_size=2), dict(packed=True)], ids=["proj", "packed"])
-def test_projection_and_packed_input_keep_the_step_loop(rng, monkeypatch, kw):
+def test_projection_keeps_the_step_loop(rng, monkeypatch):
     monkeypatch.setattr(rs, "_forward_numpy", None)  # would fail if called
-    packed = kw.pop("packed", False)
-    m = tg.nn.LSTM(3, 4, **kw)
-    x = tg.tensor(rng.standard_normal((5, 2, 3)))
-    if packed:
-        x = tg.nn.utils.rnn.pack_padded_sequence(x, [5, 3])
-    out, _ = m(x)
-    assert (out.data if packed else out).shape[-1] == kw.get("proj_size", 4)
+    m = tg.nn.LSTM(3, 4, proj_size=2)
+    out, _ = m(tg.tensor(rng.standard_normal((5, 2, 3))))
+    assert out.shape == (5, 2, 2)
+
+
+# ---- packed input: the batch shrinks as sequences end ----------------------------------------
+_SIZES = (4, 4, 3, 1, 1)  # four sequences of lengths 5, 3, 3, 2
+
+
+def _packed_args(rng, gates, dtype=np.float64, device="cpu", hidden=2):
+    rows = sum(_SIZES)
+    arrays = [rng.standard_normal((rows, gates * hidden)),
+              rng.standard_normal((_SIZES[0], hidden)) * 0.5]
+    if gates == 4:
+        arrays.append(rng.standard_normal((_SIZES[0], hidden)))
+    arrays.append(rng.standard_normal((gates * hidden, hidden)) * 0.5)
+    if gates == 3:
+        arrays.append(rng.standard_normal(gates * hidden) * 0.5)
+    return [put(a.astype(dtype), device) for a in arrays]
+
+
+_PACKED = {  # kind: (gates, primitive, composition, first-order rule, keyword arguments)
+    "lstm": (4, lambda *a, **k: rs.lstm_sequence(*a, **k), rs._composed, rs._first_order, {}),
+    "gru": (3, lambda *a, **k: rs.gru_sequence(*a, **k), rs._gru_composed, rs._gru_first_order,
+            {}),
+    "rnn-tanh": (1, lambda *a, **k: rs.rnn_sequence(*a, **k), rs._rnn_composed,
+                 rs._rnn_first_order, {"nonlinearity": "tanh"}),
+    "rnn-relu": (1, lambda *a, **k: rs.rnn_sequence(*a, **k), rs._rnn_composed,
+                 rs._rnn_first_order, {"nonlinearity": "relu"}),
+}
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("kind", sorted(_PACKED))
+def test_packed_answer_is_the_shrinking_step_loop(device, rng, kind, reverse):
+    """Packed rows (batch_sizes): the answer equals the step-by-step composition on the
+    running sequences only (bit for bit on the CPU), and each sequence's rows equal the same
+    primitive run on that sequence alone, padded nowhere."""
+    gates, prim, composed, _, kw = _PACKED[kind]
+    args = _packed_args(rng, gates, device=device)
+    kw = dict(kw, reverse=reverse, batch_sizes=_SIZES)
+    ans = prim(*args, **kw)
+    ref = composed(*args, **kw)
+    assert ans.shape[-2:] == (sum(_SIZES), 2)
+    # (not bit for bit: a step of one running sequence multiplies a (1, H) row, which
+    # tensorgrad's matmul does without BLAS and NumPy's with)
+    tol = dict(rtol=1e-12, atol=1e-14) if device == "cpu" else dict(rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(host(ans), host(ref), **tol)
+    starts = np.concatenate(([0], np.cumsum(_SIZES)[:-1]))
+    for seq, length in enumerate((5, 3, 3, 2)):
+        rows = starts[:length] + seq
+        alone = [put(host(a)[rows][:, None] if k == 0 else
+                     (host(a)[seq:seq + 1] if k < len(args) - (1 if gates != 3 else 2)
+                      else host(a)), device) for k, a in enumerate(args)]
+        one = prim(*alone, **dict(kw, batch_sizes=None))
+        got = host(ans)[..., rows, :]
+        np.testing.assert_allclose(got, host(one)[..., 0, :], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("kind", sorted(_PACKED))
+def test_packed_backward_paths_agree(rng, kind, reverse):
+    gates, prim, composed, first_order, kw = _PACKED[kind]
+    args = _packed_args(rng, gates)
+    kw = dict(kw, reverse=reverse, batch_sizes=_SIZES)
+    ans = prim(*args, **kw)
+    g = rng.standard_normal(ans.shape)
+    fast = first_order(g, ans, *args, **kw)
+    steps = first_order(g, ans.copy(), *args, **kw)
+    nums = tuple(range(len(args)))
+    vjp, _ = tg.make_vjp(lambda *a: composed(*a, **kw), nums)(*args)
+    for a, b, c, arg in zip(fast, steps, vjp(g), args):
+        assert a.shape == b.shape == arg.shape
+        np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(b, c, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("kind", sorted(_PACKED))
+def test_packed_second_order_in_both_modes(device, rng, kind, reverse):
+    gates, prim, _, _, kw = _PACKED[kind]
+    args = _packed_args(rng, gates, device=device)
+    tg.check_grads(lambda *a: prim(*a, **kw, reverse=reverse, batch_sizes=_SIZES),
+                   modes=("fwd", "rev"), order=2)(*args)
+
+
+def test_packed_errors_name_the_op_and_the_sizes(rng):
+    args = _packed_args(rng, 4)
+    for sizes in ((4, 4, 3, 1), (4, 3, 4, 1, 1), (4, 4, 3, 2, 0)):
+        with pytest.raises(ValueError, match=r"lstm_sequence: batch_sizes must be positive, "
+                                             r"non-increasing and sum to proj's 13 rows, got "
+                                             + re.escape(str(list(sizes)))):
+            rs.lstm_sequence(*args, batch_sizes=sizes)
+    with pytest.raises(ValueError, match=r"lstm_sequence: packed proj must be \(rows, 4 \* "):
+        rs.lstm_sequence(args[0][None], *args[1:], batch_sizes=_SIZES)
+    with pytest.raises(ValueError, match=r"lstm_sequence: h0 must have shape \(4, 2\)"):
+        rs.lstm_sequence(args[0], args[1][:3], *args[2:], batch_sizes=_SIZES)
+
+
+@pytest.mark.parametrize("kind, kw", [("LSTM", {}), ("GRU", {}),
+                                      ("RNN", {"nonlinearity": "tanh"}),
+                                      ("RNN", {"nonlinearity": "relu"})],
+                         ids=["LSTM", "GRU", "RNN-tanh", "RNN-relu"])
+def test_packed_layers_follow_torch(device, rng, kind, kw, monkeypatch):
+    """Unsorted lengths (enforce_sorted=False), two layers, both directions, an initial
+    state: the packed output, the final states and every gradient as PyTorch's; one sequence
+    primitive per layer and direction."""
+    torch = torch_oracle()
+    calls = []
+    for name in ("lstm_sequence", "gru_sequence", "rnn_sequence"):
+        real = getattr(tg.nn.rnn, name)
+        monkeypatch.setattr(tg.nn.rnn, name,
+                            lambda *a, real=real, **k: calls.append(k) or real(*a, **k))
+    kw = dict(kw, num_layers=2, bidirectional=True)
+    theirs = getattr(torch.nn, kind)(3, 4, dtype=torch.float64, **kw)
+    ours = getattr(tg.nn, kind)(3, 4, dtype=tg.float64, **kw).to(device)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = rng.standard_normal((6, 5, 3))
+    lengths = [4, 6, 1, 3, 6]
+    states = 2 if kind == "LSTM" else 1
+    hx = [rng.standard_normal((4, 5, 4)) for _ in range(states)]
+    w = rng.standard_normal((sum(lengths), 8))
+
+    def run(lib, model, put_):
+        xs = put_(x).requires_grad_()
+        hs = [put_(h).requires_grad_() for h in hx]
+        packed = lib.nn.utils.rnn.pack_padded_sequence(xs, lib.tensor(lengths),
+                                                        enforce_sorted=False)
+        out, hn = model(packed, tuple(hs) if kind == "LSTM" else hs[0])
+        finals = list(hn) if kind == "LSTM" else [hn]
+        loss = (out.data * put_(w)).sum() + sum((f * f).sum() for f in finals)
+        loss.backward()
+        return [out.data] + finals + [xs.grad] + [h.grad for h in hs] + \
+            [p.grad for p in model.parameters()]
+
+    got = run(tg, ours, lambda a: tg.tensor(a, device=device))
+    want = run(torch, theirs, torch.tensor)
+    assert [c["batch_sizes"] for c in calls] == [(5, 4, 4, 3, 2, 2)] * 4
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(host(a), b.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
@@ -219,11 +355,11 @@ def test_gru_answer_is_the_step_by_step_composition(device, rng, dtype, reverse,
 def test_gru_backward_paths_agree(rng, dtype, reverse, bias):
     args = _gru_args(rng, steps=6, dtype=dtype, bias=bias)
     ans = rs.gru_sequence(*args, reverse=reverse)
-    saved = rs._saved_behind(ans, 8)
-    assert saved is not None and rs._saved_behind(ans.copy(), 8) is None
+    saved = rs._saved_behind(ans, 18, 8)
+    assert saved is not None and rs._saved_behind(ans.copy(), 18, 8) is None
     g = rng.standard_normal(ans.shape).astype(dtype)
     fast = rs._gru_first_order(g, ans, *args, reverse=reverse)
-    steps = rs._gru_grads_arrays(g, ans.copy(), *args, reverse=reverse)
+    steps = rs._gru_first_order(g, ans.copy(), *args, reverse=reverse)
     nums = (0, 1, 2, 3) if bias else (0, 1, 2)
     vjp, _ = tg.make_vjp(lambda p, h, w, b=None: rs._gru_composed(p, h, w, b, reverse=reverse),
                          nums)(*args[:len(nums)])
@@ -251,7 +387,7 @@ def test_gru_layer_makes_one_node_per_layer_and_direction(rng, monkeypatch):
     calls = []
     forward = rs._gru_forward_numpy
     monkeypatch.setattr(rs, "_gru_forward_numpy",
-                        lambda *a: calls.append(a[-1]) or forward(*a))
+                        lambda *a: calls.append(a[4]) or forward(*a))
     m = tg.nn.GRU(3, 4, num_layers=2, bidirectional=True, bias=False)
     x = tg.tensor(rng.standard_normal((7, 2, 3)).astype(np.float32), requires_grad=True)
     out, h = m(x)
@@ -376,4 +512,5 @@ def test_no_grad_keeps_nothing_behind_the_answer(rng, kind):
             ans = rs.lstm_sequence(proj, h0, h0, *args)
         else:
             ans = rs.gru_sequence(proj, h0, *args, None)
-    assert ans.base is None and rs._saved_behind(ans, 16) is None
+    owner = ans if ans.base is None else ans.base
+    assert owner.size == ans.size and rs._saved_behind(ans, 18, 16) is None

@@ -13,7 +13,10 @@ import math
 import numbers
 import warnings
 
+import numpy as np
+
 from .. import creation
+from ..backend.device import xp_of
 from ..ops.rnn_cell import gru_cell, lstm_cell_hc
 from ..ops.rnn_sequence import gru_sequence, lstm_sequence, rnn_sequence
 from ..ops.shape import concatenate_, expand_dims, squeeze, stack_, swapaxes
@@ -90,6 +93,14 @@ def _scan(step, inputs, sizes, h, c, weights, reverse):
         if c is not None:
             c = concatenate_(0, c, *reversed(done_c))
     return outs, h, c
+
+
+def _last_rows(sizes):
+    """The packed row of each sequence's last step, from the batch sizes (an int64 array)."""
+    sizes = np.asarray(sizes)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    lengths = (sizes[None, :] > np.arange(sizes[0])[:, None]).sum(1)
+    return starts[lengths - 1] + np.arange(sizes[0])
 
 
 def _split_steps(proj, bounds, packed):
@@ -295,30 +306,35 @@ class RNNBase(Module):
             bounds.append(bounds[-1] + b)
         h_n, c_n = [], []
         layer_in = x
-        # padded input: one node per layer and direction (ops.rnn_sequence)
-        whole = not packed and not self.proj_size and x.shape[0] > 0
+        # one node per layer and direction (ops.rnn_sequence), padded or packed; a sequence's
+        # last state is its row at its last step (backwards: at step 0)
+        whole = not self.proj_size and x.shape[0] > 0
+        if whole:
+            ends = (-1, 0) if not packed else (xp_of(x.data).asarray(_last_rows(sizes)),
+                                               slice(0, batch))
         for layer in range(self.num_layers):
             outs = []
             for d in range(directions):
                 w_ih, b_ih, rec = self._weights(layer, d)
                 k = layer * directions + d
                 if whole:
-                    end = 0 if d == 1 else -1
+                    end = ends[d]
+                    kw = dict(reverse=d == 1, batch_sizes=tuple(sizes) if packed else None)
                     if lstm:
                         b = None if b_ih is None else b_ih + rec[1]
                         hc = lstm_sequence(F.linear(layer_in, w_ih, b), h0[k], c0[k], rec[0],
-                                           reverse=d == 1)
+                                           **kw)
                         hs = hc[0]
-                        c_n.append(hc[1, end])
+                        c_n.append(hc[1][end])
                     elif self.mode != "GRU":
                         b = None if b_ih is None else b_ih + rec[1]
                         act = "tanh" if self.mode == "RNN_TANH" else "relu"
                         hs = rnn_sequence(F.linear(layer_in, w_ih, b), h0[k], rec[0],
-                                          nonlinearity=act, reverse=d == 1)
+                                          nonlinearity=act, **kw)
                         c_n.append(None)
                     else:
                         hs = gru_sequence(F.linear(layer_in, w_ih, b_ih), h0[k], rec[0],
-                                          rec[1], reverse=d == 1)
+                                          rec[1], **kw)
                         c_n.append(None)
                     outs.append(hs)
                     h_n.append(hs[end])
