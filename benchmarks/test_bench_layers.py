@@ -82,7 +82,11 @@ def _group_norm(lib):
     return lib.nn.GroupNorm(8, 64), RNG.standard_normal((16, 64, 32, 32)).astype(np.float32)
 
 
-def _recurrent(kind):
+# packed cases: 32 sequences of 100 to 200 steps, longest first
+_LENGTHS = sorted(np.random.default_rng(3).integers(100, 201, 32).tolist(), reverse=True)
+
+
+def _recurrent(kind, packed=False):
     def case(lib):
         class Outputs(lib.nn.Module):  # the output sequence alone, as the cases' calls expect
             def __init__(self):
@@ -90,7 +94,10 @@ def _recurrent(kind):
                 self.rnn = getattr(lib.nn, kind)(64, 128)
 
             def forward(self, x):
-                return self.rnn(x)[0]
+                if not packed:
+                    return self.rnn(x)[0]
+                seq = lib.nn.utils.rnn.pack_padded_sequence(x, _LENGTHS)
+                return self.rnn(seq)[0].data  # the packed rows
 
         return Outputs(), RNG.standard_normal((200, 32, 64)).astype(np.float32)
     return case
@@ -100,7 +107,8 @@ CASES = {"layer_norm": _layer_norm, "embedding": _embedding, "linear b1": _linea
          "linear out1": _linear_out1, "cross_entropy": _cross_entropy,
          "leaky_relu": _leaky_relu, "batch_norm": _batch_norm, "gelu": _gelu,
          "gelu_tanh": _gelu_tanh, "silu": _silu, "elu": _elu, "group_norm": _group_norm,
-         "rnn": _recurrent("RNN"), "lstm": _recurrent("LSTM"), "gru": _recurrent("GRU")}
+         "rnn": _recurrent("RNN"), "lstm": _recurrent("LSTM"), "gru": _recurrent("GRU"),
+         "lstm packed": _recurrent("LSTM", True), "gru packed": _recurrent("GRU", True)}
 
 
 def setups(torch, name):
