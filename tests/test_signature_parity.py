@@ -109,8 +109,6 @@ EXCLUDED = {
     ("torch", "load", "f"): "tensorgrad names it path (a path or a binary file, as f)",
     ("torch", "norm", "dtype"): "position: tensorgrad's dtype is keyword-only",
     ("Tensor", "copy_", "non_blocking"): _INTERNAL,
-    ("Tensor", "type", "non_blocking"): _INTERNAL,
-    ("Tensor", "numpy", "force"): _INTERNAL,
     ("Tensor", "to_dense", "masked_grad"): _INTERNAL,
     ("Tensor", "to_sparse", "sparseDims"): "the legacy spelling of sparse_dim",
     ("Tensor", "random_", "from"): "`from` is a Python keyword; tensorgrad's is positional",
