@@ -372,3 +372,27 @@ def test_function_api_on_device_data():
         tg.hessian(f)(x)
 
     assert_quiet(run, warmup=1)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
+def test_recurrent_step(kind, packed):
+    """A recurrent layer, one sequence primitive per layer and direction, padded or packed
+    (lengths on the host, as pack_padded_sequence takes them)."""
+    rnn = getattr(nn, kind)(4, 6, num_layers=2, bidirectional=True).to(CUDA)
+    head = nn.Linear(12, 3).to(CUDA)
+    opt = tg.optim.Adam(list(rnn.parameters()) + list(head.parameters()), lr=1e-3)
+    x = tg.tensor(np.random.default_rng(2).standard_normal((5, 3, 4)).astype(np.float32),
+                  device=CUDA)
+    y = tg.tensor(np.array([0, 2, 1]), device=CUDA)
+
+    def step():
+        opt.zero_grad()
+        seq = nn.utils.rnn.pack_padded_sequence(x, [5, 3, 2]) if packed else x
+        out = rnn(seq)[1]
+        h = (out[0] if kind == "LSTM" else out)[-2:]  # the last layer's two directions
+        logits = head(tg.cat([h[0], h[1]], dim=1))
+        F.cross_entropy(logits, y).backward()
+        opt.step()
+
+    assert_quiet(step)
