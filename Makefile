@@ -59,7 +59,8 @@ lint: $(STAMP_DEV)
 # got (run the files it did not reach in a second call).
 GPU_FIRST = test_kernels_gpu.py test_device.py test_op_torch.py test_op_grads.py \
 	test_training_equivalence.py test_cuda_api.py test_amp.py test_rnn_fused.py \
-	test_nn_functional.py test_optim.py test_io.py test_functional.py test_vmap_batched.py
+	test_rnn_sequence.py test_nn_functional.py test_optim.py test_sparse_embedding_grad.py \
+	test_io.py test_functional.py test_vmap_batched.py
 
 gpu-check:
 	@d=build/gpu-check; mkdir -p $$d; rm -f $$d/*; export PYTHONPATH=. TENSORGRAD_CUPY_STANDIN=0; \
