@@ -103,12 +103,21 @@ def _recurrent(kind, packed=False):
     return case
 
 
+def _causal_attention(lib):
+    class Attention(lib.nn.Module):  # self-attention of x with itself, GPT's causal mask
+        def forward(self, x):
+            return lib.nn.functional.scaled_dot_product_attention(x, x, x, is_causal=True)
+
+    return Attention(), RNG.standard_normal((4, 8, 512, 64)).astype(np.float32)
+
+
 CASES = {"layer_norm": _layer_norm, "embedding": _embedding, "linear b1": _linear_b1,
          "linear out1": _linear_out1, "cross_entropy": _cross_entropy,
          "leaky_relu": _leaky_relu, "batch_norm": _batch_norm, "gelu": _gelu,
          "gelu_tanh": _gelu_tanh, "silu": _silu, "elu": _elu, "group_norm": _group_norm,
          "rnn": _recurrent("RNN"), "lstm": _recurrent("LSTM"), "gru": _recurrent("GRU"),
-         "lstm packed": _recurrent("LSTM", True), "gru packed": _recurrent("GRU", True)}
+         "lstm packed": _recurrent("LSTM", True), "gru packed": _recurrent("GRU", True),
+         "causal attention": _causal_attention}
 
 
 def setups(torch, name):

@@ -23,6 +23,7 @@ from ..ops.conv import fold, out_size, unfold
 from ..ops.linalg import matmul
 from ..ops.registry import AUTOCAST
 from ..ops.shape import broadcast_to, concatenate_, expand_dims, reshape, squeeze, swapaxes
+from ..tensor import Tensor as _Tensor
 from ..tensor import _raw
 
 
@@ -457,7 +458,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     query whose keys are all masked gets zeros. ``enable_gqa`` repeats the key/value heads
     (dimension -3) to the query's number of heads.
 
-    The softmax is ``F.softmax``: a fused row kernel on CuPy.
+    The softmax is ``F.softmax``: a fused row kernel on CuPy. On the host, ``is_causal``
+    attention (float32/64, no dropout) is one primitive that runs a block of query rows at a
+    time against the keys it may see, so most of the masked half of the scores is never
+    computed, and keeps only each row's log-sum-exp (``nn/_host_attention.py``).
 
     >>> import tensorgrad as tg
     >>> F = tg.nn.functional
@@ -482,7 +486,24 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             raise ValueError(f"{op}: with enable_gqa the query's heads ({hq}) must be a "
                              f"multiple of the key's and value's ({hk}, {value.shape[-3]})")
         key, value = _repeat_heads(key, hq // hk), _repeat_heads(value, hq // hk)
+    if is_causal and dropout_p == 0 and _host_blocks(query, key, value):
+        from . import _host_attention
+
+        if scale is None:
+            scale = 1.0 / math.sqrt(query.shape[-1])
+        return _host_attention.attention(query, key, value, scale=float(scale),
+                                         causal=bool(is_causal))
     return _attend(query, key, value, attn_mask, dropout_p, is_causal, scale, op)[0]
+
+
+def _host_blocks(query, key, value):
+    """Does attention run as the host's block primitive (_host_attention): NumPy float32/64
+    arrays, none batched by vmap."""
+    from . import _host_attention
+
+    if any(isinstance(t, _Tensor) and t._level for t in (query, key, value)):
+        return False
+    return _host_attention.fits(_raw(query), _raw(key), _raw(value))
 
 
 __all__ = ["conv2d", "conv1d", "conv_transpose2d", "adaptive_avg_pool2d",

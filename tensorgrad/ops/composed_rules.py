@@ -14,7 +14,11 @@ gives the primitive
 """
 
 import functools
+import math
 
+import numpy as np
+
+from ..autograd.grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from .registry import defjvp, defvjp
 
@@ -75,3 +79,26 @@ def define_rules(prim, composed, first_order, nargs):
 
     defvjp(prim, *(one_pass(grads, k) for k in range(nargs)))
     defjvp(prim, *(tangent(k) for k in range(nargs)))
+
+
+def answer_and_kept(dtype, shape, kept_shape):
+    """A NumPy answer of ``shape`` and, behind it in one buffer, a ``kept_shape`` block that
+    the first-order rule reads back (``saved_behind``); with gradients off (``no_grad``:
+    nothing will read it) the answer alone, and None."""
+    size = math.prod(shape)
+    if not is_grad_enabled():
+        return np.empty(shape, dtype), None
+    buf = np.empty(size + math.prod(kept_shape), dtype)
+    return buf[:size].reshape(shape), buf[size:].reshape(kept_shape)
+
+
+def saved_behind(ans, rows, cols):
+    """The (rows, cols) block an ``answer_and_kept`` forward kept behind its answer ``ans``,
+    or None (an answer from elsewhere, or copied)."""
+    base = ans.base
+    size = ans.size
+    if type(base) is not np.ndarray or base.dtype != ans.dtype or \
+            base.shape != (size + rows * cols,) or not ans.flags.c_contiguous or \
+            base[:size].ctypes.data != ans.ctypes.data:
+        return None
+    return base[size:].reshape(rows, cols)

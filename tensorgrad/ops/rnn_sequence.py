@@ -34,12 +34,11 @@ the rules differentiate the step-by-step composition (``lstm_cell``/``gru_cell``
 the same function, so derivatives of every order follow.
 """
 
-import math
-
 import numpy as np
 
-from ..autograd.grad_mode import is_grad_enabled
 from .composed_rules import LAST, define_rules
+from .composed_rules import answer_and_kept as _answer_and_kept
+from .composed_rules import saved_behind as _saved_behind
 from .linalg import linear, matmul
 from .registry import primitive
 from .rnn_cell import _gru_grads, _lstm_grads, gru_cell, lstm_cell, lstm_cell_hc
@@ -199,29 +198,6 @@ def _weight_grad(d, ans_rows, first_state, lay, reverse):
     if rows > batch:
         dw += d[batch:].T @ ans_rows[:rows - batch]
     return dw
-
-
-def _answer_and_kept(dtype, shape, kept_shape):
-    """The answer of ``shape`` and the (R, cols) block the backward reads, behind it in one
-    buffer; with gradients off (``no_grad``: nothing will read them) the answer alone, and
-    None."""
-    size = math.prod(shape)
-    if not is_grad_enabled():
-        return np.empty(shape, dtype), None
-    buf = np.empty(size + math.prod(kept_shape), dtype)
-    return buf[:size].reshape(shape), buf[size:].reshape(kept_shape)
-
-
-def _saved_behind(ans, rows, cols):
-    """The (rows, cols) block a NumPy forward kept behind its answer ``ans``, or None (an
-    answer from elsewhere, or copied)."""
-    base = ans.base
-    size = ans.size
-    if type(base) is not np.ndarray or base.dtype != ans.dtype or \
-            base.shape != (size + rows * cols,) or not ans.flags.c_contiguous or \
-            base[:size].ctypes.data != ans.ctypes.data:
-        return None
-    return base[size:].reshape(rows, cols)
 
 
 def _sigmoid_(a):
