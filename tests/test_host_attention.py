@@ -98,3 +98,27 @@ def test_where_the_composition_runs(device, rng, monkeypatch):
         batched = tg.func.vmap(lambda a, b, c: F.scaled_dot_product_attention(
             a, b, c, is_causal=True))(*args)
         assert batched.shape == (2, 5, 3)
+
+
+def test_transformer_layer_with_the_causal_hint(rng, monkeypatch):
+    """TransformerEncoderLayer(src, src_mask=causal mask, is_causal=True): the attention
+    runs as causal attention (the block primitive), with the values and gradients of the same
+    call without the hint (the mask added to the scores)."""
+    calls = []
+    real = ha.attention
+    monkeypatch.setattr(ha, "attention", lambda *a, **k: calls.append(k) or real(*a, **k))
+    layer = tg.nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True,
+                                          dtype=tg.float64)
+    x = rng.standard_normal((2, 9, 16))
+    mask = tg.nn.Transformer.generate_square_subsequent_mask(9, dtype=tg.float64)
+    results = []
+    for hint in (True, False):
+        layer.zero_grad()
+        src = tg.tensor(x, requires_grad=True)
+        out = layer(src, src_mask=mask, is_causal=hint)
+        (out * out).sum().backward()
+        results.append([out.numpy(), src.grad.numpy()] +
+                       [p.grad.numpy() for p in layer.parameters()])
+    assert len(calls) == 1
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12)

@@ -239,7 +239,15 @@ class MultiheadAttention(Module):
             pad = reshape(pad, (n, 1, 1, s + extra))
             mask = pad if mask is None else mask + pad
         dropout_p = self.dropout if self.training else 0.0
-        out, weights = _attend(q, k, v, mask, dropout_p, False, None, "MultiheadAttention")
+        if is_causal and not need_weights and key_padding_mask is None and not extra and \
+                not dropout_p and length == s:
+            # the hint that attn_mask is the causal mask, taken as PyTorch's fast path takes it:
+            # causal attention itself (on the host: blocks of query rows, _host_attention)
+            from ._functional_conv_attn import scaled_dot_product_attention
+
+            out, weights = scaled_dot_product_attention(q, k, v, is_causal=True), None
+        else:
+            out, weights = _attend(q, k, v, mask, dropout_p, False, None, "MultiheadAttention")
         out = reshape(swapaxes(out, 1, 2), (n, length, self.embed_dim))
         out = self.out_proj(out)
         if not batched:
