@@ -17,7 +17,7 @@ from ..autograd.grad_mode import enable_grad
 from ..autograd.graph import bump_version
 from ..backend import cuda as _cuda
 from ..backend.device import _CUPY_ARRAY, xp_of
-from ..sparse import SparseTensor
+from ..sparse import SparseTensor, _const, _make
 from ..tensor import Tensor, _new_tensor
 
 
@@ -210,8 +210,6 @@ def zero_grad_of(p, set_to_none):
     if set_to_none or g is None:
         p.grad = None
     elif g.is_sparse:
-        from ..sparse import _const, _make
-
         xp = xp_of(g._idx)
         p.grad = _make(g._idx[:, :0], _const(xp.zeros((0,) + tuple(g.shape[1:]), g.dtype)),
                        g.shape, True)
@@ -237,9 +235,9 @@ def _sparse_refused(opt, p):
 def sparse_rows(g):
     """A sparse gradient's rows, each once, and their values (raw arrays; a repeated row's
     summed). On the host without sorting: each row's last entry found through a table of the
-    parameter's rows, the earlier ones added to it (5,120 rows of 64 float32 from 200,000:
-    0.1 ms, where a stable sort took 0.2 and ``coalesce``'s scatter-add 1.5); elsewhere
-    ``coalesce``."""
+    parameter's rows (15 us for 5,120 rows of 200,000, where a stable sort takes 220), the
+    earlier ones added to it (0.23 ms in all with 64 float32 values a row; summing sorted
+    rows with ``add.reduceat`` took 2.5); elsewhere ``coalesce``."""
     rows, vals = g._idx[0], g._vals.data
     if g.is_coalesced() or not rows.size:
         return rows, vals
