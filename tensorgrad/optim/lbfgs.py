@@ -160,6 +160,8 @@ class LBFGS(Optimizer):
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         super().add_param_group(param_group)
 
+    _SPARSE_GRADS = True  # a sparse gradient is taken dense (_flat_grad), as PyTorch's
+
     # ---- the parameters as one flat vector ----
 
     def _flat_grad(self):

@@ -275,9 +275,7 @@ def _hooked_step(step):
         self = args[0]
         pre = self.__dict__.get("_optimizer_step_pre_hooks")
         post = self.__dict__.get("_optimizer_step_post_hooks")
-        if not self._SPARSE_GRADS and type(self).__module__.startswith("tensorgrad."):
-            # before any parameter changes (a closure's are checked later); a user's own
-            # optimizer reads .grad itself and is left to it
+        if self._REFUSES_SPARSE:  # before any parameter changes (a closure's: later)
             _refuse_sparse(self)
         if not pre and not post and not _GLOBAL_PRE and not _GLOBAL_POST:
             out = step(*args, **kwargs)
@@ -671,6 +669,13 @@ class Optimizer:
 
     # do the per-parameter steps take sparse gradients (an Embedding(sparse=True)'s weight)?
     _SPARSE_GRADS = False
+    # does step() refuse them up front: tensorgrad's own optimizers that do not take them (a
+    # user's own optimizer reads .grad itself and is left to it); set once per class
+    _REFUSES_SPARSE = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._REFUSES_SPARSE = not cls._SPARSE_GRADS and cls.__module__.startswith("tensorgrad.")
 
     def _params_with_grad(self, group):
         for p in group["params"]:
